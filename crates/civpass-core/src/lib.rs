@@ -1,0 +1,17 @@
+//! The civpass domain: identities, devices, relying parties, login requests, grants, consents
+//! and data releases, and the use cases over them.
+//!
+//! No HTTP, SQL or filesystem here: storage, the population registry and the clock are ports
+//! (traits) that the outer crates implement. Time is always a parameter.
+
+pub mod clock;
+pub mod enrol;
+pub mod hkid;
+pub mod keys;
+pub mod login;
+pub mod model;
+pub mod registry;
+pub mod scopes;
+pub mod services;
+pub mod store;
+pub mod token;

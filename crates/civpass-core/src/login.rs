@@ -1,0 +1,499 @@
+//! The login flow: the authorization request, the browser's login page, and the app's decision.
+
+use civpass_crypto::jws::DevicePublicKey;
+use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
+
+use crate::model::{Client, Consent, Decision, LoginRequest, LoginStatus};
+use crate::scopes;
+use crate::services::{Internal, Services};
+
+/// The query parameters of `/authorize`, as received.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    pub response_mode: Option<String>,
+}
+
+/// Why an authorization request failed, and where the error may go.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show an error page, never redirect.
+    NoRedirect {
+        description: &'static str,
+    },
+    /// Tell the client through its (verified) redirect URI.
+    Redirect {
+        redirect_uri: String,
+        error: &'static str,
+        description: &'static str,
+        state: Option<String>,
+    },
+    Internal(String),
+}
+
+impl From<Internal> for AuthorizeError {
+    fn from(e: Internal) -> AuthorizeError {
+        AuthorizeError::Internal(e.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct StartedLogin {
+    pub request_id: String,
+}
+
+/// What the browser that started a login should see now.
+#[derive(Debug)]
+pub enum LoginPage {
+    Waiting {
+        client_name: String,
+        scopes: Vec<String>,
+        match_code: String,
+        expires_at: i64,
+    },
+    /// Send the browser back to the service: a URL with `code` or `error`, `state` and `iss`.
+    Redirect(String),
+    Expired,
+    Ended,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LoginPageError {
+    #[error("no such login request")]
+    NotFound,
+    #[error("this login request belongs to another browser")]
+    OtherBrowser,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Internal> for LoginPageError {
+    fn from(e: Internal) -> LoginPageError {
+        LoginPageError::Internal(e.0)
+    }
+}
+
+/// What the app shows before the citizen decides.
+#[derive(Debug, Clone)]
+pub struct DeviceView {
+    pub request_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub challenge: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+pub struct DecisionRequest<'a> {
+    pub device_id: &'a str,
+    pub verdict: Verdict,
+    pub match_code: &'a str,
+    pub approved_scopes: &'a [String],
+    pub signature: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no such login request")]
+    NotFound,
+    #[error("the login request has expired")]
+    Expired,
+    #[error("the login request has already been decided")]
+    AlreadyDecided,
+    #[error("unknown or revoked device")]
+    UnknownDevice,
+    #[error("the device signature is invalid")]
+    BadSignature,
+    #[error("the matching code is wrong; the login request has been cancelled")]
+    WrongMatchCode,
+    #[error("the approved data must include openid and only what the service asked for")]
+    InvalidScopes,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Internal> for DeviceError {
+    fn from(e: Internal) -> DeviceError {
+        DeviceError::Internal(e.0)
+    }
+}
+
+/// The bytes a device signs to approve or deny a login request. Binding the request id, the
+/// server's challenge, the verdict, the matching code and the released scopes means that a
+/// signature cannot be replayed onto another request or turned into a different decision.
+pub fn decision_message(
+    request_id: &str,
+    challenge: &str,
+    verdict: Verdict,
+    match_code: &str,
+    approved_scopes: &[String],
+) -> Vec<u8> {
+    let mut sorted = approved_scopes.to_vec();
+    sorted.sort();
+    format!(
+        "civpass-login/v1\nrequest={request_id}\nchallenge={challenge}\ndecision={}\nmatch={match_code}\nscopes={}",
+        verdict.as_str(),
+        sorted.join(" ")
+    )
+    .into_bytes()
+}
+
+/// Appends query parameters to a redirect URI that may already have a query.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        Err(_) => base.to_owned(),
+    }
+}
+
+impl Services {
+    /// Validates an authorization request and opens a login request bound to `browser_id`.
+    #[tracing::instrument(skip_all, fields(client_id = params.client_id.as_deref().unwrap_or("")))]
+    pub async fn start_login(
+        &self,
+        params: &AuthorizeParams,
+        browser_id: &str,
+    ) -> Result<StartedLogin, AuthorizeError> {
+        let no_redirect = |description| AuthorizeError::NoRedirect { description };
+        let client_id = params
+            .client_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(no_redirect("client_id is missing"))?;
+        let client: Client = self
+            .store
+            .find_client(client_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(no_redirect("client_id is not a registered client"))?;
+        let redirect_uri =
+            params.redirect_uri.as_deref().ok_or(no_redirect("redirect_uri is missing"))?;
+        // Exact string comparison (OAuth 2.0 Security BCP, RFC 9700 section 4.1.3).
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(no_redirect("redirect_uri is not registered for this client"));
+        }
+        let redirect = |error, description| AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            error,
+            description,
+            state: params.state.clone(),
+        };
+        if params.request.is_some() {
+            return Err(redirect("request_not_supported", "request objects are not supported yet"));
+        }
+        if params.request_uri.is_some() {
+            return Err(redirect("request_uri_not_supported", "request_uri is not supported yet"));
+        }
+        if params.response_mode.as_deref().is_some_and(|m| m != "query") {
+            return Err(redirect("invalid_request", "only response_mode=query is supported"));
+        }
+        match params.response_type.as_deref() {
+            Some("code") => {}
+            None => return Err(redirect("invalid_request", "response_type is missing")),
+            Some(_) => {
+                return Err(redirect(
+                    "unsupported_response_type",
+                    "only the authorization code flow (response_type=code) is supported",
+                ));
+            }
+        }
+        let requested = scopes::parse_list(params.scope.as_deref().unwrap_or(""));
+        if !requested.iter().any(|s| s == "openid") {
+            return Err(redirect("invalid_scope", "the openid scope is required"));
+        }
+        if requested.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
+            return Err(redirect("invalid_scope", "a requested scope is not supported"));
+        }
+        let challenge = params
+            .code_challenge
+            .as_deref()
+            .ok_or(redirect("invalid_request", "PKCE is required: code_challenge is missing"))?;
+        if params.code_challenge_method.as_deref() != Some("S256") {
+            return Err(redirect("invalid_request", "code_challenge_method must be S256"));
+        }
+        if challenge.len() != 43
+            || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(redirect(
+                "invalid_request",
+                "code_challenge must be a base64url SHA-256 value",
+            ));
+        }
+        if params.prompt.as_deref().is_some_and(|p| p.split(' ').any(|v| v == "none")) {
+            // Every login is approved in the app, so none can finish without interaction.
+            return Err(redirect(
+                "login_required",
+                "the citizen must approve the login in the civpass app",
+            ));
+        }
+        if params.state.as_deref().is_some_and(|s| s.len() > 2048)
+            || params.nonce.as_deref().is_some_and(|s| s.len() > 2048)
+        {
+            return Err(redirect("invalid_request", "state or nonce is too long"));
+        }
+
+        let now = self.clock.now();
+        let request = LoginRequest {
+            id: random_token(24),
+            client_id: client.id,
+            redirect_uri: redirect_uri.to_owned(),
+            oauth_state: params.state.clone(),
+            nonce: params.nonce.clone(),
+            scopes: requested,
+            code_challenge: challenge.to_owned(),
+            browser_hash: hash_secret(browser_id),
+            match_code: format!("{:02}", random_below(100)),
+            challenge: random_token(32),
+            created_at: now,
+            expires_at: now + self.settings.login_request_ttl,
+            status: LoginStatus::Pending,
+            account_id: None,
+            device_id: None,
+            approved_scopes: Vec::new(),
+            auth_time: None,
+            amr: Vec::new(),
+            code_hash: None,
+            code_expires_at: None,
+            grant_id: None,
+        };
+        self.store.insert_login_request(&request).await.map_err(Internal::from)?;
+        Ok(StartedLogin { request_id: request.id })
+    }
+
+    async fn bound_request(
+        &self,
+        request_id: &str,
+        browser_id: &str,
+    ) -> Result<LoginRequest, LoginPageError> {
+        let request = self
+            .store
+            .find_login_request(request_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(LoginPageError::NotFound)?;
+        if !ct_eq(&request.browser_hash, &hash_secret(browser_id)) {
+            return Err(LoginPageError::OtherBrowser);
+        }
+        Ok(request)
+    }
+
+    /// The status word the waiting page polls for.
+    pub async fn login_status(
+        &self,
+        request_id: &str,
+        browser_id: &str,
+    ) -> Result<&'static str, LoginPageError> {
+        let request = self.bound_request(request_id, browser_id).await?;
+        if request.status == LoginStatus::Pending && self.clock.now() >= request.expires_at {
+            return Ok("expired");
+        }
+        Ok(request.status.as_str())
+    }
+
+    /// What the browser that started the login sees; after approval this issues the code.
+    #[tracing::instrument(skip_all)]
+    pub async fn login_page(
+        &self,
+        request_id: &str,
+        browser_id: &str,
+    ) -> Result<LoginPage, LoginPageError> {
+        let request = self.bound_request(request_id, browser_id).await?;
+        let now = self.clock.now();
+        match request.status {
+            LoginStatus::Pending if now >= request.expires_at => Ok(LoginPage::Expired),
+            LoginStatus::Pending => {
+                let client_name = self
+                    .store
+                    .find_client(&request.client_id)
+                    .await
+                    .map_err(Internal::from)?
+                    .map(|c| c.name)
+                    .unwrap_or_default();
+                Ok(LoginPage::Waiting {
+                    client_name,
+                    scopes: request.scopes,
+                    match_code: request.match_code,
+                    expires_at: request.expires_at,
+                })
+            }
+            LoginStatus::Approved => {
+                let code = random_token(32);
+                let completed = self
+                    .store
+                    .complete_login_request(
+                        &request.id,
+                        &hash_secret(&code),
+                        now + self.settings.code_ttl,
+                    )
+                    .await
+                    .map_err(Internal::from)?;
+                if !completed {
+                    // Another request from the same browser finished it first.
+                    return Ok(LoginPage::Ended);
+                }
+                Ok(self.respond(&request, vec![("code", &code)]))
+            }
+            LoginStatus::Denied => Ok(self.respond(
+                &request,
+                vec![
+                    ("error", "access_denied"),
+                    ("error_description", "the citizen declined the request"),
+                ],
+            )),
+            LoginStatus::Failed | LoginStatus::Completed | LoginStatus::Redeemed => {
+                Ok(LoginPage::Ended)
+            }
+        }
+    }
+
+    /// The authorization response (with RFC 9207 `iss`) for the request's redirect URI.
+    fn respond<'a>(
+        &'a self,
+        request: &'a LoginRequest,
+        mut pairs: Vec<(&'a str, &'a str)>,
+    ) -> LoginPage {
+        if let Some(state) = request.oauth_state.as_deref() {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &self.settings.issuer));
+        LoginPage::Redirect(with_query(&request.redirect_uri, &pairs))
+    }
+
+    /// The request as the app sees it before deciding.
+    pub async fn device_view(&self, request_id: &str) -> Result<DeviceView, DeviceError> {
+        let request = self.pending_request(request_id).await?;
+        let client_name = self
+            .store
+            .find_client(&request.client_id)
+            .await
+            .map_err(Internal::from)?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        Ok(DeviceView {
+            request_id: request.id,
+            client_id: request.client_id,
+            client_name,
+            scopes: request.scopes,
+            challenge: request.challenge,
+            expires_at: request.expires_at,
+        })
+    }
+
+    async fn pending_request(&self, request_id: &str) -> Result<LoginRequest, DeviceError> {
+        let request = self
+            .store
+            .find_login_request(request_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(DeviceError::NotFound)?;
+        if request.status != LoginStatus::Pending {
+            return Err(DeviceError::AlreadyDecided);
+        }
+        if self.clock.now() >= request.expires_at {
+            return Err(DeviceError::Expired);
+        }
+        Ok(request)
+    }
+
+    /// Applies the app's signed decision.
+    #[tracing::instrument(skip_all, fields(device_id = req.device_id))]
+    pub async fn decide(
+        &self,
+        request_id: &str,
+        req: DecisionRequest<'_>,
+    ) -> Result<(), DeviceError> {
+        let request = self.pending_request(request_id).await?;
+        let device = self
+            .store
+            .find_device(req.device_id)
+            .await
+            .map_err(Internal::from)?
+            .filter(|d| d.revoked_at.is_none())
+            .ok_or(DeviceError::UnknownDevice)?;
+        // The signature comes first, so that nobody but the device can end a request.
+        let message = decision_message(
+            &request.id,
+            &request.challenge,
+            req.verdict,
+            req.match_code,
+            req.approved_scopes,
+        );
+        DevicePublicKey::parse(&device.public_key)
+            .and_then(|key| key.verify(&message, req.signature))
+            .map_err(|_| DeviceError::BadSignature)?;
+        let now = self.clock.now();
+        let decision = match req.verdict {
+            Verdict::Deny => Decision::Deny,
+            Verdict::Approve => {
+                // One wrong guess ends the request: with two digits, retries would make
+                // guessing a hijacked QR code's number practical.
+                if !ct_eq(req.match_code, &request.match_code) {
+                    self.store
+                        .decide_login_request(&request.id, &Decision::Fail, None, now)
+                        .await
+                        .map_err(Internal::from)?;
+                    return Err(DeviceError::WrongMatchCode);
+                }
+                let approved = scopes::parse_list(&req.approved_scopes.join(" "));
+                if !approved.iter().any(|s| s == "openid")
+                    || approved.iter().any(|s| !request.scopes.contains(s))
+                {
+                    return Err(DeviceError::InvalidScopes);
+                }
+                Decision::Approve {
+                    account_id: device.account_id.clone(),
+                    device_id: device.id.clone(),
+                    approved_scopes: approved,
+                    amr: device.kind.amr(),
+                }
+            }
+        };
+        let consent = match &decision {
+            Decision::Approve { approved_scopes, .. } => Some(Consent {
+                account_id: device.account_id.clone(),
+                client_id: request.client_id.clone(),
+                scopes: approved_scopes.clone(),
+                granted_at: now,
+            }),
+            _ => None,
+        };
+        if !self
+            .store
+            .decide_login_request(&request.id, &decision, consent.as_ref(), now)
+            .await
+            .map_err(Internal::from)?
+        {
+            return Err(DeviceError::AlreadyDecided);
+        }
+        tracing::info!(request_id = %request.id, decision = req.verdict.as_str(), "login request decided");
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! The records civpass keeps. Personal data appears here only sealed (`Account::vault`) or as
+//! keyed hashes (`Account::hkid_hash`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::registry::Gender;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client (PKCE only).
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Basic,
+    Plus,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Basic => "basic",
+            Tier::Plus => "plus",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Tier> {
+        match text {
+            "basic" => Some(Tier::Basic),
+            "plus" => Some(Tier::Plus),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    /// Keyed hash of the canonical HKID, for look-up without decrypting.
+    pub hkid_hash: String,
+    pub tier: Tier,
+    /// `Identity` as JSON, sealed with the account id as associated data.
+    pub vault: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+/// The verified identity data held for a citizen (plaintext only in memory).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub hkid: String,
+    pub name_en: String,
+    pub name_zh: String,
+    pub date_of_birth: String,
+    pub gender: Gender,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A key in software, like the command-line wallet's.
+    Software,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Software => "software",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeviceKind> {
+        match text {
+            "software" => Some(DeviceKind::Software),
+            _ => None,
+        }
+    }
+
+    /// RFC 8176 authentication method references for a login approved with this device.
+    pub fn amr(self) -> Vec<String> {
+        match self {
+            DeviceKind::Software => vec!["swk".to_owned()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub account_id: String,
+    /// Base64url of the uncompressed P-256 point.
+    pub public_key: String,
+    pub kind: DeviceKind,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginStatus {
+    /// Waiting for the citizen's app.
+    Pending,
+    /// The app approved; the browser has not come back yet.
+    Approved,
+    Denied,
+    /// Ended without approval, e.g. after a wrong matching code.
+    Failed,
+    /// The browser came back and received a code.
+    Completed,
+    /// The code was exchanged for tokens.
+    Redeemed,
+}
+
+impl LoginStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginStatus::Pending => "pending",
+            LoginStatus::Approved => "approved",
+            LoginStatus::Denied => "denied",
+            LoginStatus::Failed => "failed",
+            LoginStatus::Completed => "completed",
+            LoginStatus::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LoginStatus> {
+        Some(match text {
+            "pending" => LoginStatus::Pending,
+            "approved" => LoginStatus::Approved,
+            "denied" => LoginStatus::Denied,
+            "failed" => LoginStatus::Failed,
+            "completed" => LoginStatus::Completed,
+            "redeemed" => LoginStatus::Redeemed,
+            _ => return None,
+        })
+    }
+}
+
+/// One authorization request, from `/authorize` to the code's redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRequest {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub oauth_state: Option<String>,
+    pub nonce: Option<String>,
+    pub scopes: Vec<String>,
+    pub code_challenge: String,
+    /// Hash of the browser-binding cookie of the browser that started it.
+    pub browser_hash: String,
+    pub match_code: String,
+    /// What the device signs, so that an approval cannot be replayed onto another request.
+    pub challenge: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub status: LoginStatus,
+    pub account_id: Option<String>,
+    pub device_id: Option<String>,
+    pub approved_scopes: Vec<String>,
+    pub auth_time: Option<UnixTime>,
+    pub amr: Vec<String>,
+    pub code_hash: Option<String>,
+    pub code_expires_at: Option<UnixTime>,
+    pub grant_id: Option<String>,
+}
+
+/// What the app decided, applied atomically to a pending request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve {
+        account_id: String,
+        device_id: String,
+        approved_scopes: Vec<String>,
+        amr: Vec<String>,
+    },
+    Deny,
+    /// The request was ended because of a failed check (a wrong matching code).
+    Fail,
+}
+
+/// Tokens issued from one approved login; the refresh token rotates within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub account_id: String,
+    pub client_id: String,
+    pub login_request_id: String,
+    pub scopes: Vec<String>,
+    pub auth_time: UnixTime,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub refresh_hash: String,
+    pub refresh_expires_at: UnixTime,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// A record of personal data leaving civpass: who received which claims, when and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: String,
+    pub account_id: String,
+    pub client_id: String,
+    pub grant_id: String,
+    pub claims: Vec<String>,
+    /// `id_token` or `userinfo`.
+    pub channel: String,
+    pub released_at: UnixTime,
+}
+
+/// The citizen's standing agreement that a service may receive these scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub account_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub granted_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub alg: String,
+    /// PKCS#8, sealed with the kid as associated data.
+    pub sealed_pkcs8: Vec<u8>,
+    pub created_at: UnixTime,
+}

@@ -1,0 +1,50 @@
+//! The scopes a relying party may ask for, and the claims each releases.
+
+/// Scopes we know, in the order the citizen sees them.
+pub const SUPPORTED: &[&str] = &["openid", "profile", "hkid", "birthdate", "gender"];
+
+/// Scopes that release personal data; each is shown to the citizen and may be refused.
+pub fn is_personal_data(scope: &str) -> bool {
+    matches!(scope, "profile" | "hkid" | "birthdate" | "gender")
+}
+
+pub fn claims_for(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "openid" => &["sub"],
+        "profile" => &["name", "family_name", "given_name", "name#zh-Hant-HK"],
+        "hkid" => &["hkid"],
+        "birthdate" => &["birthdate"],
+        "gender" => &["gender"],
+        _ => &[],
+    }
+}
+
+pub const ALL_CLAIMS: &[&str] =
+    &["sub", "name", "family_name", "given_name", "name#zh-Hant-HK", "hkid", "birthdate", "gender"];
+
+/// Plain-language English description shown to the citizen.
+pub fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Your civpass identifier for this service",
+        "profile" => "Your name in English and Chinese",
+        "hkid" => "Your Hong Kong Identity Card number",
+        "birthdate" => "Your date of birth",
+        "gender" => "Your gender",
+        _ => "Unknown data",
+    }
+}
+
+/// Splits a space-separated scope string, dropping duplicates and keeping the first order.
+pub fn parse_list(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in text.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|s| s == scope) {
+            out.push(scope.to_owned());
+        }
+    }
+    out
+}
+
+pub fn join(scopes: &[String]) -> String {
+    scopes.join(" ")
+}

@@ -1,0 +1,140 @@
+//! `Services`: the use cases that the HTTP layer and the CLI call.
+
+use std::sync::Arc;
+
+use civpass_crypto::secret::{hash_secret, random_token};
+
+use crate::clock::Clock;
+use crate::keys::{KeyRing, Secrets};
+use crate::model::Client;
+use crate::registry::RegistrySource;
+use crate::store::{Store, StoreError};
+
+/// Lifetimes and names that an operator may tune.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `http://127.0.0.1:8080`: no trailing slash.
+    pub issuer: String,
+    pub login_request_ttl: i64,
+    pub code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+}
+
+impl Settings {
+    pub fn new(issuer: &str) -> Settings {
+        Settings {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            login_request_ttl: 300,
+            code_ttl: 60,
+            access_token_ttl: 600,
+            id_token_ttl: 600,
+            refresh_token_ttl: 30 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Services {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<dyn RegistrySource>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) secrets: Secrets,
+    pub(crate) keys: Arc<KeyRing>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// An internal failure: logged with its cause, shown to callers only as "internal error".
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct Internal(pub String);
+
+impl From<StoreError> for Internal {
+    fn from(e: StoreError) -> Internal {
+        Internal(e.to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("a client needs a name")]
+    MissingName,
+    #[error("a client needs at least one redirect URI")]
+    MissingRedirectUri,
+    #[error("redirect URI {0:?} is not an absolute http(s) URI without a fragment")]
+    InvalidRedirectUri(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// A newly registered client; the secret is shown once and stored only as a hash.
+#[derive(Debug)]
+pub struct NewClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<dyn RegistrySource>,
+        clock: Arc<dyn Clock>,
+        secrets: Secrets,
+        keys: Arc<KeyRing>,
+        settings: Settings,
+    ) -> Services {
+        Services { store, registry, clock, secrets, keys, settings: Arc::new(settings) }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub async fn create_client(
+        &self,
+        name: &str,
+        redirect_uris: &[String],
+        public: bool,
+    ) -> Result<NewClient, ClientError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ClientError::MissingName);
+        }
+        if redirect_uris.is_empty() {
+            return Err(ClientError::MissingRedirectUri);
+        }
+        for uri in redirect_uris {
+            let ok = url::Url::parse(uri)
+                .map(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.fragment().is_none()
+                        && u.host().is_some()
+                })
+                .unwrap_or(false);
+            if !ok {
+                return Err(ClientError::InvalidRedirectUri(uri.clone()));
+            }
+        }
+        let secret = (!public).then(|| random_token(32));
+        let client = Client {
+            id: format!("c_{}", random_token(12)),
+            name: name.to_owned(),
+            secret_hash: secret.as_deref().map(hash_secret),
+            redirect_uris: redirect_uris.to_vec(),
+            created_at: self.clock.now(),
+        };
+        self.store.insert_client(&client).await.map_err(Internal::from)?;
+        Ok(NewClient { client, secret })
+    }
+
+    /// The pairwise subject of an account at a client: stable for the pair, unlinkable across
+    /// clients. The sector is the client id until sector identifiers arrive.
+    pub fn pairwise_subject(&self, account_id: &str, client_id: &str) -> String {
+        self.secrets.pairwise.hash(&[client_id.as_bytes(), account_id.as_bytes()])
+    }
+}

@@ -1,0 +1,121 @@
+//! Storage ports, one trait per aggregate. Each method is atomic on its own: where a use case
+//! must change several rows together (approving a login, redeeming a code), one method does it
+//! in one transaction.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::model::{
+    Account, Client, Consent, Decision, Device, Grant, LoginRequest, Release, StoredSigningKey,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict with existing data ({0})")]
+    Conflict(String),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait ClientStore {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+}
+
+#[async_trait]
+pub trait AccountStore {
+    /// Inserts a new account with its first device; `Conflict` if the HKID hash is taken.
+    async fn insert_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
+    async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
+    async fn get_account(&self, id: &str) -> StoreResult<Account>;
+    async fn find_device(&self, id: &str) -> StoreResult<Option<Device>>;
+    /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was
+    /// no longer active.
+    async fn replace_device(
+        &self,
+        old_device_id: &str,
+        new_device: &Device,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+}
+
+/// How a code redemption went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    Redeemed(LoginRequest),
+    /// The code was used before: the grant it produced should be revoked.
+    AlreadyRedeemed {
+        grant_id: Option<String>,
+    },
+    Unknown,
+}
+
+#[async_trait]
+pub trait LoginStore {
+    async fn insert_login_request(&self, request: &LoginRequest) -> StoreResult<()>;
+    async fn find_login_request(&self, id: &str) -> StoreResult<Option<LoginRequest>>;
+    async fn find_login_request_by_code(
+        &self,
+        code_hash: &str,
+    ) -> StoreResult<Option<LoginRequest>>;
+    /// Applies the decision if the request is still pending and unexpired at `now`; on approval
+    /// also records the consent. Returns false if the request was no longer pending.
+    async fn decide_login_request(
+        &self,
+        id: &str,
+        decision: &Decision,
+        consent: Option<&Consent>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Approved → completed, attaching the code; false if it was not approved.
+    async fn complete_login_request(
+        &self,
+        id: &str,
+        code_hash: &str,
+        code_expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Completed → redeemed for the code with this hash, inserting the grant and the release
+    /// in the same transaction.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        grant: &Grant,
+        release: &Release,
+    ) -> StoreResult<Redemption>;
+}
+
+#[async_trait]
+pub trait GrantStore {
+    async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    async fn find_grant_by_refresh_hash(&self, refresh_hash: &str) -> StoreResult<Option<Grant>>;
+    /// Replaces the refresh token if `old_hash` is still current; false otherwise.
+    async fn rotate_refresh_token(
+        &self,
+        grant_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        release: &Release,
+    ) -> StoreResult<bool>;
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    async fn insert_release(&self, release: &Release) -> StoreResult<()>;
+    async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
+    async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
+}
+
+#[async_trait]
+pub trait KeyStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+}
+
+pub trait Store:
+    ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + Send + Sync
+{
+}
+
+impl<T: ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + Send + Sync> Store for T {}

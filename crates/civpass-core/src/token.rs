@@ -1,0 +1,348 @@
+//! The token endpoint, UserInfo and discovery: codes become tokens, tokens become claims, and
+//! every release of personal data is recorded.
+
+use civpass_crypto::jws::{Algorithm, peek_kid};
+use civpass_crypto::secret::{ct_eq, hash_secret, pkce_s256_matches, random_token};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::model::{Account, Client, Grant, Release};
+use crate::scopes;
+use crate::services::{Internal, Services};
+use crate::store::Redemption;
+
+/// How the client presented its credentials.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub method: &'static str,
+}
+
+/// RFC 6749 section 5.2 errors.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Unknown client, wrong secret, or a method the client may not use.
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Internal> for TokenError {
+    fn from(e: Internal) -> TokenError {
+        TokenError::Internal(e.0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// Claims of our JWT access tokens (RFC 9068).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The grant, so that revocation takes effect before expiry.
+    pub gid: String,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UserInfoError {
+    #[error("invalid_token")]
+    InvalidToken,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Internal> for UserInfoError {
+    fn from(e: Internal) -> UserInfoError {
+        UserInfoError::Internal(e.0)
+    }
+}
+
+impl Services {
+    /// Authenticates the client at the token endpoint.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, TokenError> {
+        let client = self
+            .store
+            .find_client(&credentials.client_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(TokenError::InvalidClient)?;
+        match (&client.secret_hash, &credentials.secret) {
+            (Some(stored), Some(given)) if ct_eq(stored, &hash_secret(given)) => Ok(client),
+            (None, None) => Ok(client),
+            _ => Err(TokenError::InvalidClient),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let code_hash = hash_secret(code);
+        let request =
+            self.store.find_login_request_by_code(&code_hash).await.map_err(Internal::from)?;
+        let request = request.ok_or(TokenError::InvalidGrant("the code is invalid"))?;
+        let now = self.clock.now();
+        // Checks that do not consume the code: a stranger presenting a stolen code must not be
+        // able to burn it for its rightful owner.
+        if request.client_id != client.id {
+            return Err(TokenError::InvalidGrant("the code was issued to another client"));
+        }
+        if redirect_uri != Some(request.redirect_uri.as_str()) {
+            return Err(TokenError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        let verifier =
+            code_verifier.ok_or(TokenError::InvalidRequest("code_verifier is required"))?;
+        if !pkce_s256_matches(verifier, &request.code_challenge) {
+            return Err(TokenError::InvalidGrant("the PKCE code_verifier does not match"));
+        }
+        if request.code_expires_at.is_none_or(|t| now >= t) {
+            return Err(TokenError::InvalidGrant("the code has expired"));
+        }
+        let (Some(account_id), Some(auth_time)) = (request.account_id.clone(), request.auth_time)
+        else {
+            return Err(TokenError::InvalidGrant("the code is invalid"));
+        };
+        let account = self.store.get_account(&account_id).await.map_err(Internal::from)?;
+        let refresh_token = random_token(32);
+        let grant = Grant {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account.id.clone(),
+            client_id: client.id.clone(),
+            login_request_id: request.id.clone(),
+            scopes: request.approved_scopes.clone(),
+            auth_time,
+            acr: account.tier.as_str().to_owned(),
+            amr: request.amr.clone(),
+            refresh_hash: hash_secret(&refresh_token),
+            refresh_expires_at: now + self.settings.refresh_token_ttl,
+            created_at: now,
+            revoked_at: None,
+        };
+        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
+        match self.store.redeem_code(&code_hash, &grant, &release).await.map_err(Internal::from)? {
+            Redemption::Redeemed(_) => {}
+            Redemption::AlreadyRedeemed { grant_id } => {
+                // RFC 6749 section 4.1.2: a replayed code revokes what it produced.
+                if let Some(grant_id) = grant_id {
+                    self.store.revoke_grant(&grant_id, now).await.map_err(Internal::from)?;
+                }
+                tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
+                return Err(TokenError::InvalidGrant("the code has already been used"));
+            }
+            Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
+        }
+        self.tokens(&grant, &account, refresh_token, request.nonce.as_deref(), true)
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, TokenError> {
+        let old_hash = hash_secret(refresh_token);
+        let now = self.clock.now();
+        let grant = self
+            .store
+            .find_grant_by_refresh_hash(&old_hash)
+            .await
+            .map_err(Internal::from)?
+            .filter(|g| {
+                g.client_id == client.id && g.revoked_at.is_none() && now < g.refresh_expires_at
+            })
+            .ok_or(TokenError::InvalidGrant("the refresh token is invalid, expired or revoked"))?;
+        let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
+        let new_token = random_token(32);
+        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
+        if !self
+            .store
+            .rotate_refresh_token(&grant.id, &old_hash, &hash_secret(&new_token), &release)
+            .await
+            .map_err(Internal::from)?
+        {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token is invalid, expired or revoked",
+            ));
+        }
+        self.tokens(&grant, &account, new_token, None, true)
+    }
+
+    fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
+        Release {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: grant.account_id.clone(),
+            client_id: grant.client_id.clone(),
+            grant_id: grant.id.clone(),
+            claims,
+            channel: channel.to_owned(),
+            released_at: self.clock.now(),
+        }
+    }
+
+    fn tokens(
+        &self,
+        grant: &Grant,
+        account: &Account,
+        refresh_token: String,
+        nonce: Option<&str>,
+        with_id_token: bool,
+    ) -> Result<TokenResponse, TokenError> {
+        let now = self.clock.now();
+        let issuer = &self.settings.issuer;
+        let sub = self.pairwise_subject(&account.id, &grant.client_id);
+        let signer = self
+            .keys
+            .signer(Algorithm::ES256)
+            .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
+        let scope = scopes::join(&grant.scopes);
+        let access = AccessClaims {
+            iss: issuer.clone(),
+            sub: sub.clone(),
+            aud: format!("{issuer}/userinfo"),
+            client_id: grant.client_id.clone(),
+            scope: scope.clone(),
+            exp: now + self.settings.access_token_ttl,
+            iat: now,
+            jti: random_token(16),
+            gid: grant.id.clone(),
+        };
+        let access_token =
+            signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
+        let id_token = if with_id_token {
+            let mut claims = json!({
+                "iss": issuer,
+                "sub": sub,
+                "aud": grant.client_id,
+                "exp": now + self.settings.id_token_ttl,
+                "iat": now,
+                "auth_time": grant.auth_time,
+                "acr": grant.acr,
+                "amr": grant.amr,
+            });
+            if let Some(nonce) = nonce {
+                claims["nonce"] = json!(nonce);
+            }
+            Some(signer.sign("JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_ttl,
+            refresh_token,
+            id_token,
+            scope,
+        })
+    }
+
+    /// Verifies an access token and returns the claims its grant allows, recording the release.
+    #[tracing::instrument(skip_all)]
+    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, UserInfoError> {
+        let kid = peek_kid(access_token).ok_or(UserInfoError::InvalidToken)?;
+        let key = self.keys.by_kid(&kid).ok_or(UserInfoError::InvalidToken)?;
+        let claims: AccessClaims =
+            key.verify(access_token).map_err(|_| UserInfoError::InvalidToken)?;
+        let now = self.clock.now();
+        if claims.exp <= now || claims.iss != self.settings.issuer {
+            return Err(UserInfoError::InvalidToken);
+        }
+        let grant = self
+            .store
+            .find_grant(&claims.gid)
+            .await
+            .map_err(Internal::from)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or(UserInfoError::InvalidToken)?;
+        let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
+        let identity = self.open_identity(&account)?;
+        let mut out = Map::new();
+        out.insert("sub".into(), json!(self.pairwise_subject(&account.id, &grant.client_id)));
+        for scope in &grant.scopes {
+            match scope.as_str() {
+                "profile" => {
+                    let (family, given) =
+                        identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
+                    out.insert("name".into(), json!(identity.name_en));
+                    out.insert("family_name".into(), json!(family));
+                    out.insert("given_name".into(), json!(given));
+                    out.insert("name#zh-Hant-HK".into(), json!(identity.name_zh));
+                }
+                "hkid" => {
+                    out.insert("hkid".into(), json!(identity.hkid));
+                }
+                "birthdate" => {
+                    out.insert("birthdate".into(), json!(identity.date_of_birth));
+                }
+                "gender" => {
+                    out.insert("gender".into(), json!(identity.gender.as_str()));
+                }
+                _ => {}
+            }
+        }
+        let release = self.release(&grant, "userinfo", out.keys().cloned().collect());
+        self.store.insert_release(&release).await.map_err(Internal::from)?;
+        Ok(out)
+    }
+
+    /// OpenID Provider metadata (OpenID Connect Discovery 1.0, section 3).
+    pub fn discovery(&self) -> Value {
+        let issuer = &self.settings.issuer;
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "scopes_supported": scopes::SUPPORTED,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": scopes::ALL_CLAIMS,
+            "acr_values_supported": ["basic", "plus"],
+            "claims_locales_supported": ["en", "zh-Hant-HK"],
+            "ui_locales_supported": ["en", "zh-HK", "zh-CN"],
+            "authorization_response_iss_parameter_supported": true,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "claims_parameter_supported": false,
+        })
+    }
+}

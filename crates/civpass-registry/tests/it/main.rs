@@ -1,0 +1,8 @@
+//! Integration tests of civpass-registry: the synthetic population and the HTTP adapter.
+
+// `allow-unwrap-in-tests` covers `#[test]` functions but not the helpers beside them in a test binary,
+// where a panic is the intended failure too.
+#![allow(clippy::unwrap_used)]
+
+mod http_registry;
+mod sandbox_registry;

@@ -1,0 +1,93 @@
+//! Error responses: OAuth 2.0 JSON for the OAuth endpoints, RFC 9457 problem details for the
+//! rest of the API. Internal errors are logged with their cause and answered with an opaque 500.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use civpass_api::Problem;
+
+/// An RFC 6749 error response (`{"error": ..., "error_description": ...}`).
+pub(crate) struct OAuthError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
+    pub(crate) www_authenticate: Option<&'static str>,
+}
+
+impl OAuthError {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> OAuthError {
+        OAuthError { status, error, description: description.into(), www_authenticate: None }
+    }
+
+    pub(crate) fn internal(cause: &str) -> OAuthError {
+        tracing::error!(cause, "internal error");
+        OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.error, "error_description": self.description});
+        let mut res = (self.status, no_store(), Json(body)).into_response();
+        if let Some(value) = self.www_authenticate {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        res
+    }
+}
+
+/// RFC 9457 problem details with a stable type URI per problem.
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) slug: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) detail: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, slug: &'static str, title: &'static str) -> ApiError {
+        ApiError { status, slug, title, detail: None }
+    }
+
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> ApiError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub(crate) fn internal(cause: &str) -> ApiError {
+        tracing::error!(cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            problem_type: format!("https://civpass.dev/problems/{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            request_id: None,
+        };
+        let mut res = (self.status, no_store(), Json(problem)).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res
+    }
+}
+
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").into_response()
+}

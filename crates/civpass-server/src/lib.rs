@@ -1,0 +1,77 @@
+//! The HTTP layer of civpass: routers, extractors, pages and the mapping of core errors to
+//! OAuth error responses, RFC 9457 problem details and HTML pages.
+//!
+//! Handlers only translate: they parse the request, call one use case of
+//! `civpass_core::services::Services`, and shape the answer. No SQL and no business rules here.
+
+mod error;
+mod pages;
+mod routes;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request};
+use civpass_core::clock::{Clock, UnixTime};
+use civpass_core::services::Services;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use crate::routes::openapi::openapi_document;
+
+/// The wall clock, for production.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    /// Mark the browser-binding cookie `Secure` (the issuer is https).
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        let secure_cookies = services.settings().issuer.starts_with("https://");
+        AppState { services, secure_cookies }
+    }
+}
+
+/// The public router: everything citizens, relying parties and the app reach.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(routes::oidc::router())
+        .merge(routes::login::router())
+        .merge(routes::device::router())
+        .merge(routes::meta::router())
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        // Spans carry the method and path only: query strings and bodies may hold codes.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

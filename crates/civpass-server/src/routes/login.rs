@@ -1,0 +1,142 @@
+//! The browser side of a login: the waiting page with its QR code, its status, and the app link.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use axum_extra::extract::CookieJar;
+use civpass_core::login::{LoginPage, LoginPageError};
+use civpass_core::scopes;
+use qrcode::QrCode;
+use qrcode::render::svg;
+
+use crate::AppState;
+use crate::pages::{self, LoginTemplate};
+use crate::routes::oidc::browser_id;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/{id}", get(login_page))
+        .route("/login/{id}/status", get(login_status))
+        .route("/app/login", get(app_link_page))
+        .route(
+            "/static/login.js",
+            get(|| async { asset("text/javascript", include_str!("../../static/login.js")) }),
+        )
+        .route(
+            "/static/civpass.css",
+            get(|| async { asset("text/css", include_str!("../../static/civpass.css")) }),
+        )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+/// The link that opens the app on this login request (the QR code holds the same link).
+pub(crate) fn app_link(issuer: &str, request_id: &str) -> String {
+    format!("{issuer}/app/login?request={request_id}")
+}
+
+fn page_error(e: LoginPageError) -> Response {
+    match e {
+        LoginPageError::NotFound => pages::message(
+            StatusCode::NOT_FOUND,
+            "Login request not found",
+            "Go back to the service and start again.",
+        ),
+        LoginPageError::OtherBrowser => pages::message(
+            StatusCode::FORBIDDEN,
+            "This login belongs to another browser",
+            "A login can only be finished in the browser that started it. Go back to the service and start again.",
+        ),
+        LoginPageError::Internal(cause) => {
+            tracing::error!(cause, "login page failed");
+            pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
+    }
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(browser) = browser_id(&jar) else { return page_error(LoginPageError::OtherBrowser) };
+    let page = match state.services.login_page(&id, &browser).await {
+        Ok(page) => page,
+        Err(e) => return page_error(e),
+    };
+    match page {
+        LoginPage::Redirect(url) => Redirect::to(&url).into_response(),
+        LoginPage::Waiting { client_name, scopes: requested, match_code, expires_at: _ } => {
+            let link = app_link(&state.services.settings().issuer, &id);
+            let qr_svg = match QrCode::new(link.as_bytes()) {
+                Ok(code) => code
+                    .render::<svg::Color<'_>>()
+                    .min_dimensions(240, 240)
+                    .quiet_zone(true)
+                    .build(),
+                Err(_) => String::new(),
+            };
+            let template = LoginTemplate {
+                client_name,
+                request_id: id,
+                qr_svg,
+                link,
+                match_code,
+                scopes: requested.iter().map(|s| scopes::describe(s)).collect(),
+                minutes: state.services.settings().login_request_ttl / 60,
+            };
+            pages::render(StatusCode::OK, &template)
+        }
+        LoginPage::Expired => pages::message(
+            StatusCode::OK,
+            "This login request has expired",
+            "Go back to the service and start again.",
+        ),
+        LoginPage::Ended => pages::message(
+            StatusCode::OK,
+            "This login request has ended",
+            "It was already used or cancelled. Go back to the service and start again.",
+        ),
+    }
+}
+
+async fn login_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(browser) = browser_id(&jar) else { return StatusCode::NOT_FOUND.into_response() };
+    match state.services.login_status(&id, &browser).await {
+        Ok(status) => {
+            let mut res = Json(serde_json::json!({ "status": status })).into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(LoginPageError::Internal(cause)) => {
+            tracing::error!(cause, "login status failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Where the app link lands in a browser without the app: say what to do.
+async fn app_link_page() -> Response {
+    pages::message(
+        StatusCode::OK,
+        "Open this link in the civpass app",
+        "This link approves a login with your civpass app. Open it with the app (or `civpass wallet approve LINK`).",
+    )
+}

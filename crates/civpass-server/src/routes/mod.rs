@@ -1,0 +1,7 @@
+//! One module per group of routes; each exposes `router()`.
+
+pub(crate) mod device;
+pub(crate) mod login;
+pub(crate) mod meta;
+pub(crate) mod oidc;
+pub(crate) mod openapi;

@@ -1,0 +1,275 @@
+//! OpenID Connect endpoints: discovery, JWKS, authorize, token and UserInfo.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Json, Router};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
+use civpass_core::token::{ClientCredentials, TokenError, UserInfoError};
+use civpass_crypto::secret::random_token;
+
+use crate::AppState;
+use crate::error::{OAuthError, no_store};
+use crate::pages;
+
+pub(crate) const BROWSER_COOKIE: &str = "civpass_browser";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize))
+        .route("/token", axum::routing::post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+}
+
+async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.services.discovery())
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.services.keys().jwks()).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+/// A browser id from the cookie if it is one of ours, else a new one.
+pub(crate) fn browser_id(jar: &CookieJar) -> Option<String> {
+    jar.get(BROWSER_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43)
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(pairs)) = query else {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The login request's parameters could not be read.",
+        );
+    };
+    let mut params = AuthorizeParams::default();
+    for (name, value) in &pairs {
+        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
+            // RFC 6749 section 3.1: parameters must not repeat. The redirect URI itself may be
+            // the repeated one, so no redirect.
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "A parameter of the login request appears more than once.",
+            );
+        }
+        let slot = match name.as_str() {
+            "client_id" => &mut params.client_id,
+            "redirect_uri" => &mut params.redirect_uri,
+            "response_type" => &mut params.response_type,
+            "scope" => &mut params.scope,
+            "state" => &mut params.state,
+            "nonce" => &mut params.nonce,
+            "code_challenge" => &mut params.code_challenge,
+            "code_challenge_method" => &mut params.code_challenge_method,
+            "prompt" => &mut params.prompt,
+            "request" => &mut params.request,
+            "request_uri" => &mut params.request_uri,
+            "response_mode" => &mut params.response_mode,
+            _ => continue,
+        };
+        *slot = Some(value.clone());
+    }
+    let (jar, browser) = match browser_id(&jar) {
+        Some(id) => (jar, id),
+        None => {
+            let id = random_token(32);
+            let cookie = Cookie::build((BROWSER_COOKIE, id.clone()))
+                .path("/")
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .build();
+            (jar.add(cookie), id)
+        }
+    };
+    match state.services.start_login(&params, &browser).await {
+        Ok(started) => {
+            (jar, Redirect::to(&format!("/login/{}", started.request_id))).into_response()
+        }
+        Err(AuthorizeError::NoRedirect { description }) => pages::message(
+            StatusCode::BAD_REQUEST,
+            "This service's login request is not valid",
+            description,
+        ),
+        Err(AuthorizeError::Redirect { redirect_uri, error, description, state: oauth_state }) => {
+            let mut pairs = vec![("error", error), ("error_description", description)];
+            if let Some(s) = oauth_state.as_deref() {
+                pairs.push(("state", s));
+            }
+            let issuer = state.services.settings().issuer.clone();
+            pairs.push(("iss", &issuer));
+            Redirect::to(&with_query(&redirect_uri, &pairs)).into_response()
+        }
+        Err(AuthorizeError::Internal(cause)) => {
+            tracing::error!(cause, "authorize failed");
+            pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
+    }
+}
+
+fn token_error(e: TokenError, basic: bool) -> OAuthError {
+    match e {
+        TokenError::InvalidRequest(d) => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", d)
+        }
+        TokenError::InvalidClient => {
+            let mut err = OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+            if basic {
+                err.www_authenticate = Some("Basic realm=\"civpass\"");
+            }
+            err
+        }
+        TokenError::InvalidGrant(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d),
+        TokenError::UnsupportedGrantType => OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
+        TokenError::Internal(cause) => OAuthError::internal(&cause),
+    }
+}
+
+/// RFC 6749 section 2.3.1: the Basic credentials are form-encoded before base64.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| TokenError::InvalidClient)?;
+    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(TokenError::InvalidRequest(
+            "only Basic authorization is accepted at the token endpoint",
+        ));
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| TokenError::InvalidClient)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| TokenError::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(TokenError::InvalidClient)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+    };
+    Ok(Some((
+        unescape(id).ok_or(TokenError::InvalidClient)?,
+        unescape(secret).ok_or(TokenError::InvalidClient)?,
+    )))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let basic = headers.contains_key(header::AUTHORIZATION);
+    match token_inner(&state, &headers, form).await {
+        Ok(res) => res,
+        Err(e) => token_error(e, basic).into_response(),
+    }
+}
+
+async fn token_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, TokenError> {
+    let Form(pairs) = form.map_err(|_| {
+        TokenError::InvalidRequest("the body must be application/x-www-form-urlencoded")
+    })?;
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, _) in &pairs {
+        if seen.contains(&name.as_str()) {
+            return Err(TokenError::InvalidRequest("a parameter appears more than once"));
+        }
+        seen.push(name);
+    }
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+
+    let credentials = match (basic_credentials(headers)?, param("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(TokenError::InvalidRequest("use one client authentication method, not two"));
+        }
+        (Some((id, secret)), None) => {
+            if param("client_id").is_some_and(|form_id| form_id != id) {
+                return Err(TokenError::InvalidClient);
+            }
+            ClientCredentials { client_id: id, secret: Some(secret), method: "client_secret_basic" }
+        }
+        (None, Some(secret)) => ClientCredentials {
+            client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
+            secret: Some(secret.to_owned()),
+            method: "client_secret_post",
+        },
+        (None, None) => ClientCredentials {
+            client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
+            secret: None,
+            method: "none",
+        },
+    };
+    let client = state.services.authenticate_client(&credentials).await?;
+    let response = match param("grant_type") {
+        Some("authorization_code") => {
+            let code = param("code").ok_or(TokenError::InvalidRequest("code is required"))?;
+            state
+                .services
+                .exchange_code(&client, code, param("redirect_uri"), param("code_verifier"))
+                .await?
+        }
+        Some("refresh_token") => {
+            let refresh = param("refresh_token")
+                .ok_or(TokenError::InvalidRequest("refresh_token is required"))?;
+            state.services.refresh(&client, refresh).await?
+        }
+        Some(_) => return Err(TokenError::UnsupportedGrantType),
+        None => return Err(TokenError::InvalidRequest("grant_type is required")),
+    };
+    Ok((no_store(), Json(response)).into_response())
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(token) = token else {
+        let mut err = OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "a Bearer access token is required",
+        );
+        err.www_authenticate = Some("Bearer realm=\"civpass\"");
+        return err.into_response();
+    };
+    match state.services.userinfo(token).await {
+        Ok(claims) => (no_store(), Json(claims)).into_response(),
+        Err(UserInfoError::InvalidToken) => {
+            let mut err = OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            );
+            err.www_authenticate = Some("Bearer realm=\"civpass\", error=\"invalid_token\"");
+            err.into_response()
+        }
+        Err(UserInfoError::Internal(cause)) => OAuthError::internal(&cause).into_response(),
+    }
+}

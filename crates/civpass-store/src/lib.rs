@@ -1,0 +1,139 @@
+//! SQLite and PostgreSQL storage for civpass, behind the store traits of `civpass-core`.
+//!
+//! One implementation serves both databases through sqlx's `Any` driver: the SQL is written once
+//! in the subset both dialects share (`$n` parameters, `ON CONFLICT`, `RETURNING`), and only
+//! connection set-up and migrations differ. Each dialect has its own embedded migrations under
+//! `migrations/{sqlite,postgres}` with the same file names.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`, so an acknowledged write survives a crash
+//! of the process and of the machine. Its writes go through a pool of one connection so that
+//! writers queue in the pool rather than spin on SQLite's busy handler; reads use a wider pool.
+
+mod rows;
+mod stores;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use civpass_core::store::StoreError;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The civpass store on one database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    /// Statements that write; one connection on SQLite.
+    writer: AnyPool,
+    reader: AnyPool,
+    dialect: Dialect,
+}
+
+macro_rules! migrations {
+    ($dir:literal: $($version:literal $name:literal),* $(,)?) => {
+        vec![$(Migration::new(
+            $version,
+            Cow::Borrowed($name),
+            MigrationType::Simple,
+            include_str!(concat!("../migrations/", $dir, "/", $name, ".sql")).into_sql_str(),
+            false,
+        )),*]
+    };
+}
+
+fn migrator(dialect: Dialect) -> Migrator {
+    Migrator::with_migrations(match dialect {
+        Dialect::Sqlite => migrations!("sqlite": 1 "0001_login_flow"),
+        Dialect::Postgres => migrations!("postgres": 1 "0001_login_flow"),
+    })
+}
+
+impl SqlStore {
+    /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies migrations.
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Backend(
+                "database URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(backend)?;
+        let store = match dialect {
+            Dialect::Sqlite => {
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options.clone())
+                };
+                let writer = pool(1).await.map_err(backend)?;
+                let reader = pool(8).await.map_err(backend)?;
+                SqlStore { writer, reader, dialect }
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(backend)?;
+                SqlStore { writer: pool.clone(), reader: pool, dialect }
+            }
+        };
+        migrator(dialect)
+            .run(&store.writer)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// True when the database answers: for readiness checks.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Maps driver errors so that sqlx types never reach core.
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("foreign key").to_owned())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        _ => StoreError::Backend(e.to_string()),
+    }
+}

@@ -1,0 +1,135 @@
+//! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
+
+use civpass_core::model::{
+    Account, Client, Consent, Device, DeviceKind, Grant, LoginRequest, LoginStatus, Release,
+    StoredSigningKey, Tier,
+};
+use civpass_core::store::StoreError;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::backend;
+
+pub(crate) fn split(text: &str) -> Vec<String> {
+    text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} is not valid"))
+}
+
+pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
+    let uris: String = row.try_get("redirect_uris").map_err(backend)?;
+    Ok(Client {
+        id: row.try_get("id").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        secret_hash: row.try_get("secret_hash").map_err(backend)?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("redirect_uris"))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {
+    let tier: String = row.try_get("tier").map_err(backend)?;
+    Ok(Account {
+        id: row.try_get("id").map_err(backend)?,
+        hkid_hash: row.try_get("hkid_hash").map_err(backend)?,
+        tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier"))?,
+        vault: row.try_get("vault").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn device(row: &AnyRow) -> Result<Device, StoreError> {
+    let kind: String = row.try_get("kind").map_err(backend)?;
+    Ok(Device {
+        id: row.try_get("id").map_err(backend)?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        public_key: row.try_get("public_key").map_err(backend)?,
+        kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind"))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        revoked_at: row.try_get("revoked_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let get_list = |name: &str| -> Result<Vec<String>, StoreError> {
+        let text: String = row.try_get(name).map_err(backend)?;
+        Ok(split(&text))
+    };
+    Ok(LoginRequest {
+        id: row.try_get("id").map_err(backend)?,
+        client_id: row.try_get("client_id").map_err(backend)?,
+        redirect_uri: row.try_get("redirect_uri").map_err(backend)?,
+        oauth_state: row.try_get("oauth_state").map_err(backend)?,
+        nonce: row.try_get("nonce").map_err(backend)?,
+        scopes: get_list("scopes")?,
+        code_challenge: row.try_get("code_challenge").map_err(backend)?,
+        browser_hash: row.try_get("browser_hash").map_err(backend)?,
+        match_code: row.try_get("match_code").map_err(backend)?,
+        challenge: row.try_get("challenge").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+        status: LoginStatus::parse(&status).ok_or_else(|| corrupt("login status"))?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        device_id: row.try_get("device_id").map_err(backend)?,
+        approved_scopes: get_list("approved_scopes")?,
+        auth_time: row.try_get("auth_time").map_err(backend)?,
+        amr: get_list("amr")?,
+        code_hash: row.try_get("code_hash").map_err(backend)?,
+        code_expires_at: row.try_get("code_expires_at").map_err(backend)?,
+        grant_id: row.try_get("grant_id").map_err(backend)?,
+    })
+}
+
+pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
+    let scopes: String = row.try_get("scopes").map_err(backend)?;
+    let amr: String = row.try_get("amr").map_err(backend)?;
+    Ok(Grant {
+        id: row.try_get("id").map_err(backend)?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        client_id: row.try_get("client_id").map_err(backend)?,
+        login_request_id: row.try_get("login_request_id").map_err(backend)?,
+        scopes: split(&scopes),
+        auth_time: row.try_get("auth_time").map_err(backend)?,
+        acr: row.try_get("acr").map_err(backend)?,
+        amr: split(&amr),
+        refresh_hash: row.try_get("refresh_hash").map_err(backend)?,
+        refresh_expires_at: row.try_get("refresh_expires_at").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        revoked_at: row.try_get("revoked_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn release(row: &AnyRow) -> Result<Release, StoreError> {
+    let claims: String = row.try_get("claims").map_err(backend)?;
+    Ok(Release {
+        id: row.try_get("id").map_err(backend)?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        client_id: row.try_get("client_id").map_err(backend)?,
+        grant_id: row.try_get("grant_id").map_err(backend)?,
+        claims: split(&claims),
+        channel: row.try_get("channel").map_err(backend)?,
+        released_at: row.try_get("released_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
+    let scopes: String = row.try_get("scopes").map_err(backend)?;
+    Ok(Consent {
+        account_id: row.try_get("account_id").map_err(backend)?,
+        client_id: row.try_get("client_id").map_err(backend)?,
+        scopes: split(&scopes),
+        granted_at: row.try_get("granted_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> {
+    Ok(StoredSigningKey {
+        kid: row.try_get("kid").map_err(backend)?,
+        alg: row.try_get("alg").map_err(backend)?,
+        sealed_pkcs8: row.try_get("sealed_pkcs8").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}

@@ -1,0 +1,271 @@
+//! A citizen's wallet in software: a P-256 device key in a file, and a client for the device
+//! API. `civpass wallet` uses it; so do the integration tests and the login benchmark.
+
+use std::path::Path;
+
+use civpass_api::{
+    DecisionRequest, DecisionResponse, EnrolmentRequest, EnrolmentResponse, LoginRequestView,
+    Problem, TransferAuthorisation,
+};
+use civpass_core::enrol::{enrol_message, transfer_message};
+use civpass_core::hkid::HkId;
+use civpass_core::login::{Verdict, decision_message};
+use civpass_crypto::jws::DeviceKeyPair;
+use civpass_crypto::secret::{b64url, b64url_decode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error("the server answered {}: {}{}", .0.status, .0.title, .0.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Problem(Problem),
+    #[error("could not reach the server: {0}")]
+    Http(String),
+    #[error("not a civpass login link (expected …/app/login?request=ID)")]
+    InvalidLink,
+    #[error("wallet file: {0}")]
+    File(String),
+    #[error("this wallet is not enrolled yet: run `civpass wallet enroll` first")]
+    NotEnrolled,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the wallet file holds. The private key is PKCS#8, base64url; the file is created 0600.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalletFile {
+    pub server: String,
+    pub private_key: String,
+    pub account_id: Option<String>,
+    pub device_id: Option<String>,
+}
+
+pub struct Wallet {
+    pub file: WalletFile,
+    key: DeviceKeyPair,
+    http: reqwest::Client,
+}
+
+/// A login link split into the server's base URL and the request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLink {
+    pub server: String,
+    pub request_id: String,
+}
+
+impl LoginLink {
+    pub fn parse(link: &str) -> Result<LoginLink, WalletError> {
+        let url = url::Url::parse(link.trim()).map_err(|_| WalletError::InvalidLink)?;
+        let base_path = url.path().strip_suffix("/app/login").ok_or(WalletError::InvalidLink)?;
+        let request_id = url
+            .query_pairs()
+            .find(|(k, _)| k == "request")
+            .map(|(_, v)| v.into_owned())
+            .ok_or(WalletError::InvalidLink)?;
+        if request_id.is_empty()
+            || !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(WalletError::InvalidLink);
+        }
+        let mut server = url.clone();
+        server.set_query(None);
+        server.set_path(base_path);
+        Ok(LoginLink { server: server.as_str().trim_end_matches('/').to_owned(), request_id })
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+async fn read<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> Result<T, WalletError> {
+    let status = res.status();
+    let bytes = res.bytes().await.map_err(|e| WalletError::Http(e.to_string()))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| WalletError::Http(format!("unexpected response: {e}")));
+    }
+    match serde_json::from_slice::<Problem>(&bytes) {
+        Ok(problem) => Err(WalletError::Problem(problem)),
+        Err(_) => Err(WalletError::Http(format!("HTTP {status}"))),
+    }
+}
+
+impl Wallet {
+    /// A new wallet with a fresh key, not yet enrolled.
+    pub fn create(server: &str) -> Result<Wallet, WalletError> {
+        let (key, pkcs8) =
+            DeviceKeyPair::generate().map_err(|e| WalletError::Invalid(e.to_string()))?;
+        let file = WalletFile {
+            server: server.trim_end_matches('/').to_owned(),
+            private_key: b64url(&pkcs8),
+            account_id: None,
+            device_id: None,
+        };
+        Ok(Wallet { file, key, http: http_client() })
+    }
+
+    pub fn from_file(file: WalletFile) -> Result<Wallet, WalletError> {
+        let pkcs8 = b64url_decode(&file.private_key)
+            .ok_or_else(|| WalletError::File("private key is not base64url".into()))?;
+        let key = DeviceKeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| WalletError::File("private key is not a P-256 PKCS#8 key".into()))?;
+        Ok(Wallet { file, key, http: http_client() })
+    }
+
+    pub fn load(path: &Path) -> Result<Wallet, WalletError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| WalletError::File(format!("{}: {e}", path.display())))?;
+        let file: WalletFile = serde_json::from_str(&text)
+            .map_err(|e| WalletError::File(format!("{}: {e}", path.display())))?;
+        Wallet::from_file(file)
+    }
+
+    /// Writes the wallet atomically (temporary file, then rename), readable by the owner only.
+    pub fn save(&self, path: &Path) -> Result<(), WalletError> {
+        let text = serde_json::to_string_pretty(&self.file)
+            .map_err(|e| WalletError::File(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f =
+            options.open(&tmp).map_err(|e| WalletError::File(format!("{}: {e}", tmp.display())))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| WalletError::File(e.to_string()))?;
+        f.sync_all().map_err(|e| WalletError::File(e.to_string()))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| WalletError::File(format!("{}: {e}", path.display())))
+    }
+
+    /// Shares an HTTP client (and its connection pool) between wallets.
+    pub fn with_http(mut self, http: reqwest::Client) -> Wallet {
+        self.http = http;
+        self
+    }
+
+    pub fn public_key(&self) -> String {
+        self.key.public_key_b64()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<String, WalletError> {
+        self.key.sign_b64(message).map_err(|e| WalletError::Invalid(e.to_string()))
+    }
+
+    /// Registers this wallet's key for the identity; `transfer_from` is the account's current
+    /// wallet, which authorises moving the account here.
+    pub async fn enrol(
+        &mut self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+        transfer_from: Option<&Wallet>,
+    ) -> Result<EnrolmentResponse, WalletError> {
+        let hkid = HkId::parse(id_number).map_err(|e| WalletError::Invalid(e.to_string()))?;
+        let public_key = self.public_key();
+        let proof = self.sign(&enrol_message(&hkid, &public_key))?;
+        let transfer = match transfer_from {
+            Some(old) => {
+                let device_id = old.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
+                let signature = old.sign(&transfer_message(&device_id, &public_key))?;
+                Some(TransferAuthorisation { device_id, signature })
+            }
+            None => None,
+        };
+        let body = EnrolmentRequest {
+            id_number: id_number.to_owned(),
+            name_en: name_en.to_owned(),
+            date_of_birth: date_of_birth.to_owned(),
+            public_key,
+            proof,
+            transfer,
+        };
+        let url = format!("{}/api/v1/device/enrolments", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        let done: EnrolmentResponse = read(res).await?;
+        self.file.account_id = Some(done.account_id.clone());
+        self.file.device_id = Some(done.device_id.clone());
+        Ok(done)
+    }
+
+    /// Fetches the login request behind a link.
+    pub async fn fetch(&self, link: &LoginLink) -> Result<LoginRequestView, WalletError> {
+        let url = format!("{}/api/v1/device/login-requests/{}", link.server, link.request_id);
+        let res = self.http.get(url).send().await.map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+
+    /// Approves (releasing `scopes`, which must include `openid`) or denies the request.
+    pub async fn decide(
+        &self,
+        link: &LoginLink,
+        view: &LoginRequestView,
+        verdict: Verdict,
+        match_code: &str,
+        scopes: &[String],
+    ) -> Result<DecisionResponse, WalletError> {
+        let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
+        let scopes: Vec<String> =
+            if verdict == Verdict::Deny { Vec::new() } else { scopes.to_vec() };
+        let signature = self.sign(&decision_message(
+            &view.request_id,
+            &view.challenge,
+            verdict,
+            match_code,
+            &scopes,
+        ))?;
+        let body = DecisionRequest {
+            device_id,
+            decision: verdict.as_str().to_owned(),
+            match_code: match_code.to_owned(),
+            approved_scopes: scopes,
+            signature,
+        };
+        let url =
+            format!("{}/api/v1/device/login-requests/{}/decision", link.server, link.request_id);
+        let res = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_links_parse_into_server_and_request() {
+        let link = LoginLink::parse("http://127.0.0.1:8080/app/login?request=abc_D-1").unwrap();
+        assert_eq!(
+            link,
+            LoginLink { server: "http://127.0.0.1:8080".into(), request_id: "abc_D-1".into() }
+        );
+        let prefixed = LoginLink::parse("https://id.example/civpass/app/login?request=x").unwrap();
+        assert_eq!(prefixed.server, "https://id.example/civpass");
+        for bad in [
+            "",
+            "http://h/app/other?request=x",
+            "http://h/app/login",
+            "http://h/app/login?request=",
+            "http://h/app/login?request=a/b",
+            "not a url",
+        ] {
+            assert!(LoginLink::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

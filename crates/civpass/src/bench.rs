@@ -1,0 +1,267 @@
+//! `civpass bench login`: simulated citizens through the whole login flow against a running
+//! server (authorize, login page, app approval, code, token, UserInfo), reporting flows per
+//! second and latency percentiles. A load generator, not a test: it asserts nothing about speed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use civpass_core::login::Verdict;
+use civpass_crypto::secret::{b64url, random_token, sha256};
+use civpass_registry::SandboxRegistry;
+use civpass_wallet::{LoginLink, Wallet, WalletFile};
+use clap::Subcommand;
+use reqwest::header;
+
+use crate::StorageArgs;
+use crate::config::FileConfig;
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Complete login flows per second against a running server.
+    Login {
+        /// Where the server keeps its data, to register the benchmark's client.
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Distinct enrolled citizens to cycle through.
+        #[arg(long, default_value_t = 200)]
+        citizens: usize,
+        /// Flows in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Complete flows to run.
+        #[arg(long, default_value_t = 5000)]
+        flows: usize,
+        /// Stop after this many seconds even if not all flows ran.
+        #[arg(long, default_value_t = 120)]
+        max_seconds: u64,
+    },
+}
+
+struct Rp {
+    server: String,
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+    http: reqwest::Client,
+}
+
+pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Result<()> {
+    let BenchCommand::Login { storage, server, citizens, concurrency, flows, max_seconds } =
+        command;
+    let storage = storage.resolve(file);
+    let server = server.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()?;
+    http.get(format!("{server}/healthz"))
+        .send()
+        .await
+        .context("is the server running?")?
+        .error_for_status()?;
+
+    let store = crate::app::open_store(&storage).await?;
+    let services = crate::app::services(&storage, store, &server).await?;
+    let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
+    let client = services
+        .create_client("Benchmark service", std::slice::from_ref(&redirect_uri), false)
+        .await?;
+    let rp = Arc::new(Rp {
+        server: server.clone(),
+        client_id: client.client.id,
+        client_secret: client.secret.unwrap_or_default(),
+        redirect_uri,
+        http: http.clone(),
+    });
+
+    let wallets = Arc::new(enrol_citizens(&storage.data_dir, &server, citizens, &http).await?);
+    println!(
+        "bench login: {} citizens enrolled, {concurrency} concurrent, {flows} flows",
+        wallets.len()
+    );
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(max_seconds);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (rp, wallets, next) = (rp.clone(), wallets.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+            let mut errors = 0usize;
+            let mut browser_cookie: Option<String> = None;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= flows || Instant::now() >= deadline {
+                    break;
+                }
+                let wallet = &wallets[n % wallets.len()];
+                let t = Instant::now();
+                match one_flow(&rp, wallet, &mut browser_cookie).await {
+                    Ok(()) => latencies.record(t.elapsed().as_micros() as u64)?,
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("flow failed: {e:#}");
+                        }
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut all = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut errors = 0;
+    for worker in workers {
+        let (latencies, worker_errors) = worker.await??;
+        all.add(latencies)?;
+        errors += worker_errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = all.len();
+    println!(
+        "completed {done} flows in {elapsed:.2} s: {:.0} flows/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {errors} failed",
+        done as f64 / elapsed,
+        all.value_at_quantile(0.50) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0,
+        all.max() as f64 / 1000.0,
+    );
+    if errors > 0 {
+        bail!("{errors} flows failed");
+    }
+    Ok(())
+}
+
+/// Enrols `n` sandbox citizens, reusing wallets from earlier runs kept in the data directory.
+async fn enrol_citizens(
+    data_dir: &std::path::Path,
+    server: &str,
+    n: usize,
+    http: &reqwest::Client,
+) -> anyhow::Result<Vec<Wallet>> {
+    let path = data_dir.join("bench-wallets.json");
+    let mut files: Vec<WalletFile> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    files.retain(|f| f.server == server);
+    let registry = SandboxRegistry::default();
+    let mut person = files.len();
+    while files.len() < n {
+        let p = registry
+            .people()
+            .get(person)
+            .context("the sandbox registry has no more people to enrol")?;
+        person += 1;
+        let mut wallet = Wallet::create(server)?;
+        match wallet
+            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .await
+        {
+            Ok(_) => files.push(wallet.file.clone()),
+            // Enrolled by an earlier run whose wallet was not kept: skip that person.
+            Err(civpass_wallet::WalletError::Problem(problem)) if problem.status == 409 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&files)?)?;
+    files
+        .into_iter()
+        .take(n)
+        .map(|f| Wallet::from_file(f).map(|w| w.with_http(http.clone())).map_err(Into::into))
+        .collect()
+}
+
+fn location(res: &reqwest::Response) -> anyhow::Result<String> {
+    if res.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("expected 303, got {}", res.status());
+    }
+    Ok(res.headers().get(header::LOCATION).context("no Location")?.to_str()?.to_owned())
+}
+
+async fn one_flow(
+    rp: &Rp,
+    wallet: &Wallet,
+    browser_cookie: &mut Option<String>,
+) -> anyhow::Result<()> {
+    let verifier = random_token(32);
+    let challenge = b64url(&sha256(verifier.as_bytes()));
+    let state = random_token(12);
+    let mut authorize = rp.http.get(format!("{}/authorize", rp.server)).query(&[
+        ("client_id", rp.client_id.as_str()),
+        ("redirect_uri", &rp.redirect_uri),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", &state),
+        ("nonce", "n"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    if let Some(cookie) = browser_cookie.as_deref() {
+        authorize = authorize.header(header::COOKIE, cookie);
+    }
+    let res = authorize.send().await?;
+    if let Some(set) = res.headers().get(header::SET_COOKIE) {
+        *browser_cookie = Some(set.to_str()?.split(';').next().unwrap_or_default().to_owned());
+    }
+    let cookie = browser_cookie.clone().context("no browser cookie")?;
+    let page_path = location(&res)?;
+    let page = rp
+        .http
+        .get(format!("{}{page_path}", rp.server))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let code = page
+        .split("id=\"match-code\">")
+        .nth(1)
+        .and_then(|s| s.get(..2))
+        .context("no matching code on the page")?
+        .to_owned();
+    let request_id = page_path.trim_start_matches("/login/");
+    let link = LoginLink { server: rp.server.clone(), request_id: request_id.to_owned() };
+    let view = wallet.fetch(&link).await?;
+    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+    wallet.decide(&link, &view, Verdict::Approve, &code, &scopes).await?;
+    let res = rp
+        .http
+        .get(format!("{}{page_path}", rp.server))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await?;
+    let back = url::Url::parse(&location(&res)?)?;
+    let auth_code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("no code")?;
+    let tokens: serde_json::Value = rp
+        .http
+        .post(format!("{}/token", rp.server))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &auth_code),
+            ("redirect_uri", &rp.redirect_uri),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let access = tokens["access_token"].as_str().context("no access token")?;
+    rp.http
+        .get(format!("{}/userinfo", rp.server))
+        .bearer_auth(access)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}

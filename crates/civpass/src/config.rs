@@ -1,0 +1,85 @@
+//! Configuration. Precedence, lowest to highest: defaults, the TOML file (`--config`), `CIVPASS_*`
+//! environment variables, flags. Unknown keys in the file are an error.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Keys of the TOML file; each has a flag and an environment variable of the same meaning.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) database_url: Option<String>,
+    pub(crate) listen: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) registry_url: Option<String>,
+    pub(crate) master_key: Option<String>,
+}
+
+impl FileConfig {
+    pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// Where civpass keeps its data, after precedence is applied.
+#[derive(Debug, Clone)]
+pub(crate) struct StorageConfig {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database_url: String,
+    /// Base64url of 32 bytes; `None` means the `master.key` file in the data directory.
+    pub(crate) master_key: Option<String>,
+    pub(crate) registry_url: Option<String>,
+}
+
+impl StorageConfig {
+    pub(crate) fn resolve(
+        file: &FileConfig,
+        data_dir: Option<PathBuf>,
+        database_url: Option<String>,
+        master_key: Option<String>,
+        registry_url: Option<String>,
+    ) -> StorageConfig {
+        let data_dir = data_dir
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./civpass-data"));
+        let database_url =
+            database_url.or_else(|| file.database_url.clone()).unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", data_dir.join("civpass.db").display())
+            });
+        StorageConfig {
+            data_dir,
+            database_url,
+            master_key: master_key.or_else(|| file.master_key.clone()),
+            registry_url: registry_url.or_else(|| file.registry_url.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file: FileConfig =
+            toml::from_str("data_dir = \"/srv/civpass\"\ndatabase_url = \"postgres://db/civpass\"")
+                .unwrap();
+        let resolved =
+            StorageConfig::resolve(&file, None, Some("sqlite://x.db".into()), None, None);
+        assert_eq!(resolved.data_dir, PathBuf::from("/srv/civpass"));
+        assert_eq!(resolved.database_url, "sqlite://x.db");
+        let defaults = StorageConfig::resolve(&FileConfig::default(), None, None, None, None);
+        assert_eq!(defaults.database_url, "sqlite://./civpass-data/civpass.db?mode=rwc");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

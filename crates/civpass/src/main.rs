@@ -1,0 +1,372 @@
+//! `civpass`: the platform's one binary. `serve` runs it; the other subcommands administer it
+//! (`client`, `registry`), act as a citizen's device (`wallet`) or measure it (`bench`).
+
+// A command-line program prints its results.
+#![allow(clippy::print_stdout)]
+
+mod app;
+mod bench;
+mod config;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use civpass_core::login::Verdict;
+use civpass_core::scopes;
+use civpass_registry::SandboxRegistry;
+use civpass_server::AppState;
+use civpass_wallet::{LoginLink, Wallet};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{FileConfig, StorageConfig};
+
+#[derive(Parser)]
+#[command(name = "civpass", version, about = "An open digital-identity platform")]
+struct Cli {
+    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key).
+    #[arg(long, global = true, env = "CIVPASS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// Data directory (SQLite database and master key) [default: ./civpass-data].
+    #[arg(long, env = "CIVPASS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` selects PostgreSQL; default SQLite in the data directory.
+    #[arg(long, env = "CIVPASS_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Master secret, base64url of 32 bytes [default: DATA_DIR/master.key, created on first start].
+    #[arg(long, env = "CIVPASS_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// Base URL of an HTTP population registry; default the synthetic sandbox registry.
+    #[arg(long, env = "CIVPASS_REGISTRY_URL")]
+    registry_url: Option<String>,
+}
+
+impl StorageArgs {
+    fn resolve(&self, file: &FileConfig) -> StorageConfig {
+        StorageConfig::resolve(
+            file,
+            self.data_dir.clone(),
+            self.database_url.clone(),
+            self.master_key.clone(),
+            self.registry_url.clone(),
+        )
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CIVPASS_LISTEN")]
+        listen: Option<String>,
+        /// Issuer URL [default: http://LISTEN-ADDRESS].
+        #[arg(long, env = "CIVPASS_ISSUER")]
+        issuer: Option<String>,
+    },
+    /// Manage relying parties.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// The sandbox population registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// A citizen's device in software.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Benchmarks against a running server.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a relying party; prints its client_id and, for confidential clients, its secret.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE only).
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Print people from the synthetic registry.
+    List {
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct WalletArgs {
+    /// The wallet file.
+    #[arg(long, env = "CIVPASS_WALLET", default_value = "civpass-wallet.json")]
+    wallet: PathBuf,
+    /// The civpass server [default: the wallet's, or http://127.0.0.1:8080].
+    #[arg(long, env = "CIVPASS_SERVER")]
+    server: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Register this device for an identity (basic tier), creating the wallet file if needed.
+    Enroll {
+        #[command(flatten)]
+        args: WalletArgs,
+        #[arg(long)]
+        id_number: String,
+        #[arg(long)]
+        name_en: String,
+        /// Date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        dob: String,
+        /// The account's current wallet file, to move an existing account to this wallet.
+        #[arg(long)]
+        transfer_from: Option<PathBuf>,
+    },
+    /// Show a login request and approve or deny it.
+    Approve {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The link from the login page (QR code or "Open civpass app").
+        link: String,
+        /// The two-digit matching code shown on the login page.
+        #[arg(long = "match")]
+        match_code: Option<String>,
+        #[arg(long)]
+        deny: bool,
+        /// Release only these of the requested scopes (openid is always released).
+        #[arg(long = "only", value_delimiter = ',')]
+        only: Option<Vec<String>>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CIVPASS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civpass: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { storage, listen, issuer } => {
+            serve(&file, storage.resolve(&file), listen, issuer).await
+        }
+        Command::Client(ClientCommand::Create { storage, name, redirect_uris, public, json }) => {
+            let storage = storage.resolve(&file);
+            let store = app::open_store(&storage).await?;
+            let services = app::services(&storage, store, "http://127.0.0.1:8080").await?;
+            let created = services.create_client(&name, &redirect_uris, public).await?;
+            if json {
+                let out = serde_json::json!({
+                    "client_id": created.client.id,
+                    "client_secret": created.secret,
+                    "client_name": created.client.name,
+                    "redirect_uris": created.client.redirect_uris,
+                    "token_endpoint_auth_method": if public { "none" } else { "client_secret_basic" },
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("client_id: {}", created.client.id);
+                if let Some(secret) = created.secret {
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now; civpass keeps only its hash)");
+                }
+            }
+            Ok(())
+        }
+        Command::Registry(RegistryCommand::List { limit, offset, json }) => {
+            let registry = SandboxRegistry::default();
+            let people = registry.people().iter().skip(offset).take(limit);
+            if json {
+                let out: Vec<_> = people
+                    .map(|p| {
+                        serde_json::json!({
+                            "hkid": p.hkid.to_string(),
+                            "name_en": p.name_en,
+                            "name_zh": p.name_zh,
+                            "date_of_birth": p.date_of_birth.to_string(),
+                            "gender": p.gender.as_str(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for p in people {
+                    println!(
+                        "{:<13} {:<24} {:<6} {} {}",
+                        p.hkid.to_string(),
+                        p.name_en,
+                        p.name_zh,
+                        p.date_of_birth,
+                        p.gender.as_str()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Wallet(command) => wallet(command).await,
+        Command::Bench(command) => bench::run(command, &file).await,
+    }
+}
+
+async fn serve(
+    file: &FileConfig,
+    storage: StorageConfig,
+    listen: Option<String>,
+    issuer: Option<String>,
+) -> anyhow::Result<()> {
+    let listen =
+        listen.or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let address = listener.local_addr()?;
+    let issuer =
+        issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| format!("http://{address}"));
+    let store = app::open_store(&storage).await?;
+    let services = app::services(&storage, store, &issuer).await?;
+    let router = civpass_server::router(AppState::new(services));
+    println!("civpass listening on http://{address} (issuer {issuer})");
+    tracing::info!(%address, %issuer, "civpass is serving");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
+    let mut wallet = if args.wallet.exists() {
+        Wallet::load(&args.wallet)?
+    } else {
+        Wallet::create(args.server.as_deref().unwrap_or("http://127.0.0.1:8080"))?
+    };
+    if let Some(server) = &args.server {
+        wallet.file.server = server.trim_end_matches('/').to_owned();
+    }
+    Ok(wallet)
+}
+
+async fn wallet(command: WalletCommand) -> anyhow::Result<()> {
+    match command {
+        WalletCommand::Enroll { args, id_number, name_en, dob, transfer_from } => {
+            let mut wallet = open_or_create_wallet(&args)?;
+            if wallet.file.device_id.is_some() && transfer_from.is_none() {
+                anyhow::bail!(
+                    "{} is already enrolled; use another --wallet file",
+                    args.wallet.display()
+                );
+            }
+            let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
+            let done = wallet.enrol(&id_number, &name_en, &dob, old.as_ref()).await?;
+            wallet.save(&args.wallet)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!(
+                    "enrolled: account {} on device {} (tier {}){}",
+                    done.account_id,
+                    done.device_id,
+                    done.tier,
+                    if done.transferred { ", moved from the previous device" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        WalletCommand::Approve { args, link, match_code, deny, only } => {
+            let wallet = open_or_create_wallet(&args)?;
+            let link = LoginLink::parse(&link)?;
+            let view = wallet.fetch(&link).await?;
+            if !args.json {
+                println!("{} ({}) asks to log you in and for:", view.client_name, view.client_id);
+                for item in &view.scopes {
+                    println!(
+                        "  - {}{}",
+                        item.description,
+                        if item.optional { "" } else { " (required)" }
+                    );
+                }
+            }
+            let (verdict, code) = if deny {
+                (Verdict::Deny, String::new())
+            } else {
+                let code = match_code.context("this login needs the two-digit matching code shown on the login page: pass --match CODE")?;
+                (Verdict::Approve, code)
+            };
+            let requested: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+            let released: Vec<String> = match &only {
+                Some(only) => requested
+                    .iter()
+                    .filter(|s| !scopes::is_personal_data(s) || only.contains(s))
+                    .cloned()
+                    .collect(),
+                None => requested,
+            };
+            let res = wallet.decide(&link, &view, verdict, &code, &released).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"status": res.status, "client_name": view.client_name, "released": released})
+                    )?
+                );
+            } else {
+                println!("{}", res.status);
+            }
+            Ok(())
+        }
+    }
+}
