@@ -47,7 +47,7 @@ pub trait AccountStore {
 /// How a code redemption went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    Redeemed(LoginRequest),
+    Redeemed,
     /// The code was used before: the grant it produced should be revoked.
     AlreadyRedeemed {
         grant_id: Option<String>,

@@ -48,6 +48,7 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
 }
@@ -153,7 +154,7 @@ impl Services {
         };
         let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
         match self.store.redeem_code(&code_hash, &grant, &release).await.map_err(Internal::from)? {
-            Redemption::Redeemed(_) => {}
+            Redemption::Redeemed => {}
             Redemption::AlreadyRedeemed { grant_id } => {
                 // RFC 6749 section 4.1.2: a replayed code revokes what it produced.
                 if let Some(grant_id) = grant_id {

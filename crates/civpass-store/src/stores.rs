@@ -280,10 +280,8 @@ impl LoginStore for SqlStore {
         release: &Release,
     ) -> StoreResult<Redemption> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed' \
-             RETURNING {LOGIN_COLUMNS}"
-        ));
+        let sql = "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed' \
+                   RETURNING id";
         let row = sqlx::query(sql)
             .bind(&grant.id)
             .bind(code_hash)
@@ -306,7 +304,7 @@ impl LoginStore for SqlStore {
                 _ => Redemption::Unknown,
             });
         };
-        let request = rows::login_request(&row)?;
+        drop(row);
         sqlx::query(
             "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
              refresh_expires_at, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -328,7 +326,7 @@ impl LoginStore for SqlStore {
         .map_err(backend)?;
         insert_release(&mut *tx, release).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(Redemption::Redeemed(request))
+        Ok(Redemption::Redeemed)
     }
 }
 

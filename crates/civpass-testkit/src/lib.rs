@@ -1,1 +1,194 @@
-//! placeholder
+//! Test support: a real civpass server on a free loopback port over a fresh database, on
+//! SQLite always and on PostgreSQL when `CIVPASS_TEST_DATABASE_URL` is set.
+//!
+//! Each test gets its own database (a new SQLite file, or a new PostgreSQL database) and drops
+//! it at the end, because the PostgreSQL server outlives the test run and CI shares it.
+
+// Test support may panic on set-up failures: that is how a test reports them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use civpass_core::clock::{Clock, FixedClock};
+use civpass_core::keys::{KeyRing, Secrets};
+use civpass_core::services::{Services, Settings};
+use civpass_registry::SandboxRegistry;
+use civpass_server::{AppState, SystemClock};
+use civpass_store::SqlStore;
+use civpass_wallet::Wallet;
+use sqlx::Connection;
+
+/// A database to run a test against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// The administrative URL; each test creates its own database through it.
+    Postgres(String),
+}
+
+/// SQLite always; PostgreSQL too when `CIVPASS_TEST_DATABASE_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("CIVPASS_TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            out.push(Backend::Postgres(url));
+        }
+    }
+    out
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub dir: PathBuf,
+    drop_target: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn create(backend: &Backend) -> TestDb {
+        let dir =
+            std::env::temp_dir().join(format!("civpass-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}?mode=rwc", dir.join("civpass.db").display()),
+                dir,
+                drop_target: None,
+            },
+            Backend::Postgres(admin) => {
+                let name = format!("civpass_t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(admin)
+                    .await
+                    .expect("connecting to CIVPASS_TEST_DATABASE_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.ok();
+                let mut url = url::Url::parse(admin).unwrap();
+                url.set_path(&format!("/{name}"));
+                TestDb { url: url.to_string(), dir, drop_target: Some((admin.clone(), name)) }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.drop_target.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((admin, name)) = self.drop_target.take() {
+            // Drop runs inside the test's runtime, which cannot be blocked on: use a thread
+            // with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server and handles on its insides.
+pub struct TestServer {
+    pub base: String,
+    pub services: Services,
+    pub store: SqlStore,
+    /// Set when the server was started with a hand-set clock.
+    pub clock: Option<Arc<FixedClock>>,
+    pub backend: Backend,
+    task: tokio::task::JoinHandle<()>,
+    // Dropped last: the database outlives the server using it.
+    pub db: TestDb,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Options {
+    /// Use a hand-set clock starting at the real time, for expiry tests.
+    pub fixed_clock: bool,
+}
+
+/// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
+pub async fn spawn_server(backend: &Backend) -> TestServer {
+    spawn_server_with(backend, Options { fixed_clock: false }).await
+}
+
+pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServer {
+    let db = TestDb::create(backend).await;
+    let store = SqlStore::connect(&db.url).await.expect("opening the test database");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let fixed = options.fixed_clock.then(|| Arc::new(FixedClock::at(SystemClock.now())));
+    let clock: Arc<dyn Clock> = match &fixed {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let secrets = Secrets::from_master(&[42; 32]);
+    let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
+    let services = Services::new(
+        Arc::new(store.clone()),
+        Arc::new(SandboxRegistry::generate(200)),
+        clock,
+        secrets,
+        Arc::new(keys),
+        Settings::new(&base),
+    );
+    let router = civpass_server::router(AppState::new(services.clone()));
+    let task = tokio::spawn(async move {
+        let _ = axum_serve(listener, router).await;
+    });
+    TestServer { base, services, store, clock: fixed, backend: backend.clone(), task, db }
+}
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).await
+}
+
+impl TestServer {
+    /// A sandbox person by index, as (HKID, English name, date of birth).
+    pub fn person(&self, idx: usize) -> (String, String, String) {
+        let registry = SandboxRegistry::generate(200);
+        let p = &registry.people()[idx];
+        (p.hkid.to_string(), p.name_en.clone(), p.date_of_birth.to_string())
+    }
+
+    /// A wallet enrolled for sandbox person `idx`.
+    pub async fn enrolled_wallet(&self, idx: usize) -> Wallet {
+        let (hkid, name, dob) = self.person(idx);
+        let mut wallet = Wallet::create(&self.base).unwrap();
+        wallet.enrol(&hkid, &name, &dob, None).await.expect("enrolment");
+        wallet
+    }
+
+    /// A confidential client with one redirect URI; returns (id, secret).
+    pub async fn client(&self, redirect_uri: &str) -> (String, String) {
+        let created = self
+            .services
+            .create_client("Test service", &[redirect_uri.to_owned()], false)
+            .await
+            .unwrap();
+        (created.client.id, created.secret.unwrap())
+    }
+}

@@ -205,15 +205,15 @@ impl Wallet {
         read(res).await
     }
 
-    /// Approves (releasing `scopes`, which must include `openid`) or denies the request.
-    pub async fn decide(
+    /// The signed decision the app posts: approval (releasing `scopes`, which must include
+    /// `openid`) or denial.
+    pub fn decision_body(
         &self,
-        link: &LoginLink,
         view: &LoginRequestView,
         verdict: Verdict,
         match_code: &str,
         scopes: &[String],
-    ) -> Result<DecisionResponse, WalletError> {
+    ) -> Result<DecisionRequest, WalletError> {
         let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
         let scopes: Vec<String> =
             if verdict == Verdict::Deny { Vec::new() } else { scopes.to_vec() };
@@ -224,13 +224,25 @@ impl Wallet {
             match_code,
             &scopes,
         ))?;
-        let body = DecisionRequest {
+        Ok(DecisionRequest {
             device_id,
             decision: verdict.as_str().to_owned(),
             match_code: match_code.to_owned(),
             approved_scopes: scopes,
             signature,
-        };
+        })
+    }
+
+    /// Approves or denies the request.
+    pub async fn decide(
+        &self,
+        link: &LoginLink,
+        view: &LoginRequestView,
+        verdict: Verdict,
+        match_code: &str,
+        scopes: &[String],
+    ) -> Result<DecisionResponse, WalletError> {
+        let body = self.decision_body(view, verdict, match_code, scopes)?;
         let url =
             format!("{}/api/v1/device/login-requests/{}/decision", link.server, link.request_id);
         let res = self

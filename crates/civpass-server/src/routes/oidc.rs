@@ -205,7 +205,9 @@ async fn token_inner(
 
     let credentials = match (basic_credentials(headers)?, param("client_secret")) {
         (Some(_), Some(_)) => {
-            return Err(TokenError::InvalidRequest("use one client authentication method, not two"));
+            return Err(TokenError::InvalidRequest(
+                "use one client authentication method, not two",
+            ));
         }
         (Some((id, secret)), None) => {
             if param("client_id").is_some_and(|form_id| form_id != id) {

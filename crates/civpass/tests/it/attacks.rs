@@ -1,0 +1,507 @@
+//! The attacks the login flow must stop, each asserting the exact rejection.
+
+use civpass_core::login::Verdict;
+use civpass_testkit::{Options, backends, spawn_server, spawn_server_with};
+use civpass_wallet::WalletError;
+use reqwest::StatusCode;
+
+use crate::support::{self, AuthRequest, CALLBACK};
+
+#[track_caller]
+fn assert_problem(err: WalletError, status: u16, slug: &str) {
+    match err {
+        WalletError::Problem(p) => {
+            assert_eq!(p.status, status, "{p:?}");
+            assert!(p.problem_type.ends_with(slug), "{p:?}");
+        }
+        other => panic!("expected problem {slug}, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_the_tokens_it_produced() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(20).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (status, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        let (status, body) =
+            support::userinfo(&server.base, tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        );
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let (status, _) = support::token(
+            &server.base,
+            (&id, &secret),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_gets_an_error_page_and_no_redirect() {
+    let server = spawn_server(&backends()[0]).await;
+    let (id, _) = server.client(CALLBACK).await;
+    for redirect in [
+        "http://attacker.example/cb",
+        "http://127.0.0.1:9/callback/extra",
+        "http://127.0.0.1:9/callback?x=1",
+    ] {
+        let req = AuthRequest::new(&id, redirect, "openid");
+        let res = support::browser().get(req.url(&server.base)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{redirect}");
+        assert!(res.headers().get("location").is_none());
+    }
+    let res = support::browser()
+        .get(AuthRequest::new("c_unknown", CALLBACK, "openid").url(&server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn authorization_errors_for_a_trusted_redirect_go_back_to_the_client() {
+    let server = spawn_server(&backends()[0]).await;
+    let (id, _) = server.client(CALLBACK).await;
+    let base = AuthRequest::new(&id, CALLBACK, "openid").url(&server.base);
+    for (change, error) in [
+        (("code_challenge_method", "plain"), "invalid_request"),
+        (("response_type", "token"), "unsupported_response_type"),
+        (("scope", "profile"), "invalid_scope"),
+        (("scope", "openid admin"), "invalid_scope"),
+        (("prompt", "none"), "login_required"),
+    ] {
+        let mut url = url::Url::parse(&base).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                if k == change.0 {
+                    (k.into_owned(), change.1.to_owned())
+                } else {
+                    (k.into_owned(), v.into_owned())
+                }
+            })
+            .collect();
+        let mut pairs = pairs;
+        if !pairs.iter().any(|(k, _)| k == change.0) {
+            pairs.push((change.0.to_owned(), change.1.to_owned()));
+        }
+        url.query_pairs_mut().clear().extend_pairs(&pairs);
+        let res = support::browser().get(url.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{change:?}");
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert!(back.as_str().starts_with(CALLBACK));
+        assert_eq!(support::query(&back, "error").as_deref(), Some(error), "{change:?}");
+        assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()));
+    }
+    // PKCE is not optional.
+    let mut url = url::Url::parse(&base).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "code_challenge")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(&pairs);
+    let res = support::browser().get(url.as_str()).send().await.unwrap();
+    assert_eq!(
+        support::query(&url::Url::parse(&support::location(&res)).unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn the_token_endpoint_checks_redirect_uri_and_pkce_without_burning_the_code() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(21).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let client = (id.as_str(), secret.as_str());
+        let base = server.base.as_str();
+        let attempts: [&[(&str, &str)]; 4] = [
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:9/other"),
+                ("code_verifier", &req.verifier),
+            ],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &req.verifier),
+            ],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-x"),
+            ],
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)],
+        ];
+        let expected = ["invalid_grant", "invalid_grant", "invalid_grant", "invalid_request"];
+        for (form, error) in attempts.iter().zip(expected) {
+            let (status, body) = support::token(base, client, form).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some(error)),
+                "{form:?}"
+            );
+        }
+        let (status, _) = support::redeem(base, client, &req, &code).await;
+        assert_eq!(status, StatusCode::OK, "the rightful client can still redeem");
+    }
+}
+
+#[tokio::test]
+async fn a_client_cannot_authenticate_with_another_clients_secret_or_redeem_its_code() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(22).await;
+        let (a_id, a_secret) = server.client(CALLBACK).await;
+        let (b_id, b_secret) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&a_id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (status, body) = support::redeem(&server.base, (&a_id, &b_secret), &req, &code).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        let (status, body) = support::redeem(&server.base, (&b_id, &b_secret), &req, &code).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        // Two authentication methods at once is an error, as is none for a confidential client.
+        let res = reqwest::Client::new()
+            .post(format!("{}/token", server.base))
+            .basic_auth(&a_id, Some(&a_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_secret", &a_secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = reqwest::Client::new()
+            .post(format!("{}/token", server.base))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("client_id", a_id.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let (status, _) = support::redeem(&server.base, (&a_id, &a_secret), &req, &code).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn another_browser_cannot_finish_someone_elses_login() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(23).await;
+        let (id, _) = server.client(CALLBACK).await;
+        let victim = support::browser();
+        let waiting = support::open_login_page(
+            &victim,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        support::approve(&wallet, &waiting).await;
+        let attacker = support::browser();
+        // With its own cookie from an /authorize of its own, and with none at all.
+        let _ = support::open_login_page(
+            &attacker,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        for browser in [
+            attacker,
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        ] {
+            let res = browser.get(&waiting.page_url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN);
+            assert!(!res.text().await.unwrap().contains("code="));
+        }
+        // The victim's browser still completes.
+        let back = support::finish(&victim, &waiting).await;
+        assert!(support::query(&back, "code").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_login_request_is_single_use() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(24).await;
+        let (id, _) = server.client(CALLBACK).await;
+        let browser = support::browser();
+        let waiting = support::open_login_page(
+            &browser,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        support::approve(&wallet, &waiting).await;
+        support::finish(&browser, &waiting).await;
+        let res = browser.get(&waiting.page_url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("has ended"));
+        assert_problem(
+            wallet.fetch(&waiting.link).await.unwrap_err(),
+            409,
+            "login-request-decided",
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_login_request_or_code_is_refused() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options { fixed_clock: true }).await;
+        let clock = server.clock.clone().unwrap();
+        let wallet = server.enrolled_wallet(25).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let browser = support::browser();
+        let waiting = support::open_login_page(
+            &browser,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        clock.advance(300);
+        let err = wallet
+            .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &["openid".into()])
+            .await
+            .unwrap_err();
+        assert_problem(err, 410, "login-request-expired");
+        let res = browser.get(&waiting.page_url).send().await.unwrap();
+        assert!(res.text().await.unwrap().contains("expired"));
+
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        clock.advance(60);
+        let (status, body) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_and_replayed_device_signatures_are_refused() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(26).await;
+        let intruder = server.enrolled_wallet(27).await;
+        let (id, _) = server.client(CALLBACK).await;
+        let browser = support::browser();
+        let waiting = support::open_login_page(
+            &browser,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        let http = reqwest::Client::new();
+        let decision_url = format!(
+            "{}/api/v1/device/login-requests/{}/decision",
+            server.base, waiting.link.request_id
+        );
+
+        // Another key signing in this device's name.
+        let forged = civpass_wallet::Wallet::from_file(civpass_wallet::WalletFile {
+            device_id: wallet.file.device_id.clone(),
+            ..intruder.file.clone()
+        })
+        .unwrap();
+        let err = forged
+            .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &["openid".into()])
+            .await
+            .unwrap_err();
+        assert_problem(err, 403, "bad-signature");
+        // A signature that is not one.
+        let body = serde_json::json!({
+            "device_id": wallet.file.device_id, "decision": "approve", "match_code": waiting.match_code,
+            "approved_scopes": ["openid"], "signature": "AAAA"
+        });
+        let res = http.post(&decision_url).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        // Unknown device.
+        let body =
+            serde_json::json!({"device_id": "d_nope", "decision": "deny", "signature": "AAAA"});
+        assert_eq!(
+            http.post(&decision_url).json(&body).send().await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        // Malformed bodies get problem details and change nothing.
+        for bad in [
+            "{",
+            "[]",
+            "{\"device_id\": 1}",
+            "{\"device_id\":\"x\",\"decision\":\"maybe\",\"signature\":\"x\"}",
+        ] {
+            let res = http
+                .post(&decision_url)
+                .header("content-type", "application/json")
+                .body(bad)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+        }
+
+        // The real approval, captured, cannot be replayed onto this or another request.
+        let captured = wallet
+            .decision_body(&view, Verdict::Approve, &waiting.match_code, &["openid".into()])
+            .unwrap();
+        assert_eq!(
+            http.post(&decision_url).json(&captured).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            http.post(&decision_url).json(&captured).send().await.unwrap().status(),
+            StatusCode::CONFLICT
+        );
+        let other = support::open_login_page(
+            &support::browser(),
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        let other_url = format!(
+            "{}/api/v1/device/login-requests/{}/decision",
+            server.base, other.link.request_id
+        );
+        assert_eq!(
+            http.post(&other_url).json(&captured).send().await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        assert!(support::query(&support::finish(&browser, &waiting).await, "code").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_matching_code_cancels_the_request() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(28).await;
+        let (id, _) = server.client(CALLBACK).await;
+        let browser = support::browser();
+        let waiting = support::open_login_page(
+            &browser,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        let wrong = format!("{:02}", (waiting.match_code.parse::<u32>().unwrap() + 1) % 100);
+        let err = wallet
+            .decide(&waiting.link, &view, Verdict::Approve, &wrong, &["openid".into()])
+            .await
+            .unwrap_err();
+        assert_problem(err, 403, "wrong-match-code");
+        let err = wallet
+            .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &["openid".into()])
+            .await
+            .unwrap_err();
+        assert_problem(err, 409, "login-request-decided");
+        let res = browser.get(&waiting.page_url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("has ended"));
+    }
+}
+
+#[tokio::test]
+async fn approving_data_that_was_not_asked_for_is_refused() {
+    let server = spawn_server(&backends()[0]).await;
+    let wallet = server.enrolled_wallet(29).await;
+    let (id, _) = server.client(CALLBACK).await;
+    let waiting = support::open_login_page(
+        &support::browser(),
+        &server.base,
+        &AuthRequest::new(&id, CALLBACK, "openid profile").url(&server.base),
+    )
+    .await;
+    let view = wallet.fetch(&waiting.link).await.unwrap();
+    for scopes in [vec!["openid".to_owned(), "hkid".to_owned()], vec!["profile".to_owned()]] {
+        let err = wallet
+            .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &scopes)
+            .await
+            .unwrap_err();
+        assert_problem(err, 400, "invalid-scopes");
+    }
+    support::approve(&wallet, &waiting).await;
+}
+
+#[tokio::test]
+async fn malformed_token_and_userinfo_requests_get_oauth_errors() {
+    let server = spawn_server(&backends()[0]).await;
+    let (id, secret) = server.client(CALLBACK).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/token", server.base);
+    let res = http
+        .post(&url)
+        .basic_auth(&id, Some(&secret))
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    let (status, body) =
+        support::token(&server.base, (&id, &secret), &[("grant_type", "password")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+    let (status, body) = support::token(
+        &server.base,
+        (&id, &secret),
+        &[("grant_type", "refresh_token"), ("grant_type", "refresh_token")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let res = http
+        .post(&url)
+        .header("authorization", "Basic !!!")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("www-authenticate").is_some());
+    for token in ["", "abc", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
+        let (status, body) = support::userinfo(&server.base, token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}");
+        assert!(body["error"].is_string());
+    }
+}

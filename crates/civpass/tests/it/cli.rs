@@ -1,0 +1,102 @@
+//! The command line: registry listing, client registration, configuration errors.
+
+use std::process::Command;
+
+use civpass_core::hkid::HkId;
+
+fn civpass() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_civpass"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn registry_list_prints_valid_synthetic_people_as_json() {
+    let out = run_ok(civpass().args(["registry", "list", "--limit", "5", "--json"]));
+    let people: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(people.len(), 5);
+    for p in &people {
+        assert!(HkId::parse(p["hkid"].as_str().unwrap()).is_ok());
+        assert!(p["name_zh"].as_str().unwrap().chars().count() >= 2);
+    }
+    // Deterministic: the same people every time.
+    assert_eq!(out, run_ok(civpass().args(["registry", "list", "--limit", "5", "--json"])));
+}
+
+#[test]
+fn client_create_prints_credentials_and_stores_only_a_hash() {
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.to_str().unwrap();
+    let out = run_ok(civpass().args([
+        "client",
+        "create",
+        "--data-dir",
+        data_dir,
+        "--name",
+        "Tax",
+        "--redirect-uri",
+        "https://tax.example/cb",
+        "--redirect-uri",
+        "https://tax.example/cb2",
+        "--json",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(created["client_id"].as_str().unwrap().starts_with("c_"));
+    assert_eq!(created["redirect_uris"].as_array().unwrap().len(), 2);
+    let db = std::fs::read(dir.join("civpass.db")).unwrap();
+    let wal = std::fs::read(dir.join("civpass.db-wal")).unwrap_or_default();
+    let needle = secret.as_bytes();
+    assert!(
+        !db.windows(needle.len()).any(|w| w == needle)
+            && !wal.windows(needle.len()).any(|w| w == needle),
+        "the secret is stored in clear"
+    );
+
+    let out = run_ok(civpass().args([
+        "client",
+        "create",
+        "--data-dir",
+        data_dir,
+        "--name",
+        "App",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--public",
+        "--json",
+    ]));
+    let public: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(public["client_secret"].is_null());
+
+    let out = civpass()
+        .args([
+            "client",
+            "create",
+            "--data-dir",
+            data_dir,
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "not-a-uri",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redirect URI"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_an_error() {
+    let path = std::env::temp_dir().join(format!("civpass-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out =
+        civpass().args(["--config", path.to_str().unwrap(), "registry", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+    let _ = std::fs::remove_file(&path);
+}

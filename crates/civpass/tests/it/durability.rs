@@ -1,0 +1,72 @@
+//! An acknowledged write survives `kill -9` of the server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use civpass_testkit::{Backend, TestDb, backends};
+use civpass_wallet::{Wallet, WalletError};
+
+/// Starts `civpass serve` on a free port; returns the process and its base URL.
+fn serve(db: &TestDb) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_civpass"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            db.dir.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a listening line")
+        .to_owned();
+    (child, base)
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9_of_the_server() {
+    for backend in backends() {
+        let db = TestDb::create(&backend).await;
+        let (mut child, base) = serve(&db);
+        let registry = civpass_registry::SandboxRegistry::generate(50);
+        let p = &registry.people()[40];
+        let mut wallet = Wallet::create(&base).unwrap();
+        let done = wallet
+            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .await
+            .unwrap();
+        child.kill().unwrap(); // SIGKILL: no shutdown code runs.
+        child.wait().unwrap();
+
+        let (mut child, base) = serve(&db);
+        let mut again = Wallet::create(&base).unwrap();
+        let err = again
+            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, WalletError::Problem(ref problem) if problem.status == 409),
+            "{backend:?}: {err}"
+        );
+        // The device key survived too: it can authorise a move.
+        let moved = again
+            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), Some(&wallet))
+            .await
+            .unwrap();
+        assert_eq!(moved.account_id, done.account_id);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if backend == Backend::Sqlite {
+            assert!(db.dir.join("master.key").exists());
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: a real server on a free port, the `openidconnect` crate as the relying
+//! party, the wallet as the app, on SQLite and (with `CIVPASS_TEST_DATABASE_URL`) PostgreSQL.
+
+// Tests report set-up failures by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod attacks;
+mod cli;
+mod durability;
+mod flow;
+mod support;

@@ -1,0 +1,170 @@
+//! A browser, a relying party and the app, as the tests drive them.
+
+use civpass_core::login::Verdict;
+use civpass_crypto::secret::{b64url, random_token, sha256};
+use civpass_testkit::TestServer;
+use civpass_wallet::{LoginLink, Wallet};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+
+/// A browser: its own cookie jar, redirects not followed.
+pub(crate) fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// An authorization request as a relying party would send it.
+pub(crate) struct AuthRequest {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scope: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) verifier: String,
+}
+
+impl AuthRequest {
+    pub(crate) fn new(client_id: &str, redirect_uri: &str, scope: &str) -> AuthRequest {
+        AuthRequest {
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            scope: scope.to_owned(),
+            state: random_token(12),
+            nonce: random_token(12),
+            verifier: random_token(32),
+        }
+    }
+
+    pub(crate) fn url(&self, base: &str) -> String {
+        let challenge = b64url(&sha256(self.verifier.as_bytes()));
+        let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &self.scope)
+            .append_pair("state", &self.state)
+            .append_pair("nonce", &self.nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
+    }
+}
+
+/// The login page as the browser sees it while waiting.
+pub(crate) struct Waiting {
+    pub(crate) page_url: String,
+    pub(crate) match_code: String,
+    pub(crate) link: LoginLink,
+}
+
+pub(crate) fn location(res: &reqwest::Response) -> String {
+    res.headers().get(LOCATION).expect("a Location header").to_str().unwrap().to_owned()
+}
+
+/// Follows `/authorize` to the login page and reads the matching code and the app link off it.
+pub(crate) async fn open_login_page(
+    browser: &reqwest::Client,
+    base: &str,
+    authorize_url: &str,
+) -> Waiting {
+    let res = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "authorize should redirect to the login page");
+    let page_url = format!("{base}{}", location(&res));
+    let res = browser.get(&page_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let match_code = between(&html, "id=\"match-code\">", "<").to_owned();
+    assert_eq!(match_code.len(), 2);
+    let link = between(&html, "id=\"open-app\" href=\"", "\"").replace("&amp;", "&");
+    assert!(html.contains("<svg"), "the page shows a QR code");
+    Waiting { page_url, match_code, link: LoginLink::parse(&link).unwrap() }
+}
+
+pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let rest =
+        &text[text.find(start).unwrap_or_else(|| panic!("{start:?} not in page")) + start.len()..];
+    &rest[..rest.find(end).unwrap()]
+}
+
+/// Approves the request in the app, releasing everything asked for.
+pub(crate) async fn approve(wallet: &Wallet, waiting: &Waiting) {
+    let view = wallet.fetch(&waiting.link).await.unwrap();
+    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+    wallet
+        .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &scopes)
+        .await
+        .unwrap();
+}
+
+/// The browser returns to the login page and is sent to the service: the callback URL.
+pub(crate) async fn finish(browser: &reqwest::Client, waiting: &Waiting) -> url::Url {
+    let res = browser.get(&waiting.page_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    url::Url::parse(&location(&res)).unwrap()
+}
+
+pub(crate) fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A whole login with the raw protocol; returns the authorization code.
+pub(crate) async fn login_code(server: &TestServer, wallet: &Wallet, req: &AuthRequest) -> String {
+    let browser = browser();
+    let waiting = open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+    approve(wallet, &waiting).await;
+    let back = finish(&browser, &waiting).await;
+    query(&back, "code").expect("a code")
+}
+
+/// Posts to the token endpoint with client_secret_basic.
+pub(crate) async fn token(
+    base: &str,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> (StatusCode, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+pub(crate) async fn redeem(
+    base: &str,
+    client: (&str, &str),
+    req: &AuthRequest,
+    code: &str,
+) -> (StatusCode, serde_json::Value) {
+    token(
+        base,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &req.redirect_uri),
+            ("code_verifier", &req.verifier),
+        ],
+    )
+    .await
+}
+
+pub(crate) async fn userinfo(base: &str, access_token: &str) -> (StatusCode, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+pub(crate) const CALLBACK: &str = "http://127.0.0.1:9/callback";
