@@ -208,7 +208,7 @@ pub fn jwk_thumbprint(jwk: &serde_json::Value) -> Option<String> {
 }
 
 /// A P-256 public key of a citizen's device, as the uncompressed SEC1 point.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevicePublicKey(Vec<u8>);
 
 impl DevicePublicKey {

@@ -30,10 +30,10 @@ pub enum Backend {
 /// SQLite always; PostgreSQL too when `CIVPASS_TEST_DATABASE_URL` is set.
 pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
-    if let Ok(url) = std::env::var("CIVPASS_TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            out.push(Backend::Postgres(url));
-        }
+    if let Ok(url) = std::env::var("CIVPASS_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        out.push(Backend::Postgres(url));
     }
     out
 }

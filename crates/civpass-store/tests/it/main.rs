@@ -1,0 +1,266 @@
+//! Store behaviour that the use cases rely on, on SQLite and (with `CIVPASS_TEST_DATABASE_URL`)
+//! PostgreSQL: conflicts, single-use transitions, atomic multi-row changes.
+
+#![allow(clippy::unwrap_used)]
+
+use civpass_core::model::{
+    Account, Client, Consent, Decision, Device, DeviceKind, Grant, LoginRequest, LoginStatus,
+    Release, StoredSigningKey, Tier,
+};
+use civpass_core::store::{
+    AccountStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption, StoreError,
+};
+use civpass_store::SqlStore;
+use civpass_testkit::{TestDb, backends};
+
+async fn stores() -> Vec<(TestDb, SqlStore)> {
+    let mut out = Vec::new();
+    for backend in backends() {
+        let db = TestDb::create(&backend).await;
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        out.push((db, store));
+    }
+    out
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: "Service".into(),
+        secret_hash: Some("h".into()),
+        redirect_uris: vec!["https://rp.example/cb".into()],
+        created_at: 1,
+    }
+}
+
+fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
+    (
+        Account {
+            id: id.into(),
+            hkid_hash: hkid_hash.into(),
+            tier: Tier::Basic,
+            vault: vec![1, 2, 3, 0, 255],
+            created_at: 1,
+        },
+        Device {
+            id: format!("d-{id}"),
+            account_id: id.into(),
+            public_key: "pk".into(),
+            kind: DeviceKind::Software,
+            created_at: 1,
+            revoked_at: None,
+        },
+    )
+}
+
+fn request(id: &str, client_id: &str) -> LoginRequest {
+    LoginRequest {
+        id: id.into(),
+        client_id: client_id.into(),
+        redirect_uri: "https://rp.example/cb".into(),
+        oauth_state: Some("s".into()),
+        nonce: None,
+        scopes: vec!["openid".into(), "profile".into()],
+        code_challenge: "c".into(),
+        browser_hash: "b".into(),
+        match_code: "07".into(),
+        challenge: "ch".into(),
+        created_at: 100,
+        expires_at: 400,
+        status: LoginStatus::Pending,
+        account_id: None,
+        device_id: None,
+        approved_scopes: vec![],
+        auth_time: None,
+        amr: vec![],
+        code_hash: None,
+        code_expires_at: None,
+        grant_id: None,
+    }
+}
+
+fn grant(id: &str, account_id: &str, client_id: &str, refresh_hash: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        account_id: account_id.into(),
+        client_id: client_id.into(),
+        login_request_id: "r1".into(),
+        scopes: vec!["openid".into()],
+        auth_time: 150,
+        acr: "basic".into(),
+        amr: vec!["swk".into()],
+        refresh_hash: refresh_hash.into(),
+        refresh_expires_at: 10_000,
+        created_at: 150,
+        revoked_at: None,
+    }
+}
+
+fn release(id: &str, grant_id: &str) -> Release {
+    Release {
+        id: id.into(),
+        account_id: "a1".into(),
+        client_id: "c1".into(),
+        grant_id: grant_id.into(),
+        claims: vec!["sub".into(), "name#zh-Hant-HK".into()],
+        channel: "id_token".into(),
+        released_at: 160,
+    }
+}
+
+#[tokio::test]
+async fn records_round_trip_and_duplicates_are_conflicts() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        assert_eq!(store.find_client("c1").await.unwrap(), Some(client("c1")));
+        assert!(store.find_client("nope").await.unwrap().is_none());
+        assert!(matches!(store.insert_client(&client("c1")).await, Err(StoreError::Conflict(_))));
+
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        assert_eq!(store.get_account("a1").await.unwrap(), a);
+        assert_eq!(store.find_account_by_hkid_hash("hash1").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
+        assert!(matches!(store.get_account("zz").await, Err(StoreError::NotFound)));
+        // Same HKID hash: a conflict, and the second account's device is not left behind.
+        let (a2, d2) = account("a2", "hash1");
+        assert!(matches!(store.insert_account(&a2, &d2).await, Err(StoreError::Conflict(_))));
+        assert!(store.find_device("d-a2").await.unwrap().is_none());
+
+        let key = StoredSigningKey {
+            kid: "k1".into(),
+            alg: "ES256".into(),
+            sealed_pkcs8: vec![9; 40],
+            created_at: 5,
+        };
+        store.insert_signing_key(&key).await.unwrap();
+        assert!(matches!(store.insert_signing_key(&key).await, Err(StoreError::Conflict(_))));
+        assert_eq!(store.list_signing_keys().await.unwrap(), vec![key]);
+    }
+}
+
+#[tokio::test]
+async fn a_login_request_is_decided_completed_and_redeemed_once() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        store.insert_login_request(&request("r1", "c1")).await.unwrap();
+        let approve = Decision::Approve {
+            account_id: "a1".into(),
+            device_id: "d-a1".into(),
+            approved_scopes: vec!["openid".into()],
+            amr: vec!["swk".into()],
+        };
+        let consent = Consent {
+            account_id: "a1".into(),
+            client_id: "c1".into(),
+            scopes: vec!["openid".into()],
+            granted_at: 150,
+        };
+        // Expired at the decision time: nothing changes.
+        assert!(!store.decide_login_request("r1", &approve, Some(&consent), 400).await.unwrap());
+        assert!(store.decide_login_request("r1", &approve, Some(&consent), 150).await.unwrap());
+        assert!(
+            !store.decide_login_request("r1", &Decision::Deny, None, 151).await.unwrap(),
+            "decided once"
+        );
+        let r = store.find_login_request("r1").await.unwrap().unwrap();
+        assert_eq!(
+            (r.status, r.account_id.as_deref(), r.auth_time),
+            (LoginStatus::Approved, Some("a1"), Some(150))
+        );
+        assert_eq!(store.list_consents("a1").await.unwrap(), vec![consent]);
+
+        assert!(store.complete_login_request("r1", "code1", 210).await.unwrap());
+        assert!(!store.complete_login_request("r1", "code2", 210).await.unwrap(), "completed once");
+        assert_eq!(store.find_login_request_by_code("code1").await.unwrap().unwrap().id, "r1");
+
+        let g = grant("g1", "a1", "c1", "rh1");
+        assert_eq!(
+            store.redeem_code("code1", &g, &release("rel1", "g1")).await.unwrap(),
+            Redemption::Redeemed
+        );
+        let again = store
+            .redeem_code("code1", &grant("g2", "a1", "c1", "rh2"), &release("rel2", "g2"))
+            .await
+            .unwrap();
+        assert_eq!(again, Redemption::AlreadyRedeemed { grant_id: Some("g1".into()) });
+        assert!(store.find_grant("g2").await.unwrap().is_none(), "the replay created nothing");
+        assert_eq!(
+            store
+                .redeem_code("unknown", &grant("g3", "a1", "c1", "rh3"), &release("rel3", "g3"))
+                .await
+                .unwrap(),
+            Redemption::Unknown
+        );
+        assert_eq!(store.find_grant("g1").await.unwrap(), Some(g));
+        assert_eq!(store.list_releases("a1").await.unwrap(), vec![release("rel1", "g1")]);
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_revocation_sticks() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        store.insert_login_request(&request("r1", "c1")).await.unwrap();
+        let approve = Decision::Approve {
+            account_id: "a1".into(),
+            device_id: "d-a1".into(),
+            approved_scopes: vec!["openid".into()],
+            amr: vec![],
+        };
+        store.decide_login_request("r1", &approve, None, 150).await.unwrap();
+        store.complete_login_request("r1", "code1", 210).await.unwrap();
+        store
+            .redeem_code("code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1"))
+            .await
+            .unwrap();
+
+        assert!(
+            store.rotate_refresh_token("g1", "rh1", "rh2", &release("rel2", "g1")).await.unwrap()
+        );
+        assert!(
+            !store.rotate_refresh_token("g1", "rh1", "rh3", &release("rel3", "g1")).await.unwrap()
+        );
+        assert_eq!(store.find_grant_by_refresh_hash("rh2").await.unwrap().unwrap().id, "g1");
+        assert!(store.find_grant_by_refresh_hash("rh1").await.unwrap().is_none());
+        assert_eq!(
+            store.list_releases("a1").await.unwrap().len(),
+            2,
+            "a failed rotation records no release"
+        );
+
+        store.revoke_grant("g1", 500).await.unwrap();
+        store.revoke_grant("g1", 900).await.unwrap();
+        assert_eq!(
+            store.find_grant("g1").await.unwrap().unwrap().revoked_at,
+            Some(500),
+            "the first revocation time stays"
+        );
+        assert!(
+            !store.rotate_refresh_token("g1", "rh2", "rh4", &release("rel4", "g1")).await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_device_is_replaced_only_while_it_is_active() {
+    for (_db, store) in stores().await {
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        let new = Device { id: "d-new".into(), ..d.clone() };
+        assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
+        assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().revoked_at, Some(50));
+        let newer = Device { id: "d-newer".into(), ..d.clone() };
+        assert!(!store.replace_device("d-a1", &newer, 60).await.unwrap());
+        assert!(store.find_device("d-newer").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_database_url_of_another_kind_is_refused() {
+    assert!(SqlStore::connect("mysql://localhost/x").await.is_err());
+}
