@@ -73,6 +73,11 @@ test("the login page continues to the service by itself after approval, and open
   assert.match(login.matchCode, /^\d\d$/);
   assert.ok(login.link.startsWith(`${base}/app/login?request=`));
   assert.equal(await page.locator(".qr svg").count(), 1, "the page shows the QR code");
+  // The QR code is drawn by civpass itself: a real decoder must read the app link from it.
+  const shot = join(dataDir, "qr.png");
+  await page.locator(".qr svg").screenshot({ path: shot });
+  const { stdout: decoded } = await run("zbarimg", ["--quiet", "--raw", shot]);
+  assert.equal(decoded.trim(), login.link);
 
   await civpass("wallet", "approve", "--wallet", wallet, login.link, "--match", login.matchCode);
   await page.waitForURL((u) => u.href.startsWith(callbackBase), { timeout: 15000 });

@@ -262,8 +262,9 @@ impl Services {
 
         let now = self.clock.now();
         let request = LoginRequest {
-            id: random_token(24),
+            id: random_token(16),
             client_id: client.id,
+            client_name: client.name,
             redirect_uri: redirect_uri.to_owned(),
             oauth_state: params.state.clone(),
             nonce: params.nonce.clone(),
@@ -329,21 +330,12 @@ impl Services {
         let now = self.clock.now();
         match request.status {
             LoginStatus::Pending if now >= request.expires_at => Ok(LoginPage::Expired),
-            LoginStatus::Pending => {
-                let client_name = self
-                    .store
-                    .find_client(&request.client_id)
-                    .await
-                    .map_err(Internal::from)?
-                    .map(|c| c.name)
-                    .unwrap_or_default();
-                Ok(LoginPage::Waiting {
-                    client_name,
-                    scopes: request.scopes,
-                    match_code: request.match_code,
-                    expires_at: request.expires_at,
-                })
-            }
+            LoginStatus::Pending => Ok(LoginPage::Waiting {
+                client_name: request.client_name,
+                scopes: request.scopes,
+                match_code: request.match_code,
+                expires_at: request.expires_at,
+            }),
             LoginStatus::Approved => {
                 let code = random_token(32);
                 let completed = self
@@ -390,17 +382,10 @@ impl Services {
     /// The request as the app sees it before deciding.
     pub async fn device_view(&self, request_id: &str) -> Result<DeviceView, DeviceError> {
         let request = self.pending_request(request_id).await?;
-        let client_name = self
-            .store
-            .find_client(&request.client_id)
-            .await
-            .map_err(Internal::from)?
-            .map(|c| c.name)
-            .unwrap_or_default();
         Ok(DeviceView {
             request_id: request.id,
             client_id: request.client_id,
-            client_name,
+            client_name: request.client_name,
             scopes: request.scopes,
             challenge: request.challenge,
             expires_at: request.expires_at,

@@ -151,6 +151,8 @@ impl LoginStatus {
 pub struct LoginRequest {
     pub id: String,
     pub client_id: String,
+    /// The service's name when the request was made, as the citizen is shown it.
+    pub client_name: String,
     pub redirect_uri: String,
     pub oauth_state: Option<String>,
     pub nonce: Option<String>,

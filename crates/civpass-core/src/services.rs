@@ -40,7 +40,7 @@ pub struct Services {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Arc<dyn RegistrySource>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) secrets: Secrets,
+    pub(crate) secrets: Arc<Secrets>,
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) settings: Arc<Settings>,
 }
@@ -84,7 +84,14 @@ impl Services {
         keys: Arc<KeyRing>,
         settings: Settings,
     ) -> Services {
-        Services { store, registry, clock, secrets, keys, settings: Arc::new(settings) }
+        Services {
+            store,
+            registry,
+            clock,
+            secrets: Arc::new(secrets),
+            keys,
+            settings: Arc::new(settings),
+        }
     }
 
     pub fn settings(&self) -> &Settings {

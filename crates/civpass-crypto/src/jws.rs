@@ -207,32 +207,44 @@ pub fn jwk_thumbprint(jwk: &serde_json::Value) -> Option<String> {
     Some(b64url(&sha256(canonical.to_string().as_bytes())))
 }
 
-/// A P-256 public key of a citizen's device, as the uncompressed SEC1 point.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DevicePublicKey(Vec<u8>);
+/// A P-256 public key of a citizen's device, parsed and checked to be on the curve.
+pub struct DevicePublicKey {
+    bytes: Vec<u8>,
+    parsed: signature::ParsedPublicKey,
+}
+
+impl std::fmt::Debug for DevicePublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DevicePublicKey({})", b64url(&self.bytes))
+    }
+}
+
+impl PartialEq for DevicePublicKey {
+    fn eq(&self, other: &DevicePublicKey) -> bool {
+        self.bytes == other.bytes
+    }
+}
 
 impl DevicePublicKey {
-    /// From base64url of the 65-byte uncompressed point; checks that it is on the curve.
+    /// From base64url of the 65-byte uncompressed point.
     pub fn parse(b64: &str) -> Result<DevicePublicKey, CryptoError> {
         let bytes = b64url_decode(b64).ok_or(CryptoError::InvalidKey)?;
         if bytes.len() != 65 || bytes[0] != 4 {
             return Err(CryptoError::InvalidKey);
         }
-        signature::ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &bytes)
+        let parsed = signature::ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &bytes)
             .map_err(|_| CryptoError::InvalidKey)?;
-        Ok(DevicePublicKey(bytes))
+        Ok(DevicePublicKey { bytes, parsed })
     }
 
     pub fn to_b64(&self) -> String {
-        b64url(&self.0)
+        b64url(&self.bytes)
     }
 
     /// Verifies a fixed-size (r || s, base64url) ECDSA P-256 SHA-256 signature over `message`.
     pub fn verify(&self, message: &[u8], signature_b64: &str) -> Result<(), CryptoError> {
         let sig = b64url_decode(signature_b64).ok_or(CryptoError::BadSignature)?;
-        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &self.0)
-            .verify(message, &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        self.parsed.verify_sig(message, &sig).map_err(|_| CryptoError::BadSignature)
     }
 }
 

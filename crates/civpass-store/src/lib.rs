@@ -6,11 +6,12 @@
 //! `migrations/{sqlite,postgres}` with the same file names.
 //!
 //! SQLite runs in WAL mode with `synchronous = FULL`, so an acknowledged write survives a crash
-//! of the process and of the machine. Its writes go through a pool of one connection so that
-//! writers queue in the pool rather than spin on SQLite's busy handler; reads use a wider pool.
+//! of the process and of the machine. Its writes go through one writer task that commits queued
+//! writes together (group commit, see `writer.rs`); reads use a pool of connections.
 
 mod rows;
 mod stores;
+mod writer;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -19,7 +20,9 @@ use std::time::Duration;
 use civpass_core::store::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, SqlSafeStr};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, SqlSafeStr};
+
+use crate::writer::Writer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -27,13 +30,22 @@ pub enum Dialect {
     Postgres,
 }
 
+/// SQLite reader connections. Each runs on a thread of its own in sqlx, and more threads than
+/// cores only add context switches: 4 measured best on 2 cores (docs/BENCHMARKS.md).
+const READERS: u32 = 4;
+
 /// The civpass store on one database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlStore {
-    /// Statements that write; one connection on SQLite.
-    writer: AnyPool,
+    writer: Writer,
     reader: AnyPool,
     dialect: Dialect,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlStore({:?})", self.dialect)
+    }
 }
 
 macro_rules! migrations {
@@ -71,26 +83,21 @@ impl SqlStore {
         let options = AnyConnectOptions::from_str(url).map_err(backend)?;
         let store = match dialect {
             Dialect::Sqlite => {
-                let pool = |max| {
-                    AnyPoolOptions::new()
-                        .max_connections(max)
-                        .min_connections(1)
-                        .acquire_timeout(Duration::from_secs(30))
-                        .after_connect(|conn, _| {
-                            Box::pin(async move {
-                                conn.execute(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                                )
-                                .await?;
-                                Ok(())
-                            })
-                        })
-                        .connect_with(options.clone())
-                };
-                let writer = pool(1).await.map_err(backend)?;
-                let reader = pool(8).await.map_err(backend)?;
-                SqlStore { writer, reader, dialect }
+                let reader = AnyPoolOptions::new()
+                    .max_connections(READERS)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await }))
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(backend)?;
+                migrator(dialect)
+                    .run(&reader)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+                let mut conn = AnyConnection::connect_with(&options).await.map_err(backend)?;
+                sqlite_pragmas(&mut conn).await.map_err(backend)?;
+                SqlStore { writer: Writer::batched(conn), reader, dialect }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -99,13 +106,13 @@ impl SqlStore {
                     .connect_with(options)
                     .await
                     .map_err(backend)?;
-                SqlStore { writer: pool.clone(), reader: pool, dialect }
+                migrator(dialect)
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+                SqlStore { writer: Writer::Pool(pool.clone()), reader: pool, dialect }
             }
         };
-        migrator(dialect)
-            .run(&store.writer)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         Ok(store)
     }
 
@@ -119,9 +126,15 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// WAL for concurrent readers; FULL so that a commit is on disk before it is acknowledged.
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+        .await?;
+    Ok(())
 }
 
 /// Maps driver errors so that sqlx types never reach core.

@@ -61,6 +61,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
     Ok(LoginRequest {
         id: row.try_get("id").map_err(backend)?,
         client_id: row.try_get("client_id").map_err(backend)?,
+        client_name: row.try_get("client_name").map_err(backend)?,
         redirect_uri: row.try_get("redirect_uri").map_err(backend)?,
         oauth_state: row.try_get("oauth_state").map_err(backend)?,
         nonce: row.try_get("nonce").map_err(backend)?,

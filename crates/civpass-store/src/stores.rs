@@ -1,4 +1,6 @@
-//! The store traits of `civpass-core`, implemented once for both dialects.
+//! The store traits of `civpass-core`, implemented once for both dialects. Reads go to the
+//! reader pool; every write is one operation handed to the writer (see `writer.rs`), which runs
+//! it in a transaction and answers once it is durable.
 
 use async_trait::async_trait;
 use civpass_core::clock::UnixTime;
@@ -6,20 +8,29 @@ use civpass_core::model::{
     Account, Client, Consent, Decision, Device, Grant, LoginRequest, Release, StoredSigningKey,
 };
 use civpass_core::store::{
-    AccountStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption, StoreResult,
+    AccountStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption, StoreError,
+    StoreResult,
 };
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
+use crate::writer::Statements;
 use crate::{SqlStore, backend, rows};
 
-const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
+const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
      code_hash, code_expires_at, grant_id";
 
-async fn insert_release<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
-    exec: E,
-    release: &Release,
-) -> StoreResult<()> {
+const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
+     refresh_expires_at, created_at, revoked_at";
+
+/// Wraps an async block over the writer's connection as a boxed operation.
+macro_rules! op {
+    (|$conn:ident| $body:expr) => {
+        Box::new(move |$conn: &mut AnyConnection| Box::pin(async move { $body }))
+    };
+}
+
+async fn insert_release(conn: &mut AnyConnection, release: &Release) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO releases (id, account_id, client_id, grant_id, claims, channel, released_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -31,9 +42,23 @@ async fn insert_release<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     .bind(release.claims.join(" "))
     .bind(&release.channel)
     .bind(release.released_at)
-    .execute(exec)
+    .execute(conn)
     .await
     .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult<()> {
+    sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&device.id)
+        .bind(&device.account_id)
+        .bind(&device.public_key)
+        .bind(device.kind.as_str())
+        .bind(device.created_at)
+        .bind(device.revoked_at)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -41,17 +66,22 @@ async fn insert_release<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
 impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         let uris = serde_json::to_string(&client.redirect_uris)
-            .map_err(|e| civpass_core::store::StoreError::Backend(e.to_string()))?;
-        sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&client.id)
-            .bind(&client.name)
-            .bind(&client.secret_hash)
-            .bind(uris)
-            .bind(client.created_at)
-            .execute(&self.writer)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let client = client.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&client.id)
+                    .bind(&client.name)
+                    .bind(&client.secret_hash)
+                    .bind(uris)
+                    .bind(client.created_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
             .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -69,18 +99,21 @@ impl ClientStore for SqlStore {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_account(&self, account: &Account, device: &Device) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("INSERT INTO accounts (id, hkid_hash, tier, vault, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&account.id)
-            .bind(&account.hkid_hash)
-            .bind(account.tier.as_str())
-            .bind(&account.vault)
-            .bind(account.created_at)
-            .execute(&mut *tx)
+        let (account, device) = (account.clone(), device.clone());
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                sqlx::query("INSERT INTO accounts (id, hkid_hash, tier, vault, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&account.id)
+                    .bind(&account.hkid_hash)
+                    .bind(account.tier.as_str())
+                    .bind(&account.vault)
+                    .bind(account.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                insert_device(conn, &device).await
+            }))
             .await
-            .map_err(backend)?;
-        insert_device(&mut tx, device).await?;
-        tx.commit().await.map_err(backend)
     }
 
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>> {
@@ -120,65 +153,61 @@ impl AccountStore for SqlStore {
         new_device: &Device,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let revoked =
-            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(old_device_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if revoked.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_device(&mut tx, new_device).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
+        let (old_device_id, new_device) = (old_device_id.to_owned(), new_device.clone());
+        self.writer
+            .write(
+                Statements::Several,
+                op!(|conn| {
+                    let revoked = sqlx::query(
+                        "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&old_device_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                    if revoked.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_device(conn, &new_device).await?;
+                    Ok(true)
+                }),
+            )
+            .await
     }
-}
-
-async fn insert_device(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    device: &Device,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&device.id)
-        .bind(&device.account_id)
-        .bind(&device.public_key)
-        .bind(device.kind.as_str())
-        .bind(device.created_at)
-        .bind(device.revoked_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(())
 }
 
 #[async_trait]
 impl LoginStore for SqlStore {
     async fn insert_login_request(&self, r: &LoginRequest) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO login_requests (id, client_id, redirect_uri, oauth_state, nonce, scopes, code_challenge, \
-             browser_hash, match_code, challenge, created_at, expires_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&r.id)
-        .bind(&r.client_id)
-        .bind(&r.redirect_uri)
-        .bind(&r.oauth_state)
-        .bind(&r.nonce)
-        .bind(r.scopes.join(" "))
-        .bind(&r.code_challenge)
-        .bind(&r.browser_hash)
-        .bind(&r.match_code)
-        .bind(&r.challenge)
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(r.status.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        let r = r.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query(
+                    "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
+                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&r.id)
+                .bind(&r.client_id)
+                .bind(&r.client_name)
+                .bind(&r.redirect_uri)
+                .bind(&r.oauth_state)
+                .bind(&r.nonce)
+                .bind(r.scopes.join(" "))
+                .bind(&r.code_challenge)
+                .bind(&r.browser_hash)
+                .bind(&r.match_code)
+                .bind(&r.challenge)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .bind(r.status.as_str())
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }))
+            .await
     }
 
     async fn find_login_request(&self, id: &str) -> StoreResult<Option<LoginRequest>> {
@@ -208,50 +237,51 @@ impl LoginStore for SqlStore {
         consent: Option<&Consent>,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let updated = match decision {
-            Decision::Approve { account_id, device_id, approved_scopes, amr } => sqlx::query(
-                "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
-                 amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
-            )
-            .bind(account_id)
-            .bind(device_id)
-            .bind(approved_scopes.join(" "))
-            .bind(amr.join(" "))
-            .bind(now)
-            .bind(id),
-            Decision::Deny => {
-                sqlx::query("UPDATE login_requests SET status = 'denied' WHERE id = $1 AND status = 'pending' AND expires_at > $2")
-                    .bind(id)
+        let (id, decision, consent) = (id.to_owned(), decision.clone(), consent.cloned());
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                let query = match &decision {
+                    Decision::Approve { account_id, device_id, approved_scopes, amr } => sqlx::query(
+                        "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
+                         amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
+                    )
+                    .bind(account_id.clone())
+                    .bind(device_id.clone())
+                    .bind(approved_scopes.join(" "))
+                    .bind(amr.join(" "))
                     .bind(now)
-            }
-            Decision::Fail => {
-                sqlx::query("UPDATE login_requests SET status = 'failed' WHERE id = $1 AND status = 'pending' AND expires_at > $2")
-                    .bind(id)
-                    .bind(now)
-            }
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() != 1 {
-            return Ok(false);
-        }
-        if let Some(c) = consent {
-            sqlx::query(
-                "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-            )
-            .bind(&c.account_id)
-            .bind(&c.client_id)
-            .bind(c.scopes.join(" "))
-            .bind(c.granted_at)
-            .execute(&mut *tx)
+                    .bind(id.clone()),
+                    Decision::Deny => sqlx::query(
+                        "UPDATE login_requests SET status = 'denied' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                    )
+                    .bind(id.clone())
+                    .bind(now),
+                    Decision::Fail => sqlx::query(
+                        "UPDATE login_requests SET status = 'failed' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                    )
+                    .bind(id.clone())
+                    .bind(now),
+                };
+                let updated = query.execute(&mut *conn).await.map_err(backend)?;
+                if updated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(c) = consent {
+                    sqlx::query(
+                        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                    )
+                    .bind(&c.account_id)
+                    .bind(&c.client_id)
+                    .bind(c.scopes.join(" "))
+                    .bind(c.granted_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                }
+                Ok(true)
+            }))
             .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
     }
 
     async fn complete_login_request(
@@ -260,17 +290,22 @@ impl LoginStore for SqlStore {
         code_hash: &str,
         code_expires_at: UnixTime,
     ) -> StoreResult<bool> {
-        let updated = sqlx::query(
-            "UPDATE login_requests SET status = 'completed', code_hash = $1, code_expires_at = $2 \
-             WHERE id = $3 AND status = 'approved'",
-        )
-        .bind(code_hash)
-        .bind(code_expires_at)
-        .bind(id)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(updated.rows_affected() == 1)
+        let (id, code_hash) = (id.to_owned(), code_hash.to_owned());
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                let updated = sqlx::query(
+                    "UPDATE login_requests SET status = 'completed', code_hash = $1, code_expires_at = $2 \
+                     WHERE id = $3 AND status = 'approved'",
+                )
+                .bind(&code_hash)
+                .bind(code_expires_at)
+                .bind(&id)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(updated.rows_affected() == 1)
+            }))
+            .await
     }
 
     async fn redeem_code(
@@ -279,59 +314,55 @@ impl LoginStore for SqlStore {
         grant: &Grant,
         release: &Release,
     ) -> StoreResult<Redemption> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let sql = "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed' \
-                   RETURNING id";
-        let row = sqlx::query(sql)
-            .bind(&grant.id)
-            .bind(code_hash)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let Some(row) = row else {
-            let previous =
-                sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1")
-                    .bind(code_hash)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            return Ok(match previous {
-                Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
-                    Redemption::AlreadyRedeemed {
-                        grant_id: row.try_get("grant_id").map_err(backend)?,
-                    }
+        let (code_hash, grant, release) = (code_hash.to_owned(), grant.clone(), release.clone());
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                let redeemed = sqlx::query(
+                    "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed'",
+                )
+                .bind(&grant.id)
+                .bind(&code_hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                if redeemed.rows_affected() != 1 {
+                    let previous = sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1")
+                        .bind(&code_hash)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    return Ok(match previous {
+                        Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
+                            Redemption::AlreadyRedeemed { grant_id: row.try_get("grant_id").map_err(backend)? }
+                        }
+                        _ => Redemption::Unknown,
+                    });
                 }
-                _ => Redemption::Unknown,
-            });
-        };
-        drop(row);
-        sqlx::query(
-            "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-             refresh_expires_at, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&grant.id)
-        .bind(&grant.account_id)
-        .bind(&grant.client_id)
-        .bind(&grant.login_request_id)
-        .bind(grant.scopes.join(" "))
-        .bind(grant.auth_time)
-        .bind(&grant.acr)
-        .bind(grant.amr.join(" "))
-        .bind(&grant.refresh_hash)
-        .bind(grant.refresh_expires_at)
-        .bind(grant.created_at)
-        .bind(grant.revoked_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        insert_release(&mut *tx, release).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(Redemption::Redeemed)
+                sqlx::query(
+                    "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
+                     refresh_expires_at, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&grant.id)
+                .bind(&grant.account_id)
+                .bind(&grant.client_id)
+                .bind(&grant.login_request_id)
+                .bind(grant.scopes.join(" "))
+                .bind(grant.auth_time)
+                .bind(&grant.acr)
+                .bind(grant.amr.join(" "))
+                .bind(&grant.refresh_hash)
+                .bind(grant.refresh_expires_at)
+                .bind(grant.created_at)
+                .bind(grant.revoked_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                insert_release(conn, &release).await?;
+                Ok(Redemption::Redeemed)
+            }))
+            .await
     }
 }
-
-const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-     refresh_expires_at, created_at, revoked_at";
 
 #[async_trait]
 impl GrantStore for SqlStore {
@@ -360,36 +391,51 @@ impl GrantStore for SqlStore {
         new_hash: &str,
         release: &Release,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let updated = sqlx::query(
-            "UPDATE grants SET refresh_hash = $1 WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
-        )
-        .bind(new_hash)
-        .bind(grant_id)
-        .bind(old_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_release(&mut *tx, release).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
+        let (grant_id, old_hash, new_hash, release) =
+            (grant_id.to_owned(), old_hash.to_owned(), new_hash.to_owned(), release.clone());
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                let updated = sqlx::query(
+                    "UPDATE grants SET refresh_hash = $1 WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
+                )
+                .bind(&new_hash)
+                .bind(&grant_id)
+                .bind(&old_hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                if updated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_release(conn, &release).await?;
+                Ok(true)
+            }))
+            .await
     }
 
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    sqlx::query(
+                        "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&id)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }),
+            )
             .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
-        insert_release(&self.writer, release).await
+        let release = release.clone();
+        self.writer.write(Statements::One, op!(|conn| insert_release(conn, &release).await)).await
     }
 
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>> {
@@ -429,16 +475,19 @@ impl KeyStore for SqlStore {
     }
 
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, sealed_pkcs8, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.sealed_pkcs8)
-        .bind(key.created_at)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        let key = key.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO signing_keys (kid, alg, sealed_pkcs8, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.sealed_pkcs8)
+                    .bind(key.created_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
     }
 }

@@ -258,7 +258,22 @@ impl Wallet {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn login_link_parsing_never_panics(link in "\\PC{0,120}") {
+            let _ = LoginLink::parse(&link);
+        }
+
+        #[test]
+        fn any_request_id_round_trips_through_a_link(id in "[A-Za-z0-9_-]{1,64}") {
+            let link = LoginLink::parse(&format!("https://id.example/app/login?request={id}")).unwrap();
+            prop_assert_eq!(link.request_id, id);
+        }
+    }
 
     #[test]
     fn login_links_parse_into_server_and_request() {

@@ -8,8 +8,6 @@ use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_core::login::{LoginPage, LoginPageError};
 use civpass_core::scopes;
-use qrcode::QrCode;
-use qrcode::render::svg;
 
 use crate::AppState;
 use crate::pages::{self, LoginTemplate};
@@ -36,6 +34,36 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     res
+}
+
+/// The QR code (error correction level M) as one SVG path of horizontal runs. The SVG is
+/// written here because QR libraries emit a path command per module: several times the size.
+fn qr_svg(link: &str) -> Option<String> {
+    const QUIET: usize = 4;
+    let code = fast_qr::QRBuilder::new(link).ecl(fast_qr::ECL::M).build().ok()?;
+    let width = code.size;
+    let mut path = String::with_capacity(width * width);
+    for (y, row) in code.data[..width * width].chunks(width).enumerate() {
+        let mut x = 0;
+        while x < width {
+            if row[x].value() {
+                let start = x;
+                while x < width && row[x].value() {
+                    x += 1;
+                }
+                let run = x - start;
+                path.push_str(&format!("M{} {}h{run}v1h-{run}z", start + QUIET, y + QUIET));
+            } else {
+                x += 1;
+            }
+        }
+    }
+    let size = width + 2 * QUIET;
+    Some(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"240\" height=\"240\" \
+         shape-rendering=\"crispEdges\" aria-hidden=\"true\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
+         <path fill=\"#000\" d=\"{path}\"/></svg>"
+    ))
 }
 
 /// The link that opens the app on this login request (the QR code holds the same link).
@@ -80,14 +108,7 @@ async fn login_page(
         LoginPage::Redirect(url) => Redirect::to(&url).into_response(),
         LoginPage::Waiting { client_name, scopes: requested, match_code, expires_at: _ } => {
             let link = app_link(&state.services.settings().issuer, &id);
-            let qr_svg = match QrCode::new(link.as_bytes()) {
-                Ok(code) => code
-                    .render::<svg::Color<'_>>()
-                    .min_dimensions(240, 240)
-                    .quiet_zone(true)
-                    .build(),
-                Err(_) => String::new(),
-            };
+            let qr_svg = qr_svg(&link).unwrap_or_default();
             let template = LoginTemplate {
                 client_name,
                 request_id: id,

@@ -275,3 +275,44 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         Err(UserInfoError::Internal(cause)) => OAuthError::internal(&cause).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn basic(value: &str) -> Result<Option<(String, String)>, TokenError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        basic_credentials(&headers)
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let encoded = STANDARD.encode("c_1%3Ax:s%2Bcret+with+space");
+        assert_eq!(
+            basic(&format!("Basic {encoded}")),
+            Ok(Some(("c_1:x".into(), "s+cret with space".into())))
+        );
+        assert_eq!(basic("Basic !!!"), Err(TokenError::InvalidClient));
+        assert_eq!(
+            basic(&format!("Basic {}", STANDARD.encode("no-colon"))),
+            Err(TokenError::InvalidClient)
+        );
+        assert!(matches!(basic("Bearer abc"), Err(TokenError::InvalidRequest(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn basic_credentials_never_panic(value in "[ -~]{0,200}") {
+            let _ = basic(&value);
+        }
+
+        #[test]
+        fn basic_credentials_never_panic_on_any_decoded_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let _ = basic(&format!("Basic {}", STANDARD.encode(bytes)));
+        }
+    }
+}

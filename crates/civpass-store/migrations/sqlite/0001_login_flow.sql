@@ -29,6 +29,7 @@ CREATE INDEX devices_account ON devices (account_id);
 CREATE TABLE login_requests (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL REFERENCES clients (id),
+    client_name TEXT NOT NULL,
     redirect_uri TEXT NOT NULL,
     oauth_state TEXT,
     nonce TEXT,

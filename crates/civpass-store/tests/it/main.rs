@@ -57,6 +57,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
     LoginRequest {
         id: id.into(),
         client_id: client_id.into(),
+        client_name: "Service".into(),
         redirect_uri: "https://rp.example/cb".into(),
         oauth_state: Some("s".into()),
         nonce: None,
@@ -257,6 +258,31 @@ async fn a_device_is_replaced_only_while_it_is_active() {
         let newer = Device { id: "d-newer".into(), ..d.clone() };
         assert!(!store.replace_device("d-a1", &newer, 60).await.unwrap());
         assert!(store.find_device("d-newer").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
+    for (_db, store) in stores().await {
+        let mut tasks = Vec::new();
+        for n in 0..60 {
+            let store = store.clone();
+            // Client 7 is inserted twice: exactly one of the two must fail.
+            let id = if n == 59 { "c7".to_owned() } else { format!("c{n}") };
+            tasks.push(tokio::spawn(async move { store.insert_client(&client(&id)).await }));
+        }
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => conflicts += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(conflicts, 1);
+        for n in 0..59 {
+            assert!(store.find_client(&format!("c{n}")).await.unwrap().is_some(), "c{n}");
+        }
     }
 }
 
