@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use civpass_crypto::jws::Algorithm;
+
 use crate::clock::UnixTime;
 use crate::registry::Gender;
 
@@ -13,6 +15,9 @@ pub struct Client {
     /// SHA-256 of the secret; `None` for a public client (PKCE only).
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
+    /// `id_token_signed_response_alg` (OIDC Registration): ES256 by default, RS256 for clients
+    /// that can only verify RSA.
+    pub id_token_alg: Algorithm,
     pub created_at: UnixTime,
 }
 

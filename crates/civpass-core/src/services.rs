@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{hash_secret, random_token};
 
 use crate::clock::Clock;
@@ -108,6 +109,17 @@ impl Services {
         redirect_uris: &[String],
         public: bool,
     ) -> Result<NewClient, ClientError> {
+        self.create_client_with(name, redirect_uris, public, Algorithm::ES256).await
+    }
+
+    /// Registers a client that wants its ID tokens signed with `id_token_alg`.
+    pub async fn create_client_with(
+        &self,
+        name: &str,
+        redirect_uris: &[String],
+        public: bool,
+        id_token_alg: Algorithm,
+    ) -> Result<NewClient, ClientError> {
         let name = name.trim();
         if name.is_empty() {
             return Err(ClientError::MissingName);
@@ -132,6 +144,7 @@ impl Services {
             id: format!("c_{}", random_token(12)),
             name: name.to_owned(),
             secret_hash: secret.as_deref().map(hash_secret),
+            id_token_alg,
             redirect_uris: redirect_uris.to_vec(),
             created_at: self.clock.now(),
         };

@@ -165,7 +165,7 @@ impl Services {
             }
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
         }
-        self.tokens(&grant, &account, refresh_token, request.nonce.as_deref(), true)
+        self.tokens(client, &grant, &account, refresh_token, request.nonce.as_deref())
     }
 
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
@@ -198,7 +198,7 @@ impl Services {
                 "the refresh token is invalid, expired or revoked",
             ));
         }
-        self.tokens(&grant, &account, new_token, None, true)
+        self.tokens(client, &grant, &account, new_token, None)
     }
 
     fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
@@ -215,11 +215,11 @@ impl Services {
 
     fn tokens(
         &self,
+        client: &Client,
         grant: &Grant,
         account: &Account,
         refresh_token: String,
         nonce: Option<&str>,
-        with_id_token: bool,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
@@ -242,7 +242,10 @@ impl Services {
         };
         let access_token =
             signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
-        let id_token = if with_id_token {
+        let id_token_signer = self.keys.signer(client.id_token_alg).ok_or_else(|| {
+            TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
+        })?;
+        let id_token = {
             let mut claims = json!({
                 "iss": issuer,
                 "sub": sub,
@@ -256,9 +259,11 @@ impl Services {
             if let Some(nonce) = nonce {
                 claims["nonce"] = json!(nonce);
             }
-            Some(signer.sign("JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))?)
-        } else {
-            None
+            Some(
+                id_token_signer
+                    .sign("JWT", &claims)
+                    .map_err(|e| TokenError::Internal(e.to_string()))?,
+            )
         };
         Ok(TokenResponse {
             access_token,
@@ -333,7 +338,7 @@ impl Services {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["ES256"],
+            "id_token_signing_alg_values_supported": ["ES256", "RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": scopes::ALL_CLAIMS,

@@ -5,6 +5,7 @@ use civpass_core::model::{
     StoredSigningKey, Tier,
 };
 use civpass_core::store::StoreError;
+use civpass_crypto::jws::Algorithm;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -24,6 +25,8 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         id: row.try_get("id").map_err(backend)?,
         name: row.try_get("name").map_err(backend)?,
         secret_hash: row.try_get("secret_hash").map_err(backend)?,
+        id_token_alg: Algorithm::parse(&row.try_get::<String, _>("id_token_alg").map_err(backend)?)
+            .ok_or_else(|| corrupt("id_token_alg"))?,
         redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("redirect_uris"))?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })

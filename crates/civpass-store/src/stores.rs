@@ -70,12 +70,14 @@ impl ClientStore for SqlStore {
         let client = client.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, created_at) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&client.id)
                     .bind(&client.name)
                     .bind(&client.secret_hash)
                     .bind(uris)
-                    .bind(client.created_at)
+                .bind(client.id_token_alg.as_str())
+                .bind(client.created_at)
                     .execute(conn)
                     .await
                     .map_err(backend)?;
@@ -86,7 +88,7 @@ impl ClientStore for SqlStore {
 
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query(
-            "SELECT id, name, secret_hash, redirect_uris, created_at FROM clients WHERE id = $1",
+            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at FROM clients WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.reader)

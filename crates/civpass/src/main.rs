@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use civpass_core::login::Verdict;
 use civpass_core::scopes;
+use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
 use civpass_server::AppState;
 use civpass_wallet::{LoginLink, Wallet};
@@ -99,6 +100,9 @@ enum ClientCommand {
         /// A public client (no secret; PKCE only).
         #[arg(long)]
         public: bool,
+        /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        id_token_alg: String,
         #[arg(long)]
         json: bool,
     },
@@ -187,11 +191,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { storage, listen, issuer } => {
             serve(&file, storage.resolve(&file), listen, issuer).await
         }
-        Command::Client(ClientCommand::Create { storage, name, redirect_uris, public, json }) => {
+        Command::Client(ClientCommand::Create {
+            storage,
+            name,
+            redirect_uris,
+            public,
+            id_token_alg,
+            json,
+        }) => {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services = app::services(&storage, store, "http://127.0.0.1:8080").await?;
-            let created = services.create_client(&name, &redirect_uris, public).await?;
+            let alg =
+                Algorithm::parse(&id_token_alg).context("--id-token-alg must be ES256 or RS256")?;
+            let created = services.create_client_with(&name, &redirect_uris, public, alg).await?;
             if json {
                 let out = serde_json::json!({
                     "client_id": created.client.id,
@@ -199,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "client_name": created.client.name,
                     "redirect_uris": created.client.redirect_uris,
                     "token_endpoint_auth_method": if public { "none" } else { "client_secret_basic" },
+                    "id_token_signed_response_alg": alg.as_str(),
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {

@@ -5,6 +5,7 @@ CREATE TABLE clients (
     name TEXT NOT NULL,
     secret_hash TEXT,
     redirect_uris TEXT NOT NULL,
+    id_token_alg TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
 

@@ -28,6 +28,7 @@ fn client(id: &str) -> Client {
         id: id.into(),
         name: "Service".into(),
         secret_hash: Some("h".into()),
+        id_token_alg: civpass_crypto::jws::Algorithm::ES256,
         redirect_uris: vec!["https://rp.example/cb".into()],
         created_at: 1,
     }

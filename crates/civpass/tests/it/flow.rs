@@ -2,6 +2,7 @@
 
 use civpass_core::login::Verdict;
 use civpass_core::store::GrantStore;
+use civpass_crypto::jws::Algorithm;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -188,6 +189,55 @@ async fn openidconnect_client_signs_a_citizen_in_and_receives_verified_data() {
         let channels: Vec<&str> = releases.iter().map(|r| r.channel.as_str()).collect();
         assert_eq!(channels, ["id_token", "userinfo", "userinfo"], "{backend:?}");
         assert!(releases[1].claims.contains(&"hkid".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn a_client_registered_for_rs256_gets_rs256_id_tokens() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(12).await;
+        let created = server
+            .services
+            .create_client_with("RSA-only service", &[CALLBACK.to_owned()], false, Algorithm::RS256)
+            .await
+            .unwrap();
+        let rp = relying_party(
+            &server,
+            &created.client.id,
+            created.secret.as_deref(),
+            AuthType::BasicAuth,
+        )
+        .await;
+        // The verifier's default: RS256 only, as OIDC Registration makes it for such clients.
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = rp
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge)
+            .url();
+        let browser = support::browser();
+        let waiting = support::open_login_page(&browser, &server.base, url.as_str()).await;
+        support::approve(&wallet, &waiting).await;
+        let code = support::query(&support::finish(&browser, &waiting).await, "code").unwrap();
+        let tokens = rp
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&rp_http)
+            .await
+            .unwrap();
+        let id_token = tokens.id_token().unwrap();
+        assert!(id_token.claims(&rp.client.id_token_verifier(), &nonce).is_ok());
+        let compact = id_token.to_string();
+        let header =
+            civpass_crypto::secret::b64url_decode(compact.split('.').next().unwrap()).unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&header).unwrap()["alg"], "RS256");
     }
 }
 
