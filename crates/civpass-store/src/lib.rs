@@ -130,10 +130,15 @@ impl SqlStore {
     }
 }
 
-/// WAL for concurrent readers; FULL so that a commit is on disk before it is acknowledged.
+/// WAL for concurrent readers; FULL so that a commit is on disk before it is acknowledged; a
+/// 32 MiB page cache and memory-mapped reads, because ids and code hashes are random keys whose
+/// index pages fall out of SQLite's default 2 MiB cache as the tables grow.
 async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
-        .await?;
+    conn.execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456;",
+    )
+    .await?;
     Ok(())
 }
 

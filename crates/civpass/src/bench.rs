@@ -30,7 +30,7 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         citizens: usize,
         /// Flows in flight at once.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Complete flows to run.
         #[arg(long, default_value_t = 5000)]
