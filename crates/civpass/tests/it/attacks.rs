@@ -255,14 +255,7 @@ async fn a_login_request_is_single_use() {
     for backend in backends() {
         let server = spawn_server(&backend).await;
         let wallet = server.enrolled_wallet(24).await;
-        let (id, _) = server.client(CALLBACK).await;
-        let browser = support::browser();
-        let waiting = support::open_login_page(
-            &browser,
-            &server.base,
-            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
-        )
-        .await;
+        let (_, browser, waiting) = support::start_login(&server, "openid").await;
         support::approve(&wallet, &waiting).await;
         support::finish(&browser, &waiting).await;
         let res = browser.get(&waiting.page_url).send().await.unwrap();
@@ -317,14 +310,7 @@ async fn forged_and_replayed_device_signatures_are_refused() {
         let server = spawn_server(&backend).await;
         let wallet = server.enrolled_wallet(26).await;
         let intruder = server.enrolled_wallet(27).await;
-        let (id, _) = server.client(CALLBACK).await;
-        let browser = support::browser();
-        let waiting = support::open_login_page(
-            &browser,
-            &server.base,
-            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
-        )
-        .await;
+        let (id, browser, waiting) = support::start_login(&server, "openid").await;
         let view = wallet.fetch(&waiting.link).await.unwrap();
         let http = reqwest::Client::new();
         let decision_url = format!(
@@ -410,14 +396,7 @@ async fn a_wrong_matching_code_cancels_the_request() {
     for backend in backends() {
         let server = spawn_server(&backend).await;
         let wallet = server.enrolled_wallet(28).await;
-        let (id, _) = server.client(CALLBACK).await;
-        let browser = support::browser();
-        let waiting = support::open_login_page(
-            &browser,
-            &server.base,
-            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
-        )
-        .await;
+        let (_, browser, waiting) = support::start_login(&server, "openid").await;
         let view = wallet.fetch(&waiting.link).await.unwrap();
         let wrong = format!("{:02}", (waiting.match_code.parse::<u32>().unwrap() + 1) % 100);
         let err = wallet

@@ -368,14 +368,7 @@ async fn a_denied_request_sends_the_browser_back_with_access_denied() {
 async fn the_login_page_reports_its_status_for_polling() {
     let server = spawn_server(&backends()[0]).await;
     let wallet = server.enrolled_wallet(9).await;
-    let (id, _) = server.client(CALLBACK).await;
-    let browser = support::browser();
-    let waiting = support::open_login_page(
-        &browser,
-        &server.base,
-        &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
-    )
-    .await;
+    let (_, browser, waiting) = support::start_login(&server, "openid").await;
     let status = |b: reqwest::Client| {
         let url = format!("{}/status", waiting.page_url);
         async move { b.get(url).send().await.unwrap() }
@@ -437,14 +430,7 @@ async fn an_account_moves_to_a_new_device_only_with_the_current_devices_signatur
         assert_eq!(Some(moved.account_id), old.file.account_id);
 
         // The old device can no longer approve logins; the new one can.
-        let (id, _) = server.client(CALLBACK).await;
-        let browser = support::browser();
-        let waiting = support::open_login_page(
-            &browser,
-            &server.base,
-            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
-        )
-        .await;
+        let (_, _, waiting) = support::start_login(&server, "openid").await;
         let view = old.fetch(&waiting.link).await.unwrap();
         let err = old
             .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &["openid".into()])

@@ -90,6 +90,22 @@ pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).unwrap()]
 }
 
+/// A new client, and a new browser at the login page of its authorization request for `scope`.
+pub(crate) async fn start_login(
+    server: &TestServer,
+    scope: &str,
+) -> (String, reqwest::Client, Waiting) {
+    let (id, _) = server.client(CALLBACK).await;
+    let browser = browser();
+    let waiting = open_login_page(
+        &browser,
+        &server.base,
+        &AuthRequest::new(&id, CALLBACK, scope).url(&server.base),
+    )
+    .await;
+    (id, browser, waiting)
+}
+
 /// Approves the request in the app, releasing everything asked for.
 pub(crate) async fn approve(wallet: &Wallet, waiting: &Waiting) {
     let view = wallet.fetch(&waiting.link).await.unwrap();
