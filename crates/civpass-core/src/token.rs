@@ -283,7 +283,9 @@ impl Services {
         let claims: AccessClaims =
             key.verify(access_token).map_err(|_| UserInfoError::InvalidToken)?;
         let now = self.clock.now();
-        if claims.exp <= now || claims.iss != self.settings.issuer {
+        // An access token for another resource (a later resource-server audience) is not ours.
+        let audience = format!("{}/userinfo", self.settings.issuer);
+        if claims.exp <= now || claims.iss != self.settings.issuer || claims.aud != audience {
             return Err(UserInfoError::InvalidToken);
         }
         let grant = self
