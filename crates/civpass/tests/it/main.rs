@@ -8,4 +8,5 @@ mod attacks;
 mod cli;
 mod durability;
 mod flow;
+mod logs;
 mod support;
