@@ -93,7 +93,7 @@ pub struct DecisionResponse {
     pub status: String,
 }
 
-/// RFC 9457 problem details.
+/// RFC 9457 problem details. The request's id is in the `x-request-id` response header.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type, e.g. `https://civpass.dev/problems/identity-mismatch`.
@@ -103,6 +103,4 @@ pub struct Problem {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
 }

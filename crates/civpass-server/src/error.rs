@@ -71,7 +71,6 @@ impl IntoResponse for ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
-            request_id: None,
         };
         let mut res = (self.status, no_store(), Json(problem)).into_response();
         res.headers_mut()
