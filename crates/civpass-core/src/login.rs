@@ -7,6 +7,9 @@ use crate::model::{Client, Consent, Decision, LoginRequest, LoginStatus};
 use crate::scopes;
 use crate::services::{Internal, Services};
 
+/// How long an expired login request is kept, in seconds.
+pub const LOGIN_REQUEST_RETENTION: i64 = 24 * 3600;
+
 /// The query parameters of `/authorize`, as received.
 #[derive(Debug, Default, Clone)]
 pub struct AuthorizeParams {
@@ -377,6 +380,13 @@ impl Services {
         }
         pairs.push(("iss", &self.settings.issuer));
         LoginPage::Redirect(with_query(&request.redirect_uri, &pairs))
+    }
+
+    /// Deletes login requests a day after they expired: by then their codes are long dead, and
+    /// what matters of them (grants, consents, release records) lives elsewhere.
+    pub async fn purge_expired_login_requests(&self) -> Result<u64, Internal> {
+        let cutoff = self.clock.now() - LOGIN_REQUEST_RETENTION;
+        Ok(self.store.delete_login_requests_expired_before(cutoff).await?)
     }
 
     /// The request as the app sees it before deciding.

@@ -87,6 +87,8 @@ pub trait LoginStore {
         grant: &Grant,
         release: &Release,
     ) -> StoreResult<Redemption>;
+    /// Deletes login requests that expired before `cutoff`; returns how many.
+    async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -364,6 +364,22 @@ impl LoginStore for SqlStore {
             }))
             .await
     }
+
+    async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let deleted = sqlx::query("DELETE FROM login_requests WHERE expires_at < $1")
+                        .bind(cutoff)
+                        .execute(conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(deleted.rows_affected())
+                }),
+            )
+            .await
+    }
 }
 
 #[async_trait]

@@ -276,11 +276,25 @@ async fn serve(
         issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| format!("http://{address}"));
     let store = app::open_store(&storage).await?;
     let services = app::services(&storage, store, &issuer).await?;
+    tokio::spawn(purge_login_requests(services.clone()));
     let router = civpass_server::router(AppState::new(services));
     println!("civpass listening on http://{address} (issuer {issuer})");
     tracing::info!(%address, %issuer, "civpass is serving");
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Housekeeping: expired login requests are deleted every ten minutes.
+async fn purge_login_requests(services: civpass_core::services::Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match services.purge_expired_login_requests().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n_deleted = n, "expired login requests purged"),
+            Err(e) => tracing::warn!(cause = %e, "purging expired login requests failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

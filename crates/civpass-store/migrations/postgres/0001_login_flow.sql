@@ -51,6 +51,7 @@ CREATE TABLE login_requests (
     code_expires_at BIGINT,
     grant_id TEXT
 );
+CREATE INDEX login_requests_expiry ON login_requests (expires_at);
 
 CREATE TABLE grants (
     id TEXT PRIMARY KEY,

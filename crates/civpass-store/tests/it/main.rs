@@ -288,6 +288,25 @@ async fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
 }
 
 #[tokio::test]
+async fn only_login_requests_expired_before_the_cutoff_are_deleted() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        store
+            .insert_login_request(&LoginRequest { expires_at: 100, ..request("old", "c1") })
+            .await
+            .unwrap();
+        store
+            .insert_login_request(&LoginRequest { expires_at: 200, ..request("new", "c1") })
+            .await
+            .unwrap();
+        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
+        assert!(store.find_login_request("old").await.unwrap().is_none());
+        assert!(store.find_login_request("new").await.unwrap().is_some());
+        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
 async fn a_database_url_of_another_kind_is_refused() {
     assert!(SqlStore::connect("mysql://localhost/x").await.is_err());
 }
