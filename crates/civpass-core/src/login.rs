@@ -62,7 +62,6 @@ pub enum LoginPage {
         client_name: String,
         scopes: Vec<String>,
         match_code: String,
-        expires_at: i64,
     },
     /// Send the browser back to the service: a URL with `code` or `error`, `state` and `iss`.
     Redirect(String),
@@ -337,7 +336,6 @@ impl Services {
                 client_name: request.client_name,
                 scopes: request.scopes,
                 match_code: request.match_code,
-                expires_at: request.expires_at,
             }),
             LoginStatus::Approved => {
                 let code = random_token(32);

@@ -21,12 +21,6 @@ pub struct Client {
     pub created_at: UnixTime,
 }
 
-impl Client {
-    pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {

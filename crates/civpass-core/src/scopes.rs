@@ -8,17 +8,6 @@ pub fn is_personal_data(scope: &str) -> bool {
     matches!(scope, "profile" | "hkid" | "birthdate" | "gender")
 }
 
-pub fn claims_for(scope: &str) -> &'static [&'static str] {
-    match scope {
-        "openid" => &["sub"],
-        "profile" => &["name", "family_name", "given_name", "name#zh-Hant-HK"],
-        "hkid" => &["hkid"],
-        "birthdate" => &["birthdate"],
-        "gender" => &["gender"],
-        _ => &[],
-    }
-}
-
 pub const ALL_CLAIMS: &[&str] =
     &["sub", "name", "family_name", "given_name", "name#zh-Hant-HK", "hkid", "birthdate", "gender"];
 

@@ -115,19 +115,6 @@ impl SqlStore {
         };
         Ok(store)
     }
-
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    /// True when the database answers: for readiness checks.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
-    }
-
-    pub async fn close(&self) {
-        self.reader.close().await;
-    }
 }
 
 /// WAL for concurrent readers; FULL so that a commit is on disk before it is acknowledged; a

@@ -111,6 +111,8 @@ pub struct TestServer {
     /// Set when the server was started with a hand-set clock.
     pub clock: Option<Arc<FixedClock>>,
     pub backend: Backend,
+    /// The server's registry, so tests enrol people it knows.
+    pub registry: Arc<SandboxRegistry>,
     task: tokio::task::JoinHandle<()>,
     // Dropped last: the database outlives the server using it.
     pub db: TestDb,
@@ -143,10 +145,11 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         None => Arc::new(SystemClock),
     };
     let secrets = Secrets::from_master(&[42; 32]);
+    let registry = Arc::new(SandboxRegistry::generate(200));
     let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
     let services = Services::new(
         Arc::new(store.clone()),
-        Arc::new(SandboxRegistry::generate(200)),
+        registry.clone(),
         clock,
         secrets,
         Arc::new(keys),
@@ -156,7 +159,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     let task = tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
-    TestServer { base, services, store, clock: fixed, backend: backend.clone(), task, db }
+    TestServer { base, services, store, clock: fixed, backend: backend.clone(), registry, task, db }
 }
 
 async fn axum_serve(
@@ -169,8 +172,7 @@ async fn axum_serve(
 impl TestServer {
     /// A sandbox person by index, as (HKID, English name, date of birth).
     pub fn person(&self, idx: usize) -> (String, String, String) {
-        let registry = SandboxRegistry::generate(200);
-        let p = &registry.people()[idx];
+        let p = &self.registry.people()[idx];
         (p.hkid.to_string(), p.name_en.clone(), p.date_of_birth.to_string())
     }
 

@@ -106,7 +106,7 @@ async fn login_page(
     };
     match page {
         LoginPage::Redirect(url) => Redirect::to(&url).into_response(),
-        LoginPage::Waiting { client_name, scopes: requested, match_code, expires_at: _ } => {
+        LoginPage::Waiting { client_name, scopes: requested, match_code } => {
             let link = app_link(&state.services.settings().issuer, &id);
             let qr_svg = qr_svg(&link).unwrap_or_default();
             let template = LoginTemplate {

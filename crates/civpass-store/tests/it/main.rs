@@ -81,6 +81,14 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
     }
 }
 
+/// Client c1, account a1 with device d-a1, and a pending login request r1.
+async fn seed(store: &SqlStore) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let (a, d) = account("a1", "hash1");
+    store.insert_account(&a, &d).await.unwrap();
+    store.insert_login_request(&request("r1", "c1")).await.unwrap();
+}
+
 fn grant(id: &str, account_id: &str, client_id: &str, refresh_hash: &str) -> Grant {
     Grant {
         id: id.into(),
@@ -144,10 +152,7 @@ async fn records_round_trip_and_duplicates_are_conflicts() {
 #[tokio::test]
 async fn a_login_request_is_decided_completed_and_redeemed_once() {
     for (_db, store) in stores().await {
-        store.insert_client(&client("c1")).await.unwrap();
-        let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
-        store.insert_login_request(&request("r1", "c1")).await.unwrap();
+        seed(&store).await;
         let approve = Decision::Approve {
             account_id: "a1".into(),
             device_id: "d-a1".into(),
@@ -204,10 +209,7 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
 #[tokio::test]
 async fn refresh_tokens_rotate_once_and_revocation_sticks() {
     for (_db, store) in stores().await {
-        store.insert_client(&client("c1")).await.unwrap();
-        let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
-        store.insert_login_request(&request("r1", "c1")).await.unwrap();
+        seed(&store).await;
         let approve = Decision::Approve {
             account_id: "a1".into(),
             device_id: "d-a1".into(),
