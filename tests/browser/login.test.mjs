@@ -26,7 +26,7 @@ async function civpass(...args) {
 before(async () => {
   server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
   const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
-  base = line.split(" ").find((w) => w.startsWith("http://"));
+  base = /\(issuer (\S+)\)/.exec(line)[1];
 
   rp = createServer((req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<h1>Signed in to the test service</h1>"); });
   await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));

@@ -66,7 +66,8 @@ pub struct LoginRequestView {
     pub challenge: String,
     /// Unix seconds.
     pub expires_at: i64,
-    /// The two-digit code shown on the login page must be entered.
+    /// The two-digit code shown on the login page must be entered. False when the app runs in
+    /// the browser that started the login (same-device login, recognised by its cookie).
     pub match_code_required: bool,
 }
 
@@ -82,9 +83,135 @@ pub struct DecisionRequest {
     /// The scopes the citizen agrees to release: `openid` plus any of those requested.
     #[serde(default)]
     pub approved_scopes: Vec<String>,
-    /// Base64url ECDSA P-256 SHA-256 signature (r || s) over
+    /// Software keys: base64url ECDSA P-256 SHA-256 signature (r || s) over
     /// `civpass-login/v1\nrequest={request_id}\nchallenge={challenge}\ndecision={decision}\nmatch={match_code}\nscopes={approved scopes, sorted, space-separated}`.
+    #[serde(default)]
     pub signature: String,
+    /// Passkeys: the ceremony from `POST .../passkey-challenge`.
+    #[serde(default)]
+    pub ceremony_id: Option<String>,
+    /// Passkeys: the WebAuthn assertion (`PublicKeyCredential` as JSON, binary fields base64url).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
+}
+
+/// Asks for a WebAuthn challenge for one device.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceChallengeRequest {
+    pub device_id: String,
+}
+
+/// A challenge for the device to answer within five minutes, once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceChallenge {
+    pub ceremony_id: String,
+    /// For a passkey: `{"publicKey": PublicKeyCredentialRequestOptions}` for
+    /// `navigator.credentials.get`, binary fields base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
+    /// For a software key: sign `civpass-session/v1\nceremony={ceremony_id}\nchallenge={challenge}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+}
+
+/// Registration in the app, step one: the details on the identity card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistrationRequest {
+    /// Hong Kong Identity Card number, with or without brackets: `A123456(3)`.
+    pub id_number: String,
+    /// English name as on the card, surname first.
+    pub name_en: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+}
+
+/// The options for `navigator.credentials.create`, and the ceremony that will check the answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasskeyRegistrationChallenge {
+    pub ceremony_id: String,
+    /// `{"publicKey": PublicKeyCredentialCreationOptions}`, binary fields base64url.
+    #[schema(value_type = Object)]
+    pub passkey: serde_json::Value,
+}
+
+/// Registration in the app, step two: the new passkey.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistrationFinish {
+    /// The `PublicKeyCredential` from `navigator.credentials.create` as JSON (binary fields
+    /// base64url): `id`, `rawId`, `type`, `response.attestationObject`,
+    /// `response.clientDataJSON`.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// Opens an app session with the device key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub device_id: String,
+    pub ceremony_id: String,
+    /// Software keys: the signature over the challenge's message.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// Passkeys: the WebAuthn assertion.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send as `Authorization: Bearer {token}` to the `/me` endpoints.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The verified identity data civpass holds for the citizen.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyData {
+    pub hkid: String,
+    pub name_en: String,
+    pub name_zh: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    /// `female` or `male`.
+    pub gender: String,
+    /// `basic` or `plus`.
+    pub tier: String,
+    /// Unix seconds.
+    pub registered_at: i64,
+}
+
+/// One release of personal data to a service.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    /// Claim names, e.g. `name`, `birthdate`.
+    pub claims: Vec<String>,
+    /// `id_token` (at login) or `userinfo` (fetched by the service).
+    pub channel: String,
+    /// Unix seconds.
+    pub released_at: i64,
+}
+
+/// A service the citizen has used.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LinkedServiceView {
+    pub client_id: String,
+    pub client_name: String,
+    /// The scopes the citizen last agreed to share.
+    pub scopes: Vec<String>,
+    /// Unix seconds: the first login.
+    pub linked_at: i64,
+    /// Unix seconds: the latest agreement.
+    pub last_consent_at: i64,
+    /// Newest first.
+    pub releases: Vec<ReleaseView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

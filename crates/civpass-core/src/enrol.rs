@@ -64,6 +64,12 @@ pub enum EnrolError {
     InvalidTransfer,
     #[error("the population registry is unavailable")]
     RegistryUnavailable,
+    #[error("passkeys are not available: the issuer's host is not a domain name")]
+    PasskeysUnavailable,
+    #[error("the registration has expired or was already finished; start again")]
+    CeremonyNotFound,
+    #[error("the passkey could not be verified")]
+    PasskeyRejected,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -78,6 +84,17 @@ pub fn transfer_message(current_device_id: &str, new_public_key: &str) -> Vec<u8
     format!("civpass-transfer/v1\n{current_device_id}\n{new_public_key}").into_bytes()
 }
 
+fn new_device(account_id: &str, kind: DeviceKind, public_key: String, now: i64) -> Device {
+    Device {
+        id: format!("d_{}", random_token(16)),
+        account_id: account_id.to_owned(),
+        public_key,
+        kind,
+        created_at: now,
+        revoked_at: None,
+    }
+}
+
 /// Names compare without regard to case, commas or spacing, as the card prints them.
 fn normalise_name(name: &str) -> String {
     name.split(|c: char| c.is_whitespace() || c == ',')
@@ -87,40 +104,96 @@ fn normalise_name(name: &str) -> String {
         .to_uppercase()
 }
 
+/// Identity details that matched the population registry.
+pub(crate) struct VerifiedIdentity {
+    pub(crate) hkid_hash: String,
+    pub(crate) identity: Identity,
+}
+
 impl Services {
+    /// Checks the details the citizen typed against the population registry.
+    pub(crate) async fn verify_identity(
+        &self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+    ) -> Result<VerifiedIdentity, EnrolError> {
+        let hkid = HkId::parse(id_number)?;
+        let dob = Date::parse(date_of_birth.trim(), format_description!("[year]-[month]-[day]"))
+            .map_err(|_| EnrolError::InvalidDateOfBirth)?;
+        let person =
+            self.registry.find_person(&hkid).await.map_err(|_| EnrolError::RegistryUnavailable)?;
+        let person = person
+            .filter(|p| {
+                normalise_name(&p.name_en) == normalise_name(name_en) && p.date_of_birth == dob
+            })
+            .ok_or(EnrolError::IdentityMismatch)?;
+        Ok(VerifiedIdentity {
+            hkid_hash: self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]),
+            identity: Identity {
+                hkid: hkid.to_string(),
+                name_en: person.name_en,
+                name_zh: person.name_zh,
+                date_of_birth: date_of_birth.trim().to_owned(),
+                gender: person.gender,
+            },
+        })
+    }
+
+    /// Creates a basic-tier account with its first device; `AccountExists` if the identity
+    /// already has one.
+    pub(crate) async fn create_account(
+        &self,
+        account_id: String,
+        verified: VerifiedIdentity,
+        kind: DeviceKind,
+        public_key: String,
+    ) -> Result<Enrolled, EnrolError> {
+        let now = self.clock.now();
+        let plaintext =
+            serde_json::to_vec(&verified.identity).map_err(|e| Internal(e.to_string()))?;
+        let vault = self
+            .secrets
+            .sealing
+            .seal(&plaintext, account_id.as_bytes())
+            .map_err(|e| Internal(e.to_string()))?;
+        let account = Account {
+            id: account_id,
+            hkid_hash: verified.hkid_hash,
+            tier: Tier::Basic,
+            vault,
+            created_at: now,
+        };
+        let device = new_device(&account.id, kind, public_key, now);
+        match self.store.insert_account(&account, &device).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(EnrolError::AccountExists),
+            Err(e) => return Err(Internal::from(e).into()),
+        }
+        tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), "account registered");
+        Ok(Enrolled {
+            account_id: account.id,
+            device_id: device.id,
+            tier: account.tier,
+            transferred: false,
+        })
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn enrol(&self, req: EnrolRequest<'_>) -> Result<Enrolled, EnrolError> {
         let hkid = HkId::parse(req.id_number)?;
-        let dob =
-            Date::parse(req.date_of_birth.trim(), format_description!("[year]-[month]-[day]"))
-                .map_err(|_| EnrolError::InvalidDateOfBirth)?;
         let public_key =
             DevicePublicKey::parse(req.public_key).map_err(|_| EnrolError::InvalidPublicKey)?;
         public_key
             .verify(&enrol_message(&hkid, req.public_key), req.proof)
             .map_err(|_| EnrolError::InvalidProof)?;
+        let verified = self.verify_identity(req.id_number, req.name_en, req.date_of_birth).await?;
 
-        let person =
-            self.registry.find_person(&hkid).await.map_err(|_| EnrolError::RegistryUnavailable)?;
-        let person = person
-            .filter(|p| {
-                normalise_name(&p.name_en) == normalise_name(req.name_en) && p.date_of_birth == dob
-            })
-            .ok_or(EnrolError::IdentityMismatch)?;
-
-        let now = self.clock.now();
-        let hkid_hash = self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
-        let new_device = |account_id: &str| Device {
-            id: format!("d_{}", random_token(16)),
-            account_id: account_id.to_owned(),
-            public_key: public_key.to_b64(),
-            kind: DeviceKind::Software,
-            created_at: now,
-            revoked_at: None,
-        };
-
-        if let Some(account) =
-            self.store.find_account_by_hkid_hash(&hkid_hash).await.map_err(Internal::from)?
+        if let Some(account) = self
+            .store
+            .find_account_by_hkid_hash(&verified.hkid_hash)
+            .await
+            .map_err(Internal::from)?
         {
             let transfer = req.transfer.ok_or(EnrolError::AccountExists)?;
             let current = self
@@ -128,14 +201,19 @@ impl Services {
                 .find_device(transfer.device_id)
                 .await
                 .map_err(Internal::from)?
-                .filter(|d| d.account_id == account.id && d.revoked_at.is_none())
+                .filter(|d| {
+                    d.account_id == account.id
+                        && d.revoked_at.is_none()
+                        && d.kind == DeviceKind::Software
+                })
                 .ok_or(EnrolError::InvalidTransfer)?;
             DevicePublicKey::parse(&current.public_key)
                 .and_then(|k| {
                     k.verify(&transfer_message(&current.id, req.public_key), transfer.signature)
                 })
                 .map_err(|_| EnrolError::InvalidTransfer)?;
-            let device = new_device(&account.id);
+            let now = self.clock.now();
+            let device = new_device(&account.id, DeviceKind::Software, public_key.to_b64(), now);
             if !self
                 .store
                 .replace_device(&current.id, &device, now)
@@ -152,36 +230,8 @@ impl Services {
                 transferred: true,
             });
         }
-
         let account_id = uuid::Uuid::now_v7().to_string();
-        let identity = Identity {
-            hkid: hkid.to_string(),
-            name_en: person.name_en,
-            name_zh: person.name_zh,
-            date_of_birth: req.date_of_birth.trim().to_owned(),
-            gender: person.gender,
-        };
-        let plaintext = serde_json::to_vec(&identity).map_err(|e| Internal(e.to_string()))?;
-        let vault = self
-            .secrets
-            .sealing
-            .seal(&plaintext, account_id.as_bytes())
-            .map_err(|e| Internal(e.to_string()))?;
-        let account =
-            Account { id: account_id, hkid_hash, tier: Tier::Basic, vault, created_at: now };
-        let device = new_device(&account.id);
-        match self.store.insert_account(&account, &device).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Err(EnrolError::AccountExists),
-            Err(e) => return Err(Internal::from(e).into()),
-        }
-        tracing::info!(account_id = %account.id, device_id = %device.id, "account registered");
-        Ok(Enrolled {
-            account_id: account.id,
-            device_id: device.id,
-            tier: account.tier,
-            transferred: false,
-        })
+        self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64()).await
     }
 
     /// Opens an account's sealed identity data.

@@ -4,12 +4,14 @@
 //! No HTTP, SQL or filesystem here: storage, the population registry and the clock are ports
 //! (traits) that the outer crates implement. Time is always a parameter.
 
+pub mod account;
 pub mod clock;
 pub mod enrol;
 pub mod hkid;
 pub mod keys;
 pub mod login;
 pub mod model;
+pub mod passkey;
 pub mod registry;
 pub mod scopes;
 pub mod services;

@@ -3,7 +3,8 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
-use crate::model::{Client, Consent, Decision, LoginRequest, LoginStatus};
+use crate::model::{Client, Consent, Decision, DeviceKind, LoginRequest, LoginStatus};
+use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
 
@@ -25,6 +26,7 @@ pub struct AuthorizeParams {
     pub request: Option<String>,
     pub request_uri: Option<String>,
     pub response_mode: Option<String>,
+    pub ui_locales: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error may go.
@@ -62,6 +64,8 @@ pub enum LoginPage {
         client_name: String,
         scopes: Vec<String>,
         match_code: String,
+        /// The service's `ui_locales`, for the page's language.
+        ui_locales: Option<String>,
     },
     /// Send the browser back to the service: a URL with `code` or `error`, `state` and `iss`.
     Redirect(String),
@@ -94,6 +98,9 @@ pub struct DeviceView {
     pub scopes: Vec<String>,
     pub challenge: String,
     pub expires_at: i64,
+    /// The app runs in the browser that started the login (same-device login): the matching
+    /// code is not needed, because nobody can have relayed the link into this browser.
+    pub same_browser: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +123,12 @@ pub struct DecisionRequest<'a> {
     pub verdict: Verdict,
     pub match_code: &'a str,
     pub approved_scopes: &'a [String],
-    pub signature: &'a str,
+    /// A software key signs `decision_message`; a passkey answers the ceremony `ceremony_id`
+    /// opened by `start_decision_assertion`.
+    pub proof: DeviceProof<'a>,
+    pub ceremony_id: Option<&'a str>,
+    /// The browser-binding cookie sent with the decision, if any (same-device login).
+    pub browser_id: Option<&'a str>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +147,10 @@ pub enum DeviceError {
     WrongMatchCode,
     #[error("the approved data must include openid and only what the service asked for")]
     InvalidScopes,
+    #[error("the passkey challenge has expired or was already used; ask for a new one")]
+    CeremonyNotFound,
+    #[error("this device signs with a software key; it needs no passkey challenge")]
+    NotAPasskey,
     #[error("{0}")]
     Internal(String),
 }
@@ -163,6 +179,14 @@ pub fn decision_message(
         sorted.join(" ")
     )
     .into_bytes()
+}
+
+fn decision_purpose(request_id: &str, device_id: &str) -> String {
+    format!("login:{request_id}:{device_id}")
+}
+
+fn same_browser(request: &LoginRequest, browser_id: Option<&str>) -> bool {
+    browser_id.is_some_and(|b| ct_eq(&request.browser_hash, &hash_secret(b)))
 }
 
 /// Appends query parameters to a redirect URI that may already have a query.
@@ -286,6 +310,8 @@ impl Services {
             code_hash: None,
             code_expires_at: None,
             grant_id: None,
+            // Only a language preference: an oversized one is dropped, not an error.
+            ui_locales: params.ui_locales.clone().filter(|l| l.len() <= 100),
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
         Ok(StartedLogin { request_id: request.id })
@@ -336,6 +362,7 @@ impl Services {
                 client_name: request.client_name,
                 scopes: request.scopes,
                 match_code: request.match_code,
+                ui_locales: request.ui_locales,
             }),
             LoginStatus::Approved => {
                 let code = random_token(32);
@@ -381,16 +408,27 @@ impl Services {
     }
 
     /// Deletes login requests a day after they expired: by then their codes are long dead, and
-    /// what matters of them (grants, consents, release records) lives elsewhere.
+    /// what matters of them (grants, consents, release records) lives elsewhere. Expired
+    /// ceremonies and app sessions go at once.
     pub async fn purge_expired_login_requests(&self) -> Result<u64, Internal> {
-        let cutoff = self.clock.now() - LOGIN_REQUEST_RETENTION;
-        Ok(self.store.delete_login_requests_expired_before(cutoff).await?)
+        let now = self.clock.now();
+        let requests =
+            self.store.delete_login_requests_expired_before(now - LOGIN_REQUEST_RETENTION).await?;
+        // Challenges and app sessions are worth nothing once expired.
+        let ceremonies = self.store.delete_ceremonies_expired_before(now).await?;
+        Ok(requests + ceremonies)
     }
 
-    /// The request as the app sees it before deciding.
-    pub async fn device_view(&self, request_id: &str) -> Result<DeviceView, DeviceError> {
+    /// The request as the app sees it before deciding; `browser_id` is the binding cookie the
+    /// app's request carried, if any.
+    pub async fn device_view(
+        &self,
+        request_id: &str,
+        browser_id: Option<&str>,
+    ) -> Result<DeviceView, DeviceError> {
         let request = self.pending_request(request_id).await?;
         Ok(DeviceView {
+            same_browser: same_browser(&request, browser_id),
             request_id: request.id,
             client_id: request.client_id,
             client_name: request.client_name,
@@ -416,6 +454,28 @@ impl Services {
         Ok(request)
     }
 
+    /// Opens a passkey ceremony for deciding this request with this device.
+    pub async fn start_decision_assertion(
+        &self,
+        request_id: &str,
+        device_id: &str,
+    ) -> Result<Challenge<AssertionOptions>, DeviceError> {
+        let request = self.pending_request(request_id).await?;
+        let device = self
+            .store
+            .find_device(device_id)
+            .await
+            .map_err(Internal::from)?
+            .filter(|d| d.revoked_at.is_none())
+            .ok_or(DeviceError::UnknownDevice)?;
+        if device.kind != DeviceKind::Passkey {
+            return Err(DeviceError::NotAPasskey);
+        }
+        self.start_assertion(&device, decision_purpose(&request.id, &device.id))
+            .await?
+            .ok_or(DeviceError::NotAPasskey)
+    }
+
     /// Applies the app's signed decision.
     #[tracing::instrument(skip_all, fields(device_id = req.device_id))]
     pub async fn decide(
@@ -431,24 +491,43 @@ impl Services {
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
             .ok_or(DeviceError::UnknownDevice)?;
-        // The signature comes first, so that nobody but the device can end a request.
-        let message = decision_message(
-            &request.id,
-            &request.challenge,
-            req.verdict,
-            req.match_code,
-            req.approved_scopes,
-        );
-        DevicePublicKey::parse(&device.public_key)
-            .and_then(|key| key.verify(&message, req.signature))
-            .map_err(|_| DeviceError::BadSignature)?;
+        // The proof comes first, so that nobody but the device can end a request.
+        match req.proof {
+            DeviceProof::Signature(signature) => {
+                let message = decision_message(
+                    &request.id,
+                    &request.challenge,
+                    req.verdict,
+                    req.match_code,
+                    req.approved_scopes,
+                );
+                if device.kind != DeviceKind::Software {
+                    return Err(DeviceError::BadSignature);
+                }
+                DevicePublicKey::parse(&device.public_key)
+                    .and_then(|key| key.verify(&message, signature))
+                    .map_err(|_| DeviceError::BadSignature)?;
+            }
+            DeviceProof::Passkey(credential) => {
+                let ceremony_id = req.ceremony_id.ok_or(DeviceError::CeremonyNotFound)?;
+                let purpose = decision_purpose(&request.id, &device.id);
+                match self.verify_passkey(&device, ceremony_id, &purpose, credential).await? {
+                    Ok(()) => {}
+                    Err(ProofFailure::NoCeremony) => return Err(DeviceError::CeremonyNotFound),
+                    Err(ProofFailure::Invalid) => return Err(DeviceError::BadSignature),
+                }
+            }
+        }
         let now = self.clock.now();
         let decision = match req.verdict {
             Verdict::Deny => Decision::Deny,
             Verdict::Approve => {
                 // One wrong guess ends the request: with two digits, retries would make
-                // guessing a hijacked QR code's number practical.
-                if !ct_eq(req.match_code, &request.match_code) {
+                // guessing a hijacked QR code's number practical. In the browser that started
+                // the login, the code is not asked for.
+                if !same_browser(&request, req.browser_id)
+                    && !ct_eq(req.match_code, &request.match_code)
+                {
                     self.store
                         .decide_login_request(&request.id, &Decision::Fail, None, now)
                         .await
@@ -475,6 +554,7 @@ impl Services {
                 client_id: request.client_id.clone(),
                 scopes: approved_scopes.clone(),
                 granted_at: now,
+                linked_at: now,
             }),
             _ => None,
         };

@@ -70,18 +70,23 @@ pub struct Identity {
 pub enum DeviceKind {
     /// A key in software, like the command-line wallet's.
     Software,
+    /// A WebAuthn passkey on the citizen's phone, used with user verification (biometrics or
+    /// the screen lock).
+    Passkey,
 }
 
 impl DeviceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceKind::Software => "software",
+            DeviceKind::Passkey => "passkey",
         }
     }
 
     pub fn parse(text: &str) -> Option<DeviceKind> {
         match text {
             "software" => Some(DeviceKind::Software),
+            "passkey" => Some(DeviceKind::Passkey),
             _ => None,
         }
     }
@@ -90,6 +95,8 @@ impl DeviceKind {
     pub fn amr(self) -> Vec<String> {
         match self {
             DeviceKind::Software => vec!["swk".to_owned()],
+            // Possession of the passkey plus the user verification WebAuthn requires of it.
+            DeviceKind::Passkey => vec!["pop".to_owned(), "mfa".to_owned()],
         }
     }
 }
@@ -98,7 +105,8 @@ impl DeviceKind {
 pub struct Device {
     pub id: String,
     pub account_id: String,
-    /// Base64url of the uncompressed P-256 point.
+    /// Software: base64url of the uncompressed P-256 point. Passkey: the WebAuthn credential as
+    /// JSON (credential id, COSE public key, signature counter), rewritten as the counter moves.
     pub public_key: String,
     pub kind: DeviceKind,
     pub created_at: UnixTime,
@@ -173,6 +181,8 @@ pub struct LoginRequest {
     pub code_hash: Option<String>,
     pub code_expires_at: Option<UnixTime>,
     pub grant_id: Option<String>,
+    /// The relying party's `ui_locales`, for the language of the login page.
+    pub ui_locales: Option<String>,
 }
 
 /// What the app decided, applied atomically to a pending request.
@@ -225,7 +235,34 @@ pub struct Consent {
     pub account_id: String,
     pub client_id: String,
     pub scopes: Vec<String>,
+    /// When these scopes were last agreed to.
     pub granted_at: UnixTime,
+    /// When the citizen first used the service (the account link); kept across later consents.
+    pub linked_at: UnixTime,
+}
+
+/// A WebAuthn or device-signature ceremony in progress: the server's half, kept between the
+/// challenge and the answer, used once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    pub id: String,
+    /// What the answer may be used for, e.g. `register` or `session:{device_id}`.
+    pub purpose: String,
+    /// The ceremony state as JSON, sealed with the id as associated data (a registration holds
+    /// the identity details being registered).
+    pub sealed_state: Vec<u8>,
+    pub expires_at: UnixTime,
+}
+
+/// A short session of the citizen's app, opened with the device key, for reading and managing
+/// the account (linked services, identity data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSession {
+    pub token_hash: String,
+    pub account_id: String,
+    pub device_id: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,19 @@ pub fn describe(scope: &str) -> &'static str {
     }
 }
 
+/// The catalog key of the scope's plain-language description (`scope.{name}`), for the pages
+/// and the app to show in the citizen's language.
+pub fn description_key(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "scope.openid",
+        "profile" => "scope.profile",
+        "hkid" => "scope.hkid",
+        "birthdate" => "scope.birthdate",
+        "gender" => "scope.gender",
+        _ => "scope.unknown",
+    }
+}
+
 /// Splits a space-separated scope string, dropping duplicates and keeping the first order.
 pub fn parse_list(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

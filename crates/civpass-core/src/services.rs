@@ -21,6 +21,10 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// How long a WebAuthn or signing challenge may be answered.
+    pub ceremony_ttl: i64,
+    /// How long the app may read and manage the account after one passkey check.
+    pub app_session_ttl: i64,
 }
 
 impl Settings {
@@ -32,6 +36,8 @@ impl Settings {
             access_token_ttl: 600,
             id_token_ttl: 600,
             refresh_token_ttl: 30 * 24 * 3600,
+            ceremony_ttl: 300,
+            app_session_ttl: 600,
         }
     }
 }
@@ -44,6 +50,8 @@ pub struct Services {
     pub(crate) secrets: Arc<Secrets>,
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) settings: Arc<Settings>,
+    /// The WebAuthn relying party; `None` when the issuer has no domain name.
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// An internal failure: logged with its cause, shown to callers only as "internal error".
@@ -85,6 +93,13 @@ impl Services {
         keys: Arc<KeyRing>,
         settings: Settings,
     ) -> Services {
+        let webauthn = crate::passkey::relying_party(&settings.issuer);
+        if webauthn.is_none() {
+            tracing::warn!(
+                issuer = %settings.issuer,
+                "passkeys are off: WebAuthn needs an issuer with a domain name (use localhost, not 127.0.0.1)"
+            );
+        }
         Services {
             store,
             registry,
@@ -92,11 +107,17 @@ impl Services {
             secrets: Arc::new(secrets),
             keys,
             settings: Arc::new(settings),
+            webauthn,
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether the app can register and use passkeys on this server.
+    pub fn passkeys_available(&self) -> bool {
+        self.webauthn.is_some()
     }
 
     pub fn keys(&self) -> &KeyRing {

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Account, Client, Consent, Decision, Device, Grant, LoginRequest, Release, StoredSigningKey,
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest, Release,
+    StoredSigningKey,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,14 @@ pub trait AccountStore {
         old_device_id: &str,
         new_device: &Device,
         now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Replaces a device's key record if it is still `old_key` (a passkey's counter moved);
+    /// false if it changed meanwhile or the device was revoked.
+    async fn update_device_key(
+        &self,
+        device_id: &str,
+        old_key: &str,
+        new_key: &str,
     ) -> StoreResult<bool>;
 }
 
@@ -107,6 +116,25 @@ pub trait GrantStore {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
+    /// Ends the link between an account and a service: deletes the consent and revokes every
+    /// live grant of the pair, in one transaction. False if there was no link.
+    async fn unlink_service(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait CeremonyStore {
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Removes and returns the ceremony if it has not expired at `now`: each is answered once.
+    async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>>;
+    async fn insert_app_session(&self, session: &AppSession) -> StoreResult<()>;
+    async fn find_app_session(&self, token_hash: &str) -> StoreResult<Option<AppSession>>;
+    /// Deletes ceremonies and app sessions that expired before `cutoff`; returns how many.
+    async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -116,8 +144,12 @@ pub trait KeyStore {
 }
 
 pub trait Store:
-    ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + Send + Sync
+    ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + CeremonyStore + Send + Sync
 {
 }
 
-impl<T: ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + Send + Sync> Store for T {}
+impl<
+    T: ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + CeremonyStore + Send + Sync,
+> Store for T
+{
+}

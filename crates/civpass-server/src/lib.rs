@@ -5,6 +5,7 @@
 //! `civpass_core::services::Services`, and shape the answer. No SQL and no business rules here.
 
 mod error;
+mod i18n;
 mod pages;
 mod routes;
 
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::oidc::router())
         .merge(routes::login::router())
         .merge(routes::device::router())
+        .merge(routes::account::router())
+        .merge(routes::app::router())
         .merge(routes::meta::router())
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(

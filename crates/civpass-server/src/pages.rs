@@ -1,26 +1,79 @@
-//! HTML pages for citizens' browsers (askama templates, escaped by default).
+//! HTML pages for citizens' browsers (askama templates, escaped by default), in the citizen's
+//! language.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+
+use crate::i18n::{Catalog, Lang};
+
+/// What every page needs: its language and the links that switch to the others.
+pub(crate) struct Chrome {
+    pub(crate) t: &'static Catalog,
+    pub(crate) languages: Vec<LanguageLink>,
+}
+
+pub(crate) struct LanguageLink {
+    pub(crate) tag: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) href: String,
+    pub(crate) current: bool,
+}
+
+impl Chrome {
+    /// For a page in `lang` at `uri`: each switch link is the same URI with `lang` replaced.
+    pub(crate) fn new(lang: Lang, uri: &Uri) -> Chrome {
+        let kept: Vec<(String, String)> =
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .filter(|(k, _)| k != "lang")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        let languages = Lang::ALL
+            .iter()
+            .map(|&other| {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&kept)
+                    .append_pair("lang", other.tag())
+                    .finish();
+                LanguageLink {
+                    tag: other.tag(),
+                    name: other.catalog().get("lang.name"),
+                    href: format!("{}?{query}", uri.path()),
+                    current: other == lang,
+                }
+            })
+            .collect();
+        Chrome { t: lang.catalog(), languages }
+    }
+
+    pub(crate) fn lang(&self) -> &'static str {
+        self.t.lang().tag()
+    }
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
 pub(crate) struct LoginTemplate {
-    pub(crate) client_name: String,
+    pub(crate) chrome: Chrome,
+    pub(crate) title: String,
+    pub(crate) heading: String,
+    pub(crate) asks_for: String,
+    pub(crate) waiting: String,
     pub(crate) request_id: String,
     pub(crate) qr_svg: String,
     pub(crate) link: String,
     pub(crate) match_code: String,
     pub(crate) scopes: Vec<&'static str>,
-    pub(crate) minutes: i64,
 }
 
 #[derive(Template)]
 #[template(path = "message.html")]
-pub(crate) struct MessageTemplate<'a> {
-    pub(crate) heading: &'a str,
-    pub(crate) body: &'a str,
+pub(crate) struct MessageTemplate {
+    pub(crate) chrome: Chrome,
+    pub(crate) heading: String,
+    pub(crate) body: String,
+    /// Technical detail for the service's developers, e.g. which parameter was wrong.
+    pub(crate) detail: Option<String>,
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
@@ -34,6 +87,7 @@ pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
             headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
             headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
             res
         }
         Err(e) => {
@@ -43,6 +97,18 @@ pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
-pub(crate) fn message(status: StatusCode, heading: &str, body: &str) -> Response {
-    render(status, &MessageTemplate { heading, body })
+/// A page with a heading and a sentence, both catalog keys (`{key}.heading`, `{key}.body`
+/// unless `body` names another key).
+pub(crate) fn message(
+    chrome: Chrome,
+    status: StatusCode,
+    key: &str,
+    body: Option<&str>,
+    detail: Option<String>,
+) -> Response {
+    let t = chrome.t;
+    let heading = t.get(&format!("page.{key}.heading")).to_owned();
+    let body = t.get(&format!("page.{}.body", body.unwrap_or(key))).to_owned();
+    let detail = detail.map(|d| t.fill("page.detail", &[("detail", &d)]));
+    render(status, &MessageTemplate { chrome, heading, body, detail })
 }

@@ -62,8 +62,8 @@ macro_rules! migrations {
 
 fn migrator(dialect: Dialect) -> Migrator {
     Migrator::with_migrations(match dialect {
-        Dialect::Sqlite => migrations!("sqlite": 1 "0001_login_flow"),
-        Dialect::Postgres => migrations!("postgres": 1 "0001_login_flow"),
+        Dialect::Sqlite => migrations!("sqlite": 1 "0001_login_flow", 2 "0002_app"),
+        Dialect::Postgres => migrations!("postgres": 1 "0001_login_flow", 2 "0002_app"),
     })
 }
 

@@ -1,8 +1,8 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
 use civpass_core::model::{
-    Account, Client, Consent, Device, DeviceKind, Grant, LoginRequest, LoginStatus, Release,
-    StoredSigningKey, Tier,
+    Account, AppSession, Ceremony, Client, Consent, Device, DeviceKind, Grant, LoginRequest,
+    LoginStatus, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::StoreError;
 use civpass_crypto::jws::Algorithm;
@@ -84,6 +84,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         code_hash: row.try_get("code_hash").map_err(backend)?,
         code_expires_at: row.try_get("code_expires_at").map_err(backend)?,
         grant_id: row.try_get("grant_id").map_err(backend)?,
+        ui_locales: row.try_get("ui_locales").map_err(backend)?,
     })
 }
 
@@ -126,6 +127,7 @@ pub(crate) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
         client_id: row.try_get("client_id").map_err(backend)?,
         scopes: split(&scopes),
         granted_at: row.try_get("granted_at").map_err(backend)?,
+        linked_at: row.try_get("linked_at").map_err(backend)?,
     })
 }
 
@@ -135,5 +137,24 @@ pub(crate) fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> 
         alg: row.try_get("alg").map_err(backend)?,
         sealed_pkcs8: row.try_get("sealed_pkcs8").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn ceremony(row: &AnyRow) -> Result<Ceremony, StoreError> {
+    Ok(Ceremony {
+        id: row.try_get("id").map_err(backend)?,
+        purpose: row.try_get("purpose").map_err(backend)?,
+        sealed_state: row.try_get("sealed_state").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn app_session(row: &AnyRow) -> Result<AppSession, StoreError> {
+    Ok(AppSession {
+        token_hash: row.try_get("token_hash").map_err(backend)?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        device_id: row.try_get("device_id").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
     })
 }

@@ -5,11 +5,12 @@
 use async_trait::async_trait;
 use civpass_core::clock::UnixTime;
 use civpass_core::model::{
-    Account, Client, Consent, Decision, Device, Grant, LoginRequest, Release, StoredSigningKey,
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest, Release,
+    StoredSigningKey,
 };
 use civpass_core::store::{
-    AccountStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption, StoreError,
-    StoreResult,
+    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
+    StoreError, StoreResult,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -18,7 +19,7 @@ use crate::{SqlStore, backend, rows};
 
 const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id";
+     code_hash, code_expires_at, grant_id, ui_locales";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at";
@@ -149,6 +150,29 @@ impl AccountStore for SqlStore {
         row.as_ref().map(rows::device).transpose()
     }
 
+    async fn update_device_key(
+        &self,
+        device_id: &str,
+        old_key: &str,
+        new_key: &str,
+    ) -> StoreResult<bool> {
+        let (id, old, new) = (device_id.to_owned(), old_key.to_owned(), new_key.to_owned());
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                let updated = sqlx::query(
+                    "UPDATE devices SET public_key = $1 WHERE id = $2 AND public_key = $3 AND revoked_at IS NULL",
+                )
+                .bind(&new)
+                .bind(&id)
+                .bind(&old)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(updated.rows_affected() == 1)
+            }))
+            .await
+    }
+
     async fn replace_device(
         &self,
         old_device_id: &str,
@@ -187,8 +211,8 @@ impl LoginStore for SqlStore {
             .write(Statements::One, op!(|conn| {
                 sqlx::query(
                     "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
-                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -204,6 +228,7 @@ impl LoginStore for SqlStore {
                 .bind(r.created_at)
                 .bind(r.expires_at)
                 .bind(r.status.as_str())
+                .bind(&r.ui_locales)
                 .execute(conn)
                 .await
                 .map_err(backend)?;
@@ -270,13 +295,14 @@ impl LoginStore for SqlStore {
                 }
                 if let Some(c) = consent {
                     sqlx::query(
-                        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+                        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
                     )
                     .bind(&c.account_id)
                     .bind(&c.client_id)
                     .bind(c.scopes.join(" "))
                     .bind(c.granted_at)
+                    .bind(c.linked_at)
                     .execute(conn)
                     .await
                     .map_err(backend)?;
@@ -470,13 +496,135 @@ impl GrantStore for SqlStore {
 
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>> {
         let rows = sqlx::query(
-            "SELECT account_id, client_id, scopes, granted_at FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
+            "SELECT account_id, client_id, scopes, granted_at, linked_at FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
         )
         .bind(account_id)
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
         rows.iter().map(rows::consent).collect()
+    }
+
+    async fn unlink_service(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
+                    .bind(&account_id)
+                    .bind(&client_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                if deleted.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&account_id)
+                .bind(&client_id)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(true)
+            }))
+            .await
+    }
+}
+
+#[async_trait]
+impl CeremonyStore for SqlStore {
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()> {
+        let c = ceremony.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO ceremonies (id, purpose, sealed_state, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&c.id)
+                    .bind(&c.purpose)
+                    .bind(&c.sealed_state)
+                    .bind(c.expires_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>> {
+        let id = id.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                // DELETE ... RETURNING (SQLite 3.35+, PostgreSQL): taking is one atomic step, so
+                // two answers to one challenge cannot both see it.
+                let row = sqlx::query(
+                    "DELETE FROM ceremonies WHERE id = $1 RETURNING id, purpose, sealed_state, expires_at",
+                )
+                .bind(&id)
+                .fetch_optional(conn)
+                .await
+                .map_err(backend)?;
+                let ceremony = row.as_ref().map(rows::ceremony).transpose()?;
+                Ok(ceremony.filter(|c| c.expires_at > now))
+            }))
+            .await
+    }
+
+    async fn insert_app_session(&self, session: &AppSession) -> StoreResult<()> {
+        let s = session.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO app_sessions (token_hash, account_id, device_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&s.token_hash)
+                    .bind(&s.account_id)
+                    .bind(&s.device_id)
+                    .bind(s.created_at)
+                    .bind(s.expires_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn find_app_session(&self, token_hash: &str) -> StoreResult<Option<AppSession>> {
+        let row = sqlx::query(
+            "SELECT token_hash, account_id, device_id, created_at, expires_at FROM app_sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::app_session).transpose()
+    }
+
+    async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::Several,
+                op!(|conn| {
+                    let ceremonies = sqlx::query("DELETE FROM ceremonies WHERE expires_at < $1")
+                        .bind(cutoff)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    let sessions = sqlx::query("DELETE FROM app_sessions WHERE expires_at < $1")
+                        .bind(cutoff)
+                        .execute(conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(ceremonies.rows_affected() + sessions.rows_affected())
+                }),
+            )
+            .await
     }
 }
 

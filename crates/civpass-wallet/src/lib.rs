@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use civpass_api::{
-    DecisionRequest, DecisionResponse, EnrolmentRequest, EnrolmentResponse, LoginRequestView,
-    Problem, TransferAuthorisation,
+    DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
+    EnrolmentResponse, LinkedServiceView, LoginRequestView, MyData, Problem, SessionRequest,
+    SessionResponse, TransferAuthorisation,
 };
+use civpass_core::account::session_message;
 use civpass_core::enrol::{enrol_message, transfer_message};
 use civpass_core::hkid::HkId;
 use civpass_core::login::{Verdict, decision_message};
@@ -230,6 +232,8 @@ impl Wallet {
             match_code: match_code.to_owned(),
             approved_scopes: scopes,
             signature,
+            ceremony_id: None,
+            passkey: None,
         })
     }
 
@@ -253,6 +257,88 @@ impl Wallet {
             .await
             .map_err(|e| WalletError::Http(e.to_string()))?;
         read(res).await
+    }
+
+    /// Opens an app session by signing the server's challenge; returns the session token.
+    pub async fn open_session(&self) -> Result<SessionResponse, WalletError> {
+        let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
+        let url = format!("{}/api/v1/device/sessions/challenge", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&DeviceChallengeRequest { device_id: device_id.clone() })
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        let challenge: DeviceChallenge = read(res).await?;
+        let text = challenge
+            .challenge
+            .ok_or_else(|| WalletError::Invalid("the server sent no challenge to sign".into()))?;
+        let signature = self.sign(&session_message(&challenge.ceremony_id, &text))?;
+        let body = SessionRequest {
+            device_id,
+            ceremony_id: challenge.ceremony_id,
+            signature: Some(signature),
+            passkey: None,
+        };
+        let url = format!("{}/api/v1/device/sessions", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+
+    /// The identity data the platform holds for this wallet's account.
+    pub async fn my_data(&self, session: &SessionResponse) -> Result<MyData, WalletError> {
+        let url = format!("{}/api/v1/device/me", self.file.server);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+
+    /// The services linked to this wallet's account and what each received.
+    pub async fn services(
+        &self,
+        session: &SessionResponse,
+    ) -> Result<Vec<LinkedServiceView>, WalletError> {
+        let url = format!("{}/api/v1/device/me/services", self.file.server);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+
+    /// Unlinks a service: it loses its tokens and the citizen's consent.
+    pub async fn unlink(
+        &self,
+        session: &SessionResponse,
+        client_id: &str,
+    ) -> Result<(), WalletError> {
+        let url = format!("{}/api/v1/device/me/services/{client_id}", self.file.server);
+        let res = self
+            .http
+            .delete(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        read::<()>(res).await
     }
 }
 

@@ -260,6 +260,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `http://localhost:PORT` on a loopback address, because WebAuthn (the app's passkeys) needs a
+/// domain name and browsers treat localhost as secure; else the address itself.
+fn default_issuer(address: std::net::SocketAddr) -> String {
+    if address.ip().is_loopback() {
+        format!("http://localhost:{}", address.port())
+    } else {
+        format!("http://{address}")
+    }
+}
+
 async fn serve(
     file: &FileConfig,
     storage: StorageConfig,
@@ -272,8 +282,7 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;
-    let issuer =
-        issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| format!("http://{address}"));
+    let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
     let store = app::open_store(&storage).await?;
     let services = app::services(&storage, store, &issuer).await?;
     tokio::spawn(purge_login_requests(services.clone()));

@@ -6,25 +6,47 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use axum_extra::extract::CookieJar;
 use civpass_api::{
-    DecisionRequest, DecisionResponse, EnrolmentRequest, EnrolmentResponse, LoginRequestView,
-    Problem, RequestedScope,
+    DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
+    EnrolmentResponse, LoginRequestView, PasskeyRegistrationChallenge, PasskeyRegistrationFinish,
+    PasskeyRegistrationRequest, Problem, RequestedScope,
 };
 use civpass_core::enrol::{EnrolError, EnrolRequest, Transfer};
 use civpass_core::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
+use civpass_core::passkey::{AssertionOptions, Challenge, DeviceProof};
 use civpass_core::scopes;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, no_store};
+use crate::routes::oidc::browser_id;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/device/enrolments", post(enrol))
+        .route("/api/v1/device/passkey-registrations", post(start_registration))
+        .route("/api/v1/device/passkey-registrations/{id}", post(finish_registration))
         .route("/api/v1/device/login-requests/{id}", get(view))
+        .route("/api/v1/device/login-requests/{id}/passkey-challenge", post(decision_challenge))
         .route("/api/v1/device/login-requests/{id}/decision", post(decide))
 }
 
-fn bad_json(e: JsonRejection) -> ApiError {
+/// A WebAuthn structure from the app, parsed into the verifier's type.
+pub(crate) fn webauthn_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-credential",
+            "The passkey response is not a valid WebAuthn credential",
+        )
+        .detail(e.to_string())
+    })
+}
+
+pub(crate) fn bad_json(e: JsonRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid-body",
@@ -75,51 +97,58 @@ pub(crate) async fn enrol(
             }),
         )
             .into_response(),
-        Err(e) => {
-            let (status, slug, title) = match &e {
-                EnrolError::InvalidIdNumber(_) => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid-id-number",
-                    "The identity card number is not valid",
-                ),
-                EnrolError::InvalidDateOfBirth => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid-date-of-birth",
-                    "The date of birth is not valid",
-                ),
-                EnrolError::InvalidPublicKey => {
-                    (StatusCode::BAD_REQUEST, "invalid-public-key", "The device key is not valid")
-                }
-                EnrolError::InvalidProof => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid-proof",
-                    "The proof of possession of the device key is invalid",
-                ),
-                EnrolError::IdentityMismatch => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "identity-mismatch",
-                    "The details do not match the population registry",
-                ),
-                EnrolError::AccountExists => (
-                    StatusCode::CONFLICT,
-                    "account-exists",
-                    "This identity already has a civpass account",
-                ),
-                EnrolError::InvalidTransfer => (
-                    StatusCode::FORBIDDEN,
-                    "invalid-transfer",
-                    "The transfer authorisation is invalid",
-                ),
-                EnrolError::RegistryUnavailable => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "registry-unavailable",
-                    "The population registry is unavailable; try again later",
-                ),
-                EnrolError::Internal(cause) => return ApiError::internal(&cause.0).into_response(),
-            };
-            ApiError::new(status, slug, title).detail(e.to_string()).into_response()
-        }
+        Err(e) => enrol_error(e).into_response(),
     }
+}
+
+fn enrol_error(e: EnrolError) -> ApiError {
+    let (status, slug, title) = match &e {
+        EnrolError::InvalidIdNumber(_) => {
+            (StatusCode::BAD_REQUEST, "invalid-id-number", "The identity card number is not valid")
+        }
+        EnrolError::InvalidDateOfBirth => {
+            (StatusCode::BAD_REQUEST, "invalid-date-of-birth", "The date of birth is not valid")
+        }
+        EnrolError::InvalidPublicKey => {
+            (StatusCode::BAD_REQUEST, "invalid-public-key", "The device key is not valid")
+        }
+        EnrolError::InvalidProof => (
+            StatusCode::BAD_REQUEST,
+            "invalid-proof",
+            "The proof of possession of the device key is invalid",
+        ),
+        EnrolError::IdentityMismatch => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "identity-mismatch",
+            "The details do not match the population registry",
+        ),
+        EnrolError::AccountExists => {
+            (StatusCode::CONFLICT, "account-exists", "This identity already has a civpass account")
+        }
+        EnrolError::InvalidTransfer => {
+            (StatusCode::FORBIDDEN, "invalid-transfer", "The transfer authorisation is invalid")
+        }
+        EnrolError::RegistryUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry-unavailable",
+            "The population registry is unavailable; try again later",
+        ),
+        EnrolError::PasskeysUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "passkeys-unavailable",
+            "Passkeys need an issuer with a domain name",
+        ),
+        EnrolError::CeremonyNotFound => (
+            StatusCode::GONE,
+            "registration-expired",
+            "The registration has expired or was already finished",
+        ),
+        EnrolError::PasskeyRejected => {
+            (StatusCode::BAD_REQUEST, "passkey-rejected", "The passkey could not be verified")
+        }
+        EnrolError::Internal(cause) => return ApiError::internal(&cause.0),
+    };
+    ApiError::new(status, slug, title).detail(e.to_string())
 }
 
 fn device_error(e: DeviceError) -> ApiError {
@@ -151,6 +180,16 @@ fn device_error(e: DeviceError) -> ApiError {
             "invalid-scopes",
             "The approved data must include openid and only what the service asked for",
         ),
+        DeviceError::CeremonyNotFound => (
+            StatusCode::GONE,
+            "challenge-expired",
+            "The passkey challenge has expired or was already used",
+        ),
+        DeviceError::NotAPasskey => (
+            StatusCode::BAD_REQUEST,
+            "not-a-passkey",
+            "This device signs with a software key and needs no passkey challenge",
+        ),
         DeviceError::Internal(cause) => return ApiError::internal(cause),
     };
     ApiError::new(status, slug, title)
@@ -168,8 +207,13 @@ fn device_error(e: DeviceError) -> ApiError {
         (status = 410, description = "Expired", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(crate) async fn view(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.services.device_view(&id).await {
+pub(crate) async fn view(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let browser = browser_id(&jar);
+    match state.services.device_view(&id, browser.as_deref()).await {
         Ok(v) => Json(LoginRequestView {
             request_id: v.request_id,
             client_id: v.client_id,
@@ -185,7 +229,7 @@ pub(crate) async fn view(State(state): State<AppState>, Path(id): Path<String>) 
                 .collect(),
             challenge: v.challenge,
             expires_at: v.expires_at,
-            match_code_required: true,
+            match_code_required: !v.same_browser,
         })
         .into_response(),
         Err(e) => device_error(e).into_response(),
@@ -208,6 +252,7 @@ pub(crate) async fn view(State(state): State<AppState>, Path(id): Path<String>) 
 )]
 pub(crate) async fn decide(
     State(state): State<AppState>,
+    jar: CookieJar,
     Path(id): Path<String>,
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Response {
@@ -227,12 +272,26 @@ pub(crate) async fn decide(
             .into_response();
         }
     };
+    let credential: Option<PublicKeyCredential> = match body.passkey {
+        Some(value) => match webauthn_json(value) {
+            Ok(c) => Some(c),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    let proof = match &credential {
+        Some(c) => DeviceProof::Passkey(c),
+        None => DeviceProof::Signature(&body.signature),
+    };
+    let browser = browser_id(&jar);
     let req = CoreDecision {
         device_id: &body.device_id,
         verdict,
         match_code: &body.match_code,
         approved_scopes: &body.approved_scopes,
-        signature: &body.signature,
+        proof,
+        ceremony_id: body.ceremony_id.as_deref(),
+        browser_id: browser.as_deref(),
     };
     match state.services.decide(&id, req).await {
         Ok(()) => {
@@ -240,5 +299,131 @@ pub(crate) async fn decide(
             Json(DecisionResponse { status: status.to_owned() }).into_response()
         }
         Err(e) => device_error(e).into_response(),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/login-requests/{id}/passkey-challenge",
+    tag = "device",
+    params(("id" = String, Path, description = "The login request id")),
+    request_body = DeviceChallengeRequest,
+    responses(
+        (status = 200, description = "WebAuthn options for deciding with this passkey", body = DeviceChallenge),
+        (status = 400, description = "Malformed input, or not a passkey device", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Unknown or revoked device", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn decision_challenge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<DeviceChallengeRequest>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match state.services.start_decision_assertion(&id, &body.device_id).await {
+        Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
+        Err(e) => device_error(e).into_response(),
+    }
+}
+
+/// The wire form of an assertion challenge.
+pub(crate) fn challenge_view(challenge: Challenge<AssertionOptions>) -> DeviceChallenge {
+    match challenge.options {
+        AssertionOptions::Passkey(options) => DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: serde_json::to_value(options).ok(),
+            challenge: None,
+        },
+        AssertionOptions::Software { challenge: text } => DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: None,
+            challenge: Some(text),
+        },
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/passkey-registrations",
+    tag = "device",
+    request_body = PasskeyRegistrationRequest,
+    responses(
+        (status = 201, description = "The details match: create a passkey with these options", body = PasskeyRegistrationChallenge),
+        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity already has an account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Details do not match the registry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Registry or passkeys unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn start_registration(
+    State(state): State<AppState>,
+    body: Result<Json<PasskeyRegistrationRequest>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match state
+        .services
+        .start_passkey_registration(&body.id_number, &body.name_en, &body.date_of_birth)
+        .await
+    {
+        Ok(challenge) => match serde_json::to_value(challenge.options) {
+            Ok(passkey) => (
+                StatusCode::CREATED,
+                no_store(),
+                Json(PasskeyRegistrationChallenge { ceremony_id: challenge.ceremony_id, passkey }),
+            )
+                .into_response(),
+            Err(e) => ApiError::internal(&e.to_string()).into_response(),
+        },
+        Err(e) => enrol_error(e).into_response(),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/passkey-registrations/{id}",
+    tag = "device",
+    params(("id" = String, Path, description = "The ceremony id from step one")),
+    request_body = PasskeyRegistrationFinish,
+    responses(
+        (status = 201, description = "Registered with this passkey", body = EnrolmentResponse),
+        (status = 400, description = "Malformed input, or the passkey does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity already has an account", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The registration expired or was already finished", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn finish_registration(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<PasskeyRegistrationFinish>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    let credential: RegisterPublicKeyCredential = match webauthn_json(body.credential) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match state.services.finish_passkey_registration(&id, &credential).await {
+        Ok(done) => (
+            StatusCode::CREATED,
+            Json(EnrolmentResponse {
+                account_id: done.account_id,
+                device_id: done.device_id,
+                tier: done.tier.as_str().to_owned(),
+                transferred: false,
+            }),
+        )
+            .into_response(),
+        Err(e) => enrol_error(e).into_response(),
     }
 }

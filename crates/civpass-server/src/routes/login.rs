@@ -1,7 +1,7 @@
 //! The browser side of a login: the waiting page with its QR code, its status, and the app link.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,15 +9,17 @@ use axum_extra::extract::CookieJar;
 use civpass_core::login::{LoginPage, LoginPageError};
 use civpass_core::scopes;
 
+use serde::Deserialize;
+
 use crate::AppState;
-use crate::pages::{self, LoginTemplate};
+use crate::i18n::{self, Lang};
+use crate::pages::{self, Chrome, LoginTemplate};
 use crate::routes::oidc::browser_id;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/login/{id}", get(login_page))
         .route("/login/{id}/status", get(login_status))
-        .route("/app/login", get(app_link_page))
         .route(
             "/static/login.js",
             get(|| async { asset("text/javascript", include_str!("../../static/login.js")) }),
@@ -71,66 +73,78 @@ pub(crate) fn app_link(issuer: &str, request_id: &str) -> String {
     format!("{issuer}/app/login?request={request_id}")
 }
 
-fn page_error(e: LoginPageError) -> Response {
+fn page_error(chrome: Chrome, e: LoginPageError) -> Response {
     match e {
-        LoginPageError::NotFound => pages::message(
-            StatusCode::NOT_FOUND,
-            "Login request not found",
-            "Go back to the service and start again.",
-        ),
-        LoginPageError::OtherBrowser => pages::message(
-            StatusCode::FORBIDDEN,
-            "This login belongs to another browser",
-            "A login can only be finished in the browser that started it. Go back to the service and start again.",
-        ),
+        LoginPageError::NotFound => {
+            pages::message(chrome, StatusCode::NOT_FOUND, "not_found", None, None)
+        }
+        LoginPageError::OtherBrowser => {
+            pages::message(chrome, StatusCode::FORBIDDEN, "other_browser", None, None)
+        }
         LoginPageError::Internal(cause) => {
             tracing::error!(cause, "login page failed");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
+            pages::message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
 }
 
 async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
+    Query(query): Query<LangQuery>,
 ) -> Response {
-    let Some(browser) = browser_id(&jar) else { return page_error(LoginPageError::OtherBrowser) };
-    let page = match state.services.login_page(&id, &browser).await {
-        Ok(page) => page,
-        Err(e) => return page_error(e),
+    let jar = i18n::remember_choice(jar, query.lang.as_deref(), state.secure_cookies);
+    let page = match browser_id(&jar) {
+        Some(browser) => state.services.login_page(&id, &browser).await,
+        None => Err(LoginPageError::OtherBrowser),
     };
-    match page {
+    let ui_locales = match &page {
+        Ok(LoginPage::Waiting { ui_locales, .. }) => ui_locales.as_deref(),
+        _ => None,
+    };
+    let lang = Lang::choose(query.lang.as_deref(), &jar, ui_locales, &headers);
+    let chrome = Chrome::new(lang, &uri);
+    let page = match page {
+        Ok(page) => page,
+        Err(e) => return (jar, page_error(chrome, e)).into_response(),
+    };
+    let res = match page {
         LoginPage::Redirect(url) => Redirect::to(&url).into_response(),
-        LoginPage::Waiting { client_name, scopes: requested, match_code } => {
-            let link = app_link(&state.services.settings().issuer, &id);
+        LoginPage::Waiting { client_name, scopes: requested, match_code, .. } => {
+            let settings = state.services.settings();
+            let link = app_link(&settings.issuer, &id);
             let qr_svg = qr_svg(&link).unwrap_or_default();
+            let t = chrome.t;
+            let service = [("service", client_name.as_str())];
             let template = LoginTemplate {
-                client_name,
+                title: t.fill("login.title", &service),
+                heading: t.fill("login.heading", &service),
+                asks_for: t.fill("login.asks_for", &service),
+                waiting: t.fill(
+                    "login.waiting",
+                    &[("minutes", &(settings.login_request_ttl / 60).to_string())],
+                ),
                 request_id: id,
                 qr_svg,
                 link,
                 match_code,
-                scopes: requested.iter().map(|s| scopes::describe(s)).collect(),
-                minutes: state.services.settings().login_request_ttl / 60,
+                scopes: requested.iter().map(|s| t.get(scopes::description_key(s))).collect(),
+                chrome,
             };
             pages::render(StatusCode::OK, &template)
         }
-        LoginPage::Expired => pages::message(
-            StatusCode::OK,
-            "This login request has expired",
-            "Go back to the service and start again.",
-        ),
-        LoginPage::Ended => pages::message(
-            StatusCode::OK,
-            "This login request has ended",
-            "It was already used or cancelled. Go back to the service and start again.",
-        ),
-    }
+        LoginPage::Expired => pages::message(chrome, StatusCode::OK, "expired", None, None),
+        LoginPage::Ended => pages::message(chrome, StatusCode::OK, "ended", None, None),
+    };
+    (jar, res).into_response()
 }
 
 async fn login_status(
@@ -151,13 +165,4 @@ async fn login_status(
         }
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
-}
-
-/// Where the app link lands in a browser without the app: say what to do.
-async fn app_link_page() -> Response {
-    pages::message(
-        StatusCode::OK,
-        "Open this link in the civpass app",
-        "This link approves a login with your civpass app. Open it with the app (or `civpass wallet approve LINK`).",
-    )
 }

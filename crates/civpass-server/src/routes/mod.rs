@@ -1,5 +1,7 @@
 //! One module per group of routes; each exposes `router()`.
 
+pub(crate) mod account;
+pub(crate) mod app;
 pub(crate) mod device;
 pub(crate) mod login;
 pub(crate) mod meta;

@@ -1,7 +1,7 @@
 //! OpenID Connect endpoints: discovery, JWKS, authorize, token and UserInfo.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
@@ -15,7 +15,8 @@ use civpass_crypto::secret::random_token;
 
 use crate::AppState;
 use crate::error::{OAuthError, no_store};
-use crate::pages;
+use crate::i18n::{self, Lang};
+use crate::pages::{self, Chrome};
 
 pub(crate) const BROWSER_COOKIE: &str = "civpass_browser";
 
@@ -47,13 +48,25 @@ pub(crate) fn browser_id(jar: &CookieJar) -> Option<String> {
 async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let explicit = query
+        .as_ref()
+        .ok()
+        .and_then(|Query(pairs)| pairs.iter().find(|(n, _)| n == "lang").map(|(_, v)| v.clone()));
+    let jar = i18n::remember_choice(jar, explicit.as_deref(), state.secure_cookies);
+    let chrome = |ui_locales: Option<&str>| {
+        Chrome::new(Lang::choose(explicit.as_deref(), &jar, ui_locales, &headers), &uri)
+    };
     let Ok(Query(pairs)) = query else {
         return pages::message(
+            chrome(None),
             StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The login request's parameters could not be read.",
+            "invalid_request",
+            None,
+            None,
         );
     };
     let mut params = AuthorizeParams::default();
@@ -62,9 +75,11 @@ async fn authorize(
             // RFC 6749 section 3.1: parameters must not repeat. The redirect URI itself may be
             // the repeated one, so no redirect.
             return pages::message(
+                chrome(None),
                 StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "A parameter of the login request appears more than once.",
+                "invalid_request",
+                Some("repeated"),
+                None,
             );
         }
         let slot = match name.as_str() {
@@ -80,12 +95,14 @@ async fn authorize(
             "request" => &mut params.request,
             "request_uri" => &mut params.request_uri,
             "response_mode" => &mut params.response_mode,
+            "ui_locales" => &mut params.ui_locales,
             _ => continue,
         };
         *slot = Some(value.clone());
     }
+    let page_chrome = chrome(params.ui_locales.as_deref());
     let (jar, browser) = match browser_id(&jar) {
-        Some(id) => (jar, id),
+        Some(id) => (jar.clone(), id),
         None => {
             let id = random_token(32);
             let cookie = Cookie::build((BROWSER_COOKIE, id.clone()))
@@ -94,18 +111,24 @@ async fn authorize(
                 .secure(state.secure_cookies)
                 .same_site(SameSite::Lax)
                 .build();
-            (jar.add(cookie), id)
+            (jar.clone().add(cookie), id)
         }
     };
     match state.services.start_login(&params, &browser).await {
         Ok(started) => {
             (jar, Redirect::to(&format!("/login/{}", started.request_id))).into_response()
         }
-        Err(AuthorizeError::NoRedirect { description }) => pages::message(
-            StatusCode::BAD_REQUEST,
-            "This service's login request is not valid",
-            description,
-        ),
+        Err(AuthorizeError::NoRedirect { description }) => (
+            jar,
+            pages::message(
+                page_chrome,
+                StatusCode::BAD_REQUEST,
+                "bad_client",
+                None,
+                Some(description.to_owned()),
+            ),
+        )
+            .into_response(),
         Err(AuthorizeError::Redirect { redirect_uri, error, description, state: oauth_state }) => {
             let mut pairs = vec![("error", error), ("error_description", description)];
             if let Some(s) = oauth_state.as_deref() {
@@ -117,11 +140,7 @@ async fn authorize(
         }
         Err(AuthorizeError::Internal(cause)) => {
             tracing::error!(cause, "authorize failed");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
+            pages::message(page_chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
         }
     }
 }

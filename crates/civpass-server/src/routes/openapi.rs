@@ -5,10 +5,40 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "civpass device API", version = "1", description = "What the civpass app and `civpass wallet` speak. OpenID Connect endpoints are described by /.well-known/openid-configuration."),
-    paths(crate::routes::device::enrol, crate::routes::device::view, crate::routes::device::decide),
-    tags((name = "device", description = "Registration and login approval from the citizen's device"))
+    paths(
+        crate::routes::device::enrol,
+        crate::routes::device::start_registration,
+        crate::routes::device::finish_registration,
+        crate::routes::device::view,
+        crate::routes::device::decision_challenge,
+        crate::routes::device::decide,
+        crate::routes::account::session_challenge,
+        crate::routes::account::open_session,
+        crate::routes::account::my_data,
+        crate::routes::account::services,
+        crate::routes::account::unlink,
+    ),
+    modifiers(&AppSessionAuth),
+    tags(
+        (name = "device", description = "Registration and login approval from the citizen's device"),
+        (name = "account", description = "The citizen's own account: identity data held, linked services, unlinking")
+    )
 )]
 struct ApiDoc;
+
+/// The `/me` endpoints take the app session token as a bearer token.
+struct AppSessionAuth;
+
+impl utoipa::Modify for AppSessionAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "app_session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

@@ -4,11 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use civpass_core::model::{
-    Account, Client, Consent, Decision, Device, DeviceKind, Grant, LoginRequest, LoginStatus,
-    Release, StoredSigningKey, Tier,
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, DeviceKind, Grant,
+    LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::{
-    AccountStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption, StoreError,
+    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
+    StoreError,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -78,6 +79,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
         code_hash: None,
         code_expires_at: None,
         grant_id: None,
+        ui_locales: Some("zh-HK en".into()),
     }
 }
 
@@ -164,6 +166,7 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
             client_id: "c1".into(),
             scopes: vec!["openid".into()],
             granted_at: 150,
+            linked_at: 150,
         };
         // Expired at the decision time: nothing changes.
         assert!(!store.decide_login_request("r1", &approve, Some(&consent), 400).await.unwrap());
@@ -311,4 +314,105 @@ async fn only_login_requests_expired_before_the_cutoff_are_deleted() {
 #[tokio::test]
 async fn a_database_url_of_another_kind_is_refused() {
     assert!(SqlStore::connect("mysql://localhost/x").await.is_err());
+}
+
+#[tokio::test]
+async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() {
+    for (_db, store) in stores().await {
+        seed(&store).await;
+        store.insert_login_request(&request("r2", "c1")).await.unwrap();
+        let approve = Decision::Approve {
+            account_id: "a1".into(),
+            device_id: "d-a1".into(),
+            approved_scopes: vec!["openid".into()],
+            amr: vec!["swk".into()],
+        };
+        let consent = |at: i64| Consent {
+            account_id: "a1".into(),
+            client_id: "c1".into(),
+            scopes: vec!["openid".into()],
+            granted_at: at,
+            linked_at: at,
+        };
+        assert!(
+            store.decide_login_request("r1", &approve, Some(&consent(150)), 150).await.unwrap()
+        );
+        assert!(
+            store.decide_login_request("r2", &approve, Some(&consent(170)), 170).await.unwrap()
+        );
+        let kept = store.list_consents("a1").await.unwrap();
+        assert_eq!((kept[0].granted_at, kept[0].linked_at), (170, 150));
+        assert_eq!(
+            store.find_login_request("r1").await.unwrap().unwrap().ui_locales.as_deref(),
+            Some("zh-HK en")
+        );
+
+        for (r, code, g, rh) in [("r1", "code1", "g1", "rh1"), ("r2", "code2", "g2", "rh2")] {
+            assert!(store.complete_login_request(r, code, 210).await.unwrap());
+            let redeemed = store
+                .redeem_code(code, &grant(g, "a1", "c1", rh), &release(&format!("rel-{g}"), g))
+                .await
+                .unwrap();
+            assert_eq!(redeemed, Redemption::Redeemed);
+        }
+        store.revoke_grant("g2", 160).await.unwrap();
+        assert!(store.unlink_service("a1", "c1", 180).await.unwrap());
+        assert!(store.list_consents("a1").await.unwrap().is_empty());
+        assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(180));
+        assert_eq!(
+            store.find_grant("g2").await.unwrap().unwrap().revoked_at,
+            Some(160),
+            "an earlier revocation stays"
+        );
+        assert!(!store.unlink_service("a1", "c1", 190).await.unwrap(), "nothing left to unlink");
+    }
+}
+
+#[tokio::test]
+async fn a_ceremony_is_taken_once_and_not_after_it_expires() {
+    for (_db, store) in stores().await {
+        let ceremony = |id: &str, expires_at| Ceremony {
+            id: id.into(),
+            purpose: "register".into(),
+            sealed_state: vec![1, 2, 3],
+            expires_at,
+        };
+        store.insert_ceremony(&ceremony("x1", 200)).await.unwrap();
+        store.insert_ceremony(&ceremony("x2", 200)).await.unwrap();
+        store.insert_ceremony(&ceremony("x3", 100)).await.unwrap();
+        assert_eq!(store.take_ceremony("x1", 150).await.unwrap(), Some(ceremony("x1", 200)));
+        assert_eq!(store.take_ceremony("x1", 150).await.unwrap(), None, "answered once");
+        assert_eq!(store.take_ceremony("x2", 200).await.unwrap(), None, "expired");
+        assert_eq!(store.take_ceremony("x2", 150).await.unwrap(), None, "an expired take burns it");
+        assert_eq!(store.take_ceremony("nope", 150).await.unwrap(), None);
+
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        let session = AppSession {
+            token_hash: "th".into(),
+            account_id: "a1".into(),
+            device_id: "d-a1".into(),
+            created_at: 100,
+            expires_at: 700,
+        };
+        store.insert_app_session(&session).await.unwrap();
+        assert_eq!(store.find_app_session("th").await.unwrap(), Some(session));
+        assert_eq!(store.delete_ceremonies_expired_before(150).await.unwrap(), 1, "x3");
+        assert_eq!(store.delete_ceremonies_expired_before(800).await.unwrap(), 1, "the session");
+        assert_eq!(store.find_app_session("th").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_device_key_is_updated_only_from_the_value_it_had() {
+    for (_db, store) in stores().await {
+        let (a, d) = account("a1", "hash1");
+        store.insert_account(&a, &d).await.unwrap();
+        assert!(store.update_device_key("d-a1", &d.public_key, "k2").await.unwrap());
+        assert!(!store.update_device_key("d-a1", &d.public_key, "k3").await.unwrap(), "stale");
+        assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().public_key, "k2");
+        let new = Device { id: "d-new".into(), ..d.clone() };
+        assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
+        assert!(!store.update_device_key("d-a1", "k2", "k4").await.unwrap(), "revoked");
+    }
 }

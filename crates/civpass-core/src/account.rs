@@ -1,0 +1,201 @@
+//! The citizen's own view of their account in the app: a short session opened with the device
+//! key, the identity data held, the services linked and what each received, and unlinking.
+
+use civpass_crypto::jws::DevicePublicKey;
+use civpass_crypto::secret::{hash_secret, random_token};
+
+use crate::model::{AppSession, Device, Identity, Release, Tier};
+use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
+use crate::services::{Internal, Services};
+
+/// The bytes a software device signs to open an app session.
+pub fn session_message(ceremony_id: &str, challenge: &str) -> Vec<u8> {
+    format!("civpass-session/v1\nceremony={ceremony_id}\nchallenge={challenge}").into_bytes()
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("unknown or revoked device")]
+    UnknownDevice,
+    #[error("the challenge has expired or was already used; ask for a new one")]
+    CeremonyNotFound,
+    #[error("the device could not prove itself")]
+    BadProof,
+    #[error("the app session is missing, unknown or expired")]
+    Unauthenticated,
+    #[error("this service is not linked to the account")]
+    NotLinked,
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Internal> for SessionError {
+    fn from(e: Internal) -> SessionError {
+        SessionError::Internal(e.0)
+    }
+}
+
+/// A newly opened app session; the token is shown once and stored as a hash.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// The identity data held for the citizen, as the app shows it.
+#[derive(Clone)]
+pub struct MyData {
+    pub identity: Identity,
+    pub tier: Tier,
+    pub registered_at: i64,
+}
+
+/// A service the citizen has used, and what it received.
+#[derive(Debug, Clone)]
+pub struct LinkedService {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub linked_at: i64,
+    pub last_consent_at: i64,
+    /// Newest first.
+    pub releases: Vec<Release>,
+}
+
+impl Services {
+    async fn active_device(&self, device_id: &str) -> Result<Device, SessionError> {
+        self.store
+            .find_device(device_id)
+            .await
+            .map_err(Internal::from)?
+            .filter(|d| d.revoked_at.is_none())
+            .ok_or(SessionError::UnknownDevice)
+    }
+
+    /// Step one of opening an app session: a challenge for the device.
+    pub async fn start_app_session(
+        &self,
+        device_id: &str,
+    ) -> Result<Challenge<AssertionOptions>, SessionError> {
+        let device = self.active_device(device_id).await?;
+        self.start_assertion(&device, format!("session:{}", device.id))
+            .await?
+            .ok_or(SessionError::PasskeysUnavailable)
+    }
+
+    /// Step two: the device answers the challenge and receives a session token.
+    #[tracing::instrument(skip_all, fields(device_id))]
+    pub async fn open_app_session(
+        &self,
+        device_id: &str,
+        ceremony_id: &str,
+        proof: DeviceProof<'_>,
+    ) -> Result<OpenedSession, SessionError> {
+        let device = self.active_device(device_id).await?;
+        let purpose = format!("session:{}", device.id);
+        let outcome = match proof {
+            DeviceProof::Passkey(credential) => {
+                self.verify_passkey(&device, ceremony_id, &purpose, credential).await?
+            }
+            DeviceProof::Signature(signature) => {
+                match self.take_ceremony::<String>(ceremony_id, &purpose).await? {
+                    None => Err(ProofFailure::NoCeremony),
+                    Some(challenge) => DevicePublicKey::parse(&device.public_key)
+                        .and_then(|k| {
+                            k.verify(&session_message(ceremony_id, &challenge), signature)
+                        })
+                        .map_err(|_| ProofFailure::Invalid),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(ProofFailure::NoCeremony) => return Err(SessionError::CeremonyNotFound),
+            Err(ProofFailure::Invalid) => return Err(SessionError::BadProof),
+        }
+        let now = self.clock.now();
+        let token = random_token(32);
+        let session = AppSession {
+            token_hash: hash_secret(&token),
+            account_id: device.account_id.clone(),
+            device_id: device.id.clone(),
+            created_at: now,
+            expires_at: now + self.settings.app_session_ttl,
+        };
+        self.store.insert_app_session(&session).await.map_err(Internal::from)?;
+        tracing::info!(account_id = %device.account_id, device_id = %device.id, "app session opened");
+        Ok(OpenedSession { token, expires_at: session.expires_at })
+    }
+
+    /// The live session for a token; its device must still be active.
+    async fn app_session(&self, token: &str) -> Result<AppSession, SessionError> {
+        let session = self
+            .store
+            .find_app_session(&hash_secret(token))
+            .await
+            .map_err(Internal::from)?
+            .filter(|s| s.expires_at > self.clock.now())
+            .ok_or(SessionError::Unauthenticated)?;
+        self.active_device(&session.device_id).await.map_err(|_| SessionError::Unauthenticated)?;
+        Ok(session)
+    }
+
+    pub async fn my_data(&self, token: &str) -> Result<MyData, SessionError> {
+        let session = self.app_session(token).await?;
+        let account = self.store.get_account(&session.account_id).await.map_err(Internal::from)?;
+        let identity = self.open_identity(&account)?;
+        Ok(MyData { identity, tier: account.tier, registered_at: account.created_at })
+    }
+
+    pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {
+        let session = self.app_session(token).await?;
+        let consents =
+            self.store.list_consents(&session.account_id).await.map_err(Internal::from)?;
+        let mut releases =
+            self.store.list_releases(&session.account_id).await.map_err(Internal::from)?;
+        releases.reverse();
+        let mut services = Vec::with_capacity(consents.len());
+        for consent in consents {
+            let client_name = self
+                .store
+                .find_client(&consent.client_id)
+                .await
+                .map_err(Internal::from)?
+                .map(|c| c.name)
+                .unwrap_or_else(|| consent.client_id.clone());
+            services.push(LinkedService {
+                releases: releases
+                    .iter()
+                    .filter(|r| r.client_id == consent.client_id)
+                    .cloned()
+                    .collect(),
+                client_id: consent.client_id,
+                client_name,
+                scopes: consent.scopes,
+                linked_at: consent.linked_at,
+                last_consent_at: consent.granted_at,
+            });
+        }
+        services.sort_by_key(|s| std::cmp::Reverse(s.last_consent_at));
+        Ok(services)
+    }
+
+    /// Unlinks a service: its consent goes and its tokens stop working at once.
+    #[tracing::instrument(skip_all, fields(client_id))]
+    pub async fn unlink_service(&self, token: &str, client_id: &str) -> Result<(), SessionError> {
+        let session = self.app_session(token).await?;
+        let now = self.clock.now();
+        if !self
+            .store
+            .unlink_service(&session.account_id, client_id, now)
+            .await
+            .map_err(Internal::from)?
+        {
+            return Err(SessionError::NotLinked);
+        }
+        tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
+        Ok(())
+    }
+}

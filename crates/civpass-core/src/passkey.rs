@@ -1,0 +1,267 @@
+//! Passkeys (WebAuthn) as the device key of the citizen's app, and the one-use ceremonies that
+//! carry a challenge from the server to the device and back.
+//!
+//! WebAuthn is verified by `webauthn-rs` (challenge, origin, RP ID, user verification, signature
+//! counter; attestation "none"). The relying party id is the issuer's host, so passkeys need an
+//! issuer with a domain name (`localhost` for development); with an IP address they are off.
+//!
+//! A ceremony's state lives in the store, sealed, not in a cookie: any node can finish what
+//! another started, and each challenge is answered at most once (`take_ceremony` deletes it).
+
+use std::sync::Arc;
+
+use civpass_crypto::secret::random_token;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use webauthn_rs::prelude::{
+    AuthenticatorAttachment, CreationChallengeResponse, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use crate::enrol::{EnrolError, Enrolled};
+use crate::model::{Ceremony, Device, DeviceKind, Identity};
+use crate::registry::Gender;
+use crate::services::{Internal, Services};
+
+/// A challenge for the device, and the id of the ceremony that will check the answer.
+#[derive(Debug, Clone)]
+pub struct Challenge<T> {
+    pub ceremony_id: String,
+    pub options: T,
+}
+
+/// How a device proves an action: a software key's signature over a civpass message, or a
+/// WebAuthn assertion from a passkey.
+#[derive(Debug, Clone, Copy)]
+pub enum DeviceProof<'a> {
+    Signature(&'a str),
+    Passkey(&'a PublicKeyCredential),
+}
+
+/// What a device must do to answer an assertion ceremony.
+#[derive(Debug, Clone)]
+pub enum AssertionOptions {
+    /// Pass these options to `navigator.credentials.get`.
+    Passkey(RequestChallengeResponse),
+    /// Sign the ceremony's message (see `session_message`) with the software key.
+    Software { challenge: String },
+}
+
+/// Why a device could not prove itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProofFailure {
+    /// The ceremony is unknown, used, expired or for something else.
+    NoCeremony,
+    /// The signature or assertion does not verify (or the counter went backwards).
+    Invalid,
+}
+
+/// Builds the WebAuthn relying party for an issuer URL; `None` when its host is not a domain.
+pub(crate) fn relying_party(issuer: &str) -> Option<Arc<Webauthn>> {
+    let origin = Url::parse(issuer).ok()?;
+    let rp_id = origin.domain()?.to_owned();
+    let webauthn = WebauthnBuilder::new(&rp_id, &origin).ok()?.rp_name("civpass").build().ok()?;
+    Some(Arc::new(webauthn))
+}
+
+/// The registration in progress: the details that matched the registry wait here, sealed,
+/// until the passkey is made.
+#[derive(Serialize, serde::Deserialize)]
+struct PendingRegistration {
+    account_id: String,
+    hkid_hash: String,
+    hkid: String,
+    name_en: String,
+    name_zh: String,
+    date_of_birth: String,
+    gender: Gender,
+    state: PasskeyRegistration,
+}
+
+impl Services {
+    pub(crate) async fn open_ceremony<T: Serialize>(
+        &self,
+        purpose: String,
+        state: &T,
+    ) -> Result<String, Internal> {
+        let id = random_token(16);
+        let json = serde_json::to_vec(state).map_err(|e| Internal(e.to_string()))?;
+        let sealed_state =
+            self.secrets.sealing.seal(&json, id.as_bytes()).map_err(|e| Internal(e.to_string()))?;
+        let ceremony = Ceremony {
+            id: id.clone(),
+            purpose,
+            sealed_state,
+            expires_at: self.clock.now() + self.settings.ceremony_ttl,
+        };
+        self.store.insert_ceremony(&ceremony).await?;
+        Ok(id)
+    }
+
+    /// The ceremony's state if it exists, has not expired and is for `purpose`; it is used up
+    /// either way.
+    pub(crate) async fn take_ceremony<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<T>, Internal> {
+        let Some(ceremony) = self.store.take_ceremony(id, self.clock.now()).await? else {
+            return Ok(None);
+        };
+        if ceremony.purpose != purpose {
+            return Ok(None);
+        }
+        let json = self
+            .secrets
+            .sealing
+            .open(&ceremony.sealed_state, id.as_bytes())
+            .map_err(|_| Internal(format!("ceremony {id} cannot be opened")))?;
+        serde_json::from_slice(&json).map(Some).map_err(|e| Internal(e.to_string()))
+    }
+
+    fn webauthn(&self) -> Option<&Webauthn> {
+        self.webauthn.as_deref()
+    }
+
+    /// Step one of registering in the app: check the details against the registry, then ask the
+    /// phone for a passkey (platform authenticator, user verification required).
+    #[tracing::instrument(skip_all)]
+    pub async fn start_passkey_registration(
+        &self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+    ) -> Result<Challenge<CreationChallengeResponse>, EnrolError> {
+        let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
+        let verified = self.verify_identity(id_number, name_en, date_of_birth).await?;
+        if self
+            .store
+            .find_account_by_hkid_hash(&verified.hkid_hash)
+            .await
+            .map_err(Internal::from)?
+            .is_some()
+        {
+            return Err(EnrolError::AccountExists);
+        }
+        // The account id doubles as the WebAuthn user handle, so it is fixed now.
+        let account_id = Uuid::now_v7();
+        let identity = &verified.identity;
+        let (mut options, state) = webauthn
+            .start_passkey_registration(account_id, &identity.name_en, &identity.name_en, None)
+            .map_err(|e| Internal(format!("passkey registration options: {e}")))?;
+        // A hint to the browser: the key should live on this phone, not on a security key.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.authenticator_attachment = Some(AuthenticatorAttachment::Platform);
+        }
+        let pending = PendingRegistration {
+            account_id: account_id.to_string(),
+            hkid_hash: verified.hkid_hash,
+            hkid: identity.hkid.clone(),
+            name_en: identity.name_en.clone(),
+            name_zh: identity.name_zh.clone(),
+            date_of_birth: identity.date_of_birth.clone(),
+            gender: identity.gender,
+            state,
+        };
+        let ceremony_id = self.open_ceremony("register".to_owned(), &pending).await?;
+        Ok(Challenge { ceremony_id, options })
+    }
+
+    /// Step two: verify the new passkey and create the account with it as the device key.
+    #[tracing::instrument(skip_all)]
+    pub async fn finish_passkey_registration(
+        &self,
+        ceremony_id: &str,
+        credential: &RegisterPublicKeyCredential,
+    ) -> Result<Enrolled, EnrolError> {
+        let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
+        let pending: PendingRegistration = self
+            .take_ceremony(ceremony_id, "register")
+            .await?
+            .ok_or(EnrolError::CeremonyNotFound)?;
+        let passkey =
+            webauthn.finish_passkey_registration(credential, &pending.state).map_err(|e| {
+                tracing::info!(cause = %e, "passkey registration rejected");
+                EnrolError::PasskeyRejected
+            })?;
+        let key = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
+        let verified = crate::enrol::VerifiedIdentity {
+            hkid_hash: pending.hkid_hash,
+            identity: Identity {
+                hkid: pending.hkid,
+                name_en: pending.name_en,
+                name_zh: pending.name_zh,
+                date_of_birth: pending.date_of_birth,
+                gender: pending.gender,
+            },
+        };
+        self.create_account(pending.account_id, verified, DeviceKind::Passkey, key).await
+    }
+
+    /// Opens an assertion ceremony for `purpose` with this device: WebAuthn options for a
+    /// passkey, a random challenge to sign for a software key.
+    pub(crate) async fn start_assertion(
+        &self,
+        device: &Device,
+        purpose: String,
+    ) -> Result<Option<Challenge<AssertionOptions>>, Internal> {
+        match device.kind {
+            DeviceKind::Passkey => {
+                let Some(webauthn) = self.webauthn() else { return Ok(None) };
+                let passkey: Passkey = serde_json::from_str(&device.public_key)
+                    .map_err(|e| Internal(format!("stored passkey of {}: {e}", device.id)))?;
+                let (options, state) = webauthn
+                    .start_passkey_authentication(&[passkey])
+                    .map_err(|e| Internal(format!("passkey authentication options: {e}")))?;
+                let ceremony_id = self.open_ceremony(purpose, &state).await?;
+                Ok(Some(Challenge { ceremony_id, options: AssertionOptions::Passkey(options) }))
+            }
+            DeviceKind::Software => {
+                let challenge = random_token(32);
+                let ceremony_id = self.open_ceremony(purpose, &challenge).await?;
+                Ok(Some(Challenge {
+                    ceremony_id,
+                    options: AssertionOptions::Software { challenge },
+                }))
+            }
+        }
+    }
+
+    /// Checks a passkey assertion against the ceremony opened for `purpose`, and stores the
+    /// credential's new signature counter.
+    pub(crate) async fn verify_passkey(
+        &self,
+        device: &Device,
+        ceremony_id: &str,
+        purpose: &str,
+        credential: &PublicKeyCredential,
+    ) -> Result<Result<(), ProofFailure>, Internal> {
+        let Some(webauthn) = self.webauthn() else { return Ok(Err(ProofFailure::Invalid)) };
+        if device.kind != DeviceKind::Passkey {
+            return Ok(Err(ProofFailure::Invalid));
+        }
+        let Some(state) = self.take_ceremony::<PasskeyAuthentication>(ceremony_id, purpose).await?
+        else {
+            return Ok(Err(ProofFailure::NoCeremony));
+        };
+        let mut passkey: Passkey = serde_json::from_str(&device.public_key)
+            .map_err(|e| Internal(format!("stored passkey of {}: {e}", device.id)))?;
+        let result = match webauthn.finish_passkey_authentication(credential, &state) {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::info!(device_id = %device.id, cause = %e, "passkey assertion rejected");
+                return Ok(Err(ProofFailure::Invalid));
+            }
+        };
+        if passkey.update_credential(&result) == Some(true) {
+            let updated = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
+            // Conditional on the record we verified against: of two assertions racing with the
+            // same counter, only one counts.
+            if !self.store.update_device_key(&device.id, &device.public_key, &updated).await? {
+                return Ok(Err(ProofFailure::Invalid));
+            }
+        }
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,240 @@
+//! The citizen's account in the app: app sessions opened with the device key, the identity data
+//! held, linked services and unlinking. Answers carry personal data, so none may be cached.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use civpass_api::{
+    DeviceChallenge, DeviceChallengeRequest, LinkedServiceView, MyData, Problem, ReleaseView,
+    SessionRequest, SessionResponse,
+};
+use civpass_core::account::SessionError;
+use civpass_core::passkey::DeviceProof;
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use crate::AppState;
+use crate::error::{ApiError, no_store};
+use crate::routes::device::{bad_json, challenge_view, webauthn_json};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/device/sessions/challenge", post(session_challenge))
+        .route("/api/v1/device/sessions", post(open_session))
+        .route("/api/v1/device/me", get(my_data))
+        .route("/api/v1/device/me/services", get(services))
+        .route("/api/v1/device/me/services/{client_id}", delete(unlink))
+}
+
+fn session_error(e: SessionError) -> Response {
+    let (status, slug, title) = match &e {
+        SessionError::UnknownDevice => {
+            (StatusCode::FORBIDDEN, "unknown-device", "Unknown or revoked device")
+        }
+        SessionError::CeremonyNotFound => {
+            (StatusCode::GONE, "challenge-expired", "The challenge has expired or was already used")
+        }
+        SessionError::BadProof => {
+            (StatusCode::FORBIDDEN, "bad-signature", "The device could not prove itself")
+        }
+        SessionError::Unauthenticated => {
+            let mut res = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "An app session token is required",
+            )
+            .detail(e.to_string())
+            .into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"civpass-app\""),
+            );
+            return res;
+        }
+        SessionError::NotLinked => {
+            (StatusCode::NOT_FOUND, "not-linked", "This service is not linked to the account")
+        }
+        SessionError::PasskeysUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "passkeys-unavailable",
+            "Passkeys need an issuer with a domain name",
+        ),
+        SessionError::Internal(cause) => return ApiError::internal(cause).into_response(),
+    };
+    ApiError::new(status, slug, title).detail(e.to_string()).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/sessions/challenge",
+    tag = "account",
+    request_body = DeviceChallengeRequest,
+    responses(
+        (status = 200, description = "A challenge for the device key", body = DeviceChallenge),
+        (status = 403, description = "Unknown or revoked device", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn session_challenge(
+    State(state): State<AppState>,
+    body: Result<Json<DeviceChallengeRequest>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match state.services.start_app_session(&body.device_id).await {
+        Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
+        Err(e) => session_error(e),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/sessions",
+    tag = "account",
+    request_body = SessionRequest,
+    responses(
+        (status = 201, description = "An app session for ten minutes", body = SessionResponse),
+        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The device could not prove itself", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The challenge expired or was used", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn open_session(
+    State(state): State<AppState>,
+    body: Result<Json<SessionRequest>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    let credential: Option<PublicKeyCredential> = match body.passkey {
+        Some(value) => match webauthn_json(value) {
+            Ok(c) => Some(c),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    let proof = match (&credential, body.signature.as_deref()) {
+        (Some(c), None) => DeviceProof::Passkey(c),
+        (None, Some(signature)) => DeviceProof::Signature(signature),
+        _ => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Send exactly one of signature and passkey",
+            )
+            .into_response();
+        }
+    };
+    match state.services.open_app_session(&body.device_id, &body.ceremony_id, proof).await {
+        Ok(session) => (
+            StatusCode::CREATED,
+            no_store(),
+            Json(SessionResponse { token: session.token, expires_at: session.expires_at }),
+        )
+            .into_response(),
+        Err(e) => session_error(e),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "The verified identity data held", body = MyData),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.services.my_data(bearer(&headers)).await {
+        Ok(data) => (
+            no_store(),
+            Json(MyData {
+                hkid: data.identity.hkid,
+                name_en: data.identity.name_en,
+                name_zh: data.identity.name_zh,
+                date_of_birth: data.identity.date_of_birth,
+                gender: data.identity.gender.as_str().to_owned(),
+                tier: data.tier.as_str().to_owned(),
+                registered_at: data.registered_at,
+            }),
+        )
+            .into_response(),
+        Err(e) => session_error(e),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/services",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "Linked services, latest first, with what each received", body = Vec<LinkedServiceView>),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn services(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.services.linked_services(bearer(&headers)).await {
+        Ok(list) => {
+            let views: Vec<LinkedServiceView> = list
+                .into_iter()
+                .map(|s| LinkedServiceView {
+                    client_id: s.client_id,
+                    client_name: s.client_name,
+                    scopes: s.scopes,
+                    linked_at: s.linked_at,
+                    last_consent_at: s.last_consent_at,
+                    releases: s
+                        .releases
+                        .into_iter()
+                        .map(|r| ReleaseView {
+                            claims: r.claims,
+                            channel: r.channel,
+                            released_at: r.released_at,
+                        })
+                        .collect(),
+                })
+                .collect();
+            (no_store(), Json(views)).into_response()
+        }
+        Err(e) => session_error(e),
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/device/me/services/{client_id}",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("client_id" = String, Path, description = "The service's client id")),
+    responses(
+        (status = 204, description = "Unlinked: its consent is gone and its tokens are revoked"),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The service is not linked", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    match state.services.unlink_service(bearer(&headers), &client_id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => session_error(e),
+    }
+}

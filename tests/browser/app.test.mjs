@@ -1,0 +1,372 @@
+// The civpass app (the PWA at /app/) in Debian's Chromium, with a virtual WebAuthn authenticator
+// standing in for the phone's platform authenticator (Chrome DevTools Protocol `WebAuthn`
+// domain; user verification on). One browser context is the phone, another the desktop;
+// openid-client is the relying party. axe-core checks every page for WCAG 2.1 A/AA problems.
+//
+// CIVPASS_SCREENSHOTS=DIR also saves phone-sized screenshots of the main screens in English and
+// Traditional Chinese (docs/screenshots is made this way).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { createServer } from "node:http";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
+import * as oidc from "openid-client";
+import { chromium } from "playwright-core";
+
+const run = promisify(execFile);
+const require = createRequire(import.meta.url);
+const AXE = require.resolve("axe-core/axe.min.js");
+const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
+const shots = process.env.CIVPASS_SCREENSHOTS;
+const dataDir = mkdtempSync(join(tmpdir(), "civpass-app-"));
+const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
+let server, base, rp, callback, browser, config, person, phone;
+
+async function civpass(...args) {
+  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
+  return stdout;
+}
+
+before(async () => {
+  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
+  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
+  // On a loopback address the issuer is http://localhost:PORT: WebAuthn needs a domain name.
+  base = /\(issuer (\S+)\)/.exec(line)[1];
+  assert.match(base, /^http:\/\/localhost:\d+$/);
+
+  rp = createServer((req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<!doctype html><title>Test service</title><h1>Back at the test service</h1>"); });
+  await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));
+  callback = `http://127.0.0.1:${rp.address().port}/callback`;
+  const client = JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Transport Department", "--redirect-uri", callback, "--json"));
+  config = await oidc.discovery(new URL(base), client.client_id, { client_secret: client.client_secret, id_token_signed_response_alg: "ES256" }, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
+  [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "7", "--json"));
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  if (shots) mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rp?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** A phone: a page whose tab has a platform authenticator with user verification. */
+async function newPhone(locale = "en-GB", context) {
+  context ??= await browser.newContext({ ...PHONE, locale, bypassCSP: true });
+  const page = await context.newPage();
+  const authenticator = await addAuthenticator(page);
+  page.on("pageerror", (e) => assert.fail(`script error in the app: ${e.message}`));
+  return { context, page, ...authenticator };
+}
+
+async function addAuthenticator(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { cdp, authenticatorId };
+}
+
+/** Switches the app's language and waits until `selector` is shown in it. */
+async function switchTo(page, tag, selector) {
+  await page.click(`button[data-lang='${tag}']`);
+  await page.waitForSelector(`main[data-shown='${tag}'] ${selector}`);
+}
+
+/** No serious or critical WCAG 2.1 A/AA violations on the page as it is now. */
+async function accessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.map((n) => `${n.target.join(" ")} (${n.failureSummary})`).join(", ")}`), [], `accessibility of ${what}`);
+}
+
+async function shoot(page, name) {
+  if (shots) await page.screenshot({ path: join(shots, `${name}.png`) });
+}
+
+async function startLogin(page, extra = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: callback, scope: "openid profile birthdate", state, nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", ...extra,
+  });
+  await page.goto(url.href);
+  return { verifier, state, nonce };
+}
+
+async function finishLogin(page, login) {
+  await page.waitForURL((u) => u.href.startsWith(callback), { timeout: 15000 });
+  return oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+}
+
+test("a citizen registers in the app with a passkey, the HKID check digit checked as they type", async () => {
+  phone = await newPhone();
+  const { page } = phone;
+  await page.goto(`${base}/app/`);
+  await accessible(page, "the welcome page");
+  await page.click("#register-link");
+  await page.waitForSelector("#register-form");
+
+  // A number with the wrong check digit is explained in plain words, without a server call.
+  const wrong = person.hkid.replace(/\((.)\)$/, (_, d) => `(${d === "1" ? "2" : "1"})`);
+  await page.fill("#hkid", wrong);
+  await page.locator("#hkid").blur();
+  assert.equal(await page.getAttribute("#hkid", "aria-invalid"), "true");
+  assert.match(await page.textContent("#hkid-error"), /check digit/);
+  await page.click("#register-submit");
+  assert.match(await page.textContent("#alert"), /There is a problem/);
+  await accessible(page, "the registration form with errors");
+
+  await page.fill("#hkid", person.hkid);
+  assert.equal(await page.getAttribute("#hkid", "aria-invalid"), null, "the error clears once the number is right");
+  await page.fill("#name", person.name_en.toLowerCase());
+  await page.fill("#dob", person.date_of_birth);
+  await shoot(page, "en-register");
+  await page.click("#register-submit");
+  await page.waitForSelector("#registered");
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("civpass.device")));
+  assert.match(stored.device_id, /^d_/);
+  assert.equal(Object.keys(stored).sort().join(), "device_id,tier", "the app keeps no personal data on the phone");
+  const { credentials } = await phone.cdp.send("WebAuthn.getCredentials", { authenticatorId: phone.authenticatorId });
+  assert.equal(credentials.length, 1, "the passkey lives in the phone's authenticator");
+  assert.equal(credentials[0].rpId, "localhost");
+
+  // Registering the same identity again is refused with a plain explanation.
+  const again = await newPhone();
+  await again.page.goto(`${base}/app/register`);
+  await again.page.fill("#hkid", person.hkid);
+  await again.page.fill("#name", person.name_en);
+  await again.page.fill("#dob", person.date_of_birth);
+  await again.page.click("#register-submit");
+  assert.match(await again.page.locator("#alert").textContent(), /already has a civpass account/);
+  await again.context.close();
+});
+
+test("cross-device login: the phone approves with the matching code and the desktop continues by itself", async () => {
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB", bypassCSP: true });
+  const page = await desktop.newPage();
+  const login = await startLogin(page);
+  await accessible(page, "the desktop login page");
+  const matchCode = (await page.textContent("#match-code")).trim();
+  const link = await page.getAttribute("#open-app", "href");
+  assert.equal(await page.textContent("#app-link"), link, "the QR code's link is also given as text");
+
+  await phone.page.goto(link);
+  await phone.page.waitForSelector("#approve");
+  assert.match(await phone.page.textContent("h1"), /Transport Department/);
+  await accessible(phone.page, "the approval screen");
+  await shoot(phone.page, "en-approve");
+  await phone.page.uncheck("#scope-birthdate");
+  // A wrong-length code is caught before anything is sent.
+  await phone.page.fill("#match", "1");
+  await phone.page.click("#approve");
+  assert.match(await phone.page.textContent("#match-error"), /two digits/);
+  await phone.page.fill("#match", matchCode);
+  await phone.page.click("#approve");
+  await phone.page.waitForSelector("#outcome");
+
+  const tokens = await finishLogin(page, login);
+  const claims = tokens.claims();
+  assert.equal(claims.acr, "basic");
+  assert.deepEqual(claims.amr, ["pop", "mfa"], "approved with a user-verified passkey");
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+  assert.equal(info.name, person.name_en);
+  assert.equal(info.birthdate, undefined, "the unticked item was not released");
+  phone.refresh = tokens.refresh_token;
+  await desktop.close();
+});
+
+test("a wrong matching code cancels the login", async () => {
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await desktop.newPage();
+  await startLogin(page);
+  const matchCode = (await page.textContent("#match-code")).trim();
+  await phone.page.goto(await page.getAttribute("#open-app", "href"));
+  await phone.page.fill("#match", matchCode === "00" ? "01" : "00");
+  await phone.page.click("#approve");
+  assert.match(await phone.page.locator("#alert").textContent(), /cancelled/);
+  await desktop.close();
+});
+
+test("denying a request sends the desktop back to the service with access_denied", async () => {
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await desktop.newPage();
+  const login = await startLogin(page);
+  await phone.page.goto(await page.getAttribute("#open-app", "href"));
+  await phone.page.click("#deny");
+  await phone.page.waitForSelector("#outcome");
+  assert.match(await phone.page.textContent("h1"), /denied/);
+  await page.waitForURL((u) => u.href.startsWith(callback));
+  const back = new URL(page.url());
+  assert.equal(back.searchParams.get("error"), "access_denied");
+  assert.equal(back.searchParams.get("state"), login.state);
+  await desktop.close();
+});
+
+test("same-device login: “Open civpass app” needs no matching code and the service page continues", async () => {
+  const page = await phone.context.newPage();
+  const login = await startLogin(page);
+  const [app] = await Promise.all([phone.context.waitForEvent("page"), page.click("#open-app")]);
+  // The app opened in a new tab of the same browser: give that tab the phone's passkey.
+  const tab = await addAuthenticator(app);
+  const { credentials } = await phone.cdp.send("WebAuthn.getCredentials", { authenticatorId: phone.authenticatorId });
+  await tab.cdp.send("WebAuthn.addCredential", { authenticatorId: tab.authenticatorId, credential: credentials[0] });
+  await app.waitForSelector("#approve");
+  assert.equal(await app.locator("#match").count(), 0, "no matching code in the browser that started the login");
+  await app.click("#approve");
+  await app.waitForSelector("#outcome");
+  const tokens = await finishLogin(page, login);
+  assert.equal(tokens.claims().sub.length > 0, true);
+  // The counter moved in this tab's copy of the passkey; keep the phone's in step.
+  const moved = await tab.cdp.send("WebAuthn.getCredentials", { authenticatorId: tab.authenticatorId });
+  await phone.cdp.send("WebAuthn.removeCredential", { authenticatorId: phone.authenticatorId, credentialId: credentials[0].credentialId });
+  await phone.cdp.send("WebAuthn.addCredential", { authenticatorId: phone.authenticatorId, credential: moved.credentials[0] });
+  await app.close();
+  await page.close();
+});
+
+test("the app and the login page switch language, and follow Accept-Language and ui_locales", async () => {
+  const { page } = phone;
+  await page.goto(`${base}/app/`);
+  await page.waitForSelector("#services-link");
+  await shoot(page, "en-home");
+  await switchTo(page, "zh-HK", "#services-link");
+  assert.match(await page.textContent("#services-link"), /我的服務/);
+  assert.equal(await page.getAttribute("button[data-lang='zh-HK']", "aria-pressed"), "true");
+  await accessible(page, "the home screen in Traditional Chinese");
+  await shoot(page, "zh-HK-home");
+  // The choice is remembered for the server's pages too.
+  await page.reload();
+  await page.waitForFunction(() => document.documentElement.lang === "zh-HK");
+  await switchTo(page, "en", "#services-link");
+
+  const chinese = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "zh-HK", bypassCSP: true });
+  const desk = await chinese.newPage();
+  await startLogin(desk);
+  assert.equal(await desk.getAttribute("html", "lang"), "zh-HK");
+  assert.match(await desk.textContent("h1"), /登入/);
+  await accessible(desk, "the desktop login page in Traditional Chinese");
+  await desk.click("a[hreflang='zh-CN']");
+  assert.equal(await desk.getAttribute("html", "lang"), "zh-CN");
+  assert.match(await desk.textContent("h1"), /登录/);
+  await chinese.close();
+
+  const english = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
+  const hinted = await english.newPage();
+  await startLogin(hinted, { ui_locales: "zh-CN en" });
+  assert.equal(await hinted.getAttribute("html", "lang"), "zh-CN", "ui_locales wins over Accept-Language");
+  await english.close();
+});
+
+test("My services shows each service and what it received, and unlinking stops its tokens", async () => {
+  const { page } = phone;
+  await page.goto(`${base}/app/services`);
+  await page.click("#unlock");
+  await page.waitForSelector(".service");
+  assert.match(await page.textContent(".service h2"), /Transport Department/);
+  const received = await page.textContent(".service");
+  assert.match(received, /English name/);
+  assert.match(received, /at login|requested by the service/);
+  await accessible(page, "my services");
+  await shoot(page, "en-services");
+  await switchTo(page, "zh-HK", ".service");
+  await shoot(page, "zh-HK-services");
+  await switchTo(page, "en", ".service");
+
+  await page.click(".service button.secondary");
+  await page.click("#confirm-unlink");
+  await page.waitForSelector("#notice");
+  assert.match(await page.textContent("#notice"), /unlinked/);
+  assert.equal(await page.locator(".service").count(), 0);
+  await assert.rejects(oidc.refreshTokenGrant(config, phone.refresh), (e) => e.error === "invalid_grant", "the service's refresh token died with the link");
+});
+
+test("My data shows the verified identity held, in both languages", async () => {
+  const { page } = phone;
+  await page.goto(`${base}/app/data`);
+  // The app session opened for My services still holds; a new one is asked for only if not.
+  if (await page.locator("#unlock").count()) await page.click("#unlock");
+  await page.waitForSelector("#my-data");
+  const text = await page.textContent("#my-data");
+  assert.ok(text.includes(person.hkid) && text.includes(person.name_en) && text.includes(person.date_of_birth), `${text} vs ${JSON.stringify(person)}`);
+  await accessible(page, "my data");
+  await shoot(page, "en-data");
+  await switchTo(page, "zh-HK", "#my-data");
+  assert.match(await page.textContent("#my-data"), /身份證/);
+  await shoot(page, "zh-HK-data");
+  await switchTo(page, "en", "#my-data");
+});
+
+test("the app is installable, works at 200% zoom, and its shell (only) is available offline", async () => {
+  const { page, context } = phone;
+  const manifest = await (await fetch(`${base}/app/manifest.webmanifest`)).json();
+  assert.equal(manifest.start_url, "/app/");
+  assert.equal(manifest.display, "standalone");
+  for (const icon of manifest.icons) {
+    const res = await fetch(new URL(icon.src, base));
+    assert.equal(res.status, 200, icon.src);
+  }
+  assert.ok(manifest.icons.some((i) => i.sizes === "512x512" && i.purpose === "maskable"));
+
+  await page.goto(`${base}/app/`);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.reload();
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  // 200% zoom on a 360 px phone is a 180 CSS px wide page; nothing may need sideways scrolling.
+  const zoomed = await browser.newContext({ viewport: { width: 180, height: 370 }, deviceScaleFactor: 2, locale: "zh-HK" });
+  const small = await zoomed.newPage();
+  for (const path of ["/app/", "/app/register"]) {
+    await small.goto(`${base}${path}`);
+    await small.waitForSelector("h1");
+    const overflow = await small.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px at 200% zoom`);
+  }
+  await zoomed.close();
+
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForSelector("h1");
+  await page.waitForSelector("#offline", { state: "visible" });
+  await context.setOffline(false);
+  const cached = await page.evaluate(async () => {
+    const urls = [];
+    for (const name of await caches.keys()) for (const req of await (await caches.open(name)).keys()) urls.push(new URL(req.url).pathname);
+    return urls;
+  });
+  assert.ok(cached.includes("/app/"), "the shell is cached");
+  assert.deepEqual(cached.filter((u) => !u.startsWith("/app/") || u.startsWith("/app/api")), [], "nothing but the shell is cached");
+  assert.equal(cached.some((u) => u.includes("/api/")), false, "no API answer is cached");
+});
+
+test("screens in Traditional Chinese: registration and approval", { skip: !shots }, async () => {
+  const zh = await newPhone("zh-HK");
+  await zh.page.goto(`${base}/app/register`);
+  await zh.page.waitForSelector("#register-form");
+  await zh.page.fill("#hkid", "A123456(7)");
+  await zh.page.locator("#hkid").blur();
+  await shoot(zh.page, "zh-HK-register");
+  const desktop = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "zh-HK" });
+  const page = await desktop.newPage();
+  await startLogin(page);
+  await shoot(page, "zh-HK-login-page");
+  await switchTo(phone.page, "zh-HK", "h1");
+  await phone.page.goto(await page.getAttribute("#open-app", "href"));
+  await phone.page.waitForSelector("#approve");
+  await shoot(phone.page, "zh-HK-approve");
+  await desktop.close();
+  await zh.context.close();
+});
