@@ -19,6 +19,9 @@ use civpass_store::SqlStore;
 use civpass_wallet::Wallet;
 use sqlx::Connection;
 
+mod passkey;
+pub use passkey::SoftPasskey;
+
 /// A database to run a test against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -124,21 +127,29 @@ impl Drop for TestServer {
     }
 }
 
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Options {
     /// Use a hand-set clock starting at the real time, for expiry tests.
     pub fixed_clock: bool,
+    /// Name the issuer `http://localhost:PORT` rather than by IP, as passkeys need.
+    pub localhost: bool,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
 pub async fn spawn_server(backend: &Backend) -> TestServer {
-    spawn_server_with(backend, Options { fixed_clock: false }).await
+    spawn_server_with(backend, Options::default()).await
 }
 
 pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServer {
     let db = TestDb::create(backend).await;
     let store = SqlStore::connect(&db.url).await.expect("opening the test database");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap();
+    let base = if options.localhost {
+        format!("http://localhost:{}", address.port())
+    } else {
+        format!("http://{address}")
+    };
     let fixed = options.fixed_clock.then(|| Arc::new(FixedClock::at(SystemClock.now())));
     let clock: Arc<dyn Clock> = match &fixed {
         Some(c) => c.clone(),

@@ -165,6 +165,23 @@ enum WalletCommand {
         #[arg(long = "only", value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
+    /// List the services this identity has used and the data each received.
+    Services {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+    /// Unlink a service: it loses its tokens and must ask again next time.
+    Unlink {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The service's client id (see `civpass wallet services`).
+        client_id: String,
+    },
+    /// Show the verified identity data civpass holds.
+    Data {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
 }
 
 #[tokio::main]
@@ -326,6 +343,14 @@ async fn shutdown_signal() {
     }
 }
 
+fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
+    let mut wallet = Wallet::load(&args.wallet)?;
+    if let Some(server) = &args.server {
+        wallet.file.server = server.trim_end_matches('/').to_owned();
+    }
+    Ok(wallet)
+}
+
 fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
     let mut wallet = if args.wallet.exists() {
         Wallet::load(&args.wallet)?
@@ -403,6 +428,55 @@ async fn wallet(command: WalletCommand) -> anyhow::Result<()> {
                 );
             } else {
                 println!("{}", res.status);
+            }
+            Ok(())
+        }
+        WalletCommand::Services { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let services = wallet.services(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&services)?);
+                return Ok(());
+            }
+            if services.is_empty() {
+                println!("No services yet.");
+            }
+            for s in &services {
+                println!("{} ({}): shares {}", s.client_name, s.client_id, s.scopes.join(" "));
+                for r in &s.releases {
+                    println!("  {} via {}: {}", r.released_at, r.channel, r.claims.join(" "));
+                }
+            }
+            Ok(())
+        }
+        WalletCommand::Unlink { args, client_id } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            wallet.unlink(&session, &client_id).await?;
+            if args.json {
+                println!("{}", serde_json::json!({"unlinked": client_id}));
+            } else {
+                println!("unlinked {client_id}");
+            }
+            Ok(())
+        }
+        WalletCommand::Data { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let data = wallet.my_data(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                println!(
+                    "{} {} ({}), born {}, {}, {} tier",
+                    data.name_en,
+                    data.name_zh,
+                    data.hkid,
+                    data.date_of_birth,
+                    data.gender,
+                    data.tier
+                );
             }
             Ok(())
         }

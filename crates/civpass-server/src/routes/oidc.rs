@@ -61,26 +61,23 @@ async fn authorize(
         Chrome::new(Lang::choose(explicit.as_deref(), &jar, ui_locales, &headers), &uri)
     };
     let Ok(Query(pairs)) = query else {
-        return pages::message(
-            chrome(None),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            None,
-            None,
-        );
+        let page =
+            pages::message(chrome(None), StatusCode::BAD_REQUEST, "invalid_request", None, None);
+        return (jar, page).into_response();
     };
     let mut params = AuthorizeParams::default();
     for (name, value) in &pairs {
         if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
             // RFC 6749 section 3.1: parameters must not repeat. The redirect URI itself may be
             // the repeated one, so no redirect.
-            return pages::message(
+            let page = pages::message(
                 chrome(None),
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 Some("repeated"),
                 None,
             );
+            return (jar, page).into_response();
         }
         let slot = match name.as_str() {
             "client_id" => &mut params.client_id,

@@ -273,7 +273,8 @@ async fn a_login_request_is_single_use() {
 #[tokio::test]
 async fn an_expired_login_request_or_code_is_refused() {
     for backend in backends() {
-        let server = spawn_server_with(&backend, Options { fixed_clock: true }).await;
+        let server =
+            spawn_server_with(&backend, Options { fixed_clock: true, ..Options::default() }).await;
         let clock = server.clock.clone().unwrap();
         let wallet = server.enrolled_wallet(25).await;
         let (id, secret) = server.client(CALLBACK).await;

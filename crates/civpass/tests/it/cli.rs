@@ -1,4 +1,4 @@
-//! The command line: registry listing, client registration, configuration errors.
+//! The command line: registry listing, client registration, configuration errors, the wallet.
 
 use std::process::Command;
 
@@ -99,4 +99,44 @@ fn an_unknown_key_in_the_config_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
+    let server = civpass_testkit::spawn_server(&civpass_testkit::Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wallet.json");
+    let wallet_file = file.to_str().unwrap();
+    let (hkid, name, dob) = server.person(8);
+    run_ok(
+        civpass()
+            .args(["wallet", "enroll", "--wallet", wallet_file, "--server", &server.base])
+            .args(["--id-number", &hkid, "--name-en", &name, "--dob", &dob]),
+    );
+    let wallet = civpass_wallet::Wallet::load(&file).unwrap();
+    let (client_id, browser, waiting) =
+        crate::support::start_login(&server, "openid profile").await;
+    crate::support::approve(&wallet, &waiting).await;
+    let _ = crate::support::finish(&browser, &waiting).await;
+
+    let wallet_cmd = |args: &[&str]| {
+        let mut cmd = civpass();
+        cmd.args(["wallet"]).args(args).args(["--wallet", wallet_file, "--json"]);
+        cmd
+    };
+    let services: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut wallet_cmd(&["services"]))).unwrap();
+    assert_eq!(services[0]["client_id"], client_id.as_str());
+    let data: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut wallet_cmd(&["data"]))).unwrap();
+    assert_eq!(data["hkid"], hkid.as_str());
+    run_ok(&mut wallet_cmd(&["unlink", &client_id]));
+    let services: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut wallet_cmd(&["services"]))).unwrap();
+    assert_eq!(services, serde_json::json!([]));
+    let out = wallet_cmd(&["unlink", &client_id]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not linked"));
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,4 +1,5 @@
-//! The server's log holds no personal data and no secrets, even at debug level.
+//! The server's log holds no personal data and no secrets, even at debug level: a whole login,
+//! a passkey registration in the app and a look at My data.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -61,11 +62,78 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let (_, claims) = support::userinfo(&base, &access).await;
     assert_eq!(claims["hkid"], person.hkid.to_string());
+
+    // A passkey registration in the app and a look at My data, at debug level too (the
+    // WebAuthn library logs at debug).
+    let issuer = line.split("issuer ").nth(1).unwrap().trim().trim_end_matches(')').to_owned();
+    let app_person = &registry.people()[56];
+    let mut passkey = civpass_testkit::SoftPasskey::new(&issuer);
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("{base}/api/v1/device/passkey-registrations"))
+        .json(&serde_json::json!({
+            "id_number": app_person.hkid.to_string(),
+            "name_en": app_person.name_en,
+            "date_of_birth": app_person.date_of_birth.to_string(),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let credential = passkey.create(&started["passkey"]);
+    let done: serde_json::Value = http
+        .post(format!(
+            "{base}/api/v1/device/passkey-registrations/{}",
+            started["ceremony_id"].as_str().unwrap()
+        ))
+        .json(&serde_json::json!({ "credential": credential }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_id = done["device_id"].as_str().expect("registered").to_owned();
+    let challenge: serde_json::Value = http
+        .post(format!("{base}/api/v1/device/sessions/challenge"))
+        .json(&serde_json::json!({ "device_id": device_id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let assertion = passkey.get(&challenge["passkey"]);
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/v1/device/sessions"))
+        .json(&serde_json::json!({
+            "device_id": device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_token = session["token"].as_str().unwrap().to_owned();
+    let data: serde_json::Value = http
+        .get(format!("{base}/api/v1/device/me"))
+        .bearer_auth(&session_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(data["name_zh"], app_person.name_zh.as_str());
     child.kill().unwrap();
     child.wait().unwrap();
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("login request decided"), "the log is being written");
+    assert!(log.contains("app session opened"), "the app part ran");
     let given_name = person.name_en.split_once(' ').unwrap().1.to_owned();
     for (what, value) in [
         ("HKID", person.hkid.to_string()),
@@ -80,6 +148,12 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
         ("refresh token", refresh),
         ("PKCE verifier", req.verifier.clone()),
         ("device key", wallet.public_key()),
+        ("app HKID", app_person.hkid.to_string()),
+        ("app HKID", app_person.hkid.as_str().to_owned()),
+        ("app English name", app_person.name_en.clone()),
+        ("app Chinese name", app_person.name_zh.clone()),
+        ("app date of birth", app_person.date_of_birth.to_string()),
+        ("app session token", session_token),
     ] {
         assert!(!log.contains(&value), "the log contains the {what}");
     }

@@ -4,6 +4,7 @@
 // Tests report set-up failures by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod app;
 mod attacks;
 mod cli;
 mod durability;
