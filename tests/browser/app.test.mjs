@@ -84,6 +84,16 @@ async function switchTo(page, tag, selector) {
   await page.waitForSelector(`main[data-shown='${tag}'] ${selector}`);
 }
 
+/** Elements that stick out to the right: the page would scroll sideways. */
+async function overflowing(page) {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    return [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > width + 0.5)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}`);
+  });
+}
+
 /** No serious or critical WCAG 2.1 A/AA violations on the page as it is now. */
 async function accessible(page, what) {
   await page.addScriptTag({ path: AXE });
@@ -93,7 +103,7 @@ async function accessible(page, what) {
 }
 
 async function shoot(page, name) {
-  if (shots) await page.screenshot({ path: join(shots, `${name}.png`) });
+  if (shots) await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
 async function startLogin(page, extra = {}) {
@@ -152,7 +162,7 @@ test("a citizen registers in the app with a passkey, the HKID check digit checke
   await again.page.fill("#name", person.name_en);
   await again.page.fill("#dob", person.date_of_birth);
   await again.page.click("#register-submit");
-  assert.match(await again.page.locator("#alert").textContent(), /already has a civpass account/);
+  assert.match(await again.page.locator("#alert").textContent(), /already registered with civpass/);
   await again.context.close();
 });
 
@@ -178,6 +188,7 @@ test("cross-device login: the phone approves with the matching code and the desk
   await phone.page.fill("#match", matchCode);
   await phone.page.click("#approve");
   await phone.page.waitForSelector("#outcome");
+  await accessible(phone.page, "the approved screen");
 
   const tokens = await finishLogin(page, login);
   const claims = tokens.claims();
@@ -260,9 +271,18 @@ test("the app and the login page switch language, and follow Accept-Language and
   assert.equal(await desk.getAttribute("html", "lang"), "zh-HK");
   assert.match(await desk.textContent("h1"), /登入/);
   await accessible(desk, "the desktop login page in Traditional Chinese");
+  // 200% zoom of a 360 px phone: the login page reflows without sideways scrolling.
+  await desk.setViewportSize({ width: 180, height: 400 });
+  assert.deepEqual(await overflowing(desk), [], "the login page reflows at 200% zoom");
+  await desk.setViewportSize({ width: 1280, height: 800 });
   await desk.click("a[hreflang='zh-CN']");
   assert.equal(await desk.getAttribute("html", "lang"), "zh-CN");
   assert.match(await desk.textContent("h1"), /登录/);
+  // Error pages are translated and accessible too, in the language chosen last (zh-CN above).
+  const error = await chinese.newPage();
+  await error.goto(`${base}/login/no-such-request`);
+  assert.match(await error.textContent("h1"), /未找到登录请求/);
+  await accessible(error, "an error page");
   await chinese.close();
 
   const english = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
@@ -324,6 +344,18 @@ test("the app is installable, works at 200% zoom, and its shell (only) is availa
 
   await page.goto(`${base}/app/`);
   await page.evaluate(() => navigator.serviceWorker.ready);
+  // Chromium's own installability check (manifest, icons, service worker, secure context), in
+  // a normal profile: test contexts are incognito, where nothing installs.
+  const profile = mkdtempSync(join(tmpdir(), "civpass-profile-"));
+  const normal = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"], ...PHONE });
+  const installer = normal.pages()[0] ?? (await normal.newPage());
+  await installer.goto(`${base}/app/`);
+  await installer.evaluate(() => navigator.serviceWorker.ready);
+  const cdp = await normal.newCDPSession(installer);
+  const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+  assert.deepEqual(installabilityErrors, [], "Chromium can install the app");
+  await normal.close();
+  rmSync(profile, { recursive: true, force: true });
   await page.reload();
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
   // 200% zoom on a 360 px phone is a 180 CSS px wide page; nothing may need sideways scrolling.
@@ -332,8 +364,7 @@ test("the app is installable, works at 200% zoom, and its shell (only) is availa
   for (const path of ["/app/", "/app/register"]) {
     await small.goto(`${base}${path}`);
     await small.waitForSelector("h1");
-    const overflow = await small.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px at 200% zoom`);
+    assert.deepEqual(await overflowing(small), [], `${path} reflows at 200% zoom`);
   }
   await zoomed.close();
 
@@ -352,7 +383,11 @@ test("the app is installable, works at 200% zoom, and its shell (only) is availa
   assert.equal(cached.some((u) => u.includes("/api/")), false, "no API answer is cached");
 });
 
-test("screens in Traditional Chinese: registration and approval", { skip: !shots }, async () => {
+test("screenshots: registration, the login page and approval", { skip: !shots }, async () => {
+  const en = await browser.newContext({ ...PHONE, locale: "en-GB" });
+  await startLogin(await en.newPage());
+  await shoot(en.pages()[0], "en-login-page");
+  await en.close();
   const zh = await newPhone("zh-HK");
   await zh.page.goto(`${base}/app/register`);
   await zh.page.waitForSelector("#register-form");
@@ -367,6 +402,8 @@ test("screens in Traditional Chinese: registration and approval", { skip: !shots
   await phone.page.goto(await page.getAttribute("#open-app", "href"));
   await phone.page.waitForSelector("#approve");
   await shoot(phone.page, "zh-HK-approve");
+  await page.goto(`${base}/login/no-such-request`);
+  await shoot(page, "zh-HK-error");
   await desktop.close();
   await zh.context.close();
 });

@@ -94,12 +94,6 @@ impl Services {
         settings: Settings,
     ) -> Services {
         let webauthn = crate::passkey::relying_party(&settings.issuer);
-        if webauthn.is_none() {
-            tracing::warn!(
-                issuer = %settings.issuer,
-                "passkeys are off: WebAuthn needs an issuer with a domain name (use localhost, not 127.0.0.1)"
-            );
-        }
         Services {
             store,
             registry,

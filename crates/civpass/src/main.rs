@@ -302,6 +302,12 @@ async fn serve(
     let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
     let store = app::open_store(&storage).await?;
     let services = app::services(&storage, store, &issuer).await?;
+    if !services.passkeys_available() {
+        tracing::warn!(
+            %issuer,
+            "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
+        );
+    }
     tokio::spawn(purge_login_requests(services.clone()));
     let router = civpass_server::router(AppState::new(services));
     println!("civpass listening on http://{address} (issuer {issuer})");

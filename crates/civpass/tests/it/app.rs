@@ -315,6 +315,19 @@ async fn passkey_answers_are_checked_and_used_once() {
         .await;
         assert_eq!((status, problem(&body)), (StatusCode::BAD_REQUEST, "invalid-credential"));
 
+        // Details that do not match get the same answer as for enrolment, before any passkey.
+        let (hkid, _, dob) = server.person(5);
+        let (status, body) = post(
+            &http,
+            format!("{}/api/v1/device/passkey-registrations", server.base),
+            json!({"id_number": hkid, "name_en": "SOMEONE Else", "date_of_birth": dob}),
+        )
+        .await;
+        assert_eq!(
+            (status, problem(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "identity-mismatch")
+        );
+
         let mut phone = register(&server, 5).await;
         let (status, body) = start_registration(&server, 5).await;
         assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "account-exists"));
