@@ -185,8 +185,13 @@ test("cross-device login: the phone approves with the matching code and the desk
   await phone.page.fill("#match", "1");
   await phone.page.click("#approve");
   assert.match(await phone.page.textContent("#match-error"), /two digits/);
-  await phone.page.fill("#match", matchCode);
-  await phone.page.click("#approve");
+  // By keyboard alone: type the code, Tab to "Approve with passkey", press Enter.
+  await phone.page.fill("#match", "");
+  await phone.page.focus("#match");
+  await phone.page.keyboard.type(matchCode);
+  await phone.page.keyboard.press("Tab");
+  assert.equal(await phone.page.evaluate(() => document.activeElement.id), "approve", "focus moves from the code to Approve");
+  await phone.page.keyboard.press("Enter");
   await phone.page.waitForSelector("#outcome");
   await accessible(phone.page, "the approved screen");
 

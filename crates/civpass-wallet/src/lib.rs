@@ -292,9 +292,13 @@ impl Wallet {
         read(res).await
     }
 
-    /// The identity data the platform holds for this wallet's account.
-    pub async fn my_data(&self, session: &SessionResponse) -> Result<MyData, WalletError> {
-        let url = format!("{}/api/v1/device/me", self.file.server);
+    /// A `GET` of the citizen's own account (`/api/v1/device/me{path}`) in an app session.
+    async fn get_me<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &SessionResponse,
+        path: &str,
+    ) -> Result<T, WalletError> {
+        let url = format!("{}/api/v1/device/me{path}", self.file.server);
         let res = self
             .http
             .get(url)
@@ -305,20 +309,17 @@ impl Wallet {
         read(res).await
     }
 
+    /// The identity data the platform holds for this wallet's account.
+    pub async fn my_data(&self, session: &SessionResponse) -> Result<MyData, WalletError> {
+        self.get_me(session, "").await
+    }
+
     /// The services linked to this wallet's account and what each received.
     pub async fn services(
         &self,
         session: &SessionResponse,
     ) -> Result<Vec<LinkedServiceView>, WalletError> {
-        let url = format!("{}/api/v1/device/me/services", self.file.server);
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(&session.token)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        self.get_me(session, "/services").await
     }
 
     /// Unlinks a service: it loses its tokens and the citizen's consent.

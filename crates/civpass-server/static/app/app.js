@@ -193,6 +193,11 @@ function withoutNulls(value) {
   return value;
 }
 
+/** A credential as `PublicKeyCredential.toJSON()` writes it (not every browser has toJSON). */
+function asJson(credential, response) {
+  return { id: credential.id, rawId: toB64url(credential.rawId), type: credential.type, response, extensions: credential.getClientExtensionResults() };
+}
+
 function requirePasskeys() {
   if (!window.PublicKeyCredential || !navigator.credentials) throw Object.assign(new Error("unsupported"), { name: "NotSupportedError" });
 }
@@ -205,17 +210,11 @@ async function createPasskey(options) {
   for (const c of publicKey.excludeCredentials || []) c.id = fromB64url(c.id);
   const credential = await navigator.credentials.create({ publicKey });
   const response = credential.response;
-  return {
-    id: credential.id,
-    rawId: toB64url(credential.rawId),
-    type: credential.type,
-    response: {
-      attestationObject: toB64url(response.attestationObject),
-      clientDataJSON: toB64url(response.clientDataJSON),
-      transports: typeof response.getTransports === "function" ? response.getTransports() : undefined,
-    },
-    extensions: credential.getClientExtensionResults(),
-  };
+  return asJson(credential, {
+    attestationObject: toB64url(response.attestationObject),
+    clientDataJSON: toB64url(response.clientDataJSON),
+    transports: typeof response.getTransports === "function" ? response.getTransports() : undefined,
+  });
 }
 
 async function usePasskey(options) {
@@ -225,18 +224,12 @@ async function usePasskey(options) {
   for (const c of publicKey.allowCredentials || []) c.id = fromB64url(c.id);
   const credential = await navigator.credentials.get({ publicKey });
   const response = credential.response;
-  return {
-    id: credential.id,
-    rawId: toB64url(credential.rawId),
-    type: credential.type,
-    response: {
-      authenticatorData: toB64url(response.authenticatorData),
-      clientDataJSON: toB64url(response.clientDataJSON),
-      signature: toB64url(response.signature),
-      userHandle: response.userHandle ? toB64url(response.userHandle) : undefined,
-    },
-    extensions: credential.getClientExtensionResults(),
-  };
+  return asJson(credential, {
+    authenticatorData: toB64url(response.authenticatorData),
+    clientDataJSON: toB64url(response.clientDataJSON),
+    signature: toB64url(response.signature),
+    userHandle: response.userHandle ? toB64url(response.userHandle) : undefined,
+  });
 }
 
 // ---- HKID check digit (as civpass-core's hkid.rs) -------------------------------------------

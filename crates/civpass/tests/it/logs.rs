@@ -9,6 +9,14 @@ use civpass_wallet::Wallet;
 
 use crate::support::{self, AuthRequest, CALLBACK};
 
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    http.post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
     let db = TestDb::create(&Backend::Sqlite).await;
@@ -69,54 +77,42 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
     let app_person = &registry.people()[56];
     let mut passkey = civpass_testkit::SoftPasskey::new(&issuer);
     let http = reqwest::Client::new();
-    let started: serde_json::Value = http
-        .post(format!("{base}/api/v1/device/passkey-registrations"))
-        .json(&serde_json::json!({
+    let started: serde_json::Value = post_json(
+        &http,
+        format!("{base}/api/v1/device/passkey-registrations"),
+        serde_json::json!({
             "id_number": app_person.hkid.to_string(),
             "name_en": app_person.name_en,
             "date_of_birth": app_person.date_of_birth.to_string(),
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let credential = passkey.create(&started["passkey"]);
-    let done: serde_json::Value = http
-        .post(format!(
+    let done: serde_json::Value = post_json(
+        &http,
+        format!(
             "{base}/api/v1/device/passkey-registrations/{}",
             started["ceremony_id"].as_str().unwrap()
-        ))
-        .json(&serde_json::json!({ "credential": credential }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+        serde_json::json!({ "credential": credential }),
+    )
+    .await;
     let device_id = done["device_id"].as_str().expect("registered").to_owned();
-    let challenge: serde_json::Value = http
-        .post(format!("{base}/api/v1/device/sessions/challenge"))
-        .json(&serde_json::json!({ "device_id": device_id }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let challenge: serde_json::Value = post_json(
+        &http,
+        format!("{base}/api/v1/device/sessions/challenge"),
+        serde_json::json!({ "device_id": device_id }),
+    )
+    .await;
     let assertion = passkey.get(&challenge["passkey"]);
-    let session: serde_json::Value = http
-        .post(format!("{base}/api/v1/device/sessions"))
-        .json(&serde_json::json!({
+    let session: serde_json::Value = post_json(
+        &http,
+        format!("{base}/api/v1/device/sessions"),
+        serde_json::json!({
             "device_id": device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let session_token = session["token"].as_str().unwrap().to_owned();
     let data: serde_json::Value = http
         .get(format!("{base}/api/v1/device/me"))

@@ -11,3 +11,4 @@ mod durability;
 mod flow;
 mod logs;
 mod support;
+mod webauthn_fuzz;
