@@ -407,6 +407,18 @@ async fn discovery_jwks_and_openapi_describe_the_provider() {
     let openapi = get("/openapi.json").await;
     assert!(openapi["paths"]["/api/v1/device/enrolments"]["post"].is_object());
     assert!(openapi["paths"]["/api/v1/device/login-requests/{id}/decision"]["post"].is_object());
+    for path in [
+        "/api/v1/device/passkey-registrations",
+        "/api/v1/device/passkey-registrations/{id}",
+        "/api/v1/device/login-requests/{id}/passkey-challenge",
+        "/api/v1/device/sessions/challenge",
+        "/api/v1/device/sessions",
+    ] {
+        assert!(openapi["paths"][path]["post"].is_object(), "{path}");
+    }
+    assert!(openapi["paths"]["/api/v1/device/me/services/{client_id}"]["delete"].is_object());
+    assert_eq!(openapi["components"]["securitySchemes"]["app_session"]["scheme"], "bearer");
+    assert_eq!(discovery["ui_locales_supported"], serde_json::json!(["en", "zh-HK", "zh-CN"]));
     assert_eq!(
         reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status(),
         StatusCode::OK
