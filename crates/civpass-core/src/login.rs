@@ -414,9 +414,14 @@ impl Services {
         let now = self.clock.now();
         let requests =
             self.store.delete_login_requests_expired_before(now - LOGIN_REQUEST_RETENTION).await?;
-        // Challenges and app sessions are worth nothing once expired.
+        // Challenges and app sessions are worth nothing once expired; a retired refresh token
+        // is kept for reuse detection only while its grant could still be alive.
         let ceremonies = self.store.delete_ceremonies_expired_before(now).await?;
-        Ok(requests + ceremonies)
+        let retired = self
+            .store
+            .delete_retired_refresh_tokens_before(now - self.settings.refresh_token_max_age)
+            .await?;
+        Ok(requests + ceremonies + retired)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the

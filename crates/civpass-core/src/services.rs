@@ -20,7 +20,10 @@ pub struct Settings {
     pub code_ttl: i64,
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
+    /// A refresh token's idle lifetime: each rotation renews it (sliding).
     pub refresh_token_ttl: i64,
+    /// How long a grant's refresh tokens may be rotated at all, from the login (absolute).
+    pub refresh_token_max_age: i64,
     /// How long a WebAuthn or signing challenge may be answered.
     pub ceremony_ttl: i64,
     /// How long the app may read and manage the account after one passkey check.
@@ -36,6 +39,7 @@ impl Settings {
             access_token_ttl: 600,
             id_token_ttl: 600,
             refresh_token_ttl: 30 * 24 * 3600,
+            refresh_token_max_age: 180 * 24 * 3600,
             ceremony_ttl: 300,
             app_session_ttl: 600,
         }

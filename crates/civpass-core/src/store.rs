@@ -53,6 +53,18 @@ pub trait AccountStore {
     ) -> StoreResult<bool>;
 }
 
+/// One refresh-token rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub grant_id: String,
+    pub old_hash: String,
+    pub new_hash: String,
+    /// The new token's expiry: the idle lifetime from now, within the grant's absolute one.
+    pub new_expires_at: UnixTime,
+    pub release: Release,
+    pub now: UnixTime,
+}
+
 /// How a code redemption went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
@@ -104,14 +116,16 @@ pub trait LoginStore {
 pub trait GrantStore {
     async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     async fn find_grant_by_refresh_hash(&self, refresh_hash: &str) -> StoreResult<Option<Grant>>;
-    /// Replaces the refresh token if `old_hash` is still current; false otherwise.
-    async fn rotate_refresh_token(
+    /// The grant whose refresh token this was before a rotation replaced it.
+    async fn find_grant_by_retired_refresh_hash(
         &self,
-        grant_id: &str,
-        old_hash: &str,
-        new_hash: &str,
-        release: &Release,
-    ) -> StoreResult<bool>;
+        refresh_hash: &str,
+    ) -> StoreResult<Option<Grant>>;
+    /// Replaces the refresh token if `old_hash` is still current and the grant live, retiring
+    /// the old one and recording the release, in one transaction; false otherwise.
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool>;
+    /// Forgets retired refresh tokens retired before `cutoff`; returns how many.
+    async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;

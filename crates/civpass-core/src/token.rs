@@ -9,7 +9,13 @@ use serde_json::{Map, Value, json};
 use crate::model::{Account, Client, Grant, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
-use crate::store::Redemption;
+use crate::store::{Redemption, Rotation};
+
+/// What kind of token of ours a string is.
+enum TokenKind {
+    Access(AccessClaims),
+    Refresh,
+}
 
 /// How the client presented its credentials.
 #[derive(Debug, Clone)]
@@ -168,37 +174,149 @@ impl Services {
         self.tokens(client, &grant, &account, refresh_token, request.nonce.as_deref())
     }
 
+    /// Rotates a refresh token. A token that a rotation already replaced means it leaked (or
+    /// two copies of the client raced): the whole grant is revoked, so that neither the thief
+    /// nor the client can go on (RFC 9700 section 4.14.2).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn refresh(
         &self,
         client: &Client,
         refresh_token: &str,
     ) -> Result<TokenResponse, TokenError> {
+        const INVALID: TokenError =
+            TokenError::InvalidGrant("the refresh token is invalid, expired or revoked");
         let old_hash = hash_secret(refresh_token);
         let now = self.clock.now();
-        let grant = self
-            .store
-            .find_grant_by_refresh_hash(&old_hash)
-            .await
-            .map_err(Internal::from)?
-            .filter(|g| {
-                g.client_id == client.id && g.revoked_at.is_none() && now < g.refresh_expires_at
-            })
-            .ok_or(TokenError::InvalidGrant("the refresh token is invalid, expired or revoked"))?;
+        let Some(grant) =
+            self.store.find_grant_by_refresh_hash(&old_hash).await.map_err(Internal::from)?
+        else {
+            self.revoke_on_reuse(&old_hash, now).await?;
+            return Err(INVALID);
+        };
+        let absolute_end = grant.created_at + self.settings.refresh_token_max_age;
+        if grant.client_id != client.id
+            || grant.revoked_at.is_some()
+            || now >= grant.refresh_expires_at
+            || now >= absolute_end
+        {
+            return Err(INVALID);
+        }
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let new_token = random_token(32);
-        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
-        if !self
+        let rotation = Rotation {
+            grant_id: grant.id.clone(),
+            old_hash: old_hash.clone(),
+            new_hash: hash_secret(&new_token),
+            // Sliding: each use renews the idle lifetime, never past the absolute one.
+            new_expires_at: (now + self.settings.refresh_token_ttl).min(absolute_end),
+            release: self.release(&grant, "id_token", vec!["sub".to_owned()]),
+            now,
+        };
+        if !self.store.rotate_refresh_token(&rotation).await.map_err(Internal::from)? {
+            // Another request rotated this token first: it is now a retired one.
+            self.revoke_on_reuse(&old_hash, now).await?;
+            return Err(INVALID);
+        }
+        self.tokens(client, &grant, &account, new_token, None)
+    }
+
+    async fn revoke_on_reuse(&self, refresh_hash: &str, now: i64) -> Result<(), TokenError> {
+        if let Some(grant) = self
             .store
-            .rotate_refresh_token(&grant.id, &old_hash, &hash_secret(&new_token), &release)
+            .find_grant_by_retired_refresh_hash(refresh_hash)
+            .await
+            .map_err(Internal::from)?
+            .filter(|g| g.revoked_at.is_none())
+        {
+            self.store.revoke_grant(&grant.id, now).await.map_err(Internal::from)?;
+            tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a retired refresh token was used again; its grant is revoked");
+        }
+        Ok(())
+    }
+
+    /// The grant behind a token of ours: a current refresh token, or a valid access token.
+    async fn grant_of(&self, token: &str) -> Result<Option<(Grant, TokenKind)>, TokenError> {
+        if let Some(grant) = self
+            .store
+            .find_grant_by_refresh_hash(&hash_secret(token))
             .await
             .map_err(Internal::from)?
         {
-            return Err(TokenError::InvalidGrant(
-                "the refresh token is invalid, expired or revoked",
-            ));
+            return Ok(Some((grant, TokenKind::Refresh)));
         }
-        self.tokens(client, &grant, &account, new_token, None)
+        let Some(claims) = self.verify_access_token(token) else { return Ok(None) };
+        let grant = self.store.find_grant(&claims.gid).await.map_err(Internal::from)?;
+        Ok(grant.map(|g| (g, TokenKind::Access(claims))))
+    }
+
+    /// Revokes the grant behind a token the client holds (RFC 7009): its refresh token and
+    /// every access token issued with it. Unknown tokens, and other clients' tokens, change
+    /// nothing and get the same answer, so revocation cannot be used to probe for tokens.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn revoke_token(&self, client: &Client, token: &str) -> Result<(), TokenError> {
+        if let Some((grant, _)) = self.grant_of(token).await?
+            && grant.client_id == client.id
+            && grant.revoked_at.is_none()
+        {
+            self.store.revoke_grant(&grant.id, self.clock.now()).await.map_err(Internal::from)?;
+            tracing::info!(grant_id = %grant.id, "grant revoked by its client");
+        }
+        Ok(())
+    }
+
+    /// Token introspection for resource servers (RFC 7662). Only confidential clients may ask;
+    /// a refresh token is shown only to the client it was issued to.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Value, TokenError> {
+        if client.secret_hash.is_none() {
+            return Err(TokenError::InvalidClient);
+        }
+        let now = self.clock.now();
+        let inactive = json!({ "active": false });
+        let Some((grant, kind)) = self.grant_of(token).await? else { return Ok(inactive) };
+        if grant.revoked_at.is_some() {
+            return Ok(inactive);
+        }
+        let sub = self.pairwise_subject(&grant.account_id, &grant.client_id);
+        Ok(match kind {
+            TokenKind::Access(claims) => json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "jti": claims.jti,
+                "acr": grant.acr,
+                "auth_time": grant.auth_time,
+            }),
+            TokenKind::Refresh
+                if grant.client_id == client.id && now < grant.refresh_expires_at =>
+            {
+                json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "scope": scopes::join(&grant.scopes),
+                    "client_id": grant.client_id,
+                    "sub": sub,
+                    "iss": self.settings.issuer,
+                    "exp": grant.refresh_expires_at,
+                    "iat": grant.created_at,
+                })
+            }
+            TokenKind::Refresh => inactive,
+        })
+    }
+
+    /// An unexpired access token signed by one of our keys, for us.
+    fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
+        let kid = peek_kid(token)?;
+        let key = self.keys.by_kid(&kid)?;
+        let claims: AccessClaims = key.verify(token).ok()?;
+        (claims.exp > self.clock.now() && claims.iss == self.settings.issuer).then_some(claims)
     }
 
     fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
@@ -278,14 +396,9 @@ impl Services {
     /// Verifies an access token and returns the claims its grant allows, recording the release.
     #[tracing::instrument(skip_all)]
     pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, UserInfoError> {
-        let kid = peek_kid(access_token).ok_or(UserInfoError::InvalidToken)?;
-        let key = self.keys.by_kid(&kid).ok_or(UserInfoError::InvalidToken)?;
-        let claims: AccessClaims =
-            key.verify(access_token).map_err(|_| UserInfoError::InvalidToken)?;
-        let now = self.clock.now();
+        let claims = self.verify_access_token(access_token).ok_or(UserInfoError::InvalidToken)?;
         // An access token for another resource (a later resource-server audience) is not ours.
-        let audience = format!("{}/userinfo", self.settings.issuer);
-        if claims.exp <= now || claims.iss != self.settings.issuer || claims.aud != audience {
+        if claims.aud != format!("{}/userinfo", self.settings.issuer) {
             return Err(UserInfoError::InvalidToken);
         }
         let grant = self
@@ -333,6 +446,10 @@ impl Services {
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": format!("{issuer}/token"),
+            "revocation_endpoint": format!("{issuer}/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": format!("{issuer}/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "userinfo_endpoint": format!("{issuer}/userinfo"),
             "jwks_uri": format!("{issuer}/jwks"),
             "scopes_supported": scopes::SUPPORTED,

@@ -62,8 +62,12 @@ macro_rules! migrations {
 
 fn migrator(dialect: Dialect) -> Migrator {
     Migrator::with_migrations(match dialect {
-        Dialect::Sqlite => migrations!("sqlite": 1 "0001_login_flow", 2 "0002_app"),
-        Dialect::Postgres => migrations!("postgres": 1 "0001_login_flow", 2 "0002_app"),
+        Dialect::Sqlite => {
+            migrations!("sqlite": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse")
+        }
+        Dialect::Postgres => {
+            migrations!("postgres": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse")
+        }
     })
 }
 

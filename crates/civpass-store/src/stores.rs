@@ -10,7 +10,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
-    StoreError, StoreResult,
+    Rotation, StoreError, StoreResult,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -428,32 +428,69 @@ impl GrantStore for SqlStore {
         row.as_ref().map(rows::grant).transpose()
     }
 
-    async fn rotate_refresh_token(
+    async fn find_grant_by_retired_refresh_hash(
         &self,
-        grant_id: &str,
-        old_hash: &str,
-        new_hash: &str,
-        release: &Release,
-    ) -> StoreResult<bool> {
-        let (grant_id, old_hash, new_hash, release) =
-            (grant_id.to_owned(), old_hash.to_owned(), new_hash.to_owned(), release.clone());
+        refresh_hash: &str,
+    ) -> StoreResult<Option<Grant>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM grants g JOIN retired_refresh_tokens r ON r.grant_id = g.id WHERE r.refresh_hash = $1",
+            GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
+        ));
+        let row = sqlx::query(sql)
+            .bind(refresh_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::grant).transpose()
+    }
+
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool> {
+        let r = rotation.clone();
         self.writer
             .write(Statements::Several, op!(|conn| {
                 let updated = sqlx::query(
-                    "UPDATE grants SET refresh_hash = $1 WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
+                    "UPDATE grants SET refresh_hash = $1, refresh_expires_at = $2 \
+                     WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
                 )
-                .bind(&new_hash)
-                .bind(&grant_id)
-                .bind(&old_hash)
+                .bind(&r.new_hash)
+                .bind(r.new_expires_at)
+                .bind(&r.grant_id)
+                .bind(&r.old_hash)
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
                 if updated.rows_affected() != 1 {
                     return Ok(false);
                 }
-                insert_release(conn, &release).await?;
+                sqlx::query(
+                    "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+                )
+                .bind(&r.old_hash)
+                .bind(&r.grant_id)
+                .bind(r.now)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                insert_release(conn, &r.release).await?;
                 Ok(true)
             }))
+            .await
+    }
+
+    async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let deleted =
+                        sqlx::query("DELETE FROM retired_refresh_tokens WHERE retired_at < $1")
+                            .bind(cutoff)
+                            .execute(conn)
+                            .await
+                            .map_err(backend)?;
+                    Ok(deleted.rows_affected())
+                }),
+            )
             .await
     }
 

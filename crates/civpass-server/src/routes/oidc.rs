@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
+use civpass_core::model::Client;
 use civpass_core::token::{ClientCredentials, TokenError, UserInfoError};
 use civpass_crypto::secret::random_token;
 
@@ -26,6 +27,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize))
         .route("/token", axum::routing::post(token))
+        .route("/revoke", axum::routing::post(revoke))
+        .route("/introspect", axum::routing::post(introspect))
         .route("/userinfo", get(userinfo).post(userinfo))
 }
 
@@ -190,11 +193,48 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, To
     )))
 }
 
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
+/// The `token` parameter of a revocation or introspection request.
+fn token_param(pairs: &[(String, String)]) -> Result<&str, TokenError> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == "token")
+        .map(|(_, v)| v.as_str())
+        .ok_or(TokenError::InvalidRequest("token is required"))
+}
+
+/// RFC 7009: revokes the grant behind a refresh or access token; 200 whatever the token was.
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
+    let basic = headers.contains_key(header::AUTHORIZATION);
+    let outcome = async {
+        let pairs = form_pairs(form)?;
+        let client = authenticated_client(&state, &headers, &pairs).await?;
+        let token = token_param(&pairs)?;
+        state.services.revoke_token(&client, token).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+        Err(e) => token_error(e, basic).into_response(),
+    }
+}
+
+/// RFC 7662: whether a token is active, and what it stands for.
+async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
+    let basic = headers.contains_key(header::AUTHORIZATION);
+    let outcome = async {
+        let pairs = form_pairs(form)?;
+        let client = authenticated_client(&state, &headers, &pairs).await?;
+        let token = token_param(&pairs)?;
+        state.services.introspect(&client, token).await
+    }
+    .await;
+    match outcome {
+        Ok(answer) => (no_store(), Json(answer)).into_response(),
+        Err(e) => token_error(e, basic).into_response(),
+    }
+}
+
+async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
     match token_inner(&state, &headers, form).await {
         Ok(res) => res,
@@ -202,11 +242,10 @@ async fn token(
     }
 }
 
-async fn token_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Result<Response, TokenError> {
+type FormBody = Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>;
+
+/// The form parameters of a token, revocation or introspection request; none may repeat.
+fn form_pairs(form: FormBody) -> Result<Vec<(String, String)>, TokenError> {
     let Form(pairs) = form.map_err(|_| {
         TokenError::InvalidRequest("the body must be application/x-www-form-urlencoded")
     })?;
@@ -217,8 +256,17 @@ async fn token_inner(
         }
         seen.push(name);
     }
-    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    Ok(pairs)
+}
 
+/// Authenticates the client of a token, revocation or introspection request (RFC 6749
+/// section 2.3).
+async fn authenticated_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<Client, TokenError> {
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let credentials = match (basic_credentials(headers)?, param("client_secret")) {
         (Some(_), Some(_)) => {
             return Err(TokenError::InvalidRequest(
@@ -242,7 +290,17 @@ async fn token_inner(
             method: "none",
         },
     };
-    let client = state.services.authenticate_client(&credentials).await?;
+    state.services.authenticate_client(&credentials).await
+}
+
+async fn token_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: FormBody,
+) -> Result<Response, TokenError> {
+    let pairs = form_pairs(form)?;
+    let client = authenticated_client(state, headers, &pairs).await?;
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let response = match param("grant_type") {
         Some("authorization_code") => {
             let code = param("code").ok_or(TokenError::InvalidRequest("code is required"))?;

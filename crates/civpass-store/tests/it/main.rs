@@ -9,7 +9,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
-    StoreError,
+    Rotation, StoreError,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -226,14 +226,17 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             .await
             .unwrap();
 
-        assert!(
-            store.rotate_refresh_token("g1", "rh1", "rh2", &release("rel2", "g1")).await.unwrap()
-        );
-        assert!(
-            !store.rotate_refresh_token("g1", "rh1", "rh3", &release("rel3", "g1")).await.unwrap()
-        );
-        assert_eq!(store.find_grant_by_refresh_hash("rh2").await.unwrap().unwrap().id, "g1");
+        assert!(store.rotate_refresh_token(&rotation("rh1", "rh2", "rel2", 300)).await.unwrap());
+        assert!(!store.rotate_refresh_token(&rotation("rh1", "rh3", "rel3", 310)).await.unwrap());
+        let rotated = store.find_grant_by_refresh_hash("rh2").await.unwrap().unwrap();
+        assert_eq!((rotated.id.as_str(), rotated.refresh_expires_at), ("g1", 300 + 1000));
         assert!(store.find_grant_by_refresh_hash("rh1").await.unwrap().is_none());
+        assert_eq!(
+            store.find_grant_by_retired_refresh_hash("rh1").await.unwrap().unwrap().id,
+            "g1",
+            "the replaced token is remembered"
+        );
+        assert!(store.find_grant_by_retired_refresh_hash("rh3").await.unwrap().is_none());
         assert_eq!(
             store.list_releases("a1").await.unwrap().len(),
             2,
@@ -247,9 +250,21 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             Some(500),
             "the first revocation time stays"
         );
-        assert!(
-            !store.rotate_refresh_token("g1", "rh2", "rh4", &release("rel4", "g1")).await.unwrap()
-        );
+        assert!(!store.rotate_refresh_token(&rotation("rh2", "rh4", "rel4", 320)).await.unwrap());
+        assert_eq!(store.delete_retired_refresh_tokens_before(300).await.unwrap(), 0);
+        assert_eq!(store.delete_retired_refresh_tokens_before(301).await.unwrap(), 1);
+        assert!(store.find_grant_by_retired_refresh_hash("rh1").await.unwrap().is_none());
+    }
+}
+
+fn rotation(old: &str, new: &str, release_id: &str, now: i64) -> Rotation {
+    Rotation {
+        grant_id: "g1".into(),
+        old_hash: old.into(),
+        new_hash: new.into(),
+        new_expires_at: now + 1000,
+        release: release(release_id, "g1"),
+        now,
     }
 }
 

@@ -11,4 +11,5 @@ mod durability;
 mod flow;
 mod logs;
 mod support;
+mod tokens;
 mod webauthn_fuzz;
