@@ -6,9 +6,11 @@
 
 mod error;
 mod i18n;
+mod limits;
 mod pages;
 mod routes;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -22,6 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use crate::limits::RateLimits;
 pub use crate::routes::openapi::openapi_document;
 
 /// The wall clock, for production.
@@ -39,12 +42,23 @@ pub struct AppState {
     pub services: Services,
     /// Mark the browser-binding cookie `Secure` (the issuer is https).
     pub secure_cookies: bool,
+    limiters: Arc<limits::Limiters>,
 }
 
 impl AppState {
+    /// With the default rate limits.
     pub fn new(services: Services) -> AppState {
+        AppState::with_limits(services, RateLimits::default())
+    }
+
+    pub fn with_limits(services: Services, limits: RateLimits) -> AppState {
         let secure_cookies = services.settings().issuer.starts_with("https://");
-        AppState { services, secure_cookies }
+        AppState { services, secure_cookies, limiters: Arc::new(limits::Limiters::new(limits)) }
+    }
+
+    /// Lets the rate limiters forget addresses that have been quiet; call it now and then.
+    pub fn forget_idle_clients(&self) {
+        self.limiters.forget_idle();
     }
 }
 
@@ -58,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::router())
         .merge(routes::app::router())
         .merge(routes::meta::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),

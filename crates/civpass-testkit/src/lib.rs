@@ -133,6 +133,8 @@ pub struct Options {
     pub fixed_clock: bool,
     /// Name the issuer `http://localhost:PORT` rather than by IP, as passkeys need.
     pub localhost: bool,
+    /// Rate limits; off unless a test sets them, because tests hammer one address.
+    pub rate_limits: Option<civpass_server::RateLimits>,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -166,7 +168,11 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         Arc::new(keys),
         Settings::new(&base),
     );
-    let router = civpass_server::router(AppState::new(services.clone()));
+    let state = AppState::with_limits(
+        services.clone(),
+        options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),
+    );
+    let router = civpass_server::router(state);
     let task = tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
@@ -177,7 +183,8 @@ async fn axum_serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
 }
 
 impl TestServer {

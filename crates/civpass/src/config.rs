@@ -16,6 +16,9 @@ pub(crate) struct FileConfig {
     pub(crate) issuer: Option<String>,
     pub(crate) registry_url: Option<String>,
     pub(crate) master_key: Option<String>,
+    pub(crate) rate_limit_authorize: Option<u32>,
+    pub(crate) rate_limit_token: Option<u32>,
+    pub(crate) rate_limit_device: Option<u32>,
 }
 
 impl FileConfig {

@@ -15,7 +15,7 @@ use civpass_core::login::Verdict;
 use civpass_core::scopes;
 use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
-use civpass_server::AppState;
+use civpass_server::{AppState, RateLimits};
 use civpass_wallet::{LoginLink, Wallet};
 use clap::{Args, Parser, Subcommand};
 
@@ -24,7 +24,8 @@ use crate::config::{FileConfig, StorageConfig};
 #[derive(Parser)]
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
-    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key).
+    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key,
+    /// rate_limit_authorize, rate_limit_token, rate_limit_device).
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -59,6 +60,34 @@ impl StorageArgs {
     }
 }
 
+/// Requests a minute per client IP address; 0 turns a limit off.
+#[derive(Args)]
+struct LimitArgs {
+    /// `/authorize` and login pages [default: 120].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_AUTHORIZE")]
+    rate_limit_authorize: Option<u32>,
+    /// `/token`, `/revoke`, `/introspect` [default: 600].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_TOKEN")]
+    rate_limit_token: Option<u32>,
+    /// The device API [default: 120].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_DEVICE")]
+    rate_limit_device: Option<u32>,
+}
+
+impl LimitArgs {
+    fn resolve(&self, file: &FileConfig) -> RateLimits {
+        let defaults = RateLimits::default();
+        RateLimits {
+            authorize: self
+                .rate_limit_authorize
+                .or(file.rate_limit_authorize)
+                .unwrap_or(defaults.authorize),
+            token: self.rate_limit_token.or(file.rate_limit_token).unwrap_or(defaults.token),
+            device: self.rate_limit_device.or(file.rate_limit_device).unwrap_or(defaults.device),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform.
@@ -68,9 +97,11 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long, env = "CIVPASS_LISTEN")]
         listen: Option<String>,
-        /// Issuer URL [default: http://LISTEN-ADDRESS].
+        /// Issuer URL [default: http://localhost:PORT on loopback, else http://LISTEN-ADDRESS].
         #[arg(long, env = "CIVPASS_ISSUER")]
         issuer: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Manage relying parties.
     #[command(subcommand)]
@@ -206,8 +237,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { storage, listen, issuer } => {
-            serve(&file, storage.resolve(&file), listen, issuer).await
+        Command::Serve { storage, listen, issuer, limits } => {
+            serve(&file, storage.resolve(&file), listen, issuer, limits.resolve(&file)).await
         }
         Command::Client(ClientCommand::Create {
             storage,
@@ -292,6 +323,7 @@ async fn serve(
     storage: StorageConfig,
     listen: Option<String>,
     issuer: Option<String>,
+    limits: RateLimits,
 ) -> anyhow::Result<()> {
     let listen =
         listen.or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
@@ -308,8 +340,10 @@ async fn serve(
             "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
         );
     }
-    tokio::spawn(purge_login_requests(services.clone()));
-    let router = civpass_server::router(AppState::new(services));
+    let state = AppState::with_limits(services, limits);
+    tokio::spawn(housekeeping(state.clone()));
+    let router =
+        civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     println!("civpass listening on http://{address} (issuer {issuer})");
     tracing::info!(%address, %issuer, "civpass is serving");
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
@@ -317,11 +351,14 @@ async fn serve(
 }
 
 /// Housekeeping: expired login requests are deleted every ten minutes.
-async fn purge_login_requests(services: civpass_core::services::Services) {
+/// Every ten minutes: expired login requests, ceremonies, sessions and retired refresh tokens
+/// go, and the rate limiters forget quiet addresses.
+async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
-        match services.purge_expired_login_requests().await {
+        state.forget_idle_clients();
+        match state.services.purge_expired_login_requests().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n_deleted = n, "expired login requests purged"),
             Err(e) => tracing::warn!(cause = %e, "purging expired login requests failed"),

@@ -9,6 +9,7 @@ mod attacks;
 mod cli;
 mod durability;
 mod flow;
+mod limits;
 mod logs;
 mod support;
 mod tokens;

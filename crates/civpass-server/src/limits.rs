@@ -1,0 +1,172 @@
+//! Rate limits on what a stranger can reach: the authorization endpoint and login pages, the
+//! token, revocation and introspection endpoints, and the device API. Each group allows so many
+//! requests a minute per client IP address (GCRA, `governor`), all at once if need be; past
+//! that the answer is 429 with `Retry-After`.
+//!
+//! The key is the TCP peer address. Behind a reverse proxy every request would share the proxy's
+//! address, so there the proxy should limit (or these limits be raised).
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::i18n::Lang;
+use crate::pages::{self, Chrome};
+
+/// Requests a minute per client IP address for each group; 0 turns a group's limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `/authorize` and the login pages (not the page's status polling).
+    pub authorize: u32,
+    /// `/token`, `/revoke`, `/introspect`.
+    pub token: u32,
+    /// `/api/v1/device/...`.
+    pub device: u32,
+}
+
+impl Default for RateLimits {
+    /// Generous, because many citizens share one address behind mobile carriers' NAT.
+    fn default() -> RateLimits {
+        RateLimits { authorize: 120, token: 600, device: 120 }
+    }
+}
+
+impl RateLimits {
+    pub const OFF: RateLimits = RateLimits { authorize: 0, token: 0, device: 0 };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Authorize,
+    Token,
+    Device,
+}
+
+fn group(path: &str) -> Option<Group> {
+    match path {
+        "/authorize" => Some(Group::Authorize),
+        "/token" | "/revoke" | "/introspect" => Some(Group::Token),
+        p if p.starts_with("/api/v1/device/") => Some(Group::Device),
+        // The waiting page polls its status every second; that is bound to the browser's
+        // cookie and cheap, so only the page itself counts.
+        p if p.starts_with("/login/") && !p.ends_with("/status") => Some(Group::Authorize),
+        _ => None,
+    }
+}
+
+pub(crate) struct Limiters {
+    authorize: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    token: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    device: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
+    NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
+}
+
+impl Limiters {
+    pub(crate) fn new(limits: RateLimits) -> Limiters {
+        Limiters {
+            authorize: limiter(limits.authorize),
+            token: limiter(limits.token),
+            device: limiter(limits.device),
+        }
+    }
+
+    /// Forgets addresses whose allowance is full again, so that the tables do not grow.
+    pub(crate) fn forget_idle(&self) {
+        for limiter in [&self.authorize, &self.token, &self.device].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// `Some(seconds to wait)` if this request is over its group's limit.
+    fn check(&self, group: Group, ip: IpAddr) -> Option<u64> {
+        let limiter = match group {
+            Group::Authorize => &self.authorize,
+            Group::Token => &self.token,
+            Group::Device => &self.device,
+        };
+        let not_until = limiter.as_ref()?.check_key(&ip).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    }
+}
+
+pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(group) = group(request.uri().path()) else { return next.run(request).await };
+    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned()
+    else {
+        return next.run(request).await;
+    };
+    let Some(wait) = state.limiters.check(group, peer.ip()) else {
+        return next.run(request).await;
+    };
+    tracing::info!(path = %request.uri().path(), "rate limit reached");
+    let mut res = match group {
+        Group::Device => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests from this address; try again later",
+        )
+        .into_response(),
+        Group::Token => crate::error::OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many requests from this address; try again later",
+        )
+        .into_response(),
+        Group::Authorize => {
+            let jar = CookieJar::from_headers(request.headers());
+            let lang = Lang::choose(None, &jar, None, request.headers());
+            let chrome = Chrome::new(lang, request.uri());
+            pages::message(chrome, StatusCode::TOO_MANY_REQUESTS, "too_many", None, None)
+        }
+    };
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fall_into_their_groups() {
+        assert_eq!(group("/authorize"), Some(Group::Authorize));
+        assert_eq!(group("/login/abc"), Some(Group::Authorize));
+        assert_eq!(group("/login/abc/status"), None);
+        assert_eq!(group("/token"), Some(Group::Token));
+        assert_eq!(group("/introspect"), Some(Group::Token));
+        assert_eq!(group("/api/v1/device/sessions"), Some(Group::Device));
+        assert_eq!(group("/app/"), None);
+        assert_eq!(group("/.well-known/openid-configuration"), None);
+    }
+
+    #[test]
+    fn a_group_allows_its_burst_then_says_how_long_to_wait() {
+        let limiters = Limiters::new(RateLimits { authorize: 0, token: 3, device: 60 });
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(limiters.check(Group::Token, ip), None);
+        }
+        let wait = limiters.check(Group::Token, ip).expect("limited");
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert_eq!(limiters.check(Group::Token, other), None, "per address");
+        assert_eq!(limiters.check(Group::Device, ip), None, "per group");
+        for _ in 0..1000 {
+            assert_eq!(limiters.check(Group::Authorize, ip), None, "0 is off");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Rate limits: past its allowance a client address gets 429 with Retry-After, in the form of
+//! the endpoint (OAuth JSON, problem details, or a page), and other groups are unaffected.
+
+use civpass_server::RateLimits;
+use civpass_testkit::{Options, backends, spawn_server_with};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn each_group_answers_429_with_retry_after_past_its_allowance() {
+    let limits = RateLimits { authorize: 3, token: 3, device: 3 };
+    let server = spawn_server_with(
+        &backends()[0],
+        Options { rate_limits: Some(limits), ..Options::default() },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = &server.base;
+    let send = |method: reqwest::Method, path: &str| http.request(method, format!("{base}{path}"));
+
+    for _ in 0..3 {
+        let res = send(reqwest::Method::POST, "/token")
+            .form(&[("grant_type", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let res =
+        send(reqwest::Method::POST, "/introspect").form(&[("token", "x")]).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "token, revoke and introspect share one allowance"
+    );
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+
+    for _ in 0..3 {
+        let res =
+            send(reqwest::Method::GET, "/api/v1/device/login-requests/nope").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    let res =
+        send(reqwest::Method::GET, "/api/v1/device/login-requests/nope").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "https://civpass.dev/problems/too-many-requests");
+
+    for _ in 0..3 {
+        send(reqwest::Method::GET, "/authorize").send().await.unwrap();
+    }
+    let res = send(reqwest::Method::GET, "/login/nope")
+        .header("accept-language", "zh-HK")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("要求過多"), "a page, in the citizen's language");
+
+    // What is not a stranger's door stays open: discovery, the app, the page's status polling.
+    for path in ["/.well-known/openid-configuration", "/app/", "/login/nope/status", "/jwks"] {
+        for _ in 0..5 {
+            let res = send(reqwest::Method::GET, path).send().await.unwrap();
+            assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+    }
+}
