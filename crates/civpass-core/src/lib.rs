@@ -5,6 +5,7 @@
 //! (traits) that the outer crates implement. Time is always a parameter.
 
 pub mod account;
+pub mod clients;
 pub mod clock;
 pub mod enrol;
 pub mod hkid;

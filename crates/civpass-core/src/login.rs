@@ -3,7 +3,7 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
-use crate::model::{Client, Consent, Decision, DeviceKind, LoginRequest, LoginStatus};
+use crate::model::{Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus};
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
@@ -232,6 +232,12 @@ impl Services {
             description,
             state: params.state.clone(),
         };
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(redirect(
+                "unauthorized_client",
+                "this client is not registered for the authorization code flow",
+            ));
+        }
         if params.request.is_some() {
             return Err(redirect("request_not_supported", "request objects are not supported yet"));
         }
@@ -421,7 +427,8 @@ impl Services {
             .store
             .delete_retired_refresh_tokens_before(now - self.settings.refresh_token_max_age)
             .await?;
-        Ok(requests + ceremonies + retired)
+        let assertions = self.store.delete_client_assertions_expired_before(now).await?;
+        Ok(requests + ceremonies + retired + assertions)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the

@@ -12,13 +12,87 @@ use crate::registry::Gender;
 pub struct Client {
     pub id: String,
     pub name: String,
-    /// SHA-256 of the secret; `None` for a public client (PKCE only).
+    /// SHA-256 of the secret; `None` for a public client or one that signs assertions.
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     /// `id_token_signed_response_alg` (OIDC Registration): ES256 by default, RS256 for clients
     /// that can only verify RSA.
     pub id_token_alg: Algorithm,
+    /// How the client may authenticate at the token endpoints; the first is the one its
+    /// registration metadata names.
+    pub auth_methods: Vec<AuthMethod>,
+    pub grant_types: Vec<GrantType>,
+    /// The client's public keys as a JWK Set (JSON), for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// Where to fetch the client's JWK Set instead.
+    pub jwks_uri: Option<String>,
+    /// Scopes the client may ask for with the client-credentials grant.
+    pub scopes: Vec<String>,
     pub created_at: UnixTime,
+}
+
+/// Client authentication methods (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523, OIDC Core section 9).
+    PrivateKeyJwt,
+    /// A public client: PKCE only.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuthMethod> {
+        Some(match text {
+            "client_secret_basic" => AuthMethod::ClientSecretBasic,
+            "client_secret_post" => AuthMethod::ClientSecretPost,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
+            "none" => AuthMethod::None,
+            _ => return None,
+        })
+    }
+
+    pub fn uses_secret(self) -> bool {
+        matches!(self, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+    }
+}
+
+/// Grant types a client may use at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    /// Machine-to-machine: the client acts for itself (RFC 6749 section 4.4).
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GrantType> {
+        Some(match text {
+            "authorization_code" => GrantType::AuthorizationCode,
+            "refresh_token" => GrantType::RefreshToken,
+            "client_credentials" => GrantType::ClientCredentials,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use civpass_crypto::jws::Algorithm;
-use civpass_crypto::secret::{hash_secret, random_token};
 
+use crate::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
 use crate::clock::Clock;
 use crate::keys::{KeyRing, Secrets};
-use crate::model::Client;
+use crate::model::{AuthMethod, Client};
 use crate::registry::RegistrySource;
 use crate::store::{Store, StoreError};
 
@@ -56,6 +56,8 @@ pub struct Services {
     pub(crate) settings: Arc<Settings>,
     /// The WebAuthn relying party; `None` when the issuer has no domain name.
     pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    pub(crate) jwks_source: Arc<dyn JwksSource>,
+    pub(crate) jwks_cache: Arc<JwksCache>,
 }
 
 /// An internal failure: logged with its cause, shown to callers only as "internal error".
@@ -77,6 +79,8 @@ pub enum ClientError {
     MissingRedirectUri,
     #[error("redirect URI {0:?} is not an absolute http(s) URI without a fragment")]
     InvalidRedirectUri(String),
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -106,7 +110,15 @@ impl Services {
             keys,
             settings: Arc::new(settings),
             webauthn,
+            jwks_source: Arc::new(NoJwksSource),
+            jwks_cache: Arc::new(JwksCache::default()),
         }
+    }
+
+    /// Lets `private_key_jwt` clients register a `jwks_uri`, fetched through `source`.
+    pub fn with_jwks_source(mut self, source: Arc<dyn JwksSource>) -> Services {
+        self.jwks_source = source;
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -139,36 +151,12 @@ impl Services {
         public: bool,
         id_token_alg: Algorithm,
     ) -> Result<NewClient, ClientError> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(ClientError::MissingName);
+        let mut spec = ClientSpec::web(name, redirect_uris);
+        spec.id_token_alg = id_token_alg;
+        if public {
+            spec.auth_methods = vec![AuthMethod::None];
         }
-        if redirect_uris.is_empty() {
-            return Err(ClientError::MissingRedirectUri);
-        }
-        for uri in redirect_uris {
-            let ok = url::Url::parse(uri)
-                .map(|u| {
-                    matches!(u.scheme(), "http" | "https")
-                        && u.fragment().is_none()
-                        && u.host().is_some()
-                })
-                .unwrap_or(false);
-            if !ok {
-                return Err(ClientError::InvalidRedirectUri(uri.clone()));
-            }
-        }
-        let secret = (!public).then(|| random_token(32));
-        let client = Client {
-            id: format!("c_{}", random_token(12)),
-            name: name.to_owned(),
-            secret_hash: secret.as_deref().map(hash_secret),
-            id_token_alg,
-            redirect_uris: redirect_uris.to_vec(),
-            created_at: self.clock.now(),
-        };
-        self.store.insert_client(&client).await.map_err(Internal::from)?;
-        Ok(NewClient { client, secret })
+        self.register_client(spec).await
     }
 
     /// The pairwise subject of an account at a client: stable for the pair, unlinkable across

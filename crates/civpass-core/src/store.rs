@@ -26,6 +26,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait ClientStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Records a client assertion's `jti`; false if the client used it before (a replay).
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Forgets assertions that expired before `cutoff` (they cannot be replayed any more).
+    async fn delete_client_assertions_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -2,11 +2,11 @@
 //! every release of personal data is recorded.
 
 use civpass_crypto::jws::{Algorithm, peek_kid};
-use civpass_crypto::secret::{ct_eq, hash_secret, pkce_s256_matches, random_token};
+use civpass_crypto::secret::{hash_secret, pkce_s256_matches, random_token};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::model::{Account, Client, Grant, Release};
+use crate::model::{Account, AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
 use crate::store::{Redemption, Rotation};
@@ -15,15 +15,6 @@ use crate::store::{Redemption, Rotation};
 enum TokenKind {
     Access(AccessClaims),
     Refresh,
-}
-
-/// How the client presented its credentials.
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    pub client_id: String,
-    pub secret: Option<String>,
-    /// `client_secret_basic`, `client_secret_post` or `none`.
-    pub method: &'static str,
 }
 
 /// RFC 6749 section 5.2 errors.
@@ -38,6 +29,11 @@ pub enum TokenError {
     InvalidGrant(&'static str),
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// The client may not use this grant type.
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
     #[error("{0}")]
     Internal(String),
 }
@@ -53,7 +49,8 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
-    pub refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
@@ -70,8 +67,10 @@ pub struct AccessClaims {
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
-    /// The grant, so that revocation takes effect before expiry.
-    pub gid: String,
+    /// The grant, so that revocation takes effect before expiry; none for a client acting for
+    /// itself (client credentials), whose tokens are short and stand for no citizen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,24 +88,6 @@ impl From<Internal> for UserInfoError {
 }
 
 impl Services {
-    /// Authenticates the client at the token endpoint.
-    pub async fn authenticate_client(
-        &self,
-        credentials: &ClientCredentials,
-    ) -> Result<Client, TokenError> {
-        let client = self
-            .store
-            .find_client(&credentials.client_id)
-            .await
-            .map_err(Internal::from)?
-            .ok_or(TokenError::InvalidClient)?;
-        match (&client.secret_hash, &credentials.secret) {
-            (Some(stored), Some(given)) if ct_eq(stored, &hash_secret(given)) => Ok(client),
-            (None, None) => Ok(client),
-            _ => Err(TokenError::InvalidClient),
-        }
-    }
-
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn exchange_code(
         &self,
@@ -129,6 +110,9 @@ impl Services {
             return Err(TokenError::InvalidGrant(
                 "redirect_uri does not match the authorization request",
             ));
+        }
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(TokenError::UnauthorizedClient);
         }
         let verifier =
             code_verifier.ok_or(TokenError::InvalidRequest("code_verifier is required"))?;
@@ -185,6 +169,9 @@ impl Services {
     ) -> Result<TokenResponse, TokenError> {
         const INVALID: TokenError =
             TokenError::InvalidGrant("the refresh token is invalid, expired or revoked");
+        if !client.grant_types.contains(&GrantType::RefreshToken) {
+            return Err(TokenError::UnauthorizedClient);
+        }
         let old_hash = hash_secret(refresh_token);
         let now = self.clock.now();
         let Some(grant) =
@@ -234,19 +221,24 @@ impl Services {
         Ok(())
     }
 
-    /// The grant behind a token of ours: a current refresh token, or a valid access token.
-    async fn grant_of(&self, token: &str) -> Result<Option<(Grant, TokenKind)>, TokenError> {
+    /// The grant behind a token of ours: a current refresh token, or a valid access token
+    /// (which has no grant when a client got it for itself).
+    async fn grant_of(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Option<Grant>, TokenKind)>, TokenError> {
         if let Some(grant) = self
             .store
             .find_grant_by_refresh_hash(&hash_secret(token))
             .await
             .map_err(Internal::from)?
         {
-            return Ok(Some((grant, TokenKind::Refresh)));
+            return Ok(Some((Some(grant), TokenKind::Refresh)));
         }
         let Some(claims) = self.verify_access_token(token) else { return Ok(None) };
-        let grant = self.store.find_grant(&claims.gid).await.map_err(Internal::from)?;
-        Ok(grant.map(|g| (g, TokenKind::Access(claims))))
+        let Some(gid) = &claims.gid else { return Ok(Some((None, TokenKind::Access(claims)))) };
+        let grant = self.store.find_grant(gid).await.map_err(Internal::from)?;
+        Ok(grant.map(|g| (Some(g), TokenKind::Access(claims))))
     }
 
     /// Revokes the grant behind a token the client holds (RFC 7009): its refresh token and
@@ -254,7 +246,7 @@ impl Services {
     /// nothing and get the same answer, so revocation cannot be used to probe for tokens.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn revoke_token(&self, client: &Client, token: &str) -> Result<(), TokenError> {
-        if let Some((grant, _)) = self.grant_of(token).await?
+        if let Some((Some(grant), _)) = self.grant_of(token).await?
             && grant.client_id == client.id
             && grant.revoked_at.is_none()
         {
@@ -268,12 +260,31 @@ impl Services {
     /// a refresh token is shown only to the client it was issued to.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn introspect(&self, client: &Client, token: &str) -> Result<Value, TokenError> {
-        if client.secret_hash.is_none() {
+        if client.auth_methods.contains(&AuthMethod::None) {
             return Err(TokenError::InvalidClient);
         }
         let now = self.clock.now();
         let inactive = json!({ "active": false });
         let Some((grant, kind)) = self.grant_of(token).await? else { return Ok(inactive) };
+        let Some(grant) = grant else {
+            // A client-credentials token: active while its client exists.
+            let TokenKind::Access(claims) = kind else { return Ok(inactive) };
+            if self.store.find_client(&claims.client_id).await.map_err(Internal::from)?.is_none() {
+                return Ok(inactive);
+            }
+            return Ok(json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "jti": claims.jti,
+            }));
+        };
         if grant.revoked_at.is_some() {
             return Ok(inactive);
         }
@@ -356,7 +367,7 @@ impl Services {
             exp: now + self.settings.access_token_ttl,
             iat: now,
             jti: random_token(16),
-            gid: grant.id.clone(),
+            gid: Some(grant.id.clone()),
         };
         let access_token =
             signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
@@ -387,8 +398,62 @@ impl Services {
             access_token,
             token_type: "Bearer",
             expires_in: self.settings.access_token_ttl,
-            refresh_token,
+            refresh_token: Some(refresh_token),
             id_token,
+            scope,
+        })
+    }
+
+    /// The client-credentials grant (RFC 6749 section 4.4): an access token for the client
+    /// itself, for machine-to-machine APIs. Nothing is stored: the token is a signed JWT that
+    /// resource servers check by signature or introspection, and it expires in minutes.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        if !client.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(TokenError::UnauthorizedClient);
+        }
+        let granted = match scope {
+            None => client.scopes.clone(),
+            Some(text) => {
+                let asked = scopes::parse_list(text);
+                if asked.iter().any(|s| !client.scopes.contains(s)) {
+                    return Err(TokenError::InvalidScope(
+                        "a requested scope is not registered for this client",
+                    ));
+                }
+                asked
+            }
+        };
+        let now = self.clock.now();
+        let issuer = &self.settings.issuer;
+        let scope = scopes::join(&granted);
+        let claims = AccessClaims {
+            iss: issuer.clone(),
+            sub: client.id.clone(),
+            aud: issuer.clone(),
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            exp: now + self.settings.access_token_ttl,
+            iat: now,
+            jti: random_token(16),
+            gid: None,
+        };
+        let signer = self
+            .keys
+            .signer(Algorithm::ES256)
+            .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
+        let access_token =
+            signer.sign("at+jwt", &claims).map_err(|e| TokenError::Internal(e.to_string()))?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_ttl,
+            refresh_token: None,
+            id_token: None,
             scope,
         })
     }
@@ -403,7 +468,7 @@ impl Services {
         }
         let grant = self
             .store
-            .find_grant(&claims.gid)
+            .find_grant(claims.gid.as_deref().ok_or(UserInfoError::InvalidToken)?)
             .await
             .map_err(Internal::from)?
             .filter(|g| g.revoked_at.is_none())
@@ -447,18 +512,19 @@ impl Services {
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": format!("{issuer}/token"),
             "revocation_endpoint": format!("{issuer}/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "introspection_endpoint": format!("{issuer}/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "userinfo_endpoint": format!("{issuer}/userinfo"),
             "jwks_uri": format!("{issuer}/jwks"),
             "scopes_supported": scopes::SUPPORTED,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": scopes::ALL_CLAIMS,
             "acr_values_supported": ["basic", "plus"],

@@ -3,6 +3,7 @@
 //!
 //! Every private-key operation goes through aws-lc-rs, the one native crypto library in the tree.
 
+pub mod external;
 pub mod jws;
 pub mod sealed;
 pub mod secret;
@@ -21,4 +22,6 @@ pub enum CryptoError {
     Decrypt,
     #[error("the system random number generator failed")]
     Rng,
+    #[error("the signature algorithm is not accepted")]
+    UnsupportedAlgorithm,
 }

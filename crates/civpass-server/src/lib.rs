@@ -7,6 +7,7 @@
 mod error;
 mod i18n;
 mod limits;
+mod outbound;
 mod pages;
 mod routes;
 
@@ -25,6 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use crate::limits::RateLimits;
+pub use crate::outbound::HttpJwksSource;
 pub use crate::routes::openapi::openapi_document;
 
 /// The wall clock, for production.

@@ -1,8 +1,8 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
 use civpass_core::model::{
-    Account, AppSession, Ceremony, Client, Consent, Device, DeviceKind, Grant, LoginRequest,
-    LoginStatus, Release, StoredSigningKey, Tier,
+    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Grant,
+    GrantType, LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::StoreError;
 use civpass_crypto::jws::Algorithm;
@@ -28,6 +28,17 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         id_token_alg: Algorithm::parse(&row.try_get::<String, _>("id_token_alg").map_err(backend)?)
             .ok_or_else(|| corrupt("id_token_alg"))?,
         redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("redirect_uris"))?,
+        auth_methods: split(&row.try_get::<String, _>("auth_methods").map_err(backend)?)
+            .iter()
+            .map(|m| AuthMethod::parse(m).ok_or_else(|| corrupt("auth_methods")))
+            .collect::<Result<_, _>>()?,
+        grant_types: split(&row.try_get::<String, _>("grant_types").map_err(backend)?)
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
+            .collect::<Result<_, _>>()?,
+        jwks: row.try_get("jwks").map_err(backend)?,
+        jwks_uri: row.try_get("jwks_uri").map_err(backend)?,
+        scopes: split(&row.try_get::<String, _>("scopes").map_err(backend)?),
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

@@ -71,14 +71,19 @@ impl ClientStore for SqlStore {
         let client = client.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)")
+                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at, \
+                     auth_methods, grant_types, jwks, jwks_uri, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                     .bind(&client.id)
                     .bind(&client.name)
                     .bind(&client.secret_hash)
                     .bind(uris)
                 .bind(client.id_token_alg.as_str())
                 .bind(client.created_at)
+                .bind(client.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" "))
+                .bind(client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "))
+                .bind(&client.jwks)
+                .bind(&client.jwks_uri)
+                .bind(client.scopes.join(" "))
                     .execute(conn)
                     .await
                     .map_err(backend)?;
@@ -87,9 +92,52 @@ impl ClientStore for SqlStore {
             .await
     }
 
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let (client_id, jti) = (client_id.to_owned(), jti.to_owned());
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                // The primary key makes a second use of the same jti a conflict, atomically.
+                let inserted = sqlx::query(
+                    "INSERT INTO used_client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(&client_id)
+                .bind(&jti)
+                .bind(expires_at)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(inserted.rows_affected() == 1)
+            }))
+            .await
+    }
+
+    async fn delete_client_assertions_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let deleted =
+                        sqlx::query("DELETE FROM used_client_assertions WHERE expires_at < $1")
+                            .bind(cutoff)
+                            .execute(conn)
+                            .await
+                            .map_err(backend)?;
+                    Ok(deleted.rows_affected())
+                }),
+            )
+            .await
+    }
+
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query(
-            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at FROM clients WHERE id = $1",
+            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes \
+             FROM clients WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.reader)

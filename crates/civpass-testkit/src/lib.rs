@@ -167,7 +167,8 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         secrets,
         Arc::new(keys),
         Settings::new(&base),
-    );
+    )
+    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new().unwrap()));
     let state = AppState::with_limits(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),

@@ -11,7 +11,7 @@ use civpass_core::registry::RegistrySource;
 use civpass_core::services::{Services, Settings};
 use civpass_crypto::secret::{b64url_decode, random_token};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
-use civpass_server::SystemClock;
+use civpass_server::{HttpJwksSource, SystemClock};
 use civpass_store::SqlStore;
 
 use crate::config::StorageConfig;
@@ -78,6 +78,7 @@ pub(crate) async fn services(
     let keys = KeyRing::load_or_create(store.as_ref(), &secrets, clock.now())
         .await
         .context("loading signing keys")?;
+    let jwks = HttpJwksSource::new().map_err(|e| anyhow::anyhow!(e))?;
     Ok(Services::new(
         store,
         registry(config)?,
@@ -85,5 +86,6 @@ pub(crate) async fn services(
         secrets,
         Arc::new(keys),
         Settings::new(issuer),
-    ))
+    )
+    .with_jwks_source(Arc::new(jwks)))
 }

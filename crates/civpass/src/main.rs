@@ -11,7 +11,9 @@ mod config;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use civpass_core::clients::ClientSpec;
 use civpass_core::login::Verdict;
+use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::scopes;
 use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
@@ -125,12 +127,28 @@ enum ClientCommand {
         storage: StorageArgs,
         #[arg(long)]
         name: String,
-        /// Exact redirect URI; repeat for several.
-        #[arg(long = "redirect-uri", required = true)]
+        /// Exact redirect URI; repeat for several (needed for the authorization code grant).
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
-        /// A public client (no secret; PKCE only).
+        /// A public client (no secret; PKCE only): the same as `--auth-method none`.
         #[arg(long)]
         public: bool,
+        /// Allowed token-endpoint authentication methods; repeat for several [default:
+        /// client_secret_basic and client_secret_post].
+        #[arg(long = "auth-method", value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+        auth_methods: Vec<String>,
+        /// Grant types; repeat for several [default: authorization_code and refresh_token].
+        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+        grant_types: Vec<String>,
+        /// A file with the client's public keys as a JWK Set, for private_key_jwt.
+        #[arg(long, conflicts_with = "jwks_uri")]
+        jwks: Option<PathBuf>,
+        /// Where the client publishes its JWK Set, for private_key_jwt.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        /// Scopes the client may ask for with the client-credentials grant; repeat for several.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
         /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
         id_token_alg: String,
@@ -246,22 +264,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             redirect_uris,
             public,
             id_token_alg,
+            auth_methods,
+            grant_types,
+            jwks,
+            jwks_uri,
+            scopes,
             json,
         }) => {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services = app::services(&storage, store, "http://127.0.0.1:8080").await?;
-            let alg =
+            let mut spec = ClientSpec::web(&name, &redirect_uris);
+            spec.id_token_alg =
                 Algorithm::parse(&id_token_alg).context("--id-token-alg must be ES256 or RS256")?;
-            let created = services.create_client_with(&name, &redirect_uris, public, alg).await?;
+            if public {
+                spec.auth_methods = vec![AuthMethod::None];
+            }
+            if !auth_methods.is_empty() {
+                spec.auth_methods =
+                    auth_methods.iter().filter_map(|m| AuthMethod::parse(m)).collect();
+            }
+            if !grant_types.is_empty() {
+                spec.grant_types = grant_types.iter().filter_map(|g| GrantType::parse(g)).collect();
+            }
+            spec.jwks = match jwks {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            spec.jwks_uri = jwks_uri;
+            spec.scopes = scopes;
+            let created = services.register_client(spec).await?;
+            let client = &created.client;
             if json {
                 let out = serde_json::json!({
-                    "client_id": created.client.id,
+                    "client_id": client.id,
                     "client_secret": created.secret,
-                    "client_name": created.client.name,
-                    "redirect_uris": created.client.redirect_uris,
-                    "token_endpoint_auth_method": if public { "none" } else { "client_secret_basic" },
-                    "id_token_signed_response_alg": alg.as_str(),
+                    "client_name": client.name,
+                    "redirect_uris": client.redirect_uris,
+                    "token_endpoint_auth_method": client.auth_methods[0].as_str(),
+                    "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+                    "id_token_signed_response_alg": client.id_token_alg.as_str(),
+                    "jwks_uri": client.jwks_uri,
+                    "scope": client.scopes.join(" "),
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {

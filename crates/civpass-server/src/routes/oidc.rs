@@ -9,9 +9,10 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use civpass_core::clients::{ClientCredentials, JWT_BEARER};
 use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
-use civpass_core::model::Client;
-use civpass_core::token::{ClientCredentials, TokenError, UserInfoError};
+use civpass_core::model::{AuthMethod, Client};
+use civpass_core::token::{TokenError, UserInfoError};
 use civpass_crypto::secret::random_token;
 
 use crate::AppState;
@@ -165,10 +166,25 @@ fn token_error(e: TokenError, basic: bool) -> OAuthError {
         TokenError::UnsupportedGrantType => OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
         ),
+        TokenError::UnauthorizedClient => OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "the client is not registered for this grant type",
+        ),
+        TokenError::InvalidScope(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
         TokenError::Internal(cause) => OAuthError::internal(&cause),
     }
+}
+
+/// The `iss` of a JWT, read without verifying it, only to know which client's keys to verify
+/// it with.
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = civpass_crypto::secret::b64url_decode(payload)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// RFC 6749 section 2.3.1: the Basic credentials are form-encoded before base64.
@@ -267,28 +283,55 @@ async fn authenticated_client(
     pairs: &[(String, String)],
 ) -> Result<Client, TokenError> {
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let credentials = match (basic_credentials(headers)?, param("client_secret")) {
+    let assertion = match (param("client_assertion_type"), param("client_assertion")) {
+        (Some(JWT_BEARER), Some(jwt)) => Some(jwt),
+        (None, None) => None,
         (Some(_), Some(_)) => {
+            return Err(TokenError::InvalidRequest("client_assertion_type must be jwt-bearer"));
+        }
+        _ => {
             return Err(TokenError::InvalidRequest(
-                "use one client authentication method, not two",
+                "client_assertion and client_assertion_type go together",
             ));
         }
-        (Some((id, secret)), None) => {
-            if param("client_id").is_some_and(|form_id| form_id != id) {
-                return Err(TokenError::InvalidClient);
-            }
-            ClientCredentials { client_id: id, secret: Some(secret), method: "client_secret_basic" }
+    };
+    let basic = basic_credentials(headers)?;
+    let given = [basic.is_some(), param("client_secret").is_some(), assertion.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(TokenError::InvalidRequest("use one client authentication method, not two"));
+    }
+    let credentials = if let Some((id, secret)) = basic {
+        if param("client_id").is_some_and(|form_id| form_id != id) {
+            return Err(TokenError::InvalidClient);
         }
-        (None, Some(secret)) => ClientCredentials {
+        ClientCredentials {
+            client_id: id,
+            method: AuthMethod::ClientSecretBasic,
+            secret: Some(secret),
+        }
+    } else if let Some(secret) = param("client_secret") {
+        ClientCredentials {
             client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
+            method: AuthMethod::ClientSecretPost,
             secret: Some(secret.to_owned()),
-            method: "client_secret_post",
-        },
-        (None, None) => ClientCredentials {
+        }
+    } else if let Some(jwt) = assertion {
+        // The client is named by the assertion's issuer; a client_id beside it must agree.
+        let issuer = unverified_issuer(jwt).ok_or(TokenError::InvalidClient)?;
+        if param("client_id").is_some_and(|form_id| form_id != issuer) {
+            return Err(TokenError::InvalidClient);
+        }
+        ClientCredentials {
+            client_id: issuer,
+            method: AuthMethod::PrivateKeyJwt,
+            secret: Some(jwt.to_owned()),
+        }
+    } else {
+        ClientCredentials {
             client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
+            method: AuthMethod::None,
             secret: None,
-            method: "none",
-        },
+        }
     };
     state.services.authenticate_client(&credentials).await
 }
@@ -314,6 +357,7 @@ async fn token_inner(
                 .ok_or(TokenError::InvalidRequest("refresh_token is required"))?;
             state.services.refresh(&client, refresh).await?
         }
+        Some("client_credentials") => state.services.client_credentials(&client, param("scope"))?,
         Some(_) => return Err(TokenError::UnsupportedGrantType),
         None => return Err(TokenError::InvalidRequest("grant_type is required")),
     };

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use civpass_core::model::{
-    Account, AppSession, Ceremony, Client, Consent, Decision, Device, DeviceKind, Grant,
-    LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
+    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
+    Grant, GrantType, LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::{
     AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
@@ -31,6 +31,11 @@ fn client(id: &str) -> Client {
         secret_hash: Some("h".into()),
         id_token_alg: civpass_crypto::jws::Algorithm::ES256,
         redirect_uris: vec!["https://rp.example/cb".into()],
+        auth_methods: vec![AuthMethod::ClientSecretBasic, AuthMethod::PrivateKeyJwt],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
+        jwks: Some(r#"{"keys":[]}"#.into()),
+        jwks_uri: None,
+        scopes: vec!["api.read".into()],
         created_at: 1,
     }
 }
@@ -429,5 +434,19 @@ async fn a_device_key_is_updated_only_from_the_value_it_had() {
         let new = Device { id: "d-new".into(), ..d.clone() };
         assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
         assert!(!store.update_device_key("d-a1", "k2", "k4").await.unwrap(), "revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_client_keeps_its_metadata_and_each_assertion_id_is_used_once() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        assert_eq!(store.find_client("c1").await.unwrap(), Some(client("c1")));
+        assert!(store.use_client_assertion("c1", "j1", 100).await.unwrap());
+        assert!(!store.use_client_assertion("c1", "j1", 100).await.unwrap(), "a replay");
+        store.insert_client(&client("c2")).await.unwrap();
+        assert!(store.use_client_assertion("c2", "j1", 100).await.unwrap(), "per client");
+        assert_eq!(store.delete_client_assertions_expired_before(100).await.unwrap(), 0);
+        assert_eq!(store.delete_client_assertions_expired_before(101).await.unwrap(), 2);
     }
 }

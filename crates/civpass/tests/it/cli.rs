@@ -140,3 +140,48 @@ async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not linked"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, _) =
+        civpass_crypto::jws::SigningKey::generate(civpass_crypto::jws::Algorithm::ES256).unwrap();
+    let jwks_file = dir.join("jwks.json");
+    std::fs::write(&jwks_file, serde_json::json!({"keys": [key.public_jwk()]}).to_string())
+        .unwrap();
+    let out = run_ok(civpass().args([
+        "client",
+        "create",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--name",
+        "Batch",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        jwks_file.to_str().unwrap(),
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api.read",
+        "--json",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(created["grant_types"], serde_json::json!(["client_credentials"]));
+    assert!(created["client_secret"].is_null());
+    assert_eq!(created["scope"], "api.read");
+
+    // Metadata that cannot work is refused with a clear message.
+    let out = civpass()
+        .args(["client", "create", "--data-dir", dir.to_str().unwrap(), "--name", "No keys"])
+        .args(["--auth-method", "private_key_jwt", "--grant-type", "client_credentials"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("private_key_jwt needs jwks or jwks_uri")
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -7,6 +7,7 @@
 mod app;
 mod attacks;
 mod cli;
+mod client_auth;
 mod durability;
 mod flow;
 mod limits;

@@ -1,0 +1,293 @@
+//! Relying parties: registration with their metadata, and client authentication at the token
+//! endpoints (`client_secret_basic`, `client_secret_post`, `private_key_jwt`, `none`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use civpass_crypto::external::{JwkSet, parse_jwks, verify_with_jwks};
+use civpass_crypto::jws::Algorithm;
+use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
+
+use crate::clock::UnixTime;
+use crate::model::{AuthMethod, Client, GrantType};
+use crate::services::{ClientError, Internal, NewClient, Services};
+use crate::token::TokenError;
+
+/// `client_assertion_type` for JWT client authentication (RFC 7523 section 2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion may live: RFC 7523 asks for short-lived ones.
+const MAX_ASSERTION_LIFETIME: i64 = 300;
+
+/// A JWK Set fetched from a client's `jwks_uri` is used this long before it is fetched again.
+const JWKS_CACHE_SECONDS: i64 = 300;
+
+/// Fetches a client's JWK Set from its `jwks_uri` (an outbound HTTP port).
+#[async_trait]
+pub trait JwksSource: Send + Sync {
+    async fn fetch(&self, uri: &str) -> Result<String, String>;
+}
+
+/// For deployments and tests that register keys inline only.
+pub struct NoJwksSource;
+
+#[async_trait]
+impl JwksSource for NoJwksSource {
+    async fn fetch(&self, _uri: &str) -> Result<String, String> {
+        Err("fetching jwks_uri is not configured".into())
+    }
+}
+
+/// Fetched JWK Sets by URI, with when they were fetched.
+#[derive(Default)]
+pub(crate) struct JwksCache(Mutex<HashMap<String, (UnixTime, String)>>);
+
+/// What a new client is registered with (RFC 7591 metadata, the parts civpass uses).
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// The allowed authentication methods; the first is the client's registered one.
+    pub auth_methods: Vec<AuthMethod>,
+    pub grant_types: Vec<GrantType>,
+    pub id_token_alg: Algorithm,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// Scopes for the client-credentials grant.
+    pub scopes: Vec<String>,
+}
+
+impl ClientSpec {
+    /// A confidential web client with a secret (Basic or form), for the code flow.
+    pub fn web(name: &str, redirect_uris: &[String]) -> ClientSpec {
+        ClientSpec {
+            name: name.to_owned(),
+            redirect_uris: redirect_uris.to_vec(),
+            auth_methods: vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            id_token_alg: Algorithm::ES256,
+            jwks: None,
+            jwks_uri: None,
+            scopes: Vec::new(),
+        }
+    }
+}
+
+/// How the client presented itself at a token endpoint.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub method: AuthMethod,
+    /// The secret for the secret methods, the assertion JWT for `private_key_jwt`.
+    pub secret: Option<String>,
+}
+
+fn valid_redirect_uri(uri: &str) -> bool {
+    url::Url::parse(uri)
+        .map(|u| {
+            matches!(u.scheme(), "http" | "https") && u.fragment().is_none() && u.host().is_some()
+        })
+        .unwrap_or(false)
+}
+
+/// `jwks_uri` must be https, except on the loopback host for development and tests.
+fn valid_jwks_uri(uri: &str) -> bool {
+    url::Url::parse(uri)
+        .map(|u| {
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
+        })
+        .unwrap_or(false)
+}
+
+impl Services {
+    /// Registers a client after checking its metadata hangs together; the secret, if it has
+    /// one, is returned once and stored as a hash.
+    pub async fn register_client(&self, spec: ClientSpec) -> Result<NewClient, ClientError> {
+        let name = spec.name.trim();
+        if name.is_empty() {
+            return Err(ClientError::MissingName);
+        }
+        if spec.grant_types.is_empty() || spec.auth_methods.is_empty() {
+            return Err(ClientError::Invalid("a client needs a grant type and an auth method"));
+        }
+        let code_flow = spec.grant_types.contains(&GrantType::AuthorizationCode);
+        if code_flow && spec.redirect_uris.is_empty() {
+            return Err(ClientError::MissingRedirectUri);
+        }
+        if spec.grant_types.contains(&GrantType::RefreshToken) && !code_flow {
+            return Err(ClientError::Invalid("refresh_token needs authorization_code"));
+        }
+        if let Some(uri) = spec.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
+            return Err(ClientError::InvalidRedirectUri(uri.clone()));
+        }
+        let public = spec.auth_methods.contains(&AuthMethod::None);
+        if public && spec.auth_methods.len() > 1 {
+            return Err(ClientError::Invalid("a public client (none) has no other auth method"));
+        }
+        if public && spec.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(ClientError::Invalid("client_credentials needs a confidential client"));
+        }
+        let signs = spec.auth_methods.contains(&AuthMethod::PrivateKeyJwt);
+        match (&spec.jwks, &spec.jwks_uri) {
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Invalid("give jwks or jwks_uri, not both"));
+            }
+            (Some(jwks), None) => {
+                parse_jwks(jwks).map_err(|_| {
+                    ClientError::Invalid("jwks is not a JWK Set with a public signing key")
+                })?;
+            }
+            (None, Some(uri)) if !valid_jwks_uri(uri) => {
+                return Err(ClientError::Invalid("jwks_uri must be an https URL"));
+            }
+            (None, None) if signs => {
+                return Err(ClientError::Invalid("private_key_jwt needs jwks or jwks_uri"));
+            }
+            _ => {}
+        }
+        let secret = spec.auth_methods.iter().any(|m| m.uses_secret()).then(|| random_token(32));
+        let client = Client {
+            id: format!("c_{}", random_token(12)),
+            name: name.to_owned(),
+            secret_hash: secret.as_deref().map(hash_secret),
+            redirect_uris: spec.redirect_uris,
+            id_token_alg: spec.id_token_alg,
+            auth_methods: spec.auth_methods,
+            grant_types: spec.grant_types,
+            jwks: spec.jwks,
+            jwks_uri: spec.jwks_uri,
+            scopes: spec.scopes,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_client(&client).await.map_err(Internal::from)?;
+        tracing::info!(client_id = %client.id, "client registered");
+        Ok(NewClient { client, secret })
+    }
+
+    /// Authenticates the client at a token endpoint by the method it used, which must be one
+    /// the client registered.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, TokenError> {
+        let client = self
+            .store
+            .find_client(&credentials.client_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(TokenError::InvalidClient)?;
+        if !client.auth_methods.contains(&credentials.method) {
+            return Err(TokenError::InvalidClient);
+        }
+        let ok = match credentials.method {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+                match (&client.secret_hash, &credentials.secret) {
+                    (Some(stored), Some(given)) => ct_eq(stored, &hash_secret(given)),
+                    _ => false,
+                }
+            }
+            AuthMethod::None => credentials.secret.is_none(),
+            AuthMethod::PrivateKeyJwt => match &credentials.secret {
+                Some(assertion) => self.check_assertion(&client, assertion).await?,
+                None => false,
+            },
+        };
+        if ok { Ok(client) } else { Err(TokenError::InvalidClient) }
+    }
+
+    /// RFC 7523 section 3 and OIDC Core section 9: signed by one of the client's keys, issued by
+    /// and about the client, for us, short-lived, and never seen before.
+    async fn check_assertion(&self, client: &Client, assertion: &str) -> Result<bool, TokenError> {
+        let Some(jwks) = self.client_jwks(client, false).await? else { return Ok(false) };
+        let mut outcome = verify_with_jwks(assertion, &jwks);
+        if outcome.is_err()
+            && client.jwks_uri.is_some()
+            && let Some(fresh) = self.client_jwks(client, true).await?
+        {
+            outcome = verify_with_jwks(assertion, &fresh);
+        }
+        let verified = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::info!(client_id = %client.id, cause = %e, "client assertion refused");
+                return Ok(false);
+            }
+        };
+        let claims = &verified.claims;
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+        let now = self.clock.now();
+        let issuer = &self.settings.issuer;
+        // The audience may be the issuer (FAPI 2.0) or the endpoint's URL (RFC 7523).
+        let ours = |aud: &str| {
+            aud == issuer || aud.strip_prefix(issuer.as_str()).is_some_and(|p| p.starts_with('/'))
+        };
+        let audience_ok = match claims.get("aud") {
+            Some(serde_json::Value::String(aud)) => ours(aud),
+            Some(serde_json::Value::Array(list)) => {
+                list.iter().filter_map(|a| a.as_str()).any(ours)
+            }
+            _ => false,
+        };
+        let exp = claims.get("exp").and_then(|v| v.as_i64());
+        let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);
+        let checks = [
+            ("iss", text("iss") == Some(client.id.as_str())),
+            ("sub", text("sub") == Some(client.id.as_str())),
+            ("aud", audience_ok),
+            ("exp", exp.is_some_and(|e| e > now && e <= now + MAX_ASSERTION_LIFETIME + 60)),
+            ("iat", claims.get("iat").is_none_or(|v| v.as_i64().is_some_and(|i| i <= now + 60))),
+            ("nbf", claims.get("nbf").is_none_or(|v| v.as_i64().is_some_and(|n| n <= now + 60))),
+            ("jti", jti.is_some()),
+        ];
+        if let Some((claim, _)) = checks.iter().find(|(_, ok)| !ok) {
+            tracing::info!(client_id = %client.id, claim, "client assertion refused");
+            return Ok(false);
+        }
+        let (Some(jti), Some(exp)) = (jti, exp) else { return Ok(false) };
+        if !self.store.use_client_assertion(&client.id, jti, exp).await.map_err(Internal::from)? {
+            tracing::warn!(client_id = %client.id, "client assertion replayed");
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The client's JWK Set: registered inline, or fetched from its `jwks_uri` (cached).
+    async fn client_jwks(
+        &self,
+        client: &Client,
+        force: bool,
+    ) -> Result<Option<JwkSet>, TokenError> {
+        if let Some(text) = &client.jwks {
+            return Ok(parse_jwks(text).ok());
+        }
+        let Some(uri) = &client.jwks_uri else { return Ok(None) };
+        let now = self.clock.now();
+        let cached = self
+            .jwks_cache
+            .0
+            .lock()
+            .ok()
+            .and_then(|c| c.get(uri).filter(|(at, _)| now - at < JWKS_CACHE_SECONDS).cloned())
+            // A forced refresh (an unknown key: the client may have rotated) at most every 30 s.
+            .filter(|(at, _)| !force || now - at < 30);
+        let text = match cached {
+            Some((_, text)) => text,
+            None => match self.jwks_source.fetch(uri).await {
+                Ok(text) => {
+                    if let Ok(mut cache) = self.jwks_cache.0.lock() {
+                        cache.insert(uri.clone(), (now, text.clone()));
+                    }
+                    text
+                }
+                Err(cause) => {
+                    tracing::warn!(client_id = %client.id, cause, "fetching the client's jwks_uri failed");
+                    return Ok(None);
+                }
+            },
+        };
+        Ok(parse_jwks(&text).ok())
+    }
+}

@@ -1,0 +1,150 @@
+//! Verifying JWTs that others signed (client assertions now; request objects and DPoP proofs
+//! build on it) against their JWK Set, with `jsonwebtoken`.
+//!
+//! Only asymmetric algorithms are accepted, and only those we list: `none` and the HMAC family
+//! are refused before any key is touched, which rules out algorithm confusion (a public key
+//! used as an HMAC secret). Claims are returned unvalidated: the caller knows which ones matter.
+
+pub use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::CryptoError;
+
+/// The signature algorithms we accept from others.
+pub const ACCEPTED: &[&str] = &["ES256", "RS256", "PS256", "EdDSA"];
+
+/// A verified JWT: its header's `typ` and its claims.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub typ: Option<String>,
+    pub claims: serde_json::Value,
+}
+
+/// Parses a JWK Set, refusing sets without a usable public signing key.
+pub fn parse_jwks(text: &str) -> Result<JwkSet, CryptoError> {
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|_| CryptoError::InvalidKey)?;
+    // A private key (`d`) in a published set means the client leaked it: refuse the set.
+    let keys = raw.get("keys").and_then(|k| k.as_array()).ok_or(CryptoError::InvalidKey)?;
+    if keys.iter().any(|k| k.get("d").is_some()) {
+        return Err(CryptoError::InvalidKey);
+    }
+    let set: JwkSet = serde_json::from_value(raw).map_err(|_| CryptoError::InvalidKey)?;
+    let usable =
+        set.keys.iter().filter(|k| DecodingKey::from_jwk(k).is_ok() && is_public(k)).count();
+    if usable == 0 {
+        return Err(CryptoError::InvalidKey);
+    }
+    Ok(set)
+}
+
+/// Symmetric keys have no place in a client's public JWK Set.
+fn is_public(jwk: &Jwk) -> bool {
+    !matches!(&jwk.algorithm, AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_))
+}
+
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    let family_fits = matches!(
+        (&jwk.algorithm, alg),
+        (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+            | (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::PS256)
+            | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
+    );
+    let declared = jwk.common.key_algorithm.map(|a| format!("{a:?}"));
+    family_fits && declared.is_none_or(|d| d == format!("{alg:?}"))
+}
+
+/// Verifies `token`'s signature with the key of `jwks` its header names (or, without a `kid`,
+/// any key that fits its algorithm) and returns its claims, unvalidated.
+pub fn verify_with_jwks(token: &str, jwks: &JwkSet) -> Result<Verified, CryptoError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| CryptoError::Malformed)?;
+    let alg = header.alg;
+    if !ACCEPTED.contains(&format!("{alg:?}").as_str()) {
+        return Err(CryptoError::UnsupportedAlgorithm);
+    }
+    let candidates: Vec<&Jwk> = match &header.kid {
+        Some(kid) => jwks.find(kid).into_iter().collect(),
+        None => jwks.keys.iter().collect(),
+    };
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    for jwk in candidates.into_iter().filter(|k| fits(k, alg) && is_public(k)) {
+        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+        if let Ok(data) = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+            return Ok(Verified { typ: header.typ.clone(), claims: data.claims });
+        }
+    }
+    Err(CryptoError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::jws::{Algorithm as Ours, SigningKey};
+
+    fn key_and_set(alg: Ours) -> (SigningKey, JwkSet) {
+        let (key, _) = SigningKey::generate(alg).unwrap();
+        let set = parse_jwks(&json!({"keys": [key.public_jwk()]}).to_string()).unwrap();
+        (key, set)
+    }
+
+    #[test]
+    fn a_token_signed_by_a_key_of_the_set_verifies() {
+        for alg in [Ours::ES256, Ours::RS256] {
+            let (key, set) = key_and_set(alg);
+            let token = key.sign("JWT", &json!({"iss": "c1", "jti": "1"})).unwrap();
+            let verified = verify_with_jwks(&token, &set).unwrap();
+            assert_eq!(verified.claims["iss"], "c1");
+            let (_, other_set) = key_and_set(alg);
+            assert_eq!(
+                verify_with_jwks(&token, &other_set).unwrap_err(),
+                CryptoError::BadSignature
+            );
+        }
+    }
+
+    #[test]
+    fn none_and_hmac_are_refused_before_any_key_is_tried() {
+        let (key, set) = key_and_set(Ours::RS256);
+        let token = key.sign("JWT", &json!({"iss": "c1"})).unwrap();
+        let (_, payload_sig) = token.split_once('.').unwrap();
+        let (payload, _) = payload_sig.split_once('.').unwrap();
+        let none = format!("{}.{payload}.", B64.encode(r#"{"alg":"none"}"#));
+        assert!(verify_with_jwks(&none, &set).is_err());
+        // HS256 "signed" with the RSA public key's bytes: the classic algorithm confusion.
+        let hs = format!("{}.{payload}.c2ln", B64.encode(r#"{"alg":"HS256"}"#));
+        assert_eq!(verify_with_jwks(&hs, &set).unwrap_err(), CryptoError::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn sets_without_a_public_signing_key_are_refused() {
+        assert!(parse_jwks(r#"{"keys": []}"#).is_err());
+        assert!(parse_jwks(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).is_err());
+        assert!(parse_jwks("not json").is_err());
+        let (key, _) = SigningKey::generate(Ours::ES256).unwrap();
+        let mut private = key.public_jwk().clone();
+        private["d"] = json!("AAAA");
+        assert!(parse_jwks(&json!({"keys": [private]}).to_string()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn verification_never_panics(token in "[A-Za-z0-9_.-]{0,300}") {
+            let (_, set) = key_and_set(Ours::ES256);
+            let _ = verify_with_jwks(&token, &set);
+        }
+
+        #[test]
+        fn jwks_parsing_never_panics(text in "\\PC{0,300}") {
+            let _ = parse_jwks(&text);
+        }
+    }
+}
