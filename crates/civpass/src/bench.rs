@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use civpass_core::clients::ClientSpec;
 use civpass_core::login::Verdict;
+use civpass_core::model::GrantType;
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_registry::SandboxRegistry;
 use civpass_wallet::{LoginLink, Wallet, WalletFile};
@@ -39,6 +41,24 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 120)]
         max_seconds: u64,
     },
+    /// Token-endpoint grants per second against a running server: `client_credentials`, or
+    /// `refresh_token` rotations (each one a durable write).
+    Tokens {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, value_parser = ["client_credentials", "refresh_token"])]
+        grant: String,
+        /// Requests in flight at once (for refresh_token, also the number of grants rotated).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Requests to make.
+        #[arg(long, default_value_t = 50000)]
+        requests: usize,
+        #[arg(long, default_value_t = 120)]
+        max_seconds: u64,
+    },
 }
 
 struct Rp {
@@ -50,10 +70,18 @@ struct Rp {
 }
 
 pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Result<()> {
-    let BenchCommand::Login { storage, server, citizens, concurrency, flows, max_seconds } =
-        command;
-    let storage = storage.resolve(file);
-    let server = server.trim_end_matches('/').to_owned();
+    match command {
+        BenchCommand::Login { storage, server, citizens, concurrency, flows, max_seconds } => {
+            login(storage.resolve(file), server, citizens, concurrency, flows, max_seconds).await
+        }
+        BenchCommand::Tokens { storage, server, grant, concurrency, requests, max_seconds } => {
+            tokens(storage.resolve(file), server, &grant, concurrency, requests, max_seconds).await
+        }
+    }
+}
+
+/// An HTTP client for `concurrency` requests in flight, checked against the server.
+async fn connect(server: &str, concurrency: usize) -> anyhow::Result<reqwest::Client> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(concurrency * 2)
@@ -63,6 +91,19 @@ pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Res
         .await
         .context("is the server running?")?
         .error_for_status()?;
+    Ok(http)
+}
+
+async fn login(
+    storage: crate::config::StorageConfig,
+    server: String,
+    citizens: usize,
+    concurrency: usize,
+    flows: usize,
+    max_seconds: u64,
+) -> anyhow::Result<()> {
+    let server = server.trim_end_matches('/').to_owned();
+    let http = connect(&server, concurrency).await?;
 
     let store = crate::app::open_store(&storage).await?;
     let services = crate::app::services(&storage, store, &server).await?;
@@ -102,7 +143,7 @@ pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Res
                 let wallet = &wallets[n % wallets.len()];
                 let t = Instant::now();
                 match one_flow(&rp, wallet, &mut browser_cookie).await {
-                    Ok(()) => latencies.record(t.elapsed().as_micros() as u64)?,
+                    Ok(_) => latencies.record(t.elapsed().as_micros() as u64)?,
                     Err(e) => {
                         errors += 1;
                         if errors <= 3 {
@@ -114,26 +155,7 @@ pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Res
             anyhow::Ok((latencies, errors))
         }));
     }
-    let mut all = hdrhistogram::Histogram::<u64>::new(3)?;
-    let mut errors = 0;
-    for worker in workers {
-        let (latencies, worker_errors) = worker.await??;
-        all.add(latencies)?;
-        errors += worker_errors;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let done = all.len();
-    println!(
-        "completed {done} flows in {elapsed:.2} s: {:.0} flows/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {errors} failed",
-        done as f64 / elapsed,
-        all.value_at_quantile(0.50) as f64 / 1000.0,
-        all.value_at_quantile(0.99) as f64 / 1000.0,
-        all.max() as f64 / 1000.0,
-    );
-    if errors > 0 {
-        bail!("{errors} flows failed");
-    }
-    Ok(())
+    report("flows", started, workers).await
 }
 
 /// Enrols `n` sandbox citizens, reusing wallets from earlier runs kept in the data directory.
@@ -183,11 +205,12 @@ fn location(res: &reqwest::Response) -> anyhow::Result<String> {
     Ok(res.headers().get(header::LOCATION).context("no Location")?.to_str()?.to_owned())
 }
 
+/// One whole login; returns the refresh token it ended with.
 async fn one_flow(
     rp: &Rp,
     wallet: &Wallet,
     browser_cookie: &mut Option<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let verifier = random_token(32);
     let challenge = b64url(&sha256(verifier.as_bytes()));
     let state = random_token(12);
@@ -263,5 +286,116 @@ async fn one_flow(
         .send()
         .await?
         .error_for_status()?;
+    Ok(tokens["refresh_token"].as_str().context("no refresh token")?.to_owned())
+}
+
+/// A load-generating task: its latencies in microseconds, and how many of its requests failed.
+type Worker = tokio::task::JoinHandle<anyhow::Result<(hdrhistogram::Histogram<u64>, usize)>>;
+
+/// Prints requests per second and latency percentiles from the workers' histograms.
+async fn report(what: &str, started: Instant, workers: Vec<Worker>) -> anyhow::Result<()> {
+    let mut all = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut errors = 0;
+    for worker in workers {
+        let (latencies, worker_errors) = worker.await??;
+        all.add(latencies)?;
+        errors += worker_errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "completed {} {what} in {elapsed:.2} s: {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; {errors} failed",
+        all.len(),
+        all.len() as f64 / elapsed,
+        all.value_at_quantile(0.50) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0,
+        all.max() as f64 / 1000.0,
+    );
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
     Ok(())
+}
+
+async fn tokens(
+    storage: crate::config::StorageConfig,
+    server: String,
+    grant: &str,
+    concurrency: usize,
+    requests: usize,
+    max_seconds: u64,
+) -> anyhow::Result<()> {
+    let server = server.trim_end_matches('/').to_owned();
+    let http = connect(&server, concurrency).await?;
+    let store = crate::app::open_store(&storage).await?;
+    let services = crate::app::services(&storage, store, &server).await?;
+    let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
+    let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
+    spec.grant_types.push(GrantType::ClientCredentials);
+    spec.scopes = vec!["api.read".into()];
+    let client = services.register_client(spec).await?;
+    let rp = Arc::new(Rp {
+        server: server.clone(),
+        client_id: client.client.id,
+        client_secret: client.secret.unwrap_or_default(),
+        redirect_uri,
+        http: http.clone(),
+    });
+    // For refresh_token, each worker rotates a grant of its own, got by a whole login.
+    let mut chains: Vec<Option<String>> = vec![None; concurrency];
+    if grant == "refresh_token" {
+        let wallets = enrol_citizens(&storage.data_dir, &server, concurrency, &http).await?;
+        for (chain, wallet) in chains.iter_mut().zip(&wallets) {
+            *chain = Some(one_flow(&rp, wallet, &mut None).await?);
+        }
+    }
+    println!("bench tokens: {grant}, {concurrency} concurrent, {requests} requests");
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(max_seconds);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for chain in chains {
+        let (rp, next, grant) = (rp.clone(), next.clone(), grant.to_owned());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+            let mut errors = 0usize;
+            let mut refresh = chain;
+            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
+                let t = Instant::now();
+                let form: Vec<(&str, &str)> = match &refresh {
+                    Some(token) => vec![("grant_type", "refresh_token"), ("refresh_token", token)],
+                    None => vec![("grant_type", "client_credentials")],
+                };
+                let res = rp
+                    .http
+                    .post(format!("{}/token", rp.server))
+                    .basic_auth(&rp.client_id, Some(&rp.client_secret))
+                    .form(&form)
+                    .send()
+                    .await;
+                let body: Option<serde_json::Value> = match res {
+                    Ok(res) if res.status().is_success() => res.json().await.ok(),
+                    _ => None,
+                };
+                match body {
+                    Some(body) if grant == "refresh_token" => {
+                        refresh = body["refresh_token"].as_str().map(str::to_owned);
+                        latencies.record(t.elapsed().as_micros() as u64)?;
+                        if refresh.is_none() {
+                            bail!("no refresh token in the answer");
+                        }
+                    }
+                    Some(_) => latencies.record(t.elapsed().as_micros() as u64)?,
+                    None => {
+                        errors += 1;
+                        if grant == "refresh_token" {
+                            // The chain is broken (its grant is revoked); stop this worker.
+                            break;
+                        }
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    report(&format!("{grant} grants"), started, workers).await
 }
