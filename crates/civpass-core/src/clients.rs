@@ -56,6 +56,8 @@ pub struct ClientSpec {
     pub jwks_uri: Option<String>,
     /// Scopes for the client-credentials grant.
     pub scopes: Vec<String>,
+    pub require_par: bool,
+    pub require_signed_request: bool,
 }
 
 impl ClientSpec {
@@ -70,6 +72,8 @@ impl ClientSpec {
             jwks: None,
             jwks_uri: None,
             scopes: Vec::new(),
+            require_par: false,
+            require_signed_request: false,
         }
     }
 }
@@ -143,8 +147,10 @@ impl Services {
             (None, Some(uri)) if !valid_jwks_uri(uri) => {
                 return Err(ClientError::Invalid("jwks_uri must be an https URL"));
             }
-            (None, None) if signs => {
-                return Err(ClientError::Invalid("private_key_jwt needs jwks or jwks_uri"));
+            (None, None) if signs || spec.require_signed_request => {
+                return Err(ClientError::Invalid(
+                    "private_key_jwt and signed request objects need jwks or jwks_uri",
+                ));
             }
             _ => {}
         }
@@ -160,6 +166,8 @@ impl Services {
             jwks: spec.jwks,
             jwks_uri: spec.jwks_uri,
             scopes: spec.scopes,
+            require_par: spec.require_par,
+            require_signed_request: spec.require_signed_request,
             created_at: self.clock.now(),
         };
         self.store.insert_client(&client).await.map_err(Internal::from)?;
@@ -255,7 +263,7 @@ impl Services {
     }
 
     /// The client's JWK Set: registered inline, or fetched from its `jwks_uri` (cached).
-    async fn client_jwks(
+    pub(crate) async fn client_jwks(
         &self,
         client: &Client,
         force: bool,

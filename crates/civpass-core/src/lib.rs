@@ -12,6 +12,7 @@ pub mod hkid;
 pub mod keys;
 pub mod login;
 pub mod model;
+pub mod par;
 pub mod passkey;
 pub mod registry;
 pub mod scopes;

@@ -4,6 +4,7 @@ use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
 use crate::model::{Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus};
+use crate::par::Source;
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
@@ -11,8 +12,8 @@ use crate::services::{Internal, Services};
 /// How long an expired login request is kept, in seconds.
 pub const LOGIN_REQUEST_RETENTION: i64 = 24 * 3600;
 
-/// The query parameters of `/authorize`, as received.
-#[derive(Debug, Default, Clone)]
+/// The parameters of an authorization request, as received.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AuthorizeParams {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
@@ -50,6 +51,14 @@ impl From<Internal> for AuthorizeError {
     fn from(e: Internal) -> AuthorizeError {
         AuthorizeError::Internal(e.0)
     }
+}
+
+/// An authorization request that passed every check.
+pub(crate) struct ValidRequest {
+    pub(crate) client: Client,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    pub(crate) scopes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -201,25 +210,18 @@ pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 }
 
 impl Services {
-    /// Validates an authorization request and opens a login request bound to `browser_id`.
-    #[tracing::instrument(skip_all, fields(client_id = params.client_id.as_deref().unwrap_or("")))]
-    pub async fn start_login(
+    /// Every check of an authorization request's parameters (RFC 6749 section 4.1.1, OIDC Core
+    /// section 3.1.2.1, PKCE, and the PAR and signed-request policies).
+    pub(crate) fn validate_authorization(
         &self,
+        client: &Client,
         params: &AuthorizeParams,
-        browser_id: &str,
-    ) -> Result<StartedLogin, AuthorizeError> {
+        source: Source,
+    ) -> Result<ValidRequest, AuthorizeError> {
         let no_redirect = |description| AuthorizeError::NoRedirect { description };
-        let client_id = params
-            .client_id
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or(no_redirect("client_id is missing"))?;
-        let client: Client = self
-            .store
-            .find_client(client_id)
-            .await
-            .map_err(Internal::from)?
-            .ok_or(no_redirect("client_id is not a registered client"))?;
+        if params.client_id.as_deref().is_some_and(|id| id != client.id) {
+            return Err(no_redirect("client_id does not match"));
+        }
         let redirect_uri =
             params.redirect_uri.as_deref().ok_or(no_redirect("redirect_uri is missing"))?;
         // Exact string comparison (OAuth 2.0 Security BCP, RFC 9700 section 4.1.3).
@@ -238,11 +240,17 @@ impl Services {
                 "this client is not registered for the authorization code flow",
             ));
         }
-        if params.request.is_some() {
-            return Err(redirect("request_not_supported", "request objects are not supported yet"));
+        if !source.pushed && (client.require_par || self.settings.require_par) {
+            return Err(redirect(
+                "invalid_request",
+                "this client must push its authorization requests (PAR) first",
+            ));
         }
-        if params.request_uri.is_some() {
-            return Err(redirect("request_uri_not_supported", "request_uri is not supported yet"));
+        if !source.signed && client.require_signed_request {
+            return Err(redirect(
+                "invalid_request",
+                "this client must send its authorization requests as signed request objects",
+            ));
         }
         if params.response_mode.as_deref().is_some_and(|m| m != "query") {
             return Err(redirect("invalid_request", "only response_mode=query is supported"));
@@ -291,17 +299,50 @@ impl Services {
         {
             return Err(redirect("invalid_request", "state or nonce is too long"));
         }
+        Ok(ValidRequest {
+            client: client.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            code_challenge: challenge.to_owned(),
+            scopes: requested,
+        })
+    }
+
+    /// Validates an authorization request (given in the query, as a request object, or pushed
+    /// before) and opens a login request bound to `browser_id`.
+    #[tracing::instrument(skip_all, fields(client_id = params.client_id.as_deref().unwrap_or("")))]
+    pub async fn start_login(
+        &self,
+        params: &AuthorizeParams,
+        browser_id: &str,
+    ) -> Result<StartedLogin, AuthorizeError> {
+        let no_redirect = |description| AuthorizeError::NoRedirect { description };
+        let client_id = params
+            .client_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(no_redirect("client_id is missing"))?;
+        let client: Client = self
+            .store
+            .find_client(client_id)
+            .await
+            .map_err(Internal::from)?
+            .ok_or(no_redirect("client_id is not a registered client"))?;
+        let (params, source) = self.effective_params(&client, params).await?;
+        let valid = self.validate_authorization(&client, &params, source)?;
+        let (client, redirect_uri, challenge, requested) =
+            (valid.client, valid.redirect_uri, valid.code_challenge, valid.scopes);
+        let params = &params;
 
         let now = self.clock.now();
         let request = LoginRequest {
             id: random_token(16),
             client_id: client.id,
             client_name: client.name,
-            redirect_uri: redirect_uri.to_owned(),
+            redirect_uri,
             oauth_state: params.state.clone(),
             nonce: params.nonce.clone(),
             scopes: requested,
-            code_challenge: challenge.to_owned(),
+            code_challenge: challenge,
             browser_hash: hash_secret(browser_id),
             match_code: format!("{:02}", random_below(100)),
             challenge: random_token(32),

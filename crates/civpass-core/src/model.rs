@@ -28,6 +28,10 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// Scopes the client may ask for with the client-credentials grant.
     pub scopes: Vec<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 section 6).
+    pub require_par: bool,
+    /// `require_signed_request_object` (RFC 9101 section 10.5).
+    pub require_signed_request: bool,
     pub created_at: UnixTime,
 }
 

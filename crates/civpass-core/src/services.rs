@@ -28,6 +28,8 @@ pub struct Settings {
     pub ceremony_ttl: i64,
     /// How long the app may read and manage the account after one passkey check.
     pub app_session_ttl: i64,
+    /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
+    pub require_par: bool,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
             refresh_token_max_age: 180 * 24 * 3600,
             ceremony_ttl: 300,
             app_session_ttl: 600,
+            require_par: false,
         }
     }
 }

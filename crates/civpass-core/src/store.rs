@@ -117,7 +117,23 @@ pub trait LoginStore {
         grant: &Grant,
         release: &Release,
     ) -> StoreResult<Redemption>;
-    /// Deletes login requests that expired before `cutoff`; returns how many.
+    /// Stores a pushed authorization request's parameters (JSON) under `id`.
+    async fn insert_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        params: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// Removes and returns `(client_id, params)` if the pushed request has not expired at `now`:
+    /// each is used once.
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<(String, String)>>;
+    /// Deletes login requests (and pushed requests) that expired before `cutoff`; returns how
+    /// many.
     async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 

@@ -531,7 +531,11 @@ impl Services {
             "claims_locales_supported": ["en", "zh-Hant-HK"],
             "ui_locales_supported": ["en", "zh-HK", "zh-CN"],
             "authorization_response_iss_parameter_supported": true,
-            "request_parameter_supported": false,
+            "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+            "require_pushed_authorization_requests": self.settings.require_par,
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
+            // Only the request_uri values our PAR endpoint hands out; we fetch no URLs.
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": false,
         })

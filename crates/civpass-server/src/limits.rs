@@ -27,7 +27,7 @@ use crate::pages::{self, Chrome};
 pub struct RateLimits {
     /// `/authorize` and the login pages (not the page's status polling).
     pub authorize: u32,
-    /// `/token`, `/revoke`, `/introspect`.
+    /// `/token`, `/revoke`, `/introspect`, `/par`.
     pub token: u32,
     /// `/api/v1/device/...`.
     pub device: u32,
@@ -54,7 +54,7 @@ enum Group {
 fn group(path: &str) -> Option<Group> {
     match path {
         "/authorize" => Some(Group::Authorize),
-        "/token" | "/revoke" | "/introspect" => Some(Group::Token),
+        "/token" | "/revoke" | "/introspect" | "/par" => Some(Group::Token),
         p if p.starts_with("/api/v1/device/") => Some(Group::Device),
         // The waiting page polls its status every second; that is bound to the browser's
         // cookie and cheap, so only the page itself counts.

@@ -21,6 +21,7 @@ fn corrupt(what: &str) -> StoreError {
 
 pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
     let uris: String = row.try_get("redirect_uris").map_err(backend)?;
+    let requirements = split(&row.try_get::<String, _>("requirements").map_err(backend)?);
     Ok(Client {
         id: row.try_get("id").map_err(backend)?,
         name: row.try_get("name").map_err(backend)?,
@@ -39,6 +40,8 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         jwks: row.try_get("jwks").map_err(backend)?,
         jwks_uri: row.try_get("jwks_uri").map_err(backend)?,
         scopes: split(&row.try_get::<String, _>("scopes").map_err(backend)?),
+        require_par: requirements.iter().any(|r| r == "par"),
+        require_signed_request: requirements.iter().any(|r| r == "signed_request"),
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

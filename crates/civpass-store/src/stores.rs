@@ -68,11 +68,18 @@ impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         let uris = serde_json::to_string(&client.redirect_uris)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let requirements =
+            [(client.require_par, "par"), (client.require_signed_request, "signed_request")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+                .join(" ");
         let client = client.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
                 sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at, \
-                     auth_methods, grant_types, jwks, jwks_uri, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                     auth_methods, grant_types, jwks, jwks_uri, scopes, requirements) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
                     .bind(&client.id)
                     .bind(&client.name)
                     .bind(&client.secret_hash)
@@ -84,6 +91,7 @@ impl ClientStore for SqlStore {
                 .bind(&client.jwks)
                 .bind(&client.jwks_uri)
                 .bind(client.scopes.join(" "))
+                .bind(requirements)
                     .execute(conn)
                     .await
                     .map_err(backend)?;
@@ -136,7 +144,7 @@ impl ClientStore for SqlStore {
 
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query(
-            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes \
+            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes, requirements \
              FROM clients WHERE id = $1",
         )
         .bind(id)
@@ -439,17 +447,74 @@ impl LoginStore for SqlStore {
             .await
     }
 
+    async fn insert_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        params: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let (id, client_id, params) = (id.to_owned(), client_id.to_owned(), params.to_owned());
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO pushed_requests (id, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&id)
+                    .bind(&client_id)
+                    .bind(&params)
+                    .bind(expires_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<(String, String)>> {
+        let id = id.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                let row = sqlx::query(
+                    "DELETE FROM pushed_requests WHERE id = $1 RETURNING client_id, params, expires_at",
+                )
+                .bind(&id)
+                .fetch_optional(conn)
+                .await
+                .map_err(backend)?;
+                let Some(row) = row else { return Ok(None) };
+                let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
+                if expires_at <= now {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    row.try_get("client_id").map_err(backend)?,
+                    row.try_get("params").map_err(backend)?,
+                )))
+            }))
+            .await
+    }
+
     async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
         self.writer
             .write(
-                Statements::One,
+                Statements::Several,
                 op!(|conn| {
                     let deleted = sqlx::query("DELETE FROM login_requests WHERE expires_at < $1")
+                        .bind(cutoff)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    // Pushed requests live a minute; any older than the cutoff are long dead.
+                    let pushed = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
                         .bind(cutoff)
                         .execute(conn)
                         .await
                         .map_err(backend)?;
-                    Ok(deleted.rows_affected())
+                    Ok(deleted.rows_affected() + pushed.rows_affected())
                 }),
             )
             .await

@@ -68,6 +68,7 @@ pub(crate) async fn services(
     config: &StorageConfig,
     store: SqlStore,
     issuer: &str,
+    require_par: bool,
 ) -> anyhow::Result<Services> {
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
@@ -79,13 +80,8 @@ pub(crate) async fn services(
         .await
         .context("loading signing keys")?;
     let jwks = HttpJwksSource::new().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Services::new(
-        store,
-        registry(config)?,
-        clock,
-        secrets,
-        Arc::new(keys),
-        Settings::new(issuer),
-    )
-    .with_jwks_source(Arc::new(jwks)))
+    let mut settings = Settings::new(issuer);
+    settings.require_par = require_par;
+    Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
+        .with_jwks_source(Arc::new(jwks)))
 }

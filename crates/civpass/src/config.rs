@@ -19,6 +19,7 @@ pub(crate) struct FileConfig {
     pub(crate) rate_limit_authorize: Option<u32>,
     pub(crate) rate_limit_token: Option<u32>,
     pub(crate) rate_limit_device: Option<u32>,
+    pub(crate) require_par: Option<bool>,
 }
 
 impl FileConfig {

@@ -62,6 +62,12 @@ impl StorageArgs {
     }
 }
 
+/// What `serve` enforces beyond the protocols' minimum.
+struct Policy {
+    limits: RateLimits,
+    require_par: bool,
+}
+
 /// Requests a minute per client IP address; 0 turns a limit off.
 #[derive(Args)]
 struct LimitArgs {
@@ -104,6 +110,9 @@ enum Command {
         issuer: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
+        #[arg(long, env = "CIVPASS_REQUIRE_PAR")]
+        require_par: bool,
     },
     /// Manage relying parties.
     #[command(subcommand)]
@@ -149,6 +158,12 @@ enum ClientCommand {
         /// Scopes the client may ask for with the client-credentials grant; repeat for several.
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// The client must push its authorization requests (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
+        /// The client must sign its authorization requests (RFC 9101); needs its keys.
+        #[arg(long)]
+        require_signed_request: bool,
         /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
         id_token_alg: String,
@@ -255,8 +270,12 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { storage, listen, issuer, limits } => {
-            serve(&file, storage.resolve(&file), listen, issuer, limits.resolve(&file)).await
+        Command::Serve { storage, listen, issuer, limits, require_par } => {
+            let policy = Policy {
+                limits: limits.resolve(&file),
+                require_par: require_par || file.require_par.unwrap_or(false),
+            };
+            serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
         Command::Client(ClientCommand::Create {
             storage,
@@ -269,11 +288,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             jwks,
             jwks_uri,
             scopes,
+            require_par,
+            require_signed_request,
             json,
         }) => {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
-            let services = app::services(&storage, store, "http://127.0.0.1:8080").await?;
+            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
             let mut spec = ClientSpec::web(&name, &redirect_uris);
             spec.id_token_alg =
                 Algorithm::parse(&id_token_alg).context("--id-token-alg must be ES256 or RS256")?;
@@ -296,6 +317,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             spec.jwks_uri = jwks_uri;
             spec.scopes = scopes;
+            spec.require_par = require_par;
+            spec.require_signed_request = require_signed_request;
             let created = services.register_client(spec).await?;
             let client = &created.client;
             if json {
@@ -309,6 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "id_token_signed_response_alg": client.id_token_alg.as_str(),
                     "jwks_uri": client.jwks_uri,
                     "scope": client.scopes.join(" "),
+                    "require_pushed_authorization_requests": client.require_par,
+                    "require_signed_request_object": client.require_signed_request,
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -370,7 +395,7 @@ async fn serve(
     storage: StorageConfig,
     listen: Option<String>,
     issuer: Option<String>,
-    limits: RateLimits,
+    policy: Policy,
 ) -> anyhow::Result<()> {
     let listen =
         listen.or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
@@ -380,14 +405,14 @@ async fn serve(
     let address = listener.local_addr()?;
     let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
     let store = app::open_store(&storage).await?;
-    let services = app::services(&storage, store, &issuer).await?;
+    let services = app::services(&storage, store, &issuer, policy.require_par).await?;
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,
             "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
         );
     }
-    let state = AppState::with_limits(services, limits);
+    let state = AppState::with_limits(services, policy.limits);
     tokio::spawn(housekeeping(state.clone()));
     let router =
         civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

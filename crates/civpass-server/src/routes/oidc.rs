@@ -28,6 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize))
         .route("/token", axum::routing::post(token))
+        .route("/par", axum::routing::post(par))
         .route("/revoke", axum::routing::post(revoke))
         .route("/introspect", axum::routing::post(introspect))
         .route("/userinfo", get(userinfo).post(userinfo))
@@ -42,6 +43,34 @@ async fn jwks(State(state): State<AppState>) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=300"));
     res
+}
+
+/// The authorization parameters among `pairs`; `None` if one repeats (RFC 6749 section 3.1).
+fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
+    let mut params = AuthorizeParams::default();
+    for (name, value) in pairs {
+        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
+            return None;
+        }
+        let slot = match name.as_str() {
+            "client_id" => &mut params.client_id,
+            "redirect_uri" => &mut params.redirect_uri,
+            "response_type" => &mut params.response_type,
+            "scope" => &mut params.scope,
+            "state" => &mut params.state,
+            "nonce" => &mut params.nonce,
+            "code_challenge" => &mut params.code_challenge,
+            "code_challenge_method" => &mut params.code_challenge_method,
+            "prompt" => &mut params.prompt,
+            "request" => &mut params.request,
+            "request_uri" => &mut params.request_uri,
+            "response_mode" => &mut params.response_mode,
+            "ui_locales" => &mut params.ui_locales,
+            _ => continue,
+        };
+        *slot = Some(value.clone());
+    }
+    Some(params)
 }
 
 /// A browser id from the cookie if it is one of ours, else a new one.
@@ -69,38 +98,18 @@ async fn authorize(
             pages::message(chrome(None), StatusCode::BAD_REQUEST, "invalid_request", None, None);
         return (jar, page).into_response();
     };
-    let mut params = AuthorizeParams::default();
-    for (name, value) in &pairs {
-        if pairs.iter().filter(|(n, _)| n == name).count() > 1 {
-            // RFC 6749 section 3.1: parameters must not repeat. The redirect URI itself may be
-            // the repeated one, so no redirect.
-            let page = pages::message(
-                chrome(None),
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                Some("repeated"),
-                None,
-            );
-            return (jar, page).into_response();
-        }
-        let slot = match name.as_str() {
-            "client_id" => &mut params.client_id,
-            "redirect_uri" => &mut params.redirect_uri,
-            "response_type" => &mut params.response_type,
-            "scope" => &mut params.scope,
-            "state" => &mut params.state,
-            "nonce" => &mut params.nonce,
-            "code_challenge" => &mut params.code_challenge,
-            "code_challenge_method" => &mut params.code_challenge_method,
-            "prompt" => &mut params.prompt,
-            "request" => &mut params.request,
-            "request_uri" => &mut params.request_uri,
-            "response_mode" => &mut params.response_mode,
-            "ui_locales" => &mut params.ui_locales,
-            _ => continue,
-        };
-        *slot = Some(value.clone());
-    }
+    let Some(params) = authorize_params(&pairs) else {
+        // RFC 6749 section 3.1: parameters must not repeat. The redirect URI itself may be
+        // the repeated one, so no redirect.
+        let page = pages::message(
+            chrome(None),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("repeated"),
+            None,
+        );
+        return (jar, page).into_response();
+    };
     let page_chrome = chrome(params.ui_locales.as_deref());
     let (jar, browser) = match browser_id(&jar) {
         Some(id) => (jar.clone(), id),
@@ -216,6 +225,40 @@ fn token_param(pairs: &[(String, String)]) -> Result<&str, TokenError> {
         .find(|(n, _)| n == "token")
         .map(|(_, v)| v.as_str())
         .ok_or(TokenError::InvalidRequest("token is required"))
+}
+
+/// RFC 9126: the client pushes its authorization request and gets a one-time `request_uri`.
+async fn par(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
+    let basic = headers.contains_key(header::AUTHORIZATION);
+    let pairs = match form_pairs(form) {
+        Ok(pairs) => pairs,
+        Err(e) => return token_error(e, basic).into_response(),
+    };
+    let client = match authenticated_client(&state, &headers, &pairs).await {
+        Ok(client) => client,
+        Err(e) => return token_error(e, basic).into_response(),
+    };
+    // Client authentication parameters are not authorization parameters.
+    let Some(params) = authorize_params(&pairs) else {
+        return token_error(
+            TokenError::InvalidRequest("a parameter appears more than once"),
+            basic,
+        )
+        .into_response();
+    };
+    match state.services.push_authorization(&client, &params).await {
+        Ok(pushed) => (
+            StatusCode::CREATED,
+            no_store(),
+            Json(serde_json::json!({
+                "request_uri": pushed.request_uri,
+                "expires_in": pushed.expires_in,
+            })),
+        )
+            .into_response(),
+        Err(e) if e.error == "server_error" => OAuthError::internal(e.description).into_response(),
+        Err(e) => OAuthError::new(StatusCode::BAD_REQUEST, e.error, e.description).into_response(),
+    }
 }
 
 /// RFC 7009: revokes the grant behind a refresh or access token; 200 whatever the token was.

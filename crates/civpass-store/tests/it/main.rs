@@ -36,6 +36,8 @@ fn client(id: &str) -> Client {
         jwks: Some(r#"{"keys":[]}"#.into()),
         jwks_uri: None,
         scopes: vec!["api.read".into()],
+        require_par: true,
+        require_signed_request: false,
         created_at: 1,
     }
 }
@@ -448,5 +450,22 @@ async fn a_client_keeps_its_metadata_and_each_assertion_id_is_used_once() {
         assert!(store.use_client_assertion("c2", "j1", 100).await.unwrap(), "per client");
         assert_eq!(store.delete_client_assertions_expired_before(100).await.unwrap(), 0);
         assert_eq!(store.delete_client_assertions_expired_before(101).await.unwrap(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        store.insert_pushed_request("p1", "c1", "{}", 200).await.unwrap();
+        store.insert_pushed_request("p2", "c1", "{}", 200).await.unwrap();
+        assert_eq!(
+            store.take_pushed_request("p1", 150).await.unwrap(),
+            Some(("c1".to_owned(), "{}".to_owned()))
+        );
+        assert_eq!(store.take_pushed_request("p1", 150).await.unwrap(), None, "used once");
+        assert_eq!(store.take_pushed_request("p2", 200).await.unwrap(), None, "expired");
+        store.insert_pushed_request("p3", "c1", "{}", 100).await.unwrap();
+        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
     }
 }

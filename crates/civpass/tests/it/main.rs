@@ -12,6 +12,7 @@ mod durability;
 mod flow;
 mod limits;
 mod logs;
+mod par;
 mod support;
 mod tokens;
 mod webauthn_fuzz;

@@ -1,0 +1,218 @@
+//! Pushed authorization requests (RFC 9126) and signed request objects (JAR, RFC 9101): the
+//! client sends the authorization request's parameters over an authenticated back channel, or
+//! signs them, so that nobody on the way through the browser can read or change them.
+
+use civpass_crypto::external::verify_with_jwks;
+use civpass_crypto::secret::random_token;
+use serde_json::Value;
+
+use crate::login::{AuthorizeError, AuthorizeParams};
+use crate::model::Client;
+use crate::services::{Internal, Services};
+
+/// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// How long a pushed request may wait for the browser: short, as RFC 9126 advises.
+pub const PUSHED_REQUEST_TTL: i64 = 60;
+
+/// A request object may live at most an hour (FAPI 2.0 Message Signing, section 5.3.1).
+const MAX_REQUEST_OBJECT_LIFETIME: i64 = 3600;
+
+/// The answer to a pushed authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
+/// Where an authorization request's parameters came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) pushed: bool,
+    pub(crate) signed: bool,
+}
+
+/// A PAR error, reported as an OAuth error at the PAR endpoint (never by redirect).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct PushError {
+    pub error: &'static str,
+    pub description: &'static str,
+}
+
+impl From<AuthorizeError> for PushError {
+    fn from(e: AuthorizeError) -> PushError {
+        match e {
+            AuthorizeError::NoRedirect { description } => {
+                PushError { error: "invalid_request", description }
+            }
+            AuthorizeError::Redirect { error, description, .. } => PushError { error, description },
+            AuthorizeError::Internal(cause) => {
+                tracing::error!(cause, "pushed authorization request failed");
+                PushError { error: "server_error", description: "internal error" }
+            }
+        }
+    }
+}
+
+/// A pushed request as kept: its parameters (a request object already opened) and whether
+/// they came signed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    signed: bool,
+    params: AuthorizeParams,
+}
+
+fn text(claims: &Value, name: &str) -> Option<String> {
+    claims.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+impl Services {
+    /// RFC 9126 section 2: validates the parameters as `/authorize` would, and keeps them for a
+    /// minute under a one-time `request_uri`. The client is already authenticated.
+    #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    pub async fn push_authorization(
+        &self,
+        client: &Client,
+        params: &AuthorizeParams,
+    ) -> Result<Pushed, PushError> {
+        let bad = |description| PushError { error: "invalid_request", description };
+        if params.request_uri.is_some() {
+            return Err(bad("request_uri cannot be pushed"));
+        }
+        if params.client_id.as_deref().is_some_and(|id| id != client.id) {
+            return Err(bad("client_id is not the authenticated client"));
+        }
+        let (params, signed) = match &params.request {
+            Some(object) => (
+                self.open_request_object(client, object).await.map_err(|description| {
+                    PushError { error: "invalid_request_object", description }
+                })?,
+                true,
+            ),
+            None => (params.clone(), false),
+        };
+        self.validate_authorization(client, &params, Source { pushed: true, signed })?;
+        let id = random_token(32);
+        let stored = Stored { signed, params };
+        let json = serde_json::to_string(&stored)
+            .map_err(|e| PushError::from(AuthorizeError::Internal(e.to_string())))?;
+        self.store
+            .insert_pushed_request(&id, &client.id, &json, self.clock.now() + PUSHED_REQUEST_TTL)
+            .await
+            .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
+        Ok(Pushed {
+            request_uri: format!("{REQUEST_URI_PREFIX}{id}"),
+            expires_in: PUSHED_REQUEST_TTL,
+        })
+    }
+
+    /// The parameters `/authorize` acts on: a pushed request's, a request object's, or the
+    /// query's own.
+    pub(crate) async fn effective_params(
+        &self,
+        client: &Client,
+        params: &AuthorizeParams,
+    ) -> Result<(AuthorizeParams, Source), AuthorizeError> {
+        let no_redirect = |description| AuthorizeError::NoRedirect { description };
+        if let Some(uri) = &params.request_uri {
+            if params.request.is_some() {
+                return Err(no_redirect("request and request_uri cannot be used together"));
+            }
+            let id = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or(no_redirect(
+                "request_uri must be one returned by the pushed authorization request endpoint",
+            ))?;
+            let (owner, json) = self
+                .store
+                .take_pushed_request(id, self.clock.now())
+                .await
+                .map_err(Internal::from)?
+                .ok_or(no_redirect("request_uri is unknown, expired or already used"))?;
+            if owner != client.id {
+                return Err(no_redirect("request_uri was pushed by another client"));
+            }
+            let stored: Stored =
+                serde_json::from_str(&json).map_err(|e| Internal(e.to_string()))?;
+            return Ok((stored.params, Source { pushed: true, signed: stored.signed }));
+        }
+        if let Some(object) = &params.request {
+            return match self.open_request_object(client, object).await {
+                Ok(inner) => Ok((inner, Source { pushed: false, signed: true })),
+                Err(description) => {
+                    // The error may go back only to a redirect URI the client registered.
+                    match params.redirect_uri.as_deref() {
+                        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => {
+                            Err(AuthorizeError::Redirect {
+                                redirect_uri: uri.to_owned(),
+                                error: "invalid_request_object",
+                                description,
+                                state: params.state.clone(),
+                            })
+                        }
+                        _ => Err(no_redirect(description)),
+                    }
+                }
+            };
+        }
+        Ok((params.clone(), Source { pushed: false, signed: false }))
+    }
+
+    /// RFC 9101 section 6: a request object signed by one of the client's keys, issued by the
+    /// client for us and unexpired; its claims are the authorization request's parameters.
+    async fn open_request_object(
+        &self,
+        client: &Client,
+        object: &str,
+    ) -> Result<AuthorizeParams, &'static str> {
+        let jwks = self
+            .client_jwks(client, false)
+            .await
+            .map_err(|_| "the client's keys could not be read")?
+            .ok_or("the client has no keys to verify a request object with")?;
+        let verified = verify_with_jwks(object, &jwks)
+            .map_err(|_| "the request object's signature is invalid")?;
+        let claims = &verified.claims;
+        let now = self.clock.now();
+        if text(claims, "iss").as_deref() != Some(client.id.as_str()) {
+            return Err("the request object's iss must be the client_id");
+        }
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == self.settings.issuer,
+            Some(Value::Array(list)) => {
+                list.iter().any(|a| a.as_str() == Some(&self.settings.issuer))
+            }
+            _ => false,
+        };
+        if !audience_ok {
+            return Err("the request object's aud must be the issuer");
+        }
+        let exp =
+            claims.get("exp").and_then(|v| v.as_i64()).ok_or("the request object has no exp")?;
+        let nbf = claims.get("nbf").and_then(|v| v.as_i64()).unwrap_or(now);
+        if exp <= now || nbf > now + 60 || exp - nbf > MAX_REQUEST_OBJECT_LIFETIME {
+            return Err("the request object has expired or lives too long");
+        }
+        if text(claims, "client_id").is_some_and(|id| id != client.id) {
+            return Err("the request object's client_id is another client's");
+        }
+        if claims.get("request").is_some() || claims.get("request_uri").is_some() {
+            return Err("a request object cannot hold another request");
+        }
+        Ok(AuthorizeParams {
+            client_id: Some(client.id.clone()),
+            redirect_uri: text(claims, "redirect_uri"),
+            response_type: text(claims, "response_type"),
+            scope: text(claims, "scope"),
+            state: text(claims, "state"),
+            nonce: text(claims, "nonce"),
+            code_challenge: text(claims, "code_challenge"),
+            code_challenge_method: text(claims, "code_challenge_method"),
+            prompt: text(claims, "prompt"),
+            request: None,
+            request_uri: None,
+            response_mode: text(claims, "response_mode"),
+            ui_locales: text(claims, "ui_locales"),
+        })
+    }
+}

@@ -1,0 +1,132 @@
+// Interoperability with Node's openid-client (an independent relying-party library) beyond the
+// basic code flow: private_key_jwt, pushed authorization requests, signed request objects,
+// refresh rotation, revocation, introspection and the client-credentials grant. The login itself
+// is approved by the command-line wallet; no browser is needed here.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import * as oidc from "openid-client";
+
+const run = promisify(execFile);
+const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
+const dataDir = mkdtempSync(join(tmpdir(), "civpass-interop-"));
+const callback = "http://127.0.0.1:9/callback";
+let server, base, wallet;
+
+async function civpass(...args) {
+  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
+  return stdout;
+}
+
+before(async () => {
+  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
+  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
+  base = /\(issuer (\S+)\)/.exec(line)[1];
+  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "300", "--json"));
+  wallet = join(dataDir, "wallet.json");
+  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth);
+});
+
+after(() => {
+  server?.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** A P-256 key pair; the public half goes to civpass as the client's JWK Set. */
+async function clientKey() {
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const kid = `k${Date.now()}`;
+  const file = join(dataDir, `${kid}.json`);
+  writeFileSync(file, JSON.stringify({ keys: [{ ...jwk, kid, alg: "ES256", use: "sig" }] }));
+  return { file, key: { key: pair.privateKey, kid } };
+}
+
+async function register(...args) {
+  return JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Interop service", "--json", ...args));
+}
+
+/** Follows the authorization URL like a browser, approves in the wallet, returns the callback URL. */
+async function login(url) {
+  let res = await fetch(url, { redirect: "manual" });
+  assert.equal(res.status, 303, await res.text());
+  const cookie = res.headers.get("set-cookie").split(";")[0];
+  const page = new URL(res.headers.get("location"), base);
+  const html = await (await fetch(page, { headers: { cookie } })).text();
+  const match = /id="match-code">(\d\d)</.exec(html)[1];
+  const link = /id="open-app" href="([^"]+)"/.exec(html)[1].replaceAll("&amp;", "&");
+  await civpass("wallet", "approve", "--wallet", wallet, link, "--match", match);
+  res = await fetch(page, { headers: { cookie }, redirect: "manual" });
+  assert.equal(res.status, 303);
+  return new URL(res.headers.get("location"));
+}
+
+function pkce() {
+  const verifier = oidc.randomPKCECodeVerifier();
+  return { verifier, state: oidc.randomState(), nonce: oidc.randomNonce() };
+}
+
+async function params(p) {
+  return {
+    redirect_uri: callback, scope: "openid profile", state: p.state, nonce: p.nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(p.verifier), code_challenge_method: "S256",
+  };
+}
+
+test("private_key_jwt with a pushed authorization request, refresh, introspection and revocation", async () => {
+  const { file, key } = await clientKey();
+  const client = await register("--redirect-uri", callback, "--auth-method", "private_key_jwt", "--jwks", file, "--require-par");
+  const config = await oidc.discovery(new URL(base), client.client_id, { id_token_signed_response_alg: "ES256" }, oidc.PrivateKeyJwt(key), { execute: [oidc.allowInsecureRequests] });
+  const p = pkce();
+  const url = await oidc.buildAuthorizationUrlWithPAR(config, await params(p));
+  assert.ok(url.searchParams.get("request_uri").startsWith("urn:ietf:params:oauth:request_uri:"));
+  const back = await login(url);
+  const tokens = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+  const claims = tokens.claims();
+  assert.equal(claims.iss, base);
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+  assert.ok(info.name);
+
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+  const active = await oidc.tokenIntrospection(config, refreshed.access_token);
+  assert.equal(active.active, true);
+  assert.equal(active.client_id, client.client_id);
+  await oidc.tokenRevocation(config, refreshed.refresh_token);
+  assert.equal((await oidc.tokenIntrospection(config, refreshed.access_token)).active, false);
+  await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === "invalid_grant");
+});
+
+test("a signed request object (JAR), and a replayed refresh token ends the grant", async () => {
+  const { file, key } = await clientKey();
+  const client = await register("--redirect-uri", callback, "--auth-method", "private_key_jwt", "--jwks", file, "--require-signed-request");
+  const config = await oidc.discovery(new URL(base), client.client_id, {}, oidc.PrivateKeyJwt(key), { execute: [oidc.allowInsecureRequests] });
+  const p = pkce();
+  const url = await oidc.buildAuthorizationUrlWithJAR(config, await params(p), key);
+  assert.ok(url.searchParams.get("request"));
+  const tokens = await oidc.authorizationCodeGrant(config, await login(url), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+  const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (e) => e.error === "invalid_grant");
+  await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), (e) => e.error === "invalid_grant", "reuse revoked the whole grant");
+});
+
+test("the client-credentials grant with private_key_jwt and with a client secret", async () => {
+  const { file, key } = await clientKey();
+  const signing = await register("--auth-method", "private_key_jwt", "--jwks", file, "--grant-type", "client_credentials", "--scope", "api.read");
+  const config = await oidc.discovery(new URL(base), signing.client_id, {}, oidc.PrivateKeyJwt(key), { execute: [oidc.allowInsecureRequests] });
+  const tokens = await oidc.clientCredentialsGrant(config, { scope: "api.read" });
+  assert.equal(tokens.scope, "api.read");
+  assert.equal(tokens.refresh_token, undefined);
+  await assert.rejects(oidc.clientCredentialsGrant(config, { scope: "openid" }), (e) => e.error === "invalid_scope");
+
+  const secret = await register("--grant-type", "client_credentials", "--scope", "api.read");
+  const basic = await oidc.discovery(new URL(base), secret.client_id, {}, oidc.ClientSecretBasic(secret.client_secret), { execute: [oidc.allowInsecureRequests] });
+  const again = await oidc.clientCredentialsGrant(basic);
+  const seen = await oidc.tokenIntrospection(basic, again.access_token);
+  assert.equal(seen.sub, secret.client_id);
+});
