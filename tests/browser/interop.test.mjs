@@ -130,3 +130,21 @@ test("the client-credentials grant with private_key_jwt and with a client secret
   const seen = await oidc.tokenIntrospection(basic, again.access_token);
   assert.equal(seen.sub, secret.client_id);
 });
+
+test("DPoP-bound tokens from a pushed request: code, UserInfo and refresh with the same key", async () => {
+  const client = await register("--redirect-uri", callback, "--require-dpop", "--require-par");
+  const config = await oidc.discovery(new URL(base), client.client_id, {}, oidc.ClientSecretPost(client.client_secret), { execute: [oidc.allowInsecureRequests] });
+  const dpopKeys = await oidc.randomDPoPKeyPair("ES256");
+  const DPoP = oidc.getDPoPHandle(config, dpopKeys);
+  const p = pkce();
+  const url = await oidc.buildAuthorizationUrlWithPAR(config, await params(p), { DPoP });
+  // openid-client retries by itself when civpass answers use_dpop_nonce.
+  const tokens = await oidc.authorizationCodeGrant(config, await login(url), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce }, undefined, { DPoP });
+  assert.equal(tokens.token_type.toLowerCase(), "dpop");
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims().sub, { DPoP });
+  assert.ok(info.name);
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
+  assert.equal(refreshed.token_type.toLowerCase(), "dpop");
+  // Without the key, the bound refresh token is refused.
+  await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === "invalid_dpop_proof");
+});

@@ -58,6 +58,8 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     pub require_par: bool,
     pub require_signed_request: bool,
+    /// `dpop_bound_access_tokens`: every token request must prove a DPoP key.
+    pub require_dpop: bool,
 }
 
 impl ClientSpec {
@@ -74,6 +76,7 @@ impl ClientSpec {
             scopes: Vec::new(),
             require_par: false,
             require_signed_request: false,
+            require_dpop: false,
         }
     }
 }
@@ -168,6 +171,7 @@ impl Services {
             scopes: spec.scopes,
             require_par: spec.require_par,
             require_signed_request: spec.require_signed_request,
+            require_dpop: spec.require_dpop,
             created_at: self.clock.now(),
         };
         self.store.insert_client(&client).await.map_err(Internal::from)?;

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod clients;
 pub mod clock;
+pub mod dpop;
 pub mod enrol;
 pub mod hkid;
 pub mod keys;

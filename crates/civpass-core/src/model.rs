@@ -32,6 +32,8 @@ pub struct Client {
     pub require_par: bool,
     /// `require_signed_request_object` (RFC 9101 section 10.5).
     pub require_signed_request: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 section 5.2): every token request needs a proof.
+    pub require_dpop: bool,
     pub created_at: UnixTime,
 }
 
@@ -292,6 +294,8 @@ pub struct Grant {
     pub refresh_expires_at: UnixTime,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The thumbprint of the DPoP key the grant's tokens are bound to (RFC 9449), if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A record of personal data leaving civpass: who received which claims, when and how.

@@ -30,6 +30,10 @@ pub struct Settings {
     pub app_session_ttl: i64,
     /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
     pub require_par: bool,
+    /// Every token request must carry a DPoP proof: sender-constrained tokens for all (FAPI 2.0).
+    pub require_dpop: bool,
+    /// DPoP proofs at the token endpoint must carry a nonce we handed out (RFC 9449 section 8).
+    pub dpop_nonce: bool,
 }
 
 impl Settings {
@@ -45,6 +49,8 @@ impl Settings {
             ceremony_ttl: 300,
             app_session_ttl: 600,
             require_par: false,
+            require_dpop: false,
+            dpop_nonce: true,
         }
     }
 }
@@ -116,6 +122,14 @@ impl Services {
             jwks_source: Arc::new(NoJwksSource),
             jwks_cache: Arc::new(JwksCache::default()),
         }
+    }
+
+    /// Requires DPoP-bound tokens of every client (the FAPI 2.0 baseline).
+    pub fn with_dpop_required(mut self, required: bool) -> Services {
+        let mut settings = (*self.settings).clone();
+        settings.require_dpop = required;
+        self.settings = Arc::new(settings);
+        self
     }
 
     /// Lets `private_key_jwt` clients register a `jwks_uri`, fetched through `source`.

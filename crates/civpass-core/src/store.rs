@@ -172,7 +172,10 @@ pub trait CeremonyStore {
     async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>>;
     async fn insert_app_session(&self, session: &AppSession) -> StoreResult<()>;
     async fn find_app_session(&self, token_hash: &str) -> StoreResult<Option<AppSession>>;
-    /// Deletes ceremonies and app sessions that expired before `cutoff`; returns how many.
+    /// Records a DPoP proof's id (key and jti); false if it was seen before (a replay).
+    async fn use_dpop_proof(&self, id: &str, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Deletes ceremonies, app sessions and DPoP proof ids that expired before `cutoff`;
+    /// returns how many.
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 

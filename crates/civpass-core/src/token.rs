@@ -6,6 +6,7 @@ use civpass_crypto::secret::{hash_secret, pkce_s256_matches, random_token};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::dpop::{DpopError, DpopRequest};
 use crate::model::{Account, AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
@@ -13,7 +14,7 @@ use crate::store::{Redemption, Rotation};
 
 /// What kind of token of ours a string is.
 enum TokenKind {
-    Access(AccessClaims),
+    Access(Box<AccessClaims>),
     Refresh,
 }
 
@@ -34,6 +35,11 @@ pub enum TokenError {
     UnauthorizedClient,
     #[error("invalid_scope: {0}")]
     InvalidScope(&'static str),
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// Retry with the nonce in the `DPoP-Nonce` header (RFC 9449 section 8).
+    #[error("use_dpop_nonce")]
+    UseDpopNonce,
     #[error("{0}")]
     Internal(String),
 }
@@ -71,12 +77,23 @@ pub struct AccessClaims {
     /// itself (client credentials), whose tokens are short and stand for no citizen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 section 6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UserInfoError {
     #[error("invalid_token")]
     InvalidToken,
+    /// A DPoP-bound token without a valid proof for it.
+    #[error("invalid_dpop_proof")]
+    InvalidDpopProof,
     #[error("{0}")]
     Internal(String),
 }
@@ -95,6 +112,7 @@ impl Services {
         code: &str,
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let code_hash = hash_secret(code);
         let request =
@@ -141,6 +159,7 @@ impl Services {
             refresh_expires_at: now + self.settings.refresh_token_ttl,
             created_at: now,
             revoked_at: None,
+            dpop_jkt: dpop_jkt.map(str::to_owned),
         };
         let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
         match self.store.redeem_code(&code_hash, &grant, &release).await.map_err(Internal::from)? {
@@ -155,7 +174,26 @@ impl Services {
             }
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
         }
-        self.tokens(client, &grant, &account, refresh_token, request.nonce.as_deref())
+        self.tokens(client, &grant, &account, refresh_token, request.nonce.as_deref(), dpop_jkt)
+    }
+
+    /// The DPoP key of a token request: checks the proof if there is one (with a nonce, unless
+    /// turned off), and insists on one if the client or the platform requires bound tokens.
+    pub async fn token_dpop(
+        &self,
+        client: &Client,
+        request: &DpopRequest<'_>,
+    ) -> Result<Option<String>, TokenError> {
+        match self.check_dpop(request, None, self.settings.dpop_nonce).await {
+            Ok(Some(jkt)) => Ok(Some(jkt)),
+            Ok(None) if client.require_dpop || self.settings.require_dpop => {
+                Err(TokenError::InvalidDpopProof("a DPoP proof is required"))
+            }
+            Ok(None) => Ok(None),
+            Err(DpopError::UseNonce) => Err(TokenError::UseDpopNonce),
+            Err(DpopError::Invalid(why)) => Err(TokenError::InvalidDpopProof(why)),
+            Err(DpopError::Internal(cause)) => Err(TokenError::Internal(cause)),
+        }
     }
 
     /// Rotates a refresh token. A token that a rotation already replaced means it leaked (or
@@ -166,6 +204,7 @@ impl Services {
         &self,
         client: &Client,
         refresh_token: &str,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         const INVALID: TokenError =
             TokenError::InvalidGrant("the refresh token is invalid, expired or revoked");
@@ -188,6 +227,11 @@ impl Services {
         {
             return Err(INVALID);
         }
+        // A grant bound to a DPoP key is refreshed only with a proof for that key (RFC 9449
+        // section 5): a stolen refresh token is useless without it.
+        if grant.dpop_jkt.is_some() && grant.dpop_jkt.as_deref() != dpop_jkt {
+            return Err(TokenError::InvalidDpopProof("the refresh token is bound to another key"));
+        }
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let new_token = random_token(32);
         let rotation = Rotation {
@@ -204,7 +248,7 @@ impl Services {
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);
         }
-        self.tokens(client, &grant, &account, new_token, None)
+        self.tokens(client, &grant, &account, new_token, None, dpop_jkt)
     }
 
     async fn revoke_on_reuse(&self, refresh_hash: &str, now: i64) -> Result<(), TokenError> {
@@ -236,6 +280,7 @@ impl Services {
             return Ok(Some((Some(grant), TokenKind::Refresh)));
         }
         let Some(claims) = self.verify_access_token(token) else { return Ok(None) };
+        let claims = Box::new(claims);
         let Some(gid) = &claims.gid else { return Ok(Some((None, TokenKind::Access(claims)))) };
         let grant = self.store.find_grant(gid).await.map_err(Internal::from)?;
         Ok(grant.map(|g| (Some(g), TokenKind::Access(claims))))
@@ -283,6 +328,7 @@ impl Services {
                 "exp": claims.exp,
                 "iat": claims.iat,
                 "jti": claims.jti,
+                "cnf": claims.cnf,
             }));
         };
         if grant.revoked_at.is_some() {
@@ -303,6 +349,7 @@ impl Services {
                 "jti": claims.jti,
                 "acr": grant.acr,
                 "auth_time": grant.auth_time,
+                "cnf": claims.cnf,
             }),
             TokenKind::Refresh
                 if grant.client_id == client.id && now < grant.refresh_expires_at =>
@@ -349,6 +396,7 @@ impl Services {
         account: &Account,
         refresh_token: String,
         nonce: Option<&str>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
@@ -368,6 +416,7 @@ impl Services {
             iat: now,
             jti: random_token(16),
             gid: Some(grant.id.clone()),
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
         let access_token =
             signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
@@ -396,7 +445,7 @@ impl Services {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.settings.access_token_ttl,
             refresh_token: Some(refresh_token),
             id_token,
@@ -412,6 +461,7 @@ impl Services {
         &self,
         client: &Client,
         scope: Option<&str>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         if !client.grant_types.contains(&GrantType::ClientCredentials) {
             return Err(TokenError::UnauthorizedClient);
@@ -441,6 +491,7 @@ impl Services {
             iat: now,
             jti: random_token(16),
             gid: None,
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
         let signer = self
             .keys
@@ -450,7 +501,7 @@ impl Services {
             signer.sign("at+jwt", &claims).map_err(|e| TokenError::Internal(e.to_string()))?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.settings.access_token_ttl,
             refresh_token: None,
             id_token: None,
@@ -460,11 +511,30 @@ impl Services {
 
     /// Verifies an access token and returns the claims its grant allows, recording the release.
     #[tracing::instrument(skip_all)]
-    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, UserInfoError> {
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        dpop: Option<&DpopRequest<'_>>,
+    ) -> Result<Map<String, Value>, UserInfoError> {
         let claims = self.verify_access_token(access_token).ok_or(UserInfoError::InvalidToken)?;
         // An access token for another resource (a later resource-server audience) is not ours.
         if claims.aud != format!("{}/userinfo", self.settings.issuer) {
             return Err(UserInfoError::InvalidToken);
+        }
+        // RFC 9449 section 7: a bound token only with the DPoP scheme and a proof of its key for
+        // this request and this token; an unbound one only as a bearer token.
+        match (&claims.cnf, dpop) {
+            (None, None) => {}
+            (Some(cnf), Some(request)) => {
+                let jkt = self
+                    .check_dpop(request, Some(access_token), false)
+                    .await
+                    .map_err(|_| UserInfoError::InvalidDpopProof)?;
+                if jkt.as_deref() != Some(cnf.jkt.as_str()) {
+                    return Err(UserInfoError::InvalidDpopProof);
+                }
+            }
+            _ => return Err(UserInfoError::InvalidToken),
         }
         let grant = self
             .store
@@ -531,6 +601,7 @@ impl Services {
             "claims_locales_supported": ["en", "zh-Hant-HK"],
             "ui_locales_supported": ["en", "zh-HK", "zh-CN"],
             "authorization_response_iss_parameter_supported": true,
+            "dpop_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "pushed_authorization_request_endpoint": format!("{issuer}/par"),
             "require_pushed_authorization_requests": self.settings.require_par,
             "request_parameter_supported": true,

@@ -80,6 +80,46 @@ pub fn verify_with_jwks(token: &str, jwks: &JwkSet) -> Result<Verified, CryptoEr
     Err(CryptoError::BadSignature)
 }
 
+/// A DPoP proof whose signature verifies with the key in its own header (RFC 9449 section 4.3,
+/// checks 1 to 6 and 8); the caller checks the claims.
+#[derive(Debug, Clone)]
+pub struct DpopProof {
+    /// The RFC 7638 thumbprint of the proof's public key, which tokens are bound to.
+    pub jkt: String,
+    pub claims: serde_json::Value,
+}
+
+pub fn verify_dpop_proof(proof: &str) -> Result<DpopProof, CryptoError> {
+    let header = jsonwebtoken::decode_header(proof).map_err(|_| CryptoError::Malformed)?;
+    if header.typ.as_deref() != Some("dpop+jwt") {
+        return Err(CryptoError::Malformed);
+    }
+    let alg = header.alg;
+    if !ACCEPTED.contains(&format!("{alg:?}").as_str()) {
+        return Err(CryptoError::UnsupportedAlgorithm);
+    }
+    let jwk = header.jwk.ok_or(CryptoError::Malformed)?;
+    // The header must carry a public key: a private one (`d`) would mean the client leaked it.
+    let raw = serde_json::to_value(&jwk).map_err(|_| CryptoError::Malformed)?;
+    let raw_header = proof.split('.').next().and_then(crate::secret::b64url_decode);
+    let has_private = raw_header
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h.get("jwk").and_then(|k| k.get("d")).is_some());
+    if has_private || !is_public(&jwk) || !fits(&jwk, alg) {
+        return Err(CryptoError::InvalidKey);
+    }
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| CryptoError::InvalidKey)?;
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<serde_json::Value>(proof, &key, &validation)
+        .map_err(|_| CryptoError::BadSignature)?;
+    let jkt = crate::jws::jwk_thumbprint(&raw).ok_or(CryptoError::InvalidKey)?;
+    Ok(DpopProof { jkt, claims: data.claims })
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;
@@ -135,7 +175,45 @@ mod tests {
         assert!(parse_jwks(&json!({"keys": [private]}).to_string()).is_err());
     }
 
+    #[test]
+    fn a_dpop_proof_is_verified_with_its_own_header_key() {
+        let (key, _) = SigningKey::generate(Ours::ES256).unwrap();
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public_jwk()});
+        let proof = sign_with_header(&key, &header, &json!({"htm": "POST", "jti": "1"}));
+        let verified = verify_dpop_proof(&proof).unwrap();
+        assert_eq!(verified.jkt, key.kid(), "the key id is the thumbprint");
+        assert_eq!(verified.claims["htm"], "POST");
+        let wrong_typ = sign_with_header(
+            &key,
+            &json!({"typ": "JWT", "alg": "ES256", "jwk": key.public_jwk()}),
+            &json!({}),
+        );
+        assert!(verify_dpop_proof(&wrong_typ).is_err());
+        let (other, _) = SigningKey::generate(Ours::ES256).unwrap();
+        let foreign = sign_with_header(&other, &header, &json!({}));
+        assert_eq!(verify_dpop_proof(&foreign).unwrap_err(), CryptoError::BadSignature);
+    }
+
+    /// Signs with an arbitrary header, as a DPoP client does.
+    fn sign_with_header(
+        key: &SigningKey,
+        header: &serde_json::Value,
+        claims: &serde_json::Value,
+    ) -> String {
+        let token = key.sign("x", claims).unwrap();
+        let (_, rest) = token.split_once('.').unwrap();
+        let (payload, _) = rest.split_once('.').unwrap();
+        let input = format!("{}.{payload}", B64.encode(header.to_string()));
+        let sig = key.sign_raw(input.as_bytes()).unwrap();
+        format!("{input}.{}", B64.encode(sig))
+    }
+
     proptest! {
+        #[test]
+        fn dpop_verification_never_panics(proof in "[A-Za-z0-9_.-]{0,300}") {
+            let _ = verify_dpop_proof(&proof);
+        }
+
         #[test]
         fn verification_never_panics(token in "[A-Za-z0-9_.-]{0,300}") {
             let (_, set) = key_and_set(Ours::ES256);

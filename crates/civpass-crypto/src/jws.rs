@@ -128,25 +128,24 @@ impl SigningKey {
         let header = serde_json::to_vec(&header).map_err(|_| CryptoError::Malformed)?;
         let payload = serde_json::to_vec(claims).map_err(|_| CryptoError::Malformed)?;
         let signing_input = format!("{}.{}", b64url(&header), b64url(&payload));
-        let sig = match &self.material {
-            KeyMaterial::Ec(pair) => pair
-                .sign(&self.rng, signing_input.as_bytes())
-                .map_err(|_| CryptoError::Rng)?
-                .as_ref()
-                .to_vec(),
+        let sig = self.sign_raw(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", b64url(&sig)))
+    }
+
+    /// The JWS signature over `signing_input` (ECDSA as `r || s`, RSA PKCS#1 v1.5), for callers
+    /// that build their own header, like a DPoP client.
+    pub fn sign_raw(&self, signing_input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(match &self.material {
+            KeyMaterial::Ec(pair) => {
+                pair.sign(&self.rng, signing_input).map_err(|_| CryptoError::Rng)?.as_ref().to_vec()
+            }
             KeyMaterial::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &self.rng,
-                    signing_input.as_bytes(),
-                    &mut sig,
-                )
-                .map_err(|_| CryptoError::Rng)?;
+                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input, &mut sig)
+                    .map_err(|_| CryptoError::Rng)?;
                 sig
             }
-        };
-        Ok(format!("{signing_input}.{}", b64url(&sig)))
+        })
     }
 
     /// Verifies a compact JWS that this key signed and returns its claims.
@@ -201,6 +200,7 @@ pub fn jwk_thumbprint(jwk: &serde_json::Value) -> Option<String> {
             json!({"crv": jwk.get("crv")?, "kty": "EC", "x": jwk.get("x")?, "y": jwk.get("y")?})
         }
         "RSA" => json!({"e": jwk.get("e")?, "kty": "RSA", "n": jwk.get("n")?}),
+        "OKP" => json!({"crv": jwk.get("crv")?, "kty": "OKP", "x": jwk.get("x")?}),
         _ => return None,
     };
     // serde_json's map keeps keys sorted (no `preserve_order` feature), as RFC 7638 requires.

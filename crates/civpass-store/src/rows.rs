@@ -42,6 +42,7 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         scopes: split(&row.try_get::<String, _>("scopes").map_err(backend)?),
         require_par: requirements.iter().any(|r| r == "par"),
         require_signed_request: requirements.iter().any(|r| r == "signed_request"),
+        require_dpop: requirements.iter().any(|r| r == "dpop"),
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }
@@ -118,6 +119,7 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
         refresh_expires_at: row.try_get("refresh_expires_at").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         revoked_at: row.try_get("revoked_at").map_err(backend)?,
+        dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
     })
 }
 

@@ -22,7 +22,7 @@ const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_sta
      code_hash, code_expires_at, grant_id, ui_locales";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-     refresh_expires_at, created_at, revoked_at";
+     refresh_expires_at, created_at, revoked_at, dpop_jkt";
 
 /// Wraps an async block over the writer's connection as a boxed operation.
 macro_rules! op {
@@ -68,13 +68,16 @@ impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         let uris = serde_json::to_string(&client.redirect_uris)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let requirements =
-            [(client.require_par, "par"), (client.require_signed_request, "signed_request")]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, name)| *name)
-                .collect::<Vec<_>>()
-                .join(" ");
+        let requirements = [
+            (client.require_par, "par"),
+            (client.require_signed_request, "signed_request"),
+            (client.require_dpop, "dpop"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(" ");
         let client = client.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
@@ -424,7 +427,7 @@ impl LoginStore for SqlStore {
                 }
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-                     refresh_expires_at, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     refresh_expires_at, created_at, revoked_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&grant.id)
                 .bind(&grant.account_id)
@@ -438,6 +441,7 @@ impl LoginStore for SqlStore {
                 .bind(grant.refresh_expires_at)
                 .bind(grant.created_at)
                 .bind(grant.revoked_at)
+                .bind(&grant.dpop_jkt)
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
@@ -756,6 +760,23 @@ impl CeremonyStore for SqlStore {
         row.as_ref().map(rows::app_session).transpose()
     }
 
+    async fn use_dpop_proof(&self, id: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                let inserted = sqlx::query(
+                    "INSERT INTO used_dpop_proofs (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(expires_at)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(inserted.rows_affected() == 1)
+            }))
+            .await
+    }
+
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
         self.writer
             .write(
@@ -768,10 +789,17 @@ impl CeremonyStore for SqlStore {
                         .map_err(backend)?;
                     let sessions = sqlx::query("DELETE FROM app_sessions WHERE expires_at < $1")
                         .bind(cutoff)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    let proofs = sqlx::query("DELETE FROM used_dpop_proofs WHERE expires_at < $1")
+                        .bind(cutoff)
                         .execute(conn)
                         .await
                         .map_err(backend)?;
-                    Ok(ceremonies.rows_affected() + sessions.rows_affected())
+                    Ok(ceremonies.rows_affected()
+                        + sessions.rows_affected()
+                        + proofs.rows_affected())
                 }),
             )
             .await

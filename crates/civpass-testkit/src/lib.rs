@@ -19,7 +19,9 @@ use civpass_store::SqlStore;
 use civpass_wallet::Wallet;
 use sqlx::Connection;
 
+mod dpop;
 mod passkey;
+pub use dpop::DpopKey;
 pub use passkey::SoftPasskey;
 
 /// A database to run a test against.

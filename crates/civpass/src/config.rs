@@ -20,6 +20,7 @@ pub(crate) struct FileConfig {
     pub(crate) rate_limit_token: Option<u32>,
     pub(crate) rate_limit_device: Option<u32>,
     pub(crate) require_par: Option<bool>,
+    pub(crate) require_dpop: Option<bool>,
 }
 
 impl FileConfig {

@@ -66,6 +66,7 @@ impl StorageArgs {
 struct Policy {
     limits: RateLimits,
     require_par: bool,
+    require_dpop: bool,
 }
 
 /// Requests a minute per client IP address; 0 turns a limit off.
@@ -113,6 +114,9 @@ enum Command {
         /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
         #[arg(long, env = "CIVPASS_REQUIRE_PAR")]
         require_par: bool,
+        /// Every token must be bound to a DPoP key (RFC 9449), as FAPI 2.0 asks.
+        #[arg(long, env = "CIVPASS_REQUIRE_DPOP")]
+        require_dpop: bool,
     },
     /// Manage relying parties.
     #[command(subcommand)]
@@ -164,6 +168,9 @@ enum ClientCommand {
         /// The client must sign its authorization requests (RFC 9101); needs its keys.
         #[arg(long)]
         require_signed_request: bool,
+        /// The client's tokens must be bound to a DPoP key (RFC 9449 `dpop_bound_access_tokens`).
+        #[arg(long)]
+        require_dpop: bool,
         /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
         id_token_alg: String,
@@ -270,10 +277,11 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { storage, listen, issuer, limits, require_par } => {
+        Command::Serve { storage, listen, issuer, limits, require_par, require_dpop } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
                 require_par: require_par || file.require_par.unwrap_or(false),
+                require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
             };
             serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
@@ -290,6 +298,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scopes,
             require_par,
             require_signed_request,
+            require_dpop,
             json,
         }) => {
             let storage = storage.resolve(&file);
@@ -319,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             spec.scopes = scopes;
             spec.require_par = require_par;
             spec.require_signed_request = require_signed_request;
+            spec.require_dpop = require_dpop;
             let created = services.register_client(spec).await?;
             let client = &created.client;
             if json {
@@ -334,6 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "scope": client.scopes.join(" "),
                     "require_pushed_authorization_requests": client.require_par,
                     "require_signed_request_object": client.require_signed_request,
+                    "dpop_bound_access_tokens": client.require_dpop,
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -405,7 +416,9 @@ async fn serve(
     let address = listener.local_addr()?;
     let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
     let store = app::open_store(&storage).await?;
-    let services = app::services(&storage, store, &issuer, policy.require_par).await?;
+    let services = app::services(&storage, store, &issuer, policy.require_par)
+        .await?
+        .with_dpop_required(policy.require_dpop);
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,

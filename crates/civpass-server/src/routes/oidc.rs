@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use civpass_core::clients::{ClientCredentials, JWT_BEARER};
+use civpass_core::dpop::DpopRequest;
 use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::model::{AuthMethod, Client};
 use civpass_core::token::{TokenError, UserInfoError};
@@ -183,6 +184,14 @@ fn token_error(e: TokenError, basic: bool) -> OAuthError {
             "the client is not registered for this grant type",
         ),
         TokenError::InvalidScope(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
+        TokenError::InvalidDpopProof(d) => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", d)
+        }
+        TokenError::UseDpopNonce => OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "the DPoP proof needs the nonce in the DPoP-Nonce header",
+        ),
         TokenError::Internal(cause) => OAuthError::internal(&cause),
     }
 }
@@ -293,12 +302,28 @@ async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: For
     }
 }
 
+/// The DPoP key of a token request, after the client authenticated.
+async fn token_dpop(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<String>, TokenError> {
+    let url = format!("{}/token", state.services.settings().issuer);
+    let request = DpopRequest { proof: dpop_header(headers)?, method: "POST", url: &url };
+    state.services.token_dpop(client, &request).await
+}
+
 async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
-    match token_inner(&state, &headers, form).await {
+    let mut res = match token_inner(&state, &headers, form).await {
         Ok(res) => res,
         Err(e) => token_error(e, basic).into_response(),
+    };
+    // A fresh nonce with every answer, so that DPoP clients need no extra round trip.
+    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
+        res.headers_mut().insert("dpop-nonce", nonce);
     }
+    res
 }
 
 type FormBody = Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>;
@@ -390,51 +415,102 @@ async fn token_inner(
     let response = match param("grant_type") {
         Some("authorization_code") => {
             let code = param("code").ok_or(TokenError::InvalidRequest("code is required"))?;
+            let jkt = token_dpop(state, headers, &client).await?;
             state
                 .services
-                .exchange_code(&client, code, param("redirect_uri"), param("code_verifier"))
+                .exchange_code(
+                    &client,
+                    code,
+                    param("redirect_uri"),
+                    param("code_verifier"),
+                    jkt.as_deref(),
+                )
                 .await?
         }
         Some("refresh_token") => {
             let refresh = param("refresh_token")
                 .ok_or(TokenError::InvalidRequest("refresh_token is required"))?;
-            state.services.refresh(&client, refresh).await?
+            let jkt = token_dpop(state, headers, &client).await?;
+            state.services.refresh(&client, refresh, jkt.as_deref()).await?
         }
-        Some("client_credentials") => state.services.client_credentials(&client, param("scope"))?,
+        Some("client_credentials") => {
+            let jkt = token_dpop(state, headers, &client).await?;
+            state.services.client_credentials(&client, param("scope"), jkt.as_deref())?
+        }
         Some(_) => return Err(TokenError::UnsupportedGrantType),
         None => return Err(TokenError::InvalidRequest("grant_type is required")),
     };
     Ok((no_store(), Json(response)).into_response())
 }
 
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+/// The challenge for a missing or bad token: either scheme may be used (RFC 6750, RFC 9449).
+const USERINFO_CHALLENGE: &str = "Bearer realm=\"civpass\", error=\"invalid_token\", DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_token\"";
+
+async fn userinfo(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let (token, scheme_dpop) = match authorization.and_then(|v| v.split_once(' ')) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            (Some(token.trim()), false)
+        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (Some(token.trim()), true),
+        _ => (None, false),
+    };
     let Some(token) = token else {
         let mut err = OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request",
-            "a Bearer access token is required",
+            "a Bearer or DPoP access token is required",
         );
-        err.www_authenticate = Some("Bearer realm=\"civpass\"");
+        err.www_authenticate =
+            Some("Bearer realm=\"civpass\", DPoP algs=\"ES256 RS256 PS256 EdDSA\"");
         return err.into_response();
     };
-    match state.services.userinfo(token).await {
+    let url = format!("{}/userinfo", state.services.settings().issuer);
+    // Two DPoP headers count as none: a bound token then fails for want of a proof.
+    let proof = dpop_header(&headers).unwrap_or_default();
+    let request = DpopRequest { proof, method: method.as_str(), url: &url };
+    let dpop = scheme_dpop.then_some(&request);
+    match state.services.userinfo(token, dpop).await {
         Ok(claims) => (no_store(), Json(claims)).into_response(),
         Err(UserInfoError::InvalidToken) => {
             let mut err = OAuthError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
-                "the access token is invalid, expired or revoked",
+                "the access token is invalid, expired, revoked, or presented with the wrong scheme",
             );
-            err.www_authenticate = Some("Bearer realm=\"civpass\", error=\"invalid_token\"");
+            err.www_authenticate = Some(USERINFO_CHALLENGE);
+            err.into_response()
+        }
+        Err(UserInfoError::InvalidDpopProof) => {
+            let mut err = OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_dpop_proof",
+                "a valid DPoP proof for this request, this token and its key is required",
+            );
+            err.www_authenticate =
+                Some("DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_dpop_proof\"");
             err.into_response()
         }
         Err(UserInfoError::Internal(cause)) => OAuthError::internal(&cause).into_response(),
     }
+}
+
+/// The request's one `DPoP` header; two or more is an error (RFC 9449 section 4.3).
+fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(TokenError::InvalidDpopProof("more than one DPoP header"));
+    }
+    first
+        .map(|v| {
+            v.to_str().map_err(|_| TokenError::InvalidDpopProof("the DPoP header is not text"))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

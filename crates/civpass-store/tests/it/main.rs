@@ -38,6 +38,7 @@ fn client(id: &str) -> Client {
         scopes: vec!["api.read".into()],
         require_par: true,
         require_signed_request: false,
+        require_dpop: true,
         created_at: 1,
     }
 }
@@ -112,6 +113,7 @@ fn grant(id: &str, account_id: &str, client_id: &str, refresh_hash: &str) -> Gra
         refresh_expires_at: 10_000,
         created_at: 150,
         revoked_at: None,
+        dpop_jkt: Some(format!("jkt-{id}")),
     }
 }
 
@@ -237,6 +239,7 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
         assert!(!store.rotate_refresh_token(&rotation("rh1", "rh3", "rel3", 310)).await.unwrap());
         let rotated = store.find_grant_by_refresh_hash("rh2").await.unwrap().unwrap();
         assert_eq!((rotated.id.as_str(), rotated.refresh_expires_at), ("g1", 300 + 1000));
+        assert_eq!(rotated.dpop_jkt.as_deref(), Some("jkt-g1"), "the DPoP binding is kept");
         assert!(store.find_grant_by_refresh_hash("rh1").await.unwrap().is_none());
         assert_eq!(
             store.find_grant_by_retired_refresh_hash("rh1").await.unwrap().unwrap().id,
@@ -467,5 +470,15 @@ async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
         assert_eq!(store.take_pushed_request("p2", 200).await.unwrap(), None, "expired");
         store.insert_pushed_request("p3", "c1", "{}", 100).await.unwrap();
         assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_dpop_proof_id_is_used_once_and_a_grant_keeps_its_key() {
+    for (_db, store) in stores().await {
+        assert!(store.use_dpop_proof("p1", 100).await.unwrap());
+        assert!(!store.use_dpop_proof("p1", 100).await.unwrap(), "a replay");
+        assert_eq!(store.delete_ceremonies_expired_before(101).await.unwrap(), 1);
+        assert!(store.use_dpop_proof("p1", 300).await.unwrap(), "forgotten once expired");
     }
 }

@@ -8,6 +8,7 @@ mod app;
 mod attacks;
 mod cli;
 mod client_auth;
+mod dpop;
 mod durability;
 mod flow;
 mod limits;
