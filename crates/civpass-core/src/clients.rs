@@ -113,6 +113,11 @@ impl Services {
     /// Registers a client after checking its metadata hangs together; the secret, if it has
     /// one, is returned once and stored as a hash.
     pub async fn register_client(&self, spec: ClientSpec) -> Result<NewClient, ClientError> {
+        self.insert_client(spec, None).await
+    }
+
+    /// Checks that a client's metadata hangs together.
+    pub(crate) fn check_spec(spec: &ClientSpec) -> Result<(), ClientError> {
         let name = spec.name.trim();
         if name.is_empty() {
             return Err(ClientError::MissingName);
@@ -157,10 +162,19 @@ impl Services {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_client(
+        &self,
+        spec: ClientSpec,
+        registration_token_hash: Option<String>,
+    ) -> Result<NewClient, ClientError> {
+        Services::check_spec(&spec)?;
         let secret = spec.auth_methods.iter().any(|m| m.uses_secret()).then(|| random_token(32));
         let client = Client {
             id: format!("c_{}", random_token(12)),
-            name: name.to_owned(),
+            name: spec.name.trim().to_owned(),
             secret_hash: secret.as_deref().map(hash_secret),
             redirect_uris: spec.redirect_uris,
             id_token_alg: spec.id_token_alg,
@@ -172,6 +186,7 @@ impl Services {
             require_par: spec.require_par,
             require_signed_request: spec.require_signed_request,
             require_dpop: spec.require_dpop,
+            registration_token_hash,
             created_at: self.clock.now(),
         };
         self.store.insert_client(&client).await.map_err(Internal::from)?;

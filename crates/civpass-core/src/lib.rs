@@ -15,6 +15,7 @@ pub mod login;
 pub mod model;
 pub mod par;
 pub mod passkey;
+pub mod registration;
 pub mod registry;
 pub mod scopes;
 pub mod services;

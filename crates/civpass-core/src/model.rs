@@ -34,6 +34,8 @@ pub struct Client {
     pub require_signed_request: bool,
     /// `dpop_bound_access_tokens` (RFC 9449 section 5.2): every token request needs a proof.
     pub require_dpop: bool,
+    /// SHA-256 of the registration access token (RFC 7592), for clients registered dynamically.
+    pub registration_token_hash: Option<String>,
     pub created_at: UnixTime,
 }
 

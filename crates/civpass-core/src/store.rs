@@ -35,6 +35,20 @@ pub trait ClientStore {
     ) -> StoreResult<bool>;
     /// Forgets assertions that expired before `cutoff` (they cannot be replayed any more).
     async fn delete_client_assertions_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+    /// Replaces a live client's metadata (all but its id and creation time); false if there
+    /// is no such client or it was deleted.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Marks a client deleted and revokes its grants, in one transaction; false if there was
+    /// none. Deleted clients are not found any more.
+    async fn delete_client(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn insert_registration_token(
+        &self,
+        token_hash: &str,
+        created_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// The expiry of an initial access token, if it exists.
+    async fn find_registration_token(&self, token_hash: &str) -> StoreResult<Option<UnixTime>>;
 }
 
 #[async_trait]

@@ -447,7 +447,11 @@ impl Services {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.settings.access_token_ttl,
-            refresh_token: Some(refresh_token),
+            // Only a client registered for the refresh_token grant gets one.
+            refresh_token: client
+                .grant_types
+                .contains(&GrantType::RefreshToken)
+                .then_some(refresh_token),
             id_token,
             scope,
         })
@@ -603,6 +607,7 @@ impl Services {
             "authorization_response_iss_parameter_supported": true,
             "dpop_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+            "registration_endpoint": format!("{issuer}/register"),
             "require_pushed_authorization_requests": self.settings.require_par,
             "request_parameter_supported": true,
             "request_object_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::device::router())
         .merge(routes::account::router())
         .merge(routes::app::router())
+        .merge(routes::registration::router())
         .merge(routes::meta::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
         .with_state(state)

@@ -27,7 +27,7 @@ use crate::pages::{self, Chrome};
 pub struct RateLimits {
     /// `/authorize` and the login pages (not the page's status polling).
     pub authorize: u32,
-    /// `/token`, `/revoke`, `/introspect`, `/par`.
+    /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`.
     pub token: u32,
     /// `/api/v1/device/...`.
     pub device: u32,
@@ -55,6 +55,7 @@ fn group(path: &str) -> Option<Group> {
     match path {
         "/authorize" => Some(Group::Authorize),
         "/token" | "/revoke" | "/introspect" | "/par" => Some(Group::Token),
+        p if p == "/register" || p.starts_with("/register/") => Some(Group::Token),
         p if p.starts_with("/api/v1/device/") => Some(Group::Device),
         // The waiting page polls its status every second; that is bound to the browser's
         // cookie and cheap, so only the page itself counts.

@@ -43,6 +43,7 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         require_par: requirements.iter().any(|r| r == "par"),
         require_signed_request: requirements.iter().any(|r| r == "signed_request"),
         require_dpop: requirements.iter().any(|r| r == "dpop"),
+        registration_token_hash: row.try_get("registration_token_hash").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

@@ -49,6 +49,37 @@ async fn insert_release(conn: &mut AnyConnection, release: &Release) -> StoreRes
     Ok(())
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a client's metadata as parameters $1 to $11, in the order both the insert and the
+/// update name them.
+fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery<'q>> {
+    let uris = serde_json::to_string(&client.redirect_uris)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let requirements = [
+        (client.require_par, "par"),
+        (client.require_signed_request, "signed_request"),
+        (client.require_dpop, "dpop"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(" ");
+    Ok(query
+        .bind(client.name.clone())
+        .bind(client.secret_hash.clone())
+        .bind(uris)
+        .bind(client.id_token_alg.as_str())
+        .bind(client.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" "))
+        .bind(client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "))
+        .bind(client.jwks.clone())
+        .bind(client.jwks_uri.clone())
+        .bind(client.scopes.join(" "))
+        .bind(requirements)
+        .bind(client.registration_token_hash.clone()))
+}
+
 async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult<()> {
     sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&device.id)
@@ -66,41 +97,96 @@ async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
-        let uris = serde_json::to_string(&client.redirect_uris)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let requirements = [
-            (client.require_par, "par"),
-            (client.require_signed_request, "signed_request"),
-            (client.require_dpop, "dpop"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect::<Vec<_>>()
-        .join(" ");
         let client = client.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at, \
-                     auth_methods, grant_types, jwks, jwks_uri, scopes, requirements) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                let query = sqlx::query(
+                    "INSERT INTO clients (name, secret_hash, redirect_uris, id_token_alg, auth_methods, grant_types, jwks, \
+                     jwks_uri, scopes, requirements, registration_token_hash, id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                );
+                bind_client(query, &client)?
                     .bind(&client.id)
-                    .bind(&client.name)
-                    .bind(&client.secret_hash)
-                    .bind(uris)
-                .bind(client.id_token_alg.as_str())
-                .bind(client.created_at)
-                .bind(client.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" "))
-                .bind(client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "))
-                .bind(&client.jwks)
-                .bind(&client.jwks_uri)
-                .bind(client.scopes.join(" "))
-                .bind(requirements)
+                    .bind(client.created_at)
                     .execute(conn)
                     .await
                     .map_err(backend)?;
                 Ok(())
             }))
             .await
+    }
+
+    async fn update_client(&self, client: &Client) -> StoreResult<bool> {
+        let client = client.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                let query = sqlx::query(
+                    "UPDATE clients SET name = $1, secret_hash = $2, redirect_uris = $3, id_token_alg = $4, auth_methods = $5, \
+                     grant_types = $6, jwks = $7, jwks_uri = $8, scopes = $9, requirements = $10, registration_token_hash = $11 \
+                     WHERE id = $12 AND deleted_at IS NULL",
+                );
+                let updated = bind_client(query, &client)?
+                    .bind(&client.id)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(updated.rows_affected() == 1)
+            }))
+            .await
+    }
+
+    async fn delete_client(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.writer
+            .write(Statements::Several, op!(|conn| {
+                let deleted = sqlx::query("UPDATE clients SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                if deleted.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(&id)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(true)
+            }))
+            .await
+    }
+
+    async fn insert_registration_token(
+        &self,
+        token_hash: &str,
+        created_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let hash = token_hash.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("INSERT INTO registration_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
+                    .bind(&hash)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn find_registration_token(&self, token_hash: &str) -> StoreResult<Option<UnixTime>> {
+        let row = sqlx::query("SELECT expires_at FROM registration_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(|r| r.try_get("expires_at").map_err(backend)).transpose()
     }
 
     async fn use_client_assertion(
@@ -147,8 +233,8 @@ impl ClientStore for SqlStore {
 
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query(
-            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes, requirements \
-             FROM clients WHERE id = $1",
+            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes, \
+             requirements, registration_token_hash FROM clients WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.reader)

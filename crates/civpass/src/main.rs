@@ -134,6 +134,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ClientCommand {
+    /// Issue an initial access token for dynamic client registration (RFC 7591), for developers
+    /// to register their own clients at `/register`.
+    RegistrationToken {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How long it may be used, in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Register a relying party; prints its client_id and, for confidential clients, its secret.
     Create {
         #[command(flatten)]
@@ -353,6 +364,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("client_secret: {secret}");
                     println!("(the secret is shown only now; civpass keeps only its hash)");
                 }
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::RegistrationToken { storage, hours, json }) => {
+            let storage = storage.resolve(&file);
+            let store = app::open_store(&storage).await?;
+            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
+            let (token, expires_at) = services.issue_registration_token(hours * 3600).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"initial_access_token": token, "expires_at": expires_at})
+                );
+            } else {
+                println!("initial access token: {token}");
+                println!(
+                    "(send it as `Authorization: Bearer …` to POST /register; shown only now)"
+                );
             }
             Ok(())
         }

@@ -7,3 +7,4 @@ pub(crate) mod login;
 pub(crate) mod meta;
 pub(crate) mod oidc;
 pub(crate) mod openapi;
+pub(crate) mod registration;

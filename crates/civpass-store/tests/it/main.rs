@@ -39,6 +39,7 @@ fn client(id: &str) -> Client {
         require_par: true,
         require_signed_request: false,
         require_dpop: true,
+        registration_token_hash: Some("rat".into()),
         created_at: 1,
     }
 }
@@ -480,5 +481,36 @@ async fn a_dpop_proof_id_is_used_once_and_a_grant_keeps_its_key() {
         assert!(!store.use_dpop_proof("p1", 100).await.unwrap(), "a replay");
         assert_eq!(store.delete_ceremonies_expired_before(101).await.unwrap(), 1);
         assert!(store.use_dpop_proof("p1", 300).await.unwrap(), "forgotten once expired");
+    }
+}
+
+#[tokio::test]
+async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
+    for (_db, store) in stores().await {
+        seed(&store).await;
+        let approve = Decision::Approve {
+            account_id: "a1".into(),
+            device_id: "d-a1".into(),
+            approved_scopes: vec!["openid".into()],
+            amr: vec![],
+        };
+        store.decide_login_request("r1", &approve, None, 150).await.unwrap();
+        store.complete_login_request("r1", "code1", 210).await.unwrap();
+        store
+            .redeem_code("code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1"))
+            .await
+            .unwrap();
+        let changed = Client { name: "Renamed".into(), require_par: false, ..client("c1") };
+        assert!(store.update_client(&changed).await.unwrap());
+        assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
+        assert!(store.delete_client("c1", 300).await.unwrap());
+        assert_eq!(store.find_client("c1").await.unwrap(), None, "deleted clients are not found");
+        assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(300));
+        assert!(!store.delete_client("c1", 400).await.unwrap());
+        assert!(!store.update_client(&changed).await.unwrap(), "no updates after deletion");
+
+        store.insert_registration_token("t1", 100, 200).await.unwrap();
+        assert_eq!(store.find_registration_token("t1").await.unwrap(), Some(200));
+        assert_eq!(store.find_registration_token("t2").await.unwrap(), None);
     }
 }

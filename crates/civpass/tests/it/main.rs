@@ -14,6 +14,7 @@ mod flow;
 mod limits;
 mod logs;
 mod par;
+mod registration;
 mod support;
 mod tokens;
 mod webauthn_fuzz;

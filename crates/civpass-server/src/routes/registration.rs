@@ -1,0 +1,115 @@
+//! Dynamic client registration (RFC 7591) and management (RFC 7592).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use civpass_core::registration::{ClientMetadata, RegistrationError};
+
+use crate::AppState;
+use crate::error::{OAuthError, no_store};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/register/{client_id}", axum::routing::get(read).put(update).delete(remove))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+fn error(e: RegistrationError) -> Response {
+    let err = match e {
+        RegistrationError::InvalidRedirectUri(d) => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", d)
+        }
+        RegistrationError::InvalidMetadata(d) => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_client_metadata", d)
+        }
+        RegistrationError::InvalidToken => {
+            let mut err = OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a valid initial or registration access token is required",
+            );
+            err.www_authenticate = Some("Bearer realm=\"civpass\", error=\"invalid_token\"");
+            err
+        }
+        RegistrationError::Internal(cause) => OAuthError::internal(&cause),
+    };
+    err.into_response()
+}
+
+/// The metadata of the body, or `invalid_client_metadata` when it is not JSON of that shape.
+fn metadata(
+    body: Result<Json<ClientMetadata>, JsonRejection>,
+) -> Result<ClientMetadata, OAuthError> {
+    body.map(|Json(m)| m).map_err(|e| {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_client_metadata", e.body_text())
+    })
+}
+
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ClientMetadata>, JsonRejection>,
+) -> Response {
+    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let metadata = match metadata(body) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    match state.services.register_dynamic(token, &metadata).await {
+        Ok(registered) => (StatusCode::CREATED, no_store(), Json(registered)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    match state.services.read_registration(&client_id, token).await {
+        Ok(registered) => (no_store(), Json(registered)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Result<Json<ClientMetadata>, JsonRejection>,
+) -> Response {
+    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let metadata = match metadata(body) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    match state.services.update_registration(&client_id, token, &metadata).await {
+        Ok(registered) => (no_store(), Json(registered)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    match state.services.delete_registration(&client_id, token).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(e),
+    }
+}
