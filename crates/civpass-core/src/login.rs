@@ -3,7 +3,9 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
-use crate::model::{Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus};
+use crate::model::{
+    Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus, Tier,
+};
 use crate::par::Source;
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
@@ -28,6 +30,12 @@ pub struct AuthorizeParams {
     pub request_uri: Option<String>,
     pub response_mode: Option<String>,
     pub ui_locales: Option<String>,
+    pub max_age: Option<String>,
+    pub acr_values: Option<String>,
+    /// The OIDC `claims` request parameter, as JSON text.
+    pub claims: Option<String>,
+    pub login_hint: Option<String>,
+    pub id_token_hint: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error may go.
@@ -59,6 +67,61 @@ pub(crate) struct ValidRequest {
     pub(crate) redirect_uri: String,
     pub(crate) code_challenge: String,
     pub(crate) scopes: Vec<String>,
+    pub(crate) acr_values: Vec<String>,
+    pub(crate) id_token_claims: Vec<String>,
+    pub(crate) expected_sub: Option<String>,
+}
+
+/// What a `claims` request parameter (OIDC Core section 5.5) asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClaimsRequest {
+    /// Scopes that release the claims asked for, added to those the citizen is asked about.
+    pub(crate) scopes: Vec<String>,
+    pub(crate) id_token: Vec<String>,
+    /// The values of an essential `acr` request.
+    pub(crate) acr: Vec<String>,
+}
+
+/// Parses the `claims` parameter; `None` if it is not the JSON object the spec describes.
+pub(crate) fn parse_claims_request(text: &str) -> Option<ClaimsRequest> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let object = value.as_object()?;
+    let mut out = ClaimsRequest::default();
+    for (target, members) in object {
+        if target != "userinfo" && target != "id_token" {
+            continue;
+        }
+        for (claim, request) in members.as_object()? {
+            if !(request.is_null() || request.is_object()) {
+                return None;
+            }
+            if claim == "acr" {
+                let essential = request.get("essential").and_then(|e| e.as_bool()) == Some(true);
+                let values: Vec<String> = match (request.get("value"), request.get("values")) {
+                    (Some(v), _) => vec![v.as_str()?.to_owned()],
+                    (None, Some(list)) => list
+                        .as_array()?
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<_>>()?,
+                    (None, None) => Vec::new(),
+                };
+                if essential {
+                    out.acr.extend(values);
+                }
+                continue;
+            }
+            if let Some(scope) = scopes::scope_of_claim(claim)
+                && !out.scopes.iter().any(|s| s == scope)
+            {
+                out.scopes.push(scope.to_owned());
+            }
+            if target == "id_token" && scopes::scope_of_claim(claim).is_some() {
+                out.id_token.push(claim.clone());
+            }
+        }
+    }
+    Some(out)
 }
 
 #[derive(Debug)]
@@ -160,6 +223,10 @@ pub enum DeviceError {
     CeremonyNotFound,
     #[error("this device signs with a software key; it needs no passkey challenge")]
     NotAPasskey,
+    #[error("the service needs a higher account level (plus); the login request has ended")]
+    AccountLevelTooLow,
+    #[error("the service expected another citizen; the login request has ended")]
+    OtherCitizen,
     #[error("{0}")]
     Internal(String),
 }
@@ -196,6 +263,44 @@ fn decision_purpose(request_id: &str, device_id: &str) -> String {
 
 fn same_browser(request: &LoginRequest, browser_id: Option<&str>) -> bool {
     browser_id.is_some_and(|b| ct_eq(&request.browser_hash, &hash_secret(b)))
+}
+
+impl Services {
+    /// What the approving citizen cannot meet of the request: an OAuth error code, or `None`.
+    async fn unmet_requirement(
+        &self,
+        request: &LoginRequest,
+        account_id: &str,
+    ) -> Result<Option<&'static str>, DeviceError> {
+        if let Some(expected) = &request.expected_sub
+            && !ct_eq(expected, &self.pairwise_subject(account_id, &request.client_id))
+        {
+            return Ok(Some("login_required"));
+        }
+        if request.acr_values.is_empty() {
+            return Ok(None);
+        }
+        let account = self.store.get_account(account_id).await.map_err(Internal::from)?;
+        // A plus account meets a request for basic too: it is the stronger level.
+        let meets = |acr: &String| {
+            acr == account.tier.as_str() || (acr == "basic" && account.tier == Tier::Plus)
+        };
+        Ok((!request.acr_values.iter().any(meets)).then_some("unmet_authentication_requirements"))
+    }
+
+    /// The pairwise subject of an ID token we issued to `client_id`; expiry does not matter
+    /// for a hint (OIDC Core section 3.1.2.1).
+    fn subject_of_id_token(&self, token: &str, client_id: &str) -> Option<String> {
+        let kid = civpass_crypto::jws::peek_kid(token)?;
+        let claims: serde_json::Value = self.keys.by_kid(&kid)?.verify(token).ok()?;
+        let audience_ok = match claims.get("aud")? {
+            serde_json::Value::String(aud) => aud == client_id,
+            serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(client_id)),
+            _ => false,
+        };
+        (claims.get("iss")?.as_str()? == self.settings.issuer && audience_ok)
+            .then(|| claims.get("sub")?.as_str().map(str::to_owned))?
+    }
 }
 
 /// Appends query parameters to a redirect URI that may already have a query.
@@ -265,10 +370,45 @@ impl Services {
                 ));
             }
         }
-        let requested = scopes::parse_list(params.scope.as_deref().unwrap_or(""));
+        let mut requested = scopes::parse_list(params.scope.as_deref().unwrap_or(""));
         if !requested.iter().any(|s| s == "openid") {
             return Err(redirect("invalid_scope", "the openid scope is required"));
         }
+        let claims = match params.claims.as_deref() {
+            None => ClaimsRequest::default(),
+            Some(text) => parse_claims_request(text).ok_or(redirect(
+                "invalid_request",
+                "claims must be a JSON object of userinfo and id_token claim requests",
+            ))?,
+        };
+        for scope in &claims.scopes {
+            if !requested.contains(scope) {
+                requested.push(scope.clone());
+            }
+        }
+        let mut acr_values: Vec<String> =
+            scopes::parse_list(params.acr_values.as_deref().unwrap_or(""));
+        if !claims.acr.is_empty() {
+            acr_values = claims.acr.clone();
+        }
+        if acr_values.iter().any(|a| Tier::parse(a).is_none()) {
+            // Unknown values could never be met; OIDC lets us ignore voluntary ones, but a
+            // service that names a level we do not have should hear so.
+            return Err(redirect("invalid_request", "acr_values must be basic or plus"));
+        }
+        if params.max_age.as_deref().is_some_and(|m| m.parse::<u32>().is_err()) {
+            return Err(redirect("invalid_request", "max_age must be a number of seconds"));
+        }
+        if params.login_hint.as_deref().is_some_and(|h| h.len() > 256) {
+            return Err(redirect("invalid_request", "login_hint is too long"));
+        }
+        let expected_sub = match params.id_token_hint.as_deref() {
+            None => None,
+            Some(hint) => Some(self.subject_of_id_token(hint, &client.id).ok_or(redirect(
+                "invalid_request",
+                "id_token_hint is not an ID token this provider issued to this client",
+            ))?),
+        };
         if requested.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
             return Err(redirect("invalid_scope", "a requested scope is not supported"));
         }
@@ -287,7 +427,20 @@ impl Services {
                 "code_challenge must be a base64url SHA-256 value",
             ));
         }
-        if params.prompt.as_deref().is_some_and(|p| p.split(' ').any(|v| v == "none")) {
+        let prompt = scopes::parse_list(params.prompt.as_deref().unwrap_or(""));
+        if prompt
+            .iter()
+            .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+            || (prompt.iter().any(|p| p == "none") && prompt.len() > 1)
+        {
+            return Err(redirect(
+                "invalid_request",
+                "prompt has an unknown value or none with others",
+            ));
+        }
+        // login, consent and select_account need nothing more: every login is a fresh approval
+        // in the citizen's app, which always shows what is released.
+        if prompt.iter().any(|p| p == "none") {
             // Every login is approved in the app, so none can finish without interaction.
             return Err(redirect(
                 "login_required",
@@ -304,6 +457,9 @@ impl Services {
             redirect_uri: redirect_uri.to_owned(),
             code_challenge: challenge.to_owned(),
             scopes: requested,
+            acr_values,
+            id_token_claims: claims.id_token,
+            expected_sub,
         })
     }
 
@@ -331,6 +487,8 @@ impl Services {
         let valid = self.validate_authorization(&client, &params, source)?;
         let (client, redirect_uri, challenge, requested) =
             (valid.client, valid.redirect_uri, valid.code_challenge, valid.scopes);
+        let (acr_values, id_token_claims, expected_sub) =
+            (valid.acr_values, valid.id_token_claims, valid.expected_sub);
         let params = &params;
 
         let now = self.clock.now();
@@ -359,6 +517,10 @@ impl Services {
             grant_id: None,
             // Only a language preference: an oversized one is dropped, not an error.
             ui_locales: params.ui_locales.clone().filter(|l| l.len() <= 100),
+            acr_values,
+            id_token_claims,
+            expected_sub,
+            failure: None,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
         Ok(StartedLogin { request_id: request.id })
@@ -428,13 +590,21 @@ impl Services {
                 }
                 Ok(self.respond(&request, vec![("code", &code)]))
             }
-            LoginStatus::Denied => Ok(self.respond(
-                &request,
-                vec![
-                    ("error", "access_denied"),
-                    ("error_description", "the citizen declined the request"),
-                ],
-            )),
+            LoginStatus::Denied => {
+                let (error, description) = match request.failure.as_deref() {
+                    Some("unmet_authentication_requirements") => (
+                        "unmet_authentication_requirements",
+                        "the citizen's account does not reach the requested acr",
+                    ),
+                    Some("login_required") => (
+                        "login_required",
+                        "another citizen than the one id_token_hint names approved",
+                    ),
+                    _ => ("access_denied", "the citizen declined the request"),
+                };
+                Ok(self
+                    .respond(&request, vec![("error", error), ("error_description", description)]))
+            }
             LoginStatus::Failed | LoginStatus::Completed | LoginStatus::Redeemed => {
                 Ok(LoginPage::Ended)
             }
@@ -593,11 +763,14 @@ impl Services {
                 {
                     return Err(DeviceError::InvalidScopes);
                 }
-                Decision::Approve {
-                    account_id: device.account_id.clone(),
-                    device_id: device.id.clone(),
-                    approved_scopes: approved,
-                    amr: device.kind.amr(),
+                match self.unmet_requirement(&request, &device.account_id).await? {
+                    Some(error) => Decision::Unmet(error),
+                    None => Decision::Approve {
+                        account_id: device.account_id.clone(),
+                        device_id: device.id.clone(),
+                        approved_scopes: approved,
+                        amr: device.kind.amr(),
+                    },
                 }
             }
         };
@@ -619,7 +792,50 @@ impl Services {
         {
             return Err(DeviceError::AlreadyDecided);
         }
+        if let Decision::Unmet(error) = decision {
+            tracing::info!(request_id = %request.id, error, "login request ended: requirements not met");
+            return Err(if error == "login_required" {
+                DeviceError::OtherCitizen
+            } else {
+                DeviceError::AccountLevelTooLow
+            });
+        }
         tracing::info!(request_id = %request.id, decision = req.verdict.as_str(), "login request decided");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn claims_requests_map_claims_to_scopes_and_essential_acr_to_a_requirement() {
+        let parsed = parse_claims_request(
+            r#"{"userinfo":{"given_name":null,"hkid":{"essential":true}},"id_token":{"gender":null,"acr":{"essential":true,"value":"plus"},"unknown":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.scopes, ["gender", "profile", "hkid"], "id_token first, names in order");
+        assert_eq!(parsed.id_token, ["gender"]);
+        assert_eq!(parsed.acr, ["plus"]);
+        let voluntary =
+            parse_claims_request(r#"{"id_token":{"acr":{"values":["plus"]}}}"#).unwrap();
+        assert!(voluntary.acr.is_empty(), "a voluntary acr is only a wish");
+        assert_eq!(parse_claims_request(r#"{"userinfo":[]}"#), None);
+        assert_eq!(parse_claims_request(r#"{"userinfo":{"name":true}}"#), None);
+    }
+
+    proptest! {
+        #[test]
+        fn claims_request_parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_claims_request(&text);
+        }
+
+        #[test]
+        fn structured_claims_requests_never_panic(name in "[a-z_#-]{0,12}", value in "(null|true|1|\"x\"|\\{\\}|\\[\\]|\\{\"values\":\\[1\\]\\})") {
+            let _ = parse_claims_request(&format!(r#"{{"id_token":{{"{name}":{value}}},"userinfo":{{"acr":{value}}}}}"#));
+        }
     }
 }

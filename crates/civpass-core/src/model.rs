@@ -265,6 +265,15 @@ pub struct LoginRequest {
     pub grant_id: Option<String>,
     /// The relying party's `ui_locales`, for the language of the login page.
     pub ui_locales: Option<String>,
+    /// `acr_values` the citizen must meet one of (from `acr_values` or an essential `acr` in
+    /// the claims request); empty means any.
+    pub acr_values: Vec<String>,
+    /// Claims the claims request asks for in the ID token.
+    pub id_token_claims: Vec<String>,
+    /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
+    pub expected_sub: Option<String>,
+    /// Why the request ended without approval (an OAuth error code for the relying party).
+    pub failure: Option<String>,
 }
 
 /// What the app decided, applied atomically to a pending request.
@@ -279,6 +288,9 @@ pub enum Decision {
     Deny,
     /// The request was ended because of a failed check (a wrong matching code).
     Fail,
+    /// The citizen cannot meet what the service asked (an `acr` or the citizen it expected):
+    /// the service is told with this OAuth error code.
+    Unmet(&'static str),
 }
 
 /// Tokens issued from one approved login; the refresh token rotates within it.

@@ -213,6 +213,17 @@ impl Services {
             request_uri: None,
             response_mode: text(claims, "response_mode"),
             ui_locales: text(claims, "ui_locales"),
+            // max_age is a number in a request object, a string in a query.
+            max_age: claims
+                .get("max_age")
+                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())),
+            acr_values: text(claims, "acr_values"),
+            // The claims request is an object in a request object, JSON text in a query.
+            claims: claims
+                .get("claims")
+                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())),
+            login_hint: text(claims, "login_hint"),
+            id_token_hint: text(claims, "id_token_hint"),
         })
     }
 }

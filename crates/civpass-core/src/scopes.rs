@@ -23,6 +23,17 @@ pub fn describe(scope: &str) -> &'static str {
     }
 }
 
+/// The scope whose consent releases a claim (OIDC Core section 5.4), for the claims request.
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    match claim {
+        "name" | "family_name" | "given_name" | "name#zh-Hant-HK" => Some("profile"),
+        "hkid" => Some("hkid"),
+        "birthdate" => Some("birthdate"),
+        "gender" => Some("gender"),
+        _ => None,
+    }
+}
+
 /// The catalog key of the scope's plain-language description (`scope.{name}`), for the pages
 /// and the app to show in the citizen's language.
 pub fn description_key(scope: &str) -> &'static str {

@@ -12,6 +12,41 @@ use crate::scopes;
 use crate::services::{Internal, Services};
 use crate::store::{Redemption, Rotation};
 
+/// What an ID token carries beyond the standard claims.
+#[derive(Default)]
+struct IdTokenExtras<'a> {
+    nonce: Option<&'a str>,
+    claims: Map<String, Value>,
+}
+
+/// The claims the scopes release (OIDC Core section 5.4, and `hkid` of ours).
+fn identity_claims(identity: &crate::model::Identity, scopes: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for scope in scopes {
+        match scope.as_str() {
+            "profile" => {
+                let (family, given) =
+                    identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
+                out.insert("name".into(), json!(identity.name_en));
+                out.insert("family_name".into(), json!(family));
+                out.insert("given_name".into(), json!(given));
+                out.insert("name#zh-Hant-HK".into(), json!(identity.name_zh));
+            }
+            "hkid" => {
+                out.insert("hkid".into(), json!(identity.hkid));
+            }
+            "birthdate" => {
+                out.insert("birthdate".into(), json!(identity.date_of_birth));
+            }
+            "gender" => {
+                out.insert("gender".into(), json!(identity.gender.as_str()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// What kind of token of ours a string is.
 enum TokenKind {
     Access(Box<AccessClaims>),
@@ -161,7 +196,16 @@ impl Services {
             revoked_at: None,
             dpop_jkt: dpop_jkt.map(str::to_owned),
         };
-        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
+        // Claims the claims request asked for in the ID token, if the citizen released them.
+        let extra = if request.id_token_claims.is_empty() {
+            Map::new()
+        } else {
+            let all = identity_claims(&self.open_identity(&account)?, &grant.scopes);
+            all.into_iter().filter(|(name, _)| request.id_token_claims.contains(name)).collect()
+        };
+        let mut released = vec!["sub".to_owned()];
+        released.extend(extra.keys().cloned());
+        let release = self.release(&grant, "id_token", released);
         match self.store.redeem_code(&code_hash, &grant, &release).await.map_err(Internal::from)? {
             Redemption::Redeemed => {}
             Redemption::AlreadyRedeemed { grant_id } => {
@@ -174,7 +218,8 @@ impl Services {
             }
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
         }
-        self.tokens(client, &grant, &account, refresh_token, request.nonce.as_deref(), dpop_jkt)
+        let id_token = IdTokenExtras { nonce: request.nonce.as_deref(), claims: extra };
+        self.tokens(client, &grant, &account, refresh_token, id_token, dpop_jkt)
     }
 
     /// The DPoP key of a token request: checks the proof if there is one (with a nonce, unless
@@ -248,7 +293,7 @@ impl Services {
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);
         }
-        self.tokens(client, &grant, &account, new_token, None, dpop_jkt)
+        self.tokens(client, &grant, &account, new_token, IdTokenExtras::default(), dpop_jkt)
     }
 
     async fn revoke_on_reuse(&self, refresh_hash: &str, now: i64) -> Result<(), TokenError> {
@@ -395,7 +440,7 @@ impl Services {
         grant: &Grant,
         account: &Account,
         refresh_token: String,
-        nonce: Option<&str>,
+        extras: IdTokenExtras<'_>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
@@ -433,9 +478,14 @@ impl Services {
                 "auth_time": grant.auth_time,
                 "acr": grant.acr,
                 "amr": grant.amr,
+                // The login session: what RP-initiated and back-channel logout name.
+                "sid": grant.id,
             });
-            if let Some(nonce) = nonce {
+            if let Some(nonce) = extras.nonce {
                 claims["nonce"] = json!(nonce);
+            }
+            for (name, value) in extras.claims {
+                claims[name] = value;
             }
             Some(
                 id_token_signer
@@ -549,30 +599,8 @@ impl Services {
             .ok_or(UserInfoError::InvalidToken)?;
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
-        let mut out = Map::new();
+        let mut out = identity_claims(&identity, &grant.scopes);
         out.insert("sub".into(), json!(self.pairwise_subject(&account.id, &grant.client_id)));
-        for scope in &grant.scopes {
-            match scope.as_str() {
-                "profile" => {
-                    let (family, given) =
-                        identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
-                    out.insert("name".into(), json!(identity.name_en));
-                    out.insert("family_name".into(), json!(family));
-                    out.insert("given_name".into(), json!(given));
-                    out.insert("name#zh-Hant-HK".into(), json!(identity.name_zh));
-                }
-                "hkid" => {
-                    out.insert("hkid".into(), json!(identity.hkid));
-                }
-                "birthdate" => {
-                    out.insert("birthdate".into(), json!(identity.date_of_birth));
-                }
-                "gender" => {
-                    out.insert("gender".into(), json!(identity.gender.as_str()));
-                }
-                _ => {}
-            }
-        }
         let release = self.release(&grant, "userinfo", out.keys().cloned().collect());
         self.store.insert_release(&release).await.map_err(Internal::from)?;
         Ok(out)
@@ -613,7 +641,8 @@ impl Services {
             "request_object_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             // Only the request_uri values our PAR endpoint hands out; we fetch no URLs.
             "request_uri_parameter_supported": false,
-            "claims_parameter_supported": false,
+            "claims_parameter_supported": true,
+            "frontchannel_logout_supported": false,
         })
     }
 }

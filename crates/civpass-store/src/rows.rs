@@ -101,6 +101,10 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         code_expires_at: row.try_get("code_expires_at").map_err(backend)?,
         grant_id: row.try_get("grant_id").map_err(backend)?,
         ui_locales: row.try_get("ui_locales").map_err(backend)?,
+        acr_values: get_list("acr_values")?,
+        id_token_claims: get_list("id_token_claims")?,
+        expected_sub: row.try_get("expected_sub").map_err(backend)?,
+        failure: row.try_get("failure").map_err(backend)?,
     })
 }
 

@@ -19,7 +19,7 @@ use crate::{SqlStore, backend, rows};
 
 const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id, ui_locales";
+     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at, dpop_jkt";
@@ -356,8 +356,9 @@ impl LoginStore for SqlStore {
             .write(Statements::One, op!(|conn| {
                 sqlx::query(
                     "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
-                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales, \
+                     acr_values, id_token_claims, expected_sub) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -374,6 +375,9 @@ impl LoginStore for SqlStore {
                 .bind(r.expires_at)
                 .bind(r.status.as_str())
                 .bind(&r.ui_locales)
+                .bind(r.acr_values.join(" "))
+                .bind(r.id_token_claims.join(" "))
+                .bind(&r.expected_sub)
                 .execute(conn)
                 .await
                 .map_err(backend)?;
@@ -431,6 +435,12 @@ impl LoginStore for SqlStore {
                     Decision::Fail => sqlx::query(
                         "UPDATE login_requests SET status = 'failed' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
                     )
+                    .bind(id.clone())
+                    .bind(now),
+                    Decision::Unmet(error) => sqlx::query(
+                        "UPDATE login_requests SET status = 'denied', failure = $1 WHERE id = $2 AND status = 'pending' AND expires_at > $3",
+                    )
+                    .bind(*error)
                     .bind(id.clone())
                     .bind(now),
                 };

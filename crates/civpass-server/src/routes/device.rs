@@ -185,6 +185,16 @@ fn device_error(e: DeviceError) -> ApiError {
             "challenge-expired",
             "The passkey challenge has expired or was already used",
         ),
+        DeviceError::AccountLevelTooLow => (
+            StatusCode::FORBIDDEN,
+            "account-level-too-low",
+            "The service needs a civpass plus account; the login request has ended",
+        ),
+        DeviceError::OtherCitizen => (
+            StatusCode::FORBIDDEN,
+            "other-citizen",
+            "The service expected another citizen; the login request has ended",
+        ),
         DeviceError::NotAPasskey => (
             StatusCode::BAD_REQUEST,
             "not-a-passkey",

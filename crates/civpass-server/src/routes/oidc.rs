@@ -67,6 +67,11 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
             "request_uri" => &mut params.request_uri,
             "response_mode" => &mut params.response_mode,
             "ui_locales" => &mut params.ui_locales,
+            "max_age" => &mut params.max_age,
+            "acr_values" => &mut params.acr_values,
+            "claims" => &mut params.claims,
+            "login_hint" => &mut params.login_hint,
+            "id_token_hint" => &mut params.id_token_hint,
             _ => continue,
         };
         *slot = Some(value.clone());

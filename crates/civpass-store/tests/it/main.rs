@@ -89,6 +89,10 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
         code_expires_at: None,
         grant_id: None,
         ui_locales: Some("zh-HK en".into()),
+        acr_values: vec!["plus".into()],
+        id_token_claims: vec!["name".into()],
+        expected_sub: Some("sub-1".into()),
+        failure: None,
     }
 }
 
@@ -512,5 +516,19 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
         store.insert_registration_token("t1", 100, 200).await.unwrap();
         assert_eq!(store.find_registration_token("t1").await.unwrap(), Some(200));
         assert_eq!(store.find_registration_token("t2").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_unmet_request_is_denied_with_its_reason_and_keeps_what_it_asked() {
+    for (_db, store) in stores().await {
+        seed(&store).await;
+        let stored = store.find_login_request("r1").await.unwrap().unwrap();
+        assert_eq!(stored, request("r1", "c1"));
+        let unmet = Decision::Unmet("unmet_authentication_requirements");
+        assert!(store.decide_login_request("r1", &unmet, None, 150).await.unwrap());
+        let ended = store.find_login_request("r1").await.unwrap().unwrap();
+        assert_eq!(ended.status, LoginStatus::Denied);
+        assert_eq!(ended.failure.as_deref(), Some("unmet_authentication_requirements"));
     }
 }

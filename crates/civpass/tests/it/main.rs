@@ -13,6 +13,7 @@ mod durability;
 mod flow;
 mod limits;
 mod logs;
+mod oidc_params;
 mod par;
 mod registration;
 mod support;
