@@ -148,3 +148,16 @@ test("DPoP-bound tokens from a pushed request: code, UserInfo and refresh with t
   // Without the key, the bound refresh token is refused.
   await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === "invalid_dpop_proof");
 });
+
+test("RP-initiated logout with openid-client's end-session URL", async () => {
+  const bye = "https://rp.example/bye";
+  const client = await register("--redirect-uri", callback, "--post-logout-redirect-uri", bye);
+  const config = await oidc.discovery(new URL(base), client.client_id, {}, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
+  const p = pkce();
+  const tokens = await oidc.authorizationCodeGrant(config, await login(oidc.buildAuthorizationUrl(config, await params(p))), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+  const url = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, post_logout_redirect_uri: bye, state: "after" });
+  const res = await fetch(url, { redirect: "manual" });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), `${bye}?state=after`);
+  await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (e) => e.error === "invalid_grant");
+});

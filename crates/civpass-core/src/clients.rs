@@ -60,6 +60,8 @@ pub struct ClientSpec {
     pub require_signed_request: bool,
     /// `dpop_bound_access_tokens`: every token request must prove a DPoP key.
     pub require_dpop: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl ClientSpec {
@@ -77,6 +79,8 @@ impl ClientSpec {
             require_par: false,
             require_signed_request: false,
             require_dpop: false,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         }
     }
 }
@@ -135,6 +139,13 @@ impl Services {
         if let Some(uri) = spec.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
             return Err(ClientError::InvalidRedirectUri(uri.clone()));
         }
+        if spec.post_logout_redirect_uris.iter().any(|u| !valid_redirect_uri(u)) {
+            return Err(ClientError::Invalid("a post_logout_redirect_uri is not an absolute URI"));
+        }
+        // The same rule as for jwks_uri: civpass calls it, so https (or loopback for tests).
+        if spec.backchannel_logout_uri.as_deref().is_some_and(|u| !valid_jwks_uri(u)) {
+            return Err(ClientError::Invalid("backchannel_logout_uri must be an https URL"));
+        }
         let public = spec.auth_methods.contains(&AuthMethod::None);
         if public && spec.auth_methods.len() > 1 {
             return Err(ClientError::Invalid("a public client (none) has no other auth method"));
@@ -187,6 +198,8 @@ impl Services {
             require_signed_request: spec.require_signed_request,
             require_dpop: spec.require_dpop,
             registration_token_hash,
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            backchannel_logout_uri: spec.backchannel_logout_uri,
             created_at: self.clock.now(),
         };
         self.store.insert_client(&client).await.map_err(Internal::from)?;

@@ -12,6 +12,7 @@ pub mod enrol;
 pub mod hkid;
 pub mod keys;
 pub mod login;
+pub mod logout;
 pub mod model;
 pub mod par;
 pub mod passkey;

@@ -291,15 +291,13 @@ impl Services {
     /// The pairwise subject of an ID token we issued to `client_id`; expiry does not matter
     /// for a hint (OIDC Core section 3.1.2.1).
     fn subject_of_id_token(&self, token: &str, client_id: &str) -> Option<String> {
-        let kid = civpass_crypto::jws::peek_kid(token)?;
-        let claims: serde_json::Value = self.keys.by_kid(&kid)?.verify(token).ok()?;
+        let claims = self.verified_id_token(token)?;
         let audience_ok = match claims.get("aud")? {
             serde_json::Value::String(aud) => aud == client_id,
             serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(client_id)),
             _ => false,
         };
-        (claims.get("iss")?.as_str()? == self.settings.issuer && audience_ok)
-            .then(|| claims.get("sub")?.as_str().map(str::to_owned))?
+        audience_ok.then(|| claims.get("sub")?.as_str().map(str::to_owned))?
     }
 }
 

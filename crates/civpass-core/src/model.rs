@@ -36,6 +36,10 @@ pub struct Client {
     pub require_dpop: bool,
     /// SHA-256 of the registration access token (RFC 7592), for clients registered dynamically.
     pub registration_token_hash: Option<String>,
+    /// Where `/logout` may send the browser afterwards (RP-Initiated Logout, exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where the client hears that a citizen's session with it ended (Back-Channel Logout).
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: UnixTime,
 }
 

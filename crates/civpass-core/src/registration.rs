@@ -38,6 +38,10 @@ pub struct ClientMetadata {
     pub require_signed_request_object: bool,
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
     /// Present in RFC 7592 updates; must be the client's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -137,6 +141,8 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     spec.require_par = metadata.require_pushed_authorization_requests;
     spec.require_signed_request = metadata.require_signed_request_object;
     spec.require_dpop = metadata.dpop_bound_access_tokens;
+    spec.post_logout_redirect_uris = metadata.post_logout_redirect_uris.clone();
+    spec.backchannel_logout_uri = metadata.backchannel_logout_uri.clone();
     Ok(spec)
 }
 
@@ -159,6 +165,8 @@ fn metadata_of(client: &Client) -> ClientMetadata {
         require_pushed_authorization_requests: client.require_par,
         require_signed_request_object: client.require_signed_request,
         dpop_bound_access_tokens: client.require_dpop,
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         client_id: None,
         client_secret: None,
     }
@@ -287,6 +295,8 @@ impl Services {
             require_signed_request: spec.require_signed_request,
             require_dpop: spec.require_dpop,
             registration_token_hash: Some(hash_secret(&access_token)),
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            backchannel_logout_uri: spec.backchannel_logout_uri,
             created_at: old.created_at,
         };
         if !self.store.update_client(&client).await.map_err(Internal::from)? {

@@ -7,6 +7,7 @@ use civpass_crypto::jws::Algorithm;
 use crate::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
 use crate::clock::Clock;
 use crate::keys::{KeyRing, Secrets};
+use crate::logout::{LogoutNotifier, NoLogoutNotifier};
 use crate::model::{AuthMethod, Client};
 use crate::registry::RegistrySource;
 use crate::store::{Store, StoreError};
@@ -67,6 +68,7 @@ pub struct Services {
     pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     pub(crate) jwks_source: Arc<dyn JwksSource>,
     pub(crate) jwks_cache: Arc<JwksCache>,
+    pub(crate) logout_notifier: Arc<dyn LogoutNotifier>,
 }
 
 /// An internal failure: logged with its cause, shown to callers only as "internal error".
@@ -121,6 +123,7 @@ impl Services {
             webauthn,
             jwks_source: Arc::new(NoJwksSource),
             jwks_cache: Arc::new(JwksCache::default()),
+            logout_notifier: Arc::new(NoLogoutNotifier),
         }
     }
 
@@ -129,6 +132,12 @@ impl Services {
         let mut settings = (*self.settings).clone();
         settings.require_dpop = required;
         self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Delivers back-channel logout tokens through `notifier`.
+    pub fn with_logout_notifier(mut self, notifier: Arc<dyn LogoutNotifier>) -> Services {
+        self.logout_notifier = notifier;
         self
     }
 

@@ -643,6 +643,9 @@ impl Services {
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": true,
             "frontchannel_logout_supported": false,
+            "end_session_endpoint": format!("{issuer}/logout"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": false,
         })
     }
 }

@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use crate::limits::RateLimits;
-pub use crate::outbound::HttpJwksSource;
+pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
 pub use crate::routes::openapi::openapi_document;
 
 /// The wall clock, for production.

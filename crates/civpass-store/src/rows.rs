@@ -44,6 +44,11 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         require_signed_request: requirements.iter().any(|r| r == "signed_request"),
         require_dpop: requirements.iter().any(|r| r == "dpop"),
         registration_token_hash: row.try_get("registration_token_hash").map_err(backend)?,
+        post_logout_redirect_uris: serde_json::from_str(
+            &row.try_get::<String, _>("post_logout_redirect_uris").map_err(backend)?,
+        )
+        .map_err(|_| corrupt("post_logout_redirect_uris"))?,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

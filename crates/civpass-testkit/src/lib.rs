@@ -170,7 +170,8 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         Arc::new(keys),
         Settings::new(&base),
     )
-    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new().unwrap()));
+    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new().unwrap()))
+    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new().unwrap()));
     let state = AppState::with_limits(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),

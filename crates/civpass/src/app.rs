@@ -11,7 +11,7 @@ use civpass_core::registry::RegistrySource;
 use civpass_core::services::{Services, Settings};
 use civpass_crypto::secret::{b64url_decode, random_token};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
-use civpass_server::{HttpJwksSource, SystemClock};
+use civpass_server::{HttpJwksSource, HttpLogoutNotifier, SystemClock};
 use civpass_store::SqlStore;
 
 use crate::config::StorageConfig;
@@ -82,6 +82,8 @@ pub(crate) async fn services(
     let jwks = HttpJwksSource::new().map_err(|e| anyhow::anyhow!(e))?;
     let mut settings = Settings::new(issuer);
     settings.require_par = require_par;
+    let logout = HttpLogoutNotifier::new().map_err(|e| anyhow::anyhow!(e))?;
     Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
-        .with_jwks_source(Arc::new(jwks)))
+        .with_jwks_source(Arc::new(jwks))
+        .with_logout_notifier(Arc::new(logout)))
 }

@@ -132,6 +132,57 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// What `civpass client create` registers.
+#[derive(Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[arg(long)]
+    name: String,
+    /// Exact redirect URI; repeat for several (needed for the authorization code grant).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE only): the same as `--auth-method none`.
+    #[arg(long)]
+    public: bool,
+    /// Allowed token-endpoint authentication methods; repeat for several [default:
+    /// client_secret_basic and client_secret_post].
+    #[arg(long = "auth-method", value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+    auth_methods: Vec<String>,
+    /// Grant types; repeat for several [default: authorization_code and refresh_token].
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+    grant_types: Vec<String>,
+    /// A file with the client's public keys as a JWK Set, for private_key_jwt.
+    #[arg(long, conflicts_with = "jwks_uri")]
+    jwks: Option<PathBuf>,
+    /// Where the client publishes its JWK Set, for private_key_jwt.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// Scopes the client may ask for with the client-credentials grant; repeat for several.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// The client must push its authorization requests (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
+    /// The client must sign its authorization requests (RFC 9101); needs its keys.
+    #[arg(long)]
+    require_signed_request: bool,
+    /// The client's tokens must be bound to a DPoP key (RFC 9449 `dpop_bound_access_tokens`).
+    #[arg(long)]
+    require_dpop: bool,
+    /// Where `/logout` may send the browser afterwards; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where the service hears that a citizen's session ended (Back-Channel Logout).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
+    #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+    id_token_alg: String,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Issue an initial access token for dynamic client registration (RFC 7591), for developers
@@ -146,48 +197,7 @@ enum ClientCommand {
         json: bool,
     },
     /// Register a relying party; prints its client_id and, for confidential clients, its secret.
-    Create {
-        #[command(flatten)]
-        storage: StorageArgs,
-        #[arg(long)]
-        name: String,
-        /// Exact redirect URI; repeat for several (needed for the authorization code grant).
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        /// A public client (no secret; PKCE only): the same as `--auth-method none`.
-        #[arg(long)]
-        public: bool,
-        /// Allowed token-endpoint authentication methods; repeat for several [default:
-        /// client_secret_basic and client_secret_post].
-        #[arg(long = "auth-method", value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
-        auth_methods: Vec<String>,
-        /// Grant types; repeat for several [default: authorization_code and refresh_token].
-        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
-        grant_types: Vec<String>,
-        /// A file with the client's public keys as a JWK Set, for private_key_jwt.
-        #[arg(long, conflicts_with = "jwks_uri")]
-        jwks: Option<PathBuf>,
-        /// Where the client publishes its JWK Set, for private_key_jwt.
-        #[arg(long)]
-        jwks_uri: Option<String>,
-        /// Scopes the client may ask for with the client-credentials grant; repeat for several.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// The client must push its authorization requests (RFC 9126).
-        #[arg(long)]
-        require_par: bool,
-        /// The client must sign its authorization requests (RFC 9101); needs its keys.
-        #[arg(long)]
-        require_signed_request: bool,
-        /// The client's tokens must be bound to a DPoP key (RFC 9449 `dpop_bound_access_tokens`).
-        #[arg(long)]
-        require_dpop: bool,
-        /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
-        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
-        id_token_alg: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(Box<CreateArgs>),
 }
 
 #[derive(Subcommand)]
@@ -296,22 +306,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
-        Command::Client(ClientCommand::Create {
-            storage,
-            name,
-            redirect_uris,
-            public,
-            id_token_alg,
-            auth_methods,
-            grant_types,
-            jwks,
-            jwks_uri,
-            scopes,
-            require_par,
-            require_signed_request,
-            require_dpop,
-            json,
-        }) => {
+        Command::Client(ClientCommand::Create(args)) => {
+            let CreateArgs {
+                storage,
+                name,
+                redirect_uris,
+                public,
+                id_token_alg,
+                auth_methods,
+                grant_types,
+                jwks,
+                jwks_uri,
+                scopes,
+                require_par,
+                require_signed_request,
+                require_dpop,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                json,
+            } = *args;
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
@@ -340,6 +353,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             spec.require_par = require_par;
             spec.require_signed_request = require_signed_request;
             spec.require_dpop = require_dpop;
+            spec.post_logout_redirect_uris = post_logout_redirect_uris;
+            spec.backchannel_logout_uri = backchannel_logout_uri;
             let created = services.register_client(spec).await?;
             let client = &created.client;
             if json {

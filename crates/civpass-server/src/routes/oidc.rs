@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use civpass_core::clients::{ClientCredentials, JWT_BEARER};
 use civpass_core::dpop::DpopRequest;
 use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
+use civpass_core::logout::{LogoutError, LogoutOutcome, LogoutRequest};
 use civpass_core::model::{AuthMethod, Client};
 use civpass_core::token::{TokenError, UserInfoError};
 use civpass_crypto::secret::random_token;
@@ -30,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/authorize", get(authorize))
         .route("/token", axum::routing::post(token))
         .route("/par", axum::routing::post(par))
+        .route("/logout", get(logout).post(logout_form))
         .route("/revoke", axum::routing::post(revoke))
         .route("/introspect", axum::routing::post(introspect))
         .route("/userinfo", get(userinfo).post(userinfo))
@@ -239,6 +241,64 @@ fn token_param(pairs: &[(String, String)]) -> Result<&str, TokenError> {
         .find(|(n, _)| n == "token")
         .map(|(_, v)| v.as_str())
         .ok_or(TokenError::InvalidRequest("token is required"))
+}
+
+/// RP-Initiated Logout 1.0: the query (GET) or form (POST) parameters.
+async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    end_session(&state, &jar, &headers, &uri, &pairs).await
+}
+
+async fn logout_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    end_session(&state, &jar, &headers, &uri, &pairs).await
+}
+
+async fn end_session(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    uri: &Uri,
+    pairs: &[(String, String)],
+) -> Response {
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let chrome = Chrome::new(
+        Lang::choose(param("lang").as_deref(), jar, param("ui_locales").as_deref(), headers),
+        uri,
+    );
+    let request = LogoutRequest {
+        id_token_hint: param("id_token_hint"),
+        client_id: param("client_id"),
+        post_logout_redirect_uri: param("post_logout_redirect_uri"),
+        state: param("state"),
+    };
+    match state.services.logout(&request).await {
+        Ok(LogoutOutcome::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(LogoutOutcome::LoggedOut) => {
+            pages::message(chrome, StatusCode::OK, "logged_out", None, None)
+        }
+        Err(LogoutError::InvalidRequest(detail)) => pages::message(
+            chrome,
+            StatusCode::BAD_REQUEST,
+            "invalid_logout",
+            None,
+            Some(detail.to_owned()),
+        ),
+        Err(LogoutError::Internal(cause)) => {
+            tracing::error!(cause, "logout failed");
+            pages::message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
+        }
+    }
 }
 
 /// RFC 9126: the client pushes its authorization request and gets a one-time `request_uri`.

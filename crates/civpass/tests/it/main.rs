@@ -12,6 +12,7 @@ mod dpop;
 mod durability;
 mod flow;
 mod limits;
+mod logout;
 mod logs;
 mod oidc_params;
 mod par;

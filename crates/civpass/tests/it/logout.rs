@@ -1,0 +1,199 @@
+//! Logout: RP-initiated (the ID token names the session to end) and back-channel (the service
+//! hears when a citizen unlinks it in the app). On both databases.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use civpass_core::clients::ClientSpec;
+use civpass_core::logout::BACKCHANNEL_EVENT;
+use civpass_testkit::{TestServer, backends, spawn_server};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{self, AuthRequest, CALLBACK};
+
+const BYE: &str = "https://rp.example/bye";
+
+/// A service's back-channel logout endpoint on a free loopback port: keeps what it receives.
+async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/backchannel", listener.local_addr().unwrap().port());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let keep = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read until the body announced by content-length has arrived.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            keep.lock().unwrap().push(body.to_owned());
+                            break;
+                        }
+                    }
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, received)
+}
+
+async fn client_with(server: &TestServer, backchannel: Option<String>) -> (String, String) {
+    let mut spec = ClientSpec::web("Logout service", &[CALLBACK.to_owned()]);
+    spec.post_logout_redirect_uris = vec![BYE.to_owned()];
+    spec.backchannel_logout_uri = backchannel;
+    let created = server.services.register_client(spec).await.unwrap();
+    (created.client.id, created.secret.unwrap())
+}
+
+fn claims(jwt: &str) -> Value {
+    serde_json::from_slice(&B64.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = client_with(&server, None).await;
+        let wallet = server.enrolled_wallet(90).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let id_token = tokens["id_token"].as_str().unwrap();
+        assert!(claims(id_token)["sid"].is_string(), "the ID token names its session");
+
+        let browser = support::browser();
+        let logout = |query: Vec<(&str, &str)>| {
+            let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
+            url.query_pairs_mut().extend_pairs(query);
+            browser.get(url.to_string()).send()
+        };
+        let res = logout(vec![
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", "https://attacker.example/"),
+            ("state", "s1"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "an unregistered URI gets a page, not a redirect"
+        );
+        let res = logout(vec![("id_token_hint", "forged"), ("post_logout_redirect_uri", BYE)])
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let (other, _) = client_with(&server, None).await;
+        let res = logout(vec![("id_token_hint", id_token), ("client_id", &other)]).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "client_id must be the token's audience");
+
+        let res = logout(vec![
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "s1"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(support::location(&res), format!("{BYE}?state=s1"));
+        let (status, body) = support::token(
+            &server.base,
+            (&id, &secret),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "the session's tokens ended"
+        );
+
+        let res = logout(vec![]).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "a bare logout shows that the citizen is logged out"
+        );
+        let discovery: Value =
+            reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(discovery["end_session_endpoint"], format!("{}/logout", server.base));
+        assert_eq!(discovery["backchannel_logout_supported"], true);
+    }
+}
+
+#[tokio::test]
+async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (uri, received) = receiver().await;
+        let (id, secret) = client_with(&server, Some(uri)).await;
+        let wallet = server.enrolled_wallet(91).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].as_str().unwrap().to_owned();
+
+        let session = wallet.open_session().await.unwrap();
+        wallet.unlink(&session, &id).await.unwrap();
+        let mut body = None;
+        for _ in 0..50 {
+            if let Some(first) = received.lock().unwrap().first().cloned() {
+                body = Some(first);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = body.expect("the service heard of the logout");
+        let token = url::form_urlencoded::parse(body.as_bytes())
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("a logout_token form field");
+        let header: Value =
+            serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["typ"], "logout+jwt");
+        let key = server
+            .services
+            .keys()
+            .by_kid(header["kid"].as_str().unwrap())
+            .expect("signed by a key in our JWKS");
+        let logout: Value = key.verify(&token).expect("the signature verifies");
+        assert_eq!(logout["iss"], server.base);
+        assert_eq!(logout["aud"], id);
+        assert_eq!(logout["sub"], sub, "the same subject the service knows");
+        assert!(logout["events"][BACKCHANNEL_EVENT].is_object());
+        assert!(logout.get("nonce").is_none(), "a logout token never carries a nonce");
+        assert!(logout["jti"].is_string() && logout["iat"].is_i64() && logout["exp"].is_i64());
+    }
+}
