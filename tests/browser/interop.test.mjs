@@ -161,3 +161,15 @@ test("RP-initiated logout with openid-client's end-session URL", async () => {
   assert.equal(res.headers.get("location"), `${bye}?state=after`);
   await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (e) => e.error === "invalid_grant");
 });
+
+test("ID tokens signed with PS256 and EdDSA verify in openid-client", async () => {
+  for (const alg of ["PS256", "EdDSA"]) {
+    const client = await register("--redirect-uri", callback, "--id-token-alg", alg);
+    const config = await oidc.discovery(new URL(base), client.client_id, { id_token_signed_response_alg: alg }, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
+    const p = pkce();
+    const tokens = await oidc.authorizationCodeGrant(config, await login(oidc.buildAuthorizationUrl(config, await params(p))), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+    const header = JSON.parse(Buffer.from(tokens.id_token.split(".")[0], "base64url"));
+    assert.equal(header.alg, alg);
+    assert.equal(tokens.claims().iss, base);
+  }
+});

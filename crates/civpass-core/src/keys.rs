@@ -4,7 +4,7 @@
 //! seal personal data, hash look-up values and compute pairwise subjects. Signing keys live in
 //! the store, sealed, so that every node of a PostgreSQL deployment signs with the same keys.
 
-use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::sealed::SealingKey;
@@ -41,45 +41,75 @@ pub enum KeyRingError {
     Generation,
 }
 
-/// The signing keys, parsed once at start-up.
+/// A key as the ring holds it: from when it signs, and until when it is published.
+#[derive(Debug)]
+struct Held {
+    key: Arc<SigningKey>,
+    activates_at: UnixTime,
+    retires_at: Option<UnixTime>,
+}
+
+/// The signing keys. A rotated-in key is published (in the JWKS) before it signs anything and
+/// takes over at its activation time; the key it replaces stays published until tokens it
+/// signed have expired, then retires. Every node reloads the ring from the store now and then,
+/// so a rotation made by `civpass keys rotate` reaches all of them before activation.
 #[derive(Debug)]
 pub struct KeyRing {
-    active: HashMap<Algorithm, String>,
-    by_kid: HashMap<String, SigningKey>,
+    held: RwLock<Vec<Held>>,
+}
+
+/// Every algorithm a client may ask its ID tokens to be signed with.
+pub const ALGORITHMS: [Algorithm; 4] =
+    [Algorithm::ES256, Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA];
+
+async fn generate(
+    store: &dyn Store,
+    secrets: &Secrets,
+    alg: Algorithm,
+    now: UnixTime,
+    activates_at: UnixTime,
+) -> Result<String, KeyRingError> {
+    let (key, pkcs8) = SigningKey::generate(alg).map_err(|_| KeyRingError::Generation)?;
+    let sealed_pkcs8 =
+        secrets.sealing.seal(&pkcs8, key.kid().as_bytes()).map_err(|_| KeyRingError::Generation)?;
+    let record = StoredSigningKey {
+        kid: key.kid().to_owned(),
+        alg: alg.as_str().to_owned(),
+        sealed_pkcs8,
+        created_at: now,
+        activates_at,
+        retires_at: None,
+    };
+    match store.insert_signing_key(&record).await {
+        // Another node generated one at the same moment; use whatever is stored.
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(record.kid),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl KeyRing {
-    /// Loads the stored keys, generating an ES256 and an RS256 key on first start.
+    /// Loads the stored keys, generating a key for each algorithm that has none (first start).
     pub async fn load_or_create(
         store: &dyn Store,
         secrets: &Secrets,
         now: UnixTime,
     ) -> Result<KeyRing, KeyRingError> {
-        let mut stored = store.list_signing_keys().await?;
-        for alg in [Algorithm::ES256, Algorithm::RS256] {
+        let stored = store.list_signing_keys().await?;
+        for alg in ALGORITHMS {
             if !stored.iter().any(|k| k.alg == alg.as_str()) {
-                let (key, pkcs8) =
-                    SigningKey::generate(alg).map_err(|_| KeyRingError::Generation)?;
-                let sealed_pkcs8 = secrets
-                    .sealing
-                    .seal(&pkcs8, key.kid().as_bytes())
-                    .map_err(|_| KeyRingError::Generation)?;
-                let record = StoredSigningKey {
-                    kid: key.kid().to_owned(),
-                    alg: alg.as_str().to_owned(),
-                    sealed_pkcs8,
-                    created_at: now,
-                };
-                match store.insert_signing_key(&record).await {
-                    // Another node generated one at the same moment; use whatever is stored.
-                    Ok(()) | Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                generate(store, secrets, alg, now, now).await?;
             }
         }
-        stored = store.list_signing_keys().await?;
-        stored.sort_by_key(|k| k.created_at);
-        let mut ring = KeyRing { active: HashMap::new(), by_kid: HashMap::new() };
+        let ring = KeyRing { held: RwLock::new(Vec::new()) };
+        ring.reload(store, secrets).await?;
+        Ok(ring)
+    }
+
+    /// Reads the keys from the store again (others may have rotated them).
+    pub async fn reload(&self, store: &dyn Store, secrets: &Secrets) -> Result<(), KeyRingError> {
+        let mut stored = store.list_signing_keys().await?;
+        stored.sort_by_key(|k| (k.activates_at, k.created_at));
+        let mut held = Vec::with_capacity(stored.len());
         for record in stored {
             let Some(alg) = Algorithm::parse(&record.alg) else { continue };
             let pkcs8 = secrets
@@ -87,24 +117,86 @@ impl KeyRing {
                 .open(&record.sealed_pkcs8, record.kid.as_bytes())
                 .map_err(|_| KeyRingError::Unreadable)?;
             let key = SigningKey::from_pkcs8(alg, &pkcs8).map_err(|_| KeyRingError::Unreadable)?;
-            ring.active.insert(alg, record.kid.clone());
-            ring.by_kid.insert(record.kid, key);
+            held.push(Held {
+                key: Arc::new(key),
+                activates_at: record.activates_at,
+                retires_at: record.retires_at,
+            });
         }
-        Ok(ring)
+        if let Ok(mut guard) = self.held.write() {
+            *guard = held;
+        }
+        Ok(())
     }
 
-    /// The key that signs new tokens with this algorithm.
-    pub fn signer(&self, alg: Algorithm) -> Option<&SigningKey> {
-        self.active.get(&alg).and_then(|kid| self.by_kid.get(kid))
+    fn published(&self, now: UnixTime) -> Vec<(Arc<SigningKey>, UnixTime)> {
+        self.held
+            .read()
+            .map(|held| {
+                held.iter()
+                    .filter(|h| h.retires_at.is_none_or(|r| r > now))
+                    .map(|h| (h.key.clone(), h.activates_at))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
-        self.by_kid.get(kid)
+    /// The key that signs new tokens with this algorithm: the newest one already active.
+    pub fn signer(&self, alg: Algorithm, now: UnixTime) -> Option<Arc<SigningKey>> {
+        self.published(now)
+            .into_iter()
+            .filter(|(k, activates_at)| k.algorithm() == alg && *activates_at <= now)
+            .max_by_key(|(_, activates_at)| *activates_at)
+            .map(|(k, _)| k)
     }
 
-    pub fn jwks(&self) -> serde_json::Value {
-        let mut keys: Vec<&SigningKey> = self.by_kid.values().collect();
+    /// A published key, to verify what we signed.
+    pub fn by_kid(&self, kid: &str, now: UnixTime) -> Option<Arc<SigningKey>> {
+        self.published(now).into_iter().find(|(k, _)| k.kid() == kid).map(|(k, _)| k)
+    }
+
+    /// The published keys: those signing now, those about to, and those whose tokens may
+    /// still be in use.
+    pub fn jwks(&self, now: UnixTime) -> serde_json::Value {
+        let mut keys: Vec<Arc<SigningKey>> =
+            self.published(now).into_iter().map(|(k, _)| k).collect();
         keys.sort_by(|a, b| a.kid().cmp(b.kid()));
         serde_json::json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
     }
+}
+
+/// What a rotation did, for the operator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotated {
+    pub alg: &'static str,
+    pub new_kid: String,
+    pub activates_at: UnixTime,
+    /// The keys it replaces, and when they leave the JWKS.
+    pub retiring: Vec<(String, UnixTime)>,
+}
+
+/// Rotates the keys of `algs`: a new key, published now and signing from `now + activate_after`;
+/// the keys signing until then retire `retire_after` seconds later (the longest token lifetime).
+pub async fn rotate(
+    store: &dyn Store,
+    secrets: &Secrets,
+    algs: &[Algorithm],
+    now: UnixTime,
+    activate_after: i64,
+    retire_after: i64,
+) -> Result<Vec<Rotated>, KeyRingError> {
+    let stored = store.list_signing_keys().await?;
+    let activates_at = now + activate_after;
+    let mut out = Vec::new();
+    for &alg in algs {
+        let retires_at = activates_at + retire_after;
+        let mut retiring = Vec::new();
+        for old in stored.iter().filter(|k| k.alg == alg.as_str() && k.retires_at.is_none()) {
+            store.retire_signing_key(&old.kid, retires_at).await?;
+            retiring.push((old.kid.clone(), retires_at));
+        }
+        let new_kid = generate(store, secrets, alg, now, activates_at).await?;
+        out.push(Rotated { alg: alg.as_str(), new_kid, activates_at, retiring });
+    }
+    Ok(out)
 }

@@ -114,7 +114,8 @@ impl Services {
     /// An ID token we issued (any client, expired or not): its claims.
     pub(crate) fn verified_id_token(&self, token: &str) -> Option<serde_json::Value> {
         let kid = civpass_crypto::jws::peek_kid(token)?;
-        let claims: serde_json::Value = self.keys.by_kid(&kid)?.verify(token).ok()?;
+        let claims: serde_json::Value =
+            self.keys.by_kid(&kid, self.clock.now())?.verify(token).ok()?;
         (claims.get("iss")?.as_str()? == self.settings.issuer).then_some(claims)
     }
 
@@ -138,7 +139,7 @@ impl Services {
         });
         let signer = self
             .keys
-            .signer(client.id_token_alg)
+            .signer(client.id_token_alg, now)
             .ok_or_else(|| Internal(format!("no {} signing key", client.id_token_alg.as_str())))?;
         let token = signer.sign("logout+jwt", &claims).map_err(|e| Internal(e.to_string()))?;
         self.logout_notifier.notify(uri, token);

@@ -372,4 +372,8 @@ pub struct StoredSigningKey {
     /// PKCS#8, sealed with the kid as associated data.
     pub sealed_pkcs8: Vec<u8>,
     pub created_at: UnixTime,
+    /// From when it signs (it is published from creation).
+    pub activates_at: UnixTime,
+    /// When it leaves the JWKS, once a newer key has taken over.
+    pub retires_at: Option<UnixTime>,
 }

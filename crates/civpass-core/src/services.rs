@@ -160,6 +160,40 @@ impl Services {
         &self.keys
     }
 
+    /// The published signing keys (`/jwks`).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.jwks(self.clock.now())
+    }
+
+    /// Picks up keys rotated elsewhere (another node, or `civpass keys rotate`).
+    pub async fn reload_keys(&self) -> Result<(), crate::keys::KeyRingError> {
+        self.keys.reload(self.store.as_ref(), &self.secrets).await
+    }
+
+    /// Rotates the signing keys of `algs` (see `keys::rotate`) and reloads them here.
+    pub async fn rotate_keys(
+        &self,
+        algs: &[Algorithm],
+        activate_after: i64,
+    ) -> Result<Vec<crate::keys::Rotated>, crate::keys::KeyRingError> {
+        let rotated = crate::keys::rotate(
+            self.store.as_ref(),
+            &self.secrets,
+            algs,
+            self.clock.now(),
+            activate_after,
+            self.longest_token_lifetime(),
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(rotated)
+    }
+
+    /// The longest lifetime of anything we sign: how long a replaced key stays published.
+    pub fn longest_token_lifetime(&self) -> i64 {
+        self.settings.access_token_ttl.max(self.settings.id_token_ttl)
+    }
+
     pub async fn create_client(
         &self,
         name: &str,

@@ -197,6 +197,8 @@ pub trait CeremonyStore {
 pub trait KeyStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+    /// Sets when a key leaves the JWKS, if it has no such time yet.
+    async fn retire_signing_key(&self, kid: &str, retires_at: UnixTime) -> StoreResult<()>;
 }
 
 pub trait Store:

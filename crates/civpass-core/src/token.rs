@@ -417,7 +417,7 @@ impl Services {
     /// An unexpired access token signed by one of our keys, for us.
     fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
         let kid = peek_kid(token)?;
-        let key = self.keys.by_kid(&kid)?;
+        let key = self.keys.by_kid(&kid, self.clock.now())?;
         let claims: AccessClaims = key.verify(token).ok()?;
         (claims.exp > self.clock.now() && claims.iss == self.settings.issuer).then_some(claims)
     }
@@ -448,7 +448,7 @@ impl Services {
         let sub = self.pairwise_subject(&account.id, &grant.client_id);
         let signer = self
             .keys
-            .signer(Algorithm::ES256)
+            .signer(Algorithm::ES256, self.clock.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
         let scope = scopes::join(&grant.scopes);
         let access = AccessClaims {
@@ -465,9 +465,10 @@ impl Services {
         };
         let access_token =
             signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
-        let id_token_signer = self.keys.signer(client.id_token_alg).ok_or_else(|| {
-            TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
-        })?;
+        let id_token_signer =
+            self.keys.signer(client.id_token_alg, self.clock.now()).ok_or_else(|| {
+                TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
+            })?;
         let id_token = {
             let mut claims = json!({
                 "iss": issuer,
@@ -549,7 +550,7 @@ impl Services {
         };
         let signer = self
             .keys
-            .signer(Algorithm::ES256)
+            .signer(Algorithm::ES256, self.clock.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
         let access_token =
             signer.sign("at+jwt", &claims).map_err(|e| TokenError::Internal(e.to_string()))?;
@@ -624,7 +625,7 @@ impl Services {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+            "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "code_challenge_methods_supported": ["S256"],

@@ -8,7 +8,9 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,6 +22,10 @@ use crate::secret::{b64url, b64url_decode, sha256};
 pub enum Algorithm {
     ES256,
     RS256,
+    /// RSASSA-PSS with SHA-256, as FAPI 2.0 allows for RSA.
+    PS256,
+    /// Ed25519.
+    EdDSA,
 }
 
 impl Algorithm {
@@ -27,6 +33,8 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => "ES256",
             Algorithm::RS256 => "RS256",
+            Algorithm::PS256 => "PS256",
+            Algorithm::EdDSA => "EdDSA",
         }
     }
 
@@ -34,6 +42,8 @@ impl Algorithm {
         match name {
             "ES256" => Some(Algorithm::ES256),
             "RS256" => Some(Algorithm::RS256),
+            "PS256" => Some(Algorithm::PS256),
+            "EdDSA" => Some(Algorithm::EdDSA),
             _ => None,
         }
     }
@@ -42,6 +52,9 @@ impl Algorithm {
 enum KeyMaterial {
     Ec(EcdsaKeyPair),
     Rsa(RsaKeyPair),
+    /// The same RSA keys, used with PSS padding.
+    RsaPss(RsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 /// A private signing key with its key id (the RFC 7638 thumbprint of its public JWK).
@@ -67,8 +80,13 @@ impl SigningKey {
                 .map_err(|_| CryptoError::Rng)?
                 .as_ref()
                 .to_vec(),
-            Algorithm::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            Algorithm::RS256 | Algorithm::PS256 => RsaKeyPair::generate(KeySize::Rsa2048)
                 .and_then(|k| k.as_der())
+                .map_err(|_| CryptoError::Rng)?
+                .as_ref()
+                .to_vec(),
+            Algorithm::EdDSA => Ed25519KeyPair::generate()
+                .and_then(|k| k.to_pkcs8())
                 .map_err(|_| CryptoError::Rng)?
                 .as_ref()
                 .to_vec(),
@@ -87,7 +105,7 @@ impl SigningKey {
                 let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)});
                 (KeyMaterial::Ec(pair), jwk)
             }
-            Algorithm::RS256 => {
+            Algorithm::RS256 | Algorithm::PS256 => {
                 let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError::InvalidKey)?;
                 let public = pair.public_key();
                 let jwk = json!({
@@ -95,7 +113,18 @@ impl SigningKey {
                     "n": b64url(public.modulus().big_endian_without_leading_zero()),
                     "e": b64url(public.exponent().big_endian_without_leading_zero()),
                 });
-                (KeyMaterial::Rsa(pair), jwk)
+                if alg == Algorithm::PS256 {
+                    (KeyMaterial::RsaPss(pair), jwk)
+                } else {
+                    (KeyMaterial::Rsa(pair), jwk)
+                }
+            }
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
+                    .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8))
+                    .map_err(|_| CryptoError::InvalidKey)?;
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(pair.public_key().as_ref())});
+                (KeyMaterial::Ed(pair), jwk)
             }
         };
         let kid = jwk_thumbprint(&public_jwk).ok_or(CryptoError::InvalidKey)?;
@@ -114,6 +143,8 @@ impl SigningKey {
         match self.material {
             KeyMaterial::Ec(_) => Algorithm::ES256,
             KeyMaterial::Rsa(_) => Algorithm::RS256,
+            KeyMaterial::RsaPss(_) => Algorithm::PS256,
+            KeyMaterial::Ed(_) => Algorithm::EdDSA,
         }
     }
 
@@ -139,12 +170,17 @@ impl SigningKey {
             KeyMaterial::Ec(pair) => {
                 pair.sign(&self.rng, signing_input).map_err(|_| CryptoError::Rng)?.as_ref().to_vec()
             }
-            KeyMaterial::Rsa(pair) => {
+            KeyMaterial::Rsa(pair) | KeyMaterial::RsaPss(pair) => {
+                let padding: &dyn signature::RsaEncoding = match &self.material {
+                    KeyMaterial::RsaPss(_) => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input, &mut sig)
+                pair.sign(padding, &self.rng, signing_input, &mut sig)
                     .map_err(|_| CryptoError::Rng)?;
                 sig
             }
+            KeyMaterial::Ed(pair) => pair.sign(signing_input).as_ref().to_vec(),
         })
     }
 
@@ -168,6 +204,15 @@ impl SigningKey {
             KeyMaterial::Rsa(pair) => {
                 let der = pair.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
                 UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, der.as_ref())
+                    .verify(signing_input.as_bytes(), &sig)
+            }
+            KeyMaterial::RsaPss(pair) => {
+                let der = pair.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
+                UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA256, der.as_ref())
+                    .verify(signing_input.as_bytes(), &sig)
+            }
+            KeyMaterial::Ed(pair) => {
+                UnparsedPublicKey::new(&signature::ED25519, pair.public_key().as_ref())
                     .verify(signing_input.as_bytes(), &sig)
             }
         };

@@ -163,6 +163,8 @@ pub(crate) fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> 
         alg: row.try_get("alg").map_err(backend)?,
         sealed_pkcs8: row.try_get("sealed_pkcs8").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
+        activates_at: row.try_get("activates_at").map_err(backend)?,
+        retires_at: row.try_get("retires_at").map_err(backend)?,
     })
 }
 

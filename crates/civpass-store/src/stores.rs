@@ -909,9 +909,24 @@ impl CeremonyStore for SqlStore {
 
 #[async_trait]
 impl KeyStore for SqlStore {
+    async fn retire_signing_key(&self, kid: &str, retires_at: UnixTime) -> StoreResult<()> {
+        let kid = kid.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query("UPDATE signing_keys SET retires_at = $1 WHERE kid = $2 AND retires_at IS NULL")
+                    .bind(retires_at)
+                    .bind(&kid)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, sealed_pkcs8, created_at FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, alg, sealed_pkcs8, created_at, activates_at, retires_at FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.reader)
         .await
@@ -923,11 +938,14 @@ impl KeyStore for SqlStore {
         let key = key.clone();
         self.writer
             .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO signing_keys (kid, alg, sealed_pkcs8, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO signing_keys (kid, alg, sealed_pkcs8, created_at, activates_at, retires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&key.kid)
                     .bind(&key.alg)
                     .bind(&key.sealed_pkcs8)
                     .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .bind(key.retires_at)
                     .execute(conn)
                     .await
                     .map_err(backend)?;

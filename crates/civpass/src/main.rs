@@ -124,6 +124,9 @@ enum Command {
     /// The sandbox population registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// The platform's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// A citizen's device in software.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -176,8 +179,8 @@ struct CreateArgs {
     /// Where the service hears that a citizen's session ended (Back-Channel Logout).
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
-    /// How its ID tokens are signed (`id_token_signed_response_alg`): ES256 or RS256.
-    #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+    /// How its ID tokens are signed (`id_token_signed_response_alg`).
+    #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
     id_token_alg: String,
     #[arg(long)]
     json: bool,
@@ -198,6 +201,25 @@ enum ClientCommand {
     },
     /// Register a relying party; prints its client_id and, for confidential clients, its secret.
     Create(Box<CreateArgs>),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Publish a new signing key now; it signs from `--activate-after` seconds on, and the key
+    /// it replaces leaves the JWKS once the tokens it signed have expired.
+    Rotate {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Algorithms to rotate; repeat for several [default: all].
+        #[arg(long = "alg", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
+        algs: Vec<String>,
+        /// Seconds between publishing the new key and signing with it: longer than relying
+        /// parties cache the JWKS (civpass says 5 minutes) and than nodes take to reload (1).
+        #[arg(long, default_value_t = 600)]
+        activate_after: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -329,8 +351,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = app::open_store(&storage).await?;
             let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
             let mut spec = ClientSpec::web(&name, &redirect_uris);
-            spec.id_token_alg =
-                Algorithm::parse(&id_token_alg).context("--id-token-alg must be ES256 or RS256")?;
+            spec.id_token_alg = Algorithm::parse(&id_token_alg)
+                .context("--id-token-alg must be ES256, RS256, PS256 or EdDSA")?;
             if public {
                 spec.auth_methods = vec![AuthMethod::None];
             }
@@ -397,6 +419,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "(send it as `Authorization: Bearer …` to POST /register; shown only now)"
                 );
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { storage, algs, activate_after, json }) => {
+            let storage = storage.resolve(&file);
+            let store = app::open_store(&storage).await?;
+            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
+            let algs: Vec<Algorithm> = if algs.is_empty() {
+                civpass_core::keys::ALGORITHMS.to_vec()
+            } else {
+                algs.iter().filter_map(|a| Algorithm::parse(a)).collect()
+            };
+            let rotated = services
+                .rotate_keys(&algs, activate_after)
+                .await
+                .context("rotating the signing keys")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rotated)?);
+            } else {
+                for r in &rotated {
+                    println!(
+                        "{}: new key {} signs from {}; retiring {:?}",
+                        r.alg, r.new_kid, r.activates_at, r.retiring
+                    );
+                }
             }
             Ok(())
         }
@@ -471,6 +518,7 @@ async fn serve(
     }
     let state = AppState::with_limits(services, policy.limits);
     tokio::spawn(housekeeping(state.clone()));
+    tokio::spawn(reload_keys(state.services.clone()));
     let router =
         civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     println!("civpass listening on http://{address} (issuer {issuer})");
@@ -482,6 +530,18 @@ async fn serve(
 /// Housekeeping: expired login requests are deleted every ten minutes.
 /// Every ten minutes: expired login requests, ceremonies, sessions and retired refresh tokens
 /// go, and the rate limiters forget quiet addresses.
+/// Every minute: keys rotated by another node or by `civpass keys rotate` are picked up, well
+/// before they start signing.
+async fn reload_keys(services: civpass_core::services::Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.reload_keys().await {
+            tracing::warn!(cause = %e, "reloading the signing keys failed");
+        }
+    }
+}
+
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {

@@ -42,7 +42,7 @@ async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.services.keys().jwks()).into_response();
+    let mut res = Json(state.services.jwks()).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=300"));
     res

@@ -160,6 +160,8 @@ async fn records_round_trip_and_duplicates_are_conflicts() {
             alg: "ES256".into(),
             sealed_pkcs8: vec![9; 40],
             created_at: 5,
+            activates_at: 5,
+            retires_at: None,
         };
         store.insert_signing_key(&key).await.unwrap();
         assert!(matches!(store.insert_signing_key(&key).await, Err(StoreError::Conflict(_))));

@@ -183,3 +183,24 @@ fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("need jwks or jwks_uri"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.to_str().unwrap();
+    let out = run_ok(civpass().args([
+        "keys",
+        "rotate",
+        "--data-dir",
+        data_dir,
+        "--alg",
+        "EdDSA",
+        "--json",
+    ]));
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rotated[0]["alg"], "EdDSA");
+    assert_eq!(rotated[0]["retiring"].as_array().unwrap().len(), 1, "the first key retires");
+    let activates = rotated[0]["activates_at"].as_i64().unwrap();
+    assert_eq!(rotated[0]["retiring"][0][1].as_i64().unwrap(), activates + 600);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -186,7 +186,13 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
         let key = server
             .services
             .keys()
-            .by_kid(header["kid"].as_str().unwrap())
+            .by_kid(
+                header["kid"].as_str().unwrap(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64,
+            )
             .expect("signed by a key in our JWKS");
         let logout: Value = key.verify(&token).expect("the signature verifies");
         assert_eq!(logout["iss"], server.base);

@@ -11,6 +11,7 @@ mod client_auth;
 mod dpop;
 mod durability;
 mod flow;
+mod keys;
 mod limits;
 mod logout;
 mod logs;
