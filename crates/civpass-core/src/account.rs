@@ -198,7 +198,7 @@ impl Services {
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
         // The service hears at once that this citizen is logged out of it.
         if let Some(client) = self.store.find_client(client_id).await.map_err(Internal::from)? {
-            let sub = self.pairwise_subject(&session.account_id, client_id);
+            let sub = self.pairwise_subject(&session.account_id, &client);
             self.send_backchannel_logout(&client, &sub)?;
         }
         Ok(())

@@ -62,6 +62,9 @@ pub struct ClientSpec {
     pub require_dpop: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// A URL listing the redirect URIs of an organisation's services, which then share
+    /// pairwise subjects (OIDC Core section 8.1).
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl ClientSpec {
@@ -81,6 +84,7 @@ impl ClientSpec {
             require_dpop: false,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            sector_identifier_uri: None,
         }
     }
 }
@@ -182,6 +186,7 @@ impl Services {
         registration_token_hash: Option<String>,
     ) -> Result<NewClient, ClientError> {
         Services::check_spec(&spec)?;
+        let sector = self.sector_of(&spec).await?;
         let secret = spec.auth_methods.iter().any(|m| m.uses_secret()).then(|| random_token(32));
         let client = Client {
             id: format!("c_{}", random_token(12)),
@@ -200,11 +205,40 @@ impl Services {
             registration_token_hash,
             post_logout_redirect_uris: spec.post_logout_redirect_uris,
             backchannel_logout_uri: spec.backchannel_logout_uri,
+            sector_identifier_uri: spec.sector_identifier_uri,
+            sector,
             created_at: self.clock.now(),
         };
         self.store.insert_client(&client).await.map_err(Internal::from)?;
         tracing::info!(client_id = %client.id, "client registered");
         Ok(NewClient { client, secret })
+    }
+
+    /// The sector of a client with a `sector_identifier_uri`: its host, once the document there
+    /// lists every redirect URI of the client (OIDC Core section 8.1).
+    pub(crate) async fn sector_of(&self, spec: &ClientSpec) -> Result<Option<String>, ClientError> {
+        let Some(uri) = &spec.sector_identifier_uri else { return Ok(None) };
+        if !valid_jwks_uri(uri) {
+            return Err(ClientError::Invalid("sector_identifier_uri must be an https URL"));
+        }
+        let host = url::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or(ClientError::Invalid("sector_identifier_uri has no host"))?;
+        let document = self
+            .jwks_source
+            .fetch(uri)
+            .await
+            .map_err(|_| ClientError::Invalid("sector_identifier_uri could not be fetched"))?;
+        let listed: Vec<String> = serde_json::from_str(&document).map_err(|_| {
+            ClientError::Invalid("sector_identifier_uri must hold a JSON array of URIs")
+        })?;
+        if spec.redirect_uris.iter().any(|r| !listed.contains(r)) {
+            return Err(ClientError::Invalid(
+                "every redirect_uri must be listed at sector_identifier_uri",
+            ));
+        }
+        Ok(Some(host))
     }
 
     /// Authenticates the client at a token endpoint by the method it used, which must be one

@@ -272,10 +272,16 @@ impl Services {
         request: &LoginRequest,
         account_id: &str,
     ) -> Result<Option<&'static str>, DeviceError> {
-        if let Some(expected) = &request.expected_sub
-            && !ct_eq(expected, &self.pairwise_subject(account_id, &request.client_id))
-        {
-            return Ok(Some("login_required"));
+        if let Some(expected) = &request.expected_sub {
+            let client = self
+                .store
+                .find_client(&request.client_id)
+                .await
+                .map_err(Internal::from)?
+                .ok_or(DeviceError::NotFound)?;
+            if !ct_eq(expected, &self.pairwise_subject(account_id, &client)) {
+                return Ok(Some("login_required"));
+            }
         }
         if request.acr_values.is_empty() {
             return Ok(None);

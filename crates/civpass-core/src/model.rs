@@ -40,6 +40,10 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where the client hears that a citizen's session with it ended (Back-Channel Logout).
     pub backchannel_logout_uri: Option<String>,
+    /// `sector_identifier_uri` (OIDC Core section 8.1), checked at registration.
+    pub sector_identifier_uri: Option<String>,
+    /// The host of the sector identifier URI: the sector for pairwise subjects.
+    pub sector: Option<String>,
     pub created_at: UnixTime,
 }
 

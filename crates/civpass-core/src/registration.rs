@@ -42,6 +42,11 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    /// Only `pairwise` is offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
     /// Present in RFC 7592 updates; must be the client's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -143,6 +148,10 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     spec.require_dpop = metadata.dpop_bound_access_tokens;
     spec.post_logout_redirect_uris = metadata.post_logout_redirect_uris.clone();
     spec.backchannel_logout_uri = metadata.backchannel_logout_uri.clone();
+    spec.sector_identifier_uri = metadata.sector_identifier_uri.clone();
+    if metadata.subject_type.as_deref().is_some_and(|t| t != "pairwise") {
+        return Err(invalid("subject_type must be pairwise"));
+    }
     Ok(spec)
 }
 
@@ -167,6 +176,8 @@ fn metadata_of(client: &Client) -> ClientMetadata {
         dpop_bound_access_tokens: client.require_dpop,
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+        sector_identifier_uri: client.sector_identifier_uri.clone(),
+        subject_type: Some("pairwise".to_owned()),
         client_id: None,
         client_secret: None,
     }
@@ -273,6 +284,11 @@ impl Services {
         }
         let spec = spec_from(metadata)?;
         Services::check_spec(&spec)?;
+        let sector = self.sector_of(&spec).await?;
+        // Subjects must not change under the services that know them.
+        if sector != old.sector {
+            return Err(invalid("the sector (sector_identifier_uri host) cannot change"));
+        }
         let wants_secret = spec.auth_methods.iter().any(|m| m.uses_secret());
         let new_secret = (wants_secret && old.secret_hash.is_none()).then(|| random_token(32));
         let access_token = random_token(32);
@@ -297,6 +313,8 @@ impl Services {
             registration_token_hash: Some(hash_secret(&access_token)),
             post_logout_redirect_uris: spec.post_logout_redirect_uris,
             backchannel_logout_uri: spec.backchannel_logout_uri,
+            sector_identifier_uri: spec.sector_identifier_uri,
+            sector,
             created_at: old.created_at,
         };
         if !self.store.update_client(&client).await.map_err(Internal::from)? {

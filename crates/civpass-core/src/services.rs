@@ -219,9 +219,12 @@ impl Services {
         self.register_client(spec).await
     }
 
-    /// The pairwise subject of an account at a client: stable for the pair, unlinkable across
-    /// clients. The sector is the client id until sector identifiers arrive.
-    pub fn pairwise_subject(&self, account_id: &str, client_id: &str) -> String {
-        self.secrets.pairwise.hash(&[client_id.as_bytes(), account_id.as_bytes()])
+    /// The pairwise subject of an account at a client (OIDC Core section 8.1): stable for the
+    /// pair, unlinkable across sectors. A client's sector is the host of its
+    /// `sector_identifier_uri`, so an organisation's services share subjects; without one it is
+    /// the client itself, which keeps even two clients on one host apart.
+    pub fn pairwise_subject(&self, account_id: &str, client: &Client) -> String {
+        let sector = client.sector.as_deref().unwrap_or(&client.id);
+        self.secrets.pairwise.hash(&[sector.as_bytes(), account_id.as_bytes()])
     }
 }

@@ -379,7 +379,8 @@ impl Services {
         if grant.revoked_at.is_some() {
             return Ok(inactive);
         }
-        let sub = self.pairwise_subject(&grant.account_id, &grant.client_id);
+        let owner = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
+        let sub = owner.map(|c| self.pairwise_subject(&grant.account_id, &c)).unwrap_or_default();
         Ok(match kind {
             TokenKind::Access(claims) => json!({
                 "active": true,
@@ -445,7 +446,7 @@ impl Services {
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
-        let sub = self.pairwise_subject(&account.id, &grant.client_id);
+        let sub = self.pairwise_subject(&account.id, client);
         let signer = self
             .keys
             .signer(Algorithm::ES256, self.clock.now())
@@ -601,7 +602,8 @@ impl Services {
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
         let mut out = identity_claims(&identity, &grant.scopes);
-        out.insert("sub".into(), json!(self.pairwise_subject(&account.id, &grant.client_id)));
+        // The token's own subject: computed for the client's sector when it was issued.
+        out.insert("sub".into(), json!(claims.sub));
         let release = self.release(&grant, "userinfo", out.keys().cloned().collect());
         self.store.insert_release(&release).await.map_err(Internal::from)?;
         Ok(out)

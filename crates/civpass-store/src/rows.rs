@@ -49,6 +49,8 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         )
         .map_err(|_| corrupt("post_logout_redirect_uris"))?,
         backchannel_logout_uri: row.try_get("backchannel_logout_uri").map_err(backend)?,
+        sector_identifier_uri: row.try_get("sector_identifier_uri").map_err(backend)?,
+        sector: row.try_get("sector").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

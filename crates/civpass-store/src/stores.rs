@@ -51,7 +51,7 @@ async fn insert_release(conn: &mut AnyConnection, release: &Release) -> StoreRes
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds a client's metadata as parameters $1 to $13, in the order both the insert and the
+/// Binds a client's metadata as parameters $1 to $15, in the order both the insert and the
 /// update name them.
 fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery<'q>> {
     let uris = serde_json::to_string(&client.redirect_uris)
@@ -81,7 +81,9 @@ fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery
         .bind(requirements)
         .bind(client.registration_token_hash.clone())
         .bind(logout_uris)
-        .bind(client.backchannel_logout_uri.clone()))
+        .bind(client.backchannel_logout_uri.clone())
+        .bind(client.sector_identifier_uri.clone())
+        .bind(client.sector.clone()))
 }
 
 async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult<()> {
@@ -107,7 +109,8 @@ impl ClientStore for SqlStore {
                 let query = sqlx::query(
                     "INSERT INTO clients (name, secret_hash, redirect_uris, id_token_alg, auth_methods, grant_types, jwks, \
                      jwks_uri, scopes, requirements, registration_token_hash, post_logout_redirect_uris, backchannel_logout_uri, \
-                     id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     sector_identifier_uri, sector, id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 );
                 bind_client(query, &client)?
                     .bind(&client.id)
@@ -127,7 +130,8 @@ impl ClientStore for SqlStore {
                 let query = sqlx::query(
                     "UPDATE clients SET name = $1, secret_hash = $2, redirect_uris = $3, id_token_alg = $4, auth_methods = $5, \
                      grant_types = $6, jwks = $7, jwks_uri = $8, scopes = $9, requirements = $10, registration_token_hash = $11, \
-                     post_logout_redirect_uris = $12, backchannel_logout_uri = $13 WHERE id = $14 AND deleted_at IS NULL",
+                     post_logout_redirect_uris = $12, backchannel_logout_uri = $13, sector_identifier_uri = $14, sector = $15 \
+                     WHERE id = $16 AND deleted_at IS NULL",
                 );
                 let updated = bind_client(query, &client)?
                     .bind(&client.id)
@@ -238,8 +242,8 @@ impl ClientStore for SqlStore {
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query(
             "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes, \
-             requirements, registration_token_hash, post_logout_redirect_uris, backchannel_logout_uri \
-             FROM clients WHERE id = $1 AND deleted_at IS NULL",
+             requirements, registration_token_hash, post_logout_redirect_uris, backchannel_logout_uri, sector_identifier_uri, \
+             sector FROM clients WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.reader)

@@ -179,6 +179,10 @@ struct CreateArgs {
     /// Where the service hears that a citizen's session ended (Back-Channel Logout).
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
+    /// A URL listing the redirect URIs of the organisation's services, which then share
+    /// pairwise subjects.
+    #[arg(long)]
+    sector_identifier_uri: Option<String>,
     /// How its ID tokens are signed (`id_token_signed_response_alg`).
     #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
     id_token_alg: String,
@@ -345,6 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 require_dpop,
                 post_logout_redirect_uris,
                 backchannel_logout_uri,
+                sector_identifier_uri,
                 json,
             } = *args;
             let storage = storage.resolve(&file);
@@ -377,6 +382,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             spec.require_dpop = require_dpop;
             spec.post_logout_redirect_uris = post_logout_redirect_uris;
             spec.backchannel_logout_uri = backchannel_logout_uri;
+            spec.sector_identifier_uri = sector_identifier_uri;
             let created = services.register_client(spec).await?;
             let client = &created.client;
             if json {

@@ -42,6 +42,8 @@ fn client(id: &str) -> Client {
         registration_token_hash: Some("rat".into()),
         post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
         backchannel_logout_uri: Some("https://rp.example/logout".into()),
+        sector_identifier_uri: Some("https://rp.example/sector.json".into()),
+        sector: Some("rp.example".into()),
         created_at: 1,
     }
 }

@@ -302,30 +302,6 @@ async fn client_credentials_tokens_are_for_apis_not_for_citizens_data() {
     }
 }
 
-/// Serves `body` at any path, once per connection, on a free loopback port.
-async fn jwks_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}/jwks", listener.local_addr().unwrap().port());
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let body = body.lock().unwrap().clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = socket.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    url
-}
-
 #[tokio::test]
 async fn keys_come_from_jwks_uri_and_a_rotated_key_is_picked_up() {
     let server =
@@ -334,7 +310,7 @@ async fn keys_come_from_jwks_uri_and_a_rotated_key_is_picked_up() {
     let clock = server.clock.clone().unwrap();
     let (first, _) = SigningKey::generate(Algorithm::ES256).unwrap();
     let published = std::sync::Arc::new(std::sync::Mutex::new(jwks(&first)));
-    let uri = jwks_server(published.clone()).await;
+    let uri = support::document_server(published.clone()).await;
     let mut spec = ClientSpec::web("Published keys", &[]);
     spec.auth_methods = vec![AuthMethod::PrivateKeyJwt];
     spec.grant_types = vec![GrantType::ClientCredentials];

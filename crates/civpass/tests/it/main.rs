@@ -18,6 +18,7 @@ mod logs;
 mod oidc_params;
 mod par;
 mod registration;
+mod sectors;
 mod support;
 mod tokens;
 mod webauthn_fuzz;
