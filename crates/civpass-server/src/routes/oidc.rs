@@ -606,7 +606,33 @@ mod tests {
         assert!(matches!(basic("Bearer abc"), Err(TokenError::InvalidRequest(_))));
     }
 
+    #[test]
+    fn repeated_authorization_parameters_are_refused() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>()
+        };
+        let params =
+            authorize_params(&pairs(&[("client_id", "c"), ("max_age", "0"), ("x", "y")])).unwrap();
+        assert_eq!(
+            (params.client_id.as_deref(), params.max_age.as_deref()),
+            (Some("c"), Some("0"))
+        );
+        assert!(authorize_params(&pairs(&[("scope", "a"), ("scope", "b")])).is_none());
+        assert_eq!(unverified_issuer("e30.eyJpc3MiOiJjMSJ9.sig").as_deref(), Some("c1"));
+        assert_eq!(unverified_issuer("nonsense"), None);
+    }
+
     proptest! {
+        #[test]
+        fn authorization_parameters_never_panic(pairs in proptest::collection::vec(("[a-z_]{0,14}", "\\PC{0,40}"), 0..20)) {
+            let _ = authorize_params(&pairs);
+        }
+
+        #[test]
+        fn reading_an_assertions_issuer_never_panics(jwt in "[A-Za-z0-9_.=-]{0,200}") {
+            let _ = unverified_issuer(&jwt);
+        }
+
         #[test]
         fn basic_credentials_never_panic(value in "[ -~]{0,200}") {
             let _ = basic(&value);

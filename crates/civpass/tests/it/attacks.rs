@@ -493,3 +493,43 @@ async fn malformed_token_and_userinfo_requests_get_oauth_errors() {
         assert!(body["error"].is_string());
     }
 }
+
+#[tokio::test]
+async fn oversized_inputs_are_refused_before_they_cost_anything() {
+    let server = civpass_testkit::spawn_server(&backends()[0]).await;
+    let (id, secret) = server.client(CALLBACK).await;
+    // Bodies over 64 KiB, at the token endpoint and the device API.
+    let big = "x".repeat(70 * 1024);
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/device/enrolments", server.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"id_number\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // An oversized state comes back as invalid_request, not stored.
+    let req = AuthRequest::new(&id, CALLBACK, "openid");
+    let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+    let long_state = "s".repeat(3000);
+    url.query_pairs_mut().clear().extend_pairs([
+        ("client_id", id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", long_state.as_str()),
+        ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = support::browser().get(url.as_str()).send().await.unwrap();
+    let back = url::Url::parse(&support::location(&res)).unwrap();
+    assert_eq!(support::query(&back, "error").as_deref(), Some("invalid_request"));
+}
