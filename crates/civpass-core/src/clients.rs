@@ -89,6 +89,41 @@ impl ClientSpec {
     }
 }
 
+/// What registration adds to a client's metadata.
+pub(crate) struct Registration {
+    pub(crate) id: String,
+    pub(crate) secret_hash: Option<String>,
+    pub(crate) registration_token_hash: Option<String>,
+    pub(crate) sector: Option<String>,
+    pub(crate) created_at: UnixTime,
+}
+
+impl ClientSpec {
+    pub(crate) fn into_client(self, registration: Registration) -> Client {
+        Client {
+            id: registration.id,
+            name: self.name.trim().to_owned(),
+            secret_hash: registration.secret_hash,
+            redirect_uris: self.redirect_uris,
+            id_token_alg: self.id_token_alg,
+            auth_methods: self.auth_methods,
+            grant_types: self.grant_types,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
+            scopes: self.scopes,
+            require_par: self.require_par,
+            require_signed_request: self.require_signed_request,
+            require_dpop: self.require_dpop,
+            registration_token_hash: registration.registration_token_hash,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            sector_identifier_uri: self.sector_identifier_uri,
+            sector: registration.sector,
+            created_at: registration.created_at,
+        }
+    }
+}
+
 /// How the client presented itself at a token endpoint.
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {
@@ -188,27 +223,13 @@ impl Services {
         Services::check_spec(&spec)?;
         let sector = self.sector_of(&spec).await?;
         let secret = spec.auth_methods.iter().any(|m| m.uses_secret()).then(|| random_token(32));
-        let client = Client {
+        let client = spec.into_client(Registration {
             id: format!("c_{}", random_token(12)),
-            name: spec.name.trim().to_owned(),
             secret_hash: secret.as_deref().map(hash_secret),
-            redirect_uris: spec.redirect_uris,
-            id_token_alg: spec.id_token_alg,
-            auth_methods: spec.auth_methods,
-            grant_types: spec.grant_types,
-            jwks: spec.jwks,
-            jwks_uri: spec.jwks_uri,
-            scopes: spec.scopes,
-            require_par: spec.require_par,
-            require_signed_request: spec.require_signed_request,
-            require_dpop: spec.require_dpop,
             registration_token_hash,
-            post_logout_redirect_uris: spec.post_logout_redirect_uris,
-            backchannel_logout_uri: spec.backchannel_logout_uri,
-            sector_identifier_uri: spec.sector_identifier_uri,
             sector,
             created_at: self.clock.now(),
-        };
+        });
         self.store.insert_client(&client).await.map_err(Internal::from)?;
         tracing::info!(client_id = %client.id, "client registered");
         Ok(NewClient { client, secret })

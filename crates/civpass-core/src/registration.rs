@@ -6,7 +6,7 @@ use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde::{Deserialize, Serialize};
 
-use crate::clients::ClientSpec;
+use crate::clients::{ClientSpec, Registration};
 use crate::model::{AuthMethod, Client, GrantType};
 use crate::services::{ClientError, Internal, Services};
 
@@ -292,31 +292,18 @@ impl Services {
         let wants_secret = spec.auth_methods.iter().any(|m| m.uses_secret());
         let new_secret = (wants_secret && old.secret_hash.is_none()).then(|| random_token(32));
         let access_token = random_token(32);
-        let client = Client {
+        let secret_hash = if wants_secret {
+            new_secret.as_deref().map(hash_secret).or(old.secret_hash.clone())
+        } else {
+            None
+        };
+        let client = spec.into_client(Registration {
             id: old.id.clone(),
-            name: spec.name.trim().to_owned(),
-            secret_hash: if wants_secret {
-                new_secret.as_deref().map(hash_secret).or(old.secret_hash.clone())
-            } else {
-                None
-            },
-            redirect_uris: spec.redirect_uris,
-            id_token_alg: spec.id_token_alg,
-            auth_methods: spec.auth_methods,
-            grant_types: spec.grant_types,
-            jwks: spec.jwks,
-            jwks_uri: spec.jwks_uri,
-            scopes: spec.scopes,
-            require_par: spec.require_par,
-            require_signed_request: spec.require_signed_request,
-            require_dpop: spec.require_dpop,
+            secret_hash,
             registration_token_hash: Some(hash_secret(&access_token)),
-            post_logout_redirect_uris: spec.post_logout_redirect_uris,
-            backchannel_logout_uri: spec.backchannel_logout_uri,
-            sector_identifier_uri: spec.sector_identifier_uri,
             sector,
             created_at: old.created_at,
-        };
+        });
         if !self.store.update_client(&client).await.map_err(Internal::from)? {
             return Err(RegistrationError::InvalidToken);
         }

@@ -47,6 +47,31 @@ fn identity_claims(identity: &crate::model::Identity, scopes: &[String]) -> Map<
     out
 }
 
+/// RFC 7662 section 2.2 for an active access token (RFC 9449 section 6.2: a bound one is of
+/// type DPoP and shows its key).
+fn access_introspection(claims: &AccessClaims) -> Map<String, Value> {
+    let mut answer = Map::new();
+    answer.insert("active".into(), json!(true));
+    let token_type = if claims.cnf.is_some() { "DPoP" } else { "Bearer" };
+    answer.insert("token_type".into(), json!(token_type));
+    for (name, value) in [
+        ("scope", json!(claims.scope)),
+        ("client_id", json!(claims.client_id)),
+        ("sub", json!(claims.sub)),
+        ("aud", json!(claims.aud)),
+        ("iss", json!(claims.iss)),
+        ("exp", json!(claims.exp)),
+        ("iat", json!(claims.iat)),
+        ("jti", json!(claims.jti)),
+    ] {
+        answer.insert(name.into(), value);
+    }
+    if let Some(cnf) = &claims.cnf {
+        answer.insert("cnf".into(), json!(cnf));
+    }
+    answer
+}
+
 /// What kind of token of ours a string is.
 enum TokenKind {
     Access(Box<AccessClaims>),
@@ -362,19 +387,7 @@ impl Services {
             if self.store.find_client(&claims.client_id).await.map_err(Internal::from)?.is_none() {
                 return Ok(inactive);
             }
-            return Ok(json!({
-                "active": true,
-                "token_type": "Bearer",
-                "scope": claims.scope,
-                "client_id": claims.client_id,
-                "sub": claims.sub,
-                "aud": claims.aud,
-                "iss": claims.iss,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "jti": claims.jti,
-                "cnf": claims.cnf,
-            }));
+            return Ok(Value::Object(access_introspection(&claims)));
         };
         if grant.revoked_at.is_some() {
             return Ok(inactive);
@@ -382,21 +395,12 @@ impl Services {
         let owner = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
         let sub = owner.map(|c| self.pairwise_subject(&grant.account_id, &c)).unwrap_or_default();
         Ok(match kind {
-            TokenKind::Access(claims) => json!({
-                "active": true,
-                "token_type": "Bearer",
-                "scope": claims.scope,
-                "client_id": claims.client_id,
-                "sub": claims.sub,
-                "aud": claims.aud,
-                "iss": claims.iss,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "jti": claims.jti,
-                "acr": grant.acr,
-                "auth_time": grant.auth_time,
-                "cnf": claims.cnf,
-            }),
+            TokenKind::Access(claims) => {
+                let mut answer = access_introspection(&claims);
+                answer.insert("acr".into(), json!(grant.acr));
+                answer.insert("auth_time".into(), json!(grant.auth_time));
+                Value::Object(answer)
+            }
             TokenKind::Refresh
                 if grant.client_id == client.id && now < grant.refresh_expires_at =>
             {

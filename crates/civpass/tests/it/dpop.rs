@@ -108,6 +108,7 @@ async fn dpop_binds_tokens_to_the_clients_key_with_a_nonce() {
             .await
             .unwrap();
         assert_eq!(seen["cnf"]["jkt"], key.jkt());
+        assert_eq!(seen["token_type"], "DPoP", "RFC 9449 section 6.2");
 
         // UserInfo: only with the DPoP scheme and a proof of this key for this token.
         let url = format!("{}/userinfo", server.base);
