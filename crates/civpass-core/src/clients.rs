@@ -268,12 +268,8 @@ impl Services {
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Client, TokenError> {
-        let client = self
-            .store
-            .find_client(&credentials.client_id)
-            .await
-            .map_err(Internal::from)?
-            .ok_or(TokenError::InvalidClient)?;
+        let client =
+            self.find_client(&credentials.client_id).await?.ok_or(TokenError::InvalidClient)?;
         if !client.auth_methods.contains(&credentials.method) {
             return Err(TokenError::InvalidClient);
         }

@@ -482,10 +482,8 @@ impl Services {
             .filter(|s| !s.is_empty())
             .ok_or(no_redirect("client_id is missing"))?;
         let client: Client = self
-            .store
             .find_client(client_id)
-            .await
-            .map_err(Internal::from)?
+            .await?
             .ok_or(no_redirect("client_id is not a registered client"))?;
         let (params, source) = self.effective_params(&client, params).await?;
         let valid = self.validate_authorization(&client, &params, source)?;

@@ -307,6 +307,7 @@ impl Services {
         if !self.store.update_client(&client).await.map_err(Internal::from)? {
             return Err(RegistrationError::InvalidToken);
         }
+        self.forget_client(client_id);
         tracing::info!(client_id, "client registration updated");
         Ok(Registered {
             client_id: client.id.clone(),
@@ -330,6 +331,7 @@ impl Services {
         if !self.store.delete_client(client_id, self.clock.now()).await.map_err(Internal::from)? {
             return Err(RegistrationError::InvalidToken);
         }
+        self.forget_client(client_id);
         tracing::info!(client_id, "client deleted by its developer");
         Ok(())
     }

@@ -1,11 +1,12 @@
 //! `Services`: the use cases that the HTTP layer and the CLI call.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use civpass_crypto::jws::Algorithm;
 
 use crate::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
-use crate::clock::Clock;
+use crate::clock::{Clock, UnixTime};
 use crate::keys::{KeyRing, Secrets};
 use crate::logout::{LogoutNotifier, NoLogoutNotifier};
 use crate::model::{AuthMethod, Client};
@@ -69,7 +70,14 @@ pub struct Services {
     pub(crate) jwks_source: Arc<dyn JwksSource>,
     pub(crate) jwks_cache: Arc<JwksCache>,
     pub(crate) logout_notifier: Arc<dyn LogoutNotifier>,
+    /// Recently read clients: every token request reads its client, and they rarely change.
+    client_cache: Arc<Mutex<HashMap<String, (UnixTime, Client)>>>,
 }
+
+/// How long a client read from the store is used without reading it again. A change made on
+/// another node (a registration updated or deleted) takes effect there within this time; this
+/// node drops its copy at once.
+const CLIENT_CACHE_SECONDS: UnixTime = 5;
 
 /// An internal failure: logged with its cause, shown to callers only as "internal error".
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +132,7 @@ impl Services {
             jwks_source: Arc::new(NoJwksSource),
             jwks_cache: Arc::new(JwksCache::default()),
             logout_notifier: Arc::new(NoLogoutNotifier),
+            client_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -145,6 +154,30 @@ impl Services {
     pub fn with_jwks_source(mut self, source: Arc<dyn JwksSource>) -> Services {
         self.jwks_source = source;
         self
+    }
+
+    /// A registered client, from the cache if it was read in the last few seconds. Unknown ids
+    /// are not cached, so strangers cannot fill the cache.
+    pub(crate) async fn find_client(&self, id: &str) -> Result<Option<Client>, Internal> {
+        let now = self.clock.now();
+        if let Ok(cache) = self.client_cache.lock()
+            && let Some((at, client)) = cache.get(id)
+            && now - at < CLIENT_CACHE_SECONDS
+        {
+            return Ok(Some(client.clone()));
+        }
+        let client = self.store.find_client(id).await?;
+        if let (Some(client), Ok(mut cache)) = (&client, self.client_cache.lock()) {
+            cache.insert(client.id.clone(), (now, client.clone()));
+        }
+        Ok(client)
+    }
+
+    /// Forgets a cached client after it changed here.
+    pub(crate) fn forget_client(&self, id: &str) {
+        if let Ok(mut cache) = self.client_cache.lock() {
+            cache.remove(id);
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -384,7 +384,7 @@ impl Services {
         let Some(grant) = grant else {
             // A client-credentials token: active while its client exists.
             let TokenKind::Access(claims) = kind else { return Ok(inactive) };
-            if self.store.find_client(&claims.client_id).await.map_err(Internal::from)?.is_none() {
+            if self.find_client(&claims.client_id).await?.is_none() {
                 return Ok(inactive);
             }
             return Ok(Value::Object(access_introspection(&claims)));
@@ -392,7 +392,7 @@ impl Services {
         if grant.revoked_at.is_some() {
             return Ok(inactive);
         }
-        let owner = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
+        let owner = self.find_client(&grant.client_id).await?;
         let sub = owner.map(|c| self.pairwise_subject(&grant.account_id, &c)).unwrap_or_default();
         Ok(match kind {
             TokenKind::Access(claims) => {
