@@ -307,18 +307,28 @@ impl Services {
                 return Ok(false);
             }
         };
+        // A request object or DPoP proof the client signed is not an assertion, even if its
+        // claims would pass (request objects travel through the browser).
+        let other_kind = ["oauth-authz-req+jwt", "dpop+jwt"];
+        if verified
+            .typ
+            .as_deref()
+            .is_some_and(|t| other_kind.iter().any(|k| t.eq_ignore_ascii_case(k)))
+        {
+            tracing::info!(client_id = %client.id, "a JWT of another kind was offered as a client assertion");
+            return Ok(false);
+        }
         let claims = &verified.claims;
         let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
-        // The audience may be the issuer (FAPI 2.0) or the endpoint's URL (RFC 7523).
-        let ours = |aud: &str| {
-            aud == issuer || aud.strip_prefix(issuer.as_str()).is_some_and(|p| p.starts_with('/'))
-        };
+        // The issuer as the sole audience: accepting endpoint URLs or lists of audiences lets
+        // another server that advertises our endpoints collect assertions valid here (the 2025
+        // private_key_jwt audience-injection advisory; FAPI 2.0 and the RFC 7523 update).
         let audience_ok = match claims.get("aud") {
-            Some(serde_json::Value::String(aud)) => ours(aud),
+            Some(serde_json::Value::String(aud)) => aud == issuer,
             Some(serde_json::Value::Array(list)) => {
-                list.iter().filter_map(|a| a.as_str()).any(ours)
+                list.len() == 1 && list[0].as_str() == Some(issuer.as_str())
             }
             _ => false,
         };

@@ -115,7 +115,7 @@ impl Services {
     pub(crate) fn verified_id_token(&self, token: &str) -> Option<serde_json::Value> {
         let kid = civpass_crypto::jws::peek_kid(token)?;
         let claims: serde_json::Value =
-            self.keys.by_kid(&kid, self.clock.now())?.verify(token).ok()?;
+            self.keys.by_kid(&kid, self.clock.now())?.verify_typed(token, "JWT").ok()?;
         (claims.get("iss")?.as_str()? == self.settings.issuer).then_some(claims)
     }
 

@@ -123,15 +123,15 @@ impl Services {
             let id = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or(no_redirect(
                 "request_uri must be one returned by the pushed authorization request endpoint",
             ))?;
-            let (owner, json) = self
+            // Only the client that pushed it can use it up: others cannot burn it.
+            let json = self
                 .store
-                .take_pushed_request(id, self.clock.now())
+                .take_pushed_request(id, &client.id, self.clock.now())
                 .await
                 .map_err(Internal::from)?
-                .ok_or(no_redirect("request_uri is unknown, expired or already used"))?;
-            if owner != client.id {
-                return Err(no_redirect("request_uri was pushed by another client"));
-            }
+                .ok_or(no_redirect(
+                    "request_uri is unknown, expired, already used or another client's",
+                ))?;
             let stored: Stored =
                 serde_json::from_str(&json).map_err(|e| Internal(e.to_string()))?;
             return Ok((stored.params, Source { pushed: true, signed: stored.signed }));

@@ -139,13 +139,14 @@ pub trait LoginStore {
         params: &str,
         expires_at: UnixTime,
     ) -> StoreResult<()>;
-    /// Removes and returns `(client_id, params)` if the pushed request has not expired at `now`:
-    /// each is used once.
+    /// Removes and returns the parameters if the pushed request is `client_id`'s and has not
+    /// expired at `now`: each is used once, and only by its client.
     async fn take_pushed_request(
         &self,
         id: &str,
+        client_id: &str,
         now: UnixTime,
-    ) -> StoreResult<Option<(String, String)>>;
+    ) -> StoreResult<Option<String>>;
     /// Deletes login requests (and pushed requests) that expired before `cutoff`; returns how
     /// many.
     async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;

@@ -423,7 +423,7 @@ impl Services {
     fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
         let kid = peek_kid(token)?;
         let key = self.keys.by_kid(&kid, self.clock.now())?;
-        let claims: AccessClaims = key.verify(token).ok()?;
+        let claims: AccessClaims = key.verify_typed(token, "at+jwt").ok()?;
         (claims.exp > self.clock.now() && claims.iss == self.settings.issuer).then_some(claims)
     }
 

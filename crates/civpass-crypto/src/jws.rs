@@ -184,6 +184,21 @@ impl SigningKey {
         })
     }
 
+    /// Verifies a compact JWS that this key signed with header `typ` (the kind of token it is:
+    /// `at+jwt`, `JWT` for ID tokens, `logout+jwt`), so that one kind never passes for another.
+    pub fn verify_typed<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, CryptoError> {
+        let header = token.split('.').next().ok_or(CryptoError::Malformed)?;
+        let header: Header = decode_json(header)?;
+        if header.typ.as_deref() != Some(typ) {
+            return Err(CryptoError::BadSignature);
+        }
+        self.verify(token)
+    }
+
     /// Verifies a compact JWS that this key signed and returns its claims.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, CryptoError> {
         let (signing_input, sig) = token.rsplit_once('.').ok_or(CryptoError::Malformed)?;
@@ -225,6 +240,7 @@ impl SigningKey {
 struct Header {
     alg: String,
     kid: Option<String>,
+    typ: Option<String>,
 }
 
 /// Reads the `kid` of a compact JWS without verifying it, to pick the verification key.

@@ -582,15 +582,17 @@ impl LoginStore for SqlStore {
     async fn take_pushed_request(
         &self,
         id: &str,
+        client_id: &str,
         now: UnixTime,
-    ) -> StoreResult<Option<(String, String)>> {
-        let id = id.to_owned();
+    ) -> StoreResult<Option<String>> {
+        let (id, client_id) = (id.to_owned(), client_id.to_owned());
         self.writer
             .write(Statements::One, op!(|conn| {
                 let row = sqlx::query(
-                    "DELETE FROM pushed_requests WHERE id = $1 RETURNING client_id, params, expires_at",
+                    "DELETE FROM pushed_requests WHERE id = $1 AND client_id = $2 RETURNING params, expires_at",
                 )
                 .bind(&id)
+                .bind(&client_id)
                 .fetch_optional(conn)
                 .await
                 .map_err(backend)?;
@@ -599,10 +601,7 @@ impl LoginStore for SqlStore {
                 if expires_at <= now {
                     return Ok(None);
                 }
-                Ok(Some((
-                    row.try_get("client_id").map_err(backend)?,
-                    row.try_get("params").map_err(backend)?,
-                )))
+                Ok(Some(row.try_get("params").map_err(backend)?))
             }))
             .await
     }

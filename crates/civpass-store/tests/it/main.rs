@@ -474,11 +474,16 @@ async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
         store.insert_pushed_request("p1", "c1", "{}", 200).await.unwrap();
         store.insert_pushed_request("p2", "c1", "{}", 200).await.unwrap();
         assert_eq!(
-            store.take_pushed_request("p1", 150).await.unwrap(),
-            Some(("c1".to_owned(), "{}".to_owned()))
+            store.take_pushed_request("p1", "c2", 150).await.unwrap(),
+            None,
+            "not another's"
         );
-        assert_eq!(store.take_pushed_request("p1", 150).await.unwrap(), None, "used once");
-        assert_eq!(store.take_pushed_request("p2", 200).await.unwrap(), None, "expired");
+        assert_eq!(
+            store.take_pushed_request("p1", "c1", 150).await.unwrap(),
+            Some("{}".to_owned())
+        );
+        assert_eq!(store.take_pushed_request("p1", "c1", 150).await.unwrap(), None, "used once");
+        assert_eq!(store.take_pushed_request("p2", "c1", 200).await.unwrap(), None, "expired");
         store.insert_pushed_request("p3", "c1", "{}", 100).await.unwrap();
         assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
     }

@@ -99,13 +99,37 @@ async fn private_key_jwt_authenticates_the_code_flow_and_client_credentials() {
         let (status, body) = token_with_assertion(&server, &assertion, CC).await;
         assert_eq!((status, error(&body)), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
 
-        // Audience as the token endpoint's URL works too (RFC 7523).
-        let mut claims = assertion_claims(&server, &id);
-        claims["aud"] = json!(format!("{}/token", server.base));
-        let (status, body) =
-            token_with_assertion(&server, &key.sign("JWT", &claims).unwrap(), CC).await;
+        let (status, body) = token_with_assertion(
+            &server,
+            &key.sign("JWT", &assertion_claims(&server, &id)).unwrap(),
+            CC,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["scope"], "api.read");
+
+        // Only the issuer as the sole audience: an endpoint URL or a list (which another
+        // server advertising our endpoints could collect) is refused.
+        for aud in [
+            json!(format!("{}/token", server.base)),
+            json!([server.base.clone(), "https://attacker.example"]),
+        ] {
+            let mut claims = assertion_claims(&server, &id);
+            claims["aud"] = aud.clone();
+            let (status, body) =
+                token_with_assertion(&server, &key.sign("JWT", &claims).unwrap(), CC).await;
+            assert_eq!(
+                (status, error(&body)),
+                (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+                "{aud}"
+            );
+        }
+        // A request object the client signed is no assertion, whatever its claims.
+        let claims = assertion_claims(&server, &id);
+        let (status, _) =
+            token_with_assertion(&server, &key.sign("oauth-authz-req+jwt", &claims).unwrap(), CC)
+                .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }
 

@@ -219,6 +219,15 @@ async fn id_token_hint_lets_only_the_citizen_it_names_approve() {
             approve_as(&server, &alice, &with(&req, &server, &[("id_token_hint", &hint)])).await;
         outcome.unwrap();
         assert!(support::query(&back, "code").is_some());
+        // An access token is not an ID token, even with the right audience and subject.
+        let req2 = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &alice, &req2).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req2, &code).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(
+            refused(&server, &req, &[("id_token_hint", access)]).await.as_deref(),
+            Some("invalid_request")
+        );
         // A hint issued to another client is not this client's to give.
         let foreign = id_token(&server, (&other_id, &other_secret), &alice).await;
         assert_eq!(

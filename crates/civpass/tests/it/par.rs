@@ -95,6 +95,14 @@ async fn a_pushed_request_is_used_once_within_a_minute_by_its_own_client() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let still = support::browser();
+        let waiting = support::open_login_page(
+            &still,
+            &server.base,
+            &authorize_with(&server, &id, "request_uri", uri),
+        )
+        .await;
+        assert_eq!(waiting.match_code.len(), 2, "another client's attempt did not burn it");
         // Within a minute.
         let (_, pushed) =
             push(&server, (&id, &secret), &authorization_form(&req, &challenge)).await;
