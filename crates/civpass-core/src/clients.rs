@@ -60,6 +60,8 @@ pub struct ClientSpec {
     pub require_signed_request: bool,
     /// `dpop_bound_access_tokens`: every token request must prove a DPoP key.
     pub require_dpop: bool,
+    /// May introspect other clients' access tokens (operators only; never by registration).
+    pub resource_server: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     /// A URL listing the redirect URIs of an organisation's services, which then share
@@ -82,6 +84,7 @@ impl ClientSpec {
             require_par: false,
             require_signed_request: false,
             require_dpop: false,
+            resource_server: false,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             sector_identifier_uri: None,
@@ -114,6 +117,7 @@ impl ClientSpec {
             require_par: self.require_par,
             require_signed_request: self.require_signed_request,
             require_dpop: self.require_dpop,
+            resource_server: self.resource_server,
             registration_token_hash: registration.registration_token_hash,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             backchannel_logout_uri: self.backchannel_logout_uri,
@@ -141,12 +145,15 @@ fn valid_redirect_uri(uri: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// `jwks_uri` must be https, except on the loopback host for development and tests.
-fn valid_jwks_uri(uri: &str) -> bool {
+/// A URL civpass will call (`jwks_uri`, `sector_identifier_uri`, `backchannel_logout_uri`):
+/// https, or plain http on the loopback host when the operator allows it (development, tests).
+/// The outbound port also refuses non-public addresses unless allowed.
+fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
     url::Url::parse(uri)
         .map(|u| {
             u.scheme() == "https"
-                || (u.scheme() == "http"
+                || (allow_loopback
+                    && u.scheme() == "http"
                     && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
         })
         .unwrap_or(false)
@@ -160,7 +167,8 @@ impl Services {
     }
 
     /// Checks that a client's metadata hangs together.
-    pub(crate) fn check_spec(spec: &ClientSpec) -> Result<(), ClientError> {
+    pub(crate) fn check_spec(&self, spec: &ClientSpec) -> Result<(), ClientError> {
+        let allow_loopback = self.settings.allow_loopback_uris;
         let name = spec.name.trim();
         if name.is_empty() {
             return Err(ClientError::MissingName);
@@ -182,7 +190,11 @@ impl Services {
             return Err(ClientError::Invalid("a post_logout_redirect_uri is not an absolute URI"));
         }
         // The same rule as for jwks_uri: civpass calls it, so https (or loopback for tests).
-        if spec.backchannel_logout_uri.as_deref().is_some_and(|u| !valid_jwks_uri(u)) {
+        if spec
+            .backchannel_logout_uri
+            .as_deref()
+            .is_some_and(|u| !valid_callout_uri(u, allow_loopback))
+        {
             return Err(ClientError::Invalid("backchannel_logout_uri must be an https URL"));
         }
         let public = spec.auth_methods.contains(&AuthMethod::None);
@@ -202,7 +214,7 @@ impl Services {
                     ClientError::Invalid("jwks is not a JWK Set with a public signing key")
                 })?;
             }
-            (None, Some(uri)) if !valid_jwks_uri(uri) => {
+            (None, Some(uri)) if !valid_callout_uri(uri, allow_loopback) => {
                 return Err(ClientError::Invalid("jwks_uri must be an https URL"));
             }
             (None, None) if signs || spec.require_signed_request => {
@@ -220,7 +232,7 @@ impl Services {
         spec: ClientSpec,
         registration_token_hash: Option<String>,
     ) -> Result<NewClient, ClientError> {
-        Services::check_spec(&spec)?;
+        self.check_spec(&spec)?;
         let sector = self.sector_of(&spec).await?;
         let secret = spec.auth_methods.iter().any(|m| m.uses_secret()).then(|| random_token(32));
         let client = spec.into_client(Registration {
@@ -239,25 +251,21 @@ impl Services {
     /// lists every redirect URI of the client (OIDC Core section 8.1).
     pub(crate) async fn sector_of(&self, spec: &ClientSpec) -> Result<Option<String>, ClientError> {
         let Some(uri) = &spec.sector_identifier_uri else { return Ok(None) };
-        if !valid_jwks_uri(uri) {
-            return Err(ClientError::Invalid("sector_identifier_uri must be an https URL"));
+        // One answer for every failure, so that registration cannot probe what is behind a URL.
+        const UNUSABLE: ClientError = ClientError::Invalid(
+            "sector_identifier_uri must be an https URL serving a JSON array that lists every redirect_uri",
+        );
+        if !valid_callout_uri(uri, self.settings.allow_loopback_uris) {
+            return Err(UNUSABLE);
         }
         let host = url::Url::parse(uri)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
-            .ok_or(ClientError::Invalid("sector_identifier_uri has no host"))?;
-        let document = self
-            .jwks_source
-            .fetch(uri)
-            .await
-            .map_err(|_| ClientError::Invalid("sector_identifier_uri could not be fetched"))?;
-        let listed: Vec<String> = serde_json::from_str(&document).map_err(|_| {
-            ClientError::Invalid("sector_identifier_uri must hold a JSON array of URIs")
-        })?;
+            .ok_or(UNUSABLE)?;
+        let document = self.jwks_source.fetch(uri).await.map_err(|_| UNUSABLE)?;
+        let listed: Vec<String> = serde_json::from_str(&document).map_err(|_| UNUSABLE)?;
         if spec.redirect_uris.iter().any(|r| !listed.contains(r)) {
-            return Err(ClientError::Invalid(
-                "every redirect_uri must be listed at sector_identifier_uri",
-            ));
+            return Err(UNUSABLE);
         }
         Ok(Some(host))
     }

@@ -70,6 +70,19 @@ impl Services {
         ct_eq(mac, &expected) && (0..=NONCE_LIFETIME).contains(&age)
     }
 
+    /// Whether a proof lacks a fresh nonce of ours, when nonces are required: asked before the
+    /// client authenticates, so that a client's one-time assertion is not spent on a request
+    /// that must be repeated with a nonce anyway.
+    pub fn dpop_nonce_missing(&self, proof: &str) -> bool {
+        self.settings.dpop_nonce
+            && verify_dpop_proof(proof).is_ok_and(|p| {
+                !p.claims
+                    .get("nonce")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| self.nonce_is_fresh(n))
+            })
+    }
+
     /// Checks a DPoP proof for `request` (and, at a resource, for `access_token`); returns the
     /// key's thumbprint, or `None` if there was no proof.
     pub async fn check_dpop(

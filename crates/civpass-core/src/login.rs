@@ -80,6 +80,8 @@ pub(crate) struct ClaimsRequest {
     pub(crate) id_token: Vec<String>,
     /// The values of an essential `acr` request.
     pub(crate) acr: Vec<String>,
+    /// A `sub` with a `value`: only that citizen may log in (OIDC Core section 5.5.1).
+    pub(crate) sub: Option<String>,
 }
 
 /// Parses the `claims` parameter; `None` if it is not the JSON object the spec describes.
@@ -94,6 +96,12 @@ pub(crate) fn parse_claims_request(text: &str) -> Option<ClaimsRequest> {
         for (claim, request) in members.as_object()? {
             if !(request.is_null() || request.is_object()) {
                 return None;
+            }
+            if claim == "sub" {
+                if let Some(value) = request.get("value") {
+                    out.sub = Some(value.as_str()?.to_owned());
+                }
+                continue;
             }
             if claim == "acr" {
                 let essential = request.get("essential").and_then(|e| e.as_bool()) == Some(true);
@@ -406,12 +414,18 @@ impl Services {
         if params.login_hint.as_deref().is_some_and(|h| h.len() > 256) {
             return Err(redirect("invalid_request", "login_hint is too long"));
         }
-        let expected_sub = match params.id_token_hint.as_deref() {
+        let hinted = match params.id_token_hint.as_deref() {
             None => None,
             Some(hint) => Some(self.subject_of_id_token(hint, &client.id).ok_or(redirect(
                 "invalid_request",
                 "id_token_hint is not an ID token this provider issued to this client",
             ))?),
+        };
+        let expected_sub = match (hinted, claims.sub.clone()) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(redirect("invalid_request", "id_token_hint and the claims sub differ"));
+            }
+            (a, b) => a.or(b),
         };
         if requested.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
             return Err(redirect("invalid_scope", "a requested scope is not supported"));

@@ -34,6 +34,9 @@ pub struct Client {
     pub require_signed_request: bool,
     /// `dpop_bound_access_tokens` (RFC 9449 section 5.2): every token request needs a proof.
     pub require_dpop: bool,
+    /// A protected resource the operator trusts to introspect other clients' access tokens
+    /// (RFC 7662 section 4); other clients introspect only their own.
+    pub resource_server: bool,
     /// SHA-256 of the registration access token (RFC 7592), for clients registered dynamically.
     pub registration_token_hash: Option<String>,
     /// Where `/logout` may send the browser afterwards (RP-Initiated Logout, exact match).

@@ -142,7 +142,9 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     }
     spec.jwks = metadata.jwks.as_ref().map(|j| j.to_string());
     spec.jwks_uri = metadata.jwks_uri.clone();
-    spec.scopes = metadata.scope.as_deref().map(crate::scopes::parse_list).unwrap_or_default();
+    // Client-credentials scopes grant access to APIs: only the operator gives them
+    // (`civpass client create --scope`), never a self-registering developer.
+    spec.scopes = Vec::new();
     spec.require_par = metadata.require_pushed_authorization_requests;
     spec.require_signed_request = metadata.require_signed_request_object;
     spec.require_dpop = metadata.dpop_bound_access_tokens;
@@ -283,7 +285,7 @@ impl Services {
             return Err(invalid("client_secret is not this client's"));
         }
         let spec = spec_from(metadata)?;
-        Services::check_spec(&spec)?;
+        self.check_spec(&spec)?;
         let sector = self.sector_of(&spec).await?;
         // Subjects must not change under the services that know them.
         if sector != old.sector {

@@ -36,6 +36,8 @@ pub struct Settings {
     pub require_dpop: bool,
     /// DPoP proofs at the token endpoint must carry a nonce we handed out (RFC 9449 section 8).
     pub dpop_nonce: bool,
+    /// Clients may register plain-http loopback URLs for civpass to call (development, tests).
+    pub allow_loopback_uris: bool,
 }
 
 impl Settings {
@@ -53,6 +55,7 @@ impl Settings {
             require_par: false,
             require_dpop: false,
             dpop_nonce: true,
+            allow_loopback_uris: false,
         }
     }
 }

@@ -381,6 +381,17 @@ impl Services {
         let now = self.clock.now();
         let inactive = json!({ "active": false });
         let Some((grant, kind)) = self.grant_of(token).await? else { return Ok(inactive) };
+        // RFC 7662 section 4: a client sees its own tokens; only a resource server the operator
+        // named sees others' access tokens.
+        let owner = match (&grant, &kind) {
+            (Some(g), _) => g.client_id.clone(),
+            (None, TokenKind::Access(claims)) => claims.client_id.clone(),
+            (None, TokenKind::Refresh) => return Ok(inactive),
+        };
+        let is_access = matches!(kind, TokenKind::Access(_));
+        if owner != client.id && !(client.resource_server && is_access) {
+            return Ok(inactive);
+        }
         let Some(grant) = grant else {
             // A client-credentials token: active while its client exists.
             let TokenKind::Access(claims) = kind else { return Ok(inactive) };

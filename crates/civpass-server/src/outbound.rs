@@ -1,55 +1,129 @@
-//! Outbound HTTP: fetching relying parties' JWK Sets from their `jwks_uri`, and delivering
-//! back-channel logout tokens to their `backchannel_logout_uri`.
+//! Outbound HTTP to addresses relying parties give us: their `jwks_uri`, `sector_identifier_uri`
+//! and `backchannel_logout_uri`.
+//!
+//! Such URLs are chosen by whoever registers a client, so they must not let anyone reach
+//! civpass's own host or internal network (server-side request forgery): each request resolves
+//! the host once, refuses loopback, private, link-local and other non-public addresses (unless
+//! the operator allows them, for development), pins the connection to the address it checked
+//! (so a second DNS answer cannot swap it), and follows no redirects.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use civpass_core::clients::JwksSource;
 use civpass_core::logout::LogoutNotifier;
 
-/// A JWK Set is small; anything bigger is refused rather than read.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// A JWK Set or sector document is small; anything bigger is refused rather than read.
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
-/// Fetches with a short timeout and without following redirects, so that a client cannot
-/// point civpass at an internal address through a redirect.
+/// Whether an address is on the public internet (not loopback, private, link-local, shared,
+/// multicast, unspecified or documentation space).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// A client for one request to `url`, pinned to an address that passed the check.
+async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client, String> {
+    let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
+    let host = parsed.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
+    let port = parsed.port_or_known_default().ok_or("no port")?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve the host: {e}"))?
+        .collect();
+    let addr = addrs
+        .into_iter()
+        .find(|a| allow_private || is_public(a.ip()))
+        .ok_or("the host is not on a public address")?;
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&host, addr)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Fetches documents (JWK Sets, sector identifier lists) for the core.
 pub struct HttpJwksSource {
-    http: reqwest::Client,
+    allow_private: bool,
 }
 
 impl HttpJwksSource {
-    pub fn new() -> Result<HttpJwksSource, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(HttpJwksSource { http })
+    /// `allow_private` lets loopback and private addresses through: for development and tests.
+    pub fn new(allow_private: bool) -> HttpJwksSource {
+        HttpJwksSource { allow_private }
+    }
+}
+
+#[async_trait]
+impl JwksSource for HttpJwksSource {
+    async fn fetch(&self, uri: &str) -> Result<String, String> {
+        let http = pinned_client(uri, self.allow_private).await?;
+        let mut res = http.get(uri).send().await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("HTTP {}", res.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_DOCUMENT_BYTES {
+                return Err("the document is too large".into());
+            }
+        }
+        String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
     }
 }
 
 /// Posts logout tokens in the background (Back-Channel Logout section 2.5): the citizen's action
 /// does not wait on the service, and a failure is logged, not retried (the service's sessions
-/// end anyway when its tokens stop working).
+/// end anyway, because its tokens stop working).
 #[derive(Clone)]
 pub struct HttpLogoutNotifier {
-    http: reqwest::Client,
+    allow_private: bool,
 }
 
 impl HttpLogoutNotifier {
-    pub fn new() -> Result<HttpLogoutNotifier, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(HttpLogoutNotifier { http })
+    pub fn new(allow_private: bool) -> HttpLogoutNotifier {
+        HttpLogoutNotifier { allow_private }
     }
 }
 
 impl LogoutNotifier for HttpLogoutNotifier {
     fn notify(&self, uri: &str, logout_token: String) {
-        let (http, uri) = (self.http.clone(), uri.to_owned());
+        let (uri, allow_private) = (uri.to_owned(), self.allow_private);
         tokio::spawn(async move {
+            let http = match pinned_client(&uri, allow_private).await {
+                Ok(http) => http,
+                Err(cause) => {
+                    tracing::warn!(cause, "a back-channel logout was not sent");
+                    return;
+                }
+            };
             let sent = http.post(&uri).form(&[("logout_token", logout_token)]).send().await;
             match sent {
                 Ok(res) if res.status().is_success() => {}
@@ -64,20 +138,38 @@ impl LogoutNotifier for HttpLogoutNotifier {
     }
 }
 
-#[async_trait]
-impl JwksSource for HttpJwksSource {
-    async fn fetch(&self, uri: &str) -> Result<String, String> {
-        let mut res = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
-        if !res.status().is_success() {
-            return Err(format!("HTTP {}", res.status()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err("the JWK Set is too large".into());
-            }
+        for public in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
         }
-        String::from_utf8(body).map_err(|_| "the JWK Set is not UTF-8".into())
+    }
+
+    #[tokio::test]
+    async fn a_url_on_a_private_address_is_refused_unless_allowed() {
+        let refused = pinned_client("http://127.0.0.1:9/x", false).await;
+        assert!(refused.is_err());
+        assert!(pinned_client("http://127.0.0.1:9/x", true).await.is_ok());
+        assert!(pinned_client("https://localhost/jwks", false).await.is_err());
     }
 }

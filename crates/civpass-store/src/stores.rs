@@ -62,6 +62,7 @@ fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery
         (client.require_par, "par"),
         (client.require_signed_request, "signed_request"),
         (client.require_dpop, "dpop"),
+        (client.resource_server, "resource_server"),
     ]
     .iter()
     .filter(|(on, _)| *on)

@@ -162,16 +162,19 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     let secrets = Secrets::from_master(&[42; 32]);
     let registry = Arc::new(SandboxRegistry::generate(200));
     let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
+    let mut settings = Settings::new(&base);
+    settings.allow_loopback_uris = true;
     let services = Services::new(
         Arc::new(store.clone()),
         registry.clone(),
         clock,
         secrets,
         Arc::new(keys),
-        Settings::new(&base),
+        settings,
     )
-    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new().unwrap()))
-    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new().unwrap()));
+    // Tests serve clients' documents and logout endpoints on loopback.
+    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
+    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)));
     let state = AppState::with_limits(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),

@@ -69,6 +69,7 @@ pub(crate) async fn services(
     store: SqlStore,
     issuer: &str,
     require_par: bool,
+    allow_private_uris: bool,
 ) -> anyhow::Result<Services> {
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
@@ -79,10 +80,11 @@ pub(crate) async fn services(
     let keys = KeyRing::load_or_create(store.as_ref(), &secrets, clock.now())
         .await
         .context("loading signing keys")?;
-    let jwks = HttpJwksSource::new().map_err(|e| anyhow::anyhow!(e))?;
+    let jwks = HttpJwksSource::new(allow_private_uris);
     let mut settings = Settings::new(issuer);
     settings.require_par = require_par;
-    let logout = HttpLogoutNotifier::new().map_err(|e| anyhow::anyhow!(e))?;
+    settings.allow_loopback_uris = allow_private_uris;
+    let logout = HttpLogoutNotifier::new(allow_private_uris);
     Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
         .with_jwks_source(Arc::new(jwks))
         .with_logout_notifier(Arc::new(logout)))

@@ -106,7 +106,7 @@ async fn login(
     let http = connect(&server, concurrency).await?;
 
     let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, &server, false).await?;
+    let services = crate::app::services(&storage, store, &server, false, false).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let client = services
         .create_client("Benchmark service", std::slice::from_ref(&redirect_uri), false)
@@ -327,7 +327,7 @@ async fn tokens(
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
     let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, &server, false).await?;
+    let services = crate::app::services(&storage, store, &server, false, false).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
     spec.grant_types.push(GrantType::ClientCredentials);

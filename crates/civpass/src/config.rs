@@ -21,6 +21,7 @@ pub(crate) struct FileConfig {
     pub(crate) rate_limit_device: Option<u32>,
     pub(crate) require_par: Option<bool>,
     pub(crate) require_dpop: Option<bool>,
+    pub(crate) allow_private_uris: Option<bool>,
 }
 
 impl FileConfig {

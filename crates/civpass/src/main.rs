@@ -67,6 +67,7 @@ struct Policy {
     limits: RateLimits,
     require_par: bool,
     require_dpop: bool,
+    allow_private_uris: bool,
 }
 
 /// Requests a minute per client IP address; 0 turns a limit off.
@@ -117,6 +118,10 @@ enum Command {
         /// Every token must be bound to a DPoP key (RFC 9449), as FAPI 2.0 asks.
         #[arg(long, env = "CIVPASS_REQUIRE_DPOP")]
         require_dpop: bool,
+        /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
+        /// sector_identifier_uri, backchannel_logout_uri): for development only.
+        #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS")]
+        allow_private_uris: bool,
     },
     /// Manage relying parties.
     #[command(subcommand)]
@@ -183,6 +188,9 @@ struct CreateArgs {
     /// pairwise subjects.
     #[arg(long)]
     sector_identifier_uri: Option<String>,
+    /// A protected resource that may introspect other clients' access tokens (RFC 7662).
+    #[arg(long)]
+    resource_server: bool,
     /// How its ID tokens are signed (`id_token_signed_response_alg`).
     #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
     id_token_alg: String,
@@ -324,11 +332,20 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { storage, listen, issuer, limits, require_par, require_dpop } => {
+        Command::Serve {
+            storage,
+            listen,
+            issuer,
+            limits,
+            require_par,
+            require_dpop,
+            allow_private_uris,
+        } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
                 require_par: require_par || file.require_par.unwrap_or(false),
                 require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
+                allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
             };
             serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
@@ -350,11 +367,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 post_logout_redirect_uris,
                 backchannel_logout_uri,
                 sector_identifier_uri,
+                resource_server,
                 json,
             } = *args;
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
-            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
+            let services =
+                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
             let mut spec = ClientSpec::web(&name, &redirect_uris);
             spec.id_token_alg = Algorithm::parse(&id_token_alg)
                 .context("--id-token-alg must be ES256, RS256, PS256 or EdDSA")?;
@@ -383,6 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             spec.post_logout_redirect_uris = post_logout_redirect_uris;
             spec.backchannel_logout_uri = backchannel_logout_uri;
             spec.sector_identifier_uri = sector_identifier_uri;
+            spec.resource_server = resource_server;
             let created = services.register_client(spec).await?;
             let client = &created.client;
             if json {
@@ -413,7 +433,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(ClientCommand::RegistrationToken { storage, hours, json }) => {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
-            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
+            let services =
+                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
             let (token, expires_at) = services.issue_registration_token(hours * 3600).await?;
             if json {
                 println!(
@@ -431,12 +452,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate { storage, algs, activate_after, json }) => {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
-            let services = app::services(&storage, store, "http://127.0.0.1:8080", false).await?;
+            let services =
+                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
             let algs: Vec<Algorithm> = if algs.is_empty() {
                 civpass_core::keys::ALGORITHMS.to_vec()
             } else {
                 algs.iter().filter_map(|a| Algorithm::parse(a)).collect()
             };
+            // Relying parties cache the JWKS five minutes and nodes reload keys each minute: a
+            // key must be published longer than that before it signs.
+            if activate_after < 360 {
+                anyhow::bail!(
+                    "--activate-after must be at least 360 seconds (JWKS cache and key reload)"
+                );
+            }
             let rotated = services
                 .rotate_keys(&algs, activate_after)
                 .await
@@ -513,9 +542,10 @@ async fn serve(
     let address = listener.local_addr()?;
     let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
     let store = app::open_store(&storage).await?;
-    let services = app::services(&storage, store, &issuer, policy.require_par)
-        .await?
-        .with_dpop_required(policy.require_dpop);
+    let services =
+        app::services(&storage, store, &issuer, policy.require_par, policy.allow_private_uris)
+            .await?
+            .with_dpop_required(policy.require_dpop);
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,

@@ -478,6 +478,9 @@ async fn token_inner(
     form: FormBody,
 ) -> Result<Response, TokenError> {
     let pairs = form_pairs(form)?;
+    if dpop_header(headers)?.is_some_and(|proof| state.services.dpop_nonce_missing(proof)) {
+        return Err(TokenError::UseDpopNonce);
+    }
     let client = authenticated_client(state, headers, &pairs).await?;
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let response = match param("grant_type") {
@@ -511,8 +514,15 @@ async fn token_inner(
     Ok((no_store(), Json(response)).into_response())
 }
 
-/// The challenge for a missing or bad token: either scheme may be used (RFC 6750, RFC 9449).
-const USERINFO_CHALLENGE: &str = "Bearer realm=\"civpass\", error=\"invalid_token\", DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_token\"";
+/// The challenges for a bad token, one `WWW-Authenticate` value per scheme (RFC 6750, RFC 9449).
+const BEARER_CHALLENGE: &str = "Bearer realm=\"civpass\", error=\"invalid_token\"";
+const DPOP_CHALLENGE: &str = "DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_token\"";
+
+/// Adds the DPoP challenge beside the Bearer one an `OAuthError` carries.
+fn with_dpop_challenge(mut res: Response, challenge: &'static str) -> Response {
+    res.headers_mut().append(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(challenge));
+    res
+}
 
 async fn userinfo(
     State(state): State<AppState>,
@@ -533,9 +543,9 @@ async fn userinfo(
             "invalid_request",
             "a Bearer or DPoP access token is required",
         );
-        err.www_authenticate =
-            Some("Bearer realm=\"civpass\", DPoP algs=\"ES256 RS256 PS256 EdDSA\"");
-        return err.into_response();
+        // RFC 6750 section 3.1: no error code in the challenge when no credentials were sent.
+        err.www_authenticate = Some("Bearer realm=\"civpass\"");
+        return with_dpop_challenge(err.into_response(), "DPoP algs=\"ES256 RS256 PS256 EdDSA\"");
     };
     let url = format!("{}/userinfo", state.services.settings().issuer);
     // Two DPoP headers count as none: a bound token then fails for want of a proof.
@@ -550,8 +560,8 @@ async fn userinfo(
                 "invalid_token",
                 "the access token is invalid, expired, revoked, or presented with the wrong scheme",
             );
-            err.www_authenticate = Some(USERINFO_CHALLENGE);
-            err.into_response()
+            err.www_authenticate = Some(BEARER_CHALLENGE);
+            with_dpop_challenge(err.into_response(), DPOP_CHALLENGE)
         }
         Err(UserInfoError::InvalidDpopProof) => {
             let mut err = OAuthError::new(

@@ -39,6 +39,7 @@ fn client(id: &str) -> Client {
         require_par: true,
         require_signed_request: false,
         require_dpop: true,
+        resource_server: true,
         registration_token_hash: Some("rat".into()),
         post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
         backchannel_logout_uri: Some("https://rp.example/logout".into()),

@@ -202,5 +202,11 @@ fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
     assert_eq!(rotated[0]["retiring"].as_array().unwrap().len(), 1, "the first key retires");
     let activates = rotated[0]["activates_at"].as_i64().unwrap();
     assert_eq!(rotated[0]["retiring"][0][1].as_i64().unwrap(), activates + 600);
+    // A key must be published longer than relying parties cache the JWKS before it signs.
+    let out = civpass()
+        .args(["keys", "rotate", "--data-dir", data_dir, "--activate-after", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -19,7 +19,11 @@ struct Answer {
 }
 
 async fn answer(res: reqwest::Response) -> Answer {
-    let header = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let header = |name: &str| {
+        let values: Vec<&str> =
+            res.headers().get_all(name).iter().map(|v| v.to_str().unwrap()).collect();
+        (!values.is_empty()).then(|| values.join(" | "))
+    };
     let (nonce, challenge) = (header("dpop-nonce"), header("www-authenticate"));
     let status = res.status();
     Answer { status, body: res.json().await.unwrap_or(Value::Null), nonce, challenge }

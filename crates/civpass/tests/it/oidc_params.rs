@@ -219,6 +219,17 @@ async fn id_token_hint_lets_only_the_citizen_it_names_approve() {
             approve_as(&server, &alice, &with(&req, &server, &[("id_token_hint", &hint)])).await;
         outcome.unwrap();
         assert!(support::query(&back, "code").is_some());
+        // A claims request naming the subject is the same requirement (OIDC Core 5.5.1).
+        let alice_sub: Value =
+            serde_json::from_slice(&B64.decode(hint.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        let claims = format!(
+            r#"{{"id_token":{{"sub":{{"value":"{}"}}}}}}"#,
+            alice_sub["sub"].as_str().unwrap()
+        );
+        let (outcome, back) =
+            approve_as(&server, &bob, &with(&req, &server, &[("claims", &claims)])).await;
+        assert_eq!(problem_slug(&outcome.unwrap_err()), "other-citizen");
+        assert_eq!(support::query(&back, "error").as_deref(), Some("login_required"));
         // An access token is not an ID token, even with the right audience and subject.
         let req2 = AuthRequest::new(&id, CALLBACK, "openid");
         let code = support::login_code(&server, &alice, &req2).await;

@@ -120,6 +120,11 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
         let client = (id.as_str(), secret.as_str());
         let (other_id, other_secret) = server.client(CALLBACK).await;
         let other = (other_id.as_str(), other_secret.as_str());
+        let mut spec = civpass_core::clients::ClientSpec::web("Records API", &[]);
+        spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+        spec.resource_server = true;
+        let api = server.services.register_client(spec).await.unwrap();
+        let api = (api.client.id.as_str(), api.secret.as_deref().unwrap());
         let (access, refresh_token) = login(&server, client, 33).await;
 
         let (status, active) = token_call(&server, "/introspect", client, &access).await;
@@ -128,12 +133,14 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
         assert_eq!(active["client_id"], id.as_str());
         assert_eq!(active["scope"], "openid profile");
         assert_eq!(active["token_type"], "Bearer");
-        // A resource server (another confidential client) may introspect access tokens, but
-        // sees another client's refresh token as inactive.
-        let (_, seen) = token_call(&server, "/introspect", other, &access).await;
+        // A resource server the operator named may introspect others' access tokens, but not
+        // their refresh tokens; any other client sees only its own (RFC 7662 section 4).
+        let (_, seen) = token_call(&server, "/introspect", api, &access).await;
         assert_eq!(seen["active"], true);
-        let (_, seen) = token_call(&server, "/introspect", other, &refresh_token).await;
+        let (_, seen) = token_call(&server, "/introspect", api, &refresh_token).await;
         assert_eq!(seen, serde_json::json!({"active": false}));
+        let (_, seen) = token_call(&server, "/introspect", other, &access).await;
+        assert_eq!(seen, serde_json::json!({"active": false}), "not a resource server");
         let (_, own) = token_call(&server, "/introspect", client, &refresh_token).await;
         assert_eq!(
             (own["active"].as_bool(), own["token_type"].as_str()),
