@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::dpop::{DpopError, DpopRequest};
-use crate::model::{Account, AuthMethod, Client, Grant, GrantType, Release};
+use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
 use crate::store::{Redemption, Rotation};
@@ -244,7 +244,7 @@ impl Services {
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
         }
         let id_token = IdTokenExtras { nonce: request.nonce.as_deref(), claims: extra };
-        self.tokens(client, &grant, &account, refresh_token, id_token, dpop_jkt)
+        self.tokens(client, &grant, refresh_token, id_token, dpop_jkt)
     }
 
     /// The DPoP key of a token request: checks the proof if there is one (with a nonce, unless
@@ -302,7 +302,7 @@ impl Services {
         if grant.dpop_jkt.is_some() && grant.dpop_jkt.as_deref() != dpop_jkt {
             return Err(TokenError::InvalidDpopProof("the refresh token is bound to another key"));
         }
-        let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
+        // The grant holds all the ID token needs (acr, amr, auth_time): no account read.
         let new_token = random_token(32);
         let rotation = Rotation {
             grant_id: grant.id.clone(),
@@ -318,7 +318,7 @@ impl Services {
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);
         }
-        self.tokens(client, &grant, &account, new_token, IdTokenExtras::default(), dpop_jkt)
+        self.tokens(client, &grant, new_token, IdTokenExtras::default(), dpop_jkt)
     }
 
     async fn revoke_on_reuse(&self, refresh_hash: &str, now: i64) -> Result<(), TokenError> {
@@ -454,14 +454,13 @@ impl Services {
         &self,
         client: &Client,
         grant: &Grant,
-        account: &Account,
         refresh_token: String,
         extras: IdTokenExtras<'_>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
-        let sub = self.pairwise_subject(&account.id, client);
+        let sub = self.pairwise_subject(&grant.account_id, client);
         let signer = self
             .keys
             .signer(Algorithm::ES256, self.clock.now())
