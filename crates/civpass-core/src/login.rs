@@ -458,7 +458,7 @@ impl Services {
         }
         // login, consent and select_account need nothing more: every login is a fresh approval
         // in the citizen's app, which always shows what is released.
-        if prompt.iter().any(|p| p == "none") {
+        if prompt.iter().any(|p| p == "none") && !source.at_par {
             // Every login is approved in the app, so none can finish without interaction.
             return Err(redirect(
                 "login_required",

@@ -31,6 +31,9 @@ pub struct Pushed {
 pub(crate) struct Source {
     pub(crate) pushed: bool,
     pub(crate) signed: bool,
+    /// Being checked at the PAR endpoint: outcomes that RFC 9126 delivers later, by redirect
+    /// from `/authorize` (`prompt=none`), are left for then.
+    pub(crate) at_par: bool,
 }
 
 /// A PAR error, reported as an OAuth error at the PAR endpoint (never by redirect).
@@ -93,7 +96,11 @@ impl Services {
             ),
             None => (params.clone(), false),
         };
-        self.validate_authorization(client, &params, Source { pushed: true, signed })?;
+        self.validate_authorization(
+            client,
+            &params,
+            Source { pushed: true, signed, at_par: true },
+        )?;
         let id = random_token(32);
         let stored = Stored { signed, params };
         let json = serde_json::to_string(&stored)
@@ -134,11 +141,14 @@ impl Services {
                 ))?;
             let stored: Stored =
                 serde_json::from_str(&json).map_err(|e| Internal(e.to_string()))?;
-            return Ok((stored.params, Source { pushed: true, signed: stored.signed }));
+            return Ok((
+                stored.params,
+                Source { pushed: true, signed: stored.signed, at_par: false },
+            ));
         }
         if let Some(object) = &params.request {
             return match self.open_request_object(client, object).await {
-                Ok(inner) => Ok((inner, Source { pushed: false, signed: true })),
+                Ok(inner) => Ok((inner, Source { pushed: false, signed: true, at_par: false })),
                 Err(description) => {
                     // The error may go back only to a redirect URI the client registered.
                     match params.redirect_uri.as_deref() {
@@ -155,7 +165,7 @@ impl Services {
                 }
             };
         }
-        Ok((params.clone(), Source { pushed: false, signed: false }))
+        Ok((params.clone(), Source { pushed: false, signed: false, at_par: false }))
     }
 
     /// RFC 9101 section 6: a request object signed by one of the client's keys, issued by the

@@ -152,6 +152,18 @@ async fn the_par_endpoint_checks_the_request_and_the_client() {
         (StatusCode::BAD_REQUEST, Some("invalid_request")),
         "PKCE is required"
     );
+    // prompt=none is answered by redirect when the request is used (RFC 9126 section 4).
+    let mut form = authorization_form(&req, &challenge);
+    form.push(("prompt", "none"));
+    let (status, pushed) = push(&server, (&id, &secret), &form).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let res = support::browser()
+        .get(authorize_with(&server, &id, "request_uri", pushed["request_uri"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(&support::location(&res)).unwrap();
+    assert_eq!(support::query(&back, "error").as_deref(), Some("login_required"));
     let mut form = authorization_form(&req, &challenge);
     form.push(("request_uri", "urn:ietf:params:oauth:request_uri:x"));
     let (status, body) = push(&server, (&id, &secret), &form).await;
