@@ -169,6 +169,11 @@ impl Services {
     /// Checks that a client's metadata hangs together.
     pub(crate) fn check_spec(&self, spec: &ClientSpec) -> Result<(), ClientError> {
         let allow_loopback = self.settings.allow_loopback_uris;
+        if self.settings.fapi2 && spec.auth_methods != [AuthMethod::PrivateKeyJwt] {
+            return Err(ClientError::Invalid(
+                "under the FAPI 2.0 profile a client authenticates with private_key_jwt only",
+            ));
+        }
         let name = spec.name.trim();
         if name.is_empty() {
             return Err(ClientError::MissingName);
@@ -279,6 +284,10 @@ impl Services {
         let client =
             self.find_client(&credentials.client_id).await?.ok_or(TokenError::InvalidClient)?;
         if !client.auth_methods.contains(&credentials.method) {
+            return Err(TokenError::InvalidClient);
+        }
+        // FAPI 2.0: confidential clients authenticated by private_key_jwt only.
+        if self.settings.fapi2 && credentials.method != AuthMethod::PrivateKeyJwt {
             return Err(TokenError::InvalidClient);
         }
         let ok = match credentials.method {

@@ -38,6 +38,9 @@ pub struct Settings {
     pub dpop_nonce: bool,
     /// Clients may register plain-http loopback URLs for civpass to call (development, tests).
     pub allow_loopback_uris: bool,
+    /// The FAPI 2.0 Security Profile for every client: PAR, DPoP, and `private_key_jwt` as the
+    /// only client authentication (no secrets, no public clients).
+    pub fapi2: bool,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
             require_dpop: false,
             dpop_nonce: true,
             allow_loopback_uris: false,
+            fapi2: false,
         }
     }
 }
@@ -143,6 +147,17 @@ impl Services {
     pub fn with_dpop_required(mut self, required: bool) -> Services {
         let mut settings = (*self.settings).clone();
         settings.require_dpop = required;
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Applies the FAPI 2.0 Security Profile to every client: PAR and DPoP required, and
+    /// `private_key_jwt` the only client authentication (FAPI 2.0 section 5.3.2).
+    pub fn with_fapi2(mut self, on: bool) -> Services {
+        let mut settings = (*self.settings).clone();
+        settings.fapi2 = on;
+        settings.require_par |= on;
+        settings.require_dpop |= on;
         self.settings = Arc::new(settings);
         self
     }

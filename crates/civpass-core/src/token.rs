@@ -642,7 +642,6 @@ impl Services {
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": scopes::ALL_CLAIMS,
@@ -654,6 +653,11 @@ impl Services {
             "pushed_authorization_request_endpoint": format!("{issuer}/par"),
             "registration_endpoint": format!("{issuer}/register"),
             "require_pushed_authorization_requests": self.settings.require_par,
+            "token_endpoint_auth_methods_supported": if self.settings.fapi2 {
+                json!(["private_key_jwt"])
+            } else {
+                json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
+            },
             "request_parameter_supported": true,
             "request_object_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             // Only the request_uri values our PAR endpoint hands out; we fetch no URLs.

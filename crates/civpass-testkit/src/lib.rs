@@ -137,6 +137,8 @@ pub struct Options {
     pub localhost: bool,
     /// Rate limits; off unless a test sets them, because tests hammer one address.
     pub rate_limits: Option<civpass_server::RateLimits>,
+    /// The FAPI 2.0 profile for every client.
+    pub fapi2: bool,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -174,7 +176,8 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     )
     // Tests serve clients' documents and logout endpoints on loopback.
     .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
-    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)));
+    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
+    .with_fapi2(options.fapi2);
     let state = AppState::with_limits(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),

@@ -22,6 +22,7 @@ pub(crate) struct FileConfig {
     pub(crate) require_par: Option<bool>,
     pub(crate) require_dpop: Option<bool>,
     pub(crate) allow_private_uris: Option<bool>,
+    pub(crate) fapi2: Option<bool>,
 }
 
 impl FileConfig {

@@ -68,6 +68,7 @@ struct Policy {
     require_par: bool,
     require_dpop: bool,
     allow_private_uris: bool,
+    fapi2: bool,
 }
 
 /// Requests a minute per client IP address; 0 turns a limit off.
@@ -118,6 +119,9 @@ enum Command {
         /// Every token must be bound to a DPoP key (RFC 9449), as FAPI 2.0 asks.
         #[arg(long, env = "CIVPASS_REQUIRE_DPOP")]
         require_dpop: bool,
+        /// The FAPI 2.0 Security Profile for every client: PAR, DPoP and private_key_jwt only.
+        #[arg(long, env = "CIVPASS_FAPI2")]
+        fapi2: bool,
         /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
         /// sector_identifier_uri, backchannel_logout_uri): for development only.
         #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS")]
@@ -339,6 +343,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             limits,
             require_par,
             require_dpop,
+            fapi2,
             allow_private_uris,
         } => {
             let policy = Policy {
@@ -346,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 require_par: require_par || file.require_par.unwrap_or(false),
                 require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
                 allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
+                fapi2: fapi2 || file.fapi2.unwrap_or(false),
             };
             serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
@@ -545,7 +551,8 @@ async fn serve(
     let services =
         app::services(&storage, store, &issuer, policy.require_par, policy.allow_private_uris)
             .await?
-            .with_dpop_required(policy.require_dpop);
+            .with_dpop_required(policy.require_dpop)
+            .with_fapi2(policy.fapi2);
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,

@@ -10,6 +10,7 @@ mod cli;
 mod client_auth;
 mod dpop;
 mod durability;
+mod fapi;
 mod flow;
 mod keys;
 mod limits;
