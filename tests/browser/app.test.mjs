@@ -215,6 +215,9 @@ test("a wrong matching code cancels the login", async () => {
   await phone.page.fill("#match", matchCode === "00" ? "01" : "00");
   await phone.page.click("#approve");
   assert.match(await phone.page.locator("#alert").textContent(), /cancelled/);
+  // The request is over: the app says so and offers no button that could only fail again.
+  assert.match(await phone.page.textContent("h1"), /Login request ended/);
+  assert.equal(await phone.page.locator("#approve").count(), 0);
   await desktop.close();
 });
 
@@ -313,7 +316,7 @@ test("My services shows each service and what it received, and unlinking stops i
   await switchTo(page, "en", ".service");
 
   await page.click(".service button.secondary");
-  await page.click("#confirm-unlink");
+  await page.click(".confirm button.danger");
   await page.waitForSelector("#notice");
   assert.match(await page.textContent("#notice"), /unlinked/);
   assert.equal(await page.locator(".service").count(), 0);

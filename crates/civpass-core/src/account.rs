@@ -196,10 +196,18 @@ impl Services {
             return Err(SessionError::NotLinked);
         }
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        // The service hears at once that this citizen is logged out of it.
-        if let Some(client) = self.store.find_client(client_id).await.map_err(Internal::from)? {
-            let sub = self.pairwise_subject(&session.account_id, &client);
-            self.send_backchannel_logout(&client, &sub)?;
+        // The service hears at once that this citizen is logged out of it. The unlink has
+        // happened by now, so a failure here is logged rather than reported as if it had not.
+        let sent = match self.store.find_client(client_id).await {
+            Ok(Some(client)) => {
+                let sub = self.pairwise_subject(&session.account_id, &client);
+                self.send_backchannel_logout(&client, &sub)
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(Internal::from(e)),
+        };
+        if let Err(e) = sent {
+            tracing::error!(client_id, cause = %e.0, "back-channel logout after unlink not sent");
         }
         Ok(())
     }

@@ -254,7 +254,15 @@ impl Services {
                 return Ok(Err(ProofFailure::Invalid));
             }
         };
-        if passkey.update_credential(&result) == Some(true) {
+        let changed = passkey.update_credential(&result);
+        // The ceremony checked the counter against the record as it was when the ceremony began;
+        // a second assertion that raced it may carry a counter the newer record already holds.
+        // None means the assertion was for another credential than this device's.
+        if changed.is_none() || (result.counter() > 0 && changed != Some(true)) {
+            tracing::info!(device_id = %device.id, "passkey counter did not advance");
+            return Ok(Err(ProofFailure::Invalid));
+        }
+        if changed == Some(true) {
             let updated = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
             // Conditional on the record we verified against: of two assertions racing with the
             // same counter, only one counts.

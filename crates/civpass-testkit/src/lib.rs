@@ -139,6 +139,8 @@ pub struct Options {
     pub rate_limits: Option<civpass_server::RateLimits>,
     /// The FAPI 2.0 profile for every client.
     pub fapi2: bool,
+    /// An issuer other than the address served, e.g. an https one to see what changes under it.
+    pub issuer: Option<&'static str>,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -164,7 +166,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     let secrets = Secrets::from_master(&[42; 32]);
     let registry = Arc::new(SandboxRegistry::generate(200));
     let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
-    let mut settings = Settings::new(&base);
+    let mut settings = Settings::new(options.issuer.unwrap_or(&base));
     settings.allow_loopback_uris = true;
     let services = Services::new(
         Arc::new(store.clone()),

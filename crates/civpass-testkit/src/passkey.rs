@@ -24,6 +24,7 @@ pub struct SoftPasskey {
     pub origin: String,
     pub rp_id: String,
     key: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
     credential_id: Vec<u8>,
     pub counter: u32,
     /// Whether the authenticator reports user verification (biometrics, PIN).
@@ -43,9 +44,24 @@ impl SoftPasskey {
             origin: origin.to_owned(),
             rp_id,
             key,
+            pkcs8: pkcs8.as_ref().to_vec(),
             credential_id,
             counter: 0,
             user_verified: true,
+        }
+    }
+
+    /// A copy of this authenticator, key, credential and counter included: what an attacker
+    /// who extracted the key would hold.
+    pub fn cloned(&self) -> SoftPasskey {
+        SoftPasskey {
+            origin: self.origin.clone(),
+            rp_id: self.rp_id.clone(),
+            key: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.pkcs8).unwrap(),
+            pkcs8: self.pkcs8.clone(),
+            credential_id: self.credential_id.clone(),
+            counter: self.counter,
+            user_verified: self.user_verified,
         }
     }
 

@@ -89,6 +89,7 @@ pub(crate) async fn enrol(
     match state.services.enrol(req).await {
         Ok(done) => (
             StatusCode::CREATED,
+            no_store(),
             Json(EnrolmentResponse {
                 account_id: done.account_id,
                 device_id: done.device_id,
@@ -222,26 +223,29 @@ pub(crate) async fn view(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let browser = browser_id(&jar);
+    let browser = browser_id(&jar, state.secure_cookies);
     match state.services.device_view(&id, browser.as_deref()).await {
-        Ok(v) => Json(LoginRequestView {
-            request_id: v.request_id,
-            client_id: v.client_id,
-            client_name: v.client_name,
-            scopes: v
-                .scopes
-                .iter()
-                .map(|s| RequestedScope {
-                    scope: s.clone(),
-                    description: scopes::describe(s).to_owned(),
-                    optional: scopes::is_personal_data(s),
-                })
-                .collect(),
-            challenge: v.challenge,
-            expires_at: v.expires_at,
-            match_code_required: !v.same_browser,
-        })
-        .into_response(),
+        Ok(v) => (
+            no_store(),
+            Json(LoginRequestView {
+                request_id: v.request_id,
+                client_id: v.client_id,
+                client_name: v.client_name,
+                scopes: v
+                    .scopes
+                    .iter()
+                    .map(|s| RequestedScope {
+                        scope: s.clone(),
+                        description: scopes::describe(s).to_owned(),
+                        optional: scopes::is_personal_data(s),
+                    })
+                    .collect(),
+                challenge: v.challenge,
+                expires_at: v.expires_at,
+                match_code_required: !v.same_browser,
+            }),
+        )
+            .into_response(),
         Err(e) => device_error(e).into_response(),
     }
 }
@@ -293,7 +297,7 @@ pub(crate) async fn decide(
         Some(c) => DeviceProof::Passkey(c),
         None => DeviceProof::Signature(&body.signature),
     };
-    let browser = browser_id(&jar);
+    let browser = browser_id(&jar, state.secure_cookies);
     let req = CoreDecision {
         device_id: &body.device_id,
         verdict,
@@ -426,6 +430,7 @@ pub(crate) async fn finish_registration(
     match state.services.finish_passkey_registration(&id, &credential).await {
         Ok(done) => (
             StatusCode::CREATED,
+            no_store(),
             Json(EnrolmentResponse {
                 account_id: done.account_id,
                 device_id: done.device_id,

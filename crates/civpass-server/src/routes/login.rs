@@ -102,7 +102,7 @@ async fn login_page(
     Query(query): Query<LangQuery>,
 ) -> Response {
     let jar = i18n::remember_choice(jar, query.lang.as_deref(), state.secure_cookies);
-    let page = match browser_id(&jar) {
+    let page = match browser_id(&jar, state.secure_cookies) {
         Some(browser) => state.services.login_page(&id, &browser).await,
         None => Err(LoginPageError::OtherBrowser),
     };
@@ -152,7 +152,9 @@ async fn login_status(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(browser) = browser_id(&jar) else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(browser) = browser_id(&jar, state.secure_cookies) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     match state.services.login_status(&id, &browser).await {
         Ok(status) => {
             let mut res = Json(serde_json::json!({ "status": status })).into_response();

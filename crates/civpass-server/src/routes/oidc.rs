@@ -22,7 +22,15 @@ use crate::error::{OAuthError, no_store};
 use crate::i18n::{self, Lang};
 use crate::pages::{self, Chrome};
 
-pub(crate) const BROWSER_COOKIE: &str = "civpass_browser";
+/// The browser cookie ties a login request to the browser that started it. Over https it
+/// carries the `__Host-` prefix so a sibling subdomain cannot plant its own value (cookie
+/// tossing, RFC 6265bis section 4.1.3.2); plain-http development cannot use the prefix.
+const BROWSER_COOKIE: &str = "civpass_browser";
+const BROWSER_COOKIE_HOST: &str = "__Host-civpass_browser";
+
+fn browser_cookie_name(secure: bool) -> &'static str {
+    if secure { BROWSER_COOKIE_HOST } else { BROWSER_COOKIE }
+}
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -89,8 +97,8 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
 }
 
 /// A browser id from the cookie if it is one of ours, else a new one.
-pub(crate) fn browser_id(jar: &CookieJar) -> Option<String> {
-    jar.get(BROWSER_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43)
+pub(crate) fn browser_id(jar: &CookieJar, secure: bool) -> Option<String> {
+    jar.get(browser_cookie_name(secure)).map(|c| c.value().to_owned()).filter(|v| v.len() == 43)
 }
 
 async fn authorize(
@@ -126,11 +134,11 @@ async fn authorize(
         return (jar, page).into_response();
     };
     let page_chrome = chrome(params.ui_locales.as_deref());
-    let (jar, browser) = match browser_id(&jar) {
+    let (jar, browser) = match browser_id(&jar, state.secure_cookies) {
         Some(id) => (jar.clone(), id),
         None => {
             let id = random_token(32);
-            let cookie = Cookie::build((BROWSER_COOKIE, id.clone()))
+            let cookie = Cookie::build((browser_cookie_name(state.secure_cookies), id.clone()))
                 .path("/")
                 .http_only(true)
                 .secure(state.secure_cookies)

@@ -152,6 +152,9 @@ async function api(method, path, body, token) {
 }
 
 /** A citizen-facing sentence for any failure. */
+/** Problems after which the login request can no longer be decided. */
+const FINAL_PROBLEMS = ["wrong-match-code", "login-request-decided", "login-request-expired"];
+
 function explain(error) {
   if (error instanceof Problem) {
     const key = `problem.${error.slug}`;
@@ -409,6 +412,11 @@ async function loginScreen(options) {
       else show(t("approve.denied_heading"), [h("p", { id: "outcome" }, t("approve.denied", { service })), homeLink()]);
     } catch (error) {
       status.textContent = "";
+      if (error instanceof Problem && FINAL_PROBLEMS.includes(error.slug)) {
+        // The request is over on the server: offering Approve again would only fail again.
+        show(t("approve.ended_heading"), [alertBox(explain(error)), homeLink()]);
+        return;
+      }
       approve.disabled = deny.disabled = false;
       showError(panel, explain(error));
     }
@@ -486,10 +494,11 @@ async function renderServices(token, renderOptions, notice) {
       releases.length ? h("ul", {}, releases) : h("p", {}, t("services.no_releases")),
       unlink);
     unlink.addEventListener("click", () => {
-      const yes = button(t("services.unlink", { service: s.client_name }), { class: "danger", id: "confirm-unlink" });
+      const yes = button(t("services.unlink", { service: s.client_name }), { class: "danger" });
       const no = button(t("cancel"), { class: "secondary" });
-      const confirm = h("div", { class: "confirm", role: "group", "aria-labelledby": "confirm-text" },
-        h("p", { id: "confirm-text" }, t("services.unlink_confirm", { service: s.client_name })), yes, no);
+      const textId = `confirm-text-${s.client_id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+      const confirm = h("div", { class: "confirm", role: "group", "aria-labelledby": textId },
+        h("p", { id: textId }, t("services.unlink_confirm", { service: s.client_name })), yes, no);
       unlink.replaceWith(confirm);
       yes.focus();
       no.addEventListener("click", () => { confirm.replaceWith(unlink); unlink.focus(); });

@@ -270,6 +270,33 @@ async fn in_the_browser_that_started_the_login_the_matching_code_is_not_needed()
 }
 
 #[tokio::test]
+async fn over_https_the_browser_cookie_is_host_only() {
+    for backend in backends() {
+        let https = Options { issuer: Some("https://id.example.gov.hk"), ..Options::default() };
+        let server = spawn_server_with(&backend, https).await;
+        let (client_id, _) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&client_id, CALLBACK, "openid");
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = http.get(req.url(&server.base)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.contains("civpass_browser"))
+            .expect("a browser cookie");
+        // The __Host- prefix makes browsers refuse one set by a sibling domain (cookie tossing).
+        assert!(cookie.starts_with("__Host-civpass_browser="), "{cookie}");
+        for part in ["Secure", "HttpOnly", "Path=/"] {
+            assert!(cookie.contains(part), "{cookie} lacks {part}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+}
+
+#[tokio::test]
 async fn passkey_answers_are_checked_and_used_once() {
     for backend in backends() {
         let server = localhost_server(&backend).await;
@@ -408,6 +435,23 @@ async fn passkey_answers_are_checked_and_used_once() {
         });
         let (status, answer) = post(&http, format!("{request2}/decision"), body).await;
         assert_eq!((status, problem(&answer)), (StatusCode::FORBIDDEN, "bad-signature"));
+
+        // Two ceremonies begun together, answered by a key and its clone with the same counter:
+        // each is newer than the record the ceremonies began from, but only the first counts.
+        let sessions = format!("{}/api/v1/device/sessions", server.base);
+        let begin =
+            || post(&http, format!("{sessions}/challenge"), json!({"device_id": phone.device_id}));
+        let (_, first) = begin().await;
+        let (_, second) = begin().await;
+        phone.passkey.counter = 200;
+        let mut clone = phone.passkey.cloned();
+        let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
+        let original = phone.passkey.get(&first["passkey"]);
+        let cloned = clone.get(&second["passkey"]);
+        let (status, body) = post(&http, sessions.clone(), answer(&first, original)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = post(&http, sessions.clone(), answer(&second, cloned)).await;
+        assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "bad-signature"));
     }
 }
 
@@ -426,6 +470,20 @@ async fn app_sessions_are_needed_short_and_tied_to_an_active_device() {
         for token in ["", "not-a-token"] {
             let (status, body) = me(&server.base, token, "").await;
             assert_eq!((status, problem(&body)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+        }
+        // The authorization scheme is case-insensitive (RFC 9110 section 11.1); others are not Bearer.
+        for (scheme, expected) in [
+            ("bearer", StatusCode::OK),
+            ("BEARER", StatusCode::OK),
+            ("Basic", StatusCode::UNAUTHORIZED),
+        ] {
+            let res = reqwest::Client::new()
+                .get(format!("{}/api/v1/device/me", server.base))
+                .header("authorization", format!("{scheme} {}", session.token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), expected, "{scheme}");
         }
         // A challenge is answered once.
         let http = reqwest::Client::new();
