@@ -84,12 +84,19 @@ pub fn transfer_message(current_device_id: &str, new_public_key: &str) -> Vec<u8
     format!("civpass-transfer/v1\n{current_device_id}\n{new_public_key}").into_bytes()
 }
 
-fn new_device(account_id: &str, kind: DeviceKind, public_key: String, now: i64) -> Device {
+fn new_device(
+    account_id: &str,
+    kind: DeviceKind,
+    public_key: String,
+    credential_id: Option<String>,
+    now: i64,
+) -> Device {
     Device {
         id: format!("d_{}", random_token(16)),
         account_id: account_id.to_owned(),
         public_key,
         kind,
+        credential_id,
         created_at: now,
         revoked_at: None,
     }
@@ -148,6 +155,7 @@ impl Services {
         verified: VerifiedIdentity,
         kind: DeviceKind,
         public_key: String,
+        credential_id: Option<String>,
     ) -> Result<Enrolled, EnrolError> {
         let now = self.clock.now();
         let plaintext =
@@ -164,7 +172,7 @@ impl Services {
             vault,
             created_at: now,
         };
-        let device = new_device(&account.id, kind, public_key, now);
+        let device = new_device(&account.id, kind, public_key, credential_id, now);
         match self.store.insert_account(&account, &device).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(EnrolError::AccountExists),
@@ -213,7 +221,8 @@ impl Services {
                 })
                 .map_err(|_| EnrolError::InvalidTransfer)?;
             let now = self.clock.now();
-            let device = new_device(&account.id, DeviceKind::Software, public_key.to_b64(), now);
+            let device =
+                new_device(&account.id, DeviceKind::Software, public_key.to_b64(), None, now);
             if !self
                 .store
                 .replace_device(&current.id, &device, now)
@@ -231,7 +240,8 @@ impl Services {
             });
         }
         let account_id = uuid::Uuid::now_v7().to_string();
-        self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64()).await
+        self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64(), None)
+            .await
     }
 
     /// Opens an account's sealed identity data.

@@ -202,6 +202,8 @@ pub struct Device {
     /// JSON (credential id, COSE public key, signature counter), rewritten as the counter moves.
     pub public_key: String,
     pub kind: DeviceKind,
+    /// A passkey's WebAuthn credential id (base64url), unique across devices; None for software.
+    pub credential_id: Option<String>,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
 }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use civpass_crypto::secret::random_token;
+use civpass_crypto::secret::{b64url, random_token};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
@@ -185,6 +185,13 @@ impl Services {
                 tracing::info!(cause = %e, "passkey registration rejected");
                 EnrolError::PasskeyRejected
             })?;
+        // WebAuthn Level 3 section 7.1 step 26: a credential id already registered (to anyone)
+        // fails the ceremony. The unique index backs this up against a race.
+        let credential_id = b64url(passkey.cred_id().as_ref());
+        if self.store.credential_registered(&credential_id).await.map_err(Internal::from)? {
+            tracing::info!("passkey registration rejected: credential id already registered");
+            return Err(EnrolError::PasskeyRejected);
+        }
         let key = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
         let verified = crate::enrol::VerifiedIdentity {
             hkid_hash: pending.hkid_hash,
@@ -196,7 +203,14 @@ impl Services {
                 gender: pending.gender,
             },
         };
-        self.create_account(pending.account_id, verified, DeviceKind::Passkey, key).await
+        self.create_account(
+            pending.account_id,
+            verified,
+            DeviceKind::Passkey,
+            key,
+            Some(credential_id),
+        )
+        .await
     }
 
     /// Opens an assertion ceremony for `purpose` with this device: WebAuthn options for a

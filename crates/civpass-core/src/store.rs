@@ -58,6 +58,8 @@ pub trait AccountStore {
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
     async fn get_account(&self, id: &str) -> StoreResult<Account>;
     async fn find_device(&self, id: &str) -> StoreResult<Option<Device>>;
+    /// Whether any device, active or revoked, holds this passkey credential id.
+    async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool>;
     /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was
     /// no longer active.
     async fn replace_device(

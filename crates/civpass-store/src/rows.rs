@@ -74,6 +74,7 @@ pub(crate) fn device(row: &AnyRow) -> Result<Device, StoreError> {
         account_id: row.try_get("account_id").map_err(backend)?,
         public_key: row.try_get("public_key").map_err(backend)?,
         kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind"))?,
+        credential_id: row.try_get("credential_id").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         revoked_at: row.try_get("revoked_at").map_err(backend)?,
     })

@@ -88,11 +88,12 @@ fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery
 }
 
 async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult<()> {
-    sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, credential_id, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&device.id)
         .bind(&device.account_id)
         .bind(&device.public_key)
         .bind(device.kind.as_str())
+        .bind(&device.credential_id)
         .bind(device.created_at)
         .bind(device.revoked_at)
         .execute(conn)
@@ -297,12 +298,21 @@ impl AccountStore for SqlStore {
     }
 
     async fn find_device(&self, id: &str) -> StoreResult<Option<Device>> {
-        let row = sqlx::query("SELECT id, account_id, public_key, kind, created_at, revoked_at FROM devices WHERE id = $1")
+        let row = sqlx::query("SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at FROM devices WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
         row.as_ref().map(rows::device).transpose()
+    }
+
+    async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM devices WHERE credential_id = $1")
+            .bind(credential_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
     }
 
     async fn update_device_key(

@@ -63,6 +63,7 @@ fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
             account_id: id.into(),
             public_key: "pk".into(),
             kind: DeviceKind::Software,
+            credential_id: None,
             created_at: 1,
             revoked_at: None,
         },
@@ -451,6 +452,26 @@ async fn a_device_key_is_updated_only_from_the_value_it_had() {
         let new = Device { id: "d-new".into(), ..d.clone() };
         assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
         assert!(!store.update_device_key("d-a1", "k2", "k4").await.unwrap(), "revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_credential_id_belongs_to_one_device() {
+    for (_db, store) in stores().await {
+        let passkey = |(a, d): (Account, Device)| {
+            (a, Device { kind: DeviceKind::Passkey, credential_id: Some("cred-1".into()), ..d })
+        };
+        let (a, d) = passkey(account("a1", "hash1"));
+        store.insert_account(&a, &d).await.unwrap();
+        assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
+        assert!(store.credential_registered("cred-1").await.unwrap());
+        assert!(!store.credential_registered("cred-2").await.unwrap());
+        let (b, e) = passkey(account("a2", "hash2"));
+        assert!(matches!(store.insert_account(&b, &e).await, Err(StoreError::Conflict(_))));
+        assert!(store.find_account_by_hkid_hash("hash2").await.unwrap().is_none(), "nothing kept");
+        // Software devices have no credential id, and any number of them may be stored.
+        store.insert_account(&account("a3", "hash3").0, &account("a3", "hash3").1).await.unwrap();
+        store.insert_account(&account("a4", "hash4").0, &account("a4", "hash4").1).await.unwrap();
     }
 }
 

@@ -359,6 +359,20 @@ async fn passkey_answers_are_checked_and_used_once() {
         let (status, body) = start_registration(&server, 5).await;
         assert_eq!((status, problem(&body)), (StatusCode::CONFLICT, "account-exists"));
 
+        // A credential id already registered, here offered for someone else, fails the
+        // ceremony (WebAuthn L3 section 7.1 step 26); that person can still register.
+        let (_, started) = start_registration(&server, 7).await;
+        let url = format!(
+            "{}/api/v1/device/passkey-registrations/{}",
+            server.base,
+            started["ceremony_id"].as_str().unwrap()
+        );
+        let (status, body) =
+            post(&http, url, json!({"credential": phone.passkey.create(&started["passkey"])}))
+                .await;
+        assert_eq!((status, problem(&body)), (StatusCode::BAD_REQUEST, "passkey-rejected"));
+        register(&server, 7).await;
+
         let (client_id, _) = server.client(CALLBACK).await;
         let browser = support::browser();
         let req = AuthRequest::new(&client_id, CALLBACK, "openid");
