@@ -137,9 +137,14 @@ test("DPoP-bound tokens from a pushed request: code, UserInfo and refresh with t
   const dpopKeys = await oidc.randomDPoPKeyPair("ES256");
   const DPoP = oidc.getDPoPHandle(config, dpopKeys);
   const p = pkce();
+  // openid-client sends a DPoP proof with the push, which binds the code to the key (RFC 9449
+  // section 10.1), and retries by itself when civpass answers use_dpop_nonce.
   const url = await oidc.buildAuthorizationUrlWithPAR(config, await params(p), { DPoP });
-  // openid-client retries by itself when civpass answers use_dpop_nonce.
-  const tokens = await oidc.authorizationCodeGrant(config, await login(url), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce }, undefined, { DPoP });
+  const callbackUrl = await login(url);
+  const checks = { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce };
+  const stranger = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair("ES256"));
+  await assert.rejects(oidc.authorizationCodeGrant(config, callbackUrl, checks, undefined, { DPoP: stranger }), (e) => e.error === "invalid_grant");
+  const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, checks, undefined, { DPoP });
   assert.equal(tokens.token_type.toLowerCase(), "dpop");
   const info = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims().sub, { DPoP });
   assert.ok(info.name);

@@ -36,6 +36,9 @@ pub struct AuthorizeParams {
     pub claims: Option<String>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
+    /// RFC 9449 section 10: the thumbprint of the DPoP key the code is to be bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error may go.
@@ -70,6 +73,13 @@ pub(crate) struct ValidRequest {
     pub(crate) acr_values: Vec<String>,
     pub(crate) id_token_claims: Vec<String>,
     pub(crate) expected_sub: Option<String>,
+    pub(crate) dpop_jkt: Option<String>,
+}
+
+/// Whether `value` has the shape of a base64url SHA-256 digest (a PKCE challenge, a JWK
+/// thumbprint).
+fn is_b64_sha256(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What a `claims` request parameter (OIDC Core section 5.5) asks for.
@@ -437,9 +447,7 @@ impl Services {
         if params.code_challenge_method.as_deref() != Some("S256") {
             return Err(redirect("invalid_request", "code_challenge_method must be S256"));
         }
-        if challenge.len() != 43
-            || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !is_b64_sha256(challenge) {
             return Err(redirect(
                 "invalid_request",
                 "code_challenge must be a base64url SHA-256 value",
@@ -465,6 +473,12 @@ impl Services {
                 "the citizen must approve the login in the civpass app",
             ));
         }
+        if params.dpop_jkt.as_deref().is_some_and(|j| !is_b64_sha256(j)) {
+            return Err(redirect(
+                "invalid_request",
+                "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+            ));
+        }
         if params.state.as_deref().is_some_and(|s| s.len() > 2048)
             || params.nonce.as_deref().is_some_and(|s| s.len() > 2048)
         {
@@ -478,6 +492,7 @@ impl Services {
             acr_values,
             id_token_claims: claims.id_token,
             expected_sub,
+            dpop_jkt: params.dpop_jkt.clone(),
         })
     }
 
@@ -503,8 +518,8 @@ impl Services {
         let valid = self.validate_authorization(&client, &params, source)?;
         let (client, redirect_uri, challenge, requested) =
             (valid.client, valid.redirect_uri, valid.code_challenge, valid.scopes);
-        let (acr_values, id_token_claims, expected_sub) =
-            (valid.acr_values, valid.id_token_claims, valid.expected_sub);
+        let (acr_values, id_token_claims, expected_sub, dpop_jkt) =
+            (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
         let params = &params;
 
         let now = self.clock.now();
@@ -537,6 +552,7 @@ impl Services {
             id_token_claims,
             expected_sub,
             failure: None,
+            dpop_jkt,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
         Ok(StartedLogin { request_id: request.id })

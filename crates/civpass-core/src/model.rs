@@ -287,6 +287,9 @@ pub struct LoginRequest {
     pub expected_sub: Option<String>,
     /// Why the request ended without approval (an OAuth error code for the relying party).
     pub failure: Option<String>,
+    /// The DPoP key the code is bound to (RFC 9449 section 10): only a token request proving
+    /// this key may redeem it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What the app decided, applied atomically to a pending request.

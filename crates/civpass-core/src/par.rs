@@ -74,11 +74,14 @@ fn text(claims: &Value, name: &str) -> Option<String> {
 impl Services {
     /// RFC 9126 section 2: validates the parameters as `/authorize` would, and keeps them for a
     /// minute under a one-time `request_uri`. The client is already authenticated.
+    /// `proof_jkt` is the key of a DPoP proof sent with the push (already checked): the code
+    /// will be bound to it (RFC 9449 section 10.1).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn push_authorization(
         &self,
         client: &Client,
         params: &AuthorizeParams,
+        proof_jkt: Option<&str>,
     ) -> Result<Pushed, PushError> {
         let bad = |description| PushError { error: "invalid_request", description };
         if params.request_uri.is_some() {
@@ -96,6 +99,19 @@ impl Services {
             ),
             None => (params.clone(), false),
         };
+        let mut params = params;
+        if let Some(jkt) = proof_jkt {
+            match &params.dpop_jkt {
+                // Both ways of binding at once must name the same key.
+                Some(given) if given != jkt => {
+                    return Err(PushError {
+                        error: "invalid_dpop_proof",
+                        description: "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                    });
+                }
+                _ => params.dpop_jkt = Some(jkt.to_owned()),
+            }
+        }
         self.validate_authorization(
             client,
             &params,
@@ -234,6 +250,7 @@ impl Services {
                 .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())),
             login_hint: text(claims, "login_hint"),
             id_token_hint: text(claims, "id_token_hint"),
+            dpop_jkt: text(claims, "dpop_jkt"),
         })
     }
 }

@@ -200,6 +200,18 @@ impl Services {
         if request.code_expires_at.is_none_or(|t| now >= t) {
             return Err(TokenError::InvalidGrant("the code has expired"));
         }
+        // RFC 9449 section 10: a code bound to a DPoP key is redeemed only with a proof of it.
+        match (&request.dpop_jkt, dpop_jkt) {
+            (Some(_), None) => {
+                return Err(TokenError::InvalidDpopProof(
+                    "the code is bound to a DPoP key: a DPoP proof is required",
+                ));
+            }
+            (Some(bound), Some(given)) if bound.as_str() != given => {
+                return Err(TokenError::InvalidGrant("the code is bound to another DPoP key"));
+            }
+            _ => {}
+        }
         let (Some(account_id), Some(auth_time)) = (request.account_id.clone(), request.auth_time)
         else {
             return Err(TokenError::InvalidGrant("the code is invalid"));
@@ -247,6 +259,19 @@ impl Services {
         self.tokens(client, &grant, refresh_token, id_token, dpop_jkt)
     }
 
+    /// The DPoP key of a pushed authorization request, if it came with a proof (RFC 9449
+    /// section 10.1); optional there even for clients that must use DPoP at the token endpoint.
+    pub async fn pushed_request_dpop(
+        &self,
+        request: &DpopRequest<'_>,
+    ) -> Result<Option<String>, TokenError> {
+        self.check_dpop(request, None, self.settings.dpop_nonce).await.map_err(|e| match e {
+            DpopError::UseNonce => TokenError::UseDpopNonce,
+            DpopError::Invalid(why) => TokenError::InvalidDpopProof(why),
+            DpopError::Internal(cause) => TokenError::Internal(cause),
+        })
+    }
+
     /// The DPoP key of a token request: checks the proof if there is one (with a nonce, unless
     /// turned off), and insists on one if the client or the platform requires bound tokens.
     pub async fn token_dpop(
@@ -254,15 +279,11 @@ impl Services {
         client: &Client,
         request: &DpopRequest<'_>,
     ) -> Result<Option<String>, TokenError> {
-        match self.check_dpop(request, None, self.settings.dpop_nonce).await {
-            Ok(Some(jkt)) => Ok(Some(jkt)),
-            Ok(None) if client.require_dpop || self.settings.require_dpop => {
+        match self.pushed_request_dpop(request).await? {
+            None if client.require_dpop || self.settings.require_dpop => {
                 Err(TokenError::InvalidDpopProof("a DPoP proof is required"))
             }
-            Ok(None) => Ok(None),
-            Err(DpopError::UseNonce) => Err(TokenError::UseDpopNonce),
-            Err(DpopError::Invalid(why)) => Err(TokenError::InvalidDpopProof(why)),
-            Err(DpopError::Internal(cause)) => Err(TokenError::Internal(cause)),
+            jkt => Ok(jkt),
         }
     }
 

@@ -113,6 +113,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         acr_values: get_list("acr_values")?,
         id_token_claims: get_list("id_token_claims")?,
         expected_sub: row.try_get("expected_sub").map_err(backend)?,
+        dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
         failure: row.try_get("failure").map_err(backend)?,
     })
 }

@@ -19,7 +19,7 @@ use crate::{SqlStore, backend, rows};
 
 const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure";
+     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at, dpop_jkt";
@@ -377,8 +377,8 @@ impl LoginStore for SqlStore {
                 sqlx::query(
                     "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
                      code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales, \
-                     acr_values, id_token_claims, expected_sub) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     acr_values, id_token_claims, expected_sub, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -398,6 +398,7 @@ impl LoginStore for SqlStore {
                 .bind(r.acr_values.join(" "))
                 .bind(r.id_token_claims.join(" "))
                 .bind(&r.expected_sub)
+                .bind(&r.dpop_jkt)
                 .execute(conn)
                 .await
                 .map_err(backend)?;

@@ -89,6 +89,7 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
             "claims" => &mut params.claims,
             "login_hint" => &mut params.login_hint,
             "id_token_hint" => &mut params.id_token_hint,
+            "dpop_jkt" => &mut params.dpop_jkt,
             _ => continue,
         };
         *slot = Some(value.clone());
@@ -318,13 +319,37 @@ async fn end_session(
 
 /// RFC 9126: the client pushes its authorization request and gets a one-time `request_uri`.
 async fn par(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
+    let mut res = par_inner(&state, &headers, form).await;
+    // As at the token endpoint: a DPoP client gets the nonce it will need without asking.
+    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
+        res.headers_mut().insert("dpop-nonce", nonce);
+    }
+    res
+}
+
+async fn par_inner(state: &AppState, headers: &HeaderMap, form: FormBody) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
     let pairs = match form_pairs(form) {
         Ok(pairs) => pairs,
         Err(e) => return token_error(e, basic).into_response(),
     };
-    let client = match authenticated_client(&state, &headers, &pairs).await {
+    // RFC 9449 section 10.1: a DPoP proof with the push binds the code to its key. Its nonce is
+    // asked for before the client authenticates, as at the token endpoint.
+    let proof = match dpop_header(headers) {
+        Ok(proof) => proof,
+        Err(e) => return token_error(e, basic).into_response(),
+    };
+    if proof.is_some_and(|p| state.services.dpop_nonce_missing(p)) {
+        return token_error(TokenError::UseDpopNonce, basic).into_response();
+    }
+    let client = match authenticated_client(state, headers, &pairs).await {
         Ok(client) => client,
+        Err(e) => return token_error(e, basic).into_response(),
+    };
+    let url = format!("{}/par", state.services.settings().issuer);
+    let request = DpopRequest { proof, method: "POST", url: &url };
+    let proof_jkt = match state.services.pushed_request_dpop(&request).await {
+        Ok(jkt) => jkt,
         Err(e) => return token_error(e, basic).into_response(),
     };
     // Client authentication parameters are not authorization parameters.
@@ -335,7 +360,7 @@ async fn par(State(state): State<AppState>, headers: HeaderMap, form: FormBody) 
         )
         .into_response();
     };
-    match state.services.push_authorization(&client, &params).await {
+    match state.services.push_authorization(&client, &params, proof_jkt.as_deref()).await {
         Ok(pushed) => (
             StatusCode::CREATED,
             no_store(),

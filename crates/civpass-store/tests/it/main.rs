@@ -99,6 +99,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
         id_token_claims: vec!["name".into()],
         expected_sub: Some("sub-1".into()),
         failure: None,
+        dpop_jkt: Some("jkt".into()),
     }
 }
 

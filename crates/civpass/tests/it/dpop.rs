@@ -5,6 +5,7 @@ use civpass_core::clients::ClientSpec;
 use civpass_core::clock::Clock;
 use civpass_core::model::GrantType;
 use civpass_crypto::jws::Algorithm;
+use civpass_crypto::secret::{b64url, sha256};
 use civpass_testkit::{DpopKey, Options, TestServer, backends, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -290,4 +291,135 @@ async fn bad_proofs_at_the_token_endpoint_are_refused() {
     )
     .await;
     assert_eq!(res.body["error"], "use_dpop_nonce");
+}
+
+async fn push(
+    server: &TestServer,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> Answer {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/par", server.base))
+        .basic_auth(client.0, Some(client.1))
+        .form(form);
+    if let Some(proof) = proof {
+        req = req.header("DPoP", proof);
+    }
+    answer(req.send().await.unwrap()).await
+}
+
+/// A login begun at `url`, approved by `wallet`, to the code it returns.
+async fn code_from(server: &TestServer, wallet: &civpass_wallet::Wallet, url: &str) -> String {
+    let browser = support::browser();
+    let waiting = support::open_login_page(&browser, &server.base, url).await;
+    support::approve(wallet, &waiting).await;
+    let back = support::finish(&browser, &waiting).await;
+    support::query(&back, "code").expect("a code")
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_the_dpop_key_by_a_proof_at_par_or_by_dpop_jkt() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (key, thief) = (DpopKey::new(Algorithm::ES256), DpopKey::new(Algorithm::ES256));
+        let (id, secret) = server.client(CALLBACK).await;
+        let client = (id.as_str(), secret.as_str());
+        let wallet = server.enrolled_wallet(61).await;
+        let (par_url, token_url) =
+            (format!("{}/par", server.base), format!("{}/token", server.base));
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let challenge = b64url(&sha256(req.verifier.as_bytes()));
+        let form = vec![
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+
+        // RFC 9449 section 10.1: a proof sent with the push; the nonce is asked for first.
+        let first = push(
+            &server,
+            client,
+            &form,
+            Some(&key.proof("POST", &par_url, now(&server), None, None)),
+        )
+        .await;
+        assert_eq!(
+            (first.status, first.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("use_dpop_nonce"))
+        );
+        let nonce = first.nonce.expect("a DPoP-Nonce header");
+        let proof = |k: &DpopKey, url: &str| k.proof("POST", url, now(&server), Some(&nonce), None);
+        let wrong_endpoint = push(&server, client, &form, Some(&proof(&key, &token_url))).await;
+        assert_eq!(
+            (wrong_endpoint.status, wrong_endpoint.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof"))
+        );
+        let pushed = push(&server, client, &form, Some(&proof(&key, &par_url))).await;
+        assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.body);
+        let mut authorize = url::Url::parse(&format!("{}/authorize", server.base)).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("client_id", &id)
+            .append_pair("request_uri", pushed.body["request_uri"].as_str().unwrap());
+        let code = code_from(&server, &wallet, authorize.as_str()).await;
+        let redeem = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", req.verifier.as_str()),
+        ];
+        let bare = token_request(&server, client, &redeem, None).await;
+        assert_eq!(
+            (bare.status, bare.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof"))
+        );
+        let stolen =
+            token_request(&server, client, &redeem, Some(&proof(&thief, &token_url))).await;
+        assert_eq!(
+            (stolen.status, stolen.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        // Neither burnt the code for its rightful holder.
+        let tokens = token_request(&server, client, &redeem, Some(&proof(&key, &token_url))).await;
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+        assert_eq!(tokens.body["token_type"], "DPoP");
+
+        // The dpop_jkt parameter, here in the front channel.
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let url = format!("{}&dpop_jkt={}", req.url(&server.base), key.jkt());
+        let code = code_from(&server, &wallet, &url).await;
+        let redeem = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", req.verifier.as_str()),
+        ];
+        let stolen =
+            token_request(&server, client, &redeem, Some(&proof(&thief, &token_url))).await;
+        assert_eq!(stolen.body["error"], "invalid_grant");
+        let tokens = token_request(&server, client, &redeem, Some(&proof(&key, &token_url))).await;
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+
+        // Both at once must name the same key; a dpop_jkt must look like a thumbprint.
+        let mut both = form.clone();
+        both.push(("dpop_jkt", thief.jkt()));
+        let answer = push(&server, client, &both, Some(&proof(&key, &par_url))).await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof"))
+        );
+        let mut malformed = form.clone();
+        malformed.push(("dpop_jkt", "not-a-thumbprint"));
+        let answer = push(&server, client, &malformed, None).await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
+        // Without either, nothing changes: a pushed request without a proof stays unbound.
+        let answer = push(&server, client, &form, None).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
 }
