@@ -201,7 +201,7 @@ impl Services {
         let sent = match self.store.find_client(client_id).await {
             Ok(Some(client)) => {
                 let sub = self.pairwise_subject(&session.account_id, &client);
-                self.send_backchannel_logout(&client, &sub)
+                self.send_backchannel_logout(&client, &sub).await
             }
             Ok(None) => Ok(()),
             Err(e) => Err(Internal::from(e)),

@@ -175,7 +175,20 @@ impl Services {
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         match self.store.insert_account(&account, &device).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Err(EnrolError::AccountExists),
+            Err(StoreError::Conflict(_)) => {
+                // Either unique key may have been taken by a registration racing this one.
+                let taken = match &device.credential_id {
+                    Some(id) => {
+                        self.store.credential_registered(id).await.map_err(Internal::from)?
+                    }
+                    None => false,
+                };
+                return Err(if taken {
+                    EnrolError::PasskeyRejected
+                } else {
+                    EnrolError::AccountExists
+                });
+            }
             Err(e) => return Err(Internal::from(e).into()),
         }
         tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), "account registered");

@@ -2,28 +2,54 @@
 //! token names; back-channel (OpenID Connect Back-Channel Logout 1.0) tells a service that a
 //! citizen's session with it ended, e.g. because the citizen unlinked it in the app.
 
+use async_trait::async_trait;
 use civpass_crypto::secret::random_token;
 use serde_json::json;
 
-use crate::model::Client;
+use crate::model::{Client, LogoutNotice};
 use crate::services::{Internal, Services};
 
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-/// Delivers logout tokens to services' `backchannel_logout_uri` (an outbound HTTP port). It
-/// must not keep the caller waiting on a slow service: delivery happens in the background.
+/// How many times a notice is tried before it is given up (over about four and a half hours).
+pub const MAX_LOGOUT_ATTEMPTS: i64 = 10;
+
+/// How long a node may take over a claimed batch before another node may try it.
+const DELIVERY_LEASE: i64 = 120;
+
+/// Notices delivered per round.
+const BATCH: u32 = 20;
+
+/// Delivers logout tokens to services' `backchannel_logout_uri` (an outbound HTTP port).
+#[async_trait]
 pub trait LogoutNotifier: Send + Sync {
-    fn notify(&self, uri: &str, logout_token: String);
+    /// Posts one logout token; an error (with its cause) means try again later.
+    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), String>;
+    /// A notice was queued: the delivery loop should run now rather than at its next round.
+    fn wake(&self) {}
+    /// Waits until woken or until the next round is due.
+    async fn idle(&self);
 }
 
-/// For deployments without outbound HTTP: logs that a notification was not sent.
+/// For deployments without outbound HTTP: notices stay queued, and say so when tried.
 pub struct NoLogoutNotifier;
 
+#[async_trait]
 impl LogoutNotifier for NoLogoutNotifier {
-    fn notify(&self, _uri: &str, _logout_token: String) {
-        tracing::warn!("back-channel logout is not configured; a service was not told");
+    async fn deliver(&self, _uri: &str, _logout_token: &str) -> Result<(), String> {
+        Err("back-channel logout is not configured".into())
     }
+
+    async fn idle(&self) {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The wait after the `attempts`-th failure: 30 s, doubling, at most an hour.
+fn backoff(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    (30_i64 << doublings).min(3600)
 }
 
 /// The parameters of `/logout`.
@@ -121,12 +147,86 @@ impl Services {
 
     /// Tells the client, if it asked to hear, that the citizen with subject `sub` is logged out
     /// of it: a logout token (signed like its ID tokens) to its `backchannel_logout_uri`.
-    pub(crate) fn send_backchannel_logout(
+    /// The notice is queued (durably) and the delivery loop woken; the caller does not wait on
+    /// the service.
+    pub(crate) async fn send_backchannel_logout(
         &self,
         client: &Client,
         sub: &str,
     ) -> Result<(), Internal> {
-        let Some(uri) = &client.backchannel_logout_uri else { return Ok(()) };
+        if client.backchannel_logout_uri.is_none() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let notice = LogoutNotice {
+            id: uuid::Uuid::now_v7().to_string(),
+            client_id: client.id.clone(),
+            subject: sub.to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        };
+        self.store.insert_logout_notice(&notice).await?;
+        self.logout_notifier.wake();
+        tracing::info!(client_id = %client.id, "back-channel logout queued");
+        Ok(())
+    }
+
+    /// Delivers the logout notices that are due; returns how many were tried. Run by every
+    /// node in a loop (`run_logout_outbox`); safe to call from anywhere.
+    pub async fn deliver_logout_notices(&self) -> Result<usize, Internal> {
+        let now = self.clock.now();
+        let due = self.store.claim_logout_notices(now, now + DELIVERY_LEASE, BATCH).await?;
+        for notice in &due {
+            let client = self.store.find_client(&notice.client_id).await?;
+            let Some((client, uri)) =
+                client.and_then(|c| c.backchannel_logout_uri.clone().map(|uri| (c, uri)))
+            else {
+                // The service is gone or no longer listens: nobody to tell.
+                self.store.delete_logout_notice(&notice.id).await?;
+                continue;
+            };
+            let outcome = match self.logout_token(&client, &notice.subject) {
+                Ok(token) => self.logout_notifier.deliver(&uri, &token).await,
+                Err(e) => Err(e.0),
+            };
+            let attempts = notice.attempts + 1;
+            match outcome {
+                Ok(()) => {
+                    self.store.delete_logout_notice(&notice.id).await?;
+                    tracing::info!(client_id = %client.id, attempts, "back-channel logout delivered");
+                }
+                Err(cause) if attempts >= MAX_LOGOUT_ATTEMPTS => {
+                    self.store.delete_logout_notice(&notice.id).await?;
+                    tracing::error!(client_id = %client.id, attempts, cause, "back-channel logout given up");
+                }
+                Err(cause) => {
+                    let next = self.clock.now() + backoff(attempts);
+                    self.store.reschedule_logout_notice(&notice.id, attempts, next).await?;
+                    tracing::warn!(client_id = %client.id, attempts, cause, "back-channel logout failed; will retry");
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Delivers logout notices for as long as the process runs, a round whenever one is queued
+    /// here and at the notifier's pace otherwise (for notices queued by other nodes and retries).
+    pub async fn run_logout_outbox(self) {
+        loop {
+            match self.deliver_logout_notices().await {
+                // A full batch may mean more are due.
+                Ok(n) if n == BATCH as usize => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(cause = %e.0, "delivering back-channel logouts failed"),
+            }
+            self.logout_notifier.idle().await;
+        }
+    }
+
+    /// A logout token for `sub` at `client` (Back-Channel Logout section 2.4), signed like its
+    /// ID tokens; fresh for each attempt, as it lives two minutes.
+    fn logout_token(&self, client: &Client, sub: &str) -> Result<String, Internal> {
         let now = self.clock.now();
         let claims = json!({
             "iss": self.settings.issuer,
@@ -141,9 +241,6 @@ impl Services {
             .keys
             .signer(client.id_token_alg, now)
             .ok_or_else(|| Internal(format!("no {} signing key", client.id_token_alg.as_str())))?;
-        let token = signer.sign("logout+jwt", &claims).map_err(|e| Internal(e.to_string()))?;
-        self.logout_notifier.notify(uri, token);
-        tracing::info!(client_id = %client.id, "back-channel logout sent");
-        Ok(())
+        signer.sign("logout+jwt", &claims).map_err(|e| Internal(e.to_string()))
     }
 }

@@ -292,6 +292,19 @@ pub struct LoginRequest {
     pub dpop_jkt: Option<String>,
 }
 
+/// A back-channel logout a service is still to receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutNotice {
+    pub id: String,
+    pub client_id: String,
+    /// The subject the service knows the citizen by.
+    pub subject: String,
+    /// Deliveries tried so far.
+    pub attempts: i64,
+    pub next_attempt_at: UnixTime,
+    pub created_at: UnixTime,
+}
+
 /// What the app decided, applied atomically to a pending request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

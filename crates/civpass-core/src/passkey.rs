@@ -79,6 +79,11 @@ struct PendingRegistration {
     state: PasskeyRegistration,
 }
 
+/// The signature counter in a stored passkey record (webauthn-rs keeps it private).
+fn stored_counter(record: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(record).ok()?.get("cred")?.get("counter")?.as_u64()
+}
+
 impl Services {
     pub(crate) async fn open_ceremony<T: Serialize>(
         &self,
@@ -268,12 +273,20 @@ impl Services {
                 return Ok(Err(ProofFailure::Invalid));
             }
         };
-        let changed = passkey.update_credential(&result);
         // The ceremony checked the counter against the record as it was when the ceremony began;
-        // a second assertion that raced it may carry a counter the newer record already holds.
-        // None means the assertion was for another credential than this device's.
-        if changed.is_none() || (result.counter() > 0 && changed != Some(true)) {
+        // a second assertion that raced it may carry a counter the current record already
+        // holds. WebAuthn L3 section 7.2 step 21: if either counter is non-zero, the new one
+        // must be greater. (`update_credential` cannot tell: a flipped backup flag also counts
+        // as a change there.)
+        let stored = stored_counter(&device.public_key)
+            .ok_or_else(|| Internal(format!("stored passkey of {} has no counter", device.id)))?;
+        if (result.counter() != 0 || stored != 0) && u64::from(result.counter()) <= stored {
             tracing::info!(device_id = %device.id, "passkey counter did not advance");
+            return Ok(Err(ProofFailure::Invalid));
+        }
+        let changed = passkey.update_credential(&result);
+        if changed.is_none() {
+            // An assertion by another credential than this device's.
             return Ok(Err(ProofFailure::Invalid));
         }
         if changed == Some(true) {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest, Release,
-    StoredSigningKey,
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
+    LogoutNotice, Release, StoredSigningKey,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +196,28 @@ pub trait CeremonyStore {
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
+/// Back-channel logout notices waiting for delivery (an outbox).
+#[async_trait]
+pub trait OutboxStore {
+    async fn insert_logout_notice(&self, notice: &LogoutNotice) -> StoreResult<()>;
+    /// Up to `limit` notices due at `now`, each leased until `lease_until` so that another
+    /// node does not deliver it at the same time.
+    async fn claim_logout_notices(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<LogoutNotice>>;
+    /// Records a failed attempt: the next one is at `next_attempt_at`.
+    async fn reschedule_logout_notice(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_attempt_at: UnixTime,
+    ) -> StoreResult<()>;
+    async fn delete_logout_notice(&self, id: &str) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait KeyStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
@@ -205,12 +227,28 @@ pub trait KeyStore {
 }
 
 pub trait Store:
-    ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + CeremonyStore + Send + Sync
+    ClientStore
+    + AccountStore
+    + LoginStore
+    + GrantStore
+    + KeyStore
+    + CeremonyStore
+    + OutboxStore
+    + Send
+    + Sync
 {
 }
 
 impl<
-    T: ClientStore + AccountStore + LoginStore + GrantStore + KeyStore + CeremonyStore + Send + Sync,
+    T: ClientStore
+        + AccountStore
+        + LoginStore
+        + GrantStore
+        + KeyStore
+        + CeremonyStore
+        + OutboxStore
+        + Send
+        + Sync,
 > Store for T
 {
 }

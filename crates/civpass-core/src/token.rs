@@ -352,6 +352,13 @@ impl Services {
         {
             self.store.revoke_grant(&grant.id, now).await.map_err(Internal::from)?;
             tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a retired refresh token was used again; its grant is revoked");
+            // The service's session for this citizen has just ended: it should hear so.
+            if let Some(client) =
+                self.store.find_client(&grant.client_id).await.map_err(Internal::from)?
+            {
+                let sub = self.pairwise_subject(&grant.account_id, &client);
+                self.send_backchannel_logout(&client, &sub).await?;
+            }
         }
         Ok(())
     }

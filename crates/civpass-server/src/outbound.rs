@@ -99,42 +99,44 @@ impl JwksSource for HttpJwksSource {
     }
 }
 
-/// Posts logout tokens in the background (Back-Channel Logout section 2.5): the citizen's action
-/// does not wait on the service, and a failure is logged, not retried (the service's sessions
-/// end anyway, because its tokens stop working).
-#[derive(Clone)]
+/// Posts logout tokens (Back-Channel Logout section 2.5) for the core's delivery loop, which
+/// keeps each notice until a service answers 2xx and retries with backoff otherwise.
 pub struct HttpLogoutNotifier {
     allow_private: bool,
+    woken: tokio::sync::Notify,
+    /// How long the loop waits between rounds when nothing wakes it.
+    round: Duration,
 }
 
 impl HttpLogoutNotifier {
     pub fn new(allow_private: bool) -> HttpLogoutNotifier {
-        HttpLogoutNotifier { allow_private }
+        HttpLogoutNotifier {
+            allow_private,
+            woken: tokio::sync::Notify::new(),
+            round: Duration::from_secs(5),
+        }
     }
 }
 
+#[async_trait]
 impl LogoutNotifier for HttpLogoutNotifier {
-    fn notify(&self, uri: &str, logout_token: String) {
-        let (uri, allow_private) = (uri.to_owned(), self.allow_private);
-        tokio::spawn(async move {
-            let http = match pinned_client(&uri, allow_private).await {
-                Ok(http) => http,
-                Err(cause) => {
-                    tracing::warn!(cause, "a back-channel logout was not sent");
-                    return;
-                }
-            };
-            let sent = http.post(&uri).form(&[("logout_token", logout_token)]).send().await;
-            match sent {
-                Ok(res) if res.status().is_success() => {}
-                Ok(res) => {
-                    tracing::warn!(status = %res.status(), "a service refused a back-channel logout")
-                }
-                Err(e) => {
-                    tracing::warn!(cause = %e, "a back-channel logout could not be delivered")
-                }
-            }
-        });
+    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), String> {
+        let http = pinned_client(uri, self.allow_private).await?;
+        let res = http
+            .post(uri)
+            .form(&[("logout_token", logout_token)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", res.status())) }
+    }
+
+    fn wake(&self) {
+        self.woken.notify_one();
+    }
+
+    async fn idle(&self) {
+        let _ = tokio::time::timeout(self.round, self.woken.notified()).await;
     }
 }
 

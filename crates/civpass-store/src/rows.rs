@@ -2,7 +2,7 @@
 
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Grant,
-    GrantType, LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
+    GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::StoreError;
 use civpass_crypto::jws::Algorithm;
@@ -179,6 +179,17 @@ pub(crate) fn ceremony(row: &AnyRow) -> Result<Ceremony, StoreError> {
         purpose: row.try_get("purpose").map_err(backend)?,
         sealed_state: row.try_get("sealed_state").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn logout_notice(row: &AnyRow) -> Result<LogoutNotice, StoreError> {
+    Ok(LogoutNotice {
+        id: row.try_get("id").map_err(backend)?,
+        client_id: row.try_get("client_id").map_err(backend)?,
+        subject: row.try_get("subject").map_err(backend)?,
+        attempts: row.try_get("attempts").map_err(backend)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
     })
 }
 

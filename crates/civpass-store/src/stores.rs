@@ -5,12 +5,12 @@
 use async_trait::async_trait;
 use civpass_core::clock::UnixTime;
 use civpass_core::model::{
-    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest, Release,
-    StoredSigningKey,
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
+    LogoutNotice, Release, StoredSigningKey,
 };
 use civpass_core::store::{
-    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
-    Rotation, StoreError, StoreResult,
+    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, OutboxStore,
+    Redemption, Rotation, StoreError, StoreResult,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -804,6 +804,101 @@ impl GrantStore for SqlStore {
                 .map_err(backend)?;
                 Ok(true)
             }))
+            .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn insert_logout_notice(&self, notice: &LogoutNotice) -> StoreResult<()> {
+        let n = notice.clone();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query(
+                    "INSERT INTO logout_notices (id, client_id, subject, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&n.id)
+                .bind(&n.client_id)
+                .bind(&n.subject)
+                .bind(n.attempts)
+                .bind(n.next_attempt_at)
+                .bind(n.created_at)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn claim_logout_notices(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<LogoutNotice>> {
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                // One UPDATE ... RETURNING: the outer condition is checked again on the row
+                // itself, so of two nodes claiming at once only one gets each notice.
+                let rows = sqlx::query(
+                    "UPDATE logout_notices SET next_attempt_at = $1 \
+                     WHERE next_attempt_at <= $2 AND id IN \
+                     (SELECT id FROM logout_notices WHERE next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3) \
+                     RETURNING id, client_id, subject, attempts, next_attempt_at, created_at",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await
+                .map_err(backend)?;
+                rows.iter().map(rows::logout_notice).collect()
+            }))
+            .await
+    }
+
+    async fn reschedule_logout_notice(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_attempt_at: UnixTime,
+    ) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    sqlx::query(
+                    "UPDATE logout_notices SET attempts = $1, next_attempt_at = $2 WHERE id = $3",
+                )
+                .bind(attempts)
+                .bind(next_attempt_at)
+                .bind(&id)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                    Ok(())
+                }),
+            )
+            .await
+    }
+
+    async fn delete_logout_notice(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    sqlx::query("DELETE FROM logout_notices WHERE id = $1")
+                        .bind(&id)
+                        .execute(conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(())
+                }),
+            )
             .await
     }
 }

@@ -119,6 +119,7 @@ pub struct TestServer {
     /// The server's registry, so tests enrol people it knows.
     pub registry: Arc<SandboxRegistry>,
     task: tokio::task::JoinHandle<()>,
+    outbox: tokio::task::JoinHandle<()>,
     // Dropped last: the database outlives the server using it.
     pub db: TestDb,
 }
@@ -126,6 +127,7 @@ pub struct TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.outbox.abort();
     }
 }
 
@@ -141,6 +143,9 @@ pub struct Options {
     pub fapi2: bool,
     /// An issuer other than the address served, e.g. an https one to see what changes under it.
     pub issuer: Option<&'static str>,
+    /// No background delivery of back-channel logouts: the test calls
+    /// `services.deliver_logout_notices()` when it wants a round.
+    pub manual_outbox: bool,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -185,10 +190,25 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),
     );
     let router = civpass_server::router(state);
+    let outbox = if options.manual_outbox {
+        tokio::spawn(async {})
+    } else {
+        tokio::spawn(services.clone().run_logout_outbox())
+    };
     let task = tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
-    TestServer { base, services, store, clock: fixed, backend: backend.clone(), registry, task, db }
+    TestServer {
+        base,
+        services,
+        store,
+        clock: fixed,
+        backend: backend.clone(),
+        registry,
+        task,
+        outbox,
+        db,
+    }
 }
 
 async fn axum_serve(

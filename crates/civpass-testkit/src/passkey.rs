@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 /// Authenticator data flags (WebAuthn section 6.1).
 const USER_PRESENT: u8 = 0x01;
 const USER_VERIFIED: u8 = 0x04;
+const BACKUP_ELIGIBLE: u8 = 0x08;
+const BACKED_UP: u8 = 0x10;
 const ATTESTED_CREDENTIAL: u8 = 0x40;
 
 pub struct SoftPasskey {
@@ -29,6 +31,9 @@ pub struct SoftPasskey {
     pub counter: u32,
     /// Whether the authenticator reports user verification (biometrics, PIN).
     pub user_verified: bool,
+    /// The backup flags (BE, BS): a synced passkey has both; BS may change, BE may not.
+    pub backup_eligible: bool,
+    pub backed_up: bool,
 }
 
 impl SoftPasskey {
@@ -48,6 +53,8 @@ impl SoftPasskey {
             credential_id,
             counter: 0,
             user_verified: true,
+            backup_eligible: false,
+            backed_up: false,
         }
     }
 
@@ -62,6 +69,8 @@ impl SoftPasskey {
             credential_id: self.credential_id.clone(),
             counter: self.counter,
             user_verified: self.user_verified,
+            backup_eligible: self.backup_eligible,
+            backed_up: self.backed_up,
         }
     }
 
@@ -80,7 +89,9 @@ impl SoftPasskey {
     fn auth_data(&self, flags: u8) -> Vec<u8> {
         let mut data = Sha256::digest(self.rp_id.as_bytes()).to_vec();
         let verified = if self.user_verified { USER_VERIFIED } else { 0 };
-        data.push(flags | USER_PRESENT | verified);
+        let eligible = if self.backup_eligible { BACKUP_ELIGIBLE } else { 0 };
+        let backed_up = if self.backed_up { BACKED_UP } else { 0 };
+        data.push(flags | USER_PRESENT | verified | eligible | backed_up);
         data.extend_from_slice(&self.counter.to_be_bytes());
         data
     }

@@ -562,6 +562,7 @@ async fn serve(
     let state = AppState::with_limits(services, policy.limits);
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(reload_keys(state.services.clone()));
+    tokio::spawn(state.services.clone().run_logout_outbox());
     let router =
         civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     println!("civpass listening on http://{address} (issuer {issuer})");
@@ -570,9 +571,6 @@ async fn serve(
     Ok(())
 }
 
-/// Housekeeping: expired login requests are deleted every ten minutes.
-/// Every ten minutes: expired login requests, ceremonies, sessions and retired refresh tokens
-/// go, and the rate limiters forget quiet addresses.
 /// Every minute: keys rotated by another node or by `civpass keys rotate` are picked up, well
 /// before they start signing.
 async fn reload_keys(services: civpass_core::services::Services) {
@@ -585,6 +583,8 @@ async fn reload_keys(services: civpass_core::services::Services) {
     }
 }
 
+/// Every ten minutes: expired login requests, ceremonies, sessions and retired refresh tokens
+/// go, and the rate limiters forget quiet addresses.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {

@@ -151,10 +151,13 @@ async function api(method, path, body, token) {
   return data;
 }
 
-/** A citizen-facing sentence for any failure. */
 /** Problems after which the login request can no longer be decided. */
-const FINAL_PROBLEMS = ["wrong-match-code", "login-request-decided", "login-request-expired"];
+const FINAL_PROBLEMS = [
+  "wrong-match-code", "login-request-decided", "login-request-expired", "login-request-not-found",
+  "account-level-too-low", "other-citizen",
+];
 
+/** A citizen-facing sentence for any failure. */
 function explain(error) {
   if (error instanceof Problem) {
     const key = `problem.${error.slug}`;

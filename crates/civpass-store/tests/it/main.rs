@@ -5,11 +5,11 @@
 
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
-    Grant, GrantType, LoginRequest, LoginStatus, Release, StoredSigningKey, Tier,
+    Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::{
-    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, Redemption,
-    Rotation, StoreError,
+    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, OutboxStore,
+    Redemption, Rotation, StoreError,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -453,6 +453,61 @@ async fn a_device_key_is_updated_only_from_the_value_it_had() {
         let new = Device { id: "d-new".into(), ..d.clone() };
         assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
         assert!(!store.update_device_key("d-a1", "k2", "k4").await.unwrap(), "revoked");
+    }
+}
+
+#[tokio::test]
+async fn logout_notices_are_claimed_once_per_lease_and_in_order() {
+    for (_db, store) in stores().await {
+        let notice = |id: &str, due: i64| LogoutNotice {
+            id: id.into(),
+            client_id: "c1".into(),
+            subject: "sub".into(),
+            attempts: 0,
+            next_attempt_at: due,
+            created_at: 1,
+        };
+        for (id, due) in [("n2", 20), ("n1", 10), ("n3", 30), ("later", 500)] {
+            store.insert_logout_notice(&notice(id, due)).await.unwrap();
+        }
+        let ids = |list: Vec<LogoutNotice>| list.into_iter().map(|n| n.id).collect::<Vec<_>>();
+        let mut first = ids(store.claim_logout_notices(100, 220, 2).await.unwrap());
+        first.sort();
+        assert_eq!(first, ["n1", "n2"], "the most overdue first, at most the limit");
+        assert_eq!(ids(store.claim_logout_notices(100, 220, 10).await.unwrap()), ["n3"]);
+        assert!(store.claim_logout_notices(200, 320, 10).await.unwrap().is_empty(), "leased");
+        store.reschedule_logout_notice("n1", 1, 250).await.unwrap();
+        store.delete_logout_notice("n2").await.unwrap();
+        let mut again = store.claim_logout_notices(300, 420, 10).await.unwrap();
+        again.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(again.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["n1", "n3"]);
+        assert_eq!((again[0].attempts, again[0].next_attempt_at), (1, 420));
+    }
+}
+
+#[tokio::test]
+async fn passkeys_from_before_the_credential_column_get_their_id_from_the_key_record() {
+    use sqlx::Connection;
+    for (db, store) in stores().await {
+        let (a, d) = account("a1", "hash1");
+        let record = r#"{"cred":{"cred_id":"Q3JlZC0x","counter":3}}"#;
+        let old = Device { kind: DeviceKind::Passkey, public_key: record.into(), ..d };
+        store.insert_account(&a, &old).await.unwrap();
+        let (b, software) = account("a2", "hash2");
+        store.insert_account(&b, &software).await.unwrap();
+        // Migration 0015 once more, now that there is a passkey without an id to fill in.
+        let sql = if db.url.starts_with("sqlite:") {
+            include_str!("../../migrations/sqlite/0015_backfill_credential_ids.sql")
+        } else {
+            include_str!("../../migrations/postgres/0015_backfill_credential_ids.sql")
+        };
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        let filled = store.find_device("d-a1").await.unwrap().unwrap();
+        assert_eq!(filled.credential_id.as_deref(), Some("Q3JlZC0x"));
+        assert!(store.credential_registered("Q3JlZC0x").await.unwrap());
+        assert_eq!(store.find_device("d-a2").await.unwrap().unwrap().credential_id, None);
     }
 }
 

@@ -2,6 +2,7 @@
 //! sessions, linked services and unlinking, and the pages' languages; on both databases.
 
 use civpass_core::login::Verdict;
+use civpass_core::store::AccountStore;
 use civpass_testkit::{Options, SoftPasskey, TestServer, backends, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -39,7 +40,10 @@ async fn start_registration(server: &TestServer, idx: usize) -> (StatusCode, Val
 }
 
 async fn register(server: &TestServer, idx: usize) -> Phone {
-    let mut passkey = SoftPasskey::new(&server.base);
+    register_with(server, idx, SoftPasskey::new(&server.base)).await
+}
+
+async fn register_with(server: &TestServer, idx: usize, mut passkey: SoftPasskey) -> Phone {
     let (status, started) = start_registration(server, idx).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let options = &started["passkey"];
@@ -61,7 +65,12 @@ async fn register(server: &TestServer, idx: usize) -> Phone {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
-    Phone { passkey, device_id: done["device_id"].as_str().unwrap().to_owned() }
+    let device_id = done["device_id"].as_str().unwrap().to_owned();
+    // The credential id column holds what the key record holds (migration 0015 relies on it).
+    let device = server.store.find_device(&device_id).await.unwrap().unwrap();
+    let record: Value = serde_json::from_str(&device.public_key).unwrap();
+    assert_eq!(device.credential_id.as_deref(), record["cred"]["cred_id"].as_str());
+    Phone { passkey, device_id }
 }
 
 impl Phone {
@@ -459,6 +468,26 @@ async fn passkey_answers_are_checked_and_used_once() {
         let (_, second) = begin().await;
         phone.passkey.counter = 200;
         let mut clone = phone.passkey.cloned();
+        let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
+        let original = phone.passkey.get(&first["passkey"]);
+        let cloned = clone.get(&second["passkey"]);
+        let (status, body) = post(&http, sessions.clone(), answer(&first, original)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = post(&http, sessions.clone(), answer(&second, cloned)).await;
+        assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "bad-signature"));
+
+        // The same with a synced passkey whose clone also flips the backed-up flag, which the
+        // WebAuthn library counts as a change of its own: the counter still decides.
+        let mut synced = SoftPasskey::new(&server.base);
+        (synced.backup_eligible, synced.backed_up) = (true, true);
+        let mut phone = register_with(&server, 8, synced).await;
+        phone.passkey.counter = 50;
+        let begin =
+            || post(&http, format!("{sessions}/challenge"), json!({"device_id": phone.device_id}));
+        let (_, first) = begin().await;
+        let (_, second) = begin().await;
+        let mut clone = phone.passkey.cloned();
+        clone.backed_up = false;
         let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
         let original = phone.passkey.get(&first["passkey"]);
         let cloned = clone.get(&second["passkey"]);

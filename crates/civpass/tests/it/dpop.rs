@@ -357,8 +357,15 @@ async fn a_code_is_bound_to_the_dpop_key_by_a_proof_at_par_or_by_dpop_jkt() {
             (wrong_endpoint.status, wrong_endpoint.body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof"))
         );
-        let pushed = push(&server, client, &form, Some(&proof(&key, &par_url))).await;
+        let at_par = proof(&key, &par_url);
+        let pushed = push(&server, client, &form, Some(&at_par)).await;
         assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.body);
+        let replayed = push(&server, client, &form, Some(&at_par)).await;
+        assert_eq!(
+            (replayed.status, replayed.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+            "a proof is used once at PAR too"
+        );
         let mut authorize = url::Url::parse(&format!("{}/authorize", server.base)).unwrap();
         authorize
             .query_pairs_mut()
@@ -418,8 +425,26 @@ async fn a_code_is_bound_to_the_dpop_key_by_a_proof_at_par_or_by_dpop_jkt() {
             (answer.status, answer.body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_request"))
         );
+        let front = format!("{}&dpop_jkt=not-a-thumbprint", req.url(&server.base));
+        let res = support::browser().get(front).send().await.unwrap();
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert_eq!(support::query(&back, "error").as_deref(), Some("invalid_request"));
+
         // Without either, nothing changes: a pushed request without a proof stays unbound.
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let challenge = b64url(&sha256(req.verifier.as_bytes()));
+        let mut form = form.clone();
+        form[3] = ("code_challenge", challenge.as_str());
         let answer = push(&server, client, &form, None).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        let mut authorize = url::Url::parse(&format!("{}/authorize", server.base)).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("client_id", &id)
+            .append_pair("request_uri", answer.body["request_uri"].as_str().unwrap());
+        let code = code_from(&server, &wallet, authorize.as_str()).await;
+        let (status, tokens) = support::redeem(&server.base, client, &req, &code).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(tokens["token_type"], "Bearer");
     }
 }

@@ -1,14 +1,17 @@
 //! Logout: RP-initiated (the ID token names the session to end) and back-channel (the service
 //! hears when a citizen unlinks it in the app). On both databases.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use civpass_core::clients::ClientSpec;
+use civpass_core::clock::Clock;
 use civpass_core::logout::BACKCHANNEL_EVENT;
-use civpass_testkit::{TestServer, backends, spawn_server};
+use civpass_core::logout::MAX_LOGOUT_ATTEMPTS;
+use civpass_testkit::{Options, TestServer, backends, spawn_server, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,14 +22,23 @@ const BYE: &str = "https://rp.example/bye";
 
 /// A service's back-channel logout endpoint on a free loopback port: keeps what it receives.
 async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let (url, received, _) = flaky_receiver(0).await;
+    (url, received)
+}
+
+/// A back-channel logout endpoint that answers 503 to its first `failures` requests; keeps the
+/// bodies it accepted, and counts every request.
+async fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}/backchannel", listener.local_addr().unwrap().port());
     let received = Arc::new(Mutex::new(Vec::new()));
-    let keep = received.clone();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (keep, count) = (received.clone(), hits.clone());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let keep = keep.clone();
+            let (keep, count) = (keep.clone(), count.clone());
             tokio::spawn(async move {
+                let mut accepted = true;
                 let mut request = Vec::new();
                 let mut buf = [0u8; 8192];
                 // Read until the body announced by content-length has arrived.
@@ -47,18 +59,23 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
                             })
                             .unwrap_or(0);
                         if body.len() >= length {
-                            keep.lock().unwrap().push(body.to_owned());
+                            accepted = count.fetch_add(1, Ordering::SeqCst) >= failures;
+                            if accepted {
+                                keep.lock().unwrap().push(body.to_owned());
+                            }
                             break;
                         }
                     }
                 }
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
+                let status: &[u8] = if accepted { b"200 OK" } else { b"503 Service Unavailable" };
+                let answer =
+                    [b"HTTP/1.1 ", status, b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"]
+                        .concat();
+                let _ = socket.write_all(&answer).await;
             });
         }
     });
-    (url, received)
+    (url, received, hits)
 }
 
 async fn client_with(server: &TestServer, backchannel: Option<String>) -> (String, String) {
@@ -201,5 +218,99 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
         assert!(logout["events"][BACKCHANNEL_EVENT].is_object());
         assert!(logout.get("nonce").is_none(), "a logout token never carries a nonce");
         assert!(logout["jti"].is_string() && logout["iat"].is_i64() && logout["exp"].is_i64());
+    }
+}
+
+/// The logout token in a body a back-channel endpoint received.
+fn logout_token(body: &str) -> Value {
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("a logout_token form field");
+    claims(&token)
+}
+
+#[tokio::test]
+async fn a_service_that_is_down_hears_of_the_logout_when_it_is_back() {
+    for backend in backends() {
+        let options = Options { fixed_clock: true, manual_outbox: true, ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        let clock = server.clock.clone().unwrap();
+        let (uri, received, hits) = flaky_receiver(2).await;
+        let (id, secret) = client_with(&server, Some(uri)).await;
+        let wallet = server.enrolled_wallet(92).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+        let session = wallet.open_session().await.unwrap();
+        wallet.unlink(&session, &id).await.unwrap();
+
+        let round = || async { server.services.deliver_logout_notices().await.unwrap() };
+        assert_eq!(round().await, 1, "the notice is queued and due at once");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(round().await, 0, "after a failure, not again at once");
+        clock.advance(30);
+        assert_eq!(round().await, 1, "30 s later");
+        clock.advance(59);
+        assert_eq!(round().await, 0, "then the wait doubles");
+        clock.advance(1);
+        assert_eq!(round().await, 1);
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        let bodies = received.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 1, "delivered once it was back");
+        let logout = logout_token(&bodies[0]);
+        assert_eq!(logout["sub"], sub);
+        assert!(logout["exp"].as_i64().unwrap() > clock.now(), "signed afresh for the attempt");
+        clock.advance(7200);
+        assert_eq!(round().await, 0, "and then it is done");
+    }
+}
+
+#[tokio::test]
+async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
+    for backend in backends() {
+        let options = Options { fixed_clock: true, manual_outbox: true, ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        let clock = server.clock.clone().unwrap();
+        let (uri, received, hits) = flaky_receiver(usize::MAX).await;
+        let (id, _) = client_with(&server, Some(uri)).await;
+        let wallet = server.enrolled_wallet(93).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        support::login_code(&server, &wallet, &req).await;
+        let session = wallet.open_session().await.unwrap();
+        wallet.unlink(&session, &id).await.unwrap();
+        for _ in 0..MAX_LOGOUT_ATTEMPTS {
+            assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+            clock.advance(3600);
+        }
+        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
+        assert_eq!(hits.load(Ordering::SeqCst), MAX_LOGOUT_ATTEMPTS as usize);
+        assert!(received.lock().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
+    for backend in backends() {
+        let options = Options { manual_outbox: true, ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        let (uri, received, _) = flaky_receiver(0).await;
+        let (id, secret) = client_with(&server, Some(uri)).await;
+        let wallet = server.enrolled_wallet(94).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+        let old = tokens["refresh_token"].as_str().unwrap();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", old)];
+        let (status, _) = support::token(&server.base, (&id, &secret), &form).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0, "nothing yet");
+        let (status, _) = support::token(&server.base, (&id, &secret), &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+        let bodies = received.lock().unwrap().clone();
+        assert_eq!(logout_token(&bodies[0])["sub"], sub);
     }
 }

@@ -3,6 +3,7 @@
 
 use civpass_core::clients::ClientSpec;
 use civpass_core::model::{AuthMethod, GrantType};
+use civpass_core::store::LoginStore;
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
@@ -231,7 +232,11 @@ async fn signed_request_objects_carry_the_request_and_bad_ones_are_refused() {
         let server = spawn_server_with(&backend, Options::default()).await;
         let (id, key) = signing_client(&server).await;
         let req = AuthRequest::new(&id, CALLBACK, "openid profile");
-        let object = key.sign("oauth-authz-req+jwt", &request_object(&server, &id, &req)).unwrap();
+        let mut claims = request_object(&server, &id, &req);
+        // A DPoP key to bind the code to may come inside the request object (RFC 9449 section 10).
+        let jkt = b64url(&sha256(b"a DPoP key"));
+        claims["dpop_jkt"] = json!(jkt);
+        let object = key.sign("oauth-authz-req+jwt", &claims).unwrap();
         // Query parameters beside the request object are not used (RFC 9101 section 6.3).
         let mut url = url::Url::parse(&authorize_with(&server, &id, "request", &object)).unwrap();
         url.query_pairs_mut().append_pair("scope", "openid hkid");
@@ -241,6 +246,8 @@ async fn signed_request_objects_carry_the_request_and_bad_ones_are_refused() {
         let view = wallet.fetch(&waiting.link).await.unwrap();
         let asked: Vec<&str> = view.scopes.iter().map(|s| s.scope.as_str()).collect();
         assert_eq!(asked, ["openid", "profile"], "the signed scope, not the query's");
+        let stored = server.store.find_login_request(&waiting.link.request_id).await.unwrap();
+        assert_eq!(stored.unwrap().dpop_jkt, Some(jkt), "the code will be bound to the key");
 
         // Without a request object, this client is refused.
         let res = support::browser().get(req.url(&server.base)).send().await.unwrap();
