@@ -357,7 +357,10 @@ impl Services {
                 self.store.find_client(&grant.client_id).await.map_err(Internal::from)?
             {
                 let sub = self.pairwise_subject(&grant.account_id, &client);
-                self.send_backchannel_logout(&client, &sub).await?;
+                // The grant is revoked whatever happens here; the client hears invalid_grant.
+                if let Err(e) = self.send_backchannel_logout(&client, &sub).await {
+                    tracing::error!(client_id = %client.id, cause = %e.0, "back-channel logout after reuse not queued");
+                }
             }
         }
         Ok(())

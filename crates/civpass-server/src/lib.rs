@@ -25,9 +25,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use crate::limits::RateLimits;
+pub use crate::limits::{RateLimits, client_ip, parse_proxy};
 pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
 pub use crate::routes::openapi::openapi_document;
+pub use ipnet::IpNet;
 
 /// The wall clock, for production.
 #[derive(Debug, Default)]
@@ -54,8 +55,20 @@ impl AppState {
     }
 
     pub fn with_limits(services: Services, limits: RateLimits) -> AppState {
+        AppState::with_limits_behind(services, limits, Vec::new())
+    }
+
+    /// Rate limits keyed on the client address that `trusted_proxies` report in
+    /// `X-Forwarded-For` (see `limits::client_ip`).
+    pub fn with_limits_behind(
+        services: Services,
+        limits: RateLimits,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> AppState {
         let secure_cookies = services.settings().issuer.starts_with("https://");
-        AppState { services, secure_cookies, limiters: Arc::new(limits::Limiters::new(limits)) }
+        let mut limiters = limits::Limiters::new(limits);
+        limiters.trusted_proxies = trusted_proxies;
+        AppState { services, secure_cookies, limiters: Arc::new(limiters) }
     }
 
     /// Lets the rate limiters forget addresses that have been quiet; call it now and then.

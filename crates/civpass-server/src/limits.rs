@@ -3,8 +3,10 @@
 //! requests a minute per client IP address (GCRA, `governor`), all at once if need be; past
 //! that the answer is 429 with `Retry-After`.
 //!
-//! The key is the TCP peer address. Behind a reverse proxy every request would share the proxy's
-//! address, so there the proxy should limit (or these limits be raised).
+//! The key is the client's address: the TCP peer, or, when the peer is a proxy the operator
+//! trusts (`--trusted-proxy`), the address that proxy put in `X-Forwarded-For`, hop by hop from
+//! the right, as far as the chain is trusted. Behind an untrusted proxy every request would
+//! share the proxy's address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -16,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -68,6 +71,35 @@ pub(crate) struct Limiters {
     authorize: Option<DefaultKeyedRateLimiter<IpAddr>>,
     token: Option<DefaultKeyedRateLimiter<IpAddr>>,
     device: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+}
+
+/// A proxy address or network as an operator writes it: `10.0.0.0/8`, `192.0.2.7`, `::1`.
+pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or network (CIDR)"))
+}
+
+/// The address a request comes from. If the peer is a trusted proxy, `X-Forwarded-For` is read
+/// from the right (each proxy appends the address it saw): the first hop that is not a trusted
+/// proxy is the client. An entry that is not an address ends the walk at the last trusted hop,
+/// so a client cannot choose its key by writing the header itself.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    let hops = forwarded_for.iter().flat_map(|value| value.split(',')).rev();
+    for hop in hops {
+        if !is_trusted(&client) {
+            break;
+        }
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
@@ -80,6 +112,7 @@ impl Limiters {
             authorize: limiter(limits.authorize),
             token: limiter(limits.token),
             device: limiter(limits.device),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -110,7 +143,14 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
     else {
         return next.run(request).await;
     };
-    let Some(wait) = state.limiters.check(group, peer.ip()) else {
+    let forwarded: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = client_ip(peer.ip(), &forwarded, &state.limiters.trusted_proxies);
+    let Some(wait) = state.limiters.check(group, ip) else {
         return next.run(request).await;
     };
     tracing::info!(path = %request.uri().path(), "rate limit reached");
@@ -152,6 +192,48 @@ mod tests {
         assert_eq!(group("/api/v1/device/sessions"), Some(Group::Device));
         assert_eq!(group("/app/"), None);
         assert_eq!(group("/.well-known/openid-configuration"), None);
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let nets = |list: &[&str]| list.iter().map(|n| parse_proxy(n).unwrap()).collect::<Vec<_>>();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = nets(&["10.0.0.0/8", "192.0.2.7"]);
+        let proxy = ip("10.1.1.1");
+        // Not behind a trusted proxy: the header is the client's own word, and ignored.
+        assert_eq!(client_ip(ip("198.51.100.9"), &["203.0.113.5"], &trusted), ip("198.51.100.9"));
+        assert_eq!(client_ip(proxy, &["203.0.113.5"], &[]), proxy);
+        // Behind one, or a chain of them.
+        assert_eq!(client_ip(proxy, &["203.0.113.5"], &trusted), ip("203.0.113.5"));
+        assert_eq!(
+            client_ip(proxy, &["198.51.100.1, 203.0.113.5, 192.0.2.7"], &trusted),
+            ip("203.0.113.5"),
+            "what the client wrote on the left does not count"
+        );
+        assert_eq!(
+            client_ip(proxy, &["198.51.100.1", "203.0.113.5"], &trusted),
+            ip("203.0.113.5"),
+            "repeated headers read as one list"
+        );
+        assert_eq!(client_ip(proxy, &["garbage, 10.2.2.2"], &trusted), ip("10.2.2.2"));
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
+        assert_eq!(client_ip(ip("::1"), &["2001:db8::1"], &nets(&["::1"])), ip("2001:db8::1"));
+        assert!(parse_proxy("10.0.0.0/33").is_err() && parse_proxy("proxy.local").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever the header says, the answer is the peer or an address written in it, and
+        /// without trusted proxies always the peer.
+        #[test]
+        fn any_header_gives_the_peer_or_one_of_its_addresses(header in ".{0,200}", last in 0u8..=255) {
+            let peer = IpAddr::from([10, 0, 0, last]);
+            let trusted = vec![parse_proxy("10.0.0.0/8").unwrap()];
+            let ip = client_ip(peer, &[header.as_str()], &trusted);
+            proptest::prop_assert!(
+                ip == peer || header.split(',').any(|h| h.trim().parse::<IpAddr>() == Ok(ip))
+            );
+            proptest::prop_assert_eq!(client_ip(peer, &[header.as_str()], &[]), peer);
+        }
     }
 
     #[test]

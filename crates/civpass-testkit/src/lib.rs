@@ -146,6 +146,8 @@ pub struct Options {
     /// No background delivery of back-channel logouts: the test calls
     /// `services.deliver_logout_notices()` when it wants a round.
     pub manual_outbox: bool,
+    /// Proxies (addresses or CIDR) whose `X-Forwarded-For` names the client for rate limits.
+    pub trusted_proxies: &'static [&'static str],
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -185,9 +187,11 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
     .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
     .with_fapi2(options.fapi2);
-    let state = AppState::with_limits(
+    let proxies = options.trusted_proxies.iter().map(|p| civpass_server::parse_proxy(p).unwrap());
+    let state = AppState::with_limits_behind(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),
+        proxies.collect(),
     );
     let router = civpass_server::router(state);
     let outbox = if options.manual_outbox {

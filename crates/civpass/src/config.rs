@@ -23,6 +23,7 @@ pub(crate) struct FileConfig {
     pub(crate) require_dpop: Option<bool>,
     pub(crate) allow_private_uris: Option<bool>,
     pub(crate) fapi2: Option<bool>,
+    pub(crate) trusted_proxies: Option<Vec<String>>,
 }
 
 impl FileConfig {

@@ -27,7 +27,8 @@ use crate::config::{FileConfig, StorageConfig};
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
     /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key,
-    /// rate_limit_authorize, rate_limit_token, rate_limit_device).
+    /// rate_limit_authorize, rate_limit_token, rate_limit_device, trusted_proxies, require_par,
+    /// require_dpop, fapi2, allow_private_uris).
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -65,6 +66,7 @@ impl StorageArgs {
 /// What `serve` enforces beyond the protocols' minimum.
 struct Policy {
     limits: RateLimits,
+    trusted_proxies: Vec<civpass_server::IpNet>,
     require_par: bool,
     require_dpop: bool,
     allow_private_uris: bool,
@@ -83,6 +85,10 @@ struct LimitArgs {
     /// The device API [default: 120].
     #[arg(long, env = "CIVPASS_RATE_LIMIT_DEVICE")]
     rate_limit_device: Option<u32>,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client for
+    /// the rate limits; repeat, or comma-separate in the environment [default: none].
+    #[arg(long = "trusted-proxy", env = "CIVPASS_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
 }
 
 impl LimitArgs {
@@ -96,6 +102,20 @@ impl LimitArgs {
             token: self.rate_limit_token.or(file.rate_limit_token).unwrap_or(defaults.token),
             device: self.rate_limit_device.or(file.rate_limit_device).unwrap_or(defaults.device),
         }
+    }
+
+    fn proxies(&self, file: &FileConfig) -> anyhow::Result<Vec<civpass_server::IpNet>> {
+        let given = if self.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            self.trusted_proxies.clone()
+        };
+        given
+            .iter()
+            .map(|p| {
+                civpass_server::parse_proxy(p).map_err(|e| anyhow::anyhow!("trusted proxy: {e}"))
+            })
+            .collect()
     }
 }
 
@@ -348,6 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
+                trusted_proxies: limits.proxies(&file)?,
                 require_par: require_par || file.require_par.unwrap_or(false),
                 require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
                 allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
@@ -559,7 +580,7 @@ async fn serve(
             "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
         );
     }
-    let state = AppState::with_limits(services, policy.limits);
+    let state = AppState::with_limits_behind(services, policy.limits, policy.trusted_proxies);
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(reload_keys(state.services.clone()));
     tokio::spawn(state.services.clone().run_logout_outbox());

@@ -101,6 +101,20 @@ fn an_unknown_key_in_the_config_file_is_an_error() {
     let _ = std::fs::remove_file(&path);
 }
 
+#[test]
+fn a_trusted_proxy_that_is_not_an_address_stops_serve_before_it_starts() {
+    let dir = std::env::temp_dir().join(format!("civpass-{}", uuid::Uuid::new_v4().simple()));
+    let out = civpass()
+        .args(["serve", "--listen", "127.0.0.1:0", "--trusted-proxy", "10.0.0.0/8,proxy.local"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.local"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
     let server = civpass_testkit::spawn_server(&civpass_testkit::Backend::Sqlite).await;

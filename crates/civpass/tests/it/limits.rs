@@ -70,3 +70,42 @@ async fn each_group_answers_429_with_retry_after_past_its_allowance() {
         }
     }
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
+    let limits = RateLimits { authorize: 0, token: 2, device: 0 };
+    let token = |base: String, client: &'static str| async move {
+        reqwest::Client::new()
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+            .form(&[("grant_type", "x")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // The test's requests come from 127.0.0.1, as if through a proxy there.
+    let behind = Options {
+        rate_limits: Some(limits),
+        trusted_proxies: &["127.0.0.0/8"],
+        ..Options::default()
+    };
+    let server = spawn_server_with(&backends()[0], behind).await;
+    for _ in 0..2 {
+        assert_ne!(token(server.base.clone(), "203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(token(server.base.clone(), "203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(
+        token(server.base.clone(), "203.0.113.2").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "another citizen behind the same proxy"
+    );
+
+    // Without trusting the proxy, the header is the client's own word: one allowance for all.
+    let exposed = Options { rate_limits: Some(limits), ..Options::default() };
+    let server = spawn_server_with(&backends()[0], exposed).await;
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        assert_ne!(token(server.base.clone(), client).await, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(token(server.base.clone(), "203.0.113.3").await, StatusCode::TOO_MANY_REQUESTS);
+}
