@@ -83,6 +83,8 @@ pub trait AccountStore {
 pub struct Rotation {
     pub grant_id: String,
     pub old_hash: String,
+    /// The same as `old_hash` when the token is kept (only its lifetime slides): nothing is
+    /// retired then.
     pub new_hash: String,
     /// The new token's expiry: the idle lifetime from now, within the grant's absolute one.
     pub new_expires_at: UnixTime,

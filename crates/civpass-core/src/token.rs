@@ -287,9 +287,10 @@ impl Services {
         }
     }
 
-    /// Rotates a refresh token. A token that a rotation already replaced means it leaked (or
-    /// two copies of the client raced): the whole grant is revoked, so that neither the thief
-    /// nor the client can go on (RFC 9700 section 4.14.2).
+    /// Rotates a refresh token (or, under FAPI 2.0, renews its lifetime). A token that a
+    /// rotation already replaced means it leaked (or two copies of the client raced): the whole
+    /// grant is revoked, so that neither the thief nor the client can go on (RFC 9700 section
+    /// 4.14.2).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn refresh(
         &self,
@@ -324,7 +325,11 @@ impl Services {
             return Err(TokenError::InvalidDpopProof("the refresh token is bound to another key"));
         }
         // The grant holds all the ID token needs (acr, amr, auth_time): no account read.
-        let new_token = random_token(32);
+        // FAPI 2.0 (Security Profile 5.3.2.1 clause 10) does not rotate: its refresh tokens are
+        // bound to the client's DPoP key, and a client whose answer was lost must be able to
+        // retry with the same token. Elsewhere each token is used once.
+        let keep = self.settings.fapi2 && grant.dpop_jkt.is_some();
+        let new_token = if keep { refresh_token.to_owned() } else { random_token(32) };
         let rotation = Rotation {
             grant_id: grant.id.clone(),
             old_hash: old_hash.clone(),

@@ -695,15 +695,17 @@ impl GrantStore for SqlStore {
                 if updated.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
-                )
-                .bind(&r.old_hash)
-                .bind(&r.grant_id)
-                .bind(r.now)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+                if r.new_hash != r.old_hash {
+                    sqlx::query(
+                        "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&r.old_hash)
+                    .bind(&r.grant_id)
+                    .bind(r.now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                }
                 insert_release(conn, &r.release).await?;
                 Ok(true)
             }))

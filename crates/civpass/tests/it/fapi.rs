@@ -128,9 +128,43 @@ async fn under_fapi2_a_login_needs_a_signing_client_par_pkce_and_dpop() {
         let proof = dpop.proof("POST", &token_url, now(), nonce.as_deref(), None);
         let form = exchange(assertion(&server, &id, &key));
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, tokens, _) = post(&server, "/token", &form, Some(&proof)).await;
+        let (status, tokens, mut nonce) = post(&server, "/token", &form, Some(&proof)).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         assert_eq!(tokens["token_type"], "DPoP");
+
+        // No rotation (FAPI 2.0 Security Profile 5.3.2.1 clause 10): a client whose answer was
+        // lost retries with the same refresh token, which stays bound to its key.
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            let assertion = assertion(&server, &id, &key);
+            let form = [
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", assertion.as_str()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ];
+            let proof = dpop.proof("POST", &token_url, now(), nonce.as_deref(), None);
+            let (status, renewed, next) = post(&server, "/token", &form, Some(&proof)).await;
+            assert_eq!(status, StatusCode::OK, "{renewed}");
+            assert_eq!(renewed["refresh_token"], refresh.as_str());
+            assert_eq!(renewed["token_type"], "DPoP");
+            nonce = next;
+        }
+        let assertion = assertion(&server, &id, &key);
+        let form = [
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let thief = DpopKey::new(Algorithm::ES256);
+        let proof = thief.proof("POST", &token_url, now(), nonce.as_deref(), None);
+        let (status, refused, _) = post(&server, "/token", &form, Some(&proof)).await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),
+            "another key cannot use it"
+        );
         let header: Value = serde_json::from_slice(
             &base64::Engine::decode(
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
