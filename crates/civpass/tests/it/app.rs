@@ -305,6 +305,30 @@ async fn over_https_the_browser_cookie_is_host_only() {
     }
 }
 
+/// Opens two app-session ceremonies at once and answers the first with the phone's key and the
+/// second with a clone of it (changed by `tweak`) carrying the same counter: the clone is refused.
+async fn clone_races_its_key(
+    server: &TestServer,
+    phone: &mut Phone,
+    tweak: impl Fn(&mut SoftPasskey),
+) {
+    let http = reqwest::Client::new();
+    let sessions = format!("{}/api/v1/device/sessions", server.base);
+    let begin =
+        || post(&http, format!("{sessions}/challenge"), json!({"device_id": phone.device_id}));
+    let (_, first) = begin().await;
+    let (_, second) = begin().await;
+    let mut clone = phone.passkey.cloned();
+    tweak(&mut clone);
+    let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
+    let original = phone.passkey.get(&first["passkey"]);
+    let cloned = clone.get(&second["passkey"]);
+    let (status, body) = post(&http, sessions.clone(), answer(&first, original)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post(&http, sessions, answer(&second, cloned)).await;
+    assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "bad-signature"));
+}
+
 #[tokio::test]
 async fn passkey_answers_are_checked_and_used_once() {
     for backend in backends() {
@@ -461,20 +485,8 @@ async fn passkey_answers_are_checked_and_used_once() {
 
         // Two ceremonies begun together, answered by a key and its clone with the same counter:
         // each is newer than the record the ceremonies began from, but only the first counts.
-        let sessions = format!("{}/api/v1/device/sessions", server.base);
-        let begin =
-            || post(&http, format!("{sessions}/challenge"), json!({"device_id": phone.device_id}));
-        let (_, first) = begin().await;
-        let (_, second) = begin().await;
         phone.passkey.counter = 200;
-        let mut clone = phone.passkey.cloned();
-        let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
-        let original = phone.passkey.get(&first["passkey"]);
-        let cloned = clone.get(&second["passkey"]);
-        let (status, body) = post(&http, sessions.clone(), answer(&first, original)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = post(&http, sessions.clone(), answer(&second, cloned)).await;
-        assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "bad-signature"));
+        clone_races_its_key(&server, &mut phone, |_| {}).await;
 
         // The same with a synced passkey whose clone also flips the backed-up flag, which the
         // WebAuthn library counts as a change of its own: the counter still decides.
@@ -482,19 +494,7 @@ async fn passkey_answers_are_checked_and_used_once() {
         (synced.backup_eligible, synced.backed_up) = (true, true);
         let mut phone = register_with(&server, 8, synced).await;
         phone.passkey.counter = 50;
-        let begin =
-            || post(&http, format!("{sessions}/challenge"), json!({"device_id": phone.device_id}));
-        let (_, first) = begin().await;
-        let (_, second) = begin().await;
-        let mut clone = phone.passkey.cloned();
-        clone.backed_up = false;
-        let answer = |challenge: &Value, assertion: Value| json!({"device_id": phone.device_id, "ceremony_id": challenge["ceremony_id"], "passkey": assertion});
-        let original = phone.passkey.get(&first["passkey"]);
-        let cloned = clone.get(&second["passkey"]);
-        let (status, body) = post(&http, sessions.clone(), answer(&first, original)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = post(&http, sessions.clone(), answer(&second, cloned)).await;
-        assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "bad-signature"));
+        clone_races_its_key(&server, &mut phone, |clone| clone.backed_up = false).await;
     }
 }
 

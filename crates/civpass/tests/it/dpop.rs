@@ -30,20 +30,31 @@ async fn answer(res: reqwest::Response) -> Answer {
     Answer { status, body: res.json().await.unwrap_or(Value::Null), nonce, challenge }
 }
 
-async fn token_request(
+/// A client-authenticated form POST to `path`, with a DPoP proof if given.
+async fn post_form(
     server: &TestServer,
+    path: &str,
     client: (&str, &str),
     form: &[(&str, &str)],
     proof: Option<&str>,
 ) -> Answer {
     let mut req = reqwest::Client::new()
-        .post(format!("{}/token", server.base))
+        .post(format!("{}{path}", server.base))
         .basic_auth(client.0, Some(client.1))
         .form(form);
     if let Some(proof) = proof {
         req = req.header("DPoP", proof);
     }
     answer(req.send().await.unwrap()).await
+}
+
+async fn token_request(
+    server: &TestServer,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> Answer {
+    post_form(server, "/token", client, form, proof).await
 }
 
 async fn userinfo(server: &TestServer, scheme: &str, token: &str, proof: Option<&str>) -> Answer {
@@ -299,14 +310,7 @@ async fn push(
     form: &[(&str, &str)],
     proof: Option<&str>,
 ) -> Answer {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}/par", server.base))
-        .basic_auth(client.0, Some(client.1))
-        .form(form);
-    if let Some(proof) = proof {
-        req = req.header("DPoP", proof);
-    }
-    answer(req.send().await.unwrap()).await
+    post_form(server, "/par", client, form, proof).await
 }
 
 /// A login begun at `url`, approved by `wallet`, to the code it returns.

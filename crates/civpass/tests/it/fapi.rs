@@ -42,13 +42,7 @@ async fn under_fapi2_a_login_needs_a_signing_client_par_pkce_and_dpop() {
     for backend in backends() {
         let server =
             spawn_server_with(&backend, Options { fapi2: true, ..Options::default() }).await;
-        let discovery: Value =
-            reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let discovery = support::discovery(&server.base).await;
         assert_eq!(discovery["require_pushed_authorization_requests"], true);
         assert_eq!(discovery["token_endpoint_auth_methods_supported"], json!(["private_key_jwt"]));
 
@@ -135,31 +129,31 @@ async fn under_fapi2_a_login_needs_a_signing_client_par_pkce_and_dpop() {
         // No rotation (FAPI 2.0 Security Profile 5.3.2.1 clause 10): a client whose answer was
         // lost retries with the same refresh token, which stays bound to its key.
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let server = &server;
+        let refresh_with = |proof: String| {
+            let assertion = assertion(server, &id, &key);
+            let refresh = refresh.clone();
+            async move {
+                let form = [
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", assertion.as_str()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                ];
+                post(server, "/token", &form, Some(&proof)).await
+            }
+        };
         for _ in 0..2 {
-            let assertion = assertion(&server, &id, &key);
-            let form = [
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", assertion.as_str()),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ];
             let proof = dpop.proof("POST", &token_url, now(), nonce.as_deref(), None);
-            let (status, renewed, next) = post(&server, "/token", &form, Some(&proof)).await;
+            let (status, renewed, next) = refresh_with(proof).await;
             assert_eq!(status, StatusCode::OK, "{renewed}");
             assert_eq!(renewed["refresh_token"], refresh.as_str());
             assert_eq!(renewed["token_type"], "DPoP");
             nonce = next;
         }
-        let assertion = assertion(&server, &id, &key);
-        let form = [
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion.as_str()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ];
         let thief = DpopKey::new(Algorithm::ES256);
         let proof = thief.proof("POST", &token_url, now(), nonce.as_deref(), None);
-        let (status, refused, _) = post(&server, "/token", &form, Some(&proof)).await;
+        let (status, refused, _) = refresh_with(proof).await;
         assert_eq!(
             (status, refused["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")),

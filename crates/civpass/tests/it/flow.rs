@@ -513,13 +513,7 @@ async fn the_openidconnect_crate_introspects_and_logs_out() {
         .expect("discovery with logout metadata");
         let end_session: EndSessionUrl =
             logout_metadata.additional_metadata().end_session_endpoint.clone().unwrap();
-        let document: serde_json::Value =
-            reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let document = support::discovery(&server.base).await;
         let url = |name: &str| document[name].as_str().unwrap().to_owned();
         let client = rp
             .client

@@ -107,13 +107,7 @@ async fn id_tokens_come_in_the_algorithm_each_client_registered() {
             verify_with_jwks(&token, &set).unwrap_or_else(|e| panic!("{}: {e}", alg.as_str()));
         assert_eq!(verified.claims["iss"], server.base);
     }
-    let discovery: Value =
-        reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let discovery = support::discovery(&server.base).await;
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256", "RS256", "PS256", "EdDSA"])

@@ -158,13 +158,7 @@ async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
             StatusCode::OK,
             "a bare logout shows that the citizen is logged out"
         );
-        let discovery: Value =
-            reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let discovery = support::discovery(&server.base).await;
         assert_eq!(discovery["end_session_endpoint"], format!("{}/logout", server.base));
         assert_eq!(discovery["backchannel_logout_supported"], true);
     }

@@ -172,13 +172,7 @@ async fn the_par_endpoint_checks_the_request_and_the_client() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
-    let discovery: Value =
-        reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let discovery = support::discovery(&server.base).await;
     assert_eq!(discovery["pushed_authorization_request_endpoint"], format!("{}/par", server.base));
 }
 

@@ -172,6 +172,16 @@ pub(crate) async fn redeem(
     .await
 }
 
+/// The provider's discovery document.
+pub(crate) async fn discovery(base: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn userinfo(base: &str, access_token: &str) -> (StatusCode, serde_json::Value) {
     let res = reqwest::Client::new()
         .get(format!("{base}/userinfo"))

@@ -202,13 +202,7 @@ async fn public_clients_cannot_introspect() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let discovery: Value =
-        reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let discovery = support::discovery(&server.base).await;
     assert_eq!(discovery["revocation_endpoint"], format!("{}/revoke", server.base));
     assert_eq!(discovery["introspection_endpoint"], format!("{}/introspect", server.base));
 }
