@@ -187,27 +187,21 @@ impl Services {
     pub async fn unlink_service(&self, token: &str, client_id: &str) -> Result<(), SessionError> {
         let session = self.app_session(token).await?;
         let now = self.clock.now();
+        // The service hears that this citizen is logged out of it: the notice is stored with
+        // the unlink itself, so one cannot happen without the other.
+        let client = self.store.find_client(client_id).await.map_err(Internal::from)?;
+        let notice = client.and_then(|c| self.logout_notice(&c, &session.account_id));
         if !self
             .store
-            .unlink_service(&session.account_id, client_id, now)
+            .unlink_service(&session.account_id, client_id, now, notice.as_ref())
             .await
             .map_err(Internal::from)?
         {
             return Err(SessionError::NotLinked);
         }
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        // The service hears at once that this citizen is logged out of it. The unlink has
-        // happened by now, so a failure here is logged rather than reported as if it had not.
-        let sent = match self.store.find_client(client_id).await {
-            Ok(Some(client)) => {
-                let sub = self.pairwise_subject(&session.account_id, &client);
-                self.send_backchannel_logout(&client, &sub).await
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(Internal::from(e)),
-        };
-        if let Err(e) = sent {
-            tracing::error!(client_id, cause = %e.0, "back-channel logout after unlink not sent");
+        if let Some(notice) = &notice {
+            self.logout_queued(notice);
         }
         Ok(())
     }

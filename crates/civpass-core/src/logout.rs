@@ -12,20 +12,30 @@ use crate::services::{Internal, Services};
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-/// How many times a notice is tried before it is given up (over about four and a half hours).
+/// How many times a notice is tried before it is given up (over about three hours).
 pub const MAX_LOGOUT_ATTEMPTS: i64 = 10;
 
 /// How long a node may take over a claimed batch before another node may try it.
 const DELIVERY_LEASE: i64 = 120;
 
-/// Notices delivered per round.
-const BATCH: u32 = 20;
+/// Notices delivered per round: each attempt is bounded (name lookup and request, 5 s each),
+/// so a round ends well within the lease.
+const BATCH: u32 = 8;
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    pub cause: String,
+    /// The service refused the token itself (a 4xx other than 408 or 429): trying again
+    /// would get the same answer.
+    pub permanent: bool,
+}
 
 /// Delivers logout tokens to services' `backchannel_logout_uri` (an outbound HTTP port).
 #[async_trait]
 pub trait LogoutNotifier: Send + Sync {
-    /// Posts one logout token; an error (with its cause) means try again later.
-    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), String>;
+    /// Posts one logout token.
+    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), DeliveryError>;
     /// A notice was queued: the delivery loop should run now rather than at its next round.
     fn wake(&self) {}
     /// Waits until woken or until the next round is due.
@@ -37,10 +47,15 @@ pub struct NoLogoutNotifier;
 
 #[async_trait]
 impl LogoutNotifier for NoLogoutNotifier {
-    async fn deliver(&self, _uri: &str, _logout_token: &str) -> Result<(), String> {
-        Err("back-channel logout is not configured".into())
+    async fn deliver(&self, _uri: &str, _logout_token: &str) -> Result<(), DeliveryError> {
+        Err(DeliveryError {
+            cause: "back-channel logout is not configured".into(),
+            permanent: false,
+        })
     }
 
+    /// Nothing can be delivered: after its first round the loop waits for ever, and notices
+    /// stay queued for a deployment with a notifier.
     async fn idle(&self) {
         std::future::pending::<()>().await;
     }
@@ -131,7 +146,10 @@ impl Services {
             && Some(grant.client_id.as_str()) == client_id.as_deref()
             && grant.revoked_at.is_none()
         {
-            self.store.revoke_grant(&grant.id, self.clock.now()).await.map_err(Internal::from)?;
+            self.store
+                .revoke_grant(&grant.id, self.clock.now(), None)
+                .await
+                .map_err(Internal::from)?;
             tracing::info!(grant_id = %grant.id, "login session ended by RP-initiated logout");
         }
         Ok(redirect.map(LogoutOutcome::Redirect).unwrap_or(LogoutOutcome::LoggedOut))
@@ -147,63 +165,63 @@ impl Services {
 
     /// Tells the client, if it asked to hear, that the citizen with subject `sub` is logged out
     /// of it: a logout token (signed like its ID tokens) to its `backchannel_logout_uri`.
-    /// The notice is queued (durably) and the delivery loop woken; the caller does not wait on
-    /// the service.
-    pub(crate) async fn send_backchannel_logout(
-        &self,
-        client: &Client,
-        sub: &str,
-    ) -> Result<(), Internal> {
-        if client.backchannel_logout_uri.is_none() {
-            return Ok(());
-        }
+    /// The back-channel logout `client` should get when the citizen `account_id`'s session with
+    /// it ends, if it asked for them. The caller stores it with the change that ends the session
+    /// (one transaction), then calls `logout_queued`.
+    pub(crate) fn logout_notice(&self, client: &Client, account_id: &str) -> Option<LogoutNotice> {
+        client.backchannel_logout_uri.as_ref()?;
         let now = self.clock.now();
-        let notice = LogoutNotice {
+        Some(LogoutNotice {
             id: uuid::Uuid::now_v7().to_string(),
             client_id: client.id.clone(),
-            subject: sub.to_owned(),
+            subject: self.pairwise_subject(account_id, client),
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
-        };
-        self.store.insert_logout_notice(&notice).await?;
+        })
+    }
+
+    /// Wakes the delivery loop for a notice just stored; the caller does not wait on the service.
+    pub(crate) fn logout_queued(&self, notice: &LogoutNotice) {
         self.logout_notifier.wake();
-        tracing::info!(client_id = %client.id, "back-channel logout queued");
-        Ok(())
+        tracing::info!(client_id = %notice.client_id, "back-channel logout queued");
     }
 
     /// Delivers the logout notices that are due; returns how many were tried. Run by every
     /// node in a loop (`run_logout_outbox`); safe to call from anywhere.
     pub async fn deliver_logout_notices(&self) -> Result<usize, Internal> {
         let now = self.clock.now();
-        let due = self.store.claim_logout_notices(now, now + DELIVERY_LEASE, BATCH).await?;
+        let lease = now + DELIVERY_LEASE;
+        let due = self.store.claim_logout_notices(now, lease, BATCH).await?;
         for notice in &due {
             let client = self.store.find_client(&notice.client_id).await?;
             let Some((client, uri)) =
                 client.and_then(|c| c.backchannel_logout_uri.clone().map(|uri| (c, uri)))
             else {
                 // The service is gone or no longer listens: nobody to tell.
-                self.store.delete_logout_notice(&notice.id).await?;
+                self.store.delete_logout_notice(&notice.id, lease).await?;
                 continue;
             };
             let outcome = match self.logout_token(&client, &notice.subject) {
                 Ok(token) => self.logout_notifier.deliver(&uri, &token).await,
-                Err(e) => Err(e.0),
+                Err(e) => Err(DeliveryError { cause: e.0, permanent: false }),
             };
             let attempts = notice.attempts + 1;
+            // Each write is conditional on our lease: if it ran out and another node took the
+            // notice over, its record wins.
             match outcome {
                 Ok(()) => {
-                    self.store.delete_logout_notice(&notice.id).await?;
+                    self.store.delete_logout_notice(&notice.id, lease).await?;
                     tracing::info!(client_id = %client.id, attempts, "back-channel logout delivered");
                 }
-                Err(cause) if attempts >= MAX_LOGOUT_ATTEMPTS => {
-                    self.store.delete_logout_notice(&notice.id).await?;
-                    tracing::error!(client_id = %client.id, attempts, cause, "back-channel logout given up");
+                Err(e) if e.permanent || attempts >= MAX_LOGOUT_ATTEMPTS => {
+                    self.store.delete_logout_notice(&notice.id, lease).await?;
+                    tracing::error!(client_id = %client.id, attempts, cause = e.cause, "back-channel logout given up");
                 }
-                Err(cause) => {
+                Err(e) => {
                     let next = self.clock.now() + backoff(attempts);
-                    self.store.reschedule_logout_notice(&notice.id, attempts, next).await?;
-                    tracing::warn!(client_id = %client.id, attempts, cause, "back-channel logout failed; will retry");
+                    self.store.reschedule_logout_notice(&notice.id, lease, attempts, next).await?;
+                    tracing::warn!(client_id = %client.id, attempts, cause = e.cause, "back-channel logout failed; will retry");
                 }
             }
         }

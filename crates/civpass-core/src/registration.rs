@@ -42,6 +42,9 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens carry `sub`, never `sid`, so `true` cannot be honoured (and is refused).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
     /// Only `pairwise` is offered.
@@ -150,6 +153,12 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     spec.require_dpop = metadata.dpop_bound_access_tokens;
     spec.post_logout_redirect_uris = metadata.post_logout_redirect_uris.clone();
     spec.backchannel_logout_uri = metadata.backchannel_logout_uri.clone();
+    if metadata.backchannel_logout_session_required {
+        // Back-Channel Logout 1.0 section 2.2: we would have to send `sid`, and do not.
+        return Err(invalid(
+            "backchannel_logout_session_required is not supported: logout tokens carry sub",
+        ));
+    }
     spec.sector_identifier_uri = metadata.sector_identifier_uri.clone();
     if metadata.subject_type.as_deref().is_some_and(|t| t != "pairwise") {
         return Err(invalid("subject_type must be pairwise"));
@@ -178,6 +187,7 @@ fn metadata_of(client: &Client) -> ClientMetadata {
         dpop_bound_access_tokens: client.require_dpop,
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: false,
         sector_identifier_uri: client.sector_identifier_uri.clone(),
         subject_type: Some("pairwise".to_owned()),
         client_id: None,

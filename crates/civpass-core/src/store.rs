@@ -170,17 +170,26 @@ pub trait GrantStore {
     async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool>;
     /// Forgets retired refresh tokens retired before `cutoff`; returns how many.
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
-    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Revokes a grant; if it was live and `notice` is given, queues the back-channel logout in
+    /// the same transaction, so that the service hears of every revocation that happened.
+    /// True if this call revoked it.
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        now: UnixTime,
+        notice: Option<&LogoutNotice>,
+    ) -> StoreResult<bool>;
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
-    /// Ends the link between an account and a service: deletes the consent and revokes every
-    /// live grant of the pair, in one transaction. False if there was no link.
+    /// Ends the link between an account and a service: deletes the consent, revokes every live
+    /// grant of the pair and queues `notice`, in one transaction. False if there was no link.
     async fn unlink_service(
         &self,
         account_id: &str,
         client_id: &str,
         now: UnixTime,
+        notice: Option<&LogoutNotice>,
     ) -> StoreResult<bool>;
 }
 
@@ -210,14 +219,17 @@ pub trait OutboxStore {
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<LogoutNotice>>;
-    /// Records a failed attempt: the next one is at `next_attempt_at`.
+    /// Records a failed attempt: the next one is at `next_attempt_at`. Only while the notice is
+    /// still under the lease `leased_until` its claim set.
     async fn reschedule_logout_notice(
         &self,
         id: &str,
+        leased_until: UnixTime,
         attempts: i64,
         next_attempt_at: UnixTime,
     ) -> StoreResult<()>;
-    async fn delete_logout_notice(&self, id: &str) -> StoreResult<()>;
+    /// Deletes a notice still under the lease `leased_until`.
+    async fn delete_logout_notice(&self, id: &str, leased_until: UnixTime) -> StoreResult<()>;
 }
 
 #[async_trait]

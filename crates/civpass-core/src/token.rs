@@ -248,7 +248,7 @@ impl Services {
             Redemption::AlreadyRedeemed { grant_id } => {
                 // RFC 6749 section 4.1.2: a replayed code revokes what it produced.
                 if let Some(grant_id) = grant_id {
-                    self.store.revoke_grant(&grant_id, now).await.map_err(Internal::from)?;
+                    self.store.revoke_grant(&grant_id, now, None).await.map_err(Internal::from)?;
                 }
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
                 return Err(TokenError::InvalidGrant("the code has already been used"));
@@ -355,17 +355,18 @@ impl Services {
             .map_err(Internal::from)?
             .filter(|g| g.revoked_at.is_none())
         {
-            self.store.revoke_grant(&grant.id, now).await.map_err(Internal::from)?;
+            // The service's session for this citizen ends here: it hears so, by a notice
+            // stored with the revocation.
+            let client = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
+            let notice = client.and_then(|c| self.logout_notice(&c, &grant.account_id));
+            let revoked = self
+                .store
+                .revoke_grant(&grant.id, now, notice.as_ref())
+                .await
+                .map_err(Internal::from)?;
             tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a retired refresh token was used again; its grant is revoked");
-            // The service's session for this citizen has just ended: it should hear so.
-            if let Some(client) =
-                self.store.find_client(&grant.client_id).await.map_err(Internal::from)?
-            {
-                let sub = self.pairwise_subject(&grant.account_id, &client);
-                // The grant is revoked whatever happens here; the client hears invalid_grant.
-                if let Err(e) = self.send_backchannel_logout(&client, &sub).await {
-                    tracing::error!(client_id = %client.id, cause = %e.0, "back-channel logout after reuse not queued");
-                }
+            if let Some(notice) = notice.as_ref().filter(|_| revoked) {
+                self.logout_queued(notice);
             }
         }
         Ok(())
@@ -401,7 +402,10 @@ impl Services {
             && grant.client_id == client.id
             && grant.revoked_at.is_none()
         {
-            self.store.revoke_grant(&grant.id, self.clock.now()).await.map_err(Internal::from)?;
+            self.store
+                .revoke_grant(&grant.id, self.clock.now(), None)
+                .await
+                .map_err(Internal::from)?;
             tracing::info!(grant_id = %grant.id, "grant revoked by its client");
         }
         Ok(())

@@ -88,18 +88,27 @@ pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
 /// so a client cannot choose its key by writing the header itself.
 pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut client = peer;
+    // A listener on [::] sees IPv4 peers as ::ffff:a.b.c.d; networks are written as IPv4.
+    let mut client = peer.to_canonical();
     let hops = forwarded_for.iter().flat_map(|value| value.split(',')).rev();
     for hop in hops {
         if !is_trusted(&client) {
             break;
         }
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => client = ip,
-            Err(_) => break,
+        match hop_address(hop) {
+            Some(ip) => client = ip,
+            None => break,
         }
     }
     client
+}
+
+/// An `X-Forwarded-For` entry: an address, or (as some load balancers write) one with a port.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip =
+        hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
+    Some(ip.to_canonical())
 }
 
 fn limiter(per_minute: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
@@ -218,6 +227,11 @@ mod tests {
         assert_eq!(client_ip(proxy, &["garbage, 10.2.2.2"], &trusted), ip("10.2.2.2"));
         assert_eq!(client_ip(proxy, &[], &trusted), proxy);
         assert_eq!(client_ip(ip("::1"), &["2001:db8::1"], &nets(&["::1"])), ip("2001:db8::1"));
+        // An IPv4 proxy seen by a listener on [::], and entries with ports.
+        assert_eq!(client_ip(ip("::ffff:10.1.1.1"), &["203.0.113.5"], &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(proxy, &["203.0.113.5:4711"], &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(proxy, &["[2001:db8::1]:443"], &trusted), ip("2001:db8::1"));
+        assert_eq!(client_ip(proxy, &["::ffff:203.0.113.5"], &trusted), ip("203.0.113.5"));
         assert!(parse_proxy("10.0.0.0/33").is_err() && parse_proxy("proxy.local").is_err());
     }
 
@@ -229,9 +243,7 @@ mod tests {
             let peer = IpAddr::from([10, 0, 0, last]);
             let trusted = vec![parse_proxy("10.0.0.0/8").unwrap()];
             let ip = client_ip(peer, &[header.as_str()], &trusted);
-            proptest::prop_assert!(
-                ip == peer || header.split(',').any(|h| h.trim().parse::<IpAddr>() == Ok(ip))
-            );
+            proptest::prop_assert!(ip == peer || header.split(',').any(|h| hop_address(h) == Some(ip)));
             proptest::prop_assert_eq!(client_ip(peer, &[header.as_str()], &[]), peer);
         }
     }

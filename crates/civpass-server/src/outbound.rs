@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use civpass_core::clients::JwksSource;
-use civpass_core::logout::LogoutNotifier;
+use civpass_core::logout::{DeliveryError, LogoutNotifier};
 
 /// A JWK Set or sector document is small; anything bigger is refused rather than read.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -52,8 +52,11 @@ async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client
     let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
     let host = parsed.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
     let port = parsed.port_or_known_default().ok_or("no port")?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    // The system resolver can take far longer than a caller may wait.
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(Duration::from_secs(5), lookup)
         .await
+        .map_err(|_| "resolving the host took too long".to_owned())?
         .map_err(|e| format!("cannot resolve the host: {e}"))?
         .collect();
     let addr = addrs
@@ -120,15 +123,24 @@ impl HttpLogoutNotifier {
 
 #[async_trait]
 impl LogoutNotifier for HttpLogoutNotifier {
-    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), String> {
-        let http = pinned_client(uri, self.allow_private).await?;
+    async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), DeliveryError> {
+        let retry = |cause: String| DeliveryError { cause, permanent: false };
+        let http = pinned_client(uri, self.allow_private).await.map_err(retry)?;
         let res = http
             .post(uri)
             .form(&[("logout_token", logout_token)])
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if res.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", res.status())) }
+            .map_err(|e| retry(e.to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        // Back-Channel Logout section 2.8: a 400 means the service rejected the token itself.
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
     }
 
     fn wake(&self) {

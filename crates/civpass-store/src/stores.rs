@@ -102,6 +102,23 @@ async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult
     Ok(())
 }
 
+async fn insert_logout_notice(conn: &mut AnyConnection, n: &LogoutNotice) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO logout_notices (id, client_id, subject, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&n.id)
+    .bind(&n.client_id)
+    .bind(&n.subject)
+    .bind(n.attempts)
+    .bind(n.next_attempt_at)
+    .bind(n.created_at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
@@ -729,21 +746,33 @@ impl GrantStore for SqlStore {
             .await
     }
 
-    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-        let id = id.to_owned();
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        now: UnixTime,
+        notice: Option<&LogoutNotice>,
+    ) -> StoreResult<bool> {
+        let (id, notice) = (id.to_owned(), notice.cloned());
+        let statements = if notice.is_some() { Statements::Several } else { Statements::One };
         self.writer
             .write(
-                Statements::One,
+                statements,
                 op!(|conn| {
-                    sqlx::query(
+                    let revoked = sqlx::query(
                         "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                     )
                     .bind(now)
                     .bind(&id)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await
                     .map_err(backend)?;
-                    Ok(())
+                    let revoked = revoked.rows_affected() == 1;
+                    if let Some(notice) = &notice
+                        && revoked
+                    {
+                        insert_logout_notice(conn, notice).await?;
+                    }
+                    Ok(revoked)
                 }),
             )
             .await
@@ -782,8 +811,10 @@ impl GrantStore for SqlStore {
         account_id: &str,
         client_id: &str,
         now: UnixTime,
+        notice: Option<&LogoutNotice>,
     ) -> StoreResult<bool> {
         let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
+        let notice = notice.cloned();
         self.writer
             .write(Statements::Several, op!(|conn| {
                 let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
@@ -801,9 +832,12 @@ impl GrantStore for SqlStore {
                 .bind(now)
                 .bind(&account_id)
                 .bind(&client_id)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
+                if let Some(notice) = &notice {
+                    insert_logout_notice(conn, notice).await?;
+                }
                 Ok(true)
             }))
             .await
@@ -814,24 +848,7 @@ impl GrantStore for SqlStore {
 impl OutboxStore for SqlStore {
     async fn insert_logout_notice(&self, notice: &LogoutNotice) -> StoreResult<()> {
         let n = notice.clone();
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                sqlx::query(
-                    "INSERT INTO logout_notices (id, client_id, subject, attempts, next_attempt_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&n.id)
-                .bind(&n.client_id)
-                .bind(&n.subject)
-                .bind(n.attempts)
-                .bind(n.next_attempt_at)
-                .bind(n.created_at)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }))
-            .await
+        self.writer.write(Statements::One, op!(|conn| insert_logout_notice(conn, &n).await)).await
     }
 
     async fn claim_logout_notices(
@@ -864,6 +881,7 @@ impl OutboxStore for SqlStore {
     async fn reschedule_logout_notice(
         &self,
         id: &str,
+        leased_until: UnixTime,
         attempts: i64,
         next_attempt_at: UnixTime,
     ) -> StoreResult<()> {
@@ -873,31 +891,36 @@ impl OutboxStore for SqlStore {
                 Statements::One,
                 op!(|conn| {
                     sqlx::query(
-                    "UPDATE logout_notices SET attempts = $1, next_attempt_at = $2 WHERE id = $3",
-                )
-                .bind(attempts)
-                .bind(next_attempt_at)
-                .bind(&id)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
+                        "UPDATE logout_notices SET attempts = $1, next_attempt_at = $2 \
+                     WHERE id = $3 AND next_attempt_at = $4",
+                    )
+                    .bind(attempts)
+                    .bind(next_attempt_at)
+                    .bind(&id)
+                    .bind(leased_until)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
                     Ok(())
                 }),
             )
             .await
     }
 
-    async fn delete_logout_notice(&self, id: &str) -> StoreResult<()> {
+    async fn delete_logout_notice(&self, id: &str, leased_until: UnixTime) -> StoreResult<()> {
         let id = id.to_owned();
         self.writer
             .write(
                 Statements::One,
                 op!(|conn| {
-                    sqlx::query("DELETE FROM logout_notices WHERE id = $1")
-                        .bind(&id)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
+                    sqlx::query(
+                        "DELETE FROM logout_notices WHERE id = $1 AND next_attempt_at = $2",
+                    )
+                    .bind(&id)
+                    .bind(leased_until)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
                     Ok(())
                 }),
             )

@@ -583,13 +583,25 @@ async fn serve(
     let state = AppState::with_limits_behind(services, policy.limits, policy.trusted_proxies);
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(reload_keys(state.services.clone()));
-    tokio::spawn(state.services.clone().run_logout_outbox());
+    tokio::spawn(supervise_logout_outbox(state.services.clone()));
     let router =
         civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     println!("civpass listening on http://{address} (issuer {issuer})");
     tracing::info!(%address, %issuer, "civpass is serving");
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Back-channel logout delivery, restarted if it ever stops (it only stops by panicking).
+async fn supervise_logout_outbox(services: civpass_core::services::Services) {
+    loop {
+        let run = tokio::spawn(services.clone().run_logout_outbox()).await;
+        tracing::error!(
+            panicked = run.is_err(),
+            "back-channel logout delivery stopped; restarting"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 /// Every minute: keys rotated by another node or by `civpass keys rotate` are picked up, well

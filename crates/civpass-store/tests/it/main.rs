@@ -267,8 +267,8 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             "a failed rotation records no release"
         );
 
-        store.revoke_grant("g1", 500).await.unwrap();
-        store.revoke_grant("g1", 900).await.unwrap();
+        store.revoke_grant("g1", 500, None).await.unwrap();
+        store.revoke_grant("g1", 900, None).await.unwrap();
         assert_eq!(
             store.find_grant("g1").await.unwrap().unwrap().revoked_at,
             Some(500),
@@ -394,8 +394,27 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
                 .unwrap();
             assert_eq!(redeemed, Redemption::Redeemed);
         }
-        store.revoke_grant("g2", 160).await.unwrap();
-        assert!(store.unlink_service("a1", "c1", 180).await.unwrap());
+        // A logout notice is queued with a revocation that happened, and with an unlink.
+        let notice = |id: &str| LogoutNotice {
+            id: id.into(),
+            client_id: "c1".into(),
+            subject: "sub".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            created_at: 0,
+        };
+        store.revoke_grant("g2", 160, Some(&notice("on-revoke"))).await.unwrap();
+        store.revoke_grant("g2", 170, Some(&notice("on-second-revoke"))).await.unwrap();
+        assert!(store.unlink_service("a1", "c1", 180, Some(&notice("on-unlink"))).await.unwrap());
+        let mut queued: Vec<String> = store
+            .claim_logout_notices(200, 300, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        queued.sort();
+        assert_eq!(queued, ["on-revoke", "on-unlink"], "not for a grant already revoked");
         assert!(store.list_consents("a1").await.unwrap().is_empty());
         assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(180));
         assert_eq!(
@@ -403,7 +422,11 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             Some(160),
             "an earlier revocation stays"
         );
-        assert!(!store.unlink_service("a1", "c1", 190).await.unwrap(), "nothing left to unlink");
+        assert!(
+            !store.unlink_service("a1", "c1", 190, Some(&notice("late"))).await.unwrap(),
+            "nothing left to unlink"
+        );
+        assert!(store.claim_logout_notices(400, 500, 10).await.unwrap().len() == 2, "nor then");
     }
 }
 
@@ -476,8 +499,11 @@ async fn logout_notices_are_claimed_once_per_lease_and_in_order() {
         assert_eq!(first, ["n1", "n2"], "the most overdue first, at most the limit");
         assert_eq!(ids(store.claim_logout_notices(100, 220, 10).await.unwrap()), ["n3"]);
         assert!(store.claim_logout_notices(200, 320, 10).await.unwrap().is_empty(), "leased");
-        store.reschedule_logout_notice("n1", 1, 250).await.unwrap();
-        store.delete_logout_notice("n2").await.unwrap();
+        // Writes count only under the lease the claim set.
+        store.reschedule_logout_notice("n1", 219, 5, 1).await.unwrap();
+        store.delete_logout_notice("n2", 219).await.unwrap();
+        store.reschedule_logout_notice("n1", 220, 1, 250).await.unwrap();
+        store.delete_logout_notice("n2", 220).await.unwrap();
         let mut again = store.claim_logout_notices(300, 420, 10).await.unwrap();
         again.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(again.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["n1", "n3"]);

@@ -209,6 +209,18 @@ async fn dpop_binds_tokens_to_the_clients_key_with_a_nonce() {
         .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         assert_eq!(res.body["token_type"], "DPoP");
+        // Outside --fapi2 a bound refresh token still rotates: the old one, even with the key,
+        // is a replay.
+        assert_ne!(res.body["refresh_token"], refresh.as_str());
+        let nonce = res.nonce.unwrap();
+        let res = token_request(
+            &server,
+            (&id, &secret),
+            &refresh_form,
+            Some(&key.proof("POST", &token_url, now(&server), Some(&nonce), None)),
+        )
+        .await;
+        assert_eq!(res.body["error"], "invalid_grant");
     }
 }
 

@@ -22,13 +22,16 @@ const BYE: &str = "https://rp.example/bye";
 
 /// A service's back-channel logout endpoint on a free loopback port: keeps what it receives.
 async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let (url, received, _) = flaky_receiver(0).await;
+    let (url, received, _) = flaky_receiver(0, 503).await;
     (url, received)
 }
 
-/// A back-channel logout endpoint that answers 503 to its first `failures` requests; keeps the
-/// bodies it accepted, and counts every request.
-async fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
+/// A back-channel logout endpoint that answers `status` to its first `failures` requests; keeps
+/// the bodies it accepted, and counts every request.
+async fn flaky_receiver(
+    failures: usize,
+    status: u16,
+) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}/backchannel", listener.local_addr().unwrap().port());
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -67,11 +70,10 @@ async fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<Vec<String>>>, Ar
                         }
                     }
                 }
-                let status: &[u8] = if accepted { b"200 OK" } else { b"503 Service Unavailable" };
+                let status = if accepted { "200 OK".to_owned() } else { format!("{status} No") };
                 let answer =
-                    [b"HTTP/1.1 ", status, b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"]
-                        .concat();
-                let _ = socket.write_all(&answer).await;
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = socket.write_all(answer.as_bytes()).await;
             });
         }
     });
@@ -179,7 +181,7 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
         let mut body = None;
-        for _ in 0..50 {
+        for _ in 0..150 {
             if let Some(first) = received.lock().unwrap().first().cloned() {
                 body = Some(first);
                 break;
@@ -230,7 +232,7 @@ async fn a_service_that_is_down_hears_of_the_logout_when_it_is_back() {
         let options = Options { fixed_clock: true, manual_outbox: true, ..Options::default() };
         let server = spawn_server_with(&backend, options).await;
         let clock = server.clock.clone().unwrap();
-        let (uri, received, hits) = flaky_receiver(2).await;
+        let (uri, received, hits) = flaky_receiver(2, 503).await;
         let (id, secret) = client_with(&server, Some(uri)).await;
         let wallet = server.enrolled_wallet(92).await;
         let req = AuthRequest::new(&id, CALLBACK, "openid");
@@ -267,7 +269,7 @@ async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
         let options = Options { fixed_clock: true, manual_outbox: true, ..Options::default() };
         let server = spawn_server_with(&backend, options).await;
         let clock = server.clock.clone().unwrap();
-        let (uri, received, hits) = flaky_receiver(usize::MAX).await;
+        let (uri, received, hits) = flaky_receiver(usize::MAX, 503).await;
         let (id, _) = client_with(&server, Some(uri)).await;
         let wallet = server.enrolled_wallet(93).await;
         let req = AuthRequest::new(&id, CALLBACK, "openid");
@@ -281,6 +283,19 @@ async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
         assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
         assert_eq!(hits.load(Ordering::SeqCst), MAX_LOGOUT_ATTEMPTS as usize);
         assert!(received.lock().unwrap().is_empty());
+
+        // A service that refuses the token itself (400, Back-Channel Logout section 2.8) is
+        // not asked again.
+        let (uri, _, hits) = flaky_receiver(usize::MAX, 400).await;
+        let (id, _) = client_with(&server, Some(uri)).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        support::login_code(&server, &wallet, &req).await;
+        let session = wallet.open_session().await.unwrap();
+        wallet.unlink(&session, &id).await.unwrap();
+        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+        clock.advance(3600);
+        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 }
 
@@ -289,7 +304,7 @@ async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
     for backend in backends() {
         let options = Options { manual_outbox: true, ..Options::default() };
         let server = spawn_server_with(&backend, options).await;
-        let (uri, received, _) = flaky_receiver(0).await;
+        let (uri, received, _) = flaky_receiver(0, 503).await;
         let (id, secret) = client_with(&server, Some(uri)).await;
         let wallet = server.enrolled_wallet(94).await;
         let req = AuthRequest::new(&id, CALLBACK, "openid");

@@ -158,6 +158,11 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
             "invalid_client_metadata",
         ),
         ("redirect_uris not a list", json!({"redirect_uris": CALLBACK}), "invalid_client_metadata"),
+        (
+            "logout tokens with sid",
+            json!({"redirect_uris": [CALLBACK], "backchannel_logout_uri": "https://rp.example/bc", "backchannel_logout_session_required": true}),
+            "invalid_client_metadata",
+        ),
     ] {
         let (status, body) =
             call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(metadata)).await;
