@@ -163,8 +163,6 @@ impl Services {
         (claims.get("iss")?.as_str()? == self.settings.issuer).then_some(claims)
     }
 
-    /// Tells the client, if it asked to hear, that the citizen with subject `sub` is logged out
-    /// of it: a logout token (signed like its ID tokens) to its `backchannel_logout_uri`.
     /// The back-channel logout `client` should get when the citizen `account_id`'s session with
     /// it ends, if it asked for them. The caller stores it with the change that ends the session
     /// (one transaction), then calls `logout_queued`.
