@@ -28,9 +28,9 @@ use crate::pages::{self, Chrome};
 /// Requests a minute per client IP address for each group; 0 turns a group's limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// `/authorize` and the login pages (not the page's status polling).
+    /// `/authorize`, `/logout` and the login pages (not the page's status polling).
     pub authorize: u32,
-    /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`.
+    /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`, `/userinfo`.
     pub token: u32,
     /// `/api/v1/device/...`.
     pub device: u32,
@@ -56,8 +56,8 @@ enum Group {
 
 fn group(path: &str) -> Option<Group> {
     match path {
-        "/authorize" => Some(Group::Authorize),
-        "/token" | "/revoke" | "/introspect" | "/par" => Some(Group::Token),
+        "/authorize" | "/logout" => Some(Group::Authorize),
+        "/token" | "/revoke" | "/introspect" | "/par" | "/userinfo" => Some(Group::Token),
         p if p == "/register" || p.starts_with("/register/") => Some(Group::Token),
         p if p.starts_with("/api/v1/device/") => Some(Group::Device),
         // The waiting page polls its status every second; that is bound to the browser's
@@ -198,6 +198,9 @@ mod tests {
         assert_eq!(group("/login/abc/status"), None);
         assert_eq!(group("/token"), Some(Group::Token));
         assert_eq!(group("/introspect"), Some(Group::Token));
+        assert_eq!(group("/userinfo"), Some(Group::Token));
+        assert_eq!(group("/logout"), Some(Group::Authorize));
+        assert_eq!(group("/register/c_1"), Some(Group::Token));
         assert_eq!(group("/api/v1/device/sessions"), Some(Group::Device));
         assert_eq!(group("/app/"), None);
         assert_eq!(group("/.well-known/openid-configuration"), None);

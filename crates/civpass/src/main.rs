@@ -76,10 +76,10 @@ struct Policy {
 /// Requests a minute per client IP address; 0 turns a limit off.
 #[derive(Args)]
 struct LimitArgs {
-    /// `/authorize` and login pages [default: 120].
+    /// `/authorize`, `/logout` and login pages [default: 120].
     #[arg(long, env = "CIVPASS_RATE_LIMIT_AUTHORIZE")]
     rate_limit_authorize: Option<u32>,
-    /// `/token`, `/revoke`, `/introspect` [default: 600].
+    /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`, `/userinfo` [default: 600].
     #[arg(long, env = "CIVPASS_RATE_LIMIT_TOKEN")]
     rate_limit_token: Option<u32>,
     /// The device API [default: 120].

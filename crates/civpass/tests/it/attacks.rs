@@ -108,6 +108,10 @@ async fn authorization_errors_for_a_trusted_redirect_go_back_to_the_client() {
         assert_eq!(support::query(&back, "error").as_deref(), Some(error), "{change:?}");
         assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()));
     }
+    // Mix-up (RFC 9207): every authorization response, errors too, names us, and discovery
+    // tells clients to check it.
+    let discovery = support::discovery(&server.base).await;
+    assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
     // PKCE is not optional.
     let mut url = url::Url::parse(&base).unwrap();
     let pairs: Vec<(String, String)> = url
@@ -487,10 +491,19 @@ async fn malformed_token_and_userinfo_requests_get_oauth_errors() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.headers().get("www-authenticate").is_some());
-    for token in ["", "abc", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
+    // No token at all: 401 with a bare challenge (RFC 6750 section 3.1).
+    let (status, body) = support::userinfo(&server.base, "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_request"))
+    );
+    for token in ["abc", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
         let (status, body) = support::userinfo(&server.base, token).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}");
-        assert!(body["error"].is_string());
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+            "{token}"
+        );
     }
 }
 
@@ -532,4 +545,73 @@ async fn oversized_inputs_are_refused_before_they_cost_anything() {
     let res = support::browser().get(url.as_str()).send().await.unwrap();
     let back = url::Url::parse(&support::location(&res)).unwrap();
     assert_eq!(support::query(&back, "error").as_deref(), Some("invalid_request"));
+}
+
+/// HMAC-SHA256 (RFC 2104), by hand: the forger's tool, not ours.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::digest([pad(0x36), message.to_vec()].concat());
+    Sha256::digest([pad(0x5c), inner.to_vec()].concat()).to_vec()
+}
+
+#[tokio::test]
+async fn forged_and_confused_tokens_are_refused_at_userinfo() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let server = spawn_server(&backends()[0]).await;
+    let (id, secret) = server.client(CALLBACK).await;
+    let wallet = server.enrolled_wallet(24).await;
+    let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+    let code = support::login_code(&server, &wallet, &req).await;
+    let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _) = support::userinfo(&server.base, access).await;
+    assert_eq!(status, StatusCode::OK, "the genuine token works");
+
+    // The same claims, re-signed with HS256 keyed by our own public key (as its JWK text and
+    // as its raw point): the classic algorithm confusion.
+    let payload = access.split('.').nth(1).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&B64.decode(access.split('.').next().unwrap()).unwrap()).unwrap();
+    let jwks = reqwest::get(format!("{}/jwks", server.base))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
+    let raw_point = [
+        B64.decode(jwk["x"].as_str().unwrap()).unwrap(),
+        B64.decode(jwk["y"].as_str().unwrap()).unwrap(),
+    ]
+    .concat();
+    let forged_header = B64.encode(
+        serde_json::json!({"alg": "HS256", "typ": header["typ"], "kid": header["kid"]}).to_string(),
+    );
+    let none_header =
+        B64.encode(serde_json::json!({"alg": "none", "typ": header["typ"]}).to_string());
+    let signing_input = format!("{forged_header}.{payload}");
+    let mut forgeries = Vec::new();
+    for key in [jwk.to_string().into_bytes(), raw_point] {
+        let mac = B64.encode(hmac_sha256(&key, signing_input.as_bytes()));
+        forgeries.push(format!("{signing_input}.{mac}"));
+    }
+    forgeries.push(format!("{none_header}.{payload}."));
+    // An ID token is not an access token, though we signed it with the same key.
+    forgeries.push(tokens["id_token"].as_str().unwrap().to_owned());
+    for token in forgeries {
+        let (status, body) = support::userinfo(&server.base, &token).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+            "{token}"
+        );
+    }
 }
