@@ -203,6 +203,7 @@ async fn a_client_cannot_authenticate_with_another_clients_secret_or_redeem_its_
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
         let res = reqwest::Client::new()
             .post(format!("{}/token", server.base))
             .form(&[
@@ -214,6 +215,7 @@ async fn a_client_cannot_authenticate_with_another_clients_secret_or_redeem_its_
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
         let (status, _) = support::redeem(&server.base, (&a_id, &a_secret), &req, &code).await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -491,6 +493,7 @@ async fn malformed_token_and_userinfo_requests_get_oauth_errors() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.headers().get("www-authenticate").is_some());
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
     // No token at all: 401 with a bare challenge (RFC 6750 section 3.1).
     let (status, body) = support::userinfo(&server.base, "").await;
     assert_eq!(
@@ -614,4 +617,24 @@ async fn forged_and_confused_tokens_are_refused_at_userinfo() {
             "{token}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_code_injected_into_another_session_fails_its_pkce_check() {
+    // CSRF on the callback / code injection (RFC 9700 section 4.5): the attacker logs in as
+    // themselves and plants their code on the victim's callback; the victim's client redeems
+    // it with the victim's own PKCE verifier.
+    let server = spawn_server(&backends()[0]).await;
+    let (id, secret) = server.client(CALLBACK).await;
+    let attacker = server.enrolled_wallet(25).await;
+    let attackers_request = AuthRequest::new(&id, CALLBACK, "openid");
+    let planted = support::login_code(&server, &attacker, &attackers_request).await;
+    let victims_request = AuthRequest::new(&id, CALLBACK, "openid");
+    let (status, body) =
+        support::redeem(&server.base, (&id, &secret), &victims_request, &planted).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    // Nothing was issued, and the code still belongs to the attacker's own session only.
+    let (status, _) =
+        support::redeem(&server.base, (&id, &secret), &attackers_request, &planted).await;
+    assert_eq!(status, StatusCode::OK);
 }
