@@ -209,7 +209,88 @@ mod tests {
         format!("{input}.{}", B64.encode(sig))
     }
 
+    /// Arbitrary JSON, a few levels deep: what a forger can put in a header or a payload.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "\\PC{0,20}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// JOSE headers with the fields verification looks at, each well-formed or not.
+    fn header() -> impl Strategy<Value = serde_json::Value> {
+        let alg = prop_oneof![
+            Just("ES256".to_owned()),
+            Just("RS256".to_owned()),
+            Just("EdDSA".to_owned()),
+            Just("HS256".to_owned()),
+            Just("none".to_owned()),
+            "\\PC{0,8}",
+        ];
+        let typ = prop_oneof![Just("dpop+jwt".to_owned()), Just("JWT".to_owned()), "\\PC{0,8}"];
+        (alg, typ, prop::option::of(json_value()), prop::option::of("\\PC{0,12}")).prop_map(
+            |(alg, typ, jwk, kid)| {
+                let mut header = json!({"alg": alg, "typ": typ});
+                if let Some(jwk) = jwk {
+                    header["jwk"] = jwk;
+                }
+                if let Some(kid) = kid {
+                    header["kid"] = json!(kid);
+                }
+                header
+            },
+        )
+    }
+
     proptest! {
+        /// Well-formed base64url JSON with arbitrary fields reaches the header, claim and key
+        /// parsing that random text never does; nothing unsigned by a known key verifies.
+        #[test]
+        fn structured_forgeries_are_refused(
+            header in header(),
+            claims in json_value(),
+            signature in prop::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let token = format!(
+                "{}.{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims.to_string()),
+                B64.encode(signature)
+            );
+            prop_assert!(verify_dpop_proof(&token).is_err());
+            let (_, set) = key_and_set(Ours::ES256);
+            prop_assert!(verify_with_jwks(&token, &set).is_err());
+        }
+
+        /// Properly signed proofs with any type, any claims, and a key that may be altered:
+        /// no panic, and a proof verifies only when its key is the one that signed.
+        #[test]
+        fn signed_proofs_with_arbitrary_fields_never_panic(
+            typ in prop_oneof![Just("dpop+jwt".to_owned()), "\\PC{0,8}"],
+            claims in json_value(),
+            altered in any::<bool>(),
+        ) {
+            let (key, _) = SigningKey::generate(Ours::ES256).unwrap();
+            let mut jwk = key.public_jwk().clone();
+            if altered {
+                jwk["x"] = json!(B64.encode([7u8; 32]));
+            }
+            let proof = sign_with_header(&key, &json!({"typ": typ, "alg": "ES256", "jwk": jwk}), &claims);
+            if let Ok(verified) = verify_dpop_proof(&proof) {
+                prop_assert!(!altered);
+                prop_assert_eq!(verified.jkt.len(), 43);
+            }
+        }
+
         #[test]
         fn dpop_verification_never_panics(proof in "[A-Za-z0-9_.-]{0,300}") {
             let _ = verify_dpop_proof(&proof);
