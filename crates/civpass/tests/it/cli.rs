@@ -198,6 +198,35 @@ fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_token_prints_a_token_that_is_stored_only_as_a_hash() {
+    use civpass_core::store::ClientStore;
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.to_str().unwrap();
+    let out = run_ok(civpass().args([
+        "client",
+        "registration-token",
+        "--data-dir",
+        data_dir,
+        "--hours",
+        "2",
+        "--json",
+    ]));
+    let issued: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let token = issued["initial_access_token"].as_str().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
+    let expires_at = issued["expires_at"].as_i64().unwrap();
+    assert!((now + 7100..=now + 7200).contains(&expires_at), "{issued}");
+    let url = format!("sqlite://{}/civpass.db", data_dir);
+    let store = civpass_store::SqlStore::connect(&url).await.unwrap();
+    let hash = civpass_crypto::secret::hash_secret(token);
+    assert_eq!(store.find_registration_token(&hash).await.unwrap(), Some(expires_at));
+    assert_eq!(store.find_registration_token(token).await.unwrap(), None, "never in clear");
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
     let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
