@@ -220,6 +220,7 @@ test("a wrong matching code cancels the login", async () => {
   // The request is over: the app says so and offers no button that could only fail again.
   assert.match(await phone.page.textContent("h1"), /Login request ended/);
   assert.equal(await phone.page.locator("#approve").count(), 0);
+  await accessible(phone.page, "the ended screen");
   await desktop.close();
 });
 
@@ -231,6 +232,7 @@ test("denying a request sends the desktop back to the service with access_denied
   await phone.page.click("#deny");
   await phone.page.waitForSelector("#outcome");
   assert.match(await phone.page.textContent("h1"), /denied/);
+  await accessible(phone.page, "the denied screen");
   await page.waitForURL((u) => u.href.startsWith(callback));
   const back = new URL(page.url());
   assert.equal(back.searchParams.get("error"), "access_denied");
@@ -270,6 +272,10 @@ test("the app and the login page switch language, and follow Accept-Language and
   assert.equal(await page.getAttribute("button[data-lang='zh-HK']", "aria-pressed"), "true");
   await accessible(page, "the home screen in Traditional Chinese");
   await shoot(page, "zh-HK-home");
+  await switchTo(page, "zh-CN", "#services-link");
+  assert.match(await page.textContent("#services-link"), /我的服务/);
+  await accessible(page, "the home screen in Simplified Chinese");
+  await switchTo(page, "zh-HK", "#services-link");
   // The choice is remembered for the server's pages too.
   await page.reload();
   await page.waitForFunction(() => document.documentElement.lang === "zh-HK");
