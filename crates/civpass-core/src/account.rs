@@ -190,7 +190,8 @@ impl Services {
         // The service hears that this citizen is logged out of it: the notice is stored with
         // the unlink itself, so one cannot happen without the other.
         let client = self.store.find_client(client_id).await.map_err(Internal::from)?;
-        let notice = client.and_then(|c| self.logout_notice(&c, &session.account_id));
+        // The store sends one per session it ends, each with its `sid`.
+        let notice = client.and_then(|c| self.logout_notice(&c, &session.account_id, None));
         if !self
             .store
             .unlink_service(&session.account_id, client_id, now, notice.as_ref())

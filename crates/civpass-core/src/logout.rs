@@ -166,13 +166,19 @@ impl Services {
     /// The back-channel logout `client` should get when the citizen `account_id`'s session with
     /// it ends, if it asked for them. The caller stores it with the change that ends the session
     /// (one transaction), then calls `logout_queued`.
-    pub(crate) fn logout_notice(&self, client: &Client, account_id: &str) -> Option<LogoutNotice> {
+    pub(crate) fn logout_notice(
+        &self,
+        client: &Client,
+        account_id: &str,
+        session_id: Option<&str>,
+    ) -> Option<LogoutNotice> {
         client.backchannel_logout_uri.as_ref()?;
         let now = self.clock.now();
         Some(LogoutNotice {
             id: uuid::Uuid::now_v7().to_string(),
             client_id: client.id.clone(),
             subject: self.pairwise_subject(account_id, client),
+            session_id: session_id.map(str::to_owned),
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
@@ -200,7 +206,7 @@ impl Services {
                 self.store.delete_logout_notice(&notice.id, lease).await?;
                 continue;
             };
-            let outcome = match self.logout_token(&client, &notice.subject) {
+            let outcome = match self.logout_token(&client, notice) {
                 Ok(token) => self.logout_notifier.deliver(&uri, &token).await,
                 Err(e) => Err(DeliveryError { cause: e.0, permanent: false }),
             };
@@ -240,11 +246,13 @@ impl Services {
         }
     }
 
-    /// A logout token for `sub` at `client` (Back-Channel Logout section 2.4), signed like its
-    /// ID tokens; fresh for each attempt, as it lives two minutes.
-    fn logout_token(&self, client: &Client, sub: &str) -> Result<String, Internal> {
+    /// The logout token for a notice (Back-Channel Logout section 2.4): its `sub`, and the `sid`
+    /// of the ID tokens of the session that ended if there was one; signed like the client's ID
+    /// tokens, and fresh for each attempt, as it lives two minutes.
+    fn logout_token(&self, client: &Client, notice: &LogoutNotice) -> Result<String, Internal> {
         let now = self.clock.now();
-        let claims = json!({
+        let sub = notice.subject.as_str();
+        let mut claims = json!({
             "iss": self.settings.issuer,
             "aud": client.id,
             "iat": now,
@@ -253,6 +261,9 @@ impl Services {
             "sub": sub,
             "events": { BACKCHANNEL_EVENT: {} },
         });
+        if let Some(sid) = &notice.session_id {
+            claims["sid"] = json!(sid);
+        }
         let signer = self
             .keys
             .signer(client.id_token_alg, now)

@@ -299,6 +299,8 @@ pub struct LogoutNotice {
     pub client_id: String,
     /// The subject the service knows the citizen by.
     pub subject: String,
+    /// The session (grant) that ended, sent as `sid`; None for the citizen as a whole.
+    pub session_id: Option<String>,
     /// Deliveries tried so far.
     pub attempts: i64,
     pub next_attempt_at: UnixTime,

@@ -42,7 +42,8 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
-    /// Logout tokens carry `sub`, never `sid`, so `true` cannot be honoured (and is refused).
+    /// Logout tokens carry `sid` only when a session ended, not when a citizen with no live
+    /// session unlinks a service, so `true` cannot be promised (and is refused).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub backchannel_logout_session_required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,9 +155,10 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     spec.post_logout_redirect_uris = metadata.post_logout_redirect_uris.clone();
     spec.backchannel_logout_uri = metadata.backchannel_logout_uri.clone();
     if metadata.backchannel_logout_session_required {
-        // Back-Channel Logout 1.0 section 2.2: we would have to send `sid`, and do not.
+        // Back-Channel Logout 1.0 section 2.2: `sid` in every logout token, which an unlink
+        // without a live session cannot give.
         return Err(invalid(
-            "backchannel_logout_session_required is not supported: logout tokens carry sub",
+            "backchannel_logout_session_required is not supported: logout tokens always carry sub, and sid when a session ended",
         ));
     }
     spec.sector_identifier_uri = metadata.sector_identifier_uri.clone();

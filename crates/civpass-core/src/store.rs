@@ -183,7 +183,9 @@ pub trait GrantStore {
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
     /// Ends the link between an account and a service: deletes the consent, revokes every live
-    /// grant of the pair and queues `notice`, in one transaction. False if there was no link.
+    /// grant of the pair and queues `notice`, in one transaction: once per grant revoked (with
+    /// the grant as its session, its id suffixed), or as it is if none was live. False if there
+    /// was no link.
     async fn unlink_service(
         &self,
         account_id: &str,

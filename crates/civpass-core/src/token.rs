@@ -358,7 +358,8 @@ impl Services {
             // The service's session for this citizen ends here: it hears so, by a notice
             // stored with the revocation.
             let client = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
-            let notice = client.and_then(|c| self.logout_notice(&c, &grant.account_id));
+            let notice =
+                client.and_then(|c| self.logout_notice(&c, &grant.account_id, Some(&grant.id)));
             let revoked = self
                 .store
                 .revoke_grant(&grant.id, now, notice.as_ref())
@@ -706,7 +707,7 @@ impl Services {
             "frontchannel_logout_supported": false,
             "end_session_endpoint": format!("{issuer}/logout"),
             "backchannel_logout_supported": true,
-            "backchannel_logout_session_supported": false,
+            "backchannel_logout_session_supported": true,
         })
     }
 }

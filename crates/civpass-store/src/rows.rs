@@ -187,6 +187,7 @@ pub(crate) fn logout_notice(row: &AnyRow) -> Result<LogoutNotice, StoreError> {
         id: row.try_get("id").map_err(backend)?,
         client_id: row.try_get("client_id").map_err(backend)?,
         subject: row.try_get("subject").map_err(backend)?,
+        session_id: row.try_get("session_id").map_err(backend)?,
         attempts: row.try_get("attempts").map_err(backend)?,
         next_attempt_at: row.try_get("next_attempt_at").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,

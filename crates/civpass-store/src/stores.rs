@@ -104,12 +104,13 @@ async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult
 
 async fn insert_logout_notice(conn: &mut AnyConnection, n: &LogoutNotice) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO logout_notices (id, client_id, subject, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO logout_notices (id, client_id, subject, session_id, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&n.id)
     .bind(&n.client_id)
     .bind(&n.subject)
+    .bind(&n.session_id)
     .bind(n.attempts)
     .bind(n.next_attempt_at)
     .bind(n.created_at)
@@ -826,17 +827,31 @@ impl GrantStore for SqlStore {
                 if deleted.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+                let revoked = sqlx::query(
+                    "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL \
+                     RETURNING id",
                 )
                 .bind(now)
                 .bind(&account_id)
                 .bind(&client_id)
-                .execute(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(backend)?;
                 if let Some(notice) = &notice {
-                    insert_logout_notice(conn, notice).await?;
+                    // One logout per session that ended, each naming it; with none live, one
+                    // for the citizen as a whole.
+                    if revoked.is_empty() {
+                        insert_logout_notice(conn, notice).await?;
+                    }
+                    for row in &revoked {
+                        let grant_id: String = row.try_get("id").map_err(backend)?;
+                        let per_session = LogoutNotice {
+                            id: format!("{}.{grant_id}", notice.id),
+                            session_id: Some(grant_id),
+                            ..notice.clone()
+                        };
+                        insert_logout_notice(&mut *conn, &per_session).await?;
+                    }
                 }
                 Ok(true)
             }))
@@ -865,7 +880,7 @@ impl OutboxStore for SqlStore {
                     "UPDATE logout_notices SET next_attempt_at = $1 \
                      WHERE next_attempt_at <= $2 AND id IN \
                      (SELECT id FROM logout_notices WHERE next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3) \
-                     RETURNING id, client_id, subject, attempts, next_attempt_at, created_at",
+                     RETURNING id, client_id, subject, session_id, attempts, next_attempt_at, created_at",
                 )
                 .bind(lease_until)
                 .bind(now)

@@ -399,6 +399,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             id: id.into(),
             client_id: "c1".into(),
             subject: "sub".into(),
+            session_id: None,
             attempts: 0,
             next_attempt_at: 0,
             created_at: 0,
@@ -406,15 +407,19 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         store.revoke_grant("g2", 160, Some(&notice("on-revoke"))).await.unwrap();
         store.revoke_grant("g2", 170, Some(&notice("on-second-revoke"))).await.unwrap();
         assert!(store.unlink_service("a1", "c1", 180, Some(&notice("on-unlink"))).await.unwrap());
-        let mut queued: Vec<String> = store
+        let mut queued: Vec<(String, Option<String>)> = store
             .claim_logout_notices(200, 300, 10)
             .await
             .unwrap()
             .into_iter()
-            .map(|n| n.id)
+            .map(|n| (n.id, n.session_id))
             .collect();
         queued.sort();
-        assert_eq!(queued, ["on-revoke", "on-unlink"], "not for a grant already revoked");
+        assert_eq!(
+            queued,
+            [("on-revoke".to_owned(), None), ("on-unlink.g1".to_owned(), Some("g1".to_owned()))],
+            "not for a grant already revoked; the unlink's one per session it ended"
+        );
         assert!(store.list_consents("a1").await.unwrap().is_empty());
         assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(180));
         assert_eq!(
@@ -486,6 +491,7 @@ async fn logout_notices_are_claimed_once_per_lease_and_in_order() {
             id: id.into(),
             client_id: "c1".into(),
             subject: "sub".into(),
+            session_id: Some(format!("session-{id}")),
             attempts: 0,
             next_attempt_at: due,
             created_at: 1,

@@ -163,6 +163,7 @@ async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
         let discovery = support::discovery(&server.base).await;
         assert_eq!(discovery["end_session_endpoint"], format!("{}/logout", server.base));
         assert_eq!(discovery["backchannel_logout_supported"], true);
+        assert_eq!(discovery["backchannel_logout_session_supported"], true);
     }
 }
 
@@ -176,19 +177,31 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
         let req = AuthRequest::new(&id, CALLBACK, "openid");
         let code = support::login_code(&server, &wallet, &req).await;
         let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
-        let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].as_str().unwrap().to_owned();
+        let first = claims(tokens["id_token"].as_str().unwrap());
+        let sub = first["sub"].as_str().unwrap().to_owned();
+        // A second session with the same service.
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let second = claims(tokens["id_token"].as_str().unwrap());
 
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
-        let mut body = None;
         for _ in 0..150 {
-            if let Some(first) = received.lock().unwrap().first().cloned() {
-                body = Some(first);
+            if received.lock().unwrap().len() == 2 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let body = body.expect("the service heard of the logout");
+        let bodies = received.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 2, "the service heard of the logout, once per session");
+        // Each names its session by the `sid` of its ID tokens.
+        let mut sids: Vec<Value> = bodies.iter().map(|b| logout_token(b)["sid"].clone()).collect();
+        let mut expected = vec![first["sid"].clone(), second["sid"].clone()];
+        sids.sort_by_key(|v| v.to_string());
+        expected.sort_by_key(|v| v.to_string());
+        assert_eq!(sids, expected);
+        let body = bodies[0].clone();
         let token = url::form_urlencoded::parse(body.as_bytes())
             .find(|(k, _)| k == "logout_token")
             .map(|(_, v)| v.into_owned())
@@ -310,7 +323,8 @@ async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
         let req = AuthRequest::new(&id, CALLBACK, "openid");
         let code = support::login_code(&server, &wallet, &req).await;
         let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
-        let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+        let id_token = claims(tokens["id_token"].as_str().unwrap());
+        let sub = id_token["sub"].clone();
         let old = tokens["refresh_token"].as_str().unwrap();
         let form = [("grant_type", "refresh_token"), ("refresh_token", old)];
         let (status, _) = support::token(&server.base, (&id, &secret), &form).await;
@@ -320,6 +334,7 @@ async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
         let bodies = received.lock().unwrap().clone();
-        assert_eq!(logout_token(&bodies[0])["sub"], sub);
+        let logout = logout_token(&bodies[0]);
+        assert_eq!((&logout["sub"], &logout["sid"]), (&sub, &id_token["sid"]), "this session");
     }
 }
