@@ -107,6 +107,7 @@ impl SqlStore {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| Box::pin(async move { postgres_session(conn).await }))
                     .connect_with(options)
                     .await
                     .map_err(backend)?;
@@ -130,6 +131,14 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
          PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456;",
     )
     .await?;
+    Ok(())
+}
+
+/// A backstop behind the writer's own cancellation safety: the server ends any session that
+/// sits inside a transaction for a minute (no write of ours takes that long), so a fault in a
+/// driver cannot hold locks or a pooled connection for ever.
+async fn postgres_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("SET idle_in_transaction_session_timeout = '60s'").await?;
     Ok(())
 }
 

@@ -8,6 +8,10 @@
 //! the fsync that makes their write durable.
 //!
 //! PostgreSQL needs none of this: concurrent commits from a pool already share WAL flushes.
+//!
+//! Either way a write is cancellation-safe: it runs in a task the caller does not own (the
+//! writer task, or one spawned per write on PostgreSQL), so dropping the caller's future never
+//! stops a transaction half-way.
 
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -98,12 +102,23 @@ impl Writer {
     ) -> StoreResult<T> {
         match self {
             Writer::Pool(pool) => {
-                let mut tx = pool.begin().await.map_err(backend)?;
-                let result = op(&mut tx).await;
-                if result.is_ok() {
-                    tx.commit().await.map_err(backend)?;
-                }
-                result
+                // In a task of its own, so that the write finishes (commits or rolls back)
+                // whatever happens to the caller: a client that hangs up cancels its request's
+                // future, and a transaction dropped half-way would leave its pooled connection
+                // "idle in transaction" until sqlx next touches it.
+                let pool = pool.clone();
+                let task = tokio::spawn(async move {
+                    let mut tx = pool.begin().await.map_err(backend)?;
+                    let result = op(&mut tx).await;
+                    if result.is_ok() {
+                        tx.commit().await.map_err(backend)?;
+                    } else {
+                        tx.rollback().await.map_err(backend)?;
+                    }
+                    result
+                });
+                task.await
+                    .map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))?
             }
             Writer::Batched(queue) => {
                 let (reply, answer) = oneshot::channel();

@@ -81,6 +81,12 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.drop_target.is_some()
     }
+
+    /// On PostgreSQL: the administrative URL and this test's database name, to look at the
+    /// server's own views (`pg_stat_activity`).
+    pub fn postgres_admin(&self) -> Option<(&str, &str)> {
+        self.drop_target.as_ref().map(|(admin, name)| (admin.as_str(), name.as_str()))
+    }
 }
 
 impl Drop for TestDb {

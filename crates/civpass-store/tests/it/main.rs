@@ -653,3 +653,54 @@ async fn an_unmet_request_is_denied_with_its_reason_and_keeps_what_it_asked() {
         assert_eq!(ended.failure.as_deref(), Some("unmet_authentication_requirements"));
     }
 }
+
+/// Connections of the test's PostgreSQL database left inside a transaction with nobody using
+/// them (RFC-free, but the fault behind "idle in transaction" under client hang-ups).
+async fn idle_in_transaction(db: &TestDb) -> i64 {
+    let Some((admin, name)) = db.postgres_admin() else { return 0 };
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await.unwrap();
+    let row: (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+    )
+    .bind(name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    row.0
+}
+
+#[tokio::test]
+async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_open() {
+    for (db, store) in stores().await {
+        // Each insert_account is two statements in one transaction; the caller's future is
+        // dropped at a different point each time, as a client hanging up cancels its request.
+        let n = 120;
+        for i in 0..n {
+            let (account, device) = account(&format!("gone{i}"), &format!("gone-h{i}"));
+            let write = store.insert_account(&account, &device);
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_micros(i * 37 % 900), write).await;
+        }
+        // The writes finish on their own; then every account has its device, and no
+        // connection sits in a transaction.
+        let (mut complete, mut open) = (0, 0);
+        for _ in 0..100 {
+            complete = 0;
+            for i in 0..n {
+                let account = store.find_account_by_hkid_hash(&format!("gone-h{i}")).await.unwrap();
+                let device = store.find_device(&format!("d-gone{i}")).await.unwrap();
+                assert_eq!(account.is_some(), device.is_some(), "account {i} is half written");
+                complete += u64::from(account.is_some());
+            }
+            open = idle_in_transaction(&db).await;
+            if complete == n && open == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!((complete, open), (n, 0), "every write completes and no transaction stays open");
+        // The pool still works for the next caller.
+        let (account, device) = account("after", "after-h");
+        store.insert_account(&account, &device).await.unwrap();
+    }
+}
