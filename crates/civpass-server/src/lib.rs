@@ -4,6 +4,7 @@
 //! Handlers only translate: they parse the request, call one use case of
 //! `civpass_core::services::Services`, and shape the answer. No SQL and no business rules here.
 
+mod connections;
 mod error;
 mod i18n;
 mod limits;
@@ -25,7 +26,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use crate::limits::{RateLimits, client_ip, parse_proxy};
+pub use crate::connections::{ConnectionLimits, serve};
+pub use crate::limits::{ClientAddressing, RateLimits, client_ip, parse_proxy};
 pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
 pub use crate::routes::openapi::openapi_document;
 pub use ipnet::IpNet;
@@ -55,19 +57,19 @@ impl AppState {
     }
 
     pub fn with_limits(services: Services, limits: RateLimits) -> AppState {
-        AppState::with_limits_behind(services, limits, Vec::new())
+        AppState::with_limits_behind(services, limits, ClientAddressing::default())
     }
 
-    /// Rate limits keyed on the client address that `trusted_proxies` report in
-    /// `X-Forwarded-For` (see `limits::client_ip`).
+    /// Rate limits keyed on the client `addressing` names (through trusted proxies' `X-Forwarded-For`,
+    /// IPv6 by prefix; see `limits::client_ip`).
     pub fn with_limits_behind(
         services: Services,
         limits: RateLimits,
-        trusted_proxies: Vec<ipnet::IpNet>,
+        addressing: ClientAddressing,
     ) -> AppState {
         let secure_cookies = services.settings().issuer.starts_with("https://");
         let mut limiters = limits::Limiters::new(limits);
-        limiters.trusted_proxies = trusted_proxies;
+        limiters.addressing = addressing;
         AppState { services, secure_cookies, limiters: Arc::new(limiters) }
     }
 

@@ -6,7 +6,7 @@
 //! The key is the client's address: the TCP peer, or, when the peer is a proxy the operator
 //! trusts (`--trusted-proxy`), the address that proxy put in `X-Forwarded-For`, hop by hop from
 //! the right, as far as the chain is trusted. Behind an untrusted proxy every request would
-//! share the proxy's address.
+//! share the proxy's address. IPv6 clients are keyed by their /64 (`ClientAddressing`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -71,7 +71,48 @@ pub(crate) struct Limiters {
     authorize: Option<DefaultKeyedRateLimiter<IpAddr>>,
     token: Option<DefaultKeyedRateLimiter<IpAddr>>,
     device: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) addressing: ClientAddressing,
+}
+
+/// How the rate limits and connection caps name a request's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddressing {
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// An IPv6 client is known by this many leading bits of its address: one host is routinely
+    /// given a whole /64 (RFC 8273, SLAAC), so keying on the full address would let it walk
+    /// around every limit. 128 keys on whole addresses.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for ClientAddressing {
+    fn default() -> ClientAddressing {
+        ClientAddressing { trusted_proxies: Vec::new(), ipv6_prefix: 64 }
+    }
+}
+
+impl ClientAddressing {
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The key an address is counted under: an IPv4 address (also when it arrives IPv4-mapped),
+    /// or the IPv6 address cut to `ipv6_prefix` bits.
+    pub fn key(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let prefix = self.ipv6_prefix.clamp(1, 128);
+                IpAddr::V6(ipnet::Ipv6Net::new(v6, prefix).map(|n| n.network()).unwrap_or(v6))
+            }
+            v4 => v4,
+        }
+    }
+
+    /// The key of the client behind a request from `peer` with these `X-Forwarded-For` values.
+    pub fn client_key(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        self.key(client_ip(peer, forwarded_for, &self.trusted_proxies))
+    }
 }
 
 /// A proxy address or network as an operator writes it: `10.0.0.0/8`, `192.0.2.7`, `::1`.
@@ -121,7 +162,7 @@ impl Limiters {
             authorize: limiter(limits.authorize),
             token: limiter(limits.token),
             device: limiter(limits.device),
-            trusted_proxies: Vec::new(),
+            addressing: ClientAddressing::default(),
         }
     }
 
@@ -158,7 +199,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let ip = client_ip(peer.ip(), &forwarded, &state.limiters.trusted_proxies);
+    let ip = state.limiters.addressing.client_key(peer.ip(), &forwarded);
     let Some(wait) = state.limiters.check(group, ip) else {
         return next.run(request).await;
     };
@@ -249,6 +290,39 @@ mod tests {
             proptest::prop_assert!(ip == peer || header.split(',').any(|h| hop_address(h) == Some(ip)));
             proptest::prop_assert_eq!(client_ip(peer, &[header.as_str()], &[]), peer);
         }
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_prefix_and_ipv4_by_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let by_64 = ClientAddressing::default();
+        assert_eq!(by_64.key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(by_64.key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), ip("2001:db8:1:2::"));
+        assert_ne!(by_64.key(ip("2001:db8:1:3::1")), by_64.key(ip("2001:db8:1:2::1")));
+        assert_eq!(by_64.key(ip("::ffff:203.0.113.5")), ip("203.0.113.5"));
+        assert_eq!(by_64.key(ip("203.0.113.5")), ip("203.0.113.5"));
+        let by_56 = ClientAddressing { ipv6_prefix: 56, ..ClientAddressing::default() };
+        assert_eq!(by_56.key(ip("2001:db8:1:2ff::1")), ip("2001:db8:1:200::"));
+        let whole = ClientAddressing { ipv6_prefix: 128, ..ClientAddressing::default() };
+        assert_eq!(whole.key(ip("2001:db8::1")), ip("2001:db8::1"));
+        // Behind a trusted proxy too: the forwarded address is keyed the same way.
+        let behind = ClientAddressing {
+            trusted_proxies: vec![parse_proxy("10.0.0.0/8").unwrap()],
+            ..ClientAddressing::default()
+        };
+        assert_eq!(behind.client_key(ip("10.1.1.1"), &["2001:db8:9:9::42"]), ip("2001:db8:9:9::"));
+        assert!(behind.is_trusted_proxy(ip("::ffff:10.1.1.1")));
+    }
+
+    #[test]
+    fn a_whole_ipv6_64_shares_one_allowance() {
+        let mut limiters = Limiters::new(RateLimits { authorize: 2, token: 2, device: 2 });
+        limiters.addressing = ClientAddressing::default();
+        let key = |s: &str| limiters.addressing.key(s.parse().unwrap());
+        assert_eq!(limiters.check(Group::Token, key("2001:db8::1")), None);
+        assert_eq!(limiters.check(Group::Token, key("2001:db8::2")), None);
+        assert!(limiters.check(Group::Token, key("2001:db8::ffff")).is_some(), "same /64");
+        assert_eq!(limiters.check(Group::Token, key("2001:db8:0:1::1")), None, "next /64");
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub struct Options {
     pub manual_outbox: bool,
     /// Proxies (addresses or CIDR) whose `X-Forwarded-For` names the client for rate limits.
     pub trusted_proxies: &'static [&'static str],
+    /// Connection timeouts and caps; the defaults `serve` runs with unless a test sets them.
+    pub connections: Option<civpass_server::ConnectionLimits>,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -193,11 +195,18 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
     .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
     .with_fapi2(options.fapi2);
-    let proxies = options.trusted_proxies.iter().map(|p| civpass_server::parse_proxy(p).unwrap());
+    let addressing = civpass_server::ClientAddressing {
+        trusted_proxies: options
+            .trusted_proxies
+            .iter()
+            .map(|p| civpass_server::parse_proxy(p).unwrap())
+            .collect(),
+        ..civpass_server::ClientAddressing::default()
+    };
     let state = AppState::with_limits_behind(
         services.clone(),
         options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),
-        proxies.collect(),
+        addressing.clone(),
     );
     let router = civpass_server::router(state);
     let outbox = if options.manual_outbox {
@@ -205,9 +214,14 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     } else {
         tokio::spawn(services.clone().run_logout_outbox())
     };
-    let task = tokio::spawn(async move {
-        let _ = axum_serve(listener, router).await;
-    });
+    let connections = options.connections.unwrap_or_default();
+    let task = tokio::spawn(civpass_server::serve(
+        listener,
+        router,
+        connections,
+        addressing,
+        std::future::pending(),
+    ));
     TestServer {
         base,
         services,
@@ -219,14 +233,6 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         outbox,
         db,
     }
-}
-
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
 }
 
 impl TestServer {

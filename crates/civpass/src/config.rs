@@ -24,6 +24,11 @@ pub(crate) struct FileConfig {
     pub(crate) allow_private_uris: Option<bool>,
     pub(crate) fapi2: Option<bool>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) ipv6_client_prefix: Option<u8>,
+    pub(crate) header_read_timeout: Option<u64>,
+    pub(crate) idle_timeout: Option<u64>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_client: Option<usize>,
 }
 
 impl FileConfig {

@@ -17,7 +17,7 @@ use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::scopes;
 use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
-use civpass_server::{AppState, RateLimits};
+use civpass_server::{AppState, ClientAddressing, ConnectionLimits, RateLimits};
 use civpass_wallet::{LoginLink, Wallet};
 use clap::{Args, Parser, Subcommand};
 
@@ -27,8 +27,9 @@ use crate::config::{FileConfig, StorageConfig};
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
     /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key,
-    /// rate_limit_authorize, rate_limit_token, rate_limit_device, trusted_proxies, require_par,
-    /// require_dpop, fapi2, allow_private_uris).
+    /// rate_limit_authorize, rate_limit_token, rate_limit_device, trusted_proxies,
+    /// ipv6_client_prefix, header_read_timeout, idle_timeout, max_connections,
+    /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris).
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -66,7 +67,8 @@ impl StorageArgs {
 /// What `serve` enforces beyond the protocols' minimum.
 struct Policy {
     limits: RateLimits,
-    trusted_proxies: Vec<civpass_server::IpNet>,
+    addressing: ClientAddressing,
+    connections: ConnectionLimits,
     require_par: bool,
     require_dpop: bool,
     allow_private_uris: bool,
@@ -89,6 +91,24 @@ struct LimitArgs {
     /// the rate limits; repeat, or comma-separate in the environment [default: none].
     #[arg(long = "trusted-proxy", env = "CIVPASS_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// IPv6 clients are counted by this prefix length of their address, as one host holds a
+    /// whole /64 [default: 64].
+    #[arg(long, env = "CIVPASS_IPV6_CLIENT_PREFIX", value_parser = clap::value_parser!(u8).range(1..=128))]
+    ipv6_client_prefix: Option<u8>,
+    /// Seconds a client may take to send a request head; 0 turns it off [default: 10].
+    #[arg(long, env = "CIVPASS_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request; 0 turns it off
+    /// [default: 30].
+    #[arg(long, env = "CIVPASS_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Open connections at most; 0 means no cap [default: 8192, and below the open-file limit].
+    #[arg(long, env = "CIVPASS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Open connections at most from one client address (IPv6: prefix); trusted proxies are
+    /// exempt; 0 means no cap [default: 256].
+    #[arg(long, env = "CIVPASS_MAX_CONNECTIONS_PER_CLIENT")]
+    max_connections_per_client: Option<usize>,
 }
 
 impl LimitArgs {
@@ -101,6 +121,37 @@ impl LimitArgs {
                 .unwrap_or(defaults.authorize),
             token: self.rate_limit_token.or(file.rate_limit_token).unwrap_or(defaults.token),
             device: self.rate_limit_device.or(file.rate_limit_device).unwrap_or(defaults.device),
+        }
+    }
+
+    fn addressing(&self, file: &FileConfig) -> anyhow::Result<ClientAddressing> {
+        let prefix = self.ipv6_client_prefix.or(file.ipv6_client_prefix).unwrap_or(64);
+        if !(1..=128).contains(&prefix) {
+            anyhow::bail!("ipv6_client_prefix must be between 1 and 128");
+        }
+        Ok(ClientAddressing { trusted_proxies: self.proxies(file)?, ipv6_prefix: prefix })
+    }
+
+    fn connections(&self, file: &FileConfig) -> ConnectionLimits {
+        let defaults = ConnectionLimits::default();
+        let seconds = |flag: Option<u64>, key: Option<u64>, default: std::time::Duration| {
+            flag.or(key).map(std::time::Duration::from_secs).unwrap_or(default)
+        };
+        ConnectionLimits {
+            header_read_timeout: seconds(
+                self.header_read_timeout,
+                file.header_read_timeout,
+                defaults.header_read_timeout,
+            ),
+            idle_timeout: seconds(self.idle_timeout, file.idle_timeout, defaults.idle_timeout),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.max_connections),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(file.max_connections_per_client)
+                .unwrap_or(defaults.max_connections_per_client),
         }
     }
 
@@ -368,7 +419,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
-                trusted_proxies: limits.proxies(&file)?,
+                addressing: limits.addressing(&file)?,
+                connections: limits.connections(&file),
                 require_par: require_par || file.require_par.unwrap_or(false),
                 require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
                 allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
@@ -580,16 +632,36 @@ async fn serve(
             "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
         );
     }
-    let state = AppState::with_limits_behind(services, policy.limits, policy.trusted_proxies);
+    let connections = within_open_file_limit(policy.connections);
+    let state = AppState::with_limits_behind(services, policy.limits, policy.addressing.clone());
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(reload_keys(state.services.clone()));
     tokio::spawn(supervise_logout_outbox(state.services.clone()));
-    let router =
-        civpass_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = civpass_server::router(state);
     println!("civpass listening on http://{address} (issuer {issuer})");
     tracing::info!(%address, %issuer, "civpass is serving");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    civpass_server::serve(listener, router, connections, policy.addressing, shutdown_signal())
+        .await;
+    tracing::info!("civpass has stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one (as Go's runtime does), and keeps the
+/// connection cap below it with room for the database and the outbound calls: when the
+/// process runs out of descriptors, accepting fails for everyone, not only past the cap.
+fn within_open_file_limit(mut limits: ConnectionLimits) -> ConnectionLimits {
+    const RESERVED: u64 = 256;
+    let Ok(open_files) = rlimit::increase_nofile_limit(u64::MAX) else { return limits };
+    let room = usize::try_from(open_files.saturating_sub(RESERVED)).unwrap_or(usize::MAX).max(1);
+    if limits.max_connections == 0 || limits.max_connections > room {
+        tracing::warn!(
+            open_files,
+            max_connections = room,
+            "the connection cap is lowered to fit the open-file limit; raise `ulimit -n` (LimitNOFILE) for more"
+        );
+        limits.max_connections = room;
+    }
+    limits
 }
 
 /// Back-channel logout delivery, restarted if it ever stops (it only stops by panicking).

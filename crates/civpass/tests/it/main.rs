@@ -8,6 +8,7 @@ mod app;
 mod attacks;
 mod cli;
 mod client_auth;
+mod connections;
 mod dpop;
 mod durability;
 mod fapi;
