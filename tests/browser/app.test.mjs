@@ -148,6 +148,12 @@ test("a citizen registers in the app with a passkey, the HKID check digit checke
   await page.fill("#name", person.name_en.toLowerCase());
   await page.fill("#dob", person.date_of_birth);
   await shoot(page, "en-register");
+  // The test platform's identity check: a failed face check is explained and registers nothing.
+  await page.check("#evidence-liveness_failed");
+  await page.click("#register-submit");
+  assert.match(await page.locator("#alert").textContent(), /face check did not confirm/);
+  await accessible(page, "the registration form with a failed identity check");
+  await page.check("#evidence-pass");
   await page.click("#register-submit");
   await page.waitForSelector("#registered");
   const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("civpass.device")));

@@ -29,7 +29,7 @@ before(async () => {
   base = /\(issuer (\S+)\)/.exec(line)[1];
   const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "300", "--json"));
   wallet = join(dataDir, "wallet.json");
-  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth);
+  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--evidence", "pass");
 });
 
 after(() => {

@@ -37,7 +37,7 @@ before(async () => {
 
   const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "100", "--json"));
   wallet = join(dataDir, "wallet.json");
-  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth);
+  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--evidence", "pass");
 
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",

@@ -22,9 +22,48 @@ pub struct EnrolmentRequest {
     /// Base64url ECDSA P-256 SHA-256 signature (r || s) by the device key over
     /// `civpass-enrol/v1\n{HKID without brackets}\n{public_key}`.
     pub proof: String,
+    /// The identity check; needed for a new registration, not for a transfer.
+    #[serde(default)]
+    pub evidence: Option<EvidenceSubmission>,
     /// Present to move an existing account to this device.
     #[serde(default)]
     pub transfer: Option<TransferAuthorisation>,
+}
+
+/// The identity check the app ran before registering: a vendor's SDK checked the identity card,
+/// the citizen's liveness and their face against the registry's photo, and gave the app a
+/// session reference. With the sandbox verifier the session names the outcome to simulate:
+/// `pass`, `document_mismatch`, `liveness_failed` or `timeout`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSubmission {
+    pub session: String,
+}
+
+/// How this platform registers citizens, for the app to offer the right steps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceConfiguration {
+    /// Whether passkeys work on this origin (they need an issuer with a domain name).
+    pub passkeys_available: bool,
+    /// `sandbox` (the tester picks the identity check's outcome) or `vendor` (a vendor's SDK
+    /// runs the check in the app).
+    pub evidence_verifier: String,
+    /// With the sandbox verifier: the outcomes a tester may pick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_outcomes: Vec<String>,
+}
+
+/// An identity check an account rests on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceView {
+    /// What it was for: `registration`.
+    pub purpose: String,
+    /// What was checked, in the vendor's words.
+    pub method: String,
+    /// `basic` or `strong`.
+    pub level: String,
+    /// Unix seconds.
+    pub verified_at: i64,
 }
 
 /// The current device's consent to hand the account to the new key.
@@ -127,6 +166,9 @@ pub struct PasskeyRegistrationRequest {
     pub name_en: String,
     /// `YYYY-MM-DD`.
     pub date_of_birth: String,
+    /// The identity check (required).
+    #[serde(default)]
+    pub evidence: Option<EvidenceSubmission>,
 }
 
 /// The options for `navigator.credentials.create`, and the ceremony that will check the answer.
@@ -186,6 +228,9 @@ pub struct MyData {
     pub tier: String,
     /// Unix seconds.
     pub registered_at: i64,
+    /// How the identity was checked, oldest first.
+    #[serde(default)]
+    pub evidence: Vec<EvidenceView>,
 }
 
 /// One release of personal data to a service.

@@ -4,6 +4,7 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
+use crate::evidence::EvidenceLevel;
 use crate::model::{AppSession, Device, Identity, Release, Tier};
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::services::{Internal, Services};
@@ -50,6 +51,17 @@ pub struct MyData {
     pub identity: Identity,
     pub tier: Tier,
     pub registered_at: i64,
+    /// How the identity was checked, oldest first (the vendor's reference stays sealed).
+    pub evidence: Vec<EvidenceSummary>,
+}
+
+/// One identity check an account rests on, as the citizen is shown it.
+#[derive(Debug, Clone)]
+pub struct EvidenceSummary {
+    pub purpose: String,
+    pub method: String,
+    pub level: EvidenceLevel,
+    pub verified_at: i64,
 }
 
 /// A service the citizen has used, and what it received.
@@ -146,7 +158,20 @@ impl Services {
         let session = self.app_session(token).await?;
         let account = self.store.get_account(&session.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
-        Ok(MyData { identity, tier: account.tier, registered_at: account.created_at })
+        let evidence = self
+            .store
+            .list_evidence(&account.id)
+            .await
+            .map_err(Internal::from)?
+            .into_iter()
+            .map(|e| EvidenceSummary {
+                purpose: e.purpose,
+                method: e.method,
+                level: e.level,
+                verified_at: e.verified_at,
+            })
+            .collect();
+        Ok(MyData { identity, tier: account.tier, registered_at: account.created_at, evidence })
     }
 
     pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {

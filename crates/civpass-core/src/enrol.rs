@@ -1,20 +1,34 @@
-//! Remote registration at the basic tier, checked against the population registry.
+//! Remote registration at the basic tier: identity evidence first, then the population
+//! registry.
+//!
+//! Order matters. An ID number, a name and a date of birth are not secrets, so until a vendor's
+//! check (see `evidence`) has passed, every attempt gets an answer that says nothing of the
+//! registry: the evidence's own verdict, or a limit. Only after a pass does the caller learn
+//! whether the details match the registry and whether the identity already has an account.
+//! Attempts are also limited per identity (keyed hash of the ID number), whatever address they
+//! come from, so no one walks through dates of birth for a known number.
 //!
 //! Re-binding: an identity that already has an account can move to a new device only with a
 //! signature from a currently active device of that account (a device-to-device transfer); the
-//! old device is revoked in the same step. Without the old device the citizen re-registers in
-//! person, where an officer checks the identity card. A registry match alone is not enough,
-//! because name, date of birth and HKID number are not secrets.
+//! old device is revoked in the same step, and the signature is checked before anything else.
+//! Without the old device the citizen re-registers in person, where an officer checks the
+//! identity card.
 
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::random_token;
 use time::Date;
 use time::macros::format_description;
 
+use crate::evidence::{
+    EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
+};
 use crate::hkid::HkId;
 use crate::model::{Account, Device, DeviceKind, Identity, Tier};
 use crate::services::{Internal, Services};
 use crate::store::StoreError;
+
+/// How long the per-identity attempt window lasts, in seconds.
+const ATTEMPT_WINDOW: i64 = 3600;
 
 pub struct EnrolRequest<'a> {
     pub id_number: &'a str,
@@ -24,7 +38,19 @@ pub struct EnrolRequest<'a> {
     pub public_key: &'a str,
     /// The new key's signature over `enrol_message`, proving possession.
     pub proof: &'a str,
+    /// The identity check's session reference from the vendor's SDK; needed for a new
+    /// registration, not for a transfer.
+    pub evidence: Option<&'a str>,
     pub transfer: Option<Transfer<'a>>,
+}
+
+/// What the citizen typed in, with the identity check that vouches for it.
+pub struct IdentityClaim<'a> {
+    pub id_number: &'a str,
+    pub name_en: &'a str,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: &'a str,
+    pub evidence: Option<&'a str>,
 }
 
 /// Authorisation from the account's current device to move the account to the new key.
@@ -52,8 +78,21 @@ pub enum EnrolError {
     InvalidPublicKey,
     #[error("the proof of possession of the device key is invalid")]
     InvalidProof,
-    /// Deliberately one error for "no such person" and "details differ", so that enrolment
-    /// cannot be used to find out whether a number exists.
+    /// A new registration without an identity check.
+    #[error("remote registration needs an identity check (document, liveness and face match)")]
+    EvidenceRequired,
+    /// The identity check did not pass; nothing about the registry was looked at or told.
+    #[error("the identity check did not pass: {}", .0.as_str())]
+    EvidenceFailed(EvidenceOutcome),
+    #[error("the identity check session is unknown or has expired; start the check again")]
+    EvidenceUnknown,
+    #[error("the identity check cannot be verified now; try again later")]
+    EvidenceUnavailable,
+    /// Too many registrations named this identity lately; retry after this many seconds.
+    #[error("too many registration attempts for this identity; try again later")]
+    TooManyAttempts { retry_after: i64 },
+    /// Deliberately one error for "no such person" and "details differ"; told only after the
+    /// identity check passed.
     #[error("the details do not match the population registry")]
     IdentityMismatch,
     #[error(
@@ -111,28 +150,77 @@ fn normalise_name(name: &str) -> String {
         .to_uppercase()
 }
 
-/// Identity details that matched the population registry.
+/// Identity details that matched the population registry, and the evidence that let them be
+/// checked.
 pub(crate) struct VerifiedIdentity {
     pub(crate) hkid_hash: String,
     pub(crate) identity: Identity,
+    pub(crate) evidence: EvidenceResult,
+}
+
+fn parse_date_of_birth(text: &str) -> Result<Date, EnrolError> {
+    Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
+        .map_err(|_| EnrolError::InvalidDateOfBirth)
 }
 
 impl Services {
-    /// Checks the details the citizen typed against the population registry.
+    /// Counts a registration attempt naming `hkid`; `TooManyAttempts` past the hourly limit.
+    async fn count_identity_attempt(&self, hkid: &HkId) -> Result<(), EnrolError> {
+        let limit = i64::from(self.settings.identity_attempts_per_hour);
+        if limit == 0 {
+            return Ok(());
+        }
+        let key = self.secrets.lookup.hash(&[b"registration-attempt", hkid.as_str().as_bytes()]);
+        let now = self.clock.now();
+        let count = self
+            .store
+            .count_attempt(&key, now, now - ATTEMPT_WINDOW)
+            .await
+            .map_err(Internal::from)?;
+        if count > limit {
+            tracing::warn!("registration attempts for one identity over the hourly limit");
+            return Err(EnrolError::TooManyAttempts { retry_after: ATTEMPT_WINDOW });
+        }
+        Ok(())
+    }
+
+    /// Checks a claimed identity: the per-identity limit, then the vendor's evidence, and only
+    /// after it passed, the population registry. Each failure before the registry is looked at
+    /// is the same whatever the registry holds.
     pub(crate) async fn verify_identity(
         &self,
-        id_number: &str,
-        name_en: &str,
-        date_of_birth: &str,
+        claim: &IdentityClaim<'_>,
     ) -> Result<VerifiedIdentity, EnrolError> {
-        let hkid = HkId::parse(id_number)?;
-        let dob = Date::parse(date_of_birth.trim(), format_description!("[year]-[month]-[day]"))
-            .map_err(|_| EnrolError::InvalidDateOfBirth)?;
+        let hkid = HkId::parse(claim.id_number)?;
+        let dob = parse_date_of_birth(claim.date_of_birth)?;
+        let session =
+            claim.evidence.filter(|s| !s.trim().is_empty()).ok_or(EnrolError::EvidenceRequired)?;
+        self.count_identity_attempt(&hkid).await?;
+        let check = EvidenceCheck {
+            session: session.trim(),
+            hkid: &hkid,
+            name_en: claim.name_en,
+            date_of_birth: claim.date_of_birth.trim(),
+        };
+        let evidence = self.evidence.verify(&check).await.map_err(|e| match e {
+            EvidenceError::UnknownSession => EnrolError::EvidenceUnknown,
+            EvidenceError::Unavailable(cause) => {
+                tracing::warn!(cause, "identity evidence could not be verified");
+                EnrolError::EvidenceUnavailable
+            }
+        })?;
+        if evidence.outcome != EvidenceOutcome::Pass {
+            tracing::info!(outcome = evidence.outcome.as_str(), "identity check did not pass");
+            return Err(EnrolError::EvidenceFailed(evidence.outcome));
+        }
+        // Any passed check is enough for the basic tier (EvidenceLevel::Basic and up).
+        debug_assert!(evidence.level >= EvidenceLevel::Basic);
         let person =
             self.registry.find_person(&hkid).await.map_err(|_| EnrolError::RegistryUnavailable)?;
         let person = person
             .filter(|p| {
-                normalise_name(&p.name_en) == normalise_name(name_en) && p.date_of_birth == dob
+                normalise_name(&p.name_en) == normalise_name(claim.name_en)
+                    && p.date_of_birth == dob
             })
             .ok_or(EnrolError::IdentityMismatch)?;
         Ok(VerifiedIdentity {
@@ -141,14 +229,37 @@ impl Services {
                 hkid: hkid.to_string(),
                 name_en: person.name_en,
                 name_zh: person.name_zh,
-                date_of_birth: date_of_birth.trim().to_owned(),
+                date_of_birth: claim.date_of_birth.trim().to_owned(),
                 gender: person.gender,
             },
+            evidence,
         })
     }
 
-    /// Creates a basic-tier account with its first device; `AccountExists` if the identity
-    /// already has one.
+    /// The stored form of the evidence an account was registered on.
+    fn evidence_record(
+        &self,
+        account_id: &str,
+        evidence: &EvidenceResult,
+    ) -> Result<EvidenceRecord, Internal> {
+        let sealed_reference = self
+            .secrets
+            .sealing
+            .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())
+            .map_err(|e| Internal(e.to_string()))?;
+        Ok(EvidenceRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account_id.to_owned(),
+            purpose: "registration".to_owned(),
+            method: evidence.method.clone(),
+            level: evidence.level,
+            sealed_reference,
+            verified_at: self.clock.now(),
+        })
+    }
+
+    /// Creates a basic-tier account with its first device and the evidence it was registered
+    /// on; `AccountExists` if the identity already has one.
     pub(crate) async fn create_account(
         &self,
         account_id: String,
@@ -165,6 +276,7 @@ impl Services {
             .sealing
             .seal(&plaintext, account_id.as_bytes())
             .map_err(|e| Internal(e.to_string()))?;
+        let evidence = self.evidence_record(&account_id, &verified.evidence)?;
         let account = Account {
             id: account_id,
             hkid_hash: verified.hkid_hash,
@@ -173,7 +285,7 @@ impl Services {
             created_at: now,
         };
         let device = new_device(&account.id, kind, public_key, credential_id, now);
-        match self.store.insert_account(&account, &device).await {
+        match self.store.insert_account(&account, &device, &evidence).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 // Either unique key may have been taken by a registration racing this one.
@@ -191,7 +303,7 @@ impl Services {
             }
             Err(e) => return Err(Internal::from(e).into()),
         }
-        tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), "account registered");
+        tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), evidence_level = evidence.level.as_str(), "account registered");
         Ok(Enrolled {
             account_id: account.id,
             device_id: device.id,
@@ -200,61 +312,81 @@ impl Services {
         })
     }
 
+    /// Registers a software device: a new account (identity evidence, then the registry), or,
+    /// with a transfer signed by the account's current device, the same account moved to it.
     #[tracing::instrument(skip_all)]
     pub async fn enrol(&self, req: EnrolRequest<'_>) -> Result<Enrolled, EnrolError> {
         let hkid = HkId::parse(req.id_number)?;
+        parse_date_of_birth(req.date_of_birth)?;
         let public_key =
             DevicePublicKey::parse(req.public_key).map_err(|_| EnrolError::InvalidPublicKey)?;
         public_key
             .verify(&enrol_message(&hkid, req.public_key), req.proof)
             .map_err(|_| EnrolError::InvalidProof)?;
-        let verified = self.verify_identity(req.id_number, req.name_en, req.date_of_birth).await?;
-
-        if let Some(account) = self
+        if let Some(transfer) = req.transfer {
+            return self.transfer(&hkid, req.public_key, &public_key, transfer).await;
+        }
+        let claim = IdentityClaim {
+            id_number: req.id_number,
+            name_en: req.name_en,
+            date_of_birth: req.date_of_birth,
+            evidence: req.evidence,
+        };
+        let verified = self.verify_identity(&claim).await?;
+        if self
             .store
             .find_account_by_hkid_hash(&verified.hkid_hash)
             .await
             .map_err(Internal::from)?
+            .is_some()
         {
-            let transfer = req.transfer.ok_or(EnrolError::AccountExists)?;
-            let current = self
-                .store
-                .find_device(transfer.device_id)
-                .await
-                .map_err(Internal::from)?
-                .filter(|d| {
-                    d.account_id == account.id
-                        && d.revoked_at.is_none()
-                        && d.kind == DeviceKind::Software
-                })
-                .ok_or(EnrolError::InvalidTransfer)?;
-            DevicePublicKey::parse(&current.public_key)
-                .and_then(|k| {
-                    k.verify(&transfer_message(&current.id, req.public_key), transfer.signature)
-                })
-                .map_err(|_| EnrolError::InvalidTransfer)?;
-            let now = self.clock.now();
-            let device =
-                new_device(&account.id, DeviceKind::Software, public_key.to_b64(), None, now);
-            if !self
-                .store
-                .replace_device(&current.id, &device, now)
-                .await
-                .map_err(Internal::from)?
-            {
-                return Err(EnrolError::InvalidTransfer);
-            }
-            tracing::info!(account_id = %account.id, device_id = %device.id, "account moved to a new device");
-            return Ok(Enrolled {
-                account_id: account.id,
-                device_id: device.id,
-                tier: account.tier,
-                transferred: true,
-            });
+            return Err(EnrolError::AccountExists);
         }
         let account_id = uuid::Uuid::now_v7().to_string();
         self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64(), None)
             .await
+    }
+
+    /// Moves an account to a new software key, authorised by the account's current device.
+    /// The signature is checked first: without it, nothing tells whether the identity has an
+    /// account at all.
+    async fn transfer(
+        &self,
+        hkid: &HkId,
+        new_key_text: &str,
+        new_key: &DevicePublicKey,
+        transfer: Transfer<'_>,
+    ) -> Result<Enrolled, EnrolError> {
+        let current = self
+            .store
+            .find_device(transfer.device_id)
+            .await
+            .map_err(Internal::from)?
+            .filter(|d| d.revoked_at.is_none() && d.kind == DeviceKind::Software)
+            .ok_or(EnrolError::InvalidTransfer)?;
+        DevicePublicKey::parse(&current.public_key)
+            .and_then(|k| {
+                k.verify(&transfer_message(&current.id, new_key_text), transfer.signature)
+            })
+            .map_err(|_| EnrolError::InvalidTransfer)?;
+        let account = self.store.get_account(&current.account_id).await.map_err(Internal::from)?;
+        // The device signed for its own account: the card details must be that account's.
+        let hkid_hash = self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        if !civpass_crypto::secret::ct_eq(&hkid_hash, &account.hkid_hash) {
+            return Err(EnrolError::InvalidTransfer);
+        }
+        let now = self.clock.now();
+        let device = new_device(&account.id, DeviceKind::Software, new_key.to_b64(), None, now);
+        if !self.store.replace_device(&current.id, &device, now).await.map_err(Internal::from)? {
+            return Err(EnrolError::InvalidTransfer);
+        }
+        tracing::info!(account_id = %account.id, device_id = %device.id, "account moved to a new device");
+        Ok(Enrolled {
+            account_id: account.id,
+            device_id: device.id,
+            tier: account.tier,
+            transferred: true,
+        })
     }
 
     /// Opens an account's sealed identity data.

@@ -671,7 +671,9 @@ impl Services {
             .delete_retired_refresh_tokens_before(now - self.settings.refresh_token_max_age)
             .await?;
         let assertions = self.store.delete_client_assertions_expired_before(now).await?;
-        Ok(requests + ceremonies + retired + assertions)
+        // Attempt counters of windows long over (an hour each) count nothing any more.
+        let attempts = self.store.delete_attempts_before(now - 2 * 3600).await?;
+        Ok(requests + ceremonies + retired + assertions + attempts)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the

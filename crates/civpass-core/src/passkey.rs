@@ -19,7 +19,8 @@ use webauthn_rs::prelude::{
     RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use crate::enrol::{EnrolError, Enrolled};
+use crate::enrol::{EnrolError, Enrolled, IdentityClaim};
+use crate::evidence::{EvidenceLevel, EvidenceOutcome, EvidenceResult};
 use crate::model::{Ceremony, Device, DeviceKind, Identity};
 use crate::registry::Gender;
 use crate::services::{Internal, Services};
@@ -76,6 +77,9 @@ struct PendingRegistration {
     name_zh: String,
     date_of_birth: String,
     gender: Gender,
+    evidence_method: String,
+    evidence_level: String,
+    evidence_reference: String,
     state: PasskeyRegistration,
 }
 
@@ -134,12 +138,10 @@ impl Services {
     #[tracing::instrument(skip_all)]
     pub async fn start_passkey_registration(
         &self,
-        id_number: &str,
-        name_en: &str,
-        date_of_birth: &str,
+        claim: &IdentityClaim<'_>,
     ) -> Result<Challenge<CreationChallengeResponse>, EnrolError> {
         let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
-        let verified = self.verify_identity(id_number, name_en, date_of_birth).await?;
+        let verified = self.verify_identity(claim).await?;
         if self
             .store
             .find_account_by_hkid_hash(&verified.hkid_hash)
@@ -167,6 +169,9 @@ impl Services {
             name_zh: identity.name_zh.clone(),
             date_of_birth: identity.date_of_birth.clone(),
             gender: identity.gender,
+            evidence_method: verified.evidence.method.clone(),
+            evidence_level: verified.evidence.level.as_str().to_owned(),
+            evidence_reference: verified.evidence.vendor_reference.clone(),
             state,
         };
         let ceremony_id = self.open_ceremony("register".to_owned(), &pending).await?;
@@ -206,6 +211,14 @@ impl Services {
                 name_zh: pending.name_zh,
                 date_of_birth: pending.date_of_birth,
                 gender: pending.gender,
+            },
+            evidence: EvidenceResult {
+                outcome: EvidenceOutcome::Pass,
+                method: pending.evidence_method,
+                level: EvidenceLevel::parse(&pending.evidence_level).ok_or_else(|| {
+                    Internal("pending registration with an unknown evidence level".into())
+                })?,
+                vendor_reference: pending.evidence_reference,
             },
         };
         self.create_account(

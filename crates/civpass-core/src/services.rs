@@ -7,6 +7,7 @@ use civpass_crypto::jws::Algorithm;
 
 use crate::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
 use crate::clock::{Clock, UnixTime};
+use crate::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::keys::{KeyRing, Secrets};
 use crate::logout::{LogoutNotifier, NoLogoutNotifier};
 use crate::model::{AuthMethod, Client};
@@ -41,6 +42,9 @@ pub struct Settings {
     /// The FAPI 2.0 Security Profile for every client: PAR, DPoP, and `private_key_jwt` as the
     /// only client authentication (no secrets, no public clients).
     pub fapi2: bool,
+    /// Remote registrations that may name one identity (ID number) in an hour, from anywhere;
+    /// 0 turns the limit off.
+    pub identity_attempts_per_hour: u32,
 }
 
 impl Settings {
@@ -60,6 +64,7 @@ impl Settings {
             dpop_nonce: true,
             allow_loopback_uris: false,
             fapi2: false,
+            identity_attempts_per_hour: 10,
         }
     }
 }
@@ -77,6 +82,7 @@ pub struct Services {
     pub(crate) jwks_source: Arc<dyn JwksSource>,
     pub(crate) jwks_cache: Arc<JwksCache>,
     pub(crate) logout_notifier: Arc<dyn LogoutNotifier>,
+    pub(crate) evidence: Arc<dyn EvidenceVerifier>,
     /// Recently read clients: every token request reads its client, and they rarely change.
     client_cache: Arc<Mutex<HashMap<String, (UnixTime, Client)>>>,
 }
@@ -139,6 +145,7 @@ impl Services {
             jwks_source: Arc::new(NoJwksSource),
             jwks_cache: Arc::new(JwksCache::default()),
             logout_notifier: Arc::new(NoLogoutNotifier),
+            evidence: Arc::new(NoEvidenceVerifier),
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -166,6 +173,18 @@ impl Services {
     pub fn with_logout_notifier(mut self, notifier: Arc<dyn LogoutNotifier>) -> Services {
         self.logout_notifier = notifier;
         self
+    }
+
+    /// Checks remote registrations' identity evidence with `verifier`; without one, remote
+    /// registration is refused as unavailable.
+    pub fn with_evidence_verifier(mut self, verifier: Arc<dyn EvidenceVerifier>) -> Services {
+        self.evidence = verifier;
+        self
+    }
+
+    /// Whether the evidence verifier is the sandbox's, which passes whatever a tester asks.
+    pub fn evidence_is_sandbox(&self) -> bool {
+        self.evidence.is_sandbox()
     }
 
     /// Lets `private_key_jwt` clients register a `jwks_uri`, fetched through `source`.

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
+use crate::evidence::EvidenceRecord;
 use crate::model::{
     Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
     LogoutNotice, Release, StoredSigningKey,
@@ -53,8 +54,16 @@ pub trait ClientStore {
 
 #[async_trait]
 pub trait AccountStore {
-    /// Inserts a new account with its first device; `Conflict` if the HKID hash is taken.
-    async fn insert_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
+    /// Inserts a new account with its first device and the evidence its identity rests on, in
+    /// one transaction; `Conflict` if the HKID hash is taken.
+    async fn insert_account(
+        &self,
+        account: &Account,
+        device: &Device,
+        evidence: &EvidenceRecord,
+    ) -> StoreResult<()>;
+    /// The evidence records of an account, oldest first.
+    async fn list_evidence(&self, account_id: &str) -> StoreResult<Vec<EvidenceRecord>>;
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
     async fn get_account(&self, id: &str) -> StoreResult<Account>;
     async fn find_device(&self, id: &str) -> StoreResult<Option<Device>>;
@@ -234,6 +243,23 @@ pub trait OutboxStore {
     async fn delete_logout_notice(&self, id: &str, leased_until: UnixTime) -> StoreResult<()>;
 }
 
+/// Counters of attempts per key in fixed windows: how many times something (a registration
+/// naming one identity) was tried lately, whatever address it came from.
+#[async_trait]
+pub trait AttemptStore {
+    /// Counts one attempt under `key` and returns the attempts in the current window, this one
+    /// included. A window that began at or before `window_start_cutoff` is over: the count starts
+    /// again at one, in a window beginning at `now`.
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_start_cutoff: UnixTime,
+    ) -> StoreResult<i64>;
+    /// Forgets counters whose window began before `cutoff`; returns how many.
+    async fn delete_attempts_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait KeyStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
@@ -250,6 +276,7 @@ pub trait Store:
     + KeyStore
     + CeremonyStore
     + OutboxStore
+    + AttemptStore
     + Send
     + Sync
 {
@@ -263,6 +290,7 @@ impl<
         + KeyStore
         + CeremonyStore
         + OutboxStore
+        + AttemptStore
         + Send
         + Sync,
 > Store for T

@@ -1,4 +1,6 @@
-//! Population registry adapters: a deterministic synthetic population and an HTTP client for a real registry.
+//! Identity-proofing adapters: population registries (a deterministic synthetic population and an
+//! HTTP client for a real registry) and identity evidence verifiers (the sandbox's, and an HTTP
+//! client for a vendor's service; see `evidence.rs` for its contract).
 //!
 //! Both implement `civpass_core::registry::RegistrySource`, so enrolment code cannot tell them apart.
 //!
@@ -20,6 +22,7 @@
 //!   no answer within 5 seconds, a connection failure) is `RegistryError::Unavailable`.
 //!   Its message never contains the HKID or any other personal data, so it is safe to log.
 
+pub mod evidence;
 mod names;
 mod population;
 mod splitmix;

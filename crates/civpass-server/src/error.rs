@@ -46,15 +46,22 @@ pub(crate) struct ApiError {
     pub(crate) slug: &'static str,
     pub(crate) title: &'static str,
     pub(crate) detail: Option<String>,
+    /// Seconds, for a `Retry-After` header (429 and 503, RFC 9110 section 10.2.3).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, slug: &'static str, title: &'static str) -> ApiError {
-        ApiError { status, slug, title, detail: None }
+        ApiError { status, slug, title, detail: None, retry_after: None }
     }
 
     pub(crate) fn detail(mut self, detail: impl Into<String>) -> ApiError {
         self.detail = Some(detail.into());
+        self
+    }
+
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
         self
     }
 
@@ -75,6 +82,9 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, no_store(), Json(problem)).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         res
     }
 }

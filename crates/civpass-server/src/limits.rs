@@ -1,5 +1,5 @@
 //! Rate limits on what a stranger can reach: the authorization endpoint and login pages, the
-//! token, revocation and introspection endpoints, and the device API. Each group allows so many
+//! token, revocation and introspection endpoints, the device API and, apart, registration. Each group allows so many
 //! requests a minute per client IP address (GCRA, `governor`), all at once if need be; past
 //! that the answer is 429 with `Retry-After`.
 //!
@@ -32,19 +32,22 @@ pub struct RateLimits {
     pub authorize: u32,
     /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`, `/userinfo`.
     pub token: u32,
-    /// `/api/v1/device/...`.
+    /// `/api/v1/device/...`, but for registration.
     pub device: u32,
+    /// Registration (`/api/v1/device/enrolments`, `/api/v1/device/passkey-registrations...`),
+    /// which also counts attempts per identity whatever their address.
+    pub registration: u32,
 }
 
 impl Default for RateLimits {
     /// Generous, because many citizens share one address behind mobile carriers' NAT.
     fn default() -> RateLimits {
-        RateLimits { authorize: 120, token: 600, device: 120 }
+        RateLimits { authorize: 120, token: 600, device: 120, registration: 30 }
     }
 }
 
 impl RateLimits {
-    pub const OFF: RateLimits = RateLimits { authorize: 0, token: 0, device: 0 };
+    pub const OFF: RateLimits = RateLimits { authorize: 0, token: 0, device: 0, registration: 0 };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,7 @@ enum Group {
     Authorize,
     Token,
     Device,
+    Registration,
 }
 
 fn group(path: &str) -> Option<Group> {
@@ -59,6 +63,8 @@ fn group(path: &str) -> Option<Group> {
         "/authorize" | "/logout" => Some(Group::Authorize),
         "/token" | "/revoke" | "/introspect" | "/par" | "/userinfo" => Some(Group::Token),
         p if p == "/register" || p.starts_with("/register/") => Some(Group::Token),
+        "/api/v1/device/enrolments" => Some(Group::Registration),
+        p if p.starts_with("/api/v1/device/passkey-registrations") => Some(Group::Registration),
         p if p.starts_with("/api/v1/device/") => Some(Group::Device),
         // The waiting page polls its status every second; that is bound to the browser's
         // cookie and cheap, so only the page itself counts.
@@ -71,6 +77,7 @@ pub(crate) struct Limiters {
     authorize: Option<DefaultKeyedRateLimiter<IpAddr>>,
     token: Option<DefaultKeyedRateLimiter<IpAddr>>,
     device: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    registration: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub(crate) addressing: ClientAddressing,
 }
 
@@ -162,13 +169,16 @@ impl Limiters {
             authorize: limiter(limits.authorize),
             token: limiter(limits.token),
             device: limiter(limits.device),
+            registration: limiter(limits.registration),
             addressing: ClientAddressing::default(),
         }
     }
 
     /// Forgets addresses whose allowance is full again, so that the tables do not grow.
     pub(crate) fn forget_idle(&self) {
-        for limiter in [&self.authorize, &self.token, &self.device].into_iter().flatten() {
+        for limiter in
+            [&self.authorize, &self.token, &self.device, &self.registration].into_iter().flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -180,6 +190,7 @@ impl Limiters {
             Group::Authorize => &self.authorize,
             Group::Token => &self.token,
             Group::Device => &self.device,
+            Group::Registration => &self.registration,
         };
         let not_until = limiter.as_ref()?.check_key(&ip).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -205,7 +216,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
     };
     tracing::info!(path = %request.uri().path(), "rate limit reached");
     let mut res = match group {
-        Group::Device => ApiError::new(
+        Group::Device | Group::Registration => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-requests",
             "Too many requests from this address; try again later",
@@ -243,6 +254,8 @@ mod tests {
         assert_eq!(group("/logout"), Some(Group::Authorize));
         assert_eq!(group("/register/c_1"), Some(Group::Token));
         assert_eq!(group("/api/v1/device/sessions"), Some(Group::Device));
+        assert_eq!(group("/api/v1/device/enrolments"), Some(Group::Registration));
+        assert_eq!(group("/api/v1/device/passkey-registrations/x"), Some(Group::Registration));
         assert_eq!(group("/app/"), None);
         assert_eq!(group("/.well-known/openid-configuration"), None);
     }
@@ -316,7 +329,8 @@ mod tests {
 
     #[test]
     fn a_whole_ipv6_64_shares_one_allowance() {
-        let mut limiters = Limiters::new(RateLimits { authorize: 2, token: 2, device: 2 });
+        let mut limiters =
+            Limiters::new(RateLimits { authorize: 2, token: 2, device: 2, registration: 2 });
         limiters.addressing = ClientAddressing::default();
         let key = |s: &str| limiters.addressing.key(s.parse().unwrap());
         assert_eq!(limiters.check(Group::Token, key("2001:db8::1")), None);
@@ -327,7 +341,8 @@ mod tests {
 
     #[test]
     fn a_group_allows_its_burst_then_says_how_long_to_wait() {
-        let limiters = Limiters::new(RateLimits { authorize: 0, token: 3, device: 60 });
+        let limiters =
+            Limiters::new(RateLimits { authorize: 0, token: 3, device: 60, registration: 0 });
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {

@@ -1,5 +1,6 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
+use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Grant,
     GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
@@ -201,5 +202,18 @@ pub(crate) fn app_session(row: &AnyRow) -> Result<AppSession, StoreError> {
         device_id: row.try_get("device_id").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+pub(crate) fn evidence(row: &AnyRow) -> Result<EvidenceRecord, StoreError> {
+    Ok(EvidenceRecord {
+        id: row.try_get("id").map_err(backend)?,
+        account_id: row.try_get("account_id").map_err(backend)?,
+        purpose: row.try_get("purpose").map_err(backend)?,
+        method: row.try_get("method").map_err(backend)?,
+        level: EvidenceLevel::parse(&row.try_get::<String, _>("level").map_err(backend)?)
+            .ok_or_else(|| corrupt("evidence level"))?,
+        sealed_reference: row.try_get("sealed_reference").map_err(backend)?,
+        verified_at: row.try_get("verified_at").map_err(backend)?,
     })
 }

@@ -156,6 +156,9 @@ pub struct Options {
     pub trusted_proxies: &'static [&'static str],
     /// Connection timeouts and caps; the defaults `serve` runs with unless a test sets them.
     pub connections: Option<civpass_server::ConnectionLimits>,
+    /// Registrations one identity may attempt in an hour, if not the default (0 turns it off,
+    /// for tests that register one person many times).
+    pub identity_attempts_per_hour: Option<u32>,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -183,6 +186,9 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
     let mut settings = Settings::new(options.issuer.unwrap_or(&base));
     settings.allow_loopback_uris = true;
+    if let Some(attempts) = options.identity_attempts_per_hour {
+        settings.identity_attempts_per_hour = attempts;
+    }
     let services = Services::new(
         Arc::new(store.clone()),
         registry.clone(),
@@ -194,6 +200,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     // Tests serve clients' documents and logout endpoints on loopback.
     .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
     .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
+    .with_evidence_verifier(Arc::new(civpass_registry::evidence::SandboxEvidenceVerifier))
     .with_fapi2(options.fapi2);
     let addressing = civpass_server::ClientAddressing {
         trusted_proxies: options
@@ -246,7 +253,7 @@ impl TestServer {
     pub async fn enrolled_wallet(&self, idx: usize) -> Wallet {
         let (hkid, name, dob) = self.person(idx);
         let mut wallet = Wallet::create(&self.base).unwrap();
-        wallet.enrol(&hkid, &name, &dob, None).await.expect("enrolment");
+        wallet.enrol(&hkid, &name, &dob, Some("pass"), None).await.expect("enrolment");
         wallet
     }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
-    EnrolmentResponse, LinkedServiceView, LoginRequestView, MyData, Problem, SessionRequest,
-    SessionResponse, TransferAuthorisation,
+    EnrolmentResponse, EvidenceSubmission, LinkedServiceView, LoginRequestView, MyData, Problem,
+    SessionRequest, SessionResponse, TransferAuthorisation,
 };
 use civpass_core::account::session_message;
 use civpass_core::enrol::{enrol_message, transfer_message};
@@ -160,11 +160,15 @@ impl Wallet {
 
     /// Registers this wallet's key for the identity; `transfer_from` is the account's current
     /// wallet, which authorises moving the account here.
+    /// Registers this wallet's key: a new account, checked by the identity check `evidence`
+    /// (the vendor's session reference; with the sandbox verifier, the outcome to simulate), or,
+    /// with `transfer_from`, the account of that wallet moved to this key.
     pub async fn enrol(
         &mut self,
         id_number: &str,
         name_en: &str,
         date_of_birth: &str,
+        evidence: Option<&str>,
         transfer_from: Option<&Wallet>,
     ) -> Result<EnrolmentResponse, WalletError> {
         let hkid = HkId::parse(id_number).map_err(|e| WalletError::Invalid(e.to_string()))?;
@@ -184,6 +188,7 @@ impl Wallet {
             date_of_birth: date_of_birth.to_owned(),
             public_key,
             proof,
+            evidence: evidence.map(|session| EvidenceSubmission { session: session.to_owned() }),
             transfer,
         };
         let url = format!("{}/api/v1/device/enrolments", self.file.server);

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use civpass_core::clock::Clock;
+use civpass_core::evidence::EvidenceVerifier;
 use civpass_core::keys::{KeyRing, Secrets};
 use civpass_core::registry::RegistrySource;
 use civpass_core::services::{Services, Settings};
 use civpass_crypto::secret::{b64url_decode, random_token};
+use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
 use civpass_server::{HttpJwksSource, HttpLogoutNotifier, SystemClock};
 use civpass_store::SqlStore;
@@ -64,13 +66,28 @@ pub(crate) fn registry(config: &StorageConfig) -> anyhow::Result<Arc<dyn Registr
     })
 }
 
+/// The identity evidence verifier: a vendor's over HTTP when `evidence_url` is set, else the
+/// sandbox's.
+pub(crate) fn evidence_verifier(
+    config: &StorageConfig,
+) -> anyhow::Result<Arc<dyn EvidenceVerifier>> {
+    Ok(match &config.evidence_url {
+        Some(url) => Arc::new(
+            HttpEvidenceVerifier::new(url, std::env::var("CIVPASS_EVIDENCE_TOKEN").ok())
+                .context("evidence verifier URL")?,
+        ),
+        None => Arc::new(SandboxEvidenceVerifier),
+    })
+}
+
+/// The use cases over `store`, with `settings` as the operator tuned them (`Settings::new`
+/// for the administrative commands).
 pub(crate) async fn services(
     config: &StorageConfig,
     store: SqlStore,
-    issuer: &str,
-    require_par: bool,
-    allow_private_uris: bool,
+    settings: Settings,
 ) -> anyhow::Result<Services> {
+    let issuer = &settings.issuer;
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
     }
@@ -80,12 +97,10 @@ pub(crate) async fn services(
     let keys = KeyRing::load_or_create(store.as_ref(), &secrets, clock.now())
         .await
         .context("loading signing keys")?;
-    let jwks = HttpJwksSource::new(allow_private_uris);
-    let mut settings = Settings::new(issuer);
-    settings.require_par = require_par;
-    settings.allow_loopback_uris = allow_private_uris;
-    let logout = HttpLogoutNotifier::new(allow_private_uris);
+    let jwks = HttpJwksSource::new(settings.allow_loopback_uris);
+    let logout = HttpLogoutNotifier::new(settings.allow_loopback_uris);
     Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
         .with_jwks_source(Arc::new(jwks))
-        .with_logout_notifier(Arc::new(logout)))
+        .with_logout_notifier(Arc::new(logout))
+        .with_evidence_verifier(evidence_verifier(config)?))
 }

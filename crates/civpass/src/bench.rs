@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use civpass_core::clients::ClientSpec;
 use civpass_core::login::Verdict;
 use civpass_core::model::GrantType;
+use civpass_core::services::Settings;
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_registry::SandboxRegistry;
 use civpass_wallet::{LoginLink, Wallet, WalletFile};
@@ -106,7 +107,7 @@ async fn login(
     let http = connect(&server, concurrency).await?;
 
     let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, &server, false, false).await?;
+    let services = crate::app::services(&storage, store, Settings::new(&server)).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let client = services
         .create_client("Benchmark service", std::slice::from_ref(&redirect_uri), false)
@@ -181,7 +182,13 @@ async fn enrol_citizens(
         person += 1;
         let mut wallet = Wallet::create(server)?;
         match wallet
-            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .enrol(
+                &p.hkid.to_string(),
+                &p.name_en,
+                &p.date_of_birth.to_string(),
+                Some("pass"),
+                None,
+            )
             .await
         {
             Ok(_) => files.push(wallet.file.clone()),
@@ -327,7 +334,7 @@ async fn tokens(
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
     let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, &server, false, false).await?;
+    let services = crate::app::services(&storage, store, Settings::new(&server)).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
     spec.grant_types.push(GrantType::ClientCredentials);

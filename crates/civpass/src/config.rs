@@ -15,10 +15,13 @@ pub(crate) struct FileConfig {
     pub(crate) listen: Option<String>,
     pub(crate) issuer: Option<String>,
     pub(crate) registry_url: Option<String>,
+    pub(crate) evidence_url: Option<String>,
     pub(crate) master_key: Option<String>,
     pub(crate) rate_limit_authorize: Option<u32>,
     pub(crate) rate_limit_token: Option<u32>,
     pub(crate) rate_limit_device: Option<u32>,
+    pub(crate) rate_limit_registration: Option<u32>,
+    pub(crate) identity_attempts_per_hour: Option<u32>,
     pub(crate) require_par: Option<bool>,
     pub(crate) require_dpop: Option<bool>,
     pub(crate) allow_private_uris: Option<bool>,
@@ -48,6 +51,7 @@ pub(crate) struct StorageConfig {
     /// Base64url of 32 bytes; `None` means the `master.key` file in the data directory.
     pub(crate) master_key: Option<String>,
     pub(crate) registry_url: Option<String>,
+    pub(crate) evidence_url: Option<String>,
 }
 
 impl StorageConfig {
@@ -57,6 +61,7 @@ impl StorageConfig {
         database_url: Option<String>,
         master_key: Option<String>,
         registry_url: Option<String>,
+        evidence_url: Option<String>,
     ) -> StorageConfig {
         let data_dir = data_dir
             .or_else(|| file.data_dir.clone())
@@ -70,6 +75,7 @@ impl StorageConfig {
             database_url,
             master_key: master_key.or_else(|| file.master_key.clone()),
             registry_url: registry_url.or_else(|| file.registry_url.clone()),
+            evidence_url: evidence_url.or_else(|| file.evidence_url.clone()),
         }
     }
 }
@@ -84,10 +90,10 @@ mod tests {
             toml::from_str("data_dir = \"/srv/civpass\"\ndatabase_url = \"postgres://db/civpass\"")
                 .unwrap();
         let resolved =
-            StorageConfig::resolve(&file, None, Some("sqlite://x.db".into()), None, None);
+            StorageConfig::resolve(&file, None, Some("sqlite://x.db".into()), None, None, None);
         assert_eq!(resolved.data_dir, PathBuf::from("/srv/civpass"));
         assert_eq!(resolved.database_url, "sqlite://x.db");
-        let defaults = StorageConfig::resolve(&FileConfig::default(), None, None, None, None);
+        let defaults = StorageConfig::resolve(&FileConfig::default(), None, None, None, None, None);
         assert_eq!(defaults.database_url, "sqlite://./civpass-data/civpass.db?mode=rwc");
     }
 

@@ -15,6 +15,7 @@ use civpass_core::clients::ClientSpec;
 use civpass_core::login::Verdict;
 use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::scopes;
+use civpass_core::services::Settings;
 use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
 use civpass_server::{AppState, ClientAddressing, ConnectionLimits, RateLimits};
@@ -26,8 +27,10 @@ use crate::config::{FileConfig, StorageConfig};
 #[derive(Parser)]
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
-    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url, master_key,
-    /// rate_limit_authorize, rate_limit_token, rate_limit_device, trusted_proxies,
+    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url,
+    /// evidence_url, master_key,
+    /// rate_limit_authorize, rate_limit_token, rate_limit_device, rate_limit_registration,
+    /// identity_attempts_per_hour, trusted_proxies,
     /// ipv6_client_prefix, header_read_timeout, idle_timeout, max_connections,
     /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris).
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
@@ -50,6 +53,10 @@ struct StorageArgs {
     /// Base URL of an HTTP population registry; default the synthetic sandbox registry.
     #[arg(long, env = "CIVPASS_REGISTRY_URL")]
     registry_url: Option<String>,
+    /// Base URL of a vendor's identity evidence service (document, liveness and face match);
+    /// default the sandbox verifier, which only the sandbox registry may use.
+    #[arg(long, env = "CIVPASS_EVIDENCE_URL")]
+    evidence_url: Option<String>,
 }
 
 impl StorageArgs {
@@ -60,6 +67,7 @@ impl StorageArgs {
             self.database_url.clone(),
             self.master_key.clone(),
             self.registry_url.clone(),
+            self.evidence_url.clone(),
         )
     }
 }
@@ -67,12 +75,23 @@ impl StorageArgs {
 /// What `serve` enforces beyond the protocols' minimum.
 struct Policy {
     limits: RateLimits,
+    identity_attempts_per_hour: u32,
     addressing: ClientAddressing,
     connections: ConnectionLimits,
     require_par: bool,
     require_dpop: bool,
     allow_private_uris: bool,
     fapi2: bool,
+}
+
+impl Policy {
+    fn settings(&self, issuer: &str) -> Settings {
+        let mut settings = Settings::new(issuer);
+        settings.require_par = self.require_par;
+        settings.allow_loopback_uris = self.allow_private_uris;
+        settings.identity_attempts_per_hour = self.identity_attempts_per_hour;
+        settings
+    }
 }
 
 /// Requests a minute per client IP address; 0 turns a limit off.
@@ -84,9 +103,16 @@ struct LimitArgs {
     /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`, `/userinfo` [default: 600].
     #[arg(long, env = "CIVPASS_RATE_LIMIT_TOKEN")]
     rate_limit_token: Option<u32>,
-    /// The device API [default: 120].
+    /// The device API, but for registration [default: 120].
     #[arg(long, env = "CIVPASS_RATE_LIMIT_DEVICE")]
     rate_limit_device: Option<u32>,
+    /// Registration (enrolments and passkey registrations) [default: 30].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_REGISTRATION")]
+    rate_limit_registration: Option<u32>,
+    /// Remote registrations that may name one identity in an hour, from any address; 0 turns
+    /// the limit off [default: 10].
+    #[arg(long, env = "CIVPASS_IDENTITY_ATTEMPTS_PER_HOUR")]
+    identity_attempts_per_hour: Option<u32>,
     /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client for
     /// the rate limits; repeat, or comma-separate in the environment [default: none].
     #[arg(long = "trusted-proxy", env = "CIVPASS_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -121,6 +147,10 @@ impl LimitArgs {
                 .unwrap_or(defaults.authorize),
             token: self.rate_limit_token.or(file.rate_limit_token).unwrap_or(defaults.token),
             device: self.rate_limit_device.or(file.rate_limit_device).unwrap_or(defaults.device),
+            registration: self
+                .rate_limit_registration
+                .or(file.rate_limit_registration)
+                .unwrap_or(defaults.registration),
         }
     }
 
@@ -347,6 +377,11 @@ enum WalletCommand {
         /// Date of birth, YYYY-MM-DD.
         #[arg(long)]
         dob: String,
+        /// The identity check: the vendor's session reference; with the sandbox verifier, the
+        /// outcome to simulate (pass, document_mismatch, liveness_failed, timeout). Needed for a
+        /// new account, not with --transfer-from.
+        #[arg(long, required_unless_present = "transfer_from")]
+        evidence: Option<String>,
         /// The account's current wallet file, to move an existing account to this wallet.
         #[arg(long)]
         transfer_from: Option<PathBuf>,
@@ -419,6 +454,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
+                identity_attempts_per_hour: limits
+                    .identity_attempts_per_hour
+                    .or(file.identity_attempts_per_hour)
+                    .unwrap_or(10),
                 addressing: limits.addressing(&file)?,
                 connections: limits.connections(&file),
                 require_par: require_par || file.require_par.unwrap_or(false),
@@ -452,7 +491,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services =
-                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
+                app::services(&storage, store, Settings::new("http://127.0.0.1:8080")).await?;
             let mut spec = ClientSpec::web(&name, &redirect_uris);
             spec.id_token_alg = Algorithm::parse(&id_token_alg)
                 .context("--id-token-alg must be ES256, RS256, PS256 or EdDSA")?;
@@ -513,7 +552,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services =
-                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
+                app::services(&storage, store, Settings::new("http://127.0.0.1:8080")).await?;
             let (token, expires_at) = services.issue_registration_token(hours * 3600).await?;
             if json {
                 println!(
@@ -532,7 +571,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let storage = storage.resolve(&file);
             let store = app::open_store(&storage).await?;
             let services =
-                app::services(&storage, store, "http://127.0.0.1:8080", false, false).await?;
+                app::services(&storage, store, Settings::new("http://127.0.0.1:8080")).await?;
             let algs: Vec<Algorithm> = if algs.is_empty() {
                 civpass_core::keys::ALGORITHMS.to_vec()
             } else {
@@ -620,12 +659,17 @@ async fn serve(
         .with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;
     let issuer = issuer.or_else(|| file.issuer.clone()).unwrap_or_else(|| default_issuer(address));
+    if storage.registry_url.is_some() && storage.evidence_url.is_none() {
+        anyhow::bail!(
+            "a real population registry needs a real identity evidence verifier: set --evidence-url \
+             (the sandbox verifier passes whatever a tester asks, so it runs only with the sandbox registry)"
+        );
+    }
     let store = app::open_store(&storage).await?;
-    let services =
-        app::services(&storage, store, &issuer, policy.require_par, policy.allow_private_uris)
-            .await?
-            .with_dpop_required(policy.require_dpop)
-            .with_fapi2(policy.fapi2);
+    let services = app::services(&storage, store, policy.settings(&issuer))
+        .await?
+        .with_dpop_required(policy.require_dpop)
+        .with_fapi2(policy.fapi2);
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,
@@ -745,7 +789,7 @@ fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
 
 async fn wallet(command: WalletCommand) -> anyhow::Result<()> {
     match command {
-        WalletCommand::Enroll { args, id_number, name_en, dob, transfer_from } => {
+        WalletCommand::Enroll { args, id_number, name_en, dob, evidence, transfer_from } => {
             let mut wallet = open_or_create_wallet(&args)?;
             if wallet.file.device_id.is_some() && transfer_from.is_none() {
                 anyhow::bail!(
@@ -754,7 +798,8 @@ async fn wallet(command: WalletCommand) -> anyhow::Result<()> {
                 );
             }
             let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
-            let done = wallet.enrol(&id_number, &name_en, &dob, old.as_ref()).await?;
+            let done =
+                wallet.enrol(&id_number, &name_en, &dob, evidence.as_deref(), old.as_ref()).await?;
             wallet.save(&args.wallet)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use civpass_api::{
-    DeviceChallenge, DeviceChallengeRequest, LinkedServiceView, MyData, Problem, ReleaseView,
-    SessionRequest, SessionResponse,
+    DeviceChallenge, DeviceChallengeRequest, EvidenceView, LinkedServiceView, MyData, Problem,
+    ReleaseView, SessionRequest, SessionResponse,
 };
 use civpass_core::account::SessionError;
 use civpass_core::passkey::DeviceProof;
@@ -173,6 +173,16 @@ pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -
                 gender: data.identity.gender.as_str().to_owned(),
                 tier: data.tier.as_str().to_owned(),
                 registered_at: data.registered_at,
+                evidence: data
+                    .evidence
+                    .into_iter()
+                    .map(|e| EvidenceView {
+                        purpose: e.purpose,
+                        method: e.method,
+                        level: e.level.as_str().to_owned(),
+                        verified_at: e.verified_at,
+                    })
+                    .collect(),
             }),
         )
             .into_response(),

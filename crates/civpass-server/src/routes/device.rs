@@ -8,11 +8,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_api::{
-    DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
-    EnrolmentResponse, LoginRequestView, PasskeyRegistrationChallenge, PasskeyRegistrationFinish,
-    PasskeyRegistrationRequest, Problem, RequestedScope,
+    DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest,
+    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, LoginRequestView,
+    PasskeyRegistrationChallenge, PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem,
+    RequestedScope,
 };
-use civpass_core::enrol::{EnrolError, EnrolRequest, Transfer};
+use civpass_core::enrol::{EnrolError, EnrolRequest, IdentityClaim, Transfer};
+use civpass_core::evidence::EvidenceOutcome;
 use civpass_core::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
 use civpass_core::passkey::{AssertionOptions, Challenge, DeviceProof};
 use civpass_core::scopes;
@@ -24,6 +26,7 @@ use crate::routes::oidc::browser_id;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/device/configuration", get(configuration))
         .route("/api/v1/device/enrolments", post(enrol))
         .route("/api/v1/device/passkey-registrations", post(start_registration))
         .route("/api/v1/device/passkey-registrations/{id}", post(finish_registration))
@@ -56,15 +59,39 @@ pub(crate) fn bad_json(e: JsonRejection) -> ApiError {
 }
 
 #[utoipa::path(
+    get,
+    path = "/api/v1/device/configuration",
+    tag = "device",
+    responses(
+        (status = 200, description = "How this platform registers citizens", body = DeviceConfiguration),
+    )
+)]
+pub(crate) async fn configuration(State(state): State<AppState>) -> Json<DeviceConfiguration> {
+    let sandbox = state.services.evidence_is_sandbox();
+    Json(DeviceConfiguration {
+        passkeys_available: state.services.passkeys_available(),
+        evidence_verifier: if sandbox { "sandbox" } else { "vendor" }.to_owned(),
+        sandbox_outcomes: if sandbox {
+            EvidenceOutcome::ALL.iter().map(|o| o.as_str().to_owned()).collect()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+#[utoipa::path(
     post,
     path = "/api/v1/device/enrolments",
     tag = "device",
     request_body = EnrolmentRequest,
     responses(
         (status = 201, description = "Registered (or moved to this device)", body = EnrolmentResponse),
-        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The identity already has an account", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Details do not match the registry", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed input, no identity check, or an unknown one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The transfer authorisation is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity already has an account (told only after the identity check passed)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The identity check did not pass, or (after it passed) the details do not match the registry", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this identity", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The registry or the identity check cannot be reached", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn enrol(
@@ -81,6 +108,7 @@ pub(crate) async fn enrol(
         date_of_birth: &body.date_of_birth,
         public_key: &body.public_key,
         proof: &body.proof,
+        evidence: body.evidence.as_ref().map(|e| e.session.as_str()),
         transfer: body
             .transfer
             .as_ref()
@@ -118,6 +146,49 @@ fn enrol_error(e: EnrolError) -> ApiError {
             "invalid-proof",
             "The proof of possession of the device key is invalid",
         ),
+        EnrolError::EvidenceRequired => (
+            StatusCode::BAD_REQUEST,
+            "evidence-required",
+            "Remote registration needs an identity check first",
+        ),
+        EnrolError::EvidenceFailed(outcome) => {
+            let (slug, title) = match outcome {
+                EvidenceOutcome::DocumentMismatch => (
+                    "evidence-document-mismatch",
+                    "The identity card could not be confirmed as genuine and yours",
+                ),
+                EvidenceOutcome::LivenessFailed => (
+                    "evidence-liveness-failed",
+                    "The face check did not confirm that you are the card's holder",
+                ),
+                EvidenceOutcome::Timeout | EvidenceOutcome::Pass => (
+                    "evidence-timeout",
+                    "The identity check was not finished in time; start it again",
+                ),
+            };
+            (StatusCode::UNPROCESSABLE_ENTITY, slug, title)
+        }
+        EnrolError::EvidenceUnknown => (
+            StatusCode::BAD_REQUEST,
+            "evidence-unknown",
+            "The identity check is unknown or has expired; start it again",
+        ),
+        EnrolError::EvidenceUnavailable => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "evidence-unavailable",
+                "The identity check cannot be verified now; try again later",
+            )
+            .retry_after(30);
+        }
+        EnrolError::TooManyAttempts { retry_after } => {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many registration attempts for this identity; try again later",
+            )
+            .retry_after(u64::try_from(*retry_after).unwrap_or(3600));
+        }
         EnrolError::IdentityMismatch => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "identity-mismatch",
@@ -368,11 +439,12 @@ pub(crate) fn challenge_view(challenge: Challenge<AssertionOptions>) -> DeviceCh
     tag = "device",
     request_body = PasskeyRegistrationRequest,
     responses(
-        (status = 201, description = "The details match: create a passkey with these options", body = PasskeyRegistrationChallenge),
-        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The identity already has an account", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Details do not match the registry", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Registry or passkeys unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The identity check passed and the details match: create a passkey with these options", body = PasskeyRegistrationChallenge),
+        (status = 400, description = "Malformed input, no identity check, or an unknown one", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity already has an account (told only after the identity check passed)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The identity check did not pass, or (after it passed) the details do not match the registry", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this identity", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Registry, identity check or passkeys unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn start_registration(
@@ -383,11 +455,13 @@ pub(crate) async fn start_registration(
         Ok(body) => body,
         Err(e) => return bad_json(e).into_response(),
     };
-    match state
-        .services
-        .start_passkey_registration(&body.id_number, &body.name_en, &body.date_of_birth)
-        .await
-    {
+    let claim = IdentityClaim {
+        id_number: &body.id_number,
+        name_en: &body.name_en,
+        date_of_birth: &body.date_of_birth,
+        evidence: body.evidence.as_ref().map(|e| e.session.as_str()),
+    };
+    match state.services.start_passkey_registration(&claim).await {
         Ok(challenge) => match serde_json::to_value(challenge.options) {
             Ok(passkey) => (
                 StatusCode::CREATED,

@@ -295,7 +295,40 @@ function setFieldError(f, message) {
   else f.input.removeAttribute("aria-invalid");
 }
 
-function registerScreen(options) {
+/** How this platform registers citizens (`GET /api/v1/device/configuration`). */
+async function configuration() {
+  try {
+    return await api("GET", "/api/v1/device/configuration");
+  } catch {
+    return { passkeys_available: true, evidence_verifier: "vendor", sandbox_outcomes: [] };
+  }
+}
+
+/**
+ * The identity check's step. On the test platform the tester picks the check's outcome; a
+ * deployment with a vendor adds the vendor's SDK here, which hands back a session reference.
+ */
+function evidenceStep(config) {
+  if (config.evidence_verifier !== "sandbox") return null;
+  const choices = config.sandbox_outcomes.map((outcome) => {
+    const id = `evidence-${outcome}`;
+    const radio = h("input", { type: "radio", name: "evidence", id, value: outcome, checked: outcome === "pass" });
+    return h("li", {}, h("div", { class: "check" }, radio, h("label", { for: id }, t(`register.evidence.${outcome}`))));
+  });
+  const node = h("fieldset", { id: "evidence" },
+    h("legend", {}, t("register.evidence_legend")),
+    h("p", { class: "hint" }, t("register.evidence_hint")),
+    h("ul", { class: "scopes" }, choices));
+  return { node, session: () => node.querySelector("input[name=evidence]:checked")?.value || "" };
+}
+
+async function registerScreen(options) {
+  const config = await configuration();
+  const evidence = evidenceStep(config);
+  if (!evidence) {
+    show(t("register.heading"), [h("p", { id: "register-unavailable" }, t("register.vendor_missing")), homeLink()], options);
+    return;
+  }
   const hkid = field("hkid", t("register.hkid"), t("register.hkid_hint"), { autocomplete: "off", autocapitalize: "characters", spellcheck: "false" });
   const name = field("name", t("register.name"), t("register.name_hint"), { autocomplete: "name", autocapitalize: "characters", spellcheck: "false" });
   const dob = field("dob", t("register.dob"), "", { type: "date", autocomplete: "bday" });
@@ -316,7 +349,7 @@ function registerScreen(options) {
   hkid.input.addEventListener("blur", () => checkHkid(true));
 
   const form = h("form", { novalidate: true, id: "register-form" },
-    hkid.node(), name.node(), dob.node(), submit, status);
+    hkid.node(), name.node(), dob.node(), evidence.node, submit, status);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problems = [];
@@ -339,6 +372,7 @@ function registerScreen(options) {
       status.textContent = t("register.checking");
       const started = await api("POST", "/api/v1/device/passkey-registrations", {
         id_number: hkid.input.value.trim(), name_en: name.input.value.trim(), date_of_birth: dob.input.value,
+        evidence: { session: evidence.session() },
       });
       status.textContent = t("register.passkey_prompt");
       const credential = await createPasskey(started.passkey);
@@ -538,6 +572,7 @@ function dataScreen(options) {
       ["data.gender", t(`gender.${data.gender}`)],
       ["data.tier", t(`tier.${data.tier}`)],
       ["data.registered", formatDate(data.registered_at, false)],
+      ...(data.evidence || []).map((e) => ["data.evidence", `${t(`evidence.level.${e.level}`)}, ${formatDate(e.verified_at, false)}`]),
     ];
     show(t("data.heading"), [
       h("p", {}, t("data.intro")),

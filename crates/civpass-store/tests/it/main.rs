@@ -3,13 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
     Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::{
-    AccountStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore, OutboxStore,
-    Redemption, Rotation, StoreError,
+    AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
+    OutboxStore, Redemption, Rotation, StoreError,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -70,6 +71,18 @@ fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
     )
 }
 
+fn evidence(account_id: &str) -> EvidenceRecord {
+    EvidenceRecord {
+        id: format!("e-{account_id}"),
+        account_id: account_id.into(),
+        purpose: "registration".into(),
+        method: "document_liveness_face_match".into(),
+        level: EvidenceLevel::Strong,
+        sealed_reference: vec![9, 8, 7],
+        verified_at: 5,
+    }
+}
+
 fn request(id: &str, client_id: &str) -> LoginRequest {
     LoginRequest {
         id: id.into(),
@@ -107,7 +120,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
 async fn seed(store: &SqlStore) {
     store.insert_client(&client("c1")).await.unwrap();
     let (a, d) = account("a1", "hash1");
-    store.insert_account(&a, &d).await.unwrap();
+    store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
     store.insert_login_request(&request("r1", "c1")).await.unwrap();
 }
 
@@ -150,15 +163,21 @@ async fn records_round_trip_and_duplicates_are_conflicts() {
         assert!(matches!(store.insert_client(&client("c1")).await, Err(StoreError::Conflict(_))));
 
         let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
+        store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         assert_eq!(store.get_account("a1").await.unwrap(), a);
         assert_eq!(store.find_account_by_hkid_hash("hash1").await.unwrap(), Some(a.clone()));
         assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
         assert!(matches!(store.get_account("zz").await, Err(StoreError::NotFound)));
         // Same HKID hash: a conflict, and the second account's device is not left behind.
         let (a2, d2) = account("a2", "hash1");
-        assert!(matches!(store.insert_account(&a2, &d2).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.insert_account(&a2, &d2, &evidence(&a2.id)).await,
+            Err(StoreError::Conflict(_))
+        ));
         assert!(store.find_device("d-a2").await.unwrap().is_none());
+        // The account's evidence is stored with it, and the refused one's is not.
+        assert_eq!(store.list_evidence("a1").await.unwrap(), [evidence("a1")]);
+        assert!(store.list_evidence("a2").await.unwrap().is_empty());
 
         let key = StoredSigningKey {
             kid: "k1".into(),
@@ -296,7 +315,7 @@ fn rotation(old: &str, new: &str, release_id: &str, now: i64) -> Rotation {
 async fn a_device_is_replaced_only_while_it_is_active() {
     for (_db, store) in stores().await {
         let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
+        store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         let new = Device { id: "d-new".into(), ..d.clone() };
         assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
         assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().revoked_at, Some(50));
@@ -454,7 +473,7 @@ async fn a_ceremony_is_taken_once_and_not_after_it_expires() {
         assert_eq!(store.take_ceremony("nope", 150).await.unwrap(), None);
 
         let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
+        store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         let session = AppSession {
             token_hash: "th".into(),
             account_id: "a1".into(),
@@ -474,7 +493,7 @@ async fn a_ceremony_is_taken_once_and_not_after_it_expires() {
 async fn a_device_key_is_updated_only_from_the_value_it_had() {
     for (_db, store) in stores().await {
         let (a, d) = account("a1", "hash1");
-        store.insert_account(&a, &d).await.unwrap();
+        store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         assert!(store.update_device_key("d-a1", &d.public_key, "k2").await.unwrap());
         assert!(!store.update_device_key("d-a1", &d.public_key, "k3").await.unwrap(), "stale");
         assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().public_key, "k2");
@@ -524,9 +543,9 @@ async fn passkeys_from_before_the_credential_column_get_their_id_from_the_key_re
         let (a, d) = account("a1", "hash1");
         let record = r#"{"cred":{"cred_id":"Q3JlZC0x","counter":3}}"#;
         let old = Device { kind: DeviceKind::Passkey, public_key: record.into(), ..d };
-        store.insert_account(&a, &old).await.unwrap();
+        store.insert_account(&a, &old, &evidence(&a.id)).await.unwrap();
         let (b, software) = account("a2", "hash2");
-        store.insert_account(&b, &software).await.unwrap();
+        store.insert_account(&b, &software, &evidence(&b.id)).await.unwrap();
         // Migration 0015 once more, now that there is a passkey without an id to fill in.
         let sql = if db.url.starts_with("sqlite:") {
             include_str!("../../migrations/sqlite/0015_backfill_credential_ids.sql")
@@ -550,16 +569,25 @@ async fn a_passkey_credential_id_belongs_to_one_device() {
             (a, Device { kind: DeviceKind::Passkey, credential_id: Some("cred-1".into()), ..d })
         };
         let (a, d) = passkey(account("a1", "hash1"));
-        store.insert_account(&a, &d).await.unwrap();
+        store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
         assert!(store.credential_registered("cred-1").await.unwrap());
         assert!(!store.credential_registered("cred-2").await.unwrap());
         let (b, e) = passkey(account("a2", "hash2"));
-        assert!(matches!(store.insert_account(&b, &e).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.insert_account(&b, &e, &evidence(&b.id)).await,
+            Err(StoreError::Conflict(_))
+        ));
         assert!(store.find_account_by_hkid_hash("hash2").await.unwrap().is_none(), "nothing kept");
         // Software devices have no credential id, and any number of them may be stored.
-        store.insert_account(&account("a3", "hash3").0, &account("a3", "hash3").1).await.unwrap();
-        store.insert_account(&account("a4", "hash4").0, &account("a4", "hash4").1).await.unwrap();
+        store
+            .insert_account(&account("a3", "hash3").0, &account("a3", "hash3").1, &evidence("a3"))
+            .await
+            .unwrap();
+        store
+            .insert_account(&account("a4", "hash4").0, &account("a4", "hash4").1, &evidence("a4"))
+            .await
+            .unwrap();
     }
 }
 
@@ -677,7 +705,8 @@ async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_
         let n = 120;
         for i in 0..n {
             let (account, device) = account(&format!("gone{i}"), &format!("gone-h{i}"));
-            let write = store.insert_account(&account, &device);
+            let evidence = evidence(&account.id);
+            let write = store.insert_account(&account, &device, &evidence);
             let _ =
                 tokio::time::timeout(std::time::Duration::from_micros(i * 37 % 900), write).await;
         }
@@ -701,6 +730,36 @@ async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_
         assert_eq!((complete, open), (n, 0), "every write completes and no transaction stays open");
         // The pool still works for the next caller.
         let (account, device) = account("after", "after-h");
-        store.insert_account(&account, &device).await.unwrap();
+        store.insert_account(&account, &device, &evidence(&account.id)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn attempts_are_counted_per_key_in_windows_that_start_again() {
+    for (_db, store) in stores().await {
+        // A window of 100 s beginning at 1000.
+        for expected in 1..=3 {
+            assert_eq!(store.count_attempt("k", 1000 + expected, 900).await.unwrap(), expected);
+        }
+        assert_eq!(store.count_attempt("other", 1010, 910).await.unwrap(), 1, "per key");
+        // Still inside the window that began at 1001: counting on.
+        assert_eq!(store.count_attempt("k", 1100, 1000).await.unwrap(), 4);
+        // The window that began at 1001 is over once the cutoff reaches it.
+        assert_eq!(store.count_attempt("k", 1101, 1001).await.unwrap(), 1);
+        assert_eq!(store.count_attempt("k", 1102, 1002).await.unwrap(), 2);
+        // Concurrent attempts are each counted once.
+        let counts = futures_util::future::join_all(
+            (0..20).map(|_| store.count_attempt("busy", 5000, 4000)),
+        )
+        .await;
+        let mut counts: Vec<i64> = counts.into_iter().map(Result::unwrap).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<_>>());
+        assert_eq!(
+            store.delete_attempts_before(1101).await.unwrap(),
+            1,
+            "only the window of other"
+        );
+        assert_eq!(store.count_attempt("other", 1200, 1100).await.unwrap(), 1);
     }
 }

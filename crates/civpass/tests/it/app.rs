@@ -34,7 +34,7 @@ async fn start_registration(server: &TestServer, idx: usize) -> (StatusCode, Val
     post(
         &reqwest::Client::new(),
         format!("{}/api/v1/device/passkey-registrations", server.base),
-        json!({"id_number": hkid, "name_en": name, "date_of_birth": dob}),
+        json!({"id_number": hkid, "name_en": name, "date_of_birth": dob, "evidence": {"session": "pass"}}),
     )
     .await
 }
@@ -375,12 +375,13 @@ async fn passkey_answers_are_checked_and_used_once() {
         .await;
         assert_eq!((status, problem(&body)), (StatusCode::BAD_REQUEST, "invalid-credential"));
 
-        // Details that do not match get the same answer as for enrolment, before any passkey.
+        // Details that do not match (told once the identity check passed) get the same answer
+        // as for enrolment, before any passkey.
         let (hkid, _, dob) = server.person(5);
         let (status, body) = post(
             &http,
             format!("{}/api/v1/device/passkey-registrations", server.base),
-            json!({"id_number": hkid, "name_en": "SOMEONE Else", "date_of_birth": dob}),
+            json!({"id_number": hkid, "name_en": "SOMEONE Else", "date_of_birth": dob, "evidence": {"session": "pass"}}),
         )
         .await;
         assert_eq!(
@@ -554,7 +555,7 @@ async fn app_sessions_are_needed_short_and_tied_to_an_active_device() {
         let session = wallet.open_session().await.unwrap();
         let (hkid, name, dob) = server.person(6);
         let mut moved = civpass_wallet::Wallet::create(&server.base).unwrap();
-        moved.enrol(&hkid, &name, &dob, Some(&wallet)).await.unwrap();
+        moved.enrol(&hkid, &name, &dob, None, Some(&wallet)).await.unwrap();
         let (status, _) = me(&server.base, &session.token, "").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(moved.open_session().await.is_ok());

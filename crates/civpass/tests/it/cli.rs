@@ -115,6 +115,22 @@ fn a_trusted_proxy_that_is_not_an_address_stops_serve_before_it_starts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn serve_refuses_the_sandbox_identity_check_in_front_of_a_real_registry() {
+    let dir = std::env::temp_dir().join(format!("civpass-{}", uuid::Uuid::new_v4().simple()));
+    let out = civpass()
+        .args(["serve", "--listen", "127.0.0.1:0", "--registry-url", "http://127.0.0.1:9"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--evidence-url"), "{stderr}");
+    assert!(!dir.join("civpass.db").exists(), "it stops before creating anything");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
     let server = civpass_testkit::spawn_server(&civpass_testkit::Backend::Sqlite).await;
@@ -126,7 +142,7 @@ async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
     run_ok(
         civpass()
             .args(["wallet", "enroll", "--wallet", wallet_file, "--server", &server.base])
-            .args(["--id-number", &hkid, "--name-en", &name, "--dob", &dob]),
+            .args(["--id-number", &hkid, "--name-en", &name, "--dob", &dob, "--evidence", "pass"]),
     );
     let wallet = civpass_wallet::Wallet::load(&file).unwrap();
     let (client_id, browser, waiting) =

@@ -41,7 +41,13 @@ async fn acknowledged_writes_survive_kill_9_of_the_server() {
         let p = &registry.people()[40];
         let mut wallet = Wallet::create(&base).unwrap();
         let done = wallet
-            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .enrol(
+                &p.hkid.to_string(),
+                &p.name_en,
+                &p.date_of_birth.to_string(),
+                Some("pass"),
+                None,
+            )
             .await
             .unwrap();
         child.kill().unwrap(); // SIGKILL: no shutdown code runs.
@@ -50,7 +56,13 @@ async fn acknowledged_writes_survive_kill_9_of_the_server() {
         let (mut child, base) = serve(&db);
         let mut again = Wallet::create(&base).unwrap();
         let err = again
-            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), None)
+            .enrol(
+                &p.hkid.to_string(),
+                &p.name_en,
+                &p.date_of_birth.to_string(),
+                Some("pass"),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(
@@ -59,7 +71,13 @@ async fn acknowledged_writes_survive_kill_9_of_the_server() {
         );
         // The device key survived too: it can authorise a move.
         let moved = again
-            .enrol(&p.hkid.to_string(), &p.name_en, &p.date_of_birth.to_string(), Some(&wallet))
+            .enrol(
+                &p.hkid.to_string(),
+                &p.name_en,
+                &p.date_of_birth.to_string(),
+                None,
+                Some(&wallet),
+            )
             .await
             .unwrap();
         assert_eq!(moved.account_id, done.account_id);

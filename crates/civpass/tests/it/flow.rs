@@ -434,12 +434,12 @@ async fn an_account_moves_to_a_new_device_only_with_the_current_devices_signatur
         let old = server.enrolled_wallet(10).await;
         let (hkid, name, dob) = server.person(10);
         let mut new = civpass_wallet::Wallet::create(&server.base).unwrap();
-        let err = new.enrol(&hkid, &name, &dob, None).await.unwrap_err();
+        let err = new.enrol(&hkid, &name, &dob, Some("pass"), None).await.unwrap_err();
         assert!(
             matches!(err, civpass_wallet::WalletError::Problem(ref p) if p.status == 409),
             "{err}"
         );
-        let moved = new.enrol(&hkid, &name, &dob, Some(&old)).await.unwrap();
+        let moved = new.enrol(&hkid, &name, &dob, None, Some(&old)).await.unwrap();
         assert!(moved.transferred);
         assert_eq!(Some(moved.account_id), old.file.account_id);
 
@@ -457,7 +457,7 @@ async fn an_account_moves_to_a_new_device_only_with_the_current_devices_signatur
         support::approve(&new, &waiting).await;
         // A second transfer with the revoked device fails.
         let mut third = civpass_wallet::Wallet::create(&server.base).unwrap();
-        assert!(third.enrol(&hkid, &name, &dob, Some(&old)).await.is_err());
+        assert!(third.enrol(&hkid, &name, &dob, None, Some(&old)).await.is_err());
     }
 }
 
@@ -471,20 +471,20 @@ async fn enrolment_with_details_that_do_not_match_is_refused_and_stores_nothing(
             (hkid.as_str(), "CHAN Someone Else", dob.as_str()),
             (hkid.as_str(), name.as_str(), "1900-01-01"),
         ] {
-            let err = wallet.enrol(h, n, d, None).await.unwrap_err();
+            let err = wallet.enrol(h, n, d, Some("pass"), None).await.unwrap_err();
             assert!(
                 matches!(err, civpass_wallet::WalletError::Problem(ref p) if p.status == 422),
                 "{err}"
             );
         }
         // A valid number that is not in the registry gets the same answer.
-        let err = wallet.enrol("A123456(3)", &name, &dob, None).await.unwrap_err();
+        let err = wallet.enrol("A123456(3)", &name, &dob, Some("pass"), None).await.unwrap_err();
         assert!(
             matches!(err, civpass_wallet::WalletError::Problem(ref p) if p.status == 422 && p.problem_type.ends_with("identity-mismatch")),
             "{err}"
         );
         // Nothing was stored: the real enrolment still succeeds as a new account.
-        let done = wallet.enrol(&hkid, &name, &dob, None).await.unwrap();
+        let done = wallet.enrol(&hkid, &name, &dob, Some("pass"), None).await.unwrap();
         assert!(!done.transferred);
     }
 }

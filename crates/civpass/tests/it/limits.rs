@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 #[tokio::test]
 async fn each_group_answers_429_with_retry_after_past_its_allowance() {
-    let limits = RateLimits { authorize: 3, token: 3, device: 3 };
+    let limits = RateLimits { authorize: 3, token: 3, device: 3, registration: 3 };
     let server = spawn_server_with(
         &backends()[0],
         Options { rate_limits: Some(limits), ..Options::default() },
@@ -73,7 +73,7 @@ async fn each_group_answers_429_with_retry_after_past_its_allowance() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
-    let limits = RateLimits { authorize: 0, token: 2, device: 0 };
+    let limits = RateLimits { authorize: 0, token: 2, device: 0, registration: 0 };
     let token = |base: String, client: &'static str| async move {
         reqwest::Client::new()
             .post(format!("{base}/token"))

@@ -56,7 +56,13 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
     let person = &registry.people()[55];
     let mut wallet = Wallet::create(&base).unwrap();
     wallet
-        .enrol(&person.hkid.to_string(), &person.name_en, &person.date_of_birth.to_string(), None)
+        .enrol(
+            &person.hkid.to_string(),
+            &person.name_en,
+            &person.date_of_birth.to_string(),
+            Some("pass"),
+            None,
+        )
         .await
         .unwrap();
 
@@ -84,6 +90,7 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
             "id_number": app_person.hkid.to_string(),
             "name_en": app_person.name_en,
             "date_of_birth": app_person.date_of_birth.to_string(),
+            "evidence": {"session": "pass"},
         }),
     )
     .await;

@@ -19,6 +19,7 @@ mod logout;
 mod logs;
 mod oidc_params;
 mod par;
+mod proofing;
 mod registration;
 mod sectors;
 mod support;

@@ -28,14 +28,21 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (server, device_id, client_id) = runtime.block_on(async {
-            let server = spawn_server_with(
-                &Backend::Sqlite,
-                Options { localhost: true, ..Options::default() },
-            )
-            .await;
+            // One person is registered again and again: no per-identity limit here.
+            let options = Options {
+                localhost: true,
+                identity_attempts_per_hour: Some(0),
+                ..Options::default()
+            };
+            let server = spawn_server_with(&Backend::Sqlite, options).await;
             let (hkid, name, dob) = server.person(9);
-            let started =
-                server.services.start_passkey_registration(&hkid, &name, &dob).await.unwrap();
+            let claim = civpass_core::enrol::IdentityClaim {
+                id_number: &hkid,
+                name_en: &name,
+                date_of_birth: &dob,
+                evidence: Some("pass"),
+            };
+            let started = server.services.start_passkey_registration(&claim).await.unwrap();
             let mut passkey = SoftPasskey::new(&server.base);
             let credential = passkey.create(&serde_json::to_value(&started.options).unwrap());
             let done = server
@@ -65,7 +72,13 @@ proptest! {
         let f = fixture();
         f.runtime.block_on(async {
             let (hkid, name, dob) = f.server.person(10);
-            let started = f.server.services.start_passkey_registration(&hkid, &name, &dob).await.unwrap();
+            let claim = civpass_core::enrol::IdentityClaim {
+                id_number: &hkid,
+                name_en: &name,
+                date_of_birth: &dob,
+                evidence: Some("pass"),
+            };
+            let started = f.server.services.start_passkey_registration(&claim).await.unwrap();
             let options = serde_json::to_value(&started.options).unwrap();
             let honest = SoftPasskey::new(&f.server.base).create(&options);
             let client_data = if keep_client_data {

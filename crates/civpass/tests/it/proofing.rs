@@ -1,0 +1,199 @@
+//! Remote registration's identity proofing: a vendor's identity check must pass before the
+//! registry's answer reaches anyone, and attempts are limited per identity from any address.
+
+use civpass_server::RateLimits;
+use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
+use civpass_wallet::{Wallet, WalletError};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn localhost_server(backend: &civpass_testkit::Backend) -> TestServer {
+    spawn_server_with(backend, Options { localhost: true, ..Options::default() }).await
+}
+
+/// The problem type's slug and the status of a failed wallet enrolment.
+fn problem(err: WalletError) -> (u16, String) {
+    match err {
+        WalletError::Problem(p) => {
+            (p.status, p.problem_type.rsplit('/').next().unwrap_or("").to_owned())
+        }
+        other => panic!("not a problem: {other}"),
+    }
+}
+
+/// Step one of registering in the app, as the app sends it.
+async fn start_passkey_registration(
+    server: &TestServer,
+    claim: (&str, &str, &str),
+    session: &str,
+    from: &str,
+) -> (StatusCode, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/device/passkey-registrations", server.base))
+        .header("x-forwarded-for", from)
+        .json(&json!({
+            "id_number": claim.0, "name_en": claim.1, "date_of_birth": claim.2,
+            "evidence": {"session": session},
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn remote_registration_needs_a_passed_identity_check_and_records_it() {
+    for backend in backends() {
+        let server = localhost_server(&backend).await;
+        let (hkid, name, dob) = server.person(20);
+        for (evidence, expected) in [
+            (None, (400, "evidence-required")),
+            (Some(""), (400, "evidence-required")),
+            (Some("document_mismatch"), (422, "evidence-document-mismatch")),
+            (Some("liveness_failed"), (422, "evidence-liveness-failed")),
+            (Some("timeout"), (422, "evidence-timeout")),
+            (Some("no-such-session"), (400, "evidence-unknown")),
+        ] {
+            let mut wallet = Wallet::create(&server.base).unwrap();
+            let err = wallet.enrol(&hkid, &name, &dob, evidence, None).await.unwrap_err();
+            assert_eq!(problem(err), (expected.0, expected.1.to_owned()), "{evidence:?}");
+        }
+        // None of that stored anything: the citizen registers now, on a passed check, and the
+        // check is on record (the vendor's reference sealed).
+        let wallet = server.enrolled_wallet(20).await;
+        let session = wallet.open_session().await.unwrap();
+        let data = wallet.my_data(&session).await.unwrap();
+        assert_eq!(data.evidence.len(), 1);
+        assert_eq!(data.evidence[0].purpose, "registration");
+        assert_eq!(data.evidence[0].level, "strong");
+        assert_eq!(data.evidence[0].method, "sandbox_document_liveness_face_match");
+        let account_id = wallet.file.account_id.clone().unwrap();
+        let records = civpass_core::store::AccountStore::list_evidence(&server.store, &account_id)
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(
+            !records[0].sealed_reference.windows(8).any(|w| w == b"sandbox-"),
+            "the vendor's reference is sealed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn until_the_identity_check_passes_the_answer_says_nothing_of_the_registry() {
+    for backend in backends() {
+        // Many tries for one identity: its own limit is another test's subject.
+        let options =
+            Options { localhost: true, identity_attempts_per_hour: Some(0), ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        server.enrolled_wallet(30).await;
+        let (h30, n30, d30) = server.person(30);
+        let (h31, n31, d31) = server.person(31);
+        let stranger = "A123456(3)";
+        assert!(
+            server.registry.find(&civpass_core::hkid::HkId::parse(stranger).unwrap()).is_none()
+        );
+        let claims = [
+            (h30.as_str(), n30.as_str(), d30.as_str()), // matches, already registered
+            (h31.as_str(), n31.as_str(), d31.as_str()), // matches, no account yet
+            (h31.as_str(), n31.as_str(), "1970-01-01"), // another date of birth
+            (stranger, n31.as_str(), d31.as_str()),     // no such person
+        ];
+        for failing in ["document_mismatch", "liveness_failed", "timeout"] {
+            // The app's registration.
+            let mut answers = Vec::new();
+            for claim in claims {
+                answers.push(start_passkey_registration(&server, claim, failing, "").await);
+            }
+            assert!(answers.windows(2).all(|w| w[0] == w[1]), "{failing}: {answers:?}");
+            assert_eq!(answers[0].0, StatusCode::UNPROCESSABLE_ENTITY);
+            // The wallet's enrolment.
+            let mut answers = Vec::new();
+            for (hkid, name, dob) in claims {
+                let mut wallet = Wallet::create(&server.base).unwrap();
+                let err = wallet.enrol(hkid, name, dob, Some(failing), None).await.unwrap_err();
+                answers.push(err.to_string());
+            }
+            assert!(answers.windows(2).all(|w| w[0] == w[1]), "{failing}: {answers:?}");
+        }
+        // Once the check has passed, the caller is the card's holder and is told why.
+        let mut statuses = Vec::new();
+        for claim in claims {
+            statuses.push(start_passkey_registration(&server, claim, "pass", "").await.0);
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::CONFLICT,
+                StatusCode::CREATED,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::UNPROCESSABLE_ENTITY
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn registration_attempts_are_limited_per_identity_whatever_the_address() {
+    for backend in backends() {
+        let options = Options {
+            localhost: true,
+            rate_limits: Some(RateLimits::default()),
+            trusted_proxies: &["127.0.0.1"],
+            ..Options::default()
+        };
+        let server = spawn_server_with(&backend, options).await;
+        let (hkid, name, dob) = server.person(40);
+        let wrong_dob = (hkid.as_str(), name.as_str(), "1970-01-01");
+        // Ten tries from ten addresses, each under its own address's allowance.
+        for n in 0..10 {
+            let from = format!("203.0.113.{n}");
+            let (status, _) = start_passkey_registration(&server, wrong_dob, "pass", &from).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        // The eleventh, even with the right details and from a new address, waits an hour.
+        let right = (hkid.as_str(), name.as_str(), dob.as_str());
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/device/passkey-registrations", server.base))
+            .header("x-forwarded-for", "198.51.100.77")
+            .json(&json!({
+                "id_number": right.0, "name_en": right.1, "date_of_birth": right.2,
+                "evidence": {"session": "pass"},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()["retry-after"], "3600");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["type"], "https://civpass.dev/problems/too-many-attempts");
+        // The limit is the identity's alone: another citizen registers from the same address.
+        let (h41, n41, d41) = server.person(41);
+        let (status, _) =
+            start_passkey_registration(&server, (&h41, &n41, &d41), "pass", "198.51.100.77").await;
+        assert_eq!(status, StatusCode::CREATED);
+        // And the wallet's enrolment counts against the same identity.
+        let mut wallet = Wallet::create(&server.base).unwrap();
+        let err = wallet.enrol(&hkid, &name, &dob, Some("pass"), None).await.unwrap_err();
+        assert_eq!(problem(err), (429, "too-many-attempts".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_address_too() {
+    let limits = RateLimits { registration: 3, ..RateLimits::OFF };
+    let server = spawn_server_with(
+        &backends()[0],
+        Options { localhost: true, rate_limits: Some(limits), ..Options::default() },
+    )
+    .await;
+    for idx in 50..53 {
+        let (h, n, d) = server.person(idx);
+        let (status, _) = start_passkey_registration(&server, (&h, &n, &d), "pass", "").await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (h, n, d) = server.person(53);
+    let (status, body) = start_passkey_registration(&server, (&h, &n, &d), "pass", "").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
