@@ -33,7 +33,8 @@ async function civpass(...args) {
 }
 
 before(async () => {
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
+  const places = new URL("../fixtures/ip-location-test.mmdb", import.meta.url).pathname;
+  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--ip-location-db", places], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
   const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
   // On a loopback address the issuer is http://localhost:PORT: WebAuthn needs a domain name.
   base = /\(issuer (\S+)\)/.exec(line)[1];
@@ -175,7 +176,8 @@ test("a citizen registers in the app with a passkey, the HKID check digit checke
 });
 
 test("cross-device login: the phone approves with the matching code and the desktop continues by itself", async () => {
-  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
+  const windowsChrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB", userAgent: windowsChrome });
   const page = await desktop.newPage();
   const login = await startLogin(page);
   await accessible(page, "the desktop login page");
@@ -186,6 +188,12 @@ test("cross-device login: the phone approves with the matching code and the desk
   await phone.page.goto(link);
   await phone.page.waitForSelector("#approve");
   assert.match(await phone.page.textContent("h1"), /Transport Department/);
+  // Where the login began, beside the service's name: the desktop's browser and system, and
+  // its approximate place from the IP location database (the test fixture names loopback).
+  const context = await phone.page.textContent("#request-context");
+  assert.match(context, /Chrome on Windows 10/);
+  assert.match(context, /Sha Tin, Hong Kong/);
+  assert.match(context, /Only approve if you started this login yourself/);
   await accessible(phone.page, "the approval screen");
   await shoot(phone.page, "en-approve");
   await phone.page.uncheck("#scope-birthdate");

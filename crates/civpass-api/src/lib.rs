@@ -108,6 +108,27 @@ pub struct LoginRequestView {
     /// The two-digit code shown on the login page must be entered. False when the app runs in
     /// the browser that started the login (same-device login, recognised by its cookie).
     pub match_code_required: bool,
+    /// Unix seconds: when the login began.
+    pub started_at: i64,
+    /// Where it began, for the citizen to recognise the login as theirs.
+    pub context: LoginContextView,
+}
+
+/// The browser, system and approximate place a login began in; each may be unknown (absent).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct LoginContextView {
+    /// `Chrome`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// `Windows 10`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// `Kowloon, Hong Kong`, from the operator's IP location database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// The place in Chinese (Simplified characters), where the database has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_zh_hans: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

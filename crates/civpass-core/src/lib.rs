@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod hkid;
 pub mod keys;
 pub mod login;
+pub mod login_context;
 pub mod logout;
 pub mod model;
 pub mod par;

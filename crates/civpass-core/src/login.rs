@@ -3,6 +3,7 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
+use crate::login_context::{LoginContext, RequestOrigin};
 use crate::model::{
     Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus, Tier,
 };
@@ -188,6 +189,9 @@ pub struct DeviceView {
     pub scopes: Vec<String>,
     pub challenge: String,
     pub expires_at: i64,
+    /// When and where the request began, for the citizen to recognise it as theirs.
+    pub started_at: i64,
+    pub context: LoginContext,
     /// The app runs in the browser that started the login (same-device login): the matching
     /// code is not needed, because nobody can have relayed the link into this browser.
     pub same_browser: bool,
@@ -503,6 +507,7 @@ impl Services {
         &self,
         params: &AuthorizeParams,
         browser_id: &str,
+        origin: &RequestOrigin<'_>,
     ) -> Result<StartedLogin, AuthorizeError> {
         let no_redirect = |description| AuthorizeError::NoRedirect { description };
         let client_id = params
@@ -523,8 +528,13 @@ impl Services {
         let params = &params;
 
         let now = self.clock.now();
+        let id = random_token(16);
+        let context = LoginContext::derive(origin, self.ip_locator.as_ref());
+        let sealed_context = serde_json::to_vec(&context)
+            .ok()
+            .and_then(|json| self.secrets.sealing.seal(&json, id.as_bytes()).ok());
         let request = LoginRequest {
-            id: random_token(16),
+            id,
             client_id: client.id,
             client_name: client.name,
             redirect_uri,
@@ -553,6 +563,7 @@ impl Services {
             expected_sub,
             failure: None,
             dpop_jkt,
+            sealed_context,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
         Ok(StartedLogin { request_id: request.id })
@@ -684,8 +695,16 @@ impl Services {
         browser_id: Option<&str>,
     ) -> Result<DeviceView, DeviceError> {
         let request = self.pending_request(request_id).await?;
+        let context = request
+            .sealed_context
+            .as_ref()
+            .and_then(|sealed| self.secrets.sealing.open(sealed, request.id.as_bytes()).ok())
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or_default();
         Ok(DeviceView {
             same_browser: same_browser(&request, browser_id),
+            started_at: request.created_at,
+            context,
             request_id: request.id,
             client_id: request.client_id,
             client_name: request.client_name,

@@ -290,6 +290,9 @@ pub struct LoginRequest {
     /// The DPoP key the code is bound to (RFC 9449 section 10): only a token request proving
     /// this key may redeem it.
     pub dpop_jkt: Option<String>,
+    /// Where the request came from (`login_context::LoginContext` as JSON), sealed with the
+    /// request id as associated data: an approximate place is personal data.
+    pub sealed_context: Option<Vec<u8>>,
 }
 
 /// A back-channel logout a service is still to receive.

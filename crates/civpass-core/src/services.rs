@@ -9,6 +9,7 @@ use crate::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
 use crate::clock::{Clock, UnixTime};
 use crate::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::keys::{KeyRing, Secrets};
+use crate::login_context::{IpLocator, NoIpLocator};
 use crate::logout::{LogoutNotifier, NoLogoutNotifier};
 use crate::model::{AuthMethod, Client};
 use crate::registry::RegistrySource;
@@ -51,7 +52,9 @@ impl Settings {
     pub fn new(issuer: &str) -> Settings {
         Settings {
             issuer: issuer.trim_end_matches('/').to_owned(),
-            login_request_ttl: 300,
+            // Two minutes: long enough to scan and approve, short enough that a relayed request
+            // goes stale fast (RFC 10027 section 6.1, short-lived codes).
+            login_request_ttl: 120,
             code_ttl: 60,
             access_token_ttl: 600,
             id_token_ttl: 600,
@@ -83,6 +86,7 @@ pub struct Services {
     pub(crate) jwks_cache: Arc<JwksCache>,
     pub(crate) logout_notifier: Arc<dyn LogoutNotifier>,
     pub(crate) evidence: Arc<dyn EvidenceVerifier>,
+    pub(crate) ip_locator: Arc<dyn IpLocator>,
     /// Recently read clients: every token request reads its client, and they rarely change.
     client_cache: Arc<Mutex<HashMap<String, (UnixTime, Client)>>>,
 }
@@ -146,6 +150,7 @@ impl Services {
             jwks_cache: Arc::new(JwksCache::default()),
             logout_notifier: Arc::new(NoLogoutNotifier),
             evidence: Arc::new(NoEvidenceVerifier),
+            ip_locator: Arc::new(NoIpLocator),
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -179,6 +184,12 @@ impl Services {
     /// registration is refused as unavailable.
     pub fn with_evidence_verifier(mut self, verifier: Arc<dyn EvidenceVerifier>) -> Services {
         self.evidence = verifier;
+        self
+    }
+
+    /// Names the approximate place of a login's browser from its address, for the app to show.
+    pub fn with_ip_locator(mut self, locator: Arc<dyn IpLocator>) -> Services {
+        self.ip_locator = locator;
         self
     }
 

@@ -7,6 +7,7 @@
 mod connections;
 mod error;
 mod i18n;
+mod ip_location;
 mod limits;
 mod outbound;
 mod pages;
@@ -27,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use crate::connections::{ConnectionLimits, serve};
+pub use crate::ip_location::MaxMindLocator;
 pub use crate::limits::{ClientAddressing, RateLimits, client_ip, parse_proxy};
 pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
 pub use crate::routes::openapi::openapi_document;
@@ -71,6 +73,18 @@ impl AppState {
         let mut limiters = limits::Limiters::new(limits);
         limiters.addressing = addressing;
         AppState { services, secure_cookies, limiters: Arc::new(limiters) }
+    }
+
+    /// The client's address: the TCP peer, or, behind a trusted proxy, the address it reports
+    /// in `X-Forwarded-For` (the whole address, not the rate limits' key).
+    pub(crate) fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        let forwarded: Vec<&str> =
+            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        client_ip(peer, &forwarded, &self.limiters.addressing.trusted_proxies)
     }
 
     /// Lets the rate limiters forget addresses that have been quiet; call it now and then.

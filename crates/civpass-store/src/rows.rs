@@ -116,6 +116,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         expected_sub: row.try_get("expected_sub").map_err(backend)?,
         dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
         failure: row.try_get("failure").map_err(backend)?,
+        sealed_context: row.try_get("sealed_context").map_err(backend)?,
     })
 }
 

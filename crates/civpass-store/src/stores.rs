@@ -20,7 +20,7 @@ use crate::{SqlStore, backend, rows};
 
 const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt";
+     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at, dpop_jkt";
@@ -428,8 +428,8 @@ impl LoginStore for SqlStore {
                 sqlx::query(
                     "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
                      code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales, \
-                     acr_values, id_token_claims, expected_sub, dpop_jkt) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                     acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -450,6 +450,7 @@ impl LoginStore for SqlStore {
                 .bind(r.id_token_claims.join(" "))
                 .bind(&r.expected_sub)
                 .bind(&r.dpop_jkt)
+                .bind(&r.sealed_context)
                 .execute(conn)
                 .await
                 .map_err(backend)?;

@@ -201,6 +201,14 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
     .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
     .with_evidence_verifier(Arc::new(civpass_registry::evidence::SandboxEvidenceVerifier))
+    // The fixture names places for loopback and the documentation ranges.
+    .with_ip_locator(Arc::new(
+        civpass_server::MaxMindLocator::open(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/ip-location-test.mmdb"),
+        )
+        .unwrap(),
+    ))
     .with_fapi2(options.fapi2);
     let addressing = civpass_server::ClientAddressing {
         trusted_proxies: options

@@ -26,6 +26,7 @@ pub(crate) struct FileConfig {
     pub(crate) require_dpop: Option<bool>,
     pub(crate) allow_private_uris: Option<bool>,
     pub(crate) fapi2: Option<bool>,
+    pub(crate) ip_location_db: Option<PathBuf>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
     pub(crate) ipv6_client_prefix: Option<u8>,
     pub(crate) header_read_timeout: Option<u64>,

@@ -32,7 +32,8 @@ struct Cli {
     /// rate_limit_authorize, rate_limit_token, rate_limit_device, rate_limit_registration,
     /// identity_attempts_per_hour, trusted_proxies,
     /// ipv6_client_prefix, header_read_timeout, idle_timeout, max_connections,
-    /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris).
+    /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris,
+    /// ip_location_db).
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -82,6 +83,7 @@ struct Policy {
     require_dpop: bool,
     allow_private_uris: bool,
     fapi2: bool,
+    ip_location_db: Option<PathBuf>,
 }
 
 impl Policy {
@@ -223,6 +225,11 @@ enum Command {
         /// The FAPI 2.0 Security Profile for every client: PAR, DPoP and private_key_jwt only.
         #[arg(long, env = "CIVPASS_FAPI2")]
         fapi2: bool,
+        /// A MaxMind DB city database (GeoIP2/GeoLite2 City or compatible) naming the
+        /// approximate place of a login's browser, which the app shows [default: none, and the
+        /// place is "unknown"].
+        #[arg(long, env = "CIVPASS_IP_LOCATION_DB")]
+        ip_location_db: Option<PathBuf>,
         /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
         /// sector_identifier_uri, backchannel_logout_uri): for development only.
         #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS")]
@@ -451,6 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             require_dpop,
             fapi2,
             allow_private_uris,
+            ip_location_db,
         } => {
             let policy = Policy {
                 limits: limits.resolve(&file),
@@ -464,6 +472,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
                 allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
                 fapi2: fapi2 || file.fapi2.unwrap_or(false),
+                ip_location_db: ip_location_db.or_else(|| file.ip_location_db.clone()),
             };
             serve(&file, storage.resolve(&file), listen, issuer, policy).await
         }
@@ -670,6 +679,12 @@ async fn serve(
         .await?
         .with_dpop_required(policy.require_dpop)
         .with_fapi2(policy.fapi2);
+    let services = match &policy.ip_location_db {
+        Some(path) => services.with_ip_locator(std::sync::Arc::new(
+            civpass_server::MaxMindLocator::open(path).map_err(anyhow::Error::msg)?,
+        )),
+        None => services,
+    };
     if !services.passkeys_available() {
         tracing::warn!(
             %issuer,

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest,
-    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, LoginRequestView,
+    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, LoginContextView, LoginRequestView,
     PasskeyRegistrationChallenge, PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem,
     RequestedScope,
 };
@@ -314,6 +314,13 @@ pub(crate) async fn view(
                 challenge: v.challenge,
                 expires_at: v.expires_at,
                 match_code_required: !v.same_browser,
+                started_at: v.started_at,
+                context: LoginContextView {
+                    browser: v.context.browser,
+                    os: v.context.os,
+                    place_zh_hans: v.context.place.as_ref().and_then(|p| p.zh_hans.clone()),
+                    place: v.context.place.map(|p| p.en),
+                },
             }),
         )
             .into_response(),

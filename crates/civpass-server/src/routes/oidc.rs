@@ -1,6 +1,8 @@
 //! OpenID Connect endpoints: discovery, JWKS, authorize, token and UserInfo.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -12,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use civpass_core::clients::{ClientCredentials, JWT_BEARER};
 use civpass_core::dpop::DpopRequest;
 use civpass_core::login::{AuthorizeError, AuthorizeParams, with_query};
+use civpass_core::login_context::RequestOrigin;
 use civpass_core::logout::{LogoutError, LogoutOutcome, LogoutRequest};
 use civpass_core::model::{AuthMethod, Client};
 use civpass_core::token::{TokenError, UserInfoError};
@@ -106,6 +109,7 @@ async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -148,7 +152,12 @@ async fn authorize(
             (jar.clone().add(cookie), id)
         }
     };
-    match state.services.start_login(&params, &browser).await {
+    let origin = RequestOrigin {
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+        ip: connect
+            .map(|axum::Extension(ConnectInfo(peer))| state.client_address(peer.ip(), &headers)),
+    };
+    match state.services.start_login(&params, &browser, &origin).await {
         Ok(started) => {
             (jar, Redirect::to(&format!("/login/{}", started.request_id))).into_response()
         }

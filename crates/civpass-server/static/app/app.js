@@ -388,6 +388,26 @@ async function registerScreen(options) {
   show(t("register.heading"), [h("p", {}, t("register.intro")), form], options);
 }
 
+/**
+ * Where the login began (browser, system, approximate place, time), so that a login relayed by
+ * a phishing page from elsewhere stands out (RFC 10027, section 6.1, "User Experience").
+ */
+function contextBox(view) {
+  const c = view.context || {};
+  const unknown = t("approve.context_unknown");
+  const device = c.browser && c.os ? t("approve.context_device_value", { browser: c.browser, os: c.os }) : c.browser || c.os || unknown;
+  const place = (lang === "zh-CN" && c.place_zh_hans) || c.place || unknown;
+  const rows = [
+    ["approve.context_device", device],
+    ["approve.context_place", place],
+    ["approve.context_time", formatDate(view.started_at, true)],
+  ];
+  return h("section", { class: "context", id: "request-context", "aria-labelledby": "request-context-heading" },
+    h("h2", { id: "request-context-heading" }, t("approve.context_heading")),
+    h("dl", { class: "data" }, rows.map(([key, value]) => [h("dt", {}, t(key)), h("dd", {}, value)])),
+    h("p", { class: "warning" }, t("approve.context_warning")));
+}
+
 async function loginScreen(options) {
   const requestId = new URLSearchParams(location.search).get("request") || "";
   const registered = device();
@@ -423,7 +443,7 @@ async function loginScreen(options) {
   const status = h("p", { role: "status", id: "approve-status" });
   const approve = button(t("approve.approve"), { id: "approve", class: "primary" });
   const deny = button(t("approve.deny"), { id: "deny", class: "secondary" });
-  const panel = h("div", {}, h("p", {}, t("approve.intro", { service })), fieldset,
+  const panel = h("div", {}, h("p", {}, t("approve.intro", { service })), contextBox(view), fieldset,
     match ? match.node() : null, h("div", { class: "actions" }, approve, deny), status);
 
   const decide = async (decision) => {

@@ -113,6 +113,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
         expected_sub: Some("sub-1".into()),
         failure: None,
         dpop_jkt: Some("jkt".into()),
+        sealed_context: Some(vec![7, 7]),
     }
 }
 

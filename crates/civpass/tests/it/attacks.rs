@@ -638,3 +638,53 @@ async fn a_code_injected_into_another_session_fails_its_pkce_check() {
         support::redeem(&server.base, (&id, &secret), &attackers_request, &planted).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A browser with its own User-Agent, behind the trusted proxy at 127.0.0.1 that names it
+/// `address`.
+fn browser_at(user_agent: &str, address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_relayed_login_shows_the_citizen_the_browser_system_and_place_it_began_in() {
+    for backend in backends() {
+        let options = Options { trusted_proxies: &["127.0.0.1"], ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        let wallet = server.enrolled_wallet(3).await;
+        let (id, _) = server.client(CALLBACK).await;
+        // A phishing page relays the QR link (and would relay the code) from far away.
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        let phisher = browser_at(firefox, "198.51.100.7");
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        let waiting =
+            support::open_login_page(&phisher, &server.base, &req.url(&server.base)).await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        assert_eq!(view.context.browser.as_deref(), Some("Firefox"));
+        assert_eq!(view.context.os.as_deref(), Some("Linux"));
+        assert_eq!(view.context.place.as_deref(), Some("Lagos, Nigeria"));
+        assert_eq!(view.context.place_zh_hans.as_deref(), Some("拉各斯, 尼日利亚"));
+        // Login requests are short-lived: two minutes.
+        assert_eq!(view.expires_at - view.started_at, 120);
+        // The place is personal data: sealed in the store.
+        let stored = server.store.find_login_request(&view.request_id).await.unwrap().unwrap();
+        let sealed = stored.sealed_context.unwrap();
+        assert!(!sealed.windows(5).any(|w| w == b"Lagos"));
+
+        // Where the database knows no place, the app is told nothing rather than a guess.
+        let unknown = browser_at("curl/8.5.0", "8.8.8.8");
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let waiting =
+            support::open_login_page(&unknown, &server.base, &req.url(&server.base)).await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        assert_eq!(view.context.place, None);
+        assert_eq!(view.context.os, None);
+    }
+}
