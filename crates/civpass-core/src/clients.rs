@@ -137,26 +137,95 @@ pub struct ClientCredentials {
     pub secret: Option<String>,
 }
 
+/// Longest URI a client may register, in bytes: room for any real callback, not for a payload.
+const MAX_URI_BYTES: usize = 2048;
+
+/// Most redirect URIs (and, apart, post-logout URIs) one client may register.
+const MAX_URIS: usize = 20;
+
+/// Longest client name, in characters: it is shown on the login page and in the app.
+pub const MAX_CLIENT_NAME_CHARS: usize = 100;
+
+/// Largest inline JWK Set, in bytes: a handful of public keys.
+const MAX_JWKS_BYTES: usize = 16 * 1024;
+
+/// Whether `uri` parses, is not too long and carries no credentials (`user:password@`, which
+/// RFC 3986 section 3.2.1 deprecates: they would travel to, and be logged by, whoever the URI
+/// names).
+fn parse_uri(uri: &str) -> Option<url::Url> {
+    let parsed = url::Url::parse(uri).ok()?;
+    let clean = uri.len() <= MAX_URI_BYTES
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.host().is_some();
+    clean.then_some(parsed)
+}
+
+/// A loopback IP literal (127.0.0.0/8 or ::1), where traffic never leaves the machine: the only
+/// host plain http may name (RFC 8252 section 7.3; `localhost` is a name that may resolve
+/// elsewhere, section 8.3).
+fn is_loopback_literal(uri: &url::Url) -> bool {
+    match uri.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// A redirect or post-logout URI a client may register: https, or plain http on a loopback IP
+/// literal; absolute, without a fragment (RFC 6749 section 3.1.2) or credentials (RFC 9700
+/// section 2.1 asks for exact, well-formed URIs).
 fn valid_redirect_uri(uri: &str) -> bool {
-    url::Url::parse(uri)
-        .map(|u| {
-            matches!(u.scheme(), "http" | "https") && u.fragment().is_none() && u.host().is_some()
-        })
-        .unwrap_or(false)
+    parse_uri(uri).is_some_and(|u| {
+        u.fragment().is_none()
+            && (u.scheme() == "https" || (u.scheme() == "http" && is_loopback_literal(&u)))
+    })
 }
 
 /// A URL civpass will call (`jwks_uri`, `sector_identifier_uri`, `backchannel_logout_uri`):
-/// https, or plain http on the loopback host when the operator allows it (development, tests).
-/// The outbound port also refuses non-public addresses unless allowed.
+/// https, or plain http on the loopback host when the operator allows it (development, tests);
+/// never with credentials. The outbound port also refuses non-public addresses unless allowed.
 fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
-    url::Url::parse(uri)
-        .map(|u| {
-            u.scheme() == "https"
-                || (allow_loopback
-                    && u.scheme() == "http"
-                    && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
-        })
-        .unwrap_or(false)
+    parse_uri(uri).is_some_and(|u| {
+        u.scheme() == "https"
+            || (allow_loopback
+                && u.scheme() == "http"
+                && (is_loopback_literal(&u) || u.host_str() == Some("localhost")))
+    })
+}
+
+/// Characters a name shown to citizens may not hold: controls (category Cc), and the invisible
+/// formatting characters that reorder or hide text, so that a name cannot display as another
+/// (Unicode Technical Report 36, sections 2.1 and 3.6; the "Trojan Source" bidi overrides).
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// The checks on a name a client shows citizens (`client_name`): 1 to 100 characters after
+/// trimming, none of them deceptive.
+pub fn check_client_name(name: &str) -> Result<(), ClientError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ClientError::MissingName);
+    }
+    if name.chars().count() > MAX_CLIENT_NAME_CHARS {
+        return Err(ClientError::Invalid("client_name is longer than 100 characters"));
+    }
+    if name.chars().any(is_deceptive) {
+        return Err(ClientError::Invalid(
+            "client_name holds control or bidirectional-formatting characters",
+        ));
+    }
+    Ok(())
 }
 
 impl Services {
@@ -174,9 +243,15 @@ impl Services {
                 "under the FAPI 2.0 profile a client authenticates with private_key_jwt only",
             ));
         }
-        let name = spec.name.trim();
-        if name.is_empty() {
-            return Err(ClientError::MissingName);
+        check_client_name(&spec.name)?;
+        if spec.redirect_uris.len() > MAX_URIS || spec.post_logout_redirect_uris.len() > MAX_URIS {
+            return Err(ClientError::Invalid("a client registers at most 20 URIs of each kind"));
+        }
+        if spec.jwks.as_ref().is_some_and(|j| j.len() > MAX_JWKS_BYTES) {
+            return Err(ClientError::Invalid("jwks is larger than 16 KiB"));
+        }
+        if spec.scopes.len() > 50 || spec.scopes.iter().any(|s| s.len() > 100) {
+            return Err(ClientError::Invalid("at most 50 scopes of at most 100 characters"));
         }
         if spec.grant_types.is_empty() || spec.auth_methods.is_empty() {
             return Err(ClientError::Invalid("a client needs a grant type and an auth method"));
@@ -192,7 +267,9 @@ impl Services {
             return Err(ClientError::InvalidRedirectUri(uri.clone()));
         }
         if spec.post_logout_redirect_uris.iter().any(|u| !valid_redirect_uri(u)) {
-            return Err(ClientError::Invalid("a post_logout_redirect_uri is not an absolute URI"));
+            return Err(ClientError::Invalid(
+                "a post_logout_redirect_uri must be https (plain http only on 127.0.0.1 or [::1]), without a fragment or credentials",
+            ));
         }
         // The same rule as for jwks_uri: civpass calls it, so https (or loopback for tests).
         if spec

@@ -113,7 +113,9 @@ pub enum ClientError {
     MissingName,
     #[error("a client needs at least one redirect URI")]
     MissingRedirectUri,
-    #[error("redirect URI {0:?} is not an absolute http(s) URI without a fragment")]
+    #[error(
+        "redirect URI {0:?} must be https (plain http only on 127.0.0.1 or [::1]), without a fragment or credentials"
+    )]
     InvalidRedirectUri(String),
     #[error("{0}")]
     Invalid(&'static str),

@@ -123,7 +123,10 @@ async fn login_page(
             let link = app_link(&settings.issuer, &id);
             let qr_svg = qr_svg(&link).unwrap_or_default();
             let t = chrome.t;
-            let service = [("service", client_name.as_str())];
+            // First-strong isolate: whatever the service's name holds, it cannot reorder the
+            // text around it (Unicode Bidirectional Algorithm, UAX #9 section 2.4).
+            let isolated = format!("\u{2068}{client_name}\u{2069}");
+            let service = [("service", isolated.as_str())];
             let template = LoginTemplate {
                 title: t.fill("login.title", &service),
                 heading: t.fill("login.heading", &service),

@@ -72,6 +72,11 @@ function formatDate(seconds, withTime) {
   return new Intl.DateTimeFormat(lang, { ...options, timeZone: "Asia/Hong_Kong" }).format(new Date(seconds * 1000));
 }
 
+/** A name from outside, isolated so that it cannot reorder the sentence around it (UAX #9, 2.4). */
+function isolate(text) {
+  return `\u2068${text}\u2069`;
+}
+
 function joinList(items) {
   return items.join(lang === "en" ? ", " : "、");
 }
@@ -423,7 +428,7 @@ async function loginScreen(options) {
     show(t("problem.generic"), [alertBox(explain(error)), homeLink()], options);
     return;
   }
-  const service = view.client_name;
+  const service = isolate(view.client_name);
   const boxes = [];
   const items = view.scopes.map((scope) => {
     const text = t(`scope.${scope.scope}`) === `scope.${scope.scope}` ? scope.description : t(`scope.${scope.scope}`);
@@ -541,7 +546,7 @@ async function renderServices(token, renderOptions, notice) {
       channel: t(`channel.${r.channel}`),
       claims: joinList(r.claims.map((c) => t(`claim.${c}`))),
     })));
-    const unlink = button(t("services.unlink", { service: s.client_name }), { class: "secondary", "data-client": s.client_id });
+    const unlink = button(t("services.unlink", { service: isolate(s.client_name) }), { class: "secondary", "data-client": s.client_id });
     const article = h("li", { class: "service" },
       h("h2", {}, s.client_name),
       h("p", {}, t("services.linked_at", { date: formatDate(s.linked_at, false) })),
@@ -551,11 +556,11 @@ async function renderServices(token, renderOptions, notice) {
       releases.length ? h("ul", {}, releases) : h("p", {}, t("services.no_releases")),
       unlink);
     unlink.addEventListener("click", () => {
-      const yes = button(t("services.unlink", { service: s.client_name }), { class: "danger" });
+      const yes = button(t("services.unlink", { service: isolate(s.client_name) }), { class: "danger" });
       const no = button(t("cancel"), { class: "secondary" });
       const textId = `confirm-text-${s.client_id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
       const confirm = h("div", { class: "confirm", role: "group", "aria-labelledby": textId },
-        h("p", { id: textId }, t("services.unlink_confirm", { service: s.client_name })), yes, no);
+        h("p", { id: textId }, t("services.unlink_confirm", { service: isolate(s.client_name) })), yes, no);
       unlink.replaceWith(confirm);
       yes.focus();
       no.addEventListener("click", () => { confirm.replaceWith(unlink); unlink.focus(); });
@@ -563,7 +568,7 @@ async function renderServices(token, renderOptions, notice) {
         yes.disabled = no.disabled = true;
         try {
           await api("DELETE", `/api/v1/device/me/services/${encodeURIComponent(s.client_id)}`, undefined, token);
-          await renderServices(token, { focus: true }, t("services.unlinked", { service: s.client_name }));
+          await renderServices(token, { focus: true }, t("services.unlinked", { service: isolate(s.client_name) }));
         } catch (error) {
           yes.disabled = no.disabled = false;
           showError(article, explain(error));

@@ -72,21 +72,24 @@ fn client_create_prints_credentials_and_stores_only_a_hash() {
     let public: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(public["client_secret"].is_null());
 
-    let out = civpass()
-        .args([
-            "client",
-            "create",
-            "--data-dir",
-            data_dir,
-            "--name",
-            "Bad",
-            "--redirect-uri",
-            "not-a-uri",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("redirect URI"));
+    // Refused, as by dynamic registration: not a URI, plain http off loopback, credentials in
+    // the URI, a name with a bidi override or far too long.
+    for (name, uri, says) in [
+        ("Bad", "not-a-uri", "redirect URI"),
+        ("Bad", "http://app.example/cb", "plain http only on 127.0.0.1"),
+        ("Bad", "https://user:pw@app.example/cb", "credentials"),
+        ("Tax \u{202E}gnorw", "https://app.example/cb", "bidirectional"),
+        (&"N".repeat(101), "https://app.example/cb", "longer than 100"),
+    ] {
+        let out = civpass()
+            .args(["client", "create", "--data-dir", data_dir, "--name", name])
+            .args(["--redirect-uri", uri])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{uri}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -138,6 +138,71 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
         ),
         ("no redirect URI", json!({}), "invalid_redirect_uri"),
         (
+            "plain http on a public host",
+            json!({"redirect_uris": ["http://rp.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            "plain http on localhost (a name, not a loopback literal)",
+            json!({"redirect_uris": ["http://localhost:8000/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            "credentials in a redirect URI",
+            json!({"redirect_uris": ["https://user:secret@rp.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            "credentials in a plain-http loopback URI",
+            json!({"redirect_uris": ["http://admin@127.0.0.1:9/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            "a redirect URI of 3,000 characters",
+            json!({"redirect_uris": [format!("https://rp.example/{}", "a".repeat(3000))]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            "thirty redirect URIs",
+            json!({"redirect_uris": (0..30).map(|n| format!("https://rp.example/cb{n}")).collect::<Vec<_>>()}),
+            "invalid_client_metadata",
+        ),
+        (
+            "plain http for the post-logout URI",
+            json!({"redirect_uris": [CALLBACK], "post_logout_redirect_uris": ["http://rp.example/bye"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            "credentials in the back-channel logout URI",
+            json!({"redirect_uris": [CALLBACK], "backchannel_logout_uri": "https://u:p@rp.example/bc"}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a name of 60,000 characters",
+            json!({"redirect_uris": [CALLBACK], "client_name": "A".repeat(60_000)}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a name with a right-to-left override",
+            json!({"redirect_uris": [CALLBACK], "client_name": "Tax \u{202E}evreser"}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a name with an isolate",
+            json!({"redirect_uris": [CALLBACK], "client_name": "Bank\u{2067}x\u{2069}"}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a name with a line break",
+            json!({"redirect_uris": [CALLBACK], "client_name": "Bank\nPlease approve"}),
+            "invalid_client_metadata",
+        ),
+        (
+            "a name of spaces",
+            json!({"redirect_uris": [CALLBACK], "client_name": "   "}),
+            "invalid_client_metadata",
+        ),
+        (
             "an unknown auth method",
             json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "tls_client_auth"}),
             "invalid_client_metadata",
@@ -171,6 +236,19 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
             (StatusCode::BAD_REQUEST, Some(error)),
             "{what}"
         );
+    }
+    // What is allowed: https anywhere, plain http on a loopback literal, a long Chinese name.
+    for (what, metadata) in [
+        ("https", json!({"redirect_uris": ["https://rp.example/cb?x=1"]})),
+        ("IPv6 loopback", json!({"redirect_uris": ["http://[::1]:8080/cb"]})),
+        (
+            "a Chinese name",
+            json!({"redirect_uris": [CALLBACK], "client_name": "運輸署".repeat(33)}),
+        ),
+    ] {
+        let (status, body) =
+            call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(metadata)).await;
+        assert_eq!(status, StatusCode::CREATED, "{what}: {body}");
     }
     // A registration access token manages only its own client.
     let (_, a) =
