@@ -12,8 +12,17 @@ use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
 
-/// How long an expired login request is kept, in seconds.
+/// How long an expired login request is kept, in seconds: a day for one that issued a code (a
+/// replayed code still revokes its grant), an hour for one that never did (its browser may come
+/// back to be told how it ended).
 pub const LOGIN_REQUEST_RETENTION: i64 = 24 * 3600;
+pub const UNFINISHED_LOGIN_REQUEST_RETENTION: i64 = 3600;
+
+/// Longest `state` kept, in bytes: room for the largest real ones (ASP.NET Core's protected
+/// properties), not for a payload.
+const MAX_STATE_BYTES: usize = 2048;
+/// Longest `nonce`, in bytes.
+const MAX_NONCE_BYTES: usize = 512;
 
 /// The parameters of an authorization request, as received.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -56,6 +65,9 @@ pub enum AuthorizeError {
         description: &'static str,
         state: Option<String>,
     },
+    /// This browser, or this address, already holds as many pending login requests as it may:
+    /// a page, no redirect (the service did nothing wrong).
+    TooManyPending,
     Internal(String),
 }
 
@@ -483,10 +495,16 @@ impl Services {
                 "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
             ));
         }
-        if params.state.as_deref().is_some_and(|s| s.len() > 2048)
-            || params.nonce.as_deref().is_some_and(|s| s.len() > 2048)
+        if params.state.as_deref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+            return Err(redirect("invalid_request", "state is longer than 2048 bytes"));
+        }
+        if params.nonce.as_deref().is_some_and(|s| s.len() > MAX_NONCE_BYTES) {
+            return Err(redirect("invalid_request", "nonce is longer than 512 bytes"));
+        }
+        if params.acr_values.as_deref().is_some_and(|s| s.len() > 256)
+            || params.claims.as_deref().is_some_and(|s| s.len() > 4096)
         {
-            return Err(redirect("invalid_request", "state or nonce is too long"));
+            return Err(redirect("invalid_request", "acr_values or claims is too long"));
         }
         Ok(ValidRequest {
             client: client.clone(),
@@ -528,6 +546,11 @@ impl Services {
         let params = &params;
 
         let now = self.clock.now();
+        let browser_hash = hash_secret(browser_id);
+        let origin_hash = origin
+            .client_key
+            .map(|key| self.secrets.lookup.hash(&[b"login-origin", key.to_string().as_bytes()]));
+        self.check_pending_caps(&browser_hash, origin_hash.as_deref(), now).await?;
         let id = random_token(16);
         let context = LoginContext::derive(origin, self.ip_locator.as_ref());
         let sealed_context = serde_json::to_vec(&context)
@@ -542,7 +565,7 @@ impl Services {
             nonce: params.nonce.clone(),
             scopes: requested,
             code_challenge: challenge,
-            browser_hash: hash_secret(browser_id),
+            browser_hash,
             match_code: format!("{:02}", random_below(100)),
             challenge: random_token(32),
             created_at: now,
@@ -564,9 +587,42 @@ impl Services {
             failure: None,
             dpop_jkt,
             sealed_context,
+            origin_hash,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
         Ok(StartedLogin { request_id: request.id })
+    }
+
+    /// One browser may hold a few pending login requests, one address some more: each keeps
+    /// text the caller chose until it expires, so strangers must not open them without end.
+    async fn check_pending_caps(
+        &self,
+        browser_hash: &str,
+        origin_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(), AuthorizeError> {
+        let (per_browser, per_address) = (
+            self.settings.max_pending_logins_per_browser,
+            self.settings.max_pending_logins_per_address,
+        );
+        if per_browser == 0 && per_address == 0 {
+            return Ok(());
+        }
+        let (browser, address) = self
+            .store
+            .count_pending_login_requests(browser_hash, origin_hash, now)
+            .await
+            .map_err(Internal::from)?;
+        let over = |count: u64, cap: u32| cap > 0 && count >= u64::from(cap);
+        if over(browser, per_browser) || over(address, per_address) {
+            tracing::warn!(
+                per_browser = browser,
+                per_address = address,
+                "too many pending login requests"
+            );
+            return Err(AuthorizeError::TooManyPending);
+        }
+        Ok(())
     }
 
     async fn bound_request(
@@ -672,8 +728,13 @@ impl Services {
     /// ceremonies and app sessions go at once.
     pub async fn purge_expired_login_requests(&self) -> Result<u64, Internal> {
         let now = self.clock.now();
-        let requests =
-            self.store.delete_login_requests_expired_before(now - LOGIN_REQUEST_RETENTION).await?;
+        let requests = self
+            .store
+            .delete_login_requests_expired_before(
+                now - LOGIN_REQUEST_RETENTION,
+                now - UNFINISHED_LOGIN_REQUEST_RETENTION,
+            )
+            .await?;
         // Challenges and app sessions are worth nothing once expired; a retired refresh token
         // is kept for reuse detection only while its grant could still be alive.
         let ceremonies = self.store.delete_ceremonies_expired_before(now).await?;

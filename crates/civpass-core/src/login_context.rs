@@ -49,6 +49,8 @@ pub struct RequestOrigin<'a> {
     pub user_agent: Option<&'a str>,
     /// The client's address (through trusted proxies), not the proxy's.
     pub ip: Option<IpAddr>,
+    /// The key limits count that address under (an IPv6 address cut to its /64).
+    pub client_key: Option<IpAddr>,
 }
 
 /// The context the app shows; each part may be unknown.
@@ -100,13 +102,21 @@ mod tests {
     #[test]
     fn browsers_and_systems_are_named_and_unknown_ones_left_out() {
         let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-        let origin = RequestOrigin { user_agent: Some(chrome), ip: Some([203, 0, 113, 9].into()) };
+        let origin = RequestOrigin {
+            user_agent: Some(chrome),
+            ip: Some([203, 0, 113, 9].into()),
+            client_key: None,
+        };
         let context = LoginContext::derive(&origin, &OnePlace);
         assert_eq!(context.browser.as_deref(), Some("Chrome"));
         assert_eq!(context.os.as_deref(), Some("Windows 10"));
         assert_eq!(context.place.unwrap().en, "Kowloon, Hong Kong");
         let nothing = LoginContext::derive(
-            &RequestOrigin { user_agent: Some("curl/8.0 <script>"), ip: Some([8, 8, 8, 8].into()) },
+            &RequestOrigin {
+                user_agent: Some("curl/8.0 <script>"),
+                ip: Some([8, 8, 8, 8].into()),
+                client_key: None,
+            },
             &OnePlace,
         );
         assert_eq!(nothing.place, None);
@@ -120,7 +130,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_user_agent_parses_without_panicking_or_echoing_markup(ua in "\\PC{0,700}") {
-            let context = LoginContext::derive(&RequestOrigin { user_agent: Some(&ua), ip: None }, &NoIpLocator);
+            let origin = RequestOrigin { user_agent: Some(&ua), ..RequestOrigin::default() };
+            let context = LoginContext::derive(&origin, &NoIpLocator);
             for name in [context.browser, context.os].into_iter().flatten() {
                 proptest::prop_assert!(name.len() <= 64 && !name.contains('<'), "{}", name);
             }

@@ -293,6 +293,9 @@ pub struct LoginRequest {
     /// Where the request came from (`login_context::LoginContext` as JSON), sealed with the
     /// request id as associated data: an approximate place is personal data.
     pub sealed_context: Option<Vec<u8>>,
+    /// Keyed hash of the client address's key (IPv4 address, IPv6 /64), to cap the pending
+    /// requests one address holds.
+    pub origin_hash: Option<String>,
 }
 
 /// A back-channel logout a service is still to receive.

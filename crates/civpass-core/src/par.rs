@@ -51,6 +51,10 @@ impl From<AuthorizeError> for PushError {
                 PushError { error: "invalid_request", description }
             }
             AuthorizeError::Redirect { error, description, .. } => PushError { error, description },
+            AuthorizeError::TooManyPending => PushError {
+                error: "temporarily_unavailable",
+                description: "too many login requests are pending",
+            },
             AuthorizeError::Internal(cause) => {
                 tracing::error!(cause, "pushed authorization request failed");
                 PushError { error: "server_error", description: "internal error" }

@@ -46,6 +46,11 @@ pub struct Settings {
     /// Remote registrations that may name one identity (ID number) in an hour, from anywhere;
     /// 0 turns the limit off.
     pub identity_attempts_per_hour: u32,
+    /// Pending login requests one browser may hold at once; 0 turns the cap off.
+    pub max_pending_logins_per_browser: u32,
+    /// Pending login requests one client address (IPv6: /64) may hold at once; 0 turns the cap
+    /// off.
+    pub max_pending_logins_per_address: u32,
 }
 
 impl Settings {
@@ -68,6 +73,10 @@ impl Settings {
             allow_loopback_uris: false,
             fapi2: false,
             identity_attempts_per_hour: 10,
+            max_pending_logins_per_browser: 5,
+            // Two-minute requests: 50 at once is 25 a minute from one address, room for a
+            // carrier-grade NAT's citizens, not for a stranger filling the database.
+            max_pending_logins_per_address: 50,
         }
     }
 }

@@ -160,9 +160,22 @@ pub trait LoginStore {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<Option<String>>;
-    /// Deletes login requests (and pushed requests) that expired before `cutoff`; returns how
-    /// many.
-    async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+    /// Deletes login requests (and pushed requests) that expired before `cutoff`, and those that
+    /// never got as far as a code (pending, approved, denied, failed) already when they expired
+    /// before `unfinished_cutoff`; returns how many.
+    async fn delete_login_requests_expired_before(
+        &self,
+        cutoff: UnixTime,
+        unfinished_cutoff: UnixTime,
+    ) -> StoreResult<u64>;
+    /// How many pending, unexpired login requests this browser (by cookie hash) and, if given,
+    /// this client address (by keyed hash of its key) hold at `now`.
+    async fn count_pending_login_requests(
+        &self,
+        browser_hash: &str,
+        origin_hash: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<(u64, u64)>;
 }
 
 #[async_trait]

@@ -87,6 +87,11 @@ impl AppState {
         client_ip(peer, &forwarded, &self.limiters.addressing.trusted_proxies)
     }
 
+    /// The key a client address is counted under (an IPv6 address cut to its prefix).
+    pub(crate) fn client_key(&self, address: std::net::IpAddr) -> std::net::IpAddr {
+        self.limiters.addressing.key(address)
+    }
+
     /// Lets the rate limiters forget addresses that have been quiet; call it now and then.
     pub fn forget_idle_clients(&self) {
         self.limiters.forget_idle();

@@ -117,6 +117,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
         failure: row.try_get("failure").map_err(backend)?,
         sealed_context: row.try_get("sealed_context").map_err(backend)?,
+        origin_hash: row.try_get("origin_hash").map_err(backend)?,
     })
 }
 

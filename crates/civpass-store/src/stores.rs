@@ -20,7 +20,7 @@ use crate::{SqlStore, backend, rows};
 
 const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
      match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context";
+     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context, origin_hash";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at, dpop_jkt";
@@ -428,8 +428,8 @@ impl LoginStore for SqlStore {
                 sqlx::query(
                     "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
                      code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales, \
-                     acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                     acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context, origin_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -451,6 +451,7 @@ impl LoginStore for SqlStore {
                 .bind(&r.expected_sub)
                 .bind(&r.dpop_jkt)
                 .bind(&r.sealed_context)
+                .bind(&r.origin_hash)
                 .execute(conn)
                 .await
                 .map_err(backend)?;
@@ -620,6 +621,34 @@ impl LoginStore for SqlStore {
             .await
     }
 
+    async fn count_pending_login_requests(
+        &self,
+        browser_hash: &str,
+        origin_hash: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<(u64, u64)> {
+        let count = |column: &'static str, value: String| {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) AS n FROM login_requests WHERE {column} = $1 AND expires_at > $2 AND status = 'pending'"
+            ));
+            async move {
+                let row = sqlx::query(sql)
+                    .bind(value)
+                    .bind(now)
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(backend)?;
+                row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
+            }
+        };
+        let browser = count("browser_hash", browser_hash.to_owned()).await?;
+        let origin = match origin_hash {
+            Some(hash) => count("origin_hash", hash.to_owned()).await?,
+            None => 0,
+        };
+        Ok((browser, origin))
+    }
+
     async fn insert_pushed_request(
         &self,
         id: &str,
@@ -670,16 +699,24 @@ impl LoginStore for SqlStore {
             .await
     }
 
-    async fn delete_login_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+    async fn delete_login_requests_expired_before(
+        &self,
+        cutoff: UnixTime,
+        unfinished_cutoff: UnixTime,
+    ) -> StoreResult<u64> {
         self.writer
             .write(
                 Statements::Several,
                 op!(|conn| {
-                    let deleted = sqlx::query("DELETE FROM login_requests WHERE expires_at < $1")
-                        .bind(cutoff)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
+                    let deleted = sqlx::query(
+                        "DELETE FROM login_requests WHERE expires_at < $1 \
+                         OR (expires_at < $2 AND status NOT IN ('completed', 'redeemed'))",
+                    )
+                    .bind(cutoff)
+                    .bind(unfinished_cutoff)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
                     // Pushed requests live a minute; any older than the cutoff are long dead.
                     let pushed = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
                         .bind(cutoff)

@@ -159,6 +159,9 @@ pub struct Options {
     /// Registrations one identity may attempt in an hour, if not the default (0 turns it off,
     /// for tests that register one person many times).
     pub identity_attempts_per_hour: Option<u32>,
+    /// Pending login requests per browser and per address; off unless a test sets them, like
+    /// the rate limits, because tests start many logins from one address.
+    pub pending_caps: Option<(u32, u32)>,
 }
 
 /// Starts a server on 127.0.0.1 with an OS-chosen port over a fresh database.
@@ -189,6 +192,8 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     if let Some(attempts) = options.identity_attempts_per_hour {
         settings.identity_attempts_per_hour = attempts;
     }
+    (settings.max_pending_logins_per_browser, settings.max_pending_logins_per_address) =
+        options.pending_caps.unwrap_or((0, 0));
     let services = Services::new(
         Arc::new(store.clone()),
         registry.clone(),

@@ -22,6 +22,8 @@ pub(crate) struct FileConfig {
     pub(crate) rate_limit_device: Option<u32>,
     pub(crate) rate_limit_registration: Option<u32>,
     pub(crate) identity_attempts_per_hour: Option<u32>,
+    pub(crate) max_pending_logins_per_browser: Option<u32>,
+    pub(crate) max_pending_logins_per_address: Option<u32>,
     pub(crate) require_par: Option<bool>,
     pub(crate) require_dpop: Option<bool>,
     pub(crate) allow_private_uris: Option<bool>,

@@ -30,7 +30,8 @@ struct Cli {
     /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url,
     /// evidence_url, master_key,
     /// rate_limit_authorize, rate_limit_token, rate_limit_device, rate_limit_registration,
-    /// identity_attempts_per_hour, trusted_proxies,
+    /// identity_attempts_per_hour, max_pending_logins_per_browser, max_pending_logins_per_address,
+    /// trusted_proxies,
     /// ipv6_client_prefix, header_read_timeout, idle_timeout, max_connections,
     /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris,
     /// ip_location_db).
@@ -76,7 +77,10 @@ impl StorageArgs {
 /// What `serve` enforces beyond the protocols' minimum.
 struct Policy {
     limits: RateLimits,
-    identity_attempts_per_hour: u32,
+    /// `None` keeps `Settings`' default, here and below.
+    identity_attempts_per_hour: Option<u32>,
+    max_pending_logins_per_browser: Option<u32>,
+    max_pending_logins_per_address: Option<u32>,
     addressing: ClientAddressing,
     connections: ConnectionLimits,
     require_par: bool,
@@ -91,7 +95,13 @@ impl Policy {
         let mut settings = Settings::new(issuer);
         settings.require_par = self.require_par;
         settings.allow_loopback_uris = self.allow_private_uris;
-        settings.identity_attempts_per_hour = self.identity_attempts_per_hour;
+        let defaults = settings.clone();
+        settings.identity_attempts_per_hour =
+            self.identity_attempts_per_hour.unwrap_or(defaults.identity_attempts_per_hour);
+        settings.max_pending_logins_per_browser =
+            self.max_pending_logins_per_browser.unwrap_or(defaults.max_pending_logins_per_browser);
+        settings.max_pending_logins_per_address =
+            self.max_pending_logins_per_address.unwrap_or(defaults.max_pending_logins_per_address);
         settings
     }
 }
@@ -115,6 +125,13 @@ struct LimitArgs {
     /// the limit off [default: 10].
     #[arg(long, env = "CIVPASS_IDENTITY_ATTEMPTS_PER_HOUR")]
     identity_attempts_per_hour: Option<u32>,
+    /// Pending login requests one browser may hold at once; 0 turns the cap off [default: 5].
+    #[arg(long, env = "CIVPASS_MAX_PENDING_LOGINS_PER_BROWSER")]
+    max_pending_logins_per_browser: Option<u32>,
+    /// Pending login requests one client address (IPv6: prefix) may hold at once; 0 turns the
+    /// cap off [default: 50].
+    #[arg(long, env = "CIVPASS_MAX_PENDING_LOGINS_PER_ADDRESS")]
+    max_pending_logins_per_address: Option<u32>,
     /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client for
     /// the rate limits; repeat, or comma-separate in the environment [default: none].
     #[arg(long = "trusted-proxy", env = "CIVPASS_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -464,8 +481,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 limits: limits.resolve(&file),
                 identity_attempts_per_hour: limits
                     .identity_attempts_per_hour
-                    .or(file.identity_attempts_per_hour)
-                    .unwrap_or(10),
+                    .or(file.identity_attempts_per_hour),
+                max_pending_logins_per_browser: limits
+                    .max_pending_logins_per_browser
+                    .or(file.max_pending_logins_per_browser),
+                max_pending_logins_per_address: limits
+                    .max_pending_logins_per_address
+                    .or(file.max_pending_logins_per_address),
                 addressing: limits.addressing(&file)?,
                 connections: limits.connections(&file),
                 require_par: require_par || file.require_par.unwrap_or(false),

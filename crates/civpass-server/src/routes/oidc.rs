@@ -152,10 +152,12 @@ async fn authorize(
             (jar.clone().add(cookie), id)
         }
     };
+    let client_ip =
+        connect.map(|axum::Extension(ConnectInfo(peer))| state.client_address(peer.ip(), &headers));
     let origin = RequestOrigin {
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
-        ip: connect
-            .map(|axum::Extension(ConnectInfo(peer))| state.client_address(peer.ip(), &headers)),
+        ip: client_ip,
+        client_key: client_ip.map(|ip| state.client_key(ip)),
     };
     match state.services.start_login(&params, &browser, &origin).await {
         Ok(started) => {
@@ -181,6 +183,17 @@ async fn authorize(
             pairs.push(("iss", &issuer));
             Redirect::to(&with_query(&redirect_uri, &pairs)).into_response()
         }
+        Err(AuthorizeError::TooManyPending) => (
+            jar,
+            pages::message(
+                page_chrome,
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending",
+                None,
+                None,
+            ),
+        )
+            .into_response(),
         Err(AuthorizeError::Internal(cause)) => {
             tracing::error!(cause, "authorize failed");
             pages::message(page_chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)

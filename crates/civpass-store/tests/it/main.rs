@@ -114,6 +114,7 @@ fn request(id: &str, client_id: &str) -> LoginRequest {
         failure: None,
         dpop_jkt: Some("jkt".into()),
         sealed_context: Some(vec![7, 7]),
+        origin_hash: Some("origin-1".into()),
     }
 }
 
@@ -363,10 +364,57 @@ async fn only_login_requests_expired_before_the_cutoff_are_deleted() {
             .insert_login_request(&LoginRequest { expires_at: 200, ..request("new", "c1") })
             .await
             .unwrap();
-        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
+        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 1);
         assert!(store.find_login_request("old").await.unwrap().is_none());
         assert!(store.find_login_request("new").await.unwrap().is_some());
-        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 0);
+        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 0);
+        // Unfinished requests go sooner than those that issued a code.
+        for (id, status) in [("pending", LoginStatus::Pending), ("redeemed", LoginStatus::Redeemed)]
+        {
+            let r = LoginRequest { expires_at: 300, status, ..request(id, "c1") };
+            store.insert_login_request(&r).await.unwrap();
+        }
+        // "new" is past the first cutoff, "pending" past the second, "redeemed" past neither.
+        assert_eq!(store.delete_login_requests_expired_before(250, 350).await.unwrap(), 2);
+        assert!(store.find_login_request("pending").await.unwrap().is_none());
+        assert!(store.find_login_request("redeemed").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn pending_login_requests_are_counted_per_browser_and_per_origin() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        let mut insert = Vec::new();
+        for (id, browser, origin, expires_at, status) in [
+            ("a", "b1", Some("o1"), 200, LoginStatus::Pending),
+            ("b", "b1", Some("o1"), 200, LoginStatus::Pending),
+            ("c", "b2", Some("o1"), 200, LoginStatus::Pending),
+            ("d", "b1", Some("o2"), 200, LoginStatus::Denied),
+            ("e", "b1", Some("o1"), 90, LoginStatus::Pending),
+            ("f", "b1", None, 200, LoginStatus::Pending),
+        ] {
+            insert.push(LoginRequest {
+                browser_hash: browser.into(),
+                origin_hash: origin.map(str::to_owned),
+                expires_at,
+                status,
+                ..request(id, "c1")
+            });
+        }
+        for r in &insert {
+            store.insert_login_request(r).await.unwrap();
+        }
+        // Pending and unexpired at 100: b1 holds a, b, f; o1 holds a, b, c.
+        assert_eq!(
+            store.count_pending_login_requests("b1", Some("o1"), 100).await.unwrap(),
+            (3, 3)
+        );
+        assert_eq!(store.count_pending_login_requests("b2", None, 100).await.unwrap(), (1, 0));
+        assert_eq!(
+            store.count_pending_login_requests("b9", Some("o9"), 100).await.unwrap(),
+            (0, 0)
+        );
     }
 }
 
@@ -624,7 +672,7 @@ async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
         assert_eq!(store.take_pushed_request("p1", "c1", 150).await.unwrap(), None, "used once");
         assert_eq!(store.take_pushed_request("p2", "c1", 200).await.unwrap(), None, "expired");
         store.insert_pushed_request("p3", "c1", "{}", 100).await.unwrap();
-        assert_eq!(store.delete_login_requests_expired_before(150).await.unwrap(), 1);
+        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 1);
     }
 }
 

@@ -548,6 +548,76 @@ async fn oversized_inputs_are_refused_before_they_cost_anything() {
     let res = support::browser().get(url.as_str()).send().await.unwrap();
     let back = url::Url::parse(&support::location(&res)).unwrap();
     assert_eq!(support::query(&back, "error").as_deref(), Some("invalid_request"));
+    // So do an oversized nonce, acr_values and claims; at their limits they pass.
+    for (name, value, refused) in [
+        ("nonce", "n".repeat(513), true),
+        ("nonce", "n".repeat(512), false),
+        ("state", "s".repeat(2048), false),
+        ("acr_values", "basic ".repeat(60), true),
+        ("claims", format!("{{\"userinfo\":{{\"x\":{}}}}}", "null ".repeat(900)), true),
+    ] {
+        let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(n, _)| n != name)
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs).append_pair(name, &value);
+        let res = support::browser().get(url.as_str()).send().await.unwrap();
+        let to = support::location(&res);
+        if refused {
+            let back = url::Url::parse(&to).unwrap();
+            assert_eq!(
+                support::query(&back, "error").as_deref(),
+                Some("invalid_request"),
+                "{name}"
+            );
+        } else {
+            assert!(to.starts_with("/login/"), "{name} of {} bytes: {to}", value.len());
+        }
+    }
+    // And a request head over 32 KiB is refused before any parsing.
+    let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+    url.query_pairs_mut().append_pair("padding", &"p".repeat(40 * 1024));
+    let res = support::browser().get(url.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_browser_and_an_address_hold_only_so_many_pending_logins() {
+    for backend in backends() {
+        let options = Options {
+            fixed_clock: true,
+            pending_caps: Some((3, 5)),
+            trusted_proxies: &["127.0.0.1"],
+            ..Options::default()
+        };
+        let server = spawn_server_with(&backend, options).await;
+        let (id, _) = server.client(CALLBACK).await;
+        let start = |browser: reqwest::Client| {
+            let url = AuthRequest::new(&id, CALLBACK, "openid").url(&server.base);
+            async move { browser.get(url).send().await.unwrap() }
+        };
+        let here = browser_at("civpass-test", "203.0.113.20");
+        for _ in 0..3 {
+            assert_eq!(start(here.clone()).await.status(), StatusCode::SEE_OTHER);
+        }
+        let res = start(here.clone()).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "a fourth in one browser");
+        assert!(res.text().await.unwrap().contains("Too many logins in progress"));
+        // Fresh cookies from the same address: two more, then the address is full.
+        let other = browser_at("civpass-test", "203.0.113.20");
+        assert_eq!(start(other.clone()).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(start(other.clone()).await.status(), StatusCode::SEE_OTHER);
+        let third = browser_at("civpass-test", "203.0.113.20");
+        assert_eq!(start(third).await.status(), StatusCode::TOO_MANY_REQUESTS, "a sixth");
+        // Another address is not affected, and an IPv6 /64 counts as one address.
+        let elsewhere = browser_at("civpass-test", "2001:db8:5::1");
+        assert_eq!(start(elsewhere).await.status(), StatusCode::SEE_OTHER);
+        // Once they expire (two minutes), the browser may start again.
+        server.clock.as_ref().unwrap().advance(121);
+        assert_eq!(start(here).await.status(), StatusCode::SEE_OTHER);
+    }
 }
 
 /// HMAC-SHA256 (RFC 2104), by hand: the forger's tool, not ours.
