@@ -25,7 +25,7 @@ const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new 
 const shots = process.env.CIVPASS_SCREENSHOTS;
 const dataDir = mkdtempSync(join(tmpdir(), "civpass-app-"));
 const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
-let server, base, rp, callback, browser, config, person, phone;
+let server, base, rp, callback, bye, browser, config, person, phone;
 
 async function civpass(...args) {
   const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
@@ -43,7 +43,8 @@ before(async () => {
   rp = createServer((req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<!doctype html><title>Test service</title><h1>Back at the test service</h1>"); });
   await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));
   callback = `http://127.0.0.1:${rp.address().port}/callback`;
-  const client = JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Transport Department", "--redirect-uri", callback, "--json"));
+  bye = `http://127.0.0.1:${rp.address().port}/bye`;
+  const client = JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Transport Department", "--redirect-uri", callback, "--post-logout-redirect-uri", bye, "--json"));
   config = await oidc.discovery(new URL(base), client.client_id, { client_secret: client.client_secret, id_token_signed_response_alg: "ES256" }, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
   [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "7", "--json"));
 
@@ -235,6 +236,37 @@ test("a wrong matching code cancels the login", async () => {
   assert.match(await phone.page.textContent("h1"), /Login request ended/);
   assert.equal(await phone.page.locator("#approve").count(), 0);
   await accessible(phone.page, "the ended screen");
+  await desktop.close();
+});
+
+test("RP-initiated logout asks the citizen, and ends the session only from the browser that logged in", async () => {
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
+  const page = await desktop.newPage();
+  const login = await startLogin(page);
+  await phone.page.goto(await page.getAttribute("#open-app", "href"));
+  await phone.page.fill("#match", (await page.textContent("#match-code")).trim());
+  await phone.page.click("#approve");
+  await phone.page.waitForSelector("#outcome");
+  const tokens = await finishLogin(page, login);
+  const endSession = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, post_logout_redirect_uri: bye, state: "bye" });
+
+  // Opened anywhere else (a leaked ID token in a link), the page asks; confirming there ends nothing.
+  const elsewhere = await browser.newContext();
+  const other = await elsewhere.newPage();
+  await other.goto(endSession.href);
+  await other.click("#logout-confirm");
+  await other.waitForURL((u) => u.href.startsWith(bye));
+  await elsewhere.close();
+  const still = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+
+  // In the browser that logged in: the question, then the session ends and the service is back.
+  await page.goto(endSession.href);
+  assert.match(await page.textContent("h1"), /Log out of .*Transport Department.*\?/);
+  await accessible(page, "the logout confirmation");
+  await page.click("#logout-confirm");
+  await page.waitForURL((u) => u.href.startsWith(bye), { timeout: 15000 });
+  assert.equal(new URL(page.url()).searchParams.get("state"), "bye");
+  await assert.rejects(oidc.refreshTokenGrant(config, still.refresh_token), (e) => e.error === "invalid_grant");
   await desktop.close();
 });
 

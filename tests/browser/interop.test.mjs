@@ -52,10 +52,14 @@ async function register(...args) {
 }
 
 /** Follows the authorization URL like a browser, approves in the wallet, returns the callback URL. */
+/** The browser-binding cookie of the latest login, as a browser would keep it. */
+let lastCookie;
+
 async function login(url) {
   let res = await fetch(url, { redirect: "manual" });
   assert.equal(res.status, 303, await res.text());
   const cookie = res.headers.get("set-cookie").split(";")[0];
+  lastCookie = cookie;
   const page = new URL(res.headers.get("location"), base);
   const html = await (await fetch(page, { headers: { cookie } })).text();
   const match = /id="match-code">(\d\d)</.exec(html)[1];
@@ -160,8 +164,19 @@ test("RP-initiated logout with openid-client's end-session URL", async () => {
   const config = await oidc.discovery(new URL(base), client.client_id, {}, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
   const p = pkce();
   const tokens = await oidc.authorizationCodeGrant(config, await login(oidc.buildAuthorizationUrl(config, await params(p))), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+  const cookie = lastCookie;
   const url = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, post_logout_redirect_uri: bye, state: "after" });
-  const res = await fetch(url, { redirect: "manual" });
+  // The end-session URL asks the citizen first; the session ends on the confirmation's POST,
+  // from the browser the login happened in.
+  let res = await fetch(url, { redirect: "manual", headers: { cookie } });
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  const form = new URLSearchParams();
+  for (const [, name, value] of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    form.append(name, value.replaceAll("&#x2f;", "/").replaceAll("&amp;", "&").replaceAll("&quot;", '"').replaceAll("&#x3d;", "="));
+  }
+  form.append("decision", "logout");
+  res = await fetch(new URL("/logout", base), { method: "POST", body: form, redirect: "manual", headers: { cookie } });
   assert.equal(res.status, 303);
   assert.equal(res.headers.get("location"), `${bye}?state=after`);
   await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (e) => e.error === "invalid_grant");

@@ -3,7 +3,7 @@
 //! citizen's session with it ended, e.g. because the citizen unlinked it in the app.
 
 use async_trait::async_trait;
-use civpass_crypto::secret::random_token;
+use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde_json::json;
 
 use crate::model::{Client, LogoutNotice};
@@ -84,6 +84,27 @@ pub enum LogoutOutcome {
     LoggedOut,
 }
 
+/// What a logout request would do, before the citizen confirms it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LogoutPlan {
+    /// The service asking, when known (for the confirmation page).
+    pub client_name: Option<String>,
+    /// Where the browser goes afterwards (a registered post-logout URI, with `state`).
+    pub redirect: Option<String>,
+    /// A live login session is named by the `id_token_hint`: ending it needs the citizen's
+    /// confirmation. Without one there is nothing to end and nothing to confirm.
+    pub ends_session: bool,
+}
+
+impl LogoutPlan {
+    pub fn outcome(&self) -> LogoutOutcome {
+        match &self.redirect {
+            Some(to) => LogoutOutcome::Redirect(to.clone()),
+            None => LogoutOutcome::LoggedOut,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LogoutError {
     #[error("{0}")]
@@ -98,11 +119,63 @@ impl From<Internal> for LogoutError {
     }
 }
 
+/// A checked logout request: the plan, and the session it would end.
+struct CheckedLogout {
+    plan: LogoutPlan,
+    grant: Option<crate::model::Grant>,
+}
+
 impl Services {
-    /// RP-initiated logout: ends the login session (grant) the `id_token_hint` names, and sends
-    /// the browser back only to a post-logout URI the client registered.
+    /// RP-initiated logout, step one (RP-Initiated Logout 1.0 section 2): checks the request and
+    /// says what it would do. Expired hints are accepted, as section 4 asks. Nothing changes
+    /// here: a GET (or a form posted from the service's site) only shows the citizen a
+    /// confirmation, so a leaked ID token in a link cannot end anyone's session.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, req: &LogoutRequest) -> Result<LogoutOutcome, LogoutError> {
+    pub async fn plan_logout(&self, req: &LogoutRequest) -> Result<LogoutPlan, LogoutError> {
+        Ok(self.check_logout(req).await?.plan)
+    }
+
+    /// Step two, on the confirmation page's own (CSRF-protected) POST: ends the session the
+    /// hint names, if the browser confirming is the one its login happened in (another browser,
+    /// however it got the hint, ends nothing), and says where the browser goes.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_logout(
+        &self,
+        req: &LogoutRequest,
+        browser_id: &str,
+    ) -> Result<LogoutOutcome, LogoutError> {
+        let checked = self.check_logout(req).await?;
+        if let Some(grant) = checked.grant {
+            let same_browser = grant
+                .browser_hash
+                .as_deref()
+                .is_none_or(|stored| ct_eq(stored, &hash_secret(browser_id)));
+            if same_browser {
+                self.store
+                    .revoke_grant(&grant.id, self.clock.now(), None)
+                    .await
+                    .map_err(Internal::from)?;
+                tracing::info!(grant_id = %grant.id, "login session ended by RP-initiated logout");
+            } else {
+                tracing::info!(grant_id = %grant.id, "logout confirmed from another browser: session kept");
+            }
+        }
+        Ok(checked.plan.outcome())
+    }
+
+    /// The token the confirmation form carries: a keyed hash of the browser's binding cookie,
+    /// which a page on another site can neither read nor make (RFC 6749 section 10.12's
+    /// binding of a request to the user agent).
+    pub fn logout_csrf_token(&self, browser_id: &str) -> String {
+        self.secrets.lookup.hash(&[b"logout-confirmation", browser_id.as_bytes()])
+    }
+
+    /// Whether `token` is this browser's confirmation token (constant time).
+    pub fn logout_csrf_matches(&self, browser_id: &str, token: &str) -> bool {
+        ct_eq(&self.logout_csrf_token(browser_id), token)
+    }
+
+    async fn check_logout(&self, req: &LogoutRequest) -> Result<CheckedLogout, LogoutError> {
         let bad = LogoutError::InvalidRequest;
         let hinted = match &req.id_token_hint {
             None => None,
@@ -118,18 +191,21 @@ impl Services {
             return Err(bad("client_id is not the ID token's audience"));
         }
         let client_id = hinted_client.or_else(|| req.client_id.clone());
+        let client = match client_id.as_deref() {
+            Some(id) => Some(
+                self.find_client(id)
+                    .await
+                    .map_err(LogoutError::from)?
+                    .ok_or(bad("unknown client"))?,
+            ),
+            None => None,
+        };
         let redirect = match &req.post_logout_redirect_uri {
             None => None,
             Some(uri) => {
-                let client_id = client_id
-                    .as_deref()
+                let client = client
+                    .as_ref()
                     .ok_or(bad("post_logout_redirect_uri needs id_token_hint or client_id"))?;
-                let client = self
-                    .store
-                    .find_client(client_id)
-                    .await
-                    .map_err(Internal::from)?
-                    .ok_or(bad("unknown client"))?;
                 if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
                     return Err(bad("post_logout_redirect_uri is not registered for this client"));
                 }
@@ -140,19 +216,24 @@ impl Services {
                 Some(crate::login::with_query(uri, &pairs))
             }
         };
+        let mut grant = None;
         if let Some(claims) = &hinted
             && let Some(sid) = claims.get("sid").and_then(|s| s.as_str())
-            && let Some(grant) = self.store.find_grant(sid).await.map_err(Internal::from)?
-            && Some(grant.client_id.as_str()) == client_id.as_deref()
-            && grant.revoked_at.is_none()
         {
-            self.store
-                .revoke_grant(&grant.id, self.clock.now(), None)
+            grant = self
+                .store
+                .find_grant(sid)
                 .await
-                .map_err(Internal::from)?;
-            tracing::info!(grant_id = %grant.id, "login session ended by RP-initiated logout");
+                .map_err(Internal::from)?
+                .filter(|g| Some(g.client_id.as_str()) == client_id.as_deref())
+                .filter(|g| g.revoked_at.is_none());
         }
-        Ok(redirect.map(LogoutOutcome::Redirect).unwrap_or(LogoutOutcome::LoggedOut))
+        let plan = LogoutPlan {
+            client_name: client.map(|c| c.name),
+            redirect,
+            ends_session: grant.is_some(),
+        };
+        Ok(CheckedLogout { plan, grant })
     }
 
     /// An ID token we issued (any client, expired or not): its claims.

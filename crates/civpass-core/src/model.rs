@@ -347,6 +347,9 @@ pub struct Grant {
     pub revoked_at: Option<UnixTime>,
     /// The thumbprint of the DPoP key the grant's tokens are bound to (RFC 9449), if any.
     pub dpop_jkt: Option<String>,
+    /// Hash of the browser-binding cookie of the browser the login happened in: only that
+    /// browser ends the session by RP-initiated logout. `None` for grants older than the column.
+    pub browser_hash: Option<String>,
 }
 
 /// A record of personal data leaving civpass: who received which claims, when and how.

@@ -232,6 +232,7 @@ impl Services {
             created_at: now,
             revoked_at: None,
             dpop_jkt: dpop_jkt.map(str::to_owned),
+            browser_hash: Some(request.browser_hash.clone()),
         };
         // Claims the claims request asked for in the ID token, if the citizen released them.
         let extra = if request.id_token_claims.is_empty() {

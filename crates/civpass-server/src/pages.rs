@@ -76,15 +76,46 @@ pub(crate) struct MessageTemplate {
     pub(crate) detail: Option<String>,
 }
 
+/// The logout confirmation: a form whose answer redirects to the service's post-logout URI.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub(crate) struct LogoutTemplate {
+    pub(crate) chrome: Chrome,
+    pub(crate) heading: String,
+    pub(crate) body: String,
+    pub(crate) confirm: String,
+    pub(crate) stay: String,
+    /// The logout request's parameters, posted back as they came.
+    pub(crate) fields: Vec<(&'static str, String)>,
+    pub(crate) csrf: String,
+}
+
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
+    render_with_form_targets(status, template, None)
+}
+
+/// Like `render`, with one more origin a form on the page may end up at: browsers apply
+/// `form-action` to the redirects that follow a form's submission too (CSP Level 3, 6.4.1).
+pub(crate) fn render_with_form_targets(
+    status: StatusCode,
+    template: &impl Template,
+    also: Option<&str>,
+) -> Response {
+    let csp = match also {
+        Some(origin) => HeaderValue::from_str(
+            &CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}")),
+        )
+        .unwrap_or(HeaderValue::from_static(CSP)),
+        None => HeaderValue::from_static(CSP),
+    };
     match template.render() {
         Ok(html) => {
             let mut res = (status, Html(html)).into_response();
             let headers = res.headers_mut();
-            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
             headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));

@@ -138,6 +138,7 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
         created_at: row.try_get("created_at").map_err(backend)?,
         revoked_at: row.try_get("revoked_at").map_err(backend)?,
         dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
+        browser_hash: row.try_get("browser_hash").map_err(backend)?,
     })
 }
 

@@ -23,7 +23,7 @@ const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_sta
      code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context, origin_hash";
 
 const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-     refresh_expires_at, created_at, revoked_at, dpop_jkt";
+     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash";
 
 /// Wraps an async block over the writer's connection as a boxed operation.
 macro_rules! op {
@@ -597,7 +597,8 @@ impl LoginStore for SqlStore {
                 }
                 sqlx::query(
                     "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-                     refresh_expires_at, created_at, revoked_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&grant.id)
                 .bind(&grant.account_id)
@@ -612,6 +613,7 @@ impl LoginStore for SqlStore {
                 .bind(grant.created_at)
                 .bind(grant.revoked_at)
                 .bind(&grant.dpop_jkt)
+                .bind(&grant.browser_hash)
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;

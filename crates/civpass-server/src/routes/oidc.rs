@@ -23,7 +23,7 @@ use civpass_crypto::secret::random_token;
 use crate::AppState;
 use crate::error::{OAuthError, no_store};
 use crate::i18n::{self, Lang};
-use crate::pages::{self, Chrome};
+use crate::pages::{self, Chrome, LogoutTemplate};
 
 /// The browser cookie ties a login request to the browser that started it. Over https it
 /// carries the `__Host-` prefix so a sibling subdomain cannot plant its own value (cookie
@@ -289,7 +289,7 @@ async fn logout(
     uri: Uri,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    end_session(&state, &jar, &headers, &uri, &pairs).await
+    end_session(&state, jar, &headers, &uri, &pairs).await
 }
 
 async fn logout_form(
@@ -299,44 +299,115 @@ async fn logout_form(
     uri: Uri,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    end_session(&state, &jar, &headers, &uri, &pairs).await
+    end_session(&state, jar, &headers, &uri, &pairs).await
 }
 
+/// The browser's binding cookie, set now if it has none (as at `/authorize`).
+fn with_browser_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {
+    match browser_id(&jar, secure) {
+        Some(id) => (jar, id),
+        None => {
+            let id = random_token(32);
+            let cookie = Cookie::build((browser_cookie_name(secure), id.clone()))
+                .path("/")
+                .http_only(true)
+                .secure(secure)
+                .same_site(SameSite::Lax)
+                .build();
+            (jar.add(cookie), id)
+        }
+    }
+}
+
+/// The parameters of a logout request a confirmation form carries back.
+const LOGOUT_FIELDS: [&str; 5] =
+    ["id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"];
+
+/// A logout request (from the service, by GET or by a form it posts) is checked and, when it
+/// would end a live session, shown to the citizen for confirmation; the session ends only when
+/// the confirmation form, carrying this browser's CSRF token, is posted back (RP-Initiated
+/// Logout 1.0 section 2: the OP should ask the End-User).
 async fn end_session(
     state: &AppState,
-    jar: &CookieJar,
+    jar: CookieJar,
     headers: &HeaderMap,
     uri: &Uri,
     pairs: &[(String, String)],
 ) -> Response {
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    let chrome = Chrome::new(
-        Lang::choose(param("lang").as_deref(), jar, param("ui_locales").as_deref(), headers),
-        uri,
-    );
+    let lang =
+        Lang::choose(param("lang").as_deref(), &jar, param("ui_locales").as_deref(), headers);
+    let chrome = || Chrome::new(lang, uri);
     let request = LogoutRequest {
         id_token_hint: param("id_token_hint"),
         client_id: param("client_id"),
         post_logout_redirect_uri: param("post_logout_redirect_uri"),
         state: param("state"),
     };
-    match state.services.logout(&request).await {
-        Ok(LogoutOutcome::Redirect(to)) => Redirect::to(&to).into_response(),
-        Ok(LogoutOutcome::LoggedOut) => {
-            pages::message(chrome, StatusCode::OK, "logged_out", None, None)
-        }
-        Err(LogoutError::InvalidRequest(detail)) => pages::message(
-            chrome,
+    let failed = |e: LogoutError| match e {
+        LogoutError::InvalidRequest(detail) => pages::message(
+            chrome(),
             StatusCode::BAD_REQUEST,
             "invalid_logout",
             None,
             Some(detail.to_owned()),
         ),
-        Err(LogoutError::Internal(cause)) => {
+        LogoutError::Internal(cause) => {
             tracing::error!(cause, "logout failed");
-            pages::message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
+            pages::message(chrome(), StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
         }
+    };
+    let respond = |outcome: LogoutOutcome| match outcome {
+        LogoutOutcome::Redirect(to) => Redirect::to(&to).into_response(),
+        LogoutOutcome::LoggedOut => {
+            pages::message(chrome(), StatusCode::OK, "logged_out", None, None)
+        }
+    };
+    // The confirmation form's answer.
+    if let Some(token) = param("csrf") {
+        let confirmed = browser_id(&jar, state.secure_cookies)
+            .filter(|browser| state.services.logout_csrf_matches(browser, &token));
+        let Some(browser) = confirmed else {
+            return pages::message(chrome(), StatusCode::FORBIDDEN, "logout_expired", None, None);
+        };
+        return match param("decision").as_deref() {
+            Some("logout") => match state.services.confirm_logout(&request, &browser).await {
+                Ok(outcome) => respond(outcome),
+                Err(e) => failed(e),
+            },
+            _ => match state.services.plan_logout(&request).await {
+                Ok(plan) => respond(plan.outcome()),
+                Err(e) => failed(e),
+            },
+        };
     }
+    let plan = match state.services.plan_logout(&request).await {
+        Ok(plan) => plan,
+        Err(e) => return failed(e),
+    };
+    if !plan.ends_session {
+        // Nothing to end: back to the service at once.
+        return respond(plan.outcome());
+    }
+    let (jar, browser) = with_browser_cookie(jar, state.secure_cookies);
+    let page_chrome = chrome();
+    let t = page_chrome.t;
+    let service = format!("\u{2068}{}\u{2069}", plan.client_name.as_deref().unwrap_or("?"));
+    let fields =
+        LOGOUT_FIELDS.iter().filter_map(|&name| param(name).map(|value| (name, value))).collect();
+    let template = LogoutTemplate {
+        heading: t.fill("page.logout_confirm.heading", &[("service", &service)]),
+        body: t.fill("page.logout_confirm.body", &[("service", &service)]),
+        confirm: t.get("logout.confirm").to_owned(),
+        stay: t.get("logout.stay").to_owned(),
+        fields,
+        csrf: state.services.logout_csrf_token(&browser),
+        chrome: page_chrome,
+    };
+    let target = plan.redirect.as_deref().and_then(|to| url::Url::parse(to).ok());
+    let origin = target.map(|to| to.origin().ascii_serialization());
+    (jar, pages::render_with_form_targets(StatusCode::OK, &template, origin.as_deref()))
+        .into_response()
 }
 
 /// RFC 9126: the client pushes its authorization request and gets a one-time `request_uri`.

@@ -141,6 +141,7 @@ fn grant(id: &str, account_id: &str, client_id: &str, refresh_hash: &str) -> Gra
         created_at: 150,
         revoked_at: None,
         dpop_jkt: Some(format!("jkt-{id}")),
+        browser_hash: Some(format!("browser-{id}")),
     }
 }
 

@@ -99,6 +99,17 @@ async fn login_with_rp(
     wallet: &civpass_wallet::Wallet,
     extra_scopes: &[&str],
 ) -> LoggedIn {
+    login_with_rp_in(&support::browser(), server, rp, wallet, extra_scopes).await
+}
+
+/// The same, in `browser`, whose cookies then bind the session.
+async fn login_with_rp_in(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    rp: &Rp,
+    wallet: &civpass_wallet::Wallet,
+    extra_scopes: &[&str],
+) -> LoggedIn {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut auth = rp.client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
@@ -110,10 +121,9 @@ async fn login_with_rp(
     }
     let (url, csrf, nonce) = auth.set_pkce_challenge(challenge).url();
 
-    let browser = support::browser();
-    let waiting = support::open_login_page(&browser, &server.base, url.as_str()).await;
+    let waiting = support::open_login_page(browser, &server.base, url.as_str()).await;
     support::approve(wallet, &waiting).await;
-    let back = support::finish(&browser, &waiting).await;
+    let back = support::finish(browser, &waiting).await;
     assert!(back.as_str().starts_with(CALLBACK));
     assert_eq!(support::query(&back, "state").as_deref(), Some(csrf.secret().as_str()));
     assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()), "RFC 9207 iss");
@@ -539,14 +549,19 @@ async fn the_openidconnect_crate_introspects_and_logs_out() {
         let seen = client.introspect(&access).request_async(&rp_http).await.expect("introspect");
         assert!(!seen.active(), "revoking the refresh token ends the grant");
 
-        // RP-initiated logout with the crate's end-session URL ends the session it names.
-        let second = login_with_rp(&server, &rp, &wallet, &[]).await;
+        // RP-initiated logout with the crate's end-session URL ends the session it names, once
+        // the citizen confirms it in the browser they logged in with.
+        let browser = support::browser();
+        let second = login_with_rp_in(&browser, &server, &rp, &wallet, &[]).await;
         let logout = LogoutRequest::from(end_session)
             .set_id_token_hint(&second.id_token)
             .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(BYE.to_owned()).unwrap())
             .set_state(CsrfToken::new("bye-1".to_owned()))
             .http_get_url();
-        let res = support::browser().get(logout.as_str()).send().await.unwrap();
+        let res = browser.get(logout.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "the citizen is asked first");
+        let page = res.text().await.unwrap();
+        let res = support::answer_logout(&browser, &server.base, &page, "logout").await;
         assert!(res.status().is_redirection(), "{}", res.status());
         assert_eq!(support::location(&res), format!("{BYE}?state=bye-1"));
         let access = AccessToken::new(second.access_token.clone());

@@ -99,22 +99,25 @@ async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
         let (id, secret) = client_with(&server, None).await;
         let wallet = server.enrolled_wallet(90).await;
         let req = AuthRequest::new(&id, CALLBACK, "openid");
-        let code = support::login_code(&server, &wallet, &req).await;
+        let browser = support::browser();
+        let code = support::login_code_in(&browser, &server, &wallet, &req).await;
         let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
         let id_token = tokens["id_token"].as_str().unwrap();
         assert!(claims(id_token)["sid"].is_string(), "the ID token names its session");
 
-        let browser = support::browser();
-        let logout = |query: Vec<(&str, &str)>| {
+        let logout = |browser: &reqwest::Client, query: Vec<(&str, &str)>| {
             let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
             url.query_pairs_mut().extend_pairs(query);
             browser.get(url.to_string()).send()
         };
-        let res = logout(vec![
-            ("id_token_hint", id_token),
-            ("post_logout_redirect_uri", "https://attacker.example/"),
-            ("state", "s1"),
-        ])
+        let res = logout(
+            &browser,
+            vec![
+                ("id_token_hint", id_token),
+                ("post_logout_redirect_uri", "https://attacker.example/"),
+                ("state", "s1"),
+            ],
+        )
         .await
         .unwrap();
         assert_eq!(
@@ -122,39 +125,81 @@ async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
             StatusCode::BAD_REQUEST,
             "an unregistered URI gets a page, not a redirect"
         );
-        let res = logout(vec![("id_token_hint", "forged"), ("post_logout_redirect_uri", BYE)])
-            .await
-            .unwrap();
+        let res =
+            logout(&browser, vec![("id_token_hint", "forged"), ("post_logout_redirect_uri", BYE)])
+                .await
+                .unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let (other, _) = client_with(&server, None).await;
-        let res = logout(vec![("id_token_hint", id_token), ("client_id", &other)]).await.unwrap();
+        let res = logout(&browser, vec![("id_token_hint", id_token), ("client_id", &other)])
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "client_id must be the token's audience");
 
-        let res = logout(vec![
-            ("id_token_hint", id_token),
-            ("post_logout_redirect_uri", BYE),
-            ("state", "s1"),
-        ])
-        .await
-        .unwrap();
+        let refresh = |token: String| {
+            let (id, secret) = (id.clone(), secret.clone());
+            let base = server.base.clone();
+            async move {
+                support::token(
+                    &base,
+                    (&id, &secret),
+                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                )
+                .await
+            }
+        };
+        let hint =
+            vec![("id_token_hint", id_token), ("post_logout_redirect_uri", BYE), ("state", "s1")];
+        // A GET ends nothing: it asks the citizen (a leaked ID token in a link logs no one out).
+        let res = logout(&browser, hint.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("form-action 'self' https://rp.example"), "{csp}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains("Log out of") && page.contains("id=\"logout-confirm\""));
+        let (status, body) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, StatusCode::OK, "still logged in: {body}");
+        let tokens = body;
+
+        // The form posted without its CSRF token, or with another browser's, ends nothing.
+        let stranger = support::browser();
+        let res = logout(&stranger, hint.clone()).await.unwrap();
+        let stranger_page = res.text().await.unwrap();
+        let mut forged = support::logout_form_fields(&stranger_page);
+        forged.push(("decision".into(), "logout".into()));
+        let res =
+            browser.post(format!("{}/logout", server.base)).form(&forged).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "another browser's token");
+        // The stranger confirms on their own page: sent back to the service, session untouched.
+        let res = support::answer_logout(&stranger, &server.base, &stranger_page, "logout").await;
+        assert_eq!(support::location(&res), format!("{BYE}?state=s1"));
+        let (status, body) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, StatusCode::OK, "a leaked ID token ends nothing elsewhere: {body}");
+        let tokens = body;
+
+        // "Stay logged in": back to the service, nothing ended.
+        let res = support::answer_logout(&browser, &server.base, &page, "stay").await;
+        assert_eq!(support::location(&res), format!("{BYE}?state=s1"));
+        let (status, body) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, StatusCode::OK);
+        let tokens = body;
+
+        // The citizen confirms in the browser they logged in with: the session ends.
+        let res = support::answer_logout(&browser, &server.base, &page, "logout").await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         assert_eq!(support::location(&res), format!("{BYE}?state=s1"));
-        let (status, body) = support::token(
-            &server.base,
-            (&id, &secret),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-        )
-        .await;
+        let (status, body) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_grant")),
             "the session's tokens ended"
         );
+        // An expired hint is still accepted (RP-Initiated Logout 1.0 section 4); with the
+        // session already over there is nothing to confirm.
+        let res = logout(&browser, hint.clone()).await.unwrap();
+        assert_eq!(support::location(&res), format!("{BYE}?state=s1"));
 
-        let res = logout(vec![]).await.unwrap();
+        let res = logout(&browser, vec![]).await.unwrap();
         assert_eq!(
             res.status(),
             StatusCode::OK,

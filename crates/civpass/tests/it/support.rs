@@ -129,11 +129,46 @@ pub(crate) fn query(url: &url::Url, name: &str) -> Option<String> {
 
 /// A whole login with the raw protocol; returns the authorization code.
 pub(crate) async fn login_code(server: &TestServer, wallet: &Wallet, req: &AuthRequest) -> String {
-    let browser = browser();
-    let waiting = open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+    login_code_in(&browser(), server, wallet, req).await
+}
+
+/// A whole login in `browser` (whose cookies then bind the session); returns the code.
+pub(crate) async fn login_code_in(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    wallet: &Wallet,
+    req: &AuthRequest,
+) -> String {
+    let waiting = open_login_page(browser, &server.base, &req.url(&server.base)).await;
     approve(wallet, &waiting).await;
-    let back = finish(&browser, &waiting).await;
+    let back = finish(browser, &waiting).await;
     query(&back, "code").expect("a code")
+}
+
+/// The logout confirmation page's form, as `(name, value)` pairs of its hidden fields.
+pub(crate) fn logout_form_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|input| {
+            let name = between(input, "name=\"", "\"").to_owned();
+            let value =
+                between(input, "value=\"", "\"").replace("&#x2f;", "/").replace("&#47;", "/");
+            let value = value.replace("&amp;", "&").replace("&quot;", "\"").replace("&#x3d;", "=");
+            (name, value)
+        })
+        .collect()
+}
+
+/// Posts the logout confirmation page's form back with `decision` (`logout` or `stay`).
+pub(crate) async fn answer_logout(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let mut form = logout_form_fields(page);
+    form.push(("decision".into(), decision.into()));
+    browser.post(format!("{base}/logout")).form(&form).send().await.unwrap()
 }
 
 /// Posts to the token endpoint with client_secret_basic.
