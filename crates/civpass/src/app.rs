@@ -19,11 +19,71 @@ use civpass_store::SqlStore;
 use crate::config::StorageConfig;
 
 pub(crate) async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStore> {
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    if let Some(db_file) = sqlite_file(&config.database_url) {
+        create_private_dir(&config.data_dir)?;
+        if let Some(parent) = db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        create_private_file(&db_file)?;
     }
+    warn_if_readable_by_others(&config.data_dir);
     SqlStore::connect(&config.database_url).await.context("opening the database")
+}
+
+/// The database file of a `sqlite:` URL (`sqlite://PATH?mode=rwc`), if it names one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates `dir` (and its parents) readable by the owner only: it holds the database of
+/// sealed personal data and the master key.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Creates the SQLite file 0600 before SQLite does, because SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions, and would create it with the umask's (often 0644).
+fn create_private_file(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Warns, without refusing to start, when the data directory or a file in it can be read or
+/// written by anyone but its owner (an installation from before these permissions, or a copy).
+fn warn_if_readable_by_others(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let wide = |path: &Path| {
+            std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+        };
+        if dir.exists() && wide(dir) {
+            tracing::warn!(path = %dir.display(), "the data directory is open to other users: chmod 700 it");
+        }
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        for entry in entries {
+            let path = entry.path();
+            if path.is_file() && wide(&path) {
+                tracing::warn!(path = %path.display(), "a data file is open to other users: chmod 600 it");
+            }
+        }
+    }
 }
 
 /// The master secret: from configuration, or from `master.key` in the data directory,
@@ -43,7 +103,7 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
             .with_context(|| format!("reading {}", path.display()));
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let text = random_token(32);
     let mut options = std::fs::OpenOptions::new();

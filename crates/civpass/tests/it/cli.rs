@@ -272,3 +272,47 @@ fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
     assert!(!out.status.success());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private_and_wider_ones_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir = root.join("data");
+    let create = |dir: &std::path::Path| {
+        civpass()
+            .args([
+                "client",
+                "create",
+                "--name",
+                "Perms",
+                "--redirect-uri",
+                "https://app.example/cb",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let out = create(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    assert!(dir.join("civpass.db").exists() && dir.join("master.key").exists());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("open to other users"));
+
+    // An installation made before (or copied) with wide permissions is reported at start.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("civpass.db"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let out = create(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the data directory is open to other users"), "{stderr}");
+    assert!(stderr.contains("a data file is open to other users"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&root);
+}
