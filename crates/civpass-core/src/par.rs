@@ -3,7 +3,7 @@
 //! signs them, so that nobody on the way through the browser can read or change them.
 
 use civpass_crypto::external::verify_with_jwks;
-use civpass_crypto::secret::random_token;
+use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
 use crate::login::{AuthorizeError, AuthorizeParams};
@@ -123,10 +123,19 @@ impl Services {
         )?;
         let id = random_token(32);
         let stored = Stored { signed, params };
-        let json = serde_json::to_string(&stored)
-            .map_err(|e| PushError::from(AuthorizeError::Internal(e.to_string())))?;
+        // Sealed with the id: the parameters can hold personal data (`login_hint`, a `claims`
+        // request naming a subject) for as long as the row lives.
+        let internal = |e: String| PushError::from(AuthorizeError::Internal(e));
+        let json = serde_json::to_vec(&stored).map_err(|e| internal(e.to_string()))?;
+        let sealed =
+            self.secrets.sealing.seal(&json, id.as_bytes()).map_err(|e| internal(e.to_string()))?;
         self.store
-            .insert_pushed_request(&id, &client.id, &json, self.clock.now() + PUSHED_REQUEST_TTL)
+            .insert_pushed_request(
+                &id,
+                &client.id,
+                &b64url(&sealed),
+                self.clock.now() + PUSHED_REQUEST_TTL,
+            )
             .await
             .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
         Ok(Pushed {
@@ -159,8 +168,11 @@ impl Services {
                 .ok_or(no_redirect(
                     "request_uri is unknown, expired, already used or another client's",
                 ))?;
+            let json = b64url_decode(&json)
+                .and_then(|sealed| self.secrets.sealing.open(&sealed, id.as_bytes()).ok())
+                .ok_or_else(|| Internal(format!("pushed request {id} cannot be opened")))?;
             let stored: Stored =
-                serde_json::from_str(&json).map_err(|e| Internal(e.to_string()))?;
+                serde_json::from_slice(&json).map_err(|e| Internal(e.to_string()))?;
             return Ok((
                 stored.params,
                 Source { pushed: true, signed: stored.signed, at_par: false },

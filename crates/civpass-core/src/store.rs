@@ -144,7 +144,7 @@ pub trait LoginStore {
         grant: &Grant,
         release: &Release,
     ) -> StoreResult<Redemption>;
-    /// Stores a pushed authorization request's parameters (JSON) under `id`.
+    /// Stores a pushed authorization request's parameters (sealed, base64url) under `id`.
     async fn insert_pushed_request(
         &self,
         id: &str,

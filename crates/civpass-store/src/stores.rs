@@ -719,9 +719,9 @@ impl LoginStore for SqlStore {
                     .execute(&mut *conn)
                     .await
                     .map_err(backend)?;
-                    // Pushed requests live a minute; any older than the cutoff are long dead.
+                    // Pushed requests live a minute; they go with the unfinished login requests.
                     let pushed = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
-                        .bind(cutoff)
+                        .bind(unfinished_cutoff)
                         .execute(conn)
                         .await
                         .map_err(backend)?;

@@ -325,3 +325,42 @@ async fn a_request_object_can_be_pushed() {
     .await;
     assert_eq!(waiting.match_code.len(), 2, "a signed, pushed request passes both policies");
 }
+
+/// Every `params` value of the pushed requests in the server's database, as stored.
+async fn stored_pushed_params(server: &TestServer) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.db.url).await.unwrap();
+    let rows = sqlx::query("SELECT params FROM pushed_requests").fetch_all(&pool).await.unwrap();
+    let out = rows.iter().map(|r| r.get::<String, _>("params")).collect();
+    pool.close().await;
+    out
+}
+
+#[tokio::test]
+async fn a_pushed_request_is_kept_sealed() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        let challenge = b64url(&sha256(req.verifier.as_bytes()));
+        let mut form = authorization_form(&req, &challenge);
+        form.push(("login_hint", "chan.tai.man@example.hk"));
+        let (status, pushed) = push(&server, (&id, &secret), &form).await;
+        assert_eq!(status, StatusCode::CREATED, "{pushed}");
+        let stored = stored_pushed_params(&server).await;
+        assert_eq!(stored.len(), 1);
+        for needle in ["chan.tai.man", &req.state, CALLBACK, "login_hint"] {
+            assert!(!stored[0].contains(needle), "{needle} is stored in clear");
+        }
+        // And it still works.
+        let request_uri = pushed["request_uri"].as_str().unwrap();
+        let res = support::browser()
+            .get(authorize_with(&server, &id, "request_uri", request_uri))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert!(support::location(&res).starts_with("/login/"));
+    }
+}
