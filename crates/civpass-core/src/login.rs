@@ -745,7 +745,8 @@ impl Services {
         let assertions = self.store.delete_client_assertions_expired_before(now).await?;
         // Attempt counters of windows long over (an hour each) count nothing any more.
         let attempts = self.store.delete_attempts_before(now - 2 * 3600).await?;
-        Ok(requests + ceremonies + retired + assertions + attempts)
+        let revoked = self.store.delete_revoked_access_tokens_before(now).await?;
+        Ok(requests + ceremonies + retired + assertions + attempts + revoked)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the

@@ -201,6 +201,13 @@ pub trait GrantStore {
         now: UnixTime,
         notice: Option<&LogoutNotice>,
     ) -> StoreResult<bool>;
+    /// Remembers a revoked access token that has no grant to revoke (client credentials)
+    /// until it expires; revoking one twice is not an error.
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Whether the access token with this `jti` was revoked.
+    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Forgets revoked access tokens that expired before `cutoff`; returns how many.
+    async fn delete_revoked_access_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;

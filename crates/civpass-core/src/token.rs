@@ -400,17 +400,44 @@ impl Services {
     /// nothing and get the same answer, so revocation cannot be used to probe for tokens.
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn revoke_token(&self, client: &Client, token: &str) -> Result<(), TokenError> {
-        if let Some((Some(grant), _)) = self.grant_of(token).await?
-            && grant.client_id == client.id
-            && grant.revoked_at.is_none()
-        {
-            self.store
-                .revoke_grant(&grant.id, self.clock.now(), None)
-                .await
-                .map_err(Internal::from)?;
-            tracing::info!(grant_id = %grant.id, "grant revoked by its client");
+        match self.grant_of(token).await? {
+            Some((Some(grant), _))
+                if grant.client_id == client.id && grant.revoked_at.is_none() =>
+            {
+                self.store
+                    .revoke_grant(&grant.id, self.clock.now(), None)
+                    .await
+                    .map_err(Internal::from)?;
+                tracing::info!(grant_id = %grant.id, "grant revoked by its client");
+            }
+            // A client-credentials token has no grant: it is remembered as revoked until it
+            // expires, and every check of an access token asks (`access_token_active`).
+            Some((None, TokenKind::Access(claims))) if claims.client_id == client.id => {
+                self.store
+                    .revoke_access_token(&claims.jti, claims.exp)
+                    .await
+                    .map_err(Internal::from)?;
+                tracing::info!(client_id = %client.id, "client-credentials access token revoked");
+            }
+            _ => {}
         }
         Ok(())
+    }
+
+    /// Whether a verified access token is still good: its grant live, or, for a token with no
+    /// grant, its client registered and the token not revoked (RFC 7009 section 2.1: a revoked
+    /// token is invalid everywhere this provider checks it).
+    async fn access_token_active(&self, claims: &AccessClaims) -> Result<bool, TokenError> {
+        match &claims.gid {
+            Some(gid) => Ok(self
+                .store
+                .find_grant(gid)
+                .await
+                .map_err(Internal::from)?
+                .is_some_and(|g| g.revoked_at.is_none())),
+            None => Ok(self.find_client(&claims.client_id).await?.is_some()
+                && !self.store.access_token_revoked(&claims.jti).await.map_err(Internal::from)?),
+        }
     }
 
     /// Token introspection for resource servers (RFC 7662). Only confidential clients may ask;
@@ -435,9 +462,9 @@ impl Services {
             return Ok(inactive);
         }
         let Some(grant) = grant else {
-            // A client-credentials token: active while its client exists.
+            // A client-credentials token: active while its client exists and until revoked.
             let TokenKind::Access(claims) = kind else { return Ok(inactive) };
-            if self.find_client(&claims.client_id).await?.is_none() {
+            if !self.access_token_active(&claims).await? {
                 return Ok(inactive);
             }
             return Ok(Value::Object(access_introspection(&claims)));

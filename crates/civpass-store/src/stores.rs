@@ -852,6 +852,49 @@ impl GrantStore for SqlStore {
             .await
     }
 
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
+        let jti = jti.to_owned();
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                sqlx::query(
+                    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(&jti)
+                .bind(expires_at)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }))
+            .await
+    }
+
+    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    async fn delete_revoked_access_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let deleted =
+                        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                            .bind(cutoff)
+                            .execute(conn)
+                            .await
+                            .map_err(backend)?;
+                    Ok(deleted.rows_affected())
+                }),
+            )
+            .await
+    }
+
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
         let release = release.clone();
         self.writer.write(Statements::One, op!(|conn| insert_release(conn, &release).await)).await

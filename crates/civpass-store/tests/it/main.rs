@@ -813,3 +813,17 @@ async fn attempts_are_counted_per_key_in_windows_that_start_again() {
         assert_eq!(store.count_attempt("other", 1200, 1100).await.unwrap(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_revoked_access_token_is_remembered_until_it_expires() {
+    for (_db, store) in stores().await {
+        assert!(!store.access_token_revoked("j1").await.unwrap());
+        store.revoke_access_token("j1", 100).await.unwrap();
+        store.revoke_access_token("j1", 100).await.unwrap();
+        store.revoke_access_token("j2", 300).await.unwrap();
+        assert!(store.access_token_revoked("j1").await.unwrap());
+        assert_eq!(store.delete_revoked_access_tokens_before(200).await.unwrap(), 1);
+        assert!(!store.access_token_revoked("j1").await.unwrap());
+        assert!(store.access_token_revoked("j2").await.unwrap());
+    }
+}

@@ -206,3 +206,43 @@ async fn public_clients_cannot_introspect() {
     assert_eq!(discovery["revocation_endpoint"], format!("{}/revoke", server.base));
     assert_eq!(discovery["introspection_endpoint"], format!("{}/introspect", server.base));
 }
+
+#[tokio::test]
+async fn a_revoked_client_credentials_token_is_inactive_everywhere() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let mut spec = civpass_core::clients::ClientSpec::web("Batch job", &[]);
+        spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+        spec.scopes = vec!["api.read".into()];
+        let job = server.services.register_client(spec).await.unwrap();
+        let job = (job.client.id.as_str(), job.secret.as_deref().unwrap());
+        let (other_id, other_secret) = server.client(CALLBACK).await;
+        let other = (other_id.as_str(), other_secret.as_str());
+        let (status, tokens) =
+            support::token(&server.base, job, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (_, seen) = token_call(&server, "/introspect", job, access).await;
+        assert_eq!(seen["active"], true);
+
+        // Another client's revocation changes nothing (and gets the same 200).
+        let (status, _) = token_call(&server, "/revoke", other, access).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, seen) = token_call(&server, "/introspect", job, access).await;
+        assert_eq!(seen["active"], true);
+
+        // Its own client's revocation ends it; revoking twice is fine.
+        for _ in 0..2 {
+            let (status, _) = token_call(&server, "/revoke", job, access).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (_, seen) = token_call(&server, "/introspect", job, access).await;
+        assert_eq!(seen, serde_json::json!({"active": false}));
+        // A new token for the same client is unaffected.
+        let (_, fresh) =
+            support::token(&server.base, job, &[("grant_type", "client_credentials")]).await;
+        let (_, seen) =
+            token_call(&server, "/introspect", job, fresh["access_token"].as_str().unwrap()).await;
+        assert_eq!(seen["active"], true);
+    }
+}
