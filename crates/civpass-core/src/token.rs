@@ -257,7 +257,7 @@ impl Services {
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
         }
         let id_token = IdTokenExtras { nonce: request.nonce.as_deref(), claims: extra };
-        self.tokens(client, &grant, refresh_token, id_token, dpop_jkt)
+        self.tokens(client, &grant, &grant.scopes, refresh_token, Some(id_token), dpop_jkt)
     }
 
     /// The DPoP key of a pushed authorization request, if it came with a proof (RFC 9449
@@ -293,10 +293,16 @@ impl Services {
     /// grant is revoked, so that neither the thief nor the client can go on (RFC 9700 section
     /// 4.14.2).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    ///
+    /// `scope` may narrow this response (RFC 6749 section 6): its access token and the claims it
+    /// releases carry only those scopes, and an ID token comes only with `openid`; the grant and
+    /// its new refresh token keep the scope the citizen approved. A scope the grant does not
+    /// hold is `invalid_scope`; an empty one counts as omitted (RFC 6749 section 3.1).
     pub async fn refresh(
         &self,
         client: &Client,
         refresh_token: &str,
+        scope: Option<&str>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         const INVALID: TokenError =
@@ -325,6 +331,18 @@ impl Services {
         if grant.dpop_jkt.is_some() && grant.dpop_jkt.as_deref() != dpop_jkt {
             return Err(TokenError::InvalidDpopProof("the refresh token is bound to another key"));
         }
+        let scopes = match scope.filter(|s| !s.trim().is_empty()) {
+            None => grant.scopes.clone(),
+            Some(text) => {
+                let asked = scopes::parse_list(text);
+                if asked.iter().any(|s| !grant.scopes.contains(s)) {
+                    return Err(TokenError::InvalidScope(
+                        "the requested scope is not within the scope the citizen approved",
+                    ));
+                }
+                asked
+            }
+        };
         // The grant holds all the ID token needs (acr, amr, auth_time): no account read.
         // FAPI 2.0 (Security Profile 5.3.2.1 clause 10) does not rotate: its refresh tokens are
         // bound to the client's DPoP key, and a client whose answer was lost must be able to
@@ -340,12 +358,14 @@ impl Services {
             release: self.release(&grant, "id_token", vec!["sub".to_owned()]),
             now,
         };
+        let with_id_token = scopes.iter().any(|s| s == "openid");
         if !self.store.rotate_refresh_token(&rotation).await.map_err(Internal::from)? {
             // Another request rotated this token first: it is now a retired one.
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);
         }
-        self.tokens(client, &grant, new_token, IdTokenExtras::default(), dpop_jkt)
+        let extras = with_id_token.then(IdTokenExtras::default);
+        self.tokens(client, &grant, &scopes, new_token, extras, dpop_jkt)
     }
 
     async fn revoke_on_reuse(&self, refresh_hash: &str, now: i64) -> Result<(), TokenError> {
@@ -519,12 +539,15 @@ impl Services {
         }
     }
 
+    /// The token response for `grant`: an access token for `scopes` (the grant's, or fewer), the
+    /// refresh token, and an ID token when `id_token` is given.
     fn tokens(
         &self,
         client: &Client,
         grant: &Grant,
+        scopes: &[String],
         refresh_token: String,
-        extras: IdTokenExtras<'_>,
+        id_token: Option<IdTokenExtras<'_>>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
@@ -534,7 +557,7 @@ impl Services {
             .keys
             .signer(Algorithm::ES256, self.clock.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
-        let scope = scopes::join(&grant.scopes);
+        let scope = scopes::join(scopes);
         let access = AccessClaims {
             iss: issuer.clone(),
             sub: sub.clone(),
@@ -549,34 +572,9 @@ impl Services {
         };
         let access_token =
             signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
-        let id_token_signer =
-            self.keys.signer(client.id_token_alg, self.clock.now()).ok_or_else(|| {
-                TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
-            })?;
-        let id_token = {
-            let mut claims = json!({
-                "iss": issuer,
-                "sub": sub,
-                "aud": grant.client_id,
-                "exp": now + self.settings.id_token_ttl,
-                "iat": now,
-                "auth_time": grant.auth_time,
-                "acr": grant.acr,
-                "amr": grant.amr,
-                // The login session: what RP-initiated and back-channel logout name.
-                "sid": grant.id,
-            });
-            if let Some(nonce) = extras.nonce {
-                claims["nonce"] = json!(nonce);
-            }
-            for (name, value) in extras.claims {
-                claims[name] = value;
-            }
-            Some(
-                id_token_signer
-                    .sign("JWT", &claims)
-                    .map_err(|e| TokenError::Internal(e.to_string()))?,
-            )
+        let id_token = match id_token {
+            None => None,
+            Some(extras) => Some(self.id_token(client, grant, &sub, extras)?),
         };
         Ok(TokenResponse {
             access_token,
@@ -590,6 +588,39 @@ impl Services {
             id_token,
             scope,
         })
+    }
+
+    /// The ID token of a grant (OIDC Core section 2), in the client's algorithm.
+    fn id_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        sub: &str,
+        extras: IdTokenExtras<'_>,
+    ) -> Result<String, TokenError> {
+        let now = self.clock.now();
+        let signer = self.keys.signer(client.id_token_alg, now).ok_or_else(|| {
+            TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
+        })?;
+        let mut claims = json!({
+            "iss": self.settings.issuer,
+            "sub": sub,
+            "aud": grant.client_id,
+            "exp": now + self.settings.id_token_ttl,
+            "iat": now,
+            "auth_time": grant.auth_time,
+            "acr": grant.acr,
+            "amr": grant.amr,
+            // The login session: what RP-initiated and back-channel logout name.
+            "sid": grant.id,
+        });
+        if let Some(nonce) = extras.nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        for (name, value) in extras.claims {
+            claims[name] = value;
+        }
+        signer.sign("JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))
     }
 
     /// The client-credentials grant (RFC 6749 section 4.4): an access token for the client
@@ -684,7 +715,12 @@ impl Services {
             .ok_or(UserInfoError::InvalidToken)?;
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
-        let mut out = identity_claims(&identity, &grant.scopes);
+        // The token's scope: the grant's, or fewer if a refresh narrowed it (RFC 6749 section 6).
+        let token_scopes: Vec<String> = scopes::parse_list(&claims.scope)
+            .into_iter()
+            .filter(|s| grant.scopes.contains(s))
+            .collect();
+        let mut out = identity_claims(&identity, &token_scopes);
         // The token's own subject: computed for the client's sector when it was issued.
         out.insert("sub".into(), json!(claims.sub));
         let release = self.release(&grant, "userinfo", out.keys().cloned().collect());

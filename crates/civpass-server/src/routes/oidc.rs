@@ -628,7 +628,7 @@ async fn token_inner(
             let refresh = param("refresh_token")
                 .ok_or(TokenError::InvalidRequest("refresh_token is required"))?;
             let jkt = token_dpop(state, headers, &client).await?;
-            state.services.refresh(&client, refresh, jkt.as_deref()).await?
+            state.services.refresh(&client, refresh, param("scope"), jkt.as_deref()).await?
         }
         Some("client_credentials") => {
             let jkt = token_dpop(state, headers, &client).await?;

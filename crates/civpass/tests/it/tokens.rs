@@ -246,3 +246,64 @@ async fn a_revoked_client_credentials_token_is_inactive_everywhere() {
         assert_eq!(seen["active"], true);
     }
 }
+
+#[tokio::test]
+async fn a_refresh_may_narrow_its_response_but_never_widen_it() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let client = (id.as_str(), secret.as_str());
+        let wallet = server.enrolled_wallet(34).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile birthdate");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, client, &req, &code).await;
+        let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let mut with_scope = |scope: &'static str, token: String| {
+            let base = server.base.clone();
+            async move {
+                support::token(
+                    &base,
+                    client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", &token), ("scope", scope)],
+                )
+                .await
+            }
+        };
+
+        // Narrower: this access token and what UserInfo releases shrink to it.
+        let (status, narrow) = with_scope("openid profile", refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{narrow}");
+        assert_eq!(narrow["scope"], "openid profile");
+        assert!(narrow["id_token"].is_string());
+        let (_, info) =
+            support::userinfo(&server.base, narrow["access_token"].as_str().unwrap()).await;
+        assert!(info["name"].is_string());
+        assert!(info.get("birthdate").is_none(), "narrowed away: {info}");
+        refresh_token = narrow["refresh_token"].as_str().unwrap().to_owned();
+
+        // Wider than the grant: invalid_scope, and the refresh token is not spent.
+        let (status, wide) = with_scope("openid profile hkid", refresh_token.clone()).await;
+        assert_eq!(
+            (status, wide["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+        );
+
+        // Without openid there is no ID token.
+        let (status, bare) = with_scope("profile", refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{bare}");
+        assert!(bare.get("id_token").is_none());
+        refresh_token = bare["refresh_token"].as_str().unwrap().to_owned();
+
+        // The grant kept what the citizen approved: a refresh without scope (or with an empty
+        // one, which counts as omitted) has it all again.
+        let (status, full) = with_scope("", refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{full}");
+        assert_eq!(full["scope"], "openid profile birthdate");
+        let (status, full) =
+            refresh(&server, client, full["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, info) =
+            support::userinfo(&server.base, full["access_token"].as_str().unwrap()).await;
+        assert!(info["birthdate"].is_string(), "{info}");
+    }
+}
