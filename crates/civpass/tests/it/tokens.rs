@@ -258,7 +258,7 @@ async fn a_refresh_may_narrow_its_response_but_never_widen_it() {
         let code = support::login_code(&server, &wallet, &req).await;
         let (_, tokens) = support::redeem(&server.base, client, &req, &code).await;
         let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
-        let mut with_scope = |scope: &'static str, token: String| {
+        let with_scope = |scope: &'static str, token: String| {
             let base = server.base.clone();
             async move {
                 support::token(
