@@ -101,6 +101,15 @@ impl AppState {
 /// The public router: everything citizens, relying parties and the app reach.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    // Over https, browsers are told to use nothing else for a year (RFC 6797): a first visit
+    // by plain http could otherwise be rewritten by anyone on the network. Not for
+    // subdomains, which the operator may run otherwise.
+    let hsts = state.secure_cookies.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     Router::new()
         .merge(routes::oidc::router())
         .merge(routes::login::router())
@@ -119,6 +128,7 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(tower::util::option_layer(hsts))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(error::panic_response))

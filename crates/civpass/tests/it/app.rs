@@ -302,7 +302,19 @@ async fn over_https_the_browser_cookie_is_host_only() {
             assert!(cookie.contains(part), "{cookie} lacks {part}");
         }
         assert!(!cookie.contains("Domain"), "{cookie}");
+        // Over https every answer tells browsers to keep to https (RFC 6797).
+        for path in ["/.well-known/openid-configuration", "/app/", "/nope"] {
+            let res = http.get(format!("{}{path}", server.base)).send().await.unwrap();
+            assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+        }
     }
+}
+
+#[tokio::test]
+async fn plain_http_sends_no_hsts() {
+    let server = civpass_testkit::spawn_server(&backends()[0]).await;
+    let res = reqwest::get(format!("{}/app/", server.base)).await.unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
 }
 
 /// Opens two app-session ceremonies at once and answers the first with the phone's key and the
