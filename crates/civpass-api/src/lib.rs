@@ -34,10 +34,34 @@ pub struct EnrolmentRequest {
 /// the citizen's liveness and their face against the registry's photo, and gave the app a
 /// session reference. With the sandbox verifier the session names the outcome to simulate:
 /// `pass`, `document_mismatch`, `liveness_failed` or `timeout`.
+///
+/// The check is opened first (`POST /api/v1/device/identity-checks`): its `reference` is given
+/// to the vendor's SDK when the session starts, and sent here with the session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceSubmission {
+    /// The session the vendor's SDK gave the app.
     pub session: String,
+    /// The reference of the identity check civpass opened (`POST
+    /// /api/v1/device/identity-checks`), which the app passed to the vendor's SDK.
+    pub reference: String,
+}
+
+/// Opens an identity check for a registration naming this ID number.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCheckRequest {
+    /// Hong Kong Identity Card number, with or without brackets.
+    pub id_number: String,
+}
+
+/// An identity check civpass opened: pass `reference` to the vendor's SDK, then send it with the
+/// vendor's session in the registration. Single-use; for this ID number only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentityCheckResponse {
+    pub reference: String,
+    /// Unix seconds: the registration must come before.
+    pub expires_at: i64,
 }
 
 /// How this platform registers citizens, for the app to offer the right steps.

@@ -105,7 +105,7 @@ impl ClientSpec {
     pub(crate) fn into_client(self, registration: Registration) -> Client {
         Client {
             id: registration.id,
-            name: self.name.trim().to_owned(),
+            name: normalise_client_name(&self.name),
             secret_hash: registration.secret_hash,
             redirect_uris: self.redirect_uris,
             id_token_alg: self.id_token_alg,
@@ -194,26 +194,62 @@ fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
     })
 }
 
-/// Characters a name shown to citizens may not hold: controls (category Cc), and the invisible
-/// formatting characters that reorder or hide text, so that a name cannot display as another
-/// (Unicode Technical Report 36, sections 2.1 and 3.6; the "Trojan Source" bidi overrides).
+/// Characters a name shown to citizens may not hold: controls, format characters (bidi
+/// embeddings, overrides and isolates, zero-width characters, tags), line and paragraph
+/// separators, surrogates, private-use and unassigned code points (general categories C*, Zl,
+/// Zp), and the default-ignorable characters of other categories (Hangul fillers, variation
+/// selectors, the combining grapheme joiner): anything that hides, reorders or blanks text,
+/// so that a name cannot display as another (Unicode TR 36 sections 2.1 and 3.6; UAX #44,
+/// Default_Ignorable_Code_Point).
 fn is_deceptive(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::Surrogate
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
+}
+
+/// Most combining marks on one base character: real names need a few (Vietnamese stacks
+/// two), "Zalgo" text stacks dozens to overdraw the lines around it.
+const MAX_COMBINING_RUN: usize = 3;
+
+fn too_many_marks(name: &str) -> bool {
+    let mut run = 0;
+    name.chars().any(|c| {
+        run = if unicode_normalization::char::is_combining_mark(c) { run + 1 } else { 0 };
+        run > MAX_COMBINING_RUN
+    })
+}
+
+/// A client name as kept: trimmed and in Unicode normalization form C, so that two names
+/// that look alike are alike.
+pub(crate) fn normalise_client_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.trim().nfc().collect()
 }
 
 /// The checks on a name a client shows citizens (`client_name`): 1 to 100 characters after
 /// trimming, none of them deceptive.
 pub fn check_client_name(name: &str) -> Result<(), ClientError> {
-    let name = name.trim();
+    let name = normalise_client_name(name);
     if name.is_empty() {
         return Err(ClientError::MissingName);
     }
@@ -222,8 +258,11 @@ pub fn check_client_name(name: &str) -> Result<(), ClientError> {
     }
     if name.chars().any(is_deceptive) {
         return Err(ClientError::Invalid(
-            "client_name holds control or bidirectional-formatting characters",
+            "client_name holds control, bidirectional-formatting or invisible characters",
         ));
+    }
+    if too_many_marks(&name) {
+        return Err(ClientError::Invalid("client_name stacks too many combining marks"));
     }
     Ok(())
 }
@@ -484,5 +523,47 @@ impl Services {
             },
         };
         Ok(parse_jwks(&text).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_hide_reorder_or_overdraw_text_are_refused() {
+        for bad in [
+            "Tax \u{202E}evreser",
+            "HSBC\u{E0020}\u{E0041}",
+            "\u{3164}",
+            "Bank\u{00AD}",
+            "Bank\u{180E}",
+            "Bank\u{FE0F}",
+            "Bank\u{034F}",
+            "Bank\u{200B}",
+            "Bank\u{2028}x",
+            "Bank\u{E000}",
+            "Z\u{0336}\u{0336}\u{0336}\u{0336}",
+            "",
+            "   ",
+        ] {
+            assert!(check_client_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["Transport Department", "運輸署", "Café Lumière", "Tiếng Việt", "e\u{0301}"]
+        {
+            assert!(check_client_name(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(normalise_client_name(" Cafe\u{0301} "), "Caf\u{00E9}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_name_has_no_invisible_or_control_characters(name in "\\PC{0,120}") {
+            if check_client_name(&name).is_ok() {
+                let kept = normalise_client_name(&name);
+                proptest::prop_assert!(!kept.is_empty() && kept.chars().count() <= MAX_CLIENT_NAME_CHARS);
+                proptest::prop_assert!(!kept.chars().any(is_deceptive));
+            }
+        }
     }
 }

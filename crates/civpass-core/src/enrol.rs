@@ -38,9 +38,8 @@ pub struct EnrolRequest<'a> {
     pub public_key: &'a str,
     /// The new key's signature over `enrol_message`, proving possession.
     pub proof: &'a str,
-    /// The identity check's session reference from the vendor's SDK; needed for a new
-    /// registration, not for a transfer.
-    pub evidence: Option<&'a str>,
+    /// The identity check; needed for a new registration, not for a transfer.
+    pub evidence: Option<EvidenceSubmission<'a>>,
     pub transfer: Option<Transfer<'a>>,
 }
 
@@ -50,7 +49,33 @@ pub struct IdentityClaim<'a> {
     pub name_en: &'a str,
     /// `YYYY-MM-DD`.
     pub date_of_birth: &'a str,
-    pub evidence: Option<&'a str>,
+    /// The vendor's session and the check's reference (`start_identity_check`).
+    pub evidence: Option<EvidenceSubmission<'a>>,
+}
+
+/// The identity check as the app hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct EvidenceSubmission<'a> {
+    /// The vendor's session reference.
+    pub session: &'a str,
+    /// The reference civpass opened the check with.
+    pub reference: &'a str,
+}
+
+/// An identity check opened for a registration: the reference the app gives the vendor's SDK.
+#[derive(Debug, Clone)]
+pub struct IdentityCheck {
+    pub reference: String,
+    pub expires_at: i64,
+}
+
+/// How long an identity check may take, from opening to the registration that uses it.
+const IDENTITY_CHECK_TTL: i64 = 900;
+
+/// What an open identity check remembers: for whom it was opened.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OpenCheck {
+    hkid_hash: String,
 }
 
 /// Authorisation from the account's current device to move the account to the new key.
@@ -184,6 +209,17 @@ impl Services {
         Ok(())
     }
 
+    /// Opens an identity check for a registration naming `id_number`: its reference is
+    /// single-use, good for 15 minutes and for that ID number only (the answer is the same
+    /// whatever the registry holds).
+    pub async fn start_identity_check(&self, id_number: &str) -> Result<IdentityCheck, EnrolError> {
+        let hkid = HkId::parse(id_number)?;
+        let state = OpenCheck { hkid_hash: self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]) };
+        let reference =
+            self.open_ceremony_for("identity-check".to_owned(), &state, IDENTITY_CHECK_TTL).await?;
+        Ok(IdentityCheck { reference, expires_at: self.clock.now() + IDENTITY_CHECK_TTL })
+    }
+
     /// Checks a claimed identity: the per-identity limit, then the vendor's evidence, and only
     /// after it passed, the population registry. Each failure before the registry is looked at
     /// is the same whatever the registry holds.
@@ -193,11 +229,22 @@ impl Services {
     ) -> Result<VerifiedIdentity, EnrolError> {
         let hkid = HkId::parse(claim.id_number)?;
         let dob = parse_date_of_birth(claim.date_of_birth)?;
-        let session =
-            claim.evidence.filter(|s| !s.trim().is_empty()).ok_or(EnrolError::EvidenceRequired)?;
+        let submitted = claim
+            .evidence
+            .filter(|e| !e.session.trim().is_empty() && !e.reference.is_empty())
+            .ok_or(EnrolError::EvidenceRequired)?;
         self.count_identity_attempt(&hkid).await?;
+        // The check must be one civpass opened, for this ID number, and not used before: it is
+        // used up now, whatever follows.
+        let hkid_hash = self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        let opened: Option<OpenCheck> =
+            self.take_ceremony(submitted.reference, "identity-check").await?;
+        if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
+            return Err(EnrolError::EvidenceUnknown);
+        }
         let check = EvidenceCheck {
-            session: session.trim(),
+            session: submitted.session.trim(),
+            reference: submitted.reference,
             hkid: &hkid,
             name_en: claim.name_en,
             date_of_birth: claim.date_of_birth.trim(),
@@ -209,6 +256,12 @@ impl Services {
                 EnrolError::EvidenceUnavailable
             }
         })?;
+        if evidence.reference != submitted.reference {
+            // The vendor's session was run for another check (another registration, or one
+            // opened elsewhere): it vouches for nothing here.
+            tracing::warn!("identity check session recorded for another reference");
+            return Err(EnrolError::EvidenceUnknown);
+        }
         if evidence.outcome != EvidenceOutcome::Pass {
             tracing::info!(outcome = evidence.outcome.as_str(), "identity check did not pass");
             return Err(EnrolError::EvidenceFailed(evidence.outcome));
@@ -224,7 +277,7 @@ impl Services {
             })
             .ok_or(EnrolError::IdentityMismatch)?;
         Ok(VerifiedIdentity {
-            hkid_hash: self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]),
+            hkid_hash,
             identity: Identity {
                 hkid: hkid.to_string(),
                 name_en: person.name_en,

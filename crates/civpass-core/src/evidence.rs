@@ -4,8 +4,10 @@
 //! An ID number, a name and a date of birth are not secrets, so remote registration needs more:
 //! a vendor's SDK in the app photographs the card (document check), films the citizen
 //! (liveness) and compares the face with the registry's photo of that card's holder (face
-//! match). civpass never sees the images: the app hands it the vendor's session reference, and
-//! the `EvidenceVerifier` port asks the vendor what that session found. Only a `pass` lets the
+//! match). civpass never sees the images. It opens each check itself, with a one-time
+//! reference the app passes to the vendor's SDK; the app then hands civpass the vendor's
+//! session, and the `EvidenceVerifier` port asks the vendor what that session found, for that
+//! reference. A session is therefore good for one registration, once, within 15 minutes. Only a `pass` lets the
 //! registry's answer (does this person exist, do the details match) reach the caller, so the
 //! registration endpoints are no oracle for the registry.
 
@@ -84,6 +86,8 @@ impl EvidenceLevel {
 /// A vendor's verdict on one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceResult {
+    /// The check's reference, as the vendor recorded it with the session.
+    pub reference: String,
     pub outcome: EvidenceOutcome,
     /// What was checked, in the vendor's words, e.g. `document_liveness_face_match`.
     pub method: String,
@@ -93,10 +97,15 @@ pub struct EvidenceResult {
     pub vendor_reference: String,
 }
 
-/// What the vendor is asked to vouch for: that `session` checked the holder of this card.
+/// What the vendor is asked to vouch for: that `session` checked the holder of this card, for
+/// the identity check civpass opened as `reference`.
 pub struct EvidenceCheck<'a> {
     /// The session reference the vendor's SDK gave the app.
     pub session: &'a str,
+    /// The reference civpass gave the app for this check (`Services::start_identity_check`),
+    /// which the app handed the vendor's SDK: the verdict must name it, so that a session is
+    /// good for the one registration that asked for it, once, within 15 minutes.
+    pub reference: &'a str,
     pub hkid: &'a HkId,
     pub name_en: &'a str,
     /// `YYYY-MM-DD`.

@@ -89,6 +89,30 @@ pub(crate) struct ValidRequest {
     pub(crate) dpop_jkt: Option<String>,
 }
 
+/// The first parameter longer than any real request needs, as the error to give; `state`,
+/// `nonce`, `acr_values` and `claims` have their own, more precise, messages. Each value is
+/// kept (a pushed request) or copied (a login request), so none may be a payload.
+fn oversized_parameter(params: &AuthorizeParams) -> Option<&'static str> {
+    let limits: [(&Option<String>, usize, &'static str); 12] = [
+        (&params.client_id, 128, "client_id is too long"),
+        (&params.redirect_uri, 2048, "redirect_uri is too long"),
+        (&params.response_type, 64, "response_type is too long"),
+        (&params.scope, 1024, "scope is longer than 1024 bytes"),
+        (&params.code_challenge, 128, "code_challenge is too long"),
+        (&params.code_challenge_method, 16, "code_challenge_method is too long"),
+        (&params.prompt, 64, "prompt is too long"),
+        (&params.response_mode, 32, "response_mode is too long"),
+        (&params.ui_locales, 256, "ui_locales is too long"),
+        (&params.max_age, 12, "max_age is too long"),
+        (&params.id_token_hint, 8192, "id_token_hint is too long"),
+        (&params.dpop_jkt, 64, "dpop_jkt is too long"),
+    ];
+    limits
+        .iter()
+        .find(|(value, max, _)| value.as_ref().is_some_and(|v| v.len() > *max))
+        .map(|l| l.2)
+}
+
 /// Whether `value` has the shape of a base64url SHA-256 digest (a PKCE challenge, a JWK
 /// thumbprint).
 fn is_b64_sha256(value: &str) -> bool {
@@ -495,6 +519,9 @@ impl Services {
                 "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
             ));
         }
+        if let Some(name) = oversized_parameter(params) {
+            return Err(redirect("invalid_request", name));
+        }
         if params.state.as_deref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(redirect("invalid_request", "state is longer than 2048 bytes"));
         }
@@ -549,6 +576,7 @@ impl Services {
         let browser_hash = hash_secret(browser_id);
         let origin_hash = origin
             .client_key
+            .filter(|_| !origin.known_browser)
             .map(|key| self.secrets.lookup.hash(&[b"login-origin", key.to_string().as_bytes()]));
         self.check_pending_caps(&browser_hash, origin_hash.as_deref(), now).await?;
         let id = random_token(16);
@@ -735,6 +763,8 @@ impl Services {
                 now - UNFINISHED_LOGIN_REQUEST_RETENTION,
             )
             .await?;
+        // A pushed request is worth nothing once its minute is up.
+        let pushed = self.store.delete_pushed_requests_expired_before(now).await?;
         // Challenges and app sessions are worth nothing once expired; a retired refresh token
         // is kept for reuse detection only while its grant could still be alive.
         let ceremonies = self.store.delete_ceremonies_expired_before(now).await?;
@@ -746,7 +776,7 @@ impl Services {
         // Attempt counters of windows long over (an hour each) count nothing any more.
         let attempts = self.store.delete_attempts_before(now - 2 * 3600).await?;
         let revoked = self.store.delete_revoked_access_tokens_before(now).await?;
-        Ok(requests + ceremonies + retired + assertions + attempts + revoked)
+        Ok(requests + pushed + ceremonies + retired + assertions + attempts + revoked)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the

@@ -51,6 +51,9 @@ pub struct RequestOrigin<'a> {
     pub ip: Option<IpAddr>,
     /// The key limits count that address under (an IPv6 address cut to its /64).
     pub client_key: Option<IpAddr>,
+    /// The browser came with a binding cookie from an earlier visit: it is counted on its own
+    /// and not against its address, so strangers at the same address cannot lock it out.
+    pub known_browser: bool,
 }
 
 /// The context the app shows; each part may be unknown.
@@ -106,6 +109,7 @@ mod tests {
             user_agent: Some(chrome),
             ip: Some([203, 0, 113, 9].into()),
             client_key: None,
+            known_browser: false,
         };
         let context = LoginContext::derive(&origin, &OnePlace);
         assert_eq!(context.browser.as_deref(), Some("Chrome"));
@@ -116,6 +120,7 @@ mod tests {
                 user_agent: Some("curl/8.0 <script>"),
                 ip: Some([8, 8, 8, 8].into()),
                 client_key: None,
+                known_browser: false,
             },
             &OnePlace,
         );

@@ -146,10 +146,12 @@ impl Services {
     ) -> Result<LogoutOutcome, LogoutError> {
         let checked = self.check_logout(req).await?;
         if let Some(grant) = checked.grant {
+            // A grant from before browsers were recorded cannot be tied to one: it is not
+            // ended this way (its refresh token still dies with revocation or an unlink).
             let same_browser = grant
                 .browser_hash
                 .as_deref()
-                .is_none_or(|stored| ct_eq(stored, &hash_secret(browser_id)));
+                .is_some_and(|stored| ct_eq(stored, &hash_secret(browser_id)));
             if same_browser {
                 self.store
                     .revoke_grant(&grant.id, self.clock.now(), None)

@@ -2,6 +2,8 @@
 //! client sends the authorization request's parameters over an authenticated back channel, or
 //! signs them, so that nobody on the way through the browser can read or change them.
 
+use std::net::IpAddr;
+
 use civpass_crypto::external::verify_with_jwks;
 use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
@@ -63,6 +65,9 @@ impl From<AuthorizeError> for PushError {
     }
 }
 
+/// Largest request object accepted, in bytes: a signed set of authorization parameters.
+const MAX_REQUEST_OBJECT_BYTES: usize = 16 * 1024;
+
 /// A pushed request as kept: its parameters (a request object already opened) and whether
 /// they came signed.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -81,13 +86,23 @@ impl Services {
     /// `proof_jkt` is the key of a DPoP proof sent with the push (already checked): the code
     /// will be bound to it (RFC 9449 section 10.1).
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
+    ///
+    /// A public client's pushes are anyone's to make, so they are capped per client address
+    /// (`client_key`, as for pending logins); a confidential client answers for its own.
     pub async fn push_authorization(
         &self,
         client: &Client,
         params: &AuthorizeParams,
         proof_jkt: Option<&str>,
+        client_key: Option<IpAddr>,
     ) -> Result<Pushed, PushError> {
         let bad = |description| PushError { error: "invalid_request", description };
+        if params.request.as_deref().is_some_and(|r| r.len() > MAX_REQUEST_OBJECT_BYTES) {
+            return Err(PushError {
+                error: "invalid_request_object",
+                description: "the request object is larger than 16 KiB",
+            });
+        }
         if params.request_uri.is_some() {
             return Err(bad("request_uri cannot be pushed"));
         }
@@ -121,6 +136,26 @@ impl Services {
             &params,
             Source { pushed: true, signed, at_par: true },
         )?;
+        let public = client.auth_methods.contains(&crate::model::AuthMethod::None);
+        let origin_hash = client_key
+            .filter(|_| public)
+            .map(|key| self.secrets.lookup.hash(&[b"push-origin", key.to_string().as_bytes()]));
+        let cap = self.settings.max_pending_logins_per_address;
+        if let Some(hash) = origin_hash.as_deref()
+            && cap > 0
+        {
+            let pending = self
+                .store
+                .count_pending_pushed_requests(hash, self.clock.now())
+                .await
+                .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
+            if pending >= u64::from(cap) {
+                return Err(PushError {
+                    error: "temporarily_unavailable",
+                    description: "too many pushed requests are pending from this address",
+                });
+            }
+        }
         let id = random_token(32);
         let stored = Stored { signed, params };
         // Sealed with the id: the parameters can hold personal data (`login_hint`, a `claims`
@@ -135,6 +170,7 @@ impl Services {
                 &client.id,
                 &b64url(&sealed),
                 self.clock.now() + PUSHED_REQUEST_TTL,
+                origin_hash.as_deref(),
             )
             .await
             .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;

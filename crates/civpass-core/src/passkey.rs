@@ -94,16 +94,22 @@ impl Services {
         purpose: String,
         state: &T,
     ) -> Result<String, Internal> {
+        self.open_ceremony_for(purpose, state, self.settings.ceremony_ttl).await
+    }
+
+    /// A ceremony that may be answered for `ttl` seconds.
+    pub(crate) async fn open_ceremony_for<T: Serialize>(
+        &self,
+        purpose: String,
+        state: &T,
+        ttl: i64,
+    ) -> Result<String, Internal> {
         let id = random_token(16);
         let json = serde_json::to_vec(state).map_err(|e| Internal(e.to_string()))?;
         let sealed_state =
             self.secrets.sealing.seal(&json, id.as_bytes()).map_err(|e| Internal(e.to_string()))?;
-        let ceremony = Ceremony {
-            id: id.clone(),
-            purpose,
-            sealed_state,
-            expires_at: self.clock.now() + self.settings.ceremony_ttl,
-        };
+        let ceremony =
+            Ceremony { id: id.clone(), purpose, sealed_state, expires_at: self.clock.now() + ttl };
         self.store.insert_ceremony(&ceremony).await?;
         Ok(id)
     }
@@ -213,6 +219,7 @@ impl Services {
                 gender: pending.gender,
             },
             evidence: EvidenceResult {
+                reference: String::new(),
                 outcome: EvidenceOutcome::Pass,
                 method: pending.evidence_method,
                 level: EvidenceLevel::parse(&pending.evidence_level).ok_or_else(|| {

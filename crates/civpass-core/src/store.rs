@@ -144,14 +144,24 @@ pub trait LoginStore {
         grant: &Grant,
         release: &Release,
     ) -> StoreResult<Redemption>;
-    /// Stores a pushed authorization request's parameters (sealed, base64url) under `id`.
+    /// Stores a pushed authorization request's parameters (sealed, base64url) under `id`, with
+    /// the keyed hash of the address that pushed it (for public clients).
     async fn insert_pushed_request(
         &self,
         id: &str,
         client_id: &str,
         params: &str,
         expires_at: UnixTime,
+        origin_hash: Option<&str>,
     ) -> StoreResult<()>;
+    /// How many pushed requests from this address have not expired at `now`.
+    async fn count_pending_pushed_requests(
+        &self,
+        origin_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<u64>;
+    /// Deletes pushed requests that expired before `cutoff`; returns how many.
+    async fn delete_pushed_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     /// Removes and returns the parameters if the pushed request is `client_id`'s and has not
     /// expired at `now`: each is used once, and only by its client.
     async fn take_pushed_request(
@@ -160,7 +170,7 @@ pub trait LoginStore {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<Option<String>>;
-    /// Deletes login requests (and pushed requests) that expired before `cutoff`, and those that
+    /// Deletes login requests that expired before `cutoff`, and those that
     /// never got as far as a code (pending, approved, denied, failed) already when they expired
     /// before `unfinished_cutoff`; returns how many.
     async fn delete_login_requests_expired_before(

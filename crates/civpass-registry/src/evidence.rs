@@ -6,13 +6,15 @@
 //!
 //! - Request: `POST {base_url}/v1/verifications` with `Content-Type: application/json`,
 //!   `Authorization: Bearer {token}` when a token is configured, and the body
-//!   `{"session": "...", "id_number": "A123456(3)", "name_en": "CHAN Tai Man",
-//!   "date_of_birth": "1990-05-17"}`: the session reference the vendor's SDK gave the app, and
-//!   the details the citizen typed, which the vendor compares with the document it read and
-//!   whose registry photo it matches the face against.
-//! - `200 OK`: `{"outcome": "pass" | "document_mismatch" | "liveness_failed" | "timeout",
-//!   "method": "...", "level": "basic" | "strong", "vendor_reference": "..."}`; unknown fields
-//!   are ignored.
+//!   `{"session": "...", "reference": "...", "id_number": "A123456(3)", "name_en": "CHAN Tai Man",
+//!   "date_of_birth": "1990-05-17"}`: the session reference the vendor's SDK gave the app; the
+//!   reference civpass opened the check with, which the app passed to the SDK when it started
+//!   the session; and the details the citizen typed, which the vendor compares with the
+//!   document it read and whose registry photo it matches the face against.
+//! - `200 OK`: `{"reference": "...", "outcome": "pass" | "document_mismatch" | "liveness_failed" |
+//!   "timeout", "method": "...", "level": "basic" | "strong", "vendor_reference": "..."}`, where
+//!   `reference` is the one the session was started with (civpass refuses a verdict for any
+//!   other); unknown fields are ignored.
 //! - `404 Not Found`: the vendor does not know the session.
 //! - Anything else (another status, a malformed or oversized body, no answer within 10 seconds)
 //!   is `EvidenceError::Unavailable`, with a message free of personal data.
@@ -38,6 +40,8 @@ impl EvidenceVerifier for SandboxEvidenceVerifier {
     async fn verify(&self, check: &EvidenceCheck<'_>) -> Result<EvidenceResult, EvidenceError> {
         let outcome = EvidenceOutcome::parse(check.session).ok_or(EvidenceError::UnknownSession)?;
         Ok(EvidenceResult {
+            // The tester's check is always the one civpass opened.
+            reference: check.reference.to_owned(),
             outcome,
             method: "sandbox_document_liveness_face_match".to_owned(),
             level: EvidenceLevel::Strong,
@@ -75,6 +79,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 struct VerdictWire {
+    reference: String,
     outcome: String,
     method: String,
     level: String,
@@ -115,6 +120,7 @@ impl EvidenceVerifier for HttpEvidenceVerifier {
     async fn verify(&self, check: &EvidenceCheck<'_>) -> Result<EvidenceResult, EvidenceError> {
         let body = serde_json::json!({
             "session": check.session,
+            "reference": check.reference,
             "id_number": check.hkid.to_string(),
             "name_en": check.name_en,
             "date_of_birth": check.date_of_birth,
@@ -164,6 +170,7 @@ impl EvidenceVerifier for HttpEvidenceVerifier {
             return Err(unavailable("the evidence verifier's reference is empty or too long"));
         }
         Ok(EvidenceResult {
+            reference: wire.reference,
             outcome,
             method: wire.method.chars().take(100).collect(),
             level,

@@ -11,10 +11,12 @@
 //! - while the router handles a request nothing here times out (the router's own request
 //!   timeout does).
 //!
-//! Past `max_connections` open connections overall, or `max_connections_per_client` from one
-//! client (an IPv4 address or an IPv6 prefix, see `ClientAddressing`; trusted proxies exempt,
-//! since they carry many clients), a new connection gets a short `503` with `Retry-After` and is
-//! closed, and the connections already open go on being served.
+//! Past `max_connections_per_client` from one client (an IPv4 address or an IPv6 prefix, see
+//! `ClientAddressing`; four times that from one IPv6 /48; trusted proxies exempt, since they
+//! carry many clients), a new connection gets a short `503` with `Retry-After` and is closed,
+//! and the connections already open go on being served. At `max_connections` overall, the
+//! connection that has been idle longest is closed to make room; only when every connection is
+//! busy with a request is a newcomer refused.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -113,14 +115,15 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = caps.admit(peer.ip()) else {
+        let phase = Arc::new(Phase::new(limits));
+        let Some(slot) = caps.admit(peer.ip(), &phase) else {
             refuse(stream, &refusals);
             continue;
         };
         let router = router.clone();
         let close = close_rx.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, close).await;
+            serve_connection(stream, peer, router, phase, close).await;
             drop(slot);
         });
     }
@@ -136,12 +139,12 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
-    limits: ConnectionLimits,
+    phase: Arc<Phase>,
     mut close: tokio::sync::watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    let phase = Arc::new(Phase::new(limits));
     let io = TokioIo::new(TimedIo::new(stream, phase.clone()));
+    let evicted = phase.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let busy = phase.start_request();
         let mut request = request.map(Body::new);
@@ -163,6 +166,8 @@ async fn serve_connection(
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => return,
+        // Idle (or dawdling): closed at once, there is nothing in flight to finish.
+        () = evicted.evicted.notified() => return,
         _ = close.changed() => connection.as_mut().graceful_shutdown(),
     }
     let _ = connection.await;
@@ -190,57 +195,104 @@ fn refuse(mut stream: TcpStream, in_flight: &Arc<AtomicUsize>) {
     });
 }
 
-/// Open connections, overall and per client key.
+/// Open connections, overall, per client key and per IPv6 network, and each connection's
+/// phase, to find an idle one to close when the table is full.
 struct Caps {
     limits: ConnectionLimits,
     addressing: ClientAddressing,
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    open: Mutex<Open>,
 }
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+    /// Per IPv6 /48: a site is routinely given one, and so holds 65,536 /64 client keys.
+    per_network: HashMap<IpAddr, usize>,
+    /// The connections that may be closed to make room: all but those already asked to go.
+    phases: HashMap<u64, Arc<Phase>>,
+    next_id: u64,
+}
+
+/// How many /64 client keys' worth of connections one IPv6 /48 may hold.
+const NETWORK_SHARES: usize = 4;
 
 /// One admitted connection; its place is given back when it is dropped.
 struct Slot {
     caps: Arc<Caps>,
+    id: u64,
     /// `None` for a trusted proxy, which is not counted per client.
     key: Option<IpAddr>,
+    network: Option<IpAddr>,
 }
 
 impl Caps {
     fn new(limits: ConnectionLimits, addressing: ClientAddressing) -> Caps {
-        Caps { limits, addressing, open: Mutex::new((0, HashMap::new())) }
+        Caps { limits, addressing, open: Mutex::new(Open::default()) }
     }
 
-    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Slot> {
-        let key = (!self.addressing.is_trusted_proxy(peer)).then(|| self.addressing.key(peer));
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let (total, per_client) = &mut *open;
-        if self.limits.max_connections > 0 && *total >= self.limits.max_connections {
+    /// A place for a connection from `peer` with this phase, or `None` if its client (or its
+    /// IPv6 network) holds its share. When the whole table is full, the connection idle (or
+    /// dawdling over its request head) longest is closed to make room: a stranger cannot hold
+    /// the table with connections that do nothing, only with ones kept busy, which costs them
+    /// far more.
+    fn admit(self: &Arc<Self>, peer: IpAddr, phase: &Arc<Phase>) -> Option<Slot> {
+        let trusted = self.addressing.is_trusted_proxy(peer);
+        let key = (!trusted).then(|| self.addressing.key(peer));
+        let network = key.and_then(|_| match peer.to_canonical() {
+            IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 48).ok().map(|n| IpAddr::V6(n.network())),
+            IpAddr::V4(_) => None,
+        });
+        let per_client = self.limits.max_connections_per_client;
+        let mut guard = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let open = &mut *guard;
+        let count = |map: &HashMap<IpAddr, usize>, at: Option<IpAddr>| {
+            at.and_then(|k| map.get(&k).copied()).unwrap_or(0)
+        };
+        if per_client > 0
+            && (count(&open.per_client, key) >= per_client
+                || count(&open.per_network, network) >= per_client * NETWORK_SHARES)
+        {
             return None;
         }
-        if let Some(key) = key {
-            let count = per_client.entry(key).or_insert(0);
-            if self.limits.max_connections_per_client > 0
-                && *count >= self.limits.max_connections_per_client
-            {
-                return None;
+        if self.limits.max_connections > 0 && open.total >= self.limits.max_connections {
+            let victim = open
+                .phases
+                .iter()
+                .filter_map(|(id, phase)| phase.idle_since().map(|since| (since, *id)))
+                .min()
+                .map(|(_, id)| id)?;
+            if let Some(phase) = open.phases.remove(&victim) {
+                phase.evict();
             }
-            *count += 1;
         }
-        *total += 1;
-        Some(Slot { caps: self.clone(), key })
+        for (map, at) in [(&mut open.per_client, key), (&mut open.per_network, network)] {
+            if let Some(at) = at {
+                *map.entry(at).or_insert(0) += 1;
+            }
+        }
+        open.total += 1;
+        open.next_id += 1;
+        let id = open.next_id;
+        open.phases.insert(id, phase.clone());
+        Some(Slot { caps: self.clone(), id, key, network })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.caps.open.lock().unwrap_or_else(|e| e.into_inner());
-        let (total, per_client) = &mut *open;
-        *total -= 1;
-        if let Some(key) = self.key
-            && let Some(count) = per_client.get_mut(&key)
-        {
-            *count -= 1;
-            if *count == 0 {
-                per_client.remove(&key);
+        let mut guard = self.caps.open.lock().unwrap_or_else(|e| e.into_inner());
+        let open = &mut *guard;
+        open.total -= 1;
+        open.phases.remove(&self.id);
+        for (map, at) in [(&mut open.per_client, self.key), (&mut open.per_network, self.network)] {
+            if let Some(at) = at
+                && let Some(count) = map.get_mut(&at)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    map.remove(&at);
+                }
             }
         }
     }
@@ -254,6 +306,8 @@ struct Phase {
     /// again on its own once the response is out, so the end of a request wakes it to arm the
     /// idle timer.
     parked: Mutex<Option<Waker>>,
+    /// Told when the connection is closed to make room for a new one.
+    evicted: tokio::sync::Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -287,6 +341,7 @@ impl Phase {
             limits,
             state: Mutex::new(State::ReadingHead { since: Instant::now() }),
             parked: Mutex::new(None),
+            evicted: tokio::sync::Notify::new(),
         }
     }
 
@@ -317,6 +372,19 @@ impl Phase {
             State::Idle { .. } => State::Idle { since: Instant::now() },
             other => other,
         });
+    }
+
+    /// Since when the connection has done nothing but wait for a request (or for the rest of
+    /// one's head); `None` while a request is inside the router.
+    fn idle_since(&self) -> Option<Instant> {
+        match *self.state.lock().unwrap_or_else(|e| e.into_inner()) {
+            State::ReadingHead { since } | State::Idle { since } => Some(since),
+            State::Busy { .. } => None,
+        }
+    }
+
+    fn evict(&self) {
+        self.evicted.notify_one();
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -365,6 +433,27 @@ impl TimedIo {
     }
 }
 
+impl TimedIo {
+    /// A write's result as the connection sees it: progress keeps an idle connection alive,
+    /// and a write that waits past the deadline times out.
+    fn after_write(
+        &mut self,
+        written: Poll<std::io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.phase.wrote_some();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.wait_or_time_out(cx).map(Err),
+        }
+    }
+}
+
 impl AsyncRead for TimedIo {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -393,16 +482,8 @@ impl AsyncWrite for TimedIo {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.phase.wrote_some();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.wait_or_time_out(cx).map(Err),
-        }
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.after_write(written, cx)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -419,19 +500,70 @@ impl AsyncWrite for TimedIo {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.phase.wrote_some();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.wait_or_time_out(cx).map(Err),
-        }
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.after_write(written, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps_of(total: usize, per_client: usize) -> Arc<Caps> {
+        let limits = ConnectionLimits {
+            max_connections: total,
+            max_connections_per_client: per_client,
+            ..ConnectionLimits::default()
+        };
+        Arc::new(Caps::new(limits, ClientAddressing::default()))
+    }
+
+    fn phase() -> Arc<Phase> {
+        Arc::new(Phase::new(ConnectionLimits::default()))
+    }
+
+    #[tokio::test]
+    async fn one_ipv6_network_holds_four_client_shares_whatever_its_prefixes() {
+        let caps = caps_of(0, 2);
+        let mut held = Vec::new();
+        // Four /64s of one /48, two connections each: eight.
+        for net in 0..4 {
+            for host in 1..=2 {
+                let peer: IpAddr = format!("2001:db8:7:{net}::{host}").parse().unwrap();
+                held.push(caps.admit(peer, &phase()).expect("within its shares"));
+            }
+        }
+        assert!(
+            caps.admit("2001:db8:7:9::1".parse().unwrap(), &phase()).is_none(),
+            "the /48 is full"
+        );
+        assert!(caps.admit("2001:db8:8::1".parse().unwrap(), &phase()).is_some(), "another /48");
+        assert!(caps.admit("2001:db8:7:0::3".parse().unwrap(), &phase()).is_none(), "that /64 too");
+        drop(held.pop());
+        assert!(caps.admit("2001:db8:7:9::1".parse().unwrap(), &phase()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_table_closes_the_connection_idle_longest_never_a_busy_one() {
+        let caps = caps_of(3, 0);
+        let (oldest, busy, newer) = (phase(), phase(), phase());
+        let _a = caps.admit("192.0.2.1".parse().unwrap(), &oldest).unwrap();
+        let _b = caps.admit("192.0.2.2".parse().unwrap(), &busy).unwrap();
+        let _busy_request = busy.start_request();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _c = caps.admit("192.0.2.3".parse().unwrap(), &newer).unwrap();
+        let told = oldest.evicted.notified();
+        let _d = caps.admit("192.0.2.4".parse().unwrap(), &phase()).expect("room is made");
+        tokio::time::timeout(Duration::from_secs(1), told).await.expect("the oldest idle is told");
+        // With every connection busy, a newcomer is refused.
+        let all_busy = caps_of(1, 0);
+        let only = phase();
+        let _e = all_busy.admit("192.0.2.5".parse().unwrap(), &only).unwrap();
+        let _request = only.start_request();
+        assert!(all_busy.admit("192.0.2.6".parse().unwrap(), &phase()).is_none());
     }
 }

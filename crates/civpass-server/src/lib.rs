@@ -120,15 +120,6 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::meta::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
         .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(tower::util::option_layer(hsts))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -139,4 +130,15 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost, so that every answer carries them, the limits' 413 and 408 and a
+        // panic's 500 too.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(tower::util::option_layer(hsts))
 }

@@ -63,7 +63,7 @@ fn group(path: &str) -> Option<Group> {
         "/authorize" | "/logout" => Some(Group::Authorize),
         "/token" | "/revoke" | "/introspect" | "/par" | "/userinfo" => Some(Group::Token),
         p if p == "/register" || p.starts_with("/register/") => Some(Group::Token),
-        "/api/v1/device/enrolments" => Some(Group::Registration),
+        "/api/v1/device/enrolments" | "/api/v1/device/identity-checks" => Some(Group::Registration),
         p if p.starts_with("/api/v1/device/passkey-registrations") => Some(Group::Registration),
         p if p.starts_with("/api/v1/device/") => Some(Group::Device),
         // The waiting page polls its status every second; that is bound to the browser's

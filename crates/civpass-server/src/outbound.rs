@@ -3,9 +3,10 @@
 //!
 //! Such URLs are chosen by whoever registers a client, so they must not let anyone reach
 //! civpass's own host or internal network (server-side request forgery): each request resolves
-//! the host once, refuses every address that is not globally reachable (unless
-//! the operator allows them, for development), pins the connection to the address it checked
-//! (so a second DNS answer cannot swap it), and follows no redirects.
+//! the host once, refuses every address that is not globally reachable (unless the operator
+//! allows them, for development), pins the connection to the address it checked (so a second
+//! DNS answer cannot swap it), goes direct (never through a proxy from the environment, which
+//! would resolve the name again), and follows no redirects.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::LazyLock;
@@ -130,6 +131,9 @@ async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
+        // Never through an HTTP(S)_PROXY from the environment: a proxy would resolve the name
+        // again, and the address checked above would mean nothing.
+        .no_proxy()
         .resolve(&host, addr)
         .build()
         .map_err(|e| e.to_string())

@@ -657,20 +657,57 @@ impl LoginStore for SqlStore {
         client_id: &str,
         params: &str,
         expires_at: UnixTime,
+        origin_hash: Option<&str>,
     ) -> StoreResult<()> {
         let (id, client_id, params) = (id.to_owned(), client_id.to_owned(), params.to_owned());
+        let origin_hash = origin_hash.map(str::to_owned);
         self.writer
             .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO pushed_requests (id, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&id)
-                    .bind(&client_id)
-                    .bind(&params)
-                    .bind(expires_at)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
+                sqlx::query(
+                    "INSERT INTO pushed_requests (id, client_id, params, expires_at, origin_hash) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&id)
+                .bind(&client_id)
+                .bind(&params)
+                .bind(expires_at)
+                .bind(&origin_hash)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
                 Ok(())
             }))
+            .await
+    }
+
+    async fn count_pending_pushed_requests(
+        &self,
+        origin_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pushed_requests WHERE origin_hash = $1 AND expires_at > $2",
+        )
+        .bind(origin_hash)
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn delete_pushed_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let deleted = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
+                        .bind(cutoff)
+                        .execute(conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(deleted.rows_affected())
+                }),
+            )
             .await
     }
 
@@ -708,7 +745,7 @@ impl LoginStore for SqlStore {
     ) -> StoreResult<u64> {
         self.writer
             .write(
-                Statements::Several,
+                Statements::One,
                 op!(|conn| {
                     let deleted = sqlx::query(
                         "DELETE FROM login_requests WHERE expires_at < $1 \
@@ -716,16 +753,10 @@ impl LoginStore for SqlStore {
                     )
                     .bind(cutoff)
                     .bind(unfinished_cutoff)
-                    .execute(&mut *conn)
+                    .execute(conn)
                     .await
                     .map_err(backend)?;
-                    // Pushed requests live a minute; they go with the unfinished login requests.
-                    let pushed = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
-                        .bind(unfinished_cutoff)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(deleted.rows_affected() + pushed.rows_affected())
+                    Ok(deleted.rows_affected())
                 }),
             )
             .await

@@ -82,10 +82,20 @@ impl TestDb {
         self.drop_target.is_some()
     }
 
-    /// On PostgreSQL: the administrative URL and this test's database name, to look at the
-    /// server's own views (`pg_stat_activity`).
-    pub fn postgres_admin(&self) -> Option<(&str, &str)> {
-        self.drop_target.as_ref().map(|(admin, name)| (admin.as_str(), name.as_str()))
+    /// On PostgreSQL, the connections to this test's database that sit inside a transaction
+    /// with nobody using them (`pg_stat_activity`); always 0 on SQLite.
+    pub async fn idle_in_transaction(&self) -> i64 {
+        let Some((admin, name)) = &self.drop_target else { return 0 };
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+        let row: (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let _ = conn.close().await;
+        row.0
     }
 }
 

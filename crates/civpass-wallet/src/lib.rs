@@ -5,8 +5,9 @@ use std::path::Path;
 
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
-    EnrolmentResponse, EvidenceSubmission, LinkedServiceView, LoginRequestView, MyData, Problem,
-    SessionRequest, SessionResponse, TransferAuthorisation,
+    EnrolmentResponse, EvidenceSubmission, IdentityCheckRequest, IdentityCheckResponse,
+    LinkedServiceView, LoginRequestView, MyData, Problem, SessionRequest, SessionResponse,
+    TransferAuthorisation,
 };
 use civpass_core::account::session_message;
 use civpass_core::enrol::{enrol_message, transfer_message};
@@ -182,13 +183,20 @@ impl Wallet {
             }
             None => None,
         };
+        let evidence = match evidence {
+            Some(session) => {
+                let check = self.start_identity_check(id_number).await?;
+                Some(EvidenceSubmission { session: session.to_owned(), reference: check.reference })
+            }
+            None => None,
+        };
         let body = EnrolmentRequest {
             id_number: id_number.to_owned(),
             name_en: name_en.to_owned(),
             date_of_birth: date_of_birth.to_owned(),
             public_key,
             proof,
-            evidence: evidence.map(|session| EvidenceSubmission { session: session.to_owned() }),
+            evidence,
             transfer,
         };
         let url = format!("{}/api/v1/device/enrolments", self.file.server);
@@ -203,6 +211,23 @@ impl Wallet {
         self.file.account_id = Some(done.account_id.clone());
         self.file.device_id = Some(done.device_id.clone());
         Ok(done)
+    }
+
+    /// Opens an identity check for a registration naming `id_number`; its reference goes to
+    /// the vendor's SDK (or, in the sandbox, straight back with the chosen outcome).
+    pub async fn start_identity_check(
+        &self,
+        id_number: &str,
+    ) -> Result<IdentityCheckResponse, WalletError> {
+        let url = format!("{}/api/v1/device/identity-checks", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&IdentityCheckRequest { id_number: id_number.to_owned() })
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
     }
 
     /// Fetches the login request behind a link.

@@ -197,7 +197,12 @@ async fn enrol_citizens(
             Err(e) => return Err(e.into()),
         }
     }
-    std::fs::write(&path, serde_json::to_vec(&files)?)?;
+    // The wallets hold device private keys: readable by the owner only.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, &serde_json::to_vec(&files)?)?;
     files
         .into_iter()
         .take(n)

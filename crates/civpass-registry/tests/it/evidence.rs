@@ -18,7 +18,13 @@ use serde_json::{Value, json};
 const TOKEN: &str = "vendor-token";
 
 fn check<'a>(session: &'a str, hkid: &'a HkId) -> EvidenceCheck<'a> {
-    EvidenceCheck { session, hkid, name_en: "CHAN Tai Man", date_of_birth: "1990-05-17" }
+    EvidenceCheck {
+        session,
+        reference: "ref-1",
+        hkid,
+        name_en: "CHAN Tai Man",
+        date_of_birth: "1990-05-17",
+    }
 }
 
 /// Each session asks for one behaviour.
@@ -35,10 +41,12 @@ async fn verifications(headers: HeaderMap, Json(body): Json<Value>) -> Response 
     {
         return StatusCode::BAD_REQUEST.into_response();
     }
+    // The vendor echoes the reference the session was started with.
+    let reference = body["reference"].as_str().unwrap_or("").to_owned();
     let verdict = |outcome: &str, level: &str| {
         Json(json!({
-            "outcome": outcome, "method": "nfc_chip_liveness_face_match", "level": level,
-            "vendor_reference": "chk_8842", "extra": "ignored",
+            "reference": reference, "outcome": outcome, "method": "nfc_chip_liveness_face_match",
+            "level": level, "vendor_reference": "chk_8842", "extra": "ignored",
         }))
         .into_response()
     };
@@ -77,6 +85,7 @@ async fn the_sandbox_verifier_gives_the_outcome_the_tester_names() {
         assert_eq!(result.outcome, outcome);
         assert_eq!(result.level, EvidenceLevel::Strong);
         assert!(result.vendor_reference.starts_with("sandbox-"));
+        assert_eq!(result.reference, "ref-1");
     }
     assert_eq!(
         sandbox.verify(&check("yes please", &hkid)).await,
@@ -96,6 +105,7 @@ async fn the_http_verifier_reads_a_vendors_verdicts_and_refuses_bad_answers() {
     assert_eq!(pass.level, EvidenceLevel::Strong);
     assert_eq!(pass.method, "nfc_chip_liveness_face_match");
     assert_eq!(pass.vendor_reference, "chk_8842");
+    assert_eq!(pass.reference, "ref-1", "the check it was run for");
     assert_eq!(vendor.verify(&check("s-basic", &hkid)).await.unwrap().level, EvidenceLevel::Basic);
     assert_eq!(
         vendor.verify(&check("s-liveness", &hkid)).await.unwrap().outcome,

@@ -9,11 +9,11 @@ use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest,
-    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, LoginContextView, LoginRequestView,
-    PasskeyRegistrationChallenge, PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem,
-    RequestedScope,
+    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, IdentityCheckRequest,
+    IdentityCheckResponse, LoginContextView, LoginRequestView, PasskeyRegistrationChallenge,
+    PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedScope,
 };
-use civpass_core::enrol::{EnrolError, EnrolRequest, IdentityClaim, Transfer};
+use civpass_core::enrol::{EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer};
 use civpass_core::evidence::EvidenceOutcome;
 use civpass_core::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
 use civpass_core::passkey::{AssertionOptions, Challenge, DeviceProof};
@@ -27,6 +27,7 @@ use crate::routes::oidc::browser_id;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/device/configuration", get(configuration))
+        .route("/api/v1/device/identity-checks", post(start_identity_check))
         .route("/api/v1/device/enrolments", post(enrol))
         .route("/api/v1/device/passkey-registrations", post(start_registration))
         .route("/api/v1/device/passkey-registrations/{id}", post(finish_registration))
@@ -79,6 +80,42 @@ pub(crate) async fn configuration(State(state): State<AppState>) -> Json<DeviceC
     })
 }
 
+fn submission(evidence: &civpass_api::EvidenceSubmission) -> EvidenceSubmission<'_> {
+    EvidenceSubmission { session: &evidence.session, reference: &evidence.reference }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/identity-checks",
+    tag = "device",
+    request_body = IdentityCheckRequest,
+    responses(
+        (status = 201, description = "The check is open: give its reference to the vendor's SDK", body = IdentityCheckResponse),
+        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn start_identity_check(
+    State(state): State<AppState>,
+    body: Result<Json<IdentityCheckRequest>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match state.services.start_identity_check(&body.id_number).await {
+        Ok(check) => (
+            StatusCode::CREATED,
+            no_store(),
+            Json(IdentityCheckResponse {
+                reference: check.reference,
+                expires_at: check.expires_at,
+            }),
+        )
+            .into_response(),
+        Err(e) => enrol_error(e).into_response(),
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/api/v1/device/enrolments",
@@ -108,7 +145,7 @@ pub(crate) async fn enrol(
         date_of_birth: &body.date_of_birth,
         public_key: &body.public_key,
         proof: &body.proof,
-        evidence: body.evidence.as_ref().map(|e| e.session.as_str()),
+        evidence: body.evidence.as_ref().map(submission),
         transfer: body
             .transfer
             .as_ref()
@@ -466,7 +503,7 @@ pub(crate) async fn start_registration(
         id_number: &body.id_number,
         name_en: &body.name_en,
         date_of_birth: &body.date_of_birth,
-        evidence: body.evidence.as_ref().map(|e| e.session.as_str()),
+        evidence: body.evidence.as_ref().map(submission),
     };
     match state.services.start_passkey_registration(&claim).await {
         Ok(challenge) => match serde_json::to_value(challenge.options) {

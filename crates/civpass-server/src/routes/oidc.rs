@@ -139,6 +139,14 @@ async fn authorize(
         return (jar, page).into_response();
     };
     let page_chrome = chrome(params.ui_locales.as_deref());
+    // Only a top-level navigation starts a login (Fetch Metadata): an image, a frame or a
+    // script on another site cannot open requests in a visitor's name.
+    if headers.get("sec-fetch-dest").is_some_and(|dest| dest.as_bytes() != b"document") {
+        let page =
+            pages::message(page_chrome, StatusCode::BAD_REQUEST, "invalid_request", None, None);
+        return (jar, page).into_response();
+    }
+    let known_browser = browser_id(&jar, state.secure_cookies).is_some();
     let (jar, browser) = match browser_id(&jar, state.secure_cookies) {
         Some(id) => (jar.clone(), id),
         None => {
@@ -158,6 +166,7 @@ async fn authorize(
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
         ip: client_ip,
         client_key: client_ip.map(|ip| state.client_key(ip)),
+        known_browser,
     };
     match state.services.start_login(&params, &browser, &origin).await {
         Ok(started) => {
@@ -289,6 +298,10 @@ async fn logout(
     uri: Uri,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    // A GET only ever asks: the confirmation's token counts in its own POST alone, so a link
+    // (or an image) carrying one ends nothing.
+    let pairs: Vec<(String, String)> =
+        pairs.into_iter().filter(|(name, _)| name != "csrf" && name != "decision").collect();
     end_session(&state, jar, &headers, &uri, &pairs).await
 }
 
@@ -365,7 +378,11 @@ async fn end_session(
     };
     // The confirmation form's answer.
     if let Some(token) = param("csrf") {
+        // Browsers say where a form came from (Fetch Metadata): only our own page may answer.
+        let same_origin =
+            headers.get("sec-fetch-site").is_none_or(|site| site.as_bytes() == b"same-origin");
         let confirmed = browser_id(&jar, state.secure_cookies)
+            .filter(|_| same_origin)
             .filter(|browser| state.services.logout_csrf_matches(browser, &token));
         let Some(browser) = confirmed else {
             return pages::message(chrome(), StatusCode::FORBIDDEN, "logout_expired", None, None);
@@ -411,8 +428,16 @@ async fn end_session(
 }
 
 /// RFC 9126: the client pushes its authorization request and gets a one-time `request_uri`.
-async fn par(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
-    let mut res = par_inner(&state, &headers, form).await;
+async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    form: FormBody,
+) -> Response {
+    let client_key = connect.map(|axum::Extension(ConnectInfo(peer))| {
+        state.client_key(state.client_address(peer.ip(), &headers))
+    });
+    let mut res = par_inner(&state, &headers, client_key, form).await;
     // As at the token endpoint: a DPoP client gets the nonce it will need without asking.
     if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);
@@ -420,7 +445,12 @@ async fn par(State(state): State<AppState>, headers: HeaderMap, form: FormBody) 
     res
 }
 
-async fn par_inner(state: &AppState, headers: &HeaderMap, form: FormBody) -> Response {
+async fn par_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_key: Option<std::net::IpAddr>,
+    form: FormBody,
+) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
     let pairs = match form_pairs(form) {
         Ok(pairs) => pairs,
@@ -453,7 +483,11 @@ async fn par_inner(state: &AppState, headers: &HeaderMap, form: FormBody) -> Res
         )
         .into_response();
     };
-    match state.services.push_authorization(&client, &params, proof_jkt.as_deref()).await {
+    match state
+        .services
+        .push_authorization(&client, &params, proof_jkt.as_deref(), client_key)
+        .await
+    {
         Ok(pushed) => (
             StatusCode::CREATED,
             no_store(),

@@ -7,6 +7,7 @@ use utoipa::OpenApi;
     info(title = "civpass device API", version = "1", description = "What the civpass app and `civpass wallet` speak. OpenID Connect endpoints are described by /.well-known/openid-configuration."),
     paths(
         crate::routes::device::configuration,
+        crate::routes::device::start_identity_check,
         crate::routes::device::enrol,
         crate::routes::device::start_registration,
         crate::routes::device::finish_registration,

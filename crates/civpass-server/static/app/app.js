@@ -375,9 +375,13 @@ async function registerScreen(options) {
     submit.disabled = true;
     try {
       status.textContent = t("register.checking");
+      const idNumber = hkid.input.value.trim();
+      // civpass opens the identity check; its reference would go to the vendor's SDK, whose
+      // session comes back with it (on the test platform, the outcome chosen above).
+      const check = await api("POST", "/api/v1/device/identity-checks", { id_number: idNumber });
       const started = await api("POST", "/api/v1/device/passkey-registrations", {
-        id_number: hkid.input.value.trim(), name_en: name.input.value.trim(), date_of_birth: dob.input.value,
-        evidence: { session: evidence.session() },
+        id_number: idNumber, name_en: name.input.value.trim(), date_of_birth: dob.input.value,
+        evidence: { session: evidence.session(), reference: check.reference },
       });
       status.textContent = t("register.passkey_prompt");
       const credential = await createPasskey(started.passkey);

@@ -659,8 +659,10 @@ async fn a_client_keeps_its_metadata_and_each_assertion_id_is_used_once() {
 async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
-        store.insert_pushed_request("p1", "c1", "{}", 200).await.unwrap();
-        store.insert_pushed_request("p2", "c1", "{}", 200).await.unwrap();
+        store.insert_pushed_request("p1", "c1", "{}", 200, Some("o1")).await.unwrap();
+        store.insert_pushed_request("p2", "c1", "{}", 200, Some("o1")).await.unwrap();
+        assert_eq!(store.count_pending_pushed_requests("o1", 150).await.unwrap(), 2);
+        assert_eq!(store.count_pending_pushed_requests("o2", 150).await.unwrap(), 0);
         assert_eq!(
             store.take_pushed_request("p1", "c2", 150).await.unwrap(),
             None,
@@ -672,8 +674,12 @@ async fn a_pushed_request_is_taken_once_and_not_after_it_expires() {
         );
         assert_eq!(store.take_pushed_request("p1", "c1", 150).await.unwrap(), None, "used once");
         assert_eq!(store.take_pushed_request("p2", "c1", 200).await.unwrap(), None, "expired");
-        store.insert_pushed_request("p3", "c1", "{}", 100).await.unwrap();
-        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 1);
+        // The expired one was taken (and so deleted) above; of these, only what expired goes.
+        store.insert_pushed_request("p3", "c1", "{}", 100, None).await.unwrap();
+        store.insert_pushed_request("p4", "c1", "{}", 300, None).await.unwrap();
+        assert_eq!(store.delete_pushed_requests_expired_before(150).await.unwrap(), 1);
+        assert_eq!(store.delete_pushed_requests_expired_before(250).await.unwrap(), 0);
+        assert_eq!(store.take_pushed_request("p4", "c1", 250).await.unwrap(), Some("{}".into()));
     }
 }
 
@@ -732,21 +738,6 @@ async fn an_unmet_request_is_denied_with_its_reason_and_keeps_what_it_asked() {
     }
 }
 
-/// Connections of the test's PostgreSQL database left inside a transaction with nobody using
-/// them (RFC-free, but the fault behind "idle in transaction" under client hang-ups).
-async fn idle_in_transaction(db: &TestDb) -> i64 {
-    let Some((admin, name)) = db.postgres_admin() else { return 0 };
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await.unwrap();
-    let row: (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
-    )
-    .bind(name)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    row.0
-}
-
 #[tokio::test]
 async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_open() {
     for (db, store) in stores().await {
@@ -771,7 +762,7 @@ async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_
                 assert_eq!(account.is_some(), device.is_some(), "account {i} is half written");
                 complete += u64::from(account.is_some());
             }
-            open = idle_in_transaction(&db).await;
+            open = db.idle_in_transaction().await;
             if complete == n && open == 0 {
                 break;
             }

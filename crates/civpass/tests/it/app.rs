@@ -34,7 +34,8 @@ async fn start_registration(server: &TestServer, idx: usize) -> (StatusCode, Val
     post(
         &reqwest::Client::new(),
         format!("{}/api/v1/device/passkey-registrations", server.base),
-        json!({"id_number": hkid, "name_en": name, "date_of_birth": dob, "evidence": {"session": "pass"}}),
+        json!({"id_number": hkid, "name_en": name, "date_of_birth": dob,
+            "evidence": {"session": "pass", "reference": support::identity_check(&server.base, &hkid).await}}),
     )
     .await
 }
@@ -393,7 +394,8 @@ async fn passkey_answers_are_checked_and_used_once() {
         let (status, body) = post(
             &http,
             format!("{}/api/v1/device/passkey-registrations", server.base),
-            json!({"id_number": hkid, "name_en": "SOMEONE Else", "date_of_birth": dob, "evidence": {"session": "pass"}}),
+            json!({"id_number": hkid, "name_en": "SOMEONE Else", "date_of_birth": dob,
+                "evidence": {"session": "pass", "reference": support::identity_check(&server.base, &hkid).await}}),
         )
         .await;
         assert_eq!(

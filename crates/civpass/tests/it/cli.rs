@@ -316,3 +316,43 @@ fn the_data_directory_and_its_files_are_private_and_wider_ones_are_reported() {
     assert!(stderr.contains("a data file is open to other users"), "{stderr}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_calls_to_registered_urls_never_go_through_an_environment_proxy() {
+    // A "proxy" that records whoever connects to it.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while proxy.accept().await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let out = tokio::task::spawn_blocking(move || {
+        civpass()
+            .args([
+                "client",
+                "create",
+                "--name",
+                "Proxy test",
+                "--redirect-uri",
+                "https://app.example/cb",
+            ])
+            .args(["--sector-identifier-uri", "https://192.88.98.1/sector.json"])
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("HTTP_PROXY", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // The sector document cannot be fetched here (no route out), so registration fails; what
+    // matters is that the proxy, which would resolve the name again, was never asked.
+    assert!(!out.status.success());
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the proxy was used");
+}

@@ -108,6 +108,41 @@ async fn half_open_connections_from_one_address_leave_other_clients_served() {
 }
 
 #[tokio::test]
+async fn a_full_table_makes_room_by_closing_the_connection_idle_longest() {
+    let limits = ConnectionLimits {
+        max_connections: 12,
+        max_connections_per_client: 4,
+        ..ConnectionLimits::default()
+    };
+    let server = spawn_server_with(
+        &backends()[0],
+        Options { connections: Some(limits), ..Options::default() },
+    )
+    .await;
+    let target = address(&server.base);
+    // Twelve kept-alive connections from three addresses, each after one request: full.
+    let mut held = Vec::new();
+    for from in ["127.0.0.10", "127.0.0.11", "127.0.0.12"] {
+        for _ in 0..4 {
+            let mut stream = connect_from(from, target).await.unwrap();
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            assert!(read_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+            held.push(stream);
+        }
+    }
+    // A newcomer is served, not refused: the oldest idle connection made room.
+    let mut newcomer = connect_from("127.0.0.99", target).await.unwrap();
+    newcomer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut newcomer, Duration::from_secs(5)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let closed = read_until_closed(&mut held[0], Duration::from_secs(5)).await;
+    assert_eq!(closed.as_deref(), Some(""), "the first connection, idle longest, was closed");
+}
+
+#[tokio::test]
 async fn a_trickled_request_head_is_cut_off_and_an_idle_connection_closed() {
     let limits = ConnectionLimits {
         header_read_timeout: Duration::from_secs(1),
@@ -155,20 +190,6 @@ async fn a_trickled_request_head_is_cut_off_and_an_idle_connection_closed() {
     assert_eq!(rest.as_deref(), Some(""), "closed after the idle timeout");
 }
 
-/// Connections of the server's PostgreSQL database left inside a transaction.
-async fn idle_in_transaction(db: &civpass_testkit::TestDb) -> i64 {
-    let Some((admin, name)) = db.postgres_admin() else { return 0 };
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await.unwrap();
-    let row: (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
-    )
-    .bind(name)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    row.0
-}
-
 #[tokio::test]
 async fn clients_that_hang_up_mid_request_leave_no_transaction_open() {
     for backend in backends() {
@@ -187,7 +208,7 @@ async fn clients_that_hang_up_mid_request_leave_no_transaction_open() {
         }
         let mut open = 0;
         for _ in 0..50 {
-            open = idle_in_transaction(&server.db).await;
+            open = server.db.idle_in_transaction().await;
             if open == 0 {
                 break;
             }

@@ -161,6 +161,28 @@ async fn rp_initiated_logout_ends_the_session_the_id_token_names() {
         assert_eq!(status, StatusCode::OK, "still logged in: {body}");
         let tokens = body;
 
+        // Not even a GET carrying the page's own token and decision: only the form's POST counts.
+        let mut sneaky: Vec<(String, String)> = support::logout_form_fields(&page);
+        sneaky.push(("decision".into(), "logout".into()));
+        let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
+        url.query_pairs_mut().extend_pairs(&sneaky);
+        let res = browser.get(url.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "asked again");
+        let (status, body) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(status, StatusCode::OK, "still logged in: {body}");
+        let tokens = body;
+        // A form from another site (Fetch Metadata says so) is refused.
+        let mut cross = support::logout_form_fields(&page);
+        cross.push(("decision".into(), "logout".into()));
+        let res = browser
+            .post(format!("{}/logout", server.base))
+            .header("sec-fetch-site", "cross-site")
+            .form(&cross)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
         // The form posted without its CSRF token, or with another browser's, ends nothing.
         let stranger = support::browser();
         let res = logout(&stranger, hint.clone()).await.unwrap();

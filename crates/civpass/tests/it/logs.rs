@@ -90,7 +90,10 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
             "id_number": app_person.hkid.to_string(),
             "name_en": app_person.name_en,
             "date_of_birth": app_person.date_of_birth.to_string(),
-            "evidence": {"session": "pass"},
+            "evidence": {
+                "session": "pass",
+                "reference": crate::support::identity_check(&base, &app_person.hkid.to_string()).await,
+            },
         }),
     )
     .await;

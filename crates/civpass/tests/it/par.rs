@@ -364,3 +364,63 @@ async fn a_pushed_request_is_kept_sealed() {
         assert!(support::location(&res).starts_with("/login/"));
     }
 }
+
+#[tokio::test]
+async fn pushes_are_bounded_in_size_and_a_public_clients_per_address() {
+    for backend in backends() {
+        let options = Options { pending_caps: Some((0, 3)), ..Options::default() };
+        let server = spawn_server_with(&backend, options).await;
+        let public = server
+            .services
+            .create_client("Phone app", &[CALLBACK.to_owned()], true)
+            .await
+            .unwrap()
+            .client
+            .id;
+        let req = AuthRequest::new(&public, CALLBACK, "openid");
+        let challenge = b64url(&sha256(req.verifier.as_bytes()));
+        let push_public = |extra: Vec<(&'static str, String)>| {
+            let mut form: Vec<(String, String)> = authorization_form(&req, &challenge)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            form.push(("client_id".into(), public.clone()));
+            form.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            let url = format!("{}/par", server.base);
+            async move {
+                let res = reqwest::Client::new().post(url).form(&form).send().await.unwrap();
+                let status = res.status();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        // Fields no real request needs at that size.
+        for (name, value) in [
+            ("ui_locales", "en ".repeat(200)),
+            ("prompt", "login ".repeat(100)),
+            ("scope", "openid ".repeat(500)),
+        ] {
+            let (status, body) = push_public(vec![(name, value)]).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{name}"
+            );
+        }
+        // A public client's pushes are anyone's: three pending per address, then a pause.
+        for _ in 0..3 {
+            let (status, body) = push_public(vec![]).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = push_public(vec![]).await;
+        assert_eq!(body["error"], "temporarily_unavailable", "{status} {body}");
+        // A confidential client answers for its own pushes and is not capped so.
+        let (id, secret) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let challenge = b64url(&sha256(req.verifier.as_bytes()));
+        for _ in 0..4 {
+            let (status, _) =
+                push(&server, (&id, &secret), &authorization_form(&req, &challenge)).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+    }
+}

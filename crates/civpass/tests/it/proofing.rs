@@ -7,6 +7,8 @@ use civpass_wallet::{Wallet, WalletError};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support;
+
 async fn localhost_server(backend: &civpass_testkit::Backend) -> TestServer {
     spawn_server_with(backend, Options { localhost: true, ..Options::default() }).await
 }
@@ -33,7 +35,7 @@ async fn start_passkey_registration(
         .header("x-forwarded-for", from)
         .json(&json!({
             "id_number": claim.0, "name_en": claim.1, "date_of_birth": claim.2,
-            "evidence": {"session": session},
+            "evidence": {"session": session, "reference": support::identity_check(&server.base, claim.0).await},
         }))
         .send()
         .await
@@ -159,7 +161,7 @@ async fn registration_attempts_are_limited_per_identity_whatever_the_address() {
             .header("x-forwarded-for", "198.51.100.77")
             .json(&json!({
                 "id_number": right.0, "name_en": right.1, "date_of_birth": right.2,
-                "evidence": {"session": "pass"},
+                "evidence": {"session": "pass", "reference": support::identity_check(&server.base, right.0).await},
             }))
             .send()
             .await
@@ -182,7 +184,8 @@ async fn registration_attempts_are_limited_per_identity_whatever_the_address() {
 
 #[tokio::test]
 async fn registration_is_limited_per_address_too() {
-    let limits = RateLimits { registration: 3, ..RateLimits::OFF };
+    // Opening the identity check and registering are two requests of the registration group.
+    let limits = RateLimits { registration: 6, ..RateLimits::OFF };
     let server = spawn_server_with(
         &backends()[0],
         Options { localhost: true, rate_limits: Some(limits), ..Options::default() },
@@ -193,7 +196,136 @@ async fn registration_is_limited_per_address_too() {
         let (status, _) = start_passkey_registration(&server, (&h, &n, &d), "pass", "").await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (h, n, d) = server.person(53);
-    let (status, body) = start_passkey_registration(&server, (&h, &n, &d), "pass", "").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (h, ..) = server.person(53);
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/device/identity-checks", server.base))
+        .json(&json!({"id_number": h}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_identity_check_is_good_once_for_its_id_number_within_its_time() {
+    for backend in backends() {
+        let options = Options {
+            localhost: true,
+            fixed_clock: true,
+            identity_attempts_per_hour: Some(0),
+            ..Options::default()
+        };
+        let server = spawn_server_with(&backend, options).await;
+        let (hkid, name, dob) = server.person(60);
+        let (other_hkid, ..) = server.person(61);
+        let register = |reference: String| {
+            let (hkid, name, dob) = (hkid.clone(), name.clone(), dob.clone());
+            let url = format!("{}/api/v1/device/passkey-registrations", server.base);
+            async move {
+                let res = reqwest::Client::new()
+                    .post(url)
+                    .json(&json!({
+                        "id_number": hkid, "name_en": name, "date_of_birth": dob,
+                        "evidence": {"session": "pass", "reference": reference},
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let body: Value = res.json().await.unwrap();
+                (
+                    status,
+                    body["type"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_owned(),
+                )
+            }
+        };
+        let unknown = (StatusCode::BAD_REQUEST, "evidence-unknown".to_owned());
+        // A reference civpass never opened.
+        assert_eq!(register("made-up".into()).await, unknown);
+        // One opened for another ID number.
+        assert_eq!(
+            register(support::identity_check(&server.base, &other_hkid).await).await,
+            unknown
+        );
+        // One that has waited past its 15 minutes.
+        let stale = support::identity_check(&server.base, &hkid).await;
+        server.clock.as_ref().unwrap().advance(901);
+        assert_eq!(register(stale).await, unknown);
+        // A good one works once; used again, it vouches for nothing.
+        let fresh = support::identity_check(&server.base, &hkid).await;
+        let (status, _) = register(fresh.clone()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(register(fresh).await, unknown);
+    }
+}
+
+/// A vendor's verification service on loopback that says `pass` for every session, naming
+/// the reference `echo` returns.
+async fn vendor(echo: fn(&str) -> String) -> String {
+    use axum::Json;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/verifications",
+        post(move |Json(body): Json<Value>| async move {
+            Json(json!({
+                "reference": echo(body["reference"].as_str().unwrap_or("")),
+                "outcome": "pass", "method": "document_liveness_face_match", "level": "strong",
+                "vendor_reference": "vendor-123",
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// `civpass serve` with a vendor's evidence service; returns the process and its base URL.
+fn serve_with_vendor(db: &civpass_testkit::TestDb, vendor: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_civpass"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--evidence-url",
+            vendor,
+            "--database-url",
+            &db.url,
+        ])
+        .arg("--data-dir")
+        .arg(&db.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    (child, base)
+}
+
+#[tokio::test]
+async fn a_vendors_verdict_counts_only_for_the_check_its_session_was_started_for() {
+    let registry = civpass_registry::SandboxRegistry::generate(100);
+    let person = &registry.people()[62];
+    let (hkid, name, dob) =
+        (person.hkid.to_string(), person.name_en.clone(), person.date_of_birth.to_string());
+    // A session the vendor ran for some other check (say, one a phishing page opened).
+    let elsewhere = vendor(|_| "a-reference-civpass-never-gave".to_owned()).await;
+    let db = civpass_testkit::TestDb::create(&backends()[0]).await;
+    let (mut child, base) = serve_with_vendor(&db, &elsewhere);
+    let mut wallet = Wallet::create(&base).unwrap();
+    let err = wallet.enrol(&hkid, &name, &dob, Some("session-1"), None).await.unwrap_err();
+    assert_eq!(problem(err), (400, "evidence-unknown".to_owned()));
+    child.kill().unwrap();
+    let _ = child.wait();
+    // The same with a vendor that names the check it was given: registered.
+    let honest = vendor(str::to_owned).await;
+    let db = civpass_testkit::TestDb::create(&backends()[0]).await;
+    let (mut child, base) = serve_with_vendor(&db, &honest);
+    let mut wallet = Wallet::create(&base).unwrap();
+    wallet.enrol(&hkid, &name, &dob, Some("session-1"), None).await.unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
 }

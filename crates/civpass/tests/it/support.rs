@@ -90,6 +90,19 @@ pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).unwrap()]
 }
 
+/// Opens an identity check for a registration naming `id_number`; returns its reference.
+pub(crate) async fn identity_check(base: &str, id_number: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/device/identity-checks"))
+        .json(&serde_json::json!({"id_number": id_number}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["reference"].as_str().unwrap().to_owned()
+}
+
 /// A new client, and a new browser at the login page of its authorization request for `scope`.
 pub(crate) async fn start_login(
     server: &TestServer,

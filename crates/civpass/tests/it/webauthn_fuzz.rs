@@ -36,11 +36,15 @@ fn fixture() -> &'static Fixture {
             };
             let server = spawn_server_with(&Backend::Sqlite, options).await;
             let (hkid, name, dob) = server.person(9);
+            let check = server.services.start_identity_check(&hkid).await.unwrap();
             let claim = civpass_core::enrol::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some("pass"),
+                evidence: Some(civpass_core::enrol::EvidenceSubmission {
+                    session: "pass",
+                    reference: &check.reference,
+                }),
             };
             let started = server.services.start_passkey_registration(&claim).await.unwrap();
             let mut passkey = SoftPasskey::new(&server.base);
@@ -72,11 +76,15 @@ proptest! {
         let f = fixture();
         f.runtime.block_on(async {
             let (hkid, name, dob) = f.server.person(10);
+            let check = f.server.services.start_identity_check(&hkid).await.unwrap();
             let claim = civpass_core::enrol::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some("pass"),
+                evidence: Some(civpass_core::enrol::EvidenceSubmission {
+                    session: "pass",
+                    reference: &check.reference,
+                }),
             };
             let started = f.server.services.start_passkey_registration(&claim).await.unwrap();
             let options = serde_json::to_value(&started.options).unwrap();
