@@ -11,6 +11,7 @@ use crate::par::Source;
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
+use crate::store::PendingKey;
 
 /// How long an expired login request is kept, in seconds: a day for one that issued a code (a
 /// replayed code still revokes its grant), an hour for one that never did (its browser may come
@@ -622,35 +623,49 @@ impl Services {
     }
 
     /// One browser may hold a few pending login requests, one address some more: each keeps
-    /// text the caller chose until it expires, so strangers must not open them without end.
+    /// text the caller chose until it expires, so strangers must not open them without end. A
+    /// browser civpass has seen before (its signed cookie) is counted by itself; a new one
+    /// (`origin_hash` given) holds nothing yet and is counted by its address, so that one query
+    /// answers either way.
     async fn check_pending_caps(
         &self,
         browser_hash: &str,
         origin_hash: Option<&str>,
         now: i64,
     ) -> Result<(), AuthorizeError> {
-        let (per_browser, per_address) = (
-            self.settings.max_pending_logins_per_browser,
-            self.settings.max_pending_logins_per_address,
-        );
-        if per_browser == 0 && per_address == 0 {
+        let (key, cap) = match origin_hash {
+            Some(origin) => {
+                (PendingKey::Origin(origin), self.settings.max_pending_logins_per_address)
+            }
+            None => {
+                (PendingKey::Browser(browser_hash), self.settings.max_pending_logins_per_browser)
+            }
+        };
+        if cap == 0 {
             return Ok(());
         }
-        let (browser, address) = self
-            .store
-            .count_pending_login_requests(browser_hash, origin_hash, now)
-            .await
-            .map_err(Internal::from)?;
-        let over = |count: u64, cap: u32| cap > 0 && count >= u64::from(cap);
-        if over(browser, per_browser) || over(address, per_address) {
-            tracing::warn!(
-                per_browser = browser,
-                per_address = address,
-                "too many pending login requests"
-            );
+        let pending =
+            self.store.count_pending_login_requests(key, now).await.map_err(Internal::from)?;
+        if pending >= u64::from(cap) {
+            tracing::warn!(pending, "too many pending login requests");
             return Err(AuthorizeError::TooManyPending);
         }
         Ok(())
+    }
+
+    /// A new browser-binding cookie value: a random id and a keyed hash of it, so that a
+    /// cookie civpass did not issue is not taken for one it did.
+    pub fn new_browser_id(&self) -> String {
+        let id = random_token(32);
+        let mac = self.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]);
+        format!("{id}.{mac}")
+    }
+
+    /// Whether `value` is a browser id civpass issued (constant time).
+    pub fn is_browser_id(&self, value: &str) -> bool {
+        value.split_once('.').is_some_and(|(id, mac)| {
+            id.len() == 43 && ct_eq(mac, &self.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]))
+        })
     }
 
     async fn bound_request(

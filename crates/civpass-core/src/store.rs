@@ -101,6 +101,15 @@ pub struct Rotation {
     pub now: UnixTime,
 }
 
+/// Whose pending login requests to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingKey<'a> {
+    /// A browser, by the hash of its binding cookie.
+    Browser(&'a str),
+    /// A client address, by the keyed hash of its key (requests from new browsers only).
+    Origin(&'a str),
+}
+
 /// How a code redemption went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
@@ -178,14 +187,12 @@ pub trait LoginStore {
         cutoff: UnixTime,
         unfinished_cutoff: UnixTime,
     ) -> StoreResult<u64>;
-    /// How many pending, unexpired login requests this browser (by cookie hash) and, if given,
-    /// this client address (by keyed hash of its key) hold at `now`.
+    /// How many pending, unexpired login requests a browser or a client address holds at `now`.
     async fn count_pending_login_requests(
         &self,
-        browser_hash: &str,
-        origin_hash: Option<&str>,
+        key: PendingKey<'_>,
         now: UnixTime,
-    ) -> StoreResult<(u64, u64)>;
+    ) -> StoreResult<u64>;
 }
 
 #[async_trait]

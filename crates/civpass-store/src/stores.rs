@@ -11,7 +11,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, Redemption, Rotation, StoreError, StoreResult,
+    OutboxStore, PendingKey, Redemption, Rotation, StoreError, StoreResult,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -625,30 +625,23 @@ impl LoginStore for SqlStore {
 
     async fn count_pending_login_requests(
         &self,
-        browser_hash: &str,
-        origin_hash: Option<&str>,
+        key: PendingKey<'_>,
         now: UnixTime,
-    ) -> StoreResult<(u64, u64)> {
-        let count = |column: &'static str, value: String| {
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) AS n FROM login_requests WHERE {column} = $1 AND expires_at > $2 AND status = 'pending'"
-            ));
-            async move {
-                let row = sqlx::query(sql)
-                    .bind(value)
-                    .bind(now)
-                    .fetch_one(&self.reader)
-                    .await
-                    .map_err(backend)?;
-                row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
-            }
+    ) -> StoreResult<u64> {
+        let (column, value) = match key {
+            PendingKey::Browser(hash) => ("browser_hash", hash),
+            PendingKey::Origin(hash) => ("origin_hash", hash),
         };
-        let browser = count("browser_hash", browser_hash.to_owned()).await?;
-        let origin = match origin_hash {
-            Some(hash) => count("origin_hash", hash.to_owned()).await?,
-            None => 0,
-        };
-        Ok((browser, origin))
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM login_requests WHERE {column} = $1 AND expires_at > $2 AND status = 'pending'"
+        ));
+        let row = sqlx::query(sql)
+            .bind(value)
+            .bind(now)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
     }
 
     async fn insert_pushed_request(

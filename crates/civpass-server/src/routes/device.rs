@@ -331,7 +331,7 @@ pub(crate) async fn view(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let browser = browser_id(&jar, state.secure_cookies);
+    let browser = browser_id(&state, &jar);
     match state.services.device_view(&id, browser.as_deref()).await {
         Ok(v) => (
             no_store(),
@@ -412,7 +412,7 @@ pub(crate) async fn decide(
         Some(c) => DeviceProof::Passkey(c),
         None => DeviceProof::Signature(&body.signature),
     };
-    let browser = browser_id(&jar, state.secure_cookies);
+    let browser = browser_id(&state, &jar);
     let req = CoreDecision {
         device_id: &body.device_id,
         verdict,

@@ -102,7 +102,7 @@ async fn login_page(
     Query(query): Query<LangQuery>,
 ) -> Response {
     let jar = i18n::remember_choice(jar, query.lang.as_deref(), state.secure_cookies);
-    let page = match browser_id(&jar, state.secure_cookies) {
+    let page = match browser_id(&state, &jar) {
         Some(browser) => state.services.login_page(&id, &browser).await,
         None => Err(LoginPageError::OtherBrowser),
     };
@@ -155,7 +155,7 @@ async fn login_status(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(browser) = browser_id(&jar, state.secure_cookies) else {
+    let Some(browser) = browser_id(&state, &jar) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match state.services.login_status(&id, &browser).await {

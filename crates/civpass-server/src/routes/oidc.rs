@@ -18,7 +18,6 @@ use civpass_core::login_context::RequestOrigin;
 use civpass_core::logout::{LogoutError, LogoutOutcome, LogoutRequest};
 use civpass_core::model::{AuthMethod, Client};
 use civpass_core::token::{TokenError, UserInfoError};
-use civpass_crypto::secret::random_token;
 
 use crate::AppState;
 use crate::error::{OAuthError, no_store};
@@ -100,9 +99,28 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
     Some(params)
 }
 
-/// A browser id from the cookie if it is one of ours, else a new one.
-pub(crate) fn browser_id(jar: &CookieJar, secure: bool) -> Option<String> {
-    jar.get(browser_cookie_name(secure)).map(|c| c.value().to_owned()).filter(|v| v.len() == 43)
+/// The browser id in the binding cookie, if the cookie is one civpass issued.
+pub(crate) fn browser_id(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(browser_cookie_name(state.secure_cookies))
+        .map(|c| c.value().to_owned())
+        .filter(|v| state.services.is_browser_id(v))
+}
+
+/// The browser's binding cookie, and whether it came with the request; issued now if not.
+fn with_browser_cookie(state: &AppState, jar: CookieJar) -> (CookieJar, String, bool) {
+    match browser_id(state, &jar) {
+        Some(id) => (jar, id, true),
+        None => {
+            let id = state.services.new_browser_id();
+            let cookie = Cookie::build((browser_cookie_name(state.secure_cookies), id.clone()))
+                .path("/")
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .build();
+            (jar.add(cookie), id, false)
+        }
+    }
 }
 
 async fn authorize(
@@ -146,20 +164,7 @@ async fn authorize(
             pages::message(page_chrome, StatusCode::BAD_REQUEST, "invalid_request", None, None);
         return (jar, page).into_response();
     }
-    let known_browser = browser_id(&jar, state.secure_cookies).is_some();
-    let (jar, browser) = match browser_id(&jar, state.secure_cookies) {
-        Some(id) => (jar.clone(), id),
-        None => {
-            let id = random_token(32);
-            let cookie = Cookie::build((browser_cookie_name(state.secure_cookies), id.clone()))
-                .path("/")
-                .http_only(true)
-                .secure(state.secure_cookies)
-                .same_site(SameSite::Lax)
-                .build();
-            (jar.clone().add(cookie), id)
-        }
-    };
+    let (jar, browser, known_browser) = with_browser_cookie(&state, jar.clone());
     let client_ip =
         connect.map(|axum::Extension(ConnectInfo(peer))| state.client_address(peer.ip(), &headers));
     let origin = RequestOrigin {
@@ -315,23 +320,6 @@ async fn logout_form(
     end_session(&state, jar, &headers, &uri, &pairs).await
 }
 
-/// The browser's binding cookie, set now if it has none (as at `/authorize`).
-fn with_browser_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {
-    match browser_id(&jar, secure) {
-        Some(id) => (jar, id),
-        None => {
-            let id = random_token(32);
-            let cookie = Cookie::build((browser_cookie_name(secure), id.clone()))
-                .path("/")
-                .http_only(true)
-                .secure(secure)
-                .same_site(SameSite::Lax)
-                .build();
-            (jar.add(cookie), id)
-        }
-    }
-}
-
 /// The parameters of a logout request a confirmation form carries back.
 const LOGOUT_FIELDS: [&str; 5] =
     ["id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"];
@@ -381,7 +369,7 @@ async fn end_session(
         // Browsers say where a form came from (Fetch Metadata): only our own page may answer.
         let same_origin =
             headers.get("sec-fetch-site").is_none_or(|site| site.as_bytes() == b"same-origin");
-        let confirmed = browser_id(&jar, state.secure_cookies)
+        let confirmed = browser_id(state, &jar)
             .filter(|_| same_origin)
             .filter(|browser| state.services.logout_csrf_matches(browser, &token));
         let Some(browser) = confirmed else {
@@ -406,7 +394,7 @@ async fn end_session(
         // Nothing to end: back to the service at once.
         return respond(plan.outcome());
     }
-    let (jar, browser) = with_browser_cookie(jar, state.secure_cookies);
+    let (jar, browser, _) = with_browser_cookie(state, jar);
     let page_chrome = chrome();
     let t = page_chrome.t;
     let service = format!("\u{2068}{}\u{2069}", plan.client_name.as_deref().unwrap_or("?"));

@@ -10,7 +10,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, Redemption, Rotation, StoreError,
+    OutboxStore, PendingKey, Redemption, Rotation, StoreError,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -407,15 +407,11 @@ async fn pending_login_requests_are_counted_per_browser_and_per_origin() {
             store.insert_login_request(r).await.unwrap();
         }
         // Pending and unexpired at 100: b1 holds a, b, f; o1 holds a, b, c.
-        assert_eq!(
-            store.count_pending_login_requests("b1", Some("o1"), 100).await.unwrap(),
-            (3, 3)
-        );
-        assert_eq!(store.count_pending_login_requests("b2", None, 100).await.unwrap(), (1, 0));
-        assert_eq!(
-            store.count_pending_login_requests("b9", Some("o9"), 100).await.unwrap(),
-            (0, 0)
-        );
+        let count = |key| store.count_pending_login_requests(key, 100);
+        assert_eq!(count(PendingKey::Browser("b1")).await.unwrap(), 3);
+        assert_eq!(count(PendingKey::Origin("o1")).await.unwrap(), 3);
+        assert_eq!(count(PendingKey::Browser("b2")).await.unwrap(), 1);
+        assert_eq!(count(PendingKey::Origin("o9")).await.unwrap(), 0);
     }
 }
 

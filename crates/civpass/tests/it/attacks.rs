@@ -618,6 +618,18 @@ async fn a_browser_and_an_address_hold_only_so_many_pending_logins() {
         assert_eq!(start(stranger).await.status(), StatusCode::TOO_MANY_REQUESTS, "a sixth");
         // ...but a browser with its cookie is counted on its own, and is not locked out.
         assert_eq!(start(regular.clone()).await.status(), StatusCode::SEE_OTHER);
+        // A cookie civpass did not issue does not make a browser known.
+        let forged = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(AuthRequest::new(&id, CALLBACK, "openid").url(&server.base))
+            .header("x-forwarded-for", "203.0.113.20")
+            .header("cookie", format!("civpass_browser={}.{}", "a".repeat(43), "b".repeat(43)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
         // Another address is not affected, and an IPv6 /64 counts as one address.
         let elsewhere = browser_at("civpass-test", "2001:db8:5::1");
         assert_eq!(start(elsewhere).await.status(), StatusCode::SEE_OTHER);
