@@ -67,6 +67,10 @@ pub struct ClientSpec {
     /// A URL listing the redirect URIs of an organisation's services, which then share
     /// pairwise subjects (OIDC Core section 8.1).
     pub sector_identifier_uri: Option<String>,
+    /// `application_type: native` (see `Client::native`).
+    pub native: bool,
+    /// See `Client::acr_values_voluntary`.
+    pub acr_values_voluntary: bool,
 }
 
 impl ClientSpec {
@@ -88,6 +92,8 @@ impl ClientSpec {
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             sector_identifier_uri: None,
+            native: false,
+            acr_values_voluntary: false,
         }
     }
 }
@@ -123,6 +129,9 @@ impl ClientSpec {
             backchannel_logout_uri: self.backchannel_logout_uri,
             sector_identifier_uri: self.sector_identifier_uri,
             sector: registration.sector,
+            native: self.native,
+            acr_values_voluntary: self.acr_values_voluntary,
+            disabled_at: None,
             created_at: registration.created_at,
         }
     }
@@ -161,25 +170,33 @@ fn parse_uri(uri: &str) -> Option<url::Url> {
     clean.then_some(parsed)
 }
 
-/// A loopback IP literal (127.0.0.0/8 or ::1), where traffic never leaves the machine: the only
-/// host plain http may name (RFC 8252 section 7.3; `localhost` is a name that may resolve
-/// elsewhere, section 8.3).
-fn is_loopback_literal(uri: &url::Url) -> bool {
-    match uri.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        _ => false,
-    }
-}
-
 /// A redirect or post-logout URI a client may register: https, or plain http on a loopback IP
-/// literal; absolute, without a fragment (RFC 6749 section 3.1.2) or credentials (RFC 9700
-/// section 2.1 asks for exact, well-formed URIs).
-fn valid_redirect_uri(uri: &str) -> bool {
+/// literal, where traffic never leaves the machine; absolute, without a fragment (RFC 6749
+/// section 3.1.2) or credentials (RFC 9700 section 2.1 asks for exact, well-formed URIs).
+/// A native app may also register a private-use scheme named after a domain it owns, in
+/// reverse order (`com.example.app:/oauth2redirect`, RFC 8252 section 7.1).
+fn valid_redirect_uri(uri: &str, native: bool) -> bool {
+    if native && is_private_use_uri(uri) {
+        return true;
+    }
     parse_uri(uri).is_some_and(|u| {
         u.fragment().is_none()
-            && (u.scheme() == "https" || (u.scheme() == "http" && is_loopback_literal(&u)))
+            && (u.scheme() == "https" || (u.scheme() == "http" && crate::model::is_loopback_ip(&u)))
     })
+}
+
+/// A private-use URI scheme redirect (RFC 8252 section 7.1): a scheme with a dot (a reverse
+/// domain name, so that apps do not collide), no authority, no fragment.
+fn is_private_use_uri(uri: &str) -> bool {
+    let Ok(u) = url::Url::parse(uri) else { return false };
+    let scheme = u.scheme();
+    uri.len() <= MAX_URI_BYTES
+        && scheme.contains('.')
+        && scheme.split('.').all(|part| !part.is_empty())
+        && !matches!(scheme, "http" | "https" | "javascript" | "data" | "file")
+        && u.host().is_none()
+        && u.fragment().is_none()
+        && !u.path().is_empty()
 }
 
 /// A URL civpass will call (`jwks_uri`, `sector_identifier_uri`, `backchannel_logout_uri`):
@@ -190,7 +207,7 @@ fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
         u.scheme() == "https"
             || (allow_loopback
                 && u.scheme() == "http"
-                && (is_loopback_literal(&u) || u.host_str() == Some("localhost")))
+                && (crate::model::is_loopback_ip(&u) || u.host_str() == Some("localhost")))
     })
 }
 
@@ -267,6 +284,57 @@ pub fn check_client_name(name: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// What the operator does to registered clients (`civpass client list|show|disable|enable|
+/// delete|rotate-secret`). Changes reach other nodes within their client cache's few seconds.
+impl Services {
+    /// Every live client, oldest first, disabled ones included.
+    pub async fn list_clients(&self) -> Result<Vec<Client>, Internal> {
+        Ok(self.store.list_clients().await?)
+    }
+
+    /// A live client, disabled or not.
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, Internal> {
+        Ok(self.store.find_client(id).await?)
+    }
+
+    /// Suspends a client (no logins, no tokens, its tokens inactive) or lifts the suspension;
+    /// its grants are kept. False if there is no such client.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, Internal> {
+        let at = disabled.then(|| self.clock.now());
+        let changed = self.store.set_client_disabled(id, at).await?;
+        self.forget_client(id);
+        if changed {
+            tracing::info!(disabled, "client suspension changed by the operator");
+        }
+        Ok(changed)
+    }
+
+    /// Deletes a client and revokes its grants. False if there is no such client.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_client(&self, id: &str) -> Result<bool, Internal> {
+        let deleted = self.store.delete_client(id, self.clock.now()).await?;
+        self.forget_client(id);
+        if deleted {
+            tracing::info!("client deleted by the operator");
+        }
+        Ok(deleted)
+    }
+
+    /// Gives a confidential client a new secret, returned once; the old one stops working at
+    /// once. `None` if there is no such client or it has no secret (public, private_key_jwt).
+    #[tracing::instrument(skip(self))]
+    pub async fn rotate_client_secret(&self, id: &str) -> Result<Option<String>, Internal> {
+        let secret = random_token(32);
+        let rotated = self.store.set_client_secret(id, &hash_secret(&secret)).await?;
+        self.forget_client(id);
+        if rotated {
+            tracing::info!("client secret rotated by the operator");
+        }
+        Ok(rotated.then_some(secret))
+    }
+}
+
 impl Services {
     /// Registers a client after checking its metadata hangs together; the secret, if it has
     /// one, is returned once and stored as a hash.
@@ -302,10 +370,10 @@ impl Services {
         if spec.grant_types.contains(&GrantType::RefreshToken) && !code_flow {
             return Err(ClientError::Invalid("refresh_token needs authorization_code"));
         }
-        if let Some(uri) = spec.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
+        if let Some(uri) = spec.redirect_uris.iter().find(|u| !valid_redirect_uri(u, spec.native)) {
             return Err(ClientError::InvalidRedirectUri(uri.clone()));
         }
-        if spec.post_logout_redirect_uris.iter().any(|u| !valid_redirect_uri(u)) {
+        if spec.post_logout_redirect_uris.iter().any(|u| !valid_redirect_uri(u, spec.native)) {
             return Err(ClientError::Invalid(
                 "a post_logout_redirect_uri must be https (plain http only on 127.0.0.1 or [::1]), without a fragment or credentials",
             ));

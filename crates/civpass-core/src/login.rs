@@ -392,8 +392,9 @@ impl Services {
         }
         let redirect_uri =
             params.redirect_uri.as_deref().ok_or(no_redirect("redirect_uri is missing"))?;
-        // Exact string comparison (OAuth 2.0 Security BCP, RFC 9700 section 4.1.3).
-        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        // Exact string comparison (OAuth 2.0 Security BCP, RFC 9700 section 4.1.3), but for a
+        // native app's loopback port (RFC 8252 section 7.3).
+        if !client.accepts_redirect_uri(redirect_uri) {
             return Err(no_redirect("redirect_uri is not registered for this client"));
         }
         let redirect = |error, description| AuthorizeError::Redirect {
@@ -433,7 +434,12 @@ impl Services {
                 ));
             }
         }
-        let mut requested = scopes::parse_list(params.scope.as_deref().unwrap_or(""));
+        // Scope values civpass does not know are ignored (OIDC Core section 3.1.2.1): a
+        // library's `offline_access` or a service's own scope must not end the login.
+        let mut requested: Vec<String> = scopes::parse_list(params.scope.as_deref().unwrap_or(""))
+            .into_iter()
+            .filter(|s| scopes::SUPPORTED.contains(&s.as_str()))
+            .collect();
         if !requested.iter().any(|s| s == "openid") {
             return Err(redirect("invalid_scope", "the openid scope is required"));
         }
@@ -449,15 +455,26 @@ impl Services {
                 requested.push(scope.clone());
             }
         }
+        // `acr_values` are voluntary (OIDC Core section 3.1.2.1): values civpass does not know
+        // are ignored. A known level the citizen cannot meet ends the login, unless the client
+        // chose the voluntary reading (`acr_values_voluntary`). An essential `acr` in the
+        // claims request (section 5.5.1.1) must always be met, and must name a known level.
         let mut acr_values: Vec<String> =
-            scopes::parse_list(params.acr_values.as_deref().unwrap_or(""));
-        if !claims.acr.is_empty() {
-            acr_values = claims.acr.clone();
+            scopes::parse_list(params.acr_values.as_deref().unwrap_or(""))
+                .into_iter()
+                .filter(|a| Tier::parse(a).is_some())
+                .collect();
+        if client.acr_values_voluntary {
+            acr_values.clear();
         }
-        if acr_values.iter().any(|a| Tier::parse(a).is_none()) {
-            // Unknown values could never be met; OIDC lets us ignore voluntary ones, but a
-            // service that names a level we do not have should hear so.
-            return Err(redirect("invalid_request", "acr_values must be basic or plus"));
+        if !claims.acr.is_empty() {
+            if claims.acr.iter().any(|a| Tier::parse(a).is_none()) {
+                return Err(redirect(
+                    "invalid_request",
+                    "an essential acr must be basic or plus, the levels civpass has",
+                ));
+            }
+            acr_values = claims.acr.clone();
         }
         if params.max_age.as_deref().is_some_and(|m| m.parse::<u32>().is_err()) {
             return Err(redirect("invalid_request", "max_age must be a number of seconds"));
@@ -478,9 +495,6 @@ impl Services {
             }
             (a, b) => a.or(b),
         };
-        if requested.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
-            return Err(redirect("invalid_scope", "a requested scope is not supported"));
-        }
         let challenge = params
             .code_challenge
             .as_deref()

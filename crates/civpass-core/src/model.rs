@@ -47,7 +47,55 @@ pub struct Client {
     pub sector_identifier_uri: Option<String>,
     /// The host of the sector identifier URI: the sector for pairwise subjects.
     pub sector: Option<String>,
+    /// `application_type: native` (OIDC Registration section 2): an app on a device, which may
+    /// register private-use URI schemes and loopback redirect URIs of any port (RFC 8252).
+    pub native: bool,
+    /// Requested `acr_values` are what OIDC makes them, voluntary: a citizen who cannot meet
+    /// them logs in at the level they have. Off by default: civpass refuses the login
+    /// (`unmet_authentication_requirements`), the policy a government service expects.
+    pub acr_values_voluntary: bool,
+    /// When the operator suspended the client: no logins, no tokens, no token answers about
+    /// it, until enabled again. Its grants stay, so that enabling it restores its service.
+    pub disabled_at: Option<UnixTime>,
     pub created_at: UnixTime,
+}
+
+impl Client {
+    /// Whether `uri` is one this client registered (RFC 6749 section 3.1.2.3, by simple string
+    /// comparison, RFC 9700 section 4.1.3), or, for a native client, a registered loopback IP
+    /// redirect with another port (RFC 8252 section 7.3: the app's port is chosen at run time).
+    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+        if self.redirect_uris.iter().any(|r| r == uri) {
+            return true;
+        }
+        if !self.native {
+            return false;
+        }
+        let Ok(asked) = url::Url::parse(uri) else { return false };
+        if asked.scheme() != "http" || !is_loopback_ip(&asked) {
+            return false;
+        }
+        self.redirect_uris.iter().filter_map(|r| url::Url::parse(r).ok()).any(|registered| {
+            registered.scheme() == "http"
+                && is_loopback_ip(&registered)
+                && registered.host() == asked.host()
+                && registered.path() == asked.path()
+                && registered.query() == asked.query()
+                && asked.fragment().is_none()
+                && asked.username().is_empty()
+                && asked.password().is_none()
+        })
+    }
+}
+
+/// A loopback IP literal host (127.0.0.0/8, ::1); `localhost`, a name, is not one (RFC 8252
+/// section 8.3).
+pub fn is_loopback_ip(uri: &url::Url) -> bool {
+    match uri.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
 }
 
 /// Client authentication methods (RFC 7591 `token_endpoint_auth_method`).

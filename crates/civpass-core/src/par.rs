@@ -220,7 +220,7 @@ impl Services {
                 Err(description) => {
                     // The error may go back only to a redirect URI the client registered.
                     match params.redirect_uri.as_deref() {
-                        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => {
+                        Some(uri) if client.accepts_redirect_uri(uri) => {
                             Err(AuthorizeError::Redirect {
                                 redirect_uri: uri.to_owned(),
                                 error: "invalid_request_object",

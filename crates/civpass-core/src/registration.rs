@@ -51,6 +51,16 @@ pub struct ClientMetadata {
     /// Only `pairwise` is offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<String>,
+    /// `web` (the default) or `native` (OIDC Dynamic Client Registration 1.0 section 2): a
+    /// native app may use private-use URI schemes and loopback redirects of any port (RFC 8252
+    /// sections 7.1 and 7.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<String>,
+    /// A civpass extension: `true` treats requested `acr_values` as OIDC Core 3.1.2.1 has them,
+    /// voluntary (a citizen below the level logs in at theirs, and `acr` says so); `false`, the
+    /// default, refuses such a login with `unmet_authentication_requirements`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acr_values_voluntary: bool,
     /// Present in RFC 7592 updates; must be the client's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -165,6 +175,12 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     if metadata.subject_type.as_deref().is_some_and(|t| t != "pairwise") {
         return Err(invalid("subject_type must be pairwise"));
     }
+    spec.native = match metadata.application_type.as_deref() {
+        None | Some("web") => false,
+        Some("native") => true,
+        Some(_) => return Err(invalid("application_type must be web or native")),
+    };
+    spec.acr_values_voluntary = metadata.acr_values_voluntary;
     Ok(spec)
 }
 
@@ -192,6 +208,8 @@ fn metadata_of(client: &Client) -> ClientMetadata {
         backchannel_logout_session_required: false,
         sector_identifier_uri: client.sector_identifier_uri.clone(),
         subject_type: Some("pairwise".to_owned()),
+        application_type: Some(if client.native { "native" } else { "web" }.to_owned()),
+        acr_values_voluntary: client.acr_values_voluntary,
         client_id: None,
         client_secret: None,
     }
@@ -311,13 +329,15 @@ impl Services {
         } else {
             None
         };
-        let client = spec.into_client(Registration {
+        let mut client = spec.into_client(Registration {
             id: old.id.clone(),
             secret_hash,
             registration_token_hash: Some(hash_secret(&access_token)),
             sector,
             created_at: old.created_at,
         });
+        // Only the operator enables a client they disabled.
+        client.disabled_at = old.disabled_at;
         if !self.store.update_client(&client).await.map_err(Internal::from)? {
             return Err(RegistrationError::InvalidToken);
         }

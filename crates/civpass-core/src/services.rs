@@ -217,19 +217,22 @@ impl Services {
 
     /// A registered client, from the cache if it was read in the last few seconds. Unknown ids
     /// are not cached, so strangers cannot fill the cache.
+    ///
+    /// A client the operator disabled is not found here: it cannot start logins, authenticate
+    /// or have its tokens honoured until it is enabled again.
     pub(crate) async fn find_client(&self, id: &str) -> Result<Option<Client>, Internal> {
         let now = self.clock.now();
         if let Ok(cache) = self.client_cache.lock()
             && let Some((at, client)) = cache.get(id)
             && now - at < CLIENT_CACHE_SECONDS
         {
-            return Ok(Some(client.clone()));
+            return Ok(Some(client.clone()).filter(|c| c.disabled_at.is_none()));
         }
         let client = self.store.find_client(id).await?;
         if let (Some(client), Ok(mut cache)) = (&client, self.client_cache.lock()) {
             cache.insert(client.id.clone(), (now, client.clone()));
         }
-        Ok(client)
+        Ok(client.filter(|c| c.disabled_at.is_none()))
     }
 
     /// Forgets a cached client after it changed here.

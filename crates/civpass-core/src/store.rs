@@ -26,7 +26,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait ClientStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// A live (not deleted) client, enabled or disabled.
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Every live client, oldest first.
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Suspends a live client (`Some(when)`) or enables it (`None`); false if there is none.
+    async fn set_client_disabled(&self, id: &str, at: Option<UnixTime>) -> StoreResult<bool>;
+    /// Replaces the secret hash of a live client that has one; false otherwise.
+    async fn set_client_secret(&self, id: &str, secret_hash: &str) -> StoreResult<bool>;
     /// Records a client assertion's `jti`; false if the client used it before (a replay).
     async fn use_client_assertion(
         &self,

@@ -492,8 +492,9 @@ impl Services {
         if grant.revoked_at.is_some() {
             return Ok(inactive);
         }
-        let owner = self.find_client(&grant.client_id).await?;
-        let sub = owner.map(|c| self.pairwise_subject(&grant.account_id, &c)).unwrap_or_default();
+        // A disabled (or deleted) client's tokens are not honoured while it is so.
+        let Some(owner) = self.find_client(&grant.client_id).await? else { return Ok(inactive) };
+        let sub = self.pairwise_subject(&grant.account_id, &owner);
         Ok(match kind {
             TokenKind::Access(claims) => {
                 let mut answer = access_introspection(&claims);
@@ -713,6 +714,10 @@ impl Services {
             .map_err(Internal::from)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or(UserInfoError::InvalidToken)?;
+        // A disabled (or deleted) client's tokens are not honoured while it is so.
+        if self.find_client(&grant.client_id).await?.is_none() {
+            return Err(UserInfoError::InvalidToken);
+        }
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
         // The token's scope: the grant's, or fewer if a refresh narrowed it (RFC 6749 section 6).

@@ -45,6 +45,9 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
         require_signed_request: requirements.iter().any(|r| r == "signed_request"),
         require_dpop: requirements.iter().any(|r| r == "dpop"),
         resource_server: requirements.iter().any(|r| r == "resource_server"),
+        native: requirements.iter().any(|r| r == "native"),
+        acr_values_voluntary: requirements.iter().any(|r| r == "acr_voluntary"),
+        disabled_at: row.try_get("disabled_at").map_err(backend)?,
         registration_token_hash: row.try_get("registration_token_hash").map_err(backend)?,
         post_logout_redirect_uris: serde_json::from_str(
             &row.try_get::<String, _>("post_logout_redirect_uris").map_err(backend)?,

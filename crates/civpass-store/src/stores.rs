@@ -52,6 +52,15 @@ async fn insert_release(conn: &mut AnyConnection, release: &Release) -> StoreRes
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
+/// The columns `rows::client` reads (a macro, so that `concat!` keeps queries static text).
+macro_rules! client_columns {
+    () => {
+        "id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, \
+         scopes, requirements, registration_token_hash, post_logout_redirect_uris, backchannel_logout_uri, \
+         sector_identifier_uri, sector, disabled_at"
+    };
+}
+
 /// Binds a client's metadata as parameters $1 to $15, in the order both the insert and the
 /// update name them.
 fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery<'q>> {
@@ -64,6 +73,8 @@ fn bind_client<'q>(query: AnyQuery<'q>, client: &Client) -> StoreResult<AnyQuery
         (client.require_signed_request, "signed_request"),
         (client.require_dpop, "dpop"),
         (client.resource_server, "resource_server"),
+        (client.native, "native"),
+        (client.acr_values_voluntary, "acr_voluntary"),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -261,16 +272,66 @@ impl ClientStore for SqlStore {
     }
 
     async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        let row = sqlx::query(
-            "SELECT id, name, secret_hash, redirect_uris, id_token_alg, created_at, auth_methods, grant_types, jwks, jwks_uri, scopes, \
-             requirements, registration_token_hash, post_logout_redirect_uris, backchannel_logout_uri, sector_identifier_uri, \
-             sector FROM clients WHERE id = $1 AND deleted_at IS NULL",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id = $1 AND deleted_at IS NULL"
+        ))
         .bind(id)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
         row.as_ref().map(rows::client).transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE deleted_at IS NULL ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::client).collect()
+    }
+
+    async fn set_client_disabled(&self, id: &str, at: Option<UnixTime>) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    let updated = sqlx::query(
+                        "UPDATE clients SET disabled_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+                    )
+                    .bind(at)
+                    .bind(&id)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(updated.rows_affected() == 1)
+                }),
+            )
+            .await
+    }
+
+    async fn set_client_secret(&self, id: &str, secret_hash: &str) -> StoreResult<bool> {
+        let (id, hash) = (id.to_owned(), secret_hash.to_owned());
+        self.writer
+            .write(Statements::One, op!(|conn| {
+                // Only a client that authenticates with a secret has one to replace.
+                let updated = sqlx::query(
+                    "UPDATE clients SET secret_hash = $1 WHERE id = $2 AND deleted_at IS NULL AND secret_hash IS NOT NULL",
+                )
+                .bind(&hash)
+                .bind(&id)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(updated.rows_affected() == 1)
+            }))
+            .await
     }
 }
 

@@ -38,7 +38,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
-        .route("/authorize", get(authorize))
+        .route("/authorize", get(authorize).post(authorize_form))
         .route("/token", axum::routing::post(token))
         .route("/par", axum::routing::post(par))
         .route("/logout", get(logout).post(logout_form))
@@ -123,6 +123,7 @@ fn with_browser_cookie(state: &AppState, jar: CookieJar) -> (CookieJar, String, 
     }
 }
 
+/// The authorization endpoint by GET, the parameters in the query.
 async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -131,15 +132,47 @@ async fn authorize(
     uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let explicit = query
+    let pairs = query.ok().map(|Query(pairs)| pairs);
+    authorize_with(state, jar, headers, connect, uri, pairs).await
+}
+
+/// The authorization endpoint by POST, the parameters form-serialised in the body (OIDC Core
+/// section 3.1.2.1: both methods must be supported).
+async fn authorize_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let pairs = form.ok().map(|Form(pairs)| pairs);
+    authorize_with(state, jar, headers, connect, uri, pairs).await
+}
+
+/// The parameters that were sent with a value: "parameters sent without a value MUST be
+/// treated as if they were omitted from the request" (RFC 6749 section 3.1).
+fn with_values(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect()
+}
+
+async fn authorize_with(
+    state: AppState,
+    jar: CookieJar,
+    headers: HeaderMap,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    pairs: Option<Vec<(String, String)>>,
+) -> Response {
+    let pairs = pairs.map(with_values);
+    let explicit = pairs
         .as_ref()
-        .ok()
-        .and_then(|Query(pairs)| pairs.iter().find(|(n, _)| n == "lang").map(|(_, v)| v.clone()));
+        .and_then(|pairs| pairs.iter().find(|(n, _)| n == "lang").map(|(_, v)| v.clone()));
     let jar = i18n::remember_choice(jar, explicit.as_deref(), state.secure_cookies);
     let chrome = |ui_locales: Option<&str>| {
         Chrome::new(Lang::choose(explicit.as_deref(), &jar, ui_locales, &headers), &uri)
     };
-    let Ok(Query(pairs)) = query else {
+    let Some(pairs) = pairs else {
         let page =
             pages::message(chrome(None), StatusCode::BAD_REQUEST, "invalid_request", None, None);
         return (jar, page).into_response();
@@ -305,8 +338,10 @@ async fn logout(
 ) -> Response {
     // A GET only ever asks: the confirmation's token counts in its own POST alone, so a link
     // (or an image) carrying one ends nothing.
-    let pairs: Vec<(String, String)> =
-        pairs.into_iter().filter(|(name, _)| name != "csrf" && name != "decision").collect();
+    let pairs: Vec<(String, String)> = with_values(pairs)
+        .into_iter()
+        .filter(|(name, _)| name != "csrf" && name != "decision")
+        .collect();
     end_session(&state, jar, &headers, &uri, &pairs).await
 }
 
@@ -317,7 +352,7 @@ async fn logout_form(
     uri: Uri,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    end_session(&state, jar, &headers, &uri, &pairs).await
+    end_session(&state, jar, &headers, &uri, &with_values(pairs)).await
 }
 
 /// The parameters of a logout request a confirmation form carries back.
@@ -553,6 +588,7 @@ fn form_pairs(form: FormBody) -> Result<Vec<(String, String)>, TokenError> {
     let Form(pairs) = form.map_err(|_| {
         TokenError::InvalidRequest("the body must be application/x-www-form-urlencoded")
     })?;
+    let pairs = with_values(pairs);
     if !distinct_names(&pairs) {
         return Err(TokenError::InvalidRequest("a parameter appears more than once, or too many"));
     }
@@ -588,11 +624,12 @@ async fn authenticated_client(
         if param("client_id").is_some_and(|form_id| form_id != id) {
             return Err(TokenError::InvalidClient);
         }
-        ClientCredentials {
-            client_id: id,
-            method: AuthMethod::ClientSecretBasic,
-            secret: Some(secret),
-        }
+        // Some libraries name a public client by Basic with an empty password: a secret sent
+        // without a value is no secret (RFC 6749 section 3.1, as for form parameters).
+        let secret = (!secret.is_empty()).then_some(secret);
+        let method =
+            if secret.is_some() { AuthMethod::ClientSecretBasic } else { AuthMethod::None };
+        ClientCredentials { client_id: id, method, secret }
     } else if let Some(secret) = param("client_secret") {
         ClientCredentials {
             client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),

@@ -46,6 +46,9 @@ fn client(id: &str) -> Client {
         backchannel_logout_uri: Some("https://rp.example/logout".into()),
         sector_identifier_uri: Some("https://rp.example/sector.json".into()),
         sector: Some("rp.example".into()),
+        native: true,
+        acr_values_voluntary: true,
+        disabled_at: None,
         created_at: 1,
     }
 }
@@ -708,7 +711,33 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
         let changed = Client { name: "Renamed".into(), require_par: false, ..client("c1") };
         assert!(store.update_client(&changed).await.unwrap());
         assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
+
+        // The operator's suspension is its own column: a metadata update leaves it alone.
+        assert!(store.set_client_disabled("c1", Some(250)).await.unwrap());
+        assert!(store.update_client(&changed).await.unwrap());
+        assert_eq!(store.find_client("c1").await.unwrap().unwrap().disabled_at, Some(250));
+        assert!(store.set_client_disabled("c1", None).await.unwrap());
+        assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
+        assert!(!store.set_client_disabled("nope", Some(1)).await.unwrap());
+        assert!(store.set_client_secret("c1", "h2").await.unwrap());
+        assert_eq!(
+            store.find_client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+            Some("h2")
+        );
+        let public = Client { id: "p1".into(), secret_hash: None, created_at: 5, ..client("p1") };
+        store.insert_client(&public).await.unwrap();
+        assert!(
+            !store.set_client_secret("p1", "h3").await.unwrap(),
+            "a public client has no secret"
+        );
+        let listed: Vec<String> =
+            store.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(listed, ["c1", "p1"].map(String::from), "oldest first");
+
         assert!(store.delete_client("c1", 300).await.unwrap());
+        assert_eq!(store.list_clients().await.unwrap().len(), 1, "deleted clients are not listed");
+        assert!(!store.set_client_disabled("c1", Some(1)).await.unwrap());
+        assert!(!store.set_client_secret("c1", "h4").await.unwrap());
         assert_eq!(store.find_client("c1").await.unwrap(), None, "deleted clients are not found");
         assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(300));
         assert!(!store.delete_client("c1", 400).await.unwrap());

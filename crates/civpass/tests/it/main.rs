@@ -21,6 +21,7 @@ mod oidc_params;
 mod par;
 mod proofing;
 mod registration;
+mod rp_libraries;
 mod sectors;
 mod support;
 mod tokens;

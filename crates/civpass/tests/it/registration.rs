@@ -279,3 +279,41 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
         call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(good)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the initial token expired");
 }
+
+#[tokio::test]
+async fn a_native_app_registers_its_own_scheme_and_loopback_redirects() {
+    let server = spawn_server_with(&backends()[0], Options::default()).await;
+    let (initial, _) = server.services.issue_registration_token(3600).await.unwrap();
+    let native = json!({
+        "client_name": "Booking app",
+        "application_type": "native",
+        "redirect_uris": ["com.example.booking:/oauth2redirect", "http://127.0.0.1/cb"],
+        "token_endpoint_auth_method": "none",
+        "acr_values_voluntary": true,
+    });
+    let (status, registered) =
+        call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(native.clone()))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert_eq!(registered["application_type"], "native");
+    assert_eq!(registered["acr_values_voluntary"], true);
+    assert!(registered.get("client_secret").is_none());
+
+    // The same metadata as a web client (the default) is refused: a web client has no scheme.
+    let mut web = native.clone();
+    web["application_type"] = json!("web");
+    let (status, body) =
+        call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(web)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri"))
+    );
+    let mut odd = native;
+    odd["application_type"] = json!("desktop");
+    let (status, body) =
+        call(&server, reqwest::Method::POST, "/register", Some(&initial), Some(odd)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+}

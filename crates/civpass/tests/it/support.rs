@@ -266,3 +266,11 @@ pub(crate) async fn document_server(body: std::sync::Arc<std::sync::Mutex<String
     });
     url
 }
+
+/// The claims of a JWT, unverified (the tests check signatures where that is the point).
+pub(crate) fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

@@ -1,0 +1,2 @@
+-- When the operator suspended a client (`civpass client disable`); NULL while it is enabled.
+ALTER TABLE clients ADD COLUMN disabled_at BIGINT;

@@ -1,0 +1,285 @@
+//! What relying parties' libraries and native apps send, as public bug reports against other
+//! providers show it: POST to the authorization endpoint (OIDC Core 3.1.2.1), parameters sent
+//! empty (RFC 6749 3.1), scopes and `acr_values` civpass does not know (OIDC Core 3.1.2.1),
+//! loopback redirects on any port and private-use schemes for native apps (RFC 8252 7.1, 7.3),
+//! and an operator's suspension of a client. On both databases.
+
+use civpass_core::clients::ClientSpec;
+use civpass_core::model::AuthMethod;
+use civpass_testkit::{TestServer, backends, spawn_server};
+use reqwest::StatusCode;
+
+use crate::support::{self, AuthRequest, CALLBACK};
+
+/// A public native app's client, registered with `redirect_uris`.
+async fn native_client(server: &TestServer, redirect_uris: &[&str]) -> String {
+    let uris: Vec<String> = redirect_uris.iter().map(|u| (*u).to_owned()).collect();
+    let mut spec = ClientSpec::web("Native app", &uris);
+    spec.native = true;
+    spec.auth_methods = vec![AuthMethod::None];
+    server.services.register_client(spec).await.unwrap().client.id
+}
+
+/// Whether `/authorize` with this request reaches the login page (rather than an error page).
+async fn reaches_login_page(url: &str) -> bool {
+    let res = support::browser().get(url).send().await.unwrap();
+    res.status() == StatusCode::SEE_OTHER && support::location(&res).starts_with("/login/")
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_takes_post_and_ignores_parameters_without_a_value() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let wallet = server.enrolled_wallet(90).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        // The same request, form-serialised in a POST body (OIDC Core 3.1.2.1), with the empty
+        // parameters a form builder leaves in (RFC 6749 3.1: as if omitted).
+        let url = url::Url::parse(&req.url(&server.base)).unwrap();
+        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        for empty in ["max_age", "prompt", "login_hint", "acr_values", "ui_locales", "claims"] {
+            form.push((empty.into(), String::new()));
+        }
+        let browser = support::browser();
+        let res = browser
+            .post(format!("{}/authorize", server.base))
+            .header("sec-fetch-dest", "document")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let page_url = format!("{}{}", server.base, support::location(&res));
+        let html = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
+        let match_code = support::between(&html, "id=\"match-code\">", "<").to_owned();
+        let link = support::between(&html, "id=\"open-app\" href=\"", "\"").replace("&amp;", "&");
+        let waiting = support::Waiting {
+            page_url,
+            match_code,
+            link: civpass_wallet::LoginLink::parse(&link).unwrap(),
+        };
+        support::approve(&wallet, &waiting).await;
+        let back = support::finish(&browser, &waiting).await;
+        let code = support::query(&back, "code").unwrap();
+        let (status, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+
+        // An empty max_age beside a valid request, by GET: the reported failure.
+        let mut with_empty = url::Url::parse(&req.url(&server.base)).unwrap();
+        with_empty.query_pairs_mut().append_pair("max_age", "").append_pair("nonce", "");
+        // The nonce appears twice now, once empty: the empty one does not count as a repeat.
+        assert!(reaches_login_page(with_empty.as_str()).await);
+
+        // A POST that is not a form is a clear error, not a login.
+        let res = support::browser()
+            .post(format!("{}/authorize", server.base))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn unknown_scopes_and_acr_values_are_ignored_and_known_levels_follow_the_client_policy() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let wallet = server.enrolled_wallet(91).await;
+        // `offline_access` (openid-client, authlib and AppAuth ask for it), a service's own scope
+        // and an unknown level: none ends the login, and none is shown to the citizen.
+        let req = AuthRequest::new(&id, CALLBACK, "openid offline_access profile api:read");
+        let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+        url.query_pairs_mut().append_pair("acr_values", "gold urn:example:loa:3");
+        let browser = support::browser();
+        let waiting = support::open_login_page(&browser, &server.base, url.as_str()).await;
+        let view = wallet.fetch(&waiting.link).await.unwrap();
+        let asked: Vec<&str> = view.scopes.iter().map(|s| s.scope.as_str()).collect();
+        assert_eq!(asked, ["openid", "profile"]);
+        support::approve(&wallet, &waiting).await;
+        let back = support::finish(&browser, &waiting).await;
+        let code = support::query(&back, "code").unwrap();
+        let (status, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(tokens["scope"], "openid profile", "the scope granted, as RFC 6749 5.1 asks");
+
+        // A known level the citizen cannot meet: refused by default, voluntary by choice.
+        let basic = server.enrolled_wallet(92).await;
+        let mut spec = ClientSpec::web("Voluntary levels", &[CALLBACK.to_owned()]);
+        spec.acr_values_voluntary = true;
+        let voluntary = server.services.register_client(spec).await.unwrap();
+        let req = AuthRequest::new(&voluntary.client.id, CALLBACK, "openid");
+        let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+        url.query_pairs_mut().append_pair("acr_values", "plus");
+        let browser = support::browser();
+        let waiting = support::open_login_page(&browser, &server.base, url.as_str()).await;
+        support::approve(&basic, &waiting).await;
+        let back = support::finish(&browser, &waiting).await;
+        let code = support::query(&back, "code").expect("a voluntary level does not end the login");
+        let client = (voluntary.client.id.as_str(), voluntary.secret.as_deref().unwrap());
+        let (_, tokens) = support::redeem(&server.base, client, &req, &code).await;
+        let claims = support::jwt_claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(claims["acr"], "basic", "the ID token says the level the login had");
+
+        // An essential acr must still name a level civpass has.
+        let claims = r#"{"id_token":{"acr":{"essential":true,"values":["gold"]}}}"#;
+        let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
+        url.query_pairs_mut().append_pair("claims", claims);
+        let res = support::browser().get(url.as_str()).send().await.unwrap();
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert_eq!(support::query(&back, "error").as_deref(), Some("invalid_request"));
+    }
+}
+
+#[tokio::test]
+async fn a_native_app_uses_any_loopback_port_and_its_own_scheme() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(93).await;
+        let id = native_client(
+            &server,
+            &["http://127.0.0.1/cb", "http://[::1]/cb", "com.example.app:/cb"],
+        )
+        .await;
+        let base = &server.base;
+        for uri in ["http://127.0.0.1:51004/cb", "http://[::1]:61000/cb", "http://127.0.0.1/cb"] {
+            let req = AuthRequest::new(&id, uri, "openid");
+            assert!(reaches_login_page(&req.url(base)).await, "{uri}");
+        }
+        // Only the port may vary, only on a loopback IP literal (RFC 8252 8.3: not localhost).
+        for uri in [
+            "http://localhost:51004/cb",
+            "http://127.0.0.1:51004/other",
+            "http://127.0.0.1:51004/cb?x=1",
+            "http://127.0.0.2:51004/cb",
+            "https://127.0.0.1:51004/cb",
+            "com.example.app:/other",
+        ] {
+            let req = AuthRequest::new(&id, uri, "openid");
+            assert!(!reaches_login_page(&req.url(base)).await, "{uri}");
+        }
+
+        // The whole flow on a port chosen at run time; the token request carries an empty
+        // client_secret, as some libraries send for public clients (RFC 6749 3.1).
+        let redirect = "http://127.0.0.1:51004/cb";
+        let req = AuthRequest::new(&id, redirect, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let res = reqwest::Client::new()
+            .post(format!("{base}/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &req.verifier),
+                ("client_id", &id),
+                ("client_secret", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        // The code was for that port: another one is not the same redirect URI.
+        let req = AuthRequest::new(&id, redirect, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let res = reqwest::Client::new()
+            .post(format!("{base}/token"))
+            // Basic with an empty password names a public client too.
+            .basic_auth(&id, Some(""))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://127.0.0.1:51005/cb"),
+                ("code_verifier", &req.verifier),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+
+        // A web client keeps exact matching, and cannot register a private-use scheme.
+        let (web, _) = server.client("http://127.0.0.1/cb").await;
+        let req = AuthRequest::new(&web, "http://127.0.0.1:51004/cb", "openid");
+        assert!(!reaches_login_page(&req.url(base)).await);
+        let mut spec = ClientSpec::web("Web", &["com.example.app:/cb".to_owned()]);
+        assert!(server.services.register_client(spec.clone()).await.is_err());
+        // A native private-use scheme must be a reverse domain name (RFC 8252 7.1).
+        spec.native = true;
+        for bad in ["myapp:/cb", "com.example.app://host/cb", "javascript:alert(1)", ".x:/cb"] {
+            spec.redirect_uris = vec![bad.to_owned()];
+            assert!(server.services.register_client(spec.clone()).await.is_err(), "{bad}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(CALLBACK).await;
+        let (resource, resource_secret) = {
+            let mut spec = ClientSpec::web("Resource server", &[]);
+            spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+            spec.resource_server = true;
+            let created = server.services.register_client(spec).await.unwrap();
+            (created.client.id, created.secret.unwrap())
+        };
+        let wallet = server.enrolled_wallet(94).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+
+        assert!(server.services.set_client_disabled(&id, true).await.unwrap());
+        assert!(!reaches_login_page(&req.url(&server.base)).await);
+        let (status, body) = support::token(
+            &server.base,
+            (&id, &secret),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        let (status, _) = support::userinfo(&server.base, access).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let introspect = |token: String| {
+            let (base, resource, secret) =
+                (server.base.clone(), resource.clone(), resource_secret.clone());
+            async move {
+                let res = reqwest::Client::new()
+                    .post(format!("{base}/introspect"))
+                    .basic_auth(resource, Some(secret))
+                    .form(&[("token", token)])
+                    .send()
+                    .await
+                    .unwrap();
+                res.json::<serde_json::Value>().await.unwrap()["active"].clone()
+            }
+        };
+        assert_eq!(introspect(access.to_owned()).await, false);
+
+        // Enabled again, its grants work as before: a suspension is not a revocation.
+        assert!(server.services.set_client_disabled(&id, false).await.unwrap());
+        assert_eq!(introspect(access.to_owned()).await, true);
+        assert_eq!(support::userinfo(&server.base, access).await.0, StatusCode::OK);
+        assert!(reaches_login_page(&req.url(&server.base)).await);
+        let (status, _) = support::token(
+            &server.base,
+            (&id, &secret),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+
+        // Deleting it ends its grants for good; its secret is gone with it.
+        assert!(server.services.delete_client(&id).await.unwrap());
+        assert_eq!(introspect(access.to_owned()).await, false);
+        assert!(!server.services.set_client_disabled(&id, false).await.unwrap());
+        assert_eq!(server.services.rotate_client_secret(&id).await.unwrap(), None);
+    }
+}
