@@ -336,6 +336,22 @@ impl Services {
 }
 
 impl Services {
+    /// Whether a page at `origin` (`scheme://host[:port]`, as the `Origin` header has it) may
+    /// read the answers of the token, pushed-request, revocation and UserInfo endpoints for
+    /// `client_id`: a public client running in the browser, at the origin of one of its
+    /// redirect URIs. Confidential clients call from servers and need no CORS; a browser
+    /// must not hold their secrets.
+    pub async fn web_origin_allowed(&self, client_id: &str, origin: &str) -> bool {
+        let Ok(Some(client)) = self.find_client(client_id).await else { return false };
+        client.auth_methods == [AuthMethod::None]
+            && client.redirect_uris.iter().any(|uri| {
+                url::Url::parse(uri).is_ok_and(|u| {
+                    matches!(u.scheme(), "https" | "http")
+                        && u.origin().ascii_serialization() == origin
+                })
+            })
+    }
+
     /// Registers a client after checking its metadata hangs together; the secret, if it has
     /// one, is returned once and stored as a hash.
     pub async fn register_client(&self, spec: ClientSpec) -> Result<NewClient, ClientError> {

@@ -520,6 +520,12 @@ impl Services {
         })
     }
 
+    /// The client an access token was issued to, if it is one of ours and unexpired (for the
+    /// UserInfo endpoint's CORS answer; `userinfo` does the full checks).
+    pub fn access_token_client(&self, token: &str) -> Option<String> {
+        self.verify_access_token(token).map(|claims| claims.client_id)
+    }
+
     /// An unexpired access token signed by one of our keys, for us.
     fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
         let kid = peek_kid(token)?;

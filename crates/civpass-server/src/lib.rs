@@ -5,6 +5,7 @@
 //! `civpass_core::services::Services`, and shape the answer. No SQL and no business rules here.
 
 mod connections;
+mod cors;
 mod error;
 mod i18n;
 mod ip_location;

@@ -19,10 +19,10 @@ use civpass_core::logout::{LogoutError, LogoutOutcome, LogoutRequest};
 use civpass_core::model::{AuthMethod, Client};
 use civpass_core::token::{TokenError, UserInfoError};
 
-use crate::AppState;
 use crate::error::{OAuthError, no_store};
 use crate::i18n::{self, Lang};
 use crate::pages::{self, Chrome, LogoutTemplate};
+use crate::{AppState, cors};
 
 /// The browser cookie ties a login request to the browser that started it. Over https it
 /// carries the `__Host-` prefix so a sibling subdomain cannot plant its own value (cookie
@@ -35,16 +35,27 @@ fn browser_cookie_name(secure: bool) -> &'static str {
 }
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+    // CORS (see `cors` for the policy): public metadata for every origin, the endpoints a
+    // browser-based public client calls for its registered web origins.
+    let public_metadata = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
+        .layer(axum::middleware::from_fn(cors::open_to_all));
+    let post_preflight = |headers: HeaderMap| async move { cors::preflight(&headers, "POST") };
+    Router::new()
+        .merge(public_metadata)
         .route("/authorize", get(authorize).post(authorize_form))
-        .route("/token", axum::routing::post(token))
-        .route("/par", axum::routing::post(par))
+        .route("/token", axum::routing::post(token).options(post_preflight))
+        .route("/par", axum::routing::post(par).options(post_preflight))
         .route("/logout", get(logout).post(logout_form))
-        .route("/revoke", axum::routing::post(revoke))
+        .route("/revoke", axum::routing::post(revoke).options(post_preflight))
         .route("/introspect", axum::routing::post(introspect))
-        .route("/userinfo", get(userinfo).post(userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo).post(userinfo).options(|headers: HeaderMap| async move {
+                cors::preflight(&headers, "GET, POST")
+            }),
+        )
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -460,11 +471,18 @@ async fn par(
     let client_key = connect.map(|axum::Extension(ConnectInfo(peer))| {
         state.client_key(state.client_address(peer.ip(), &headers))
     });
-    let mut res = par_inner(&state, &headers, client_key, form).await;
+    let basic = headers.contains_key(header::AUTHORIZATION);
+    let pairs = form_pairs(form);
+    let client_id = claimed_client_id(&headers, pairs.as_deref().unwrap_or_default());
+    let mut res = match pairs {
+        Ok(pairs) => par_inner(&state, &headers, client_key, pairs).await,
+        Err(e) => token_error(e, basic).into_response(),
+    };
     // As at the token endpoint: a DPoP client gets the nonce it will need without asking.
     if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);
     }
+    cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
     res
 }
 
@@ -472,13 +490,9 @@ async fn par_inner(
     state: &AppState,
     headers: &HeaderMap,
     client_key: Option<std::net::IpAddr>,
-    form: FormBody,
+    pairs: Vec<(String, String)>,
 ) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
-    let pairs = match form_pairs(form) {
-        Ok(pairs) => pairs,
-        Err(e) => return token_error(e, basic).into_response(),
-    };
     // RFC 9449 section 10.1: a DPoP proof with the push binds the code to its key. Its nonce is
     // asked for before the client authenticates, as at the token endpoint.
     let proof = match dpop_header(headers) {
@@ -528,17 +542,21 @@ async fn par_inner(
 /// RFC 7009: revokes the grant behind a refresh or access token; 200 whatever the token was.
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
+    let pairs = form_pairs(form);
+    let client_id = claimed_client_id(&headers, pairs.as_deref().unwrap_or_default());
     let outcome = async {
-        let pairs = form_pairs(form)?;
+        let pairs = pairs?;
         let client = authenticated_client(&state, &headers, &pairs).await?;
         let token = token_param(&pairs)?;
         state.services.revoke_token(&client, token).await
     }
     .await;
-    match outcome {
+    let mut res = match outcome {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(e) => token_error(e, basic).into_response(),
-    }
+    };
+    cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
+    res
 }
 
 /// RFC 7662: whether a token is active, and what it stands for.
@@ -570,15 +588,28 @@ async fn token_dpop(
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
     let basic = headers.contains_key(header::AUTHORIZATION);
-    let mut res = match token_inner(&state, &headers, form).await {
-        Ok(res) => res,
-        Err(e) => token_error(e, basic).into_response(),
+    let pairs = form_pairs(form);
+    let client_id = claimed_client_id(&headers, pairs.as_deref().unwrap_or_default());
+    let outcome = match pairs {
+        Ok(pairs) => token_inner(&state, &headers, &pairs).await,
+        Err(e) => Err(e),
     };
+    let mut res = outcome.unwrap_or_else(|e| token_error(e, basic).into_response());
     // A fresh nonce with every answer, so that DPoP clients need no extra round trip.
     if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);
     }
+    cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
     res
+}
+
+/// The client a token-endpoint request says it is for, before it authenticates: for the CORS
+/// answer only, which the client's registration decides (`cors::allow_client_origin`).
+fn claimed_client_id(headers: &HeaderMap, pairs: &[(String, String)]) -> Option<String> {
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    param("client_id")
+        .or_else(|| basic_credentials(headers).ok().flatten().map(|(id, _)| id))
+        .or_else(|| param("client_assertion").and_then(|jwt| unverified_issuer(&jwt)))
 }
 
 type FormBody = Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>;
@@ -660,13 +691,12 @@ async fn authenticated_client(
 async fn token_inner(
     state: &AppState,
     headers: &HeaderMap,
-    form: FormBody,
+    pairs: &[(String, String)],
 ) -> Result<Response, TokenError> {
-    let pairs = form_pairs(form)?;
     if dpop_header(headers)?.is_some_and(|proof| state.services.dpop_nonce_missing(proof)) {
         return Err(TokenError::UseDpopNonce);
     }
-    let client = authenticated_client(state, headers, &pairs).await?;
+    let client = authenticated_client(state, headers, pairs).await?;
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let response = match param("grant_type") {
         Some("authorization_code") => {
@@ -732,9 +762,25 @@ async fn userinfo(
         err.www_authenticate = Some("Bearer realm=\"civpass\"");
         return with_dpop_challenge(err.into_response(), "DPoP algs=\"ES256 RS256 PS256 EdDSA\"");
     };
+    let client_id = headers
+        .contains_key(header::ORIGIN)
+        .then(|| state.services.access_token_client(token))
+        .flatten();
+    let mut res = userinfo_answer(&state, &method, &headers, token, scheme_dpop).await;
+    cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
+    res
+}
+
+async fn userinfo_answer(
+    state: &AppState,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    token: &str,
+    scheme_dpop: bool,
+) -> Response {
     let url = format!("{}/userinfo", state.services.settings().issuer);
     // Two DPoP headers count as none: a bound token then fails for want of a proof.
-    let proof = dpop_header(&headers).unwrap_or_default();
+    let proof = dpop_header(headers).unwrap_or_default();
     let request = DpopRequest { proof, method: method.as_str(), url: &url };
     let dpop = scheme_dpop.then_some(&request);
     match state.services.userinfo(token, dpop).await {

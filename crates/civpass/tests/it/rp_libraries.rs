@@ -283,3 +283,136 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
         assert_eq!(server.services.rotate_client_secret(&id).await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_origin() {
+    let server = spawn_server(&backends()[0]).await;
+    let base = &server.base;
+    let http = reqwest::Client::new();
+    let spa = "http://127.0.0.1:5173";
+    let mut spec = ClientSpec::web("Single-page app", &[format!("{spa}/callback")]);
+    spec.auth_methods = vec![AuthMethod::None];
+    let public = server.services.register_client(spec).await.unwrap().client.id;
+    let (confidential, secret) = server.client(&format!("{spa}/callback")).await;
+    let acao = |res: &reqwest::Response| {
+        res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    // Public metadata, for everyone, with preflights answered.
+    for path in ["/.well-known/openid-configuration", "/jwks"] {
+        let res = http
+            .get(format!("{base}{path}"))
+            .header("origin", "https://any.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(acao(&res).as_deref(), Some("*"), "{path}");
+        let res = http
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", "https://any.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    // Preflights for the client endpoints: no longer a 405.
+    for path in ["/token", "/userinfo", "/revoke", "/par"] {
+        let res = http
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", spa)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "dpop, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+        let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("dpop") && allowed.contains("authorization"), "{path}");
+        assert!(res.headers().get("access-control-allow-credentials").is_none());
+    }
+
+    // A token request: readable by the public client's origin, even as an error; not by
+    // another origin, and never for a confidential client (whose secret has no place in a page).
+    let token = |origin: &'static str, client_id: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}/token"))
+                .header("origin", origin)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", "nope"),
+                    ("client_id", &client_id),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = token("http://127.0.0.1:5173", public.clone()).await;
+    assert_eq!(acao(&res).as_deref(), Some(spa));
+    let exposed = res.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
+    assert!(exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"));
+    assert!(res.headers().get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")));
+    for (origin, client) in [
+        ("http://127.0.0.1:5174", public.clone()),
+        ("http://localhost:5173", public.clone()),
+        ("https://evil.example", public.clone()),
+        ("http://127.0.0.1:5173", confidential.clone()),
+        ("http://127.0.0.1:5173", "unknown".to_owned()),
+    ] {
+        assert_eq!(acao(&token(origin, client.clone()).await), None, "{origin} {client}");
+    }
+    let _ = secret;
+
+    // UserInfo: by the token's client.
+    let wallet = server.enrolled_wallet(95).await;
+    let req = AuthRequest::new(&public, &format!("{spa}/callback"), "openid profile");
+    let code = support::login_code(&server, &wallet, &req).await;
+    let res = http
+        .post(format!("{base}/token"))
+        .header("origin", spa)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", &req.redirect_uri),
+            ("code_verifier", &req.verifier),
+            ("client_id", &public),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acao(&res).as_deref(), Some(spa));
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    for (origin, expected) in [(spa, Some(spa)), ("https://evil.example", None)] {
+        let res = http
+            .get(format!("{base}/userinfo"))
+            .header("origin", origin)
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(acao(&res).as_deref(), expected, "{origin}");
+    }
+    // Revocation, likewise.
+    let res = http
+        .post(format!("{base}/revoke"))
+        .header("origin", spa)
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap()), ("client_id", &public)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.status(), acao(&res).as_deref()), (StatusCode::OK, Some(spa)));
+    // Endpoints for servers only send no CORS headers at all.
+    let res = http
+        .post(format!("{base}/introspect"))
+        .header("origin", spa)
+        .form(&[("token", access), ("client_id", &public)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acao(&res), None);
+}

@@ -146,10 +146,17 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
             (own["active"].as_bool(), own["token_type"].as_str()),
             (Some(true), Some("refresh_token"))
         );
-        for junk in ["", "not-a-token", "eyJhbGciOiJub25lIn0.e30."] {
+        for junk in ["not-a-token", "eyJhbGciOiJub25lIn0.e30."] {
             let (status, body) = token_call(&server, "/introspect", client, junk).await;
             assert_eq!((status, body), (StatusCode::OK, serde_json::json!({"active": false})));
         }
+        // A parameter without a value is omitted (RFC 6749 section 3.1), so an empty token is
+        // a missing one: the request is malformed (RFC 7662 section 2.1), not a dead token.
+        let (status, body) = token_call(&server, "/introspect", client, "").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
         let (status, body) = token_call(&server, "/introspect", (&id, "wrong"), &access).await;
         assert_eq!(
             (status, body["error"].as_str()),
