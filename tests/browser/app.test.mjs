@@ -236,6 +236,9 @@ test("a wrong matching code cancels the login", async () => {
   assert.match(await phone.page.textContent("h1"), /Login request ended/);
   assert.equal(await phone.page.locator("#approve").count(), 0);
   await accessible(phone.page, "the ended screen");
+  // The desktop is sent back to the service, which hears that the login ended.
+  await page.waitForURL((u) => u.href.startsWith(callback), { timeout: 15000 });
+  assert.equal(new URL(page.url()).searchParams.get("error"), "access_denied");
   await desktop.close();
 });
 

@@ -24,7 +24,7 @@ async function civpass(...args) {
 }
 
 before(async () => {
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
+  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--operator-name", "Test Digital Office", "--help-url", "https://help.example/civpass"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
   const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
   base = /\(issuer (\S+)\)/.exec(line)[1];
 
@@ -120,4 +120,74 @@ test("another browser cannot open someone else's login page", async () => {
   assert.equal(response.status(), 403);
   await mine.close();
   await other.close();
+});
+
+test("on a phone the login page leads with “Open civpass app”; on a desktop with the QR code", async () => {
+  const top = async (page, selector) => (await page.locator(selector).boundingBox()).y;
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const small = await phone.newPage();
+  await startLogin(small);
+  assert.ok(await top(small, "#open-app") < await top(small, ".qr"), "the same-device action comes first");
+  assert.ok(await top(small, "#open-app") < 844, "and is on the first screen");
+  await phone.close();
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const large = await desktop.newPage();
+  await startLogin(large);
+  assert.ok(await top(large, ".qr") < await top(large, "#open-app"), "the QR code comes first");
+  await desktop.close();
+});
+
+test("every page names the operator and links its privacy notice and help, in all three languages", async () => {
+  const expected = {
+    en: { operated: "Operated by Test Digital Office.", privacy: "Privacy notice", help: "Help", cancel: "Cancel and go back" },
+    "zh-HK": { operated: "由Test Digital Office營運。", privacy: "私隱政策", help: "說明", cancel: "取消並返回" },
+    "zh-CN": { operated: "由Test Digital Office运营。", privacy: "隐私政策", help: "帮助", cancel: "取消并返回" },
+  };
+  for (const [lang, text] of Object.entries(expected)) {
+    const context = await browser.newContext({ locale: lang, extraHTTPHeaders: { "accept-language": lang } });
+    const page = await context.newPage();
+    await startLogin(page);
+    assert.equal(await page.getAttribute("html", "lang"), lang);
+    assert.equal((await page.textContent("#operated-by")).trim(), text.operated, lang);
+    assert.equal((await page.textContent("#privacy-link")).trim(), text.privacy, lang);
+    assert.equal((await page.textContent("#help-link")).trim(), text.help, lang);
+    assert.equal(await page.getAttribute("#help-link", "href"), "https://help.example/civpass", "the operator's own help");
+    assert.equal((await page.textContent("#cancel")).trim(), text.cancel, lang);
+    // The built-in privacy notice, in the page's language.
+    await page.click("#privacy-link");
+    await page.waitForURL((u) => u.pathname === "/privacy");
+    assert.equal((await page.textContent("h1")).trim(), text.privacy, lang);
+    assert.equal((await page.textContent("#operated-by")).trim(), text.operated, lang);
+    // The landing page too.
+    await page.goto(`${base}/?lang=${lang}`);
+    assert.equal((await page.textContent("#operated-by")).trim(), text.operated, lang);
+    assert.ok(await page.locator('a[href="/app/"]').count() === 1, "the landing page links the app");
+    await context.close();
+  }
+});
+
+test("“Cancel and go back” ends the login and returns to the service with access_denied", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const login = await startLogin(page);
+  await page.click("#cancel");
+  await page.waitForURL((u) => u.href.startsWith(callbackBase), { timeout: 15000 });
+  const back = new URL(page.url());
+  assert.equal(back.searchParams.get("error"), "access_denied");
+  assert.equal(back.searchParams.get("state"), login.state);
+  assert.equal(back.searchParams.get("iss"), base);
+  // The app can no longer approve it.
+  await assert.rejects(civpass("wallet", "approve", "--wallet", wallet, login.link, "--match", login.matchCode));
+  await context.close();
+});
+
+test("the app opened at another address than the issuer's says why passkeys cannot work there", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const listening = base.replace("localhost", "127.0.0.1");
+  await page.goto(`${listening}/app/`);
+  await page.waitForSelector("#wrong-origin");
+  assert.match(await page.textContent("#wrong-origin"), new RegExp(base.replace(/[.:/]/g, "\\$&")));
+  assert.equal(await page.getAttribute("#open-at-issuer", "href"), `${base}/app/`);
+  await context.close();
 });

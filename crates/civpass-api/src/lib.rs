@@ -20,7 +20,7 @@ pub struct EnrolmentRequest {
     /// The device key: base64url of the uncompressed P-256 point (65 bytes).
     pub public_key: String,
     /// Base64url ECDSA P-256 SHA-256 signature (r || s) by the device key over
-    /// `civpass-enrol/v1\n{HKID without brackets}\n{public_key}`.
+    /// `civpass-enrol/v2\n{issuer}\n{HKID without brackets}\n{public_key}`.
     pub proof: String,
     /// The identity check; needed for a new registration, not for a transfer.
     #[serde(default)]
@@ -67,6 +67,10 @@ pub struct IdentityCheckResponse {
 /// How this platform registers citizens, for the app to offer the right steps.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeviceConfiguration {
+    /// The platform's issuer URL. The app works only at its origin, where passkeys are bound
+    /// (the WebAuthn relying party id is its host), and devices send everything there.
+    #[serde(default)]
+    pub issuer: String,
     /// Whether passkeys work on this origin (they need an issuer with a domain name).
     pub passkeys_available: bool,
     /// `sandbox` (the tester picks the identity check's outcome) or `vendor` (a vendor's SDK
@@ -95,7 +99,7 @@ pub struct EvidenceView {
 #[serde(deny_unknown_fields)]
 pub struct TransferAuthorisation {
     pub device_id: String,
-    /// Signature by the current device over `civpass-transfer/v1\n{device_id}\n{new public_key}`.
+    /// Signature by the current device over `civpass-transfer/v2\n{issuer}\n{device_id}\n{new public_key}`.
     pub signature: String,
 }
 
@@ -168,7 +172,7 @@ pub struct DecisionRequest {
     #[serde(default)]
     pub approved_scopes: Vec<String>,
     /// Software keys: base64url ECDSA P-256 SHA-256 signature (r || s) over
-    /// `civpass-login/v1\nrequest={request_id}\nchallenge={challenge}\ndecision={decision}\nmatch={match_code}\nscopes={approved scopes, sorted, space-separated}`.
+    /// `civpass-login/v2\nissuer={issuer}\nrequest={request_id}\nchallenge={challenge}\ndecision={decision}\nmatch={match_code}\nscopes={approved scopes, sorted, space-separated}`.
     #[serde(default)]
     pub signature: String,
     /// Passkeys: the ceremony from `POST .../passkey-challenge`.
@@ -196,7 +200,7 @@ pub struct DeviceChallenge {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub passkey: Option<serde_json::Value>,
-    /// For a software key: sign `civpass-session/v1\nceremony={ceremony_id}\nchallenge={challenge}`.
+    /// For a software key: sign `civpass-session/v2\nissuer={issuer}\nceremony={ceremony_id}\nchallenge={challenge}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge: Option<String>,
 }

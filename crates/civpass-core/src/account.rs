@@ -9,9 +9,11 @@ use crate::model::{AppSession, Device, Identity, Release, Tier};
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::services::{Internal, Services};
 
-/// The bytes a software device signs to open an app session.
-pub fn session_message(ceremony_id: &str, challenge: &str) -> Vec<u8> {
-    format!("civpass-session/v1\nceremony={ceremony_id}\nchallenge={challenge}").into_bytes()
+/// The bytes a software device signs to open an app session: v2 names the platform's
+/// `issuer` (see `login::decision_message`).
+pub fn session_message(issuer: &str, ceremony_id: &str, challenge: &str) -> Vec<u8> {
+    format!("civpass-session/v2\nissuer={issuer}\nceremony={ceremony_id}\nchallenge={challenge}")
+        .into_bytes()
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +118,10 @@ impl Services {
                     None => Err(ProofFailure::NoCeremony),
                     Some(challenge) => DevicePublicKey::parse(&device.public_key)
                         .and_then(|k| {
-                            k.verify(&session_message(ceremony_id, &challenge), signature)
+                            k.verify(
+                                &session_message(&self.settings.issuer, ceremony_id, &challenge),
+                                signature,
+                            )
                         })
                         .map_err(|_| ProofFailure::Invalid),
                 }

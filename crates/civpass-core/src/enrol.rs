@@ -138,14 +138,15 @@ pub enum EnrolError {
     Internal(#[from] Internal),
 }
 
-/// The bytes a new device signs at enrolment.
-pub fn enrol_message(hkid: &HkId, public_key: &str) -> Vec<u8> {
-    format!("civpass-enrol/v1\n{}\n{public_key}", hkid.as_str()).into_bytes()
+/// The bytes a new device signs at enrolment: v2 names the platform's `issuer` (see
+/// `login::decision_message`).
+pub fn enrol_message(issuer: &str, hkid: &HkId, public_key: &str) -> Vec<u8> {
+    format!("civpass-enrol/v2\n{issuer}\n{}\n{public_key}", hkid.as_str()).into_bytes()
 }
 
 /// The bytes the current device signs to hand the account to a new key.
-pub fn transfer_message(current_device_id: &str, new_public_key: &str) -> Vec<u8> {
-    format!("civpass-transfer/v1\n{current_device_id}\n{new_public_key}").into_bytes()
+pub fn transfer_message(issuer: &str, current_device_id: &str, new_public_key: &str) -> Vec<u8> {
+    format!("civpass-transfer/v2\n{issuer}\n{current_device_id}\n{new_public_key}").into_bytes()
 }
 
 fn new_device(
@@ -374,7 +375,7 @@ impl Services {
         let public_key =
             DevicePublicKey::parse(req.public_key).map_err(|_| EnrolError::InvalidPublicKey)?;
         public_key
-            .verify(&enrol_message(&hkid, req.public_key), req.proof)
+            .verify(&enrol_message(&self.settings.issuer, &hkid, req.public_key), req.proof)
             .map_err(|_| EnrolError::InvalidProof)?;
         if let Some(transfer) = req.transfer {
             return self.transfer(&hkid, req.public_key, &public_key, transfer).await;
@@ -419,7 +420,10 @@ impl Services {
             .ok_or(EnrolError::InvalidTransfer)?;
         DevicePublicKey::parse(&current.public_key)
             .and_then(|k| {
-                k.verify(&transfer_message(&current.id, new_key_text), transfer.signature)
+                k.verify(
+                    &transfer_message(&self.settings.issuer, &current.id, new_key_text),
+                    transfer.signature,
+                )
             })
             .map_err(|_| EnrolError::InvalidTransfer)?;
         let account = self.store.get_account(&current.account_id).await.map_err(Internal::from)?;

@@ -165,6 +165,65 @@ impl KeyRing {
     }
 }
 
+/// Where a signing key is in its life (see `KeyRing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Published, signing from its activation time.
+    Next,
+    /// The newest active key of its algorithm: it signs new tokens.
+    Signing,
+    /// Replaced, still published until the tokens it signed have expired.
+    Published,
+    /// Out of the JWKS; kept as a record.
+    Retired,
+}
+
+/// A signing key as the operator sees it: no key material.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    /// Unix seconds, as every time here.
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+    pub retires_at: Option<UnixTime>,
+}
+
+/// The stored keys with their state at `now`, by algorithm then activation.
+pub fn describe(stored: &[StoredSigningKey], now: UnixTime) -> Vec<KeyInfo> {
+    let live = |k: &StoredSigningKey| k.retires_at.is_none_or(|r| r > now);
+    let signer = |alg: &str| {
+        stored
+            .iter()
+            .filter(|k| k.alg == alg && live(k) && k.activates_at <= now)
+            .max_by_key(|k| (k.activates_at, k.created_at))
+            .map(|k| k.kid.as_str())
+    };
+    let mut out: Vec<KeyInfo> = stored
+        .iter()
+        .map(|k| KeyInfo {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: if !live(k) {
+                KeyState::Retired
+            } else if k.activates_at > now {
+                KeyState::Next
+            } else if signer(&k.alg) == Some(k.kid.as_str()) {
+                KeyState::Signing
+            } else {
+                KeyState::Published
+            },
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+            retires_at: k.retires_at,
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.alg, a.activates_at).cmp(&(&b.alg, b.activates_at)));
+    out
+}
+
 /// What a rotation did, for the operator.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Rotated {
@@ -199,4 +258,42 @@ pub async fn rotate(
         out.push(Rotated { alg: alg.as_str(), new_kid, activates_at, retiring });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: &str, activates_at: UnixTime, retires_at: Option<UnixTime>) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: kid.to_owned(),
+            alg: "ES256".to_owned(),
+            sealed_pkcs8: Vec::new(),
+            created_at: activates_at - 600,
+            activates_at,
+            retires_at,
+        }
+    }
+
+    #[test]
+    fn a_rotation_shows_each_key_in_its_state() {
+        // k1 retired, k2 replaced but still published, k3 signs, k4 signs from 2000.
+        let stored = [
+            key("k1", 100, Some(500)),
+            key("k2", 400, Some(1600)),
+            key("k3", 800, None),
+            key("k4", 2000, None),
+        ];
+        let states: Vec<(String, KeyState)> =
+            describe(&stored, 1000).into_iter().map(|k| (k.kid, k.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("k1".to_owned(), KeyState::Retired),
+                ("k2".to_owned(), KeyState::Published),
+                ("k3".to_owned(), KeyState::Signing),
+                ("k4".to_owned(), KeyState::Next),
+            ]
+        );
+    }
 }

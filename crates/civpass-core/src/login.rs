@@ -194,10 +194,14 @@ pub enum LoginPage {
         match_code: String,
         /// The service's `ui_locales`, for the page's language.
         ui_locales: Option<String>,
+        /// Where "Cancel and go back" ends up (the page's `form-action` must allow it).
+        redirect_uri: String,
     },
     /// Send the browser back to the service: a URL with `code` or `error`, `state` and `iss`.
+    /// Every login that ends without a code (denied, cancelled, failed, expired) ends so, so
+    /// that the service hears of it (RFC 6749 section 4.1.2.1).
     Redirect(String),
-    Expired,
+    /// The code was already issued to this browser: nothing more to send.
     Ended,
 }
 
@@ -298,8 +302,11 @@ impl From<Internal> for DeviceError {
 
 /// The bytes a device signs to approve or deny a login request. Binding the request id, the
 /// server's challenge, the verdict, the matching code and the released scopes means that a
-/// signature cannot be replayed onto another request or turned into a different decision.
+/// signature cannot be replayed onto another request or turned into a different decision;
+/// naming the platform's `issuer` (v2) means it counts only at the platform the device
+/// belongs to. Version 1, without the issuer, is no longer accepted.
 pub fn decision_message(
+    issuer: &str,
     request_id: &str,
     challenge: &str,
     verdict: Verdict,
@@ -309,7 +316,7 @@ pub fn decision_message(
     let mut sorted = approved_scopes.to_vec();
     sorted.sort();
     format!(
-        "civpass-login/v1\nrequest={request_id}\nchallenge={challenge}\ndecision={}\nmatch={match_code}\nscopes={}",
+        "civpass-login/v2\nissuer={issuer}\nrequest={request_id}\nchallenge={challenge}\ndecision={}\nmatch={match_code}\nscopes={}",
         verdict.as_str(),
         sorted.join(" ")
     )
@@ -722,12 +729,22 @@ impl Services {
         let request = self.bound_request(request_id, browser_id).await?;
         let now = self.clock.now();
         match request.status {
-            LoginStatus::Pending if now >= request.expires_at => Ok(LoginPage::Expired),
+            LoginStatus::Pending if now >= request.expires_at => Ok(self.respond(
+                &request,
+                vec![
+                    ("error", "access_denied"),
+                    (
+                        "error_description",
+                        "the login request expired before the citizen approved it",
+                    ),
+                ],
+            )),
             LoginStatus::Pending => Ok(LoginPage::Waiting {
                 client_name: request.client_name,
                 scopes: request.scopes,
                 match_code: request.match_code,
                 ui_locales: request.ui_locales,
+                redirect_uri: request.redirect_uri,
             }),
             LoginStatus::Approved => {
                 let code = random_token(32);
@@ -756,15 +773,50 @@ impl Services {
                         "login_required",
                         "another citizen than the one id_token_hint names approved",
                     ),
+                    Some("cancelled") => {
+                        ("access_denied", "the citizen cancelled the login in the browser")
+                    }
                     _ => ("access_denied", "the citizen declined the request"),
                 };
                 Ok(self
                     .respond(&request, vec![("error", error), ("error_description", description)]))
             }
-            LoginStatus::Failed | LoginStatus::Completed | LoginStatus::Redeemed => {
-                Ok(LoginPage::Ended)
-            }
+            LoginStatus::Failed => Ok(self.respond(
+                &request,
+                vec![
+                    ("error", "access_denied"),
+                    (
+                        "error_description",
+                        "the login was cancelled: the app was given a wrong matching code",
+                    ),
+                ],
+            )),
+            LoginStatus::Completed | LoginStatus::Redeemed => Ok(LoginPage::Ended),
         }
+    }
+
+    /// The citizen gives up in the browser that started the login: the request ends (the app
+    /// can no longer approve it) and the browser goes back to the service with
+    /// `error=access_denied`. A request already decided answers as `login_page` does.
+    ///
+    /// Errors: `NotFound`; `OtherBrowser` when `browser_id` is not the one the login is bound to.
+    #[tracing::instrument(skip_all)]
+    pub async fn cancel_login(
+        &self,
+        request_id: &str,
+        browser_id: &str,
+    ) -> Result<LoginPage, LoginPageError> {
+        let request = self.bound_request(request_id, browser_id).await?;
+        if request.status == LoginStatus::Pending
+            && self
+                .store
+                .decide_login_request(&request.id, &Decision::Cancel, None, self.clock.now())
+                .await
+                .map_err(Internal::from)?
+        {
+            tracing::info!(request_id = %request.id, "login request cancelled in the browser");
+        }
+        self.login_page(request_id, browser_id).await
     }
 
     /// The authorization response (with RFC 9207 `iss`) for the request's redirect URI.
@@ -892,6 +944,7 @@ impl Services {
         match req.proof {
             DeviceProof::Signature(signature) => {
                 let message = decision_message(
+                    &self.settings.issuer,
                     &request.id,
                     &request.challenge,
                     req.verdict,

@@ -373,6 +373,8 @@ pub enum Decision {
     Deny,
     /// The request was ended because of a failed check (a wrong matching code).
     Fail,
+    /// The citizen gave up in the browser that started the login ("Cancel and go back").
+    Cancel,
     /// The citizen cannot meet what the service asked (an `acr` or the citizen it expected):
     /// the service is told with this OAuth error code.
     Unmet(&'static str),

@@ -265,6 +265,12 @@ impl Services {
         self.keys.reload(self.store.as_ref(), &self.secrets).await
     }
 
+    /// Every stored signing key and its state now (`keys list`).
+    pub async fn list_keys(&self) -> Result<Vec<crate::keys::KeyInfo>, Internal> {
+        let stored = self.store.list_signing_keys().await?;
+        Ok(crate::keys::describe(&stored, self.clock.now()))
+    }
+
     /// Rotates the signing keys of `algs` (see `keys::rotate`) and reloads them here.
     pub async fn rotate_keys(
         &self,

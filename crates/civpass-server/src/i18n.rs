@@ -172,6 +172,14 @@ impl Catalog {
             .unwrap_or(key)
     }
 
+    /// The text for `key`, in English if this language lacks it; `None` if no catalog has it.
+    pub(crate) fn lookup(&self, key: &str) -> Option<&str> {
+        self.texts
+            .get(key)
+            .or_else(|| CATALOGS[Lang::En as usize].texts.get(key))
+            .map(String::as_str)
+    }
+
     /// The text for `key` with `{name}` placeholders filled in.
     pub(crate) fn fill(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut text = self.get(key).to_owned();

@@ -32,6 +32,7 @@ pub use crate::connections::{ConnectionLimits, serve};
 pub use crate::ip_location::MaxMindLocator;
 pub use crate::limits::{ClientAddressing, RateLimits, client_ip, parse_proxy};
 pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
+pub use crate::pages::Operator;
 pub use crate::routes::openapi::openapi_document;
 pub use ipnet::IpNet;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Mark the browser-binding cookie `Secure` (the issuer is https).
     pub secure_cookies: bool,
     limiters: Arc<limits::Limiters>,
+    /// Who runs the platform, as the pages show it.
+    pub(crate) operator: Arc<pages::Operator>,
 }
 
 impl AppState {
@@ -73,7 +76,18 @@ impl AppState {
         let secure_cookies = services.settings().issuer.starts_with("https://");
         let mut limiters = limits::Limiters::new(limits);
         limiters.addressing = addressing;
-        AppState { services, secure_cookies, limiters: Arc::new(limiters) }
+        AppState {
+            services,
+            secure_cookies,
+            limiters: Arc::new(limiters),
+            operator: Arc::new(pages::Operator::default()),
+        }
+    }
+
+    /// The operator's name, privacy notice and help, shown on every page.
+    pub fn with_operator(mut self, operator: pages::Operator) -> AppState {
+        self.operator = Arc::new(operator);
+        self
     }
 
     /// The client's address: the TCP peer, or, behind a trusted proxy, the address it reports
@@ -119,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::app::router())
         .merge(routes::registration::router())
         .merge(routes::meta::router())
+        .merge(routes::info::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(64 * 1024))

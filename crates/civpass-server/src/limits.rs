@@ -231,7 +231,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         Group::Authorize => {
             let jar = CookieJar::from_headers(request.headers());
             let lang = Lang::choose(None, &jar, None, request.headers());
-            let chrome = Chrome::new(lang, request.uri());
+            let chrome = Chrome::new(lang, request.uri(), &state.operator);
             pages::message(chrome, StatusCode::TOO_MANY_REQUESTS, "too_many", None, None)
         }
     };

@@ -7,10 +7,29 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::i18n::{Catalog, Lang};
 
-/// What every page needs: its language and the links that switch to the others.
+/// Who runs this platform, as every page shows it: the name, and where the privacy notice and
+/// help are (`None`: the built-in pages at `/privacy` and `/help`).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+    pub privacy_url: Option<String>,
+    pub help_url: Option<String>,
+}
+
+impl Default for Operator {
+    fn default() -> Operator {
+        Operator { name: "civpass".to_owned(), privacy_url: None, help_url: None }
+    }
+}
+
+/// What every page needs: its language, the links that switch to the others, and the
+/// operator's name, privacy notice and help.
 pub(crate) struct Chrome {
     pub(crate) t: &'static Catalog,
     pub(crate) languages: Vec<LanguageLink>,
+    pub(crate) operated_by: String,
+    pub(crate) privacy_href: String,
+    pub(crate) help_href: String,
 }
 
 pub(crate) struct LanguageLink {
@@ -22,7 +41,7 @@ pub(crate) struct LanguageLink {
 
 impl Chrome {
     /// For a page in `lang` at `uri`: each switch link is the same URI with `lang` replaced.
-    pub(crate) fn new(lang: Lang, uri: &Uri) -> Chrome {
+    pub(crate) fn new(lang: Lang, uri: &Uri, operator: &Operator) -> Chrome {
         let kept: Vec<(String, String)> =
             url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
                 .filter(|(k, _)| k != "lang")
@@ -43,7 +62,16 @@ impl Chrome {
                 }
             })
             .collect();
-        Chrome { t: lang.catalog(), languages }
+        let t = lang.catalog();
+        // The built-in pages keep the page's language; an operator's own pages choose theirs.
+        let built_in = |path: &str| format!("{path}?lang={}", lang.tag());
+        Chrome {
+            t,
+            languages,
+            operated_by: t.fill("footer.operated_by", &[("operator", &operator.name)]),
+            privacy_href: operator.privacy_url.clone().unwrap_or_else(|| built_in("/privacy")),
+            help_href: operator.help_url.clone().unwrap_or_else(|| built_in("/help")),
+        }
     }
 
     pub(crate) fn lang(&self) -> &'static str {
@@ -64,6 +92,18 @@ pub(crate) struct LoginTemplate {
     pub(crate) link: String,
     pub(crate) match_code: String,
     pub(crate) scopes: Vec<&'static str>,
+}
+
+/// A page of prose: a heading and paragraphs (the built-in privacy notice and help).
+#[derive(Template)]
+#[template(path = "info.html")]
+pub(crate) struct InfoTemplate {
+    pub(crate) chrome: Chrome,
+    pub(crate) heading: &'static str,
+    pub(crate) intro: String,
+    pub(crate) sections: Vec<(&'static str, &'static str)>,
+    /// (text, href)
+    pub(crate) links: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]

@@ -572,6 +572,11 @@ impl LoginStore for SqlStore {
                     )
                     .bind(id.clone())
                     .bind(now),
+                    Decision::Cancel => sqlx::query(
+                        "UPDATE login_requests SET status = 'denied', failure = 'cancelled' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                    )
+                    .bind(id.clone())
+                    .bind(now),
                     Decision::Unmet(error) => sqlx::query(
                         "UPDATE login_requests SET status = 'denied', failure = $1 WHERE id = $2 AND status = 'pending' AND expires_at > $3",
                     )

@@ -17,9 +17,19 @@ use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
 use serde::{Deserialize, Serialize};
 
+fn problem_text(problem: &Problem) -> String {
+    match problem.detail.as_deref() {
+        Some(detail) if !detail.is_empty() && detail != problem.title => {
+            format!("{} ({detail}; HTTP {})", problem.title, problem.status)
+        }
+        _ => format!("{} (HTTP {})", problem.title, problem.status),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
-    #[error("the server answered {}: {}{}", .0.status, .0.title, .0.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    /// An RFC 9457 problem: shown as its title, and its detail when that says more.
+    #[error("{}", problem_text(.0))]
     Problem(Problem),
     #[error("could not reach the server: {0}")]
     Http(String),
@@ -36,7 +46,12 @@ pub enum WalletError {
 /// What the wallet file holds. The private key is PKCS#8, base64url; the file is created 0600.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WalletFile {
+    /// Where the device API is: the wallet talks to nothing else.
     pub server: String,
+    /// The platform's issuer, which every signed message names (learnt at enrolment; older
+    /// files lack it, and the server stands for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     pub private_key: String,
     pub account_id: Option<String>,
     pub device_id: Option<String>,
@@ -104,6 +119,7 @@ impl Wallet {
             DeviceKeyPair::generate().map_err(|e| WalletError::Invalid(e.to_string()))?;
         let file = WalletFile {
             server: server.trim_end_matches('/').to_owned(),
+            issuer: None,
             private_key: b64url(&pkcs8),
             account_id: None,
             device_id: None,
@@ -155,6 +171,41 @@ impl Wallet {
         self.key.public_key_b64()
     }
 
+    /// The platform this wallet belongs to, as its signed messages name it.
+    pub fn issuer(&self) -> &str {
+        self.file.issuer.as_deref().unwrap_or(&self.file.server)
+    }
+
+    /// A device answers only its own platform: a link naming any other (a phishing page's QR
+    /// code, say) is refused before anything is fetched or signed.
+    pub fn check_link(&self, link: &LoginLink) -> Result<(), WalletError> {
+        if link.server == self.issuer() || link.server == self.file.server {
+            return Ok(());
+        }
+        Err(WalletError::Invalid(format!(
+            "this login link is for {}, but this wallet belongs to {}: a device answers only its own platform",
+            link.server,
+            self.issuer()
+        )))
+    }
+
+    /// Learns the platform's issuer from its server (`GET /api/v1/device/configuration`).
+    async fn learn_issuer(&mut self) -> Result<(), WalletError> {
+        let url = format!("{}/api/v1/device/configuration", self.file.server);
+        let res = self.http.get(url).send().await.map_err(|e| WalletError::Http(e.to_string()))?;
+        let config: civpass_api::DeviceConfiguration = read(res).await?;
+        if !config.issuer.is_empty() {
+            self.file.issuer = Some(config.issuer);
+        }
+        Ok(())
+    }
+
+    /// Signs `message` with the device key (ES256, base64url): the device API's formats are
+    /// in `civpass_core` (`decision_message` and the others).
+    pub fn sign_message(&self, message: &[u8]) -> Result<String, WalletError> {
+        self.sign(message)
+    }
+
     fn sign(&self, message: &[u8]) -> Result<String, WalletError> {
         self.key.sign_b64(message).map_err(|e| WalletError::Invalid(e.to_string()))
     }
@@ -173,12 +224,14 @@ impl Wallet {
         transfer_from: Option<&Wallet>,
     ) -> Result<EnrolmentResponse, WalletError> {
         let hkid = HkId::parse(id_number).map_err(|e| WalletError::Invalid(e.to_string()))?;
+        self.learn_issuer().await?;
         let public_key = self.public_key();
-        let proof = self.sign(&enrol_message(&hkid, &public_key))?;
+        let issuer = self.issuer().to_owned();
+        let proof = self.sign(&enrol_message(&issuer, &hkid, &public_key))?;
         let transfer = match transfer_from {
             Some(old) => {
                 let device_id = old.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
-                let signature = old.sign(&transfer_message(&device_id, &public_key))?;
+                let signature = old.sign(&transfer_message(&issuer, &device_id, &public_key))?;
                 Some(TransferAuthorisation { device_id, signature })
             }
             None => None,
@@ -232,7 +285,8 @@ impl Wallet {
 
     /// Fetches the login request behind a link.
     pub async fn fetch(&self, link: &LoginLink) -> Result<LoginRequestView, WalletError> {
-        let url = format!("{}/api/v1/device/login-requests/{}", link.server, link.request_id);
+        self.check_link(link)?;
+        let url = format!("{}/api/v1/device/login-requests/{}", self.file.server, link.request_id);
         let res = self.http.get(url).send().await.map_err(|e| WalletError::Http(e.to_string()))?;
         read(res).await
     }
@@ -250,6 +304,7 @@ impl Wallet {
         let scopes: Vec<String> =
             if verdict == Verdict::Deny { Vec::new() } else { scopes.to_vec() };
         let signature = self.sign(&decision_message(
+            self.issuer(),
             &view.request_id,
             &view.challenge,
             verdict,
@@ -276,9 +331,12 @@ impl Wallet {
         match_code: &str,
         scopes: &[String],
     ) -> Result<DecisionResponse, WalletError> {
+        self.check_link(link)?;
         let body = self.decision_body(view, verdict, match_code, scopes)?;
-        let url =
-            format!("{}/api/v1/device/login-requests/{}/decision", link.server, link.request_id);
+        let url = format!(
+            "{}/api/v1/device/login-requests/{}/decision",
+            self.file.server, link.request_id
+        );
         let res = self
             .http
             .post(url)
@@ -304,7 +362,8 @@ impl Wallet {
         let text = challenge
             .challenge
             .ok_or_else(|| WalletError::Invalid("the server sent no challenge to sign".into()))?;
-        let signature = self.sign(&session_message(&challenge.ceremony_id, &text))?;
+        let signature =
+            self.sign(&session_message(self.issuer(), &challenge.ceremony_id, &text))?;
         let body = SessionRequest {
             device_id,
             ceremony_id: challenge.ceremony_id,

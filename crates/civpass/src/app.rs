@@ -10,6 +10,7 @@ use civpass_core::evidence::EvidenceVerifier;
 use civpass_core::keys::{KeyRing, Secrets};
 use civpass_core::registry::RegistrySource;
 use civpass_core::services::{Services, Settings};
+use civpass_core::store::KeyStore;
 use civpass_crypto::secret::{b64url_decode, random_token};
 use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
@@ -93,6 +94,10 @@ fn master_key(config: &StorageConfig) -> anyhow::Result<[u8; 32]> {
         Some(text) => text.clone(),
         None => read_or_create_key_file(&config.data_dir.join("master.key"))?,
     };
+    parse_master_key(&text)
+}
+
+fn parse_master_key(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = b64url_decode(text.trim()).context("the master key must be base64url")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))
 }
@@ -163,4 +168,47 @@ pub(crate) async fn services(
         .with_jwks_source(Arc::new(jwks))
         .with_logout_notifier(Arc::new(logout))
         .with_evidence_verifier(evidence_verifier(config)?))
+}
+
+/// What an administrative command acts on: a platform that `serve` or `init` created. Nothing
+/// is created here, so a mistyped `--data-dir` or `--database-url` is an error, not a new
+/// platform with a new master key.
+pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Services> {
+    let missing = |what: String| {
+        anyhow::anyhow!(
+            "no civpass platform here: {what}. Check --data-dir or --database-url (or --config), \
+             or create one with `civpass init` (`civpass serve` does too)"
+        )
+    };
+    if let Some(db_file) = sqlite_file(&config.database_url).filter(|f| !f.exists()) {
+        return Err(missing(format!("{} does not exist", db_file.display())));
+    }
+    let master = match &config.master_key {
+        Some(text) => text.clone(),
+        None => {
+            let path = config.data_dir.join("master.key");
+            if !path.exists() {
+                return Err(missing(format!("{} does not exist", path.display())));
+            }
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+    };
+    parse_master_key(&master)?;
+    let store = SqlStore::connect(&config.database_url).await.context("opening the database")?;
+    if store.list_signing_keys().await.context("reading the signing keys")?.is_empty() {
+        return Err(missing("the database holds no signing keys".to_owned()));
+    }
+    // The administrative commands sign nothing that names the issuer; any will do.
+    services(config, store, Settings::new("http://localhost:8080")).await
+}
+
+/// Creates the platform's data directory, master key, database and signing keys where
+/// `config` says; false if they were all there already.
+pub(crate) async fn create_platform(config: &StorageConfig) -> anyhow::Result<bool> {
+    let had_db = sqlite_file(&config.database_url).is_none_or(|f| f.exists());
+    let had_key = config.master_key.is_some() || config.data_dir.join("master.key").exists();
+    let store = open_store(config).await?;
+    let had_keys = !store.list_signing_keys().await.context("reading the signing keys")?.is_empty();
+    services(config, store, Settings::new("http://localhost:8080")).await?;
+    Ok(!(had_db && had_key && had_keys))
 }

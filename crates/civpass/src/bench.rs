@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use civpass_core::clients::ClientSpec;
 use civpass_core::login::Verdict;
 use civpass_core::model::GrantType;
-use civpass_core::services::Settings;
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_registry::SandboxRegistry;
 use civpass_wallet::{LoginLink, Wallet, WalletFile};
@@ -106,8 +105,7 @@ async fn login(
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
 
-    let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, Settings::new(&server)).await?;
+    let services = crate::app::existing_platform(&storage).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let client = services
         .create_client("Benchmark service", std::slice::from_ref(&redirect_uri), false)
@@ -147,7 +145,9 @@ async fn login(
                     Ok(_) => latencies.record(t.elapsed().as_micros() as u64)?,
                     Err(e) => {
                         errors += 1;
-                        if errors <= 3 {
+                        if format!("{e:#}").contains("429") {
+                            RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+                        } else if errors <= 3 {
                             eprintln!("flow failed: {e:#}");
                         }
                     }
@@ -322,11 +322,24 @@ async fn report(what: &str, started: Instant, workers: Vec<Worker>) -> anyhow::R
         all.value_at_quantile(0.99) as f64 / 1000.0,
         all.max() as f64 / 1000.0,
     );
+    let limited = RATE_LIMITED.load(Ordering::Relaxed);
+    if limited > 0 {
+        eprintln!(
+            "{limited} of the failures were 429 Too Many Requests: the server's rate limits, \
+             which count every request from this one address. To measure throughput, start the \
+             server with --rate-limit-authorize 0 --rate-limit-token 0 --rate-limit-device 0 \
+             --rate-limit-registration 0 --identity-attempts-per-hour 0 \
+             --max-pending-logins-per-address 0 (docs/BENCHMARKS.md)"
+        );
+    }
     if errors > 0 {
         bail!("{errors} requests failed");
     }
     Ok(())
 }
+
+/// Answers refused by the server's rate limits, which a benchmark from one address meets first.
+static RATE_LIMITED: AtomicUsize = AtomicUsize::new(0);
 
 async fn tokens(
     storage: crate::config::StorageConfig,
@@ -338,8 +351,7 @@ async fn tokens(
 ) -> anyhow::Result<()> {
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
-    let store = crate::app::open_store(&storage).await?;
-    let services = crate::app::services(&storage, store, Settings::new(&server)).await?;
+    let services = crate::app::existing_platform(&storage).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
     spec.grant_types.push(GrantType::ClientCredentials);
@@ -386,6 +398,10 @@ async fn tokens(
                     .await;
                 let body: Option<serde_json::Value> = match res {
                     Ok(res) if res.status().is_success() => res.json().await.ok(),
+                    Ok(res) if res.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                        RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
                     _ => None,
                 };
                 match body {

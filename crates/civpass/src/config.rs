@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
 use serde::Deserialize;
 
 /// Keys of the TOML file; each has a flag and an environment variable of the same meaning.
@@ -35,6 +36,9 @@ pub(crate) struct FileConfig {
     pub(crate) idle_timeout: Option<u64>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_connections_per_client: Option<usize>,
+    pub(crate) operator_name: Option<String>,
+    pub(crate) privacy_url: Option<String>,
+    pub(crate) help_url: Option<String>,
 }
 
 impl FileConfig {
@@ -43,6 +47,40 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// Where the platform keeps its data: every command that opens it takes these.
+#[derive(Args, Clone)]
+pub(crate) struct StorageArgs {
+    /// Data directory (SQLite database and master key) [default: ./civpass-data].
+    #[arg(long, env = "CIVPASS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` selects PostgreSQL; default SQLite in the data directory.
+    #[arg(long, env = "CIVPASS_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Master secret, base64url of 32 bytes [default: DATA_DIR/master.key, created on first start].
+    #[arg(long, env = "CIVPASS_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// Base URL of an HTTP population registry; default the synthetic sandbox registry.
+    #[arg(long, env = "CIVPASS_REGISTRY_URL")]
+    registry_url: Option<String>,
+    /// Base URL of a vendor's identity evidence service (document, liveness and face match);
+    /// default the sandbox verifier, which only the sandbox registry may use.
+    #[arg(long, env = "CIVPASS_EVIDENCE_URL")]
+    evidence_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub(crate) fn resolve(&self, file: &FileConfig) -> StorageConfig {
+        StorageConfig::resolve(
+            file,
+            self.data_dir.clone(),
+            self.database_url.clone(),
+            self.master_key.clone(),
+            self.registry_url.clone(),
+            self.evidence_url.clone(),
+        )
     }
 }
 

@@ -70,6 +70,7 @@ pub(crate) fn bad_json(e: JsonRejection) -> ApiError {
 pub(crate) async fn configuration(State(state): State<AppState>) -> Json<DeviceConfiguration> {
     let sandbox = state.services.evidence_is_sandbox();
     Json(DeviceConfiguration {
+        issuer: state.services.settings().issuer.clone(),
         passkeys_available: state.services.passkeys_available(),
         evidence_verifier: if sandbox { "sandbox" } else { "vendor" }.to_owned(),
         sandbox_outcomes: if sandbox {

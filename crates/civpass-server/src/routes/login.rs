@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_core::login::{LoginPage, LoginPageError};
@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/login/{id}", get(login_page))
         .route("/login/{id}/status", get(login_status))
+        .route("/login/{id}/cancel", post(cancel_login))
         .route(
             "/static/login.js",
             get(|| async { asset("text/javascript", include_str!("../../static/login.js")) }),
@@ -93,6 +94,12 @@ pub(crate) struct LangQuery {
     lang: Option<String>,
 }
 
+impl LangQuery {
+    pub(crate) fn lang(&self) -> Option<&str> {
+        self.lang.as_deref()
+    }
+}
+
 async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -111,14 +118,14 @@ async fn login_page(
         _ => None,
     };
     let lang = Lang::choose(query.lang.as_deref(), &jar, ui_locales, &headers);
-    let chrome = Chrome::new(lang, &uri);
+    let chrome = Chrome::new(lang, &uri, &state.operator);
     let page = match page {
         Ok(page) => page,
         Err(e) => return (jar, page_error(chrome, e)).into_response(),
     };
     let res = match page {
         LoginPage::Redirect(url) => Redirect::to(&url).into_response(),
-        LoginPage::Waiting { client_name, scopes: requested, match_code, .. } => {
+        LoginPage::Waiting { client_name, scopes: requested, match_code, redirect_uri, .. } => {
             let settings = state.services.settings();
             let link = app_link(&settings.issuer, &id);
             let qr_svg = qr_svg(&link).unwrap_or_default();
@@ -142,12 +149,39 @@ async fn login_page(
                 scopes: requested.iter().map(|s| t.get(scopes::description_key(s))).collect(),
                 chrome,
             };
-            pages::render(StatusCode::OK, &template)
+            // "Cancel and go back" posts here and is redirected to the service: browsers hold
+            // that redirect to the page's form-action too (CSP Level 3 section 6.4.1).
+            let target = url::Url::parse(&redirect_uri).ok().map(|to| match to.origin() {
+                origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+                url::Origin::Opaque(_) => format!("{}:", to.scheme()),
+            });
+            pages::render_with_form_targets(StatusCode::OK, &template, target.as_deref())
         }
-        LoginPage::Expired => pages::message(chrome, StatusCode::OK, "expired", None, None),
         LoginPage::Ended => pages::message(chrome, StatusCode::OK, "ended", None, None),
     };
     (jar, res).into_response()
+}
+
+/// "Cancel and go back": a form post from the login page (the binding cookie is `SameSite=Lax`,
+/// so another site cannot cancel a citizen's login). Answers 303 to the service with
+/// `error=access_denied`, or the page `login_page` would show.
+async fn cancel_login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let page = match browser_id(&state, &jar) {
+        Some(browser) => state.services.cancel_login(&id, &browser).await,
+        None => Err(LoginPageError::OtherBrowser),
+    };
+    let chrome = Chrome::new(Lang::choose(None, &jar, None, &headers), &uri, &state.operator);
+    match page {
+        Ok(LoginPage::Redirect(url)) => Redirect::to(&url).into_response(),
+        Ok(_) => pages::message(chrome, StatusCode::OK, "ended", None, None),
+        Err(e) => page_error(chrome, e),
+    }
 }
 
 async fn login_status(

@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod app;
 pub(crate) mod device;
+pub(crate) mod info;
 pub(crate) mod login;
 pub(crate) mod meta;
 pub(crate) mod oidc;

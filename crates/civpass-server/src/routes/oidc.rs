@@ -181,7 +181,11 @@ async fn authorize_with(
         .and_then(|pairs| pairs.iter().find(|(n, _)| n == "lang").map(|(_, v)| v.clone()));
     let jar = i18n::remember_choice(jar, explicit.as_deref(), state.secure_cookies);
     let chrome = |ui_locales: Option<&str>| {
-        Chrome::new(Lang::choose(explicit.as_deref(), &jar, ui_locales, &headers), &uri)
+        Chrome::new(
+            Lang::choose(explicit.as_deref(), &jar, ui_locales, &headers),
+            &uri,
+            &state.operator,
+        )
     };
     let Some(pairs) = pairs else {
         let page =
@@ -384,7 +388,7 @@ async fn end_session(
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let lang =
         Lang::choose(param("lang").as_deref(), &jar, param("ui_locales").as_deref(), headers);
-    let chrome = || Chrome::new(lang, uri);
+    let chrome = || Chrome::new(lang, uri, &state.operator);
     let request = LogoutRequest {
         id_token_hint: param("id_token_hint"),
         client_id: param("client_id"),

@@ -619,7 +619,18 @@ const SCREENS = {
   "/app/data": dataScreen,
 };
 
+/** The origin the app must run on: passkeys are bound to the issuer's host (WebAuthn rp id). */
+let issuerOrigin = null;
+
 function render(options) {
+  if (issuerOrigin && issuerOrigin !== location.origin) {
+    const there = `${issuerOrigin}/app/`;
+    show(t("app.wrong_origin_heading"), [
+      h("p", { id: "wrong-origin" }, t("app.wrong_origin", { address: issuerOrigin })),
+      h("p", {}, h("a", { class: "button", href: there, id: "open-at-issuer" }, t("app.open_at_issuer", { address: there }))),
+    ], options);
+    return;
+  }
   (SCREENS[location.pathname] || homeScreen)(options);
 }
 
@@ -649,6 +660,8 @@ async function start() {
   }
   window.addEventListener("online", checkOnline);
   window.addEventListener("offline", checkOnline);
+  const config = await configuration();
+  if (config.issuer) issuerOrigin = new URL(config.issuer).origin;
   render({ focus: false });
   checkOnline();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});

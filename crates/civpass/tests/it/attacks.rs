@@ -299,8 +299,16 @@ async fn an_expired_login_request_or_code_is_refused() {
             .await
             .unwrap_err();
         assert_problem(err, 410, "login-request-expired");
+        // The browser goes back to the service, which hears that the login ended
+        // (RFC 6749 section 4.1.2.1), with its state and our name (RFC 9207).
         let res = browser.get(&waiting.page_url).send().await.unwrap();
-        assert!(res.text().await.unwrap().contains("expired"));
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert!(back.as_str().starts_with(CALLBACK), "{back}");
+        assert_eq!(support::query(&back, "error").as_deref(), Some("access_denied"));
+        assert!(support::query(&back, "error_description").unwrap().contains("expired"));
+        assert!(support::query(&back, "state").is_some());
+        assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()));
 
         let req = AuthRequest::new(&id, CALLBACK, "openid");
         let code = support::login_code(&server, &wallet, &req).await;
@@ -426,8 +434,11 @@ async fn a_wrong_matching_code_cancels_the_request() {
             .unwrap_err();
         assert_problem(err, 409, "login-request-decided");
         let res = browser.get(&waiting.page_url).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        assert!(res.text().await.unwrap().contains("has ended"));
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert_eq!(support::query(&back, "error").as_deref(), Some("access_denied"));
+        assert!(support::query(&back, "error_description").unwrap().contains("matching code"));
+        assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()));
     }
 }
 

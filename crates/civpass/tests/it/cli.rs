@@ -8,6 +8,13 @@ fn civpass() -> Command {
     Command::new(env!("CARGO_BIN_EXE_civpass"))
 }
 
+/// A new, empty platform in a fresh temporary directory, as `civpass init` makes it.
+fn new_platform() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    run_ok(civpass().arg("init").arg("--data-dir").arg(&dir));
+    dir
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -29,7 +36,7 @@ fn registry_list_prints_valid_synthetic_people_as_json() {
 
 #[test]
 fn client_create_prints_credentials_and_stores_only_a_hash() {
-    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir = new_platform();
     let data_dir = dir.to_str().unwrap();
     let out = run_ok(civpass().args([
         "client",
@@ -176,8 +183,7 @@ async fn the_wallet_lists_and_unlinks_services_and_shows_the_data_held() {
 
 #[test]
 fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
-    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = new_platform();
     let (key, _) =
         civpass_crypto::jws::SigningKey::generate(civpass_crypto::jws::Algorithm::ES256).unwrap();
     let jwks_file = dir.join("jwks.json");
@@ -220,7 +226,7 @@ fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn registration_token_prints_a_token_that_is_stored_only_as_a_hash() {
     use civpass_core::store::ClientStore;
-    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir = new_platform();
     let data_dir = dir.to_str().unwrap();
     let out = run_ok(civpass().args([
         "client",
@@ -235,7 +241,7 @@ async fn registration_token_prints_a_token_that_is_stored_only_as_a_hash() {
     let token = issued["initial_access_token"].as_str().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
         as i64;
-    let expires_at = issued["expires_at"].as_i64().unwrap();
+    let expires_at = rfc3339(&issued["expires_at"]);
     assert!((now + 7100..=now + 7200).contains(&expires_at), "{issued}");
     let url = format!("sqlite://{}/civpass.db", data_dir);
     let store = civpass_store::SqlStore::connect(&url).await.unwrap();
@@ -248,7 +254,7 @@ async fn registration_token_prints_a_token_that_is_stored_only_as_a_hash() {
 
 #[test]
 fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
-    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir = new_platform();
     let data_dir = dir.to_str().unwrap();
     let out = run_ok(civpass().args([
         "keys",
@@ -262,8 +268,25 @@ fn keys_rotate_publishes_a_new_key_and_schedules_the_old_ones_retirement() {
     let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rotated[0]["alg"], "EdDSA");
     assert_eq!(rotated[0]["retiring"].as_array().unwrap().len(), 1, "the first key retires");
-    let activates = rotated[0]["activates_at"].as_i64().unwrap();
-    assert_eq!(rotated[0]["retiring"][0][1].as_i64().unwrap(), activates + 600);
+    let activates = rfc3339(&rotated[0]["activates_at"]);
+    assert_eq!(rfc3339(&rotated[0]["retiring"][0]["retires_at"]), activates + 600);
+    let new_kid = rotated[0]["new_kid"].as_str().unwrap();
+    let old_kid = rotated[0]["retiring"][0]["kid"].as_str().unwrap();
+    // `keys list` shows each key's place in its life: the old one signs until the new one takes
+    // over; every algorithm has one signing key.
+    let keys: Vec<serde_json::Value> = serde_json::from_str(&run_ok(civpass().args([
+        "keys",
+        "list",
+        "--data-dir",
+        data_dir,
+        "--json",
+    ])))
+    .unwrap();
+    let state = |kid: &str| keys.iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();
+    assert_eq!((state(new_kid), state(old_kid)), ("next".into(), "signing".into()));
+    assert_eq!(keys.iter().filter(|k| k["state"] == "signing").count(), 4, "{keys:?}");
+    let text = run_ok(civpass().args(["keys", "list", "--data-dir", data_dir]));
+    assert!(text.contains(new_kid) && text.contains("next"), "{text}");
     // A key must be published longer than relying parties cache the JWKS before it signs.
     let out = civpass()
         .args(["keys", "rotate", "--data-dir", data_dir, "--activate-after", "10"])
@@ -279,21 +302,8 @@ fn the_data_directory_and_its_files_are_private_and_wider_ones_are_reported() {
     use std::os::unix::fs::PermissionsExt;
     let root = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
     let dir = root.join("data");
-    let create = |dir: &std::path::Path| {
-        civpass()
-            .args([
-                "client",
-                "create",
-                "--name",
-                "Perms",
-                "--redirect-uri",
-                "https://app.example/cb",
-            ])
-            .arg("--data-dir")
-            .arg(dir)
-            .output()
-            .unwrap()
-    };
+    let create =
+        |dir: &std::path::Path| civpass().arg("init").arg("--data-dir").arg(dir).output().unwrap();
     let out = create(&dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mode =
@@ -329,7 +339,7 @@ async fn outbound_calls_to_registered_urls_never_go_through_an_environment_proxy
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir = new_platform();
     let out = tokio::task::spawn_blocking(move || {
         civpass()
             .args([
@@ -355,4 +365,96 @@ async fn outbound_calls_to_registered_urls_never_go_through_an_environment_proxy
     // matters is that the proxy, which would resolve the name again, was never asked.
     assert!(!out.status.success());
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the proxy was used");
+}
+
+/// Unix seconds of an RFC 3339 time in the commands' output.
+fn rfc3339(value: &serde_json::Value) -> i64 {
+    let text = value.as_str().unwrap_or_else(|| panic!("not a time: {value}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+#[test]
+fn administrative_commands_refuse_a_platform_that_is_not_there() {
+    let dir = std::env::temp_dir().join(format!("civpass-cli-{}", uuid::Uuid::new_v4().simple()));
+    for args in [
+        &["client", "create", "--name", "Typo", "--redirect-uri", "https://app.example/cb"][..],
+        &["client", "list"],
+        &["client", "registration-token"],
+        &["keys", "list"],
+        &["keys", "rotate"],
+    ] {
+        let out = civpass().args(args).arg("--data-dir").arg(&dir).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no civpass platform here") && stderr.contains("civpass init"),
+            "{stderr}"
+        );
+        assert!(!dir.exists(), "{args:?} created {}", dir.display());
+    }
+    // `init` creates it once, and says so; a second `init` changes nothing.
+    let out = run_ok(civpass().arg("init").arg("--data-dir").arg(&dir));
+    assert!(out.contains("created"), "{out}");
+    let key = std::fs::read(dir.join("master.key")).unwrap();
+    let out = run_ok(civpass().arg("init").arg("--data-dir").arg(&dir));
+    assert!(out.contains("already"), "{out}");
+    assert_eq!(std::fs::read(dir.join("master.key")).unwrap(), key);
+    run_ok(civpass().args(["client", "list"]).arg("--data-dir").arg(&dir));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn operators_list_show_suspend_and_delete_clients_and_rotate_their_secrets() {
+    let dir = new_platform();
+    let data_dir = dir.to_str().unwrap();
+    let client = |args: &[&str]| {
+        let mut cmd = civpass();
+        cmd.arg("client").args(args).args(["--data-dir", data_dir]);
+        cmd
+    };
+    let created: serde_json::Value = serde_json::from_str(&run_ok(&mut client(&[
+        "create",
+        "--name",
+        "Housing",
+        "--redirect-uri",
+        "https://housing.example/cb",
+        "--json",
+    ])))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let old_secret = created["client_secret"].as_str().unwrap();
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&run_ok(&mut client(&["list", "--json"]))).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["client_id"], id);
+    assert!(listed[0].get("secret_hash").is_none() && listed[0]["client_secret"].is_null());
+    rfc3339(&listed[0]["created_at"]);
+
+    run_ok(&mut client(&["disable", id]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut client(&["show", id, "--json"]))).unwrap();
+    rfc3339(&shown["disabled_at"]);
+    assert!(run_ok(&mut client(&["list"])).contains("suspended"));
+    run_ok(&mut client(&["enable", id]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut client(&["show", id, "--json"]))).unwrap();
+    assert!(shown["disabled_at"].is_null());
+    let text = run_ok(&mut client(&["show", id]));
+    assert!(text.contains("client_name: Housing"), "{text}");
+
+    let rotated: serde_json::Value =
+        serde_json::from_str(&run_ok(&mut client(&["rotate-secret", id, "--json"]))).unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, old_secret);
+
+    run_ok(&mut client(&["delete", id]));
+    for args in [&["show", id][..], &["disable", id], &["delete", id], &["rotate-secret", id]] {
+        let out = client(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no client") && stderr.contains("client list"), "{stderr}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod logout;
 mod logs;
+mod newcomer;
 mod oidc_params;
 mod par;
 mod proofing;

@@ -1,0 +1,548 @@
+//! The operator's commands: `init`, `client`, `keys`, `registry`. Each but `init` acts on an
+//! existing platform and refuses to create one: a mistyped `--data-dir` must not start a new
+//! platform with a new master key.
+
+use anyhow::Context;
+use civpass_core::clients::ClientSpec;
+use civpass_core::model::{AuthMethod, Client, GrantType};
+use civpass_crypto::jws::Algorithm;
+use civpass_registry::SandboxRegistry;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use crate::app;
+use crate::config::{FileConfig, StorageArgs};
+
+/// What `civpass client create` registers.
+#[derive(Args)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[arg(long)]
+    name: String,
+    /// Exact redirect URI; repeat for several (needed for the authorization code grant).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE only): the same as `--auth-method none`.
+    #[arg(long)]
+    public: bool,
+    /// Allowed token-endpoint authentication methods; repeat for several [default:
+    /// client_secret_basic and client_secret_post].
+    #[arg(long = "auth-method", value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+    auth_methods: Vec<String>,
+    /// Grant types; repeat for several [default: authorization_code and refresh_token].
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+    grant_types: Vec<String>,
+    /// A file with the client's public keys as a JWK Set, for private_key_jwt.
+    #[arg(long, conflicts_with = "jwks_uri")]
+    jwks: Option<PathBuf>,
+    /// Where the client publishes its JWK Set, for private_key_jwt.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// Scopes the client may ask for with the client-credentials grant; repeat for several.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// The client must push its authorization requests (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
+    /// The client must sign its authorization requests (RFC 9101); needs its keys.
+    #[arg(long)]
+    require_signed_request: bool,
+    /// The client's tokens must be bound to a DPoP key (RFC 9449 `dpop_bound_access_tokens`).
+    #[arg(long)]
+    require_dpop: bool,
+    /// Where `/logout` may send the browser afterwards; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where the service hears that a citizen's session ended (Back-Channel Logout).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// A URL listing the redirect URIs of the organisation's services, which then share
+    /// pairwise subjects.
+    #[arg(long)]
+    sector_identifier_uri: Option<String>,
+    /// A protected resource that may introspect other clients' access tokens (RFC 7662).
+    #[arg(long)]
+    resource_server: bool,
+    /// How its ID tokens are signed (`id_token_signed_response_alg`).
+    #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
+    id_token_alg: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Issue an initial access token for dynamic client registration (RFC 7591), for developers
+    /// to register their own clients at `/register`.
+    RegistrationToken {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How long it may be used, in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a relying party; prints its client_id and, for confidential clients, its secret.
+    Create(Box<CreateArgs>),
+    /// List the registered relying parties, suspended ones included.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one relying party's registration.
+    Show(ClientTarget),
+    /// Suspend a relying party: no logins, no tokens, its tokens inactive; grants are kept.
+    Disable(ClientTarget),
+    /// Lift a suspension.
+    Enable(ClientTarget),
+    /// Delete a relying party for good and revoke its grants.
+    Delete(ClientTarget),
+    /// Give a confidential client a new secret, shown once; the old one stops working at once.
+    RotateSecret(ClientTarget),
+}
+
+/// The client an operator command acts on.
+#[derive(Args)]
+pub(crate) struct ClientTarget {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Its client_id (see `civpass client list`).
+    client_id: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Publish a new signing key now; it signs from `--activate-after` seconds on, and the key
+    /// it replaces leaves the JWKS once the tokens it signed have expired.
+    Rotate {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Algorithms to rotate; repeat for several [default: all].
+        #[arg(long = "alg", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
+        algs: Vec<String>,
+        /// Seconds between publishing the new key and signing with it: longer than relying
+        /// parties cache the JWKS (civpass says 5 minutes) and than nodes take to reload (1).
+        #[arg(long, default_value_t = 600)]
+        activate_after: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the signing keys and where each is in its life: next, signing, published
+    /// (replaced, still in the JWKS) or retired.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Print people from the synthetic registry.
+    List {
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `civpass init`: creates the platform (data directory, master key, database, signing keys),
+/// or says it is there already.
+pub(crate) async fn init(storage: StorageArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let storage = storage.resolve(file);
+    let created = app::create_platform(&storage).await?;
+    let place = if storage.database_url.starts_with("postgres") {
+        "the PostgreSQL database".to_owned()
+    } else {
+        storage.data_dir.display().to_string()
+    };
+    if created {
+        println!("created a civpass platform in {place}");
+        println!("run `civpass serve` (with the same --data-dir or --database-url) to start it");
+    } else {
+        println!("a civpass platform is already in {place}; nothing changed");
+    }
+    Ok(())
+}
+
+pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create(args) => create(*args, file).await,
+        ClientCommand::RegistrationToken { storage, hours, json } => {
+            registration_token(storage, hours, json, file).await
+        }
+        ClientCommand::List { storage, json } => {
+            let services = app::existing_platform(&storage.resolve(file)).await?;
+            let clients = services.list_clients().await?;
+            if json {
+                let out: Vec<_> = clients.iter().map(client_json).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if clients.is_empty() {
+                println!("No clients yet: register one with `civpass client create`.");
+            } else {
+                for c in &clients {
+                    println!(
+                        "{}  {}  {}{}",
+                        c.id,
+                        client_kind(c),
+                        c.name,
+                        if c.disabled_at.is_some() { "  (suspended)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show(target) => {
+            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            let client = services
+                .client(&target.client_id)
+                .await?
+                .with_context(|| no_such_client(&target.client_id))?;
+            let out = client_json(&client);
+            if target.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if let Some(fields) = out.as_object() {
+                for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Array(items) => items
+                            .iter()
+                            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        other => other.to_string(),
+                    };
+                    println!("{name}: {text}");
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Disable(target) => set_disabled(target, true, file).await,
+        ClientCommand::Enable(target) => set_disabled(target, false, file).await,
+        ClientCommand::Delete(target) => {
+            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            if !services.delete_client(&target.client_id).await? {
+                anyhow::bail!(no_such_client(&target.client_id));
+            }
+            report(target.json, &target.client_id, "deleted", "deleted; its grants are revoked")
+        }
+        ClientCommand::RotateSecret(target) => {
+            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            let client = services
+                .client(&target.client_id)
+                .await?
+                .with_context(|| no_such_client(&target.client_id))?;
+            let secret = services.rotate_client_secret(&client.id).await?.with_context(|| {
+                format!(
+                    "{} has no secret to rotate: it is a public client or authenticates with private_key_jwt",
+                    client.id
+                )
+            })?;
+            if target.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"client_id": client.id, "client_secret": secret})
+                );
+            } else {
+                println!("client_id: {}", client.id);
+                println!("client_secret: {secret}");
+                println!("(the old secret no longer works; this one is shown only now)");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn set_disabled(
+    target: ClientTarget,
+    disabled: bool,
+    file: &FileConfig,
+) -> anyhow::Result<()> {
+    let services = app::existing_platform(&target.storage.resolve(file)).await?;
+    if !services.set_client_disabled(&target.client_id, disabled).await? {
+        anyhow::bail!(no_such_client(&target.client_id));
+    }
+    if disabled {
+        report(
+            target.json,
+            &target.client_id,
+            "suspended",
+            "suspended: no logins or tokens, its tokens inactive, until `civpass client enable`",
+        )
+    } else {
+        report(target.json, &target.client_id, "enabled", "enabled again")
+    }
+}
+
+fn report(json: bool, client_id: &str, status: &str, text: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::json!({"client_id": client_id, "status": status}));
+    } else {
+        println!("{client_id} {text}");
+    }
+    Ok(())
+}
+
+fn no_such_client(client_id: &str) -> String {
+    format!("no client {client_id:?} here: `civpass client list` shows them")
+}
+
+fn client_kind(client: &Client) -> &'static str {
+    match (client.native, client.auth_methods.first()) {
+        (true, _) => "native",
+        (false, Some(AuthMethod::None)) => "public",
+        (false, Some(AuthMethod::PrivateKeyJwt)) => "private_key_jwt",
+        _ => "confidential",
+    }
+}
+
+/// A client as its registration metadata names it (RFC 7591 section 2, OIDC Registration
+/// section 2), with civpass's own fields; never its secret's hash or its keys.
+fn client_json(client: &Client) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": client.id,
+        "client_name": client.name,
+        "application_type": if client.native { "native" } else { "web" },
+        "redirect_uris": client.redirect_uris,
+        "token_endpoint_auth_method": client.auth_methods.first().map(|m| m.as_str()),
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        "jwks_uri": client.jwks_uri,
+        "scope": (!client.scopes.is_empty()).then(|| client.scopes.join(" ")),
+        "require_pushed_authorization_requests": client.require_par,
+        "require_signed_request_object": client.require_signed_request,
+        "dpop_bound_access_tokens": client.require_dpop,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "acr_values_voluntary": client.acr_values_voluntary,
+        "resource_server": client.resource_server,
+        "registered_dynamically": client.registration_token_hash.is_some(),
+        "created_at": crate::iso8601(client.created_at),
+        "disabled_at": client.disabled_at.map(crate::iso8601),
+    })
+}
+
+async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let CreateArgs {
+        storage,
+        name,
+        redirect_uris,
+        public,
+        id_token_alg,
+        auth_methods,
+        grant_types,
+        jwks,
+        jwks_uri,
+        scopes,
+        require_par,
+        require_signed_request,
+        require_dpop,
+        post_logout_redirect_uris,
+        backchannel_logout_uri,
+        sector_identifier_uri,
+        resource_server,
+        json,
+    } = args;
+    let services = app::existing_platform(&storage.resolve(file)).await?;
+    let mut spec = ClientSpec::web(&name, &redirect_uris);
+    spec.id_token_alg = Algorithm::parse(&id_token_alg)
+        .context("--id-token-alg must be ES256, RS256, PS256 or EdDSA")?;
+    if public {
+        spec.auth_methods = vec![AuthMethod::None];
+    }
+    if !auth_methods.is_empty() {
+        spec.auth_methods = auth_methods.iter().filter_map(|m| AuthMethod::parse(m)).collect();
+    }
+    if !grant_types.is_empty() {
+        spec.grant_types = grant_types.iter().filter_map(|g| GrantType::parse(g)).collect();
+    }
+    spec.jwks = match jwks {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    spec.jwks_uri = jwks_uri;
+    spec.scopes = scopes;
+    spec.require_par = require_par;
+    spec.require_signed_request = require_signed_request;
+    spec.require_dpop = require_dpop;
+    spec.post_logout_redirect_uris = post_logout_redirect_uris;
+    spec.backchannel_logout_uri = backchannel_logout_uri;
+    spec.sector_identifier_uri = sector_identifier_uri;
+    spec.resource_server = resource_server;
+    let created = services.register_client(spec).await?;
+    let client = &created.client;
+    if json {
+        let mut out = client_json(client);
+        out["client_secret"] = serde_json::json!(created.secret);
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("client_id: {}", created.client.id);
+        if let Some(secret) = created.secret {
+            println!("client_secret: {secret}");
+            println!("(the secret is shown only now; civpass keeps only its hash)");
+        }
+    }
+    Ok(())
+}
+
+async fn registration_token(
+    storage: StorageArgs,
+    hours: i64,
+    json: bool,
+    file: &FileConfig,
+) -> anyhow::Result<()> {
+    let services = app::existing_platform(&storage.resolve(file)).await?;
+    let (token, expires_at) = services.issue_registration_token(hours * 3600).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"initial_access_token": token, "expires_at": crate::iso8601(expires_at)})
+        );
+    } else {
+        println!("initial access token: {token}");
+        println!("expires: {}", crate::iso8601(expires_at));
+        println!("(send it as `Authorization: Bearer …` to POST /register; shown only now)");
+    }
+    Ok(())
+}
+
+pub(crate) async fn keys(command: KeysCommand, file: &FileConfig) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Rotate { storage, algs, activate_after, json } => {
+            let services = app::existing_platform(&storage.resolve(file)).await?;
+            let algs: Vec<Algorithm> = if algs.is_empty() {
+                civpass_core::keys::ALGORITHMS.to_vec()
+            } else {
+                algs.iter().filter_map(|a| Algorithm::parse(a)).collect()
+            };
+            // Relying parties cache the JWKS five minutes and nodes reload keys each minute: a
+            // key must be published longer than that before it signs.
+            if activate_after < 360 {
+                anyhow::bail!(
+                    "--activate-after must be at least 360 seconds (JWKS cache and key reload)"
+                );
+            }
+            let rotated = services
+                .rotate_keys(&algs, activate_after)
+                .await
+                .context("rotating the signing keys")?;
+            if json {
+                let out: Vec<_> = rotated
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "alg": r.alg,
+                            "new_kid": r.new_kid,
+                            "activates_at": crate::iso8601(r.activates_at),
+                            "retiring": r.retiring.iter().map(|(kid, at)| {
+                                serde_json::json!({"kid": kid, "retires_at": crate::iso8601(*at)})
+                            }).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for r in &rotated {
+                    println!(
+                        "{}: new key {} is published now and signs from {}",
+                        r.alg,
+                        r.new_kid,
+                        crate::iso8601(r.activates_at)
+                    );
+                    for (kid, retires_at) in &r.retiring {
+                        println!(
+                            "    replaces {kid}, which leaves the JWKS at {}",
+                            crate::iso8601(*retires_at)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::List { storage, json } => {
+            let services = app::existing_platform(&storage.resolve(file)).await?;
+            let keys = services.list_keys().await?;
+            if json {
+                let out: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kid": k.kid,
+                            "alg": k.alg,
+                            "state": k.state,
+                            "created_at": crate::iso8601(k.created_at),
+                            "activates_at": crate::iso8601(k.activates_at),
+                            "retires_at": k.retires_at.map(crate::iso8601),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for k in &keys {
+                    let state = serde_json::to_value(k.state)?;
+                    let until = match k.retires_at {
+                        Some(at) => format!(", leaves the JWKS {}", crate::iso8601(at)),
+                        None => String::new(),
+                    };
+                    println!(
+                        "{:<6} {:<9} {}  signs from {}{until}",
+                        k.alg,
+                        state.as_str().unwrap_or(""),
+                        k.kid,
+                        crate::iso8601(k.activates_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn registry(command: RegistryCommand) -> anyhow::Result<()> {
+    match command {
+        RegistryCommand::List { limit, offset, json } => {
+            let registry = SandboxRegistry::default();
+            let people = registry.people().iter().skip(offset).take(limit);
+            if json {
+                let out: Vec<_> = people
+                    .map(|p| {
+                        serde_json::json!({
+                            "hkid": p.hkid.to_string(),
+                            "name_en": p.name_en,
+                            "name_zh": p.name_zh,
+                            "date_of_birth": p.date_of_birth.to_string(),
+                            "gender": p.gender.as_str(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for p in people {
+                    println!(
+                        "{:<13} {:<24} {:<6} {} {}",
+                        p.hkid.to_string(),
+                        p.name_en,
+                        p.name_zh,
+                        p.date_of_birth,
+                        p.gender.as_str()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `civpass wallet`: a citizen's device in software, for testers and scripts. It checks what
+//! it can before it sends anything, as the app does.
+
+use std::path::PathBuf;
+
+use civpass_core::login::Verdict;
+use civpass_wallet::{LoginLink, Wallet};
+use clap::{Args, Subcommand};
+
+/// Where a new wallet's device API is: the default issuer of `civpass serve` (passkeys and
+/// signed messages name the issuer's host, `localhost`, not 127.0.0.1).
+const DEFAULT_SERVER: &str = "http://localhost:8080";
+
+/// A matching code is two digits (the login page shows it; `login::Services::start_login`).
+fn is_match_code(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[derive(Args)]
+pub(crate) struct WalletArgs {
+    /// The wallet file: it holds the device's private key, so keep it outside any repository
+    /// (`*.wallet.json` and `civpass-wallet.json` are ignored by this one's .gitignore).
+    #[arg(long, env = "CIVPASS_WALLET", default_value = "civpass-wallet.json")]
+    wallet: PathBuf,
+    /// The civpass server [default: the wallet's, or http://localhost:8080 for a new one].
+    #[arg(long, env = "CIVPASS_SERVER")]
+    server: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Register this device for an identity (basic tier), creating the wallet file if needed.
+    Enroll {
+        #[command(flatten)]
+        args: WalletArgs,
+        #[arg(long)]
+        id_number: String,
+        #[arg(long)]
+        name_en: String,
+        /// Date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        dob: String,
+        /// The identity check: the vendor's session reference; with the sandbox verifier, the
+        /// outcome to simulate (pass, document_mismatch, liveness_failed, timeout). Needed for a
+        /// new account, not with --transfer-from.
+        #[arg(long, required_unless_present = "transfer_from")]
+        evidence: Option<String>,
+        /// The account's current wallet file, to move an existing account to this wallet.
+        #[arg(long)]
+        transfer_from: Option<PathBuf>,
+    },
+    /// Show a login request and approve or deny it.
+    Approve {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The link from the login page (QR code or "Open civpass app").
+        link: String,
+        /// The two-digit matching code shown on the login page.
+        #[arg(long = "match")]
+        match_code: Option<String>,
+        #[arg(long)]
+        deny: bool,
+        /// Release only these of the requested scopes, comma-separated (openid is always
+        /// released); each must be one the service asked for.
+        #[arg(long = "only", value_delimiter = ',', conflicts_with = "deny")]
+        only: Option<Vec<String>>,
+    },
+    /// List the services this identity has used and the data each received.
+    Services {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+    /// Unlink a service: it loses its tokens and must ask again next time.
+    Unlink {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The service's client id (see `civpass wallet services`).
+        client_id: String,
+    },
+    /// Show the verified identity data civpass holds.
+    Data {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+}
+
+fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
+    let mut wallet = Wallet::load(&args.wallet)?;
+    if let Some(server) = &args.server {
+        wallet.file.server = server.trim_end_matches('/').to_owned();
+    }
+    Ok(wallet)
+}
+
+fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
+    let mut wallet = if args.wallet.exists() {
+        Wallet::load(&args.wallet)?
+    } else {
+        Wallet::create(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?
+    };
+    if let Some(server) = &args.server {
+        wallet.file.server = server.trim_end_matches('/').to_owned();
+    }
+    Ok(wallet)
+}
+
+pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
+    match command {
+        WalletCommand::Enroll { args, id_number, name_en, dob, evidence, transfer_from } => {
+            let mut wallet = open_or_create_wallet(&args)?;
+            if wallet.file.device_id.is_some() && transfer_from.is_none() {
+                anyhow::bail!(
+                    "{} is already enrolled; use another --wallet file",
+                    args.wallet.display()
+                );
+            }
+            let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
+            let done =
+                wallet.enrol(&id_number, &name_en, &dob, evidence.as_deref(), old.as_ref()).await?;
+            wallet.save(&args.wallet)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!(
+                    "enrolled: account {} on device {} (tier {}){}",
+                    done.account_id,
+                    done.device_id,
+                    done.tier,
+                    if done.transferred { ", moved from the previous device" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        WalletCommand::Approve { args, link, match_code, deny, only } => {
+            let wallet = load_wallet(&args)?;
+            let link = LoginLink::parse(&link)?;
+            // Checked here, as the app does: a wrong code sent to the server ends the login.
+            let match_code = match (deny, match_code) {
+                (true, _) => String::new(),
+                (false, None) => anyhow::bail!(
+                    "this login needs the two-digit matching code shown on the login page: pass --match CODE"
+                ),
+                (false, Some(code)) if is_match_code(&code) => code,
+                (false, Some(code)) => anyhow::bail!(
+                    "--match must be the two digits shown on the login page, not {code:?}; nothing was sent"
+                ),
+            };
+            wallet.check_link(&link)?;
+            let view = wallet.fetch(&link).await?;
+            if !args.json {
+                println!("{} ({}) asks to log you in and for:", view.client_name, view.client_id);
+                for item in &view.scopes {
+                    println!(
+                        "  - {}{}",
+                        item.description,
+                        if item.optional { "" } else { " (required)" }
+                    );
+                }
+            }
+            let verdict = if deny { Verdict::Deny } else { Verdict::Approve };
+            let requested: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+            let optional: Vec<&str> =
+                view.scopes.iter().filter(|s| s.optional).map(|s| s.scope.as_str()).collect();
+            if let Some(unknown) = only.iter().flatten().find(|s| !optional.contains(&s.as_str())) {
+                anyhow::bail!(
+                    "--only {unknown}: the service did not ask for it, or it is always released; it may be one of: {}; nothing was sent",
+                    if optional.is_empty() { "(none)".to_owned() } else { optional.join(", ") }
+                );
+            }
+            let released: Vec<String> = match (&only, verdict) {
+                (_, Verdict::Deny) => Vec::new(),
+                (Some(only), _) => requested
+                    .iter()
+                    .filter(|s| !optional.contains(&s.as_str()) || only.contains(s))
+                    .cloned()
+                    .collect(),
+                (None, _) => requested,
+            };
+            let res = wallet.decide(&link, &view, verdict, &match_code, &released).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"status": res.status, "client_name": view.client_name, "released": released})
+                    )?
+                );
+            } else {
+                println!("{}", res.status);
+            }
+            Ok(())
+        }
+        WalletCommand::Services { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let services = wallet.services(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&services)?);
+                return Ok(());
+            }
+            if services.is_empty() {
+                println!("No services yet.");
+            }
+            for s in &services {
+                println!("{} ({}): shares {}", s.client_name, s.client_id, s.scopes.join(" "));
+                for r in &s.releases {
+                    println!(
+                        "  {} via {}: {}",
+                        crate::iso8601(r.released_at),
+                        r.channel,
+                        r.claims.join(" ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        WalletCommand::Unlink { args, client_id } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            wallet.unlink(&session, &client_id).await?;
+            if args.json {
+                println!("{}", serde_json::json!({"unlinked": client_id}));
+            } else {
+                println!("unlinked {client_id}");
+            }
+            Ok(())
+        }
+        WalletCommand::Data { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let data = wallet.my_data(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                println!(
+                    "{} {} ({}), born {}, {}, {} tier",
+                    data.name_en,
+                    data.name_zh,
+                    data.hkid,
+                    data.date_of_birth,
+                    data.gender,
+                    data.tier
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_digits_are_a_matching_code() {
+        assert!(is_match_code("07"));
+        for bad in ["3", "abc", "123", "0a", "", "٠٧"] {
+            assert!(!is_match_code(bad), "{bad}");
+        }
+    }
+}
