@@ -166,8 +166,22 @@ fn parse_uri(uri: &str) -> Option<url::Url> {
     let clean = uri.len() <= MAX_URI_BYTES
         && parsed.username().is_empty()
         && parsed.password().is_none()
-        && parsed.host().is_some();
+        && parsed.host().is_some_and(is_dns_or_ip);
     clean.then_some(parsed)
+}
+
+/// A host that is an IP address or a DNS name (letters, digits, hyphens and dots: RFC 1123
+/// section 2.1, with IDNs in their ASCII form). The URL standard lets a special URL's host hold
+/// `;`, `'`, `"` and more, which must never reach a header (a page's Content-Security-Policy
+/// names the origin) or a log as they are.
+fn is_dns_or_ip(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => {
+            !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    }
 }
 
 /// A redirect or post-logout URI a client may register: https, or plain http on a loopback IP

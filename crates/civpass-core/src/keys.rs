@@ -94,12 +94,23 @@ impl KeyRing {
         secrets: &Secrets,
         now: UnixTime,
     ) -> Result<KeyRing, KeyRingError> {
+        // The stored keys must open with these secrets before any is added: a key sealed
+        // under a wrong master key beside the right ones would leave the platform unstartable.
+        let ring = KeyRing::load(store, secrets).await?;
         let stored = store.list_signing_keys().await?;
         for alg in ALGORITHMS {
             if !stored.iter().any(|k| k.alg == alg.as_str()) {
                 generate(store, secrets, alg, now, now).await?;
             }
         }
+        ring.reload(store, secrets).await?;
+        Ok(ring)
+    }
+
+    /// Loads the stored keys and creates none: for commands that act on an existing platform.
+    ///
+    /// Errors: `Unreadable` if a key cannot be opened with these secrets (the wrong master key).
+    pub async fn load(store: &dyn Store, secrets: &Secrets) -> Result<KeyRing, KeyRingError> {
         let ring = KeyRing { held: RwLock::new(Vec::new()) };
         ring.reload(store, secrets).await?;
         Ok(ring)

@@ -5,7 +5,10 @@
 //!   OIDC Discovery 1.0 expects browser clients to fetch it.
 //! - The token, pushed-request, revocation and UserInfo answers are readable only by a page at
 //!   a registered web origin (the origin of a redirect URI) of the public client the request is
-//!   for (`Services::web_origin_allowed`). Never with credentials: these endpoints use no
+//!   for (`Services::web_origin_allowed`). Their error answers are readable from any origin:
+//!   they carry only the error (an expired token's 401 and its `WWW-Authenticate`, which a
+//!   browser client needs to refresh), and a request whose token or client is not valid names
+//!   no client whose origins could be checked. Never with credentials: these endpoints use no
 //!   cookies, so `Access-Control-Allow-Credentials` is never sent.
 //! - A preflight is answered for any origin: it only lets the browser send a request that any
 //!   server could send anyway (no cookies, no ambient authority); whether the page may read the
@@ -26,33 +29,34 @@ const EXPOSED: HeaderValue = HeaderValue::from_static("DPoP-Nonce, WWW-Authentic
 
 /// Answers a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) for an endpoint
 /// that takes `methods`.
-pub(crate) fn preflight(headers: &HeaderMap, methods: &'static str) -> Response {
+pub(crate) fn preflight(methods: &'static str) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let out = res.headers_mut();
-    let origin = headers.get(header::ORIGIN).cloned().unwrap_or(HeaderValue::from_static("*"));
-    out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    // `*` rather than the caller's origin: without credentials it admits the same requests,
+    // and the answer does not vary by origin.
+    out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
     out.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("authorization, content-type, dpop"),
     );
     out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-    out.insert(header::VARY, HeaderValue::from_static("origin"));
     res
 }
 
 /// Middleware for public metadata: readable from any origin, preflights answered.
 pub(crate) async fn open_to_all(request: Request, next: Next) -> Response {
     if request.method() == axum::http::Method::OPTIONS {
-        return preflight(request.headers(), "GET");
+        return preflight("GET");
     }
     let mut res = next.run(request).await;
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
 }
 
-/// Lets the page that sent `headers` read `res` if it runs at a registered web origin of the
-/// public client `client_id` (see the module's policy). `res` varies by `Origin` either way.
+/// Lets the page that sent `headers` read `res` if `res` is an error (`4xx`), or if the page runs
+/// at a registered web origin of the public client `client_id` (see the module's policy). `res`
+/// varies by `Origin` either way.
 pub(crate) async fn allow_client_origin(
     state: &AppState,
     headers: &HeaderMap,
@@ -60,9 +64,13 @@ pub(crate) async fn allow_client_origin(
     res: &mut Response,
 ) {
     res.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
-    let (Some(origin), Some(client_id)) = (headers.get(header::ORIGIN), client_id) else {
+    let Some(origin) = headers.get(header::ORIGIN) else { return };
+    if res.status().is_client_error() {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        res.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
         return;
-    };
+    }
+    let Some(client_id) = client_id else { return };
     let Ok(text) = origin.to_str() else { return };
     if state.services.web_origin_allowed(client_id, text).await {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());

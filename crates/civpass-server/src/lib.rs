@@ -113,6 +113,18 @@ impl AppState {
     }
 }
 
+/// The path as logs may hold it: a login request's id (which, with the browser's cookie,
+/// opens its page and which the QR code carries) becomes `{id}`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/login/", "/api/v1/device/login-requests/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            return format!("{prefix}{{id}}{tail}").into();
+        }
+    }
+    path.into()
+}
+
 /// The public router: everything citizens, relying parties and the app reach.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -143,7 +155,7 @@ pub fn router(state: AppState) -> Router {
         // Spans carry the method and path only: query strings and bodies may hold codes.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Outermost, so that every answer carries them, the limits' 413 and 408 and a
@@ -157,4 +169,20 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(tower::util::option_layer(hsts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn login_request_ids_stay_out_of_the_logs() {
+        assert_eq!(loggable_path("/login/8LH9IsjEKwBm"), "/login/{id}");
+        assert_eq!(loggable_path("/login/8LH9IsjEKwBm/cancel"), "/login/{id}/cancel");
+        assert_eq!(
+            loggable_path("/api/v1/device/login-requests/abc/decision"),
+            "/api/v1/device/login-requests/{id}/decision"
+        );
+        assert_eq!(loggable_path("/token"), "/token");
+    }
 }

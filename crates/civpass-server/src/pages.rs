@@ -144,6 +144,25 @@ pub(crate) fn render_with_form_targets(
     template: &impl Template,
     also: Option<&str>,
 ) -> Response {
+    // Only a plain origin (`scheme://host[:port]`) or scheme (`com.example.app:`) may join the
+    // policy: anything else could add directives of its own.
+    let also = also.filter(|origin| {
+        let scheme_ok = |scheme: &str| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+        };
+        match origin.split_once("://") {
+            Some((scheme, host_port)) => {
+                scheme_ok(scheme)
+                    && !host_port.is_empty()
+                    && host_port.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            }
+            // A native app's reverse-domain scheme (RFC 8252 section 7.1), never `https:`.
+            None => origin
+                .strip_suffix(':')
+                .is_some_and(|scheme| scheme_ok(scheme) && scheme.contains('.')),
+        }
+    });
     let csp = match also {
         Some(origin) => HeaderValue::from_str(
             &CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}")),
@@ -182,4 +201,38 @@ pub(crate) fn message(
     let body = t.get(&format!("page.{}.body", body.unwrap_or(key))).to_owned();
     let detail = detail.map(|d| t.fill("page.detail", &[("detail", &d)]));
     render(status, &MessageTemplate { chrome, heading, body, detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Template)]
+    #[template(source = "ok", ext = "txt")]
+    struct Plain;
+
+    fn form_action(also: &str) -> String {
+        let res = render_with_form_targets(StatusCode::OK, &Plain, Some(also));
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+        csp.split(';').find(|d| d.trim().starts_with("form-action")).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn only_plain_origins_join_the_form_action_policy() {
+        assert_eq!(form_action("https://rp.example"), "form-action 'self' https://rp.example");
+        assert_eq!(
+            form_action("http://127.0.0.1:9000"),
+            "form-action 'self' http://127.0.0.1:9000"
+        );
+        assert_eq!(form_action("com.example.app:"), "form-action 'self' com.example.app:");
+        for hostile in [
+            "https://x.example;sandbox;a.example",
+            "https://x.example 'unsafe-inline'",
+            "https://x.example/path",
+            "https:",
+            "",
+        ] {
+            assert_eq!(form_action(hostile), "form-action 'self'", "{hostile}");
+        }
+    }
 }

@@ -73,6 +73,24 @@ fn migrator(dialect: Dialect) -> Migrator {
 
 impl SqlStore {
     /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies migrations.
+    /// Whether the database at `url` already holds a civpass platform (signing keys), found
+    /// without changing anything: no migration runs, so a mistyped URL naming another
+    /// application's database is left as it was.
+    ///
+    /// Errors: `Backend` if the database cannot be reached at all.
+    pub async fn holds_platform(url: &str) -> Result<bool, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).map_err(backend)?;
+        let mut conn = AnyConnection::connect_with(&options).await.map_err(backend)?;
+        // A missing table is an error here: no platform.
+        let found = sqlx::query("SELECT COUNT(*) FROM signing_keys").fetch_one(&mut conn).await;
+        let _ = conn.close().await;
+        Ok(match found {
+            Ok(row) => sqlx::Row::try_get::<i64, _>(&row, 0).map_err(backend)? > 0,
+            Err(_) => false,
+        })
+    }
+
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {

@@ -145,12 +145,28 @@ pub(crate) fn evidence_verifier(
     })
 }
 
-/// The use cases over `store`, with `settings` as the operator tuned them (`Settings::new`
-/// for the administrative commands).
+/// Whether wiring may create the signing keys (a new platform) or only load them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeysAt {
+    CreatedIfMissing,
+    Existing,
+}
+
+/// The use cases over `store`, with `settings` as the operator tuned them, creating the
+/// signing keys on first start.
 pub(crate) async fn services(
     config: &StorageConfig,
     store: SqlStore,
     settings: Settings,
+) -> anyhow::Result<Services> {
+    services_with(config, store, settings, KeysAt::CreatedIfMissing).await
+}
+
+async fn services_with(
+    config: &StorageConfig,
+    store: SqlStore,
+    settings: Settings,
+    keys_at: KeysAt,
 ) -> anyhow::Result<Services> {
     let issuer = &settings.issuer;
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
@@ -159,9 +175,13 @@ pub(crate) async fn services(
     let secrets = Secrets::from_master(&master_key(config)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = Arc::new(store);
-    let keys = KeyRing::load_or_create(store.as_ref(), &secrets, clock.now())
-        .await
-        .context("loading signing keys")?;
+    let keys = match keys_at {
+        KeysAt::CreatedIfMissing => {
+            KeyRing::load_or_create(store.as_ref(), &secrets, clock.now()).await
+        }
+        KeysAt::Existing => KeyRing::load(store.as_ref(), &secrets).await,
+    }
+    .context("loading signing keys")?;
     let jwks = HttpJwksSource::new(settings.allow_loopback_uris);
     let logout = HttpLogoutNotifier::new(settings.allow_loopback_uris);
     Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
@@ -194,12 +214,12 @@ pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<
         }
     };
     parse_master_key(&master)?;
-    let store = SqlStore::connect(&config.database_url).await.context("opening the database")?;
-    if store.list_signing_keys().await.context("reading the signing keys")?.is_empty() {
-        return Err(missing("the database holds no signing keys".to_owned()));
+    if !SqlStore::holds_platform(&config.database_url).await.context("opening the database")? {
+        return Err(missing("the database holds no civpass signing keys".to_owned()));
     }
+    let store = SqlStore::connect(&config.database_url).await.context("opening the database")?;
     // The administrative commands sign nothing that names the issuer; any will do.
-    services(config, store, Settings::new("http://localhost:8080")).await
+    services_with(config, store, Settings::new("http://localhost:8080"), KeysAt::Existing).await
 }
 
 /// Creates the platform's data directory, master key, database and signing keys where

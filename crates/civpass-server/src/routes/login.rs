@@ -162,8 +162,8 @@ async fn login_page(
     (jar, res).into_response()
 }
 
-/// "Cancel and go back": a form post from the login page (the binding cookie is `SameSite=Lax`,
-/// so another site cannot cancel a citizen's login). Answers 303 to the service with
+/// "Cancel and go back": a form post from the login page, with the binding cookie and, where
+/// the browser says, from civpass's own origin (so another site cannot end a citizen's login). Answers 303 to the service with
 /// `error=access_denied`, or the page `login_page` would show.
 async fn cancel_login(
     State(state): State<AppState>,
@@ -172,11 +172,18 @@ async fn cancel_login(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
+    // The page's language links point at the login page, not at this POST-only address.
+    let page_uri: Uri = format!("/login/{id}").parse().unwrap_or(uri);
+    let chrome = Chrome::new(Lang::choose(None, &jar, None, &headers), &page_uri, &state.operator);
+    // Only the login page itself may cancel (Fetch Metadata), as with the logout confirmation:
+    // the Lax cookie alone would let a sibling site that learnt a request id end it.
+    if headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() != b"same-origin") {
+        return page_error(chrome, LoginPageError::OtherBrowser);
+    }
     let page = match browser_id(&state, &jar) {
         Some(browser) => state.services.cancel_login(&id, &browser).await,
         None => Err(LoginPageError::OtherBrowser),
     };
-    let chrome = Chrome::new(Lang::choose(None, &jar, None, &headers), &uri, &state.operator);
     match page {
         Ok(LoginPage::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(_) => pages::message(chrome, StatusCode::OK, "ended", None, None),

@@ -41,7 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
         .layer(axum::middleware::from_fn(cors::open_to_all));
-    let post_preflight = |headers: HeaderMap| async move { cors::preflight(&headers, "POST") };
+    let post_preflight = || async { cors::preflight("POST") };
     Router::new()
         .merge(public_metadata)
         .route("/authorize", get(authorize).post(authorize_form))
@@ -52,9 +52,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/introspect", axum::routing::post(introspect))
         .route(
             "/userinfo",
-            get(userinfo).post(userinfo).options(|headers: HeaderMap| async move {
-                cors::preflight(&headers, "GET, POST")
-            }),
+            get(userinfo).post(userinfo).options(|| async { cors::preflight("GET, POST") }),
         )
 }
 
@@ -158,13 +156,38 @@ async fn authorize_form(
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let pairs = form.ok().map(|Form(pairs)| pairs);
+    if let Some(resent) =
+        pairs.as_ref().and_then(|p| resend_without_cookie(&state, &jar, "/authorize", p))
+    {
+        return resent;
+    }
     authorize_with(state, jar, headers, connect, uri, pairs).await
 }
 
 /// The parameters that were sent with a value: "parameters sent without a value MUST be
-/// treated as if they were omitted from the request" (RFC 6749 section 3.1).
+/// treated as if they were omitted from the request" (RFC 6749 section 3.1), so an empty copy
+/// beside a valued one is no repetition either.
 fn with_values(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect()
+}
+
+/// A form another site posts to `/authorize` or `/logout` (as OIDC lets relying parties do)
+/// comes without the browser's `SameSite=Lax` binding cookie. Answering it would bind a login
+/// to a new cookie that replaces the browser's own, stranding its logins in progress and
+/// detaching it from its sessions (so a logout could not end them). It is sent on as a GET
+/// with the same parameters instead, which a top-level navigation makes with the cookie.
+/// `None` when the request carried the cookie and can be answered as it is.
+fn resend_without_cookie(
+    state: &AppState,
+    jar: &CookieJar,
+    path: &str,
+    pairs: &[(String, String)],
+) -> Option<Response> {
+    if browser_id(state, jar).is_some() {
+        return None;
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    Some(Redirect::to(&format!("{path}?{query}")).into_response())
 }
 
 async fn authorize_with(
@@ -367,6 +390,13 @@ async fn logout_form(
     uri: Uri,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    // Without the cookie the form cannot be the confirmation page's own, whose answer needs it;
+    // as a GET, the browser is asked again, with its cookie.
+    let request: Vec<(String, String)> =
+        pairs.iter().filter(|(name, _)| name != "csrf" && name != "decision").cloned().collect();
+    if let Some(resent) = resend_without_cookie(&state, &jar, "/logout", &request) {
+        return resent;
+    }
     end_session(&state, jar, &headers, &uri, &with_values(pairs)).await
 }
 
@@ -389,6 +419,15 @@ async fn end_session(
     let lang =
         Lang::choose(param("lang").as_deref(), &jar, param("ui_locales").as_deref(), headers);
     let chrome = || Chrome::new(lang, uri, &state.operator);
+    if !distinct_names(pairs) {
+        return pages::message(
+            chrome(),
+            StatusCode::BAD_REQUEST,
+            "invalid_logout",
+            Some("repeated"),
+            None,
+        );
+    }
     let request = LogoutRequest {
         id_token_hint: param("id_token_hint"),
         client_id: param("client_id"),

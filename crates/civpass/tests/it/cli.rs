@@ -85,6 +85,8 @@ fn client_create_prints_credentials_and_stores_only_a_hash() {
         ("Bad", "not-a-uri", "redirect URI"),
         ("Bad", "http://app.example/cb", "plain http only on 127.0.0.1"),
         ("Bad", "https://user:pw@app.example/cb", "credentials"),
+        // A host the URL standard allows but DNS does not: it would reach a page's CSP.
+        ("Bad", "https://x.example;sandbox;a.example/cb", "redirect URI"),
         ("Tax \u{202E}gnorw", "https://app.example/cb", "bidirectional"),
         (&"N".repeat(101), "https://app.example/cb", "longer than 100"),
     ] {
@@ -394,6 +396,17 @@ fn administrative_commands_refuse_a_platform_that_is_not_there() {
         );
         assert!(!dir.exists(), "{args:?} created {}", dir.display());
     }
+    // A file that is not a platform's database (an empty one here) is refused and left as it
+    // was: nothing migrates it.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("civpass.db"), b"").unwrap();
+    std::fs::write(dir.join("master.key"), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    let out = civpass().args(["client", "list"]).arg("--data-dir").arg(&dir).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no civpass platform here"));
+    assert_eq!(std::fs::metadata(dir.join("civpass.db")).unwrap().len(), 0, "untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
+
     // `init` creates it once, and says so; a second `init` changes nothing.
     let out = run_ok(civpass().arg("init").arg("--data-dir").arg(&dir));
     assert!(out.contains("created"), "{out}");
@@ -402,6 +415,33 @@ fn administrative_commands_refuse_a_platform_that_is_not_there() {
     assert!(out.contains("already"), "{out}");
     assert_eq!(std::fs::read(dir.join("master.key")).unwrap(), key);
     run_ok(civpass().args(["client", "list"]).arg("--data-dir").arg(&dir));
+    // With the wrong master key an administrative command fails, and adds no key sealed under
+    // it, even where an algorithm's key is missing (a platform older than that algorithm).
+    let url = format!("sqlite://{}/civpass.db", dir.display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let count = |sql: &'static str| {
+        let url = url.clone();
+        rt.block_on(async move {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM signing_keys WHERE alg = 'EdDSA'").execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    let wrong = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let out = civpass()
+        .args(["client", "list", "--master-key", wrong])
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(count("SELECT COUNT(*) FROM signing_keys WHERE alg = 'EdDSA'"), 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -20,7 +20,10 @@ async fn cancel_and_go_back_ends_the_login_and_tells_the_service() {
         let cancel = format!("{}/cancel", waiting.page_url);
         assert!(page.contains(&format!("action=\"{}\"", cancel.trim_start_matches(&server.base))));
 
-        // Another browser (no binding cookie) cannot cancel it.
+        // Another site cannot make the browser cancel it (Fetch Metadata), nor can another
+        // browser (no binding cookie).
+        let res = browser.post(&cancel).header("sec-fetch-site", "cross-site").send().await;
+        assert_eq!(res.unwrap().status(), StatusCode::FORBIDDEN);
         let res = support::browser().post(&cancel).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
 

@@ -41,6 +41,8 @@ async fn the_authorization_endpoint_takes_post_and_ignores_parameters_without_a_
             form.push((empty.into(), String::new()));
         }
         let browser = support::browser();
+        // A browser that already holds its binding cookie: the form is answered as it is.
+        let _ = support::start_login_in(&browser, &server, &id).await;
         let res = browser
             .post(format!("{}/authorize", server.base))
             .header("sec-fetch-dest", "document")
@@ -50,6 +52,7 @@ async fn the_authorization_endpoint_takes_post_and_ignores_parameters_without_a_
             .unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let page_url = format!("{}{}", server.base, support::location(&res));
+        assert!(page_url.contains("/login/"), "{page_url}");
         let html = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
         let match_code = support::between(&html, "id=\"match-code\">", "<").to_owned();
         let link = support::between(&html, "id=\"open-app\" href=\"", "\"").replace("&amp;", "&");
@@ -69,6 +72,30 @@ async fn the_authorization_endpoint_takes_post_and_ignores_parameters_without_a_
         with_empty.query_pairs_mut().append_pair("max_age", "").append_pair("nonce", "");
         // The nonce appears twice now, once empty: the empty one does not count as a repeat.
         assert!(reaches_login_page(with_empty.as_str()).await);
+
+        // A form another site posts arrives without the SameSite=Lax cookie: it is sent on as
+        // a GET (which the browser makes with its cookie), and no new cookie replaces the
+        // browser's own, which would strand its logins and detach it from its sessions.
+        for path in ["/authorize", "/logout"] {
+            let res = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}{path}", server.base))
+                .header("sec-fetch-dest", "document")
+                .header("sec-fetch-site", "cross-site")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+            assert!(res.headers().get("set-cookie").is_none(), "{path}");
+            let again = url::Url::parse(&format!("{}{}", server.base, support::location(&res)));
+            let again = again.unwrap();
+            assert_eq!(again.path(), path);
+            let resent: Vec<(String, String)> = again.query_pairs().into_owned().collect();
+            assert_eq!(resent, form, "{path}: the same parameters, in the same order");
+        }
 
         // A POST that is not a form is a clear error, not a login.
         let res = support::browser()
@@ -332,8 +359,8 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
         assert!(res.headers().get("access-control-allow-credentials").is_none());
     }
 
-    // A token request: readable by the public client's origin, even as an error; not by
-    // another origin, and never for a confidential client (whose secret has no place in a page).
+    // A refused token request: its error is readable from any origin (it carries only the
+    // error, and a browser client needs it to recover).
     let token = |origin: &'static str, client_id: String| {
         let http = http.clone();
         let base = base.clone();
@@ -356,15 +383,14 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
     assert!(exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"));
     assert!(res.headers().get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")));
     for (origin, client) in [
-        ("http://127.0.0.1:5174", public.clone()),
-        ("http://localhost:5173", public.clone()),
         ("https://evil.example", public.clone()),
         ("http://127.0.0.1:5173", confidential.clone()),
         ("http://127.0.0.1:5173", "unknown".to_owned()),
     ] {
-        assert_eq!(acao(&token(origin, client.clone()).await), None, "{origin} {client}");
+        let res = token(origin, client.clone()).await;
+        assert!(res.status().is_client_error());
+        assert_eq!(acao(&res).as_deref(), Some(origin), "{origin} {client}");
     }
-    let _ = secret;
 
     // UserInfo: by the token's client.
     let wallet = server.enrolled_wallet(95).await;
@@ -397,6 +423,46 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(acao(&res).as_deref(), expected, "{origin}");
     }
+    // A successful token answer goes only to the public client's own origin: not to another
+    // origin, and never for a confidential client (whose secret has no place in a page).
+    for (origin, client, credentials) in [
+        ("https://evil.example", public.clone(), None),
+        ("http://127.0.0.1:5174", public.clone(), None),
+        ("http://localhost:5173", public.clone(), None),
+        (spa, confidential.clone(), Some(secret.clone())),
+    ] {
+        let req = AuthRequest::new(&client, &format!("{spa}/callback"), "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let mut call = http.post(format!("{base}/token")).header("origin", origin);
+        if let Some(secret) = &credentials {
+            call = call.basic_auth(&client, Some(secret));
+        }
+        let res = call
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", &req.redirect_uri),
+                ("code_verifier", &req.verifier),
+                ("client_id", &client),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{origin} {client}");
+        assert_eq!(acao(&res), None, "{origin} {client}");
+    }
+    // An expired or unknown token's 401 is readable, with its WWW-Authenticate, wherever the
+    // page runs: nothing in it is the citizen's.
+    let res = http
+        .get(format!("{base}/userinfo"))
+        .header("origin", "https://evil.example")
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&res).as_deref(), Some("https://evil.example"));
+    assert!(res.headers().contains_key("www-authenticate"));
     // Revocation, likewise.
     let res = http
         .post(format!("{base}/revoke"))

@@ -119,6 +119,20 @@ pub(crate) async fn start_login(
     (id, browser, waiting)
 }
 
+/// A login of `client_id` started in `browser`, which then holds its binding cookie.
+pub(crate) async fn start_login_in(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    client_id: &str,
+) -> Waiting {
+    open_login_page(
+        browser,
+        &server.base,
+        &AuthRequest::new(client_id, CALLBACK, "openid").url(&server.base),
+    )
+    .await
+}
+
 /// Approves the request in the app, releasing everything asked for.
 pub(crate) async fn approve(wallet: &Wallet, waiting: &Waiting) {
     let view = wallet.fetch(&waiting.link).await.unwrap();
