@@ -39,6 +39,7 @@ document.getElementById("login").onclick = async () => {
   const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
   const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   sessionStorage.setItem("verifier", verifier);
+  sessionStorage.setItem("keep", location.search.includes("keep") ? "1" : "");
   const url = new URL(meta.authorization_endpoint);
   for (const [k, v] of Object.entries({ client_id: config.clientId, redirect_uri: redirect, response_type: "code", scope: "openid profile", state: "s1", code_challenge: challenge, code_challenge_method: "S256" })) url.searchParams.set(k, v);
   location.assign(url);
@@ -48,11 +49,17 @@ if (location.pathname === "/callback") {
   const code = new URLSearchParams(location.search).get("code");
   const tokens = await attempt(async () => (await fetch(meta.token_endpoint, form({ grant_type: "authorization_code", code, redirect_uri: redirect, code_verifier: sessionStorage.getItem("verifier"), client_id: config.clientId }))).json());
   const userinfo = await attempt(async () => (await fetch(meta.userinfo_endpoint, { headers: { authorization: "Bearer " + tokens.access_token } })).json());
-  const revoked = await attempt(async () => (await fetch(meta.revocation_endpoint, form({ token: tokens.refresh_token, client_id: config.clientId }))).status);
-  show({ keys: jwks.keys?.length, token_type: tokens.token_type, name: userinfo.name, revoked });
+  if (sessionStorage.getItem("keep")) {
+    show({ access_token: tokens.access_token });
+  } else {
+    const revoked = await attempt(async () => (await fetch(meta.revocation_endpoint, form({ token: tokens.refresh_token, client_id: config.clientId }))).status);
+    show({ keys: jwks.keys?.length, token_type: tokens.token_type, name: userinfo.name, revoked });
+  }
 } else if (location.search.includes("probe")) {
-  const token = await attempt(async () => (await fetch(meta.token_endpoint, form({ grant_type: "authorization_code", code: "x", client_id: config.clientId }))).json());
-  show({ issuer: meta.issuer, keys: jwks.keys?.length, token });
+  const stolen = new URLSearchParams(location.search).get("token");
+  const userinfo = await attempt(async () => (await fetch(meta.userinfo_endpoint, { headers: { authorization: "Bearer " + stolen } })).json());
+  const refused = await attempt(async () => (await fetch(meta.token_endpoint, form({ grant_type: "authorization_code", code: "x", client_id: config.clientId }))).json());
+  show({ issuer: meta.issuer, keys: jwks.keys?.length, userinfo: typeof userinfo === "string" ? userinfo : "read", refused: refused.error ?? refused });
 }
 </script>`;
 }
@@ -113,14 +120,26 @@ test("a single-page app on its registered origin logs in and reads token, UserIn
   await context.close();
 });
 
-test("a page on an origin the client did not register reads discovery and the JWKS, not token answers", async () => {
+test("a page on an origin the client did not register reads discovery, the JWKS and errors, not the citizen's data", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${strangerOrigin}/?probe`);
+  // The app logs in and keeps its access token; a stranger's page that got hold of it tries it.
+  await page.goto(`${spaOrigin}/?keep`);
+  await page.locator("#login").click();
+  await page.waitForURL((u) => u.href.startsWith(`${base}/login/`));
+  const matchCode = (await page.locator("#match-code").textContent()).trim();
+  const link = await page.locator("#open-app").getAttribute("href");
+  await civpass("wallet", "approve", "--wallet", wallet, link, "--match", matchCode);
+  await page.waitForURL((u) => u.href.startsWith(`${spaOrigin}/callback`), { timeout: 15000 });
+  await page.waitForFunction(() => document.getElementById("result").textContent !== "");
+  const { access_token: stolen } = JSON.parse(await page.locator("#result").textContent());
+  assert.ok(stolen);
+  await page.goto(`${strangerOrigin}/?probe&token=${encodeURIComponent(stolen)}`);
   await page.waitForFunction(() => document.getElementById("result").textContent !== "");
   const result = JSON.parse(await page.locator("#result").textContent());
   assert.equal(result.issuer, base);
   assert.ok(result.keys >= 1);
-  assert.equal(result.token, "blocked: TypeError", "Chromium withholds the token endpoint's answer");
+  assert.equal(result.userinfo, "blocked: TypeError", "Chromium withholds UserInfo's answer from the stranger");
+  assert.equal(result.refused, "invalid_grant", "an error answer, which holds nothing, is readable");
   await context.close();
 });
