@@ -18,11 +18,18 @@ use civpass_crypto::secret::{b64url, b64url_decode};
 use serde::{Deserialize, Serialize};
 
 fn problem_text(problem: &Problem) -> String {
-    match problem.detail.as_deref() {
-        Some(detail) if !detail.is_empty() && detail != problem.title => {
-            format!("{} ({detail}; HTTP {})", problem.title, problem.status)
+    let title = problem.title.trim_end_matches('.');
+    match problem.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        // A detail that repeats the title and goes on says it all, once.
+        Some(detail) if detail.to_lowercase().starts_with(&title.to_lowercase()) => {
+            let mut text = detail.to_owned();
+            if let Some(first) = text.get(..1) {
+                text.replace_range(..1, &first.to_uppercase());
+            }
+            format!("{text} (HTTP {})", problem.status)
         }
-        _ => format!("{} (HTTP {})", problem.title, problem.status),
+        Some(detail) => format!("{title} ({detail}; HTTP {})", problem.status),
+        None => format!("{title} (HTTP {})", problem.status),
     }
 }
 
@@ -449,6 +456,31 @@ mod tests {
             let link = LoginLink::parse(&format!("https://id.example/app/login?request={id}")).unwrap();
             prop_assert_eq!(link.request_id, id);
         }
+    }
+
+    #[test]
+    fn a_problem_is_told_once() {
+        let problem = |title: &str, detail: Option<&str>| Problem {
+            problem_type: "about:blank".into(),
+            title: title.into(),
+            status: 409,
+            detail: detail.map(str::to_owned),
+        };
+        assert_eq!(
+            problem_text(&problem(
+                "This identity already has a civpass account",
+                Some(
+                    "this identity already has a civpass account; approve the move from the current device"
+                )
+            )),
+            "This identity already has a civpass account; approve the move from the current device (HTTP 409)"
+        );
+        assert_eq!(problem_text(&problem("Gone.", Some("gone"))), "Gone (HTTP 409)");
+        assert_eq!(
+            problem_text(&problem("Refused", Some("the code is wrong"))),
+            "Refused (the code is wrong; HTTP 409)"
+        );
+        assert_eq!(problem_text(&problem("Refused", None)), "Refused (HTTP 409)");
     }
 
     #[test]

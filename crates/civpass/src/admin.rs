@@ -18,6 +18,7 @@ use crate::config::{FileConfig, StorageArgs};
 pub(crate) struct CreateArgs {
     #[command(flatten)]
     storage: StorageArgs,
+    /// The name citizens see on the login page and in the app.
     #[arg(long)]
     name: String,
     /// Exact redirect URI; repeat for several (needed for the authorization code grant).
@@ -67,6 +68,7 @@ pub(crate) struct CreateArgs {
     /// How its ID tokens are signed (`id_token_signed_response_alg`).
     #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
     id_token_alg: String,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -81,6 +83,7 @@ pub(crate) enum ClientCommand {
         /// How long it may be used, in hours.
         #[arg(long, default_value_t = 24)]
         hours: i64,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -90,6 +93,7 @@ pub(crate) enum ClientCommand {
     List {
         #[command(flatten)]
         storage: StorageArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -112,6 +116,7 @@ pub(crate) struct ClientTarget {
     storage: StorageArgs,
     /// Its client_id (see `civpass client list`).
     client_id: String,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -130,6 +135,7 @@ pub(crate) enum KeysCommand {
         /// parties cache the JWKS (civpass says 5 minutes) and than nodes take to reload (1).
         #[arg(long, default_value_t = 600)]
         activate_after: i64,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -138,6 +144,7 @@ pub(crate) enum KeysCommand {
     List {
         #[command(flatten)]
         storage: StorageArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -147,10 +154,13 @@ pub(crate) enum KeysCommand {
 pub(crate) enum RegistryCommand {
     /// Print people from the synthetic registry.
     List {
+        /// How many people to print.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// How many to skip first.
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -315,6 +325,8 @@ fn client_json(client: &Client) -> serde_json::Value {
         "application_type": if client.native { "native" } else { "web" },
         "redirect_uris": client.redirect_uris,
         "token_endpoint_auth_method": client.auth_methods.first().map(|m| m.as_str()),
+        // Every method the client may use; the first is the one its registration names.
+        "token_endpoint_auth_methods": client.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
         "jwks_uri": client.jwks_uri,

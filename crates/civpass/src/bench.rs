@@ -26,6 +26,7 @@ pub(crate) enum BenchCommand {
         /// Where the server keeps its data, to register the benchmark's client.
         #[command(flatten)]
         storage: StorageArgs,
+        /// The running server (its listening address will do).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
         /// Distinct enrolled citizens to cycle through.
@@ -46,8 +47,10 @@ pub(crate) enum BenchCommand {
     Tokens {
         #[command(flatten)]
         storage: StorageArgs,
+        /// The running server (its listening address will do).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
+        /// The grant to measure.
         #[arg(long, value_parser = ["client_credentials", "refresh_token"])]
         grant: String,
         /// Requests in flight at once (for refresh_token, also the number of grants rotated).
@@ -56,6 +59,7 @@ pub(crate) enum BenchCommand {
         /// Requests to make.
         #[arg(long, default_value_t = 50000)]
         requests: usize,
+        /// Stop after this many seconds even if not all requests ran.
         #[arg(long, default_value_t = 120)]
         max_seconds: u64,
     },

@@ -23,14 +23,8 @@ use crate::wallet::WalletCommand;
 #[derive(Parser)]
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
-    /// TOML configuration file (keys: data_dir, database_url, listen, issuer, registry_url,
-    /// evidence_url, master_key,
-    /// rate_limit_authorize, rate_limit_token, rate_limit_device, rate_limit_registration,
-    /// identity_attempts_per_hour, max_pending_logins_per_browser, max_pending_logins_per_address,
-    /// trusted_proxies,
-    /// ipv6_client_prefix, header_read_timeout, idle_timeout, max_connections,
-    /// max_connections_per_client, require_par, require_dpop, fapi2, allow_private_uris,
-    /// ip_location_db, operator_name, privacy_url, help_url).
+    /// TOML configuration file: a flag's long name, `_` for `-`, is its key (see
+    /// docs/CONFIGURATION.md); flags and environment variables win over it.
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -66,15 +60,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The server logs its work; a command's output is its answer, so it logs only trouble.
+    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CIVPASS_LOG")
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| default.into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("CIVPASS_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();
     } else {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
     }
-    match run(Cli::parse()).await {
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("civpass: {e:#}");

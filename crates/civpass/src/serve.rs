@@ -188,7 +188,8 @@ struct LimitArgs {
     /// [default: 30].
     #[arg(long, env = "CIVPASS_IDLE_TIMEOUT")]
     idle_timeout: Option<u64>,
-    /// Open connections at most; 0 means no cap [default: 8192, and below the open-file limit].
+    /// Open connections at most, always kept below the open-file limit; 0 means that limit
+    /// alone [default: 8192].
     #[arg(long, env = "CIVPASS_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// Open connections at most from one client address (IPv6: prefix); trusted proxies are
@@ -260,6 +261,10 @@ impl LimitArgs {
     }
 }
 
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// `http://localhost:PORT` on a loopback address, because WebAuthn (the app's passkeys) needs a
 /// domain name and browsers treat localhost as secure; else the address itself.
 fn default_issuer(address: std::net::SocketAddr) -> String {
@@ -314,6 +319,20 @@ async fn serve(
     tokio::spawn(reload_keys(state.services.clone()));
     tokio::spawn(supervise_logout_outbox(state.services.clone()));
     let router = civpass_server::router(state);
+    let data = if storage.database_url.starts_with("postgres") {
+        "PostgreSQL".to_owned()
+    } else {
+        format!("SQLite in {}", storage.data_dir.display())
+    };
+    let registry = match &storage.registry_url {
+        // Hosts only: a URL could carry credentials.
+        Some(url) => format!(
+            "{} (identity evidence from {})",
+            host_of(url),
+            storage.evidence_url.as_deref().map_or("?".to_owned(), host_of)
+        ),
+        None => "the sandbox (synthetic people; `civpass registry list`)".to_owned(),
+    };
     // The first line's form is read by scripts and tests: keep it. One write, and its failure
     // ignored: a reader that took the first line and closed the pipe must not stop the server.
     // The second line names the issuer's host because passkeys work only there.
@@ -321,7 +340,8 @@ async fn serve(
         &mut std::io::stdout(),
         format!(
             "civpass listening on http://{address} (issuer {issuer})\n\
-             Open {issuer}/ in a browser; the citizen app is at {issuer}/app/\n"
+             Open {issuer}/ in a browser; the citizen app is at {issuer}/app/\n\
+             Data: {data}; registry: {registry}\n"
         )
         .as_bytes(),
     );

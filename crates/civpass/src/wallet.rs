@@ -18,15 +18,27 @@ fn is_match_code(code: &str) -> bool {
 
 #[derive(Args)]
 pub(crate) struct WalletArgs {
-    /// The wallet file: it holds the device's private key, so keep it outside any repository
-    /// (`*.wallet.json` and `civpass-wallet.json` are ignored by this one's .gitignore).
-    #[arg(long, env = "CIVPASS_WALLET", default_value = "civpass-wallet.json")]
-    wallet: PathBuf,
+    /// The wallet file, which holds the device's private key (created 0600)
+    /// [default: ~/.civpass-wallet.json].
+    #[arg(long, env = "CIVPASS_WALLET")]
+    wallet: Option<PathBuf>,
     /// The civpass server [default: the wallet's, or http://localhost:8080 for a new one].
     #[arg(long, env = "CIVPASS_SERVER")]
     server: Option<String>,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl WalletArgs {
+    /// The wallet file: as given, else in the home directory, outside any working copy.
+    fn path(&self) -> PathBuf {
+        self.wallet.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+                .join(".civpass-wallet.json")
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -35,8 +47,10 @@ pub(crate) enum WalletCommand {
     Enroll {
         #[command(flatten)]
         args: WalletArgs,
+        /// The identity card number, check digit included: `A123456(3)`.
         #[arg(long)]
         id_number: String,
+        /// The English name as on the card, surname first.
         #[arg(long)]
         name_en: String,
         /// Date of birth, YYYY-MM-DD.
@@ -60,6 +74,7 @@ pub(crate) enum WalletCommand {
         /// The two-digit matching code shown on the login page.
         #[arg(long = "match")]
         match_code: Option<String>,
+        /// Deny the request: nothing is released.
         #[arg(long)]
         deny: bool,
         /// Release only these of the requested scopes, comma-separated (openid is always
@@ -87,7 +102,7 @@ pub(crate) enum WalletCommand {
 }
 
 fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
-    let mut wallet = Wallet::load(&args.wallet)?;
+    let mut wallet = Wallet::load(&args.path())?;
     if let Some(server) = &args.server {
         wallet.file.server = server.trim_end_matches('/').to_owned();
     }
@@ -95,8 +110,8 @@ fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
 }
 
 fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
-    let mut wallet = if args.wallet.exists() {
-        Wallet::load(&args.wallet)?
+    let mut wallet = if args.path().exists() {
+        Wallet::load(&args.path())?
     } else {
         Wallet::create(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?
     };
@@ -113,13 +128,13 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             if wallet.file.device_id.is_some() && transfer_from.is_none() {
                 anyhow::bail!(
                     "{} is already enrolled; use another --wallet file",
-                    args.wallet.display()
+                    args.path().display()
                 );
             }
             let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
             let done =
                 wallet.enrol(&id_number, &name_en, &dob, evidence.as_deref(), old.as_ref()).await?;
-            wallet.save(&args.wallet)?;
+            wallet.save(&args.path())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
@@ -150,6 +165,14 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             wallet.check_link(&link)?;
             let view = wallet.fetch(&link).await?;
             if !args.json {
+                let context = &view.context;
+                let place = context.place.as_deref().unwrap_or("an unknown place");
+                println!(
+                    "Started {} in {} on {}, near {place}: approve only a login you started there.",
+                    crate::iso8601(view.started_at),
+                    context.browser.as_deref().unwrap_or("an unknown browser"),
+                    context.os.as_deref().unwrap_or("an unknown system"),
+                );
                 println!("{} ({}) asks to log you in and for:", view.client_name, view.client_id);
                 for item in &view.scopes {
                     println!(
