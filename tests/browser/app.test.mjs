@@ -7,37 +7,26 @@
 // Traditional Chinese (docs/screenshots is made this way).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { createInterface } from "node:readline";
 import * as oidc from "openid-client";
 import { chromium } from "playwright-core";
+import { civpass, serve, launchChromium, run } from "./support.mjs";
 
-const run = promisify(execFile);
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
 const shots = process.env.CIVPASS_SCREENSHOTS;
 const dataDir = mkdtempSync(join(tmpdir(), "civpass-app-"));
 const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 let server, base, rp, callback, bye, browser, config, person, phone;
 
-async function civpass(...args) {
-  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
-  return stdout;
-}
-
 before(async () => {
   const places = new URL("../fixtures/ip-location-test.mmdb", import.meta.url).pathname;
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--ip-location-db", places], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
-  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
+  ({ server, base } = await serve(dataDir, "--ip-location-db", places));
   // On a loopback address the issuer is http://localhost:PORT: WebAuthn needs a domain name.
-  base = /\(issuer (\S+)\)/.exec(line)[1];
   assert.match(base, /^http:\/\/localhost:\d+$/);
 
   rp = createServer((req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<!doctype html><title>Test service</title><h1>Back at the test service</h1>"); });
@@ -48,10 +37,7 @@ before(async () => {
   config = await oidc.discovery(new URL(base), client.client_id, { client_secret: client.client_secret, id_token_signed_response_alg: "ES256" }, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
   [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "7", "--json"));
 
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   if (shots) mkdirSync(shots, { recursive: true });
 });
 

@@ -4,32 +4,19 @@
 // is approved by the command-line wallet; no browser is needed here.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import * as oidc from "openid-client";
+import { civpass, serve, enrolledWallet } from "./support.mjs";
 
-const run = promisify(execFile);
-const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
 const dataDir = mkdtempSync(join(tmpdir(), "civpass-interop-"));
 const callback = "http://127.0.0.1:9/callback";
 let server, base, wallet;
 
-async function civpass(...args) {
-  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
-  return stdout;
-}
-
 before(async () => {
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
-  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
-  base = /\(issuer (\S+)\)/.exec(line)[1];
-  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "300", "--json"));
-  wallet = join(dataDir, "wallet.json");
-  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--evidence", "pass");
+  ({ server, base } = await serve(dataDir));
+  wallet = await enrolledWallet(dataDir, base, 300);
 });
 
 after(() => {

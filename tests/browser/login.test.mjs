@@ -3,30 +3,18 @@
 // itself once the app approves.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import * as oidc from "openid-client";
-import { chromium } from "playwright-core";
+import { civpass, serve, launchChromium, run, enrolledWallet } from "./support.mjs";
 
-const run = promisify(execFile);
-const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
 const dataDir = mkdtempSync(join(tmpdir(), "civpass-browser-"));
 let server, base, rp, callbackBase, browser, config, wallet;
 
-async function civpass(...args) {
-  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
-  return stdout;
-}
-
 before(async () => {
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--operator-name", "Test Digital Office", "--help-url", "https://help.example/civpass"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
-  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
-  base = /\(issuer (\S+)\)/.exec(line)[1];
+  ({ server, base } = await serve(dataDir, "--operator-name", "Test Digital Office", "--help-url", "https://help.example/civpass"));
 
   rp = createServer((req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<h1>Signed in to the test service</h1>"); });
   await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));
@@ -35,14 +23,9 @@ before(async () => {
   const client = JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Browser test service", "--redirect-uri", callbackBase, "--json"));
   config = await oidc.discovery(new URL(base), client.client_id, { client_secret: client.client_secret, id_token_signed_response_alg: "ES256" }, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
 
-  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "100", "--json"));
-  wallet = join(dataDir, "wallet.json");
-  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--evidence", "pass");
+  wallet = await enrolledWallet(dataDir, base, 100);
 
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -4,24 +4,14 @@
 // metadata but not the token endpoint's answers.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { civpass, serve, launchChromium, enrolledWallet } from "./support.mjs";
 
-const run = promisify(execFile);
-const bin = process.env.CIVPASS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? new URL("../../target", import.meta.url).pathname, "debug", "civpass");
 const dataDir = mkdtempSync(join(tmpdir(), "civpass-spa-"));
 let server, base, spa, spaOrigin, stranger, strangerOrigin, browser, wallet, clientId;
-
-async function civpass(...args) {
-  const { stdout } = await run(bin, args, { env: { ...process.env, CIVPASS_LOG: "warn" } });
-  return stdout;
-}
 
 /** The app's one page: logs in with the code flow and PKCE, then shows what its calls read. */
 function page(config) {
@@ -69,9 +59,7 @@ function serveApp(config) {
 }
 
 before(async () => {
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CIVPASS_LOG: "warn" } });
-  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
-  base = /\(issuer (\S+)\)/.exec(line)[1];
+  ({ server, base } = await serve(dataDir));
 
   // The app and a stranger's page, each on its own origin; the client registers only the app's.
   spa = serveApp({ issuer: base, get clientId() { return clientId; } });
@@ -83,14 +71,9 @@ before(async () => {
 
   const client = JSON.parse(await civpass("client", "create", "--data-dir", dataDir, "--name", "Library booking", "--public", "--redirect-uri", `${spaOrigin}/callback`, "--json"));
   clientId = client.client_id;
-  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "120", "--json"));
-  wallet = join(dataDir, "wallet.json");
-  await civpass("wallet", "enroll", "--wallet", wallet, "--server", base, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--evidence", "pass");
+  wallet = await enrolledWallet(dataDir, base, 120);
 
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -101,10 +84,9 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test("a single-page app on its registered origin logs in and reads token, UserInfo and revocation answers", async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${spaOrigin}/`);
+/** Opens the app at `url`, logs in (the wallet approving), and returns what the app shows. */
+async function logInThroughTheApp(page, url) {
+  await page.goto(url);
   await page.locator("#login").click();
   await page.waitForURL((u) => u.href.startsWith(`${base}/login/`));
   const matchCode = (await page.locator("#match-code").textContent()).trim();
@@ -112,7 +94,13 @@ test("a single-page app on its registered origin logs in and reads token, UserIn
   await civpass("wallet", "approve", "--wallet", wallet, link, "--match", matchCode);
   await page.waitForURL((u) => u.href.startsWith(`${spaOrigin}/callback`), { timeout: 15000 });
   await page.waitForFunction(() => document.getElementById("result").textContent !== "");
-  const result = JSON.parse(await page.locator("#result").textContent());
+  return JSON.parse(await page.locator("#result").textContent());
+}
+
+test("a single-page app on its registered origin logs in and reads token, UserInfo and revocation answers", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const result = await logInThroughTheApp(page, `${spaOrigin}/`);
   assert.ok(result.keys >= 1, "the JWKS was read");
   assert.equal(result.token_type, "Bearer");
   assert.ok(result.name, "UserInfo was read");
@@ -124,15 +112,7 @@ test("a page on an origin the client did not register reads discovery, the JWKS 
   const context = await browser.newContext();
   const page = await context.newPage();
   // The app logs in and keeps its access token; a stranger's page that got hold of it tries it.
-  await page.goto(`${spaOrigin}/?keep`);
-  await page.locator("#login").click();
-  await page.waitForURL((u) => u.href.startsWith(`${base}/login/`));
-  const matchCode = (await page.locator("#match-code").textContent()).trim();
-  const link = await page.locator("#open-app").getAttribute("href");
-  await civpass("wallet", "approve", "--wallet", wallet, link, "--match", matchCode);
-  await page.waitForURL((u) => u.href.startsWith(`${spaOrigin}/callback`), { timeout: 15000 });
-  await page.waitForFunction(() => document.getElementById("result").textContent !== "");
-  const { access_token: stolen } = JSON.parse(await page.locator("#result").textContent());
+  const { access_token: stolen } = await logInThroughTheApp(page, `${spaOrigin}/?keep`);
   assert.ok(stolen);
   await page.goto(`${strangerOrigin}/?probe&token=${encodeURIComponent(stolen)}`);
   await page.waitForFunction(() => document.getElementById("result").textContent !== "");

@@ -112,14 +112,8 @@ async fn the_landing_page_and_the_built_in_notices_say_what_runs_here() {
     assert!(doc.text().await.unwrap().contains("CORS"));
     let none = browser.get(format!("{}/docs/..%2FCargo.toml", server.base)).send().await;
     assert_eq!(none.unwrap().status(), StatusCode::NOT_FOUND);
-    let config: serde_json::Value = browser
-        .get(format!("{}/api/v1/device/configuration", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config =
+        support::get_json(&browser, &format!("{}/api/v1/device/configuration", server.base)).await;
     assert_eq!(config["issuer"], server.base.as_str(), "the app checks its origin against it");
 }
 
@@ -170,14 +164,7 @@ async fn the_command_line_wallet_checks_before_it_sends() {
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
-        let status: serde_json::Value = browser
-            .get(format!("{}/status", waiting.page_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status = support::get_json(&browser, &format!("{}/status", waiting.page_url)).await;
         assert_eq!(status["status"], "pending", "{args:?} ended the login");
     }
     // A link to another platform is refused: the wallet answers only its own.

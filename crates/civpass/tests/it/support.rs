@@ -150,6 +150,11 @@ pub(crate) async fn finish(browser: &reqwest::Client, waiting: &Waiting) -> url:
     url::Url::parse(&location(&res)).unwrap()
 }
 
+/// A GET answered with JSON.
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub(crate) fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
