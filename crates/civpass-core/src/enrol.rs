@@ -302,7 +302,7 @@ impl Services {
             .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())
             .map_err(|e| Internal(e.to_string()))?;
         Ok(EvidenceRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.new_id().to_string(),
             account_id: account_id.to_owned(),
             purpose: "registration".to_owned(),
             method: evidence.method.clone(),
@@ -396,7 +396,7 @@ impl Services {
         {
             return Err(EnrolError::AccountExists);
         }
-        let account_id = uuid::Uuid::now_v7().to_string();
+        let account_id = self.new_id().to_string();
         self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64(), None)
             .await
     }

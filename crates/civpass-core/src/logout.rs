@@ -258,7 +258,7 @@ impl Services {
         client.backchannel_logout_uri.as_ref()?;
         let now = self.clock.now();
         Some(LogoutNotice {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.new_id().to_string(),
             client_id: client.id.clone(),
             subject: self.pairwise_subject(account_id, client),
             session_id: session_id.map(str::to_owned),

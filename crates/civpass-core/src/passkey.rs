@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
     AuthenticatorAttachment, CreationChallengeResponse, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+    RequestChallengeResponse, Url, Webauthn, WebauthnBuilder,
 };
 
 use crate::enrol::{EnrolError, Enrolled, IdentityClaim};
@@ -158,7 +158,7 @@ impl Services {
             return Err(EnrolError::AccountExists);
         }
         // The account id doubles as the WebAuthn user handle, so it is fixed now.
-        let account_id = Uuid::now_v7();
+        let account_id = self.new_id();
         let identity = &verified.identity;
         let (mut options, state) = webauthn
             .start_passkey_registration(account_id, &identity.name_en, &identity.name_en, None)

@@ -247,6 +247,14 @@ impl Services {
     }
 
     /// Whether the app can register and use passkeys on this server.
+    /// A new time-ordered id (UUID version 7, RFC 9562 section 5.7) whose time is the `Clock`'s,
+    /// so that tests that set the clock get ids in the order of their time. Core takes time only
+    /// from its `Clock` (clippy.toml forbids the wall clock here).
+    pub(crate) fn new_id(&self) -> uuid::Uuid {
+        let seconds = u64::try_from(self.clock.now()).unwrap_or(0);
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0))
+    }
+
     pub fn passkeys_available(&self) -> bool {
         self.webauthn.is_some()
     }

@@ -219,7 +219,7 @@ impl Services {
         let account = self.store.get_account(&account_id).await.map_err(Internal::from)?;
         let refresh_token = random_token(32);
         let grant = Grant {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.new_id().to_string(),
             account_id: account.id.clone(),
             client_id: client.id.clone(),
             login_request_id: request.id.clone(),
@@ -536,7 +536,7 @@ impl Services {
 
     fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
         Release {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.new_id().to_string(),
             account_id: grant.account_id.clone(),
             client_id: grant.client_id.clone(),
             grant_id: grant.id.clone(),

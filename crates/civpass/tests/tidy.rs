@@ -1,0 +1,173 @@
+//! The written invariants of ARCHITECTURE.md, checked on the source tree (after
+//! rust-analyzer's `tidy`): which crate may depend on which, what the domain core may not link,
+//! a `//!` on every module, the two migration directories in step, and the language catalogs
+//! in step. Core's wall-clock and id rules are clippy's (`crates/civpass-core/clippy.toml`).
+
+// A tidy check reports a broken tree by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The `[dependencies]` of a crate (not its dev-dependencies: tests may use anything).
+fn dependencies(krate: &str) -> BTreeSet<String> {
+    let path = root().join("crates").join(krate).join("Cargo.toml");
+    let manifest: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    manifest
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn crates() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn dependencies_between_crates_point_one_way() {
+    // Each crate and the civpass crates it may use: the domain core knows only the crypto
+    // crate; adapters (store, registry, server) know the core; the wallet knows the device
+    // API; only the binary and the test kit see everything.
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("civpass-crypto", &[][..]),
+        ("civpass-api", &[][..]),
+        ("civpass-core", &["civpass-crypto"][..]),
+        ("civpass-store", &["civpass-core", "civpass-crypto"][..]),
+        ("civpass-registry", &["civpass-core", "civpass-crypto"][..]),
+        ("civpass-server", &["civpass-api", "civpass-core", "civpass-crypto"][..]),
+        // The signed message formats still live in core (issue 10 moves them to the API crate).
+        ("civpass-wallet", &["civpass-api", "civpass-core", "civpass-crypto"][..]),
+        ("civpass-testkit", &["*"][..]),
+        ("civpass", &["*"][..]),
+    ]);
+    for krate in crates() {
+        let Some(may) = allowed.get(krate.as_str()) else {
+            panic!(
+                "{krate} is a new crate: say in this test (and ARCHITECTURE.md) what it may use"
+            );
+        };
+        if may.contains(&"*") {
+            continue;
+        }
+        for dep in dependencies(&krate).iter().filter(|d| d.starts_with("civpass")) {
+            assert!(may.contains(&dep.as_str()), "{krate} may not depend on {dep}");
+        }
+    }
+}
+
+#[test]
+fn the_domain_core_links_no_http_sql_runtime_or_cli() {
+    let deps = dependencies("civpass-core");
+    for forbidden in [
+        "axum",
+        "axum-extra",
+        "hyper",
+        "hyper-util",
+        "tower",
+        "tower-http",
+        "reqwest",
+        "sqlx",
+        "tokio",
+        "clap",
+    ] {
+        assert!(!deps.contains(forbidden), "civpass-core depends on {forbidden}");
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_module_says_what_it_is_for() {
+    let mut files = Vec::new();
+    for krate in crates() {
+        rust_files(&root().join("crates").join(&krate).join("src"), &mut files);
+    }
+    assert!(files.len() > 50, "the walk found the sources");
+    let silent: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            !text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.starts_with("//!"))
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(silent.is_empty(), "modules without a `//!` header: {silent:?}");
+}
+
+#[test]
+fn the_migration_directories_hold_the_same_numbered_steps() {
+    let dir = root().join("crates/civpass-store/migrations");
+    let names = |dialect: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(dialect))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let (sqlite, postgres) = (names("sqlite"), names("postgres"));
+    assert_eq!(sqlite, postgres, "each step exists for both databases, under one name");
+    for (i, name) in sqlite.iter().enumerate() {
+        let expected = format!("{:04}_", i + 1);
+        assert!(
+            name.starts_with(&expected)
+                && name.ends_with(".sql")
+                && name[5..name.len() - 4]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+            "{name}: migrations are numbered from 0001 without gaps, NNNN_snake_case.sql"
+        );
+    }
+    // That each is embedded in the migrator is `civpass-store`'s own unit test.
+}
+
+/// `{name}` placeholders of a catalog text.
+fn placeholders(text: &str) -> BTreeSet<String> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(n, _)| n.to_owned())
+        .collect()
+}
+
+#[test]
+fn the_language_catalogs_have_the_same_keys_and_placeholders() {
+    let dir = root().join("crates/civpass-server/i18n");
+    let load = |lang: &str| -> BTreeMap<String, String> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{lang}.json"))).unwrap())
+            .unwrap()
+    };
+    let english = load("en");
+    for lang in ["zh-HK", "zh-CN"] {
+        let other = load(lang);
+        let keys = |c: &BTreeMap<String, String>| c.keys().cloned().collect::<BTreeSet<_>>();
+        assert_eq!(keys(&other), keys(&english), "{lang} has other keys than en");
+        for (key, text) in &english {
+            assert_eq!(placeholders(&other[key]), placeholders(text), "{lang}: {key}");
+        }
+    }
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files, BTreeSet::from(["en.json".into(), "zh-CN.json".into(), "zh-HK.json".into()]));
+}
