@@ -251,8 +251,12 @@ impl Services {
     /// so that tests that set the clock get ids in the order of their time. Core takes time only
     /// from its `Clock` (clippy.toml forbids the wall clock here).
     pub(crate) fn new_id(&self) -> uuid::Uuid {
+        // The counter context keeps ids made in one second in the order they were made (RFC
+        // 9562 section 6.2, method 1), as records listed by id (releases) rely on.
+        static ORDER: std::sync::Mutex<uuid::ContextV7> =
+            std::sync::Mutex::new(uuid::ContextV7::new());
         let seconds = u64::try_from(self.clock.now()).unwrap_or(0);
-        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0))
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&ORDER, seconds, 0))
     }
 
     pub fn passkeys_available(&self) -> bool {
