@@ -21,7 +21,7 @@ use crate::support::{self, AuthRequest, CALLBACK};
 const BYE: &str = "https://rp.example/bye";
 
 /// A service's back-channel logout endpoint on a free loopback port: keeps what it receives.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let (url, received, _) = flaky_receiver(0, 503).await;
     (url, received)
 }
@@ -80,7 +80,10 @@ async fn flaky_receiver(
     (url, received, hits)
 }
 
-async fn client_with(server: &TestServer, backchannel: Option<String>) -> (String, String) {
+pub(crate) async fn client_with(
+    server: &TestServer,
+    backchannel: Option<String>,
+) -> (String, String) {
     let mut spec = ClientSpec::web("Logout service", &[CALLBACK.to_owned()]);
     spec.post_logout_redirect_uris = vec![BYE.to_owned()];
     spec.backchannel_logout_uri = backchannel;
@@ -298,7 +301,7 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
 }
 
 /// The logout token in a body a back-channel endpoint received.
-fn logout_token(body: &str) -> Value {
+pub(crate) fn logout_token(body: &str) -> Value {
     let token = url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "logout_token")
         .map(|(_, v)| v.into_owned())

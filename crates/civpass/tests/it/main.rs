@@ -9,6 +9,7 @@ mod attacks;
 mod cli;
 mod client_auth;
 mod connections;
+mod contracts;
 mod dpop;
 mod durability;
 mod fapi;
