@@ -9,12 +9,7 @@ use crate::model::{AppSession, Device, Identity, Release, Tier};
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::services::{Internal, Services};
 
-/// The bytes a software device signs to open an app session: v2 names the platform's
-/// `issuer` (see `login::decision_message`).
-pub fn session_message(issuer: &str, ceremony_id: &str, challenge: &str) -> Vec<u8> {
-    format!("civpass-session/v2\nissuer={issuer}\nceremony={ceremony_id}\nchallenge={challenge}")
-        .into_bytes()
-}
+pub use civpass_api::signing::session_message;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {

@@ -138,16 +138,7 @@ pub enum EnrolError {
     Internal(#[from] Internal),
 }
 
-/// The bytes a new device signs at enrolment: v2 names the platform's `issuer` (see
-/// `login::decision_message`).
-pub fn enrol_message(issuer: &str, hkid: &HkId, public_key: &str) -> Vec<u8> {
-    format!("civpass-enrol/v2\n{issuer}\n{}\n{public_key}", hkid.as_str()).into_bytes()
-}
-
-/// The bytes the current device signs to hand the account to a new key.
-pub fn transfer_message(issuer: &str, current_device_id: &str, new_public_key: &str) -> Vec<u8> {
-    format!("civpass-transfer/v2\n{issuer}\n{current_device_id}\n{new_public_key}").into_bytes()
-}
+pub use civpass_api::signing::{enrol_message, transfer_message};
 
 fn new_device(
     account_id: &str,
@@ -375,7 +366,7 @@ impl Services {
         let public_key =
             DevicePublicKey::parse(req.public_key).map_err(|_| EnrolError::InvalidPublicKey)?;
         public_key
-            .verify(&enrol_message(&self.settings.issuer, &hkid, req.public_key), req.proof)
+            .verify(&enrol_message(&self.settings.issuer, hkid.as_str(), req.public_key), req.proof)
             .map_err(|_| EnrolError::InvalidProof)?;
         if let Some(transfer) = req.transfer {
             return self.transfer(&hkid, req.public_key, &public_key, transfer).await;

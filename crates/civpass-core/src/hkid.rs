@@ -208,6 +208,20 @@ mod tests {
             prop_assert_eq!(HkId::parse(id.as_str()), Ok(id));
         }
 
+        /// A wallet names the number in its enrolment proof as the device API normalises it,
+        /// without knowing HKIDs; the provider verifies with the parsed form: they must agree
+        /// however the citizen typed it.
+        #[test]
+        fn the_signed_form_of_a_number_is_its_parsed_form(prefix in "[A-Z]{1,2}", digits in "[0-9]{6}", lower in any::<bool>(), brackets in any::<bool>(), spaces in " {0,2}") {
+            let id = HkId::from_parts(&prefix, &digits).unwrap();
+            let body = id.as_str();
+            let (head, check) = body.split_at(body.len() - 1);
+            let typed = if brackets { format!("{head}{spaces}({check})") } else { format!("{spaces}{body}") };
+            let typed = if lower { typed.to_ascii_lowercase() } else { typed };
+            let parsed = HkId::parse(&typed).unwrap();
+            prop_assert_eq!(civpass_api::signing::id_number_for_signing(&typed), parsed.as_str());
+        }
+
         #[test]
         fn changing_the_check_character_is_caught(prefix in "[A-Z]{1,2}", digits in "[0-9]{6}", other in "[0-9A]") {
             let good = check_character(&prefix, &digits).unwrap();

@@ -1,5 +1,6 @@
 //! The login flow: the authorization request, the browser's login page, and the app's decision.
 
+pub use civpass_api::signing::{Verdict, decision_message};
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
@@ -238,21 +239,6 @@ pub struct DeviceView {
     pub same_browser: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Approve,
-    Deny,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Approve => "approve",
-            Verdict::Deny => "deny",
-        }
-    }
-}
-
 pub struct DecisionRequest<'a> {
     pub device_id: &'a str,
     pub verdict: Verdict,
@@ -298,29 +284,6 @@ impl From<Internal> for DeviceError {
     fn from(e: Internal) -> DeviceError {
         DeviceError::Internal(e.0)
     }
-}
-
-/// The bytes a device signs to approve or deny a login request. Binding the request id, the
-/// server's challenge, the verdict, the matching code and the released scopes means that a
-/// signature cannot be replayed onto another request or turned into a different decision;
-/// naming the platform's `issuer` (v2) means it counts only at the platform the device
-/// belongs to. Version 1, without the issuer, is no longer accepted.
-pub fn decision_message(
-    issuer: &str,
-    request_id: &str,
-    challenge: &str,
-    verdict: Verdict,
-    match_code: &str,
-    approved_scopes: &[String],
-) -> Vec<u8> {
-    let mut sorted = approved_scopes.to_vec();
-    sorted.sort();
-    format!(
-        "civpass-login/v2\nissuer={issuer}\nrequest={request_id}\nchallenge={challenge}\ndecision={}\nmatch={match_code}\nscopes={}",
-        verdict.as_str(),
-        sorted.join(" ")
-    )
-    .into_bytes()
 }
 
 fn decision_purpose(request_id: &str, device_id: &str) -> String {

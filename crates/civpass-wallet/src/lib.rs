@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
+use civpass_api::signing::{
+    Verdict, decision_message, enrol_message, id_number_for_signing, session_message,
+    transfer_message,
+};
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
     EnrolmentResponse, EvidenceSubmission, IdentityCheckRequest, IdentityCheckResponse,
     LinkedServiceView, LoginRequestView, MyData, Problem, SessionRequest, SessionResponse,
     TransferAuthorisation,
 };
-use civpass_core::account::session_message;
-use civpass_core::enrol::{enrol_message, transfer_message};
-use civpass_core::hkid::HkId;
-use civpass_core::login::{Verdict, decision_message};
 use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,7 @@ impl Wallet {
     }
 
     /// Signs `message` with the device key (ES256, base64url): the device API's formats are
-    /// in `civpass_core` (`decision_message` and the others).
+    /// in `civpass_api::signing`.
     pub fn sign_message(&self, message: &[u8]) -> Result<String, WalletError> {
         self.sign(message)
     }
@@ -230,7 +230,13 @@ impl Wallet {
         evidence: Option<&str>,
         transfer_from: Option<&Wallet>,
     ) -> Result<EnrolmentResponse, WalletError> {
-        let hkid = HkId::parse(id_number).map_err(|e| WalletError::Invalid(e.to_string()))?;
+        // The provider checks the number; here only its form, to fail before any request.
+        let hkid = id_number_for_signing(id_number);
+        if !(8..=9).contains(&hkid.len()) || !hkid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(WalletError::Invalid(format!(
+                "{id_number:?} is not an identity card number: one or two letters, six digits and a check digit, such as A123456(3)"
+            )));
+        }
         self.learn_issuer().await?;
         let public_key = self.public_key();
         let issuer = self.issuer().to_owned();
