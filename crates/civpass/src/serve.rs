@@ -24,15 +24,17 @@ pub(crate) struct ServeArgs {
     issuer: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
-    #[arg(long, env = "CIVPASS_REQUIRE_PAR")]
-    require_par: bool,
+    /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks. This and
+    /// the other switches take `=false` too, so a flag or the environment can turn off what the
+    /// file turned on.
+    #[arg(long, env = "CIVPASS_REQUIRE_PAR", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    require_par: Option<bool>,
     /// Every token must be bound to a DPoP key (RFC 9449), as FAPI 2.0 asks.
-    #[arg(long, env = "CIVPASS_REQUIRE_DPOP")]
-    require_dpop: bool,
+    #[arg(long, env = "CIVPASS_REQUIRE_DPOP", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    require_dpop: Option<bool>,
     /// The FAPI 2.0 Security Profile for every client: PAR, DPoP and private_key_jwt only.
-    #[arg(long, env = "CIVPASS_FAPI2")]
-    fapi2: bool,
+    #[arg(long, env = "CIVPASS_FAPI2", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    fapi2: Option<bool>,
     /// A MaxMind DB city database (GeoIP2/GeoLite2 City or compatible) naming the
     /// approximate place of a login's browser, which the app shows [default: none, and the
     /// place is "unknown"].
@@ -40,8 +42,8 @@ pub(crate) struct ServeArgs {
     ip_location_db: Option<PathBuf>,
     /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
     /// sector_identifier_uri, backchannel_logout_uri): for development only.
-    #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS")]
-    allow_private_uris: bool,
+    #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_private_uris: Option<bool>,
     /// Who runs this platform, as every page's footer names it [default: "civpass sandbox"
     /// with the sandbox registry, else "civpass"].
     #[arg(long, env = "CIVPASS_OPERATOR_NAME")]
@@ -103,10 +105,10 @@ impl ServeArgs {
                 .or(file.max_pending_logins_per_address),
             addressing: limits.addressing(file)?,
             connections: limits.connections(file),
-            require_par: require_par || file.require_par.unwrap_or(false),
-            require_dpop: require_dpop || file.require_dpop.unwrap_or(false),
-            allow_private_uris: allow_private_uris || file.allow_private_uris.unwrap_or(false),
-            fapi2: fapi2 || file.fapi2.unwrap_or(false),
+            require_par: require_par.or(file.require_par).unwrap_or(false),
+            require_dpop: require_dpop.or(file.require_dpop).unwrap_or(false),
+            allow_private_uris: allow_private_uris.or(file.allow_private_uris).unwrap_or(false),
+            fapi2: fapi2.or(file.fapi2).unwrap_or(false),
             ip_location_db: ip_location_db.or_else(|| file.ip_location_db.clone()),
             operator,
         };
@@ -426,5 +428,54 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn switches(args: &[&str], file: &str) -> [bool; 4] {
+        let parsed = Command::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .serve;
+        let file: FileConfig = toml::from_str(file).unwrap();
+        let on = |flag: Option<bool>, key: Option<bool>| flag.or(key).unwrap_or(false);
+        [
+            on(parsed.require_par, file.require_par),
+            on(parsed.require_dpop, file.require_dpop),
+            on(parsed.fapi2, file.fapi2),
+            on(parsed.allow_private_uris, file.allow_private_uris),
+        ]
+    }
+
+    #[test]
+    fn a_flag_turns_a_switch_on_or_off_whatever_the_file_says() {
+        let all =
+            "require_par = true\nrequire_dpop = true\nfapi2 = true\nallow_private_uris = true";
+        assert_eq!(switches(&[], ""), [false; 4]);
+        assert_eq!(switches(&[], all), [true; 4]);
+        assert_eq!(switches(&["--require-par", "--fapi2"], ""), [true, false, true, false]);
+        assert_eq!(
+            switches(
+                &[
+                    "--require-par=false",
+                    "--require-dpop=no",
+                    "--fapi2=0",
+                    "--allow-private-uris=false"
+                ],
+                all
+            ),
+            [false; 4]
+        );
+        assert!(Command::try_parse_from(["serve", "--fapi2=maybe"]).is_err(), "only yes or no");
     }
 }
