@@ -5,9 +5,11 @@ use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
 use crate::evidence::EvidenceLevel;
+use crate::logout::per_session;
 use crate::model::{AppSession, Device, Identity, Release, Tier};
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::services::{Internal, Services};
+use crate::store::transact;
 
 pub use civpass_api::signing::session_message;
 
@@ -215,18 +217,26 @@ impl Services {
         // The service hears that this citizen is logged out of it: the notice is stored with
         // the unlink itself, so one cannot happen without the other.
         let client = self.store.find_client(client_id).await.map_err(Internal::from)?;
-        // The store sends one per session it ends, each with its `sid`.
-        let notice = client.and_then(|c| self.logout_notice(&c, &session.account_id, None));
-        if !self
-            .store
-            .unlink_service(&session.account_id, client_id, now, notice.as_ref())
-            .await
-            .map_err(Internal::from)?
-        {
-            return Err(SessionError::NotLinked);
-        }
+        let template = client.and_then(|c| self.logout_notice(&c, &session.account_id, None));
+        let (account_id, client) = (session.account_id.clone(), client_id.to_owned());
+        let notices = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.delete_consent(&account_id, &client).await? {
+                    return Ok(None);
+                }
+                let ended = tx.revoke_live_grants(&account_id, &client, now).await?;
+                let notices = template.map(|t| per_session(&t, &ended)).unwrap_or_default();
+                for notice in &notices {
+                    tx.insert_logout_notice(notice).await?;
+                }
+                Ok(Some(notices))
+            })
+        })
+        .await
+        .map_err(Internal::from)?
+        .ok_or(SessionError::NotLinked)?;
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        if let Some(notice) = &notice {
+        for notice in &notices {
             self.logout_queued(notice);
         }
         Ok(())

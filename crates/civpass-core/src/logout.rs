@@ -154,7 +154,7 @@ impl Services {
                 .is_some_and(|stored| ct_eq(stored, &hash_secret(browser_id)));
             if same_browser {
                 self.store
-                    .revoke_grant(&grant.id, self.clock.now(), None)
+                    .revoke_grant(&grant.id, self.clock.now())
                     .await
                     .map_err(Internal::from)?;
                 tracing::info!(grant_id = %grant.id, "login session ended by RP-initiated logout");
@@ -352,5 +352,47 @@ impl Services {
             .signer(client.id_token_alg, now)
             .ok_or_else(|| Internal(format!("no {} signing key", client.id_token_alg.as_str())))?;
         signer.sign("logout+jwt", &claims).map_err(|e| Internal(e.to_string()))
+    }
+}
+
+/// The back-channel logouts owed when the sessions `ended` (grant ids) end at once, as when a
+/// citizen unlinks a service: one per session, each naming it as its `sid` (its id suffixed
+/// with the session's), so the service can end exactly those (Back-Channel Logout 1.0 section
+/// 2.4); with none live, `template` itself, for the citizen as a whole.
+pub(crate) fn per_session(template: &LogoutNotice, ended: &[String]) -> Vec<LogoutNotice> {
+    if ended.is_empty() {
+        return vec![template.clone()];
+    }
+    ended
+        .iter()
+        .map(|session| LogoutNotice {
+            id: format!("{}.{session}", template.id),
+            session_id: Some(session.clone()),
+            ..template.clone()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_ended_session_is_told_of_and_the_citizen_when_none_was_live() {
+        let template = LogoutNotice {
+            id: "n1".into(),
+            client_id: "c1".into(),
+            subject: "sub".into(),
+            session_id: None,
+            attempts: 0,
+            next_attempt_at: 5,
+            created_at: 5,
+        };
+        assert_eq!(per_session(&template, &[]), std::slice::from_ref(&template));
+        let notices = per_session(&template, &["g1".to_owned(), "g2".to_owned()]);
+        let named: Vec<(&str, Option<&str>)> =
+            notices.iter().map(|n| (n.id.as_str(), n.session_id.as_deref())).collect();
+        assert_eq!(named, [("n1.g1", Some("g1")), ("n1.g2", Some("g2"))]);
+        assert!(notices.iter().all(|n| n.subject == "sub" && n.client_id == "c1"));
     }
 }

@@ -1,6 +1,11 @@
-//! Storage ports, one trait per aggregate. Each method is atomic on its own: where a use case
-//! must change several rows together (approving a login, redeeming a code), one method does it
-//! in one transaction.
+//! Storage ports, one trait per aggregate. Each method is atomic on its own. A use case that
+//! changes several aggregates together writes through a `Transaction` (`transact`), so that
+//! the rules stay here and the store only runs the SQL; older bespoke methods (approving a
+//! login with its consent, redeeming a code with its grant) still do it in one method.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 
@@ -216,15 +221,8 @@ pub trait GrantStore {
     async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool>;
     /// Forgets retired refresh tokens retired before `cutoff`; returns how many.
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
-    /// Revokes a grant; if it was live and `notice` is given, queues the back-channel logout in
-    /// the same transaction, so that the service hears of every revocation that happened.
-    /// True if this call revoked it.
-    async fn revoke_grant(
-        &self,
-        id: &str,
-        now: UnixTime,
-        notice: Option<&LogoutNotice>,
-    ) -> StoreResult<bool>;
+    /// Revokes a grant; true if this call revoked it (it was live).
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Remembers a revoked access token that has no grant to revoke (client credentials)
     /// until it expires; revoking one twice is not an error.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
@@ -235,17 +233,62 @@ pub trait GrantStore {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
-    /// Ends the link between an account and a service: deletes the consent, revokes every live
-    /// grant of the pair and queues `notice`, in one transaction: once per grant revoked (with
-    /// the grant as its session, its id suffixed), or as it is if none was live. False if there
-    /// was no link.
-    async fn unlink_service(
-        &self,
+}
+
+/// What a `Transaction`'s work returns: a future that may borrow the transaction.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 't>>;
+
+/// Work for one transaction. It may do nothing but its writes through the `Transaction` (no
+/// other I/O: on SQLite it runs inside a group commit that other writes wait on).
+pub type Work<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Transaction) -> TxFuture<'t, T> + Send>;
+
+/// The writes a use case can make together, in one transaction (see `transact`). Each reads
+/// and writes only what its name says; the rules that combine them live in core.
+#[async_trait]
+pub trait Transaction: Send {
+    /// Deletes the consent of an account for a client; false if there was none.
+    async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool>;
+    /// Revokes every live grant of an account with a client; returns their ids.
+    async fn revoke_live_grants(
+        &mut self,
         account_id: &str,
         client_id: &str,
         now: UnixTime,
-        notice: Option<&LogoutNotice>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Vec<String>>;
+    /// Revokes a grant; true if it was live.
+    async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Queues a back-channel logout for delivery (`OutboxStore`).
+    async fn insert_logout_notice(&mut self, notice: &LogoutNotice) -> StoreResult<()>;
+}
+
+/// The transaction seam: a store runs work in one transaction (a savepoint of the SQLite group
+/// commit, a transaction of its own on PostgreSQL), answering once it is durable; an error from
+/// the work rolls all of it back. Type-erased so that `Store` stays a trait object; use
+/// `transact`.
+#[async_trait]
+pub trait TransactionStore {
+    async fn transact_erased(
+        &self,
+        work: Work<Box<dyn Any + Send>>,
+    ) -> StoreResult<Box<dyn Any + Send>>;
+}
+
+/// Runs `work` in one transaction of `store` and returns what it returned.
+///
+/// Errors: the work's own, or `Backend` if the transaction could not commit.
+pub async fn transact<T, F>(store: &dyn Store, work: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Transaction) -> TxFuture<'t, T> + Send + 'static,
+{
+    let erased: Work<Box<dyn Any + Send>> = Box::new(move |tx| {
+        Box::pin(async move { work(tx).await.map(|value| Box::new(value) as Box<dyn Any + Send>) })
+    });
+    let value = store.transact_erased(erased).await?;
+    value
+        .downcast::<T>()
+        .map(|boxed| *boxed)
+        .map_err(|_| StoreError::Backend("a transaction returned another type".into()))
 }
 
 #[async_trait]
@@ -321,6 +364,7 @@ pub trait Store:
     + CeremonyStore
     + OutboxStore
     + AttemptStore
+    + TransactionStore
     + Send
     + Sync
 {
@@ -335,6 +379,7 @@ impl<
         + CeremonyStore
         + OutboxStore
         + AttemptStore
+        + TransactionStore
         + Send
         + Sync,
 > Store for T

@@ -10,6 +10,7 @@ use crate::dpop::{DpopError, DpopRequest};
 use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
+use crate::store::transact;
 use crate::store::{Redemption, Rotation};
 
 /// What an ID token carries beyond the standard claims.
@@ -249,7 +250,7 @@ impl Services {
             Redemption::AlreadyRedeemed { grant_id } => {
                 // RFC 6749 section 4.1.2: a replayed code revokes what it produced.
                 if let Some(grant_id) = grant_id {
-                    self.store.revoke_grant(&grant_id, now, None).await.map_err(Internal::from)?;
+                    self.store.revoke_grant(&grant_id, now).await.map_err(Internal::from)?;
                 }
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
                 return Err(TokenError::InvalidGrant("the code has already been used"));
@@ -381,11 +382,19 @@ impl Services {
             let client = self.store.find_client(&grant.client_id).await.map_err(Internal::from)?;
             let notice =
                 client.and_then(|c| self.logout_notice(&c, &grant.account_id, Some(&grant.id)));
-            let revoked = self
-                .store
-                .revoke_grant(&grant.id, now, notice.as_ref())
-                .await
-                .map_err(Internal::from)?;
+            let (grant_id, queued) = (grant.id.clone(), notice.clone());
+            let revoked = transact(self.store.as_ref(), move |tx| {
+                Box::pin(async move {
+                    let revoked = tx.revoke_grant(&grant_id, now).await?;
+                    // Only a revocation that happened here ends a session to tell of.
+                    if let Some(notice) = queued.as_ref().filter(|_| revoked) {
+                        tx.insert_logout_notice(notice).await?;
+                    }
+                    Ok(revoked)
+                })
+            })
+            .await
+            .map_err(Internal::from)?;
             tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a retired refresh token was used again; its grant is revoked");
             if let Some(notice) = notice.as_ref().filter(|_| revoked) {
                 self.logout_queued(notice);
@@ -425,7 +434,7 @@ impl Services {
                 if grant.client_id == client.id && grant.revoked_at.is_none() =>
             {
                 self.store
-                    .revoke_grant(&grant.id, self.clock.now(), None)
+                    .revoke_grant(&grant.id, self.clock.now())
                     .await
                     .map_err(Internal::from)?;
                 tracing::info!(grant_id = %grant.id, "grant revoked by its client");

@@ -2,6 +2,8 @@
 //! reader pool; every write is one operation handed to the writer (see `writer.rs`), which runs
 //! it in a transaction and answers once it is durable.
 
+use std::any::Any;
+
 use async_trait::async_trait;
 use civpass_core::clock::UnixTime;
 use civpass_core::evidence::EvidenceRecord;
@@ -11,7 +13,8 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Rotation, StoreError, StoreResult,
+    OutboxStore, PendingKey, Redemption, Rotation, StoreError, StoreResult, Transaction,
+    TransactionStore, Work,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -910,36 +913,9 @@ impl GrantStore for SqlStore {
             .await
     }
 
-    async fn revoke_grant(
-        &self,
-        id: &str,
-        now: UnixTime,
-        notice: Option<&LogoutNotice>,
-    ) -> StoreResult<bool> {
-        let (id, notice) = (id.to_owned(), notice.cloned());
-        let statements = if notice.is_some() { Statements::Several } else { Statements::One };
-        self.writer
-            .write(
-                statements,
-                op!(|conn| {
-                    let revoked = sqlx::query(
-                        "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    let revoked = revoked.rows_affected() == 1;
-                    if let Some(notice) = &notice
-                        && revoked
-                    {
-                        insert_logout_notice(conn, notice).await?;
-                    }
-                    Ok(revoked)
-                }),
-            )
-            .await
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.writer.write(Statements::One, op!(|conn| revoke_grant(conn, &id, now).await)).await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
@@ -1012,55 +988,78 @@ impl GrantStore for SqlStore {
         .map_err(backend)?;
         rows.iter().map(rows::consent).collect()
     }
+}
 
-    async fn unlink_service(
-        &self,
+async fn revoke_grant(conn: &mut AnyConnection, id: &str, now: UnixTime) -> StoreResult<bool> {
+    let revoked =
+        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+    Ok(revoked.rows_affected() == 1)
+}
+
+/// A transaction's writes (`civpass_core::store::Transaction`) on the connection of one
+/// transaction: the writer's savepoint on SQLite, a pooled transaction on PostgreSQL.
+struct SqlTransaction<'c> {
+    conn: &'c mut AnyConnection,
+}
+
+#[async_trait]
+impl Transaction for SqlTransaction<'_> {
+    async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account_id)
+            .bind(client_id)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn revoke_live_grants(
+        &mut self,
         account_id: &str,
         client_id: &str,
         now: UnixTime,
-        notice: Option<&LogoutNotice>,
-    ) -> StoreResult<bool> {
-        let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
-        let notice = notice.cloned();
+    ) -> StoreResult<Vec<String>> {
+        let revoked = sqlx::query(
+            "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL \
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(client_id)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        revoked.iter().map(|row| row.try_get("id").map_err(backend)).collect()
+    }
+
+    async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        revoke_grant(self.conn, id, now).await
+    }
+
+    async fn insert_logout_notice(&mut self, notice: &LogoutNotice) -> StoreResult<()> {
+        insert_logout_notice(self.conn, notice).await
+    }
+}
+
+#[async_trait]
+impl TransactionStore for SqlStore {
+    async fn transact_erased(
+        &self,
+        work: Work<Box<dyn Any + Send>>,
+    ) -> StoreResult<Box<dyn Any + Send>> {
         self.writer
-            .write(Statements::Several, op!(|conn| {
-                let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
-                    .bind(&account_id)
-                    .bind(&client_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                if deleted.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                let revoked = sqlx::query(
-                    "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL \
-                     RETURNING id",
-                )
-                .bind(now)
-                .bind(&account_id)
-                .bind(&client_id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(backend)?;
-                if let Some(notice) = &notice {
-                    // One logout per session that ended, each naming it; with none live, one
-                    // for the citizen as a whole.
-                    if revoked.is_empty() {
-                        insert_logout_notice(conn, notice).await?;
-                    }
-                    for row in &revoked {
-                        let grant_id: String = row.try_get("id").map_err(backend)?;
-                        let per_session = LogoutNotice {
-                            id: format!("{}.{grant_id}", notice.id),
-                            session_id: Some(grant_id),
-                            ..notice.clone()
-                        };
-                        insert_logout_notice(&mut *conn, &per_session).await?;
-                    }
-                }
-                Ok(true)
-            }))
+            .write(
+                Statements::Several,
+                Box::new(move |conn: &mut AnyConnection| {
+                    Box::pin(async move { work(&mut SqlTransaction { conn }).await })
+                }),
+            )
             .await
     }
 }

@@ -10,7 +10,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Rotation, StoreError,
+    OutboxStore, PendingKey, Redemption, Rotation, Store, StoreError, transact,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -292,8 +292,8 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             "a failed rotation records no release"
         );
 
-        store.revoke_grant("g1", 500, None).await.unwrap();
-        store.revoke_grant("g1", 900, None).await.unwrap();
+        store.revoke_grant("g1", 500).await.unwrap();
+        store.revoke_grant("g1", 900).await.unwrap();
         assert_eq!(
             store.find_grant("g1").await.unwrap().unwrap().revoked_at,
             Some(500),
@@ -472,9 +472,47 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             next_attempt_at: 0,
             created_at: 0,
         };
-        store.revoke_grant("g2", 160, Some(&notice("on-revoke"))).await.unwrap();
-        store.revoke_grant("g2", 170, Some(&notice("on-second-revoke"))).await.unwrap();
-        assert!(store.unlink_service("a1", "c1", 180, Some(&notice("on-unlink"))).await.unwrap());
+        // The use cases' transactions, as core writes them (`account::unlink_service`,
+        // `token::revoke_on_reuse`): a notice only with a revocation that happened.
+        let revoke = |at: i64, id: &'static str| {
+            let store: &dyn Store = &store;
+            async move {
+                transact(store, move |tx| {
+                    Box::pin(async move {
+                        let revoked = tx.revoke_grant("g2", at).await?;
+                        if revoked {
+                            tx.insert_logout_notice(&notice(id)).await?;
+                        }
+                        Ok(revoked)
+                    })
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert!(revoke(160, "on-revoke").await);
+        assert!(!revoke(170, "on-second-revoke").await);
+        let unlink = |at: i64| {
+            let store: &dyn Store = &store;
+            async move {
+                transact(store, move |tx| {
+                    Box::pin(async move {
+                        if !tx.delete_consent("a1", "c1").await? {
+                            return Ok(false);
+                        }
+                        for session in tx.revoke_live_grants("a1", "c1", at).await? {
+                            let mut per_session = notice(&format!("on-unlink.{session}"));
+                            per_session.session_id = Some(session);
+                            tx.insert_logout_notice(&per_session).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert!(unlink(180).await);
         let mut queued: Vec<(String, Option<String>)> = store
             .claim_logout_notices(200, 300, 10)
             .await
@@ -495,10 +533,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             Some(160),
             "an earlier revocation stays"
         );
-        assert!(
-            !store.unlink_service("a1", "c1", 190, Some(&notice("late"))).await.unwrap(),
-            "nothing left to unlink"
-        );
+        assert!(!unlink(190).await, "nothing left to unlink");
         assert!(store.claim_logout_notices(400, 500, 10).await.unwrap().len() == 2, "nor then");
     }
 }
@@ -841,5 +876,43 @@ async fn a_revoked_access_token_is_remembered_until_it_expires() {
         assert_eq!(store.delete_revoked_access_tokens_before(200).await.unwrap(), 1);
         assert!(!store.access_token_revoked("j1").await.unwrap());
         assert!(store.access_token_revoked("j2").await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_is_all_or_nothing() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        let notice = |id: &str| LogoutNotice {
+            id: id.into(),
+            client_id: "c1".into(),
+            subject: "sub".into(),
+            session_id: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            created_at: 0,
+        };
+        // The work writes, then fails: none of its writes stays.
+        let failed: Result<(), StoreError> = transact(&store, move |tx| {
+            Box::pin(async move {
+                tx.insert_logout_notice(&notice("n1")).await?;
+                Err(StoreError::Conflict("the rule said no".into()))
+            })
+        })
+        .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))));
+        assert!(store.claim_logout_notices(10, 20, 10).await.unwrap().is_empty());
+        // The same work that succeeds keeps both writes, and says what it returned.
+        let kept = transact(&store, move |tx| {
+            Box::pin(async move {
+                tx.insert_logout_notice(&notice("n1")).await?;
+                tx.insert_logout_notice(&notice("n2")).await?;
+                Ok("both")
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(kept, "both");
+        assert_eq!(store.claim_logout_notices(10, 20, 10).await.unwrap().len(), 2);
     }
 }
