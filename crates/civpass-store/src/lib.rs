@@ -91,6 +91,25 @@ impl SqlStore {
         })
     }
 
+    /// Applies the migrations up to `version` and no further, to write data as an older
+    /// civpass did and show that the newer one reads it (the upgrade tests).
+    ///
+    /// Errors: `Backend` if the database cannot be reached or a migration fails.
+    #[doc(hidden)]
+    pub async fn migrate_to(url: &str, version: i64) -> Result<(), StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
+        let older: Vec<Migration> =
+            migrator(dialect).iter().filter(|m| m.version <= version).cloned().collect();
+        let options = AnyConnectOptions::from_str(url).map_err(backend)?;
+        let mut conn = AnyConnection::connect_with(&options).await.map_err(backend)?;
+        Migrator::with_migrations(older)
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        conn.close().await.map_err(backend)
+    }
+
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {

@@ -916,3 +916,37 @@ async fn a_transaction_is_all_or_nothing() {
         assert_eq!(store.claim_logout_notices(10, 20, 10).await.unwrap().len(), 2);
     }
 }
+
+/// An upgrade keeps what an older civpass stored: a client written by the first schema, as the
+/// first release wrote it, reads at the newest, every later column at its default.
+#[tokio::test]
+async fn a_client_stored_by_the_first_schema_reads_at_the_newest() {
+    use sqlx::Connection;
+    for backend in backends() {
+        let db = TestDb::create(&backend).await;
+        SqlStore::migrate_to(&db.url, 1).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, id_token_alg, created_at) \
+             VALUES ('c_old', 'Old service', 'hash', '[\"https://old.example/cb\"]', 'ES256', 100)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        let client = store.find_client("c_old").await.unwrap().expect("the old client");
+        assert_eq!(client.name, "Old service");
+        assert_eq!(client.redirect_uris, ["https://old.example/cb"]);
+        assert_eq!(client.secret_hash.as_deref(), Some("hash"));
+        assert_eq!(client.created_at, 100);
+        assert_eq!(
+            (client.native, client.acr_values_voluntary, client.disabled_at, client.require_par),
+            (false, false, None, false),
+            "{backend:?}: later columns read as their defaults"
+        );
+        assert!(!client.auth_methods.is_empty() && !client.grant_types.is_empty(), "{client:?}");
+    }
+}
