@@ -6,7 +6,7 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
 use crate::login_context::{LoginContext, RequestOrigin};
 use crate::model::{
-    Client, Consent, Decision, DeviceKind, GrantType, LoginRequest, LoginStatus, Tier,
+    Client, Consent, Decision, DeviceKind, Ending, GrantType, LoginRequest, LoginStatus, Tier,
 };
 use crate::par::Source;
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
@@ -295,12 +295,12 @@ fn same_browser(request: &LoginRequest, browser_id: Option<&str>) -> bool {
 }
 
 impl Services {
-    /// What the approving citizen cannot meet of the request: an OAuth error code, or `None`.
+    /// What the approving citizen cannot meet of the request, or `None`.
     async fn unmet_requirement(
         &self,
         request: &LoginRequest,
         account_id: &str,
-    ) -> Result<Option<&'static str>, DeviceError> {
+    ) -> Result<Option<Ending>, DeviceError> {
         if let Some(expected) = &request.expected_sub {
             let client = self
                 .store
@@ -309,7 +309,7 @@ impl Services {
                 .map_err(Internal::from)?
                 .ok_or(DeviceError::NotFound)?;
             if !ct_eq(expected, &self.pairwise_subject(account_id, &client)) {
-                return Ok(Some("login_required"));
+                return Ok(Some(Ending::OtherCitizen));
             }
         }
         if request.acr_values.is_empty() {
@@ -320,7 +320,7 @@ impl Services {
         let meets = |acr: &String| {
             acr == account.tier.as_str() || (acr == "basic" && account.tier == Tier::Plus)
         };
-        Ok((!request.acr_values.iter().any(meets)).then_some("unmet_authentication_requirements"))
+        Ok((!request.acr_values.iter().any(meets)).then_some(Ending::LevelTooLow))
     }
 
     /// The pairwise subject of an ID token we issued to `client_id`; expiry does not matter
@@ -692,16 +692,9 @@ impl Services {
         let request = self.bound_request(request_id, browser_id).await?;
         let now = self.clock.now();
         match request.status {
-            LoginStatus::Pending if now >= request.expires_at => Ok(self.respond(
-                &request,
-                vec![
-                    ("error", "access_denied"),
-                    (
-                        "error_description",
-                        "the login request expired before the citizen approved it",
-                    ),
-                ],
-            )),
+            LoginStatus::Pending if now >= request.expires_at => {
+                Ok(self.respond_ended(&request, Ending::Expired))
+            }
             LoginStatus::Pending => Ok(LoginPage::Waiting {
                 client_name: request.client_name,
                 scopes: request.scopes,
@@ -726,34 +719,15 @@ impl Services {
                 }
                 Ok(self.respond(&request, vec![("code", &code)]))
             }
-            LoginStatus::Denied => {
-                let (error, description) = match request.failure.as_deref() {
-                    Some("unmet_authentication_requirements") => (
-                        "unmet_authentication_requirements",
-                        "the citizen's account does not reach the requested acr",
-                    ),
-                    Some("login_required") => (
-                        "login_required",
-                        "another citizen than the one id_token_hint names approved",
-                    ),
-                    Some("cancelled") => {
-                        ("access_denied", "the citizen cancelled the login in the browser")
-                    }
-                    _ => ("access_denied", "the citizen declined the request"),
+            LoginStatus::Denied | LoginStatus::Failed => {
+                // Rows from before endings were recorded: the status alone tells.
+                let fallback = if request.status == LoginStatus::Failed {
+                    Ending::WrongMatchCode
+                } else {
+                    Ending::Denied
                 };
-                Ok(self
-                    .respond(&request, vec![("error", error), ("error_description", description)]))
+                Ok(self.respond_ended(&request, request.failure.unwrap_or(fallback)))
             }
-            LoginStatus::Failed => Ok(self.respond(
-                &request,
-                vec![
-                    ("error", "access_denied"),
-                    (
-                        "error_description",
-                        "the login was cancelled: the app was given a wrong matching code",
-                    ),
-                ],
-            )),
             LoginStatus::Completed | LoginStatus::Redeemed => Ok(LoginPage::Ended),
         }
     }
@@ -773,13 +747,25 @@ impl Services {
         if request.status == LoginStatus::Pending
             && self
                 .store
-                .decide_login_request(&request.id, &Decision::Cancel, None, self.clock.now())
+                .decide_login_request(
+                    &request.id,
+                    &Decision::End(Ending::Cancelled),
+                    None,
+                    self.clock.now(),
+                )
                 .await
                 .map_err(Internal::from)?
         {
             tracing::info!(request_id = %request.id, "login request cancelled in the browser");
         }
         self.login_page(request_id, browser_id).await
+    }
+
+    /// The error response for a login that ended without a code.
+    fn respond_ended<'a>(&'a self, request: &'a LoginRequest, ending: Ending) -> LoginPage {
+        let pairs =
+            vec![("error", ending.oauth_error()), ("error_description", ending.description())];
+        self.respond(request, pairs)
     }
 
     /// The authorization response (with RFC 9207 `iss`) for the request's redirect URI.
@@ -933,7 +919,7 @@ impl Services {
         }
         let now = self.clock.now();
         let decision = match req.verdict {
-            Verdict::Deny => Decision::Deny,
+            Verdict::Deny => Decision::End(Ending::Denied),
             Verdict::Approve => {
                 // One wrong guess ends the request: with two digits, retries would make
                 // guessing a hijacked QR code's number practical. In the browser that started
@@ -942,7 +928,12 @@ impl Services {
                     && !ct_eq(req.match_code, &request.match_code)
                 {
                     self.store
-                        .decide_login_request(&request.id, &Decision::Fail, None, now)
+                        .decide_login_request(
+                            &request.id,
+                            &Decision::End(Ending::WrongMatchCode),
+                            None,
+                            now,
+                        )
                         .await
                         .map_err(Internal::from)?;
                     return Err(DeviceError::WrongMatchCode);
@@ -954,7 +945,7 @@ impl Services {
                     return Err(DeviceError::InvalidScopes);
                 }
                 match self.unmet_requirement(&request, &device.account_id).await? {
-                    Some(error) => Decision::Unmet(error),
+                    Some(ending) => Decision::End(ending),
                     None => Decision::Approve {
                         account_id: device.account_id.clone(),
                         device_id: device.id.clone(),
@@ -982,9 +973,9 @@ impl Services {
         {
             return Err(DeviceError::AlreadyDecided);
         }
-        if let Decision::Unmet(error) = decision {
-            tracing::info!(request_id = %request.id, error, "login request ended: requirements not met");
-            return Err(if error == "login_required" {
+        if let Decision::End(ending @ (Ending::OtherCitizen | Ending::LevelTooLow)) = decision {
+            tracing::info!(request_id = %request.id, ending = ending.as_str(), "login request ended: requirements not met");
+            return Err(if ending == Ending::OtherCitizen {
                 DeviceError::OtherCitizen
             } else {
                 DeviceError::AccountLevelTooLow

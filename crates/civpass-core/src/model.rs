@@ -333,8 +333,8 @@ pub struct LoginRequest {
     pub id_token_claims: Vec<String>,
     /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
     pub expected_sub: Option<String>,
-    /// Why the request ended without approval (an OAuth error code for the relying party).
-    pub failure: Option<String>,
+    /// Why the request ended without approval, once it did.
+    pub failure: Option<Ending>,
     /// The DPoP key the code is bound to (RFC 9449 section 10): only a token request proving
     /// this key may redeem it.
     pub dpop_jkt: Option<String>,
@@ -370,14 +370,87 @@ pub enum Decision {
         approved_scopes: Vec<String>,
         amr: Vec<String>,
     },
-    Deny,
-    /// The request was ended because of a failed check (a wrong matching code).
-    Fail,
-    /// The citizen gave up in the browser that started the login ("Cancel and go back").
-    Cancel,
-    /// The citizen cannot meet what the service asked (an `acr` or the citizen it expected):
-    /// the service is told with this OAuth error code.
-    Unmet(&'static str),
+    /// The request ends without a code, for this reason.
+    End(Ending),
+}
+
+/// Why a login request ended without a code, and how the service is told: an OAuth error
+/// and its description in the authorization response (RFC 6749 section 4.1.2.1, OIDC Core
+/// section 3.1.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The citizen denied it in the app.
+    Denied,
+    /// The citizen chose "Cancel and go back" in the browser.
+    Cancelled,
+    /// The app was given a wrong matching code, which ends the request.
+    WrongMatchCode,
+    /// Nobody approved it within its lifetime (never stored: it is read off the clock).
+    Expired,
+    /// Someone other than the citizen the `id_token_hint` names approved it.
+    OtherCitizen,
+    /// The approving citizen's account is below the essential `acr` the service asked for.
+    LevelTooLow,
+}
+
+impl Ending {
+    /// The stored form (the `failure` column); older rows hold the last three.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Denied => "denied",
+            Ending::WrongMatchCode => "wrong_match_code",
+            Ending::Expired => "expired",
+            Ending::Cancelled => "cancelled",
+            Ending::OtherCitizen => "login_required",
+            Ending::LevelTooLow => "unmet_authentication_requirements",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Ending> {
+        [
+            Ending::Denied,
+            Ending::WrongMatchCode,
+            Ending::Expired,
+            Ending::Cancelled,
+            Ending::OtherCitizen,
+            Ending::LevelTooLow,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == text)
+    }
+
+    /// The OAuth error the service receives.
+    pub fn oauth_error(self) -> &'static str {
+        match self {
+            Ending::OtherCitizen => "login_required",
+            Ending::LevelTooLow => "unmet_authentication_requirements",
+            Ending::Denied | Ending::Cancelled | Ending::WrongMatchCode | Ending::Expired => {
+                "access_denied"
+            }
+        }
+    }
+
+    /// The `error_description` the service receives, for its developers.
+    pub fn description(self) -> &'static str {
+        match self {
+            Ending::Denied => "the citizen declined the request",
+            Ending::Cancelled => "the citizen cancelled the login in the browser",
+            Ending::WrongMatchCode => {
+                "the login was cancelled: the app was given a wrong matching code"
+            }
+            Ending::Expired => "the login request expired before the citizen approved it",
+            Ending::OtherCitizen => "another citizen than the one id_token_hint names approved",
+            Ending::LevelTooLow => "the citizen's account does not reach the requested acr",
+        }
+    }
+
+    /// The status a request ending so is left in.
+    pub fn status(self) -> LoginStatus {
+        match self {
+            Ending::WrongMatchCode => LoginStatus::Failed,
+            _ => LoginStatus::Denied,
+        }
+    }
 }
 
 /// Tokens issued from one approved login; the refresh token rotates within it.
@@ -462,4 +535,29 @@ pub struct StoredSigningKey {
     pub activates_at: UnixTime,
     /// When it leaves the JWKS, once a newer key has taken over.
     pub retires_at: Option<UnixTime>,
+}
+
+#[cfg(test)]
+mod ending_tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_is_stored_and_read_back_and_older_rows_still_read() {
+        for ending in [
+            Ending::Denied,
+            Ending::Cancelled,
+            Ending::WrongMatchCode,
+            Ending::Expired,
+            Ending::OtherCitizen,
+            Ending::LevelTooLow,
+        ] {
+            assert_eq!(Ending::parse(ending.as_str()), Some(ending));
+        }
+        // What rows written before the type existed hold.
+        assert_eq!(Ending::parse("login_required"), Some(Ending::OtherCitizen));
+        assert_eq!(Ending::parse("unmet_authentication_requirements"), Some(Ending::LevelTooLow));
+        assert_eq!(Ending::parse("cancelled"), Some(Ending::Cancelled));
+        assert_eq!(Ending::WrongMatchCode.status(), LoginStatus::Failed);
+        assert_eq!(Ending::LevelTooLow.oauth_error(), "unmet_authentication_requirements");
+    }
 }

@@ -2,7 +2,7 @@
 
 use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::model::{
-    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Grant,
+    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Ending, Grant,
     GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
 };
 use civpass_core::store::StoreError;
@@ -118,7 +118,11 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         id_token_claims: get_list("id_token_claims")?,
         expected_sub: row.try_get("expected_sub").map_err(backend)?,
         dpop_jkt: row.try_get("dpop_jkt").map_err(backend)?,
-        failure: row.try_get("failure").map_err(backend)?,
+        failure: row
+            .try_get::<Option<String>, _>("failure")
+            .map_err(backend)?
+            .as_deref()
+            .and_then(Ending::parse),
         sealed_context: row.try_get("sealed_context").map_err(backend)?,
         origin_hash: row.try_get("origin_hash").map_err(backend)?,
     })

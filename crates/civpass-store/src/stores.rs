@@ -565,25 +565,11 @@ impl LoginStore for SqlStore {
                     .bind(amr.join(" "))
                     .bind(now)
                     .bind(id.clone()),
-                    Decision::Deny => sqlx::query(
-                        "UPDATE login_requests SET status = 'denied' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                    Decision::End(ending) => sqlx::query(
+                        "UPDATE login_requests SET status = $1, failure = $2 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
                     )
-                    .bind(id.clone())
-                    .bind(now),
-                    Decision::Fail => sqlx::query(
-                        "UPDATE login_requests SET status = 'failed' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                    )
-                    .bind(id.clone())
-                    .bind(now),
-                    Decision::Cancel => sqlx::query(
-                        "UPDATE login_requests SET status = 'denied', failure = 'cancelled' WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                    )
-                    .bind(id.clone())
-                    .bind(now),
-                    Decision::Unmet(error) => sqlx::query(
-                        "UPDATE login_requests SET status = 'denied', failure = $1 WHERE id = $2 AND status = 'pending' AND expires_at > $3",
-                    )
-                    .bind(*error)
+                    .bind(ending.status().as_str())
+                    .bind(ending.as_str())
                     .bind(id.clone())
                     .bind(now),
                 };

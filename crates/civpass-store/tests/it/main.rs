@@ -6,7 +6,8 @@
 use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
-    Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
+    Ending, Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey,
+    Tier,
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
@@ -220,7 +221,10 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
         assert!(!store.decide_login_request("r1", &approve, Some(&consent), 400).await.unwrap());
         assert!(store.decide_login_request("r1", &approve, Some(&consent), 150).await.unwrap());
         assert!(
-            !store.decide_login_request("r1", &Decision::Deny, None, 151).await.unwrap(),
+            !store
+                .decide_login_request("r1", &Decision::End(Ending::Denied), None, 151)
+                .await
+                .unwrap(),
             "decided once"
         );
         let r = store.find_login_request("r1").await.unwrap().unwrap();
@@ -790,11 +794,11 @@ async fn an_unmet_request_is_denied_with_its_reason_and_keeps_what_it_asked() {
         seed(&store).await;
         let stored = store.find_login_request("r1").await.unwrap().unwrap();
         assert_eq!(stored, request("r1", "c1"));
-        let unmet = Decision::Unmet("unmet_authentication_requirements");
+        let unmet = Decision::End(Ending::LevelTooLow);
         assert!(store.decide_login_request("r1", &unmet, None, 150).await.unwrap());
         let ended = store.find_login_request("r1").await.unwrap().unwrap();
         assert_eq!(ended.status, LoginStatus::Denied);
-        assert_eq!(ended.failure.as_deref(), Some("unmet_authentication_requirements"));
+        assert_eq!(ended.failure, Some(Ending::LevelTooLow));
     }
 }
 
