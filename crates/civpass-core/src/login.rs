@@ -12,7 +12,7 @@ use crate::par::Source;
 use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::scopes;
 use crate::services::{Internal, Services};
-use crate::store::PendingKey;
+use crate::store::{PendingKey, transact};
 
 /// How long an expired login request is kept, in seconds: a day for one that issued a code (a
 /// replayed code still revokes its grant), an hour for one that never did (its browser may come
@@ -745,20 +745,20 @@ impl Services {
     ) -> Result<LoginPage, LoginPageError> {
         let request = self.bound_request(request_id, browser_id).await?;
         if request.status == LoginStatus::Pending
-            && self
-                .store
-                .decide_login_request(
-                    &request.id,
-                    &Decision::End(Ending::Cancelled),
-                    None,
-                    self.clock.now(),
-                )
-                .await
-                .map_err(Internal::from)?
+            && self.end_login_request(&request.id, Ending::Cancelled).await?
         {
             tracing::info!(request_id = %request.id, "login request cancelled in the browser");
         }
         self.login_page(request_id, browser_id).await
+    }
+
+    /// Ends a pending login request without a code; false if it was no longer pending.
+    async fn end_login_request(&self, id: &str, ending: Ending) -> Result<bool, Internal> {
+        let (id, now) = (id.to_owned(), self.clock.now());
+        Ok(transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.decide_login_request(&id, &Decision::End(ending), now).await })
+        })
+        .await?)
     }
 
     /// The error response for a login that ended without a code.
@@ -927,15 +927,7 @@ impl Services {
                 if !same_browser(&request, req.browser_id)
                     && !ct_eq(req.match_code, &request.match_code)
                 {
-                    self.store
-                        .decide_login_request(
-                            &request.id,
-                            &Decision::End(Ending::WrongMatchCode),
-                            None,
-                            now,
-                        )
-                        .await
-                        .map_err(Internal::from)?;
+                    self.end_login_request(&request.id, Ending::WrongMatchCode).await?;
                     return Err(DeviceError::WrongMatchCode);
                 }
                 let approved = scopes::parse_list(&req.approved_scopes.join(" "));
@@ -965,12 +957,22 @@ impl Services {
             }),
             _ => None,
         };
-        if !self
-            .store
-            .decide_login_request(&request.id, &decision, consent.as_ref(), now)
-            .await
-            .map_err(Internal::from)?
-        {
+        // The decision and, on approval, the consent it gives, together.
+        let (id, applied) = (request.id.clone(), decision.clone());
+        let decided = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.decide_login_request(&id, &applied, now).await? {
+                    return Ok(false);
+                }
+                if let Some(consent) = &consent {
+                    tx.upsert_consent(consent).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await
+        .map_err(Internal::from)?;
+        if !decided {
             return Err(DeviceError::AlreadyDecided);
         }
         if let Decision::End(ending @ (Ending::OtherCitizen | Ending::LevelTooLow)) = decision {

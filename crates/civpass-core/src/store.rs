@@ -1,7 +1,7 @@
 //! Storage ports, one trait per aggregate. Each method is atomic on its own. A use case that
 //! changes several aggregates together writes through a `Transaction` (`transact`), so that
-//! the rules stay here and the store only runs the SQL; older bespoke methods (approving a
-//! login with its consent, redeeming a code with its grant) still do it in one method.
+//! the rules stay here and the store only runs the SQL (refresh-token rotation is the last
+//! bespoke multi-row method).
 
 use std::any::Any;
 use std::future::Future;
@@ -141,15 +141,6 @@ pub trait LoginStore {
         &self,
         code_hash: &str,
     ) -> StoreResult<Option<LoginRequest>>;
-    /// Applies the decision if the request is still pending and unexpired at `now`; on approval
-    /// also records the consent. Returns false if the request was no longer pending.
-    async fn decide_login_request(
-        &self,
-        id: &str,
-        decision: &Decision,
-        consent: Option<&Consent>,
-        now: UnixTime,
-    ) -> StoreResult<bool>;
     /// Approved → completed, attaching the code; false if it was not approved.
     async fn complete_login_request(
         &self,
@@ -157,14 +148,6 @@ pub trait LoginStore {
         code_hash: &str,
         code_expires_at: UnixTime,
     ) -> StoreResult<bool>;
-    /// Completed → redeemed for the code with this hash, inserting the grant and the release
-    /// in the same transaction.
-    async fn redeem_code(
-        &self,
-        code_hash: &str,
-        grant: &Grant,
-        release: &Release,
-    ) -> StoreResult<Redemption>;
     /// Stores a pushed authorization request's parameters (sealed, base64url) under `id`, with
     /// the keyed hash of the address that pushed it (for public clients).
     async fn insert_pushed_request(
@@ -259,6 +242,21 @@ pub trait Transaction: Send {
     async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Queues a back-channel logout for delivery (`OutboxStore`).
     async fn insert_logout_notice(&mut self, notice: &LogoutNotice) -> StoreResult<()>;
+    /// Applies the decision if the request is still pending and unexpired at `now`; false if
+    /// it was not (decided already, or expired).
+    async fn decide_login_request(
+        &mut self,
+        id: &str,
+        decision: &Decision,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Records (or renews) what a citizen agreed a service may receive.
+    async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
+    /// Completed → redeemed for the code with this hash, naming the grant it produces; else
+    /// what became of the code.
+    async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption>;
+    async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
+    async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;
 }
 
 /// The transaction seam: a store runs work in one transaction (a savepoint of the SQLite group

@@ -245,13 +245,30 @@ impl Services {
         let mut released = vec!["sub".to_owned()];
         released.extend(extra.keys().cloned());
         let release = self.release(&grant, "id_token", released);
-        match self.store.redeem_code(&code_hash, &grant, &release).await.map_err(Internal::from)? {
-            Redemption::Redeemed => {}
-            Redemption::AlreadyRedeemed { grant_id } => {
-                // RFC 6749 section 4.1.2: a replayed code revokes what it produced.
-                if let Some(grant_id) = grant_id {
-                    self.store.revoke_grant(&grant_id, now).await.map_err(Internal::from)?;
+        // The code, the grant it produces and what its ID token releases, together; a
+        // replayed code revokes what it produced (RFC 6749 section 4.1.2) in the same breath.
+        let (issued, recorded) = (grant.clone(), release);
+        let redemption = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let redemption = tx.redeem_code(&code_hash, &issued.id).await?;
+                match &redemption {
+                    Redemption::Redeemed => {
+                        tx.insert_grant(&issued).await?;
+                        tx.insert_release(&recorded).await?;
+                    }
+                    Redemption::AlreadyRedeemed { grant_id: Some(produced) } => {
+                        tx.revoke_grant(produced, now).await?;
+                    }
+                    Redemption::AlreadyRedeemed { grant_id: None } | Redemption::Unknown => {}
                 }
+                Ok(redemption)
+            })
+        })
+        .await
+        .map_err(Internal::from)?;
+        match redemption {
+            Redemption::Redeemed => {}
+            Redemption::AlreadyRedeemed { .. } => {
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
                 return Err(TokenError::InvalidGrant("the code has already been used"));
             }

@@ -544,58 +544,6 @@ impl LoginStore for SqlStore {
         row.as_ref().map(rows::login_request).transpose()
     }
 
-    async fn decide_login_request(
-        &self,
-        id: &str,
-        decision: &Decision,
-        consent: Option<&Consent>,
-        now: UnixTime,
-    ) -> StoreResult<bool> {
-        let (id, decision, consent) = (id.to_owned(), decision.clone(), consent.cloned());
-        self.writer
-            .write(Statements::Several, op!(|conn| {
-                let query = match &decision {
-                    Decision::Approve { account_id, device_id, approved_scopes, amr } => sqlx::query(
-                        "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
-                         amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
-                    )
-                    .bind(account_id.clone())
-                    .bind(device_id.clone())
-                    .bind(approved_scopes.join(" "))
-                    .bind(amr.join(" "))
-                    .bind(now)
-                    .bind(id.clone()),
-                    Decision::End(ending) => sqlx::query(
-                        "UPDATE login_requests SET status = $1, failure = $2 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
-                    )
-                    .bind(ending.status().as_str())
-                    .bind(ending.as_str())
-                    .bind(id.clone())
-                    .bind(now),
-                };
-                let updated = query.execute(&mut *conn).await.map_err(backend)?;
-                if updated.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                if let Some(c) = consent {
-                    sqlx::query(
-                        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-                    )
-                    .bind(&c.account_id)
-                    .bind(&c.client_id)
-                    .bind(c.scopes.join(" "))
-                    .bind(c.granted_at)
-                    .bind(c.linked_at)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                }
-                Ok(true)
-            }))
-            .await
-    }
-
     async fn complete_login_request(
         &self,
         id: &str,
@@ -616,64 +564,6 @@ impl LoginStore for SqlStore {
                 .await
                 .map_err(backend)?;
                 Ok(updated.rows_affected() == 1)
-            }))
-            .await
-    }
-
-    async fn redeem_code(
-        &self,
-        code_hash: &str,
-        grant: &Grant,
-        release: &Release,
-    ) -> StoreResult<Redemption> {
-        let (code_hash, grant, release) = (code_hash.to_owned(), grant.clone(), release.clone());
-        self.writer
-            .write(Statements::Several, op!(|conn| {
-                let redeemed = sqlx::query(
-                    "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed'",
-                )
-                .bind(&grant.id)
-                .bind(&code_hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-                if redeemed.rows_affected() != 1 {
-                    let previous = sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1")
-                        .bind(&code_hash)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    return Ok(match previous {
-                        Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
-                            Redemption::AlreadyRedeemed { grant_id: row.try_get("grant_id").map_err(backend)? }
-                        }
-                        _ => Redemption::Unknown,
-                    });
-                }
-                sqlx::query(
-                    "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-                     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(&grant.id)
-                .bind(&grant.account_id)
-                .bind(&grant.client_id)
-                .bind(&grant.login_request_id)
-                .bind(grant.scopes.join(" "))
-                .bind(grant.auth_time)
-                .bind(&grant.acr)
-                .bind(grant.amr.join(" "))
-                .bind(&grant.refresh_hash)
-                .bind(grant.refresh_expires_at)
-                .bind(grant.created_at)
-                .bind(grant.revoked_at)
-                .bind(&grant.dpop_jkt)
-                .bind(&grant.browser_hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-                insert_release(conn, &release).await?;
-                Ok(Redemption::Redeemed)
             }))
             .await
     }
@@ -987,6 +877,106 @@ async fn revoke_grant(conn: &mut AnyConnection, id: &str, now: UnixTime) -> Stor
     Ok(revoked.rows_affected() == 1)
 }
 
+async fn decide_login_request(
+    conn: &mut AnyConnection,
+    id: &str,
+    decision: &Decision,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let query = match decision {
+        Decision::Approve { account_id, device_id, approved_scopes, amr } => sqlx::query(
+            "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
+             amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
+        )
+        .bind(account_id.clone())
+        .bind(device_id.clone())
+        .bind(approved_scopes.join(" "))
+        .bind(amr.join(" "))
+        .bind(now)
+        .bind(id.to_owned()),
+        Decision::End(ending) => sqlx::query(
+            "UPDATE login_requests SET status = $1, failure = $2 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
+        )
+        .bind(ending.status().as_str())
+        .bind(ending.as_str())
+        .bind(id.to_owned())
+        .bind(now),
+    };
+    let updated = query.execute(conn).await.map_err(backend)?;
+    Ok(updated.rows_affected() == 1)
+}
+
+async fn upsert_consent(conn: &mut AnyConnection, c: &Consent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+    )
+    .bind(&c.account_id)
+    .bind(&c.client_id)
+    .bind(c.scopes.join(" "))
+    .bind(c.granted_at)
+    .bind(c.linked_at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn redeem_code(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+    grant_id: &str,
+) -> StoreResult<Redemption> {
+    let redeemed = sqlx::query(
+        "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed'",
+    )
+    .bind(grant_id)
+    .bind(code_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if redeemed.rows_affected() == 1 {
+        return Ok(Redemption::Redeemed);
+    }
+    let previous = sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1")
+        .bind(code_hash)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    Ok(match previous {
+        Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
+            Redemption::AlreadyRedeemed { grant_id: row.try_get("grant_id").map_err(backend)? }
+        }
+        _ => Redemption::Unknown,
+    })
+}
+
+async fn insert_grant(conn: &mut AnyConnection, grant: &Grant) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
+         refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&grant.id)
+    .bind(&grant.account_id)
+    .bind(&grant.client_id)
+    .bind(&grant.login_request_id)
+    .bind(grant.scopes.join(" "))
+    .bind(grant.auth_time)
+    .bind(&grant.acr)
+    .bind(grant.amr.join(" "))
+    .bind(&grant.refresh_hash)
+    .bind(grant.refresh_expires_at)
+    .bind(grant.created_at)
+    .bind(grant.revoked_at)
+    .bind(&grant.dpop_jkt)
+    .bind(&grant.browser_hash)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 /// A transaction's writes (`civpass_core::store::Transaction`) on the connection of one
 /// transaction: the writer's savepoint on SQLite, a pooled transaction on PostgreSQL.
 struct SqlTransaction<'c> {
@@ -1030,6 +1020,31 @@ impl Transaction for SqlTransaction<'_> {
 
     async fn insert_logout_notice(&mut self, notice: &LogoutNotice) -> StoreResult<()> {
         insert_logout_notice(self.conn, notice).await
+    }
+
+    async fn decide_login_request(
+        &mut self,
+        id: &str,
+        decision: &Decision,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        decide_login_request(self.conn, id, decision, now).await
+    }
+
+    async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()> {
+        upsert_consent(self.conn, consent).await
+    }
+
+    async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption> {
+        redeem_code(self.conn, code_hash, grant_id).await
+    }
+
+    async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()> {
+        insert_grant(self.conn, grant).await
+    }
+
+    async fn insert_release(&mut self, release: &Release) -> StoreResult<()> {
+        insert_release(self.conn, release).await
     }
 }
 

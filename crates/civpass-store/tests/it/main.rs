@@ -26,6 +26,47 @@ async fn stores() -> Vec<(TestDb, SqlStore)> {
     out
 }
 
+/// A decision with its consent, as `login::decide` writes it through the transaction seam.
+async fn decide(
+    store: &SqlStore,
+    id: &str,
+    decision: &Decision,
+    consent: Option<&Consent>,
+    now: i64,
+) -> bool {
+    let (id, decision, consent) = (id.to_owned(), decision.clone(), consent.cloned());
+    transact(store, move |tx| {
+        Box::pin(async move {
+            if !tx.decide_login_request(&id, &decision, now).await? {
+                return Ok(false);
+            }
+            if let Some(consent) = &consent {
+                tx.upsert_consent(consent).await?;
+            }
+            Ok(true)
+        })
+    })
+    .await
+    .unwrap()
+}
+
+/// A code redeemed with its grant and release, as `token::redeem_code` writes it.
+async fn redeem(store: &SqlStore, code_hash: &str, grant: &Grant, release: &Release) -> Redemption {
+    let (code_hash, grant, release) = (code_hash.to_owned(), grant.clone(), release.clone());
+    transact(store, move |tx| {
+        Box::pin(async move {
+            let redemption = tx.redeem_code(&code_hash, &grant.id).await?;
+            if redemption == Redemption::Redeemed {
+                tx.insert_grant(&grant).await?;
+                tx.insert_release(&release).await?;
+            }
+            Ok(redemption)
+        })
+    })
+    .await
+    .unwrap()
+}
+
 fn client(id: &str) -> Client {
     Client {
         id: id.into(),
@@ -218,13 +259,10 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
             linked_at: 150,
         };
         // Expired at the decision time: nothing changes.
-        assert!(!store.decide_login_request("r1", &approve, Some(&consent), 400).await.unwrap());
-        assert!(store.decide_login_request("r1", &approve, Some(&consent), 150).await.unwrap());
+        assert!(!decide(&store, "r1", &approve, Some(&consent), 400).await);
+        assert!(decide(&store, "r1", &approve, Some(&consent), 150).await);
         assert!(
-            !store
-                .decide_login_request("r1", &Decision::End(Ending::Denied), None, 151)
-                .await
-                .unwrap(),
+            !decide(&store, "r1", &Decision::End(Ending::Denied), None, 151).await,
             "decided once"
         );
         let r = store.find_login_request("r1").await.unwrap().unwrap();
@@ -239,21 +277,14 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
         assert_eq!(store.find_login_request_by_code("code1").await.unwrap().unwrap().id, "r1");
 
         let g = grant("g1", "a1", "c1", "rh1");
-        assert_eq!(
-            store.redeem_code("code1", &g, &release("rel1", "g1")).await.unwrap(),
-            Redemption::Redeemed
-        );
-        let again = store
-            .redeem_code("code1", &grant("g2", "a1", "c1", "rh2"), &release("rel2", "g2"))
-            .await
-            .unwrap();
+        assert_eq!(redeem(&store, "code1", &g, &release("rel1", "g1")).await, Redemption::Redeemed);
+        let again =
+            redeem(&store, "code1", &grant("g2", "a1", "c1", "rh2"), &release("rel2", "g2")).await;
         assert_eq!(again, Redemption::AlreadyRedeemed { grant_id: Some("g1".into()) });
         assert!(store.find_grant("g2").await.unwrap().is_none(), "the replay created nothing");
         assert_eq!(
-            store
-                .redeem_code("unknown", &grant("g3", "a1", "c1", "rh3"), &release("rel3", "g3"))
-                .await
-                .unwrap(),
+            redeem(&store, "unknown", &grant("g3", "a1", "c1", "rh3"), &release("rel3", "g3"))
+                .await,
             Redemption::Unknown
         );
         assert_eq!(store.find_grant("g1").await.unwrap(), Some(g));
@@ -271,12 +302,9 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             approved_scopes: vec!["openid".into()],
             amr: vec![],
         };
-        store.decide_login_request("r1", &approve, None, 150).await.unwrap();
+        decide(&store, "r1", &approve, None, 150).await;
         store.complete_login_request("r1", "code1", 210).await.unwrap();
-        store
-            .redeem_code("code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1"))
-            .await
-            .unwrap();
+        redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
 
         assert!(store.rotate_refresh_token(&rotation("rh1", "rh2", "rel2", 300)).await.unwrap());
         assert!(!store.rotate_refresh_token(&rotation("rh1", "rh3", "rel3", 310)).await.unwrap());
@@ -445,12 +473,8 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             granted_at: at,
             linked_at: at,
         };
-        assert!(
-            store.decide_login_request("r1", &approve, Some(&consent(150)), 150).await.unwrap()
-        );
-        assert!(
-            store.decide_login_request("r2", &approve, Some(&consent(170)), 170).await.unwrap()
-        );
+        assert!(decide(&store, "r1", &approve, Some(&consent(150)), 150).await);
+        assert!(decide(&store, "r2", &approve, Some(&consent(170)), 170).await);
         let kept = store.list_consents("a1").await.unwrap();
         assert_eq!((kept[0].granted_at, kept[0].linked_at), (170, 150));
         assert_eq!(
@@ -460,10 +484,9 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
 
         for (r, code, g, rh) in [("r1", "code1", "g1", "rh1"), ("r2", "code2", "g2", "rh2")] {
             assert!(store.complete_login_request(r, code, 210).await.unwrap());
-            let redeemed = store
-                .redeem_code(code, &grant(g, "a1", "c1", rh), &release(&format!("rel-{g}"), g))
-                .await
-                .unwrap();
+            let redeemed =
+                redeem(&store, code, &grant(g, "a1", "c1", rh), &release(&format!("rel-{g}"), g))
+                    .await;
             assert_eq!(redeemed, Redemption::Redeemed);
         }
         // A logout notice is queued with a revocation that happened, and with an unlink.
@@ -741,12 +764,9 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
             approved_scopes: vec!["openid".into()],
             amr: vec![],
         };
-        store.decide_login_request("r1", &approve, None, 150).await.unwrap();
+        decide(&store, "r1", &approve, None, 150).await;
         store.complete_login_request("r1", "code1", 210).await.unwrap();
-        store
-            .redeem_code("code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1"))
-            .await
-            .unwrap();
+        redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
         let changed = Client { name: "Renamed".into(), require_par: false, ..client("c1") };
         assert!(store.update_client(&changed).await.unwrap());
         assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
@@ -795,7 +815,7 @@ async fn an_unmet_request_is_denied_with_its_reason_and_keeps_what_it_asked() {
         let stored = store.find_login_request("r1").await.unwrap().unwrap();
         assert_eq!(stored, request("r1", "c1"));
         let unmet = Decision::End(Ending::LevelTooLow);
-        assert!(store.decide_login_request("r1", &unmet, None, 150).await.unwrap());
+        assert!(decide(&store, "r1", &unmet, None, 150).await);
         let ended = store.find_login_request("r1").await.unwrap().unwrap();
         assert_eq!(ended.status, LoginStatus::Denied);
         assert_eq!(ended.failure, Some(Ending::LevelTooLow));
