@@ -1,7 +1,6 @@
 //! Storage ports, one trait per aggregate. Each method is atomic on its own. A use case that
 //! changes several aggregates together writes through a `Transaction` (`transact`), so that
-//! the rules stay here and the store only runs the SQL (refresh-token rotation is the last
-//! bespoke multi-row method).
+//! the rules stay here and the store only runs the SQL.
 
 use std::any::Any;
 use std::future::Future;
@@ -99,20 +98,6 @@ pub trait AccountStore {
     ) -> StoreResult<bool>;
 }
 
-/// One refresh-token rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    pub grant_id: String,
-    pub old_hash: String,
-    /// The same as `old_hash` when the token is kept (only its lifetime slides): nothing is
-    /// retired then.
-    pub new_hash: String,
-    /// The new token's expiry: the idle lifetime from now, within the grant's absolute one.
-    pub new_expires_at: UnixTime,
-    pub release: Release,
-    pub now: UnixTime,
-}
-
 /// Whose pending login requests to count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PendingKey<'a> {
@@ -199,9 +184,6 @@ pub trait GrantStore {
         &self,
         refresh_hash: &str,
     ) -> StoreResult<Option<Grant>>;
-    /// Replaces the refresh token if `old_hash` is still current and the grant live, retiring
-    /// the old one and recording the release, in one transaction; false otherwise.
-    async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool>;
     /// Forgets retired refresh tokens retired before `cutoff`; returns how many.
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     /// Revokes a grant; true if this call revoked it (it was live).
@@ -256,6 +238,22 @@ pub trait Transaction: Send {
     /// what became of the code.
     async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption>;
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
+    /// Replaces a live grant's refresh token if `old_hash` is still the current one; false if
+    /// it is not (another request rotated it first) or the grant was revoked.
+    async fn replace_refresh_token(
+        &mut self,
+        grant_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Remembers a replaced refresh token, so that its reuse is recognised.
+    async fn retire_refresh_token(
+        &mut self,
+        refresh_hash: &str,
+        grant_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;
 }
 

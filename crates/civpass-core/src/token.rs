@@ -10,8 +10,8 @@ use crate::dpop::{DpopError, DpopRequest};
 use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
+use crate::store::Redemption;
 use crate::store::transact;
-use crate::store::{Redemption, Rotation};
 
 /// What an ID token carries beyond the standard claims.
 #[derive(Default)]
@@ -367,17 +367,32 @@ impl Services {
         // retry with the same token. Elsewhere each token is used once.
         let keep = self.settings.fapi2 && grant.dpop_jkt.is_some();
         let new_token = if keep { refresh_token.to_owned() } else { random_token(32) };
-        let rotation = Rotation {
-            grant_id: grant.id.clone(),
-            old_hash: old_hash.clone(),
-            new_hash: hash_secret(&new_token),
-            // Sliding: each use renews the idle lifetime, never past the absolute one.
-            new_expires_at: (now + self.settings.refresh_token_ttl).min(absolute_end),
-            release: self.release(&grant, "id_token", vec!["sub".to_owned()]),
-            now,
-        };
+        let new_hash = hash_secret(&new_token);
+        // Sliding: each use renews the idle lifetime, never past the absolute one.
+        let new_expires_at = (now + self.settings.refresh_token_ttl).min(absolute_end);
+        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
         let with_id_token = scopes.iter().any(|s| s == "openid");
-        if !self.store.rotate_refresh_token(&rotation).await.map_err(Internal::from)? {
+        // The new token, the retirement of the old one (unless it is kept) and the release,
+        // together.
+        let (grant_id, replaced) = (grant.id.clone(), old_hash.clone());
+        let rotated = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx
+                    .replace_refresh_token(&grant_id, &replaced, &new_hash, new_expires_at)
+                    .await?
+                {
+                    return Ok(false);
+                }
+                if new_hash != replaced {
+                    tx.retire_refresh_token(&replaced, &grant_id, now).await?;
+                }
+                tx.insert_release(&release).await?;
+                Ok(true)
+            })
+        })
+        .await
+        .map_err(Internal::from)?;
+        if !rotated {
             // Another request rotated this token first: it is now a retired one.
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);

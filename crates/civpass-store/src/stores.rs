@@ -13,8 +13,8 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Rotation, StoreError, StoreResult, Transaction,
-    TransactionStore, Work,
+    OutboxStore, PendingKey, Redemption, StoreError, StoreResult, Transaction, TransactionStore,
+    Work,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -737,41 +737,6 @@ impl GrantStore for SqlStore {
         row.as_ref().map(rows::grant).transpose()
     }
 
-    async fn rotate_refresh_token(&self, rotation: &Rotation) -> StoreResult<bool> {
-        let r = rotation.clone();
-        self.writer
-            .write(Statements::Several, op!(|conn| {
-                let updated = sqlx::query(
-                    "UPDATE grants SET refresh_hash = $1, refresh_expires_at = $2 \
-                     WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
-                )
-                .bind(&r.new_hash)
-                .bind(r.new_expires_at)
-                .bind(&r.grant_id)
-                .bind(&r.old_hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-                if updated.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                if r.new_hash != r.old_hash {
-                    sqlx::query(
-                        "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(&r.old_hash)
-                    .bind(&r.grant_id)
-                    .bind(r.now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                }
-                insert_release(conn, &r.release).await?;
-                Ok(true)
-            }))
-            .await
-    }
-
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
         self.writer
             .write(
@@ -1041,6 +1006,45 @@ impl Transaction for SqlTransaction<'_> {
 
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()> {
         insert_grant(self.conn, grant).await
+    }
+
+    async fn replace_refresh_token(
+        &mut self,
+        grant_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let updated = sqlx::query(
+            "UPDATE grants SET refresh_hash = $1, refresh_expires_at = $2 \
+             WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
+        )
+        .bind(new_hash)
+        .bind(new_expires_at)
+        .bind(grant_id)
+        .bind(old_hash)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn retire_refresh_token(
+        &mut self,
+        refresh_hash: &str,
+        grant_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+        )
+        .bind(refresh_hash)
+        .bind(grant_id)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()> {

@@ -11,7 +11,7 @@ use civpass_core::model::{
 };
 use civpass_core::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Rotation, Store, StoreError, transact,
+    OutboxStore, PendingKey, Redemption, Store, StoreError, transact,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
@@ -306,8 +306,8 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
         store.complete_login_request("r1", "code1", 210).await.unwrap();
         redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
 
-        assert!(store.rotate_refresh_token(&rotation("rh1", "rh2", "rel2", 300)).await.unwrap());
-        assert!(!store.rotate_refresh_token(&rotation("rh1", "rh3", "rel3", 310)).await.unwrap());
+        assert!(rotate(&store, "rh1", "rh2", "rel2", 300).await);
+        assert!(!rotate(&store, "rh1", "rh3", "rel3", 310).await);
         let rotated = store.find_grant_by_refresh_hash("rh2").await.unwrap().unwrap();
         assert_eq!((rotated.id.as_str(), rotated.refresh_expires_at), ("g1", 300 + 1000));
         assert_eq!(rotated.dpop_jkt.as_deref(), Some("jkt-g1"), "the DPoP binding is kept");
@@ -331,22 +331,29 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             Some(500),
             "the first revocation time stays"
         );
-        assert!(!store.rotate_refresh_token(&rotation("rh2", "rh4", "rel4", 320)).await.unwrap());
+        assert!(!rotate(&store, "rh2", "rh4", "rel4", 320).await);
         assert_eq!(store.delete_retired_refresh_tokens_before(300).await.unwrap(), 0);
         assert_eq!(store.delete_retired_refresh_tokens_before(301).await.unwrap(), 1);
         assert!(store.find_grant_by_retired_refresh_hash("rh1").await.unwrap().is_none());
     }
 }
 
-fn rotation(old: &str, new: &str, release_id: &str, now: i64) -> Rotation {
-    Rotation {
-        grant_id: "g1".into(),
-        old_hash: old.into(),
-        new_hash: new.into(),
-        new_expires_at: now + 1000,
-        release: release(release_id, "g1"),
-        now,
-    }
+/// A refresh token replaced, the old one retired and a release recorded, as
+/// `token::refresh` writes them through the transaction seam; false if `old` was not current.
+async fn rotate(store: &SqlStore, old: &str, new: &str, release_id: &str, now: i64) -> bool {
+    let (old, new, release) = (old.to_owned(), new.to_owned(), release(release_id, "g1"));
+    transact(store, move |tx| {
+        Box::pin(async move {
+            if !tx.replace_refresh_token("g1", &old, &new, now + 1000).await? {
+                return Ok(false);
+            }
+            tx.retire_refresh_token(&old, "g1", now).await?;
+            tx.insert_release(&release).await?;
+            Ok(true)
+        })
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
