@@ -67,6 +67,19 @@ async fn redeem(store: &SqlStore, code_hash: &str, grant: &Grant, release: &Rele
     .unwrap()
 }
 
+/// A back-channel logout notice for client `c1`, due at once.
+fn notice(id: &str) -> LogoutNotice {
+    LogoutNotice {
+        id: id.into(),
+        client_id: "c1".into(),
+        subject: "sub".into(),
+        session_id: None,
+        attempts: 0,
+        next_attempt_at: 0,
+        created_at: 0,
+    }
+}
+
 fn client(id: &str) -> Client {
     Client {
         id: id.into(),
@@ -497,15 +510,6 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             assert_eq!(redeemed, Redemption::Redeemed);
         }
         // A logout notice is queued with a revocation that happened, and with an unlink.
-        let notice = |id: &str| LogoutNotice {
-            id: id.into(),
-            client_id: "c1".into(),
-            subject: "sub".into(),
-            session_id: None,
-            attempts: 0,
-            next_attempt_at: 0,
-            created_at: 0,
-        };
         // The use cases' transactions, as core writes them (`account::unlink_service`,
         // `token::revoke_on_reuse`): a notice only with a revocation that happened.
         let revoke = |at: i64, id: &'static str| {
@@ -914,15 +918,6 @@ async fn a_revoked_access_token_is_remembered_until_it_expires() {
 async fn a_transaction_is_all_or_nothing() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
-        let notice = |id: &str| LogoutNotice {
-            id: id.into(),
-            client_id: "c1".into(),
-            subject: "sub".into(),
-            session_id: None,
-            attempts: 0,
-            next_attempt_at: 0,
-            created_at: 0,
-        };
         // The work writes, then fails: none of its writes stays.
         let failed: Result<(), StoreError> = transact(&store, move |tx| {
             Box::pin(async move {
