@@ -58,18 +58,97 @@ enum Group {
     Registration,
 }
 
+/// How each route is rate-limited: a group, or no limit and why. Every route the routers
+/// declare must be here (a test reads the routers' sources), so that a new endpoint cannot go
+/// unlimited by accident. `{name}` stands for one path segment, as in the routes.
+const ENDPOINT_LIMITS: &[(&str, Limit)] = &[
+    ("/authorize", Limit::Group(Group::Authorize)),
+    ("/logout", Limit::Group(Group::Authorize)),
+    ("/login/{id}", Limit::Group(Group::Authorize)),
+    ("/login/{id}/cancel", Limit::Group(Group::Authorize)),
+    (
+        "/login/{id}/status",
+        Limit::None("the waiting page polls it each second; bound to its browser's cookie, cheap"),
+    ),
+    ("/token", Limit::Group(Group::Token)),
+    ("/revoke", Limit::Group(Group::Token)),
+    ("/introspect", Limit::Group(Group::Token)),
+    ("/par", Limit::Group(Group::Token)),
+    ("/userinfo", Limit::Group(Group::Token)),
+    ("/register", Limit::Group(Group::Token)),
+    ("/register/{client_id}", Limit::Group(Group::Token)),
+    ("/api/v1/device/enrolments", Limit::Group(Group::Registration)),
+    ("/api/v1/device/identity-checks", Limit::Group(Group::Registration)),
+    ("/api/v1/device/passkey-registrations", Limit::Group(Group::Registration)),
+    ("/api/v1/device/passkey-registrations/{id}", Limit::Group(Group::Registration)),
+    ("/api/v1/device/configuration", Limit::Group(Group::Device)),
+    ("/api/v1/device/login-requests/{id}", Limit::Group(Group::Device)),
+    ("/api/v1/device/login-requests/{id}/passkey-challenge", Limit::Group(Group::Device)),
+    ("/api/v1/device/login-requests/{id}/decision", Limit::Group(Group::Device)),
+    ("/api/v1/device/sessions/challenge", Limit::Group(Group::Device)),
+    ("/api/v1/device/sessions", Limit::Group(Group::Device)),
+    ("/api/v1/device/me", Limit::Group(Group::Device)),
+    ("/api/v1/device/me/services", Limit::Group(Group::Device)),
+    ("/api/v1/device/me/services/{client_id}", Limit::Group(Group::Device)),
+    ("/.well-known/openid-configuration", Limit::None(PUBLIC)),
+    ("/jwks", Limit::None(PUBLIC)),
+    ("/openapi.json", Limit::None(PUBLIC)),
+    ("/healthz", Limit::None(PUBLIC)),
+    ("/", Limit::None(PUBLIC)),
+    ("/privacy", Limit::None(PUBLIC)),
+    ("/help", Limit::None(PUBLIC)),
+    ("/docs/{name}", Limit::None(PUBLIC)),
+    ("/static/login.js", Limit::None(PUBLIC)),
+    ("/static/civpass.css", Limit::None(PUBLIC)),
+    ("/app", Limit::None(PUBLIC)),
+    ("/app/", Limit::None(PUBLIC)),
+    ("/app/register", Limit::None(PUBLIC)),
+    ("/app/login", Limit::None(PUBLIC)),
+    ("/app/services", Limit::None(PUBLIC)),
+    ("/app/data", Limit::None(PUBLIC)),
+    ("/app/app.js", Limit::None(PUBLIC)),
+    ("/app/app.css", Limit::None(PUBLIC)),
+    ("/app/sw.js", Limit::None(PUBLIC)),
+    ("/app/manifest.webmanifest", Limit::None(PUBLIC)),
+    ("/app/icon.svg", Limit::None(PUBLIC)),
+    ("/app/icon-192.png", Limit::None(PUBLIC)),
+    ("/app/icon-512.png", Limit::None(PUBLIC)),
+    ("/app/icon-maskable-512.png", Limit::None(PUBLIC)),
+    ("/app/i18n/{file}", Limit::None(PUBLIC)),
+];
+
+/// Why public, static or cached answers need no limit of their own: they are the same for
+/// everyone, read nothing personal, write nothing, and the connection caps still bound them.
+const PUBLIC: &str = "the same for everyone, no writes; bounded by the connection caps";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    Group(Group),
+    /// No rate limit, for the reason given.
+    None(&'static str),
+}
+
+/// Whether `path` is an instance of the route `pattern` (`{name}` matches one segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The rate-limit group of a request's path; unknown paths (404s) are counted with the device
+/// API when they are under it, as its clients are the ones that probe it.
 fn group(path: &str) -> Option<Group> {
-    match path {
-        "/authorize" | "/logout" => Some(Group::Authorize),
-        "/token" | "/revoke" | "/introspect" | "/par" | "/userinfo" => Some(Group::Token),
-        p if p == "/register" || p.starts_with("/register/") => Some(Group::Token),
-        "/api/v1/device/enrolments" | "/api/v1/device/identity-checks" => Some(Group::Registration),
-        p if p.starts_with("/api/v1/device/passkey-registrations") => Some(Group::Registration),
-        p if p.starts_with("/api/v1/device/") => Some(Group::Device),
-        // The waiting page polls its status every second; that is bound to the browser's
-        // cookie and cheap, so only the page itself counts.
-        p if p.starts_with("/login/") && !p.ends_with("/status") => Some(Group::Authorize),
-        _ => None,
+    match ENDPOINT_LIMITS.iter().find(|(pattern, _)| matches(pattern, path)) {
+        Some((_, Limit::Group(group))) => Some(*group),
+        Some((_, Limit::None(_))) => None,
+        None if path.starts_with("/api/v1/device/") => Some(Group::Device),
+        None => None,
     }
 }
 
@@ -243,6 +322,30 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
 mod tests {
     use super::*;
 
+    /// Every route the routers declare has its rate-limit decision in `ENDPOINT_LIMITS`, and
+    /// every entry there is a route: read off the routers' sources, as a new route is added.
+    #[test]
+    fn every_route_has_a_rate_limit_decision() {
+        let mut declared = std::collections::BTreeSet::new();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for (i, _) in text.match_indices(".route(") {
+                let rest = text[i + ".route(".len()..].trim_start();
+                if let Some(quoted) = rest.strip_prefix('"') {
+                    declared.insert(quoted[..quoted.find('"').unwrap()].to_owned());
+                }
+            }
+        }
+        assert!(declared.len() > 40, "the scan found the routes");
+        let table: std::collections::BTreeSet<String> =
+            ENDPOINT_LIMITS.iter().map(|(p, _)| (*p).to_owned()).collect();
+        let missing: Vec<_> = declared.difference(&table).collect();
+        let stale: Vec<_> = table.difference(&declared).collect();
+        assert!(missing.is_empty(), "routes with no rate-limit decision: {missing:?}");
+        assert!(stale.is_empty(), "decisions for routes that do not exist: {stale:?}");
+    }
+
     #[test]
     fn paths_fall_into_their_groups() {
         assert_eq!(group("/authorize"), Some(Group::Authorize));
@@ -258,6 +361,10 @@ mod tests {
         assert_eq!(group("/api/v1/device/passkey-registrations/x"), Some(Group::Registration));
         assert_eq!(group("/app/"), None);
         assert_eq!(group("/.well-known/openid-configuration"), None);
+        assert_eq!(group("/login/abc/cancel"), Some(Group::Authorize));
+        assert_eq!(group("/api/v1/device/login-requests/x/decision"), Some(Group::Device));
+        assert_eq!(group("/api/v1/device/unknown"), Some(Group::Device), "probes count too");
+        assert_eq!(group("/login//status"), None, "an empty segment is no id");
     }
 
     #[test]
