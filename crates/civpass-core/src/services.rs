@@ -246,10 +246,11 @@ impl Services {
         &self.settings
     }
 
-    /// Whether the app can register and use passkeys on this server.
-    /// A new time-ordered id (UUID version 7, RFC 9562 section 5.7) whose time is the `Clock`'s,
-    /// so that tests that set the clock get ids in the order of their time. Core takes time only
-    /// from its `Clock` (clippy.toml forbids the wall clock here).
+    /// A new time-ordered id (UUID version 7, RFC 9562 section 5.7) whose time is the `Clock`'s
+    /// second. Within a process ids follow the order they were made in, even across seconds
+    /// (the counter context never goes back, also after a clock step); across nodes, ids of one
+    /// second sort at random. Core takes time only from its `Clock` (clippy.toml forbids the
+    /// wall clock here).
     pub(crate) fn new_id(&self) -> uuid::Uuid {
         // The counter context keeps ids made in one second in the order they were made (RFC
         // 9562 section 6.2, method 1), as records listed by id (releases) rely on.
@@ -259,6 +260,7 @@ impl Services {
         uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&ORDER, seconds, 0))
     }
 
+    /// Whether the app can register and use passkeys on this server.
     pub fn passkeys_available(&self) -> bool {
         self.webauthn.is_some()
     }

@@ -203,8 +203,11 @@ pub trait GrantStore {
 /// What a `Transaction`'s work returns: a future that may borrow the transaction.
 pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 't>>;
 
-/// Work for one transaction. It may do nothing but its writes through the `Transaction` (no
-/// other I/O: on SQLite it runs inside a group commit that other writes wait on).
+/// Work for one transaction. It may do nothing but its writes through the `Transaction`: no
+/// other I/O (on SQLite it runs inside a group commit that other writes wait on), and no call
+/// to the store itself (which would wait on the transaction it runs in; the store refuses it).
+/// It must pass every error on (`?`): PostgreSQL refuses the rest of a transaction after a
+/// failed statement, where SQLite would carry on.
 pub type Work<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Transaction) -> TxFuture<'t, T> + Send>;
 
 /// The writes a use case can make together, in one transaction (see `transact`). Each reads

@@ -13,6 +13,7 @@
 //! writer task, or one spawned per write on PostgreSQL), so dropping the caller's future never
 //! stops a transaction half-way.
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use civpass_core::store::{StoreError, StoreResult};
 
 use crate::backend;
+
+tokio::task_local! {
+    /// Set while a write runs: a write started from inside one is refused (see `write`).
+    static INSIDE_A_WRITE: ();
+}
 
 /// Most operations committed together; bounds the time one batch holds the write lock.
 const MAX_BATCH: usize = 256;
@@ -59,7 +65,12 @@ impl<T: Send + 'static> Job for TypedJob<T> {
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let Some(op) = self.op.take() else { return false };
-            let result = op(conn).await;
+            // A panic in one operation (core's transaction work runs here) must fail that
+            // operation alone, not end the writer task every later write waits on.
+            let result =
+                std::panic::AssertUnwindSafe(op(conn)).catch_unwind().await.unwrap_or_else(|_| {
+                    Err(StoreError::Backend("a write panicked; it was rolled back".into()))
+                });
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -90,16 +101,24 @@ impl Writer {
     /// Starts the writer task on its own connection.
     pub(crate) fn batched(conn: AnyConnection) -> Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4 * MAX_BATCH);
-        tokio::spawn(run_batches(conn, rx));
+        tokio::spawn(INSIDE_A_WRITE.scope((), run_batches(conn, rx)));
         Writer::Batched(tx)
     }
 
     /// Runs `op` in a transaction and returns its result once it is durable.
+    ///
+    /// Errors: `Backend` if called from inside another write (a transaction's work that calls
+    /// the store instead of its `Transaction`), which would otherwise wait on itself forever.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         statements: Statements,
         op: Op<T>,
     ) -> StoreResult<T> {
+        if INSIDE_A_WRITE.try_with(|_| ()).is_ok() {
+            return Err(StoreError::Backend(
+                "a transaction's work wrote through the store instead of its Transaction".into(),
+            ));
+        }
         match self {
             Writer::Pool(pool) => {
                 // In a task of its own, so that the write finishes (commits or rolls back)
@@ -107,7 +126,7 @@ impl Writer {
                 // future, and a transaction dropped half-way would leave its pooled connection
                 // "idle in transaction" until sqlx next touches it.
                 let pool = pool.clone();
-                let task = tokio::spawn(async move {
+                let task = tokio::spawn(INSIDE_A_WRITE.scope((), async move {
                     let mut tx = pool.begin().await.map_err(backend)?;
                     let result = op(&mut tx).await;
                     if result.is_ok() {
@@ -116,7 +135,7 @@ impl Writer {
                         tx.rollback().await.map_err(backend)?;
                     }
                     result
-                });
+                }));
                 task.await
                     .map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))?
             }

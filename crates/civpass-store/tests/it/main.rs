@@ -976,3 +976,38 @@ async fn a_client_stored_by_the_first_schema_reads_at_the_newest() {
         assert!(!client.auth_methods.is_empty() && !client.grant_types.is_empty(), "{client:?}");
     }
 }
+
+/// A transaction's work that writes through the store itself (it must use its `Transaction`)
+/// is refused rather than left waiting on the transaction it runs in, and a work that panics
+/// fails alone: the store keeps writing.
+#[tokio::test]
+async fn a_work_cannot_deadlock_or_stop_the_store() {
+    for (_db, store) in stores().await {
+        store.insert_client(&client("c1")).await.unwrap();
+        let inner = store.clone();
+        let nested = transact(&store, move |_tx| {
+            Box::pin(async move { inner.insert_logout_notice(&notice("n1")).await })
+        })
+        .await;
+        assert!(
+            matches!(nested, Err(StoreError::Backend(ref why)) if why.contains("instead of its Transaction"))
+        );
+        let panicked: Result<(), StoreError> = transact(&store, |tx| {
+            Box::pin(async move {
+                tx.insert_logout_notice(&notice("n2")).await?;
+                panic!("a bug in a use case")
+            })
+        })
+        .await;
+        assert!(panicked.is_err());
+        store.insert_logout_notice(&notice("n3")).await.expect("the store still writes");
+        let left: Vec<String> = store
+            .claim_logout_notices(10, 20, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(left, ["n3"], "nothing of the refused or panicked works stays");
+    }
+}
