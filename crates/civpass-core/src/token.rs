@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::dpop::{DpopError, DpopRequest};
+use crate::logout::per_session;
 use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
 use crate::scopes;
 use crate::services::{Internal, Services};
@@ -247,21 +248,34 @@ impl Services {
         let release = self.release(&grant, "id_token", released);
         // The code, the grant it produces and what its ID token releases, together; a
         // replayed code revokes what it produced (RFC 6749 section 4.1.2) in the same breath.
+        // The service hears that the session the first redemption began has ended, as it does
+        // when a reused refresh token ends one (the produced grant is this login's: same
+        // citizen, same client).
+        let ended = self.logout_notice(client, &grant.account_id, None);
         let (issued, recorded) = (grant.clone(), release);
-        let redemption = transact(self.store.as_ref(), move |tx| {
+        let (redemption, queued) = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let redemption = tx.redeem_code(&code_hash, &issued.id).await?;
+                let mut queued = Vec::new();
                 match &redemption {
                     Redemption::Redeemed => {
                         tx.insert_grant(&issued).await?;
                         tx.insert_release(&recorded).await?;
                     }
                     Redemption::AlreadyRedeemed { grant_id: Some(produced) } => {
-                        tx.revoke_grant(produced, now).await?;
+                        if tx.revoke_grant(produced, now).await? {
+                            for notice in ended
+                                .iter()
+                                .flat_map(|t| per_session(t, std::slice::from_ref(produced)))
+                            {
+                                tx.insert_logout_notice(&notice).await?;
+                                queued.push(notice);
+                            }
+                        }
                     }
                     Redemption::AlreadyRedeemed { grant_id: None } | Redemption::Unknown => {}
                 }
-                Ok(redemption)
+                Ok((redemption, queued))
             })
         })
         .await
@@ -270,6 +284,9 @@ impl Services {
             Redemption::Redeemed => {}
             Redemption::AlreadyRedeemed { .. } => {
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
+                for notice in &queued {
+                    self.logout_queued(notice);
+                }
                 return Err(TokenError::InvalidGrant("the code has already been used"));
             }
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),

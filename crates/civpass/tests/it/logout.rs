@@ -408,3 +408,37 @@ async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
         assert_eq!((&logout["sub"], &logout["sid"]), (&sub, &id_token["sid"]), "this session");
     }
 }
+
+#[tokio::test]
+async fn a_replayed_code_ends_the_session_it_began_and_the_service_hears_so() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (uri, received) = receiver().await;
+        let (id, secret) = client_with(&server, Some(uri)).await;
+        let wallet = server.enrolled_wallet(93).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &wallet, &req).await;
+        let (status, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::OK);
+        let first = claims(tokens["id_token"].as_str().unwrap());
+        // RFC 6749 section 4.1.2: the replay revokes what the code produced, and the service,
+        // whose session rests on it, is told which one ended.
+        let (status, _) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        for _ in 0..150 {
+            if !received.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bodies = received.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 1, "{backend:?}: one logout, for the one session");
+        let logout = logout_token(&bodies[0]);
+        assert_eq!((&logout["sub"], &logout["sid"]), (&first["sub"], &first["sid"]));
+        // A third try revokes nothing more and tells nothing more.
+        let (status, _) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(received.lock().unwrap().len(), 1);
+    }
+}
