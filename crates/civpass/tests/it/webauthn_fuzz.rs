@@ -115,9 +115,9 @@ proptest! {
             let id = &waiting.link.request_id;
             let challenge = f.server.services.start_decision_assertion(id, &f.device_id).await.unwrap();
             let AssertionOptions::Passkey(options) = challenge.options else { panic!("a passkey device") };
-            let credential_id = options.public_key.allow_credentials[0].id.clone();
+            let credential_id: &[u8] = options.public_key.allow_credentials[0].id.as_ref();
             let credential = json!({
-                "id": B64.encode(credential_id.as_ref()), "rawId": B64.encode(credential_id.as_ref()), "type": "public-key",
+                "id": B64.encode(credential_id), "rawId": B64.encode(credential_id), "type": "public-key",
                 "response": {
                     "authenticatorData": B64.encode(&auth_data),
                     "clientDataJSON": B64.encode(&client_data),
