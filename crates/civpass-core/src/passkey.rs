@@ -320,3 +320,25 @@ impl Services {
         Ok(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A passkey as webauthn-rs 0.5.5 stored it (generated with that version's own
+    /// serialisation): devices registered before the move to 0.6 keep working after it.
+    const STORED_BY_0_5: &str = r#"{"cred":{"cred_id":"AQID-vv8_f7_","cred":{"type_":"ES256","key":{"EC_EC2":{"curve":"SECP256R1","x":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc","y":"CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk"}}},"counter":17,"transports":["internal"],"user_verified":true,"backup_eligible":true,"backup_state":true,"registration_policy":"required","extensions":{"cred_protect":"NotRequested","hmac_create_secret":"NotRequested","appid":"NotRequested","cred_props":"NotRequested"},"attestation":{"data":"None","metadata":"None"},"attestation_format":"none"}}"#;
+
+    #[test]
+    fn a_passkey_stored_by_webauthn_rs_0_5_still_reads() {
+        let passkey: Passkey = serde_json::from_str(STORED_BY_0_5).expect("the 0.5 form reads");
+        let id: &[u8] = passkey.cred_id().as_ref();
+        assert_eq!(id, [1, 2, 3, 250, 251, 252, 253, 254, 255]);
+        // And it is written back in the same form, so a device's record does not change shape
+        // when its counter is updated.
+        let again: serde_json::Value = serde_json::to_value(&passkey).unwrap();
+        let before: serde_json::Value = serde_json::from_str(STORED_BY_0_5).unwrap();
+        assert_eq!(again["cred"]["cred_id"], before["cred"]["cred_id"]);
+        assert_eq!(again["cred"]["cred"], before["cred"]["cred"]);
+    }
+}
