@@ -394,6 +394,15 @@ pub enum Ending {
 }
 
 impl Ending {
+    pub const ALL: [Ending; 6] = [
+        Ending::Denied,
+        Ending::Cancelled,
+        Ending::WrongMatchCode,
+        Ending::Expired,
+        Ending::OtherCitizen,
+        Ending::LevelTooLow,
+    ];
+
     /// The stored form (the `failure` column); older rows hold the last three.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -407,16 +416,7 @@ impl Ending {
     }
 
     pub fn parse(text: &str) -> Option<Ending> {
-        [
-            Ending::Denied,
-            Ending::WrongMatchCode,
-            Ending::Expired,
-            Ending::Cancelled,
-            Ending::OtherCitizen,
-            Ending::LevelTooLow,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == text)
+        Ending::ALL.into_iter().find(|e| e.as_str() == text)
     }
 
     /// The OAuth error the service receives.
@@ -543,14 +543,7 @@ mod ending_tests {
 
     #[test]
     fn every_ending_is_stored_and_read_back_and_older_rows_still_read() {
-        for ending in [
-            Ending::Denied,
-            Ending::Cancelled,
-            Ending::WrongMatchCode,
-            Ending::Expired,
-            Ending::OtherCitizen,
-            Ending::LevelTooLow,
-        ] {
+        for ending in Ending::ALL {
             assert_eq!(Ending::parse(ending.as_str()), Some(ending));
         }
         // What rows written before the type existed hold.

@@ -65,14 +65,12 @@ pub(crate) async fn allow_client_origin(
 ) {
     res.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
     let Some(origin) = headers.get(header::ORIGIN) else { return };
-    if res.status().is_client_error() {
-        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        res.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
-        return;
-    }
-    let Some(client_id) = client_id else { return };
-    let Ok(text) = origin.to_str() else { return };
-    if state.services.web_origin_allowed(client_id, text).await {
+    let readable = res.status().is_client_error()
+        || match (client_id, origin.to_str()) {
+            (Some(client_id), Ok(text)) => state.services.web_origin_allowed(client_id, text).await,
+            _ => false,
+        };
+    if readable {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         res.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
     }

@@ -1,7 +1,8 @@
 //! The written invariants of ARCHITECTURE.md, checked on the source tree (after
 //! rust-analyzer's `tidy`): which crate may depend on which, what the domain core may not link,
-//! a `//!` on every module, the two migration directories in step, and the language catalogs
-//! in step. Core's wall-clock and id rules are clippy's (`crates/civpass-core/clippy.toml`).
+//! a `//!` on every module, the two migration directories in step. The language catalogs are
+//! kept in step by `civpass-server`'s `i18n` unit test, and core's wall-clock and id rules by
+//! clippy (`crates/civpass-core/clippy.toml`).
 
 // A tidy check reports a broken tree by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -139,36 +140,4 @@ fn the_migration_directories_hold_the_same_numbered_steps() {
         );
     }
     // That each is embedded in the migrator is `civpass-store`'s own unit test.
-}
-
-/// `{name}` placeholders of a catalog text.
-fn placeholders(text: &str) -> BTreeSet<String> {
-    text.split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}'))
-        .map(|(n, _)| n.to_owned())
-        .collect()
-}
-
-#[test]
-fn the_language_catalogs_have_the_same_keys_and_placeholders() {
-    let dir = root().join("crates/civpass-server/i18n");
-    let load = |lang: &str| -> BTreeMap<String, String> {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{lang}.json"))).unwrap())
-            .unwrap()
-    };
-    let english = load("en");
-    for lang in ["zh-HK", "zh-CN"] {
-        let other = load(lang);
-        let keys = |c: &BTreeMap<String, String>| c.keys().cloned().collect::<BTreeSet<_>>();
-        assert_eq!(keys(&other), keys(&english), "{lang} has other keys than en");
-        for (key, text) in &english {
-            assert_eq!(placeholders(&other[key]), placeholders(text), "{lang}: {key}");
-        }
-    }
-    let files: BTreeSet<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(files, BTreeSet::from(["en.json".into(), "zh-CN.json".into(), "zh-HK.json".into()]));
 }

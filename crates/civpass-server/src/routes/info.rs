@@ -15,7 +15,7 @@ use crate::routes::login::LangQuery;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(landing))
+        .route("/", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Landing)))
         .route("/privacy", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Privacy)))
         .route("/help", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Help)))
         .route("/docs/{name}", get(document))
@@ -47,16 +47,6 @@ const DOCUMENTS: [(&str, &str); 5] = [
     ("SECURITY.md", include_str!("../../../../docs/SECURITY.md")),
     ("APP.md", include_str!("../../../../docs/APP.md")),
 ];
-
-async fn landing(
-    state: State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
-    query: Query<LangQuery>,
-) -> Response {
-    info(state, jar, headers, uri, query, Info::Landing).await
-}
 
 async fn info(
     State(state): State<AppState>,

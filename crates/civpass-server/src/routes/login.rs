@@ -163,8 +163,8 @@ async fn login_page(
 }
 
 /// "Cancel and go back": a form post from the login page, with the binding cookie and, where
-/// the browser says, from civpass's own origin (so another site cannot end a citizen's login). Answers 303 to the service with
-/// `error=access_denied`, or the page `login_page` would show.
+/// the browser says, from civpass's own origin (so another site cannot end a citizen's login).
+/// Answers 303 to the service with `error=access_denied`, or the page `login_page` would show.
 async fn cancel_login(
     State(state): State<AppState>,
     jar: CookieJar,
