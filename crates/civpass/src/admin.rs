@@ -222,7 +222,10 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
             if target.json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else if let Some(fields) = out.as_object() {
-                for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                for (name, value) in fields
+                    .iter()
+                    .filter(|(_, v)| !v.is_null() && !v.as_array().is_some_and(Vec::is_empty))
+                {
                     let text = match value {
                         serde_json::Value::String(s) => s.clone(),
                         serde_json::Value::Array(items) => items
