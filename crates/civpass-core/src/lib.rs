@@ -3,24 +3,17 @@
 //!
 //! No HTTP, SQL or filesystem here: storage, the population registry, identity evidence and the
 //! clock are ports (traits) that the outer crates implement. Time is always a parameter.
+//!
+//! One folder per feature slice over a small kernel; slices depend downward only (the tidy test
+//! reads the `use crate::` lines): `kernel` ← `identity` ← `device` ← `consent` ← `keys` ←
+//! `oidc` ← `account`, and `platform` (the facade the server and the CLI hold) over them all.
 
 pub mod account;
-pub mod clients;
-pub mod clock;
-pub mod dpop;
-pub mod enrol;
-pub mod evidence;
-pub mod hkid;
+pub mod consent;
+pub mod device;
+pub mod identity;
+pub mod kernel;
 pub mod keys;
-pub mod login;
-pub mod login_context;
-pub mod logout;
 pub mod model;
-pub mod par;
-pub mod passkey;
-pub mod registration;
-pub mod registry;
-pub mod scopes;
-pub mod services;
-pub mod store;
-pub mod token;
+pub mod oidc;
+pub mod platform;

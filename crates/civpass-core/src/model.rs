@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use civpass_crypto::jws::Algorithm;
 
-use crate::clock::UnixTime;
-use crate::registry::Gender;
+use crate::identity::registry::Gender;
+use crate::kernel::clock::UnixTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {

@@ -23,7 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use civpass_core::evidence::{
+use civpass_core::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceResult, EvidenceVerifier,
 };
 use civpass_crypto::secret::random_token;

@@ -2,7 +2,7 @@
 //! HTTP client for a real registry) and identity evidence verifiers (the sandbox's, and an HTTP
 //! client for a vendor's service; see `evidence.rs` for its contract).
 //!
-//! Both implement `civpass_core::registry::RegistrySource`, so enrolment code cannot tell them apart.
+//! Both implement `civpass_core::identity::registry::RegistrySource`, so enrolment code cannot tell them apart.
 //!
 //! `SandboxRegistry` stands in for the authoritative registry in development, tests and demos.
 //! Its people are synthetic: random combinations of common surnames, given-name characters, HKID numbers and
@@ -33,8 +33,8 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use civpass_core::hkid::HkId;
-use civpass_core::registry::{RegistryError, RegistryRecord, RegistrySource};
+use civpass_core::identity::hkid::HkId;
+use civpass_core::identity::registry::{RegistryError, RegistryRecord, RegistrySource};
 use reqwest::header;
 use url::Url;
 

@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
-use civpass_core::hkid::HkId;
-use civpass_core::registry::{Gender, RegistryRecord};
+use civpass_core::identity::hkid::HkId;
+use civpass_core::identity::registry::{Gender, RegistryRecord};
 use time::macros::date;
 use time::{Date, Duration};
 
@@ -111,7 +111,7 @@ fn surname(rng: &mut SplitMix64) -> (char, &'static str) {
 mod tests {
     use std::collections::HashMap;
 
-    use civpass_core::registry::Gender;
+    use civpass_core::identity::registry::Gender;
 
     use crate::names::{FEMALE_GIVEN, MALE_GIVEN, SURNAMES};
     use crate::population::generate;

@@ -2,8 +2,8 @@
 //!
 //! Error messages here name the field at fault but never quote its value: the value is personal data.
 
-use civpass_core::hkid::HkId;
-use civpass_core::registry::{Gender, RegistryError, RegistryRecord};
+use civpass_core::identity::hkid::HkId;
+use civpass_core::identity::registry::{Gender, RegistryError, RegistryRecord};
 use serde::Deserialize;
 use time::Date;
 use time::macros::format_description;

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use civpass_core::login_context::{IpLocator, Place};
+use civpass_core::oidc::login_context::{IpLocator, Place};
 use maxminddb::{Reader, geoip2};
 
 pub struct MaxMindLocator {

@@ -2,7 +2,7 @@
 //! OAuth error responses, RFC 9457 problem details and HTML pages.
 //!
 //! Handlers only translate: they parse the request, call one use case of
-//! `civpass_core::services::Services`, and shape the answer. No SQL and no business rules here.
+//! `civpass_core::platform::Services`, and shape the answer. No SQL and no business rules here.
 
 mod connections;
 mod cors;
@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request};
-use civpass_core::clock::{Clock, UnixTime};
-use civpass_core::services::Services;
+use civpass_core::kernel::clock::{Clock, UnixTime};
+use civpass_core::platform::Services;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};

@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use civpass_core::clients::JwksSource;
-use civpass_core::logout::{DeliveryError, LogoutNotifier};
+use civpass_core::oidc::clients::JwksSource;
+use civpass_core::oidc::logout::{DeliveryError, LogoutNotifier};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 /// A JWK Set or sector document is small; anything bigger is refused rather than read.

@@ -1,11 +1,11 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
-use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
+use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
+use civpass_core::kernel::store::StoreError;
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Ending, Grant,
     GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
 };
-use civpass_core::store::StoreError;
 use civpass_crypto::jws::Algorithm;
 use sqlx::Row;
 use sqlx::any::AnyRow;

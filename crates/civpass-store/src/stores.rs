@@ -5,16 +5,16 @@
 use std::any::Any;
 
 use async_trait::async_trait;
-use civpass_core::clock::UnixTime;
-use civpass_core::evidence::EvidenceRecord;
-use civpass_core::model::{
-    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
-    LogoutNotice, Release, StoredSigningKey,
-};
-use civpass_core::store::{
+use civpass_core::identity::evidence::EvidenceRecord;
+use civpass_core::kernel::clock::UnixTime;
+use civpass_core::kernel::store::{
     AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
     OutboxStore, PendingKey, Redemption, StoreError, StoreResult, Transaction, TransactionStore,
     Work,
+};
+use civpass_core::model::{
+    Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
+    LogoutNotice, Release, StoredSigningKey,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -942,7 +942,7 @@ async fn insert_grant(conn: &mut AnyConnection, grant: &Grant) -> StoreResult<()
     Ok(())
 }
 
-/// A transaction's writes (`civpass_core::store::Transaction`) on the connection of one
+/// A transaction's writes (`civpass_core::kernel::store::Transaction`) on the connection of one
 /// transaction: the writer's savepoint on SQLite, a pooled transaction on PostgreSQL.
 struct SqlTransaction<'c> {
     conn: &'c mut AnyConnection,

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use civpass_core::store::{StoreError, StoreResult};
+use civpass_core::kernel::store::{StoreError, StoreResult};
 
 use crate::backend;
 

@@ -10,9 +10,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use civpass_core::clock::{Clock, FixedClock};
-use civpass_core::keys::{KeyRing, Secrets};
-use civpass_core::services::{Services, Settings};
+use civpass_core::kernel::Secrets;
+use civpass_core::kernel::Settings;
+use civpass_core::kernel::clock::{Clock, FixedClock};
+use civpass_core::keys::KeyRing;
+use civpass_core::platform::Services;
 use civpass_registry::SandboxRegistry;
 use civpass_server::{AppState, SystemClock};
 use civpass_store::SqlStore;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use civpass_core::services::Settings;
+use civpass_core::kernel::Settings;
 use civpass_server::{AppState, ClientAddressing, ConnectionLimits, Operator, RateLimits};
 use clap::Args;
 
@@ -373,7 +373,7 @@ fn within_open_file_limit(mut limits: ConnectionLimits) -> ConnectionLimits {
 }
 
 /// Back-channel logout delivery, restarted if it ever stops (it only stops by panicking).
-async fn supervise_logout_outbox(services: civpass_core::services::Services) {
+async fn supervise_logout_outbox(services: civpass_core::platform::Services) {
     loop {
         let run = tokio::spawn(services.clone().run_logout_outbox()).await;
         tracing::error!(
@@ -386,7 +386,7 @@ async fn supervise_logout_outbox(services: civpass_core::services::Services) {
 
 /// Every minute: keys rotated by another node or by `civpass keys rotate` are picked up, well
 /// before they start signing.
-async fn reload_keys(services: civpass_core::services::Services) {
+async fn reload_keys(services: civpass_core::platform::Services) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;

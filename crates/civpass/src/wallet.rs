@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use civpass_core::login::Verdict;
+use civpass_core::oidc::login::Verdict;
 use civpass_wallet::{LoginLink, Wallet};
 use clap::{Args, Subcommand};
 

@@ -8,10 +8,10 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use civpass_core::evidence::{
+use civpass_core::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceVerifier,
 };
-use civpass_core::hkid::HkId;
+use civpass_core::identity::hkid::HkId;
 use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
 use serde_json::{Value, json};
 

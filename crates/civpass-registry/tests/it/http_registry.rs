@@ -7,8 +7,8 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use civpass_core::hkid::HkId;
-use civpass_core::registry::RegistrySource;
+use civpass_core::identity::hkid::HkId;
+use civpass_core::identity::registry::RegistrySource;
 use civpass_registry::{HttpRegistry, HttpRegistryError};
 use serde_json::json;
 

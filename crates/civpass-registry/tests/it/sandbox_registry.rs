@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use civpass_core::hkid::HkId;
-use civpass_core::registry::{Gender, RegistrySource};
+use civpass_core::identity::hkid::HkId;
+use civpass_core::identity::registry::{Gender, RegistrySource};
 use civpass_registry::SandboxRegistry;
 use time::Date;
 use time::macros::date;

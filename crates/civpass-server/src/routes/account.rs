@@ -12,7 +12,7 @@ use civpass_api::{
     ReleaseView, SessionRequest, SessionResponse,
 };
 use civpass_core::account::SessionError;
-use civpass_core::passkey::DeviceProof;
+use civpass_core::device::passkey::DeviceProof;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::AppState;

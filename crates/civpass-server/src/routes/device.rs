@@ -13,11 +13,13 @@ use civpass_api::{
     IdentityCheckResponse, LoginContextView, LoginRequestView, PasskeyRegistrationChallenge,
     PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedScope,
 };
-use civpass_core::enrol::{EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer};
-use civpass_core::evidence::EvidenceOutcome;
-use civpass_core::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
-use civpass_core::passkey::{AssertionOptions, Challenge, DeviceProof};
-use civpass_core::scopes;
+use civpass_core::consent::claims;
+use civpass_core::device::enrol::{
+    EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer,
+};
+use civpass_core::device::passkey::{AssertionOptions, Challenge, DeviceProof};
+use civpass_core::identity::evidence::EvidenceOutcome;
+use civpass_core::oidc::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::AppState;
@@ -345,8 +347,8 @@ pub(crate) async fn view(
                     .iter()
                     .map(|s| RequestedScope {
                         scope: s.clone(),
-                        description: scopes::describe(s).to_owned(),
-                        optional: scopes::is_personal_data(s),
+                        description: claims::describe(s).to_owned(),
+                        optional: claims::is_personal_data(s),
                     })
                     .collect(),
                 challenge: v.challenge,

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
-use civpass_core::login::{LoginPage, LoginPageError};
-use civpass_core::scopes;
+use civpass_core::consent::claims;
+use civpass_core::oidc::login::{LoginPage, LoginPageError};
 
 use serde::Deserialize;
 
@@ -146,7 +146,7 @@ async fn login_page(
                 qr_svg,
                 link,
                 match_code,
-                scopes: requested.iter().map(|s| t.get(scopes::description_key(s))).collect(),
+                scopes: requested.iter().map(|s| t.get(claims::description_key(s))).collect(),
                 chrome,
             };
             // "Cancel and go back" posts here and is redirected to the service: browsers hold

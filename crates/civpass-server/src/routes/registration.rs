@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use civpass_core::registration::{ClientMetadata, RegistrationError};
+use civpass_core::oidc::registration::{ClientMetadata, RegistrationError};
 
 use crate::AppState;
 use crate::error::{OAuthError, no_store};

@@ -3,15 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use civpass_core::evidence::{EvidenceLevel, EvidenceRecord};
+use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
+use civpass_core::kernel::store::{
+    AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
+    OutboxStore, PendingKey, Redemption, Store, StoreError, transact,
+};
 use civpass_core::model::{
     Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
     Ending, Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey,
     Tier,
-};
-use civpass_core::store::{
-    AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Store, StoreError, transact,
 };
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};

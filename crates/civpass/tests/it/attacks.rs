@@ -1,7 +1,7 @@
 //! The attacks the login flow must stop, each asserting the exact rejection.
 
-use civpass_core::login::Verdict;
-use civpass_core::store::LoginStore;
+use civpass_core::kernel::store::LoginStore;
+use civpass_core::oidc::login::Verdict;
 use civpass_testkit::{Options, backends, spawn_server, spawn_server_with};
 use civpass_wallet::WalletError;
 use reqwest::StatusCode;
@@ -321,7 +321,7 @@ async fn an_expired_login_request_or_code_is_refused() {
 
         // A day after expiry, housekeeping deletes the request; the next login is unaffected.
         assert_eq!(server.services.purge_expired_login_requests().await.unwrap(), 0);
-        clock.advance(civpass_core::login::LOGIN_REQUEST_RETENTION);
+        clock.advance(civpass_core::oidc::login::LOGIN_REQUEST_RETENTION);
         assert!(server.services.purge_expired_login_requests().await.unwrap() >= 1);
         assert!(server.store.find_login_request(&waiting.link.request_id).await.unwrap().is_none());
         support::login_code(&server, &wallet, &AuthRequest::new(&id, CALLBACK, "openid")).await;

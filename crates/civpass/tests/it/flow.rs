@@ -1,7 +1,7 @@
 //! The login flow end to end, with the `openidconnect` crate as an independent relying party.
 
-use civpass_core::login::Verdict;
-use civpass_core::store::GrantStore;
+use civpass_core::kernel::store::GrantStore;
+use civpass_core::oidc::login::Verdict;
 use civpass_crypto::jws::Algorithm;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use openidconnect::core::{
@@ -509,7 +509,8 @@ async fn the_openidconnect_crate_introspects_and_logs_out() {
     for backend in backends() {
         let server = spawn_server(&backend).await;
         let wallet = server.enrolled_wallet(7).await;
-        let mut spec = civpass_core::clients::ClientSpec::web("Logout RP", &[CALLBACK.to_owned()]);
+        let mut spec =
+            civpass_core::oidc::clients::ClientSpec::web("Logout RP", &[CALLBACK.to_owned()]);
         spec.post_logout_redirect_uris = vec![BYE.to_owned()];
         let created = server.services.register_client(spec).await.unwrap();
         let (id, secret) = (created.client.id, created.secret.unwrap());

@@ -88,7 +88,7 @@ async fn a_rotated_key_is_published_first_signs_later_and_the_old_one_retires() 
 }
 
 fn clock_now(server: &TestServer) -> i64 {
-    use civpass_core::clock::Clock;
+    use civpass_core::kernel::clock::Clock;
     server.clock.as_ref().unwrap().now()
 }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use civpass_core::clients::ClientSpec;
-use civpass_core::clock::Clock;
-use civpass_core::logout::BACKCHANNEL_EVENT;
-use civpass_core::logout::MAX_LOGOUT_ATTEMPTS;
+use civpass_core::kernel::clock::Clock;
+use civpass_core::oidc::clients::ClientSpec;
+use civpass_core::oidc::logout::BACKCHANNEL_EVENT;
+use civpass_core::oidc::logout::MAX_LOGOUT_ATTEMPTS;
 use civpass_testkit::{Options, TestServer, backends, spawn_server, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::Value;

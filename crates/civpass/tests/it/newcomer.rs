@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use civpass_core::login::{Verdict, decision_message};
+use civpass_core::oidc::login::{Verdict, decision_message};
 use civpass_testkit::{backends, spawn_server};
 use reqwest::StatusCode;
 

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use civpass_core::login::Verdict;
+use civpass_core::oidc::login::Verdict;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use civpass_wallet::{Wallet, WalletError};
 use reqwest::StatusCode;

@@ -1,9 +1,9 @@
 //! Pushed authorization requests (RFC 9126) and signed request objects (RFC 9101), and the
 //! policies that require them; on both databases.
 
-use civpass_core::clients::ClientSpec;
+use civpass_core::kernel::store::LoginStore;
 use civpass_core::model::{AuthMethod, GrantType};
-use civpass_core::store::LoginStore;
+use civpass_core::oidc::clients::ClientSpec;
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
@@ -307,7 +307,7 @@ async fn a_request_object_can_be_pushed() {
     let res = reqwest::Client::new()
         .post(format!("{}/par", server.base))
         .form(&[
-            ("client_assertion_type", civpass_core::clients::JWT_BEARER),
+            ("client_assertion_type", civpass_core::oidc::clients::JWT_BEARER),
             ("client_assertion", &assertion),
             ("request", &object),
         ])

@@ -71,9 +71,10 @@ async fn remote_registration_needs_a_passed_identity_check_and_records_it() {
         assert_eq!(data.evidence[0].level, "strong");
         assert_eq!(data.evidence[0].method, "sandbox_document_liveness_face_match");
         let account_id = wallet.file.account_id.clone().unwrap();
-        let records = civpass_core::store::AccountStore::list_evidence(&server.store, &account_id)
-            .await
-            .unwrap();
+        let records =
+            civpass_core::kernel::store::AccountStore::list_evidence(&server.store, &account_id)
+                .await
+                .unwrap();
         assert_eq!(records.len(), 1);
         assert!(
             !records[0].sealed_reference.windows(8).any(|w| w == b"sandbox-"),
@@ -94,7 +95,10 @@ async fn until_the_identity_check_passes_the_answer_says_nothing_of_the_registry
         let (h31, n31, d31) = server.person(31);
         let stranger = "A123456(3)";
         assert!(
-            server.registry.find(&civpass_core::hkid::HkId::parse(stranger).unwrap()).is_none()
+            server
+                .registry
+                .find(&civpass_core::identity::hkid::HkId::parse(stranger).unwrap())
+                .is_none()
         );
         let claims = [
             (h30.as_str(), n30.as_str(), d30.as_str()), // matches, already registered

@@ -4,8 +4,8 @@
 //! loopback redirects on any port and private-use schemes for native apps (RFC 8252 7.1, 7.3),
 //! and an operator's suspension of a client. On both databases.
 
-use civpass_core::clients::ClientSpec;
 use civpass_core::model::AuthMethod;
+use civpass_core::oidc::clients::ClientSpec;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use reqwest::StatusCode;
 

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use civpass_core::clients::ClientSpec;
+use civpass_core::oidc::clients::ClientSpec;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use civpass_wallet::Wallet;
 
@@ -41,7 +41,7 @@ async fn services_of_one_sector_share_a_subject_and_others_do_not() {
         assert_eq!(a.client.sector.as_deref(), Some("127.0.0.1"));
 
         let wallet = server.enrolled_wallet(120).await;
-        let secret = |n: &civpass_core::services::NewClient| n.secret.clone().unwrap();
+        let secret = |n: &civpass_core::oidc::clients::NewClient| n.secret.clone().unwrap();
         let sub_a = subject(&server, &wallet, (&a.client.id, &secret(&a)), tax).await;
         let sub_b = subject(&server, &wallet, (&b.client.id, &secret(&b)), housing).await;
         let sub_c = subject(&server, &wallet, (&c.client.id, &secret(&c)), tax).await;

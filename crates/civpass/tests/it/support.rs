@@ -1,6 +1,6 @@
 //! A browser, a relying party and the app, as the tests drive them.
 
-use civpass_core::login::Verdict;
+use civpass_core::oidc::login::Verdict;
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_testkit::TestServer;
 use civpass_wallet::{LoginLink, Wallet};

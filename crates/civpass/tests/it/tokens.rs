@@ -120,7 +120,7 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
         let client = (id.as_str(), secret.as_str());
         let (other_id, other_secret) = server.client(CALLBACK).await;
         let other = (other_id.as_str(), other_secret.as_str());
-        let mut spec = civpass_core::clients::ClientSpec::web("Records API", &[]);
+        let mut spec = civpass_core::oidc::clients::ClientSpec::web("Records API", &[]);
         spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
         spec.resource_server = true;
         let api = server.services.register_client(spec).await.unwrap();
@@ -218,7 +218,7 @@ async fn public_clients_cannot_introspect() {
 async fn a_revoked_client_credentials_token_is_inactive_everywhere() {
     for backend in backends() {
         let server = spawn_server_with(&backend, Options::default()).await;
-        let mut spec = civpass_core::clients::ClientSpec::web("Batch job", &[]);
+        let mut spec = civpass_core::oidc::clients::ClientSpec::web("Batch job", &[]);
         spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
         spec.scopes = vec!["api.read".into()];
         let job = server.services.register_client(spec).await.unwrap();

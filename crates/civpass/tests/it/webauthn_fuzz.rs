@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use civpass_core::enrol::EnrolError;
-use civpass_core::login::{DecisionRequest, DeviceError, Verdict};
-use civpass_core::passkey::{AssertionOptions, DeviceProof};
+use civpass_core::device::enrol::EnrolError;
+use civpass_core::device::passkey::{AssertionOptions, DeviceProof};
+use civpass_core::oidc::login::{DecisionRequest, DeviceError, Verdict};
 use civpass_testkit::{Backend, Options, SoftPasskey, TestServer, spawn_server_with};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -37,11 +37,11 @@ fn fixture() -> &'static Fixture {
             let server = spawn_server_with(&Backend::Sqlite, options).await;
             let (hkid, name, dob) = server.person(9);
             let check = server.services.start_identity_check(&hkid).await.unwrap();
-            let claim = civpass_core::enrol::IdentityClaim {
+            let claim = civpass_core::device::enrol::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some(civpass_core::enrol::EvidenceSubmission {
+                evidence: Some(civpass_core::device::enrol::EvidenceSubmission {
                     session: "pass",
                     reference: &check.reference,
                 }),
@@ -77,11 +77,11 @@ proptest! {
         f.runtime.block_on(async {
             let (hkid, name, dob) = f.server.person(10);
             let check = f.server.services.start_identity_check(&hkid).await.unwrap();
-            let claim = civpass_core::enrol::IdentityClaim {
+            let claim = civpass_core::device::enrol::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some(civpass_core::enrol::EvidenceSubmission {
+                evidence: Some(civpass_core::device::enrol::EvidenceSubmission {
                     session: "pass",
                     reference: &check.reference,
                 }),

@@ -9,10 +9,11 @@ use civpass_crypto::external::{JwkSet, parse_jwks, verify_with_jwks};
 use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
-use crate::clock::UnixTime;
+use crate::kernel::Internal;
+use crate::kernel::clock::UnixTime;
 use crate::model::{AuthMethod, Client, GrantType};
-use crate::services::{ClientError, Internal, NewClient, Services};
-use crate::token::TokenError;
+use crate::oidc::token::TokenError;
+use crate::platform::Services;
 
 /// `client_assertion_type` for JWT client authentication (RFC 7523 section 2.2).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -22,6 +23,29 @@ const MAX_ASSERTION_LIFETIME: i64 = 300;
 
 /// A JWK Set fetched from a client's `jwks_uri` is used this long before it is fetched again.
 const JWKS_CACHE_SECONDS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("a client needs a name")]
+    MissingName,
+    #[error("a client needs at least one redirect URI")]
+    MissingRedirectUri,
+    #[error(
+        "redirect URI {0:?} must be https (plain http only on 127.0.0.1 or [::1]), without a fragment or credentials"
+    )]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// A newly registered client; the secret is shown once and stored only as a hash.
+#[derive(Debug)]
+pub struct NewClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
 
 /// Fetches a client's JWK Set from its `jwks_uri` (an outbound HTTP port).
 #[async_trait]

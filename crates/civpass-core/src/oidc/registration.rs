@@ -6,9 +6,11 @@ use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde::{Deserialize, Serialize};
 
-use crate::clients::{ClientSpec, Registration};
+use crate::kernel::Internal;
 use crate::model::{AuthMethod, Client, GrantType};
-use crate::services::{ClientError, Internal, Services};
+use crate::oidc::clients::ClientError;
+use crate::oidc::clients::{ClientSpec, Registration};
+use crate::platform::Services;
 
 /// Client metadata as RFC 7591 section 2 names it (the parts civpass uses; others are
 /// ignored, as section 2 allows).

@@ -9,7 +9,8 @@
 use civpass_crypto::external::verify_dpop_proof;
 use civpass_crypto::secret::{b64url, b64url_decode, ct_eq, sha256};
 
-use crate::services::{Internal, Services};
+use crate::kernel::Internal;
+use crate::platform::Services;
 
 /// How far a proof's `iat` may be from our clock, either way.
 const PROOF_WINDOW: i64 = 60;

@@ -8,8 +8,8 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::clock::UnixTime;
-use crate::evidence::EvidenceRecord;
+use crate::identity::evidence::EvidenceRecord;
+use crate::kernel::clock::UnixTime;
 use crate::model::{
     Account, AppSession, Ceremony, Client, Consent, Decision, Device, Grant, LoginRequest,
     LogoutNotice, Release, StoredSigningKey,

@@ -4,12 +4,13 @@
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
-use crate::evidence::EvidenceLevel;
-use crate::logout::per_session;
+use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
+use crate::identity::evidence::EvidenceLevel;
+use crate::kernel::Internal;
+use crate::kernel::store::transact;
 use crate::model::{AppSession, Device, Identity, Release, Tier};
-use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
-use crate::services::{Internal, Services};
-use crate::store::transact;
+use crate::oidc::logout::per_session;
+use crate::platform::Services;
 
 pub use civpass_api::signing::session_message;
 

@@ -6,13 +6,14 @@ use civpass_crypto::secret::{hash_secret, pkce_s256_matches, random_token};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::dpop::{DpopError, DpopRequest};
-use crate::logout::per_session;
+use crate::consent::claims;
+use crate::kernel::Internal;
+use crate::kernel::store::Redemption;
+use crate::kernel::store::transact;
 use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
-use crate::scopes;
-use crate::services::{Internal, Services};
-use crate::store::Redemption;
-use crate::store::transact;
+use crate::oidc::dpop::{DpopError, DpopRequest};
+use crate::oidc::logout::per_session;
+use crate::platform::Services;
 
 /// What an ID token carries beyond the standard claims.
 #[derive(Default)]
@@ -369,7 +370,7 @@ impl Services {
         let scopes = match scope.filter(|s| !s.trim().is_empty()) {
             None => grant.scopes.clone(),
             Some(text) => {
-                let asked = scopes::parse_list(text);
+                let asked = claims::parse_list(text);
                 if asked.iter().any(|s| !grant.scopes.contains(s)) {
                     return Err(TokenError::InvalidScope(
                         "the requested scope is not within the scope the citizen approved",
@@ -566,7 +567,7 @@ impl Services {
                 json!({
                     "active": true,
                     "token_type": "refresh_token",
-                    "scope": scopes::join(&grant.scopes),
+                    "scope": claims::join(&grant.scopes),
                     "client_id": grant.client_id,
                     "sub": sub,
                     "iss": self.settings.issuer,
@@ -622,7 +623,7 @@ impl Services {
             .keys
             .signer(Algorithm::ES256, self.clock.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
-        let scope = scopes::join(scopes);
+        let scope = claims::join(scopes);
         let access = AccessClaims {
             iss: issuer.clone(),
             sub: sub.clone(),
@@ -704,7 +705,7 @@ impl Services {
         let granted = match scope {
             None => client.scopes.clone(),
             Some(text) => {
-                let asked = scopes::parse_list(text);
+                let asked = claims::parse_list(text);
                 if asked.iter().any(|s| !client.scopes.contains(s)) {
                     return Err(TokenError::InvalidScope(
                         "a requested scope is not registered for this client",
@@ -715,7 +716,7 @@ impl Services {
         };
         let now = self.clock.now();
         let issuer = &self.settings.issuer;
-        let scope = scopes::join(&granted);
+        let scope = claims::join(&granted);
         let claims = AccessClaims {
             iss: issuer.clone(),
             sub: client.id.clone(),
@@ -785,7 +786,7 @@ impl Services {
         let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
         let identity = self.open_identity(&account)?;
         // The token's scope: the grant's, or fewer if a refresh narrowed it (RFC 6749 section 6).
-        let token_scopes: Vec<String> = scopes::parse_list(&claims.scope)
+        let token_scopes: Vec<String> = claims::parse_list(&claims.scope)
             .into_iter()
             .filter(|s| grant.scopes.contains(s))
             .collect();
@@ -810,7 +811,7 @@ impl Services {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "userinfo_endpoint": format!("{issuer}/userinfo"),
             "jwks_uri": format!("{issuer}/jwks"),
-            "scopes_supported": scopes::SUPPORTED,
+            "scopes_supported": claims::SUPPORTED,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -818,7 +819,7 @@ impl Services {
             "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "token_endpoint_auth_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": scopes::ALL_CLAIMS,
+            "claims_supported": claims::ALL_CLAIMS,
             "acr_values_supported": ["basic", "plus"],
             "claims_locales_supported": ["en", "zh-Hant-HK"],
             "ui_locales_supported": ["en", "zh-HK", "zh-CN"],

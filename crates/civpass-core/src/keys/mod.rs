@@ -7,29 +7,11 @@
 use std::sync::{Arc, RwLock};
 
 use civpass_crypto::jws::{Algorithm, SigningKey};
-use civpass_crypto::sealed::SealingKey;
-use civpass_crypto::secret::HashKey;
 
-use crate::clock::UnixTime;
+use crate::kernel::Secrets;
+use crate::kernel::clock::UnixTime;
+use crate::kernel::store::{Store, StoreError};
 use crate::model::StoredSigningKey;
-use crate::store::{Store, StoreError};
-
-#[derive(Clone)]
-pub struct Secrets {
-    pub sealing: SealingKey,
-    pub lookup: HashKey,
-    pub pairwise: HashKey,
-}
-
-impl Secrets {
-    pub fn from_master(master: &[u8; 32]) -> Secrets {
-        Secrets {
-            sealing: SealingKey::new(HashKey::derive(master, "civpass/seal/v1").bytes()),
-            lookup: HashKey::derive(master, "civpass/lookup/v1"),
-            pairwise: HashKey::derive(master, "civpass/pairwise/v1"),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {

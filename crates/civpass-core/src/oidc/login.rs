@@ -4,15 +4,16 @@ pub use civpass_api::signing::{Verdict, decision_message};
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
-use crate::login_context::{LoginContext, RequestOrigin};
+use crate::consent::claims;
+use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
+use crate::kernel::Internal;
+use crate::kernel::store::{PendingKey, transact};
 use crate::model::{
     Client, Consent, Decision, DeviceKind, Ending, GrantType, LoginRequest, LoginStatus, Tier,
 };
-use crate::par::Source;
-use crate::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
-use crate::scopes;
-use crate::services::{Internal, Services};
-use crate::store::{PendingKey, transact};
+use crate::oidc::login_context::{LoginContext, RequestOrigin};
+use crate::oidc::par::Source;
+use crate::platform::Services;
 
 /// How long an expired login request is kept, in seconds: a day for one that issued a code (a
 /// replayed code still revokes its grant), an hour for one that never did (its browser may come
@@ -168,12 +169,12 @@ pub(crate) fn parse_claims_request(text: &str) -> Option<ClaimsRequest> {
                 }
                 continue;
             }
-            if let Some(scope) = scopes::scope_of_claim(claim)
+            if let Some(scope) = claims::scope_of_claim(claim)
                 && !out.scopes.iter().any(|s| s == scope)
             {
                 out.scopes.push(scope.to_owned());
             }
-            if target == "id_token" && scopes::scope_of_claim(claim).is_some() {
+            if target == "id_token" && claims::scope_of_claim(claim).is_some() {
                 out.id_token.push(claim.clone());
             }
         }
@@ -406,9 +407,9 @@ impl Services {
         }
         // Scope values civpass does not know are ignored (OIDC Core section 3.1.2.1): a
         // library's `offline_access` or a service's own scope must not end the login.
-        let mut requested: Vec<String> = scopes::parse_list(params.scope.as_deref().unwrap_or(""))
+        let mut requested: Vec<String> = claims::parse_list(params.scope.as_deref().unwrap_or(""))
             .into_iter()
-            .filter(|s| scopes::SUPPORTED.contains(&s.as_str()))
+            .filter(|s| claims::SUPPORTED.contains(&s.as_str()))
             .collect();
         if !requested.iter().any(|s| s == "openid") {
             return Err(redirect("invalid_scope", "the openid scope is required"));
@@ -430,7 +431,7 @@ impl Services {
         // chose the voluntary reading (`acr_values_voluntary`). An essential `acr` in the
         // claims request (section 5.5.1.1) must always be met, and must name a known level.
         let mut acr_values: Vec<String> =
-            scopes::parse_list(params.acr_values.as_deref().unwrap_or(""))
+            claims::parse_list(params.acr_values.as_deref().unwrap_or(""))
                 .into_iter()
                 .filter(|a| Tier::parse(a).is_some())
                 .collect();
@@ -478,7 +479,7 @@ impl Services {
                 "code_challenge must be a base64url SHA-256 value",
             ));
         }
-        let prompt = scopes::parse_list(params.prompt.as_deref().unwrap_or(""));
+        let prompt = claims::parse_list(params.prompt.as_deref().unwrap_or(""));
         if prompt
             .iter()
             .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
@@ -930,7 +931,7 @@ impl Services {
                     self.end_login_request(&request.id, Ending::WrongMatchCode).await?;
                     return Err(DeviceError::WrongMatchCode);
                 }
-                let approved = scopes::parse_list(&req.approved_scopes.join(" "));
+                let approved = claims::parse_list(&req.approved_scopes.join(" "));
                 if !approved.iter().any(|s| s == "openid")
                     || approved.iter().any(|s| !request.scopes.contains(s))
                 {

@@ -19,13 +19,14 @@ use civpass_crypto::secret::random_token;
 use time::Date;
 use time::macros::format_description;
 
-use crate::evidence::{
+use crate::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
 };
-use crate::hkid::HkId;
+use crate::identity::hkid::HkId;
+use crate::kernel::Internal;
+use crate::kernel::store::StoreError;
 use crate::model::{Account, Device, DeviceKind, Identity, Tier};
-use crate::services::{Internal, Services};
-use crate::store::StoreError;
+use crate::platform::Services;
 
 /// How long the per-identity attempt window lasts, in seconds.
 const ATTEMPT_WINDOW: i64 = 3600;
@@ -96,7 +97,7 @@ pub struct Enrolled {
 #[derive(Debug, thiserror::Error)]
 pub enum EnrolError {
     #[error(transparent)]
-    InvalidIdNumber(#[from] crate::hkid::HkIdError),
+    InvalidIdNumber(#[from] crate::identity::hkid::HkIdError),
     #[error("date of birth must be YYYY-MM-DD")]
     InvalidDateOfBirth,
     #[error("the device public key is not a P-256 point")]

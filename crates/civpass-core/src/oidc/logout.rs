@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde_json::json;
 
+use crate::kernel::Internal;
 use crate::model::{Client, LogoutNotice};
-use crate::services::{Internal, Services};
+use crate::platform::Services;
 
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -215,7 +216,7 @@ impl Services {
                 if let Some(state) = &req.state {
                     pairs.push(("state", state.as_str()));
                 }
-                Some(crate::login::with_query(uri, &pairs))
+                Some(crate::oidc::login::with_query(uri, &pairs))
             }
         };
         let mut grant = None;

@@ -13,8 +13,8 @@
 
 use async_trait::async_trait;
 
-use crate::clock::UnixTime;
-use crate::hkid::HkId;
+use crate::identity::hkid::HkId;
+use crate::kernel::clock::UnixTime;
 
 /// What a vendor's check found (the four outcomes a sandbox tester may pick).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,10 @@ use civpass_crypto::external::verify_with_jwks;
 use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
-use crate::login::{AuthorizeError, AuthorizeParams};
+use crate::kernel::Internal;
 use crate::model::Client;
-use crate::services::{Internal, Services};
+use crate::oidc::login::{AuthorizeError, AuthorizeParams};
+use crate::platform::Services;
 
 /// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";

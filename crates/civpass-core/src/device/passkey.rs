@@ -19,11 +19,12 @@ use webauthn_rs::prelude::{
     RequestChallengeResponse, Url, Webauthn, WebauthnBuilder,
 };
 
-use crate::enrol::{EnrolError, Enrolled, IdentityClaim};
-use crate::evidence::{EvidenceLevel, EvidenceOutcome, EvidenceResult};
+use crate::device::enrol::{EnrolError, Enrolled, IdentityClaim};
+use crate::identity::evidence::{EvidenceLevel, EvidenceOutcome, EvidenceResult};
+use crate::identity::registry::Gender;
+use crate::kernel::Internal;
 use crate::model::{Ceremony, Device, DeviceKind, Identity};
-use crate::registry::Gender;
-use crate::services::{Internal, Services};
+use crate::platform::Services;
 
 /// A challenge for the device, and the id of the ceremony that will check the answer.
 #[derive(Debug, Clone)]
@@ -209,7 +210,7 @@ impl Services {
             return Err(EnrolError::PasskeyRejected);
         }
         let key = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
-        let verified = crate::enrol::VerifiedIdentity {
+        let verified = crate::device::enrol::VerifiedIdentity {
             hkid_hash: pending.hkid_hash,
             identity: Identity {
                 hkid: pending.hkid,

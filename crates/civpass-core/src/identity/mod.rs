@@ -1,0 +1,6 @@
+//! Identity: who a citizen is. The HKID type, the population registry port, the identity
+//! evidence a registration rests on, and the account with its sealed vault.
+
+pub mod evidence;
+pub mod hkid;
+pub mod registry;
