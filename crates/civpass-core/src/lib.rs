@@ -14,6 +14,6 @@ pub mod device;
 pub mod identity;
 pub mod kernel;
 pub mod keys;
-pub mod model;
 pub mod oidc;
 pub mod platform;
+pub mod store;

@@ -8,14 +8,14 @@ use civpass_crypto::jws::Algorithm;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
 use crate::kernel::clock::{Clock, UnixTime};
-use crate::kernel::store::Store;
 use crate::kernel::{Internal, Secrets, Settings};
 use crate::keys::KeyRing;
-use crate::model::{AuthMethod, Client};
 use crate::oidc::clients::{ClientError, NewClient};
 use crate::oidc::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
 use crate::oidc::login_context::{IpLocator, NoIpLocator};
 use crate::oidc::logout::{LogoutNotifier, NoLogoutNotifier};
+use crate::oidc::model::{AuthMethod, Client};
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct Services {

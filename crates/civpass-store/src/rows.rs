@@ -1,10 +1,15 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
+use civpass_core::account::model::AppSession;
+use civpass_core::consent::model::{Consent, Release};
+use civpass_core::device::model::{Ceremony, Device, DeviceKind};
 use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
+use civpass_core::identity::model::{Account, Tier};
+use civpass_core::kernel::outbox::OutboxMessage;
 use civpass_core::kernel::store::StoreError;
-use civpass_core::model::{
-    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Device, DeviceKind, Ending, Grant,
-    GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey, Tier,
+use civpass_core::keys::model::StoredSigningKey;
+use civpass_core::oidc::model::{
+    AuthMethod, Client, Ending, Grant, GrantType, LoginRequest, LoginStatus,
 };
 use civpass_crypto::jws::Algorithm;
 use sqlx::Row;
@@ -193,12 +198,11 @@ pub(crate) fn ceremony(row: &AnyRow) -> Result<Ceremony, StoreError> {
     })
 }
 
-pub(crate) fn logout_notice(row: &AnyRow) -> Result<LogoutNotice, StoreError> {
-    Ok(LogoutNotice {
+pub(crate) fn outbox_message(row: &AnyRow) -> Result<OutboxMessage, StoreError> {
+    Ok(OutboxMessage {
         id: row.try_get("id").map_err(backend)?,
-        client_id: row.try_get("client_id").map_err(backend)?,
-        subject: row.try_get("subject").map_err(backend)?,
-        session_id: row.try_get("session_id").map_err(backend)?,
+        kind: row.try_get("kind").map_err(backend)?,
+        payload: row.try_get("payload").map_err(backend)?,
         attempts: row.try_get("attempts").map_err(backend)?,
         next_attempt_at: row.try_get("next_attempt_at").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,

@@ -3,8 +3,8 @@
 //! platform with a new master key.
 
 use anyhow::Context;
-use civpass_core::model::{AuthMethod, Client, GrantType};
 use civpass_core::oidc::clients::ClientSpec;
+use civpass_core::oidc::model::{AuthMethod, Client, GrantType};
 use civpass_crypto::jws::Algorithm;
 use civpass_registry::SandboxRegistry;
 use clap::{Args, Subcommand};

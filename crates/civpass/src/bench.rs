@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use civpass_core::model::GrantType;
 use civpass_core::oidc::clients::ClientSpec;
 use civpass_core::oidc::login::Verdict;
+use civpass_core::oidc::model::GrantType;
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_registry::SandboxRegistry;
 use civpass_wallet::{LoginLink, Wallet, WalletFile};

@@ -1,14 +1,20 @@
 //! The citizen's own view of their account in the app: a short session opened with the device
 //! key, the identity data held, the services linked and what each received, and unlinking.
 
+pub mod model;
+pub mod store;
+
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
+use crate::account::model::AppSession;
+use crate::consent::model::Release;
+use crate::device::model::Device;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::identity::evidence::EvidenceLevel;
+use crate::identity::model::{Identity, Tier};
 use crate::kernel::Internal;
 use crate::kernel::store::transact;
-use crate::model::{AppSession, Device, Identity, Release, Tier};
 use crate::oidc::logout::per_session;
 use crate::platform::Services;
 
@@ -228,7 +234,7 @@ impl Services {
                 let ended = tx.revoke_live_grants(&account_id, &client, now).await?;
                 let notices = template.map(|t| per_session(&t, &ended)).unwrap_or_default();
                 for notice in &notices {
-                    tx.insert_logout_notice(notice).await?;
+                    tx.insert_message(notice).await?;
                 }
                 Ok(Some(notices))
             })
@@ -237,9 +243,7 @@ impl Services {
         .map_err(Internal::from)?
         .ok_or(SessionError::NotLinked)?;
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        for notice in &notices {
-            self.logout_queued(notice);
-        }
+        self.logout_queued(&notices);
         Ok(())
     }
 }

@@ -2,3 +2,5 @@
 //! scopes there are to agree to.
 
 pub mod claims;
+pub mod model;
+pub mod store;

@@ -19,13 +19,14 @@ use civpass_crypto::secret::random_token;
 use time::Date;
 use time::macros::format_description;
 
+use crate::device::model::{Device, DeviceKind};
 use crate::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
 };
 use crate::identity::hkid::HkId;
+use crate::identity::model::{Account, Identity, Tier};
 use crate::kernel::Internal;
 use crate::kernel::store::StoreError;
-use crate::model::{Account, Device, DeviceKind, Identity, Tier};
 use crate::platform::Services;
 
 /// How long the per-identity attempt window lasts, in seconds.

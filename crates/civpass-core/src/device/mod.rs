@@ -2,4 +2,6 @@
 //! key, or a passkey), moving to a new phone, and the WebAuthn ceremonies.
 
 pub mod enrol;
+pub mod model;
 pub mod passkey;
+pub mod store;

@@ -20,10 +20,11 @@ use webauthn_rs::prelude::{
 };
 
 use crate::device::enrol::{EnrolError, Enrolled, IdentityClaim};
+use crate::device::model::{Ceremony, Device, DeviceKind};
 use crate::identity::evidence::{EvidenceLevel, EvidenceOutcome, EvidenceResult};
+use crate::identity::model::Identity;
 use crate::identity::registry::Gender;
 use crate::kernel::Internal;
-use crate::model::{Ceremony, Device, DeviceKind, Identity};
 use crate::platform::Services;
 
 /// A challenge for the device, and the id of the ceremony that will check the answer.

@@ -3,4 +3,6 @@
 
 pub mod evidence;
 pub mod hkid;
+pub mod model;
 pub mod registry;
+pub mod store;

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod ctx;
 pub mod error;
+pub mod outbox;
 pub mod secrets;
 pub mod settings;
 pub mod store;

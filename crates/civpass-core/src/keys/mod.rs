@@ -4,14 +4,18 @@
 //! seal personal data, hash look-up values and compute pairwise subjects. Signing keys live in
 //! the store, sealed, so that every node of a PostgreSQL deployment signs with the same keys.
 
+pub mod model;
+pub mod store;
+
 use std::sync::{Arc, RwLock};
 
 use civpass_crypto::jws::{Algorithm, SigningKey};
 
 use crate::kernel::Secrets;
 use crate::kernel::clock::UnixTime;
-use crate::kernel::store::{Store, StoreError};
-use crate::model::StoredSigningKey;
+use crate::kernel::store::StoreError;
+use crate::keys::model::StoredSigningKey;
+use crate::keys::store::KeyStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
@@ -45,7 +49,7 @@ pub const ALGORITHMS: [Algorithm; 4] =
     [Algorithm::ES256, Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA];
 
 async fn generate(
-    store: &dyn Store,
+    store: &(dyn KeyStore + Send + Sync),
     secrets: &Secrets,
     alg: Algorithm,
     now: UnixTime,
@@ -72,7 +76,7 @@ async fn generate(
 impl KeyRing {
     /// Loads the stored keys, generating a key for each algorithm that has none (first start).
     pub async fn load_or_create(
-        store: &dyn Store,
+        store: &(dyn KeyStore + Send + Sync),
         secrets: &Secrets,
         now: UnixTime,
     ) -> Result<KeyRing, KeyRingError> {
@@ -92,14 +96,21 @@ impl KeyRing {
     /// Loads the stored keys and creates none: for commands that act on an existing platform.
     ///
     /// Errors: `Unreadable` if a key cannot be opened with these secrets (the wrong master key).
-    pub async fn load(store: &dyn Store, secrets: &Secrets) -> Result<KeyRing, KeyRingError> {
+    pub async fn load(
+        store: &(dyn KeyStore + Send + Sync),
+        secrets: &Secrets,
+    ) -> Result<KeyRing, KeyRingError> {
         let ring = KeyRing { held: RwLock::new(Vec::new()) };
         ring.reload(store, secrets).await?;
         Ok(ring)
     }
 
     /// Reads the keys from the store again (others may have rotated them).
-    pub async fn reload(&self, store: &dyn Store, secrets: &Secrets) -> Result<(), KeyRingError> {
+    pub async fn reload(
+        &self,
+        store: &(dyn KeyStore + Send + Sync),
+        secrets: &Secrets,
+    ) -> Result<(), KeyRingError> {
         let mut stored = store.list_signing_keys().await?;
         stored.sort_by_key(|k| (k.activates_at, k.created_at));
         let mut held = Vec::with_capacity(stored.len());
@@ -230,7 +241,7 @@ pub struct Rotated {
 /// Rotates the keys of `algs`: a new key, published now and signing from `now + activate_after`;
 /// the keys signing until then retire `retire_after` seconds later (the longest token lifetime).
 pub async fn rotate(
-    store: &dyn Store,
+    store: &(dyn KeyStore + Send + Sync),
     secrets: &Secrets,
     algs: &[Algorithm],
     now: UnixTime,

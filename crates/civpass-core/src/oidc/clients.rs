@@ -11,7 +11,7 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
 use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
-use crate::model::{AuthMethod, Client, GrantType};
+use crate::oidc::model::{AuthMethod, Client, GrantType};
 use crate::oidc::token::TokenError;
 use crate::platform::Services;
 
@@ -219,7 +219,8 @@ fn valid_redirect_uri(uri: &str, native: bool) -> bool {
     }
     parse_uri(uri).is_some_and(|u| {
         u.fragment().is_none()
-            && (u.scheme() == "https" || (u.scheme() == "http" && crate::model::is_loopback_ip(&u)))
+            && (u.scheme() == "https"
+                || (u.scheme() == "http" && crate::oidc::model::is_loopback_ip(&u)))
     })
 }
 
@@ -245,7 +246,7 @@ fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
         u.scheme() == "https"
             || (allow_loopback
                 && u.scheme() == "http"
-                && (crate::model::is_loopback_ip(&u) || u.host_str() == Some("localhost")))
+                && (crate::oidc::model::is_loopback_ip(&u) || u.host_str() == Some("localhost")))
     })
 }
 

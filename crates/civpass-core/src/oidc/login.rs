@@ -5,14 +5,16 @@ use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
 use crate::consent::claims;
+use crate::consent::model::Consent;
+use crate::device::model::DeviceKind;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
+use crate::identity::model::Tier;
 use crate::kernel::Internal;
-use crate::kernel::store::{PendingKey, transact};
-use crate::model::{
-    Client, Consent, Decision, DeviceKind, Ending, GrantType, LoginRequest, LoginStatus, Tier,
-};
+use crate::kernel::store::transact;
 use crate::oidc::login_context::{LoginContext, RequestOrigin};
+use crate::oidc::model::{Client, Decision, Ending, GrantType, LoginRequest, LoginStatus};
 use crate::oidc::par::Source;
+use crate::oidc::store::PendingKey;
 use crate::platform::Services;
 
 /// How long an expired login request is kept, in seconds: a day for one that issued a code (a
@@ -798,7 +800,9 @@ impl Services {
         let pushed = self.store.delete_pushed_requests_expired_before(now).await?;
         // Challenges and app sessions are worth nothing once expired; a retired refresh token
         // is kept for reuse detection only while its grant could still be alive.
-        let ceremonies = self.store.delete_ceremonies_expired_before(now).await?;
+        let ceremonies = self.store.delete_ceremonies_expired_before(now).await?
+            + self.store.delete_app_sessions_expired_before(now).await?
+            + self.store.delete_dpop_proofs_expired_before(now).await?;
         let retired = self
             .store
             .delete_retired_refresh_tokens_before(now - self.settings.refresh_token_max_age)

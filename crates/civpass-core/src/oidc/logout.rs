@@ -7,21 +7,12 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde_json::json;
 
 use crate::kernel::Internal;
-use crate::model::{Client, LogoutNotice};
+use crate::kernel::outbox::{self, Attempt, OutboxMessage};
+use crate::oidc::model::{Client, LogoutNotice};
 use crate::platform::Services;
 
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// How many times a notice is tried before it is given up (over about three hours).
-pub const MAX_LOGOUT_ATTEMPTS: i64 = 10;
-
-/// How long a node may take over a claimed batch before another node may try it.
-const DELIVERY_LEASE: i64 = 120;
-
-/// Notices delivered per round: each attempt is bounded (name lookup and request, 5 s each),
-/// so a round ends well within the lease.
-const BATCH: u32 = 8;
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +51,6 @@ impl LogoutNotifier for NoLogoutNotifier {
     async fn idle(&self) {
         std::future::pending::<()>().await;
     }
-}
-
-/// The wait after the `attempts`-th failure: 30 s, doubling, at most an hour.
-fn backoff(attempts: i64) -> i64 {
-    let doublings = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
-    (30_i64 << doublings).min(3600)
 }
 
 /// The parameters of `/logout`.
@@ -123,7 +108,7 @@ impl From<Internal> for LogoutError {
 /// A checked logout request: the plan, and the session it would end.
 struct CheckedLogout {
     plan: LogoutPlan,
-    grant: Option<crate::model::Grant>,
+    grant: Option<crate::oidc::model::Grant>,
 }
 
 impl Services {
@@ -248,72 +233,61 @@ impl Services {
     }
 
     /// The back-channel logout `client` should get when the citizen `account_id`'s session with
-    /// it ends, if it asked for them. The caller stores it with the change that ends the session
-    /// (one transaction), then calls `logout_queued`.
+    /// it ends, if it asked for them, as an outbox message. The caller stores it with the change
+    /// that ends the session (one transaction), then calls `logout_queued`.
     pub(crate) fn logout_notice(
         &self,
         client: &Client,
         account_id: &str,
         session_id: Option<&str>,
-    ) -> Option<LogoutNotice> {
+    ) -> Option<OutboxMessage> {
         client.backchannel_logout_uri.as_ref()?;
-        let now = self.clock.now();
-        Some(LogoutNotice {
-            id: self.new_id().to_string(),
+        let notice = LogoutNotice {
             client_id: client.id.clone(),
             subject: self.pairwise_subject(account_id, client),
             session_id: session_id.map(str::to_owned),
-            attempts: 0,
-            next_attempt_at: now,
-            created_at: now,
-        })
+        };
+        OutboxMessage::new(self.new_id().to_string(), &notice, self.clock.now()).ok()
     }
 
-    /// Wakes the delivery loop for a notice just stored; the caller does not wait on the service.
-    pub(crate) fn logout_queued(&self, notice: &LogoutNotice) {
-        self.logout_notifier.wake();
-        tracing::info!(client_id = %notice.client_id, "back-channel logout queued");
+    /// Wakes the delivery loop for notices just stored; the caller does not wait on the service.
+    pub(crate) fn logout_queued(&self, queued: &[OutboxMessage]) {
+        if !queued.is_empty() {
+            self.logout_notifier.wake();
+            tracing::info!(notices = queued.len(), "back-channel logout queued");
+        }
     }
 
     /// Delivers the logout notices that are due; returns how many were tried. Run by every
     /// node in a loop (`run_logout_outbox`); safe to call from anywhere.
     pub async fn deliver_logout_notices(&self) -> Result<usize, Internal> {
-        let now = self.clock.now();
-        let lease = now + DELIVERY_LEASE;
-        let due = self.store.claim_logout_notices(now, lease, BATCH).await?;
-        for notice in &due {
-            let client = self.store.find_client(&notice.client_id).await?;
-            let Some((client, uri)) =
-                client.and_then(|c| c.backchannel_logout_uri.clone().map(|uri| (c, uri)))
-            else {
-                // The service is gone or no longer listens: nobody to tell.
-                self.store.delete_logout_notice(&notice.id, lease).await?;
-                continue;
-            };
-            let outcome = match self.logout_token(&client, notice) {
-                Ok(token) => self.logout_notifier.deliver(&uri, &token).await,
-                Err(e) => Err(DeliveryError { cause: e.0, permanent: false }),
-            };
-            let attempts = notice.attempts + 1;
-            // Each write is conditional on our lease: if it ran out and another node took the
-            // notice over, its record wins.
-            match outcome {
-                Ok(()) => {
-                    self.store.delete_logout_notice(&notice.id, lease).await?;
-                    tracing::info!(client_id = %client.id, attempts, "back-channel logout delivered");
-                }
-                Err(e) if e.permanent || attempts >= MAX_LOGOUT_ATTEMPTS => {
-                    self.store.delete_logout_notice(&notice.id, lease).await?;
-                    tracing::error!(client_id = %client.id, attempts, cause = e.cause, "back-channel logout given up");
-                }
-                Err(e) => {
-                    let next = self.clock.now() + backoff(attempts);
-                    self.store.reschedule_logout_notice(&notice.id, lease, attempts, next).await?;
-                    tracing::warn!(client_id = %client.id, attempts, cause = e.cause, "back-channel logout failed; will retry");
-                }
+        let store = self.store.as_ref();
+        Ok(outbox::deliver_due(store, self.clock.as_ref(), |n| self.deliver_logout(n)).await?)
+    }
+
+    /// One attempt at one notice.
+    async fn deliver_logout(&self, notice: LogoutNotice) -> Attempt {
+        let client = match self.store.find_client(&notice.client_id).await {
+            Ok(client) => client,
+            Err(e) => return Attempt::Failed(e.to_string()),
+        };
+        let Some((client, uri)) =
+            client.and_then(|c| c.backchannel_logout_uri.clone().map(|uri| (c, uri)))
+        else {
+            return Attempt::Refused("the service is gone or no longer listens".into());
+        };
+        let token = match self.logout_token(&client, &notice) {
+            Ok(token) => token,
+            Err(e) => return Attempt::Failed(e.0),
+        };
+        match self.logout_notifier.deliver(&uri, &token).await {
+            Ok(()) => {
+                tracing::info!(client_id = %client.id, "back-channel logout delivered");
+                Attempt::Delivered
             }
+            Err(e) if e.permanent => Attempt::Refused(e.cause),
+            Err(e) => Attempt::Failed(e.cause),
         }
-        Ok(due.len())
     }
 
     /// Delivers logout notices for as long as the process runs, a round whenever one is queued
@@ -322,7 +296,7 @@ impl Services {
         loop {
             match self.deliver_logout_notices().await {
                 // A full batch may mean more are due.
-                Ok(n) if n == BATCH as usize => continue,
+                Ok(n) if n == outbox::BATCH as usize => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(cause = %e.0, "delivering back-channel logouts failed"),
             }
@@ -360,16 +334,16 @@ impl Services {
 /// citizen unlinks a service: one per session, each naming it as its `sid` (its id suffixed
 /// with the session's), so the service can end exactly those (Back-Channel Logout 1.0 section
 /// 2.4); with none live, `template` itself, for the citizen as a whole.
-pub(crate) fn per_session(template: &LogoutNotice, ended: &[String]) -> Vec<LogoutNotice> {
-    if ended.is_empty() {
+pub(crate) fn per_session(template: &OutboxMessage, ended: &[String]) -> Vec<OutboxMessage> {
+    let Some(notice) = template.payload::<LogoutNotice>().filter(|_| !ended.is_empty()) else {
         return vec![template.clone()];
-    }
+    };
     ended
         .iter()
-        .map(|session| LogoutNotice {
-            id: format!("{}.{session}", template.id),
-            session_id: Some(session.clone()),
-            ..template.clone()
+        .filter_map(|session| {
+            let notice = LogoutNotice { session_id: Some(session.clone()), ..notice.clone() };
+            let id = format!("{}.{session}", template.id);
+            OutboxMessage::new(id, &notice, template.created_at).ok()
         })
         .collect()
 }
@@ -380,20 +354,17 @@ mod tests {
 
     #[test]
     fn each_ended_session_is_told_of_and_the_citizen_when_none_was_live() {
-        let template = LogoutNotice {
-            id: "n1".into(),
-            client_id: "c1".into(),
-            subject: "sub".into(),
-            session_id: None,
-            attempts: 0,
-            next_attempt_at: 5,
-            created_at: 5,
-        };
+        let notice =
+            LogoutNotice { client_id: "c1".into(), subject: "sub".into(), session_id: None };
+        let template = OutboxMessage::new("n1".into(), &notice, 5).unwrap();
         assert_eq!(per_session(&template, &[]), std::slice::from_ref(&template));
         let notices = per_session(&template, &["g1".to_owned(), "g2".to_owned()]);
-        let named: Vec<(&str, Option<&str>)> =
-            notices.iter().map(|n| (n.id.as_str(), n.session_id.as_deref())).collect();
-        assert_eq!(named, [("n1.g1", Some("g1")), ("n1.g2", Some("g2"))]);
-        assert!(notices.iter().all(|n| n.subject == "sub" && n.client_id == "c1"));
+        let named: Vec<(&str, Option<String>)> = notices
+            .iter()
+            .map(|n| (n.id.as_str(), n.payload::<LogoutNotice>().unwrap().session_id))
+            .collect();
+        assert_eq!(named, [("n1.g1", Some("g1".into())), ("n1.g2", Some("g2".into()))]);
+        assert!(notices.iter().all(|n| n.payload::<LogoutNotice>().unwrap().subject == "sub"));
+        assert!(notices.iter().all(|n| n.kind == "backchannel_logout" && n.created_at == 5));
     }
 }

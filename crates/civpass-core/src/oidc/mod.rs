@@ -7,6 +7,8 @@ pub mod dpop;
 pub mod login;
 pub mod login_context;
 pub mod logout;
+pub mod model;
 pub mod par;
 pub mod registration;
+pub mod store;
 pub mod token;

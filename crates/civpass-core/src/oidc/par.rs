@@ -9,8 +9,8 @@ use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
 use crate::kernel::Internal;
-use crate::model::Client;
 use crate::oidc::login::{AuthorizeError, AuthorizeParams};
+use crate::oidc::model::Client;
 use crate::platform::Services;
 
 /// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
@@ -137,7 +137,7 @@ impl Services {
             &params,
             Source { pushed: true, signed, at_par: true },
         )?;
-        let public = client.auth_methods.contains(&crate::model::AuthMethod::None);
+        let public = client.auth_methods.contains(&crate::oidc::model::AuthMethod::None);
         let origin_hash = client_key
             .filter(|_| public)
             .map(|key| self.secrets.lookup.hash(&[b"push-origin", key.to_string().as_bytes()]));

@@ -7,9 +7,9 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::Internal;
-use crate::model::{AuthMethod, Client, GrantType};
 use crate::oidc::clients::ClientError;
 use crate::oidc::clients::{ClientSpec, Registration};
+use crate::oidc::model::{AuthMethod, Client, GrantType};
 use crate::platform::Services;
 
 /// Client metadata as RFC 7591 section 2 names it (the parts civpass uses; others are

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::consent::claims;
+use crate::consent::model::Release;
 use crate::kernel::Internal;
-use crate::kernel::store::Redemption;
 use crate::kernel::store::transact;
-use crate::model::{AuthMethod, Client, Grant, GrantType, Release};
 use crate::oidc::dpop::{DpopError, DpopRequest};
 use crate::oidc::logout::per_session;
+use crate::oidc::model::{AuthMethod, Client, Grant, GrantType};
+use crate::oidc::store::Redemption;
 use crate::platform::Services;
 
 /// What an ID token carries beyond the standard claims.
@@ -23,7 +24,10 @@ struct IdTokenExtras<'a> {
 }
 
 /// The claims the scopes release (OIDC Core section 5.4, and `hkid` of ours).
-fn identity_claims(identity: &crate::model::Identity, scopes: &[String]) -> Map<String, Value> {
+fn identity_claims(
+    identity: &crate::identity::model::Identity,
+    scopes: &[String],
+) -> Map<String, Value> {
     let mut out = Map::new();
     for scope in scopes {
         match scope.as_str() {
@@ -269,7 +273,7 @@ impl Services {
                                 .iter()
                                 .flat_map(|t| per_session(t, std::slice::from_ref(produced)))
                             {
-                                tx.insert_logout_notice(&notice).await?;
+                                tx.insert_message(&notice).await?;
                                 queued.push(notice);
                             }
                         }
@@ -285,9 +289,7 @@ impl Services {
             Redemption::Redeemed => {}
             Redemption::AlreadyRedeemed { .. } => {
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
-                for notice in &queued {
-                    self.logout_queued(notice);
-                }
+                self.logout_queued(&queued);
                 return Err(TokenError::InvalidGrant("the code has already been used"));
             }
             Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
@@ -438,7 +440,7 @@ impl Services {
                     let revoked = tx.revoke_grant(&grant_id, now).await?;
                     // Only a revocation that happened here ends a session to tell of.
                     if let Some(notice) = queued.as_ref().filter(|_| revoked) {
-                        tx.insert_logout_notice(notice).await?;
+                        tx.insert_message(notice).await?;
                     }
                     Ok(revoked)
                 })
@@ -446,8 +448,8 @@ impl Services {
             .await
             .map_err(Internal::from)?;
             tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a retired refresh token was used again; its grant is revoked");
-            if let Some(notice) = notice.as_ref().filter(|_| revoked) {
-                self.logout_queued(notice);
+            if revoked {
+                self.logout_queued(notice.as_slice());
             }
         }
         Ok(())

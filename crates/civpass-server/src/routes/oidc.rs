@@ -11,12 +11,12 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use civpass_core::model::{AuthMethod, Client};
 use civpass_core::oidc::clients::{ClientCredentials, JWT_BEARER};
 use civpass_core::oidc::dpop::DpopRequest;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::oidc::login_context::RequestOrigin;
 use civpass_core::oidc::logout::{LogoutError, LogoutOutcome, LogoutRequest};
+use civpass_core::oidc::model::{AuthMethod, Client};
 use civpass_core::oidc::token::{TokenError, UserInfoError};
 
 use crate::error::{OAuthError, no_store};

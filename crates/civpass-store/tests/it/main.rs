@@ -3,16 +3,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+use civpass_core::account::model::AppSession;
+use civpass_core::consent::model::{Consent, Release};
+use civpass_core::device::model::{Ceremony, Device, DeviceKind};
 use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
-use civpass_core::kernel::store::{
-    AccountStore, AttemptStore, CeremonyStore, ClientStore, GrantStore, KeyStore, LoginStore,
-    OutboxStore, PendingKey, Redemption, Store, StoreError, transact,
+use civpass_core::identity::model::{Account, Tier};
+use civpass_core::kernel::outbox::{OutboxKind, OutboxMessage};
+use civpass_core::kernel::store::{StoreError, transact};
+use civpass_core::keys::model::StoredSigningKey;
+use civpass_core::oidc::model::{
+    AuthMethod, Client, Decision, Ending, Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice,
 };
-use civpass_core::model::{
-    Account, AppSession, AuthMethod, Ceremony, Client, Consent, Decision, Device, DeviceKind,
-    Ending, Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice, Release, StoredSigningKey,
-    Tier,
-};
+use civpass_core::oidc::store::{PendingKey, Redemption};
+use civpass_core::store::Store;
+use civpass_core::store::ports::*;
 use civpass_store::SqlStore;
 use civpass_testkit::{TestDb, backends};
 
@@ -67,17 +71,15 @@ async fn redeem(store: &SqlStore, code_hash: &str, grant: &Grant, release: &Rele
     .unwrap()
 }
 
-/// A back-channel logout notice for client `c1`, due at once.
-fn notice(id: &str) -> LogoutNotice {
-    LogoutNotice {
-        id: id.into(),
-        client_id: "c1".into(),
-        subject: "sub".into(),
-        session_id: None,
-        attempts: 0,
-        next_attempt_at: 0,
-        created_at: 0,
-    }
+/// A back-channel logout message for client `c1` (the outbox's first kind), due at `due`.
+fn notice_due(id: &str, session_id: Option<String>, due: i64) -> OutboxMessage {
+    let notice = LogoutNotice { client_id: "c1".into(), subject: "sub".into(), session_id };
+    OutboxMessage { next_attempt_at: due, ..OutboxMessage::new(id.into(), &notice, 1).unwrap() }
+}
+
+/// A back-channel logout message for client `c1`, due at once.
+fn notice(id: &str) -> OutboxMessage {
+    notice_due(id, None, 0)
 }
 
 fn client(id: &str) -> Client {
@@ -519,7 +521,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
                     Box::pin(async move {
                         let revoked = tx.revoke_grant("g2", at).await?;
                         if revoked {
-                            tx.insert_logout_notice(&notice(id)).await?;
+                            tx.insert_message(&notice(id)).await?;
                         }
                         Ok(revoked)
                     })
@@ -539,9 +541,8 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
                             return Ok(false);
                         }
                         for session in tx.revoke_live_grants("a1", "c1", at).await? {
-                            let mut per_session = notice(&format!("on-unlink.{session}"));
-                            per_session.session_id = Some(session);
-                            tx.insert_logout_notice(&per_session).await?;
+                            let id = format!("on-unlink.{session}");
+                            tx.insert_message(&notice_due(&id, Some(session), 0)).await?;
                         }
                         Ok(true)
                     })
@@ -552,11 +553,11 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         };
         assert!(unlink(180).await);
         let mut queued: Vec<(String, Option<String>)> = store
-            .claim_logout_notices(200, 300, 10)
+            .claim_messages(LogoutNotice::KIND, 200, 300, 10)
             .await
             .unwrap()
             .into_iter()
-            .map(|n| (n.id, n.session_id))
+            .map(|n| (n.id.clone(), n.payload::<LogoutNotice>().unwrap().session_id))
             .collect();
         queued.sort();
         assert_eq!(
@@ -572,7 +573,10 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             "an earlier revocation stays"
         );
         assert!(!unlink(190).await, "nothing left to unlink");
-        assert!(store.claim_logout_notices(400, 500, 10).await.unwrap().len() == 2, "nor then");
+        assert!(
+            store.claim_messages(LogoutNotice::KIND, 400, 500, 10).await.unwrap().len() == 2,
+            "nor then"
+        );
     }
 }
 
@@ -606,7 +610,9 @@ async fn a_ceremony_is_taken_once_and_not_after_it_expires() {
         store.insert_app_session(&session).await.unwrap();
         assert_eq!(store.find_app_session("th").await.unwrap(), Some(session));
         assert_eq!(store.delete_ceremonies_expired_before(150).await.unwrap(), 1, "x3");
-        assert_eq!(store.delete_ceremonies_expired_before(800).await.unwrap(), 1, "the session");
+        assert_eq!(store.delete_app_sessions_expired_before(700).await.unwrap(), 0, "not yet");
+        assert_eq!(store.delete_ceremonies_expired_before(800).await.unwrap(), 0, "each its own");
+        assert_eq!(store.delete_app_sessions_expired_before(800).await.unwrap(), 1, "the session");
         assert_eq!(store.find_app_session("th").await.unwrap(), None);
     }
 }
@@ -626,35 +632,37 @@ async fn a_device_key_is_updated_only_from_the_value_it_had() {
 }
 
 #[tokio::test]
-async fn logout_notices_are_claimed_once_per_lease_and_in_order() {
+async fn outbox_messages_are_claimed_once_per_lease_in_order_and_by_kind() {
     for (_db, store) in stores().await {
-        let notice = |id: &str, due: i64| LogoutNotice {
-            id: id.into(),
-            client_id: "c1".into(),
-            subject: "sub".into(),
-            session_id: Some(format!("session-{id}")),
-            attempts: 0,
-            next_attempt_at: due,
-            created_at: 1,
-        };
+        let notice = |id: &str, due: i64| notice_due(id, Some(format!("session-{id}")), due);
         for (id, due) in [("n2", 20), ("n1", 10), ("n3", 30), ("later", 500)] {
-            store.insert_logout_notice(&notice(id, due)).await.unwrap();
+            store.insert_message(&notice(id, due)).await.unwrap();
         }
-        let ids = |list: Vec<LogoutNotice>| list.into_iter().map(|n| n.id).collect::<Vec<_>>();
-        let mut first = ids(store.claim_logout_notices(100, 220, 2).await.unwrap());
+        // Another kind waits beside them, due first, and is not claimed with them.
+        let other = OutboxMessage { kind: "webhook".into(), ..notice("w1", 5) };
+        store.insert_message(&other).await.unwrap();
+        let claim = |now, lease, limit| store.claim_messages(LogoutNotice::KIND, now, lease, limit);
+        let ids = |list: Vec<OutboxMessage>| list.into_iter().map(|n| n.id).collect::<Vec<_>>();
+        let mut first = ids(claim(100, 220, 2).await.unwrap());
         first.sort();
         assert_eq!(first, ["n1", "n2"], "the most overdue first, at most the limit");
-        assert_eq!(ids(store.claim_logout_notices(100, 220, 10).await.unwrap()), ["n3"]);
-        assert!(store.claim_logout_notices(200, 320, 10).await.unwrap().is_empty(), "leased");
+        assert_eq!(ids(claim(100, 220, 10).await.unwrap()), ["n3"]);
+        assert!(claim(200, 320, 10).await.unwrap().is_empty(), "leased");
         // Writes count only under the lease the claim set.
-        store.reschedule_logout_notice("n1", 219, 5, 1).await.unwrap();
-        store.delete_logout_notice("n2", 219).await.unwrap();
-        store.reschedule_logout_notice("n1", 220, 1, 250).await.unwrap();
-        store.delete_logout_notice("n2", 220).await.unwrap();
-        let mut again = store.claim_logout_notices(300, 420, 10).await.unwrap();
+        store.reschedule_message("n1", 219, 5, 1).await.unwrap();
+        store.delete_message("n2", 219).await.unwrap();
+        store.reschedule_message("n1", 220, 1, 250).await.unwrap();
+        store.delete_message("n2", 220).await.unwrap();
+        let mut again = claim(300, 420, 10).await.unwrap();
         again.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(again.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["n1", "n3"]);
         assert_eq!((again[0].attempts, again[0].next_attempt_at), (1, 420));
+        assert_eq!(
+            again[0].payload::<LogoutNotice>().unwrap().session_id.as_deref(),
+            Some("session-n1")
+        );
+        let webhooks = store.claim_messages("webhook", 300, 420, 10).await.unwrap();
+        assert_eq!(webhooks, [OutboxMessage { next_attempt_at: 420, ..other }]);
     }
 }
 
@@ -760,7 +768,8 @@ async fn a_dpop_proof_id_is_used_once_and_a_grant_keeps_its_key() {
     for (_db, store) in stores().await {
         assert!(store.use_dpop_proof("p1", 100).await.unwrap());
         assert!(!store.use_dpop_proof("p1", 100).await.unwrap(), "a replay");
-        assert_eq!(store.delete_ceremonies_expired_before(101).await.unwrap(), 1);
+        assert_eq!(store.delete_dpop_proofs_expired_before(100).await.unwrap(), 0);
+        assert_eq!(store.delete_dpop_proofs_expired_before(101).await.unwrap(), 1);
         assert!(store.use_dpop_proof("p1", 300).await.unwrap(), "forgotten once expired");
     }
 }
@@ -921,25 +930,25 @@ async fn a_transaction_is_all_or_nothing() {
         // The work writes, then fails: none of its writes stays.
         let failed: Result<(), StoreError> = transact(&store, move |tx| {
             Box::pin(async move {
-                tx.insert_logout_notice(&notice("n1")).await?;
+                tx.insert_message(&notice("n1")).await?;
                 Err(StoreError::Conflict("the rule said no".into()))
             })
         })
         .await;
         assert!(matches!(failed, Err(StoreError::Conflict(_))));
-        assert!(store.claim_logout_notices(10, 20, 10).await.unwrap().is_empty());
+        assert!(store.claim_messages(LogoutNotice::KIND, 10, 20, 10).await.unwrap().is_empty());
         // The same work that succeeds keeps both writes, and says what it returned.
         let kept = transact(&store, move |tx| {
             Box::pin(async move {
-                tx.insert_logout_notice(&notice("n1")).await?;
-                tx.insert_logout_notice(&notice("n2")).await?;
+                tx.insert_message(&notice("n1")).await?;
+                tx.insert_message(&notice("n2")).await?;
                 Ok("both")
             })
         })
         .await
         .unwrap();
         assert_eq!(kept, "both");
-        assert_eq!(store.claim_logout_notices(10, 20, 10).await.unwrap().len(), 2);
+        assert_eq!(store.claim_messages(LogoutNotice::KIND, 10, 20, 10).await.unwrap().len(), 2);
     }
 }
 
@@ -977,6 +986,48 @@ async fn a_client_stored_by_the_first_schema_reads_at_the_newest() {
     }
 }
 
+/// Logout notices waiting when the typed outbox replaced their table (migration 24) move into
+/// it as `backchannel_logout` messages, with their attempts, due times and session.
+#[tokio::test]
+async fn logout_notices_queued_before_the_outbox_are_delivered_from_it() {
+    use sqlx::Connection;
+    for backend in backends() {
+        let db = TestDb::create(&backend).await;
+        SqlStore::migrate_to(&db.url, 23).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO logout_notices (id, client_id, subject, session_id, attempts, next_attempt_at, created_at) \
+             VALUES ('n1', 'c1', 'sub-1', 'g1', 3, 40, 10), ('n2', 'c2', 'sub-2', NULL, 0, 50, 20)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        let mut moved = store.claim_messages(LogoutNotice::KIND, 100, 200, 10).await.unwrap();
+        moved.sort_by(|a, b| a.id.cmp(&b.id));
+        let read: Vec<_> = moved
+            .iter()
+            .map(|m| (m.id.as_str(), m.attempts, m.created_at, m.payload::<LogoutNotice>()))
+            .collect();
+        let notice = |client: &str, subject: &str, session: Option<&str>| LogoutNotice {
+            client_id: client.into(),
+            subject: subject.into(),
+            session_id: session.map(str::to_owned),
+        };
+        assert_eq!(
+            read,
+            [
+                ("n1", 3, 10, Some(notice("c1", "sub-1", Some("g1")))),
+                ("n2", 0, 20, Some(notice("c2", "sub-2", None))),
+            ],
+            "{backend:?}"
+        );
+    }
+}
+
 /// A transaction's work that writes through the store itself (it must use its `Transaction`)
 /// is refused rather than left waiting on the transaction it runs in, and a work that panics
 /// fails alone: the store keeps writing.
@@ -986,7 +1037,7 @@ async fn a_work_cannot_deadlock_or_stop_the_store() {
         store.insert_client(&client("c1")).await.unwrap();
         let inner = store.clone();
         let nested = transact(&store, move |_tx| {
-            Box::pin(async move { inner.insert_logout_notice(&notice("n1")).await })
+            Box::pin(async move { inner.insert_message(&notice("n1")).await })
         })
         .await;
         assert!(
@@ -994,15 +1045,15 @@ async fn a_work_cannot_deadlock_or_stop_the_store() {
         );
         let panicked: Result<(), StoreError> = transact(&store, |tx| {
             Box::pin(async move {
-                tx.insert_logout_notice(&notice("n2")).await?;
+                tx.insert_message(&notice("n2")).await?;
                 panic!("a bug in a use case")
             })
         })
         .await;
         assert!(panicked.is_err());
-        store.insert_logout_notice(&notice("n3")).await.expect("the store still writes");
+        store.insert_message(&notice("n3")).await.expect("the store still writes");
         let left: Vec<String> = store
-            .claim_logout_notices(10, 20, 10)
+            .claim_messages(LogoutNotice::KIND, 10, 20, 10)
             .await
             .unwrap()
             .into_iter()

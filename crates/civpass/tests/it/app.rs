@@ -1,8 +1,8 @@
 //! The app's side of the device API with passkeys (a software WebAuthn authenticator), app
 //! sessions, linked services and unlinking, and the pages' languages; on both databases.
 
-use civpass_core::kernel::store::AccountStore;
 use civpass_core::oidc::login::Verdict;
+use civpass_core::store::ports::*;
 use civpass_testkit::{Options, SoftPasskey, TestServer, backends, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The attacks the login flow must stop, each asserting the exact rejection.
 
-use civpass_core::kernel::store::LoginStore;
 use civpass_core::oidc::login::Verdict;
+use civpass_core::store::ports::*;
 use civpass_testkit::{Options, backends, spawn_server, spawn_server_with};
 use civpass_wallet::WalletError;
 use reqwest::StatusCode;

@@ -227,7 +227,7 @@ fn client_create_registers_a_private_key_jwt_client_for_client_credentials() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registration_token_prints_a_token_that_is_stored_only_as_a_hash() {
-    use civpass_core::kernel::store::ClientStore;
+    use civpass_core::store::ports::*;
     let dir = new_platform();
     let data_dir = dir.to_str().unwrap();
     let out = run_ok(civpass().args([

@@ -5,8 +5,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use civpass_core::kernel::clock::Clock;
-use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::oidc::clients::{ClientSpec, JWT_BEARER};
+use civpass_core::oidc::model::{AuthMethod, GrantType};
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::secret::random_token;
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};

@@ -2,8 +2,8 @@
 //! on refresh; each attack gets its exact rejection. On both databases.
 
 use civpass_core::kernel::clock::Clock;
-use civpass_core::model::GrantType;
 use civpass_core::oidc::clients::ClientSpec;
+use civpass_core::oidc::model::GrantType;
 use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{b64url, sha256};
 use civpass_testkit::{DpopKey, Options, TestServer, backends, spawn_server_with};

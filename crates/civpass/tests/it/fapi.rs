@@ -2,8 +2,8 @@
 //! clients, every authorization request pushed, every token bound to a DPoP key, PKCE always.
 //! A whole login under it, and each shortcut refused. On both databases.
 
-use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::oidc::clients::{ClientSpec, JWT_BEARER};
+use civpass_core::oidc::model::{AuthMethod, GrantType};
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_testkit::{DpopKey, Options, TestServer, backends, spawn_server_with};

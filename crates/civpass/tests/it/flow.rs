@@ -1,7 +1,7 @@
 //! The login flow end to end, with the `openidconnect` crate as an independent relying party.
 
-use civpass_core::kernel::store::GrantStore;
 use civpass_core::oidc::login::Verdict;
+use civpass_core::store::ports::*;
 use civpass_crypto::jws::Algorithm;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use openidconnect::core::{

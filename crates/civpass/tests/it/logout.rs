@@ -8,9 +8,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use civpass_core::kernel::clock::Clock;
+use civpass_core::kernel::outbox::OutboxKind;
 use civpass_core::oidc::clients::ClientSpec;
 use civpass_core::oidc::logout::BACKCHANNEL_EVENT;
-use civpass_core::oidc::logout::MAX_LOGOUT_ATTEMPTS;
+use civpass_core::oidc::model::LogoutNotice;
 use civpass_testkit::{Options, TestServer, backends, spawn_server, spawn_server_with};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -359,12 +360,12 @@ async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
         support::login_code(&server, &wallet, &req).await;
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
-        for _ in 0..MAX_LOGOUT_ATTEMPTS {
+        for _ in 0..LogoutNotice::RETRY.max_attempts {
             assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
             clock.advance(3600);
         }
         assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
-        assert_eq!(hits.load(Ordering::SeqCst), MAX_LOGOUT_ATTEMPTS as usize);
+        assert_eq!(hits.load(Ordering::SeqCst), LogoutNotice::RETRY.max_attempts as usize);
         assert!(received.lock().unwrap().is_empty());
 
         // A service that refuses the token itself (400, Back-Channel Logout section 2.8) is

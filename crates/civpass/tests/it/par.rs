@@ -1,9 +1,9 @@
 //! Pushed authorization requests (RFC 9126) and signed request objects (RFC 9101), and the
 //! policies that require them; on both databases.
 
-use civpass_core::kernel::store::LoginStore;
-use civpass_core::model::{AuthMethod, GrantType};
 use civpass_core::oidc::clients::ClientSpec;
+use civpass_core::oidc::model::{AuthMethod, GrantType};
+use civpass_core::store::ports::*;
 use civpass_crypto::jws::{Algorithm, SigningKey};
 use civpass_crypto::secret::{b64url, random_token, sha256};
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};

@@ -72,7 +72,7 @@ async fn remote_registration_needs_a_passed_identity_check_and_records_it() {
         assert_eq!(data.evidence[0].method, "sandbox_document_liveness_face_match");
         let account_id = wallet.file.account_id.clone().unwrap();
         let records =
-            civpass_core::kernel::store::AccountStore::list_evidence(&server.store, &account_id)
+            civpass_core::identity::store::AccountStore::list_evidence(&server.store, &account_id)
                 .await
                 .unwrap();
         assert_eq!(records.len(), 1);

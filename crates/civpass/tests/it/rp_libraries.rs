@@ -4,8 +4,8 @@
 //! loopback redirects on any port and private-use schemes for native apps (RFC 8252 7.1, 7.3),
 //! and an operator's suspension of a client. On both databases.
 
-use civpass_core::model::AuthMethod;
 use civpass_core::oidc::clients::ClientSpec;
+use civpass_core::oidc::model::AuthMethod;
 use civpass_testkit::{TestServer, backends, spawn_server};
 use reqwest::StatusCode;
 
@@ -248,7 +248,7 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
         let (id, secret) = server.client(CALLBACK).await;
         let (resource, resource_secret) = {
             let mut spec = ClientSpec::web("Resource server", &[]);
-            spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+            spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
             spec.resource_server = true;
             let created = server.services.register_client(spec).await.unwrap();
             (created.client.id, created.secret.unwrap())

@@ -121,7 +121,7 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
         let (other_id, other_secret) = server.client(CALLBACK).await;
         let other = (other_id.as_str(), other_secret.as_str());
         let mut spec = civpass_core::oidc::clients::ClientSpec::web("Records API", &[]);
-        spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+        spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
         spec.resource_server = true;
         let api = server.services.register_client(spec).await.unwrap();
         let api = (api.client.id.as_str(), api.secret.as_deref().unwrap());
@@ -219,7 +219,7 @@ async fn a_revoked_client_credentials_token_is_inactive_everywhere() {
     for backend in backends() {
         let server = spawn_server_with(&backend, Options::default()).await;
         let mut spec = civpass_core::oidc::clients::ClientSpec::web("Batch job", &[]);
-        spec.grant_types = vec![civpass_core::model::GrantType::ClientCredentials];
+        spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
         spec.scopes = vec!["api.read".into()];
         let job = server.services.register_client(spec).await.unwrap();
         let job = (job.client.id.as_str(), job.secret.as_deref().unwrap());

@@ -1,11 +1,9 @@
-//! The records civpass keeps. Personal data appears here only sealed (`Account::vault`) or as
-//! keyed hashes (`Account::hkid_hash`).
-
-use serde::{Deserialize, Serialize};
+//! The OpenID provider's records: relying parties, login requests and their decisions, grants,
+//! and back-channel logout notices.
 
 use civpass_crypto::jws::Algorithm;
+use serde::{Deserialize, Serialize};
 
-use crate::identity::registry::Gender;
 use crate::kernel::clock::UnixTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,100 +160,6 @@ impl GrantType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Basic,
-    Plus,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Basic => "basic",
-            Tier::Plus => "plus",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Tier> {
-        match text {
-            "basic" => Some(Tier::Basic),
-            "plus" => Some(Tier::Plus),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub id: String,
-    /// Keyed hash of the canonical HKID, for look-up without decrypting.
-    pub hkid_hash: String,
-    pub tier: Tier,
-    /// `Identity` as JSON, sealed with the account id as associated data.
-    pub vault: Vec<u8>,
-    pub created_at: UnixTime,
-}
-
-/// The verified identity data held for a citizen (plaintext only in memory).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    pub hkid: String,
-    pub name_en: String,
-    pub name_zh: String,
-    pub date_of_birth: String,
-    pub gender: Gender,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceKind {
-    /// A key in software, like the command-line wallet's.
-    Software,
-    /// A WebAuthn passkey on the citizen's phone, used with user verification (biometrics or
-    /// the screen lock).
-    Passkey,
-}
-
-impl DeviceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceKind::Software => "software",
-            DeviceKind::Passkey => "passkey",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<DeviceKind> {
-        match text {
-            "software" => Some(DeviceKind::Software),
-            "passkey" => Some(DeviceKind::Passkey),
-            _ => None,
-        }
-    }
-
-    /// RFC 8176 authentication method references for a login approved with this device.
-    pub fn amr(self) -> Vec<String> {
-        match self {
-            DeviceKind::Software => vec!["swk".to_owned()],
-            // Possession of the passkey plus the user verification WebAuthn requires of it.
-            DeviceKind::Passkey => vec!["pop".to_owned(), "mfa".to_owned()],
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    pub id: String,
-    pub account_id: String,
-    /// Software: base64url of the uncompressed P-256 point. Passkey: the WebAuthn credential as
-    /// JSON (credential id, COSE public key, signature counter), rewritten as the counter moves.
-    pub public_key: String,
-    pub kind: DeviceKind,
-    /// A passkey's WebAuthn credential id (base64url), unique across devices; None for software.
-    pub credential_id: Option<String>,
-    pub created_at: UnixTime,
-    pub revoked_at: Option<UnixTime>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginStatus {
     /// Waiting for the citizen's app.
@@ -346,19 +250,21 @@ pub struct LoginRequest {
     pub origin_hash: Option<String>,
 }
 
-/// A back-channel logout a service is still to receive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A back-channel logout owed to a service (Back-Channel Logout 1.0 section 2.4), as the
+/// outbox carries it: the logout token is signed afresh at each attempt (it lives two minutes),
+/// so only what it names is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutNotice {
-    pub id: String,
     pub client_id: String,
     /// The subject the service knows the citizen by.
     pub subject: String,
     /// The session (grant) that ended, sent as `sid`; None for the citizen as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
-    /// Deliveries tried so far.
-    pub attempts: i64,
-    pub next_attempt_at: UnixTime,
-    pub created_at: UnixTime,
+}
+
+impl crate::kernel::outbox::OutboxKind for LogoutNotice {
+    const KIND: &'static str = "backchannel_logout";
 }
 
 /// What the app decided, applied atomically to a pending request.
@@ -473,68 +379,6 @@ pub struct Grant {
     /// Hash of the browser-binding cookie of the browser the login happened in: only that
     /// browser ends the session by RP-initiated logout. `None` for grants older than the column.
     pub browser_hash: Option<String>,
-}
-
-/// A record of personal data leaving civpass: who received which claims, when and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
-    pub id: String,
-    pub account_id: String,
-    pub client_id: String,
-    pub grant_id: String,
-    pub claims: Vec<String>,
-    /// `id_token` or `userinfo`.
-    pub channel: String,
-    pub released_at: UnixTime,
-}
-
-/// The citizen's standing agreement that a service may receive these scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consent {
-    pub account_id: String,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    /// When these scopes were last agreed to.
-    pub granted_at: UnixTime,
-    /// When the citizen first used the service (the account link); kept across later consents.
-    pub linked_at: UnixTime,
-}
-
-/// A WebAuthn or device-signature ceremony in progress: the server's half, kept between the
-/// challenge and the answer, used once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ceremony {
-    pub id: String,
-    /// What the answer may be used for, e.g. `register` or `session:{device_id}`.
-    pub purpose: String,
-    /// The ceremony state as JSON, sealed with the id as associated data (a registration holds
-    /// the identity details being registered).
-    pub sealed_state: Vec<u8>,
-    pub expires_at: UnixTime,
-}
-
-/// A short session of the citizen's app, opened with the device key, for reading and managing
-/// the account (linked services, identity data).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppSession {
-    pub token_hash: String,
-    pub account_id: String,
-    pub device_id: String,
-    pub created_at: UnixTime,
-    pub expires_at: UnixTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSigningKey {
-    pub kid: String,
-    pub alg: String,
-    /// PKCS#8, sealed with the kid as associated data.
-    pub sealed_pkcs8: Vec<u8>,
-    pub created_at: UnixTime,
-    /// From when it signs (it is published from creation).
-    pub activates_at: UnixTime,
-    /// When it leaves the JWKS, once a newer key has taken over.
-    pub retires_at: Option<UnixTime>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,23 @@
+//! The consent slice's storage ports: standing consents and the record of releases.
+
+use async_trait::async_trait;
+
+use crate::consent::model::{Consent, Release};
+use crate::kernel::store::StoreResult;
+
+#[async_trait]
+pub trait ConsentStore {
+    async fn insert_release(&self, release: &Release) -> StoreResult<()>;
+    async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
+    async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
+}
+
+/// The consent writes a use case makes inside a transaction (`kernel::store::transact`).
+#[async_trait]
+pub trait ConsentWrites: Send {
+    /// Deletes the consent of an account for a client; false if there was none.
+    async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool>;
+    /// Records (or renews) what a citizen agreed a service may receive.
+    async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
+    async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;
+}

@@ -1,0 +1,43 @@
+//! The identity slice's storage ports: accounts with the evidence they rest on, and the
+//! attempt counters that limit how often one identity may be tried.
+
+use async_trait::async_trait;
+
+use crate::device::model::Device;
+use crate::identity::evidence::EvidenceRecord;
+use crate::identity::model::Account;
+use crate::kernel::UnixTime;
+use crate::kernel::store::StoreResult;
+
+#[async_trait]
+pub trait AccountStore {
+    /// Inserts a new account with its first device and the evidence its identity rests on, in
+    /// one transaction; `Conflict` if the HKID hash is taken.
+    async fn insert_account(
+        &self,
+        account: &Account,
+        device: &Device,
+        evidence: &EvidenceRecord,
+    ) -> StoreResult<()>;
+    /// The evidence records of an account, oldest first.
+    async fn list_evidence(&self, account_id: &str) -> StoreResult<Vec<EvidenceRecord>>;
+    async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
+    async fn get_account(&self, id: &str) -> StoreResult<Account>;
+}
+
+/// Counters of attempts per key in fixed windows: how many times something (a registration
+/// naming one identity) was tried lately, whatever address it came from.
+#[async_trait]
+pub trait AttemptStore {
+    /// Counts one attempt under `key` and returns the attempts in the current window, this one
+    /// included. A window that began at or before `window_start_cutoff` is over: the count starts
+    /// again at one, in a window beginning at `now`.
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_start_cutoff: UnixTime,
+    ) -> StoreResult<i64>;
+    /// Forgets counters whose window began before `cutoff`; returns how many.
+    async fn delete_attempts_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}

@@ -1,0 +1,100 @@
+//! The OpenID provider's ports, one file per aggregate, and its transaction's writes.
+
+mod clients;
+mod grants;
+mod login;
+mod replay;
+
+use async_trait::async_trait;
+use civpass_core::kernel::clock::UnixTime;
+use civpass_core::kernel::store::StoreResult;
+use civpass_core::oidc::model::{Decision, Grant};
+use civpass_core::oidc::store::{OidcTransaction, Redemption};
+use sqlx::Row;
+
+use crate::backend;
+use crate::tx::SqlTransaction;
+use grants::{insert_grant, revoke_grant};
+use login::{decide_login_request, redeem_code};
+
+#[async_trait]
+impl OidcTransaction for SqlTransaction<'_> {
+    async fn revoke_live_grants(
+        &mut self,
+        account_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>> {
+        let revoked = sqlx::query(
+            "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL \
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(client_id)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        revoked.iter().map(|row| row.try_get("id").map_err(backend)).collect()
+    }
+
+    async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        revoke_grant(self.conn, id, now).await
+    }
+
+    async fn decide_login_request(
+        &mut self,
+        id: &str,
+        decision: &Decision,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        decide_login_request(self.conn, id, decision, now).await
+    }
+
+    async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption> {
+        redeem_code(self.conn, code_hash, grant_id).await
+    }
+
+    async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()> {
+        insert_grant(self.conn, grant).await
+    }
+
+    async fn replace_refresh_token(
+        &mut self,
+        grant_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let updated = sqlx::query(
+            "UPDATE grants SET refresh_hash = $1, refresh_expires_at = $2 \
+             WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
+        )
+        .bind(new_hash)
+        .bind(new_expires_at)
+        .bind(grant_id)
+        .bind(old_hash)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn retire_refresh_token(
+        &mut self,
+        refresh_hash: &str,
+        grant_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+        )
+        .bind(refresh_hash)
+        .bind(grant_id)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The typed outbox: messages of every kind in one table, claimed under a lease.
+
+use async_trait::async_trait;
+use civpass_core::kernel::clock::UnixTime;
+use civpass_core::kernel::outbox::{OutboxMessage, OutboxStore, OutboxWrites};
+use civpass_core::kernel::store::StoreResult;
+use sqlx::AnyConnection;
+
+use crate::sql::op;
+use crate::tx::SqlTransaction;
+use crate::writer::Statements;
+use crate::{SqlStore, backend, rows};
+
+async fn insert_message(conn: &mut AnyConnection, m: &OutboxMessage) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, payload, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&m.id)
+    .bind(&m.kind)
+    .bind(&m.payload)
+    .bind(m.attempts)
+    .bind(m.next_attempt_at)
+    .bind(m.created_at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+#[async_trait]
+impl OutboxWrites for SqlTransaction<'_> {
+    async fn insert_message(&mut self, message: &OutboxMessage) -> StoreResult<()> {
+        insert_message(self.conn, message).await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn insert_message(&self, message: &OutboxMessage) -> StoreResult<()> {
+        let m = message.clone();
+        self.writer.write(Statements::One, op!(|conn| insert_message(conn, &m).await)).await
+    }
+
+    async fn claim_messages(
+        &self,
+        kind: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let kind = kind.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    // One UPDATE ... RETURNING: the outer condition is checked again on the row
+                    // itself, so of two nodes claiming at once only one gets each message.
+                    let rows = sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $1 \
+                         WHERE kind = $2 AND next_attempt_at <= $3 AND id IN \
+                         (SELECT id FROM outbox WHERE kind = $2 AND next_attempt_at <= $3 \
+                          ORDER BY next_attempt_at, id LIMIT $4) \
+                         RETURNING id, kind, payload, attempts, next_attempt_at, created_at",
+                    )
+                    .bind(lease_until)
+                    .bind(&kind)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await
+                    .map_err(backend)?;
+                    rows.iter().map(rows::outbox_message).collect()
+                }),
+            )
+            .await
+    }
+
+    async fn reschedule_message(
+        &self,
+        id: &str,
+        leased_until: UnixTime,
+        attempts: i64,
+        next_attempt_at: UnixTime,
+    ) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = $1, next_attempt_at = $2 \
+                         WHERE id = $3 AND next_attempt_at = $4",
+                    )
+                    .bind(attempts)
+                    .bind(next_attempt_at)
+                    .bind(&id)
+                    .bind(leased_until)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                }),
+            )
+            .await
+    }
+
+    async fn delete_message(&self, id: &str, leased_until: UnixTime) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(
+                Statements::One,
+                op!(|conn| {
+                    sqlx::query("DELETE FROM outbox WHERE id = $1 AND next_attempt_at = $2")
+                        .bind(&id)
+                        .bind(leased_until)
+                        .execute(conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(())
+                }),
+            )
+            .await
+    }
+}
