@@ -1,47 +1,52 @@
-//! `Services`: the use cases that the HTTP layer and the CLI call.
+//! `Platform`: the facade the server and the CLI hold. It builds every slice's service from
+//! the ports once (`Platform::new`, then `with_*` for the optional ones) and hands each service
+//! only the narrow ports it uses; callers reach a use case through its slice
+//! (`platform.oidc.exchange_code(…)`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use civpass_crypto::jws::Algorithm;
-
+use crate::account::AccountService;
+use crate::device::DeviceService;
+use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
-use crate::kernel::clock::{Clock, UnixTime};
-use crate::kernel::{Internal, Secrets, Settings};
-use crate::keys::KeyRing;
-use crate::oidc::clients::{ClientError, NewClient};
-use crate::oidc::clients::{ClientSpec, JwksCache, JwksSource, NoJwksSource};
+use crate::kernel::ceremony::Ceremonies;
+use crate::kernel::{Clock, Ctx, Internal, Secrets, Settings};
+use crate::keys::{KeyRing, KeyService};
+use crate::oidc::OidcService;
+use crate::oidc::clients::{JwksCache, JwksSource, NoJwksSource};
 use crate::oidc::login_context::{IpLocator, NoIpLocator};
 use crate::oidc::logout::{LogoutNotifier, NoLogoutNotifier};
-use crate::oidc::model::{AuthMethod, Client};
 use crate::store::Store;
 
+/// The ports a platform is built from.
 #[derive(Clone)]
-pub struct Services {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) registry: Arc<dyn RegistrySource>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) secrets: Arc<Secrets>,
-    pub(crate) keys: Arc<KeyRing>,
-    pub(crate) settings: Arc<Settings>,
-    /// The WebAuthn relying party; `None` when the issuer has no domain name.
-    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
-    pub(crate) jwks_source: Arc<dyn JwksSource>,
-    pub(crate) jwks_cache: Arc<JwksCache>,
-    pub(crate) logout_notifier: Arc<dyn LogoutNotifier>,
-    pub(crate) evidence: Arc<dyn EvidenceVerifier>,
-    pub(crate) ip_locator: Arc<dyn IpLocator>,
-    /// Recently read clients: every token request reads its client, and they rarely change.
-    client_cache: Arc<Mutex<HashMap<String, (UnixTime, Client)>>>,
+struct Ports {
+    store: Arc<dyn Store>,
+    registry: Arc<dyn RegistrySource>,
+    clock: Arc<dyn Clock>,
+    secrets: Secrets,
+    keys: Arc<KeyRing>,
+    settings: Settings,
+    jwks_source: Arc<dyn JwksSource>,
+    logout_notifier: Arc<dyn LogoutNotifier>,
+    evidence: Arc<dyn EvidenceVerifier>,
+    ip_locator: Arc<dyn IpLocator>,
 }
 
-/// How long a client read from the store is used without reading it again. A change made on
-/// another node (a registration updated or deleted) takes effect there within this time; this
-/// node drops its copy at once.
-const CLIENT_CACHE_SECONDS: UnixTime = 5;
+/// Every slice's service, built over one store.
+#[derive(Clone)]
+pub struct Platform {
+    pub identity: IdentityService,
+    pub device: DeviceService,
+    pub keys: KeyService,
+    pub oidc: OidcService,
+    pub account: AccountService,
+    ports: Ports,
+}
 
-impl Services {
+impl Platform {
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<dyn RegistrySource>,
@@ -49,199 +54,116 @@ impl Services {
         secrets: Secrets,
         keys: Arc<KeyRing>,
         settings: Settings,
-    ) -> Services {
-        let webauthn = crate::device::passkey::relying_party(&settings.issuer);
-        Services {
+    ) -> Platform {
+        Platform::build(Ports {
             store,
             registry,
             clock,
-            secrets: Arc::new(secrets),
+            secrets,
             keys,
-            settings: Arc::new(settings),
-            webauthn,
+            settings,
             jwks_source: Arc::new(NoJwksSource),
-            jwks_cache: Arc::new(JwksCache::default()),
             logout_notifier: Arc::new(NoLogoutNotifier),
             evidence: Arc::new(NoEvidenceVerifier),
             ip_locator: Arc::new(NoIpLocator),
+        })
+    }
+
+    /// The one place services are made: each gets the context and the ports it needs (the
+    /// store as the narrow traits its slice declares).
+    fn build(ports: Ports) -> Platform {
+        let ctx = Ctx::new(ports.clock.clone(), ports.secrets.clone(), ports.settings.clone());
+        let store = ports.store.clone();
+        let ceremonies = Ceremonies::new(ctx.clone(), store.clone());
+        let identity = IdentityService {
+            ctx: ctx.clone(),
+            store: store.clone(),
+            registry: ports.registry.clone(),
+            evidence: ports.evidence.clone(),
+            ceremonies: ceremonies.clone(),
+        };
+        let device = DeviceService {
+            ctx: ctx.clone(),
+            identity: identity.clone(),
+            ceremonies,
+            store: store.clone(),
+            webauthn: crate::device::passkey::relying_party(&ports.settings.issuer),
+        };
+        let keys = KeyService { ctx: ctx.clone(), ring: ports.keys.clone(), store: store.clone() };
+        let oidc = OidcService {
+            ctx: ctx.clone(),
+            identity: identity.clone(),
+            device: device.clone(),
+            store: store.clone(),
+            keys: ports.keys.clone(),
+            jwks_source: ports.jwks_source.clone(),
+            jwks_cache: Arc::new(JwksCache::default()),
+            logout_notifier: ports.logout_notifier.clone(),
+            ip_locator: ports.ip_locator.clone(),
             client_cache: Arc::new(Mutex::new(HashMap::new())),
-        }
+        };
+        let account = AccountService {
+            ctx,
+            identity: identity.clone(),
+            device: device.clone(),
+            oidc: oidc.clone(),
+            store,
+        };
+        Platform { identity, device, keys, oidc, account, ports }
+    }
+
+    fn rebuilt(mut self, change: impl FnOnce(&mut Ports)) -> Platform {
+        change(&mut self.ports);
+        Platform::build(self.ports)
     }
 
     /// Requires DPoP-bound tokens of every client (the FAPI 2.0 baseline).
-    pub fn with_dpop_required(mut self, required: bool) -> Services {
-        let mut settings = (*self.settings).clone();
-        settings.require_dpop = required;
-        self.settings = Arc::new(settings);
-        self
+    pub fn with_dpop_required(self, required: bool) -> Platform {
+        self.rebuilt(|p| p.settings.require_dpop = required)
     }
 
     /// Applies the FAPI 2.0 Security Profile to every client: PAR and DPoP required, and
     /// `private_key_jwt` the only client authentication (FAPI 2.0 section 5.3.2).
-    pub fn with_fapi2(mut self, on: bool) -> Services {
-        let mut settings = (*self.settings).clone();
-        settings.fapi2 = on;
-        settings.require_par |= on;
-        settings.require_dpop |= on;
-        self.settings = Arc::new(settings);
-        self
+    pub fn with_fapi2(self, on: bool) -> Platform {
+        self.rebuilt(|p| {
+            p.settings.fapi2 = on;
+            p.settings.require_par |= on;
+            p.settings.require_dpop |= on;
+        })
     }
 
     /// Delivers back-channel logout tokens through `notifier`.
-    pub fn with_logout_notifier(mut self, notifier: Arc<dyn LogoutNotifier>) -> Services {
-        self.logout_notifier = notifier;
-        self
+    pub fn with_logout_notifier(self, notifier: Arc<dyn LogoutNotifier>) -> Platform {
+        self.rebuilt(|p| p.logout_notifier = notifier)
     }
 
     /// Checks remote registrations' identity evidence with `verifier`; without one, remote
     /// registration is refused as unavailable.
-    pub fn with_evidence_verifier(mut self, verifier: Arc<dyn EvidenceVerifier>) -> Services {
-        self.evidence = verifier;
-        self
+    pub fn with_evidence_verifier(self, verifier: Arc<dyn EvidenceVerifier>) -> Platform {
+        self.rebuilt(|p| p.evidence = verifier)
     }
 
     /// Names the approximate place of a login's browser from its address, for the app to show.
-    pub fn with_ip_locator(mut self, locator: Arc<dyn IpLocator>) -> Services {
-        self.ip_locator = locator;
-        self
-    }
-
-    /// Whether the evidence verifier is the sandbox's, which passes whatever a tester asks.
-    pub fn evidence_is_sandbox(&self) -> bool {
-        self.evidence.is_sandbox()
+    pub fn with_ip_locator(self, locator: Arc<dyn IpLocator>) -> Platform {
+        self.rebuilt(|p| p.ip_locator = locator)
     }
 
     /// Lets `private_key_jwt` clients register a `jwks_uri`, fetched through `source`.
-    pub fn with_jwks_source(mut self, source: Arc<dyn JwksSource>) -> Services {
-        self.jwks_source = source;
-        self
-    }
-
-    /// A registered client, from the cache if it was read in the last few seconds. Unknown ids
-    /// are not cached, so strangers cannot fill the cache.
-    ///
-    /// A client the operator disabled is not found here: it cannot start logins, authenticate
-    /// or have its tokens honoured until it is enabled again.
-    pub(crate) async fn find_client(&self, id: &str) -> Result<Option<Client>, Internal> {
-        let now = self.clock.now();
-        if let Ok(cache) = self.client_cache.lock()
-            && let Some((at, client)) = cache.get(id)
-            && now - at < CLIENT_CACHE_SECONDS
-        {
-            return Ok(Some(client.clone()).filter(|c| c.disabled_at.is_none()));
-        }
-        let client = self.store.find_client(id).await?;
-        if let (Some(client), Ok(mut cache)) = (&client, self.client_cache.lock()) {
-            cache.insert(client.id.clone(), (now, client.clone()));
-        }
-        Ok(client.filter(|c| c.disabled_at.is_none()))
-    }
-
-    /// Forgets a cached client after it changed here.
-    pub(crate) fn forget_client(&self, id: &str) {
-        if let Ok(mut cache) = self.client_cache.lock() {
-            cache.remove(id);
-        }
+    pub fn with_jwks_source(self, source: Arc<dyn JwksSource>) -> Platform {
+        self.rebuilt(|p| p.jwks_source = source)
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.oidc.ctx.settings
     }
 
-    /// A new time-ordered id (UUID version 7, RFC 9562 section 5.7) whose time is the `Clock`'s
-    /// second. Within a process ids follow the order they were made in, even across seconds
-    /// (the counter context never goes back, also after a clock step); across nodes, ids of one
-    /// second sort at random. Core takes time only from its `Clock` (clippy.toml forbids the
-    /// wall clock here).
-    pub(crate) fn new_id(&self) -> uuid::Uuid {
-        // The counter context keeps ids made in one second in the order they were made (RFC
-        // 9562 section 6.2, method 1), as records listed by id (releases) rely on.
-        static ORDER: std::sync::Mutex<uuid::ContextV7> =
-            std::sync::Mutex::new(uuid::ContextV7::new());
-        let seconds = u64::try_from(self.clock.now()).unwrap_or(0);
-        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&ORDER, seconds, 0))
-    }
-
-    /// Whether the app can register and use passkeys on this server.
-    pub fn passkeys_available(&self) -> bool {
-        self.webauthn.is_some()
-    }
-
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
-    }
-
-    /// The published signing keys (`/jwks`).
-    pub fn jwks(&self) -> serde_json::Value {
-        self.keys.jwks(self.clock.now())
-    }
-
-    /// Picks up keys rotated elsewhere (another node, or `civpass keys rotate`).
-    pub async fn reload_keys(&self) -> Result<(), crate::keys::KeyRingError> {
-        self.keys.reload(self.store.as_ref(), &self.secrets).await
-    }
-
-    /// Every stored signing key and its state now (`keys list`).
-    pub async fn list_keys(&self) -> Result<Vec<crate::keys::KeyInfo>, Internal> {
-        let stored = self.store.list_signing_keys().await?;
-        Ok(crate::keys::describe(&stored, self.clock.now()))
-    }
-
-    /// Rotates the signing keys of `algs` (see `keys::rotate`) and reloads them here.
-    pub async fn rotate_keys(
-        &self,
-        algs: &[Algorithm],
-        activate_after: i64,
-    ) -> Result<Vec<crate::keys::Rotated>, crate::keys::KeyRingError> {
-        let rotated = crate::keys::rotate(
-            self.store.as_ref(),
-            &self.secrets,
-            algs,
-            self.clock.now(),
-            activate_after,
-            self.longest_token_lifetime(),
-        )
-        .await?;
-        self.reload_keys().await?;
-        Ok(rotated)
-    }
-
-    /// The longest lifetime of anything we sign: how long a replaced key stays published.
-    pub fn longest_token_lifetime(&self) -> i64 {
-        self.settings.access_token_ttl.max(self.settings.id_token_ttl)
-    }
-
-    pub async fn create_client(
-        &self,
-        name: &str,
-        redirect_uris: &[String],
-        public: bool,
-    ) -> Result<NewClient, ClientError> {
-        self.create_client_with(name, redirect_uris, public, Algorithm::ES256).await
-    }
-
-    /// Registers a client that wants its ID tokens signed with `id_token_alg`.
-    pub async fn create_client_with(
-        &self,
-        name: &str,
-        redirect_uris: &[String],
-        public: bool,
-        id_token_alg: Algorithm,
-    ) -> Result<NewClient, ClientError> {
-        let mut spec = ClientSpec::web(name, redirect_uris);
-        spec.id_token_alg = id_token_alg;
-        if public {
-            spec.auth_methods = vec![AuthMethod::None];
-        }
-        self.register_client(spec).await
-    }
-
-    /// The pairwise subject of an account at a client (OIDC Core section 8.1): stable for the
-    /// pair, unlinkable across sectors. A client's sector is the host of its
-    /// `sector_identifier_uri`, so an organisation's services share subjects; without one it is
-    /// the client itself, which keeps even two clients on one host apart.
-    pub fn pairwise_subject(&self, account_id: &str, client: &Client) -> String {
-        let sector = client.sector.as_deref().unwrap_or(&client.id);
-        self.secrets.pairwise.hash(&[sector.as_bytes(), account_id.as_bytes()])
+    /// Deletes what has expired in every slice (login and pushed requests a while after
+    /// expiry, ceremonies, app sessions, replay caches, retired refresh tokens, revoked access
+    /// tokens, attempt counters); returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        Ok(self.oidc.purge_expired().await?
+            + self.identity.purge_expired().await?
+            + self.identity.ceremonies.purge_expired().await?
+            + self.account.purge_expired().await?)
     }
 }

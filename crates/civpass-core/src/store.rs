@@ -2,49 +2,27 @@
 //! Only the composition (`platform`) and the outer crates name it; a slice asks for the narrow
 //! ports it uses.
 
-use crate::account::store::AppSessionStore;
-use crate::consent::store::ConsentStore;
-use crate::device::store::{CeremonyStore, DeviceStore};
-use crate::identity::store::{AccountStore, AttemptStore};
-use crate::kernel::outbox::OutboxStore;
-use crate::kernel::store::TransactionStore;
+use crate::account::AccountStores;
+use crate::identity::IdentityStores;
+use crate::identity::store::DeviceStore;
+use crate::kernel::ceremony::CeremonyStore;
 use crate::keys::store::KeyStore;
-use crate::oidc::store::{ClientStore, GrantStore, LoginStore, OidcWrites, ReplayStore};
+use crate::oidc::OidcStores;
 
-/// Everything a storage implementation provides.
+/// Everything a storage implementation provides: each slice's ports (so that a `dyn Store`
+/// upcasts to the narrow set each service holds).
 pub trait Store:
-    AccountStore
-    + AttemptStore
-    + DeviceStore
-    + CeremonyStore
-    + AppSessionStore
-    + ConsentStore
-    + KeyStore
-    + ClientStore
-    + ReplayStore
-    + LoginStore
-    + GrantStore
-    + OutboxStore
-    + TransactionStore<OidcWrites>
-    + Send
-    + Sync
+    IdentityStores + OidcStores + AccountStores + DeviceStore + CeremonyStore + KeyStore + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore
-        + AttemptStore
+    T: IdentityStores
+        + OidcStores
+        + AccountStores
         + DeviceStore
         + CeremonyStore
-        + AppSessionStore
-        + ConsentStore
         + KeyStore
-        + ClientStore
-        + ReplayStore
-        + LoginStore
-        + GrantStore
-        + OutboxStore
-        + TransactionStore<OidcWrites>
         + Send
         + Sync
 {
@@ -55,8 +33,8 @@ impl<T> Store for T where
 pub mod ports {
     pub use crate::account::store::AppSessionStore;
     pub use crate::consent::store::{ConsentStore, ConsentWrites};
-    pub use crate::device::store::{CeremonyStore, DeviceStore};
-    pub use crate::identity::store::{AccountStore, AttemptStore};
+    pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
+    pub use crate::kernel::ceremony::CeremonyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};
     pub use crate::kernel::store::TransactionStore;
     pub use crate::keys::store::KeyStore;

@@ -5,7 +5,7 @@
 //!   OIDC Discovery 1.0 expects browser clients to fetch it.
 //! - The token, pushed-request, revocation and UserInfo answers are readable only by a page at
 //!   a registered web origin (the origin of a redirect URI) of the public client the request is
-//!   for (`Services::web_origin_allowed`). Their error answers are readable from any origin:
+//!   for (`OidcService::web_origin_allowed`). Their error answers are readable from any origin:
 //!   they carry only the error (an expired token's 401 and its `WWW-Authenticate`, which a
 //!   browser client needs to refresh), and a request whose token or client is not valid names
 //!   no client whose origins could be checked. Never with credentials: these endpoints use no
@@ -67,7 +67,9 @@ pub(crate) async fn allow_client_origin(
     let Some(origin) = headers.get(header::ORIGIN) else { return };
     let readable = res.status().is_client_error()
         || match (client_id, origin.to_str()) {
-            (Some(client_id), Ok(text)) => state.services.web_origin_allowed(client_id, text).await,
+            (Some(client_id), Ok(text)) => {
+                state.services.oidc.web_origin_allowed(client_id, text).await
+            }
             _ => false,
         };
     if readable {

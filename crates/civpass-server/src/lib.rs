@@ -2,7 +2,7 @@
 //! OAuth error responses, RFC 9457 problem details and HTML pages.
 //!
 //! Handlers only translate: they parse the request, call one use case of
-//! `civpass_core::platform::Services`, and shape the answer. No SQL and no business rules here.
+//! `civpass_core::platform::Platform`, and shape the answer. No SQL and no business rules here.
 
 mod connections;
 mod cors;
@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request};
 use civpass_core::kernel::clock::{Clock, UnixTime};
-use civpass_core::platform::Services;
+use civpass_core::platform::Platform;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -48,7 +48,7 @@ impl Clock for SystemClock {
 
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    pub services: Platform,
     /// Mark the browser-binding cookie `Secure` (the issuer is https).
     pub secure_cookies: bool,
     limiters: Arc<limits::Limiters>,
@@ -58,18 +58,18 @@ pub struct AppState {
 
 impl AppState {
     /// With the default rate limits.
-    pub fn new(services: Services) -> AppState {
+    pub fn new(services: Platform) -> AppState {
         AppState::with_limits(services, RateLimits::default())
     }
 
-    pub fn with_limits(services: Services, limits: RateLimits) -> AppState {
+    pub fn with_limits(services: Platform, limits: RateLimits) -> AppState {
         AppState::with_limits_behind(services, limits, ClientAddressing::default())
     }
 
     /// Rate limits keyed on the client `addressing` names (through trusted proxies' `X-Forwarded-For`,
     /// IPv6 by prefix; see `limits::client_ip`).
     pub fn with_limits_behind(
-        services: Services,
+        services: Platform,
         limits: RateLimits,
         addressing: ClientAddressing,
     ) -> AppState {

@@ -1,8 +1,10 @@
 //! The device slice's ports: devices and WebAuthn ceremonies.
 
 use async_trait::async_trait;
-use civpass_core::device::model::{Ceremony, Device};
-use civpass_core::device::store::{CeremonyStore, DeviceStore};
+use civpass_core::identity::model::Device;
+use civpass_core::identity::store::DeviceStore;
+use civpass_core::kernel::ceremony::Ceremony;
+use civpass_core::kernel::ceremony::CeremonyStore;
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::StoreResult;
 use sqlx::AnyConnection;

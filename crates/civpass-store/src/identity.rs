@@ -2,9 +2,9 @@
 //! attempt counters.
 
 use async_trait::async_trait;
-use civpass_core::device::model::Device;
 use civpass_core::identity::evidence::EvidenceRecord;
 use civpass_core::identity::model::Account;
+use civpass_core::identity::model::Device;
 use civpass_core::identity::store::{AccountStore, AttemptStore};
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::StoreResult;

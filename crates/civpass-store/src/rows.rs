@@ -2,9 +2,10 @@
 
 use civpass_core::account::model::AppSession;
 use civpass_core::consent::model::{Consent, Release};
-use civpass_core::device::model::{Ceremony, Device, DeviceKind};
 use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::identity::model::{Account, Tier};
+use civpass_core::identity::model::{Device, DeviceKind};
+use civpass_core::kernel::ceremony::Ceremony;
 use civpass_core::kernel::outbox::OutboxMessage;
 use civpass_core::kernel::store::StoreError;
 use civpass_core::keys::model::StoredSigningKey;

@@ -14,7 +14,7 @@ use civpass_core::kernel::Secrets;
 use civpass_core::kernel::Settings;
 use civpass_core::kernel::clock::{Clock, FixedClock};
 use civpass_core::keys::KeyRing;
-use civpass_core::platform::Services;
+use civpass_core::platform::Platform;
 use civpass_registry::SandboxRegistry;
 use civpass_server::{AppState, SystemClock};
 use civpass_store::SqlStore;
@@ -129,7 +129,7 @@ impl Drop for TestDb {
 /// A running server and handles on its insides.
 pub struct TestServer {
     pub base: String,
-    pub services: Services,
+    pub services: Platform,
     pub store: SqlStore,
     /// Set when the server was started with a hand-set clock.
     pub clock: Option<Arc<FixedClock>>,
@@ -162,7 +162,7 @@ pub struct Options {
     /// An issuer other than the address served, e.g. an https one to see what changes under it.
     pub issuer: Option<&'static str>,
     /// No background delivery of back-channel logouts: the test calls
-    /// `services.deliver_logout_notices()` when it wants a round.
+    /// `services.oidc.deliver_logout_notices()` when it wants a round.
     pub manual_outbox: bool,
     /// Proxies (addresses or CIDR) whose `X-Forwarded-For` names the client for rate limits.
     pub trusted_proxies: &'static [&'static str],
@@ -206,7 +206,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     }
     (settings.max_pending_logins_per_browser, settings.max_pending_logins_per_address) =
         options.pending_caps.unwrap_or((0, 0));
-    let services = Services::new(
+    let services = Platform::new(
         Arc::new(store.clone()),
         registry.clone(),
         clock,
@@ -244,7 +244,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
     let outbox = if options.manual_outbox {
         tokio::spawn(async {})
     } else {
-        tokio::spawn(services.clone().run_logout_outbox())
+        tokio::spawn(services.oidc.clone().run_logout_outbox())
     };
     let connections = options.connections.unwrap_or_default();
     let task = tokio::spawn(civpass_server::serve(
@@ -286,6 +286,7 @@ impl TestServer {
     pub async fn client(&self, redirect_uri: &str) -> (String, String) {
         let created = self
             .services
+            .oidc
             .create_client("Test service", &[redirect_uri.to_owned()], false)
             .await
             .unwrap();

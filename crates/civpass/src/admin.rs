@@ -193,7 +193,7 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
         }
         ClientCommand::List { storage, json } => {
             let services = app::existing_platform(&storage.resolve(file)).await?;
-            let clients = services.list_clients().await?;
+            let clients = services.oidc.list_clients().await?;
             if json {
                 let out: Vec<_> = clients.iter().map(client_json).collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -215,6 +215,7 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
         ClientCommand::Show(target) => {
             let services = app::existing_platform(&target.storage.resolve(file)).await?;
             let client = services
+                .oidc
                 .client(&target.client_id)
                 .await?
                 .with_context(|| no_such_client(&target.client_id))?;
@@ -244,7 +245,7 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
         ClientCommand::Enable(target) => set_disabled(target, false, file).await,
         ClientCommand::Delete(target) => {
             let services = app::existing_platform(&target.storage.resolve(file)).await?;
-            if !services.delete_client(&target.client_id).await? {
+            if !services.oidc.delete_client(&target.client_id).await? {
                 anyhow::bail!(no_such_client(&target.client_id));
             }
             report(target.json, &target.client_id, "deleted", "deleted; its grants are revoked")
@@ -252,10 +253,11 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
         ClientCommand::RotateSecret(target) => {
             let services = app::existing_platform(&target.storage.resolve(file)).await?;
             let client = services
+                .oidc
                 .client(&target.client_id)
                 .await?
                 .with_context(|| no_such_client(&target.client_id))?;
-            let secret = services.rotate_client_secret(&client.id).await?.with_context(|| {
+            let secret = services.oidc.rotate_client_secret(&client.id).await?.with_context(|| {
                 format!(
                     "{} has no secret to rotate: it is a public client or authenticates with private_key_jwt",
                     client.id
@@ -282,7 +284,7 @@ async fn set_disabled(
     file: &FileConfig,
 ) -> anyhow::Result<()> {
     let services = app::existing_platform(&target.storage.resolve(file)).await?;
-    if !services.set_client_disabled(&target.client_id, disabled).await? {
+    if !services.oidc.set_client_disabled(&target.client_id, disabled).await? {
         anyhow::bail!(no_such_client(&target.client_id));
     }
     if disabled {
@@ -398,7 +400,7 @@ async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
     spec.backchannel_logout_uri = backchannel_logout_uri;
     spec.sector_identifier_uri = sector_identifier_uri;
     spec.resource_server = resource_server;
-    let created = services.register_client(spec).await?;
+    let created = services.oidc.register_client(spec).await?;
     let client = &created.client;
     if json {
         let mut out = client_json(client);
@@ -421,7 +423,7 @@ async fn registration_token(
     file: &FileConfig,
 ) -> anyhow::Result<()> {
     let services = app::existing_platform(&storage.resolve(file)).await?;
-    let (token, expires_at) = services.issue_registration_token(hours * 3600).await?;
+    let (token, expires_at) = services.oidc.issue_registration_token(hours * 3600).await?;
     if json {
         println!(
             "{}",
@@ -452,6 +454,7 @@ pub(crate) async fn keys(command: KeysCommand, file: &FileConfig) -> anyhow::Res
                 );
             }
             let rotated = services
+                .keys
                 .rotate_keys(&algs, activate_after)
                 .await
                 .context("rotating the signing keys")?;
@@ -490,7 +493,7 @@ pub(crate) async fn keys(command: KeysCommand, file: &FileConfig) -> anyhow::Res
         }
         KeysCommand::List { storage, json } => {
             let services = app::existing_platform(&storage.resolve(file)).await?;
-            let keys = services.list_keys().await?;
+            let keys = services.keys.list_keys().await?;
             if json {
                 let out: Vec<_> = keys
                     .iter()

@@ -11,7 +11,7 @@ use civpass_core::kernel::Secrets;
 use civpass_core::kernel::Settings;
 use civpass_core::kernel::clock::Clock;
 use civpass_core::keys::KeyRing;
-use civpass_core::platform::Services;
+use civpass_core::platform::Platform;
 use civpass_core::store::ports::*;
 use civpass_crypto::secret::{b64url_decode, random_token};
 use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
@@ -160,7 +160,7 @@ pub(crate) async fn services(
     config: &StorageConfig,
     store: SqlStore,
     settings: Settings,
-) -> anyhow::Result<Services> {
+) -> anyhow::Result<Platform> {
     services_with(config, store, settings, KeysAt::CreatedIfMissing).await
 }
 
@@ -169,7 +169,7 @@ async fn services_with(
     store: SqlStore,
     settings: Settings,
     keys_at: KeysAt,
-) -> anyhow::Result<Services> {
+) -> anyhow::Result<Platform> {
     let issuer = &settings.issuer;
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
@@ -186,7 +186,7 @@ async fn services_with(
     .context("loading signing keys")?;
     let jwks = HttpJwksSource::new(settings.allow_loopback_uris);
     let logout = HttpLogoutNotifier::new(settings.allow_loopback_uris);
-    Ok(Services::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
+    Ok(Platform::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
         .with_jwks_source(Arc::new(jwks))
         .with_logout_notifier(Arc::new(logout))
         .with_evidence_verifier(evidence_verifier(config)?))
@@ -195,7 +195,7 @@ async fn services_with(
 /// What an administrative command acts on: a platform that `serve` or `init` created. Nothing
 /// is created here, so a mistyped `--data-dir` or `--database-url` is an error, not a new
 /// platform with a new master key.
-pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Services> {
+pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Platform> {
     let missing = |what: String| {
         anyhow::anyhow!(
             "no civpass platform here: {what}. Check --data-dir or --database-url (or --config), \

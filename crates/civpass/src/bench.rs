@@ -112,6 +112,7 @@ async fn login(
     let services = crate::app::existing_platform(&storage).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let client = services
+        .oidc
         .create_client("Benchmark service", std::slice::from_ref(&redirect_uri), false)
         .await?;
     let rp = Arc::new(Rp {
@@ -360,7 +361,7 @@ async fn tokens(
     let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
     spec.grant_types.push(GrantType::ClientCredentials);
     spec.scopes = vec!["api.read".into()];
-    let client = services.register_client(spec).await?;
+    let client = services.oidc.register_client(spec).await?;
     let rp = Arc::new(Rp {
         server: server.clone(),
         client_id: client.client.id,

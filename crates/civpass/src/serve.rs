@@ -308,7 +308,7 @@ async fn serve(
         )),
         None => services,
     };
-    if !services.passkeys_available() {
+    if !services.device.passkeys_available() {
         tracing::warn!(
             %issuer,
             "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
@@ -373,9 +373,9 @@ fn within_open_file_limit(mut limits: ConnectionLimits) -> ConnectionLimits {
 }
 
 /// Back-channel logout delivery, restarted if it ever stops (it only stops by panicking).
-async fn supervise_logout_outbox(services: civpass_core::platform::Services) {
+async fn supervise_logout_outbox(services: civpass_core::platform::Platform) {
     loop {
-        let run = tokio::spawn(services.clone().run_logout_outbox()).await;
+        let run = tokio::spawn(services.oidc.clone().run_logout_outbox()).await;
         tracing::error!(
             panicked = run.is_err(),
             "back-channel logout delivery stopped; restarting"
@@ -386,11 +386,11 @@ async fn supervise_logout_outbox(services: civpass_core::platform::Services) {
 
 /// Every minute: keys rotated by another node or by `civpass keys rotate` are picked up, well
 /// before they start signing.
-async fn reload_keys(services: civpass_core::platform::Services) {
+async fn reload_keys(services: civpass_core::platform::Platform) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = services.reload_keys().await {
+        if let Err(e) = services.keys.reload_keys().await {
             tracing::warn!(cause = %e, "reloading the signing keys failed");
         }
     }
@@ -403,7 +403,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.forget_idle_clients();
-        match state.services.purge_expired_login_requests().await {
+        match state.services.purge_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n_deleted = n, "expired login requests purged"),
             Err(e) => tracing::warn!(cause = %e, "purging expired login requests failed"),

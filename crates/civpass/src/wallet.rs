@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 /// signed messages name the issuer's host, `localhost`, not 127.0.0.1).
 const DEFAULT_SERVER: &str = "http://localhost:8080";
 
-/// A matching code is two digits (the login page shows it; `login::Services::start_login`).
+/// A matching code is two digits (the login page shows it; `OidcService::start_login`).
 fn is_match_code(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_digit())
 }

@@ -4,19 +4,29 @@
 pub mod model;
 pub mod store;
 
+use std::sync::Arc;
+
+use crate::account::store::AppSessionStore;
+use crate::consent::store::ConsentStore;
+use crate::device::DeviceService;
+use crate::identity::IdentityService;
+use crate::kernel::Ctx;
+use crate::kernel::store::TransactionStore;
+use crate::oidc::OidcService;
+use crate::oidc::store::OidcWrites;
+
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
 use crate::account::model::AppSession;
 use crate::consent::model::Release;
-use crate::device::model::Device;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::identity::evidence::EvidenceLevel;
+use crate::identity::model::Device;
 use crate::identity::model::{Identity, Tier};
 use crate::kernel::Internal;
 use crate::kernel::store::transact;
 use crate::oidc::logout::per_session;
-use crate::platform::Services;
 
 pub use civpass_api::signing::session_message;
 
@@ -82,10 +92,38 @@ pub struct LinkedService {
     pub releases: Vec<Release>,
 }
 
-impl Services {
+/// The storage ports the account slice uses.
+pub trait AccountStores:
+    AppSessionStore + ConsentStore + TransactionStore<OidcWrites> + Send + Sync
+{
+}
+
+impl<T> AccountStores for T where
+    T: AppSessionStore + ConsentStore + TransactionStore<OidcWrites> + Send + Sync
+{
+}
+
+/// The citizen's own use cases in the app, over every slice beneath.
+#[derive(Clone)]
+pub struct AccountService {
+    pub(crate) ctx: Ctx,
+    pub(crate) identity: IdentityService,
+    pub(crate) device: DeviceService,
+    pub(crate) oidc: OidcService,
+    pub(crate) store: Arc<dyn AccountStores>,
+}
+
+impl AccountService {
+    /// Deletes app sessions that expired; returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_app_sessions_expired_before(self.ctx.now()).await?)
+    }
+}
+
+impl AccountService {
     async fn active_device(&self, device_id: &str) -> Result<Device, SessionError> {
-        self.store
-            .find_device(device_id)
+        self.identity
+            .device(device_id)
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
@@ -98,7 +136,8 @@ impl Services {
         device_id: &str,
     ) -> Result<Challenge<AssertionOptions>, SessionError> {
         let device = self.active_device(device_id).await?;
-        self.start_assertion(&device, format!("session:{}", device.id))
+        self.device
+            .start_assertion(&device, format!("session:{}", device.id))
             .await?
             .ok_or(SessionError::PasskeysUnavailable)
     }
@@ -115,15 +154,19 @@ impl Services {
         let purpose = format!("session:{}", device.id);
         let outcome = match proof {
             DeviceProof::Passkey(credential) => {
-                self.verify_passkey(&device, ceremony_id, &purpose, credential).await?
+                self.device.verify_passkey(&device, ceremony_id, &purpose, credential).await?
             }
             DeviceProof::Signature(signature) => {
-                match self.take_ceremony::<String>(ceremony_id, &purpose).await? {
+                match self.device.ceremonies.take::<String>(ceremony_id, &purpose).await? {
                     None => Err(ProofFailure::NoCeremony),
                     Some(challenge) => DevicePublicKey::parse(&device.public_key)
                         .and_then(|k| {
                             k.verify(
-                                &session_message(&self.settings.issuer, ceremony_id, &challenge),
+                                &session_message(
+                                    &self.ctx.settings.issuer,
+                                    ceremony_id,
+                                    &challenge,
+                                ),
                                 signature,
                             )
                         })
@@ -136,14 +179,14 @@ impl Services {
             Err(ProofFailure::NoCeremony) => return Err(SessionError::CeremonyNotFound),
             Err(ProofFailure::Invalid) => return Err(SessionError::BadProof),
         }
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let token = random_token(32);
         let session = AppSession {
             token_hash: hash_secret(&token),
             account_id: device.account_id.clone(),
             device_id: device.id.clone(),
             created_at: now,
-            expires_at: now + self.settings.app_session_ttl,
+            expires_at: now + self.ctx.settings.app_session_ttl,
         };
         self.store.insert_app_session(&session).await.map_err(Internal::from)?;
         tracing::info!(account_id = %device.account_id, device_id = %device.id, "app session opened");
@@ -157,7 +200,7 @@ impl Services {
             .find_app_session(&hash_secret(token))
             .await
             .map_err(Internal::from)?
-            .filter(|s| s.expires_at > self.clock.now())
+            .filter(|s| s.expires_at > self.ctx.now())
             .ok_or(SessionError::Unauthenticated)?;
         self.active_device(&session.device_id).await.map_err(|_| SessionError::Unauthenticated)?;
         Ok(session)
@@ -165,11 +208,11 @@ impl Services {
 
     pub async fn my_data(&self, token: &str) -> Result<MyData, SessionError> {
         let session = self.app_session(token).await?;
-        let account = self.store.get_account(&session.account_id).await.map_err(Internal::from)?;
-        let identity = self.open_identity(&account)?;
+        let account = self.identity.account(&session.account_id).await.map_err(Internal::from)?;
+        let identity = self.identity.open_identity(&account)?;
         let evidence = self
-            .store
-            .list_evidence(&account.id)
+            .identity
+            .evidence_records(&account.id)
             .await
             .map_err(Internal::from)?
             .into_iter()
@@ -193,6 +236,7 @@ impl Services {
         let mut services = Vec::with_capacity(consents.len());
         for consent in consents {
             let client_name = self
+                .oidc
                 .store
                 .find_client(&consent.client_id)
                 .await
@@ -220,11 +264,11 @@ impl Services {
     #[tracing::instrument(skip_all, fields(client_id))]
     pub async fn unlink_service(&self, token: &str, client_id: &str) -> Result<(), SessionError> {
         let session = self.app_session(token).await?;
-        let now = self.clock.now();
+        let now = self.ctx.now();
         // The service hears that this citizen is logged out of it: the notice is stored with
         // the unlink itself, so one cannot happen without the other.
-        let client = self.store.find_client(client_id).await.map_err(Internal::from)?;
-        let template = client.and_then(|c| self.logout_notice(&c, &session.account_id, None));
+        let client = self.oidc.store.find_client(client_id).await.map_err(Internal::from)?;
+        let template = client.and_then(|c| self.oidc.logout_notice(&c, &session.account_id, None));
         let (account_id, client) = (session.account_id.clone(), client_id.to_owned());
         let notices = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -243,7 +287,7 @@ impl Services {
         .map_err(Internal::from)?
         .ok_or(SessionError::NotLinked)?;
         tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        self.logout_queued(&notices);
+        self.oidc.logout_queued(&notices);
         Ok(())
     }
 }

@@ -1,7 +1,30 @@
-//! Devices: a citizen's phone as the authenticator. Registration from the phone (a software
-//! key, or a passkey), moving to a new phone, and the WebAuthn ceremonies.
+//! Devices: a citizen's phone as the authenticator. Passkeys (WebAuthn, user verification
+//! required): registering one with a registration, and asserting with one to approve a login
+//! or open the app's session.
 
-pub mod enrol;
-pub mod model;
 pub mod passkey;
-pub mod store;
+
+use std::sync::Arc;
+
+use crate::identity::IdentityService;
+use crate::identity::store::DeviceStore;
+use crate::kernel::Ctx;
+use crate::kernel::ceremony::Ceremonies;
+
+/// The passkey use cases; registration itself belongs to the identity slice.
+#[derive(Clone)]
+pub struct DeviceService {
+    pub(crate) ctx: Ctx,
+    pub(crate) identity: IdentityService,
+    pub(crate) ceremonies: Ceremonies,
+    pub(crate) store: Arc<dyn DeviceStore>,
+    /// The WebAuthn relying party; `None` when the issuer has no domain name.
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+}
+
+impl DeviceService {
+    /// Whether the app can register and use passkeys on this server.
+    pub fn passkeys_available(&self) -> bool {
+        self.webauthn.is_some()
+    }
+}

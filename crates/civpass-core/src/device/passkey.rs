@@ -12,20 +12,19 @@ use std::sync::Arc;
 
 use civpass_crypto::secret::{b64url, random_token};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
     AuthenticatorAttachment, CreationChallengeResponse, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
     RequestChallengeResponse, Url, Webauthn, WebauthnBuilder,
 };
 
-use crate::device::enrol::{EnrolError, Enrolled, IdentityClaim};
-use crate::device::model::{Ceremony, Device, DeviceKind};
+use crate::device::DeviceService;
 use crate::identity::evidence::{EvidenceLevel, EvidenceOutcome, EvidenceResult};
 use crate::identity::model::Identity;
+use crate::identity::model::{Device, DeviceKind};
+use crate::identity::registration::{EnrolError, Enrolled, IdentityClaim};
 use crate::identity::registry::Gender;
 use crate::kernel::Internal;
-use crate::platform::Services;
 
 /// A challenge for the device, and the id of the ceremony that will check the answer.
 #[derive(Debug, Clone)]
@@ -90,53 +89,7 @@ fn stored_counter(record: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(record).ok()?.get("cred")?.get("counter")?.as_u64()
 }
 
-impl Services {
-    pub(crate) async fn open_ceremony<T: Serialize>(
-        &self,
-        purpose: String,
-        state: &T,
-    ) -> Result<String, Internal> {
-        self.open_ceremony_for(purpose, state, self.settings.ceremony_ttl).await
-    }
-
-    /// A ceremony that may be answered for `ttl` seconds.
-    pub(crate) async fn open_ceremony_for<T: Serialize>(
-        &self,
-        purpose: String,
-        state: &T,
-        ttl: i64,
-    ) -> Result<String, Internal> {
-        let id = random_token(16);
-        let json = serde_json::to_vec(state).map_err(|e| Internal(e.to_string()))?;
-        let sealed_state =
-            self.secrets.sealing.seal(&json, id.as_bytes()).map_err(|e| Internal(e.to_string()))?;
-        let ceremony =
-            Ceremony { id: id.clone(), purpose, sealed_state, expires_at: self.clock.now() + ttl };
-        self.store.insert_ceremony(&ceremony).await?;
-        Ok(id)
-    }
-
-    /// The ceremony's state if it exists, has not expired and is for `purpose`; it is used up
-    /// either way.
-    pub(crate) async fn take_ceremony<T: DeserializeOwned>(
-        &self,
-        id: &str,
-        purpose: &str,
-    ) -> Result<Option<T>, Internal> {
-        let Some(ceremony) = self.store.take_ceremony(id, self.clock.now()).await? else {
-            return Ok(None);
-        };
-        if ceremony.purpose != purpose {
-            return Ok(None);
-        }
-        let json = self
-            .secrets
-            .sealing
-            .open(&ceremony.sealed_state, id.as_bytes())
-            .map_err(|_| Internal(format!("ceremony {id} cannot be opened")))?;
-        serde_json::from_slice(&json).map(Some).map_err(|e| Internal(e.to_string()))
-    }
-
+impl DeviceService {
     fn webauthn(&self) -> Option<&Webauthn> {
         self.webauthn.as_deref()
     }
@@ -149,10 +102,10 @@ impl Services {
         claim: &IdentityClaim<'_>,
     ) -> Result<Challenge<CreationChallengeResponse>, EnrolError> {
         let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
-        let verified = self.verify_identity(claim).await?;
+        let verified = self.identity.verify_identity(claim).await?;
         if self
-            .store
-            .find_account_by_hkid_hash(&verified.hkid_hash)
+            .identity
+            .account_by_hkid_hash(&verified.hkid_hash)
             .await
             .map_err(Internal::from)?
             .is_some()
@@ -160,7 +113,7 @@ impl Services {
             return Err(EnrolError::AccountExists);
         }
         // The account id doubles as the WebAuthn user handle, so it is fixed now.
-        let account_id = self.new_id();
+        let account_id = self.ctx.new_id();
         let identity = &verified.identity;
         let (mut options, state) = webauthn
             .start_passkey_registration(account_id, &identity.name_en, &identity.name_en, None)
@@ -182,7 +135,7 @@ impl Services {
             evidence_reference: verified.evidence.vendor_reference.clone(),
             state,
         };
-        let ceremony_id = self.open_ceremony("register".to_owned(), &pending).await?;
+        let ceremony_id = self.ceremonies.open("register".to_owned(), &pending).await?;
         Ok(Challenge { ceremony_id, options })
     }
 
@@ -195,7 +148,8 @@ impl Services {
     ) -> Result<Enrolled, EnrolError> {
         let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
         let pending: PendingRegistration = self
-            .take_ceremony(ceremony_id, "register")
+            .ceremonies
+            .take(ceremony_id, "register")
             .await?
             .ok_or(EnrolError::CeremonyNotFound)?;
         let passkey =
@@ -211,7 +165,7 @@ impl Services {
             return Err(EnrolError::PasskeyRejected);
         }
         let key = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
-        let verified = crate::device::enrol::VerifiedIdentity {
+        let verified = crate::identity::registration::VerifiedIdentity {
             hkid_hash: pending.hkid_hash,
             identity: Identity {
                 hkid: pending.hkid,
@@ -230,14 +184,15 @@ impl Services {
                 vendor_reference: pending.evidence_reference,
             },
         };
-        self.create_account(
-            pending.account_id,
-            verified,
-            DeviceKind::Passkey,
-            key,
-            Some(credential_id),
-        )
-        .await
+        self.identity
+            .create_account(
+                pending.account_id,
+                verified,
+                DeviceKind::Passkey,
+                key,
+                Some(credential_id),
+            )
+            .await
     }
 
     /// Opens an assertion ceremony for `purpose` with this device: WebAuthn options for a
@@ -255,12 +210,12 @@ impl Services {
                 let (options, state) = webauthn
                     .start_passkey_authentication(&[passkey])
                     .map_err(|e| Internal(format!("passkey authentication options: {e}")))?;
-                let ceremony_id = self.open_ceremony(purpose, &state).await?;
+                let ceremony_id = self.ceremonies.open(purpose, &state).await?;
                 Ok(Some(Challenge { ceremony_id, options: AssertionOptions::Passkey(options) }))
             }
             DeviceKind::Software => {
                 let challenge = random_token(32);
-                let ceremony_id = self.open_ceremony(purpose, &challenge).await?;
+                let ceremony_id = self.ceremonies.open(purpose, &challenge).await?;
                 Ok(Some(Challenge {
                     ceremony_id,
                     options: AssertionOptions::Software { challenge },
@@ -282,7 +237,8 @@ impl Services {
         if device.kind != DeviceKind::Passkey {
             return Ok(Err(ProofFailure::Invalid));
         }
-        let Some(state) = self.take_ceremony::<PasskeyAuthentication>(ceremony_id, purpose).await?
+        let Some(state) =
+            self.ceremonies.take::<PasskeyAuthentication>(ceremony_id, purpose).await?
         else {
             return Ok(Err(ProofFailure::NoCeremony));
         };

@@ -102,7 +102,7 @@ pub struct EvidenceResult {
 pub struct EvidenceCheck<'a> {
     /// The session reference the vendor's SDK gave the app.
     pub session: &'a str,
-    /// The reference civpass gave the app for this check (`Services::start_identity_check`),
+    /// The reference civpass gave the app for this check (`IdentityService::start_identity_check`),
     /// which the app handed the vendor's SDK: the verdict must name it, so that a session is
     /// good for the one registration that asked for it, once, within 15 minutes.
     pub reference: &'a str,

@@ -1,8 +1,75 @@
 //! Identity: who a citizen is. The HKID type, the population registry port, the identity
-//! evidence a registration rests on, and the account with its sealed vault.
+//! evidence a registration rests on, the account with its sealed vault and its devices, and
+//! registration itself (`registration.rs`: the identity check, then an account with its first
+//! device; moving to a new phone).
 
 pub mod evidence;
 pub mod hkid;
 pub mod model;
+pub mod registration;
 pub mod registry;
 pub mod store;
+
+use std::sync::Arc;
+
+use crate::identity::evidence::{EvidenceRecord, EvidenceVerifier};
+use crate::identity::model::{Account, Device};
+use crate::identity::registry::RegistrySource;
+use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
+use crate::kernel::ceremony::Ceremonies;
+use crate::kernel::store::StoreResult;
+use crate::kernel::{Ctx, Internal};
+
+/// The storage ports the identity slice uses.
+pub trait IdentityStores: AccountStore + AttemptStore + DeviceStore + Send + Sync {}
+
+impl<T: AccountStore + AttemptStore + DeviceStore + Send + Sync> IdentityStores for T {}
+
+/// The identity slice's use cases: registration and the vault. The only service that seals or
+/// opens an account's identity data.
+#[derive(Clone)]
+pub struct IdentityService {
+    pub(crate) ctx: Ctx,
+    pub(crate) store: Arc<dyn IdentityStores>,
+    pub(crate) registry: Arc<dyn RegistrySource>,
+    pub(crate) evidence: Arc<dyn EvidenceVerifier>,
+    pub(crate) ceremonies: Ceremonies,
+}
+
+impl IdentityService {
+    /// Whether the evidence verifier is the sandbox's, which passes whatever a tester asks.
+    pub fn evidence_is_sandbox(&self) -> bool {
+        self.evidence.is_sandbox()
+    }
+
+    /// An account, for the slices above (`NotFound` if there is none).
+    pub(crate) async fn account(&self, id: &str) -> StoreResult<Account> {
+        self.store.get_account(id).await
+    }
+
+    /// The account with this keyed hash of its ID number, if there is one.
+    pub(crate) async fn account_by_hkid_hash(
+        &self,
+        hkid_hash: &str,
+    ) -> StoreResult<Option<Account>> {
+        self.store.find_account_by_hkid_hash(hkid_hash).await
+    }
+
+    /// The evidence an account's identity rests on, oldest first.
+    pub(crate) async fn evidence_records(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<EvidenceRecord>> {
+        self.store.list_evidence(account_id).await
+    }
+
+    /// A device, active or revoked, if it exists.
+    pub(crate) async fn device(&self, id: &str) -> StoreResult<Option<Device>> {
+        self.store.find_device(id).await
+    }
+
+    /// Forgets attempt counters of windows long over (an hour each); returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 3600).await?)
+    }
+}

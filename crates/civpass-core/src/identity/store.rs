@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::device::model::Device;
 use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::Account;
+use crate::identity::model::Device;
 use crate::kernel::UnixTime;
 use crate::kernel::store::StoreResult;
 
@@ -40,4 +40,27 @@ pub trait AttemptStore {
     ) -> StoreResult<i64>;
     /// Forgets counters whose window began before `cutoff`; returns how many.
     async fn delete_attempts_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    async fn find_device(&self, id: &str) -> StoreResult<Option<Device>>;
+    /// Whether any device, active or revoked, holds this passkey credential id.
+    async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool>;
+    /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was
+    /// no longer active.
+    async fn replace_device(
+        &self,
+        old_device_id: &str,
+        new_device: &Device,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Replaces a device's key record if it is still `old_key` (a passkey's counter moved);
+    /// false if it changed meanwhile or the device was revoked.
+    async fn update_device_key(
+        &self,
+        device_id: &str,
+        old_key: &str,
+        new_key: &str,
+    ) -> StoreResult<bool>;
 }

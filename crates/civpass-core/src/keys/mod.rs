@@ -49,7 +49,7 @@ pub const ALGORITHMS: [Algorithm; 4] =
     [Algorithm::ES256, Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA];
 
 async fn generate(
-    store: &(dyn KeyStore + Send + Sync),
+    store: &dyn KeyStore,
     secrets: &Secrets,
     alg: Algorithm,
     now: UnixTime,
@@ -76,7 +76,7 @@ async fn generate(
 impl KeyRing {
     /// Loads the stored keys, generating a key for each algorithm that has none (first start).
     pub async fn load_or_create(
-        store: &(dyn KeyStore + Send + Sync),
+        store: &dyn KeyStore,
         secrets: &Secrets,
         now: UnixTime,
     ) -> Result<KeyRing, KeyRingError> {
@@ -96,10 +96,7 @@ impl KeyRing {
     /// Loads the stored keys and creates none: for commands that act on an existing platform.
     ///
     /// Errors: `Unreadable` if a key cannot be opened with these secrets (the wrong master key).
-    pub async fn load(
-        store: &(dyn KeyStore + Send + Sync),
-        secrets: &Secrets,
-    ) -> Result<KeyRing, KeyRingError> {
+    pub async fn load(store: &dyn KeyStore, secrets: &Secrets) -> Result<KeyRing, KeyRingError> {
         let ring = KeyRing { held: RwLock::new(Vec::new()) };
         ring.reload(store, secrets).await?;
         Ok(ring)
@@ -108,7 +105,7 @@ impl KeyRing {
     /// Reads the keys from the store again (others may have rotated them).
     pub async fn reload(
         &self,
-        store: &(dyn KeyStore + Send + Sync),
+        store: &dyn KeyStore,
         secrets: &Secrets,
     ) -> Result<(), KeyRingError> {
         let mut stored = store.list_signing_keys().await?;
@@ -241,7 +238,7 @@ pub struct Rotated {
 /// Rotates the keys of `algs`: a new key, published now and signing from `now + activate_after`;
 /// the keys signing until then retire `retire_after` seconds later (the longest token lifetime).
 pub async fn rotate(
-    store: &(dyn KeyStore + Send + Sync),
+    store: &dyn KeyStore,
     secrets: &Secrets,
     algs: &[Algorithm],
     now: UnixTime,
@@ -299,5 +296,59 @@ mod tests {
                 ("k4".to_owned(), KeyState::Next),
             ]
         );
+    }
+}
+
+/// The key slice's use cases: the published JWKS, listing, rotating and reloading keys.
+#[derive(Clone)]
+pub struct KeyService {
+    pub(crate) ctx: crate::kernel::Ctx,
+    pub(crate) ring: Arc<KeyRing>,
+    pub(crate) store: Arc<dyn KeyStore>,
+}
+
+impl KeyService {
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// The published signing keys (`/jwks`).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.ring.jwks(self.ctx.now())
+    }
+
+    /// Picks up keys rotated elsewhere (another node, or `civpass keys rotate`).
+    pub async fn reload_keys(&self) -> Result<(), KeyRingError> {
+        self.ring.reload(self.store.as_ref(), &self.ctx.secrets).await
+    }
+
+    /// Every stored signing key and its state now (`keys list`).
+    pub async fn list_keys(&self) -> Result<Vec<KeyInfo>, crate::kernel::Internal> {
+        let stored = self.store.list_signing_keys().await?;
+        Ok(describe(&stored, self.ctx.now()))
+    }
+
+    /// Rotates the signing keys of `algs` (see `rotate`) and reloads them here.
+    pub async fn rotate_keys(
+        &self,
+        algs: &[Algorithm],
+        activate_after: i64,
+    ) -> Result<Vec<Rotated>, KeyRingError> {
+        let rotated = rotate(
+            self.store.as_ref(),
+            &self.ctx.secrets,
+            algs,
+            self.ctx.now(),
+            activate_after,
+            self.longest_token_lifetime(),
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(rotated)
+    }
+
+    /// The longest lifetime of anything we sign: how long a replaced key stays published.
+    pub fn longest_token_lifetime(&self) -> i64 {
+        self.ctx.settings.access_token_ttl.max(self.ctx.settings.id_token_ttl)
     }
 }

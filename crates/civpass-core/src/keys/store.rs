@@ -7,7 +7,7 @@ use crate::kernel::store::StoreResult;
 use crate::keys::model::StoredSigningKey;
 
 #[async_trait]
-pub trait KeyStore {
+pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
     /// Sets when a key leaves the JWKS, if it has no such time yet.

@@ -11,9 +11,9 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
 use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
+use crate::oidc::OidcService;
 use crate::oidc::model::{AuthMethod, Client, GrantType};
 use crate::oidc::token::TokenError;
-use crate::platform::Services;
 
 /// `client_assertion_type` for JWT client authentication (RFC 7523 section 2.2).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -325,7 +325,7 @@ pub fn check_client_name(name: &str) -> Result<(), ClientError> {
 
 /// What the operator does to registered clients (`civpass client list|show|disable|enable|
 /// delete|rotate-secret`). Changes reach other nodes within their client cache's few seconds.
-impl Services {
+impl OidcService {
     /// Every live client, oldest first, disabled ones included.
     pub async fn list_clients(&self) -> Result<Vec<Client>, Internal> {
         Ok(self.store.list_clients().await?)
@@ -340,7 +340,7 @@ impl Services {
     /// its grants are kept. False if there is no such client.
     #[tracing::instrument(skip(self))]
     pub async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, Internal> {
-        let at = disabled.then(|| self.clock.now());
+        let at = disabled.then(|| self.ctx.now());
         let changed = self.store.set_client_disabled(id, at).await?;
         self.forget_client(id);
         if changed {
@@ -352,7 +352,7 @@ impl Services {
     /// Deletes a client and revokes its grants. False if there is no such client.
     #[tracing::instrument(skip(self))]
     pub async fn delete_client(&self, id: &str) -> Result<bool, Internal> {
-        let deleted = self.store.delete_client(id, self.clock.now()).await?;
+        let deleted = self.store.delete_client(id, self.ctx.now()).await?;
         self.forget_client(id);
         if deleted {
             tracing::info!("client deleted by the operator");
@@ -374,7 +374,7 @@ impl Services {
     }
 }
 
-impl Services {
+impl OidcService {
     /// Whether a page at `origin` (`scheme://host[:port]`, as the `Origin` header has it) may
     /// read the answers of the token, pushed-request, revocation and UserInfo endpoints for
     /// `client_id`: a public client running in the browser, at the origin of one of its
@@ -399,8 +399,8 @@ impl Services {
 
     /// Checks that a client's metadata hangs together.
     pub(crate) fn check_spec(&self, spec: &ClientSpec) -> Result<(), ClientError> {
-        let allow_loopback = self.settings.allow_loopback_uris;
-        if self.settings.fapi2 && spec.auth_methods != [AuthMethod::PrivateKeyJwt] {
+        let allow_loopback = self.ctx.settings.allow_loopback_uris;
+        if self.ctx.settings.fapi2 && spec.auth_methods != [AuthMethod::PrivateKeyJwt] {
             return Err(ClientError::Invalid(
                 "under the FAPI 2.0 profile a client authenticates with private_key_jwt only",
             ));
@@ -484,7 +484,7 @@ impl Services {
             secret_hash: secret.as_deref().map(hash_secret),
             registration_token_hash,
             sector,
-            created_at: self.clock.now(),
+            created_at: self.ctx.now(),
         });
         self.store.insert_client(&client).await.map_err(Internal::from)?;
         tracing::info!(client_id = %client.id, "client registered");
@@ -499,7 +499,7 @@ impl Services {
         const UNUSABLE: ClientError = ClientError::Invalid(
             "sector_identifier_uri must be an https URL serving a JSON array that lists every redirect_uri",
         );
-        if !valid_callout_uri(uri, self.settings.allow_loopback_uris) {
+        if !valid_callout_uri(uri, self.ctx.settings.allow_loopback_uris) {
             return Err(UNUSABLE);
         }
         let host = url::Url::parse(uri)
@@ -526,7 +526,7 @@ impl Services {
             return Err(TokenError::InvalidClient);
         }
         // FAPI 2.0: confidential clients authenticated by private_key_jwt only.
-        if self.settings.fapi2 && credentials.method != AuthMethod::PrivateKeyJwt {
+        if self.ctx.settings.fapi2 && credentials.method != AuthMethod::PrivateKeyJwt {
             return Err(TokenError::InvalidClient);
         }
         let ok = match credentials.method {
@@ -576,8 +576,8 @@ impl Services {
         }
         let claims = &verified.claims;
         let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
-        let now = self.clock.now();
-        let issuer = &self.settings.issuer;
+        let now = self.ctx.now();
+        let issuer = &self.ctx.settings.issuer;
         // The issuer as the sole audience: accepting endpoint URLs or lists of audiences lets
         // another server that advertises our endpoints collect assertions valid here (the 2025
         // private_key_jwt audience-injection advisory; FAPI 2.0 and the RFC 7523 update).
@@ -621,7 +621,7 @@ impl Services {
             return Ok(parse_jwks(text).ok());
         }
         let Some(uri) = &client.jwks_uri else { return Ok(None) };
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let cached = self
             .jwks_cache
             .0

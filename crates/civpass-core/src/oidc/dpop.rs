@@ -10,7 +10,7 @@ use civpass_crypto::external::verify_dpop_proof;
 use civpass_crypto::secret::{b64url, b64url_decode, ct_eq, sha256};
 
 use crate::kernel::Internal;
-use crate::platform::Services;
+use crate::oidc::OidcService;
 
 /// How far a proof's `iat` may be from our clock, either way.
 const PROOF_WINDOW: i64 = 60;
@@ -53,11 +53,11 @@ fn normalise(url: &str) -> Option<String> {
     Some(parsed.to_string())
 }
 
-impl Services {
+impl OidcService {
     /// A nonce for the `DPoP-Nonce` header.
     pub fn dpop_nonce(&self) -> String {
-        let now = self.clock.now().to_be_bytes();
-        let mac = self.secrets.lookup.hash(&[b"civpass/dpop-nonce/v1", &now]);
+        let now = self.ctx.now().to_be_bytes();
+        let mac = self.ctx.secrets.lookup.hash(&[b"civpass/dpop-nonce/v1", &now]);
         format!("{}.{mac}", b64url(&now))
     }
 
@@ -66,8 +66,8 @@ impl Services {
         let Some(bytes) = b64url_decode(stamp).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
             return false;
         };
-        let expected = self.secrets.lookup.hash(&[b"civpass/dpop-nonce/v1", &bytes]);
-        let age = self.clock.now() - i64::from_be_bytes(bytes);
+        let expected = self.ctx.secrets.lookup.hash(&[b"civpass/dpop-nonce/v1", &bytes]);
+        let age = self.ctx.now() - i64::from_be_bytes(bytes);
         ct_eq(mac, &expected) && (0..=NONCE_LIFETIME).contains(&age)
     }
 
@@ -75,7 +75,7 @@ impl Services {
     /// client authenticates, so that a client's one-time assertion is not spent on a request
     /// that must be repeated with a nonce anyway.
     pub fn dpop_nonce_missing(&self, proof: &str) -> bool {
-        self.settings.dpop_nonce
+        self.ctx.settings.dpop_nonce
             && verify_dpop_proof(proof).is_ok_and(|p| {
                 !p.claims
                     .get("nonce")
@@ -98,7 +98,7 @@ impl Services {
             verify_dpop_proof(proof).map_err(|_| invalid("the DPoP proof does not verify"))?;
         let claims = &verified.claims;
         let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
-        let now = self.clock.now();
+        let now = self.ctx.now();
         if text("htm") != Some(request.method) {
             return Err(invalid("htm is not this request's method"));
         }

@@ -6,16 +6,16 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_below, random_token};
 
 use crate::consent::claims;
 use crate::consent::model::Consent;
-use crate::device::model::DeviceKind;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
+use crate::identity::model::DeviceKind;
 use crate::identity::model::Tier;
 use crate::kernel::Internal;
 use crate::kernel::store::transact;
+use crate::oidc::OidcService;
 use crate::oidc::login_context::{LoginContext, RequestOrigin};
 use crate::oidc::model::{Client, Decision, Ending, GrantType, LoginRequest, LoginStatus};
 use crate::oidc::par::Source;
 use crate::oidc::store::PendingKey;
-use crate::platform::Services;
 
 /// How long an expired login request is kept, in seconds: a day for one that issued a code (a
 /// replayed code still revokes its grant), an hour for one that never did (its browser may come
@@ -297,7 +297,7 @@ fn same_browser(request: &LoginRequest, browser_id: Option<&str>) -> bool {
     browser_id.is_some_and(|b| ct_eq(&request.browser_hash, &hash_secret(b)))
 }
 
-impl Services {
+impl OidcService {
     /// What the approving citizen cannot meet of the request, or `None`.
     async fn unmet_requirement(
         &self,
@@ -318,7 +318,7 @@ impl Services {
         if request.acr_values.is_empty() {
             return Ok(None);
         }
-        let account = self.store.get_account(account_id).await.map_err(Internal::from)?;
+        let account = self.identity.account(account_id).await.map_err(Internal::from)?;
         // A plus account meets a request for basic too: it is the stronger level.
         let meets = |acr: &String| {
             acr == account.tier.as_str() || (acr == "basic" && account.tier == Tier::Plus)
@@ -350,7 +350,7 @@ pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-impl Services {
+impl OidcService {
     /// Every check of an authorization request's parameters (RFC 6749 section 4.1.1, OIDC Core
     /// section 3.1.2.1, PKCE, and the PAR and signed-request policies).
     pub(crate) fn validate_authorization(
@@ -382,7 +382,7 @@ impl Services {
                 "this client is not registered for the authorization code flow",
             ));
         }
-        if !source.pushed && (client.require_par || self.settings.require_par) {
+        if !source.pushed && (client.require_par || self.ctx.settings.require_par) {
             return Err(redirect(
                 "invalid_request",
                 "this client must push its authorization requests (PAR) first",
@@ -560,18 +560,17 @@ impl Services {
             (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
         let params = &params;
 
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let browser_hash = hash_secret(browser_id);
-        let origin_hash = origin
-            .client_key
-            .filter(|_| !origin.known_browser)
-            .map(|key| self.secrets.lookup.hash(&[b"login-origin", key.to_string().as_bytes()]));
+        let origin_hash = origin.client_key.filter(|_| !origin.known_browser).map(|key| {
+            self.ctx.secrets.lookup.hash(&[b"login-origin", key.to_string().as_bytes()])
+        });
         self.check_pending_caps(&browser_hash, origin_hash.as_deref(), now).await?;
         let id = random_token(16);
         let context = LoginContext::derive(origin, self.ip_locator.as_ref());
         let sealed_context = serde_json::to_vec(&context)
             .ok()
-            .and_then(|json| self.secrets.sealing.seal(&json, id.as_bytes()).ok());
+            .and_then(|json| self.ctx.secrets.sealing.seal(&json, id.as_bytes()).ok());
         let request = LoginRequest {
             id,
             client_id: client.id,
@@ -585,7 +584,7 @@ impl Services {
             match_code: format!("{:02}", random_below(100)),
             challenge: random_token(32),
             created_at: now,
-            expires_at: now + self.settings.login_request_ttl,
+            expires_at: now + self.ctx.settings.login_request_ttl,
             status: LoginStatus::Pending,
             account_id: None,
             device_id: None,
@@ -622,11 +621,12 @@ impl Services {
     ) -> Result<(), AuthorizeError> {
         let (key, cap) = match origin_hash {
             Some(origin) => {
-                (PendingKey::Origin(origin), self.settings.max_pending_logins_per_address)
+                (PendingKey::Origin(origin), self.ctx.settings.max_pending_logins_per_address)
             }
-            None => {
-                (PendingKey::Browser(browser_hash), self.settings.max_pending_logins_per_browser)
-            }
+            None => (
+                PendingKey::Browser(browser_hash),
+                self.ctx.settings.max_pending_logins_per_browser,
+            ),
         };
         if cap == 0 {
             return Ok(());
@@ -644,14 +644,15 @@ impl Services {
     /// cookie civpass did not issue is not taken for one it did.
     pub fn new_browser_id(&self) -> String {
         let id = random_token(32);
-        let mac = self.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]);
+        let mac = self.ctx.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]);
         format!("{id}.{mac}")
     }
 
     /// Whether `value` is a browser id civpass issued (constant time).
     pub fn is_browser_id(&self, value: &str) -> bool {
         value.split_once('.').is_some_and(|(id, mac)| {
-            id.len() == 43 && ct_eq(mac, &self.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]))
+            id.len() == 43
+                && ct_eq(mac, &self.ctx.secrets.lookup.hash(&[b"browser-id", id.as_bytes()]))
         })
     }
 
@@ -679,7 +680,7 @@ impl Services {
         browser_id: &str,
     ) -> Result<&'static str, LoginPageError> {
         let request = self.bound_request(request_id, browser_id).await?;
-        if request.status == LoginStatus::Pending && self.clock.now() >= request.expires_at {
+        if request.status == LoginStatus::Pending && self.ctx.now() >= request.expires_at {
             return Ok("expired");
         }
         Ok(request.status.as_str())
@@ -693,7 +694,7 @@ impl Services {
         browser_id: &str,
     ) -> Result<LoginPage, LoginPageError> {
         let request = self.bound_request(request_id, browser_id).await?;
-        let now = self.clock.now();
+        let now = self.ctx.now();
         match request.status {
             LoginStatus::Pending if now >= request.expires_at => {
                 Ok(self.respond_ended(&request, Ending::Expired))
@@ -712,7 +713,7 @@ impl Services {
                     .complete_login_request(
                         &request.id,
                         &hash_secret(&code),
-                        now + self.settings.code_ttl,
+                        now + self.ctx.settings.code_ttl,
                     )
                     .await
                     .map_err(Internal::from)?;
@@ -757,7 +758,7 @@ impl Services {
 
     /// Ends a pending login request without a code; false if it was no longer pending.
     async fn end_login_request(&self, id: &str, ending: Ending) -> Result<bool, Internal> {
-        let (id, now) = (id.to_owned(), self.clock.now());
+        let (id, now) = (id.to_owned(), self.ctx.now());
         Ok(transact(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.decide_login_request(&id, &Decision::End(ending), now).await })
         })
@@ -780,15 +781,16 @@ impl Services {
         if let Some(state) = request.oauth_state.as_deref() {
             pairs.push(("state", state));
         }
-        pairs.push(("iss", &self.settings.issuer));
+        pairs.push(("iss", &self.ctx.settings.issuer));
         LoginPage::Redirect(with_query(&request.redirect_uri, &pairs))
     }
 
     /// Deletes login requests a day after they expired: by then their codes are long dead, and
-    /// what matters of them (grants, consents, release records) lives elsewhere. Expired
-    /// ceremonies and app sessions go at once.
-    pub async fn purge_expired_login_requests(&self) -> Result<u64, Internal> {
-        let now = self.clock.now();
+    /// what matters of them (grants, consents, release records) lives elsewhere. Pushed requests,
+    /// the replay caches and revoked access tokens go once expired; a retired refresh token is
+    /// kept for reuse detection only while its grant could still be alive. Returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        let now = self.ctx.now();
         let requests = self
             .store
             .delete_login_requests_expired_before(
@@ -796,22 +798,15 @@ impl Services {
                 now - UNFINISHED_LOGIN_REQUEST_RETENTION,
             )
             .await?;
-        // A pushed request is worth nothing once its minute is up.
         let pushed = self.store.delete_pushed_requests_expired_before(now).await?;
-        // Challenges and app sessions are worth nothing once expired; a retired refresh token
-        // is kept for reuse detection only while its grant could still be alive.
-        let ceremonies = self.store.delete_ceremonies_expired_before(now).await?
-            + self.store.delete_app_sessions_expired_before(now).await?
-            + self.store.delete_dpop_proofs_expired_before(now).await?;
+        let proofs = self.store.delete_dpop_proofs_expired_before(now).await?;
         let retired = self
             .store
-            .delete_retired_refresh_tokens_before(now - self.settings.refresh_token_max_age)
+            .delete_retired_refresh_tokens_before(now - self.ctx.settings.refresh_token_max_age)
             .await?;
         let assertions = self.store.delete_client_assertions_expired_before(now).await?;
-        // Attempt counters of windows long over (an hour each) count nothing any more.
-        let attempts = self.store.delete_attempts_before(now - 2 * 3600).await?;
         let revoked = self.store.delete_revoked_access_tokens_before(now).await?;
-        Ok(requests + pushed + ceremonies + retired + assertions + attempts + revoked)
+        Ok(requests + pushed + proofs + retired + assertions + revoked)
     }
 
     /// The request as the app sees it before deciding; `browser_id` is the binding cookie the
@@ -825,7 +820,7 @@ impl Services {
         let context = request
             .sealed_context
             .as_ref()
-            .and_then(|sealed| self.secrets.sealing.open(sealed, request.id.as_bytes()).ok())
+            .and_then(|sealed| self.ctx.secrets.sealing.open(sealed, request.id.as_bytes()).ok())
             .and_then(|json| serde_json::from_slice(&json).ok())
             .unwrap_or_default();
         Ok(DeviceView {
@@ -851,7 +846,7 @@ impl Services {
         if request.status != LoginStatus::Pending {
             return Err(DeviceError::AlreadyDecided);
         }
-        if self.clock.now() >= request.expires_at {
+        if self.ctx.now() >= request.expires_at {
             return Err(DeviceError::Expired);
         }
         Ok(request)
@@ -865,8 +860,8 @@ impl Services {
     ) -> Result<Challenge<AssertionOptions>, DeviceError> {
         let request = self.pending_request(request_id).await?;
         let device = self
-            .store
-            .find_device(device_id)
+            .identity
+            .device(device_id)
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
@@ -874,7 +869,8 @@ impl Services {
         if device.kind != DeviceKind::Passkey {
             return Err(DeviceError::NotAPasskey);
         }
-        self.start_assertion(&device, decision_purpose(&request.id, &device.id))
+        self.device
+            .start_assertion(&device, decision_purpose(&request.id, &device.id))
             .await?
             .ok_or(DeviceError::NotAPasskey)
     }
@@ -888,8 +884,8 @@ impl Services {
     ) -> Result<(), DeviceError> {
         let request = self.pending_request(request_id).await?;
         let device = self
-            .store
-            .find_device(req.device_id)
+            .identity
+            .device(req.device_id)
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
@@ -898,7 +894,7 @@ impl Services {
         match req.proof {
             DeviceProof::Signature(signature) => {
                 let message = decision_message(
-                    &self.settings.issuer,
+                    &self.ctx.settings.issuer,
                     &request.id,
                     &request.challenge,
                     req.verdict,
@@ -915,14 +911,15 @@ impl Services {
             DeviceProof::Passkey(credential) => {
                 let ceremony_id = req.ceremony_id.ok_or(DeviceError::CeremonyNotFound)?;
                 let purpose = decision_purpose(&request.id, &device.id);
-                match self.verify_passkey(&device, ceremony_id, &purpose, credential).await? {
+                match self.device.verify_passkey(&device, ceremony_id, &purpose, credential).await?
+                {
                     Ok(()) => {}
                     Err(ProofFailure::NoCeremony) => return Err(DeviceError::CeremonyNotFound),
                     Err(ProofFailure::Invalid) => return Err(DeviceError::BadSignature),
                 }
             }
         }
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let decision = match req.verdict {
             Verdict::Deny => Decision::End(Ending::Denied),
             Verdict::Approve => {

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::kernel::Internal;
 use crate::kernel::outbox::{self, Attempt, OutboxMessage};
+use crate::oidc::OidcService;
 use crate::oidc::model::{Client, LogoutNotice};
-use crate::platform::Services;
 
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -111,7 +111,7 @@ struct CheckedLogout {
     grant: Option<crate::oidc::model::Grant>,
 }
 
-impl Services {
+impl OidcService {
     /// RP-initiated logout, step one (RP-Initiated Logout 1.0 section 2): checks the request and
     /// says what it would do. Expired hints are accepted, as section 4 asks. Nothing changes
     /// here: a GET (or a form posted from the service's site) only shows the citizen a
@@ -139,10 +139,7 @@ impl Services {
                 .as_deref()
                 .is_some_and(|stored| ct_eq(stored, &hash_secret(browser_id)));
             if same_browser {
-                self.store
-                    .revoke_grant(&grant.id, self.clock.now())
-                    .await
-                    .map_err(Internal::from)?;
+                self.store.revoke_grant(&grant.id, self.ctx.now()).await.map_err(Internal::from)?;
                 tracing::info!(grant_id = %grant.id, "login session ended by RP-initiated logout");
             } else {
                 tracing::info!(grant_id = %grant.id, "logout confirmed from another browser: session kept");
@@ -155,7 +152,7 @@ impl Services {
     /// which a page on another site can neither read nor make (RFC 6749 section 10.12's
     /// binding of a request to the user agent).
     pub fn logout_csrf_token(&self, browser_id: &str) -> String {
-        self.secrets.lookup.hash(&[b"logout-confirmation", browser_id.as_bytes()])
+        self.ctx.secrets.lookup.hash(&[b"logout-confirmation", browser_id.as_bytes()])
     }
 
     /// Whether `token` is this browser's confirmation token (constant time).
@@ -228,8 +225,8 @@ impl Services {
     pub(crate) fn verified_id_token(&self, token: &str) -> Option<serde_json::Value> {
         let kid = civpass_crypto::jws::peek_kid(token)?;
         let claims: serde_json::Value =
-            self.keys.by_kid(&kid, self.clock.now())?.verify_typed(token, "JWT").ok()?;
-        (claims.get("iss")?.as_str()? == self.settings.issuer).then_some(claims)
+            self.keys.by_kid(&kid, self.ctx.now())?.verify_typed(token, "JWT").ok()?;
+        (claims.get("iss")?.as_str()? == self.ctx.settings.issuer).then_some(claims)
     }
 
     /// The back-channel logout `client` should get when the citizen `account_id`'s session with
@@ -247,7 +244,7 @@ impl Services {
             subject: self.pairwise_subject(account_id, client),
             session_id: session_id.map(str::to_owned),
         };
-        OutboxMessage::new(self.new_id().to_string(), &notice, self.clock.now()).ok()
+        OutboxMessage::new(self.ctx.new_id().to_string(), &notice, self.ctx.now()).ok()
     }
 
     /// Wakes the delivery loop for notices just stored; the caller does not wait on the service.
@@ -262,7 +259,7 @@ impl Services {
     /// node in a loop (`run_logout_outbox`); safe to call from anywhere.
     pub async fn deliver_logout_notices(&self) -> Result<usize, Internal> {
         let store = self.store.as_ref();
-        Ok(outbox::deliver_due(store, self.clock.as_ref(), |n| self.deliver_logout(n)).await?)
+        Ok(outbox::deliver_due(store, self.ctx.clock.as_ref(), |n| self.deliver_logout(n)).await?)
     }
 
     /// One attempt at one notice.
@@ -308,10 +305,10 @@ impl Services {
     /// of the ID tokens of the session that ended if there was one; signed like the client's ID
     /// tokens, and fresh for each attempt, as it lives two minutes.
     fn logout_token(&self, client: &Client, notice: &LogoutNotice) -> Result<String, Internal> {
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let sub = notice.subject.as_str();
         let mut claims = json!({
-            "iss": self.settings.issuer,
+            "iss": self.ctx.settings.issuer,
             "aud": client.id,
             "iat": now,
             "exp": now + 120,

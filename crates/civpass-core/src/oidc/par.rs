@@ -9,9 +9,9 @@ use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
 use crate::kernel::Internal;
+use crate::oidc::OidcService;
 use crate::oidc::login::{AuthorizeError, AuthorizeParams};
 use crate::oidc::model::Client;
-use crate::platform::Services;
 
 /// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -81,7 +81,7 @@ fn text(claims: &Value, name: &str) -> Option<String> {
     claims.get(name).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
-impl Services {
+impl OidcService {
     /// RFC 9126 section 2: validates the parameters as `/authorize` would, and keeps them for a
     /// minute under a one-time `request_uri`. The client is already authenticated.
     /// `proof_jkt` is the key of a DPoP proof sent with the push (already checked): the code
@@ -140,14 +140,14 @@ impl Services {
         let public = client.auth_methods.contains(&crate::oidc::model::AuthMethod::None);
         let origin_hash = client_key
             .filter(|_| public)
-            .map(|key| self.secrets.lookup.hash(&[b"push-origin", key.to_string().as_bytes()]));
-        let cap = self.settings.max_pending_logins_per_address;
+            .map(|key| self.ctx.secrets.lookup.hash(&[b"push-origin", key.to_string().as_bytes()]));
+        let cap = self.ctx.settings.max_pending_logins_per_address;
         if let Some(hash) = origin_hash.as_deref()
             && cap > 0
         {
             let pending = self
                 .store
-                .count_pending_pushed_requests(hash, self.clock.now())
+                .count_pending_pushed_requests(hash, self.ctx.now())
                 .await
                 .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
             if pending >= u64::from(cap) {
@@ -163,14 +163,18 @@ impl Services {
         // request naming a subject) for as long as the row lives.
         let internal = |e: String| PushError::from(AuthorizeError::Internal(e));
         let json = serde_json::to_vec(&stored).map_err(|e| internal(e.to_string()))?;
-        let sealed =
-            self.secrets.sealing.seal(&json, id.as_bytes()).map_err(|e| internal(e.to_string()))?;
+        let sealed = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(&json, id.as_bytes())
+            .map_err(|e| internal(e.to_string()))?;
         self.store
             .insert_pushed_request(
                 &id,
                 &client.id,
                 &b64url(&sealed),
-                self.clock.now() + PUSHED_REQUEST_TTL,
+                self.ctx.now() + PUSHED_REQUEST_TTL,
                 origin_hash.as_deref(),
             )
             .await
@@ -199,14 +203,14 @@ impl Services {
             // Only the client that pushed it can use it up: others cannot burn it.
             let json = self
                 .store
-                .take_pushed_request(id, &client.id, self.clock.now())
+                .take_pushed_request(id, &client.id, self.ctx.now())
                 .await
                 .map_err(Internal::from)?
                 .ok_or(no_redirect(
                     "request_uri is unknown, expired, already used or another client's",
                 ))?;
             let json = b64url_decode(&json)
-                .and_then(|sealed| self.secrets.sealing.open(&sealed, id.as_bytes()).ok())
+                .and_then(|sealed| self.ctx.secrets.sealing.open(&sealed, id.as_bytes()).ok())
                 .ok_or_else(|| Internal(format!("pushed request {id} cannot be opened")))?;
             let stored: Stored =
                 serde_json::from_slice(&json).map_err(|e| Internal(e.to_string()))?;
@@ -252,14 +256,14 @@ impl Services {
         let verified = verify_with_jwks(object, &jwks)
             .map_err(|_| "the request object's signature is invalid")?;
         let claims = &verified.claims;
-        let now = self.clock.now();
+        let now = self.ctx.now();
         if text(claims, "iss").as_deref() != Some(client.id.as_str()) {
             return Err("the request object's iss must be the client_id");
         }
         let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == self.settings.issuer,
+            Some(Value::String(aud)) => *aud == self.ctx.settings.issuer,
             Some(Value::Array(list)) => {
-                list.iter().any(|a| a.as_str() == Some(&self.settings.issuer))
+                list.iter().any(|a| a.as_str() == Some(&self.ctx.settings.issuer))
             }
             _ => false,
         };

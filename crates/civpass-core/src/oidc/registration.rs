@@ -7,10 +7,10 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::Internal;
+use crate::oidc::OidcService;
 use crate::oidc::clients::ClientError;
 use crate::oidc::clients::{ClientSpec, Registration};
 use crate::oidc::model::{AuthMethod, Client, GrantType};
-use crate::platform::Services;
 
 /// Client metadata as RFC 7591 section 2 names it (the parts civpass uses; others are
 /// ignored, as section 2 allows).
@@ -217,18 +217,18 @@ fn metadata_of(client: &Client) -> ClientMetadata {
     }
 }
 
-impl Services {
+impl OidcService {
     /// Issues an initial access token for dynamic registration, valid for `ttl` seconds and
     /// any number of registrations until then. Shown once; stored as a hash.
     pub async fn issue_registration_token(&self, ttl: i64) -> Result<(String, i64), Internal> {
         let token = random_token(32);
-        let now = self.clock.now();
+        let now = self.ctx.now();
         self.store.insert_registration_token(&hash_secret(&token), now, now + ttl).await?;
         Ok((token, now + ttl))
     }
 
     fn registration_uri(&self, client_id: &str) -> String {
-        format!("{}/register/{client_id}", self.settings.issuer)
+        format!("{}/register/{client_id}", self.ctx.settings.issuer)
     }
 
     /// RFC 7591 section 3: registers a client with the metadata given.
@@ -244,7 +244,7 @@ impl Services {
             .await
             .map_err(Internal::from)?
             .ok_or(RegistrationError::InvalidToken)?;
-        if expires_at <= self.clock.now() {
+        if expires_at <= self.ctx.now() {
             return Err(RegistrationError::InvalidToken);
         }
         let spec = spec_from(metadata)?;
@@ -364,7 +364,7 @@ impl Services {
         token: &str,
     ) -> Result<(), RegistrationError> {
         self.managed_client(client_id, token).await?;
-        if !self.store.delete_client(client_id, self.clock.now()).await.map_err(Internal::from)? {
+        if !self.store.delete_client(client_id, self.ctx.now()).await.map_err(Internal::from)? {
             return Err(RegistrationError::InvalidToken);
         }
         self.forget_client(client_id);

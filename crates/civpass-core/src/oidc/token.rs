@@ -10,11 +10,11 @@ use crate::consent::claims;
 use crate::consent::model::Release;
 use crate::kernel::Internal;
 use crate::kernel::store::transact;
+use crate::oidc::OidcService;
 use crate::oidc::dpop::{DpopError, DpopRequest};
 use crate::oidc::logout::per_session;
 use crate::oidc::model::{AuthMethod, Client, Grant, GrantType};
 use crate::oidc::store::Redemption;
-use crate::platform::Services;
 
 /// What an ID token carries beyond the standard claims.
 #[derive(Default)]
@@ -171,7 +171,7 @@ impl From<Internal> for UserInfoError {
     }
 }
 
-impl Services {
+impl OidcService {
     #[tracing::instrument(skip_all, fields(client_id = %client.id))]
     pub async fn exchange_code(
         &self,
@@ -185,7 +185,7 @@ impl Services {
         let request =
             self.store.find_login_request_by_code(&code_hash).await.map_err(Internal::from)?;
         let request = request.ok_or(TokenError::InvalidGrant("the code is invalid"))?;
-        let now = self.clock.now();
+        let now = self.ctx.now();
         // Checks that do not consume the code: a stranger presenting a stolen code must not be
         // able to burn it for its rightful owner.
         if request.client_id != client.id {
@@ -223,10 +223,10 @@ impl Services {
         else {
             return Err(TokenError::InvalidGrant("the code is invalid"));
         };
-        let account = self.store.get_account(&account_id).await.map_err(Internal::from)?;
+        let account = self.identity.account(&account_id).await.map_err(Internal::from)?;
         let refresh_token = random_token(32);
         let grant = Grant {
-            id: self.new_id().to_string(),
+            id: self.ctx.new_id().to_string(),
             account_id: account.id.clone(),
             client_id: client.id.clone(),
             login_request_id: request.id.clone(),
@@ -235,7 +235,7 @@ impl Services {
             acr: account.tier.as_str().to_owned(),
             amr: request.amr.clone(),
             refresh_hash: hash_secret(&refresh_token),
-            refresh_expires_at: now + self.settings.refresh_token_ttl,
+            refresh_expires_at: now + self.ctx.settings.refresh_token_ttl,
             created_at: now,
             revoked_at: None,
             dpop_jkt: dpop_jkt.map(str::to_owned),
@@ -245,7 +245,7 @@ impl Services {
         let extra = if request.id_token_claims.is_empty() {
             Map::new()
         } else {
-            let all = identity_claims(&self.open_identity(&account)?, &grant.scopes);
+            let all = identity_claims(&self.identity.open_identity(&account)?, &grant.scopes);
             all.into_iter().filter(|(name, _)| request.id_token_claims.contains(name)).collect()
         };
         let mut released = vec!["sub".to_owned()];
@@ -304,7 +304,7 @@ impl Services {
         &self,
         request: &DpopRequest<'_>,
     ) -> Result<Option<String>, TokenError> {
-        self.check_dpop(request, None, self.settings.dpop_nonce).await.map_err(|e| match e {
+        self.check_dpop(request, None, self.ctx.settings.dpop_nonce).await.map_err(|e| match e {
             DpopError::UseNonce => TokenError::UseDpopNonce,
             DpopError::Invalid(why) => TokenError::InvalidDpopProof(why),
             DpopError::Internal(cause) => TokenError::Internal(cause),
@@ -319,7 +319,7 @@ impl Services {
         request: &DpopRequest<'_>,
     ) -> Result<Option<String>, TokenError> {
         match self.pushed_request_dpop(request).await? {
-            None if client.require_dpop || self.settings.require_dpop => {
+            None if client.require_dpop || self.ctx.settings.require_dpop => {
                 Err(TokenError::InvalidDpopProof("a DPoP proof is required"))
             }
             jkt => Ok(jkt),
@@ -349,14 +349,14 @@ impl Services {
             return Err(TokenError::UnauthorizedClient);
         }
         let old_hash = hash_secret(refresh_token);
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let Some(grant) =
             self.store.find_grant_by_refresh_hash(&old_hash).await.map_err(Internal::from)?
         else {
             self.revoke_on_reuse(&old_hash, now).await?;
             return Err(INVALID);
         };
-        let absolute_end = grant.created_at + self.settings.refresh_token_max_age;
+        let absolute_end = grant.created_at + self.ctx.settings.refresh_token_max_age;
         if grant.client_id != client.id
             || grant.revoked_at.is_some()
             || now >= grant.refresh_expires_at
@@ -385,11 +385,11 @@ impl Services {
         // FAPI 2.0 (Security Profile 5.3.2.1 clause 10) does not rotate: its refresh tokens are
         // bound to the client's DPoP key, and a client whose answer was lost must be able to
         // retry with the same token. Elsewhere each token is used once.
-        let keep = self.settings.fapi2 && grant.dpop_jkt.is_some();
+        let keep = self.ctx.settings.fapi2 && grant.dpop_jkt.is_some();
         let new_token = if keep { refresh_token.to_owned() } else { random_token(32) };
         let new_hash = hash_secret(&new_token);
         // Sliding: each use renews the idle lifetime, never past the absolute one.
-        let new_expires_at = (now + self.settings.refresh_token_ttl).min(absolute_end);
+        let new_expires_at = (now + self.ctx.settings.refresh_token_ttl).min(absolute_end);
         let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
         let with_id_token = scopes.iter().any(|s| s == "openid");
         // The new token, the retirement of the old one (unless it is kept) and the release,
@@ -485,10 +485,7 @@ impl Services {
             Some((Some(grant), _))
                 if grant.client_id == client.id && grant.revoked_at.is_none() =>
             {
-                self.store
-                    .revoke_grant(&grant.id, self.clock.now())
-                    .await
-                    .map_err(Internal::from)?;
+                self.store.revoke_grant(&grant.id, self.ctx.now()).await.map_err(Internal::from)?;
                 tracing::info!(grant_id = %grant.id, "grant revoked by its client");
             }
             // A client-credentials token has no grant: it is remembered as revoked until it
@@ -528,7 +525,7 @@ impl Services {
         if client.auth_methods.contains(&AuthMethod::None) {
             return Err(TokenError::InvalidClient);
         }
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let inactive = json!({ "active": false });
         let Some((grant, kind)) = self.grant_of(token).await? else { return Ok(inactive) };
         // RFC 7662 section 4: a client sees its own tokens; only a resource server the operator
@@ -572,7 +569,7 @@ impl Services {
                     "scope": claims::join(&grant.scopes),
                     "client_id": grant.client_id,
                     "sub": sub,
-                    "iss": self.settings.issuer,
+                    "iss": self.ctx.settings.issuer,
                     "exp": grant.refresh_expires_at,
                     "iat": grant.created_at,
                 })
@@ -590,20 +587,20 @@ impl Services {
     /// An unexpired access token signed by one of our keys, for us.
     fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
         let kid = peek_kid(token)?;
-        let key = self.keys.by_kid(&kid, self.clock.now())?;
+        let key = self.keys.by_kid(&kid, self.ctx.now())?;
         let claims: AccessClaims = key.verify_typed(token, "at+jwt").ok()?;
-        (claims.exp > self.clock.now() && claims.iss == self.settings.issuer).then_some(claims)
+        (claims.exp > self.ctx.now() && claims.iss == self.ctx.settings.issuer).then_some(claims)
     }
 
     fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
         Release {
-            id: self.new_id().to_string(),
+            id: self.ctx.new_id().to_string(),
             account_id: grant.account_id.clone(),
             client_id: grant.client_id.clone(),
             grant_id: grant.id.clone(),
             claims,
             channel: channel.to_owned(),
-            released_at: self.clock.now(),
+            released_at: self.ctx.now(),
         }
     }
 
@@ -618,12 +615,12 @@ impl Services {
         id_token: Option<IdTokenExtras<'_>>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        let now = self.clock.now();
-        let issuer = &self.settings.issuer;
+        let now = self.ctx.now();
+        let issuer = &self.ctx.settings.issuer;
         let sub = self.pairwise_subject(&grant.account_id, client);
         let signer = self
             .keys
-            .signer(Algorithm::ES256, self.clock.now())
+            .signer(Algorithm::ES256, self.ctx.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
         let scope = claims::join(scopes);
         let access = AccessClaims {
@@ -632,7 +629,7 @@ impl Services {
             aud: format!("{issuer}/userinfo"),
             client_id: grant.client_id.clone(),
             scope: scope.clone(),
-            exp: now + self.settings.access_token_ttl,
+            exp: now + self.ctx.settings.access_token_ttl,
             iat: now,
             jti: random_token(16),
             gid: Some(grant.id.clone()),
@@ -647,7 +644,7 @@ impl Services {
         Ok(TokenResponse {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
-            expires_in: self.settings.access_token_ttl,
+            expires_in: self.ctx.settings.access_token_ttl,
             // Only a client registered for the refresh_token grant gets one.
             refresh_token: client
                 .grant_types
@@ -666,15 +663,15 @@ impl Services {
         sub: &str,
         extras: IdTokenExtras<'_>,
     ) -> Result<String, TokenError> {
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let signer = self.keys.signer(client.id_token_alg, now).ok_or_else(|| {
             TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
         })?;
         let mut claims = json!({
-            "iss": self.settings.issuer,
+            "iss": self.ctx.settings.issuer,
             "sub": sub,
             "aud": grant.client_id,
-            "exp": now + self.settings.id_token_ttl,
+            "exp": now + self.ctx.settings.id_token_ttl,
             "iat": now,
             "auth_time": grant.auth_time,
             "acr": grant.acr,
@@ -716,8 +713,8 @@ impl Services {
                 asked
             }
         };
-        let now = self.clock.now();
-        let issuer = &self.settings.issuer;
+        let now = self.ctx.now();
+        let issuer = &self.ctx.settings.issuer;
         let scope = claims::join(&granted);
         let claims = AccessClaims {
             iss: issuer.clone(),
@@ -725,7 +722,7 @@ impl Services {
             aud: issuer.clone(),
             client_id: client.id.clone(),
             scope: scope.clone(),
-            exp: now + self.settings.access_token_ttl,
+            exp: now + self.ctx.settings.access_token_ttl,
             iat: now,
             jti: random_token(16),
             gid: None,
@@ -733,14 +730,14 @@ impl Services {
         };
         let signer = self
             .keys
-            .signer(Algorithm::ES256, self.clock.now())
+            .signer(Algorithm::ES256, self.ctx.now())
             .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
         let access_token =
             signer.sign("at+jwt", &claims).map_err(|e| TokenError::Internal(e.to_string()))?;
         Ok(TokenResponse {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
-            expires_in: self.settings.access_token_ttl,
+            expires_in: self.ctx.settings.access_token_ttl,
             refresh_token: None,
             id_token: None,
             scope,
@@ -756,7 +753,7 @@ impl Services {
     ) -> Result<Map<String, Value>, UserInfoError> {
         let claims = self.verify_access_token(access_token).ok_or(UserInfoError::InvalidToken)?;
         // An access token for another resource (a later resource-server audience) is not ours.
-        if claims.aud != format!("{}/userinfo", self.settings.issuer) {
+        if claims.aud != format!("{}/userinfo", self.ctx.settings.issuer) {
             return Err(UserInfoError::InvalidToken);
         }
         // RFC 9449 section 7: a bound token only with the DPoP scheme and a proof of its key for
@@ -785,8 +782,8 @@ impl Services {
         if self.find_client(&grant.client_id).await?.is_none() {
             return Err(UserInfoError::InvalidToken);
         }
-        let account = self.store.get_account(&grant.account_id).await.map_err(Internal::from)?;
-        let identity = self.open_identity(&account)?;
+        let account = self.identity.account(&grant.account_id).await.map_err(Internal::from)?;
+        let identity = self.identity.open_identity(&account)?;
         // The token's scope: the grant's, or fewer if a refresh narrowed it (RFC 6749 section 6).
         let token_scopes: Vec<String> = claims::parse_list(&claims.scope)
             .into_iter()
@@ -802,7 +799,7 @@ impl Services {
 
     /// OpenID Provider metadata (OpenID Connect Discovery 1.0, section 3).
     pub fn discovery(&self) -> Value {
-        let issuer = &self.settings.issuer;
+        let issuer = &self.ctx.settings.issuer;
         json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/authorize"),
@@ -829,8 +826,8 @@ impl Services {
             "dpop_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "pushed_authorization_request_endpoint": format!("{issuer}/par"),
             "registration_endpoint": format!("{issuer}/register"),
-            "require_pushed_authorization_requests": self.settings.require_par,
-            "token_endpoint_auth_methods_supported": if self.settings.fapi2 {
+            "require_pushed_authorization_requests": self.ctx.settings.require_par,
+            "token_endpoint_auth_methods_supported": if self.ctx.settings.fapi2 {
                 json!(["private_key_jwt"])
             } else {
                 json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])

@@ -95,7 +95,7 @@ pub(crate) async fn session_challenge(
         Ok(body) => body,
         Err(e) => return bad_json(e).into_response(),
     };
-    match state.services.start_app_session(&body.device_id).await {
+    match state.services.account.start_app_session(&body.device_id).await {
         Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
         Err(e) => session_error(e),
     }
@@ -140,7 +140,7 @@ pub(crate) async fn open_session(
             .into_response();
         }
     };
-    match state.services.open_app_session(&body.device_id, &body.ceremony_id, proof).await {
+    match state.services.account.open_app_session(&body.device_id, &body.ceremony_id, proof).await {
         Ok(session) => (
             StatusCode::CREATED,
             no_store(),
@@ -162,7 +162,7 @@ pub(crate) async fn open_session(
     )
 )]
 pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.services.my_data(bearer(&headers)).await {
+    match state.services.account.my_data(bearer(&headers)).await {
         Ok(data) => (
             no_store(),
             Json(MyData {
@@ -201,7 +201,7 @@ pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -
     )
 )]
 pub(crate) async fn services(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.services.linked_services(bearer(&headers)).await {
+    match state.services.account.linked_services(bearer(&headers)).await {
         Ok(list) => {
             let views: Vec<LinkedServiceView> = list
                 .into_iter()
@@ -245,7 +245,7 @@ pub(crate) async fn unlink(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    match state.services.unlink_service(bearer(&headers), &client_id).await {
+    match state.services.account.unlink_service(bearer(&headers), &client_id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => session_error(e),
     }

@@ -14,11 +14,11 @@ use civpass_api::{
     PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedScope,
 };
 use civpass_core::consent::claims;
-use civpass_core::device::enrol::{
-    EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer,
-};
 use civpass_core::device::passkey::{AssertionOptions, Challenge, DeviceProof};
 use civpass_core::identity::evidence::EvidenceOutcome;
+use civpass_core::identity::registration::{
+    EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer,
+};
 use civpass_core::oidc::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
@@ -70,10 +70,10 @@ pub(crate) fn bad_json(e: JsonRejection) -> ApiError {
     )
 )]
 pub(crate) async fn configuration(State(state): State<AppState>) -> Json<DeviceConfiguration> {
-    let sandbox = state.services.evidence_is_sandbox();
+    let sandbox = state.services.identity.evidence_is_sandbox();
     Json(DeviceConfiguration {
         issuer: state.services.settings().issuer.clone(),
-        passkeys_available: state.services.passkeys_available(),
+        passkeys_available: state.services.device.passkeys_available(),
         evidence_verifier: if sandbox { "sandbox" } else { "vendor" }.to_owned(),
         sandbox_outcomes: if sandbox {
             EvidenceOutcome::ALL.iter().map(|o| o.as_str().to_owned()).collect()
@@ -105,7 +105,7 @@ pub(crate) async fn start_identity_check(
         Ok(body) => body,
         Err(e) => return bad_json(e).into_response(),
     };
-    match state.services.start_identity_check(&body.id_number).await {
+    match state.services.identity.start_identity_check(&body.id_number).await {
         Ok(check) => (
             StatusCode::CREATED,
             no_store(),
@@ -154,7 +154,7 @@ pub(crate) async fn enrol(
             .as_ref()
             .map(|t| Transfer { device_id: &t.device_id, signature: &t.signature }),
     };
-    match state.services.enrol(req).await {
+    match state.services.identity.enrol(req).await {
         Ok(done) => (
             StatusCode::CREATED,
             no_store(),
@@ -335,7 +335,7 @@ pub(crate) async fn view(
     Path(id): Path<String>,
 ) -> Response {
     let browser = browser_id(&state, &jar);
-    match state.services.device_view(&id, browser.as_deref()).await {
+    match state.services.oidc.device_view(&id, browser.as_deref()).await {
         Ok(v) => (
             no_store(),
             Json(LoginRequestView {
@@ -425,7 +425,7 @@ pub(crate) async fn decide(
         ceremony_id: body.ceremony_id.as_deref(),
         browser_id: browser.as_deref(),
     };
-    match state.services.decide(&id, req).await {
+    match state.services.oidc.decide(&id, req).await {
         Ok(()) => {
             let status = if verdict == Verdict::Approve { "approved" } else { "denied" };
             Json(DecisionResponse { status: status.to_owned() }).into_response()
@@ -458,7 +458,7 @@ pub(crate) async fn decision_challenge(
         Ok(body) => body,
         Err(e) => return bad_json(e).into_response(),
     };
-    match state.services.start_decision_assertion(&id, &body.device_id).await {
+    match state.services.oidc.start_decision_assertion(&id, &body.device_id).await {
         Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
         Err(e) => device_error(e).into_response(),
     }
@@ -508,7 +508,7 @@ pub(crate) async fn start_registration(
         date_of_birth: &body.date_of_birth,
         evidence: body.evidence.as_ref().map(submission),
     };
-    match state.services.start_passkey_registration(&claim).await {
+    match state.services.device.start_passkey_registration(&claim).await {
         Ok(challenge) => match serde_json::to_value(challenge.options) {
             Ok(passkey) => (
                 StatusCode::CREATED,
@@ -548,7 +548,7 @@ pub(crate) async fn finish_registration(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    match state.services.finish_passkey_registration(&id, &credential).await {
+    match state.services.device.finish_passkey_registration(&id, &credential).await {
         Ok(done) => (
             StatusCode::CREATED,
             no_store(),

@@ -110,7 +110,7 @@ async fn login_page(
 ) -> Response {
     let jar = i18n::remember_choice(jar, query.lang.as_deref(), state.secure_cookies);
     let page = match browser_id(&state, &jar) {
-        Some(browser) => state.services.login_page(&id, &browser).await,
+        Some(browser) => state.services.oidc.login_page(&id, &browser).await,
         None => Err(LoginPageError::OtherBrowser),
     };
     let ui_locales = match &page {
@@ -181,7 +181,7 @@ async fn cancel_login(
         return page_error(chrome, LoginPageError::OtherBrowser);
     }
     let page = match browser_id(&state, &jar) {
-        Some(browser) => state.services.cancel_login(&id, &browser).await,
+        Some(browser) => state.services.oidc.cancel_login(&id, &browser).await,
         None => Err(LoginPageError::OtherBrowser),
     };
     match page {
@@ -199,7 +199,7 @@ async fn login_status(
     let Some(browser) = browser_id(&state, &jar) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match state.services.login_status(&id, &browser).await {
+    match state.services.oidc.login_status(&id, &browser).await {
         Ok(status) => {
             let mut res = Json(serde_json::json!({ "status": status })).into_response();
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -57,11 +57,11 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.services.discovery())
+    Json(state.services.oidc.discovery())
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.services.jwks()).into_response();
+    let mut res = Json(state.services.keys.jwks()).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=300"));
     res
@@ -112,7 +112,7 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
 pub(crate) fn browser_id(state: &AppState, jar: &CookieJar) -> Option<String> {
     jar.get(browser_cookie_name(state.secure_cookies))
         .map(|c| c.value().to_owned())
-        .filter(|v| state.services.is_browser_id(v))
+        .filter(|v| state.services.oidc.is_browser_id(v))
 }
 
 /// The browser's binding cookie, and whether it came with the request; issued now if not.
@@ -120,7 +120,7 @@ fn with_browser_cookie(state: &AppState, jar: CookieJar) -> (CookieJar, String, 
     match browser_id(state, &jar) {
         Some(id) => (jar, id, true),
         None => {
-            let id = state.services.new_browser_id();
+            let id = state.services.oidc.new_browser_id();
             let cookie = Cookie::build((browser_cookie_name(state.secure_cookies), id.clone()))
                 .path("/")
                 .http_only(true)
@@ -244,7 +244,7 @@ async fn authorize_with(
         client_key: client_ip.map(|ip| state.client_key(ip)),
         known_browser,
     };
-    match state.services.start_login(&params, &browser, &origin).await {
+    match state.services.oidc.start_login(&params, &browser, &origin).await {
         Ok(started) => {
             (jar, Redirect::to(&format!("/login/{}", started.request_id))).into_response()
         }
@@ -460,22 +460,22 @@ async fn end_session(
             headers.get("sec-fetch-site").is_none_or(|site| site.as_bytes() == b"same-origin");
         let confirmed = browser_id(state, &jar)
             .filter(|_| same_origin)
-            .filter(|browser| state.services.logout_csrf_matches(browser, &token));
+            .filter(|browser| state.services.oidc.logout_csrf_matches(browser, &token));
         let Some(browser) = confirmed else {
             return pages::message(chrome(), StatusCode::FORBIDDEN, "logout_expired", None, None);
         };
         return match param("decision").as_deref() {
-            Some("logout") => match state.services.confirm_logout(&request, &browser).await {
+            Some("logout") => match state.services.oidc.confirm_logout(&request, &browser).await {
                 Ok(outcome) => respond(outcome),
                 Err(e) => failed(e),
             },
-            _ => match state.services.plan_logout(&request).await {
+            _ => match state.services.oidc.plan_logout(&request).await {
                 Ok(plan) => respond(plan.outcome()),
                 Err(e) => failed(e),
             },
         };
     }
-    let plan = match state.services.plan_logout(&request).await {
+    let plan = match state.services.oidc.plan_logout(&request).await {
         Ok(plan) => plan,
         Err(e) => return failed(e),
     };
@@ -495,7 +495,7 @@ async fn end_session(
         confirm: t.get("logout.confirm").to_owned(),
         stay: t.get("logout.stay").to_owned(),
         fields,
-        csrf: state.services.logout_csrf_token(&browser),
+        csrf: state.services.oidc.logout_csrf_token(&browser),
         chrome: page_chrome,
     };
     let target = plan.redirect.as_deref().and_then(|to| url::Url::parse(to).ok());
@@ -522,7 +522,7 @@ async fn par(
         Err(e) => token_error(e, basic).into_response(),
     };
     // As at the token endpoint: a DPoP client gets the nonce it will need without asking.
-    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
+    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.oidc.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);
     }
     cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
@@ -542,7 +542,7 @@ async fn par_inner(
         Ok(proof) => proof,
         Err(e) => return token_error(e, basic).into_response(),
     };
-    if proof.is_some_and(|p| state.services.dpop_nonce_missing(p)) {
+    if proof.is_some_and(|p| state.services.oidc.dpop_nonce_missing(p)) {
         return token_error(TokenError::UseDpopNonce, basic).into_response();
     }
     let client = match authenticated_client(state, headers, &pairs).await {
@@ -551,7 +551,7 @@ async fn par_inner(
     };
     let url = format!("{}/par", state.services.settings().issuer);
     let request = DpopRequest { proof, method: "POST", url: &url };
-    let proof_jkt = match state.services.pushed_request_dpop(&request).await {
+    let proof_jkt = match state.services.oidc.pushed_request_dpop(&request).await {
         Ok(jkt) => jkt,
         Err(e) => return token_error(e, basic).into_response(),
     };
@@ -565,6 +565,7 @@ async fn par_inner(
     };
     match state
         .services
+        .oidc
         .push_authorization(&client, &params, proof_jkt.as_deref(), client_key)
         .await
     {
@@ -591,7 +592,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: FormBod
         let pairs = pairs?;
         let client = authenticated_client(&state, &headers, &pairs).await?;
         let token = token_param(&pairs)?;
-        state.services.revoke_token(&client, token).await
+        state.services.oidc.revoke_token(&client, token).await
     }
     .await;
     let mut res = match outcome {
@@ -609,7 +610,7 @@ async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: For
         let pairs = form_pairs(form)?;
         let client = authenticated_client(&state, &headers, &pairs).await?;
         let token = token_param(&pairs)?;
-        state.services.introspect(&client, token).await
+        state.services.oidc.introspect(&client, token).await
     }
     .await;
     match outcome {
@@ -626,7 +627,7 @@ async fn token_dpop(
 ) -> Result<Option<String>, TokenError> {
     let url = format!("{}/token", state.services.settings().issuer);
     let request = DpopRequest { proof: dpop_header(headers)?, method: "POST", url: &url };
-    state.services.token_dpop(client, &request).await
+    state.services.oidc.token_dpop(client, &request).await
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody) -> Response {
@@ -639,7 +640,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody
     };
     let mut res = outcome.unwrap_or_else(|e| token_error(e, basic).into_response());
     // A fresh nonce with every answer, so that DPoP clients need no extra round trip.
-    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.dpop_nonce()) {
+    if let Ok(nonce) = header::HeaderValue::from_str(&state.services.oidc.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);
     }
     cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
@@ -728,7 +729,7 @@ async fn authenticated_client(
             secret: None,
         }
     };
-    state.services.authenticate_client(&credentials).await
+    state.services.oidc.authenticate_client(&credentials).await
 }
 
 async fn token_inner(
@@ -736,7 +737,7 @@ async fn token_inner(
     headers: &HeaderMap,
     pairs: &[(String, String)],
 ) -> Result<Response, TokenError> {
-    if dpop_header(headers)?.is_some_and(|proof| state.services.dpop_nonce_missing(proof)) {
+    if dpop_header(headers)?.is_some_and(|proof| state.services.oidc.dpop_nonce_missing(proof)) {
         return Err(TokenError::UseDpopNonce);
     }
     let client = authenticated_client(state, headers, pairs).await?;
@@ -747,6 +748,7 @@ async fn token_inner(
             let jkt = token_dpop(state, headers, &client).await?;
             state
                 .services
+                .oidc
                 .exchange_code(
                     &client,
                     code,
@@ -760,11 +762,11 @@ async fn token_inner(
             let refresh = param("refresh_token")
                 .ok_or(TokenError::InvalidRequest("refresh_token is required"))?;
             let jkt = token_dpop(state, headers, &client).await?;
-            state.services.refresh(&client, refresh, param("scope"), jkt.as_deref()).await?
+            state.services.oidc.refresh(&client, refresh, param("scope"), jkt.as_deref()).await?
         }
         Some("client_credentials") => {
             let jkt = token_dpop(state, headers, &client).await?;
-            state.services.client_credentials(&client, param("scope"), jkt.as_deref())?
+            state.services.oidc.client_credentials(&client, param("scope"), jkt.as_deref())?
         }
         Some(_) => return Err(TokenError::UnsupportedGrantType),
         None => return Err(TokenError::InvalidRequest("grant_type is required")),
@@ -807,7 +809,7 @@ async fn userinfo(
     };
     let client_id = headers
         .contains_key(header::ORIGIN)
-        .then(|| state.services.access_token_client(token))
+        .then(|| state.services.oidc.access_token_client(token))
         .flatten();
     let mut res = userinfo_answer(&state, &method, &headers, token, scheme_dpop).await;
     cors::allow_client_origin(&state, &headers, client_id.as_deref(), &mut res).await;
@@ -826,7 +828,7 @@ async fn userinfo_answer(
     let proof = dpop_header(headers).unwrap_or_default();
     let request = DpopRequest { proof, method: method.as_str(), url: &url };
     let dpop = scheme_dpop.then_some(&request);
-    match state.services.userinfo(token, dpop).await {
+    match state.services.oidc.userinfo(token, dpop).await {
         Ok(claims) => (no_store(), Json(claims)).into_response(),
         Err(UserInfoError::InvalidToken) => {
             let mut err = OAuthError::new(

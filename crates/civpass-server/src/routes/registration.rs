@@ -67,7 +67,7 @@ async fn register(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    match state.services.register_dynamic(token, &metadata).await {
+    match state.services.oidc.register_dynamic(token, &metadata).await {
         Ok(registered) => (StatusCode::CREATED, no_store(), Json(registered)).into_response(),
         Err(e) => error(e),
     }
@@ -79,7 +79,7 @@ async fn read(
     Path(client_id): Path<String>,
 ) -> Response {
     let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
-    match state.services.read_registration(&client_id, token).await {
+    match state.services.oidc.read_registration(&client_id, token).await {
         Ok(registered) => (no_store(), Json(registered)).into_response(),
         Err(e) => error(e),
     }
@@ -96,7 +96,7 @@ async fn update(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    match state.services.update_registration(&client_id, token, &metadata).await {
+    match state.services.oidc.update_registration(&client_id, token, &metadata).await {
         Ok(registered) => (no_store(), Json(registered)).into_response(),
         Err(e) => error(e),
     }
@@ -108,7 +108,7 @@ async fn remove(
     Path(client_id): Path<String>,
 ) -> Response {
     let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
-    match state.services.delete_registration(&client_id, token).await {
+    match state.services.oidc.delete_registration(&client_id, token).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(e),
     }

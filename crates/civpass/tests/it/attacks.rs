@@ -320,9 +320,9 @@ async fn an_expired_login_request_or_code_is_refused() {
         );
 
         // A day after expiry, housekeeping deletes the request; the next login is unaffected.
-        assert_eq!(server.services.purge_expired_login_requests().await.unwrap(), 0);
+        assert_eq!(server.services.purge_expired().await.unwrap(), 0);
         clock.advance(civpass_core::oidc::login::LOGIN_REQUEST_RETENTION);
-        assert!(server.services.purge_expired_login_requests().await.unwrap() >= 1);
+        assert!(server.services.purge_expired().await.unwrap() >= 1);
         assert!(server.store.find_login_request(&waiting.link.request_id).await.unwrap().is_none());
         support::login_code(&server, &wallet, &AuthRequest::new(&id, CALLBACK, "openid")).await;
     }

@@ -27,7 +27,7 @@ async fn signing_client(server: &TestServer, grants: &[GrantType]) -> (String, S
     spec.grant_types = grants.to_vec();
     spec.jwks = Some(jwks(&key));
     spec.scopes = vec!["api.read".into()];
-    let created = server.services.register_client(spec).await.unwrap();
+    let created = server.services.oidc.register_client(spec).await.unwrap();
     assert!(created.secret.is_none(), "no secret for a client that signs");
     (created.client.id, key)
 }
@@ -232,7 +232,7 @@ async fn each_client_authenticates_only_by_the_methods_it_registered() {
     let mut spec = ClientSpec::web("Basic only", &[CALLBACK.to_owned()]);
     spec.auth_methods = vec![AuthMethod::ClientSecretBasic];
     spec.grant_types = vec![GrantType::ClientCredentials];
-    let basic_only = server.services.register_client(spec).await.unwrap();
+    let basic_only = server.services.oidc.register_client(spec).await.unwrap();
     let basic_secret = basic_only.secret.unwrap();
     let (status, _) =
         support::token(&server.base, (&basic_only.client.id, &basic_secret), CC).await;
@@ -258,7 +258,7 @@ async fn client_credentials_tokens_are_for_apis_not_for_citizens_data() {
         let mut spec = ClientSpec::web("Batch job", &[]);
         spec.grant_types = vec![GrantType::ClientCredentials];
         spec.scopes = vec!["api.read".into(), "api.write".into()];
-        let m2m = server.services.register_client(spec).await.unwrap();
+        let m2m = server.services.oidc.register_client(spec).await.unwrap();
         let client = (m2m.client.id.as_str(), m2m.secret.as_deref().unwrap());
         let (status, body) = support::token(
             &server.base,
@@ -315,14 +315,14 @@ async fn client_credentials_tokens_are_for_apis_not_for_citizens_data() {
         let mut public = ClientSpec::web("Public batch", &[CALLBACK.to_owned()]);
         public.auth_methods = vec![AuthMethod::None];
         public.grant_types = vec![GrantType::ClientCredentials];
-        assert!(server.services.register_client(public).await.is_err());
+        assert!(server.services.oidc.register_client(public).await.is_err());
         let mut keyless = ClientSpec::web("Keyless", &[CALLBACK.to_owned()]);
         keyless.auth_methods = vec![AuthMethod::PrivateKeyJwt];
-        assert!(server.services.register_client(keyless).await.is_err());
+        assert!(server.services.oidc.register_client(keyless).await.is_err());
         let mut plain_http = ClientSpec::web("Plain", &[CALLBACK.to_owned()]);
         plain_http.auth_methods = vec![AuthMethod::PrivateKeyJwt];
         plain_http.jwks_uri = Some("http://rp.example/jwks".into());
-        assert!(server.services.register_client(plain_http).await.is_err());
+        assert!(server.services.oidc.register_client(plain_http).await.is_err());
     }
 }
 
@@ -339,7 +339,7 @@ async fn keys_come_from_jwks_uri_and_a_rotated_key_is_picked_up() {
     spec.auth_methods = vec![AuthMethod::PrivateKeyJwt];
     spec.grant_types = vec![GrantType::ClientCredentials];
     spec.jwks_uri = Some(uri);
-    let id = server.services.register_client(spec).await.unwrap().client.id;
+    let id = server.services.oidc.register_client(spec).await.unwrap().client.id;
     let claims = |now: i64| json!({"iss": id, "sub": id, "aud": server.base, "exp": now + 60, "jti": random_token(12)});
     let t0 = clock.now();
     let (status, body) =

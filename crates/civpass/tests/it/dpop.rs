@@ -233,7 +233,7 @@ async fn bad_proofs_at_the_token_endpoint_are_refused() {
     let mut spec = ClientSpec::web("Bound", &[CALLBACK.to_owned()]);
     spec.grant_types = vec![GrantType::ClientCredentials];
     spec.require_dpop = true;
-    let created = server.services.register_client(spec).await.unwrap();
+    let created = server.services.oidc.register_client(spec).await.unwrap();
     let client = (created.client.id.as_str(), created.secret.as_deref().unwrap());
     let url = format!("{}/token", server.base);
     let cc = [("grant_type", "client_credentials")];

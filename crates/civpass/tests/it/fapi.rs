@@ -50,6 +50,7 @@ async fn under_fapi2_a_login_needs_a_signing_client_par_pkce_and_dpop() {
         assert!(
             server
                 .services
+                .oidc
                 .register_client(ClientSpec::web("Secret", &[CALLBACK.to_owned()]))
                 .await
                 .is_err()
@@ -60,7 +61,7 @@ async fn under_fapi2_a_login_needs_a_signing_client_par_pkce_and_dpop() {
         spec.auth_methods = vec![AuthMethod::PrivateKeyJwt];
         spec.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
         spec.jwks = Some(json!({"keys": [key.public_jwk()]}).to_string());
-        let id = server.services.register_client(spec).await.unwrap().client.id;
+        let id = server.services.oidc.register_client(spec).await.unwrap().client.id;
 
         // The front channel alone is refused.
         let req = AuthRequest::new(&id, CALLBACK, "openid profile");

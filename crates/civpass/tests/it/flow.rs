@@ -211,6 +211,7 @@ async fn a_client_registered_for_rs256_gets_rs256_id_tokens() {
         let wallet = server.enrolled_wallet(12).await;
         let created = server
             .services
+            .oidc
             .create_client_with("RSA-only service", &[CALLBACK.to_owned()], false, Algorithm::RS256)
             .await
             .unwrap();
@@ -264,6 +265,7 @@ async fn client_secret_post_and_public_clients_complete_the_flow() {
 
         let public = server
             .services
+            .oidc
             .create_client("Public app", &[CALLBACK.to_owned()], true)
             .await
             .unwrap();
@@ -512,7 +514,7 @@ async fn the_openidconnect_crate_introspects_and_logs_out() {
         let mut spec =
             civpass_core::oidc::clients::ClientSpec::web("Logout RP", &[CALLBACK.to_owned()]);
         spec.post_logout_redirect_uris = vec![BYE.to_owned()];
-        let created = server.services.register_client(spec).await.unwrap();
+        let created = server.services.oidc.register_client(spec).await.unwrap();
         let (id, secret) = (created.client.id, created.secret.unwrap());
         let rp = relying_party(&server, &id, Some(&secret), AuthType::BasicAuth).await;
         // The crate reads the endpoints from our discovery document.

@@ -33,6 +33,7 @@ fn header(jwt: &str) -> Value {
 async fn id_token(server: &TestServer, alg: Algorithm, person: usize) -> String {
     let created = server
         .services
+        .oidc
         .create_client_with("Keys service", &[CALLBACK.to_owned()], false, alg)
         .await
         .unwrap();
@@ -55,7 +56,7 @@ async fn a_rotated_key_is_published_first_signs_later_and_the_old_one_retires() 
             assert_eq!(kids(&before, alg).len(), 1, "one {alg} key at first start");
         }
         let old = kids(&before, "ES256").remove(0);
-        let rotated = server.services.rotate_keys(&[Algorithm::ES256], 600).await.unwrap();
+        let rotated = server.services.keys.rotate_keys(&[Algorithm::ES256], 600).await.unwrap();
         let new = rotated[0].new_kid.clone();
         assert_eq!(rotated[0].retiring, vec![(old.clone(), clock_now(&server) + 600 + 600)]);
 

@@ -88,7 +88,7 @@ pub(crate) async fn client_with(
     let mut spec = ClientSpec::web("Logout service", &[CALLBACK.to_owned()]);
     spec.post_logout_redirect_uris = vec![BYE.to_owned()];
     spec.backchannel_logout_uri = backchannel;
-    let created = server.services.register_client(spec).await.unwrap();
+    let created = server.services.oidc.register_client(spec).await.unwrap();
     (created.client.id, created.secret.unwrap())
 }
 
@@ -282,7 +282,8 @@ async fn unlinking_in_the_app_sends_a_back_channel_logout_to_the_service() {
         assert_eq!(header["typ"], "logout+jwt");
         let key = server
             .services
-            .keys()
+            .keys
+            .ring()
             .by_kid(
                 header["kid"].as_str().unwrap(),
                 std::time::SystemTime::now()
@@ -326,7 +327,7 @@ async fn a_service_that_is_down_hears_of_the_logout_when_it_is_back() {
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
 
-        let round = || async { server.services.deliver_logout_notices().await.unwrap() };
+        let round = || async { server.services.oidc.deliver_logout_notices().await.unwrap() };
         assert_eq!(round().await, 1, "the notice is queued and due at once");
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         assert_eq!(round().await, 0, "after a failure, not again at once");
@@ -361,10 +362,10 @@ async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
         for _ in 0..LogoutNotice::RETRY.max_attempts {
-            assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+            assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 1);
             clock.advance(3600);
         }
-        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
+        assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 0);
         assert_eq!(hits.load(Ordering::SeqCst), LogoutNotice::RETRY.max_attempts as usize);
         assert!(received.lock().unwrap().is_empty());
 
@@ -376,9 +377,9 @@ async fn a_notice_nobody_accepts_is_given_up_after_its_last_attempt() {
         support::login_code(&server, &wallet, &req).await;
         let session = wallet.open_session().await.unwrap();
         wallet.unlink(&session, &id).await.unwrap();
-        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+        assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 1);
         clock.advance(3600);
-        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0);
+        assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 0);
         assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 }
@@ -400,10 +401,10 @@ async fn a_replayed_refresh_token_ends_the_session_and_the_service_hears_so() {
         let form = [("grant_type", "refresh_token"), ("refresh_token", old)];
         let (status, _) = support::token(&server.base, (&id, &secret), &form).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 0, "nothing yet");
+        assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 0, "nothing yet");
         let (status, _) = support::token(&server.base, (&id, &secret), &form).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(server.services.deliver_logout_notices().await.unwrap(), 1);
+        assert_eq!(server.services.oidc.deliver_logout_notices().await.unwrap(), 1);
         let bodies = received.lock().unwrap().clone();
         let logout = logout_token(&bodies[0]);
         assert_eq!((&logout["sub"], &logout["sid"]), (&sub, &id_token["sid"]), "this session");

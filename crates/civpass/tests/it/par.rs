@@ -181,7 +181,7 @@ async fn a_client_that_must_push_cannot_use_the_front_channel() {
     let server = spawn_server_with(&backends()[0], Options::default()).await;
     let mut spec = ClientSpec::web("Bank", &[CALLBACK.to_owned()]);
     spec.require_par = true;
-    let created = server.services.register_client(spec).await.unwrap();
+    let created = server.services.oidc.register_client(spec).await.unwrap();
     let id = created.client.id;
     let req = AuthRequest::new(&id, CALLBACK, "openid");
     let res = support::browser().get(req.url(&server.base)).send().await.unwrap();
@@ -206,7 +206,7 @@ async fn signing_client(server: &TestServer) -> (String, SigningKey) {
     spec.grant_types = vec![GrantType::AuthorizationCode];
     spec.jwks = Some(json!({"keys": [key.public_jwk()]}).to_string());
     spec.require_signed_request = true;
-    (server.services.register_client(spec).await.unwrap().client.id, key)
+    (server.services.oidc.register_client(spec).await.unwrap().client.id, key)
 }
 
 fn request_object(server: &TestServer, id: &str, req: &AuthRequest) -> Value {
@@ -372,6 +372,7 @@ async fn pushes_are_bounded_in_size_and_a_public_clients_per_address() {
         let server = spawn_server_with(&backend, options).await;
         let public = server
             .services
+            .oidc
             .create_client("Phone app", &[CALLBACK.to_owned()], true)
             .await
             .unwrap()

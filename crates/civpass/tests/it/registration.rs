@@ -30,7 +30,7 @@ async fn call(
 async fn a_developer_registers_uses_updates_and_deletes_a_client() {
     for backend in backends() {
         let server = spawn_server_with(&backend, Options::default()).await;
-        let (initial, _) = server.services.issue_registration_token(3600).await.unwrap();
+        let (initial, _) = server.services.oidc.issue_registration_token(3600).await.unwrap();
         let metadata = json!({
             "client_name": "Library booking",
             "redirect_uris": [CALLBACK],
@@ -121,7 +121,7 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
     let server =
         spawn_server_with(&backends()[0], Options { fixed_clock: true, ..Options::default() })
             .await;
-    let (initial, _) = server.services.issue_registration_token(60).await.unwrap();
+    let (initial, _) = server.services.oidc.issue_registration_token(60).await.unwrap();
     let good = json!({"redirect_uris": [CALLBACK]});
     let (status, body) =
         call(&server, reqwest::Method::POST, "/register", None, Some(good.clone())).await;
@@ -283,7 +283,7 @@ async fn registration_needs_a_live_initial_token_and_sound_metadata() {
 #[tokio::test]
 async fn a_native_app_registers_its_own_scheme_and_loopback_redirects() {
     let server = spawn_server_with(&backends()[0], Options::default()).await;
-    let (initial, _) = server.services.issue_registration_token(3600).await.unwrap();
+    let (initial, _) = server.services.oidc.issue_registration_token(3600).await.unwrap();
     let native = json!({
         "client_name": "Booking app",
         "application_type": "native",

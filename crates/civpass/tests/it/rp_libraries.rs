@@ -17,7 +17,7 @@ async fn native_client(server: &TestServer, redirect_uris: &[&str]) -> String {
     let mut spec = ClientSpec::web("Native app", &uris);
     spec.native = true;
     spec.auth_methods = vec![AuthMethod::None];
-    server.services.register_client(spec).await.unwrap().client.id
+    server.services.oidc.register_client(spec).await.unwrap().client.id
 }
 
 /// Whether `/authorize` with this request reaches the login page (rather than an error page).
@@ -136,7 +136,7 @@ async fn unknown_scopes_and_acr_values_are_ignored_and_known_levels_follow_the_c
         let basic = server.enrolled_wallet(92).await;
         let mut spec = ClientSpec::web("Voluntary levels", &[CALLBACK.to_owned()]);
         spec.acr_values_voluntary = true;
-        let voluntary = server.services.register_client(spec).await.unwrap();
+        let voluntary = server.services.oidc.register_client(spec).await.unwrap();
         let req = AuthRequest::new(&voluntary.client.id, CALLBACK, "openid");
         let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
         url.query_pairs_mut().append_pair("acr_values", "plus");
@@ -231,12 +231,12 @@ async fn a_native_app_uses_any_loopback_port_and_its_own_scheme() {
         let req = AuthRequest::new(&web, "http://127.0.0.1:51004/cb", "openid");
         assert!(!reaches_login_page(&req.url(base)).await);
         let mut spec = ClientSpec::web("Web", &["com.example.app:/cb".to_owned()]);
-        assert!(server.services.register_client(spec.clone()).await.is_err());
+        assert!(server.services.oidc.register_client(spec.clone()).await.is_err());
         // A native private-use scheme must be a reverse domain name (RFC 8252 7.1).
         spec.native = true;
         for bad in ["myapp:/cb", "com.example.app://host/cb", "javascript:alert(1)", ".x:/cb"] {
             spec.redirect_uris = vec![bad.to_owned()];
-            assert!(server.services.register_client(spec.clone()).await.is_err(), "{bad}");
+            assert!(server.services.oidc.register_client(spec.clone()).await.is_err(), "{bad}");
         }
     }
 }
@@ -250,7 +250,7 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
             let mut spec = ClientSpec::web("Resource server", &[]);
             spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
             spec.resource_server = true;
-            let created = server.services.register_client(spec).await.unwrap();
+            let created = server.services.oidc.register_client(spec).await.unwrap();
             (created.client.id, created.secret.unwrap())
         };
         let wallet = server.enrolled_wallet(94).await;
@@ -260,7 +260,7 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
         let access = tokens["access_token"].as_str().unwrap();
         let refresh = tokens["refresh_token"].as_str().unwrap();
 
-        assert!(server.services.set_client_disabled(&id, true).await.unwrap());
+        assert!(server.services.oidc.set_client_disabled(&id, true).await.unwrap());
         assert!(!reaches_login_page(&req.url(&server.base)).await);
         let (status, body) = support::token(
             &server.base,
@@ -291,7 +291,7 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
         assert_eq!(introspect(access.to_owned()).await, false);
 
         // Enabled again, its grants work as before: a suspension is not a revocation.
-        assert!(server.services.set_client_disabled(&id, false).await.unwrap());
+        assert!(server.services.oidc.set_client_disabled(&id, false).await.unwrap());
         assert_eq!(introspect(access.to_owned()).await, true);
         assert_eq!(support::userinfo(&server.base, access).await.0, StatusCode::OK);
         assert!(reaches_login_page(&req.url(&server.base)).await);
@@ -304,10 +304,10 @@ async fn a_disabled_client_has_no_logins_and_no_live_tokens_until_enabled() {
         assert_eq!(status, StatusCode::OK);
 
         // Deleting it ends its grants for good; its secret is gone with it.
-        assert!(server.services.delete_client(&id).await.unwrap());
+        assert!(server.services.oidc.delete_client(&id).await.unwrap());
         assert_eq!(introspect(access.to_owned()).await, false);
-        assert!(!server.services.set_client_disabled(&id, false).await.unwrap());
-        assert_eq!(server.services.rotate_client_secret(&id).await.unwrap(), None);
+        assert!(!server.services.oidc.set_client_disabled(&id, false).await.unwrap());
+        assert_eq!(server.services.oidc.rotate_client_secret(&id).await.unwrap(), None);
     }
 }
 
@@ -319,7 +319,7 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
     let spa = "http://127.0.0.1:5173";
     let mut spec = ClientSpec::web("Single-page app", &[format!("{spa}/callback")]);
     spec.auth_methods = vec![AuthMethod::None];
-    let public = server.services.register_client(spec).await.unwrap().client.id;
+    let public = server.services.oidc.register_client(spec).await.unwrap().client.id;
     let (confidential, secret) = server.client(&format!("{spa}/callback")).await;
     let acao = |res: &reqwest::Response| {
         res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned())

@@ -33,7 +33,7 @@ async fn services_of_one_sector_share_a_subject_and_others_do_not() {
         let register = |name: &str, redirect: &str, sector: Option<&str>| {
             let mut spec = ClientSpec::web(name, &[redirect.to_owned()]);
             spec.sector_identifier_uri = sector.map(str::to_owned);
-            server.services.register_client(spec)
+            server.services.oidc.register_client(spec)
         };
         let a = register("Tax", tax, Some(&sector_uri)).await.unwrap();
         let b = register("Housing", housing, Some(&sector_uri)).await.unwrap();

@@ -123,7 +123,7 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
         let mut spec = civpass_core::oidc::clients::ClientSpec::web("Records API", &[]);
         spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
         spec.resource_server = true;
-        let api = server.services.register_client(spec).await.unwrap();
+        let api = server.services.oidc.register_client(spec).await.unwrap();
         let api = (api.client.id.as_str(), api.secret.as_deref().unwrap());
         let (access, refresh_token) = login(&server, client, 33).await;
 
@@ -201,7 +201,7 @@ async fn clients_revoke_their_own_tokens_and_resource_servers_introspect() {
 async fn public_clients_cannot_introspect() {
     let server = civpass_testkit::spawn_server(&backends()[0]).await;
     let public =
-        server.services.create_client("Public", &[CALLBACK.to_owned()], true).await.unwrap();
+        server.services.oidc.create_client("Public", &[CALLBACK.to_owned()], true).await.unwrap();
     let res = reqwest::Client::new()
         .post(format!("{}/introspect", server.base))
         .form(&[("client_id", public.client.id.as_str()), ("token", "x")])
@@ -221,7 +221,7 @@ async fn a_revoked_client_credentials_token_is_inactive_everywhere() {
         let mut spec = civpass_core::oidc::clients::ClientSpec::web("Batch job", &[]);
         spec.grant_types = vec![civpass_core::oidc::model::GrantType::ClientCredentials];
         spec.scopes = vec!["api.read".into()];
-        let job = server.services.register_client(spec).await.unwrap();
+        let job = server.services.oidc.register_client(spec).await.unwrap();
         let job = (job.client.id.as_str(), job.secret.as_deref().unwrap());
         let (other_id, other_secret) = server.client(CALLBACK).await;
         let other = (other_id.as_str(), other_secret.as_str());

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use civpass_core::device::enrol::EnrolError;
 use civpass_core::device::passkey::{AssertionOptions, DeviceProof};
+use civpass_core::identity::registration::EnrolError;
 use civpass_core::oidc::login::{DecisionRequest, DeviceError, Verdict};
 use civpass_testkit::{Backend, Options, SoftPasskey, TestServer, spawn_server_with};
 use proptest::prelude::*;
@@ -36,21 +36,22 @@ fn fixture() -> &'static Fixture {
             };
             let server = spawn_server_with(&Backend::Sqlite, options).await;
             let (hkid, name, dob) = server.person(9);
-            let check = server.services.start_identity_check(&hkid).await.unwrap();
-            let claim = civpass_core::device::enrol::IdentityClaim {
+            let check = server.services.identity.start_identity_check(&hkid).await.unwrap();
+            let claim = civpass_core::identity::registration::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some(civpass_core::device::enrol::EvidenceSubmission {
+                evidence: Some(civpass_core::identity::registration::EvidenceSubmission {
                     session: "pass",
                     reference: &check.reference,
                 }),
             };
-            let started = server.services.start_passkey_registration(&claim).await.unwrap();
+            let started = server.services.device.start_passkey_registration(&claim).await.unwrap();
             let mut passkey = SoftPasskey::new(&server.base);
             let credential = passkey.create(&serde_json::to_value(&started.options).unwrap());
             let done = server
                 .services
+                .device
                 .finish_passkey_registration(
                     &started.ceremony_id,
                     &serde_json::from_value(credential).unwrap(),
@@ -76,17 +77,17 @@ proptest! {
         let f = fixture();
         f.runtime.block_on(async {
             let (hkid, name, dob) = f.server.person(10);
-            let check = f.server.services.start_identity_check(&hkid).await.unwrap();
-            let claim = civpass_core::device::enrol::IdentityClaim {
+            let check = f.server.services.identity.start_identity_check(&hkid).await.unwrap();
+            let claim = civpass_core::identity::registration::IdentityClaim {
                 id_number: &hkid,
                 name_en: &name,
                 date_of_birth: &dob,
-                evidence: Some(civpass_core::device::enrol::EvidenceSubmission {
+                evidence: Some(civpass_core::identity::registration::EvidenceSubmission {
                     session: "pass",
                     reference: &check.reference,
                 }),
             };
-            let started = f.server.services.start_passkey_registration(&claim).await.unwrap();
+            let started = f.server.services.device.start_passkey_registration(&claim).await.unwrap();
             let options = serde_json::to_value(&started.options).unwrap();
             let honest = SoftPasskey::new(&f.server.base).create(&options);
             let client_data = if keep_client_data {
@@ -100,7 +101,7 @@ proptest! {
                 "extensions": {},
             });
             let credential = serde_json::from_value(credential).unwrap();
-            let outcome = f.server.services.finish_passkey_registration(&started.ceremony_id, &credential).await;
+            let outcome = f.server.services.device.finish_passkey_registration(&started.ceremony_id, &credential).await;
             assert!(matches!(outcome, Err(EnrolError::PasskeyRejected)), "{outcome:?}");
         });
     }
@@ -113,7 +114,7 @@ proptest! {
             let req = AuthRequest::new(&f.client_id, CALLBACK, "openid");
             let waiting = support::open_login_page(&browser, &f.server.base, &req.url(&f.server.base)).await;
             let id = &waiting.link.request_id;
-            let challenge = f.server.services.start_decision_assertion(id, &f.device_id).await.unwrap();
+            let challenge = f.server.services.oidc.start_decision_assertion(id, &f.device_id).await.unwrap();
             let AssertionOptions::Passkey(options) = challenge.options else { panic!("a passkey device") };
             let credential_id: &[u8] = options.public_key.allow_credentials[0].id.as_ref();
             let credential = json!({
@@ -126,7 +127,7 @@ proptest! {
                 "extensions": {},
             });
             let credential = serde_json::from_value(credential).unwrap();
-            let outcome = f.server.services.decide(id, DecisionRequest {
+            let outcome = f.server.services.oidc.decide(id, DecisionRequest {
                 device_id: &f.device_id,
                 verdict: Verdict::Approve,
                 match_code: &waiting.match_code,
@@ -136,7 +137,7 @@ proptest! {
                 browser_id: None,
             }).await;
             assert_eq!(outcome, Err(DeviceError::BadSignature));
-            assert!(f.server.services.device_view(id, None).await.is_ok(), "still pending");
+            assert!(f.server.services.oidc.device_view(id, None).await.is_ok(), "still pending");
         });
     }
 }

@@ -19,15 +19,15 @@ use civpass_crypto::secret::random_token;
 use time::Date;
 use time::macros::format_description;
 
-use crate::device::model::{Device, DeviceKind};
+use crate::identity::IdentityService;
 use crate::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
 };
 use crate::identity::hkid::HkId;
 use crate::identity::model::{Account, Identity, Tier};
+use crate::identity::model::{Device, DeviceKind};
 use crate::kernel::Internal;
 use crate::kernel::store::StoreError;
-use crate::platform::Services;
 
 /// How long the per-identity attempt window lasts, in seconds.
 const ATTEMPT_WINDOW: i64 = 3600;
@@ -182,15 +182,16 @@ fn parse_date_of_birth(text: &str) -> Result<Date, EnrolError> {
         .map_err(|_| EnrolError::InvalidDateOfBirth)
 }
 
-impl Services {
+impl IdentityService {
     /// Counts a registration attempt naming `hkid`; `TooManyAttempts` past the hourly limit.
     async fn count_identity_attempt(&self, hkid: &HkId) -> Result<(), EnrolError> {
-        let limit = i64::from(self.settings.identity_attempts_per_hour);
+        let limit = i64::from(self.ctx.settings.identity_attempts_per_hour);
         if limit == 0 {
             return Ok(());
         }
-        let key = self.secrets.lookup.hash(&[b"registration-attempt", hkid.as_str().as_bytes()]);
-        let now = self.clock.now();
+        let key =
+            self.ctx.secrets.lookup.hash(&[b"registration-attempt", hkid.as_str().as_bytes()]);
+        let now = self.ctx.now();
         let count = self
             .store
             .count_attempt(&key, now, now - ATTEMPT_WINDOW)
@@ -208,10 +209,13 @@ impl Services {
     /// whatever the registry holds).
     pub async fn start_identity_check(&self, id_number: &str) -> Result<IdentityCheck, EnrolError> {
         let hkid = HkId::parse(id_number)?;
-        let state = OpenCheck { hkid_hash: self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]) };
-        let reference =
-            self.open_ceremony_for("identity-check".to_owned(), &state, IDENTITY_CHECK_TTL).await?;
-        Ok(IdentityCheck { reference, expires_at: self.clock.now() + IDENTITY_CHECK_TTL })
+        let state =
+            OpenCheck { hkid_hash: self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]) };
+        let reference = self
+            .ceremonies
+            .open_for("identity-check".to_owned(), &state, IDENTITY_CHECK_TTL)
+            .await?;
+        Ok(IdentityCheck { reference, expires_at: self.ctx.now() + IDENTITY_CHECK_TTL })
     }
 
     /// Checks a claimed identity: the per-identity limit, then the vendor's evidence, and only
@@ -230,9 +234,9 @@ impl Services {
         self.count_identity_attempt(&hkid).await?;
         // The check must be one civpass opened, for this ID number, and not used before: it is
         // used up now, whatever follows.
-        let hkid_hash = self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
         let opened: Option<OpenCheck> =
-            self.take_ceremony(submitted.reference, "identity-check").await?;
+            self.ceremonies.take(submitted.reference, "identity-check").await?;
         if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
             return Err(EnrolError::EvidenceUnknown);
         }
@@ -290,18 +294,19 @@ impl Services {
         evidence: &EvidenceResult,
     ) -> Result<EvidenceRecord, Internal> {
         let sealed_reference = self
+            .ctx
             .secrets
             .sealing
             .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())
             .map_err(|e| Internal(e.to_string()))?;
         Ok(EvidenceRecord {
-            id: self.new_id().to_string(),
+            id: self.ctx.new_id().to_string(),
             account_id: account_id.to_owned(),
             purpose: "registration".to_owned(),
             method: evidence.method.clone(),
             level: evidence.level,
             sealed_reference,
-            verified_at: self.clock.now(),
+            verified_at: self.ctx.now(),
         })
     }
 
@@ -315,10 +320,11 @@ impl Services {
         public_key: String,
         credential_id: Option<String>,
     ) -> Result<Enrolled, EnrolError> {
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let plaintext =
             serde_json::to_vec(&verified.identity).map_err(|e| Internal(e.to_string()))?;
         let vault = self
+            .ctx
             .secrets
             .sealing
             .seal(&plaintext, account_id.as_bytes())
@@ -368,7 +374,10 @@ impl Services {
         let public_key =
             DevicePublicKey::parse(req.public_key).map_err(|_| EnrolError::InvalidPublicKey)?;
         public_key
-            .verify(&enrol_message(&self.settings.issuer, hkid.as_str(), req.public_key), req.proof)
+            .verify(
+                &enrol_message(&self.ctx.settings.issuer, hkid.as_str(), req.public_key),
+                req.proof,
+            )
             .map_err(|_| EnrolError::InvalidProof)?;
         if let Some(transfer) = req.transfer {
             return self.transfer(&hkid, req.public_key, &public_key, transfer).await;
@@ -389,7 +398,7 @@ impl Services {
         {
             return Err(EnrolError::AccountExists);
         }
-        let account_id = self.new_id().to_string();
+        let account_id = self.ctx.new_id().to_string();
         self.create_account(account_id, verified, DeviceKind::Software, public_key.to_b64(), None)
             .await
     }
@@ -414,18 +423,18 @@ impl Services {
         DevicePublicKey::parse(&current.public_key)
             .and_then(|k| {
                 k.verify(
-                    &transfer_message(&self.settings.issuer, &current.id, new_key_text),
+                    &transfer_message(&self.ctx.settings.issuer, &current.id, new_key_text),
                     transfer.signature,
                 )
             })
             .map_err(|_| EnrolError::InvalidTransfer)?;
         let account = self.store.get_account(&current.account_id).await.map_err(Internal::from)?;
         // The device signed for its own account: the card details must be that account's.
-        let hkid_hash = self.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
         if !civpass_crypto::secret::ct_eq(&hkid_hash, &account.hkid_hash) {
             return Err(EnrolError::InvalidTransfer);
         }
-        let now = self.clock.now();
+        let now = self.ctx.now();
         let device = new_device(&account.id, DeviceKind::Software, new_key.to_b64(), None, now);
         if !self.store.replace_device(&current.id, &device, now).await.map_err(Internal::from)? {
             return Err(EnrolError::InvalidTransfer);
@@ -442,7 +451,7 @@ impl Services {
     /// Opens an account's sealed identity data.
     pub(crate) fn open_identity(&self, account: &Account) -> Result<Identity, Internal> {
         let plaintext =
-            self.secrets.sealing.open(&account.vault, account.id.as_bytes()).map_err(|_| {
+            self.ctx.secrets.sealing.open(&account.vault, account.id.as_bytes()).map_err(|_| {
                 Internal(format!("vault of account {} cannot be opened", account.id))
             })?;
         serde_json::from_slice(&plaintext).map_err(|e| Internal(e.to_string()))

@@ -1,0 +1,101 @@
+//! Ceremonies: challenges in progress (a WebAuthn challenge, a registration's nonce), whose
+//! state waits sealed in the store until it is answered once, for the purpose it was opened
+//! for, before it expires.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use civpass_crypto::secret::random_token;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::kernel::store::StoreResult;
+use crate::kernel::{Ctx, Internal, UnixTime};
+
+/// A WebAuthn or device-signature ceremony in progress: the server's half, kept between the
+/// challenge and the answer, used once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    pub id: String,
+    /// What the answer may be used for, e.g. `register` or `session:{device_id}`.
+    pub purpose: String,
+    /// The ceremony state as JSON, sealed with the id as associated data (a registration holds
+    /// the identity details being registered).
+    pub sealed_state: Vec<u8>,
+    pub expires_at: UnixTime,
+}
+
+#[async_trait]
+pub trait CeremonyStore: Send + Sync {
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Removes and returns the ceremony if it has not expired at `now`: each is answered once.
+    async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>>;
+    /// Deletes ceremonies that expired before `cutoff`; returns how many.
+    async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}
+
+/// Opens and takes ceremonies; each slice that challenges a device holds one.
+#[derive(Clone)]
+pub struct Ceremonies {
+    ctx: Ctx,
+    store: Arc<dyn CeremonyStore>,
+}
+
+impl Ceremonies {
+    pub fn new(ctx: Ctx, store: Arc<dyn CeremonyStore>) -> Ceremonies {
+        Ceremonies { ctx, store }
+    }
+
+    /// A ceremony that may be answered for the configured `ceremony_ttl`; returns its id.
+    pub async fn open<T: Serialize>(&self, purpose: String, state: &T) -> Result<String, Internal> {
+        self.open_for(purpose, state, self.ctx.settings.ceremony_ttl).await
+    }
+
+    /// A ceremony that may be answered for `ttl` seconds.
+    pub async fn open_for<T: Serialize>(
+        &self,
+        purpose: String,
+        state: &T,
+        ttl: i64,
+    ) -> Result<String, Internal> {
+        let id = random_token(16);
+        let json = serde_json::to_vec(state).map_err(|e| Internal(e.to_string()))?;
+        let sealed_state = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(&json, id.as_bytes())
+            .map_err(|e| Internal(e.to_string()))?;
+        let ceremony =
+            Ceremony { id: id.clone(), purpose, sealed_state, expires_at: self.ctx.now() + ttl };
+        self.store.insert_ceremony(&ceremony).await?;
+        Ok(id)
+    }
+
+    /// The ceremony's state if it exists, has not expired and is for `purpose`; it is used up
+    /// either way.
+    pub async fn take<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<T>, Internal> {
+        let Some(ceremony) = self.store.take_ceremony(id, self.ctx.now()).await? else {
+            return Ok(None);
+        };
+        if ceremony.purpose != purpose {
+            return Ok(None);
+        }
+        let json = self
+            .ctx
+            .secrets
+            .sealing
+            .open(&ceremony.sealed_state, id.as_bytes())
+            .map_err(|_| Internal(format!("ceremony {id} cannot be opened")))?;
+        serde_json::from_slice(&json).map(Some).map_err(|e| Internal(e.to_string()))
+    }
+
+    /// Deletes ceremonies that expired; returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_ceremonies_expired_before(self.ctx.now()).await?)
+    }
+}
