@@ -1,6 +1,7 @@
 //! The written invariants of ARCHITECTURE.md, checked on the source tree (after
 //! rust-analyzer's `tidy`): which crate may depend on which, what the domain core may not link,
-//! a `//!` on every module, the two migration directories in step. The language catalogs are
+//! core's feature slices depending downward only, a `//!` on every module, the two migration
+//! directories in step. The language catalogs are
 //! kept in step by `civpass-server`'s `i18n` unit test, and core's wall-clock and id rules by
 //! clippy (`crates/civpass-core/clippy.toml`).
 
@@ -140,4 +141,54 @@ fn the_migration_directories_hold_the_same_numbered_steps() {
         );
     }
     // That each is embedded in the migrator is `civpass-store`'s own unit test.
+}
+
+/// Core's feature slices, lowest first: a slice may use those before it, never those after it
+/// (ARCHITECTURE.md, "Slices"), so there is no circle and a slice can become a crate of its own.
+/// `store` (every port at once) and `platform` (the facade) at the top compose them all.
+const SLICES: [&str; 9] =
+    ["kernel", "identity", "device", "consent", "keys", "oidc", "account", "store", "platform"];
+
+/// The slice a core source file belongs to: its folder, or its own name at the crate root.
+fn slice_of(relative: &Path) -> String {
+    let first = relative.components().next().unwrap().as_os_str().to_string_lossy();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+#[test]
+fn core_slices_depend_downward_only() {
+    let src = root().join("crates/civpass-core/src");
+    let mut broken = Vec::new();
+    let mut files = vec![src.clone()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let relative = path.strip_prefix(&src).unwrap();
+        let slice = slice_of(relative);
+        if slice == "lib" {
+            continue;
+        }
+        let rank = SLICES.iter().position(|s| *s == slice).unwrap_or_else(|| {
+            panic!("{}: a new slice; place it in SLICES (and ARCHITECTURE.md)", relative.display())
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (at, _) in line.match_indices("crate::") {
+                let rest = &line[at + "crate::".len()..];
+                let used = &rest[..rest
+                    .find(|c: char| !c.is_ascii_lowercase() && c != '_')
+                    .unwrap_or(rest.len())];
+                let Some(used_rank) = SLICES.iter().position(|s| *s == used) else { continue };
+                if used_rank > rank {
+                    broken.push(format!("{}:{}: {slice} uses {used}", relative.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "a slice reaches up:\n{}", broken.join("\n"));
 }
