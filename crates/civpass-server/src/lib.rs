@@ -15,11 +15,10 @@ mod pages;
 mod routes;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request};
-use civpass_core::kernel::clock::{Clock, UnixTime};
 use civpass_core::platform::Platform;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -35,16 +34,6 @@ pub use crate::outbound::{HttpJwksSource, HttpLogoutNotifier};
 pub use crate::pages::Operator;
 pub use crate::routes::openapi::openapi_document;
 pub use ipnet::IpNet;
-
-/// The wall clock, for production.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UnixTime {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-    }
-}
 
 #[derive(Clone)]
 pub struct AppState {

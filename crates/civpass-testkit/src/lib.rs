@@ -10,13 +10,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use civpass_core::kernel::Secrets;
-use civpass_core::kernel::Settings;
 use civpass_core::kernel::clock::{Clock, FixedClock};
-use civpass_core::keys::KeyRing;
 use civpass_core::platform::Platform;
+use civpass_crypto::secret::b64url;
+use civpass_driver::{Config, Node, Overrides, SystemClock};
 use civpass_registry::SandboxRegistry;
-use civpass_server::{AppState, SystemClock};
 use civpass_store::SqlStore;
 use civpass_wallet::Wallet;
 use sqlx::Connection;
@@ -137,7 +135,8 @@ pub struct TestServer {
     /// The server's registry, so tests enrol people it knows.
     pub registry: Arc<SandboxRegistry>,
     task: tokio::task::JoinHandle<()>,
-    outbox: tokio::task::JoinHandle<()>,
+    /// Key reload, housekeeping and (unless manual) back-channel logout delivery.
+    background: Vec<tokio::task::JoinHandle<()>>,
     // Dropped last: the database outlives the server using it.
     pub db: TestDb,
 }
@@ -145,7 +144,9 @@ pub struct TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
-        self.outbox.abort();
+        for task in &self.background {
+            task.abort();
+        }
     }
 }
 
@@ -183,7 +184,6 @@ pub async fn spawn_server(backend: &Backend) -> TestServer {
 
 pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServer {
     let db = TestDb::create(backend).await;
-    let store = SqlStore::connect(&db.url).await.expect("opening the test database");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let base = if options.localhost {
@@ -192,68 +192,51 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         format!("http://{address}")
     };
     let fixed = options.fixed_clock.then(|| Arc::new(FixedClock::at(SystemClock.now())));
-    let clock: Arc<dyn Clock> = match &fixed {
-        Some(c) => c.clone(),
-        None => Arc::new(SystemClock),
-    };
-    let secrets = Secrets::from_master(&[42; 32]);
     let registry = Arc::new(SandboxRegistry::generate(200));
-    let keys = KeyRing::load_or_create(&store, &secrets, clock.now()).await.unwrap();
-    let mut settings = Settings::new(options.issuer.unwrap_or(&base));
-    settings.allow_loopback_uris = true;
-    if let Some(attempts) = options.identity_attempts_per_hour {
-        settings.identity_attempts_per_hour = attempts;
-    }
-    (settings.max_pending_logins_per_browser, settings.max_pending_logins_per_address) =
-        options.pending_caps.unwrap_or((0, 0));
-    let services = Platform::new(
-        Arc::new(store.clone()),
-        registry.clone(),
-        clock,
-        secrets,
-        Arc::new(keys),
-        settings,
-    )
-    // Tests serve clients' documents and logout endpoints on loopback.
-    .with_jwks_source(Arc::new(civpass_server::HttpJwksSource::new(true)))
-    .with_logout_notifier(Arc::new(civpass_server::HttpLogoutNotifier::new(true)))
-    .with_evidence_verifier(Arc::new(civpass_registry::evidence::SandboxEvidenceVerifier))
+    // The configuration the binary would read, as a test needs it: the platform is built by
+    // the same wiring (`civpass_driver`), only the clock and the population replaced.
+    let mut config = Config::default();
+    config.storage.data_dir = db.dir.clone();
+    config.storage.database_url = Some(db.url.clone());
+    config.storage.master_key = Some(b64url(&[42; 32]));
+    config.server.issuer = Some(options.issuer.map_or(base.clone(), str::to_owned));
     // The fixture names places for loopback and the documentation ranges.
-    .with_ip_locator(Arc::new(
-        civpass_server::MaxMindLocator::open(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/fixtures/ip-location-test.mmdb"),
-        )
-        .unwrap(),
-    ))
-    .with_fapi2(options.fapi2);
-    let addressing = civpass_server::ClientAddressing {
-        trusted_proxies: options
-            .trusted_proxies
-            .iter()
-            .map(|p| civpass_server::parse_proxy(p).unwrap())
-            .collect(),
-        ..civpass_server::ClientAddressing::default()
-    };
-    let state = AppState::with_limits_behind(
-        services.clone(),
-        options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF),
-        addressing.clone(),
+    config.server.ip_location_db = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/ip-location-test.mmdb"),
     );
-    let router = civpass_server::router(state);
-    let outbox = if options.manual_outbox {
-        tokio::spawn(async {})
-    } else {
-        tokio::spawn(services.oidc.clone().run_logout_outbox())
-    };
     let connections = options.connections.unwrap_or_default();
-    let task = tokio::spawn(civpass_server::serve(
-        listener,
-        router,
-        connections,
-        addressing,
-        std::future::pending(),
-    ));
+    config.server.header_read_timeout = connections.header_read_timeout.as_secs();
+    config.server.idle_timeout = connections.idle_timeout.as_secs();
+    config.server.max_connections = connections.max_connections;
+    config.server.max_connections_per_client = connections.max_connections_per_client;
+    // Tests serve clients' documents and logout endpoints on loopback.
+    config.oidc.allow_private_uris = true;
+    config.oidc.fapi2 = options.fapi2;
+    // Tests hammer one address: rate limits and pending caps are off unless a test sets them.
+    let rates = options.rate_limits.unwrap_or(civpass_server::RateLimits::OFF);
+    config.limits.rate_limit_authorize = rates.authorize;
+    config.limits.rate_limit_token = rates.token;
+    config.limits.rate_limit_device = rates.device;
+    config.limits.rate_limit_registration = rates.registration;
+    (config.limits.max_pending_logins_per_browser, config.limits.max_pending_logins_per_address) =
+        options.pending_caps.unwrap_or((0, 0));
+    if let Some(attempts) = options.identity_attempts_per_hour {
+        config.limits.identity_attempts_per_hour = attempts;
+    }
+    config.limits.trusted_proxies =
+        options.trusted_proxies.iter().map(|p| (*p).to_owned()).collect();
+    let overrides = Overrides {
+        clock: fixed.clone().map(|c| c as Arc<dyn Clock>),
+        registry: Some(registry.clone()),
+    };
+    let issuer = config.issuer(address);
+    let node = Node::build(&config, &issuer, overrides).await.expect("building the node");
+    let background = node.start_background(!options.manual_outbox);
+    let (services, store) = (node.platform.clone(), node.store.clone());
+    let task = tokio::spawn(async move {
+        node.serve(listener, std::future::pending()).await.expect("serving");
+    });
     TestServer {
         base,
         services,
@@ -262,7 +245,7 @@ pub async fn spawn_server_with(backend: &Backend, options: Options) -> TestServe
         backend: backend.clone(),
         registry,
         task,
-        outbox,
+        background,
         db,
     }
 }

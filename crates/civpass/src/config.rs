@@ -1,56 +1,21 @@
-//! Configuration. Precedence, lowest to highest: defaults, the TOML file (`--config`), `CIVPASS_*`
-//! environment variables, flags. Unknown keys in the file are an error.
+//! Flags and `CIVPASS_*` environment variables (clap reads both; a flag wins), laid over the
+//! configuration file (`civpass_driver::Config`, which holds the defaults and the sections).
+//! Every key has a flag and a variable of the same name; a switch takes `=false` too, so a flag
+//! or the environment can turn off what the file turned on.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
+use civpass_driver::Config;
 use clap::Args;
-use serde::Deserialize;
 
-/// Keys of the TOML file; each has a flag and an environment variable of the same meaning.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
-    pub(crate) data_dir: Option<PathBuf>,
-    pub(crate) database_url: Option<String>,
-    pub(crate) listen: Option<String>,
-    pub(crate) issuer: Option<String>,
-    pub(crate) registry_url: Option<String>,
-    pub(crate) evidence_url: Option<String>,
-    pub(crate) master_key: Option<String>,
-    pub(crate) rate_limit_authorize: Option<u32>,
-    pub(crate) rate_limit_token: Option<u32>,
-    pub(crate) rate_limit_device: Option<u32>,
-    pub(crate) rate_limit_registration: Option<u32>,
-    pub(crate) identity_attempts_per_hour: Option<u32>,
-    pub(crate) max_pending_logins_per_browser: Option<u32>,
-    pub(crate) max_pending_logins_per_address: Option<u32>,
-    pub(crate) require_par: Option<bool>,
-    pub(crate) require_dpop: Option<bool>,
-    pub(crate) allow_private_uris: Option<bool>,
-    pub(crate) fapi2: Option<bool>,
-    pub(crate) ip_location_db: Option<PathBuf>,
-    pub(crate) trusted_proxies: Option<Vec<String>>,
-    pub(crate) ipv6_client_prefix: Option<u8>,
-    pub(crate) header_read_timeout: Option<u64>,
-    pub(crate) idle_timeout: Option<u64>,
-    pub(crate) max_connections: Option<usize>,
-    pub(crate) max_connections_per_client: Option<usize>,
-    pub(crate) operator_name: Option<String>,
-    pub(crate) privacy_url: Option<String>,
-    pub(crate) help_url: Option<String>,
-}
-
-impl FileConfig {
-    pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-        let Some(path) = path else { return Ok(FileConfig::default()) };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+/// Sets `target` to the flag's value when one was given.
+fn set<T>(target: &mut T, given: Option<T>) {
+    if let Some(value) = given {
+        *target = value;
     }
 }
 
-/// Where the platform keeps its data: every command that opens it takes these.
+/// Where the platform keeps its data (`[storage]`): every command that opens it takes these.
 #[derive(Args, Clone)]
 pub(crate) struct StorageArgs {
     /// Data directory (SQLite database and master key) [default: ./civpass-data].
@@ -72,74 +37,206 @@ pub(crate) struct StorageArgs {
 }
 
 impl StorageArgs {
-    pub(crate) fn resolve(&self, file: &FileConfig) -> StorageConfig {
-        StorageConfig::resolve(
-            file,
-            self.data_dir.clone(),
-            self.database_url.clone(),
-            self.master_key.clone(),
-            self.registry_url.clone(),
-            self.evidence_url.clone(),
-        )
+    /// The file's configuration with these flags over it.
+    pub(crate) fn over(&self, file: &Config) -> Config {
+        let mut config = file.clone();
+        let storage = &mut config.storage;
+        set(&mut storage.data_dir, self.data_dir.clone());
+        set(&mut storage.database_url, self.database_url.clone().map(Some));
+        set(&mut storage.master_key, self.master_key.clone().map(Some));
+        set(&mut storage.registry_url, self.registry_url.clone().map(Some));
+        set(&mut storage.evidence_url, self.evidence_url.clone().map(Some));
+        config
     }
 }
 
-/// Where civpass keeps its data, after precedence is applied.
-#[derive(Debug, Clone)]
-pub(crate) struct StorageConfig {
-    pub(crate) data_dir: PathBuf,
-    pub(crate) database_url: String,
-    /// Base64url of 32 bytes; `None` means the `master.key` file in the data directory.
-    pub(crate) master_key: Option<String>,
-    pub(crate) registry_url: Option<String>,
-    pub(crate) evidence_url: Option<String>,
+/// What `civpass serve` takes besides the storage: `[server]`, `[oidc]`, `[limits]` and
+/// `[operator]`.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]. The switches below (`--fapi2` and
+    /// others) take `=false` too, so a flag or the environment can turn off what the file
+    /// turned on.
+    #[arg(long, env = "CIVPASS_LISTEN")]
+    listen: Option<String>,
+    /// Issuer URL [default: http://localhost:PORT on loopback, else http://LISTEN-ADDRESS].
+    #[arg(long, env = "CIVPASS_ISSUER")]
+    issuer: Option<String>,
+    /// Seconds a client may take to send a request head; 0 turns it off [default: 10].
+    #[arg(long, env = "CIVPASS_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request; 0 turns it off
+    /// [default: 30].
+    #[arg(long, env = "CIVPASS_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Open connections at most, always kept below the open-file limit; 0 means that limit
+    /// alone [default: 8192].
+    #[arg(long, env = "CIVPASS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Open connections at most from one client address (IPv6: prefix); trusted proxies are
+    /// exempt; 0 means no cap [default: 256].
+    #[arg(long, env = "CIVPASS_MAX_CONNECTIONS_PER_CLIENT")]
+    max_connections_per_client: Option<usize>,
+    /// A MaxMind DB city database (GeoIP2/GeoLite2 City or compatible) naming the
+    /// approximate place of a login's browser, which the app shows [default: none, and the
+    /// place is "unknown"].
+    #[arg(long, env = "CIVPASS_IP_LOCATION_DB")]
+    ip_location_db: Option<PathBuf>,
+    /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
+    #[arg(long, env = "CIVPASS_REQUIRE_PAR", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    require_par: Option<bool>,
+    /// Every token must be bound to a DPoP key (RFC 9449), as FAPI 2.0 asks.
+    #[arg(long, env = "CIVPASS_REQUIRE_DPOP", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    require_dpop: Option<bool>,
+    /// The FAPI 2.0 Security Profile for every client: PAR, DPoP and private_key_jwt only.
+    #[arg(long, env = "CIVPASS_FAPI2", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    fapi2: Option<bool>,
+    /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
+    /// sector_identifier_uri, backchannel_logout_uri): for development only.
+    #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_private_uris: Option<bool>,
+    /// `/authorize`, `/logout` and login pages, requests a minute per address [default: 120].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_AUTHORIZE")]
+    rate_limit_authorize: Option<u32>,
+    /// `/token`, `/revoke`, `/introspect`, `/par`, `/register`, `/userinfo` [default: 600].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_TOKEN")]
+    rate_limit_token: Option<u32>,
+    /// The device API, but for registration [default: 120].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_DEVICE")]
+    rate_limit_device: Option<u32>,
+    /// Registration (enrolments and passkey registrations) [default: 30].
+    #[arg(long, env = "CIVPASS_RATE_LIMIT_REGISTRATION")]
+    rate_limit_registration: Option<u32>,
+    /// Remote registrations that may name one identity in an hour, from any address; 0 turns
+    /// the limit off [default: 10].
+    #[arg(long, env = "CIVPASS_IDENTITY_ATTEMPTS_PER_HOUR")]
+    identity_attempts_per_hour: Option<u32>,
+    /// Pending login requests one browser may hold at once; 0 turns the cap off [default: 5].
+    #[arg(long, env = "CIVPASS_MAX_PENDING_LOGINS_PER_BROWSER")]
+    max_pending_logins_per_browser: Option<u32>,
+    /// Pending login requests one client address (IPv6: prefix) may hold at once; 0 turns the
+    /// cap off [default: 50].
+    #[arg(long, env = "CIVPASS_MAX_PENDING_LOGINS_PER_ADDRESS")]
+    max_pending_logins_per_address: Option<u32>,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client for
+    /// the rate limits; repeat, or comma-separate in the environment [default: none].
+    #[arg(long = "trusted-proxy", env = "CIVPASS_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
+    /// IPv6 clients are counted by this prefix length of their address, as one host holds a
+    /// whole /64 [default: 64].
+    #[arg(long, env = "CIVPASS_IPV6_CLIENT_PREFIX", value_parser = clap::value_parser!(u8).range(1..=128))]
+    ipv6_client_prefix: Option<u8>,
+    /// Who runs this platform, as every page's footer names it [default: "civpass sandbox"
+    /// with the sandbox registry, else "civpass"].
+    #[arg(long, env = "CIVPASS_OPERATOR_NAME")]
+    operator_name: Option<String>,
+    /// The operator's privacy notice [default: the built-in page at /privacy].
+    #[arg(long, env = "CIVPASS_PRIVACY_URL")]
+    privacy_url: Option<String>,
+    /// The operator's help pages [default: the built-in page at /help].
+    #[arg(long, env = "CIVPASS_HELP_URL")]
+    help_url: Option<String>,
 }
 
-impl StorageConfig {
-    pub(crate) fn resolve(
-        file: &FileConfig,
-        data_dir: Option<PathBuf>,
-        database_url: Option<String>,
-        master_key: Option<String>,
-        registry_url: Option<String>,
-        evidence_url: Option<String>,
-    ) -> StorageConfig {
-        let data_dir = data_dir
-            .or_else(|| file.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("./civpass-data"));
-        let database_url =
-            database_url.or_else(|| file.database_url.clone()).unwrap_or_else(|| {
-                format!("sqlite://{}?mode=rwc", data_dir.join("civpass.db").display())
-            });
-        StorageConfig {
-            data_dir,
-            database_url,
-            master_key: master_key.or_else(|| file.master_key.clone()),
-            registry_url: registry_url.or_else(|| file.registry_url.clone()),
-            evidence_url: evidence_url.or_else(|| file.evidence_url.clone()),
+impl ServeArgs {
+    /// The file's configuration with these flags over it.
+    pub(crate) fn over(self, file: &Config) -> Config {
+        let mut config = self.storage.over(file);
+        let server = &mut config.server;
+        set(&mut server.listen, self.listen);
+        set(&mut server.issuer, self.issuer.map(Some));
+        set(&mut server.header_read_timeout, self.header_read_timeout);
+        set(&mut server.idle_timeout, self.idle_timeout);
+        set(&mut server.max_connections, self.max_connections);
+        set(&mut server.max_connections_per_client, self.max_connections_per_client);
+        set(&mut server.ip_location_db, self.ip_location_db.map(Some));
+        let oidc = &mut config.oidc;
+        set(&mut oidc.require_par, self.require_par);
+        set(&mut oidc.require_dpop, self.require_dpop);
+        set(&mut oidc.fapi2, self.fapi2);
+        set(&mut oidc.allow_private_uris, self.allow_private_uris);
+        let limits = &mut config.limits;
+        set(&mut limits.rate_limit_authorize, self.rate_limit_authorize);
+        set(&mut limits.rate_limit_token, self.rate_limit_token);
+        set(&mut limits.rate_limit_device, self.rate_limit_device);
+        set(&mut limits.rate_limit_registration, self.rate_limit_registration);
+        set(&mut limits.identity_attempts_per_hour, self.identity_attempts_per_hour);
+        set(&mut limits.max_pending_logins_per_browser, self.max_pending_logins_per_browser);
+        set(&mut limits.max_pending_logins_per_address, self.max_pending_logins_per_address);
+        set(&mut limits.ipv6_client_prefix, self.ipv6_client_prefix);
+        if !self.trusted_proxies.is_empty() {
+            limits.trusted_proxies = self.trusted_proxies;
         }
+        let operator = &mut config.operator;
+        set(&mut operator.name, self.operator_name.map(Some));
+        set(&mut operator.privacy_url, self.privacy_url.map(Some));
+        set(&mut operator.help_url, self.help_url.map(Some));
+        config
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
-    #[test]
-    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
-        let file: FileConfig =
-            toml::from_str("data_dir = \"/srv/civpass\"\ndatabase_url = \"postgres://db/civpass\"")
-                .unwrap();
-        let resolved =
-            StorageConfig::resolve(&file, None, Some("sqlite://x.db".into()), None, None, None);
-        assert_eq!(resolved.data_dir, PathBuf::from("/srv/civpass"));
-        assert_eq!(resolved.database_url, "sqlite://x.db");
-        let defaults = StorageConfig::resolve(&FileConfig::default(), None, None, None, None, None);
-        assert_eq!(defaults.database_url, "sqlite://./civpass-data/civpass.db?mode=rwc");
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolved(args: &[&str], file: &str) -> Config {
+        let parsed = Command::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .serve;
+        parsed.over(&Config::parse(file).unwrap())
+    }
+
+    fn switches(args: &[&str], file: &str) -> [bool; 4] {
+        let oidc = resolved(args, file).oidc;
+        [oidc.require_par, oidc.require_dpop, oidc.fapi2, oidc.allow_private_uris]
     }
 
     #[test]
-    fn unknown_keys_in_the_file_are_an_error() {
-        assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    fn a_flag_turns_a_switch_on_or_off_whatever_the_file_says() {
+        let all = "[oidc]\nrequire_par = true\nrequire_dpop = true\nfapi2 = true\nallow_private_uris = true";
+        assert_eq!(switches(&[], ""), [false; 4]);
+        assert_eq!(switches(&[], all), [true; 4]);
+        assert_eq!(switches(&["--require-par", "--fapi2"], ""), [true, false, true, false]);
+        assert_eq!(
+            switches(
+                &[
+                    "--require-par=false",
+                    "--require-dpop=no",
+                    "--fapi2=0",
+                    "--allow-private-uris=false"
+                ],
+                all
+            ),
+            [false; 4]
+        );
+        assert!(Command::try_parse_from(["serve", "--fapi2=maybe"]).is_err(), "only yes or no");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_the_defaults() {
+        let file = "[storage]\ndata_dir = \"/srv/civpass\"\ndatabase_url = \"postgres://db/civpass\"\n\
+                    [limits]\nrate_limit_token = 7\ntrusted_proxies = [\"10.0.0.1\"]\n[server]\nlisten = \"0.0.0.0:80\"";
+        let config =
+            resolved(&["--database-url", "sqlite://x.db", "--rate-limit-token", "0"], file);
+        assert_eq!(config.storage.data_dir, PathBuf::from("/srv/civpass"));
+        assert_eq!(config.storage.database_url(), "sqlite://x.db");
+        assert_eq!((config.limits.rate_limit_token, config.limits.rate_limit_device), (0, 120));
+        assert_eq!(config.limits.trusted_proxies, ["10.0.0.1"]);
+        assert_eq!(config.server.listen, "0.0.0.0:80");
+        let config = resolved(&["--trusted-proxy", "10.0.0.2", "--listen", "127.0.0.1:1"], file);
+        assert_eq!(
+            (config.limits.trusted_proxies, config.server.listen),
+            (vec!["10.0.0.2".to_owned()], "127.0.0.1:1".to_owned())
+        );
     }
 }

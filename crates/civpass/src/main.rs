@@ -1,30 +1,32 @@
-//! `civpass`: the platform's one binary. `serve` runs it; `init`, `client`, `keys` and
-//! `registry` administer it (admin.rs), `wallet` acts as a citizen's device (wallet.rs) and
-//! `bench` measures it (bench.rs).
+//! `civpass`: the platform's one binary. It parses the command line and the configuration file
+//! and hands each command to its file in `cli/`: `serve` runs a node (wired by
+//! `civpass_driver`); `init`, `client`, `keys` and `registry` administer the platform; `wallet`
+//! acts as a citizen's device; `bench` measures a running server.
 
 // A command-line program prints its results.
 #![allow(clippy::print_stdout)]
 
-mod admin;
-mod app;
-mod bench;
+mod cli;
 mod config;
-mod serve;
-mod wallet;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{ClientCommand, KeysCommand, RegistryCommand};
-use crate::config::{FileConfig, StorageArgs};
-use crate::wallet::WalletCommand;
+use crate::cli::client::ClientCommand;
+use crate::cli::keys::KeysCommand;
+use crate::cli::registry::RegistryCommand;
+use civpass_driver::Config;
+
+use crate::cli::wallet::WalletCommand;
+use crate::config::{ServeArgs, StorageArgs};
 
 #[derive(Parser)]
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
-    /// TOML configuration file: a flag's long name, `_` for `-`, is its key (see
-    /// docs/CONFIGURATION.md); flags and environment variables win over it.
+    /// TOML configuration file, in sections ([server], [storage], [oidc], [limits],
+    /// [operator]); docs/CONFIGURATION.md gives each flag's section and key; flags and
+    /// environment variables win over it.
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform (creating it on first start).
-    Serve(Box<serve::ServeArgs>),
+    Serve(Box<ServeArgs>),
     /// Create the platform (data directory, master key, database, signing keys) without
     /// running it.
     Init {
@@ -55,7 +57,7 @@ enum Command {
     Wallet(WalletCommand),
     /// Benchmarks against a running server.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(cli::bench::BenchCommand),
 }
 
 #[tokio::main]
@@ -81,15 +83,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = FileConfig::load(cli.config.as_deref())?;
+    let file = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve(args) => args.run(&file).await,
-        Command::Init { storage } => admin::init(storage, &file).await,
-        Command::Client(command) => admin::client(command, &file).await,
-        Command::Keys(command) => admin::keys(command, &file).await,
-        Command::Registry(command) => admin::registry(command),
-        Command::Wallet(command) => wallet::run(command).await,
-        Command::Bench(command) => bench::run(command, &file).await,
+        Command::Serve(args) => cli::serve::run(*args, &file).await,
+        Command::Init { storage } => cli::init::init(storage, &file).await,
+        Command::Client(command) => cli::client::client(command, &file).await,
+        Command::Keys(command) => cli::keys::keys(command, &file).await,
+        Command::Registry(command) => cli::registry::registry(command),
+        Command::Wallet(command) => cli::wallet::run(command).await,
+        Command::Bench(command) => cli::bench::run(command, &file).await,
     }
 }
 

@@ -50,6 +50,17 @@ fn dependencies_between_crates_point_one_way() {
         ("civpass-server", &["civpass-api", "civpass-core", "civpass-crypto"][..]),
         // A wallet needs no provider code: the device API and a key.
         ("civpass-wallet", &["civpass-api", "civpass-crypto"][..]),
+        // The one wiring: every adapter, never the wallet or the test kit.
+        (
+            "civpass-driver",
+            &[
+                "civpass-core",
+                "civpass-crypto",
+                "civpass-registry",
+                "civpass-server",
+                "civpass-store",
+            ][..],
+        ),
         ("civpass-testkit", &["*"][..]),
         ("civpass", &["*"][..]),
     ]);

@@ -110,6 +110,13 @@ fn an_unknown_key_in_the_config_file_is_an_error() {
         civpass().args(["--config", path.to_str().unwrap(), "registry", "list"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+    // A key of the flat form from before sections names the section it moved to.
+    std::fs::write(&path, "require_par = true\n").unwrap();
+    let out =
+        civpass().args(["--config", path.to_str().unwrap(), "registry", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`require_par` belongs in the [oidc] section"), "{stderr}");
     let _ = std::fs::remove_file(&path);
 }
 

@@ -17,7 +17,7 @@ use clap::Subcommand;
 use reqwest::header;
 
 use crate::StorageArgs;
-use crate::config::FileConfig;
+use civpass_driver::Config;
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
@@ -73,13 +73,15 @@ struct Rp {
     http: reqwest::Client,
 }
 
-pub(crate) async fn run(command: BenchCommand, file: &FileConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(command: BenchCommand, file: &Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Login { storage, server, citizens, concurrency, flows, max_seconds } => {
-            login(storage.resolve(file), server, citizens, concurrency, flows, max_seconds).await
+            login(storage.over(file).storage, server, citizens, concurrency, flows, max_seconds)
+                .await
         }
         BenchCommand::Tokens { storage, server, grant, concurrency, requests, max_seconds } => {
-            tokens(storage.resolve(file), server, &grant, concurrency, requests, max_seconds).await
+            tokens(storage.over(file).storage, server, &grant, concurrency, requests, max_seconds)
+                .await
         }
     }
 }
@@ -99,7 +101,7 @@ async fn connect(server: &str, concurrency: usize) -> anyhow::Result<reqwest::Cl
 }
 
 async fn login(
-    storage: crate::config::StorageConfig,
+    storage: civpass_driver::config::StorageConfig,
     server: String,
     citizens: usize,
     concurrency: usize,
@@ -109,7 +111,7 @@ async fn login(
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
 
-    let services = crate::app::existing_platform(&storage).await?;
+    let services = civpass_driver::existing_platform(&storage).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let client = services
         .oidc
@@ -347,7 +349,7 @@ async fn report(what: &str, started: Instant, workers: Vec<Worker>) -> anyhow::R
 static RATE_LIMITED: AtomicUsize = AtomicUsize::new(0);
 
 async fn tokens(
-    storage: crate::config::StorageConfig,
+    storage: civpass_driver::config::StorageConfig,
     server: String,
     grant: &str,
     concurrency: usize,
@@ -356,7 +358,7 @@ async fn tokens(
 ) -> anyhow::Result<()> {
     let server = server.trim_end_matches('/').to_owned();
     let http = connect(&server, concurrency).await?;
-    let services = crate::app::existing_platform(&storage).await?;
+    let services = civpass_driver::existing_platform(&storage).await?;
     let redirect_uri = "http://127.0.0.1:9/bench/callback".to_owned();
     let mut spec = ClientSpec::web("Token benchmark", std::slice::from_ref(&redirect_uri));
     spec.grant_types.push(GrantType::ClientCredentials);

@@ -1,5 +1,6 @@
-//! Wiring: the one place that chooses concrete implementations (SQLite or PostgreSQL, the
-//! sandbox or an HTTP registry, the master key's source).
+//! The concrete parts a platform is built from: the store (SQLite or PostgreSQL, in a private
+//! data directory), the master key's source, the registry (the sandbox or HTTP) and the
+//! evidence verifier; and the platform itself, new or existing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,13 +17,17 @@ use civpass_core::store::ports::*;
 use civpass_crypto::secret::{b64url_decode, random_token};
 use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
-use civpass_server::{HttpJwksSource, HttpLogoutNotifier, SystemClock};
+use civpass_server::{HttpJwksSource, HttpLogoutNotifier};
 use civpass_store::SqlStore;
 
 use crate::config::StorageConfig;
+use crate::{Overrides, SystemClock};
 
-pub(crate) async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStore> {
-    if let Some(db_file) = sqlite_file(&config.database_url) {
+/// Opens the store `config` names, creating a SQLite database (and its directory) readable by
+/// the owner only.
+pub async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStore> {
+    let database_url = config.database_url();
+    if let Some(db_file) = sqlite_file(&database_url) {
         create_private_dir(&config.data_dir)?;
         if let Some(parent) = db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
@@ -30,7 +35,7 @@ pub(crate) async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStor
         create_private_file(&db_file)?;
     }
     warn_if_readable_by_others(&config.data_dir);
-    SqlStore::connect(&config.database_url).await.context("opening the database")
+    SqlStore::connect(&database_url).await.context("opening the database")
 }
 
 /// The database file of a `sqlite:` URL (`sqlite://PATH?mode=rwc`), if it names one.
@@ -123,7 +128,7 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-pub(crate) fn registry(config: &StorageConfig) -> anyhow::Result<Arc<dyn RegistrySource>> {
+pub fn registry(config: &StorageConfig) -> anyhow::Result<Arc<dyn RegistrySource>> {
     Ok(match &config.registry_url {
         Some(url) => Arc::new(
             HttpRegistry::new(url, std::env::var("CIVPASS_REGISTRY_TOKEN").ok())
@@ -135,9 +140,7 @@ pub(crate) fn registry(config: &StorageConfig) -> anyhow::Result<Arc<dyn Registr
 
 /// The identity evidence verifier: a vendor's over HTTP when `evidence_url` is set, else the
 /// sandbox's.
-pub(crate) fn evidence_verifier(
-    config: &StorageConfig,
-) -> anyhow::Result<Arc<dyn EvidenceVerifier>> {
+pub fn evidence_verifier(config: &StorageConfig) -> anyhow::Result<Arc<dyn EvidenceVerifier>> {
     Ok(match &config.evidence_url {
         Some(url) => Arc::new(
             HttpEvidenceVerifier::new(url, std::env::var("CIVPASS_EVIDENCE_TOKEN").ok())
@@ -154,28 +157,21 @@ pub(crate) enum KeysAt {
     Existing,
 }
 
-/// The use cases over `store`, with `settings` as the operator tuned them, creating the
-/// signing keys on first start.
-pub(crate) async fn services(
-    config: &StorageConfig,
-    store: SqlStore,
-    settings: Settings,
-) -> anyhow::Result<Platform> {
-    services_with(config, store, settings, KeysAt::CreatedIfMissing).await
-}
-
-async fn services_with(
+/// The platform over `store`, with `settings` as the operator tuned them and the parts
+/// `overrides` replaces.
+pub(crate) async fn platform(
     config: &StorageConfig,
     store: SqlStore,
     settings: Settings,
     keys_at: KeysAt,
+    overrides: &Overrides,
 ) -> anyhow::Result<Platform> {
     let issuer = &settings.issuer;
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
     }
     let secrets = Secrets::from_master(&master_key(config)?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let store = Arc::new(store);
     let keys = match keys_at {
         KeysAt::CreatedIfMissing => {
@@ -184,9 +180,13 @@ async fn services_with(
         KeysAt::Existing => KeyRing::load(store.as_ref(), &secrets).await,
     }
     .context("loading signing keys")?;
+    let registry = match &overrides.registry {
+        Some(registry) => registry.clone(),
+        None => registry(config)?,
+    };
     let jwks = HttpJwksSource::new(settings.allow_loopback_uris);
     let logout = HttpLogoutNotifier::new(settings.allow_loopback_uris);
-    Ok(Platform::new(store, registry(config)?, clock, secrets, Arc::new(keys), settings)
+    Ok(Platform::new(store, registry, clock, secrets, Arc::new(keys), settings)
         .with_jwks_source(Arc::new(jwks))
         .with_logout_notifier(Arc::new(logout))
         .with_evidence_verifier(evidence_verifier(config)?))
@@ -195,14 +195,15 @@ async fn services_with(
 /// What an administrative command acts on: a platform that `serve` or `init` created. Nothing
 /// is created here, so a mistyped `--data-dir` or `--database-url` is an error, not a new
 /// platform with a new master key.
-pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Platform> {
+pub async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Platform> {
+    let database_url = config.database_url();
     let missing = |what: String| {
         anyhow::anyhow!(
             "no civpass platform here: {what}. Check --data-dir or --database-url (or --config), \
              or create one with `civpass init` (`civpass serve` does too)"
         )
     };
-    if let Some(db_file) = sqlite_file(&config.database_url).filter(|f| !f.exists()) {
+    if let Some(db_file) = sqlite_file(&database_url).filter(|f| !f.exists()) {
         return Err(missing(format!("{} does not exist", db_file.display())));
     }
     let master = match &config.master_key {
@@ -216,21 +217,23 @@ pub(crate) async fn existing_platform(config: &StorageConfig) -> anyhow::Result<
         }
     };
     parse_master_key(&master)?;
-    if !SqlStore::holds_platform(&config.database_url).await.context("opening the database")? {
+    if !SqlStore::holds_platform(&database_url).await.context("opening the database")? {
         return Err(missing("the database holds no civpass signing keys".to_owned()));
     }
-    let store = SqlStore::connect(&config.database_url).await.context("opening the database")?;
+    let store = SqlStore::connect(&database_url).await.context("opening the database")?;
     // The administrative commands sign nothing that names the issuer; any will do.
-    services_with(config, store, Settings::new("http://localhost:8080"), KeysAt::Existing).await
+    let settings = Settings::new("http://localhost:8080");
+    platform(config, store, settings, KeysAt::Existing, &Overrides::default()).await
 }
 
 /// Creates the platform's data directory, master key, database and signing keys where
 /// `config` says; false if they were all there already.
-pub(crate) async fn create_platform(config: &StorageConfig) -> anyhow::Result<bool> {
-    let had_db = sqlite_file(&config.database_url).is_none_or(|f| f.exists());
+pub async fn create_platform(config: &StorageConfig) -> anyhow::Result<bool> {
+    let had_db = sqlite_file(&config.database_url()).is_none_or(|f| f.exists());
     let had_key = config.master_key.is_some() || config.data_dir.join("master.key").exists();
     let store = open_store(config).await?;
     let had_keys = !store.list_signing_keys().await.context("reading the signing keys")?.is_empty();
-    services(config, store, Settings::new("http://localhost:8080")).await?;
+    let settings = Settings::new("http://localhost:8080");
+    platform(config, store, settings, KeysAt::CreatedIfMissing, &Overrides::default()).await?;
     Ok(!(had_db && had_key && had_keys))
 }

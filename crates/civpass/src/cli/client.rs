@@ -1,17 +1,17 @@
-//! The operator's commands: `init`, `client`, `keys`, `registry`. Each but `init` acts on an
-//! existing platform and refuses to create one: a mistyped `--data-dir` must not start a new
-//! platform with a new master key.
+//! `civpass client`: the operator registers, lists, shows, suspends, deletes and rotates the
+//! secrets of relying parties, on an existing platform (never creating one: a mistyped
+//! `--data-dir` must not start a new platform with a new master key).
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use civpass_core::oidc::clients::ClientSpec;
 use civpass_core::oidc::model::{AuthMethod, Client, GrantType};
 use civpass_crypto::jws::Algorithm;
-use civpass_registry::SandboxRegistry;
+use civpass_driver::Config;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 
-use crate::app;
-use crate::config::{FileConfig, StorageArgs};
+use crate::config::StorageArgs;
 
 /// What `civpass client create` registers.
 #[derive(Args)]
@@ -121,78 +121,14 @@ pub(crate) struct ClientTarget {
     json: bool,
 }
 
-#[derive(Subcommand)]
-pub(crate) enum KeysCommand {
-    /// Publish a new signing key now; it signs from `--activate-after` seconds on, and the key
-    /// it replaces leaves the JWKS once the tokens it signed have expired.
-    Rotate {
-        #[command(flatten)]
-        storage: StorageArgs,
-        /// Algorithms to rotate; repeat for several [default: all].
-        #[arg(long = "alg", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
-        algs: Vec<String>,
-        /// Seconds between publishing the new key and signing with it: longer than relying
-        /// parties cache the JWKS (civpass says 5 minutes) and than nodes take to reload (1).
-        #[arg(long, default_value_t = 600)]
-        activate_after: i64,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the signing keys and where each is in its life: next, signing, published
-    /// (replaced, still in the JWKS) or retired.
-    List {
-        #[command(flatten)]
-        storage: StorageArgs,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-pub(crate) enum RegistryCommand {
-    /// Print people from the synthetic registry.
-    List {
-        /// How many people to print.
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
-        /// How many to skip first.
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// `civpass init`: creates the platform (data directory, master key, database, signing keys),
-/// or says it is there already.
-pub(crate) async fn init(storage: StorageArgs, file: &FileConfig) -> anyhow::Result<()> {
-    let storage = storage.resolve(file);
-    let created = app::create_platform(&storage).await?;
-    let place = if storage.database_url.starts_with("postgres") {
-        "the PostgreSQL database".to_owned()
-    } else {
-        storage.data_dir.display().to_string()
-    };
-    if created {
-        println!("created a civpass platform in {place}");
-        println!("run `civpass serve` (with the same --data-dir or --database-url) to start it");
-    } else {
-        println!("a civpass platform is already in {place}; nothing changed");
-    }
-    Ok(())
-}
-
-pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow::Result<()> {
+pub(crate) async fn client(command: ClientCommand, file: &Config) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create(args) => create(*args, file).await,
         ClientCommand::RegistrationToken { storage, hours, json } => {
             registration_token(storage, hours, json, file).await
         }
         ClientCommand::List { storage, json } => {
-            let services = app::existing_platform(&storage.resolve(file)).await?;
+            let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
             let clients = services.oidc.list_clients().await?;
             if json {
                 let out: Vec<_> = clients.iter().map(client_json).collect();
@@ -213,7 +149,8 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
             Ok(())
         }
         ClientCommand::Show(target) => {
-            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            let services =
+                civpass_driver::existing_platform(&target.storage.over(file).storage).await?;
             let client = services
                 .oidc
                 .client(&target.client_id)
@@ -244,14 +181,16 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
         ClientCommand::Disable(target) => set_disabled(target, true, file).await,
         ClientCommand::Enable(target) => set_disabled(target, false, file).await,
         ClientCommand::Delete(target) => {
-            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            let services =
+                civpass_driver::existing_platform(&target.storage.over(file).storage).await?;
             if !services.oidc.delete_client(&target.client_id).await? {
                 anyhow::bail!(no_such_client(&target.client_id));
             }
             report(target.json, &target.client_id, "deleted", "deleted; its grants are revoked")
         }
         ClientCommand::RotateSecret(target) => {
-            let services = app::existing_platform(&target.storage.resolve(file)).await?;
+            let services =
+                civpass_driver::existing_platform(&target.storage.over(file).storage).await?;
             let client = services
                 .oidc
                 .client(&target.client_id)
@@ -278,12 +217,8 @@ pub(crate) async fn client(command: ClientCommand, file: &FileConfig) -> anyhow:
     }
 }
 
-async fn set_disabled(
-    target: ClientTarget,
-    disabled: bool,
-    file: &FileConfig,
-) -> anyhow::Result<()> {
-    let services = app::existing_platform(&target.storage.resolve(file)).await?;
+async fn set_disabled(target: ClientTarget, disabled: bool, file: &Config) -> anyhow::Result<()> {
+    let services = civpass_driver::existing_platform(&target.storage.over(file).storage).await?;
     if !services.oidc.set_client_disabled(&target.client_id, disabled).await? {
         anyhow::bail!(no_such_client(&target.client_id));
     }
@@ -350,7 +285,7 @@ fn client_json(client: &Client) -> serde_json::Value {
     })
 }
 
-async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
+async fn create(args: CreateArgs, file: &Config) -> anyhow::Result<()> {
     let CreateArgs {
         storage,
         name,
@@ -371,7 +306,7 @@ async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
         resource_server,
         json,
     } = args;
-    let services = app::existing_platform(&storage.resolve(file)).await?;
+    let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
     let mut spec = ClientSpec::web(&name, &redirect_uris);
     spec.id_token_alg = Algorithm::parse(&id_token_alg)
         .context("--id-token-alg must be ES256, RS256, PS256 or EdDSA")?;
@@ -420,9 +355,9 @@ async fn registration_token(
     storage: StorageArgs,
     hours: i64,
     json: bool,
-    file: &FileConfig,
+    file: &Config,
 ) -> anyhow::Result<()> {
-    let services = app::existing_platform(&storage.resolve(file)).await?;
+    let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
     let (token, expires_at) = services.oidc.issue_registration_token(hours * 3600).await?;
     if json {
         println!(
@@ -435,132 +370,4 @@ async fn registration_token(
         println!("(send it as `Authorization: Bearer …` to POST /register; shown only now)");
     }
     Ok(())
-}
-
-pub(crate) async fn keys(command: KeysCommand, file: &FileConfig) -> anyhow::Result<()> {
-    match command {
-        KeysCommand::Rotate { storage, algs, activate_after, json } => {
-            let services = app::existing_platform(&storage.resolve(file)).await?;
-            let algs: Vec<Algorithm> = if algs.is_empty() {
-                civpass_core::keys::ALGORITHMS.to_vec()
-            } else {
-                algs.iter().filter_map(|a| Algorithm::parse(a)).collect()
-            };
-            // Relying parties cache the JWKS five minutes and nodes reload keys each minute: a
-            // key must be published longer than that before it signs.
-            if activate_after < 360 {
-                anyhow::bail!(
-                    "--activate-after must be at least 360 seconds (JWKS cache and key reload)"
-                );
-            }
-            let rotated = services
-                .keys
-                .rotate_keys(&algs, activate_after)
-                .await
-                .context("rotating the signing keys")?;
-            if json {
-                let out: Vec<_> = rotated
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "alg": r.alg,
-                            "new_kid": r.new_kid,
-                            "activates_at": crate::iso8601(r.activates_at),
-                            "retiring": r.retiring.iter().map(|(kid, at)| {
-                                serde_json::json!({"kid": kid, "retires_at": crate::iso8601(*at)})
-                            }).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                for r in &rotated {
-                    println!(
-                        "{}: new key {} is published now and signs from {}",
-                        r.alg,
-                        r.new_kid,
-                        crate::iso8601(r.activates_at)
-                    );
-                    for (kid, retires_at) in &r.retiring {
-                        println!(
-                            "    replaces {kid}, which leaves the JWKS at {}",
-                            crate::iso8601(*retires_at)
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        KeysCommand::List { storage, json } => {
-            let services = app::existing_platform(&storage.resolve(file)).await?;
-            let keys = services.keys.list_keys().await?;
-            if json {
-                let out: Vec<_> = keys
-                    .iter()
-                    .map(|k| {
-                        serde_json::json!({
-                            "kid": k.kid,
-                            "alg": k.alg,
-                            "state": k.state,
-                            "created_at": crate::iso8601(k.created_at),
-                            "activates_at": crate::iso8601(k.activates_at),
-                            "retires_at": k.retires_at.map(crate::iso8601),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                for k in &keys {
-                    let state = serde_json::to_value(k.state)?;
-                    let until = match k.retires_at {
-                        Some(at) => format!(", leaves the JWKS {}", crate::iso8601(at)),
-                        None => String::new(),
-                    };
-                    println!(
-                        "{:<6} {:<9} {}  signs from {}{until}",
-                        k.alg,
-                        state.as_str().unwrap_or(""),
-                        k.kid,
-                        crate::iso8601(k.activates_at)
-                    );
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-pub(crate) fn registry(command: RegistryCommand) -> anyhow::Result<()> {
-    match command {
-        RegistryCommand::List { limit, offset, json } => {
-            let registry = SandboxRegistry::default();
-            let people = registry.people().iter().skip(offset).take(limit);
-            if json {
-                let out: Vec<_> = people
-                    .map(|p| {
-                        serde_json::json!({
-                            "hkid": p.hkid.to_string(),
-                            "name_en": p.name_en,
-                            "name_zh": p.name_zh,
-                            "date_of_birth": p.date_of_birth.to_string(),
-                            "gender": p.gender.as_str(),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                for p in people {
-                    println!(
-                        "{:<13} {:<24} {:<6} {} {}",
-                        p.hkid.to_string(),
-                        p.name_en,
-                        p.name_zh,
-                        p.date_of_birth,
-                        p.gender.as_str()
-                    );
-                }
-            }
-            Ok(())
-        }
-    }
 }

@@ -1,0 +1,130 @@
+//! `civpass keys`: the operator lists and rotates the platform's signing keys.
+
+use anyhow::Context;
+use civpass_crypto::jws::Algorithm;
+use civpass_driver::Config;
+use clap::Subcommand;
+
+use crate::config::StorageArgs;
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Publish a new signing key now; it signs from `--activate-after` seconds on, and the key
+    /// it replaces leaves the JWKS once the tokens it signed have expired.
+    Rotate {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Algorithms to rotate; repeat for several [default: all].
+        #[arg(long = "alg", value_parser = ["ES256", "RS256", "PS256", "EdDSA"])]
+        algs: Vec<String>,
+        /// Seconds between publishing the new key and signing with it: longer than relying
+        /// parties cache the JWKS (civpass says 5 minutes) and than nodes take to reload (1).
+        #[arg(long, default_value_t = 600)]
+        activate_after: i64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the signing keys and where each is in its life: next, signing, published
+    /// (replaced, still in the JWKS) or retired.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn keys(command: KeysCommand, file: &Config) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Rotate { storage, algs, activate_after, json } => {
+            let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
+            let algs: Vec<Algorithm> = if algs.is_empty() {
+                civpass_core::keys::ALGORITHMS.to_vec()
+            } else {
+                algs.iter().filter_map(|a| Algorithm::parse(a)).collect()
+            };
+            // Relying parties cache the JWKS five minutes and nodes reload keys each minute: a
+            // key must be published longer than that before it signs.
+            if activate_after < 360 {
+                anyhow::bail!(
+                    "--activate-after must be at least 360 seconds (JWKS cache and key reload)"
+                );
+            }
+            let rotated = services
+                .keys
+                .rotate_keys(&algs, activate_after)
+                .await
+                .context("rotating the signing keys")?;
+            if json {
+                let out: Vec<_> = rotated
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "alg": r.alg,
+                            "new_kid": r.new_kid,
+                            "activates_at": crate::iso8601(r.activates_at),
+                            "retiring": r.retiring.iter().map(|(kid, at)| {
+                                serde_json::json!({"kid": kid, "retires_at": crate::iso8601(*at)})
+                            }).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for r in &rotated {
+                    println!(
+                        "{}: new key {} is published now and signs from {}",
+                        r.alg,
+                        r.new_kid,
+                        crate::iso8601(r.activates_at)
+                    );
+                    for (kid, retires_at) in &r.retiring {
+                        println!(
+                            "    replaces {kid}, which leaves the JWKS at {}",
+                            crate::iso8601(*retires_at)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::List { storage, json } => {
+            let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
+            let keys = services.keys.list_keys().await?;
+            if json {
+                let out: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kid": k.kid,
+                            "alg": k.alg,
+                            "state": k.state,
+                            "created_at": crate::iso8601(k.created_at),
+                            "activates_at": crate::iso8601(k.activates_at),
+                            "retires_at": k.retires_at.map(crate::iso8601),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for k in &keys {
+                    let state = serde_json::to_value(k.state)?;
+                    let until = match k.retires_at {
+                        Some(at) => format!(", leaves the JWKS {}", crate::iso8601(at)),
+                        None => String::new(),
+                    };
+                    println!(
+                        "{:<6} {:<9} {}  signs from {}{until}",
+                        k.alg,
+                        state.as_str().unwrap_or(""),
+                        k.kid,
+                        crate::iso8601(k.activates_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
