@@ -7,6 +7,7 @@
 mod connections;
 mod cors;
 mod error;
+mod extract;
 mod i18n;
 mod ip_location;
 mod limits;
@@ -127,15 +128,15 @@ pub fn router(state: AppState) -> Router {
         )
     });
     Router::new()
-        .merge(routes::oidc::router())
-        .merge(routes::login::router())
-        .merge(routes::device::router())
-        .merge(routes::account::router())
-        .merge(routes::app::router())
-        .merge(routes::registration::router())
-        .merge(routes::meta::router())
-        .merge(routes::info::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
+        .merge(routes::oidc::router(&state))
+        .merge(routes::login::router(&state))
+        .merge(routes::device::router(&state))
+        .merge(routes::account::router(&state))
+        .merge(routes::app::router(&state))
+        .merge(routes::registration::router(&state))
+        .merge(routes::meta::router(&state))
+        .merge(routes::info::router(&state))
+        .fallback(limits::not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))

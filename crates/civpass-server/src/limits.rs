@@ -11,10 +11,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use axum_extra::extract::CookieJar;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -51,105 +53,69 @@ impl RateLimits {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Group {
+pub(crate) enum Group {
     Authorize,
     Token,
     Device,
     Registration,
 }
 
-/// How each route is rate-limited: a group, or no limit and why. Every route the routers
-/// declare must be here (a test reads the routers' sources), so that a new endpoint cannot go
-/// unlimited by accident. `{name}` stands for one path segment, as in the routes.
-const ENDPOINT_LIMITS: &[(&str, Limit)] = &[
-    ("/authorize", Limit::Group(Group::Authorize)),
-    ("/logout", Limit::Group(Group::Authorize)),
-    ("/login/{id}", Limit::Group(Group::Authorize)),
-    ("/login/{id}/cancel", Limit::Group(Group::Authorize)),
-    (
-        "/login/{id}/status",
-        Limit::None("the waiting page polls it each second; bound to its browser's cookie, cheap"),
-    ),
-    ("/token", Limit::Group(Group::Token)),
-    ("/revoke", Limit::Group(Group::Token)),
-    ("/introspect", Limit::Group(Group::Token)),
-    ("/par", Limit::Group(Group::Token)),
-    ("/userinfo", Limit::Group(Group::Token)),
-    ("/register", Limit::Group(Group::Token)),
-    ("/register/{client_id}", Limit::Group(Group::Token)),
-    ("/api/v1/device/enrolments", Limit::Group(Group::Registration)),
-    ("/api/v1/device/identity-checks", Limit::Group(Group::Registration)),
-    ("/api/v1/device/passkey-registrations", Limit::Group(Group::Registration)),
-    ("/api/v1/device/passkey-registrations/{id}", Limit::Group(Group::Registration)),
-    ("/api/v1/device/configuration", Limit::Group(Group::Device)),
-    ("/api/v1/device/login-requests/{id}", Limit::Group(Group::Device)),
-    ("/api/v1/device/login-requests/{id}/passkey-challenge", Limit::Group(Group::Device)),
-    ("/api/v1/device/login-requests/{id}/decision", Limit::Group(Group::Device)),
-    ("/api/v1/device/sessions/challenge", Limit::Group(Group::Device)),
-    ("/api/v1/device/sessions", Limit::Group(Group::Device)),
-    ("/api/v1/device/me", Limit::Group(Group::Device)),
-    ("/api/v1/device/me/services", Limit::Group(Group::Device)),
-    ("/api/v1/device/me/services/{client_id}", Limit::Group(Group::Device)),
-    ("/.well-known/openid-configuration", Limit::None(PUBLIC)),
-    ("/jwks", Limit::None(PUBLIC)),
-    ("/openapi.json", Limit::None(PUBLIC)),
-    ("/healthz", Limit::None(PUBLIC)),
-    ("/", Limit::None(PUBLIC)),
-    ("/privacy", Limit::None(PUBLIC)),
-    ("/help", Limit::None(PUBLIC)),
-    ("/docs/{name}", Limit::None(PUBLIC)),
-    ("/static/login.js", Limit::None(PUBLIC)),
-    ("/static/civpass.css", Limit::None(PUBLIC)),
-    ("/app", Limit::None(PUBLIC)),
-    ("/app/", Limit::None(PUBLIC)),
-    ("/app/register", Limit::None(PUBLIC)),
-    ("/app/login", Limit::None(PUBLIC)),
-    ("/app/services", Limit::None(PUBLIC)),
-    ("/app/data", Limit::None(PUBLIC)),
-    ("/app/app.js", Limit::None(PUBLIC)),
-    ("/app/app.css", Limit::None(PUBLIC)),
-    ("/app/sw.js", Limit::None(PUBLIC)),
-    ("/app/manifest.webmanifest", Limit::None(PUBLIC)),
-    ("/app/icon.svg", Limit::None(PUBLIC)),
-    ("/app/icon-192.png", Limit::None(PUBLIC)),
-    ("/app/icon-512.png", Limit::None(PUBLIC)),
-    ("/app/icon-maskable-512.png", Limit::None(PUBLIC)),
-    ("/app/i18n/{file}", Limit::None(PUBLIC)),
-];
-
-/// Why public, static or cached answers need no limit of their own: they are the same for
-/// everyone, read nothing personal, write nothing, and the connection caps still bound them.
-const PUBLIC: &str = "the same for everyone, no writes; bounded by the connection caps";
-
+/// A route's rate-limit decision: a group, or no limit and why. Every route is added with one
+/// (`Routes::at`, the only way to add a route), so a new endpoint cannot go unlimited by
+/// accident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Limit {
+pub(crate) enum Limit {
     Group(Group),
     /// No rate limit, for the reason given.
     None(&'static str),
 }
 
-/// Whether `path` is an instance of the route `pattern` (`{name}` matches one segment).
-fn matches(pattern: &str, path: &str) -> bool {
-    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
-    loop {
-        match (pattern.next(), path.next()) {
-            (None, None) => return true,
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
-            (Some(p), Some(s)) if p == s => {}
-            _ => return false,
-        }
+pub(crate) const AUTHORIZE: Limit = Limit::Group(Group::Authorize);
+pub(crate) const TOKEN: Limit = Limit::Group(Group::Token);
+pub(crate) const DEVICE: Limit = Limit::Group(Group::Device);
+pub(crate) const REGISTRATION: Limit = Limit::Group(Group::Registration);
+/// Public, static or cached answers need no limit of their own: they are the same for
+/// everyone, read nothing personal, write nothing, and the connection caps still bound them.
+pub(crate) const PUBLIC: Limit =
+    Limit::None("the same for everyone, no writes; bounded by the connection caps");
+
+/// The routes of one area, each with its rate-limit decision.
+pub(crate) struct Routes {
+    router: Router<AppState>,
+    state: AppState,
+}
+
+impl Routes {
+    pub(crate) fn new(state: &AppState) -> Routes {
+        Routes { router: Router::new(), state: state.clone() }
+    }
+
+    /// Serves `route` at `path`, rate-limited as `limit` says.
+    pub(crate) fn at(self, path: &str, limit: Limit, route: MethodRouter<AppState>) -> Routes {
+        let route = match limit {
+            Limit::Group(group) => route.route_layer(axum::middleware::from_fn_with_state(
+                (self.state.clone(), group),
+                limit_group,
+            )),
+            Limit::None(_) => route,
+        };
+        Routes { router: self.router.route(path, route), state: self.state }
+    }
+
+    pub(crate) fn into_router(self) -> Router<AppState> {
+        self.router
     }
 }
 
-/// The rate-limit group of a request's path; unknown paths (404s) are counted with the device
-/// API when they are under it, as its clients are the ones that probe it.
-fn group(path: &str) -> Option<Group> {
-    match ENDPOINT_LIMITS.iter().find(|(pattern, _)| matches(pattern, path)) {
-        Some((_, Limit::Group(group))) => Some(*group),
-        Some((_, Limit::None(_))) => None,
-        None if path.starts_with("/api/v1/device/") => Some(Group::Device),
-        None => None,
+/// A path no route serves: 404, and under the device API counted with it, as its clients are
+/// the ones that probe it.
+pub(crate) async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/v1/device/")
+        && let Some(refused) = over_limit(&state, Group::Device, &request)
+    {
+        return refused;
     }
+    StatusCode::NOT_FOUND.into_response()
 }
 
 pub(crate) struct Limiters {
@@ -277,12 +243,21 @@ impl Limiters {
     }
 }
 
-pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(group) = group(request.uri().path()) else { return next.run(request).await };
-    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned()
-    else {
-        return next.run(request).await;
-    };
+async fn limit_group(
+    State((state, group)): State<(AppState, Group)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match over_limit(&state, group, &request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// The 429 answer if this request is over its group's limit (with `Retry-After`), in the form
+/// its group's clients read.
+fn over_limit(state: &AppState, group: Group, request: &Request) -> Option<Response> {
+    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned()?;
     let forwarded: Vec<&str> = request
         .headers()
         .get_all("x-forwarded-for")
@@ -290,9 +265,7 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         .filter_map(|v| v.to_str().ok())
         .collect();
     let ip = state.limiters.addressing.client_key(peer.ip(), &forwarded);
-    let Some(wait) = state.limiters.check(group, ip) else {
-        return next.run(request).await;
-    };
+    let wait = state.limiters.check(group, ip)?;
     tracing::info!(path = %request.uri().path(), "rate limit reached");
     let mut res = match group {
         Group::Device | Group::Registration => ApiError::new(
@@ -315,56 +288,26 @@ pub(crate) async fn limit(State(state): State<AppState>, request: Request, next:
         }
     };
     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
-    res
+    Some(res)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every route the routers declare has its rate-limit decision in `ENDPOINT_LIMITS`, and
-    /// every entry there is a route: read off the routers' sources, as a new route is added.
+    /// Routes are added only through `Routes::at`, which takes a rate-limit decision: no
+    /// route module calls `.route(` itself.
     #[test]
-    fn every_route_has_a_rate_limit_decision() {
-        let mut declared = std::collections::BTreeSet::new();
+    fn every_route_is_added_with_a_rate_limit_decision() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+        let mut routes = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            for (i, _) in text.match_indices(".route(") {
-                let rest = text[i + ".route(".len()..].trim_start();
-                if let Some(quoted) = rest.strip_prefix('"') {
-                    declared.insert(quoted[..quoted.find('"').unwrap()].to_owned());
-                }
-            }
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains(".route("), "{}: add routes with Routes::at", path.display());
+            routes += text.matches(".at(").count();
         }
-        assert!(declared.len() > 40, "the scan found the routes");
-        let table: std::collections::BTreeSet<String> =
-            ENDPOINT_LIMITS.iter().map(|(p, _)| (*p).to_owned()).collect();
-        let missing: Vec<_> = declared.difference(&table).collect();
-        let stale: Vec<_> = table.difference(&declared).collect();
-        assert!(missing.is_empty(), "routes with no rate-limit decision: {missing:?}");
-        assert!(stale.is_empty(), "decisions for routes that do not exist: {stale:?}");
-    }
-
-    #[test]
-    fn paths_fall_into_their_groups() {
-        assert_eq!(group("/authorize"), Some(Group::Authorize));
-        assert_eq!(group("/login/abc"), Some(Group::Authorize));
-        assert_eq!(group("/login/abc/status"), None);
-        assert_eq!(group("/token"), Some(Group::Token));
-        assert_eq!(group("/introspect"), Some(Group::Token));
-        assert_eq!(group("/userinfo"), Some(Group::Token));
-        assert_eq!(group("/logout"), Some(Group::Authorize));
-        assert_eq!(group("/register/c_1"), Some(Group::Token));
-        assert_eq!(group("/api/v1/device/sessions"), Some(Group::Device));
-        assert_eq!(group("/api/v1/device/enrolments"), Some(Group::Registration));
-        assert_eq!(group("/api/v1/device/passkey-registrations/x"), Some(Group::Registration));
-        assert_eq!(group("/app/"), None);
-        assert_eq!(group("/.well-known/openid-configuration"), None);
-        assert_eq!(group("/login/abc/cancel"), Some(Group::Authorize));
-        assert_eq!(group("/api/v1/device/login-requests/x/decision"), Some(Group::Device));
-        assert_eq!(group("/api/v1/device/unknown"), Some(Group::Device), "probes count too");
-        assert_eq!(group("/login//status"), None, "an empty segment is no id");
+        assert!(routes > 40, "the scan found the routes ({routes})");
     }
 
     #[test]

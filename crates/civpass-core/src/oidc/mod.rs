@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod dpop;
+pub mod endpoints;
 pub mod login;
 pub mod login_context;
 pub mod logout;

@@ -10,6 +10,7 @@ use crate::kernel::Internal;
 use crate::oidc::OidcService;
 use crate::oidc::clients::ClientError;
 use crate::oidc::clients::{ClientSpec, Registration};
+use crate::oidc::endpoints;
 use crate::oidc::model::{AuthMethod, Client, GrantType};
 
 /// Client metadata as RFC 7591 section 2 names it (the parts civpass uses; others are
@@ -228,7 +229,7 @@ impl OidcService {
     }
 
     fn registration_uri(&self, client_id: &str) -> String {
-        format!("{}/register/{client_id}", self.ctx.settings.issuer)
+        format!("{}/{client_id}", endpoints::url(&self.ctx.settings.issuer, endpoints::REGISTER))
     }
 
     /// RFC 7591 section 3: registers a client with the metadata given.

@@ -12,6 +12,7 @@ use crate::kernel::Internal;
 use crate::kernel::store::transact;
 use crate::oidc::OidcService;
 use crate::oidc::dpop::{DpopError, DpopRequest};
+use crate::oidc::endpoints;
 use crate::oidc::logout::per_session;
 use crate::oidc::model::{AuthMethod, Client, Grant, GrantType};
 use crate::oidc::store::Redemption;
@@ -626,7 +627,7 @@ impl OidcService {
         let access = AccessClaims {
             iss: issuer.clone(),
             sub: sub.clone(),
-            aud: format!("{issuer}/userinfo"),
+            aud: endpoints::url(issuer, endpoints::USERINFO),
             client_id: grant.client_id.clone(),
             scope: scope.clone(),
             exp: now + self.ctx.settings.access_token_ttl,
@@ -753,7 +754,7 @@ impl OidcService {
     ) -> Result<Map<String, Value>, UserInfoError> {
         let claims = self.verify_access_token(access_token).ok_or(UserInfoError::InvalidToken)?;
         // An access token for another resource (a later resource-server audience) is not ours.
-        if claims.aud != format!("{}/userinfo", self.ctx.settings.issuer) {
+        if claims.aud != endpoints::url(&self.ctx.settings.issuer, endpoints::USERINFO) {
             return Err(UserInfoError::InvalidToken);
         }
         // RFC 9449 section 7: a bound token only with the DPoP scheme and a proof of its key for
@@ -802,14 +803,14 @@ impl OidcService {
         let issuer = &self.ctx.settings.issuer;
         json!({
             "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/authorize"),
-            "token_endpoint": format!("{issuer}/token"),
-            "revocation_endpoint": format!("{issuer}/revoke"),
+            "authorization_endpoint": endpoints::url(issuer, endpoints::AUTHORIZE),
+            "token_endpoint": endpoints::url(issuer, endpoints::TOKEN),
+            "revocation_endpoint": endpoints::url(issuer, endpoints::REVOKE),
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "introspection_endpoint": format!("{issuer}/introspect"),
+            "introspection_endpoint": endpoints::url(issuer, endpoints::INTROSPECT),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "userinfo_endpoint": format!("{issuer}/userinfo"),
-            "jwks_uri": format!("{issuer}/jwks"),
+            "userinfo_endpoint": endpoints::url(issuer, endpoints::USERINFO),
+            "jwks_uri": endpoints::url(issuer, endpoints::JWKS),
             "scopes_supported": claims::SUPPORTED,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -824,8 +825,8 @@ impl OidcService {
             "ui_locales_supported": ["en", "zh-HK", "zh-CN"],
             "authorization_response_iss_parameter_supported": true,
             "dpop_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
-            "pushed_authorization_request_endpoint": format!("{issuer}/par"),
-            "registration_endpoint": format!("{issuer}/register"),
+            "pushed_authorization_request_endpoint": endpoints::url(issuer, endpoints::PAR),
+            "registration_endpoint": endpoints::url(issuer, endpoints::REGISTER),
             "require_pushed_authorization_requests": self.ctx.settings.require_par,
             "token_endpoint_auth_methods_supported": if self.ctx.settings.fapi2 {
                 json!(["private_key_jwt"])
@@ -838,7 +839,7 @@ impl OidcService {
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": true,
             "frontchannel_logout_supported": false,
-            "end_session_endpoint": format!("{issuer}/logout"),
+            "end_session_endpoint": endpoints::url(issuer, endpoints::LOGOUT),
             "backchannel_logout_supported": true,
             "backchannel_logout_session_supported": true,
         })

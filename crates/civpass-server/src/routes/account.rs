@@ -1,9 +1,8 @@
 //! The citizen's account in the app: app sessions opened with the device key, the identity data
 //! held, linked services and unlinking. Answers carry personal data, so none may be cached.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -17,15 +16,18 @@ use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::AppState;
 use crate::error::{ApiError, no_store};
-use crate::routes::device::{bad_json, challenge_view, webauthn_json};
+use crate::extract::{ApiJson, BearerToken};
+use crate::limits::{self, Routes};
+use crate::routes::device::{challenge_view, webauthn_json};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/device/sessions/challenge", post(session_challenge))
-        .route("/api/v1/device/sessions", post(open_session))
-        .route("/api/v1/device/me", get(my_data))
-        .route("/api/v1/device/me/services", get(services))
-        .route("/api/v1/device/me/services/{client_id}", delete(unlink))
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/api/v1/device/sessions/challenge", limits::DEVICE, post(session_challenge))
+        .at("/api/v1/device/sessions", limits::DEVICE, post(open_session))
+        .at("/api/v1/device/me", limits::DEVICE, get(my_data))
+        .at("/api/v1/device/me/services", limits::DEVICE, get(services))
+        .at("/api/v1/device/me/services/{client_id}", limits::DEVICE, delete(unlink))
+        .into_router()
 }
 
 fn session_error(e: SessionError) -> Response {
@@ -66,17 +68,6 @@ fn session_error(e: SessionError) -> Response {
     ApiError::new(status, slug, title).detail(e.to_string()).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        // RFC 9110 section 11.1: the scheme is case-insensitive.
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or("")
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/device/sessions/challenge",
@@ -89,12 +80,8 @@ fn bearer(headers: &HeaderMap) -> &str {
 )]
 pub(crate) async fn session_challenge(
     State(state): State<AppState>,
-    body: Result<Json<DeviceChallengeRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<DeviceChallengeRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     match state.services.account.start_app_session(&body.device_id).await {
         Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
         Err(e) => session_error(e),
@@ -115,12 +102,8 @@ pub(crate) async fn session_challenge(
 )]
 pub(crate) async fn open_session(
     State(state): State<AppState>,
-    body: Result<Json<SessionRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<SessionRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     let credential: Option<PublicKeyCredential> = match body.passkey {
         Some(value) => match webauthn_json(value) {
             Ok(c) => Some(c),
@@ -161,8 +144,8 @@ pub(crate) async fn open_session(
         (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.services.account.my_data(bearer(&headers)).await {
+pub(crate) async fn my_data(State(state): State<AppState>, bearer: BearerToken) -> Response {
+    match state.services.account.my_data(bearer.or_empty()).await {
         Ok(data) => (
             no_store(),
             Json(MyData {
@@ -200,8 +183,8 @@ pub(crate) async fn my_data(State(state): State<AppState>, headers: HeaderMap) -
         (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(crate) async fn services(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.services.account.linked_services(bearer(&headers)).await {
+pub(crate) async fn services(State(state): State<AppState>, bearer: BearerToken) -> Response {
+    match state.services.account.linked_services(bearer.or_empty()).await {
         Ok(list) => {
             let views: Vec<LinkedServiceView> = list
                 .into_iter()
@@ -242,10 +225,10 @@ pub(crate) async fn services(State(state): State<AppState>, headers: HeaderMap) 
 )]
 pub(crate) async fn unlink(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: BearerToken,
     Path(client_id): Path<String>,
 ) -> Response {
-    match state.services.account.unlink_service(bearer(&headers), &client_id).await {
+    match state.services.account.unlink_service(bearer.or_empty(), &client_id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => session_error(e),
     }

@@ -13,6 +13,7 @@ use civpass_crypto::secret::hash_secret;
 
 use crate::AppState;
 use crate::i18n::Lang;
+use crate::limits::{self, Routes};
 
 const SHELL: &str = include_str!("../../static/app/index.html");
 const SCRIPT: &str = include_str!("../../static/app/app.js");
@@ -41,26 +42,40 @@ static WORKER_WITH_VERSION: LazyLock<String> = LazyLock::new(|| {
 const APP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/app", get(|| async { Redirect::permanent("/app/") }))
-        .route("/app/", get(shell))
-        .route("/app/register", get(shell))
-        .route("/app/login", get(shell))
-        .route("/app/services", get(shell))
-        .route("/app/data", get(shell))
-        .route("/app/app.js", get(|| async { asset("text/javascript", SCRIPT.as_bytes()) }))
-        .route("/app/app.css", get(|| async { asset("text/css", STYLE.as_bytes()) }))
-        .route("/app/sw.js", get(worker))
-        .route(
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/app", limits::PUBLIC, get(|| async { Redirect::permanent("/app/") }))
+        .at("/app/", limits::PUBLIC, get(shell))
+        .at("/app/register", limits::PUBLIC, get(shell))
+        .at("/app/login", limits::PUBLIC, get(shell))
+        .at("/app/services", limits::PUBLIC, get(shell))
+        .at("/app/data", limits::PUBLIC, get(shell))
+        .at(
+            "/app/app.js",
+            limits::PUBLIC,
+            get(|| async { asset("text/javascript", SCRIPT.as_bytes()) }),
+        )
+        .at("/app/app.css", limits::PUBLIC, get(|| async { asset("text/css", STYLE.as_bytes()) }))
+        .at("/app/sw.js", limits::PUBLIC, get(worker))
+        .at(
             "/app/manifest.webmanifest",
+            limits::PUBLIC,
             get(|| async { asset("application/manifest+json", MANIFEST.as_bytes()) }),
         )
-        .route("/app/icon.svg", get(|| async { asset("image/svg+xml", ICON_SVG.as_bytes()) }))
-        .route("/app/icon-192.png", get(|| async { asset("image/png", ICON_192) }))
-        .route("/app/icon-512.png", get(|| async { asset("image/png", ICON_512) }))
-        .route("/app/icon-maskable-512.png", get(|| async { asset("image/png", ICON_MASKABLE) }))
-        .route("/app/i18n/{file}", get(catalog))
+        .at(
+            "/app/icon.svg",
+            limits::PUBLIC,
+            get(|| async { asset("image/svg+xml", ICON_SVG.as_bytes()) }),
+        )
+        .at("/app/icon-192.png", limits::PUBLIC, get(|| async { asset("image/png", ICON_192) }))
+        .at("/app/icon-512.png", limits::PUBLIC, get(|| async { asset("image/png", ICON_512) }))
+        .at(
+            "/app/icon-maskable-512.png",
+            limits::PUBLIC,
+            get(|| async { asset("image/png", ICON_MASKABLE) }),
+        )
+        .at("/app/i18n/{file}", limits::PUBLIC, get(catalog))
+        .into_router()
 }
 
 /// App assets may be cached briefly; the service worker revalidates them.

@@ -1,6 +1,5 @@
 //! The device API: what the civpass app (and `civpass wallet`) calls.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,18 +23,29 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::AppState;
 use crate::error::{ApiError, no_store};
+use crate::extract::ApiJson;
+use crate::limits::{self, Routes};
 use crate::routes::oidc::browser_id;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/device/configuration", get(configuration))
-        .route("/api/v1/device/identity-checks", post(start_identity_check))
-        .route("/api/v1/device/enrolments", post(enrol))
-        .route("/api/v1/device/passkey-registrations", post(start_registration))
-        .route("/api/v1/device/passkey-registrations/{id}", post(finish_registration))
-        .route("/api/v1/device/login-requests/{id}", get(view))
-        .route("/api/v1/device/login-requests/{id}/passkey-challenge", post(decision_challenge))
-        .route("/api/v1/device/login-requests/{id}/decision", post(decide))
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/api/v1/device/configuration", limits::DEVICE, get(configuration))
+        .at("/api/v1/device/identity-checks", limits::REGISTRATION, post(start_identity_check))
+        .at("/api/v1/device/enrolments", limits::REGISTRATION, post(enrol))
+        .at("/api/v1/device/passkey-registrations", limits::REGISTRATION, post(start_registration))
+        .at(
+            "/api/v1/device/passkey-registrations/{id}",
+            limits::REGISTRATION,
+            post(finish_registration),
+        )
+        .at("/api/v1/device/login-requests/{id}", limits::DEVICE, get(view))
+        .at(
+            "/api/v1/device/login-requests/{id}/passkey-challenge",
+            limits::DEVICE,
+            post(decision_challenge),
+        )
+        .at("/api/v1/device/login-requests/{id}/decision", limits::DEVICE, post(decide))
+        .into_router()
 }
 
 /// A WebAuthn structure from the app, parsed into the verifier's type.
@@ -50,15 +60,6 @@ pub(crate) fn webauthn_json<T: serde::de::DeserializeOwned>(
         )
         .detail(e.to_string())
     })
-}
-
-pub(crate) fn bad_json(e: JsonRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid-body",
-        "The request body is not valid JSON for this endpoint",
-    )
-    .detail(e.body_text())
 }
 
 #[utoipa::path(
@@ -99,12 +100,8 @@ fn submission(evidence: &civpass_api::EvidenceSubmission) -> EvidenceSubmission<
 )]
 pub(crate) async fn start_identity_check(
     State(state): State<AppState>,
-    body: Result<Json<IdentityCheckRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<IdentityCheckRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     match state.services.identity.start_identity_check(&body.id_number).await {
         Ok(check) => (
             StatusCode::CREATED,
@@ -136,12 +133,8 @@ pub(crate) async fn start_identity_check(
 )]
 pub(crate) async fn enrol(
     State(state): State<AppState>,
-    body: Result<Json<EnrolmentRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<EnrolmentRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     let req = EnrolRequest {
         id_number: &body.id_number,
         name_en: &body.name_en,
@@ -386,12 +379,8 @@ pub(crate) async fn decide(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
-    body: Result<Json<DecisionRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<DecisionRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     let verdict = match body.decision.as_str() {
         "approve" => Verdict::Approve,
         "deny" => Verdict::Deny,
@@ -452,12 +441,8 @@ pub(crate) async fn decide(
 pub(crate) async fn decision_challenge(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<DeviceChallengeRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<DeviceChallengeRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     match state.services.oidc.start_decision_assertion(&id, &body.device_id).await {
         Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
         Err(e) => device_error(e).into_response(),
@@ -496,12 +481,8 @@ pub(crate) fn challenge_view(challenge: Challenge<AssertionOptions>) -> DeviceCh
 )]
 pub(crate) async fn start_registration(
     State(state): State<AppState>,
-    body: Result<Json<PasskeyRegistrationRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<PasskeyRegistrationRequest>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     let claim = IdentityClaim {
         id_number: &body.id_number,
         name_en: &body.name_en,
@@ -538,12 +519,8 @@ pub(crate) async fn start_registration(
 pub(crate) async fn finish_registration(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<PasskeyRegistrationFinish>, JsonRejection>,
+    ApiJson(body): ApiJson<PasskeyRegistrationFinish>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_json(e).into_response(),
-    };
     let credential: RegisterPublicKeyCredential = match webauthn_json(body.credential) {
         Ok(c) => c,
         Err(e) => return e.into_response(),

@@ -10,15 +10,17 @@ use axum_extra::extract::CookieJar;
 
 use crate::AppState;
 use crate::i18n::{self, Lang};
+use crate::limits::{self, Routes};
 use crate::pages::{self, Chrome, InfoTemplate};
 use crate::routes::login::LangQuery;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Landing)))
-        .route("/privacy", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Privacy)))
-        .route("/help", get(|s, j, h, u, q| info(s, j, h, u, q, Info::Help)))
-        .route("/docs/{name}", get(document))
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/", limits::PUBLIC, get(|s, j, h, u, q| info(s, j, h, u, q, Info::Landing)))
+        .at("/privacy", limits::PUBLIC, get(|s, j, h, u, q| info(s, j, h, u, q, Info::Privacy)))
+        .at("/help", limits::PUBLIC, get(|s, j, h, u, q| info(s, j, h, u, q, Info::Help)))
+        .at("/docs/{name}", limits::PUBLIC, get(document))
+        .into_router()
 }
 
 #[derive(Clone, Copy)]

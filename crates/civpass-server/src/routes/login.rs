@@ -13,22 +13,32 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::i18n::{self, Lang};
+use crate::limits::{self, Routes};
 use crate::pages::{self, Chrome, LoginTemplate};
 use crate::routes::oidc::browser_id;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login/{id}", get(login_page))
-        .route("/login/{id}/status", get(login_status))
-        .route("/login/{id}/cancel", post(cancel_login))
-        .route(
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/login/{id}", limits::AUTHORIZE, get(login_page))
+        .at(
+            "/login/{id}/status",
+            limits::Limit::None(
+                "the waiting page polls it each second; bound to its browser's cookie, cheap",
+            ),
+            get(login_status),
+        )
+        .at("/login/{id}/cancel", limits::AUTHORIZE, post(cancel_login))
+        .at(
             "/static/login.js",
+            limits::PUBLIC,
             get(|| async { asset("text/javascript", include_str!("../../static/login.js")) }),
         )
-        .route(
+        .at(
             "/static/civpass.css",
+            limits::PUBLIC,
             get(|| async { asset("text/css", include_str!("../../static/civpass.css")) }),
         )
+        .into_router()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

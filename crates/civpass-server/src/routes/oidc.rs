@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use civpass_core::oidc::clients::{ClientCredentials, JWT_BEARER};
 use civpass_core::oidc::dpop::DpopRequest;
+use civpass_core::oidc::endpoints;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::oidc::login_context::RequestOrigin;
 use civpass_core::oidc::logout::{LogoutError, LogoutOutcome, LogoutRequest};
@@ -20,7 +21,9 @@ use civpass_core::oidc::model::{AuthMethod, Client};
 use civpass_core::oidc::token::{TokenError, UserInfoError};
 
 use crate::error::{OAuthError, no_store};
+use crate::extract;
 use crate::i18n::{self, Lang};
+use crate::limits::{self, Routes};
 use crate::pages::{self, Chrome, LogoutTemplate};
 use crate::{AppState, cors};
 
@@ -34,26 +37,29 @@ fn browser_cookie_name(secure: bool) -> &'static str {
     if secure { BROWSER_COOKIE_HOST } else { BROWSER_COOKIE }
 }
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
     // CORS (see `cors` for the policy): public metadata for every origin, the endpoints a
     // browser-based public client calls for its registered web origins.
-    let public_metadata = Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(jwks))
+    let public_metadata = Routes::new(state)
+        .at(endpoints::DISCOVERY, limits::PUBLIC, get(discovery))
+        .at(endpoints::JWKS, limits::PUBLIC, get(jwks))
+        .into_router()
         .layer(axum::middleware::from_fn(cors::open_to_all));
     let post_preflight = || async { cors::preflight("POST") };
-    Router::new()
-        .merge(public_metadata)
-        .route("/authorize", get(authorize).post(authorize_form))
-        .route("/token", axum::routing::post(token).options(post_preflight))
-        .route("/par", axum::routing::post(par).options(post_preflight))
-        .route("/logout", get(logout).post(logout_form))
-        .route("/revoke", axum::routing::post(revoke).options(post_preflight))
-        .route("/introspect", axum::routing::post(introspect))
-        .route(
-            "/userinfo",
+    Routes::new(state)
+        .at(endpoints::AUTHORIZE, limits::AUTHORIZE, get(authorize).post(authorize_form))
+        .at(endpoints::TOKEN, limits::TOKEN, post(token).options(post_preflight))
+        .at(endpoints::PAR, limits::TOKEN, post(par).options(post_preflight))
+        .at(endpoints::LOGOUT, limits::AUTHORIZE, get(logout).post(logout_form))
+        .at(endpoints::REVOKE, limits::TOKEN, post(revoke).options(post_preflight))
+        .at(endpoints::INTROSPECT, limits::TOKEN, post(introspect))
+        .at(
+            endpoints::USERINFO,
+            limits::TOKEN,
             get(userinfo).post(userinfo).options(|| async { cors::preflight("GET, POST") }),
         )
+        .into_router()
+        .merge(public_metadata)
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -157,7 +163,7 @@ async fn authorize_form(
 ) -> Response {
     let pairs = form.ok().map(|Form(pairs)| pairs);
     if let Some(resent) =
-        pairs.as_ref().and_then(|p| resend_without_cookie(&state, &jar, "/authorize", p))
+        pairs.as_ref().and_then(|p| resend_without_cookie(&state, &jar, endpoints::AUTHORIZE, p))
     {
         return resent;
     }
@@ -394,7 +400,7 @@ async fn logout_form(
     // as a GET, the browser is asked again, with its cookie.
     let request: Vec<(String, String)> =
         pairs.iter().filter(|(name, _)| name != "csrf" && name != "decision").cloned().collect();
-    if let Some(resent) = resend_without_cookie(&state, &jar, "/logout", &request) {
+    if let Some(resent) = resend_without_cookie(&state, &jar, endpoints::LOGOUT, &request) {
         return resent;
     }
     end_session(&state, jar, &headers, &uri, &with_values(pairs)).await
@@ -549,7 +555,7 @@ async fn par_inner(
         Ok(client) => client,
         Err(e) => return token_error(e, basic).into_response(),
     };
-    let url = format!("{}/par", state.services.settings().issuer);
+    let url = endpoints::url(&state.services.settings().issuer, endpoints::PAR);
     let request = DpopRequest { proof, method: "POST", url: &url };
     let proof_jkt = match state.services.oidc.pushed_request_dpop(&request).await {
         Ok(jkt) => jkt,
@@ -625,7 +631,7 @@ async fn token_dpop(
     headers: &HeaderMap,
     client: &Client,
 ) -> Result<Option<String>, TokenError> {
-    let url = format!("{}/token", state.services.settings().issuer);
+    let url = endpoints::url(&state.services.settings().issuer, endpoints::TOKEN);
     let request = DpopRequest { proof: dpop_header(headers)?, method: "POST", url: &url };
     state.services.oidc.token_dpop(client, &request).await
 }
@@ -789,13 +795,9 @@ async fn userinfo(
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let (token, scheme_dpop) = match authorization.and_then(|v| v.split_once(' ')) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            (Some(token.trim()), false)
-        }
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (Some(token.trim()), true),
-        _ => (None, false),
+    let (token, scheme_dpop) = match extract::authorization(&headers, "Bearer") {
+        Some(token) => (Some(token), false),
+        None => (extract::authorization(&headers, "DPoP"), true),
     };
     let Some(token) = token else {
         let mut err = OAuthError::new(
@@ -823,7 +825,7 @@ async fn userinfo_answer(
     token: &str,
     scheme_dpop: bool,
 ) -> Response {
-    let url = format!("{}/userinfo", state.services.settings().issuer);
+    let url = endpoints::url(&state.services.settings().issuer, endpoints::USERINFO);
     // Two DPoP headers count as none: a bound token then fails for want of a proof.
     let proof = dpop_header(headers).unwrap_or_default();
     let request = DpopRequest { proof, method: method.as_str(), url: &url };
@@ -853,18 +855,9 @@ async fn userinfo_answer(
     }
 }
 
-/// The request's one `DPoP` header; two or more is an error (RFC 9449 section 4.3).
+/// The request's one `DPoP` header, as the token endpoints' error.
 fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
-    let mut values = headers.get_all("dpop").iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(TokenError::InvalidDpopProof("more than one DPoP header"));
-    }
-    first
-        .map(|v| {
-            v.to_str().map_err(|_| TokenError::InvalidDpopProof("the DPoP header is not text"))
-        })
-        .transpose()
+    extract::dpop_header(headers).map_err(TokenError::InvalidDpopProof)
 }
 
 #[cfg(test)]

@@ -2,28 +2,27 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use civpass_core::oidc::endpoints;
 use civpass_core::oidc::registration::{ClientMetadata, RegistrationError};
 
 use crate::AppState;
 use crate::error::{OAuthError, no_store};
+use crate::extract::BearerToken;
+use crate::limits::{self, Routes};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/register/{client_id}", axum::routing::get(read).put(update).delete(remove))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at(endpoints::REGISTER, limits::TOKEN, post(register))
+        .at(
+            "/register/{client_id}",
+            limits::TOKEN,
+            axum::routing::get(read).put(update).delete(remove),
+        )
+        .into_router()
 }
 
 fn error(e: RegistrationError) -> Response {
@@ -59,10 +58,10 @@ fn metadata(
 
 async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: BearerToken,
     body: Result<Json<ClientMetadata>, JsonRejection>,
 ) -> Response {
-    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let Some(token) = bearer.0.as_deref() else { return error(RegistrationError::InvalidToken) };
     let metadata = match metadata(body) {
         Ok(m) => m,
         Err(e) => return e.into_response(),
@@ -75,10 +74,10 @@ async fn register(
 
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: BearerToken,
     Path(client_id): Path<String>,
 ) -> Response {
-    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let Some(token) = bearer.0.as_deref() else { return error(RegistrationError::InvalidToken) };
     match state.services.oidc.read_registration(&client_id, token).await {
         Ok(registered) => (no_store(), Json(registered)).into_response(),
         Err(e) => error(e),
@@ -87,11 +86,11 @@ async fn read(
 
 async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: BearerToken,
     Path(client_id): Path<String>,
     body: Result<Json<ClientMetadata>, JsonRejection>,
 ) -> Response {
-    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let Some(token) = bearer.0.as_deref() else { return error(RegistrationError::InvalidToken) };
     let metadata = match metadata(body) {
         Ok(m) => m,
         Err(e) => return e.into_response(),
@@ -104,10 +103,10 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: BearerToken,
     Path(client_id): Path<String>,
 ) -> Response {
-    let Some(token) = bearer(&headers) else { return error(RegistrationError::InvalidToken) };
+    let Some(token) = bearer.0.as_deref() else { return error(RegistrationError::InvalidToken) };
     match state.services.oidc.delete_registration(&client_id, token).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(e),

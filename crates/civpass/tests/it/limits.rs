@@ -49,6 +49,11 @@ async fn each_group_answers_429_with_retry_after_past_its_allowance() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["type"], "https://civpass.dev/problems/too-many-requests");
+    // A path no route serves under the device API is counted with it: probing is limited.
+    let probe = send(reqwest::Method::GET, "/api/v1/device/no-such-thing").send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::TOO_MANY_REQUESTS);
+    let elsewhere = send(reqwest::Method::GET, "/no-such-thing").send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
 
     for _ in 0..3 {
         send(reqwest::Method::GET, "/authorize").send().await.unwrap();
