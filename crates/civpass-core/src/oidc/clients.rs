@@ -170,6 +170,91 @@ pub struct ClientCredentials {
     pub secret: Option<String>,
 }
 
+/// What a request to a token endpoint (token, PAR, revocation, introspection) carries to
+/// authenticate its client, as received: the Basic credentials (already form-decoded, RFC 6749
+/// section 2.3.1) and the form's `client_id`, `client_secret`, `client_assertion_type` and
+/// `client_assertion`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuthRequest<'a> {
+    pub basic: Option<(String, String)>,
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    pub client_assertion_type: Option<&'a str>,
+    pub client_assertion: Option<&'a str>,
+}
+
+impl ClientAuthRequest<'_> {
+    /// The method the client used and what it presented (RFC 6749 section 2.3: one method per
+    /// request; RFC 7523 section 2.2: an assertion names its client as its issuer).
+    ///
+    /// Errors: `InvalidRequest` for two methods at once or half an assertion; `InvalidClient`
+    /// when a `client_id` disagrees with the client the credentials name, or none is named.
+    pub fn credentials(&self) -> Result<ClientCredentials, TokenError> {
+        let assertion = match (self.client_assertion_type, self.client_assertion) {
+            (Some(JWT_BEARER), Some(jwt)) => Some(jwt),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(TokenError::InvalidRequest("client_assertion_type must be jwt-bearer"));
+            }
+            _ => {
+                return Err(TokenError::InvalidRequest(
+                    "client_assertion and client_assertion_type go together",
+                ));
+            }
+        };
+        let given = [self.basic.is_some(), self.client_secret.is_some(), assertion.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(TokenError::InvalidRequest(
+                "use one client authentication method, not two",
+            ));
+        }
+        let named = |id: &str| self.client_id.is_none_or(|form_id| form_id == id);
+        if let Some((id, secret)) = &self.basic {
+            if !named(id) {
+                return Err(TokenError::InvalidClient);
+            }
+            // Some libraries name a public client by Basic with an empty password: a secret
+            // sent without a value is no secret (RFC 6749 section 3.1, as for form parameters).
+            let secret = (!secret.is_empty()).then(|| secret.clone());
+            let method =
+                if secret.is_some() { AuthMethod::ClientSecretBasic } else { AuthMethod::None };
+            return Ok(ClientCredentials { client_id: id.clone(), method, secret });
+        }
+        if let Some(secret) = self.client_secret {
+            return Ok(ClientCredentials {
+                client_id: self.client_id.ok_or(TokenError::InvalidClient)?.to_owned(),
+                method: AuthMethod::ClientSecretPost,
+                secret: Some(secret.to_owned()),
+            });
+        }
+        if let Some(jwt) = assertion {
+            // The client is named by the assertion's issuer; a client_id beside it must agree.
+            let issuer = unverified_issuer(jwt).ok_or(TokenError::InvalidClient)?;
+            if !named(&issuer) {
+                return Err(TokenError::InvalidClient);
+            }
+            return Ok(ClientCredentials {
+                client_id: issuer,
+                method: AuthMethod::PrivateKeyJwt,
+                secret: Some(jwt.to_owned()),
+            });
+        }
+        Ok(ClientCredentials {
+            client_id: self.client_id.ok_or(TokenError::InvalidClient)?.to_owned(),
+            method: AuthMethod::None,
+            secret: None,
+        })
+    }
+}
+
+/// The `iss` of a JWT, read before its signature is checked, only to find whose keys check it.
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = civpass_crypto::secret::b64url_decode(payload)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
 /// Longest URI a client may register, in bytes: room for any real callback, not for a payload.
 const MAX_URI_BYTES: usize = 2048;
 
@@ -514,6 +599,17 @@ impl OidcService {
         Ok(Some(host))
     }
 
+    /// Authenticates the client of a token-endpoint request from what it carried (see
+    /// `ClientAuthRequest::credentials`).
+    ///
+    /// Errors: as `credentials`, and `InvalidClient` when they do not authenticate.
+    pub async fn authenticate(
+        &self,
+        request: &ClientAuthRequest<'_>,
+    ) -> Result<Client, TokenError> {
+        self.authenticate_client(&request.credentials()?).await
+    }
+
     /// Authenticates the client at a token endpoint by the method it used, which must be one
     /// the client registered.
     pub async fn authenticate_client(
@@ -652,6 +748,75 @@ impl OidcService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_authentication_method_per_request_names_one_client() {
+        let basic = |id: &str, secret: &str| Some((id.to_owned(), secret.to_owned()));
+        let jwt = format!("x.{}.y", civpass_crypto::secret::b64url(br#"{"iss":"c_jwt"}"#));
+        let method = |r: ClientAuthRequest<'_>| r.credentials().map(|c| (c.client_id, c.method));
+        let ok = |id: &str, m| Ok((id.to_owned(), m));
+        type Named = Result<(String, AuthMethod), TokenError>;
+        let cases: Vec<(ClientAuthRequest<'_>, Named)> = vec![
+            (
+                ClientAuthRequest { basic: basic("c_1", "s"), ..Default::default() },
+                ok("c_1", AuthMethod::ClientSecretBasic),
+            ),
+            (
+                ClientAuthRequest { basic: basic("c_1", ""), ..Default::default() },
+                ok("c_1", AuthMethod::None),
+            ),
+            (
+                ClientAuthRequest {
+                    client_id: Some("c_1"),
+                    client_secret: Some("s"),
+                    ..Default::default()
+                },
+                ok("c_1", AuthMethod::ClientSecretPost),
+            ),
+            (
+                ClientAuthRequest { client_id: Some("c_1"), ..Default::default() },
+                ok("c_1", AuthMethod::None),
+            ),
+            (
+                ClientAuthRequest {
+                    client_assertion_type: Some(JWT_BEARER),
+                    client_assertion: Some(&jwt),
+                    ..Default::default()
+                },
+                ok("c_jwt", AuthMethod::PrivateKeyJwt),
+            ),
+            (
+                ClientAuthRequest {
+                    basic: basic("c_1", "s"),
+                    client_id: Some("c_2"),
+                    ..Default::default()
+                },
+                Err(TokenError::InvalidClient),
+            ),
+            (
+                ClientAuthRequest {
+                    client_id: Some("c_other"),
+                    client_assertion_type: Some(JWT_BEARER),
+                    client_assertion: Some(&jwt),
+                    ..Default::default()
+                },
+                Err(TokenError::InvalidClient),
+            ),
+            (ClientAuthRequest::default(), Err(TokenError::InvalidClient)),
+        ];
+        for (request, expected) in cases {
+            let shown = format!("{request:?}");
+            assert_eq!(method(request), expected, "{shown}");
+        }
+        let two = ClientAuthRequest {
+            basic: basic("c_1", "s"),
+            client_secret: Some("s"),
+            ..Default::default()
+        };
+        assert!(matches!(two.credentials(), Err(TokenError::InvalidRequest(_))));
+        let half = ClientAuthRequest { client_assertion: Some(&jwt), ..Default::default() };
+        assert!(matches!(half.credentials(), Err(TokenError::InvalidRequest(_))));
+    }
 
     #[test]
     fn names_that_hide_reorder_or_overdraw_text_are_refused() {

@@ -11,13 +11,13 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use civpass_core::oidc::clients::{ClientCredentials, JWT_BEARER};
+use civpass_core::oidc::clients::ClientAuthRequest;
 use civpass_core::oidc::dpop::DpopRequest;
 use civpass_core::oidc::endpoints;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::oidc::login_context::RequestOrigin;
 use civpass_core::oidc::logout::{LogoutError, LogoutOutcome, LogoutRequest};
-use civpass_core::oidc::model::{AuthMethod, Client};
+use civpass_core::oidc::model::Client;
 use civpass_core::oidc::token::{TokenError, UserInfoError};
 
 use crate::error::{OAuthError, no_store};
@@ -676,66 +676,22 @@ fn form_pairs(form: FormBody) -> Result<Vec<(String, String)>, TokenError> {
     Ok(pairs)
 }
 
-/// Authenticates the client of a token, revocation or introspection request (RFC 6749
-/// section 2.3).
+/// Authenticates the client of a token, PAR, revocation or introspection request (RFC 6749
+/// section 2.3): the Basic header and the form's parameters, judged by core.
 async fn authenticated_client(
     state: &AppState,
     headers: &HeaderMap,
     pairs: &[(String, String)],
 ) -> Result<Client, TokenError> {
     let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let assertion = match (param("client_assertion_type"), param("client_assertion")) {
-        (Some(JWT_BEARER), Some(jwt)) => Some(jwt),
-        (None, None) => None,
-        (Some(_), Some(_)) => {
-            return Err(TokenError::InvalidRequest("client_assertion_type must be jwt-bearer"));
-        }
-        _ => {
-            return Err(TokenError::InvalidRequest(
-                "client_assertion and client_assertion_type go together",
-            ));
-        }
+    let request = ClientAuthRequest {
+        basic: basic_credentials(headers)?,
+        client_id: param("client_id"),
+        client_secret: param("client_secret"),
+        client_assertion_type: param("client_assertion_type"),
+        client_assertion: param("client_assertion"),
     };
-    let basic = basic_credentials(headers)?;
-    let given = [basic.is_some(), param("client_secret").is_some(), assertion.is_some()];
-    if given.iter().filter(|g| **g).count() > 1 {
-        return Err(TokenError::InvalidRequest("use one client authentication method, not two"));
-    }
-    let credentials = if let Some((id, secret)) = basic {
-        if param("client_id").is_some_and(|form_id| form_id != id) {
-            return Err(TokenError::InvalidClient);
-        }
-        // Some libraries name a public client by Basic with an empty password: a secret sent
-        // without a value is no secret (RFC 6749 section 3.1, as for form parameters).
-        let secret = (!secret.is_empty()).then_some(secret);
-        let method =
-            if secret.is_some() { AuthMethod::ClientSecretBasic } else { AuthMethod::None };
-        ClientCredentials { client_id: id, method, secret }
-    } else if let Some(secret) = param("client_secret") {
-        ClientCredentials {
-            client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
-            method: AuthMethod::ClientSecretPost,
-            secret: Some(secret.to_owned()),
-        }
-    } else if let Some(jwt) = assertion {
-        // The client is named by the assertion's issuer; a client_id beside it must agree.
-        let issuer = unverified_issuer(jwt).ok_or(TokenError::InvalidClient)?;
-        if param("client_id").is_some_and(|form_id| form_id != issuer) {
-            return Err(TokenError::InvalidClient);
-        }
-        ClientCredentials {
-            client_id: issuer,
-            method: AuthMethod::PrivateKeyJwt,
-            secret: Some(jwt.to_owned()),
-        }
-    } else {
-        ClientCredentials {
-            client_id: param("client_id").ok_or(TokenError::InvalidClient)?.to_owned(),
-            method: AuthMethod::None,
-            secret: None,
-        }
-    };
-    state.services.oidc.authenticate_client(&credentials).await
+    state.services.oidc.authenticate(&request).await
 }
 
 async fn token_inner(
