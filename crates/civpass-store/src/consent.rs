@@ -6,42 +6,42 @@ use civpass_core::consent::store::{ConsentStore, ConsentWrites};
 use civpass_core::kernel::store::StoreResult;
 use sqlx::AnyConnection;
 
-use crate::sql::op;
+use crate::sql::{execute_on, op, params};
 use crate::tx::SqlTransaction;
 use crate::writer::Statements;
-use crate::{SqlStore, backend, rows};
+use crate::{SqlStore, rows};
 
-pub(crate) async fn insert_release(conn: &mut AnyConnection, release: &Release) -> StoreResult<()> {
-    sqlx::query(
+pub(crate) async fn insert_release(conn: &mut AnyConnection, r: &Release) -> StoreResult<()> {
+    let params = params![
+        &r.id,
+        &r.account_id,
+        &r.client_id,
+        &r.grant_id,
+        r.claims.join(" "),
+        &r.channel,
+        r.released_at
+    ];
+    execute_on(
+        conn,
         "INSERT INTO releases (id, account_id, client_id, grant_id, claims, channel, released_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &params,
     )
-    .bind(&release.id)
-    .bind(&release.account_id)
-    .bind(&release.client_id)
-    .bind(&release.grant_id)
-    .bind(release.claims.join(" "))
-    .bind(&release.channel)
-    .bind(release.released_at)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    .await?;
     Ok(())
 }
 
 pub(crate) async fn upsert_consent(conn: &mut AnyConnection, c: &Consent) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+    let params =
+        params![&c.account_id, &c.client_id, c.scopes.join(" "), c.granted_at, c.linked_at];
+    execute_on(
+        conn,
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, client_id) \
+         DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+        &params,
     )
-    .bind(&c.account_id)
-    .bind(&c.client_id)
-    .bind(c.scopes.join(" "))
-    .bind(c.granted_at)
-    .bind(c.linked_at)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    .await?;
     Ok(())
 }
 
@@ -53,39 +53,36 @@ impl ConsentStore for SqlStore {
     }
 
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>> {
-        let rows = sqlx::query(
+        self.fetch_all(
             "SELECT id, account_id, client_id, grant_id, claims, channel, released_at FROM releases \
              WHERE account_id = $1 ORDER BY released_at, id",
+            params![account_id],
+            rows::release,
         )
-        .bind(account_id)
-        .fetch_all(&self.reader)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::release).collect()
     }
 
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>> {
-        let rows = sqlx::query(
-            "SELECT account_id, client_id, scopes, granted_at, linked_at FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
+        self.fetch_all(
+            "SELECT account_id, client_id, scopes, granted_at, linked_at FROM consents \
+             WHERE account_id = $1 ORDER BY granted_at, client_id",
+            params![account_id],
+            rows::consent,
         )
-        .bind(account_id)
-        .fetch_all(&self.reader)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::consent).collect()
     }
 }
 
 #[async_trait]
 impl ConsentWrites for SqlTransaction<'_> {
     async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool> {
-        let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
-            .bind(account_id)
-            .bind(client_id)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(backend)?;
-        Ok(deleted.rows_affected() == 1)
+        let deleted = execute_on(
+            self.conn,
+            "DELETE FROM consents WHERE account_id = $1 AND client_id = $2",
+            &params![account_id, client_id],
+        )
+        .await?;
+        Ok(deleted == 1)
     }
 
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()> {

@@ -1,51 +1,59 @@
-//! The device slice's ports: devices and WebAuthn ceremonies.
+//! Devices (the identity slice's `DeviceStore`) and WebAuthn ceremonies (the kernel's
+//! `CeremonyStore`).
 
 use async_trait::async_trait;
 use civpass_core::identity::model::Device;
 use civpass_core::identity::store::DeviceStore;
-use civpass_core::kernel::ceremony::Ceremony;
-use civpass_core::kernel::ceremony::CeremonyStore;
+use civpass_core::kernel::ceremony::{Ceremony, CeremonyStore};
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::StoreResult;
 use sqlx::AnyConnection;
 
-use crate::sql::op;
+use crate::sql::{execute_on, op, params};
 use crate::writer::Statements;
 use crate::{SqlStore, backend, rows};
 
-pub(crate) async fn insert_device(conn: &mut AnyConnection, device: &Device) -> StoreResult<()> {
-    sqlx::query("INSERT INTO devices (id, account_id, public_key, kind, credential_id, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&device.id)
-        .bind(&device.account_id)
-        .bind(&device.public_key)
-        .bind(device.kind.as_str())
-        .bind(&device.credential_id)
-        .bind(device.created_at)
-        .bind(device.revoked_at)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
+pub(crate) async fn insert_device(conn: &mut AnyConnection, d: &Device) -> StoreResult<()> {
+    let params = params![
+        &d.id,
+        &d.account_id,
+        &d.public_key,
+        d.kind.as_str(),
+        &d.credential_id,
+        d.created_at,
+        d.revoked_at
+    ];
+    execute_on(
+        conn,
+        "INSERT INTO devices (id, account_id, public_key, kind, credential_id, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &params,
+    )
+    .await?;
     Ok(())
 }
 
 #[async_trait]
 impl DeviceStore for SqlStore {
     async fn find_device(&self, id: &str) -> StoreResult<Option<Device>> {
-        let row = sqlx::query("SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at FROM devices WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::device).transpose()
+        self.fetch_optional(
+            "SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at \
+             FROM devices WHERE id = $1",
+            params![id],
+            rows::device,
+        )
+        .await
     }
 
     async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM devices WHERE credential_id = $1")
-            .bind(credential_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(row.is_some())
+        let found = self
+            .fetch_optional(
+                "SELECT 1 AS one FROM devices WHERE credential_id = $1",
+                params![credential_id],
+                |_| Ok(()),
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn update_device_key(
@@ -54,21 +62,14 @@ impl DeviceStore for SqlStore {
         old_key: &str,
         new_key: &str,
     ) -> StoreResult<bool> {
-        let (id, old, new) = (device_id.to_owned(), old_key.to_owned(), new_key.to_owned());
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                let updated = sqlx::query(
-                    "UPDATE devices SET public_key = $1 WHERE id = $2 AND public_key = $3 AND revoked_at IS NULL",
-                )
-                .bind(&new)
-                .bind(&id)
-                .bind(&old)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(updated.rows_affected() == 1)
-            }))
-            .await
+        let updated = self
+            .execute(
+                "UPDATE devices SET public_key = $1 WHERE id = $2 AND public_key = $3 \
+                 AND revoked_at IS NULL",
+                params![new_key, device_id, old_key],
+            )
+            .await?;
+        Ok(updated == 1)
     }
 
     async fn replace_device(
@@ -82,15 +83,13 @@ impl DeviceStore for SqlStore {
             .write(
                 Statements::Several,
                 op!(|conn| {
-                    let revoked = sqlx::query(
+                    let revoked = execute_on(
+                        &mut *conn,
                         "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                        &params![now, &old_device_id],
                     )
-                    .bind(now)
-                    .bind(&old_device_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    if revoked.rows_affected() != 1 {
+                    .await?;
+                    if revoked != 1 {
                         return Ok(false);
                     }
                     insert_device(conn, &new_device).await?;
@@ -103,21 +102,13 @@ impl DeviceStore for SqlStore {
 
 #[async_trait]
 impl CeremonyStore for SqlStore {
-    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()> {
-        let c = ceremony.clone();
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                sqlx::query("INSERT INTO ceremonies (id, purpose, sealed_state, expires_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&c.id)
-                    .bind(&c.purpose)
-                    .bind(&c.sealed_state)
-                    .bind(c.expires_at)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(())
-            }))
-            .await
+    async fn insert_ceremony(&self, c: &Ceremony) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO ceremonies (id, purpose, sealed_state, expires_at) VALUES ($1, $2, $3, $4)",
+            params![&c.id, &c.purpose, &c.sealed_state, c.expires_at],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>> {
@@ -140,18 +131,6 @@ impl CeremonyStore for SqlStore {
     }
 
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    let deleted = sqlx::query("DELETE FROM ceremonies WHERE expires_at < $1")
-                        .bind(cutoff)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(deleted.rows_affected())
-                }),
-            )
-            .await
+        self.execute("DELETE FROM ceremonies WHERE expires_at < $1", params![cutoff]).await
     }
 }

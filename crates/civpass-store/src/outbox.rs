@@ -6,25 +6,20 @@ use civpass_core::kernel::outbox::{OutboxMessage, OutboxStore, OutboxWrites};
 use civpass_core::kernel::store::StoreResult;
 use sqlx::AnyConnection;
 
-use crate::sql::op;
+use crate::sql::{execute_on, op, params};
 use crate::tx::SqlTransaction;
 use crate::writer::Statements;
-use crate::{SqlStore, backend, rows};
+use crate::{SqlStore, rows};
 
 async fn insert_message(conn: &mut AnyConnection, m: &OutboxMessage) -> StoreResult<()> {
-    sqlx::query(
+    let params = params![&m.id, &m.kind, &m.payload, m.attempts, m.next_attempt_at, m.created_at];
+    execute_on(
+        conn,
         "INSERT INTO outbox (id, kind, payload, attempts, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        &params,
     )
-    .bind(&m.id)
-    .bind(&m.kind)
-    .bind(&m.payload)
-    .bind(m.attempts)
-    .bind(m.next_attempt_at)
-    .bind(m.created_at)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    .await?;
     Ok(())
 }
 
@@ -49,31 +44,18 @@ impl OutboxStore for SqlStore {
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
-        let kind = kind.to_owned();
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    // One UPDATE ... RETURNING: the outer condition is checked again on the row
-                    // itself, so of two nodes claiming at once only one gets each message.
-                    let rows = sqlx::query(
-                        "UPDATE outbox SET next_attempt_at = $1 \
-                         WHERE kind = $2 AND next_attempt_at <= $3 AND id IN \
-                         (SELECT id FROM outbox WHERE kind = $2 AND next_attempt_at <= $3 \
-                          ORDER BY next_attempt_at, id LIMIT $4) \
-                         RETURNING id, kind, payload, attempts, next_attempt_at, created_at",
-                    )
-                    .bind(lease_until)
-                    .bind(&kind)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(conn)
-                    .await
-                    .map_err(backend)?;
-                    rows.iter().map(rows::outbox_message).collect()
-                }),
-            )
-            .await
+        // One UPDATE ... RETURNING: the outer condition is checked again on the row itself, so
+        // of two nodes claiming at once only one gets each message.
+        self.write_returning(
+            "UPDATE outbox SET next_attempt_at = $1 \
+             WHERE kind = $2 AND next_attempt_at <= $3 AND id IN \
+             (SELECT id FROM outbox WHERE kind = $2 AND next_attempt_at <= $3 \
+              ORDER BY next_attempt_at, id LIMIT $4) \
+             RETURNING id, kind, payload, attempts, next_attempt_at, created_at",
+            params![lease_until, kind, now, i64::from(limit)],
+            rows::outbox_message,
+        )
+        .await
     }
 
     async fn reschedule_message(
@@ -83,43 +65,21 @@ impl OutboxStore for SqlStore {
         attempts: i64,
         next_attempt_at: UnixTime,
     ) -> StoreResult<()> {
-        let id = id.to_owned();
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = $1, next_attempt_at = $2 \
-                         WHERE id = $3 AND next_attempt_at = $4",
-                    )
-                    .bind(attempts)
-                    .bind(next_attempt_at)
-                    .bind(&id)
-                    .bind(leased_until)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(())
-                }),
-            )
-            .await
+        self.execute(
+            "UPDATE outbox SET attempts = $1, next_attempt_at = $2 \
+             WHERE id = $3 AND next_attempt_at = $4",
+            params![attempts, next_attempt_at, id, leased_until],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn delete_message(&self, id: &str, leased_until: UnixTime) -> StoreResult<()> {
-        let id = id.to_owned();
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    sqlx::query("DELETE FROM outbox WHERE id = $1 AND next_attempt_at = $2")
-                        .bind(&id)
-                        .bind(leased_until)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                }),
-            )
-            .await
+        self.execute(
+            "DELETE FROM outbox WHERE id = $1 AND next_attempt_at = $2",
+            params![id, leased_until],
+        )
+        .await?;
+        Ok(())
     }
 }

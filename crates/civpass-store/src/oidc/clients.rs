@@ -5,7 +5,7 @@ use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
 use civpass_core::oidc::model::Client;
 use civpass_core::oidc::store::ClientStore;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::sql::{AnyQuery, op};
 use crate::writer::Statements;

@@ -7,9 +7,9 @@ use civpass_core::oidc::model::Grant;
 use civpass_core::oidc::store::GrantStore;
 use sqlx::AnyConnection;
 
-use crate::sql::op;
+use crate::sql::{execute_on, op, params};
 use crate::writer::Statements;
-use crate::{SqlStore, backend, rows};
+use crate::{SqlStore, rows};
 
 pub(crate) const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
      refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash";
@@ -19,92 +19,76 @@ pub(crate) async fn revoke_grant(
     id: &str,
     now: UnixTime,
 ) -> StoreResult<bool> {
-    let revoked =
-        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(conn)
-            .await
-            .map_err(backend)?;
-    Ok(revoked.rows_affected() == 1)
+    let revoked = execute_on(
+        conn,
+        "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        &params![now, id],
+    )
+    .await?;
+    Ok(revoked == 1)
 }
 
-pub(crate) async fn insert_grant(conn: &mut AnyConnection, grant: &Grant) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-         refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash) \
+pub(crate) async fn insert_grant(conn: &mut AnyConnection, g: &Grant) -> StoreResult<()> {
+    let params = params![
+        &g.id,
+        &g.account_id,
+        &g.client_id,
+        &g.login_request_id,
+        g.scopes.join(" "),
+        g.auth_time,
+        &g.acr,
+        g.amr.join(" "),
+        &g.refresh_hash,
+        g.refresh_expires_at,
+        g.created_at,
+        g.revoked_at,
+        &g.dpop_jkt,
+        &g.browser_hash
+    ];
+    execute_on(
+        conn,
+        "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, \
+         amr, refresh_hash, refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &params,
     )
-    .bind(&grant.id)
-    .bind(&grant.account_id)
-    .bind(&grant.client_id)
-    .bind(&grant.login_request_id)
-    .bind(grant.scopes.join(" "))
-    .bind(grant.auth_time)
-    .bind(&grant.acr)
-    .bind(grant.amr.join(" "))
-    .bind(&grant.refresh_hash)
-    .bind(grant.refresh_expires_at)
-    .bind(grant.created_at)
-    .bind(grant.revoked_at)
-    .bind(&grant.dpop_jkt)
-    .bind(&grant.browser_hash)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    .await?;
     Ok(())
+}
+
+/// A grant found by `condition` on the `grants` table (aliased `g`), joined with `join`.
+fn select_grant(join: &str, condition: &str) -> sqlx::AssertSqlSafe<String> {
+    let columns = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>();
+    sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM grants g {join} WHERE {condition}",
+        columns.join(", ")
+    ))
 }
 
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"));
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.reader).await.map_err(backend)?;
-        row.as_ref().map(rows::grant).transpose()
+        self.fetch_optional(select_grant("", "g.id = $1"), params![id], rows::grant).await
     }
 
     async fn find_grant_by_refresh_hash(&self, refresh_hash: &str) -> StoreResult<Option<Grant>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {GRANT_COLUMNS} FROM grants WHERE refresh_hash = $1"
-        ));
-        let row = sqlx::query(sql)
-            .bind(refresh_hash)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::grant).transpose()
+        let sql = select_grant("", "g.refresh_hash = $1");
+        self.fetch_optional(sql, params![refresh_hash], rows::grant).await
     }
 
     async fn find_grant_by_retired_refresh_hash(
         &self,
         refresh_hash: &str,
     ) -> StoreResult<Option<Grant>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM grants g JOIN retired_refresh_tokens r ON r.grant_id = g.id WHERE r.refresh_hash = $1",
-            GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
-        ));
-        let row = sqlx::query(sql)
-            .bind(refresh_hash)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::grant).transpose()
+        let sql = select_grant(
+            "JOIN retired_refresh_tokens r ON r.grant_id = g.id",
+            "r.refresh_hash = $1",
+        );
+        self.fetch_optional(sql, params![refresh_hash], rows::grant).await
     }
 
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    let deleted =
-                        sqlx::query("DELETE FROM retired_refresh_tokens WHERE retired_at < $1")
-                            .bind(cutoff)
-                            .execute(conn)
-                            .await
-                            .map_err(backend)?;
-                    Ok(deleted.rows_affected())
-                }),
-            )
+        self.execute("DELETE FROM retired_refresh_tokens WHERE retired_at < $1", params![cutoff])
             .await
     }
 
@@ -114,45 +98,28 @@ impl GrantStore for SqlStore {
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
-        let jti = jti.to_owned();
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                sqlx::query(
-                    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-                )
-                .bind(&jti)
-                .bind(expires_at)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }))
-            .await
+        self.execute(
+            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (jti) DO NOTHING",
+            params![jti, expires_at],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(row.is_some())
+        let found = self
+            .fetch_optional(
+                "SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1",
+                params![jti],
+                |_| Ok(()),
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn delete_revoked_access_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    let deleted =
-                        sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-                            .bind(cutoff)
-                            .execute(conn)
-                            .await
-                            .map_err(backend)?;
-                    Ok(deleted.rows_affected())
-                }),
-            )
+        self.execute("DELETE FROM revoked_access_tokens WHERE expires_at < $1", params![cutoff])
             .await
     }
 }
