@@ -9,10 +9,7 @@ use civpass_core::kernel::ceremony::Ceremony;
 use civpass_core::kernel::outbox::OutboxMessage;
 use civpass_core::kernel::store::StoreError;
 use civpass_core::keys::model::StoredSigningKey;
-use civpass_core::oidc::model::{
-    AuthMethod, Client, Ending, Grant, GrantType, LoginRequest, LoginStatus,
-};
-use civpass_crypto::jws::Algorithm;
+use civpass_core::oidc::model::{Client, Ending, Grant, LoginRequest, LoginStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -28,44 +25,16 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
-    let uris: String = col(row, "redirect_uris")?;
-    let requirements = split(&col::<String>(row, "requirements")?);
-    Ok(Client {
-        id: col(row, "id")?,
-        name: col(row, "name")?,
-        secret_hash: col(row, "secret_hash")?,
-        id_token_alg: Algorithm::parse(&col::<String>(row, "id_token_alg")?)
-            .ok_or_else(|| corrupt("id_token_alg"))?,
-        redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("redirect_uris"))?,
-        auth_methods: split(&col::<String>(row, "auth_methods")?)
-            .iter()
-            .map(|m| AuthMethod::parse(m).ok_or_else(|| corrupt("auth_methods")))
-            .collect::<Result<_, _>>()?,
-        grant_types: split(&col::<String>(row, "grant_types")?)
-            .iter()
-            .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
-            .collect::<Result<_, _>>()?,
-        jwks: col(row, "jwks")?,
-        jwks_uri: col(row, "jwks_uri")?,
-        scopes: split(&col::<String>(row, "scopes")?),
-        require_par: requirements.iter().any(|r| r == "par"),
-        require_signed_request: requirements.iter().any(|r| r == "signed_request"),
-        require_dpop: requirements.iter().any(|r| r == "dpop"),
-        resource_server: requirements.iter().any(|r| r == "resource_server"),
-        native: requirements.iter().any(|r| r == "native"),
-        acr_values_voluntary: requirements.iter().any(|r| r == "acr_voluntary"),
-        disabled_at: col(row, "disabled_at")?,
-        registration_token_hash: col(row, "registration_token_hash")?,
-        post_logout_redirect_uris: serde_json::from_str(&col::<String>(
-            row,
-            "post_logout_redirect_uris",
-        )?)
-        .map_err(|_| corrupt("post_logout_redirect_uris"))?,
-        backchannel_logout_uri: col(row, "backchannel_logout_uri")?,
-        sector_identifier_uri: col(row, "sector_identifier_uri")?,
-        sector: col(row, "sector")?,
-        created_at: col(row, "created_at")?,
-    })
+    let metadata: String = col(row, "metadata")?;
+    let mut client: Client =
+        serde_json::from_str(&metadata).map_err(|_| corrupt("client metadata"))?;
+    client.id = col(row, "id")?;
+    client.secret_hash = col(row, "secret_hash")?;
+    client.registration_token_hash = col(row, "registration_token_hash")?;
+    client.sector = col(row, "sector")?;
+    client.created_at = col(row, "created_at")?;
+    client.disabled_at = col(row, "disabled_at")?;
+    Ok(client)
 }
 
 pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {

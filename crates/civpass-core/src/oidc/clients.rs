@@ -11,6 +11,7 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
 use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
+use crate::kernel::store::transact;
 use crate::oidc::OidcService;
 use crate::oidc::model::{AuthMethod, Client, GrantType};
 use crate::oidc::token::TokenError;
@@ -437,11 +438,28 @@ impl OidcService {
     /// Deletes a client and revokes its grants. False if there is no such client.
     #[tracing::instrument(skip(self))]
     pub async fn delete_client(&self, id: &str) -> Result<bool, Internal> {
-        let deleted = self.store.delete_client(id, self.ctx.now()).await?;
-        self.forget_client(id);
+        let deleted = self.remove_client(id).await?;
         if deleted {
             tracing::info!("client deleted by the operator");
         }
+        Ok(deleted)
+    }
+
+    /// Deletes a client and, in the same transaction, revokes its grants, so that its tokens
+    /// stop working with it; false if there was no live client.
+    pub(crate) async fn remove_client(&self, id: &str) -> Result<bool, Internal> {
+        let (client_id, now) = (id.to_owned(), self.ctx.now());
+        let deleted = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.delete_client(&client_id, now).await? {
+                    return Ok(false);
+                }
+                tx.revoke_client_grants(&client_id, now).await?;
+                Ok(true)
+            })
+        })
+        .await?;
+        self.forget_client(id);
         Ok(deleted)
     }
 

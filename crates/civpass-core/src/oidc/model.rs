@@ -6,55 +6,79 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::clock::UnixTime;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A relying party. Its registration metadata is stored as one JSON document (the fields
+/// serde writes; nothing queries them), the rest in columns of their own (`#[serde(skip)]`): a
+/// new metadata field needs `#[serde(default)]` here and nothing in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
+    #[serde(skip)]
     pub id: String,
     pub name: String,
     /// SHA-256 of the secret; `None` for a public client or one that signs assertions.
+    #[serde(skip)]
     pub secret_hash: Option<String>,
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// `id_token_signed_response_alg` (OIDC Registration): ES256 by default, RS256 for clients
     /// that can only verify RSA.
     pub id_token_alg: Algorithm,
     /// How the client may authenticate at the token endpoints; the first is the one its
     /// registration metadata names.
+    #[serde(default)]
     pub auth_methods: Vec<AuthMethod>,
+    #[serde(default)]
     pub grant_types: Vec<GrantType>,
     /// The client's public keys as a JWK Set (JSON), for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<String>,
     /// Where to fetch the client's JWK Set instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// Scopes the client may ask for with the client-credentials grant.
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// `require_pushed_authorization_requests` (RFC 9126 section 6).
+    #[serde(default)]
     pub require_par: bool,
     /// `require_signed_request_object` (RFC 9101 section 10.5).
+    #[serde(default)]
     pub require_signed_request: bool,
     /// `dpop_bound_access_tokens` (RFC 9449 section 5.2): every token request needs a proof.
+    #[serde(default)]
     pub require_dpop: bool,
     /// A protected resource the operator trusts to introspect other clients' access tokens
     /// (RFC 7662 section 4); other clients introspect only their own.
+    #[serde(default)]
     pub resource_server: bool,
     /// SHA-256 of the registration access token (RFC 7592), for clients registered dynamically.
+    #[serde(skip)]
     pub registration_token_hash: Option<String>,
     /// Where `/logout` may send the browser afterwards (RP-Initiated Logout, exact match).
+    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Where the client hears that a citizen's session with it ended (Back-Channel Logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     /// `sector_identifier_uri` (OIDC Core section 8.1), checked at registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
     /// The host of the sector identifier URI: the sector for pairwise subjects.
+    #[serde(skip)]
     pub sector: Option<String>,
     /// `application_type: native` (OIDC Registration section 2): an app on a device, which may
     /// register private-use URI schemes and loopback redirect URIs of any port (RFC 8252).
+    #[serde(default)]
     pub native: bool,
     /// Requested `acr_values` are what OIDC makes them, voluntary: a citizen who cannot meet
     /// them logs in at the level they have. Off by default: civpass refuses the login
     /// (`unmet_authentication_requirements`), the policy a government service expects.
+    #[serde(default)]
     pub acr_values_voluntary: bool,
     /// When the operator suspended the client: no logins, no tokens, no token answers about
     /// it, until enabled again. Its grants stay, so that enabling it restores its service.
+    #[serde(skip)]
     pub disabled_at: Option<UnixTime>,
+    #[serde(skip)]
     pub created_at: UnixTime,
 }
 
@@ -97,7 +121,8 @@ pub fn is_loopback_ip(uri: &url::Url) -> bool {
 }
 
 /// Client authentication methods (RFC 7591 `token_endpoint_auth_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
@@ -133,7 +158,8 @@ impl AuthMethod {
 }
 
 /// Grant types a client may use at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,

@@ -365,10 +365,9 @@ impl OidcService {
         token: &str,
     ) -> Result<(), RegistrationError> {
         self.managed_client(client_id, token).await?;
-        if !self.store.delete_client(client_id, self.ctx.now()).await.map_err(Internal::from)? {
+        if !self.remove_client(client_id).await? {
             return Err(RegistrationError::InvalidToken);
         }
-        self.forget_client(client_id);
         tracing::info!(client_id, "client deleted by its developer");
         Ok(())
     }

@@ -23,9 +23,6 @@ pub trait ClientStore {
     /// Replaces a live client's metadata (all but its id and creation time); false if there
     /// is no such client or it was deleted.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
-    /// Marks a client deleted and revokes its grants, in one transaction; false if there was
-    /// none. Deleted clients are not found any more.
-    async fn delete_client(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
     async fn insert_registration_token(
         &self,
         token_hash: &str,
@@ -175,6 +172,10 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + Send {
     ) -> StoreResult<Vec<String>>;
     /// Revokes a grant; true if it was live.
     async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Marks a client deleted (it is not found any more); false if there was no live one.
+    async fn delete_client(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Revokes every live grant of a client; returns how many.
+    async fn revoke_client_grants(&mut self, client_id: &str, now: UnixTime) -> StoreResult<u64>;
     /// Applies the decision if the request is still pending and unexpired at `now`; false if
     /// it was not (decided already, or expired).
     async fn decide_login_request(

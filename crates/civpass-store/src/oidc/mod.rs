@@ -13,6 +13,7 @@ use civpass_core::oidc::store::{OidcTransaction, Redemption};
 use sqlx::Row;
 
 use crate::backend;
+use crate::sql::{execute_on, params};
 use crate::tx::SqlTransaction;
 use grants::{insert_grant, revoke_grant};
 use login::{decide_login_request, redeem_code};
@@ -40,6 +41,25 @@ impl OidcTransaction for SqlTransaction<'_> {
 
     async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
         revoke_grant(self.conn, id, now).await
+    }
+
+    async fn delete_client(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let deleted = execute_on(
+            self.conn,
+            "UPDATE clients SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+            &params![now, id],
+        )
+        .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn revoke_client_grants(&mut self, client_id: &str, now: UnixTime) -> StoreResult<u64> {
+        execute_on(
+            self.conn,
+            "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+            &params![now, client_id],
+        )
+        .await
     }
 
     async fn decide_login_request(
