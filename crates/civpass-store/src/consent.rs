@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use civpass_core::consent::model::{Consent, Release};
 use civpass_core::consent::store::{ConsentStore, ConsentWrites};
 use civpass_core::kernel::store::StoreResult;
+use civpass_core::kernel::{AccountId, ClientId};
 use sqlx::AnyConnection;
 
 use crate::sql::{execute_on, op, params};
@@ -75,7 +76,11 @@ impl ConsentStore for SqlStore {
 
 #[async_trait]
 impl ConsentWrites for SqlTransaction<'_> {
-    async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool> {
+    async fn delete_consent(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+    ) -> StoreResult<bool> {
         let deleted = execute_on(
             self.conn,
             "DELETE FROM consents WHERE account_id = $1 AND client_id = $2",

@@ -28,7 +28,7 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
     let metadata: String = col(row, "metadata")?;
     let mut client: Client =
         serde_json::from_str(&metadata).map_err(|_| corrupt("client metadata"))?;
-    client.id = col(row, "id")?;
+    client.id = col::<String>(row, "id")?.into();
     client.secret_hash = col(row, "secret_hash")?;
     client.registration_token_hash = col(row, "registration_token_hash")?;
     client.sector = col(row, "sector")?;
@@ -40,7 +40,7 @@ pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {
 pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {
     let tier: String = col(row, "tier")?;
     Ok(Account {
-        id: col(row, "id")?,
+        id: col::<String>(row, "id")?.into(),
         hkid_hash: col(row, "hkid_hash")?,
         tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier"))?,
         vault: col(row, "vault")?,
@@ -51,8 +51,8 @@ pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {
 pub(crate) fn device(row: &AnyRow) -> Result<Device, StoreError> {
     let kind: String = col(row, "kind")?;
     Ok(Device {
-        id: col(row, "id")?,
-        account_id: col(row, "account_id")?,
+        id: col::<String>(row, "id")?.into(),
+        account_id: col::<String>(row, "account_id")?.into(),
         public_key: col(row, "public_key")?,
         kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind"))?,
         credential_id: col(row, "credential_id")?,
@@ -68,8 +68,8 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         Ok(split(&text))
     };
     Ok(LoginRequest {
-        id: col(row, "id")?,
-        client_id: col(row, "client_id")?,
+        id: col::<String>(row, "id")?.into(),
+        client_id: col::<String>(row, "client_id")?.into(),
         client_name: col(row, "client_name")?,
         redirect_uri: col(row, "redirect_uri")?,
         oauth_state: col(row, "oauth_state")?,
@@ -82,14 +82,14 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
         status: LoginStatus::parse(&status).ok_or_else(|| corrupt("login status"))?,
-        account_id: col(row, "account_id")?,
-        device_id: col(row, "device_id")?,
+        account_id: col::<Option<String>>(row, "account_id")?.map(Into::into),
+        device_id: col::<Option<String>>(row, "device_id")?.map(Into::into),
         approved_scopes: get_list("approved_scopes")?,
         auth_time: col(row, "auth_time")?,
         amr: get_list("amr")?,
         code_hash: col(row, "code_hash")?,
         code_expires_at: col(row, "code_expires_at")?,
-        grant_id: col(row, "grant_id")?,
+        grant_id: col::<Option<String>>(row, "grant_id")?.map(Into::into),
         ui_locales: col(row, "ui_locales")?,
         acr_values: get_list("acr_values")?,
         id_token_claims: get_list("id_token_claims")?,
@@ -109,10 +109,10 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
     let scopes: String = col(row, "scopes")?;
     let amr: String = col(row, "amr")?;
     Ok(Grant {
-        id: col(row, "id")?,
-        account_id: col(row, "account_id")?,
-        client_id: col(row, "client_id")?,
-        login_request_id: col(row, "login_request_id")?,
+        id: col::<String>(row, "id")?.into(),
+        account_id: col::<String>(row, "account_id")?.into(),
+        client_id: col::<String>(row, "client_id")?.into(),
+        login_request_id: col::<String>(row, "login_request_id")?.into(),
         scopes: split(&scopes),
         auth_time: col(row, "auth_time")?,
         acr: col(row, "acr")?,
@@ -130,9 +130,9 @@ pub(crate) fn release(row: &AnyRow) -> Result<Release, StoreError> {
     let claims: String = col(row, "claims")?;
     Ok(Release {
         id: col(row, "id")?,
-        account_id: col(row, "account_id")?,
-        client_id: col(row, "client_id")?,
-        grant_id: col(row, "grant_id")?,
+        account_id: col::<String>(row, "account_id")?.into(),
+        client_id: col::<String>(row, "client_id")?.into(),
+        grant_id: col::<String>(row, "grant_id")?.into(),
         claims: split(&claims),
         channel: col(row, "channel")?,
         released_at: col(row, "released_at")?,
@@ -142,8 +142,8 @@ pub(crate) fn release(row: &AnyRow) -> Result<Release, StoreError> {
 pub(crate) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
     let scopes: String = col(row, "scopes")?;
     Ok(Consent {
-        account_id: col(row, "account_id")?,
-        client_id: col(row, "client_id")?,
+        account_id: col::<String>(row, "account_id")?.into(),
+        client_id: col::<String>(row, "client_id")?.into(),
         scopes: split(&scopes),
         granted_at: col(row, "granted_at")?,
         linked_at: col(row, "linked_at")?,
@@ -184,8 +184,8 @@ pub(crate) fn outbox_message(row: &AnyRow) -> Result<OutboxMessage, StoreError> 
 pub(crate) fn app_session(row: &AnyRow) -> Result<AppSession, StoreError> {
     Ok(AppSession {
         token_hash: col(row, "token_hash")?,
-        account_id: col(row, "account_id")?,
-        device_id: col(row, "device_id")?,
+        account_id: col::<String>(row, "account_id")?.into(),
+        device_id: col::<String>(row, "device_id")?.into(),
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
     })
@@ -194,7 +194,7 @@ pub(crate) fn app_session(row: &AnyRow) -> Result<AppSession, StoreError> {
 pub(crate) fn evidence(row: &AnyRow) -> Result<EvidenceRecord, StoreError> {
     Ok(EvidenceRecord {
         id: col(row, "id")?,
-        account_id: col(row, "account_id")?,
+        account_id: col::<String>(row, "account_id")?.into(),
         purpose: col(row, "purpose")?,
         method: col(row, "method")?,
         level: EvidenceLevel::parse(&col::<String>(row, "level")?)

@@ -79,6 +79,31 @@ impl From<&Vec<u8>> for Param {
     }
 }
 
+/// Typed ids bind as their text.
+macro_rules! id_params {
+    ($($id:ty),*) => {$(
+        impl From<&$id> for Param {
+            fn from(v: &$id) -> Param {
+                Param::Text(Some(v.to_string()))
+            }
+        }
+
+        impl From<&Option<$id>> for Param {
+            fn from(v: &Option<$id>) -> Param {
+                Param::Text(v.as_ref().map(|id| id.to_string()))
+            }
+        }
+    )*};
+}
+
+id_params!(
+    civpass_core::kernel::AccountId,
+    civpass_core::kernel::ClientId,
+    civpass_core::kernel::DeviceId,
+    civpass_core::kernel::GrantId,
+    civpass_core::kernel::LoginRequestId
+);
+
 /// The parameters `$1`, `$2`, … of a statement, in order: an array (a slice for `execute_on`,
 /// `Into<Vec<Param>>` for the `SqlStore` helpers).
 macro_rules! params {

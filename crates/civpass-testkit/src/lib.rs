@@ -273,6 +273,6 @@ impl TestServer {
             .create_client("Test service", &[redirect_uri.to_owned()], false)
             .await
             .unwrap();
-        (created.client.id, created.secret.unwrap())
+        (created.client.id.into(), created.secret.unwrap())
     }
 }

@@ -10,8 +10,8 @@ use crate::account::store::AppSessionStore;
 use crate::consent::store::ConsentStore;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
-use crate::kernel::Ctx;
 use crate::kernel::store::TransactionStore;
+use crate::kernel::{ClientId, Ctx};
 use crate::oidc::OidcService;
 use crate::oidc::store::OidcWrites;
 
@@ -242,14 +242,14 @@ impl AccountService {
                 .await
                 .map_err(Internal::from)?
                 .map(|c| c.name)
-                .unwrap_or_else(|| consent.client_id.clone());
+                .unwrap_or_else(|| consent.client_id.clone().into());
             services.push(LinkedService {
                 releases: releases
                     .iter()
                     .filter(|r| r.client_id == consent.client_id)
                     .cloned()
                     .collect(),
-                client_id: consent.client_id,
+                client_id: consent.client_id.into(),
                 client_name,
                 scopes: consent.scopes,
                 linked_at: consent.linked_at,
@@ -269,7 +269,7 @@ impl AccountService {
         // the unlink itself, so one cannot happen without the other.
         let client = self.oidc.store.find_client(client_id).await.map_err(Internal::from)?;
         let template = client.and_then(|c| self.oidc.logout_notice(&c, &session.account_id, None));
-        let (account_id, client) = (session.account_id.clone(), client_id.to_owned());
+        let (account_id, client) = (session.account_id.clone(), ClientId::from(client_id));
         let notices = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.delete_consent(&account_id, &client).await? {

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::consent::model::{Consent, Release};
+use crate::kernel::ids::{AccountId, ClientId};
 use crate::kernel::store::StoreResult;
 
 #[async_trait]
@@ -16,7 +17,11 @@ pub trait ConsentStore {
 #[async_trait]
 pub trait ConsentWrites: Send {
     /// Deletes the consent of an account for a client; false if there was none.
-    async fn delete_consent(&mut self, account_id: &str, client_id: &str) -> StoreResult<bool>;
+    async fn delete_consent(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+    ) -> StoreResult<bool>;
     /// Records (or renews) what a citizen agreed a service may receive.
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 use crate::identity::hkid::HkId;
 use crate::kernel::clock::UnixTime;
+use crate::kernel::ids::AccountId;
 
 /// What a vendor's check found (the four outcomes a sandbox tester may pick).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +150,7 @@ impl EvidenceVerifier for NoEvidenceVerifier {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceRecord {
     pub id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     /// What the evidence was for: `registration`.
     pub purpose: String,
     pub method: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::registry::Gender;
 use crate::kernel::clock::UnixTime;
+use crate::kernel::ids::{AccountId, DeviceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,7 +33,7 @@ impl Tier {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
-    pub id: String,
+    pub id: AccountId,
     /// Keyed hash of the canonical HKID, for look-up without decrypting.
     pub hkid_hash: String,
     pub tier: Tier,
@@ -88,8 +89,8 @@ impl DeviceKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub id: String,
-    pub account_id: String,
+    pub id: DeviceId,
+    pub account_id: AccountId,
     /// Software: base64url of the uncompressed P-256 point. Passkey: the WebAuthn credential as
     /// JSON (credential id, COSE public key, signature counter), rewritten as the counter moves.
     pub public_key: String,

@@ -150,8 +150,8 @@ fn new_device(
     now: i64,
 ) -> Device {
     Device {
-        id: format!("d_{}", random_token(16)),
-        account_id: account_id.to_owned(),
+        id: format!("d_{}", random_token(16)).into(),
+        account_id: account_id.to_owned().into(),
         public_key,
         kind,
         credential_id,
@@ -301,7 +301,7 @@ impl IdentityService {
             .map_err(|e| Internal(e.to_string()))?;
         Ok(EvidenceRecord {
             id: self.ctx.new_id().to_string(),
-            account_id: account_id.to_owned(),
+            account_id: account_id.to_owned().into(),
             purpose: "registration".to_owned(),
             method: evidence.method.clone(),
             level: evidence.level,
@@ -331,7 +331,7 @@ impl IdentityService {
             .map_err(|e| Internal(e.to_string()))?;
         let evidence = self.evidence_record(&account_id, &verified.evidence)?;
         let account = Account {
-            id: account_id,
+            id: account_id.into(),
             hkid_hash: verified.hkid_hash,
             tier: Tier::Basic,
             vault,
@@ -358,8 +358,8 @@ impl IdentityService {
         }
         tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), evidence_level = evidence.level.as_str(), "account registered");
         Ok(Enrolled {
-            account_id: account.id,
-            device_id: device.id,
+            account_id: account.id.into(),
+            device_id: device.id.into(),
             tier: account.tier,
             transferred: false,
         })
@@ -441,8 +441,8 @@ impl IdentityService {
         }
         tracing::info!(account_id = %account.id, device_id = %device.id, "account moved to a new device");
         Ok(Enrolled {
-            account_id: account.id,
-            device_id: device.id,
+            account_id: account.id.into(),
+            device_id: device.id.into(),
             tier: account.tier,
             transferred: true,
         })

@@ -135,7 +135,7 @@ pub(crate) struct Registration {
 impl ClientSpec {
     pub(crate) fn into_client(self, registration: Registration) -> Client {
         Client {
-            id: registration.id,
+            id: registration.id.into(),
             name: normalise_client_name(&self.name),
             secret_hash: registration.secret_hash,
             redirect_uris: self.redirect_uris,

@@ -9,8 +9,8 @@ use crate::consent::model::Consent;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::identity::model::DeviceKind;
 use crate::identity::model::Tier;
-use crate::kernel::Internal;
 use crate::kernel::store::transact;
+use crate::kernel::{AccountId, Internal};
 use crate::oidc::OidcService;
 use crate::oidc::login_context::{LoginContext, RequestOrigin};
 use crate::oidc::model::{Client, Decision, Ending, GrantType, LoginRequest, LoginStatus};
@@ -302,7 +302,7 @@ impl OidcService {
     async fn unmet_requirement(
         &self,
         request: &LoginRequest,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> Result<Option<Ending>, DeviceError> {
         if let Some(expected) = &request.expected_sub {
             let client = self
@@ -411,7 +411,7 @@ impl OidcService {
         // library's `offline_access` or a service's own scope must not end the login.
         let mut requested: Vec<String> = claims::parse_list(params.scope.as_deref().unwrap_or(""))
             .into_iter()
-            .filter(|s| claims::SUPPORTED.contains(&s.as_str()))
+            .filter(|s| claims::is_supported(s))
             .collect();
         if !requested.iter().any(|s| s == "openid") {
             return Err(redirect("invalid_scope", "the openid scope is required"));
@@ -572,7 +572,7 @@ impl OidcService {
             .ok()
             .and_then(|json| self.ctx.secrets.sealing.seal(&json, id.as_bytes()).ok());
         let request = LoginRequest {
-            id,
+            id: id.into(),
             client_id: client.id,
             client_name: client.name,
             redirect_uri,
@@ -605,7 +605,7 @@ impl OidcService {
             origin_hash,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
-        Ok(StartedLogin { request_id: request.id })
+        Ok(StartedLogin { request_id: request.id.into() })
     }
 
     /// One browser may hold a few pending login requests, one address some more: each keeps
@@ -827,8 +827,8 @@ impl OidcService {
             same_browser: same_browser(&request, browser_id),
             started_at: request.created_at,
             context,
-            request_id: request.id,
-            client_id: request.client_id,
+            request_id: request.id.into(),
+            client_id: request.client_id.into(),
             client_name: request.client_name,
             scopes: request.scopes,
             challenge: request.challenge,

@@ -4,15 +4,40 @@
 
 use async_trait::async_trait;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
-use serde_json::json;
 
-use crate::kernel::Internal;
 use crate::kernel::outbox::{self, Attempt, OutboxMessage};
+use crate::kernel::{AccountId, GrantId, Internal};
 use crate::oidc::OidcService;
 use crate::oidc::model::{Client, LogoutNotice};
 
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Claims of a logout token (Back-Channel Logout 1.0 section 2.4): it names the citizen as the
+/// service knows them and, when one session ended, that session; it carries no `nonce`.
+#[derive(Debug, serde::Serialize)]
+pub struct LogoutTokenClaims<'a> {
+    pub iss: &'a str,
+    pub aud: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
+    pub events: LogoutEvents,
+}
+
+/// The `events` claim: the back-channel logout event, with an empty object.
+#[derive(Debug, serde::Serialize)]
+pub struct LogoutEvents {
+    #[serde(rename = "http://schemas.openid.net/event/backchannel-logout")]
+    pub backchannel_logout: Empty,
+}
+
+/// `{}`.
+#[derive(Debug, serde::Serialize)]
+pub struct Empty {}
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,14 +260,14 @@ impl OidcService {
     pub(crate) fn logout_notice(
         &self,
         client: &Client,
-        account_id: &str,
-        session_id: Option<&str>,
+        account_id: &AccountId,
+        session_id: Option<&GrantId>,
     ) -> Option<OutboxMessage> {
         client.backchannel_logout_uri.as_ref()?;
         let notice = LogoutNotice {
             client_id: client.id.clone(),
             subject: self.pairwise_subject(account_id, client),
-            session_id: session_id.map(str::to_owned),
+            session_id: session_id.map(GrantId::to_string),
         };
         OutboxMessage::new(self.ctx.new_id().to_string(), &notice, self.ctx.now()).ok()
     }
@@ -306,19 +331,16 @@ impl OidcService {
     /// tokens, and fresh for each attempt, as it lives two minutes.
     fn logout_token(&self, client: &Client, notice: &LogoutNotice) -> Result<String, Internal> {
         let now = self.ctx.now();
-        let sub = notice.subject.as_str();
-        let mut claims = json!({
-            "iss": self.ctx.settings.issuer,
-            "aud": client.id,
-            "iat": now,
-            "exp": now + 120,
-            "jti": random_token(16),
-            "sub": sub,
-            "events": { BACKCHANNEL_EVENT: {} },
-        });
-        if let Some(sid) = &notice.session_id {
-            claims["sid"] = json!(sid);
-        }
+        let claims = LogoutTokenClaims {
+            iss: &self.ctx.settings.issuer,
+            aud: &client.id,
+            iat: now,
+            exp: now + 120,
+            jti: random_token(16),
+            sub: &notice.subject,
+            sid: notice.session_id.as_deref(),
+            events: LogoutEvents { backchannel_logout: Empty {} },
+        };
         let signer = self
             .keys
             .signer(client.id_token_alg, now)
@@ -331,14 +353,14 @@ impl OidcService {
 /// citizen unlinks a service: one per session, each naming it as its `sid` (its id suffixed
 /// with the session's), so the service can end exactly those (Back-Channel Logout 1.0 section
 /// 2.4); with none live, `template` itself, for the citizen as a whole.
-pub(crate) fn per_session(template: &OutboxMessage, ended: &[String]) -> Vec<OutboxMessage> {
+pub(crate) fn per_session(template: &OutboxMessage, ended: &[GrantId]) -> Vec<OutboxMessage> {
     let Some(notice) = template.payload::<LogoutNotice>().filter(|_| !ended.is_empty()) else {
         return vec![template.clone()];
     };
     ended
         .iter()
         .filter_map(|session| {
-            let notice = LogoutNotice { session_id: Some(session.clone()), ..notice.clone() };
+            let notice = LogoutNotice { session_id: Some(session.to_string()), ..notice.clone() };
             let id = format!("{}.{session}", template.id);
             OutboxMessage::new(id, &notice, template.created_at).ok()
         })
@@ -355,7 +377,7 @@ mod tests {
             LogoutNotice { client_id: "c1".into(), subject: "sub".into(), session_id: None };
         let template = OutboxMessage::new("n1".into(), &notice, 5).unwrap();
         assert_eq!(per_session(&template, &[]), std::slice::from_ref(&template));
-        let notices = per_session(&template, &["g1".to_owned(), "g2".to_owned()]);
+        let notices = per_session(&template, &["g1".into(), "g2".into()]);
         let named: Vec<(&str, Option<String>)> = notices
             .iter()
             .map(|n| (n.id.as_str(), n.payload::<LogoutNotice>().unwrap().session_id))

@@ -24,7 +24,7 @@ use crate::device::DeviceService;
 use crate::identity::IdentityService;
 use crate::kernel::outbox::OutboxStore;
 use crate::kernel::store::TransactionStore;
-use crate::kernel::{Ctx, Internal, UnixTime};
+use crate::kernel::{AccountId, Ctx, Internal, UnixTime};
 use crate::keys::KeyRing;
 use crate::oidc::clients::{ClientError, ClientSpec, JwksCache, JwksSource, NewClient};
 use crate::oidc::login_context::IpLocator;
@@ -97,7 +97,7 @@ impl OidcService {
         }
         let client = self.store.find_client(id).await?;
         if let (Some(client), Ok(mut cache)) = (&client, self.client_cache.lock()) {
-            cache.insert(client.id.clone(), (now, client.clone()));
+            cache.insert(client.id.clone().into(), (now, client.clone()));
         }
         Ok(client.filter(|c| c.disabled_at.is_none()))
     }
@@ -138,7 +138,7 @@ impl OidcService {
     /// pair, unlinkable across sectors. A client's sector is the host of its
     /// `sector_identifier_uri`, so an organisation's services share subjects; without one it is
     /// the client itself, which keeps even two clients on one host apart.
-    pub fn pairwise_subject(&self, account_id: &str, client: &Client) -> String {
+    pub fn pairwise_subject(&self, account_id: &AccountId, client: &Client) -> String {
         let sector = client.sector.as_deref().unwrap_or(&client.id);
         self.ctx.secrets.pairwise.hash(&[sector.as_bytes(), account_id.as_bytes()])
     }

@@ -5,6 +5,7 @@ use civpass_crypto::jws::Algorithm;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::clock::UnixTime;
+use crate::kernel::ids::{AccountId, ClientId, DeviceId, GrantId, LoginRequestId};
 
 /// A relying party. Its registration metadata is stored as one JSON document (the fields
 /// serde writes; nothing queries them), the rest in columns of their own (`#[serde(skip)]`): a
@@ -12,7 +13,7 @@ use crate::kernel::clock::UnixTime;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     #[serde(skip)]
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     /// SHA-256 of the secret; `None` for a public client or one that signs assertions.
     #[serde(skip)]
@@ -229,8 +230,8 @@ impl LoginStatus {
 /// One authorization request, from `/authorize` to the code's redemption.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginRequest {
-    pub id: String,
-    pub client_id: String,
+    pub id: LoginRequestId,
+    pub client_id: ClientId,
     /// The service's name when the request was made, as the citizen is shown it.
     pub client_name: String,
     pub redirect_uri: String,
@@ -246,14 +247,14 @@ pub struct LoginRequest {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub status: LoginStatus,
-    pub account_id: Option<String>,
-    pub device_id: Option<String>,
+    pub account_id: Option<AccountId>,
+    pub device_id: Option<DeviceId>,
     pub approved_scopes: Vec<String>,
     pub auth_time: Option<UnixTime>,
     pub amr: Vec<String>,
     pub code_hash: Option<String>,
     pub code_expires_at: Option<UnixTime>,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     /// The relying party's `ui_locales`, for the language of the login page.
     pub ui_locales: Option<String>,
     /// `acr_values` the citizen must meet one of (from `acr_values` or an essential `acr` in
@@ -281,7 +282,7 @@ pub struct LoginRequest {
 /// so only what it names is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutNotice {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The subject the service knows the citizen by.
     pub subject: String,
     /// The session (grant) that ended, sent as `sid`; None for the citizen as a whole.
@@ -297,8 +298,8 @@ impl crate::kernel::outbox::OutboxKind for LogoutNotice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Approve {
-        account_id: String,
-        device_id: String,
+        account_id: AccountId,
+        device_id: DeviceId,
         approved_scopes: Vec<String>,
         amr: Vec<String>,
     },
@@ -388,10 +389,10 @@ impl Ending {
 /// Tokens issued from one approved login; the refresh token rotates within it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub id: String,
-    pub account_id: String,
-    pub client_id: String,
-    pub login_request_id: String,
+    pub id: GrantId,
+    pub account_id: AccountId,
+    pub client_id: ClientId,
+    pub login_request_id: LoginRequestId,
     pub scopes: Vec<String>,
     pub auth_time: UnixTime,
     pub acr: String,

@@ -283,7 +283,7 @@ impl OidcService {
             return Err("a request object cannot hold another request");
         }
         Ok(AuthorizeParams {
-            client_id: Some(client.id.clone()),
+            client_id: Some(client.id.clone().into()),
             redirect_uri: text(claims, "redirect_uri"),
             response_type: text(claims, "response_type"),
             scope: text(claims, "scope"),

@@ -252,7 +252,7 @@ impl OidcService {
         let access_token = random_token(32);
         let created = self.insert_client(spec, Some(hash_secret(&access_token))).await?;
         Ok(Registered {
-            client_id: created.client.id.clone(),
+            client_id: created.client.id.clone().into(),
             client_secret_expires_at: created.secret.as_ref().map(|_| 0),
             client_secret: created.secret,
             client_id_issued_at: created.client.created_at,
@@ -288,7 +288,7 @@ impl OidcService {
     ) -> Result<Registered, RegistrationError> {
         let client = self.managed_client(client_id, token).await?;
         Ok(Registered {
-            client_id: client.id.clone(),
+            client_id: client.id.clone().into(),
             client_secret: None,
             client_secret_expires_at: client.secret_hash.as_ref().map(|_| 0),
             client_id_issued_at: client.created_at,
@@ -333,7 +333,7 @@ impl OidcService {
             None
         };
         let mut client = spec.into_client(Registration {
-            id: old.id.clone(),
+            id: old.id.clone().into(),
             secret_hash,
             registration_token_hash: Some(hash_secret(&access_token)),
             sector,
@@ -347,7 +347,7 @@ impl OidcService {
         self.forget_client(client_id);
         tracing::info!(client_id, "client registration updated");
         Ok(Registered {
-            client_id: client.id.clone(),
+            client_id: client.id.clone().into(),
             client_secret_expires_at: client.secret_hash.as_ref().map(|_| 0),
             client_secret: new_secret,
             client_id_issued_at: client.created_at,

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::consent::store::ConsentWrites;
 use crate::kernel::UnixTime;
+use crate::kernel::ids::{AccountId, ClientId, GrantId};
 use crate::kernel::outbox::OutboxWrites;
 use crate::kernel::store::{StoreResult, TxScope};
 use crate::oidc::model::{Client, Decision, Grant, LoginRequest};
@@ -67,7 +68,7 @@ pub enum Redemption {
     Redeemed,
     /// The code was used before: the grant it produced should be revoked.
     AlreadyRedeemed {
-        grant_id: Option<String>,
+        grant_id: Option<GrantId>,
     },
     Unknown,
 }
@@ -166,10 +167,10 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + Send {
     /// Revokes every live grant of an account with a client; returns their ids.
     async fn revoke_live_grants(
         &mut self,
-        account_id: &str,
-        client_id: &str,
+        account_id: &AccountId,
+        client_id: &ClientId,
         now: UnixTime,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<Vec<GrantId>>;
     /// Revokes a grant; true if it was live.
     async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Marks a client deleted (it is not found any more); false if there was no live one.

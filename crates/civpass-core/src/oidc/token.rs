@@ -29,30 +29,24 @@ fn identity_claims(
     identity: &crate::identity::model::Identity,
     scopes: &[String],
 ) -> Map<String, Value> {
-    let mut out = Map::new();
-    for scope in scopes {
-        match scope.as_str() {
-            "profile" => {
-                let (family, given) =
-                    identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
-                out.insert("name".into(), json!(identity.name_en));
-                out.insert("family_name".into(), json!(family));
-                out.insert("given_name".into(), json!(given));
-                out.insert("name#zh-Hant-HK".into(), json!(identity.name_zh));
-            }
-            "hkid" => {
-                out.insert("hkid".into(), json!(identity.hkid));
-            }
-            "birthdate" => {
-                out.insert("birthdate".into(), json!(identity.date_of_birth));
-            }
-            "gender" => {
-                out.insert("gender".into(), json!(identity.gender.as_str()));
-            }
-            _ => {}
-        }
-    }
-    out
+    let (family, given) = identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
+    let value = |claim: &str| -> Option<Value> {
+        Some(match claim {
+            "name" => json!(identity.name_en),
+            "family_name" => json!(family),
+            "given_name" => json!(given),
+            "name#zh-Hant-HK" => json!(identity.name_zh),
+            "hkid" => json!(identity.hkid),
+            "birthdate" => json!(identity.date_of_birth),
+            "gender" => json!(identity.gender.as_str()),
+            _ => return None,
+        })
+    };
+    let released = scopes.iter().filter_map(|s| claims::scope(s)).filter(|s| s.personal);
+    released
+        .flat_map(|s| s.claims.iter())
+        .filter_map(|claim| value(claim).map(|v| ((*claim).to_owned(), v)))
+        .collect()
 }
 
 /// RFC 7662 section 2.2 for an active access token (RFC 9449 section 6.2: a bound one is of
@@ -128,6 +122,27 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+}
+
+/// Claims of our ID tokens (OpenID Connect Core 1.0 section 2), with the released identity
+/// claims beside them.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    pub acr: &'a str,
+    pub amr: &'a [String],
+    /// The login session (the grant): what RP-initiated and back-channel logout name.
+    pub sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    /// Identity claims the consent released (`consent::claims`).
+    #[serde(flatten)]
+    pub released: Map<String, Value>,
 }
 
 /// Claims of our JWT access tokens (RFC 9068).
@@ -227,7 +242,7 @@ impl OidcService {
         let account = self.identity.account(&account_id).await.map_err(Internal::from)?;
         let refresh_token = random_token(32);
         let grant = Grant {
-            id: self.ctx.new_id().to_string(),
+            id: self.ctx.new_id().to_string().into(),
             account_id: account.id.clone(),
             client_id: client.id.clone(),
             login_request_id: request.id.clone(),
@@ -533,7 +548,7 @@ impl OidcService {
         // named sees others' access tokens.
         let owner = match (&grant, &kind) {
             (Some(g), _) => g.client_id.clone(),
-            (None, TokenKind::Access(claims)) => claims.client_id.clone(),
+            (None, TokenKind::Access(claims)) => claims.client_id.clone().into(),
             (None, TokenKind::Refresh) => return Ok(inactive),
         };
         let is_access = matches!(kind, TokenKind::Access(_));
@@ -628,12 +643,12 @@ impl OidcService {
             iss: issuer.clone(),
             sub: sub.clone(),
             aud: endpoints::url(issuer, endpoints::USERINFO),
-            client_id: grant.client_id.clone(),
+            client_id: grant.client_id.clone().into(),
             scope: scope.clone(),
             exp: now + self.ctx.settings.access_token_ttl,
             iat: now,
             jti: random_token(16),
-            gid: Some(grant.id.clone()),
+            gid: Some(grant.id.clone().into()),
             cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
         let access_token =
@@ -668,24 +683,19 @@ impl OidcService {
         let signer = self.keys.signer(client.id_token_alg, now).ok_or_else(|| {
             TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
         })?;
-        let mut claims = json!({
-            "iss": self.ctx.settings.issuer,
-            "sub": sub,
-            "aud": grant.client_id,
-            "exp": now + self.ctx.settings.id_token_ttl,
-            "iat": now,
-            "auth_time": grant.auth_time,
-            "acr": grant.acr,
-            "amr": grant.amr,
-            // The login session: what RP-initiated and back-channel logout name.
-            "sid": grant.id,
-        });
-        if let Some(nonce) = extras.nonce {
-            claims["nonce"] = json!(nonce);
-        }
-        for (name, value) in extras.claims {
-            claims[name] = value;
-        }
+        let claims = IdTokenClaims {
+            iss: &self.ctx.settings.issuer,
+            sub,
+            aud: &grant.client_id,
+            exp: now + self.ctx.settings.id_token_ttl,
+            iat: now,
+            auth_time: grant.auth_time,
+            acr: &grant.acr,
+            amr: &grant.amr,
+            sid: &grant.id,
+            nonce: extras.nonce,
+            released: extras.claims,
+        };
         signer.sign("JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))
     }
 
@@ -719,9 +729,9 @@ impl OidcService {
         let scope = claims::join(&granted);
         let claims = AccessClaims {
             iss: issuer.clone(),
-            sub: client.id.clone(),
+            sub: client.id.clone().into(),
             aud: issuer.clone(),
-            client_id: client.id.clone(),
+            client_id: client.id.clone().into(),
             scope: scope.clone(),
             exp: now + self.ctx.settings.access_token_ttl,
             iat: now,
@@ -811,7 +821,7 @@ impl OidcService {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "userinfo_endpoint": endpoints::url(issuer, endpoints::USERINFO),
             "jwks_uri": endpoints::url(issuer, endpoints::JWKS),
-            "scopes_supported": claims::SUPPORTED,
+            "scopes_supported": claims::supported(),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -819,7 +829,7 @@ impl OidcService {
             "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "token_endpoint_auth_signing_alg_values_supported": civpass_crypto::external::ACCEPTED,
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": claims::ALL_CLAIMS,
+            "claims_supported": claims::all_claims(),
             "acr_values_supported": ["basic", "plus"],
             "claims_locales_supported": ["en", "zh-Hant-HK"],
             "ui_locales_supported": ["en", "zh-HK", "zh-CN"],

@@ -26,8 +26,8 @@ pub(crate) async fn decide_login_request(
             "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
              amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
         )
-        .bind(account_id.clone())
-        .bind(device_id.clone())
+        .bind(account_id.as_str())
+        .bind(device_id.as_str())
         .bind(approved_scopes.join(" "))
         .bind(amr.join(" "))
         .bind(now)
@@ -67,7 +67,8 @@ pub(crate) async fn redeem_code(
         .map_err(backend)?;
     Ok(match previous {
         Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
-            Redemption::AlreadyRedeemed { grant_id: row.try_get("grant_id").map_err(backend)? }
+            let grant_id: Option<String> = row.try_get("grant_id").map_err(backend)?;
+            Redemption::AlreadyRedeemed { grant_id: grant_id.map(Into::into) }
         }
         _ => Redemption::Unknown,
     })
@@ -85,8 +86,8 @@ impl LoginStore for SqlStore {
                      acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context, origin_hash) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
-                .bind(&r.id)
-                .bind(&r.client_id)
+                .bind(r.id.as_str())
+                .bind(r.client_id.as_str())
                 .bind(&r.client_name)
                 .bind(&r.redirect_uri)
                 .bind(&r.oauth_state)

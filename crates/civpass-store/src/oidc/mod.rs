@@ -8,12 +8,12 @@ mod replay;
 use async_trait::async_trait;
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::StoreResult;
+use civpass_core::kernel::{AccountId, ClientId, GrantId};
 use civpass_core::oidc::model::{Decision, Grant};
 use civpass_core::oidc::store::{OidcTransaction, Redemption};
-use sqlx::Row;
 
 use crate::backend;
-use crate::sql::{execute_on, params};
+use crate::sql::{bind_all, col, execute_on, params};
 use crate::tx::SqlTransaction;
 use grants::{insert_grant, revoke_grant};
 use login::{decide_login_request, redeem_code};
@@ -22,21 +22,21 @@ use login::{decide_login_request, redeem_code};
 impl OidcTransaction for SqlTransaction<'_> {
     async fn revoke_live_grants(
         &mut self,
-        account_id: &str,
-        client_id: &str,
+        account_id: &AccountId,
+        client_id: &ClientId,
         now: UnixTime,
-    ) -> StoreResult<Vec<String>> {
-        let revoked = sqlx::query(
-            "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL \
-             RETURNING id",
+    ) -> StoreResult<Vec<GrantId>> {
+        let revoked = bind_all(
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 \
+                 AND revoked_at IS NULL RETURNING id",
+            ),
+            &params![now, account_id, client_id],
         )
-        .bind(now)
-        .bind(account_id)
-        .bind(client_id)
         .fetch_all(&mut *self.conn)
         .await
         .map_err(backend)?;
-        revoked.iter().map(|row| row.try_get("id").map_err(backend)).collect()
+        revoked.iter().map(|row| col::<String>(row, "id").map(GrantId::from)).collect()
     }
 
     async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {

@@ -52,7 +52,7 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
             "a public client has no secret"
         );
         let listed: Vec<String> =
-            store.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+            store.list_clients().await.unwrap().into_iter().map(|c| c.id.into()).collect();
         assert_eq!(listed, ["c1", "p1"].map(String::from), "oldest first");
 
         // Deleting a client with its grants, as core's `remove_client` does: one transaction.

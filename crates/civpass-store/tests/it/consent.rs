@@ -62,12 +62,13 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             async move {
                 transact(store, move |tx| {
                     Box::pin(async move {
-                        if !tx.delete_consent("a1", "c1").await? {
+                        if !tx.delete_consent(&"a1".into(), &"c1".into()).await? {
                             return Ok(false);
                         }
-                        for session in tx.revoke_live_grants("a1", "c1", at).await? {
+                        for session in tx.revoke_live_grants(&"a1".into(), &"c1".into(), at).await?
+                        {
                             let id = format!("on-unlink.{session}");
-                            tx.insert_message(&notice_due(&id, Some(session), 0)).await?;
+                            tx.insert_message(&notice_due(&id, Some(session.into()), 0)).await?;
                         }
                         Ok(true)
                     })

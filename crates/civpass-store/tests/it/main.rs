@@ -133,7 +133,7 @@ fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
             created_at: 1,
         },
         Device {
-            id: format!("d-{id}"),
+            id: format!("d-{id}").into(),
             account_id: id.into(),
             public_key: "pk".into(),
             kind: DeviceKind::Software,

@@ -119,7 +119,7 @@ async fn login(
         .await?;
     let rp = Arc::new(Rp {
         server: server.clone(),
-        client_id: client.client.id,
+        client_id: client.client.id.into(),
         client_secret: client.secret.unwrap_or_default(),
         redirect_uri,
         http: http.clone(),
@@ -366,7 +366,7 @@ async fn tokens(
     let client = services.oidc.register_client(spec).await?;
     let rp = Arc::new(Rp {
         server: server.clone(),
-        client_id: client.client.id,
+        client_id: client.client.id.into(),
         client_secret: client.secret.unwrap_or_default(),
         redirect_uri,
         http: http.clone(),

@@ -29,7 +29,7 @@ async fn signing_client(server: &TestServer, grants: &[GrantType]) -> (String, S
     spec.scopes = vec!["api.read".into()];
     let created = server.services.oidc.register_client(spec).await.unwrap();
     assert!(created.secret.is_none(), "no secret for a client that signs");
-    (created.client.id, key)
+    (created.client.id.into(), key)
 }
 
 fn assertion_claims(server: &TestServer, client_id: &str) -> Value {

@@ -89,7 +89,7 @@ pub(crate) async fn client_with(
     spec.post_logout_redirect_uris = vec![BYE.to_owned()];
     spec.backchannel_logout_uri = backchannel;
     let created = server.services.oidc.register_client(spec).await.unwrap();
-    (created.client.id, created.secret.unwrap())
+    (created.client.id.into(), created.secret.unwrap())
 }
 
 fn claims(jwt: &str) -> Value {

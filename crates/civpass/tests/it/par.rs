@@ -206,7 +206,7 @@ async fn signing_client(server: &TestServer) -> (String, SigningKey) {
     spec.grant_types = vec![GrantType::AuthorizationCode];
     spec.jwks = Some(json!({"keys": [key.public_jwk()]}).to_string());
     spec.require_signed_request = true;
-    (server.services.oidc.register_client(spec).await.unwrap().client.id, key)
+    (server.services.oidc.register_client(spec).await.unwrap().client.id.into(), key)
 }
 
 fn request_object(server: &TestServer, id: &str, req: &AuthRequest) -> Value {
@@ -385,7 +385,7 @@ async fn pushes_are_bounded_in_size_and_a_public_clients_per_address() {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-            form.push(("client_id".into(), public.clone()));
+            form.push(("client_id".into(), public.clone().into()));
             form.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
             let url = format!("{}/par", server.base);
             async move {

@@ -17,7 +17,7 @@ async fn native_client(server: &TestServer, redirect_uris: &[&str]) -> String {
     let mut spec = ClientSpec::web("Native app", &uris);
     spec.native = true;
     spec.auth_methods = vec![AuthMethod::None];
-    server.services.oidc.register_client(spec).await.unwrap().client.id
+    server.services.oidc.register_client(spec).await.unwrap().client.id.into()
 }
 
 /// Whether `/authorize` with this request reaches the login page (rather than an error page).
@@ -377,17 +377,17 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
                 .unwrap()
         }
     };
-    let res = token("http://127.0.0.1:5173", public.clone()).await;
+    let res = token("http://127.0.0.1:5173", public.clone().into()).await;
     assert_eq!(acao(&res).as_deref(), Some(spa));
     let exposed = res.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
     assert!(exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"));
     assert!(res.headers().get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")));
     for (origin, client) in [
         ("https://evil.example", public.clone()),
-        ("http://127.0.0.1:5173", confidential.clone()),
-        ("http://127.0.0.1:5173", "unknown".to_owned()),
+        ("http://127.0.0.1:5173", confidential.clone().into()),
+        ("http://127.0.0.1:5173", "unknown".to_owned().into()),
     ] {
-        let res = token(origin, client.clone()).await;
+        let res = token(origin, client.clone().into()).await;
         assert!(res.status().is_client_error());
         assert_eq!(acao(&res).as_deref(), Some(origin), "{origin} {client}");
     }
@@ -429,7 +429,7 @@ async fn browser_clients_read_metadata_anywhere_and_token_answers_only_at_their_
         ("https://evil.example", public.clone(), None),
         ("http://127.0.0.1:5174", public.clone(), None),
         ("http://localhost:5173", public.clone(), None),
-        (spa, confidential.clone(), Some(secret.clone())),
+        (spa, confidential.clone().into(), Some(secret.clone())),
     ] {
         let req = AuthRequest::new(&client, &format!("{spa}/callback"), "openid");
         let code = support::login_code(&server, &wallet, &req).await;
