@@ -19,7 +19,7 @@ pub(crate) async fn insert_release(conn: &mut AnyConnection, r: &Release) -> Sto
         &r.client_id,
         &r.grant_id,
         r.claims.join(" "),
-        &r.channel,
+        r.channel.as_str(),
         r.released_at
     ];
     execute_on(

@@ -1,7 +1,7 @@
 //! Row ↔ record mapping. Lists are stored space-separated (scopes, amr) or as JSON (URIs).
 
 use civpass_core::account::model::AppSession;
-use civpass_core::consent::model::{Consent, Release};
+use civpass_core::consent::model::{Consent, Release, ReleaseChannel};
 use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::identity::model::{Account, Tier};
 use civpass_core::identity::model::{Device, DeviceKind};
@@ -134,7 +134,8 @@ pub(crate) fn release(row: &AnyRow) -> Result<Release, StoreError> {
         client_id: col::<String>(row, "client_id")?.into(),
         grant_id: col::<String>(row, "grant_id")?.into(),
         claims: split(&claims),
-        channel: col(row, "channel")?,
+        channel: ReleaseChannel::parse(&col::<String>(row, "channel")?)
+            .ok_or_else(|| corrupt("release channel"))?,
         released_at: col(row, "released_at")?,
     })
 }

@@ -25,6 +25,7 @@ use crate::identity::evidence::EvidenceLevel;
 use crate::identity::model::Device;
 use crate::identity::model::{Identity, Tier};
 use crate::kernel::Internal;
+use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
 use crate::oidc::logout::per_session;
 
@@ -137,7 +138,7 @@ impl AccountService {
     ) -> Result<Challenge<AssertionOptions>, SessionError> {
         let device = self.active_device(device_id).await?;
         self.device
-            .start_assertion(&device, format!("session:{}", device.id))
+            .start_assertion(&device, CeremonyPurpose::Session { device: device.id.clone() })
             .await?
             .ok_or(SessionError::PasskeysUnavailable)
     }
@@ -151,7 +152,7 @@ impl AccountService {
         proof: DeviceProof<'_>,
     ) -> Result<OpenedSession, SessionError> {
         let device = self.active_device(device_id).await?;
-        let purpose = format!("session:{}", device.id);
+        let purpose = CeremonyPurpose::Session { device: device.id.clone() };
         let outcome = match proof {
             DeviceProof::Passkey(credential) => {
                 self.device.verify_passkey(&device, ceremony_id, &purpose, credential).await?

@@ -11,9 +11,29 @@ pub struct Release {
     pub client_id: ClientId,
     pub grant_id: GrantId,
     pub claims: Vec<String>,
-    /// `id_token` or `userinfo`.
-    pub channel: String,
+    pub channel: ReleaseChannel,
     pub released_at: UnixTime,
+}
+
+/// How released claims left: in an ID token (at the token endpoint) or from UserInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseChannel {
+    IdToken,
+    UserInfo,
+}
+
+impl ReleaseChannel {
+    /// The stored and shown form: `id_token` or `userinfo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseChannel::IdToken => "id_token",
+            ReleaseChannel::UserInfo => "userinfo",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReleaseChannel> {
+        [ReleaseChannel::IdToken, ReleaseChannel::UserInfo].into_iter().find(|c| c.as_str() == text)
+    }
 }
 
 /// The citizen's standing agreement that a service may receive these scopes.
@@ -26,4 +46,17 @@ pub struct Consent {
     pub granted_at: UnixTime,
     /// When the citizen first used the service (the account link); kept across later consents.
     pub linked_at: UnixTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_channel_reads_back_as_stored() {
+        for channel in [ReleaseChannel::IdToken, ReleaseChannel::UserInfo] {
+            assert_eq!(ReleaseChannel::parse(channel.as_str()), Some(channel));
+        }
+        assert_eq!(ReleaseChannel::parse("email"), None);
+    }
 }

@@ -25,6 +25,7 @@ use crate::identity::model::{Device, DeviceKind};
 use crate::identity::registration::{EnrolError, Enrolled, IdentityClaim};
 use crate::identity::registry::Gender;
 use crate::kernel::Internal;
+use crate::kernel::ceremony::CeremonyPurpose;
 
 /// A challenge for the device, and the id of the ceremony that will check the answer.
 #[derive(Debug, Clone)]
@@ -135,7 +136,7 @@ impl DeviceService {
             evidence_reference: verified.evidence.vendor_reference.clone(),
             state,
         };
-        let ceremony_id = self.ceremonies.open("register".to_owned(), &pending).await?;
+        let ceremony_id = self.ceremonies.open(&CeremonyPurpose::RegisterPasskey, &pending).await?;
         Ok(Challenge { ceremony_id, options })
     }
 
@@ -149,7 +150,7 @@ impl DeviceService {
         let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
         let pending: PendingRegistration = self
             .ceremonies
-            .take(ceremony_id, "register")
+            .take(ceremony_id, &CeremonyPurpose::RegisterPasskey)
             .await?
             .ok_or(EnrolError::CeremonyNotFound)?;
         let passkey =
@@ -200,7 +201,7 @@ impl DeviceService {
     pub(crate) async fn start_assertion(
         &self,
         device: &Device,
-        purpose: String,
+        purpose: CeremonyPurpose,
     ) -> Result<Option<Challenge<AssertionOptions>>, Internal> {
         match device.kind {
             DeviceKind::Passkey => {
@@ -210,12 +211,12 @@ impl DeviceService {
                 let (options, state) = webauthn
                     .start_passkey_authentication(&[passkey])
                     .map_err(|e| Internal(format!("passkey authentication options: {e}")))?;
-                let ceremony_id = self.ceremonies.open(purpose, &state).await?;
+                let ceremony_id = self.ceremonies.open(&purpose, &state).await?;
                 Ok(Some(Challenge { ceremony_id, options: AssertionOptions::Passkey(options) }))
             }
             DeviceKind::Software => {
                 let challenge = random_token(32);
-                let ceremony_id = self.ceremonies.open(purpose, &challenge).await?;
+                let ceremony_id = self.ceremonies.open(&purpose, &challenge).await?;
                 Ok(Some(Challenge {
                     ceremony_id,
                     options: AssertionOptions::Software { challenge },
@@ -230,7 +231,7 @@ impl DeviceService {
         &self,
         device: &Device,
         ceremony_id: &str,
-        purpose: &str,
+        purpose: &CeremonyPurpose,
         credential: &PublicKeyCredential,
     ) -> Result<Result<(), ProofFailure>, Internal> {
         let Some(webauthn) = self.webauthn() else { return Ok(Err(ProofFailure::Invalid)) };

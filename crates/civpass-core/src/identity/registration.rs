@@ -27,6 +27,7 @@ use crate::identity::hkid::HkId;
 use crate::identity::model::{Account, Identity, Tier};
 use crate::identity::model::{Device, DeviceKind};
 use crate::kernel::Internal;
+use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::StoreError;
 
 /// How long the per-identity attempt window lasts, in seconds.
@@ -213,7 +214,7 @@ impl IdentityService {
             OpenCheck { hkid_hash: self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]) };
         let reference = self
             .ceremonies
-            .open_for("identity-check".to_owned(), &state, IDENTITY_CHECK_TTL)
+            .open_for(&CeremonyPurpose::IdentityCheck, &state, IDENTITY_CHECK_TTL)
             .await?;
         Ok(IdentityCheck { reference, expires_at: self.ctx.now() + IDENTITY_CHECK_TTL })
     }
@@ -236,7 +237,7 @@ impl IdentityService {
         // used up now, whatever follows.
         let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
         let opened: Option<OpenCheck> =
-            self.ceremonies.take(submitted.reference, "identity-check").await?;
+            self.ceremonies.take(submitted.reference, &CeremonyPurpose::IdentityCheck).await?;
         if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
             return Err(EnrolError::EvidenceUnknown);
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::kernel::store::StoreResult;
-use crate::kernel::{Ctx, Internal, UnixTime};
+use crate::kernel::{Ctx, DeviceId, Internal, LoginRequestId, UnixTime};
 
 /// A WebAuthn or device-signature ceremony in progress: the server's half, kept between the
 /// challenge and the answer, used once.
@@ -34,6 +34,33 @@ pub trait CeremonyStore: Send + Sync {
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
+/// What a ceremony's answer may be used for: it is taken only for the purpose it was opened
+/// for, so a challenge answered for one login cannot approve another, or open a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CeremonyPurpose {
+    /// A registration's identity check: the nonce the evidence vendor binds.
+    IdentityCheck,
+    /// Registering a passkey with a registration.
+    RegisterPasskey,
+    /// Approving or denying one login request with one device.
+    Decision { request: LoginRequestId, device: DeviceId },
+    /// Opening the app's session with one device.
+    Session { device: DeviceId },
+}
+
+impl std::fmt::Display for CeremonyPurpose {
+    /// The stored form (`identity-check`, `register`, `login:{request}:{device}`,
+    /// `session:{device}`), unchanged from when purposes were strings.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CeremonyPurpose::IdentityCheck => f.write_str("identity-check"),
+            CeremonyPurpose::RegisterPasskey => f.write_str("register"),
+            CeremonyPurpose::Decision { request, device } => write!(f, "login:{request}:{device}"),
+            CeremonyPurpose::Session { device } => write!(f, "session:{device}"),
+        }
+    }
+}
+
 /// Opens and takes ceremonies; each slice that challenges a device holds one.
 #[derive(Clone)]
 pub struct Ceremonies {
@@ -47,14 +74,18 @@ impl Ceremonies {
     }
 
     /// A ceremony that may be answered for the configured `ceremony_ttl`; returns its id.
-    pub async fn open<T: Serialize>(&self, purpose: String, state: &T) -> Result<String, Internal> {
+    pub async fn open<T: Serialize>(
+        &self,
+        purpose: &CeremonyPurpose,
+        state: &T,
+    ) -> Result<String, Internal> {
         self.open_for(purpose, state, self.ctx.settings.ceremony_ttl).await
     }
 
     /// A ceremony that may be answered for `ttl` seconds.
     pub async fn open_for<T: Serialize>(
         &self,
-        purpose: String,
+        purpose: &CeremonyPurpose,
         state: &T,
         ttl: i64,
     ) -> Result<String, Internal> {
@@ -66,8 +97,12 @@ impl Ceremonies {
             .sealing
             .seal(&json, id.as_bytes())
             .map_err(|e| Internal(e.to_string()))?;
-        let ceremony =
-            Ceremony { id: id.clone(), purpose, sealed_state, expires_at: self.ctx.now() + ttl };
+        let ceremony = Ceremony {
+            id: id.clone(),
+            purpose: purpose.to_string(),
+            sealed_state,
+            expires_at: self.ctx.now() + ttl,
+        };
         self.store.insert_ceremony(&ceremony).await?;
         Ok(id)
     }
@@ -77,12 +112,12 @@ impl Ceremonies {
     pub async fn take<T: DeserializeOwned>(
         &self,
         id: &str,
-        purpose: &str,
+        purpose: &CeremonyPurpose,
     ) -> Result<Option<T>, Internal> {
         let Some(ceremony) = self.store.take_ceremony(id, self.ctx.now()).await? else {
             return Ok(None);
         };
-        if ceremony.purpose != purpose {
+        if ceremony.purpose != purpose.to_string() {
             return Ok(None);
         }
         let json = self
@@ -97,5 +132,23 @@ impl Ceremonies {
     /// Deletes ceremonies that expired; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_ceremonies_expired_before(self.ctx.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purpose_is_stored_in_the_form_it_had_as_a_string() {
+        let decision = CeremonyPurpose::Decision { request: "r1".into(), device: "d_1".into() };
+        let session = CeremonyPurpose::Session { device: "d_1".into() };
+        let stored = [
+            CeremonyPurpose::IdentityCheck.to_string(),
+            CeremonyPurpose::RegisterPasskey.to_string(),
+            decision.to_string(),
+            session.to_string(),
+        ];
+        assert_eq!(stored, ["identity-check", "register", "login:r1:d_1", "session:d_1"]);
     }
 }

@@ -9,8 +9,10 @@ use crate::consent::model::Consent;
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::identity::model::DeviceKind;
 use crate::identity::model::Tier;
+use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
 use crate::kernel::{AccountId, Internal};
+use crate::kernel::{DeviceId, LoginRequestId};
 use crate::oidc::OidcService;
 use crate::oidc::login_context::{LoginContext, RequestOrigin};
 use crate::oidc::model::{Client, Decision, Ending, GrantType, LoginRequest, LoginStatus};
@@ -289,8 +291,8 @@ impl From<Internal> for DeviceError {
     }
 }
 
-fn decision_purpose(request_id: &str, device_id: &str) -> String {
-    format!("login:{request_id}:{device_id}")
+fn decision_purpose(request: &LoginRequestId, device: &DeviceId) -> CeremonyPurpose {
+    CeremonyPurpose::Decision { request: request.clone(), device: device.clone() }
 }
 
 fn same_browser(request: &LoginRequest, browser_id: Option<&str>) -> bool {

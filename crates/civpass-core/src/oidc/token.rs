@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::consent::claims;
-use crate::consent::model::Release;
+use crate::consent::model::{Release, ReleaseChannel};
 use crate::kernel::Internal;
 use crate::kernel::store::transact;
 use crate::oidc::OidcService;
@@ -266,7 +266,7 @@ impl OidcService {
         };
         let mut released = vec!["sub".to_owned()];
         released.extend(extra.keys().cloned());
-        let release = self.release(&grant, "id_token", released);
+        let release = self.release(&grant, ReleaseChannel::IdToken, released);
         // The code, the grant it produces and what its ID token releases, together; a
         // replayed code revokes what it produced (RFC 6749 section 4.1.2) in the same breath.
         // The service hears that the session the first redemption began has ended, as it does
@@ -406,7 +406,7 @@ impl OidcService {
         let new_hash = hash_secret(&new_token);
         // Sliding: each use renews the idle lifetime, never past the absolute one.
         let new_expires_at = (now + self.ctx.settings.refresh_token_ttl).min(absolute_end);
-        let release = self.release(&grant, "id_token", vec!["sub".to_owned()]);
+        let release = self.release(&grant, ReleaseChannel::IdToken, vec!["sub".to_owned()]);
         let with_id_token = scopes.iter().any(|s| s == "openid");
         // The new token, the retirement of the old one (unless it is kept) and the release,
         // together.
@@ -608,14 +608,14 @@ impl OidcService {
         (claims.exp > self.ctx.now() && claims.iss == self.ctx.settings.issuer).then_some(claims)
     }
 
-    fn release(&self, grant: &Grant, channel: &str, claims: Vec<String>) -> Release {
+    fn release(&self, grant: &Grant, channel: ReleaseChannel, claims: Vec<String>) -> Release {
         Release {
             id: self.ctx.new_id().to_string(),
             account_id: grant.account_id.clone(),
             client_id: grant.client_id.clone(),
             grant_id: grant.id.clone(),
             claims,
-            channel: channel.to_owned(),
+            channel,
             released_at: self.ctx.now(),
         }
     }
@@ -803,7 +803,7 @@ impl OidcService {
         let mut out = identity_claims(&identity, &token_scopes);
         // The token's own subject: computed for the client's sector when it was issued.
         out.insert("sub".into(), json!(claims.sub));
-        let release = self.release(&grant, "userinfo", out.keys().cloned().collect());
+        let release = self.release(&grant, ReleaseChannel::UserInfo, out.keys().cloned().collect());
         self.store.insert_release(&release).await.map_err(Internal::from)?;
         Ok(out)
     }

@@ -199,7 +199,7 @@ pub(crate) async fn services(State(state): State<AppState>, bearer: BearerToken)
                         .into_iter()
                         .map(|r| ReleaseView {
                             claims: r.claims,
-                            channel: r.channel,
+                            channel: r.channel.as_str().to_owned(),
                             released_at: r.released_at,
                         })
                         .collect(),

@@ -16,7 +16,7 @@ mod replay;
 mod transactions;
 
 use civpass_core::account::model::AppSession;
-use civpass_core::consent::model::{Consent, Release};
+use civpass_core::consent::model::{Consent, Release, ReleaseChannel};
 use civpass_core::identity::evidence::{EvidenceLevel, EvidenceRecord};
 use civpass_core::identity::model::{Account, Tier};
 use civpass_core::identity::model::{Device, DeviceKind};
@@ -225,7 +225,7 @@ fn release(id: &str, grant_id: &str) -> Release {
         client_id: "c1".into(),
         grant_id: grant_id.into(),
         claims: vec!["sub".into(), "name#zh-Hant-HK".into()],
-        channel: "id_token".into(),
+        channel: ReleaseChannel::IdToken,
         released_at: 160,
     }
 }
