@@ -38,7 +38,9 @@ pub use ipnet::IpNet;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Platform,
+    /// Behind an `Arc`: axum clones the state for every request, and a platform is some
+    /// dozens of `Arc`s (each service holds the context and its ports).
+    pub services: Arc<Platform>,
     /// Mark the browser-binding cookie `Secure` (the issuer is https).
     pub secure_cookies: bool,
     limiters: Arc<limits::Limiters>,
@@ -67,7 +69,7 @@ impl AppState {
         let mut limiters = limits::Limiters::new(limits);
         limiters.addressing = addressing;
         AppState {
-            services,
+            services: Arc::new(services),
             secure_cookies,
             limiters: Arc::new(limiters),
             operator: Arc::new(pages::Operator::default()),
