@@ -48,11 +48,13 @@ pub(crate) struct ApiError {
     pub(crate) detail: Option<String>,
     /// Seconds, for a `Retry-After` header (429 and 503, RFC 9110 section 10.2.3).
     pub(crate) retry_after: Option<u64>,
+    /// A `WWW-Authenticate` challenge, for a 401 (RFC 9110 section 11.6.1).
+    pub(crate) www_authenticate: Option<&'static str>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, slug: &'static str, title: &'static str) -> ApiError {
-        ApiError { status, slug, title, detail: None, retry_after: None }
+        ApiError { status, slug, title, detail: None, retry_after: None, www_authenticate: None }
     }
 
     pub(crate) fn detail(mut self, detail: impl Into<String>) -> ApiError {
@@ -62,6 +64,11 @@ impl ApiError {
 
     pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    pub(crate) fn challenge(mut self, value: &'static str) -> ApiError {
+        self.www_authenticate = Some(value);
         self
     }
 
@@ -84,6 +91,9 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(seconds) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(value) = self.www_authenticate {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
         }
         res
     }

@@ -2,7 +2,7 @@
 //! held, linked services and unlinking. Answers carry personal data, so none may be cached.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -30,7 +30,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .into_router()
 }
 
-fn session_error(e: SessionError) -> Response {
+fn session_error(e: SessionError) -> ApiError {
     let (status, slug, title) = match &e {
         SessionError::UnknownDevice => {
             (StatusCode::FORBIDDEN, "unknown-device", "Unknown or revoked device")
@@ -42,18 +42,13 @@ fn session_error(e: SessionError) -> Response {
             (StatusCode::FORBIDDEN, "bad-signature", "The device could not prove itself")
         }
         SessionError::Unauthenticated => {
-            let mut res = ApiError::new(
+            return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "An app session token is required",
             )
             .detail(e.to_string())
-            .into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"civpass-app\""),
-            );
-            return res;
+            .challenge("Bearer realm=\"civpass-app\"");
         }
         SessionError::NotLinked => {
             (StatusCode::NOT_FOUND, "not-linked", "This service is not linked to the account")
@@ -63,9 +58,9 @@ fn session_error(e: SessionError) -> Response {
             "passkeys-unavailable",
             "Passkeys need an issuer with a domain name",
         ),
-        SessionError::Internal(cause) => return ApiError::internal(cause).into_response(),
+        SessionError::Internal(cause) => return ApiError::internal(cause),
     };
-    ApiError::new(status, slug, title).detail(e.to_string()).into_response()
+    ApiError::new(status, slug, title).detail(e.to_string())
 }
 
 #[utoipa::path(
@@ -81,11 +76,10 @@ fn session_error(e: SessionError) -> Response {
 pub(crate) async fn session_challenge(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<DeviceChallengeRequest>,
-) -> Response {
-    match state.services.account.start_app_session(&body.device_id).await {
-        Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
-        Err(e) => session_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let challenge =
+        state.services.account.start_app_session(&body.device_id).await.map_err(session_error)?;
+    Ok((no_store(), Json(challenge_view(challenge))).into_response())
 }
 
 #[utoipa::path(
@@ -103,35 +97,31 @@ pub(crate) async fn session_challenge(
 pub(crate) async fn open_session(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SessionRequest>,
-) -> Response {
-    let credential: Option<PublicKeyCredential> = match body.passkey {
-        Some(value) => match webauthn_json(value) {
-            Ok(c) => Some(c),
-            Err(e) => return e.into_response(),
-        },
-        None => None,
-    };
+) -> Result<Response, ApiError> {
+    let credential: Option<PublicKeyCredential> = body.passkey.map(webauthn_json).transpose()?;
     let proof = match (&credential, body.signature.as_deref()) {
         (Some(c), None) => DeviceProof::Passkey(c),
         (None, Some(signature)) => DeviceProof::Signature(signature),
         _ => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-body",
                 "Send exactly one of signature and passkey",
-            )
-            .into_response();
+            ));
         }
     };
-    match state.services.account.open_app_session(&body.device_id, &body.ceremony_id, proof).await {
-        Ok(session) => (
-            StatusCode::CREATED,
-            no_store(),
-            Json(SessionResponse { token: session.token, expires_at: session.expires_at }),
-        )
-            .into_response(),
-        Err(e) => session_error(e),
-    }
+    let session = state
+        .services
+        .account
+        .open_app_session(&body.device_id, &body.ceremony_id, proof)
+        .await
+        .map_err(session_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(SessionResponse { token: session.token, expires_at: session.expires_at }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -144,33 +134,34 @@ pub(crate) async fn open_session(
         (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(crate) async fn my_data(State(state): State<AppState>, bearer: BearerToken) -> Response {
-    match state.services.account.my_data(bearer.or_empty()).await {
-        Ok(data) => (
-            no_store(),
-            Json(MyData {
-                hkid: data.identity.hkid,
-                name_en: data.identity.name_en,
-                name_zh: data.identity.name_zh,
-                date_of_birth: data.identity.date_of_birth,
-                gender: data.identity.gender.as_str().to_owned(),
-                tier: data.tier.as_str().to_owned(),
-                registered_at: data.registered_at,
-                evidence: data
-                    .evidence
-                    .into_iter()
-                    .map(|e| EvidenceView {
-                        purpose: e.purpose,
-                        method: e.method,
-                        level: e.level.as_str().to_owned(),
-                        verified_at: e.verified_at,
-                    })
-                    .collect(),
-            }),
-        )
-            .into_response(),
-        Err(e) => session_error(e),
-    }
+pub(crate) async fn my_data(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let data = state.services.account.my_data(bearer.or_empty()).await.map_err(session_error)?;
+    Ok((
+        no_store(),
+        Json(MyData {
+            hkid: data.identity.hkid,
+            name_en: data.identity.name_en,
+            name_zh: data.identity.name_zh,
+            date_of_birth: data.identity.date_of_birth,
+            gender: data.identity.gender.as_str().to_owned(),
+            tier: data.tier.as_str().to_owned(),
+            registered_at: data.registered_at,
+            evidence: data
+                .evidence
+                .into_iter()
+                .map(|e| EvidenceView {
+                    purpose: e.purpose,
+                    method: e.method,
+                    level: e.level.as_str().to_owned(),
+                    verified_at: e.verified_at,
+                })
+                .collect(),
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -183,32 +174,32 @@ pub(crate) async fn my_data(State(state): State<AppState>, bearer: BearerToken) 
         (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(crate) async fn services(State(state): State<AppState>, bearer: BearerToken) -> Response {
-    match state.services.account.linked_services(bearer.or_empty()).await {
-        Ok(list) => {
-            let views: Vec<LinkedServiceView> = list
+pub(crate) async fn services(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let list =
+        state.services.account.linked_services(bearer.or_empty()).await.map_err(session_error)?;
+    let views: Vec<LinkedServiceView> = list
+        .into_iter()
+        .map(|s| LinkedServiceView {
+            client_id: s.client_id,
+            client_name: s.client_name,
+            scopes: s.scopes,
+            linked_at: s.linked_at,
+            last_consent_at: s.last_consent_at,
+            releases: s
+                .releases
                 .into_iter()
-                .map(|s| LinkedServiceView {
-                    client_id: s.client_id,
-                    client_name: s.client_name,
-                    scopes: s.scopes,
-                    linked_at: s.linked_at,
-                    last_consent_at: s.last_consent_at,
-                    releases: s
-                        .releases
-                        .into_iter()
-                        .map(|r| ReleaseView {
-                            claims: r.claims,
-                            channel: r.channel.as_str().to_owned(),
-                            released_at: r.released_at,
-                        })
-                        .collect(),
+                .map(|r| ReleaseView {
+                    claims: r.claims,
+                    channel: r.channel.as_str().to_owned(),
+                    released_at: r.released_at,
                 })
-                .collect();
-            (no_store(), Json(views)).into_response()
-        }
-        Err(e) => session_error(e),
-    }
+                .collect(),
+        })
+        .collect();
+    Ok((no_store(), Json(views)).into_response())
 }
 
 #[utoipa::path(
@@ -227,9 +218,12 @@ pub(crate) async fn unlink(
     State(state): State<AppState>,
     bearer: BearerToken,
     Path(client_id): Path<String>,
-) -> Response {
-    match state.services.account.unlink_service(bearer.or_empty(), &client_id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => session_error(e),
-    }
+) -> Result<Response, ApiError> {
+    state
+        .services
+        .account
+        .unlink_service(bearer.or_empty(), &client_id)
+        .await
+        .map_err(session_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -101,19 +101,15 @@ fn submission(evidence: &civpass_api::EvidenceSubmission) -> EvidenceSubmission<
 pub(crate) async fn start_identity_check(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<IdentityCheckRequest>,
-) -> Response {
-    match state.services.identity.start_identity_check(&body.id_number).await {
-        Ok(check) => (
-            StatusCode::CREATED,
-            no_store(),
-            Json(IdentityCheckResponse {
-                reference: check.reference,
-                expires_at: check.expires_at,
-            }),
-        )
-            .into_response(),
-        Err(e) => enrol_error(e).into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let check =
+        state.services.identity.start_identity_check(&body.id_number).await.map_err(enrol_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(IdentityCheckResponse { reference: check.reference, expires_at: check.expires_at }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -134,7 +130,7 @@ pub(crate) async fn start_identity_check(
 pub(crate) async fn enrol(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EnrolmentRequest>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let req = EnrolRequest {
         id_number: &body.id_number,
         name_en: &body.name_en,
@@ -147,20 +143,18 @@ pub(crate) async fn enrol(
             .as_ref()
             .map(|t| Transfer { device_id: &t.device_id, signature: &t.signature }),
     };
-    match state.services.identity.enrol(req).await {
-        Ok(done) => (
-            StatusCode::CREATED,
-            no_store(),
-            Json(EnrolmentResponse {
-                account_id: done.account_id,
-                device_id: done.device_id,
-                tier: done.tier.as_str().to_owned(),
-                transferred: done.transferred,
-            }),
-        )
-            .into_response(),
-        Err(e) => enrol_error(e).into_response(),
-    }
+    let done = state.services.identity.enrol(req).await.map_err(enrol_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(EnrolmentResponse {
+            account_id: done.account_id,
+            device_id: done.device_id,
+            tier: done.tier.as_str().to_owned(),
+            transferred: done.transferred,
+        }),
+    )
+        .into_response())
 }
 
 fn enrol_error(e: EnrolError) -> ApiError {
@@ -326,39 +320,37 @@ pub(crate) async fn view(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let browser = browser_id(&state, &jar);
-    match state.services.oidc.device_view(&id, browser.as_deref()).await {
-        Ok(v) => (
-            no_store(),
-            Json(LoginRequestView {
-                request_id: v.request_id,
-                client_id: v.client_id,
-                client_name: v.client_name,
-                scopes: v
-                    .scopes
-                    .iter()
-                    .map(|s| RequestedScope {
-                        scope: s.clone(),
-                        description: claims::describe(s).to_owned(),
-                        optional: claims::is_personal_data(s),
-                    })
-                    .collect(),
-                challenge: v.challenge,
-                expires_at: v.expires_at,
-                match_code_required: !v.same_browser,
-                started_at: v.started_at,
-                context: LoginContextView {
-                    browser: v.context.browser,
-                    os: v.context.os,
-                    place_zh_hans: v.context.place.as_ref().and_then(|p| p.zh_hans.clone()),
-                    place: v.context.place.map(|p| p.en),
-                },
-            }),
-        )
-            .into_response(),
-        Err(e) => device_error(e).into_response(),
-    }
+    let v = state.services.oidc.device_view(&id, browser.as_deref()).await.map_err(device_error)?;
+    Ok((
+        no_store(),
+        Json(LoginRequestView {
+            request_id: v.request_id,
+            client_id: v.client_id,
+            client_name: v.client_name,
+            scopes: v
+                .scopes
+                .iter()
+                .map(|s| RequestedScope {
+                    scope: s.clone(),
+                    description: claims::describe(s).to_owned(),
+                    optional: claims::is_personal_data(s),
+                })
+                .collect(),
+            challenge: v.challenge,
+            expires_at: v.expires_at,
+            match_code_required: !v.same_browser,
+            started_at: v.started_at,
+            context: LoginContextView {
+                browser: v.context.browser,
+                os: v.context.os,
+                place_zh_hans: v.context.place.as_ref().and_then(|p| p.zh_hans.clone()),
+                place: v.context.place.map(|p| p.en),
+            },
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -380,26 +372,19 @@ pub(crate) async fn decide(
     jar: CookieJar,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DecisionRequest>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let verdict = match body.decision.as_str() {
         "approve" => Verdict::Approve,
         "deny" => Verdict::Deny,
         _ => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-decision",
                 "decision must be approve or deny",
-            )
-            .into_response();
+            ));
         }
     };
-    let credential: Option<PublicKeyCredential> = match body.passkey {
-        Some(value) => match webauthn_json(value) {
-            Ok(c) => Some(c),
-            Err(e) => return e.into_response(),
-        },
-        None => None,
-    };
+    let credential: Option<PublicKeyCredential> = body.passkey.map(webauthn_json).transpose()?;
     let proof = match &credential {
         Some(c) => DeviceProof::Passkey(c),
         None => DeviceProof::Signature(&body.signature),
@@ -414,13 +399,9 @@ pub(crate) async fn decide(
         ceremony_id: body.ceremony_id.as_deref(),
         browser_id: browser.as_deref(),
     };
-    match state.services.oidc.decide(&id, req).await {
-        Ok(()) => {
-            let status = if verdict == Verdict::Approve { "approved" } else { "denied" };
-            Json(DecisionResponse { status: status.to_owned() }).into_response()
-        }
-        Err(e) => device_error(e).into_response(),
-    }
+    state.services.oidc.decide(&id, req).await.map_err(device_error)?;
+    let status = if verdict == Verdict::Approve { "approved" } else { "denied" };
+    Ok(Json(DecisionResponse { status: status.to_owned() }).into_response())
 }
 
 #[utoipa::path(
@@ -442,11 +423,14 @@ pub(crate) async fn decision_challenge(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DeviceChallengeRequest>,
-) -> Response {
-    match state.services.oidc.start_decision_assertion(&id, &body.device_id).await {
-        Ok(challenge) => (no_store(), Json(challenge_view(challenge))).into_response(),
-        Err(e) => device_error(e).into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let challenge = state
+        .services
+        .oidc
+        .start_decision_assertion(&id, &body.device_id)
+        .await
+        .map_err(device_error)?;
+    Ok((no_store(), Json(challenge_view(challenge))).into_response())
 }
 
 /// The wire form of an assertion challenge.
@@ -482,25 +466,24 @@ pub(crate) fn challenge_view(challenge: Challenge<AssertionOptions>) -> DeviceCh
 pub(crate) async fn start_registration(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasskeyRegistrationRequest>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let claim = IdentityClaim {
         id_number: &body.id_number,
         name_en: &body.name_en,
         date_of_birth: &body.date_of_birth,
         evidence: body.evidence.as_ref().map(submission),
     };
-    match state.services.device.start_passkey_registration(&claim).await {
-        Ok(challenge) => match serde_json::to_value(challenge.options) {
-            Ok(passkey) => (
-                StatusCode::CREATED,
-                no_store(),
-                Json(PasskeyRegistrationChallenge { ceremony_id: challenge.ceremony_id, passkey }),
-            )
-                .into_response(),
-            Err(e) => ApiError::internal(&e.to_string()).into_response(),
-        },
-        Err(e) => enrol_error(e).into_response(),
-    }
+    let challenge =
+        state.services.device.start_passkey_registration(&claim).await.map_err(enrol_error)?;
+    Ok(match serde_json::to_value(challenge.options) {
+        Ok(passkey) => (
+            StatusCode::CREATED,
+            no_store(),
+            Json(PasskeyRegistrationChallenge { ceremony_id: challenge.ceremony_id, passkey }),
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(&e.to_string()).into_response(),
+    })
 }
 
 #[utoipa::path(
@@ -520,23 +503,23 @@ pub(crate) async fn finish_registration(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasskeyRegistrationFinish>,
-) -> Response {
-    let credential: RegisterPublicKeyCredential = match webauthn_json(body.credential) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match state.services.device.finish_passkey_registration(&id, &credential).await {
-        Ok(done) => (
-            StatusCode::CREATED,
-            no_store(),
-            Json(EnrolmentResponse {
-                account_id: done.account_id,
-                device_id: done.device_id,
-                tier: done.tier.as_str().to_owned(),
-                transferred: false,
-            }),
-        )
-            .into_response(),
-        Err(e) => enrol_error(e).into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let credential: RegisterPublicKeyCredential = webauthn_json(body.credential)?;
+    let done = state
+        .services
+        .device
+        .finish_passkey_registration(&id, &credential)
+        .await
+        .map_err(enrol_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(EnrolmentResponse {
+            account_id: done.account_id,
+            device_id: done.device_id,
+            tier: done.tier.as_str().to_owned(),
+            transferred: false,
+        }),
+    )
+        .into_response())
 }
