@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::account::AccountService;
+use crate::consent::ConsentService;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
@@ -40,6 +41,7 @@ struct Ports {
 pub struct Platform {
     pub identity: IdentityService,
     pub device: DeviceService,
+    pub consent: ConsentService,
     pub keys: KeyService,
     pub oidc: OidcService,
     pub account: AccountService,
@@ -102,14 +104,16 @@ impl Platform {
             ip_locator: ports.ip_locator.clone(),
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
+        let consent = ConsentService { store: store.clone() };
         let account = AccountService {
             ctx,
             identity: identity.clone(),
             device: device.clone(),
+            consent: consent.clone(),
             oidc: oidc.clone(),
             store,
         };
-        Platform { identity, device, keys, oidc, account, ports }
+        Platform { identity, device, consent, keys, oidc, account, ports }
     }
 
     fn rebuilt(mut self, change: impl FnOnce(&mut Ports)) -> Platform {
@@ -163,7 +167,7 @@ impl Platform {
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.oidc.purge_expired().await?
             + self.identity.purge_expired().await?
-            + self.identity.ceremonies.purge_expired().await?
+            + self.device.purge_expired().await?
             + self.account.purge_expired().await?)
     }
 }

@@ -3,6 +3,7 @@
 //! ports it uses.
 
 use crate::account::AccountStores;
+use crate::consent::store::ConsentStore;
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
@@ -12,7 +13,15 @@ use crate::oidc::OidcStores;
 /// Everything a storage implementation provides: each slice's ports (so that a `dyn Store`
 /// upcasts to the narrow set each service holds).
 pub trait Store:
-    IdentityStores + OidcStores + AccountStores + DeviceStore + CeremonyStore + KeyStore + Send + Sync
+    IdentityStores
+    + OidcStores
+    + AccountStores
+    + ConsentStore
+    + DeviceStore
+    + CeremonyStore
+    + KeyStore
+    + Send
+    + Sync
 {
 }
 
@@ -20,6 +29,7 @@ impl<T> Store for T where
     T: IdentityStores
         + OidcStores
         + AccountStores
+        + ConsentStore
         + DeviceStore
         + CeremonyStore
         + KeyStore

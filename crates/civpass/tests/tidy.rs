@@ -166,6 +166,34 @@ fn slice_of(relative: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
+/// The first segment of every `crate::` path in `code`, and of each item of a grouped one.
+fn used_modules(code: &str) -> Vec<String> {
+    let segment = |rest: &str| {
+        let rest = rest.trim_start();
+        rest[..rest.find(|c: char| !c.is_ascii_lowercase() && c != '_').unwrap_or(rest.len())]
+            .to_owned()
+    };
+    let mut used = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                used.extend(group.split(',').map(segment));
+            }
+            None => used.push(segment(rest)),
+        }
+    }
+    used
+}
+
+#[test]
+fn grouped_imports_are_read_like_paths() {
+    let code =
+        "use crate::kernel::Ctx; use crate::{oidc::OidcService,\n    account::AccountService};";
+    assert_eq!(used_modules(code), ["kernel", "oidc", "account"]);
+}
+
 #[test]
 fn core_slices_depend_downward_only() {
     let src = root().join("crates/civpass-core/src");
@@ -185,21 +213,46 @@ fn core_slices_depend_downward_only() {
             panic!("{}: a new slice; place it in SLICES (and ARCHITECTURE.md)", relative.display())
         });
         let text = std::fs::read_to_string(&path).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            for (at, _) in line.match_indices("crate::") {
-                let rest = &line[at + "crate::".len()..];
-                let used = &rest[..rest
-                    .find(|c: char| !c.is_ascii_lowercase() && c != '_')
-                    .unwrap_or(rest.len())];
-                let Some(used_rank) = SLICES.iter().position(|s| *s == used) else { continue };
-                if used_rank > rank {
-                    broken.push(format!("{}:{}: {slice} uses {used}", relative.display(), n + 1));
-                }
+        // Comments aside, and lines joined, so that a grouped import (`use crate::{a, b};`,
+        // over several lines too) is read like a path.
+        let code: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for used in used_modules(&code) {
+            let Some(used_rank) = SLICES.iter().position(|s| *s == used) else { continue };
+            if used_rank > rank {
+                broken.push(format!("{}: {slice} uses {used}", relative.display()));
             }
         }
     }
     assert!(broken.is_empty(), "a slice reaches up:\n{}", broken.join("\n"));
+}
+
+/// A service reaches another slice's data through that slice's service, never through the
+/// other service's ports (`self.oidc.store…`) or internals (`self.device.ceremonies…`).
+#[test]
+fn a_service_uses_only_its_own_ports() {
+    let src = root().join("crates/civpass-core/src");
+    let mut broken = Vec::new();
+    let mut files = vec![src.clone()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for slice in SLICES {
+                for internal in ["store", "ceremonies"] {
+                    if line.contains(&format!("self.{slice}.{internal}")) {
+                        let at = path.strip_prefix(&src).unwrap().display();
+                        broken.push(format!("{at}:{}: self.{slice}.{internal}", n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "a service reaches into another's ports:\n{}", broken.join("\n"));
 }

@@ -7,7 +7,7 @@ pub mod store;
 use std::sync::Arc;
 
 use crate::account::store::AppSessionStore;
-use crate::consent::store::ConsentStore;
+use crate::consent::ConsentService;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
 use crate::kernel::store::TransactionStore;
@@ -94,15 +94,9 @@ pub struct LinkedService {
 }
 
 /// The storage ports the account slice uses.
-pub trait AccountStores:
-    AppSessionStore + ConsentStore + TransactionStore<OidcWrites> + Send + Sync
-{
-}
+pub trait AccountStores: AppSessionStore + TransactionStore<OidcWrites> + Send + Sync {}
 
-impl<T> AccountStores for T where
-    T: AppSessionStore + ConsentStore + TransactionStore<OidcWrites> + Send + Sync
-{
-}
+impl<T> AccountStores for T where T: AppSessionStore + TransactionStore<OidcWrites> + Send + Sync {}
 
 /// The citizen's own use cases in the app, over every slice beneath.
 #[derive(Clone)]
@@ -110,6 +104,7 @@ pub struct AccountService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) device: DeviceService,
+    pub(crate) consent: ConsentService,
     pub(crate) oidc: OidcService,
     pub(crate) store: Arc<dyn AccountStores>,
 }
@@ -158,7 +153,7 @@ impl AccountService {
                 self.device.verify_passkey(&device, ceremony_id, &purpose, credential).await?
             }
             DeviceProof::Signature(signature) => {
-                match self.device.ceremonies.take::<String>(ceremony_id, &purpose).await? {
+                match self.device.software_challenge(ceremony_id, &purpose).await? {
                     None => Err(ProofFailure::NoCeremony),
                     Some(challenge) => DevicePublicKey::parse(&device.public_key)
                         .and_then(|k| {
@@ -229,19 +224,15 @@ impl AccountService {
 
     pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {
         let session = self.app_session(token).await?;
-        let consents =
-            self.store.list_consents(&session.account_id).await.map_err(Internal::from)?;
-        let mut releases =
-            self.store.list_releases(&session.account_id).await.map_err(Internal::from)?;
+        let consents = self.consent.consents(&session.account_id).await?;
+        let mut releases = self.consent.releases(&session.account_id).await?;
         releases.reverse();
         let mut services = Vec::with_capacity(consents.len());
         for consent in consents {
             let client_name = self
                 .oidc
-                .store
-                .find_client(&consent.client_id)
-                .await
-                .map_err(Internal::from)?
+                .client_record(&consent.client_id)
+                .await?
                 .map(|c| c.name)
                 .unwrap_or_else(|| consent.client_id.clone().into());
             services.push(LinkedService {
@@ -268,7 +259,7 @@ impl AccountService {
         let now = self.ctx.now();
         // The service hears that this citizen is logged out of it: the notice is stored with
         // the unlink itself, so one cannot happen without the other.
-        let client = self.oidc.store.find_client(client_id).await.map_err(Internal::from)?;
+        let client = self.oidc.client_record(client_id).await?;
         let template = client.and_then(|c| self.oidc.logout_notice(&c, &session.account_id, None));
         let (account_id, client) = (session.account_id.clone(), ClientId::from(client_id));
         let notices = transact(self.store.as_ref(), move |tx| {

@@ -4,3 +4,28 @@
 pub mod claims;
 pub mod model;
 pub mod store;
+
+use std::sync::Arc;
+
+use crate::consent::model::{Consent, Release};
+use crate::consent::store::ConsentStore;
+use crate::kernel::{AccountId, Internal};
+
+/// The consent slice's use cases: what a citizen agreed to and what left. Giving and
+/// withdrawing consent happen inside the provider's transactions (`ConsentWrites`).
+#[derive(Clone)]
+pub struct ConsentService {
+    pub(crate) store: Arc<dyn ConsentStore + Send + Sync>,
+}
+
+impl ConsentService {
+    /// The citizen's standing consents, oldest first.
+    pub async fn consents(&self, account: &AccountId) -> Result<Vec<Consent>, Internal> {
+        Ok(self.store.list_consents(account).await?)
+    }
+
+    /// Every release to any service, oldest first.
+    pub async fn releases(&self, account: &AccountId) -> Result<Vec<Release>, Internal> {
+        Ok(self.store.list_releases(account).await?)
+    }
+}

@@ -7,7 +7,7 @@ use crate::kernel::ids::{AccountId, ClientId};
 use crate::kernel::store::StoreResult;
 
 #[async_trait]
-pub trait ConsentStore {
+pub trait ConsentStore: Send + Sync {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;

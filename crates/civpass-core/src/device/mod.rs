@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::identity::IdentityService;
 use crate::identity::store::DeviceStore;
-use crate::kernel::Ctx;
-use crate::kernel::ceremony::Ceremonies;
+use crate::kernel::ceremony::{Ceremonies, CeremonyPurpose};
+use crate::kernel::{Ctx, Internal};
 
 /// The passkey use cases; registration itself belongs to the identity slice.
 #[derive(Clone)]
@@ -23,6 +23,21 @@ pub struct DeviceService {
 }
 
 impl DeviceService {
+    /// The challenge a software key was given for `purpose` (by `start_assertion`), taken: it
+    /// is answered once. `None` if there is none, it expired, or it was for another purpose.
+    pub(crate) async fn software_challenge(
+        &self,
+        ceremony_id: &str,
+        purpose: &CeremonyPurpose,
+    ) -> Result<Option<String>, Internal> {
+        self.ceremonies.take::<String>(ceremony_id, purpose).await
+    }
+
+    /// Deletes ceremonies (of every purpose) that expired; returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        self.ceremonies.purge_expired().await
+    }
+
     /// Whether the app can register and use passkeys on this server.
     pub fn passkeys_available(&self) -> bool {
         self.webauthn.is_some()

@@ -102,6 +102,12 @@ impl OidcService {
         Ok(client.filter(|c| c.disabled_at.is_none()))
     }
 
+    /// A client as stored, enabled or suspended (not deleted), for the citizen's own view of
+    /// the services they linked: a suspended one is still theirs to see and unlink.
+    pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Client>, Internal> {
+        Ok(self.store.find_client(id).await?)
+    }
+
     /// Forgets a cached client after it changed here.
     pub(crate) fn forget_client(&self, id: &str) {
         if let Ok(mut cache) = self.client_cache.lock() {
