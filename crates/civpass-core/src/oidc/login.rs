@@ -332,12 +332,7 @@ impl OidcService {
     /// for a hint (OIDC Core section 3.1.2.1).
     fn subject_of_id_token(&self, token: &str, client_id: &str) -> Option<String> {
         let claims = self.verified_id_token(token)?;
-        let audience_ok = match claims.get("aud")? {
-            serde_json::Value::String(aud) => aud == client_id,
-            serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(client_id)),
-            _ => false,
-        };
-        audience_ok.then(|| claims.get("sub")?.as_str().map(str::to_owned))?
+        claims.aud.contains(client_id).then_some(claims.sub)
     }
 }
 

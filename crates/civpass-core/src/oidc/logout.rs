@@ -10,6 +10,44 @@ use crate::kernel::{AccountId, GrantId, Internal};
 use crate::oidc::OidcService;
 use crate::oidc::model::{Client, LogoutNotice};
 
+/// What an ID token we issued, presented back as a hint (`id_token_hint`, OIDC Core section
+/// 3.1.2.1; RP-Initiated Logout 1.0 section 2), says that matters: who issued it, to whom, about
+/// whom, and the login session.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IdTokenHint {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// A JWT's `aud`: one audience, or several (RFC 7519 section 4.1.3).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, client_id: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == client_id,
+            Audience::Several(list) => list.iter().any(|a| a == client_id),
+        }
+    }
+
+    /// The audience a single-audience token names.
+    pub fn single(&self) -> Option<&str> {
+        match self {
+            Audience::One(aud) => Some(aud),
+            Audience::Several(list) if list.len() == 1 => Some(&list[0]),
+            Audience::Several(_) => None,
+        }
+    }
+}
+
 /// The event a logout token carries (Back-Channel Logout section 2.4).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -194,7 +232,7 @@ impl OidcService {
                     .ok_or(bad("id_token_hint is not an ID token this provider issued"))?,
             ),
         };
-        let hinted_client = hinted.as_ref().and_then(|c| c.get("aud")?.as_str().map(str::to_owned));
+        let hinted_client = hinted.as_ref().and_then(|c| c.aud.single().map(str::to_owned));
         if let (Some(a), Some(b)) = (&hinted_client, &req.client_id)
             && a != b
         {
@@ -228,7 +266,7 @@ impl OidcService {
         };
         let mut grant = None;
         if let Some(claims) = &hinted
-            && let Some(sid) = claims.get("sid").and_then(|s| s.as_str())
+            && let Some(sid) = claims.sid.as_deref()
         {
             grant = self
                 .store
@@ -247,11 +285,11 @@ impl OidcService {
     }
 
     /// An ID token we issued (any client, expired or not): its claims.
-    pub(crate) fn verified_id_token(&self, token: &str) -> Option<serde_json::Value> {
+    pub(crate) fn verified_id_token(&self, token: &str) -> Option<IdTokenHint> {
         let kid = civpass_crypto::jws::peek_kid(token)?;
-        let claims: serde_json::Value =
+        let claims: IdTokenHint =
             self.keys.by_kid(&kid, self.ctx.now())?.verify_typed(token, "JWT").ok()?;
-        (claims.get("iss")?.as_str()? == self.ctx.settings.issuer).then_some(claims)
+        (claims.iss == self.ctx.settings.issuer).then_some(claims)
     }
 
     /// The back-channel logout `client` should get when the citizen `account_id`'s session with
