@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 
 use crate::sql::{execute_on, op, params};
 use crate::writer::Statements;
-use crate::{SqlStore, backend, rows};
+use crate::{SqlStore, rows};
 
 pub(crate) async fn insert_device(conn: &mut AnyConnection, d: &Device) -> StoreResult<()> {
     let params = params![
@@ -112,22 +112,16 @@ impl CeremonyStore for SqlStore {
     }
 
     async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>> {
-        let id = id.to_owned();
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                // DELETE ... RETURNING (SQLite 3.35+, PostgreSQL): taking is one atomic step, so
-                // two answers to one challenge cannot both see it.
-                let row = sqlx::query(
-                    "DELETE FROM ceremonies WHERE id = $1 RETURNING id, purpose, sealed_state, expires_at",
-                )
-                .bind(&id)
-                .fetch_optional(conn)
-                .await
-                .map_err(backend)?;
-                let ceremony = row.as_ref().map(rows::ceremony).transpose()?;
-                Ok(ceremony.filter(|c| c.expires_at > now))
-            }))
-            .await
+        // DELETE ... RETURNING (SQLite 3.35+, PostgreSQL): taking is one atomic step, so two
+        // answers to one challenge cannot both see it.
+        let taken = self
+            .write_returning(
+                "DELETE FROM ceremonies WHERE id = $1 RETURNING id, purpose, sealed_state, expires_at",
+                params![id],
+                rows::ceremony,
+            )
+            .await?;
+        Ok(taken.into_iter().next().filter(|c| c.expires_at > now))
     }
 
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {

@@ -1,6 +1,7 @@
 //! Helpers every port's SQL shares: one-statement writes and reads with their parameters
-//! (`SqlStore::execute`, `fetch_optional`, `fetch_all`, `params!`), and column reads (`col`),
-//! so that a port method is its SQL and little else.
+//! (`SqlStore::execute`, `write_returning`, `fetch_optional`, `fetch_all`; `execute_on` inside
+//! a transaction; `params!`), and column reads (`col`), so that a port method is its SQL and
+//! little else.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -70,6 +71,12 @@ impl From<i64> for Param {
 impl From<Option<i64>> for Param {
     fn from(v: Option<i64>) -> Param {
         Param::Int(v)
+    }
+}
+
+impl From<&Option<Vec<u8>>> for Param {
+    fn from(v: &Option<Vec<u8>>) -> Param {
+        Param::Bytes(v.clone())
     }
 }
 

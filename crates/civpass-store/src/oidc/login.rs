@@ -2,18 +2,24 @@
 
 use async_trait::async_trait;
 use civpass_core::kernel::clock::UnixTime;
-use civpass_core::kernel::store::StoreResult;
+use civpass_core::kernel::store::{StoreError, StoreResult};
 use civpass_core::oidc::model::{Decision, LoginRequest};
 use civpass_core::oidc::store::{LoginStore, PendingKey, Redemption};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
-use crate::sql::op;
-use crate::writer::Statements;
+use crate::sql::{bind_all, col, execute_on, params};
 use crate::{SqlStore, backend, rows};
 
-pub(crate) const LOGIN_COLUMNS: &str = "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, browser_hash, \
-     match_code, challenge, created_at, expires_at, status, account_id, device_id, approved_scopes, auth_time, amr, \
-     code_hash, code_expires_at, grant_id, ui_locales, acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context, origin_hash";
+/// The columns `rows::login_request` reads.
+macro_rules! login_columns {
+    () => {
+        "id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, code_challenge, \
+         browser_hash, match_code, challenge, created_at, expires_at, status, account_id, device_id, \
+         approved_scopes, auth_time, amr, code_hash, code_expires_at, grant_id, ui_locales, \
+         acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context, origin_hash"
+    };
+}
 
 pub(crate) async fn decide_login_request(
     conn: &mut AnyConnection,
@@ -21,27 +27,31 @@ pub(crate) async fn decide_login_request(
     decision: &Decision,
     now: UnixTime,
 ) -> StoreResult<bool> {
-    let query = match decision {
-        Decision::Approve { account_id, device_id, approved_scopes, amr } => sqlx::query(
-            "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, approved_scopes = $3, \
-             amr = $4, auth_time = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
-        )
-        .bind(account_id.as_str())
-        .bind(device_id.as_str())
-        .bind(approved_scopes.join(" "))
-        .bind(amr.join(" "))
-        .bind(now)
-        .bind(id.to_owned()),
-        Decision::End(ending) => sqlx::query(
-            "UPDATE login_requests SET status = $1, failure = $2 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
-        )
-        .bind(ending.status().as_str())
-        .bind(ending.as_str())
-        .bind(id.to_owned())
-        .bind(now),
+    let updated = match decision {
+        Decision::Approve { account_id, device_id, approved_scopes, amr } => {
+            let params =
+                params![account_id, device_id, approved_scopes.join(" "), amr.join(" "), now, id];
+            execute_on(
+                conn,
+                "UPDATE login_requests SET status = 'approved', account_id = $1, device_id = $2, \
+                 approved_scopes = $3, amr = $4, auth_time = $5 \
+                 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
+                &params,
+            )
+            .await?
+        }
+        Decision::End(ending) => {
+            let params = params![ending.status().as_str(), ending.as_str(), id, now];
+            execute_on(
+                conn,
+                "UPDATE login_requests SET status = $1, failure = $2 \
+                 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
+                &params,
+            )
+            .await?
+        }
     };
-    let updated = query.execute(conn).await.map_err(backend)?;
-    Ok(updated.rows_affected() == 1)
+    Ok(updated == 1)
 }
 
 pub(crate) async fn redeem_code(
@@ -49,90 +59,93 @@ pub(crate) async fn redeem_code(
     code_hash: &str,
     grant_id: &str,
 ) -> StoreResult<Redemption> {
-    let redeemed = sqlx::query(
-        "UPDATE login_requests SET status = 'redeemed', grant_id = $1 WHERE code_hash = $2 AND status = 'completed'",
+    let redeemed = execute_on(
+        &mut *conn,
+        "UPDATE login_requests SET status = 'redeemed', grant_id = $1 \
+         WHERE code_hash = $2 AND status = 'completed'",
+        &params![grant_id, code_hash],
     )
-    .bind(grant_id)
-    .bind(code_hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if redeemed.rows_affected() == 1 {
+    .await?;
+    if redeemed == 1 {
         return Ok(Redemption::Redeemed);
     }
-    let previous = sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1")
-        .bind(code_hash)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
+    let params = params![code_hash];
+    let previous = bind_all(
+        sqlx::query("SELECT status, grant_id FROM login_requests WHERE code_hash = $1"),
+        &params,
+    )
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
     Ok(match previous {
-        Some(row) if row.try_get::<String, _>("status").map_err(backend)? == "redeemed" => {
-            let grant_id: Option<String> = row.try_get("grant_id").map_err(backend)?;
+        Some(row) if col::<String>(&row, "status")? == "redeemed" => {
+            let grant_id: Option<String> = col(&row, "grant_id")?;
             Redemption::AlreadyRedeemed { grant_id: grant_id.map(Into::into) }
         }
         _ => Redemption::Unknown,
     })
 }
 
+fn count(row: &AnyRow) -> StoreResult<u64> {
+    col::<i64>(row, "n").map(|n| u64::try_from(n).unwrap_or(0))
+}
+
 #[async_trait]
 impl LoginStore for SqlStore {
     async fn insert_login_request(&self, r: &LoginRequest) -> StoreResult<()> {
-        let r = r.clone();
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                sqlx::query(
-                    "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, scopes, \
-                     code_challenge, browser_hash, match_code, challenge, created_at, expires_at, status, ui_locales, \
-                     acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context, origin_hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-                )
-                .bind(r.id.as_str())
-                .bind(r.client_id.as_str())
-                .bind(&r.client_name)
-                .bind(&r.redirect_uri)
-                .bind(&r.oauth_state)
-                .bind(&r.nonce)
-                .bind(r.scopes.join(" "))
-                .bind(&r.code_challenge)
-                .bind(&r.browser_hash)
-                .bind(&r.match_code)
-                .bind(&r.challenge)
-                .bind(r.created_at)
-                .bind(r.expires_at)
-                .bind(r.status.as_str())
-                .bind(&r.ui_locales)
-                .bind(r.acr_values.join(" "))
-                .bind(r.id_token_claims.join(" "))
-                .bind(&r.expected_sub)
-                .bind(&r.dpop_jkt)
-                .bind(&r.sealed_context)
-                .bind(&r.origin_hash)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }))
-            .await
+        self.execute(
+            "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, \
+             scopes, code_challenge, browser_hash, match_code, challenge, created_at, expires_at, \
+             status, ui_locales, acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context, \
+             origin_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21)",
+            params![
+                &r.id,
+                &r.client_id,
+                &r.client_name,
+                &r.redirect_uri,
+                &r.oauth_state,
+                &r.nonce,
+                r.scopes.join(" "),
+                &r.code_challenge,
+                &r.browser_hash,
+                &r.match_code,
+                &r.challenge,
+                r.created_at,
+                r.expires_at,
+                r.status.as_str(),
+                &r.ui_locales,
+                r.acr_values.join(" "),
+                r.id_token_claims.join(" "),
+                &r.expected_sub,
+                &r.dpop_jkt,
+                &r.sealed_context,
+                &r.origin_hash
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn find_login_request(&self, id: &str) -> StoreResult<Option<LoginRequest>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE id = $1"
-        ));
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.reader).await.map_err(backend)?;
-        row.as_ref().map(rows::login_request).transpose()
+        self.fetch_optional(
+            concat!("SELECT ", login_columns!(), " FROM login_requests WHERE id = $1"),
+            params![id],
+            rows::login_request,
+        )
+        .await
     }
 
     async fn find_login_request_by_code(
         &self,
         code_hash: &str,
     ) -> StoreResult<Option<LoginRequest>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE code_hash = $1"
-        ));
-        let row =
-            sqlx::query(sql).bind(code_hash).fetch_optional(&self.reader).await.map_err(backend)?;
-        row.as_ref().map(rows::login_request).transpose()
+        self.fetch_optional(
+            concat!("SELECT ", login_columns!(), " FROM login_requests WHERE code_hash = $1"),
+            params![code_hash],
+            rows::login_request,
+        )
+        .await
     }
 
     async fn complete_login_request(
@@ -141,22 +154,14 @@ impl LoginStore for SqlStore {
         code_hash: &str,
         code_expires_at: UnixTime,
     ) -> StoreResult<bool> {
-        let (id, code_hash) = (id.to_owned(), code_hash.to_owned());
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                let updated = sqlx::query(
-                    "UPDATE login_requests SET status = 'completed', code_hash = $1, code_expires_at = $2 \
-                     WHERE id = $3 AND status = 'approved'",
-                )
-                .bind(&code_hash)
-                .bind(code_expires_at)
-                .bind(&id)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(updated.rows_affected() == 1)
-            }))
-            .await
+        let updated = self
+            .execute(
+                "UPDATE login_requests SET status = 'completed', code_hash = $1, code_expires_at = $2 \
+                 WHERE id = $3 AND status = 'approved'",
+                params![code_hash, code_expires_at, id],
+            )
+            .await?;
+        Ok(updated == 1)
     }
 
     async fn count_pending_login_requests(
@@ -164,20 +169,19 @@ impl LoginStore for SqlStore {
         key: PendingKey<'_>,
         now: UnixTime,
     ) -> StoreResult<u64> {
-        let (column, value) = match key {
-            PendingKey::Browser(hash) => ("browser_hash", hash),
-            PendingKey::Origin(hash) => ("origin_hash", hash),
+        let (sql, value) = match key {
+            PendingKey::Browser(hash) => (
+                "SELECT COUNT(*) AS n FROM login_requests \
+                 WHERE browser_hash = $1 AND expires_at > $2 AND status = 'pending'",
+                hash,
+            ),
+            PendingKey::Origin(hash) => (
+                "SELECT COUNT(*) AS n FROM login_requests \
+                 WHERE origin_hash = $1 AND expires_at > $2 AND status = 'pending'",
+                hash,
+            ),
         };
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM login_requests WHERE {column} = $1 AND expires_at > $2 AND status = 'pending'"
-        ));
-        let row = sqlx::query(sql)
-            .bind(value)
-            .bind(now)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
+        self.fetch_optional(sql, params![value, now], count).await?.ok_or(StoreError::NotFound)
     }
 
     async fn insert_pushed_request(
@@ -188,24 +192,13 @@ impl LoginStore for SqlStore {
         expires_at: UnixTime,
         origin_hash: Option<&str>,
     ) -> StoreResult<()> {
-        let (id, client_id, params) = (id.to_owned(), client_id.to_owned(), params.to_owned());
-        let origin_hash = origin_hash.map(str::to_owned);
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                sqlx::query(
-                    "INSERT INTO pushed_requests (id, client_id, params, expires_at, origin_hash) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&id)
-                .bind(&client_id)
-                .bind(&params)
-                .bind(expires_at)
-                .bind(&origin_hash)
-                .execute(conn)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }))
-            .await
+        self.execute(
+            "INSERT INTO pushed_requests (id, client_id, params, expires_at, origin_hash) \
+             VALUES ($1, $2, $3, $4, $5)",
+            params![id, client_id, params, expires_at, origin_hash],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn count_pending_pushed_requests(
@@ -213,31 +206,17 @@ impl LoginStore for SqlStore {
         origin_hash: &str,
         now: UnixTime,
     ) -> StoreResult<u64> {
-        let row = sqlx::query(
+        self.fetch_optional(
             "SELECT COUNT(*) AS n FROM pushed_requests WHERE origin_hash = $1 AND expires_at > $2",
+            params![origin_hash, now],
+            count,
         )
-        .bind(origin_hash)
-        .bind(now)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.try_get::<i64, _>("n").map_err(backend).map(|n| u64::try_from(n).unwrap_or(0))
+        .await?
+        .ok_or(StoreError::NotFound)
     }
 
     async fn delete_pushed_requests_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    let deleted = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
-                        .bind(cutoff)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(deleted.rows_affected())
-                }),
-            )
-            .await
+        self.execute("DELETE FROM pushed_requests WHERE expires_at < $1", params![cutoff]).await
     }
 
     async fn take_pushed_request(
@@ -246,25 +225,16 @@ impl LoginStore for SqlStore {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<Option<String>> {
-        let (id, client_id) = (id.to_owned(), client_id.to_owned());
-        self.writer
-            .write(Statements::One, op!(|conn| {
-                let row = sqlx::query(
-                    "DELETE FROM pushed_requests WHERE id = $1 AND client_id = $2 RETURNING params, expires_at",
-                )
-                .bind(&id)
-                .bind(&client_id)
-                .fetch_optional(conn)
-                .await
-                .map_err(backend)?;
-                let Some(row) = row else { return Ok(None) };
-                let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
-                if expires_at <= now {
-                    return Ok(None);
-                }
-                Ok(Some(row.try_get("params").map_err(backend)?))
-            }))
-            .await
+        // DELETE … RETURNING: taking is one step, so a pushed request is used at most once.
+        let taken = self
+            .write_returning(
+                "DELETE FROM pushed_requests WHERE id = $1 AND client_id = $2 \
+                 RETURNING params, expires_at",
+                params![id, client_id],
+                |row| Ok((col::<String>(row, "params")?, col::<i64>(row, "expires_at")?)),
+            )
+            .await?;
+        Ok(taken.into_iter().next().filter(|(_, expires_at)| *expires_at > now).map(|(p, _)| p))
     }
 
     async fn delete_login_requests_expired_before(
@@ -272,22 +242,11 @@ impl LoginStore for SqlStore {
         cutoff: UnixTime,
         unfinished_cutoff: UnixTime,
     ) -> StoreResult<u64> {
-        self.writer
-            .write(
-                Statements::One,
-                op!(|conn| {
-                    let deleted = sqlx::query(
-                        "DELETE FROM login_requests WHERE expires_at < $1 \
-                         OR (expires_at < $2 AND status NOT IN ('completed', 'redeemed'))",
-                    )
-                    .bind(cutoff)
-                    .bind(unfinished_cutoff)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(deleted.rows_affected())
-                }),
-            )
-            .await
+        self.execute(
+            "DELETE FROM login_requests WHERE expires_at < $1 \
+             OR (expires_at < $2 AND status NOT IN ('completed', 'redeemed'))",
+            params![cutoff, unfinished_cutoff],
+        )
+        .await
     }
 }

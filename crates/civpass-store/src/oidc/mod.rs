@@ -86,18 +86,14 @@ impl OidcTransaction for SqlTransaction<'_> {
         new_hash: &str,
         new_expires_at: UnixTime,
     ) -> StoreResult<bool> {
-        let updated = sqlx::query(
+        let updated = execute_on(
+            self.conn,
             "UPDATE grants SET refresh_hash = $1, refresh_expires_at = $2 \
              WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
+            &params![new_hash, new_expires_at, grant_id, old_hash],
         )
-        .bind(new_hash)
-        .bind(new_expires_at)
-        .bind(grant_id)
-        .bind(old_hash)
-        .execute(&mut *self.conn)
-        .await
-        .map_err(backend)?;
-        Ok(updated.rows_affected() == 1)
+        .await?;
+        Ok(updated == 1)
     }
 
     async fn retire_refresh_token(
@@ -106,15 +102,13 @@ impl OidcTransaction for SqlTransaction<'_> {
         grant_id: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+        execute_on(
+            self.conn,
+            "INSERT INTO retired_refresh_tokens (refresh_hash, grant_id, retired_at) \
+             VALUES ($1, $2, $3)",
+            &params![refresh_hash, grant_id, now],
         )
-        .bind(refresh_hash)
-        .bind(grant_id)
-        .bind(now)
-        .execute(&mut *self.conn)
-        .await
-        .map_err(backend)?;
+        .await?;
         Ok(())
     }
 }

@@ -26,18 +26,6 @@ async fn records_round_trip_and_duplicates_are_conflicts() {
         // The account's evidence is stored with it, and the refused one's is not.
         assert_eq!(store.list_evidence("a1").await.unwrap(), [evidence("a1")]);
         assert!(store.list_evidence("a2").await.unwrap().is_empty());
-
-        let key = StoredSigningKey {
-            kid: "k1".into(),
-            alg: "ES256".into(),
-            sealed_pkcs8: vec![9; 40],
-            created_at: 5,
-            activates_at: 5,
-            retires_at: None,
-        };
-        store.insert_signing_key(&key).await.unwrap();
-        assert!(matches!(store.insert_signing_key(&key).await, Err(StoreError::Conflict(_))));
-        assert_eq!(store.list_signing_keys().await.unwrap(), vec![key]);
     }
 }
 

@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod account;
 mod clients;
 mod consent;
 mod device;
 mod grants;
 mod identity;
+mod keys;
 mod login;
 mod migrations;
 mod outbox;
