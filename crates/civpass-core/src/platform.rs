@@ -121,11 +121,6 @@ impl Platform {
         Platform::build(self.ports)
     }
 
-    /// Requires DPoP-bound tokens of every client (the FAPI 2.0 baseline).
-    pub fn with_dpop_required(self, required: bool) -> Platform {
-        self.rebuilt(|p| p.settings.require_dpop = required)
-    }
-
     /// Applies the FAPI 2.0 Security Profile to every client: PAR and DPoP required, and
     /// `private_key_jwt` the only client authentication (FAPI 2.0 section 5.3.2).
     pub fn with_fapi2(self, on: bool) -> Platform {

@@ -49,15 +49,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// With the default rate limits.
-    pub fn new(services: Platform) -> AppState {
-        AppState::with_limits(services, RateLimits::default())
-    }
-
-    pub fn with_limits(services: Platform, limits: RateLimits) -> AppState {
-        AppState::with_limits_behind(services, limits, ClientAddressing::default())
-    }
-
     /// Rate limits keyed on the client `addressing` names (through trusted proxies' `X-Forwarded-For`,
     /// IPv6 by prefix; see `limits::client_ip`).
     pub fn with_limits_behind(

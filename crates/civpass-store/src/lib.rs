@@ -80,7 +80,6 @@ fn migrator(dialect: Dialect) -> Migrator {
 }
 
 impl SqlStore {
-    /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies migrations.
     /// Whether the database at `url` already holds a civpass platform (signing keys), found
     /// without changing anything: no migration runs, so a mistyped URL naming another
     /// application's database is left as it was.
@@ -118,6 +117,7 @@ impl SqlStore {
         conn.close().await.map_err(backend)
     }
 
+    /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies migrations.
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {

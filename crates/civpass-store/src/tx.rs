@@ -11,8 +11,9 @@ use crate::writer::Statements;
 
 use std::any::Any;
 
-/// A transaction's writes (`civpass_core::kernel::store::Transaction`) on the connection of one
-/// transaction: the writer's savepoint on SQLite, a pooled transaction on PostgreSQL.
+/// A transaction's writes (`civpass_core::oidc::store::OidcTransaction` and the writes beneath
+/// it) on the connection of one transaction: the writer's savepoint on SQLite, a pooled
+/// transaction on PostgreSQL.
 pub(crate) struct SqlTransaction<'c> {
     pub(crate) conn: &'c mut AnyConnection,
 }

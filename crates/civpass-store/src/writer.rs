@@ -33,7 +33,6 @@ const MAX_BATCH: usize = 256;
 pub(crate) type Op<T> =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send>;
 
-/// A queued operation whose result is held until the batch commits.
 /// Whether an operation runs one statement (atomic by itself: SQLite rolls a failed statement
 /// back alone) or several (which need a savepoint to fail alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +49,7 @@ pub(crate) trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
 
+/// A queued operation whose result is held until the batch commits.
 struct TypedJob<T> {
     op: Option<Op<T>>,
     statements: Statements,
@@ -108,7 +108,7 @@ impl Writer {
     /// Runs `op` in a transaction and returns its result once it is durable.
     ///
     /// Errors: `Backend` if called from inside another write (a transaction's work that calls
-    /// the store instead of its `Transaction`), which would otherwise wait on itself forever.
+    /// the store instead of its transaction), which would otherwise wait on itself forever.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         statements: Statements,
@@ -116,7 +116,7 @@ impl Writer {
     ) -> StoreResult<T> {
         if INSIDE_A_WRITE.try_with(|_| ()).is_ok() {
             return Err(StoreError::Backend(
-                "a transaction's work wrote through the store instead of its Transaction".into(),
+                "a transaction's work wrote through the store instead of its transaction".into(),
             ));
         }
         match self {

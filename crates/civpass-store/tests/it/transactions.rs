@@ -100,7 +100,7 @@ async fn a_transaction_is_all_or_nothing() {
     }
 }
 
-/// A transaction's work that writes through the store itself (it must use its `Transaction`)
+/// A transaction's work that writes through the store itself (it must use its transaction)
 /// is refused rather than left waiting on the transaction it runs in, and a work that panics
 /// fails alone: the store keeps writing.
 #[tokio::test]
@@ -113,7 +113,7 @@ async fn a_work_cannot_deadlock_or_stop_the_store() {
         })
         .await;
         assert!(
-            matches!(nested, Err(StoreError::Backend(ref why)) if why.contains("instead of its Transaction"))
+            matches!(nested, Err(StoreError::Backend(ref why)) if why.contains("instead of its transaction"))
         );
         let panicked: Result<(), StoreError> = transact(&store, |tx| {
             Box::pin(async move {
