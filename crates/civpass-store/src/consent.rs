@@ -53,7 +53,10 @@ impl ConsentStore for SqlStore {
         self.writer.write(Statements::One, op!(|conn| insert_release(conn, &release).await)).await
     }
 
-    async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>> {
+    async fn list_releases(
+        &self,
+        account_id: &civpass_core::kernel::AccountId,
+    ) -> StoreResult<Vec<Release>> {
         self.fetch_all(
             "SELECT id, account_id, client_id, grant_id, claims, channel, released_at FROM releases \
              WHERE account_id = $1 ORDER BY released_at, id",
@@ -63,7 +66,10 @@ impl ConsentStore for SqlStore {
         .await
     }
 
-    async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>> {
+    async fn list_consents(
+        &self,
+        account_id: &civpass_core::kernel::AccountId,
+    ) -> StoreResult<Vec<Consent>> {
         self.fetch_all(
             "SELECT account_id, client_id, scopes, granted_at, linked_at FROM consents \
              WHERE account_id = $1 ORDER BY granted_at, client_id",

@@ -35,7 +35,10 @@ pub(crate) async fn insert_device(conn: &mut AnyConnection, d: &Device) -> Store
 
 #[async_trait]
 impl DeviceStore for SqlStore {
-    async fn find_device(&self, id: &str) -> StoreResult<Option<Device>> {
+    async fn find_device(
+        &self,
+        id: &civpass_core::kernel::DeviceId,
+    ) -> StoreResult<Option<Device>> {
         self.fetch_optional(
             "SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at \
              FROM devices WHERE id = $1",
@@ -58,7 +61,7 @@ impl DeviceStore for SqlStore {
 
     async fn update_device_key(
         &self,
-        device_id: &str,
+        device_id: &civpass_core::kernel::DeviceId,
         old_key: &str,
         new_key: &str,
     ) -> StoreResult<bool> {
@@ -74,7 +77,7 @@ impl DeviceStore for SqlStore {
 
     async fn replace_device(
         &self,
-        old_device_id: &str,
+        old_device_id: &civpass_core::kernel::DeviceId,
         new_device: &Device,
         now: UnixTime,
     ) -> StoreResult<bool> {

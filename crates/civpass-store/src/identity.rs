@@ -60,7 +60,10 @@ impl AccountStore for SqlStore {
             .await
     }
 
-    async fn list_evidence(&self, account_id: &str) -> StoreResult<Vec<EvidenceRecord>> {
+    async fn list_evidence(
+        &self,
+        account_id: &civpass_core::kernel::AccountId,
+    ) -> StoreResult<Vec<EvidenceRecord>> {
         self.fetch_all(
             "SELECT id, account_id, purpose, method, level, sealed_reference, verified_at \
              FROM identity_evidence WHERE account_id = $1 ORDER BY verified_at, id",
@@ -79,7 +82,7 @@ impl AccountStore for SqlStore {
         .await
     }
 
-    async fn get_account(&self, id: &str) -> StoreResult<Account> {
+    async fn get_account(&self, id: &civpass_core::kernel::AccountId) -> StoreResult<Account> {
         self.fetch_optional(
             "SELECT id, hkid_hash, tier, vault, created_at FROM accounts WHERE id = $1",
             params![id],

@@ -119,7 +119,7 @@ impl AccountService {
 impl AccountService {
     async fn active_device(&self, device_id: &str) -> Result<Device, SessionError> {
         self.identity
-            .device(device_id)
+            .device(&crate::kernel::DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())

@@ -9,8 +9,8 @@ use crate::kernel::store::StoreResult;
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
-    async fn list_releases(&self, account_id: &str) -> StoreResult<Vec<Release>>;
-    async fn list_consents(&self, account_id: &str) -> StoreResult<Vec<Consent>>;
+    async fn list_releases(&self, account_id: &AccountId) -> StoreResult<Vec<Release>>;
+    async fn list_consents(&self, account_id: &AccountId) -> StoreResult<Vec<Consent>>;
 }
 
 /// The consent writes a use case makes inside a transaction (`kernel::store::transact`).

@@ -18,7 +18,7 @@ use crate::identity::registry::RegistrySource;
 use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
 use crate::kernel::ceremony::Ceremonies;
 use crate::kernel::store::StoreResult;
-use crate::kernel::{Ctx, Internal};
+use crate::kernel::{AccountId, Ctx, DeviceId, Internal};
 
 /// The storage ports the identity slice uses.
 pub trait IdentityStores: AccountStore + AttemptStore + DeviceStore + Send + Sync {}
@@ -43,7 +43,7 @@ impl IdentityService {
     }
 
     /// An account, for the slices above (`NotFound` if there is none).
-    pub(crate) async fn account(&self, id: &str) -> StoreResult<Account> {
+    pub(crate) async fn account(&self, id: &AccountId) -> StoreResult<Account> {
         self.store.get_account(id).await
     }
 
@@ -58,13 +58,13 @@ impl IdentityService {
     /// The evidence an account's identity rests on, oldest first.
     pub(crate) async fn evidence_records(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
     ) -> StoreResult<Vec<EvidenceRecord>> {
         self.store.list_evidence(account_id).await
     }
 
     /// A device, active or revoked, if it exists.
-    pub(crate) async fn device(&self, id: &str) -> StoreResult<Option<Device>> {
+    pub(crate) async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
         self.store.find_device(id).await
     }
 

@@ -416,7 +416,7 @@ impl IdentityService {
     ) -> Result<Enrolled, EnrolError> {
         let current = self
             .store
-            .find_device(transfer.device_id)
+            .find_device(&crate::kernel::DeviceId::from(transfer.device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none() && d.kind == DeviceKind::Software)

@@ -7,6 +7,7 @@ use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::Account;
 use crate::identity::model::Device;
 use crate::kernel::UnixTime;
+use crate::kernel::ids::{AccountId, DeviceId};
 use crate::kernel::store::StoreResult;
 
 #[async_trait]
@@ -20,9 +21,9 @@ pub trait AccountStore {
         evidence: &EvidenceRecord,
     ) -> StoreResult<()>;
     /// The evidence records of an account, oldest first.
-    async fn list_evidence(&self, account_id: &str) -> StoreResult<Vec<EvidenceRecord>>;
+    async fn list_evidence(&self, account_id: &AccountId) -> StoreResult<Vec<EvidenceRecord>>;
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
-    async fn get_account(&self, id: &str) -> StoreResult<Account>;
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Account>;
 }
 
 /// Counters of attempts per key in fixed windows: how many times something (a registration
@@ -44,14 +45,14 @@ pub trait AttemptStore {
 
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
-    async fn find_device(&self, id: &str) -> StoreResult<Option<Device>>;
+    async fn find_device(&self, id: &DeviceId) -> StoreResult<Option<Device>>;
     /// Whether any device, active or revoked, holds this passkey credential id.
     async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool>;
     /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was
     /// no longer active.
     async fn replace_device(
         &self,
-        old_device_id: &str,
+        old_device_id: &DeviceId,
         new_device: &Device,
         now: UnixTime,
     ) -> StoreResult<bool>;
@@ -59,7 +60,7 @@ pub trait DeviceStore: Send + Sync {
     /// false if it changed meanwhile or the device was revoked.
     async fn update_device_key(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         old_key: &str,
         new_key: &str,
     ) -> StoreResult<bool>;

@@ -419,7 +419,7 @@ impl OidcService {
 
     /// A live client, disabled or not.
     pub async fn client(&self, id: &str) -> Result<Option<Client>, Internal> {
-        Ok(self.store.find_client(id).await?)
+        Ok(self.store.find_client(&crate::kernel::ClientId::from(id)).await?)
     }
 
     /// Suspends a client (no logins, no tokens, its tokens inactive) or lifts the suspension;
@@ -427,7 +427,8 @@ impl OidcService {
     #[tracing::instrument(skip(self))]
     pub async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, Internal> {
         let at = disabled.then(|| self.ctx.now());
-        let changed = self.store.set_client_disabled(id, at).await?;
+        let changed =
+            self.store.set_client_disabled(&crate::kernel::ClientId::from(id), at).await?;
         self.forget_client(id);
         if changed {
             tracing::info!(disabled, "client suspension changed by the operator");
@@ -448,7 +449,7 @@ impl OidcService {
     /// Deletes a client and, in the same transaction, revokes its grants, so that its tokens
     /// stop working with it; false if there was no live client.
     pub(crate) async fn remove_client(&self, id: &str) -> Result<bool, Internal> {
-        let (client_id, now) = (id.to_owned(), self.ctx.now());
+        let (client_id, now) = (crate::kernel::ClientId::from(id), self.ctx.now());
         let deleted = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.delete_client(&client_id, now).await? {
@@ -468,7 +469,10 @@ impl OidcService {
     #[tracing::instrument(skip(self))]
     pub async fn rotate_client_secret(&self, id: &str) -> Result<Option<String>, Internal> {
         let secret = random_token(32);
-        let rotated = self.store.set_client_secret(id, &hash_secret(&secret)).await?;
+        let rotated = self
+            .store
+            .set_client_secret(&crate::kernel::ClientId::from(id), &hash_secret(&secret))
+            .await?;
         self.forget_client(id);
         if rotated {
             tracing::info!("client secret rotated by the operator");

@@ -660,7 +660,7 @@ impl OidcService {
     ) -> Result<LoginRequest, LoginPageError> {
         let request = self
             .store
-            .find_login_request(request_id)
+            .find_login_request(&LoginRequestId::from(request_id))
             .await
             .map_err(Internal::from)?
             .ok_or(LoginPageError::NotFound)?;
@@ -755,7 +755,7 @@ impl OidcService {
 
     /// Ends a pending login request without a code; false if it was no longer pending.
     async fn end_login_request(&self, id: &str, ending: Ending) -> Result<bool, Internal> {
-        let (id, now) = (id.to_owned(), self.ctx.now());
+        let (id, now) = (LoginRequestId::from(id), self.ctx.now());
         Ok(transact(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.decide_login_request(&id, &Decision::End(ending), now).await })
         })
@@ -836,7 +836,7 @@ impl OidcService {
     async fn pending_request(&self, request_id: &str) -> Result<LoginRequest, DeviceError> {
         let request = self
             .store
-            .find_login_request(request_id)
+            .find_login_request(&LoginRequestId::from(request_id))
             .await
             .map_err(Internal::from)?
             .ok_or(DeviceError::NotFound)?;
@@ -858,7 +858,7 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(device_id)
+            .device(&crate::kernel::DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
@@ -882,7 +882,7 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(req.device_id)
+            .device(&crate::kernel::DeviceId::from(req.device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())

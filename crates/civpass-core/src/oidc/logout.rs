@@ -270,7 +270,7 @@ impl OidcService {
         {
             grant = self
                 .store
-                .find_grant(sid)
+                .find_grant(&GrantId::from(sid))
                 .await
                 .map_err(Internal::from)?
                 .filter(|g| Some(g.client_id.as_str()) == client_id.as_deref())

@@ -270,7 +270,7 @@ impl OidcService {
     ) -> Result<Client, RegistrationError> {
         let client = self
             .store
-            .find_client(client_id)
+            .find_client(&crate::kernel::ClientId::from(client_id))
             .await
             .map_err(Internal::from)?
             .ok_or(RegistrationError::InvalidToken)?;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::consent::store::ConsentWrites;
 use crate::kernel::UnixTime;
-use crate::kernel::ids::{AccountId, ClientId, GrantId};
+use crate::kernel::ids::{AccountId, ClientId, GrantId, LoginRequestId};
 use crate::kernel::outbox::OutboxWrites;
 use crate::kernel::store::{StoreResult, TxScope};
 use crate::oidc::model::{Client, Decision, Grant, LoginRequest};
@@ -14,13 +14,13 @@ use crate::oidc::model::{Client, Decision, Grant, LoginRequest};
 pub trait ClientStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
     /// A live (not deleted) client, enabled or disabled.
-    async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     /// Every live client, oldest first.
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
     /// Suspends a live client (`Some(when)`) or enables it (`None`); false if there is none.
-    async fn set_client_disabled(&self, id: &str, at: Option<UnixTime>) -> StoreResult<bool>;
+    async fn set_client_disabled(&self, id: &ClientId, at: Option<UnixTime>) -> StoreResult<bool>;
     /// Replaces the secret hash of a live client that has one; false otherwise.
-    async fn set_client_secret(&self, id: &str, secret_hash: &str) -> StoreResult<bool>;
+    async fn set_client_secret(&self, id: &ClientId, secret_hash: &str) -> StoreResult<bool>;
     /// Replaces a live client's metadata (all but its id and creation time); false if there
     /// is no such client or it was deleted.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
@@ -41,7 +41,7 @@ pub trait ReplayStore {
     /// Records a client assertion's `jti`; false if the client used it before (a replay).
     async fn use_client_assertion(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         jti: &str,
         expires_at: UnixTime,
     ) -> StoreResult<bool>;
@@ -76,7 +76,7 @@ pub enum Redemption {
 #[async_trait]
 pub trait LoginStore {
     async fn insert_login_request(&self, request: &LoginRequest) -> StoreResult<()>;
-    async fn find_login_request(&self, id: &str) -> StoreResult<Option<LoginRequest>>;
+    async fn find_login_request(&self, id: &LoginRequestId) -> StoreResult<Option<LoginRequest>>;
     async fn find_login_request_by_code(
         &self,
         code_hash: &str,
@@ -84,7 +84,7 @@ pub trait LoginStore {
     /// Approved → completed, attaching the code; false if it was not approved.
     async fn complete_login_request(
         &self,
-        id: &str,
+        id: &LoginRequestId,
         code_hash: &str,
         code_expires_at: UnixTime,
     ) -> StoreResult<bool>;
@@ -93,7 +93,7 @@ pub trait LoginStore {
     async fn insert_pushed_request(
         &self,
         id: &str,
-        client_id: &str,
+        client_id: &ClientId,
         params: &str,
         expires_at: UnixTime,
         origin_hash: Option<&str>,
@@ -111,7 +111,7 @@ pub trait LoginStore {
     async fn take_pushed_request(
         &self,
         id: &str,
-        client_id: &str,
+        client_id: &ClientId,
         now: UnixTime,
     ) -> StoreResult<Option<String>>;
     /// Deletes login requests that expired before `cutoff`, and those that
@@ -132,7 +132,7 @@ pub trait LoginStore {
 
 #[async_trait]
 pub trait GrantStore {
-    async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    async fn find_grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn find_grant_by_refresh_hash(&self, refresh_hash: &str) -> StoreResult<Option<Grant>>;
     /// The grant whose refresh token this was before a rotation replaced it.
     async fn find_grant_by_retired_refresh_hash(
@@ -142,7 +142,7 @@ pub trait GrantStore {
     /// Forgets retired refresh tokens retired before `cutoff`; returns how many.
     async fn delete_retired_refresh_tokens_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     /// Revokes a grant; true if this call revoked it (it was live).
-    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<bool>;
     /// Remembers a revoked access token that has no grant to revoke (client credentials)
     /// until it expires; revoking one twice is not an error.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
@@ -172,28 +172,33 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + Send {
         now: UnixTime,
     ) -> StoreResult<Vec<GrantId>>;
     /// Revokes a grant; true if it was live.
-    async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_grant(&mut self, id: &GrantId, now: UnixTime) -> StoreResult<bool>;
     /// Marks a client deleted (it is not found any more); false if there was no live one.
-    async fn delete_client(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn delete_client(&mut self, id: &ClientId, now: UnixTime) -> StoreResult<bool>;
     /// Revokes every live grant of a client; returns how many.
-    async fn revoke_client_grants(&mut self, client_id: &str, now: UnixTime) -> StoreResult<u64>;
+    async fn revoke_client_grants(
+        &mut self,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> StoreResult<u64>;
     /// Applies the decision if the request is still pending and unexpired at `now`; false if
     /// it was not (decided already, or expired).
     async fn decide_login_request(
         &mut self,
-        id: &str,
+        id: &LoginRequestId,
         decision: &Decision,
         now: UnixTime,
     ) -> StoreResult<bool>;
     /// Completed → redeemed for the code with this hash, naming the grant it produces; else
     /// what became of the code.
-    async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption>;
+    async fn redeem_code(&mut self, code_hash: &str, grant_id: &GrantId)
+    -> StoreResult<Redemption>;
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
     /// Replaces a live grant's refresh token if `old_hash` is still the current one; false if
     /// it is not (another request rotated it first) or the grant was revoked.
     async fn replace_refresh_token(
         &mut self,
-        grant_id: &str,
+        grant_id: &GrantId,
         old_hash: &str,
         new_hash: &str,
         new_expires_at: UnixTime,
@@ -202,7 +207,7 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + Send {
     async fn retire_refresh_token(
         &mut self,
         refresh_hash: &str,
-        grant_id: &str,
+        grant_id: &GrantId,
         now: UnixTime,
     ) -> StoreResult<()>;
 }

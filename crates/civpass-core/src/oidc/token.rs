@@ -159,7 +159,7 @@ pub struct AccessClaims {
     /// The grant, so that revocation takes effect before expiry; none for a client acting for
     /// itself (client credentials), whose tokens are short and stand for no citizen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<String>,
+    pub gid: Option<crate::kernel::GrantId>,
     /// The DPoP key the token is bound to (RFC 9449 section 6.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
@@ -648,7 +648,7 @@ impl OidcService {
             exp: now + self.ctx.settings.access_token_ttl,
             iat: now,
             jti: random_token(16),
-            gid: Some(grant.id.clone().into()),
+            gid: Some(grant.id.clone()),
             cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
         let access_token =
@@ -784,7 +784,7 @@ impl OidcService {
         }
         let grant = self
             .store
-            .find_grant(claims.gid.as_deref().ok_or(UserInfoError::InvalidToken)?)
+            .find_grant(claims.gid.as_ref().ok_or(UserInfoError::InvalidToken)?)
             .await
             .map_err(Internal::from)?
             .filter(|g| g.revoked_at.is_none())

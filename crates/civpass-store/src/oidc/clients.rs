@@ -68,7 +68,10 @@ impl ClientStore for SqlStore {
         .await
     }
 
-    async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
+    async fn find_client(
+        &self,
+        id: &civpass_core::kernel::ClientId,
+    ) -> StoreResult<Option<Client>> {
         self.fetch_optional(
             concat!(
                 "SELECT ",
@@ -94,7 +97,11 @@ impl ClientStore for SqlStore {
         .await
     }
 
-    async fn set_client_disabled(&self, id: &str, at: Option<UnixTime>) -> StoreResult<bool> {
+    async fn set_client_disabled(
+        &self,
+        id: &civpass_core::kernel::ClientId,
+        at: Option<UnixTime>,
+    ) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "UPDATE clients SET disabled_at = $1 WHERE id = $2 AND deleted_at IS NULL",
@@ -104,7 +111,11 @@ impl ClientStore for SqlStore {
         Ok(updated == 1)
     }
 
-    async fn set_client_secret(&self, id: &str, secret_hash: &str) -> StoreResult<bool> {
+    async fn set_client_secret(
+        &self,
+        id: &civpass_core::kernel::ClientId,
+        secret_hash: &str,
+    ) -> StoreResult<bool> {
         // Only a client that authenticates with a secret has one to replace.
         let updated = self
             .execute(

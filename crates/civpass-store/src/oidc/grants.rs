@@ -67,7 +67,7 @@ fn select_grant(join: &str, condition: &str) -> sqlx::AssertSqlSafe<String> {
 
 #[async_trait]
 impl GrantStore for SqlStore {
-    async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+    async fn find_grant(&self, id: &civpass_core::kernel::GrantId) -> StoreResult<Option<Grant>> {
         self.fetch_optional(select_grant("", "g.id = $1"), params![id], rows::grant).await
     }
 
@@ -92,7 +92,11 @@ impl GrantStore for SqlStore {
             .await
     }
 
-    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+    async fn revoke_grant(
+        &self,
+        id: &civpass_core::kernel::GrantId,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let id = id.to_owned();
         self.writer.write(Statements::One, op!(|conn| revoke_grant(conn, &id, now).await)).await
     }

@@ -127,7 +127,10 @@ impl LoginStore for SqlStore {
         Ok(())
     }
 
-    async fn find_login_request(&self, id: &str) -> StoreResult<Option<LoginRequest>> {
+    async fn find_login_request(
+        &self,
+        id: &civpass_core::kernel::LoginRequestId,
+    ) -> StoreResult<Option<LoginRequest>> {
         self.fetch_optional(
             concat!("SELECT ", login_columns!(), " FROM login_requests WHERE id = $1"),
             params![id],
@@ -150,7 +153,7 @@ impl LoginStore for SqlStore {
 
     async fn complete_login_request(
         &self,
-        id: &str,
+        id: &civpass_core::kernel::LoginRequestId,
         code_hash: &str,
         code_expires_at: UnixTime,
     ) -> StoreResult<bool> {
@@ -187,7 +190,7 @@ impl LoginStore for SqlStore {
     async fn insert_pushed_request(
         &self,
         id: &str,
-        client_id: &str,
+        client_id: &civpass_core::kernel::ClientId,
         params: &str,
         expires_at: UnixTime,
         origin_hash: Option<&str>,
@@ -222,7 +225,7 @@ impl LoginStore for SqlStore {
     async fn take_pushed_request(
         &self,
         id: &str,
-        client_id: &str,
+        client_id: &civpass_core::kernel::ClientId,
         now: UnixTime,
     ) -> StoreResult<Option<String>> {
         // DELETE … RETURNING: taking is one step, so a pushed request is used at most once.

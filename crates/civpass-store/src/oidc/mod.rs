@@ -39,11 +39,19 @@ impl OidcTransaction for SqlTransaction<'_> {
         revoked.iter().map(|row| col::<String>(row, "id").map(GrantId::from)).collect()
     }
 
-    async fn revoke_grant(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+    async fn revoke_grant(
+        &mut self,
+        id: &civpass_core::kernel::GrantId,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         revoke_grant(self.conn, id, now).await
     }
 
-    async fn delete_client(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+    async fn delete_client(
+        &mut self,
+        id: &civpass_core::kernel::ClientId,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let deleted = execute_on(
             self.conn,
             "UPDATE clients SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
@@ -53,7 +61,11 @@ impl OidcTransaction for SqlTransaction<'_> {
         Ok(deleted == 1)
     }
 
-    async fn revoke_client_grants(&mut self, client_id: &str, now: UnixTime) -> StoreResult<u64> {
+    async fn revoke_client_grants(
+        &mut self,
+        client_id: &civpass_core::kernel::ClientId,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
         execute_on(
             self.conn,
             "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
@@ -64,14 +76,18 @@ impl OidcTransaction for SqlTransaction<'_> {
 
     async fn decide_login_request(
         &mut self,
-        id: &str,
+        id: &civpass_core::kernel::LoginRequestId,
         decision: &Decision,
         now: UnixTime,
     ) -> StoreResult<bool> {
         decide_login_request(self.conn, id, decision, now).await
     }
 
-    async fn redeem_code(&mut self, code_hash: &str, grant_id: &str) -> StoreResult<Redemption> {
+    async fn redeem_code(
+        &mut self,
+        code_hash: &str,
+        grant_id: &civpass_core::kernel::GrantId,
+    ) -> StoreResult<Redemption> {
         redeem_code(self.conn, code_hash, grant_id).await
     }
 
@@ -81,7 +97,7 @@ impl OidcTransaction for SqlTransaction<'_> {
 
     async fn replace_refresh_token(
         &mut self,
-        grant_id: &str,
+        grant_id: &civpass_core::kernel::GrantId,
         old_hash: &str,
         new_hash: &str,
         new_expires_at: UnixTime,
@@ -99,7 +115,7 @@ impl OidcTransaction for SqlTransaction<'_> {
     async fn retire_refresh_token(
         &mut self,
         refresh_hash: &str,
-        grant_id: &str,
+        grant_id: &civpass_core::kernel::GrantId,
         now: UnixTime,
     ) -> StoreResult<()> {
         execute_on(

@@ -13,7 +13,7 @@ use crate::sql::params;
 impl ReplayStore for SqlStore {
     async fn use_client_assertion(
         &self,
-        client_id: &str,
+        client_id: &civpass_core::kernel::ClientId,
         jti: &str,
         expires_at: UnixTime,
     ) -> StoreResult<bool> {

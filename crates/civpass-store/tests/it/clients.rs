@@ -6,11 +6,11 @@ use super::*;
 async fn a_client_keeps_its_metadata_and_each_assertion_id_is_used_once() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
-        assert_eq!(store.find_client("c1").await.unwrap(), Some(client("c1")));
-        assert!(store.use_client_assertion("c1", "j1", 100).await.unwrap());
-        assert!(!store.use_client_assertion("c1", "j1", 100).await.unwrap(), "a replay");
+        assert_eq!(store.find_client(&"c1".into()).await.unwrap(), Some(client("c1")));
+        assert!(store.use_client_assertion(&"c1".into(), "j1", 100).await.unwrap());
+        assert!(!store.use_client_assertion(&"c1".into(), "j1", 100).await.unwrap(), "a replay");
         store.insert_client(&client("c2")).await.unwrap();
-        assert!(store.use_client_assertion("c2", "j1", 100).await.unwrap(), "per client");
+        assert!(store.use_client_assertion(&"c2".into(), "j1", 100).await.unwrap(), "per client");
         assert_eq!(store.delete_client_assertions_expired_before(100).await.unwrap(), 0);
         assert_eq!(store.delete_client_assertions_expired_before(101).await.unwrap(), 2);
     }
@@ -27,28 +27,28 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
             amr: vec![],
         };
         decide(&store, "r1", &approve, None, 150).await;
-        store.complete_login_request("r1", "code1", 210).await.unwrap();
+        store.complete_login_request(&"r1".into(), "code1", 210).await.unwrap();
         redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
         let changed = Client { name: "Renamed".into(), require_par: false, ..client("c1") };
         assert!(store.update_client(&changed).await.unwrap());
-        assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
+        assert_eq!(store.find_client(&"c1".into()).await.unwrap(), Some(changed.clone()));
 
         // The operator's suspension is its own column: a metadata update leaves it alone.
-        assert!(store.set_client_disabled("c1", Some(250)).await.unwrap());
+        assert!(store.set_client_disabled(&"c1".into(), Some(250)).await.unwrap());
         assert!(store.update_client(&changed).await.unwrap());
-        assert_eq!(store.find_client("c1").await.unwrap().unwrap().disabled_at, Some(250));
-        assert!(store.set_client_disabled("c1", None).await.unwrap());
-        assert_eq!(store.find_client("c1").await.unwrap(), Some(changed.clone()));
-        assert!(!store.set_client_disabled("nope", Some(1)).await.unwrap());
-        assert!(store.set_client_secret("c1", "h2").await.unwrap());
+        assert_eq!(store.find_client(&"c1".into()).await.unwrap().unwrap().disabled_at, Some(250));
+        assert!(store.set_client_disabled(&"c1".into(), None).await.unwrap());
+        assert_eq!(store.find_client(&"c1".into()).await.unwrap(), Some(changed.clone()));
+        assert!(!store.set_client_disabled(&"nope".into(), Some(1)).await.unwrap());
+        assert!(store.set_client_secret(&"c1".into(), "h2").await.unwrap());
         assert_eq!(
-            store.find_client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+            store.find_client(&"c1".into()).await.unwrap().unwrap().secret_hash.as_deref(),
             Some("h2")
         );
         let public = Client { id: "p1".into(), secret_hash: None, created_at: 5, ..client("p1") };
         store.insert_client(&public).await.unwrap();
         assert!(
-            !store.set_client_secret("p1", "h3").await.unwrap(),
+            !store.set_client_secret(&"p1".into(), "h3").await.unwrap(),
             "a public client has no secret"
         );
         let listed: Vec<String> =
@@ -61,10 +61,10 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
             async move {
                 transact(store, move |tx| {
                     Box::pin(async move {
-                        if !tx.delete_client("c1", at).await? {
+                        if !tx.delete_client(&"c1".into(), at).await? {
                             return Ok(false);
                         }
-                        tx.revoke_client_grants("c1", at).await?;
+                        tx.revoke_client_grants(&"c1".into(), at).await?;
                         Ok(true)
                     })
                 })
@@ -74,10 +74,14 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
         };
         assert!(delete(300).await);
         assert_eq!(store.list_clients().await.unwrap().len(), 1, "deleted clients are not listed");
-        assert!(!store.set_client_disabled("c1", Some(1)).await.unwrap());
-        assert!(!store.set_client_secret("c1", "h4").await.unwrap());
-        assert_eq!(store.find_client("c1").await.unwrap(), None, "deleted clients are not found");
-        assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(300));
+        assert!(!store.set_client_disabled(&"c1".into(), Some(1)).await.unwrap());
+        assert!(!store.set_client_secret(&"c1".into(), "h4").await.unwrap());
+        assert_eq!(
+            store.find_client(&"c1".into()).await.unwrap(),
+            None,
+            "deleted clients are not found"
+        );
+        assert_eq!(store.find_grant(&"g1".into()).await.unwrap().unwrap().revoked_at, Some(300));
         assert!(!delete(400).await);
         assert!(!store.update_client(&changed).await.unwrap(), "no updates after deletion");
 

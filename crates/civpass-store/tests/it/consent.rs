@@ -22,15 +22,15 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         };
         assert!(decide(&store, "r1", &approve, Some(&consent(150)), 150).await);
         assert!(decide(&store, "r2", &approve, Some(&consent(170)), 170).await);
-        let kept = store.list_consents("a1").await.unwrap();
+        let kept = store.list_consents(&"a1".into()).await.unwrap();
         assert_eq!((kept[0].granted_at, kept[0].linked_at), (170, 150));
         assert_eq!(
-            store.find_login_request("r1").await.unwrap().unwrap().ui_locales.as_deref(),
+            store.find_login_request(&"r1".into()).await.unwrap().unwrap().ui_locales.as_deref(),
             Some("zh-HK en")
         );
 
         for (r, code, g, rh) in [("r1", "code1", "g1", "rh1"), ("r2", "code2", "g2", "rh2")] {
-            assert!(store.complete_login_request(r, code, 210).await.unwrap());
+            assert!(store.complete_login_request(&r.into(), code, 210).await.unwrap());
             let redeemed =
                 redeem(&store, code, &grant(g, "a1", "c1", rh), &release(&format!("rel-{g}"), g))
                     .await;
@@ -44,7 +44,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             async move {
                 transact(store, move |tx| {
                     Box::pin(async move {
-                        let revoked = tx.revoke_grant("g2", at).await?;
+                        let revoked = tx.revoke_grant(&"g2".into(), at).await?;
                         if revoked {
                             tx.insert_message(&notice(id)).await?;
                         }
@@ -91,10 +91,10 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             [("on-revoke".to_owned(), None), ("on-unlink.g1".to_owned(), Some("g1".to_owned()))],
             "not for a grant already revoked; the unlink's one per session it ended"
         );
-        assert!(store.list_consents("a1").await.unwrap().is_empty());
-        assert_eq!(store.find_grant("g1").await.unwrap().unwrap().revoked_at, Some(180));
+        assert!(store.list_consents(&"a1".into()).await.unwrap().is_empty());
+        assert_eq!(store.find_grant(&"g1".into()).await.unwrap().unwrap().revoked_at, Some(180));
         assert_eq!(
-            store.find_grant("g2").await.unwrap().unwrap().revoked_at,
+            store.find_grant(&"g2".into()).await.unwrap().unwrap().revoked_at,
             Some(160),
             "an earlier revocation stays"
         );

@@ -8,11 +8,11 @@ async fn a_device_is_replaced_only_while_it_is_active() {
         let (a, d) = account("a1", "hash1");
         store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
         let new = Device { id: "d-new".into(), ..d.clone() };
-        assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
-        assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().revoked_at, Some(50));
+        assert!(store.replace_device(&"d-a1".into(), &new, 50).await.unwrap());
+        assert_eq!(store.find_device(&"d-a1".into()).await.unwrap().unwrap().revoked_at, Some(50));
         let newer = Device { id: "d-newer".into(), ..d.clone() };
-        assert!(!store.replace_device("d-a1", &newer, 60).await.unwrap());
-        assert!(store.find_device("d-newer").await.unwrap().is_none());
+        assert!(!store.replace_device(&"d-a1".into(), &newer, 60).await.unwrap());
+        assert!(store.find_device(&"d-newer".into()).await.unwrap().is_none());
     }
 }
 
@@ -45,12 +45,15 @@ async fn a_device_key_is_updated_only_from_the_value_it_had() {
     for (_db, store) in stores().await {
         let (a, d) = account("a1", "hash1");
         store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
-        assert!(store.update_device_key("d-a1", &d.public_key, "k2").await.unwrap());
-        assert!(!store.update_device_key("d-a1", &d.public_key, "k3").await.unwrap(), "stale");
-        assert_eq!(store.find_device("d-a1").await.unwrap().unwrap().public_key, "k2");
+        assert!(store.update_device_key(&"d-a1".into(), &d.public_key, "k2").await.unwrap());
+        assert!(
+            !store.update_device_key(&"d-a1".into(), &d.public_key, "k3").await.unwrap(),
+            "stale"
+        );
+        assert_eq!(store.find_device(&"d-a1".into()).await.unwrap().unwrap().public_key, "k2");
         let new = Device { id: "d-new".into(), ..d.clone() };
-        assert!(store.replace_device("d-a1", &new, 50).await.unwrap());
-        assert!(!store.update_device_key("d-a1", "k2", "k4").await.unwrap(), "revoked");
+        assert!(store.replace_device(&"d-a1".into(), &new, 50).await.unwrap());
+        assert!(!store.update_device_key(&"d-a1".into(), "k2", "k4").await.unwrap(), "revoked");
     }
 }
 
@@ -73,10 +76,10 @@ async fn passkeys_from_before_the_credential_column_get_their_id_from_the_key_re
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-        let filled = store.find_device("d-a1").await.unwrap().unwrap();
+        let filled = store.find_device(&"d-a1".into()).await.unwrap().unwrap();
         assert_eq!(filled.credential_id.as_deref(), Some("Q3JlZC0x"));
         assert!(store.credential_registered("Q3JlZC0x").await.unwrap());
-        assert_eq!(store.find_device("d-a2").await.unwrap().unwrap().credential_id, None);
+        assert_eq!(store.find_device(&"d-a2".into()).await.unwrap().unwrap().credential_id, None);
     }
 }
 
@@ -88,7 +91,7 @@ async fn a_passkey_credential_id_belongs_to_one_device() {
         };
         let (a, d) = passkey(account("a1", "hash1"));
         store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
-        assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
+        assert_eq!(store.find_device(&"d-a1".into()).await.unwrap(), Some(d));
         assert!(store.credential_registered("cred-1").await.unwrap());
         assert!(!store.credential_registered("cred-2").await.unwrap());
         let (b, e) = passkey(account("a2", "hash2"));

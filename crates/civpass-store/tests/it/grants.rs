@@ -13,7 +13,7 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
             amr: vec![],
         };
         decide(&store, "r1", &approve, None, 150).await;
-        store.complete_login_request("r1", "code1", 210).await.unwrap();
+        store.complete_login_request(&"r1".into(), "code1", 210).await.unwrap();
         redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
 
         assert!(rotate(&store, "rh1", "rh2", "rel2", 300).await);
@@ -29,15 +29,15 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
         );
         assert!(store.find_grant_by_retired_refresh_hash("rh3").await.unwrap().is_none());
         assert_eq!(
-            store.list_releases("a1").await.unwrap().len(),
+            store.list_releases(&"a1".into()).await.unwrap().len(),
             2,
             "a failed rotation records no release"
         );
 
-        store.revoke_grant("g1", 500).await.unwrap();
-        store.revoke_grant("g1", 900).await.unwrap();
+        store.revoke_grant(&"g1".into(), 500).await.unwrap();
+        store.revoke_grant(&"g1".into(), 900).await.unwrap();
         assert_eq!(
-            store.find_grant("g1").await.unwrap().unwrap().revoked_at,
+            store.find_grant(&"g1".into()).await.unwrap().unwrap().revoked_at,
             Some(500),
             "the first revocation time stays"
         );
@@ -54,10 +54,10 @@ async fn rotate(store: &SqlStore, old: &str, new: &str, release_id: &str, now: i
     let (old, new, release) = (old.to_owned(), new.to_owned(), release(release_id, "g1"));
     transact(store, move |tx| {
         Box::pin(async move {
-            if !tx.replace_refresh_token("g1", &old, &new, now + 1000).await? {
+            if !tx.replace_refresh_token(&"g1".into(), &old, &new, now + 1000).await? {
                 return Ok(false);
             }
-            tx.retire_refresh_token(&old, "g1", now).await?;
+            tx.retire_refresh_token(&old, &"g1".into(), now).await?;
             tx.insert_release(&release).await?;
             Ok(true)
         })

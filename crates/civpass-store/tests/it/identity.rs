@@ -6,26 +6,26 @@ use super::*;
 async fn records_round_trip_and_duplicates_are_conflicts() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
-        assert_eq!(store.find_client("c1").await.unwrap(), Some(client("c1")));
-        assert!(store.find_client("nope").await.unwrap().is_none());
+        assert_eq!(store.find_client(&"c1".into()).await.unwrap(), Some(client("c1")));
+        assert!(store.find_client(&"nope".into()).await.unwrap().is_none());
         assert!(matches!(store.insert_client(&client("c1")).await, Err(StoreError::Conflict(_))));
 
         let (a, d) = account("a1", "hash1");
         store.insert_account(&a, &d, &evidence(&a.id)).await.unwrap();
-        assert_eq!(store.get_account("a1").await.unwrap(), a);
+        assert_eq!(store.get_account(&"a1".into()).await.unwrap(), a);
         assert_eq!(store.find_account_by_hkid_hash("hash1").await.unwrap(), Some(a.clone()));
-        assert_eq!(store.find_device("d-a1").await.unwrap(), Some(d));
-        assert!(matches!(store.get_account("zz").await, Err(StoreError::NotFound)));
+        assert_eq!(store.find_device(&"d-a1".into()).await.unwrap(), Some(d));
+        assert!(matches!(store.get_account(&"zz".into()).await, Err(StoreError::NotFound)));
         // Same HKID hash: a conflict, and the second account's device is not left behind.
         let (a2, d2) = account("a2", "hash1");
         assert!(matches!(
             store.insert_account(&a2, &d2, &evidence(&a2.id)).await,
             Err(StoreError::Conflict(_))
         ));
-        assert!(store.find_device("d-a2").await.unwrap().is_none());
+        assert!(store.find_device(&"d-a2".into()).await.unwrap().is_none());
         // The account's evidence is stored with it, and the refused one's is not.
-        assert_eq!(store.list_evidence("a1").await.unwrap(), [evidence("a1")]);
-        assert!(store.list_evidence("a2").await.unwrap().is_empty());
+        assert_eq!(store.list_evidence(&"a1".into()).await.unwrap(), [evidence("a1")]);
+        assert!(store.list_evidence(&"a2".into()).await.unwrap().is_empty());
     }
 }
 

@@ -56,7 +56,7 @@ async fn decide(
     let (id, decision, consent) = (id.to_owned(), decision.clone(), consent.cloned());
     transact(store, move |tx| {
         Box::pin(async move {
-            if !tx.decide_login_request(&id, &decision, now).await? {
+            if !tx.decide_login_request(&id.as_str().into(), &decision, now).await? {
                 return Ok(false);
             }
             if let Some(consent) = &consent {

@@ -22,7 +22,7 @@ async fn a_client_stored_by_the_first_schema_reads_at_the_newest() {
         conn.close().await.unwrap();
 
         let store = SqlStore::connect(&db.url).await.unwrap();
-        let client = store.find_client("c_old").await.unwrap().expect("the old client");
+        let client = store.find_client(&"c_old".into()).await.unwrap().expect("the old client");
         assert_eq!(client.name, "Old service");
         assert_eq!(client.redirect_uris, ["https://old.example/cb"]);
         assert_eq!(client.secret_hash.as_deref(), Some("hash"));
@@ -64,7 +64,7 @@ async fn a_client_stored_in_columns_reads_the_same_from_its_metadata_document() 
         conn.close().await.unwrap();
 
         let store = SqlStore::connect(&db.url).await.unwrap();
-        let full = store.find_client("c_full").await.unwrap().expect("the full client");
+        let full = store.find_client(&"c_full".into()).await.unwrap().expect("the full client");
         let expected = Client {
             id: "c_full".into(),
             name: "Full service".into(),
@@ -91,7 +91,7 @@ async fn a_client_stored_in_columns_reads_the_same_from_its_metadata_document() 
             created_at: 100,
         };
         assert_eq!(full, expected, "{backend:?}");
-        let bare = store.find_client("c_bare").await.unwrap().expect("the bare client");
+        let bare = store.find_client(&"c_bare".into()).await.unwrap().expect("the bare client");
         assert_eq!(
             (
                 bare.auth_methods.len(),
@@ -104,7 +104,7 @@ async fn a_client_stored_in_columns_reads_the_same_from_its_metadata_document() 
         );
         // And it is written back whole.
         assert!(store.update_client(&full).await.unwrap());
-        assert_eq!(store.find_client("c_full").await.unwrap(), Some(expected));
+        assert_eq!(store.find_client(&"c_full".into()).await.unwrap(), Some(expected));
     }
 }
 

@@ -22,7 +22,7 @@ async fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
         }
         assert_eq!(conflicts, 1);
         for n in 0..59 {
-            assert!(store.find_client(&format!("c{n}")).await.unwrap().is_some(), "c{n}");
+            assert!(store.find_client(&format!("c{n}").into()).await.unwrap().is_some(), "c{n}");
         }
     }
 }
@@ -54,7 +54,7 @@ async fn a_write_whose_caller_goes_away_commits_whole_and_leaves_no_transaction_
                 // The device is read after the account: a write committing between the two
                 // reads shows a device without its account, never the other way round.
                 let account = store.find_account_by_hkid_hash(&format!("gone-h{i}")).await.unwrap();
-                let device = store.find_device(&format!("d-gone{i}")).await.unwrap();
+                let device = store.find_device(&format!("d-gone{i}").into()).await.unwrap();
                 assert!(account.is_none() || device.is_some(), "account {i} is half written");
                 complete += u64::from(account.is_some());
             }

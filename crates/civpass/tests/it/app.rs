@@ -68,7 +68,12 @@ async fn register_with(server: &TestServer, idx: usize, mut passkey: SoftPasskey
     assert_eq!(status, StatusCode::CREATED, "{done}");
     let device_id = done["device_id"].as_str().unwrap().to_owned();
     // The credential id column holds what the key record holds (migration 0015 relies on it).
-    let device = server.store.find_device(&device_id).await.unwrap().unwrap();
+    let device = server
+        .store
+        .find_device(&civpass_core::kernel::DeviceId::from(&device_id))
+        .await
+        .unwrap()
+        .unwrap();
     let record: Value = serde_json::from_str(&device.public_key).unwrap();
     assert_eq!(device.credential_id.as_deref(), record["cred"]["cred_id"].as_str());
     Phone { passkey, device_id }

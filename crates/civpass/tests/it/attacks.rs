@@ -323,7 +323,16 @@ async fn an_expired_login_request_or_code_is_refused() {
         assert_eq!(server.services.purge_expired().await.unwrap(), 0);
         clock.advance(civpass_core::oidc::login::LOGIN_REQUEST_RETENTION);
         assert!(server.services.purge_expired().await.unwrap() >= 1);
-        assert!(server.store.find_login_request(&waiting.link.request_id).await.unwrap().is_none());
+        assert!(
+            server
+                .store
+                .find_login_request(&civpass_core::kernel::LoginRequestId::from(
+                    &waiting.link.request_id
+                ))
+                .await
+                .unwrap()
+                .is_none()
+        );
         support::login_code(&server, &wallet, &AuthRequest::new(&id, CALLBACK, "openid")).await;
     }
 }
@@ -785,7 +794,12 @@ async fn a_relayed_login_shows_the_citizen_the_browser_system_and_place_it_began
         // Login requests are short-lived: two minutes.
         assert_eq!(view.expires_at - view.started_at, 120);
         // The place is personal data: sealed in the store.
-        let stored = server.store.find_login_request(&view.request_id).await.unwrap().unwrap();
+        let stored = server
+            .store
+            .find_login_request(&civpass_core::kernel::LoginRequestId::from(&view.request_id))
+            .await
+            .unwrap()
+            .unwrap();
         let sealed = stored.sealed_context.unwrap();
         assert!(!sealed.windows(5).any(|w| w == b"Lagos"));
 

@@ -194,10 +194,18 @@ async fn openidconnect_client_signs_a_citizen_in_and_receives_verified_data() {
 
         // The consent and every release are on record.
         let account_id = wallet.file.account_id.clone().unwrap();
-        let consents = server.store.list_consents(&account_id).await.unwrap();
+        let consents = server
+            .store
+            .list_consents(&civpass_core::kernel::AccountId::from(&account_id))
+            .await
+            .unwrap();
         assert_eq!(consents.len(), 1);
         assert_eq!(consents[0].scopes, ["openid", "profile", "hkid", "birthdate", "gender"]);
-        let releases = server.store.list_releases(&account_id).await.unwrap();
+        let releases = server
+            .store
+            .list_releases(&civpass_core::kernel::AccountId::from(&account_id))
+            .await
+            .unwrap();
         let channels: Vec<&str> = releases.iter().map(|r| r.channel.as_str()).collect();
         assert_eq!(channels, ["id_token", "userinfo", "userinfo"], "{backend:?}");
         assert!(releases[1].claims.contains(&"hkid".to_owned()));

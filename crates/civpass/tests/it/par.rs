@@ -240,7 +240,13 @@ async fn signed_request_objects_carry_the_request_and_bad_ones_are_refused() {
         let view = wallet.fetch(&waiting.link).await.unwrap();
         let asked: Vec<&str> = view.scopes.iter().map(|s| s.scope.as_str()).collect();
         assert_eq!(asked, ["openid", "profile"], "the signed scope, not the query's");
-        let stored = server.store.find_login_request(&waiting.link.request_id).await.unwrap();
+        let stored = server
+            .store
+            .find_login_request(&civpass_core::kernel::LoginRequestId::from(
+                &waiting.link.request_id,
+            ))
+            .await
+            .unwrap();
         assert_eq!(stored.unwrap().dpop_jkt, Some(jkt), "the code will be bound to the key");
 
         // Without a request object, this client is refused.

@@ -71,10 +71,12 @@ async fn remote_registration_needs_a_passed_identity_check_and_records_it() {
         assert_eq!(data.evidence[0].level, "strong");
         assert_eq!(data.evidence[0].method, "sandbox_document_liveness_face_match");
         let account_id = wallet.file.account_id.clone().unwrap();
-        let records =
-            civpass_core::identity::store::AccountStore::list_evidence(&server.store, &account_id)
-                .await
-                .unwrap();
+        let records = civpass_core::identity::store::AccountStore::list_evidence(
+            &server.store,
+            &civpass_core::kernel::AccountId::from(&account_id),
+        )
+        .await
+        .unwrap();
         assert_eq!(records.len(), 1);
         assert!(
             !records[0].sealed_reference.windows(8).any(|w| w == b"sandbox-"),
