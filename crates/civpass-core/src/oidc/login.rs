@@ -15,6 +15,7 @@ use crate::kernel::{AccountId, Internal};
 use crate::kernel::{DeviceId, LoginRequestId};
 use crate::oidc::OidcService;
 use crate::oidc::login_context::{LoginContext, RequestOrigin};
+use crate::oidc::model::AuthzErrorCode;
 use crate::oidc::model::{Client, Decision, Ending, GrantType, LoginRequest, LoginStatus};
 use crate::oidc::par::Source;
 use crate::oidc::store::PendingKey;
@@ -68,7 +69,7 @@ pub enum AuthorizeError {
     /// Tell the client through its (verified) redirect URI.
     Redirect {
         redirect_uri: String,
-        error: &'static str,
+        error: AuthzErrorCode,
         description: &'static str,
         state: Option<String>,
     },
@@ -375,31 +376,36 @@ impl OidcService {
         };
         if !client.grant_types.contains(&GrantType::AuthorizationCode) {
             return Err(redirect(
-                "unauthorized_client",
+                AuthzErrorCode::UnauthorizedClient,
                 "this client is not registered for the authorization code flow",
             ));
         }
         if !source.pushed && (client.require_par || self.ctx.settings.require_par) {
             return Err(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "this client must push its authorization requests (PAR) first",
             ));
         }
         if !source.signed && client.require_signed_request {
             return Err(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "this client must send its authorization requests as signed request objects",
             ));
         }
         if params.response_mode.as_deref().is_some_and(|m| m != "query") {
-            return Err(redirect("invalid_request", "only response_mode=query is supported"));
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "only response_mode=query is supported",
+            ));
         }
         match params.response_type.as_deref() {
             Some("code") => {}
-            None => return Err(redirect("invalid_request", "response_type is missing")),
+            None => {
+                return Err(redirect(AuthzErrorCode::InvalidRequest, "response_type is missing"));
+            }
             Some(_) => {
                 return Err(redirect(
-                    "unsupported_response_type",
+                    AuthzErrorCode::UnsupportedResponseType,
                     "only the authorization code flow (response_type=code) is supported",
                 ));
             }
@@ -411,12 +417,12 @@ impl OidcService {
             .filter(|s| claims::is_supported(s))
             .collect();
         if !requested.iter().any(|s| s == "openid") {
-            return Err(redirect("invalid_scope", "the openid scope is required"));
+            return Err(redirect(AuthzErrorCode::InvalidScope, "the openid scope is required"));
         }
         let claims = match params.claims.as_deref() {
             None => ClaimsRequest::default(),
             Some(text) => parse_claims_request(text).ok_or(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "claims must be a JSON object of userinfo and id_token claim requests",
             ))?,
         };
@@ -440,41 +446,50 @@ impl OidcService {
         if !claims.acr.is_empty() {
             if claims.acr.iter().any(|a| Tier::parse(a).is_none()) {
                 return Err(redirect(
-                    "invalid_request",
+                    AuthzErrorCode::InvalidRequest,
                     "an essential acr must be basic or plus, the levels civpass has",
                 ));
             }
             acr_values = claims.acr.clone();
         }
         if params.max_age.as_deref().is_some_and(|m| m.parse::<u32>().is_err()) {
-            return Err(redirect("invalid_request", "max_age must be a number of seconds"));
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "max_age must be a number of seconds",
+            ));
         }
         if params.login_hint.as_deref().is_some_and(|h| h.len() > 256) {
-            return Err(redirect("invalid_request", "login_hint is too long"));
+            return Err(redirect(AuthzErrorCode::InvalidRequest, "login_hint is too long"));
         }
         let hinted = match params.id_token_hint.as_deref() {
             None => None,
             Some(hint) => Some(self.subject_of_id_token(hint, &client.id).ok_or(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "id_token_hint is not an ID token this provider issued to this client",
             ))?),
         };
         let expected_sub = match (hinted, claims.sub.clone()) {
             (Some(a), Some(b)) if a != b => {
-                return Err(redirect("invalid_request", "id_token_hint and the claims sub differ"));
+                return Err(redirect(
+                    AuthzErrorCode::InvalidRequest,
+                    "id_token_hint and the claims sub differ",
+                ));
             }
             (a, b) => a.or(b),
         };
-        let challenge = params
-            .code_challenge
-            .as_deref()
-            .ok_or(redirect("invalid_request", "PKCE is required: code_challenge is missing"))?;
+        let challenge = params.code_challenge.as_deref().ok_or(redirect(
+            AuthzErrorCode::InvalidRequest,
+            "PKCE is required: code_challenge is missing",
+        ))?;
         if params.code_challenge_method.as_deref() != Some("S256") {
-            return Err(redirect("invalid_request", "code_challenge_method must be S256"));
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
         }
         if !is_b64_sha256(challenge) {
             return Err(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "code_challenge must be a base64url SHA-256 value",
             ));
         }
@@ -485,7 +500,7 @@ impl OidcService {
             || (prompt.iter().any(|p| p == "none") && prompt.len() > 1)
         {
             return Err(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "prompt has an unknown value or none with others",
             ));
         }
@@ -494,29 +509,35 @@ impl OidcService {
         if prompt.iter().any(|p| p == "none") && !source.at_par {
             // Every login is approved in the app, so none can finish without interaction.
             return Err(redirect(
-                "login_required",
+                AuthzErrorCode::LoginRequired,
                 "the citizen must approve the login in the civpass app",
             ));
         }
         if params.dpop_jkt.as_deref().is_some_and(|j| !is_b64_sha256(j)) {
             return Err(redirect(
-                "invalid_request",
+                AuthzErrorCode::InvalidRequest,
                 "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
             ));
         }
         if let Some(name) = oversized_parameter(params) {
-            return Err(redirect("invalid_request", name));
+            return Err(redirect(AuthzErrorCode::InvalidRequest, name));
         }
         if params.state.as_deref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
-            return Err(redirect("invalid_request", "state is longer than 2048 bytes"));
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "state is longer than 2048 bytes",
+            ));
         }
         if params.nonce.as_deref().is_some_and(|s| s.len() > MAX_NONCE_BYTES) {
-            return Err(redirect("invalid_request", "nonce is longer than 512 bytes"));
+            return Err(redirect(AuthzErrorCode::InvalidRequest, "nonce is longer than 512 bytes"));
         }
         if params.acr_values.as_deref().is_some_and(|s| s.len() > 256)
             || params.claims.as_deref().is_some_and(|s| s.len() > 4096)
         {
-            return Err(redirect("invalid_request", "acr_values or claims is too long"));
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "acr_values or claims is too long",
+            ));
         }
         Ok(ValidRequest {
             client: client.clone(),
@@ -764,8 +785,10 @@ impl OidcService {
 
     /// The error response for a login that ended without a code.
     fn respond_ended<'a>(&'a self, request: &'a LoginRequest, ending: Ending) -> LoginPage {
-        let pairs =
-            vec![("error", ending.oauth_error()), ("error_description", ending.description())];
+        let pairs = vec![
+            ("error", ending.oauth_error().as_str()),
+            ("error_description", ending.description()),
+        ];
         self.respond(request, pairs)
     }
 

@@ -294,6 +294,48 @@ impl crate::kernel::outbox::OutboxKind for LogoutNotice {
     const KIND: &'static str = "backchannel_logout";
 }
 
+/// The error codes the authorization and PAR endpoints answer with (RFC 6749 section
+/// 4.1.2.1, OIDC Core 1.0 section 3.1.2.6, RFC 9101 section 6.3, RFC 9126 section 2.3, RFC
+/// 9449 section 12.2, RFC 9470 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzErrorCode {
+    InvalidRequest,
+    UnauthorizedClient,
+    AccessDenied,
+    UnsupportedResponseType,
+    InvalidScope,
+    ServerError,
+    TemporarilyUnavailable,
+    LoginRequired,
+    InvalidRequestObject,
+    InvalidDpopProof,
+    UnmetAuthenticationRequirements,
+}
+
+impl AuthzErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthzErrorCode::InvalidRequest => "invalid_request",
+            AuthzErrorCode::UnauthorizedClient => "unauthorized_client",
+            AuthzErrorCode::AccessDenied => "access_denied",
+            AuthzErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            AuthzErrorCode::InvalidScope => "invalid_scope",
+            AuthzErrorCode::ServerError => "server_error",
+            AuthzErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            AuthzErrorCode::LoginRequired => "login_required",
+            AuthzErrorCode::InvalidRequestObject => "invalid_request_object",
+            AuthzErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            AuthzErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthzErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the app decided, applied atomically to a pending request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -353,12 +395,12 @@ impl Ending {
     }
 
     /// The OAuth error the service receives.
-    pub fn oauth_error(self) -> &'static str {
+    pub fn oauth_error(self) -> AuthzErrorCode {
         match self {
-            Ending::OtherCitizen => "login_required",
-            Ending::LevelTooLow => "unmet_authentication_requirements",
+            Ending::OtherCitizen => AuthzErrorCode::LoginRequired,
+            Ending::LevelTooLow => AuthzErrorCode::UnmetAuthenticationRequirements,
             Ending::Denied | Ending::Cancelled | Ending::WrongMatchCode | Ending::Expired => {
-                "access_denied"
+                AuthzErrorCode::AccessDenied
             }
         }
     }
@@ -422,6 +464,6 @@ mod ending_tests {
         assert_eq!(Ending::parse("unmet_authentication_requirements"), Some(Ending::LevelTooLow));
         assert_eq!(Ending::parse("cancelled"), Some(Ending::Cancelled));
         assert_eq!(Ending::WrongMatchCode.status(), LoginStatus::Failed);
-        assert_eq!(Ending::LevelTooLow.oauth_error(), "unmet_authentication_requirements");
+        assert_eq!(Ending::LevelTooLow.oauth_error().as_str(), "unmet_authentication_requirements");
     }
 }

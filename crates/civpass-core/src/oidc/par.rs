@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::kernel::Internal;
 use crate::oidc::OidcService;
 use crate::oidc::login::{AuthorizeError, AuthorizeParams};
+use crate::oidc::model::AuthzErrorCode;
 use crate::oidc::model::Client;
 
 /// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
@@ -43,7 +44,7 @@ pub(crate) struct Source {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{error}: {description}")]
 pub struct PushError {
-    pub error: &'static str,
+    pub error: AuthzErrorCode,
     pub description: &'static str,
 }
 
@@ -51,16 +52,16 @@ impl From<AuthorizeError> for PushError {
     fn from(e: AuthorizeError) -> PushError {
         match e {
             AuthorizeError::NoRedirect { description } => {
-                PushError { error: "invalid_request", description }
+                PushError { error: AuthzErrorCode::InvalidRequest, description }
             }
             AuthorizeError::Redirect { error, description, .. } => PushError { error, description },
             AuthorizeError::TooManyPending => PushError {
-                error: "temporarily_unavailable",
+                error: AuthzErrorCode::TemporarilyUnavailable,
                 description: "too many login requests are pending",
             },
             AuthorizeError::Internal(cause) => {
                 tracing::error!(cause, "pushed authorization request failed");
-                PushError { error: "server_error", description: "internal error" }
+                PushError { error: AuthzErrorCode::ServerError, description: "internal error" }
             }
         }
     }
@@ -97,10 +98,10 @@ impl OidcService {
         proof_jkt: Option<&str>,
         client_key: Option<IpAddr>,
     ) -> Result<Pushed, PushError> {
-        let bad = |description| PushError { error: "invalid_request", description };
+        let bad = |description| PushError { error: AuthzErrorCode::InvalidRequest, description };
         if params.request.as_deref().is_some_and(|r| r.len() > MAX_REQUEST_OBJECT_BYTES) {
             return Err(PushError {
-                error: "invalid_request_object",
+                error: AuthzErrorCode::InvalidRequestObject,
                 description: "the request object is larger than 16 KiB",
             });
         }
@@ -113,7 +114,7 @@ impl OidcService {
         let (params, signed) = match &params.request {
             Some(object) => (
                 self.open_request_object(client, object).await.map_err(|description| {
-                    PushError { error: "invalid_request_object", description }
+                    PushError { error: AuthzErrorCode::InvalidRequestObject, description }
                 })?,
                 true,
             ),
@@ -125,7 +126,7 @@ impl OidcService {
                 // Both ways of binding at once must name the same key.
                 Some(given) if given != jkt => {
                     return Err(PushError {
-                        error: "invalid_dpop_proof",
+                        error: AuthzErrorCode::InvalidDpopProof,
                         description: "dpop_jkt is not the thumbprint of the DPoP proof's key",
                     });
                 }
@@ -152,7 +153,7 @@ impl OidcService {
                 .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
             if pending >= u64::from(cap) {
                 return Err(PushError {
-                    error: "temporarily_unavailable",
+                    error: AuthzErrorCode::TemporarilyUnavailable,
                     description: "too many pushed requests are pending from this address",
                 });
             }
@@ -228,7 +229,7 @@ impl OidcService {
                         Some(uri) if client.accepts_redirect_uri(uri) => {
                             Err(AuthorizeError::Redirect {
                                 redirect_uri: uri.to_owned(),
-                                error: "invalid_request_object",
+                                error: AuthzErrorCode::InvalidRequestObject,
                                 description,
                                 state: params.state.clone(),
                             })

@@ -17,7 +17,7 @@ use civpass_core::oidc::endpoints;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::oidc::login_context::RequestOrigin;
 use civpass_core::oidc::logout::{LogoutError, LogoutOutcome, LogoutRequest};
-use civpass_core::oidc::model::Client;
+use civpass_core::oidc::model::{AuthzErrorCode, Client};
 use civpass_core::oidc::token::{TokenError, UserInfoError};
 
 use crate::error::{OAuthError, no_store};
@@ -266,7 +266,7 @@ async fn authorize_with(
         )
             .into_response(),
         Err(AuthorizeError::Redirect { redirect_uri, error, description, state: oauth_state }) => {
-            let mut pairs = vec![("error", error), ("error_description", description)];
+            let mut pairs = vec![("error", error.as_str()), ("error_description", description)];
             if let Some(s) = oauth_state.as_deref() {
                 pairs.push(("state", s));
             }
@@ -584,8 +584,11 @@ async fn par_inner(
             })),
         )
             .into_response(),
-        Err(e) if e.error == "server_error" => OAuthError::internal(e.description).into_response(),
-        Err(e) => OAuthError::new(StatusCode::BAD_REQUEST, e.error, e.description).into_response(),
+        Err(e) if e.error == AuthzErrorCode::ServerError => {
+            OAuthError::internal(e.description).into_response()
+        }
+        Err(e) => OAuthError::new(StatusCode::BAD_REQUEST, e.error.as_str(), e.description)
+            .into_response(),
     }
 }
 
