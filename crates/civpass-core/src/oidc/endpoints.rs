@@ -17,12 +17,24 @@ pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 /// RFC 7662.
 pub const INTROSPECT: &str = "/introspect";
-/// RFC 7591; a client's configuration endpoint (RFC 7592) is `REGISTER/{client_id}`.
+/// RFC 7591.
 pub const REGISTER: &str = "/register";
+/// A client's configuration endpoint (RFC 7592 section 2), as a route: `REGISTER/{client_id}`.
+pub const CLIENT_CONFIGURATION: &str = "/register/{client_id}";
 /// OpenID Connect RP-Initiated Logout 1.0.
 pub const LOGOUT: &str = "/logout";
 
 /// The absolute URL of the endpoint at `path` under `issuer` (which has no trailing slash).
 pub fn url(issuer: &str, path: &str) -> String {
     format!("{issuer}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_configuration_endpoint_is_under_registration() {
+        assert_eq!(CLIENT_CONFIGURATION.replace("{client_id}", "c_1"), url("", REGISTER) + "/c_1");
+    }
 }
