@@ -359,4 +359,18 @@ mod tests {
             assert_eq!(documented, keys_of(section), "[{section}] in docs/CONFIGURATION.md");
         }
     }
+
+    #[test]
+    fn the_guides_example_files_parse() {
+        let guide = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md"),
+        )
+        .unwrap();
+        let examples: Vec<&str> =
+            guide.split("```toml\n").skip(1).filter_map(|rest| rest.split("```").next()).collect();
+        assert!(examples.len() >= 2, "the guide's examples were found");
+        for example in examples {
+            Config::parse(example).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
+        }
+    }
 }
