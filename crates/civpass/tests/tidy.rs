@@ -187,6 +187,22 @@ fn used_modules(code: &str) -> Vec<String> {
     used
 }
 
+/// Every source file of the domain core, as (path inside `src/`, text).
+fn core_sources() -> Vec<(PathBuf, String)> {
+    let src = root().join("crates/civpass-core/src");
+    let mut out = Vec::new();
+    let mut files = vec![src.clone()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        out.push((path.strip_prefix(&src).unwrap().to_owned(), text));
+    }
+    out
+}
+
 #[test]
 fn grouped_imports_are_read_like_paths() {
     let code =
@@ -196,23 +212,15 @@ fn grouped_imports_are_read_like_paths() {
 
 #[test]
 fn core_slices_depend_downward_only() {
-    let src = root().join("crates/civpass-core/src");
     let mut broken = Vec::new();
-    let mut files = vec![src.clone()];
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
-        let relative = path.strip_prefix(&src).unwrap();
-        let slice = slice_of(relative);
+    for (relative, text) in core_sources() {
+        let slice = slice_of(&relative);
         if slice == "lib" {
             continue;
         }
         let rank = SLICES.iter().position(|s| *s == slice).unwrap_or_else(|| {
             panic!("{}: a new slice; place it in SLICES (and ARCHITECTURE.md)", relative.display())
         });
-        let text = std::fs::read_to_string(&path).unwrap();
         // Comments aside, and lines joined, so that a grouped import (`use crate::{a, b};`,
         // over several lines too) is read like a path.
         let code: String = text
@@ -234,21 +242,17 @@ fn core_slices_depend_downward_only() {
 /// other service's ports (`self.oidc.store…`) or internals (`self.device.ceremonies…`).
 #[test]
 fn a_service_uses_only_its_own_ports() {
-    let src = root().join("crates/civpass-core/src");
     let mut broken = Vec::new();
-    let mut files = vec![src.clone()];
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    for (relative, text) in core_sources() {
         for (n, line) in text.lines().enumerate() {
             for slice in SLICES {
                 for internal in ["store", "ceremonies"] {
                     if line.contains(&format!("self.{slice}.{internal}")) {
-                        let at = path.strip_prefix(&src).unwrap().display();
-                        broken.push(format!("{at}:{}: self.{slice}.{internal}", n + 1));
+                        broken.push(format!(
+                            "{}:{}: self.{slice}.{internal}",
+                            relative.display(),
+                            n + 1
+                        ));
                     }
                 }
             }
