@@ -36,6 +36,15 @@ struct Ports {
     ip_locator: Arc<dyn IpLocator>,
 }
 
+/// Why a node is not ready to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database does not answer: {0}")]
+    Database(String),
+    #[error("no signing key is loaded")]
+    NoSigningKey,
+}
+
 /// Every slice's service, built over one store.
 #[derive(Clone)]
 pub struct Platform {
@@ -150,6 +159,19 @@ impl Platform {
     /// Lets `private_key_jwt` clients register a `jwks_uri`, fetched through `source`.
     pub fn with_jwks_source(self, source: Arc<dyn JwksSource>) -> Platform {
         self.rebuilt(|p| p.jwks_source = source)
+    }
+
+    /// Whether this node can serve (for a load balancer's readiness probe): the database
+    /// answers a read, and the key ring holds a key that signs now.
+    ///
+    /// Errors: what is not ready, with its cause.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        self.ports.store.ping().await.map_err(|e| NotReady::Database(e.to_string()))?;
+        let now = self.ports.clock.now();
+        if self.ports.keys.signer(civpass_crypto::jws::Algorithm::ES256, now).is_none() {
+            return Err(NotReady::NoSigningKey);
+        }
+        Ok(())
     }
 
     pub fn settings(&self) -> &Settings {

@@ -7,6 +7,7 @@ use crate::consent::store::ConsentStore;
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
+use crate::kernel::store::HealthStore;
 use crate::keys::store::KeyStore;
 use crate::oidc::OidcStores;
 
@@ -20,6 +21,7 @@ pub trait Store:
     + DeviceStore
     + CeremonyStore
     + KeyStore
+    + HealthStore
     + Send
     + Sync
 {
@@ -33,6 +35,7 @@ impl<T> Store for T where
         + DeviceStore
         + CeremonyStore
         + KeyStore
+        + HealthStore
         + Send
         + Sync
 {
@@ -46,7 +49,7 @@ pub mod ports {
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};
-    pub use crate::kernel::store::TransactionStore;
+    pub use crate::kernel::store::{HealthStore, TransactionStore};
     pub use crate::keys::store::KeyStore;
     pub use crate::oidc::store::{
         ClientStore, GrantStore, LoginStore, OidcTransaction, ReplayStore,

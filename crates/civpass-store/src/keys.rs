@@ -47,3 +47,14 @@ impl KeyStore for SqlStore {
         Ok(())
     }
 }
+
+#[async_trait]
+impl civpass_core::kernel::store::HealthStore for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        // A read of a real table through the readers, as a request's reads go: a lost server,
+        // an exhausted pool or an unreadable file all fail it.
+        self.fetch_optional("SELECT COUNT(*) AS n FROM signing_keys", params![], |_| Ok(()))
+            .await?;
+        Ok(())
+    }
+}

@@ -97,6 +97,31 @@ impl TestDb {
         let _ = conn.close().await;
         row.0
     }
+
+    /// On PostgreSQL, cuts this test's database off (`allowed = false`: no new connections, and
+    /// the open ones are terminated) or lets it be reached again; false on SQLite, which has
+    /// no server to lose.
+    pub async fn set_reachable(&self, allowed: bool) -> bool {
+        let Some((admin, name)) = &self.drop_target else { return false };
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allowed}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        if !allowed {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(name)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let _ = conn.close().await;
+        true
+    }
 }
 
 impl Drop for TestDb {

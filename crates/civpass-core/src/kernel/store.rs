@@ -24,6 +24,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Whether the store answers at all, for readiness probes.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Reads a small table; an error if the database cannot be reached or read.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
 /// What a transaction's work returns: a future that may borrow the transaction.
 pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 't>>;
 

@@ -33,7 +33,13 @@ pub(crate) async fn run(args: ServeArgs, file: &Config) -> anyhow::Result<()> {
         )
         .as_bytes(),
     );
-    tracing::info!(%address, %issuer, "civpass is serving");
+    tracing::info!(
+        %address,
+        %issuer,
+        version = env!("CARGO_PKG_VERSION"),
+        store = %config.storage.describe(),
+        "civpass is serving"
+    );
     node.serve(listener, shutdown_signal()).await?;
     tracing::info!("civpass has stopped");
     Ok(())

@@ -221,3 +221,40 @@ async fn clients_that_hang_up_mid_request_leave_no_transaction_open() {
         assert_eq!(res.status(), 303);
     }
 }
+
+/// `/readyz` answers 200 while the database answers; on PostgreSQL, with the database cut off,
+/// 503 with `Retry-After` and the reason, and 200 again once it is back. `/healthz` stays 200:
+/// the process lives throughout.
+#[tokio::test]
+async fn readiness_follows_the_database_and_health_the_process() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let get = |path: &'static str| {
+            let base = server.base.clone();
+            async move { reqwest::get(format!("{base}{path}")).await.unwrap() }
+        };
+        let ready = get("/readyz").await;
+        assert_eq!(ready.status(), reqwest::StatusCode::OK, "{backend:?}");
+        assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+        if !server.db.set_reachable(false).await {
+            continue;
+        }
+        let cut_off = get("/readyz").await;
+        assert_eq!(cut_off.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(cut_off.headers().contains_key("retry-after"));
+        let problem: serde_json::Value = cut_off.json().await.unwrap();
+        assert_eq!(problem["type"], "https://civpass.dev/problems/not-ready");
+        assert_eq!(problem["detail"], "the database does not answer");
+        assert_eq!(get("/healthz").await.status(), reqwest::StatusCode::OK);
+        server.db.set_reachable(true).await;
+        let mut back = get("/readyz").await.status();
+        for _ in 0..50 {
+            if back == reqwest::StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            back = get("/readyz").await.status();
+        }
+        assert_eq!(back, reqwest::StatusCode::OK, "ready again once the database is back");
+    }
+}
