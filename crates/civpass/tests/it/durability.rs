@@ -88,3 +88,37 @@ async fn acknowledged_writes_survive_kill_9_of_the_server() {
         }
     }
 }
+
+/// SIGTERM lets a request in flight finish: the server stops accepting, answers the request
+/// whose body was still arriving, logs that it stopped, and exits cleanly.
+#[tokio::test]
+async fn a_request_in_flight_finishes_through_a_sigterm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::Sqlite;
+    let db = TestDb::create(&backend).await;
+    let (mut child, base) = serve(&db);
+    let address = base.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = "grant_type=authorization_code&code=nope";
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..10]).await.unwrap();
+    // The request is in flight (its body half sent) when the signal arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 "), "an answer, not a dropped connection: {answer:?}");
+    assert!(answer.contains("invalid_"), "the token endpoint's own answer: {answer:?}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
+    // New connections are refused once it has stopped.
+    assert!(tokio::net::TcpStream::connect(&address).await.is_err());
+}
