@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use civpass_core::identity::registry::RegistrySource;
 use civpass_core::kernel::{Clock, UnixTime};
 use civpass_core::platform::Platform;
-use civpass_server::{AppState, ConnectionLimits};
+use civpass_server::{AppState, ClientAddressing, ConnectionLimits};
 use civpass_store::SqlStore;
 use tokio::task::JoinHandle;
 
@@ -52,7 +52,8 @@ pub struct Node {
     pub store: SqlStore,
     pub state: AppState,
     pub issuer: String,
-    config: Config,
+    addressing: ClientAddressing,
+    connections: ConnectionLimits,
 }
 
 impl Node {
@@ -91,13 +92,15 @@ impl Node {
                 "passkeys are off, so the app cannot register: WebAuthn needs an issuer with a domain name (localhost, not 127.0.0.1)"
             );
         }
+        let addressing = config.addressing()?;
         let state = AppState::with_limits_behind(
             platform.clone(),
             config.rate_limits(),
-            config.addressing()?,
+            addressing.clone(),
         )
         .with_operator(config.operator()?);
-        Ok(Node { platform, store, state, issuer: issuer.to_owned(), config: config.clone() })
+        let connections = config.connections();
+        Ok(Node { platform, store, state, issuer: issuer.to_owned(), addressing, connections })
     }
 
     /// Starts the background work: signing keys reloaded each minute, expired rows purged every
@@ -120,10 +123,9 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let connections = within_open_file_limit(self.config.connections());
-        let addressing = self.config.addressing()?;
+        let connections = within_open_file_limit(self.connections);
         let router = civpass_server::router(self.state);
-        civpass_server::serve(listener, router, connections, addressing, shutdown).await;
+        civpass_server::serve(listener, router, connections, self.addressing, shutdown).await;
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFail
 use crate::identity::evidence::EvidenceLevel;
 use crate::identity::model::Device;
 use crate::identity::model::{Identity, Tier};
+use crate::kernel::DeviceId;
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
@@ -119,7 +120,7 @@ impl AccountService {
 impl AccountService {
     async fn active_device(&self, device_id: &str) -> Result<Device, SessionError> {
         self.identity
-            .device(&crate::kernel::DeviceId::from(device_id))
+            .device(&DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())

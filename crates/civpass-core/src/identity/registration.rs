@@ -26,6 +26,7 @@ use crate::identity::evidence::{
 use crate::identity::hkid::HkId;
 use crate::identity::model::{Account, Identity, Tier};
 use crate::identity::model::{Device, DeviceKind};
+use crate::kernel::DeviceId;
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::StoreError;
@@ -416,7 +417,7 @@ impl IdentityService {
     ) -> Result<Enrolled, EnrolError> {
         let current = self
             .store
-            .find_device(&crate::kernel::DeviceId::from(transfer.device_id))
+            .find_device(&DeviceId::from(transfer.device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none() && d.kind == DeviceKind::Software)

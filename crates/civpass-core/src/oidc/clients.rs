@@ -9,6 +9,7 @@ use civpass_crypto::external::{JwkSet, parse_jwks, verify_with_jwks};
 use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
+use crate::kernel::ClientId;
 use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
 use crate::kernel::store::transact;
@@ -248,8 +249,9 @@ impl ClientAuthRequest<'_> {
     }
 }
 
-/// The `iss` of a JWT, read before its signature is checked, only to find whose keys check it.
-fn unverified_issuer(jwt: &str) -> Option<String> {
+/// The `iss` of a JWT, read before its signature is checked, only to find whose keys check it
+/// (here, and the server's CORS, which names the client before it authenticates).
+pub fn unverified_issuer(jwt: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = civpass_crypto::secret::b64url_decode(payload)?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
@@ -419,7 +421,7 @@ impl OidcService {
 
     /// A live client, disabled or not.
     pub async fn client(&self, id: &str) -> Result<Option<Client>, Internal> {
-        Ok(self.store.find_client(&crate::kernel::ClientId::from(id)).await?)
+        Ok(self.store.find_client(&ClientId::from(id)).await?)
     }
 
     /// Suspends a client (no logins, no tokens, its tokens inactive) or lifts the suspension;
@@ -427,8 +429,7 @@ impl OidcService {
     #[tracing::instrument(skip(self))]
     pub async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, Internal> {
         let at = disabled.then(|| self.ctx.now());
-        let changed =
-            self.store.set_client_disabled(&crate::kernel::ClientId::from(id), at).await?;
+        let changed = self.store.set_client_disabled(&ClientId::from(id), at).await?;
         self.forget_client(id);
         if changed {
             tracing::info!(disabled, "client suspension changed by the operator");
@@ -449,7 +450,7 @@ impl OidcService {
     /// Deletes a client and, in the same transaction, revokes its grants, so that its tokens
     /// stop working with it; false if there was no live client.
     pub(crate) async fn remove_client(&self, id: &str) -> Result<bool, Internal> {
-        let (client_id, now) = (crate::kernel::ClientId::from(id), self.ctx.now());
+        let (client_id, now) = (ClientId::from(id), self.ctx.now());
         let deleted = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.delete_client(&client_id, now).await? {
@@ -469,10 +470,8 @@ impl OidcService {
     #[tracing::instrument(skip(self))]
     pub async fn rotate_client_secret(&self, id: &str) -> Result<Option<String>, Internal> {
         let secret = random_token(32);
-        let rotated = self
-            .store
-            .set_client_secret(&crate::kernel::ClientId::from(id), &hash_secret(&secret))
-            .await?;
+        let rotated =
+            self.store.set_client_secret(&ClientId::from(id), &hash_secret(&secret)).await?;
         self.forget_client(id);
         if rotated {
             tracing::info!("client secret rotated by the operator");

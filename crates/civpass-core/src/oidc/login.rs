@@ -881,7 +881,7 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(&crate::kernel::DeviceId::from(device_id))
+            .device(&DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
@@ -905,7 +905,7 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(&crate::kernel::DeviceId::from(req.device_id))
+            .device(&DeviceId::from(req.device_id))
             .await
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())

@@ -22,6 +22,7 @@ use civpass_crypto::jws::Algorithm;
 use crate::consent::store::ConsentStore;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
+use crate::kernel::ClientId;
 use crate::kernel::outbox::OutboxStore;
 use crate::kernel::store::TransactionStore;
 use crate::kernel::{AccountId, Ctx, Internal, UnixTime};
@@ -95,7 +96,7 @@ impl OidcService {
         {
             return Ok(Some(client.clone()).filter(|c| c.disabled_at.is_none()));
         }
-        let client = self.store.find_client(&crate::kernel::ClientId::from(id)).await?;
+        let client = self.store.find_client(&ClientId::from(id)).await?;
         if let (Some(client), Ok(mut cache)) = (&client, self.client_cache.lock()) {
             cache.insert(client.id.clone().into(), (now, client.clone()));
         }
@@ -105,7 +106,7 @@ impl OidcService {
     /// A client as stored, enabled or suspended (not deleted), for the citizen's own view of
     /// the services they linked: a suspended one is still theirs to see and unlink.
     pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Client>, Internal> {
-        Ok(self.store.find_client(&crate::kernel::ClientId::from(id)).await?)
+        Ok(self.store.find_client(&ClientId::from(id)).await?)
     }
 
     /// Forgets a cached client after it changed here.

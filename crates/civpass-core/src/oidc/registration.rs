@@ -6,6 +6,7 @@ use civpass_crypto::jws::Algorithm;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::ClientId;
 use crate::kernel::Internal;
 use crate::oidc::OidcService;
 use crate::oidc::clients::ClientError;
@@ -270,7 +271,7 @@ impl OidcService {
     ) -> Result<Client, RegistrationError> {
         let client = self
             .store
-            .find_client(&crate::kernel::ClientId::from(client_id))
+            .find_client(&ClientId::from(client_id))
             .await
             .map_err(Internal::from)?
             .ok_or(RegistrationError::InvalidToken)?;

@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use civpass_core::oidc::clients::ClientAuthRequest;
+use civpass_core::oidc::clients::{ClientAuthRequest, unverified_issuer};
 use civpass_core::oidc::dpop::DpopRequest;
 use civpass_core::oidc::endpoints;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
@@ -330,15 +330,6 @@ fn token_error(e: TokenError, basic: bool) -> OAuthError {
         ),
         TokenError::Internal(cause) => OAuthError::internal(&cause),
     }
-}
-
-/// The `iss` of a JWT, read without verifying it, only to know which client's keys to verify
-/// it with.
-fn unverified_issuer(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = civpass_crypto::secret::b64url_decode(payload)?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// RFC 6749 section 2.3.1: the Basic credentials are form-encoded before base64.

@@ -19,16 +19,7 @@ async fn a_client_keeps_its_metadata_and_each_assertion_id_is_used_once() {
 #[tokio::test]
 async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
     for (_db, store) in stores().await {
-        seed(&store).await;
-        let approve = Decision::Approve {
-            account_id: "a1".into(),
-            device_id: "d-a1".into(),
-            approved_scopes: vec!["openid".into()],
-            amr: vec![],
-        };
-        decide(&store, "r1", &approve, None, 150).await;
-        store.complete_login_request(&"r1".into(), "code1", 210).await.unwrap();
-        redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
+        seed_with_grant(&store).await;
         let changed = Client { name: "Renamed".into(), require_par: false, ..client("c1") };
         assert!(store.update_client(&changed).await.unwrap());
         assert_eq!(store.find_client(&"c1".into()).await.unwrap(), Some(changed.clone()));

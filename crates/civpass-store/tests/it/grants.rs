@@ -5,16 +5,7 @@ use super::*;
 #[tokio::test]
 async fn refresh_tokens_rotate_once_and_revocation_sticks() {
     for (_db, store) in stores().await {
-        seed(&store).await;
-        let approve = Decision::Approve {
-            account_id: "a1".into(),
-            device_id: "d-a1".into(),
-            approved_scopes: vec!["openid".into()],
-            amr: vec![],
-        };
-        decide(&store, "r1", &approve, None, 150).await;
-        store.complete_login_request(&"r1".into(), "code1", 210).await.unwrap();
-        redeem(&store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
+        seed_with_grant(&store).await;
 
         assert!(rotate(&store, "rh1", "rh2", "rel2", 300).await);
         assert!(!rotate(&store, "rh1", "rh3", "rel3", 310).await);

@@ -201,6 +201,21 @@ async fn seed(store: &SqlStore) {
     store.insert_login_request(&request("r1", "c1")).await.unwrap();
 }
 
+/// `seed`, then request r1 approved for a1, completed with code1 at 210 and redeemed at once
+/// for grant g1 (refresh hash rh1, release rel1).
+async fn seed_with_grant(store: &SqlStore) {
+    seed(store).await;
+    let approve = Decision::Approve {
+        account_id: "a1".into(),
+        device_id: "d-a1".into(),
+        approved_scopes: vec!["openid".into()],
+        amr: vec![],
+    };
+    decide(store, "r1", &approve, None, 150).await;
+    store.complete_login_request(&"r1".into(), "code1", 210).await.unwrap();
+    redeem(store, "code1", &grant("g1", "a1", "c1", "rh1"), &release("rel1", "g1")).await;
+}
+
 fn grant(id: &str, account_id: &str, client_id: &str, refresh_hash: &str) -> Grant {
     Grant {
         id: id.into(),
