@@ -13,6 +13,7 @@ use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
 use crate::kernel::ceremony::Ceremonies;
+use crate::kernel::store::StoreError;
 use crate::kernel::{Clock, Ctx, Internal, Secrets, Settings};
 use crate::keys::{KeyRing, KeyService};
 use crate::oidc::OidcService;
@@ -39,8 +40,8 @@ struct Ports {
 /// Why a node is not ready to serve.
 #[derive(Debug, thiserror::Error)]
 pub enum NotReady {
-    #[error("the database does not answer: {0}")]
-    Database(String),
+    #[error("the database does not answer")]
+    Database(#[source] StoreError),
     #[error("no signing key is loaded")]
     NoSigningKey,
 }
@@ -166,7 +167,7 @@ impl Platform {
     ///
     /// Errors: what is not ready, with its cause.
     pub async fn readiness(&self) -> Result<(), NotReady> {
-        self.ports.store.ping().await.map_err(|e| NotReady::Database(e.to_string()))?;
+        self.ports.store.ping().await.map_err(NotReady::Database)?;
         let now = self.ports.clock.now();
         if self.ports.keys.signer(civpass_crypto::jws::Algorithm::ES256, now).is_none() {
             return Err(NotReady::NoSigningKey);

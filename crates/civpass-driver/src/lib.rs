@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use civpass_core::identity::registry::RegistrySource;
+use civpass_core::kernel::error::Chain;
 use civpass_core::kernel::{Clock, UnixTime};
 use civpass_core::platform::Platform;
 use civpass_server::{AppState, ClientAddressing, ConnectionLimits};
@@ -179,7 +180,7 @@ async fn reload_keys(platform: Platform) {
     loop {
         tick.tick().await;
         if let Err(e) = platform.keys.reload_keys().await {
-            tracing::warn!(cause = %e, "reloading the signing keys failed");
+            tracing::warn!(cause = %Chain(&e), "reloading the signing keys failed");
         }
     }
 }
@@ -194,7 +195,7 @@ async fn housekeeping(state: AppState) {
         match state.services.purge_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n_deleted = n, "expired rows purged"),
-            Err(e) => tracing::warn!(cause = %e, "purging expired rows failed"),
+            Err(e) => tracing::warn!(cause = %Chain(&e), "purging expired rows failed"),
         }
     }
 }

@@ -1,10 +1,30 @@
 //! Error responses: OAuth 2.0 JSON for the OAuth endpoints, RFC 9457 problem details for the
-//! rest of the API. Internal errors are logged with their cause and answered with an opaque 500.
+//! rest of the API. An internal error is logged here, once, with its cause chain (inside the
+//! request's span, so with its request id), and answered with an opaque 500, or, when it is
+//! transient (a database or outside service that does not answer), a 503 with `Retry-After`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use civpass_api::Problem;
+use civpass_core::kernel::Internal;
+use civpass_core::kernel::error::Chain;
+
+/// Logs an internal failure with its cause chain; the seconds to ask the caller to wait, if
+/// retrying may succeed.
+fn log_internal(cause: &Internal) -> Option<u64> {
+    let chain = Chain(cause);
+    match cause.retry_after() {
+        Some(wait) => {
+            tracing::warn!(cause = %chain, "service unavailable");
+            Some(wait.as_secs().max(1))
+        }
+        None => {
+            tracing::error!(cause = %chain, "internal error");
+            None
+        }
+    }
+}
 
 /// An RFC 6749 error response (`{"error": ..., "error_description": ...}`).
 pub(crate) struct OAuthError {
@@ -12,6 +32,8 @@ pub(crate) struct OAuthError {
     pub(crate) error: &'static str,
     pub(crate) description: String,
     pub(crate) www_authenticate: Option<&'static str>,
+    /// Seconds, for a `Retry-After` header on a 503.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -20,12 +42,31 @@ impl OAuthError {
         error: &'static str,
         description: impl Into<String>,
     ) -> OAuthError {
-        OAuthError { status, error, description: description.into(), www_authenticate: None }
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+            retry_after: None,
+        }
     }
 
-    pub(crate) fn internal(cause: &str) -> OAuthError {
-        tracing::error!(cause, "internal error");
-        OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
+    /// `server_error` (500), or for a transient failure `temporarily_unavailable` (503, with
+    /// `Retry-After`; RFC 6749 section 4.1.2.1 names the code, used here at every endpoint).
+    pub(crate) fn internal(cause: &Internal) -> OAuthError {
+        match log_internal(cause) {
+            Some(seconds) => OAuthError {
+                retry_after: Some(seconds),
+                ..OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is unavailable; try again later",
+                )
+            },
+            None => {
+                OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
+            }
+        }
     }
 }
 
@@ -35,6 +76,9 @@ impl IntoResponse for OAuthError {
         let mut res = (self.status, no_store(), Json(body)).into_response();
         if let Some(value) = self.www_authenticate {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         res
     }
@@ -72,9 +116,17 @@ impl ApiError {
         self
     }
 
-    pub(crate) fn internal(cause: &str) -> ApiError {
-        tracing::error!(cause, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+    /// `internal` (500), or for a transient failure `unavailable` (503, with `Retry-After`).
+    pub(crate) fn internal(cause: &Internal) -> ApiError {
+        match log_internal(cause) {
+            Some(seconds) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is unavailable; try again later",
+            )
+            .retry_after(seconds),
+            None => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use civpass_core::kernel::error::Chain;
 use civpass_core::oidc::clients::JwksSource;
 use civpass_core::oidc::logout::{DeliveryError, LogoutNotifier};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -136,7 +137,7 @@ async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client
         .no_proxy()
         .resolve(&host, addr)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| Chain(&e).to_string())
 }
 
 /// Fetches documents (JWK Sets, sector identifier lists) for the core.
@@ -155,12 +156,12 @@ impl HttpJwksSource {
 impl JwksSource for HttpJwksSource {
     async fn fetch(&self, uri: &str) -> Result<String, String> {
         let http = pinned_client(uri, self.allow_private).await?;
-        let mut res = http.get(uri).send().await.map_err(|e| e.to_string())?;
+        let mut res = http.get(uri).send().await.map_err(|e| Chain(&e).to_string())?;
         if !res.status().is_success() {
             return Err(format!("HTTP {}", res.status()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = res.chunk().await.map_err(|e| Chain(&e).to_string())? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
                 return Err("the document is too large".into());
@@ -199,7 +200,7 @@ impl LogoutNotifier for HttpLogoutNotifier {
             .form(&[("logout_token", logout_token)])
             .send()
             .await
-            .map_err(|e| retry(e.to_string()))?;
+            .map_err(|e| retry(Chain(&e).to_string()))?;
         let status = res.status();
         if status.is_success() {
             return Ok(());

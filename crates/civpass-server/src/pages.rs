@@ -4,6 +4,8 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+use civpass_core::kernel::Internal;
+use civpass_core::kernel::error::Chain;
 
 use crate::i18n::{Catalog, Lang};
 
@@ -201,6 +203,25 @@ pub(crate) fn message(
     let body = t.get(&format!("page.{}.body", body.unwrap_or(key))).to_owned();
     let detail = detail.map(|d| t.fill("page.detail", &[("detail", &d)]));
     render(status, &MessageTemplate { chrome, heading, body, detail })
+}
+
+/// The page for an internal failure, logged once here with its cause chain: "something went
+/// wrong" (500), or, when retrying may succeed, "the service is busy" (503, `Retry-After`).
+pub(crate) fn internal(chrome: Chrome, cause: &Internal) -> Response {
+    let chain = Chain(cause);
+    match cause.retry_after() {
+        Some(wait) => {
+            tracing::warn!(cause = %chain, "service unavailable");
+            let mut res =
+                message(chrome, StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            res
+        }
+        None => {
+            tracing::error!(cause = %chain, "internal error");
+            message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
+use civpass_core::kernel::Internal;
 use civpass_core::kernel::store::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -113,7 +114,7 @@ impl SqlStore {
         Migrator::with_migrations(older)
             .run(&mut conn)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+            .map_err(|e| StoreError::Backend(Box::new(Internal::caused("migration failed", e))))?;
         conn.close().await.map_err(backend)
     }
 
@@ -125,9 +126,7 @@ impl SqlStore {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Dialect::Postgres
         } else {
-            return Err(StoreError::Backend(
-                "database URL must start with sqlite: or postgres:".into(),
-            ));
+            return Err(StoreError::backend("database URL must start with sqlite: or postgres:"));
         };
         let options = AnyConnectOptions::from_str(url).map_err(backend)?;
         let store = match dialect {
@@ -140,10 +139,9 @@ impl SqlStore {
                     .connect_with(options.clone())
                     .await
                     .map_err(backend)?;
-                migrator(dialect)
-                    .run(&reader)
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+                migrator(dialect).run(&reader).await.map_err(|e| {
+                    StoreError::Backend(Box::new(Internal::caused("migration failed", e)))
+                })?;
                 let mut conn = AnyConnection::connect_with(&options).await.map_err(backend)?;
                 sqlite_pragmas(&mut conn).await.map_err(backend)?;
                 SqlStore { writer: Writer::batched(conn), reader, dialect }
@@ -156,10 +154,9 @@ impl SqlStore {
                     .connect_with(options)
                     .await
                     .map_err(backend)?;
-                migrator(dialect)
-                    .run(&pool)
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+                migrator(dialect).run(&pool).await.map_err(|e| {
+                    StoreError::Backend(Box::new(Internal::caused("migration failed", e)))
+                })?;
                 SqlStore { writer: Writer::Pool(pool.clone()), reader: pool, dialect }
             }
         };
@@ -197,7 +194,37 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
             StoreError::Conflict(db.constraint().unwrap_or("foreign key").to_owned())
         }
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        _ => StoreError::Backend(e.to_string()),
+        _ if is_transient(&e) => StoreError::Unavailable(Box::new(e)),
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}
+
+/// Whether retrying later may succeed: no connection could be had or kept, or the database was
+/// too busy (SQLite `SQLITE_BUSY`/`SQLITE_LOCKED` and their extended codes; PostgreSQL SQLSTATE
+/// classes 08 connection exception and 53 insufficient resources, 57P01-57P03 shutting down or
+/// starting, 40001 serialization failure, 40P01 deadlock, 55P03 lock not available, and 55000,
+/// which is what a database closed to connections answers a new one).
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "55000"
+                    )
+            } else {
+                code.parse::<u32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+            }
+        }
+        _ => false,
     }
 }
 

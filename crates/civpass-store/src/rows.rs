@@ -21,7 +21,7 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored {what} is not valid"))
+    StoreError::backend(format!("stored {what} is not valid"))
 }
 
 pub(crate) fn client(row: &AnyRow) -> Result<Client, StoreError> {

@@ -13,6 +13,8 @@
 //! writer task, or one spawned per write on PostgreSQL), so dropping the caller's future never
 //! stops a transaction half-way.
 
+use std::sync::Arc;
+
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -46,7 +48,7 @@ pub(crate) trait Job: Send {
     /// Runs the operation; false if it failed (its savepoint is then rolled back).
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
     /// Answers the caller: its result if the batch committed, else the commit's error.
-    fn finish(self: Box<Self>, committed: Result<(), String>);
+    fn finish(self: Box<Self>, committed: Result<(), Arc<sqlx::Error>>);
 }
 
 /// A queued operation whose result is held until the batch commits.
@@ -69,7 +71,7 @@ impl<T: Send + 'static> Job for TypedJob<T> {
             // operation alone, not end the writer task every later write waits on.
             let result =
                 std::panic::AssertUnwindSafe(op(conn)).catch_unwind().await.unwrap_or_else(|_| {
-                    Err(StoreError::Backend("a write panicked; it was rolled back".into()))
+                    Err(StoreError::backend("a write panicked; it was rolled back"))
                 });
             let ok = result.is_ok();
             self.result = Some(result);
@@ -77,11 +79,12 @@ impl<T: Send + 'static> Job for TypedJob<T> {
         })
     }
 
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
+    fn finish(self: Box<Self>, committed: Result<(), Arc<sqlx::Error>>) {
         let answer = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(StoreError::Backend("operation did not run".into())),
-            (Err(e), _) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+            (Ok(()), None) => Err(StoreError::backend("operation did not run")),
+            (Err(e), _) if crate::is_transient(&e) => Err(StoreError::Unavailable(Box::new(e))),
+            (Err(e), _) => Err(StoreError::Backend(Box::new(e))),
         };
         // The caller may have gone away (its request was cancelled); the write stands.
         let _ = self.reply.send(answer);
@@ -115,8 +118,8 @@ impl Writer {
         op: Op<T>,
     ) -> StoreResult<T> {
         if INSIDE_A_WRITE.try_with(|_| ()).is_ok() {
-            return Err(StoreError::Backend(
-                "a transaction's work wrote through the store instead of its transaction".into(),
+            return Err(StoreError::backend(
+                "a transaction's work wrote through the store instead of its transaction",
             ));
         }
         match self {
@@ -136,17 +139,13 @@ impl Writer {
                     }
                     result
                 }));
-                task.await
-                    .map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))?
+                task.await.map_err(|e| StoreError::Backend(Box::new(e)))?
             }
             Writer::Batched(queue) => {
                 let (reply, answer) = oneshot::channel();
                 let job = Box::new(TypedJob { op: Some(op), statements, result: None, reply });
-                queue
-                    .send(job)
-                    .await
-                    .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
-                answer.await.map_err(|_| StoreError::Backend("the writer has stopped".into()))?
+                queue.send(job).await.map_err(|_| StoreError::backend("the writer has stopped"))?;
+                answer.await.map_err(|_| StoreError::backend("the writer has stopped"))?
             }
         }
     }
@@ -155,10 +154,8 @@ impl Writer {
 async fn run_batches(mut conn: AnyConnection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let committed = commit_batch(&mut conn, &mut batch).await;
-        if let Err(e) = &committed {
-            tracing::error!(cause = %e, n_jobs = batch.len(), "group commit failed");
-        }
+        // A failure is logged by each caller, with its request.
+        let committed = commit_batch(&mut conn, &mut batch).await.map_err(Arc::new);
         for job in batch.drain(..) {
             job.finish(committed.clone());
         }
@@ -166,10 +163,13 @@ async fn run_batches(mut conn: AnyConnection, mut queue: mpsc::Receiver<Box<dyn 
     let _ = conn.close().await;
 }
 
-async fn commit_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+async fn commit_batch(
+    conn: &mut AnyConnection,
+    batch: &mut [Box<dyn Job>],
+) -> Result<(), sqlx::Error> {
     // IMMEDIATE takes the write lock now, so another process's writer cannot make this
     // transaction fail half-way; busy_timeout makes it wait instead.
-    conn.execute("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
+    conn.execute("BEGIN IMMEDIATE").await?;
     for job in batch.iter_mut() {
         // Each call is a round trip to the connection's worker thread, the main cost here, so
         // only jobs of several statements get a savepoint.
@@ -188,12 +188,12 @@ async fn commit_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> R
         };
         if let Err(e) = step.await {
             let _ = conn.execute("ROLLBACK").await;
-            return Err(e.to_string());
+            return Err(e);
         }
     }
     if let Err(e) = conn.execute("COMMIT").await {
         let _ = conn.execute("ROLLBACK").await;
-        return Err(e.to_string());
+        return Err(e);
     }
     Ok(())
 }

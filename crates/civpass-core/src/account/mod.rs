@@ -46,14 +46,8 @@ pub enum SessionError {
     NotLinked,
     #[error("passkeys are not available on this server")]
     PasskeysUnavailable,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for SessionError {
-    fn from(e: Internal) -> SessionError {
-        SessionError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// A newly opened app session; the token is shown once and stored as a hash.

@@ -118,7 +118,7 @@ impl DeviceService {
         let identity = &verified.identity;
         let (mut options, state) = webauthn
             .start_passkey_registration(account_id, &identity.name_en, &identity.name_en, None)
-            .map_err(|e| Internal(format!("passkey registration options: {e}")))?;
+            .map_err(|e| Internal::caused("passkey registration options", e))?;
         // A hint to the browser: the key should live on this phone, not on a security key.
         if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
             selection.authenticator_attachment = Some(AuthenticatorAttachment::Platform);
@@ -165,7 +165,8 @@ impl DeviceService {
             tracing::info!("passkey registration rejected: credential id already registered");
             return Err(EnrolError::PasskeyRejected);
         }
-        let key = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
+        let key = serde_json::to_string(&passkey)
+            .map_err(|e| Internal::caused("writing a passkey", e))?;
         let verified = crate::identity::registration::VerifiedIdentity {
             hkid_hash: pending.hkid_hash,
             identity: Identity {
@@ -180,7 +181,7 @@ impl DeviceService {
                 outcome: EvidenceOutcome::Pass,
                 method: pending.evidence_method,
                 level: EvidenceLevel::parse(&pending.evidence_level).ok_or_else(|| {
-                    Internal("pending registration with an unknown evidence level".into())
+                    Internal::new("pending registration with an unknown evidence level")
                 })?,
                 vendor_reference: pending.evidence_reference,
             },
@@ -207,10 +208,10 @@ impl DeviceService {
             DeviceKind::Passkey => {
                 let Some(webauthn) = self.webauthn() else { return Ok(None) };
                 let passkey: Passkey = serde_json::from_str(&device.public_key)
-                    .map_err(|e| Internal(format!("stored passkey of {}: {e}", device.id)))?;
+                    .map_err(|e| Internal::caused(format!("stored passkey of {}", device.id), e))?;
                 let (options, state) = webauthn
                     .start_passkey_authentication(&[passkey])
-                    .map_err(|e| Internal(format!("passkey authentication options: {e}")))?;
+                    .map_err(|e| Internal::caused("passkey authentication options", e))?;
                 let ceremony_id = self.ceremonies.open(&purpose, &state).await?;
                 Ok(Some(Challenge { ceremony_id, options: AssertionOptions::Passkey(options) }))
             }
@@ -244,7 +245,7 @@ impl DeviceService {
             return Ok(Err(ProofFailure::NoCeremony));
         };
         let mut passkey: Passkey = serde_json::from_str(&device.public_key)
-            .map_err(|e| Internal(format!("stored passkey of {}: {e}", device.id)))?;
+            .map_err(|e| Internal::caused(format!("stored passkey of {}", device.id), e))?;
         let result = match webauthn.finish_passkey_authentication(credential, &state) {
             Ok(result) => result,
             Err(e) => {
@@ -257,8 +258,9 @@ impl DeviceService {
         // holds. WebAuthn L3 section 7.2 step 21: if either counter is non-zero, the new one
         // must be greater. (`update_credential` cannot tell: a flipped backup flag also counts
         // as a change there.)
-        let stored = stored_counter(&device.public_key)
-            .ok_or_else(|| Internal(format!("stored passkey of {} has no counter", device.id)))?;
+        let stored = stored_counter(&device.public_key).ok_or_else(|| {
+            Internal::new(format!("stored passkey of {} has no counter", device.id))
+        })?;
         if (result.counter() != 0 || stored != 0) && u64::from(result.counter()) <= stored {
             tracing::info!(device_id = %device.id, "passkey counter did not advance");
             return Ok(Err(ProofFailure::Invalid));
@@ -269,7 +271,8 @@ impl DeviceService {
             return Ok(Err(ProofFailure::Invalid));
         }
         if changed == Some(true) {
-            let updated = serde_json::to_string(&passkey).map_err(|e| Internal(e.to_string()))?;
+            let updated = serde_json::to_string(&passkey)
+                .map_err(|e| Internal::caused("writing a passkey", e))?;
             // Conditional on the record we verified against: of two assertions racing with the
             // same counter, only one counts.
             if !self.store.update_device_key(&device.id, &device.public_key, &updated).await? {

@@ -116,7 +116,7 @@ pub enum EnrolError {
     #[error("the identity check session is unknown or has expired; start the check again")]
     EvidenceUnknown,
     #[error("the identity check cannot be verified now; try again later")]
-    EvidenceUnavailable,
+    EvidenceUnavailable(#[source] EvidenceError),
     /// Too many registrations named this identity lately; retry after this many seconds.
     #[error("too many registration attempts for this identity; try again later")]
     TooManyAttempts { retry_after: i64 },
@@ -130,8 +130,9 @@ pub enum EnrolError {
     AccountExists,
     #[error("the transfer authorisation is invalid")]
     InvalidTransfer,
+    /// The registry did not answer; the cause (safe to log: no personal data) says why.
     #[error("the population registry is unavailable")]
-    RegistryUnavailable,
+    RegistryUnavailable(#[source] crate::identity::registry::RegistryError),
     #[error("passkeys are not available: the issuer's host is not a domain name")]
     PasskeysUnavailable,
     #[error("the registration has expired or was already finished; start again")]
@@ -251,9 +252,8 @@ impl IdentityService {
         };
         let evidence = self.evidence.verify(&check).await.map_err(|e| match e {
             EvidenceError::UnknownSession => EnrolError::EvidenceUnknown,
-            EvidenceError::Unavailable(cause) => {
-                tracing::warn!(cause, "identity evidence could not be verified");
-                EnrolError::EvidenceUnavailable
+            unavailable @ EvidenceError::Unavailable(_) => {
+                EnrolError::EvidenceUnavailable(unavailable)
             }
         })?;
         if evidence.reference != submitted.reference {
@@ -269,7 +269,7 @@ impl IdentityService {
         // Any passed check is enough for the basic tier (EvidenceLevel::Basic and up).
         debug_assert!(evidence.level >= EvidenceLevel::Basic);
         let person =
-            self.registry.find_person(&hkid).await.map_err(|_| EnrolError::RegistryUnavailable)?;
+            self.registry.find_person(&hkid).await.map_err(EnrolError::RegistryUnavailable)?;
         let person = person
             .filter(|p| {
                 normalise_name(&p.name_en) == normalise_name(claim.name_en)
@@ -300,7 +300,7 @@ impl IdentityService {
             .secrets
             .sealing
             .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())
-            .map_err(|e| Internal(e.to_string()))?;
+            .map_err(|e| Internal::caused("sealing an evidence reference", e))?;
         Ok(EvidenceRecord {
             id: self.ctx.new_id().to_string(),
             account_id: account_id.to_owned().into(),
@@ -323,14 +323,14 @@ impl IdentityService {
         credential_id: Option<String>,
     ) -> Result<Enrolled, EnrolError> {
         let now = self.ctx.now();
-        let plaintext =
-            serde_json::to_vec(&verified.identity).map_err(|e| Internal(e.to_string()))?;
+        let plaintext = serde_json::to_vec(&verified.identity)
+            .map_err(|e| Internal::caused("writing an identity", e))?;
         let vault = self
             .ctx
             .secrets
             .sealing
             .seal(&plaintext, account_id.as_bytes())
-            .map_err(|e| Internal(e.to_string()))?;
+            .map_err(|e| Internal::caused("sealing a vault", e))?;
         let evidence = self.evidence_record(&account_id, &verified.evidence)?;
         let account = Account {
             id: account_id.into(),
@@ -454,8 +454,8 @@ impl IdentityService {
     pub(crate) fn open_identity(&self, account: &Account) -> Result<Identity, Internal> {
         let plaintext =
             self.ctx.secrets.sealing.open(&account.vault, account.id.as_bytes()).map_err(|_| {
-                Internal(format!("vault of account {} cannot be opened", account.id))
+                Internal::new(format!("vault of account {} cannot be opened", account.id))
             })?;
-        serde_json::from_slice(&plaintext).map_err(|e| Internal(e.to_string()))
+        serde_json::from_slice(&plaintext).map_err(|e| Internal::caused("reading a vault", e))
     }
 }

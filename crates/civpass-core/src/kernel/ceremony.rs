@@ -90,13 +90,14 @@ impl Ceremonies {
         ttl: i64,
     ) -> Result<String, Internal> {
         let id = random_token(16);
-        let json = serde_json::to_vec(state).map_err(|e| Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec(state).map_err(|e| Internal::caused("writing a ceremony", e))?;
         let sealed_state = self
             .ctx
             .secrets
             .sealing
             .seal(&json, id.as_bytes())
-            .map_err(|e| Internal(e.to_string()))?;
+            .map_err(|e| Internal::caused("sealing a ceremony", e))?;
         let ceremony = Ceremony {
             id: id.clone(),
             purpose: purpose.to_string(),
@@ -125,8 +126,10 @@ impl Ceremonies {
             .secrets
             .sealing
             .open(&ceremony.sealed_state, id.as_bytes())
-            .map_err(|_| Internal(format!("ceremony {id} cannot be opened")))?;
-        serde_json::from_slice(&json).map(Some).map_err(|e| Internal(e.to_string()))
+            .map_err(|_| Internal::new(format!("ceremony {id} cannot be opened")))?;
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| Internal::caused("reading a ceremony", e))
     }
 
     /// Deletes ceremonies that expired; returns how many.

@@ -67,8 +67,12 @@ impl OutboxMessage {
     ///
     /// Errors: `Backend` if the payload cannot be written as JSON (a map with non-string keys).
     pub fn new<K: OutboxKind>(id: String, payload: &K, now: UnixTime) -> StoreResult<Self> {
-        let payload = serde_json::to_string(payload)
-            .map_err(|e| StoreError::Backend(format!("an outbox payload of {}: {e}", K::KIND)))?;
+        let payload = serde_json::to_string(payload).map_err(|e| {
+            StoreError::Backend(Box::new(crate::kernel::Internal::caused(
+                format!("an outbox payload of {}", K::KIND),
+                e,
+            )))
+        })?;
         Ok(OutboxMessage {
             id,
             kind: K::KIND.to_owned(),

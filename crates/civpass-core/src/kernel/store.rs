@@ -12,14 +12,34 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
+use crate::kernel::error::BoxError;
+
+/// What a storage port fails with. `Unavailable` and `Backend` keep their cause (`source()`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("conflict with existing data ({0})")]
     Conflict(String),
-    #[error("storage failed: {0}")]
-    Backend(String),
+    /// The database could not be reached, was too busy, or had no free connection: retrying
+    /// later may succeed.
+    #[error("storage unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Any other failure of the store, or a stored value it cannot read: retrying will not help.
+    #[error("storage failed")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// A permanent failure described by `message` (no underlying error).
+    pub fn backend(message: impl Into<String>) -> StoreError {
+        StoreError::Backend(message.into().into())
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -79,5 +99,5 @@ where
     value
         .downcast::<T>()
         .map(|boxed| *boxed)
-        .map_err(|_| StoreError::Backend("a transaction returned another type".into()))
+        .map_err(|_| StoreError::backend("a transaction returned another type"))
 }

@@ -35,14 +35,8 @@ pub enum DpopError {
     /// The proof needs a fresh nonce from us (sent in the `DPoP-Nonce` header).
     #[error("use_dpop_nonce")]
     UseNonce,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for DpopError {
-    fn from(e: Internal) -> DpopError {
-        DpopError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// The URL a proof's `htu` must name: scheme, host, port and path (RFC 9449 section 4.3).

@@ -76,12 +76,12 @@ pub enum AuthorizeError {
     /// This browser, or this address, already holds as many pending login requests as it may:
     /// a page, no redirect (the service did nothing wrong).
     TooManyPending,
-    Internal(String),
+    Internal(Internal),
 }
 
 impl From<Internal> for AuthorizeError {
     fn from(e: Internal) -> AuthorizeError {
-        AuthorizeError::Internal(e.0)
+        AuthorizeError::Internal(e)
     }
 }
 
@@ -218,14 +218,8 @@ pub enum LoginPageError {
     NotFound,
     #[error("this login request belongs to another browser")]
     OtherBrowser,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for LoginPageError {
-    fn from(e: Internal) -> LoginPageError {
-        LoginPageError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// What the app shows before the citizen decides.
@@ -282,14 +276,8 @@ pub enum DeviceError {
     AccountLevelTooLow,
     #[error("the service expected another citizen; the login request has ended")]
     OtherCitizen,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for DeviceError {
-    fn from(e: Internal) -> DeviceError {
-        DeviceError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 fn decision_purpose(request: &LoginRequestId, device: &DeviceId) -> CeremonyPurpose {

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 
+use crate::kernel::error::Chain;
 use crate::kernel::outbox::{self, Attempt, OutboxMessage};
 use crate::kernel::{AccountId, GrantId, Internal};
 use crate::oidc::OidcService;
@@ -158,14 +159,8 @@ impl LogoutPlan {
 pub enum LogoutError {
     #[error("{0}")]
     InvalidRequest(&'static str),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for LogoutError {
-    fn from(e: Internal) -> LogoutError {
-        LogoutError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// A checked logout request: the plan, and the session it would end.
@@ -329,7 +324,7 @@ impl OidcService {
     async fn deliver_logout(&self, notice: LogoutNotice) -> Attempt {
         let client = match self.store.find_client(&notice.client_id).await {
             Ok(client) => client,
-            Err(e) => return Attempt::Failed(e.to_string()),
+            Err(e) => return Attempt::Failed(Chain(&e).to_string()),
         };
         let Some((client, uri)) =
             client.and_then(|c| c.backchannel_logout_uri.clone().map(|uri| (c, uri)))
@@ -338,7 +333,7 @@ impl OidcService {
         };
         let token = match self.logout_token(&client, &notice) {
             Ok(token) => token,
-            Err(e) => return Attempt::Failed(e.0),
+            Err(e) => return Attempt::Failed(Chain(&e).to_string()),
         };
         match self.logout_notifier.deliver(&uri, &token).await {
             Ok(()) => {
@@ -358,7 +353,9 @@ impl OidcService {
                 // A full batch may mean more are due.
                 Ok(n) if n == outbox::BATCH as usize => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(cause = %e.0, "delivering back-channel logouts failed"),
+                Err(e) => {
+                    tracing::warn!(cause = %Chain(&e), "delivering back-channel logouts failed")
+                }
             }
             self.logout_notifier.idle().await;
         }
@@ -379,11 +376,12 @@ impl OidcService {
             sid: notice.session_id.as_deref(),
             events: LogoutEvents { backchannel_logout: Empty {} },
         };
-        let signer = self
-            .keys
-            .signer(client.id_token_alg, now)
-            .ok_or_else(|| Internal(format!("no {} signing key", client.id_token_alg.as_str())))?;
-        signer.sign("logout+jwt", &claims).map_err(|e| Internal(e.to_string()))
+        let signer = self.keys.signer(client.id_token_alg, now).ok_or_else(|| {
+            Internal::new(format!("no {} signing key", client.id_token_alg.as_str()))
+        })?;
+        signer
+            .sign("logout+jwt", &claims)
+            .map_err(|e| Internal::caused("signing a logout token", e))
     }
 }
 

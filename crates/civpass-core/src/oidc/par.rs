@@ -9,6 +9,7 @@ use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
 use crate::kernel::Internal;
+use crate::kernel::error::BoxError;
 use crate::oidc::OidcService;
 use crate::oidc::login::{AuthorizeError, AuthorizeParams};
 use crate::oidc::model::AuthzErrorCode;
@@ -46,22 +47,37 @@ pub(crate) struct Source {
 pub struct PushError {
     pub error: AuthzErrorCode,
     pub description: &'static str,
+    /// For `server_error` and a transient `temporarily_unavailable`: the internal failure, to
+    /// be logged where the request is answered.
+    pub cause: Option<Internal>,
+}
+
+impl PushError {
+    fn new(error: AuthzErrorCode, description: &'static str) -> PushError {
+        PushError { error, description, cause: None }
+    }
 }
 
 impl From<AuthorizeError> for PushError {
     fn from(e: AuthorizeError) -> PushError {
         match e {
             AuthorizeError::NoRedirect { description } => {
-                PushError { error: AuthzErrorCode::InvalidRequest, description }
+                PushError::new(AuthzErrorCode::InvalidRequest, description)
             }
-            AuthorizeError::Redirect { error, description, .. } => PushError { error, description },
-            AuthorizeError::TooManyPending => PushError {
-                error: AuthzErrorCode::TemporarilyUnavailable,
-                description: "too many login requests are pending",
-            },
+            AuthorizeError::Redirect { error, description, .. } => {
+                PushError::new(error, description)
+            }
+            AuthorizeError::TooManyPending => PushError::new(
+                AuthzErrorCode::TemporarilyUnavailable,
+                "too many login requests are pending",
+            ),
             AuthorizeError::Internal(cause) => {
-                tracing::error!(cause, "pushed authorization request failed");
-                PushError { error: AuthzErrorCode::ServerError, description: "internal error" }
+                let (error, description) = if cause.is_transient() {
+                    (AuthzErrorCode::TemporarilyUnavailable, "the service is unavailable")
+                } else {
+                    (AuthzErrorCode::ServerError, "internal error")
+                };
+                PushError { error, description, cause: Some(cause) }
             }
         }
     }
@@ -98,12 +114,12 @@ impl OidcService {
         proof_jkt: Option<&str>,
         client_key: Option<IpAddr>,
     ) -> Result<Pushed, PushError> {
-        let bad = |description| PushError { error: AuthzErrorCode::InvalidRequest, description };
+        let bad = |description| PushError::new(AuthzErrorCode::InvalidRequest, description);
         if params.request.as_deref().is_some_and(|r| r.len() > MAX_REQUEST_OBJECT_BYTES) {
-            return Err(PushError {
-                error: AuthzErrorCode::InvalidRequestObject,
-                description: "the request object is larger than 16 KiB",
-            });
+            return Err(PushError::new(
+                AuthzErrorCode::InvalidRequestObject,
+                "the request object is larger than 16 KiB",
+            ));
         }
         if params.request_uri.is_some() {
             return Err(bad("request_uri cannot be pushed"));
@@ -114,7 +130,7 @@ impl OidcService {
         let (params, signed) = match &params.request {
             Some(object) => (
                 self.open_request_object(client, object).await.map_err(|description| {
-                    PushError { error: AuthzErrorCode::InvalidRequestObject, description }
+                    PushError::new(AuthzErrorCode::InvalidRequestObject, description)
                 })?,
                 true,
             ),
@@ -125,10 +141,10 @@ impl OidcService {
             match &params.dpop_jkt {
                 // Both ways of binding at once must name the same key.
                 Some(given) if given != jkt => {
-                    return Err(PushError {
-                        error: AuthzErrorCode::InvalidDpopProof,
-                        description: "dpop_jkt is not the thumbprint of the DPoP proof's key",
-                    });
+                    return Err(PushError::new(
+                        AuthzErrorCode::InvalidDpopProof,
+                        "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                    ));
                 }
                 _ => params.dpop_jkt = Some(jkt.to_owned()),
             }
@@ -150,26 +166,29 @@ impl OidcService {
                 .store
                 .count_pending_pushed_requests(hash, self.ctx.now())
                 .await
-                .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
+                .map_err(|e| PushError::from(AuthorizeError::Internal(Internal::from(e))))?;
             if pending >= u64::from(cap) {
-                return Err(PushError {
-                    error: AuthzErrorCode::TemporarilyUnavailable,
-                    description: "too many pushed requests are pending from this address",
-                });
+                return Err(PushError::new(
+                    AuthzErrorCode::TemporarilyUnavailable,
+                    "too many pushed requests are pending from this address",
+                ));
             }
         }
         let id = random_token(32);
         let stored = Stored { signed, params };
         // Sealed with the id: the parameters can hold personal data (`login_hint`, a `claims`
         // request naming a subject) for as long as the row lives.
-        let internal = |e: String| PushError::from(AuthorizeError::Internal(e));
-        let json = serde_json::to_vec(&stored).map_err(|e| internal(e.to_string()))?;
+        let internal = |what: &'static str, e: BoxError| {
+            PushError::from(AuthorizeError::Internal(Internal::caused(what, e)))
+        };
+        let json = serde_json::to_vec(&stored)
+            .map_err(|e| internal("writing a pushed request", e.into()))?;
         let sealed = self
             .ctx
             .secrets
             .sealing
             .seal(&json, id.as_bytes())
-            .map_err(|e| internal(e.to_string()))?;
+            .map_err(|e| internal("sealing a pushed request", e.into()))?;
         self.store
             .insert_pushed_request(
                 &id,
@@ -179,7 +198,7 @@ impl OidcService {
                 origin_hash.as_deref(),
             )
             .await
-            .map_err(|e| PushError::from(AuthorizeError::from(Internal::from(e))))?;
+            .map_err(|e| PushError::from(AuthorizeError::Internal(Internal::from(e))))?;
         Ok(Pushed {
             request_uri: format!("{REQUEST_URI_PREFIX}{id}"),
             expires_in: PUSHED_REQUEST_TTL,
@@ -212,9 +231,9 @@ impl OidcService {
                 ))?;
             let json = b64url_decode(&json)
                 .and_then(|sealed| self.ctx.secrets.sealing.open(&sealed, id.as_bytes()).ok())
-                .ok_or_else(|| Internal(format!("pushed request {id} cannot be opened")))?;
-            let stored: Stored =
-                serde_json::from_slice(&json).map_err(|e| Internal(e.to_string()))?;
+                .ok_or_else(|| Internal::new(format!("pushed request {id} cannot be opened")))?;
+            let stored: Stored = serde_json::from_slice(&json)
+                .map_err(|e| Internal::caused("reading a pushed request", e))?;
             return Ok((
                 stored.params,
                 Source { pushed: true, signed: stored.signed, at_par: false },

@@ -83,14 +83,8 @@ pub enum RegistrationError {
     /// A missing, unknown or expired initial or registration access token.
     #[error("invalid_token")]
     InvalidToken,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for RegistrationError {
-    fn from(e: Internal) -> RegistrationError {
-        RegistrationError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 impl From<ClientError> for RegistrationError {
@@ -102,7 +96,7 @@ impl From<ClientError> for RegistrationError {
             ClientError::MissingRedirectUri => {
                 RegistrationError::InvalidRedirectUri("the code flow needs redirect_uris".into())
             }
-            ClientError::Internal(e) => RegistrationError::Internal(e.0),
+            ClientError::Internal(e) => RegistrationError::Internal(e),
             other => RegistrationError::InvalidMetadata(other.to_string()),
         }
     }

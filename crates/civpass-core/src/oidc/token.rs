@@ -102,14 +102,8 @@ pub enum TokenError {
     /// Retry with the nonce in the `DPoP-Nonce` header (RFC 9449 section 8).
     #[error("use_dpop_nonce")]
     UseDpopNonce,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for TokenError {
-    fn from(e: Internal) -> TokenError {
-        TokenError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,14 +171,8 @@ pub enum UserInfoError {
     /// A DPoP-bound token without a valid proof for it.
     #[error("invalid_dpop_proof")]
     InvalidDpopProof,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<Internal> for UserInfoError {
-    fn from(e: Internal) -> UserInfoError {
-        UserInfoError::Internal(e.0)
-    }
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 impl OidcService {
@@ -637,7 +625,7 @@ impl OidcService {
         let signer = self
             .keys
             .signer(Algorithm::ES256, self.ctx.now())
-            .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
+            .ok_or_else(|| TokenError::Internal(Internal::new("no ES256 signing key")))?;
         let scope = claims::join(scopes);
         let access = AccessClaims {
             iss: issuer.clone(),
@@ -651,8 +639,9 @@ impl OidcService {
             gid: Some(grant.id.clone()),
             cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
-        let access_token =
-            signer.sign("at+jwt", &access).map_err(|e| TokenError::Internal(e.to_string()))?;
+        let access_token = signer
+            .sign("at+jwt", &access)
+            .map_err(|e| Internal::caused("signing an access token", e))?;
         let id_token = match id_token {
             None => None,
             Some(extras) => Some(self.id_token(client, grant, &sub, extras)?),
@@ -681,7 +670,10 @@ impl OidcService {
     ) -> Result<String, TokenError> {
         let now = self.ctx.now();
         let signer = self.keys.signer(client.id_token_alg, now).ok_or_else(|| {
-            TokenError::Internal(format!("no {} signing key", client.id_token_alg.as_str()))
+            TokenError::Internal(Internal::new(format!(
+                "no {} signing key",
+                client.id_token_alg.as_str()
+            )))
         })?;
         let claims = IdTokenClaims {
             iss: &self.ctx.settings.issuer,
@@ -696,7 +688,7 @@ impl OidcService {
             nonce: extras.nonce,
             released: extras.claims,
         };
-        signer.sign("JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))
+        signer.sign("JWT", &claims).map_err(|e| Internal::caused("signing an ID token", e).into())
     }
 
     /// The client-credentials grant (RFC 6749 section 4.4): an access token for the client
@@ -742,9 +734,10 @@ impl OidcService {
         let signer = self
             .keys
             .signer(Algorithm::ES256, self.ctx.now())
-            .ok_or_else(|| TokenError::Internal("no ES256 signing key".into()))?;
-        let access_token =
-            signer.sign("at+jwt", &claims).map_err(|e| TokenError::Internal(e.to_string()))?;
+            .ok_or_else(|| TokenError::Internal(Internal::new("no ES256 signing key")))?;
+        let access_token = signer
+            .sign("at+jwt", &claims)
+            .map_err(|e| Internal::caused("signing an access token", e))?;
         Ok(TokenResponse {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },

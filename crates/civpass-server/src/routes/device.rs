@@ -18,6 +18,8 @@ use civpass_core::identity::evidence::EvidenceOutcome;
 use civpass_core::identity::registration::{
     EnrolError, EnrolRequest, EvidenceSubmission, IdentityClaim, Transfer,
 };
+use civpass_core::kernel::Internal;
+use civpass_core::kernel::error::Chain;
 use civpass_core::oidc::login::{DecisionRequest as CoreDecision, DeviceError, Verdict};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
@@ -200,7 +202,8 @@ fn enrol_error(e: EnrolError) -> ApiError {
             "evidence-unknown",
             "The identity check is unknown or has expired; start it again",
         ),
-        EnrolError::EvidenceUnavailable => {
+        EnrolError::EvidenceUnavailable(cause) => {
+            tracing::warn!(cause = %Chain(cause), "identity evidence could not be verified");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "evidence-unavailable",
@@ -227,11 +230,15 @@ fn enrol_error(e: EnrolError) -> ApiError {
         EnrolError::InvalidTransfer => {
             (StatusCode::FORBIDDEN, "invalid-transfer", "The transfer authorisation is invalid")
         }
-        EnrolError::RegistryUnavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "registry-unavailable",
-            "The population registry is unavailable; try again later",
-        ),
+        EnrolError::RegistryUnavailable(cause) => {
+            tracing::warn!(cause = %Chain(cause), "the population registry did not answer");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "registry-unavailable",
+                "The population registry is unavailable; try again later",
+            )
+            .retry_after(30);
+        }
         EnrolError::PasskeysUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             "passkeys-unavailable",
@@ -245,7 +252,7 @@ fn enrol_error(e: EnrolError) -> ApiError {
         EnrolError::PasskeyRejected => {
             (StatusCode::BAD_REQUEST, "passkey-rejected", "The passkey could not be verified")
         }
-        EnrolError::Internal(cause) => return ApiError::internal(&cause.0),
+        EnrolError::Internal(cause) => return ApiError::internal(cause),
     };
     ApiError::new(status, slug, title).detail(e.to_string())
 }
@@ -482,7 +489,9 @@ pub(crate) async fn start_registration(
             Json(PasskeyRegistrationChallenge { ceremony_id: challenge.ceremony_id, passkey }),
         )
             .into_response(),
-        Err(e) => ApiError::internal(&e.to_string()).into_response(),
+        Err(e) => {
+            ApiError::internal(&Internal::caused("writing passkey options", e)).into_response()
+        }
     })
 }
 

@@ -92,10 +92,7 @@ fn page_error(chrome: Chrome, e: LoginPageError) -> Response {
         LoginPageError::OtherBrowser => {
             pages::message(chrome, StatusCode::FORBIDDEN, "other_browser", None, None)
         }
-        LoginPageError::Internal(cause) => {
-            tracing::error!(cause, "login page failed");
-            pages::message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
-        }
+        LoginPageError::Internal(cause) => pages::internal(chrome, &cause),
     }
 }
 
@@ -216,8 +213,7 @@ async fn login_status(
             res
         }
         Err(LoginPageError::Internal(cause)) => {
-            tracing::error!(cause, "login status failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            crate::error::ApiError::internal(&cause).into_response()
         }
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }

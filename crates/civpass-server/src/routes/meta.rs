@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::limits::{self, Routes};
 use crate::routes::openapi::openapi_document;
+use civpass_core::kernel::error::Chain;
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Routes::new(state)
@@ -34,7 +35,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.services.readiness().await {
         Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
-            tracing::warn!(cause = %e, "not ready");
+            tracing::warn!(cause = %Chain(&e), "not ready");
             let detail = match e {
                 civpass_core::platform::NotReady::Database(_) => "the database does not answer",
                 civpass_core::platform::NotReady::NoSigningKey => "no signing key is loaded",

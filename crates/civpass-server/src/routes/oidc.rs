@@ -17,7 +17,8 @@ use civpass_core::oidc::endpoints;
 use civpass_core::oidc::login::{AuthorizeError, AuthorizeParams, with_query};
 use civpass_core::oidc::login_context::RequestOrigin;
 use civpass_core::oidc::logout::{LogoutError, LogoutOutcome, LogoutRequest};
-use civpass_core::oidc::model::{AuthzErrorCode, Client};
+use civpass_core::oidc::model::Client;
+use civpass_core::oidc::par::PushError;
 use civpass_core::oidc::token::{TokenError, UserInfoError};
 
 use crate::error::{OAuthError, no_store};
@@ -285,10 +286,7 @@ async fn authorize_with(
             ),
         )
             .into_response(),
-        Err(AuthorizeError::Internal(cause)) => {
-            tracing::error!(cause, "authorize failed");
-            pages::message(page_chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
-        }
+        Err(AuthorizeError::Internal(cause)) => pages::internal(page_chrome, &cause),
     }
 }
 
@@ -439,10 +437,7 @@ async fn end_session(
             None,
             Some(detail.to_owned()),
         ),
-        LogoutError::Internal(cause) => {
-            tracing::error!(cause, "logout failed");
-            pages::message(chrome(), StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
-        }
+        LogoutError::Internal(cause) => pages::internal(chrome(), &cause),
     };
     let respond = |outcome: LogoutOutcome| match outcome {
         LogoutOutcome::Redirect(to) => Redirect::to(&to).into_response(),
@@ -575,9 +570,7 @@ async fn par_inner(
             })),
         )
             .into_response(),
-        Err(e) if e.error == AuthzErrorCode::ServerError => {
-            OAuthError::internal(e.description).into_response()
-        }
+        Err(PushError { cause: Some(cause), .. }) => OAuthError::internal(&cause).into_response(),
         Err(e) => OAuthError::new(StatusCode::BAD_REQUEST, e.error.as_str(), e.description)
             .into_response(),
     }

@@ -19,7 +19,9 @@ macro_rules! client_columns {
 }
 
 fn metadata(client: &Client) -> StoreResult<String> {
-    serde_json::to_string(client).map_err(|e| StoreError::Backend(format!("client metadata: {e}")))
+    serde_json::to_string(client).map_err(|e| {
+        StoreError::Backend(Box::new(civpass_core::kernel::Internal::caused("client metadata", e)))
+    })
 }
 
 #[async_trait]

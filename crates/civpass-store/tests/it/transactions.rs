@@ -113,7 +113,7 @@ async fn a_work_cannot_deadlock_or_stop_the_store() {
         })
         .await;
         assert!(
-            matches!(nested, Err(StoreError::Backend(ref why)) if why.contains("instead of its transaction"))
+            matches!(nested, Err(StoreError::Backend(ref why)) if why.to_string().contains("instead of its transaction"))
         );
         let panicked: Result<(), StoreError> = transact(&store, |tx| {
             Box::pin(async move {

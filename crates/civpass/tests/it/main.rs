@@ -12,6 +12,7 @@ mod connections;
 mod contracts;
 mod dpop;
 mod durability;
+mod failures;
 mod fapi;
 mod flow;
 mod keys;

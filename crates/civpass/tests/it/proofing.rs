@@ -267,7 +267,7 @@ async fn an_identity_check_is_good_once_for_its_id_number_within_its_time() {
 
 /// A vendor's verification service on loopback that says `pass` for every session, naming
 /// the reference `echo` returns.
-async fn vendor(echo: fn(&str) -> String) -> String {
+pub(crate) async fn vendor(echo: fn(&str) -> String) -> String {
     use axum::Json;
     use axum::routing::post;
     let app = axum::Router::new().route(
