@@ -14,6 +14,7 @@ use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
 use crate::kernel::ceremony::Ceremonies;
 use crate::kernel::store::StoreError;
+use crate::kernel::telemetry::Gauges;
 use crate::kernel::{Clock, Ctx, Internal, Secrets, Settings};
 use crate::keys::{KeyRing, KeyService};
 use crate::oidc::OidcService;
@@ -173,6 +174,24 @@ impl Platform {
             return Err(NotReady::NoSigningKey);
         }
         Ok(())
+    }
+
+    /// The gauges `/metrics` reports: the outbox's backlog, the pool's use and the signing
+    /// key's age, read now.
+    ///
+    /// Errors: the store's, if the outbox cannot be read.
+    pub async fn gauges(&self) -> Result<Gauges, Internal> {
+        let now = self.ports.clock.now();
+        let outbox = self.ports.store.outbox_stats().await?;
+        Ok(Gauges {
+            outbox_depth: outbox.depth,
+            outbox_oldest_age_seconds: outbox.oldest_created_at.map_or(0, |t| (now - t).max(0)),
+            pool: self.ports.store.pool_use(),
+            signing_key_age_seconds: self
+                .ports
+                .keys
+                .signer_age(civpass_crypto::jws::Algorithm::ES256, now),
+        })
     }
 
     pub fn settings(&self) -> &Settings {

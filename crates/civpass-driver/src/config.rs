@@ -42,6 +42,20 @@ pub struct ServerConfig {
     pub max_connections_per_client: usize,
     /// A MaxMind DB city database naming the approximate place of a login's browser.
     pub ip_location_db: Option<PathBuf>,
+    /// A listener of its own for `/metrics` (say `127.0.0.1:9090`); by default `/metrics` is
+    /// on the public listener.
+    pub metrics_listen: Option<String>,
+    /// `text` (the default) or `json`, one object per line; `CIVPASS_LOG_FORMAT` wins.
+    pub log_format: LogFormat,
+}
+
+/// How the server writes its log to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +69,8 @@ impl Default for ServerConfig {
             max_connections: connections.max_connections,
             max_connections_per_client: connections.max_connections_per_client,
             ip_location_db: None,
+            metrics_listen: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -372,5 +388,16 @@ mod tests {
         for example in examples {
             Config::parse(example).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
         }
+    }
+
+    #[test]
+    fn the_deployment_example_parses() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/civpass.toml"),
+        )
+        .unwrap();
+        let config = Config::parse(&example).unwrap();
+        assert_eq!(config.server.log_format, LogFormat::Json);
+        assert!(config.server.metrics_listen.is_some());
     }
 }

@@ -22,8 +22,10 @@ use tokio::task::JoinHandle;
 
 pub use crate::config::Config;
 pub use crate::wiring::{
-    create_platform, evidence_verifier, existing_platform, open_store, registry,
+    create_platform, evidence_verifier, existing_platform, open_store, prepare_storage, registry,
 };
+/// Backup and restore, engine-neutral (the binary's `backup` and `restore`).
+pub use civpass_store::backup;
 
 /// The wall clock, for production.
 #[derive(Debug, Default)]
@@ -100,6 +102,8 @@ impl Node {
             addressing.clone(),
         )
         .with_operator(config.operator()?);
+        let state =
+            if config.server.metrics_listen.is_some() { state.with_metrics_apart() } else { state };
         let connections = config.connections();
         Ok(Node { platform, store, state, issuer: issuer.to_owned(), addressing, connections })
     }
@@ -129,6 +133,12 @@ impl Node {
         civpass_server::serve(listener, router, connections, self.addressing, shutdown).await;
         Ok(())
     }
+}
+
+/// Serves `/metrics` alone on `listener` (the operator's `metrics_listen`), until the process
+/// ends.
+pub fn serve_metrics(state: AppState, listener: tokio::net::TcpListener) -> JoinHandle<()> {
+    tokio::spawn(civpass_server::serve_metrics(listener, state))
 }
 
 /// Binds `config`'s listening address; returns the listener and the issuer it serves as.

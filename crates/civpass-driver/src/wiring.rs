@@ -26,8 +26,15 @@ use crate::{Overrides, SystemClock};
 /// Opens the store `config` names, creating a SQLite database (and its directory) readable by
 /// the owner only.
 pub async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStore> {
-    let database_url = config.database_url();
-    if let Some(db_file) = sqlite_file(&database_url) {
+    prepare_storage(config)?;
+    SqlStore::connect(&config.database_url()).await.context("opening the database")
+}
+
+/// On SQLite, creates the data directory and the database file, readable by this user only.
+///
+/// Errors: either cannot be created.
+pub fn prepare_storage(config: &StorageConfig) -> anyhow::Result<()> {
+    if let Some(db_file) = sqlite_file(&config.database_url()) {
         create_private_dir(&config.data_dir)?;
         if let Some(parent) = db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
@@ -35,7 +42,7 @@ pub async fn open_store(config: &StorageConfig) -> anyhow::Result<SqlStore> {
         create_private_file(&db_file)?;
     }
     warn_if_readable_by_others(&config.data_dir);
-    SqlStore::connect(&database_url).await.context("opening the database")
+    Ok(())
 }
 
 /// The database file of a `sqlite:` URL (`sqlite://PATH?mode=rwc`), if it names one.

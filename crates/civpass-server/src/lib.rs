@@ -11,6 +11,7 @@ mod extract;
 mod i18n;
 mod ip_location;
 mod limits;
+mod metrics;
 mod outbound;
 mod pages;
 mod routes;
@@ -46,6 +47,8 @@ pub struct AppState {
     limiters: Arc<limits::Limiters>,
     /// Who runs the platform, as the pages show it.
     pub(crate) operator: Arc<pages::Operator>,
+    /// `/metrics` on the public router (else only on `metrics_router`'s listener).
+    pub(crate) metrics_public: bool,
 }
 
 impl AppState {
@@ -64,7 +67,14 @@ impl AppState {
             secure_cookies,
             limiters: Arc::new(limiters),
             operator: Arc::new(pages::Operator::default()),
+            metrics_public: true,
         }
+    }
+
+    /// Serves `/metrics` only on a listener of its own (`metrics_router`), not the public one.
+    pub fn with_metrics_apart(mut self) -> AppState {
+        self.metrics_public = false;
+        self
     }
 
     /// The operator's name, privacy notice and help, shown on every page.
@@ -108,8 +118,21 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
+/// Serves `/metrics` alone on `listener` (a listener for monitoring only), until the process
+/// ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState) {
+    metrics::handle();
+    let router =
+        Router::new().route("/metrics", axum::routing::get(metrics::serve)).with_state(state);
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(cause = %e, "the metrics listener stopped");
+    }
+}
+
 /// The public router: everything citizens, relying parties and the app reach.
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request counts anything.
+    metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
     // Over https, browsers are told to use nothing else for a year (RFC 6797): a first visit
     // by plain http could otherwise be rewritten by anyone on the network. Not for
@@ -131,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::info::router(&state))
         .fallback(limits::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(error::panic_response))

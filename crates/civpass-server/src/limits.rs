@@ -60,6 +60,17 @@ pub(crate) enum Group {
     Registration,
 }
 
+impl Group {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Group::Authorize => "authorize",
+            Group::Token => "token",
+            Group::Device => "device",
+            Group::Registration => "registration",
+        }
+    }
+}
+
 /// A route's rate-limit decision: a group, or no limit and why. Every route is added with one
 /// (`Routes::at`, the only way to add a route), so a new endpoint cannot go unlimited by
 /// accident.
@@ -100,6 +111,17 @@ impl Routes {
             Limit::None(_) => route,
         };
         Routes { router: self.router.route(path, route), state: self.state }
+    }
+
+    /// `at`, when `serve` holds; else the path is left to the fallback (404).
+    pub(crate) fn at_if(
+        self,
+        serve: bool,
+        path: &str,
+        limit: Limit,
+        route: MethodRouter<AppState>,
+    ) -> Routes {
+        if serve { self.at(path, limit, route) } else { self }
     }
 
     pub(crate) fn into_router(self) -> Router<AppState> {
@@ -267,6 +289,7 @@ fn over_limit(state: &AppState, group: Group, request: &Request) -> Option<Respo
     let ip = state.limiters.addressing.client_key(peer.ip(), &forwarded);
     let wait = state.limiters.check(group, ip)?;
     tracing::info!(path = %request.uri().path(), "rate limit reached");
+    crate::metrics::rate_limited(group.as_str());
     let mut res = match group {
         Group::Device | Group::Registration => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -57,4 +57,13 @@ impl civpass_core::kernel::store::HealthStore for SqlStore {
             .await?;
         Ok(())
     }
+
+    fn pool_use(&self) -> civpass_core::kernel::store::PoolUse {
+        let idle = u32::try_from(self.reader.num_idle()).unwrap_or(u32::MAX);
+        civpass_core::kernel::store::PoolUse {
+            open: self.reader.size(),
+            idle,
+            max: self.reader.options().get_max_connections(),
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! writes together (group commit, see `writer.rs`); reads use a pool of connections.
 
 mod account;
+pub mod backup;
 mod consent;
 mod device;
 mod identity;

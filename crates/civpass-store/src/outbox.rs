@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use civpass_core::kernel::clock::UnixTime;
-use civpass_core::kernel::outbox::{OutboxMessage, OutboxStore, OutboxWrites};
+use civpass_core::kernel::outbox::{OutboxMessage, OutboxStats, OutboxStore, OutboxWrites};
 use civpass_core::kernel::store::StoreResult;
 use sqlx::AnyConnection;
 
-use crate::sql::{execute_on, op, params};
+use crate::sql::{col, execute_on, op, params};
 use crate::tx::SqlTransaction;
 use crate::writer::Statements;
 use crate::{SqlStore, rows};
@@ -81,5 +81,21 @@ impl OutboxStore for SqlStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let stats = self
+            .fetch_optional(
+                "SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox",
+                params![],
+                |row| {
+                    Ok(OutboxStats {
+                        depth: u64::try_from(col::<i64>(row, "depth")?).unwrap_or(0),
+                        oldest_created_at: col::<Option<i64>>(row, "oldest")?,
+                    })
+                },
+            )
+            .await?;
+        Ok(stats.unwrap_or_default())
     }
 }

@@ -84,6 +84,10 @@ pub(crate) struct ServeArgs {
     /// place is "unknown"].
     #[arg(long, env = "CIVPASS_IP_LOCATION_DB")]
     ip_location_db: Option<PathBuf>,
+    /// A listener of its own for `/metrics`, such as 127.0.0.1:9090 [default: none, and
+    /// `/metrics` is served on the public listener].
+    #[arg(long, env = "CIVPASS_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Every client must push its authorization requests (RFC 9126), as FAPI 2.0 asks.
     #[arg(long, env = "CIVPASS_REQUIRE_PAR", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     require_par: Option<bool>,
@@ -152,6 +156,7 @@ impl ServeArgs {
         set(&mut server.max_connections, self.max_connections);
         set(&mut server.max_connections_per_client, self.max_connections_per_client);
         set(&mut server.ip_location_db, self.ip_location_db.map(Some));
+        set(&mut server.metrics_listen, self.metrics_listen.map(Some));
         let oidc = &mut config.oidc;
         set(&mut oidc.require_par, self.require_par);
         set(&mut oidc.require_dpop, self.require_dpop);

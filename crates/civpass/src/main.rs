@@ -43,6 +43,24 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Write a consistent backup of the whole database (while it runs) to a file. The master
+    /// key is not in it.
+    Backup {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The backup file to write (JSON Lines; written whole or not at all).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Restore a backup into a new data directory or an empty PostgreSQL database (either
+    /// engine, whichever the backup came from).
+    Restore {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The backup file to read.
+        #[arg(long)]
+        input: PathBuf,
+    },
     /// Manage relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -63,17 +81,28 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let file = match Config::load(cli.config.as_deref()) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("civpass: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // The server logs its work; a command's output is its answer, so it logs only trouble.
     let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CIVPASS_LOG")
         .unwrap_or_else(|_| default.into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("CIVPASS_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let json = match std::env::var("CIVPASS_LOG_FORMAT") {
+        Ok(format) => format == "json",
+        Err(_) => file.server.log_format == civpass_driver::config::LogFormat::Json,
+    };
+    if json {
         logs.json().init();
     } else {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
     }
-    match run(cli).await {
+    match run(cli, &file).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("civpass: {e:#}");
@@ -82,16 +111,17 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = Config::load(cli.config.as_deref())?;
+async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => cli::serve::run(*args, &file).await,
-        Command::Init { storage } => cli::init::init(storage, &file).await,
-        Command::Client(command) => cli::client::client(command, &file).await,
-        Command::Keys(command) => cli::keys::keys(command, &file).await,
+        Command::Serve(args) => cli::serve::run(*args, file).await,
+        Command::Init { storage } => cli::init::init(storage, file).await,
+        Command::Backup { storage, output } => cli::backup::backup(storage, output, file).await,
+        Command::Restore { storage, input } => cli::backup::restore(storage, input, file).await,
+        Command::Client(command) => cli::client::client(command, file).await,
+        Command::Keys(command) => cli::keys::keys(command, file).await,
         Command::Registry(command) => cli::registry::registry(command),
         Command::Wallet(command) => cli::wallet::run(command).await,
-        Command::Bench(command) => cli::bench::run(command, &file).await,
+        Command::Bench(command) => cli::bench::run(command, file).await,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 
 pub use clock::{Clock, UnixTime};
 pub use ctx::Ctx;

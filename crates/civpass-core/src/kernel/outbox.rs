@@ -113,6 +113,16 @@ pub trait OutboxStore {
     ) -> StoreResult<()>;
     /// Deletes a message still under the lease `leased_until`.
     async fn delete_message(&self, id: &str, leased_until: UnixTime) -> StoreResult<()>;
+    /// How many messages wait, of every kind, and when the oldest was queued.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+}
+
+/// The outbox's backlog, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub depth: u64,
+    /// `created_at` of the oldest message; `None` when the outbox is empty.
+    pub oldest_created_at: Option<UnixTime>,
 }
 
 /// The outbox write a use case makes inside a transaction, with the change it reports.

@@ -44,11 +44,25 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Whether the store answers at all, for readiness probes.
+/// Whether the store answers at all, for readiness probes, and how busy its pool is.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
     /// Reads a small table; an error if the database cannot be reached or read.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The connection pool that serves reads (on PostgreSQL, every query) now.
+    fn pool_use(&self) -> PoolUse;
+}
+
+/// A connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most it may open.
+    pub max: u32,
 }
 
 /// What a transaction's work returns: a future that may borrow the transaction.

@@ -151,6 +151,15 @@ impl KeyRing {
             .map(|(k, _)| k)
     }
 
+    /// Seconds since the key that signs with `alg` became active; `None` if none is.
+    pub fn signer_age(&self, alg: Algorithm, now: UnixTime) -> Option<i64> {
+        self.published(now)
+            .into_iter()
+            .filter(|(k, activates_at)| k.algorithm() == alg && *activates_at <= now)
+            .map(|(_, activates_at)| now - activates_at)
+            .min()
+    }
+
     /// A published key, to verify what we signed.
     pub fn by_kid(&self, kid: &str, now: UnixTime) -> Option<Arc<SigningKey>> {
         self.published(now).into_iter().find(|(k, _)| k.kid() == kid).map(|(k, _)| k)

@@ -11,6 +11,7 @@ use crate::identity::model::DeviceKind;
 use crate::identity::model::Tier;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
+use crate::kernel::telemetry;
 use crate::kernel::{AccountId, Internal};
 use crate::kernel::{DeviceId, LoginRequestId};
 use crate::oidc::OidcService;
@@ -611,6 +612,7 @@ impl OidcService {
             origin_hash,
         };
         self.store.insert_login_request(&request).await.map_err(Internal::from)?;
+        telemetry::login("started");
         Ok(StartedLogin { request_id: request.id.into() })
     }
 
@@ -703,6 +705,7 @@ impl OidcService {
         let now = self.ctx.now();
         match request.status {
             LoginStatus::Pending if now >= request.expires_at => {
+                telemetry::login(Ending::Expired.as_str());
                 Ok(self.respond_ended(&request, Ending::Expired))
             }
             LoginStatus::Pending => Ok(LoginPage::Waiting {
@@ -765,10 +768,14 @@ impl OidcService {
     /// Ends a pending login request without a code; false if it was no longer pending.
     async fn end_login_request(&self, id: &str, ending: Ending) -> Result<bool, Internal> {
         let (id, now) = (LoginRequestId::from(id), self.ctx.now());
-        Ok(transact(self.store.as_ref(), move |tx| {
+        let ended = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.decide_login_request(&id, &Decision::End(ending), now).await })
         })
-        .await?)
+        .await?;
+        if ended {
+            telemetry::login(ending.as_str());
+        }
+        Ok(ended)
     }
 
     /// The error response for a login that ended without a code.
@@ -985,6 +992,10 @@ impl OidcService {
         if !decided {
             return Err(DeviceError::AlreadyDecided);
         }
+        telemetry::login(match &decision {
+            Decision::Approve { .. } => "approved",
+            Decision::End(ending) => ending.as_str(),
+        });
         if let Decision::End(ending @ (Ending::OtherCitizen | Ending::LevelTooLow)) = decision {
             tracing::info!(request_id = %request.id, ending = ending.as_str(), "login request ended: requirements not met");
             return Err(if ending == Ending::OtherCitizen {

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use crate::consent::claims;
 use crate::consent::model::{Release, ReleaseChannel};
-use crate::kernel::Internal;
 use crate::kernel::store::transact;
+use crate::kernel::{Internal, telemetry};
 use crate::oidc::OidcService;
 use crate::oidc::dpop::{DpopError, DpopRequest};
 use crate::oidc::endpoints;
@@ -290,7 +290,7 @@ impl OidcService {
         .await
         .map_err(Internal::from)?;
         match redemption {
-            Redemption::Redeemed => {}
+            Redemption::Redeemed => telemetry::grant_issued(),
             Redemption::AlreadyRedeemed { .. } => {
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
                 self.logout_queued(&queued);

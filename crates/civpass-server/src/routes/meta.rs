@@ -26,6 +26,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(readyz),
         )
         .at("/openapi.json", limits::PUBLIC, get(|| async { Json(openapi_document()) }))
+        .at_if(
+            state.metrics_public,
+            "/metrics",
+            limits::Limit::None("scraped by monitoring; one count of the outbox per scrape"),
+            get(crate::metrics::serve),
+        )
         .into_router()
 }
 

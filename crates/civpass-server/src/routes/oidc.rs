@@ -627,11 +627,25 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: FormBody
     let basic = headers.contains_key(header::AUTHORIZATION);
     let pairs = form_pairs(form);
     let client_id = claimed_client_id(&headers, pairs.as_deref().unwrap_or_default());
+    let grant_type = pairs
+        .as_deref()
+        .ok()
+        .and_then(|pairs| pairs.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.clone()));
     let outcome = match pairs {
         Ok(pairs) => token_inner(&state, &headers, &pairs).await,
         Err(e) => Err(e),
     };
-    let mut res = outcome.unwrap_or_else(|e| token_error(e, basic).into_response());
+    let mut res = match outcome {
+        Ok(res) => {
+            crate::metrics::token_outcome(grant_type.as_deref(), "ok");
+            res
+        }
+        Err(e) => {
+            let error = token_error(e, basic);
+            crate::metrics::token_outcome(grant_type.as_deref(), error.error);
+            error.into_response()
+        }
+    };
     // A fresh nonce with every answer, so that DPoP clients need no extra round trip.
     if let Ok(nonce) = header::HeaderValue::from_str(&state.services.oidc.dpop_nonce()) {
         res.headers_mut().insert("dpop-nonce", nonce);

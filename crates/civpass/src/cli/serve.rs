@@ -1,6 +1,7 @@
 //! `civpass serve`: runs one node of the platform as its configuration says, with its
 //! background work, until SIGINT or SIGTERM; the wiring itself is `civpass_driver`'s.
 
+use anyhow::Context;
 use civpass_driver::{Config, Node, Overrides};
 
 use crate::config::ServeArgs;
@@ -11,6 +12,17 @@ pub(crate) async fn run(args: ServeArgs, file: &Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let node = Node::build(&config, &issuer, Overrides::default()).await?;
     node.start_background(true);
+    let metrics_at = match &config.server.metrics_listen {
+        Some(listen) => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening for /metrics on {listen}"))?;
+            let at = listener.local_addr()?;
+            civpass_driver::serve_metrics(node.state.clone(), listener);
+            format!("http://{at}/metrics")
+        }
+        None => format!("{issuer}/metrics"),
+    };
     let registry = match &config.storage.registry_url {
         // Hosts only: a URL could carry credentials.
         Some(url) => format!(
@@ -38,6 +50,7 @@ pub(crate) async fn run(args: ServeArgs, file: &Config) -> anyhow::Result<()> {
         %issuer,
         version = env!("CARGO_PKG_VERSION"),
         store = %config.storage.describe(),
+        metrics = %metrics_at,
         "civpass is serving"
     );
     node.serve(listener, shutdown_signal()).await?;

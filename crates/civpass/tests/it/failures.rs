@@ -1,9 +1,6 @@
 //! Failures keep their cause: an outside service or a database that does not answer is a 503
 //! with `Retry-After` (retrying may succeed), and the log says why, once, with the request id.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use civpass_testkit::{Backend, TestDb, backends, spawn_server};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,19 +14,13 @@ async fn an_unreachable_registry_is_a_503_and_the_log_says_why_with_the_request_
     let vendor = crate::proofing::vendor(str::to_owned).await;
     let db = TestDb::create(&Backend::Sqlite).await;
     let log_path = db.dir.join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_civpass"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--evidence-url", &vendor])
-        .args(["--registry-url", &format!("http://{closed}")])
-        .arg("--data-dir")
-        .arg(&db.dir)
-        .env("CIVPASS_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let data_dir = db.dir.to_str().unwrap();
+    let registry_url = format!("http://{closed}");
+    let (mut child, base) = support::serve_binary(
+        &["--evidence-url", &vendor, "--registry-url", &registry_url, "--data-dir", data_dir],
+        &[("CIVPASS_LOG_FORMAT", "json")],
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
 
     let registry = civpass_registry::SandboxRegistry::generate(10);
     let person = &registry.people()[3];

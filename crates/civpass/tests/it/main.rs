@@ -6,6 +6,7 @@
 
 mod app;
 mod attacks;
+mod backup;
 mod cli;
 mod client_auth;
 mod connections;
@@ -19,6 +20,7 @@ mod keys;
 mod limits;
 mod logout;
 mod logs;
+mod metrics;
 mod newcomer;
 mod oidc_params;
 mod par;

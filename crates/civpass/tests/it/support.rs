@@ -293,3 +293,25 @@ pub(crate) fn jwt_claims(token: &str) -> serde_json::Value {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// Starts `civpass serve` with `extra` after `serve --listen 127.0.0.1:0`, standard error to
+/// `stderr`; returns the process and the base URL its first line names.
+pub(crate) fn serve_binary(
+    extra: &[&str],
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_civpass"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    (child, base)
+}

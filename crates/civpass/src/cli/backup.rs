@@ -1,0 +1,79 @@
+//! `civpass backup` and `civpass restore`: a consistent copy of the whole database, taken while
+//! the platform runs, restorable into SQLite or PostgreSQL whichever it came from
+//! (`civpass_store::backup` holds the format). The master key is not in it.
+
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use civpass_driver::Config;
+
+use crate::config::StorageArgs;
+
+/// `civpass backup --output FILE`: written beside FILE and renamed into place once whole, so
+/// that FILE is never a backup cut short; readable by this user only (it holds sealed personal
+/// data and the sealed signing keys).
+pub(crate) async fn backup(
+    storage: StorageArgs,
+    output: PathBuf,
+    file: &Config,
+) -> anyhow::Result<()> {
+    let storage = storage.over(file).storage;
+    let partial = output.with_extension("partial");
+    let created = {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&partial).with_context(|| format!("creating {}", partial.display()))?
+    };
+    let mut out = BufWriter::new(created);
+    let summary = civpass_driver::backup::backup(&storage.database_url(), &mut out)
+        .await
+        .context("taking the backup")?;
+    let created = out.into_inner().map_err(|e| e.into_error()).context("writing the backup")?;
+    created.sync_all().context("writing the backup")?;
+    std::fs::rename(&partial, &output)
+        .with_context(|| format!("moving the backup to {}", output.display()))?;
+    println!(
+        "backed up {} rows of {} tables (schema {}) to {}",
+        summary.rows,
+        summary.tables,
+        summary.schema,
+        output.display()
+    );
+    println!(
+        "the master key is not in it: keep it apart (docs/OPERATIONS.md, \"Back up and restore\")"
+    );
+    Ok(())
+}
+
+/// `civpass restore --input FILE` into a new data directory or an empty PostgreSQL database,
+/// then a check that the master key given opens what was restored.
+pub(crate) async fn restore(
+    storage: StorageArgs,
+    input: PathBuf,
+    file: &Config,
+) -> anyhow::Result<()> {
+    let storage = storage.over(file).storage;
+    let reader =
+        std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+    civpass_driver::prepare_storage(&storage)?;
+    let summary = civpass_driver::backup::restore(&storage.database_url(), BufReader::new(reader))
+        .await
+        .context("restoring the backup")?;
+    println!(
+        "restored {} rows of {} tables (schema {}) from {}",
+        summary.rows,
+        summary.tables,
+        summary.schema,
+        input.display()
+    );
+    if let Err(e) = civpass_driver::existing_platform(&storage).await {
+        anyhow::bail!(
+            "restored, but the platform cannot be opened with this master key ({e:#}): give the master key \
+             the backup's platform used (copy its master.key into the data directory, or --master-key)"
+        );
+    }
+    Ok(())
+}
