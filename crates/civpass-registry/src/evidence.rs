@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use civpass_core::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceResult, EvidenceVerifier,
 };
+use civpass_core::kernel::error::Chain;
 use civpass_crypto::secret::random_token;
 use serde::Deserialize;
 use url::Url;
@@ -135,7 +136,7 @@ impl EvidenceVerifier for HttpEvidenceVerifier {
             } else {
                 EvidenceError::Unavailable(format!(
                     "could not reach the evidence verifier: {}",
-                    e.without_url()
+                    Chain(&e.without_url())
                 ))
             }
         })?;

@@ -154,7 +154,6 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::info::router(&state))
         .fallback(limits::not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn(metrics::record))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -165,6 +164,9 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outside the timeout, panic and body-limit layers, so that their 408, 500 and 413
+        // are counted too; `Router::layer` runs after routing, so the route is known.
+        .layer(axum::middleware::from_fn(metrics::record))
         // Outermost, so that every answer carries them, the limits' 413 and 408 and a
         // panic's 500 too.
         .layer(SetResponseHeaderLayer::if_not_present(

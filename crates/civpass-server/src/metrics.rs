@@ -7,14 +7,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use civpass_core::kernel::telemetry;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
-use crate::error::ApiError;
+use civpass_core::kernel::error::Chain;
 
 const REQUESTS: &str = "civpass_http_requests_total";
 const DURATION: &str = "civpass_http_request_duration_seconds";
@@ -26,6 +26,7 @@ const POOL_OPEN: &str = "civpass_db_pool_connections";
 const POOL_IDLE: &str = "civpass_db_pool_idle_connections";
 const POOL_MAX: &str = "civpass_db_pool_max_connections";
 const KEY_AGE: &str = "civpass_signing_key_age_seconds";
+const STORE_UP: &str = "civpass_store_up";
 
 /// Latency buckets in seconds: a login's requests take milliseconds, a slow database seconds.
 const BUCKETS: &[f64] =
@@ -72,6 +73,10 @@ fn describe() {
     metrics::describe_gauge!(POOL_IDLE, "Database connections open and idle");
     metrics::describe_gauge!(POOL_MAX, "Database connections the pool may open");
     metrics::describe_gauge!(
+        STORE_UP,
+        "1 if the last scrape could read the store's gauges, else 0"
+    );
+    metrics::describe_gauge!(
         KEY_AGE,
         metrics::Unit::Seconds,
         "Age of the ES256 key signing tokens now (since it became active)"
@@ -85,11 +90,26 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Any token is a valid method to hyper: only the standard ones become label values, so
+    // that a client cannot make new series at will.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        // The handler was dropped mid-way (the 30 s request timeout); nothing else logs it.
+        tracing::warn!(%route, method, "request timed out");
+    }
     let status = response.status().as_u16().to_string();
-    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!(DURATION, "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
@@ -119,12 +139,13 @@ pub(crate) fn rate_limited(group: &'static str) {
 }
 
 /// `GET /metrics`: the Prometheus text format (version 0.0.4), with the platform's gauges read
-/// now. 503 if they cannot be read (the database does not answer): a scrape that fails is
-/// itself the alert.
+/// now. If they cannot be read (the database does not answer), the counters are still served
+/// and `civpass_store_up` is 0.
 pub(crate) async fn serve(State(state): State<AppState>) -> Response {
     let handle = handle();
     match state.services.gauges().await {
         Ok(g) => {
+            metrics::gauge!(STORE_UP).set(1.0);
             metrics::gauge!(OUTBOX_DEPTH).set(g.outbox_depth as f64);
             metrics::gauge!(OUTBOX_OLDEST).set(g.outbox_oldest_age_seconds as f64);
             metrics::gauge!(POOL_OPEN).set(f64::from(g.pool.open));
@@ -134,7 +155,10 @@ pub(crate) async fn serve(State(state): State<AppState>) -> Response {
                 metrics::gauge!(KEY_AGE).set(age as f64);
             }
         }
-        Err(cause) => return ApiError::internal(&cause).into_response(),
+        Err(cause) => {
+            tracing::warn!(cause = %Chain(&cause), "metrics: the store's gauges could not be read");
+            metrics::gauge!(STORE_UP).set(0.0);
+        }
     }
     handle.run_upkeep();
     let mut res = (StatusCode::OK, handle.render()).into_response();

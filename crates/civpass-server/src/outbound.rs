@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use civpass_core::kernel::error::Chain;
-use civpass_core::oidc::clients::JwksSource;
+use civpass_core::oidc::clients::{FetchError, JwksSource};
 use civpass_core::oidc::logout::{DeliveryError, LogoutNotifier};
 use ipnet::{Ipv4Net, Ipv6Net};
 
@@ -114,21 +114,23 @@ pub(crate) fn is_global(ip: IpAddr) -> bool {
 }
 
 /// A client for one request to `url`, pinned to an address that passed the check.
-async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client, String> {
-    let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
-    let host = parsed.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
-    let port = parsed.port_or_known_default().ok_or("no port")?;
+async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client, FetchError> {
+    let refused = |why: &str| FetchError::Refused(why.into());
+    let parsed = url::Url::parse(url).map_err(|_| refused("not a URL"))?;
+    let host =
+        parsed.host_str().ok_or_else(|| refused("no host"))?.trim_matches(['[', ']']).to_owned();
+    let port = parsed.port_or_known_default().ok_or_else(|| refused("no port"))?;
     // The system resolver can take far longer than a caller may wait.
     let lookup = tokio::net::lookup_host((host.as_str(), port));
     let addrs: Vec<SocketAddr> = tokio::time::timeout(Duration::from_secs(5), lookup)
         .await
-        .map_err(|_| "resolving the host took too long".to_owned())?
-        .map_err(|e| format!("cannot resolve the host: {e}"))?
+        .map_err(|_| FetchError::Unavailable("resolving the host took too long".into()))?
+        .map_err(|e| FetchError::Unavailable(Box::new(e)))?
         .collect();
     let addr = addrs
         .into_iter()
         .find(|a| allow_private || is_global(a.ip()))
-        .ok_or("the host is not on a public address")?;
+        .ok_or_else(|| refused("the host is not on a public address"))?;
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -137,7 +139,7 @@ async fn pinned_client(url: &str, allow_private: bool) -> Result<reqwest::Client
         .no_proxy()
         .resolve(&host, addr)
         .build()
-        .map_err(|e| Chain(&e).to_string())
+        .map_err(|e| FetchError::Refused(Box::new(e)))
 }
 
 /// Fetches documents (JWK Sets, sector identifier lists) for the core.
@@ -154,20 +156,31 @@ impl HttpJwksSource {
 
 #[async_trait]
 impl JwksSource for HttpJwksSource {
-    async fn fetch(&self, uri: &str) -> Result<String, String> {
+    async fn fetch(&self, uri: &str) -> Result<String, FetchError> {
         let http = pinned_client(uri, self.allow_private).await?;
-        let mut res = http.get(uri).send().await.map_err(|e| Chain(&e).to_string())?;
-        if !res.status().is_success() {
-            return Err(format!("HTTP {}", res.status()));
+        // The URL is the client's own, not personal data: it stays in the cause.
+        let unanswered = |e: reqwest::Error| FetchError::Unavailable(Box::new(e));
+        let mut res = http.get(uri).send().await.map_err(unanswered)?;
+        let status = res.status();
+        if !status.is_success() {
+            let why = format!("HTTP {status}").into();
+            let retry = status.is_server_error()
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+            return Err(if retry {
+                FetchError::Unavailable(why)
+            } else {
+                FetchError::Refused(why)
+            });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| Chain(&e).to_string())? {
+        while let Some(chunk) = res.chunk().await.map_err(unanswered)? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
-                return Err("the document is too large".into());
+                return Err(FetchError::Refused("the document is too large".into()));
             }
         }
-        String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
+        String::from_utf8(body).map_err(|_| FetchError::Refused("the document is not UTF-8".into()))
     }
 }
 
@@ -194,7 +207,9 @@ impl HttpLogoutNotifier {
 impl LogoutNotifier for HttpLogoutNotifier {
     async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), DeliveryError> {
         let retry = |cause: String| DeliveryError { cause, permanent: false };
-        let http = pinned_client(uri, self.allow_private).await.map_err(retry)?;
+        let http = pinned_client(uri, self.allow_private)
+            .await
+            .map_err(|e| retry(Chain(&e).to_string()))?;
         let res = http
             .post(uri)
             .form(&[("logout_token", logout_token)])

@@ -89,7 +89,17 @@ fn io(e: std::io::Error) -> StoreError {
 /// written; `Unavailable` if it cannot be reached.
 pub async fn backup(url: &str, out: &mut impl Write) -> Result<Summary, StoreError> {
     let dialect = dialect(url)?;
-    let mut conn = connect(url).await?;
+    let mut conn = match dialect {
+        // Read-only: a mistyped path must not create an empty database to back up.
+        Dialect::Sqlite => {
+            let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default();
+            if !std::path::Path::new(path).is_file() {
+                return Err(StoreError::backend(format!("no database at {path}")));
+            }
+            connect(&format!("sqlite://{path}?mode=ro")).await?
+        }
+        Dialect::Postgres => connect(url).await?,
+    };
     match dialect {
         Dialect::Sqlite => conn.execute("BEGIN").await.map_err(backend)?,
         Dialect::Postgres => conn
@@ -150,7 +160,9 @@ pub async fn restore(url: &str, input: impl BufRead) -> Result<Summary, StoreErr
         match lines.next() {
             None => Ok(None),
             Some(line) => {
-                let line = line.map_err(|e| invalid(e.to_string()))?;
+                let line = line.map_err(|e| {
+                    StoreError::Backend(Box::new(Internal::caused("reading the backup", e)))
+                })?;
                 serde_json::from_str(&line).map(Some).map_err(|e| invalid(e.to_string()))
             }
         }
@@ -298,11 +310,12 @@ async fn tables(conn: &mut AnyConnection, dialect: Dialect) -> Result<Vec<Table>
             "SELECT table_name::text AS name FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
              AND table_name <> '_sqlx_migrations' ORDER BY table_name",
-            "SELECT tc.table_name::text AS child, ccu.table_name::text AS parent \
-             FROM information_schema.table_constraints tc \
-             JOIN information_schema.constraint_column_usage ccu \
-             ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema \
-             WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()",
+            // pg_constraint, not information_schema, which hides constraints from a role that
+            // may only read the tables (a backup role).
+            "SELECT ch.relname::text AS child, pa.relname::text AS parent FROM pg_constraint c \
+             JOIN pg_class ch ON ch.oid = c.conrelid JOIN pg_class pa ON pa.oid = c.confrelid \
+             JOIN pg_namespace n ON n.oid = ch.relnamespace \
+             WHERE c.contype = 'f' AND n.nspname = current_schema()",
         ),
     };
     let names: Vec<String> = sqlx::query(names_sql)
@@ -353,26 +366,29 @@ async fn tables(conn: &mut AnyConnection, dialect: Dialect) -> Result<Vec<Table>
             .map_err(backend)?
             .iter()
             .map(|r| {
-                let column: String = r.try_get("name")?;
-                let declared: String = r.try_get("type")?;
-                Ok((column, kind(&declared)))
+                let column: String = r.try_get("name").map_err(backend)?;
+                let declared: String = r.try_get("type").map_err(backend)?;
+                let kind = kind(&declared).ok_or_else(|| {
+                    StoreError::backend(format!(
+                        "column {name}.{column} is of type {declared}, which a backup does not carry"
+                    ))
+                })?;
+                Ok((column, kind))
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(backend)?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         tables.push(Table { name, columns });
     }
     Ok(tables)
 }
 
-/// A column's kind from its declared type (SQLite's affinity rules, PostgreSQL's names).
-fn kind(declared: &str) -> Kind {
-    let declared = declared.to_ascii_uppercase();
-    if declared.contains("INT") {
-        Kind::Integer
-    } else if declared.contains("BLOB") || declared.contains("BYTEA") {
-        Kind::Bytes
-    } else {
-        Kind::Text
+/// A column's kind from its declared type: the types civpass's schema uses, as SQLite declares
+/// them and PostgreSQL names them. Any other is refused rather than copied wrongly.
+fn kind(declared: &str) -> Option<Kind> {
+    match declared.to_ascii_uppercase().as_str() {
+        "INTEGER" | "BIGINT" => Some(Kind::Integer),
+        "BLOB" | "BYTEA" => Some(Kind::Bytes),
+        "TEXT" => Some(Kind::Text),
+        _ => None,
     }
 }
 

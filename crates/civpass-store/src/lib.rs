@@ -135,7 +135,7 @@ impl SqlStore {
                 let reader = AnyPoolOptions::new()
                     .max_connections(READERS)
                     .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await }))
                     .connect_with(options.clone())
                     .await
@@ -150,7 +150,7 @@ impl SqlStore {
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .after_connect(|conn, _| Box::pin(async move { postgres_session(conn).await }))
                     .connect_with(options)
                     .await
@@ -164,6 +164,11 @@ impl SqlStore {
         Ok(store)
     }
 }
+
+/// How long a request waits for a pooled connection (or for PostgreSQL to accept a new one)
+/// before it is answered 503 with `Retry-After`: well inside the server's 30-second request
+/// timeout, so that an exhausted pool or an unreachable server is reported as such.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// WAL for concurrent readers; FULL so that a commit is on disk before it is acknowledged; a
 /// 32 MiB page cache and memory-mapped reads, because ids and code hashes are random keys whose
@@ -253,5 +258,26 @@ mod tests {
             let versions: Vec<i64> = migrator(dialect).iter().map(|m| m.version).collect();
             assert_eq!(versions, (1..=files.len() as i64).collect::<Vec<_>>(), "{dir}");
         }
+    }
+
+    /// A database another writer holds is busy, which retrying may cure: `Unavailable`, not
+    /// `Backend` (the server then answers 503 with `Retry-After`, not 500).
+    #[tokio::test]
+    async fn a_busy_sqlite_database_is_unavailable_not_failed() {
+        sqlx::any::install_default_drivers();
+        let path = std::env::temp_dir().join(format!("civpass-busy-{}.db", std::process::id()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let options = AnyConnectOptions::from_str(&url).unwrap();
+        let mut holder = AnyConnection::connect_with(&options).await.unwrap();
+        holder
+            .execute("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .await
+            .unwrap();
+        let mut other = AnyConnection::connect_with(&options).await.unwrap();
+        other.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let busy = other.execute("INSERT INTO t VALUES (2)").await.unwrap_err();
+        let mapped = backend(busy);
+        assert!(matches!(mapped, StoreError::Unavailable(_)), "{mapped:?}");
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -193,7 +193,10 @@ impl AccountService {
             .map_err(Internal::from)?
             .filter(|s| s.expires_at > self.ctx.now())
             .ok_or(SessionError::Unauthenticated)?;
-        self.active_device(&session.device_id).await.map_err(|_| SessionError::Unauthenticated)?;
+        self.active_device(&session.device_id).await.map_err(|e| match e {
+            SessionError::UnknownDevice => SessionError::Unauthenticated,
+            other => other,
+        })?;
         Ok(session)
     }
 

@@ -107,8 +107,11 @@ impl fmt::Display for Chain<'_> {
         let mut cause = self.0.source();
         while let Some(e) = cause {
             let text = e.to_string();
-            // thiserror's `#[error("...: {0}")]` over a `#[source]` repeats the cause.
-            if !previous.ends_with(&text) {
+            // thiserror's `#[error("...: {0}")]` over a `#[source]` repeats the cause, and a
+            // wrapper may say again what its cause says first: each is printed once.
+            if let Some(rest) = text.strip_prefix(previous.as_str()) {
+                f.write_str(rest)?;
+            } else if !previous.ends_with(&text) {
                 write!(f, ": {text}")?;
             }
             previous = text;
@@ -133,6 +136,13 @@ mod tests {
             Chain(&internal).to_string(),
             "the store failed: storage unavailable: connection refused"
         );
+    }
+
+    #[test]
+    fn a_cause_that_repeats_its_wrapper_is_printed_once() {
+        let inner = std::io::Error::other("the registry is unavailable: connection refused");
+        let outer = Internal::caused("the registry is unavailable", inner);
+        assert_eq!(Chain(&outer).to_string(), "the registry is unavailable: connection refused");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 /// `civpass_logins_total{outcome}`: login requests started, and how they ended (`approved`,
 /// `denied`, `cancelled`, `wrong_match_code`, `login_required`, `unmet_authentication_requirements`,
-/// and `expired` when the browser is sent back to the service past the request's expiry).
+/// and `expired`: never decided, counted when purged, an hour after expiry).
 pub const LOGINS: &str = "civpass_logins_total";
 /// `civpass_grants_issued_total`: authorization codes redeemed for a new grant.
 pub const GRANTS_ISSUED: &str = "civpass_grants_issued_total";
@@ -19,6 +19,13 @@ pub fn describe() {
 /// Counts a login event (`started`, `approved`, or an ending's name).
 pub fn login(outcome: &'static str) {
     metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// Counts `n` login requests that expired undecided.
+pub fn logins_expired(n: u64) {
+    if n > 0 {
+        metrics::counter!(LOGINS, "outcome" => "expired").increment(n);
+    }
 }
 
 /// Counts a grant issued.

@@ -12,6 +12,7 @@ use civpass_crypto::secret::{ct_eq, hash_secret, random_token};
 use crate::kernel::ClientId;
 use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
+use crate::kernel::error::{BoxError, Chain};
 use crate::kernel::store::transact;
 use crate::oidc::OidcService;
 use crate::oidc::model::{AuthMethod, Client, GrantType};
@@ -49,10 +50,24 @@ pub struct NewClient {
     pub secret: Option<String>,
 }
 
-/// Fetches a client's JWK Set from its `jwks_uri` (an outbound HTTP port).
+/// Fetches a client's documents (its JWK Set at `jwks_uri`, its sector identifier list): an
+/// outbound HTTP port.
 #[async_trait]
 pub trait JwksSource: Send + Sync {
-    async fn fetch(&self, uri: &str) -> Result<String, String>;
+    async fn fetch(&self, uri: &str) -> Result<String, FetchError>;
+}
+
+/// Why a client's document could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No answer (the host does not resolve or connect in time, or answers 5xx): retrying
+    /// later may succeed.
+    #[error("the client's URL did not answer")]
+    Unavailable(#[source] BoxError),
+    /// The URL or its answer cannot be used (not on a public address, a 4xx, too large, not
+    /// UTF-8): the client's registration is at fault.
+    #[error("the client's URL cannot be used")]
+    Refused(#[source] BoxError),
 }
 
 /// For deployments and tests that register keys inline only.
@@ -60,8 +75,8 @@ pub struct NoJwksSource;
 
 #[async_trait]
 impl JwksSource for NoJwksSource {
-    async fn fetch(&self, _uri: &str) -> Result<String, String> {
-        Err("fetching jwks_uri is not configured".into())
+    async fn fetch(&self, _uri: &str) -> Result<String, FetchError> {
+        Err(FetchError::Refused("fetching client documents is not configured".into()))
     }
 }
 
@@ -612,7 +627,10 @@ impl OidcService {
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .ok_or(UNUSABLE)?;
-        let document = self.jwks_source.fetch(uri).await.map_err(|_| UNUSABLE)?;
+        let document = self.jwks_source.fetch(uri).await.map_err(|e| {
+            tracing::info!(cause = %Chain(&e), "a sector_identifier_uri could not be fetched");
+            UNUSABLE
+        })?;
         let listed: Vec<String> = serde_json::from_str(&document).map_err(|_| UNUSABLE)?;
         if spec.redirect_uris.iter().any(|r| !listed.contains(r)) {
             return Err(UNUSABLE);
@@ -756,8 +774,15 @@ impl OidcService {
                     }
                     text
                 }
-                Err(cause) => {
-                    tracing::warn!(client_id = %client.id, cause, "fetching the client's jwks_uri failed");
+                Err(unavailable @ FetchError::Unavailable(_)) => {
+                    return Err(TokenError::Internal(Internal::unavailable(
+                        "fetching the client's jwks_uri",
+                        unavailable,
+                    )));
+                }
+                Err(refused) => {
+                    // The client is answered invalid_client, which says nothing of why.
+                    tracing::warn!(client_id = %client.id, cause = %Chain(&refused), "the client's jwks_uri cannot be used");
                     return Ok(None);
                 }
             },

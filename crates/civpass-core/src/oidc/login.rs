@@ -705,7 +705,6 @@ impl OidcService {
         let now = self.ctx.now();
         match request.status {
             LoginStatus::Pending if now >= request.expires_at => {
-                telemetry::login(Ending::Expired.as_str());
                 Ok(self.respond_ended(&request, Ending::Expired))
             }
             LoginStatus::Pending => Ok(LoginPage::Waiting {
@@ -813,6 +812,10 @@ impl OidcService {
                 now - UNFINISHED_LOGIN_REQUEST_RETENTION,
             )
             .await?;
+        // Counted here, once, by the node whose delete took them: a login page shown after
+        // expiry may be reloaded, and many expire with no page open.
+        telemetry::logins_expired(requests.never_decided);
+        let requests = requests.deleted;
         let pushed = self.store.delete_pushed_requests_expired_before(now).await?;
         let proofs = self.store.delete_dpop_proofs_expired_before(now).await?;
         let retired = self

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use civpass_crypto::external::verify_with_jwks;
+use civpass_crypto::external::{JwkSet, verify_with_jwks};
 use civpass_crypto::secret::{b64url, b64url_decode, random_token};
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ use crate::oidc::OidcService;
 use crate::oidc::login::{AuthorizeError, AuthorizeParams};
 use crate::oidc::model::AuthzErrorCode;
 use crate::oidc::model::Client;
+use crate::oidc::token::TokenError;
 
 /// The prefix of the `request_uri` values we hand out (RFC 9126 section 2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -129,9 +130,12 @@ impl OidcService {
         }
         let (params, signed) = match &params.request {
             Some(object) => (
-                self.open_request_object(client, object).await.map_err(|description| {
-                    PushError::new(AuthzErrorCode::InvalidRequestObject, description)
-                })?,
+                self.open_request_object(client, object)
+                    .await
+                    .map_err(|cause| PushError::from(AuthorizeError::Internal(cause)))?
+                    .map_err(|description| {
+                        PushError::new(AuthzErrorCode::InvalidRequestObject, description)
+                    })?,
                 true,
             ),
             None => (params.clone(), false),
@@ -240,7 +244,7 @@ impl OidcService {
             ));
         }
         if let Some(object) = &params.request {
-            return match self.open_request_object(client, object).await {
+            return match self.open_request_object(client, object).await? {
                 Ok(inner) => Ok((inner, Source { pushed: false, signed: true, at_par: false })),
                 Err(description) => {
                     // The error may go back only to a redirect URI the client registered.
@@ -263,17 +267,30 @@ impl OidcService {
 
     /// RFC 9101 section 6: a request object signed by one of the client's keys, issued by the
     /// client for us and unexpired; its claims are the authorization request's parameters.
+    ///
+    /// Errors: the outer one if the client's keys could not be had (its `jwks_uri` does not
+    /// answer, or the store fails); the inner one names what is wrong with the object.
     async fn open_request_object(
         &self,
         client: &Client,
         object: &str,
+    ) -> Result<Result<AuthorizeParams, &'static str>, Internal> {
+        let jwks = match self.client_jwks(client, false).await {
+            Ok(Some(jwks)) => jwks,
+            Ok(None) => return Ok(Err("the client has no keys to verify a request object with")),
+            Err(TokenError::Internal(cause)) => return Err(cause),
+            Err(_) => return Ok(Err("the client's keys could not be read")),
+        };
+        Ok(self.verify_request_object(client, object, &jwks))
+    }
+
+    fn verify_request_object(
+        &self,
+        client: &Client,
+        object: &str,
+        jwks: &JwkSet,
     ) -> Result<AuthorizeParams, &'static str> {
-        let jwks = self
-            .client_jwks(client, false)
-            .await
-            .map_err(|_| "the client's keys could not be read")?
-            .ok_or("the client has no keys to verify a request object with")?;
-        let verified = verify_with_jwks(object, &jwks)
+        let verified = verify_with_jwks(object, jwks)
             .map_err(|_| "the request object's signature is invalid")?;
         let claims = &verified.claims;
         let now = self.ctx.now();

@@ -73,6 +73,14 @@ pub enum Redemption {
     Unknown,
 }
 
+/// What a purge of login requests deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgedLoginRequests {
+    pub deleted: u64,
+    /// Of those, the requests that expired still pending: nobody approved or refused them.
+    pub never_decided: u64,
+}
+
 #[async_trait]
 pub trait LoginStore {
     async fn insert_login_request(&self, request: &LoginRequest) -> StoreResult<()>;
@@ -116,12 +124,12 @@ pub trait LoginStore {
     ) -> StoreResult<Option<String>>;
     /// Deletes login requests that expired before `cutoff`, and those that
     /// never got as far as a code (pending, approved, denied, failed) already when they expired
-    /// before `unfinished_cutoff`; returns how many.
+    /// before `unfinished_cutoff`; returns how many, and how many of them were never decided.
     async fn delete_login_requests_expired_before(
         &self,
         cutoff: UnixTime,
         unfinished_cutoff: UnixTime,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<PurgedLoginRequests>;
     /// How many pending, unexpired login requests a browser or a client address holds at `now`.
     async fn count_pending_login_requests(
         &self,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
 use civpass_core::oidc::model::{Decision, LoginRequest};
-use civpass_core::oidc::store::{LoginStore, PendingKey, Redemption};
+use civpass_core::oidc::store::{LoginStore, PendingKey, PurgedLoginRequests, Redemption};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -244,12 +244,23 @@ impl LoginStore for SqlStore {
         &self,
         cutoff: UnixTime,
         unfinished_cutoff: UnixTime,
-    ) -> StoreResult<u64> {
-        self.execute(
-            "DELETE FROM login_requests WHERE expires_at < $1 \
-             OR (expires_at < $2 AND status NOT IN ('completed', 'redeemed'))",
-            params![cutoff, unfinished_cutoff],
-        )
-        .await
+    ) -> StoreResult<PurgedLoginRequests> {
+        // The undecided first, on their own, so that each is counted once, by the node whose
+        // delete took it.
+        let never_decided = self
+            .execute(
+                "DELETE FROM login_requests WHERE status = 'pending' \
+                 AND (expires_at < $1 OR expires_at < $2)",
+                params![cutoff, unfinished_cutoff],
+            )
+            .await?;
+        let rest = self
+            .execute(
+                "DELETE FROM login_requests WHERE expires_at < $1 \
+                 OR (expires_at < $2 AND status NOT IN ('completed', 'redeemed'))",
+                params![cutoff, unfinished_cutoff],
+            )
+            .await?;
+        Ok(PurgedLoginRequests { deleted: never_decided + rest, never_decided })
     }
 }

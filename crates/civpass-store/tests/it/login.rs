@@ -71,10 +71,11 @@ async fn only_login_requests_expired_before_the_cutoff_are_deleted() {
             .insert_login_request(&LoginRequest { expires_at: 200, ..request("new", "c1") })
             .await
             .unwrap();
-        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 1);
+        let purged = store.delete_login_requests_expired_before(150, 150).await.unwrap();
+        assert_eq!((purged.deleted, purged.never_decided), (1, 1));
         assert!(store.find_login_request(&"old".into()).await.unwrap().is_none());
         assert!(store.find_login_request(&"new".into()).await.unwrap().is_some());
-        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap(), 0);
+        assert_eq!(store.delete_login_requests_expired_before(150, 150).await.unwrap().deleted, 0);
         // Unfinished requests go sooner than those that issued a code.
         for (id, status) in [("pending", LoginStatus::Pending), ("redeemed", LoginStatus::Redeemed)]
         {
@@ -82,7 +83,8 @@ async fn only_login_requests_expired_before_the_cutoff_are_deleted() {
             store.insert_login_request(&r).await.unwrap();
         }
         // "new" is past the first cutoff, "pending" past the second, "redeemed" past neither.
-        assert_eq!(store.delete_login_requests_expired_before(250, 350).await.unwrap(), 2);
+        let purged = store.delete_login_requests_expired_before(250, 350).await.unwrap();
+        assert_eq!((purged.deleted, purged.never_decided), (2, 2));
         assert!(store.find_login_request(&"pending".into()).await.unwrap().is_none());
         assert!(store.find_login_request(&"redeemed".into()).await.unwrap().is_some());
     }

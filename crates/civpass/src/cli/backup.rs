@@ -10,31 +10,50 @@ use civpass_driver::Config;
 
 use crate::config::StorageArgs;
 
-/// `civpass backup --output FILE`: written beside FILE and renamed into place once whole, so
-/// that FILE is never a backup cut short; readable by this user only (it holds sealed personal
-/// data and the sealed signing keys).
+/// `civpass backup --output FILE`: written to a new `FILE.partial` (never an existing file or a
+/// link, readable by this user only: it holds sealed personal data and the sealed signing keys)
+/// and renamed into place once whole and on disk, so that FILE is never a backup cut short.
 pub(crate) async fn backup(
     storage: StorageArgs,
     output: PathBuf,
     file: &Config,
 ) -> anyhow::Result<()> {
     let storage = storage.over(file).storage;
-    let partial = output.with_extension("partial");
+    let mut partial = output.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     let created = {
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&partial).with_context(|| format!("creating {}", partial.display()))?
+        options.open(&partial).with_context(|| {
+            format!("creating {} (a backup left half-written? remove it)", partial.display())
+        })?
     };
-    let mut out = BufWriter::new(created);
-    let summary = civpass_driver::backup::backup(&storage.database_url(), &mut out)
-        .await
-        .context("taking the backup")?;
-    let created = out.into_inner().map_err(|e| e.into_error()).context("writing the backup")?;
-    created.sync_all().context("writing the backup")?;
-    std::fs::rename(&partial, &output)
-        .with_context(|| format!("moving the backup to {}", output.display()))?;
+    let written = async {
+        let mut out = BufWriter::new(created);
+        let summary = civpass_driver::backup::backup(&storage.database_url(), &mut out)
+            .await
+            .context("taking the backup")?;
+        let created = out.into_inner().map_err(|e| e.into_error()).context("writing the backup")?;
+        created.sync_all().context("writing the backup")?;
+        std::fs::rename(&partial, &output)
+            .with_context(|| format!("moving the backup to {}", output.display()))?;
+        anyhow::Ok(summary)
+    }
+    .await;
+    let summary = match written {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename itself on disk.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
     println!(
         "backed up {} rows of {} tables (schema {}) to {}",
         summary.rows,

@@ -44,7 +44,7 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-async fn token_with_assertion(
+pub(crate) async fn token_with_assertion(
     server: &TestServer,
     assertion: &str,
     form: &[(&str, &str)],
@@ -62,7 +62,7 @@ async fn token_with_assertion(
     (status, res.json().await.unwrap())
 }
 
-const CC: &[(&str, &str)] = &[("grant_type", "client_credentials")];
+pub(crate) const CC: &[(&str, &str)] = &[("grant_type", "client_credentials")];
 
 fn error(body: &Value) -> Option<&str> {
     body["error"].as_str()

@@ -108,3 +108,40 @@ async fn a_database_that_does_not_answer_is_a_503_with_retry_after_not_a_500() {
         assert_eq!(back, StatusCode::BAD_REQUEST, "served again once the database is back");
     }
 }
+
+#[tokio::test]
+async fn a_client_whose_jwks_uri_does_not_answer_is_told_to_retry_not_that_it_is_invalid() {
+    use civpass_core::oidc::clients::ClientSpec;
+    use civpass_core::oidc::model::{AuthMethod, GrantType};
+    use civpass_crypto::jws::{Algorithm, SigningKey};
+
+    use crate::client_auth::{CC, token_with_assertion};
+
+    let server = spawn_server(&backends()[0]).await;
+    let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let register = |jwks_uri: String| {
+        let mut spec = ClientSpec::web("Keys elsewhere", &[]);
+        spec.auth_methods = vec![AuthMethod::PrivateKeyJwt];
+        spec.grant_types = vec![GrantType::ClientCredentials];
+        spec.jwks_uri = Some(jwks_uri);
+        server.services.oidc.register_client(spec)
+    };
+    let assertion = |id: &str| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let jti = civpass_crypto::secret::random_token(12);
+        let claims = json!({"iss": id, "sub": id, "aud": server.base, "exp": now + 60, "jti": jti});
+        key.sign("JWT", &claims).unwrap()
+    };
+    // Nothing listens there: the client's server is down, which retrying may cure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let id = register(format!("http://{closed}/jwks")).await.unwrap().client.id;
+    let (status, body) = token_with_assertion(&server, &assertion(&id), CC).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // An answer that is no JWK Set is the client's own fault: invalid_client.
+    let empty = support::document_server(std::sync::Arc::default()).await;
+    let id = register(empty).await.unwrap().client.id;
+    let (status, body) = token_with_assertion(&server, &assertion(&id), CC).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+}
