@@ -115,6 +115,81 @@ pub struct EnrolmentResponse {
     pub transferred: bool,
 }
 
+/// A request for a registration code to show at a counter.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationCodeRequest {
+    /// The device's P-256 public key (base64url of the uncompressed point).
+    pub public_key: String,
+    /// The enrolled device's id (for an upgrade); absent for a new citizen.
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// Signature by the key over `civpass-registration-code/v2\n{issuer}\n{public_key}\n{device_id or empty}`.
+    pub signature: String,
+}
+
+/// A registration code: shown by the app as text and as a QR code, typed or scanned by the
+/// officer; single use.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegistrationCodeResponse {
+    /// `XXXX-XXXX`.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// True when the code is for an enrolled device (an upgrade).
+    pub enrolled: bool,
+}
+
+/// A device asks what waits for its confirmation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    pub public_key: String,
+    /// Unix seconds, within five minutes of the server's clock.
+    pub at: i64,
+    /// Signature over `civpass-pending/v2\n{issuer}\n{public_key}\n{at}`.
+    pub signature: String,
+}
+
+/// What an officer did that waits for the citizen's confirmation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingView {
+    pub id: String,
+    /// `register` (a new account at plus on this device) or `upgrade` (this account to plus).
+    pub kind: String,
+    /// The name on the identity card the officer checked.
+    pub name_en: String,
+    pub point_name_en: String,
+    pub point_name_zh_hant: String,
+    pub point_name_zh_hans: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Unix seconds: confirm before this.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingList {
+    pub pending: Vec<PendingView>,
+}
+
+/// The citizen confirms what the officer did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// Signature by the key the code was bound to, over `civpass-confirm/v2\n{issuer}\n{id}\n{kind}`.
+    pub signature: String,
+}
+
+/// What the confirmation brought about.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConfirmResponse {
+    pub account_id: String,
+    pub device_id: String,
+    /// `plus`.
+    pub tier: String,
+}
+
 /// A data item the service asks for.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RequestedScope {

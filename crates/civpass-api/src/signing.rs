@@ -71,6 +71,29 @@ pub fn session_message(issuer: &str, ceremony_id: &str, challenge: &str) -> Vec<
         .into_bytes()
 }
 
+/// The bytes a device signs to ask for a registration code to show at a counter: its key,
+/// and its device id if it is enrolled already (an upgrade), empty if not (a new citizen).
+pub fn registration_code_message(
+    issuer: &str,
+    public_key: &str,
+    device_id: Option<&str>,
+) -> Vec<u8> {
+    format!("civpass-registration-code/v2\n{issuer}\n{public_key}\n{}", device_id.unwrap_or(""))
+        .into_bytes()
+}
+
+/// The bytes a device signs to list what waits for its confirmation; `at` (Unix seconds)
+/// must be within five minutes of the server's clock.
+pub fn pending_message(issuer: &str, public_key: &str, at: i64) -> Vec<u8> {
+    format!("civpass-pending/v2\n{issuer}\n{public_key}\n{at}").into_bytes()
+}
+
+/// The bytes a device signs to confirm what an officer did for it at a counter (`kind`:
+/// `register` or `upgrade`): the act takes effect only with this signature.
+pub fn confirm_message(issuer: &str, act_id: &str, kind: &str) -> Vec<u8> {
+    format!("civpass-confirm/v2\n{issuer}\n{act_id}\n{kind}").into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod consent;
+pub mod counter;
 pub mod device;
 pub mod identity;
 pub mod kernel;

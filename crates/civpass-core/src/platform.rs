@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::account::AccountService;
 use crate::consent::ConsentService;
+use crate::counter::CounterService;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
@@ -56,6 +57,7 @@ pub struct Platform {
     pub keys: KeyService,
     pub oidc: OidcService,
     pub account: AccountService,
+    pub counter: CounterService,
     ports: Ports,
 }
 
@@ -116,6 +118,8 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
+        let counter =
+            CounterService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
         let account = AccountService {
             ctx,
             identity: identity.clone(),
@@ -124,7 +128,7 @@ impl Platform {
             oidc: oidc.clone(),
             store,
         };
-        Platform { identity, device, consent, keys, oidc, account, ports }
+        Platform { identity, device, consent, keys, oidc, account, counter, ports }
     }
 
     fn rebuilt(mut self, change: impl FnOnce(&mut Ports)) -> Platform {
@@ -205,6 +209,7 @@ impl Platform {
         Ok(self.oidc.purge_expired().await?
             + self.identity.purge_expired().await?
             + self.device.purge_expired().await?
-            + self.account.purge_expired().await?)
+            + self.account.purge_expired().await?
+            + self.counter.purge_expired().await?)
     }
 }

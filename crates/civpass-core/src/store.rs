@@ -4,6 +4,7 @@
 
 use crate::account::AccountStores;
 use crate::consent::store::ConsentStore;
+use crate::counter::CounterStores;
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
@@ -15,6 +16,7 @@ use crate::oidc::OidcStores;
 /// upcasts to the narrow set each service holds).
 pub trait Store:
     IdentityStores
+    + CounterStores
     + OidcStores
     + AccountStores
     + ConsentStore
@@ -29,6 +31,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: IdentityStores
+        + CounterStores
         + OidcStores
         + AccountStores
         + ConsentStore
@@ -46,6 +49,9 @@ impl<T> Store for T where
 pub mod ports {
     pub use crate::account::store::AppSessionStore;
     pub use crate::consent::store::{ConsentStore, ConsentWrites};
+    pub use crate::counter::store::{
+        CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffStore,
+    };
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};

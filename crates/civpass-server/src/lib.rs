@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::oidc::router(&state))
         .merge(routes::login::router(&state))
         .merge(routes::device::router(&state))
+        .merge(routes::counter::router(&state))
         .merge(routes::account::router(&state))
         .merge(routes::app::router(&state))
         .merge(routes::registration::router(&state))
@@ -159,11 +160,21 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // Spans carry the method and path only: query strings and bodies may hold codes.
+        // Failures are logged once, where they are answered (`error.rs`), not again here.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
+        }).on_failure(()))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        // Every request gets an id of ours: one a client sent could name another request and
+        // forge the log's correlation.
+        .layer(axum::middleware::map_request(move |mut req: Request<axum::body::Body>| {
+            let request_id = request_id.clone();
+            async move {
+                req.headers_mut().remove(&request_id);
+                req
+            }
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Outside the timeout, panic and body-limit layers, so that their 408, 500 and 413
         // are counted too; `Router::layer` runs after routing, so the route is known.
         .layer(axum::middleware::from_fn(metrics::record))

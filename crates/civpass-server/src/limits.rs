@@ -288,7 +288,8 @@ fn over_limit(state: &AppState, group: Group, request: &Request) -> Option<Respo
         .collect();
     let ip = state.limiters.addressing.client_key(peer.ip(), &forwarded);
     let wait = state.limiters.check(group, ip)?;
-    tracing::info!(path = %request.uri().path(), "rate limit reached");
+    // Counted in civpass_rate_limit_refusals_total; a flood must not flood the log too.
+    tracing::debug!(path = %request.uri().path(), "rate limit reached");
     crate::metrics::rate_limited(group.as_str());
     let mut res = match group {
         Group::Device | Group::Registration => ApiError::new(

@@ -52,6 +52,11 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
 
 fn describe() {
     telemetry::describe();
+    // Series an alert divides by exist from the start, at zero, not from their first event.
+    for outcome in ["started", "approved", "denied", "expired"] {
+        metrics::counter!(telemetry::LOGINS, "outcome" => outcome).absolute(0);
+    }
+    metrics::counter!(telemetry::GRANTS_ISSUED).absolute(0);
     metrics::describe_counter!(REQUESTS, "HTTP requests answered, by route, method and status");
     metrics::describe_histogram!(
         DURATION,
@@ -158,6 +163,10 @@ pub(crate) async fn serve(State(state): State<AppState>) -> Response {
         Err(cause) => {
             tracing::warn!(cause = %Chain(&cause), "metrics: the store's gauges could not be read");
             metrics::gauge!(STORE_UP).set(0.0);
+            // Not the last values read, which would look current.
+            for gauge in [OUTBOX_DEPTH, OUTBOX_OLDEST, POOL_OPEN, POOL_IDLE, POOL_MAX, KEY_AGE] {
+                metrics::gauge!(gauge).set(f64::NAN);
+            }
         }
     }
     handle.run_upkeep();

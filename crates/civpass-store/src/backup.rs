@@ -155,15 +155,17 @@ pub async fn backup(url: &str, out: &mut impl Write) -> Result<Summary, StoreErr
 /// not a whole backup, one from a newer civpass, or a database that refuses a row.
 pub async fn restore(url: &str, input: impl BufRead) -> Result<Summary, StoreError> {
     let dialect = dialect(url)?;
-    let mut lines = input.lines();
+    let mut lines = input.lines().enumerate();
     let mut next = || -> Result<Option<Value>, StoreError> {
         match lines.next() {
             None => Ok(None),
-            Some(line) => {
+            Some((n, line)) => {
                 let line = line.map_err(|e| {
                     StoreError::Backend(Box::new(Internal::caused("reading the backup", e)))
                 })?;
-                serde_json::from_str(&line).map(Some).map_err(|e| invalid(e.to_string()))
+                serde_json::from_str(&line)
+                    .map(Some)
+                    .map_err(|e| invalid(format!("line {}: {e}", n + 1)))
             }
         }
     };
@@ -252,6 +254,9 @@ pub async fn restore(url: &str, input: impl BufRead) -> Result<Summary, StoreErr
     let end = ended.ok_or_else(|| invalid("it ends before its end line (cut short?)"))?;
     if end["tables"] != tables_n || end["rows"] != rows {
         return Err(invalid("its end line does not count what it holds"));
+    }
+    if next()?.is_some() {
+        return Err(invalid("there is more after its end line (two backups in one file?)"));
     }
     conn.execute("COMMIT").await.map_err(backend)?;
     let _ = conn.close().await;

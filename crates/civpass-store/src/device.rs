@@ -48,6 +48,17 @@ impl DeviceStore for SqlStore {
         .await
     }
 
+    async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
+        let found = self
+            .fetch_optional(
+                "SELECT 1 AS one FROM devices WHERE public_key = $1 AND revoked_at IS NULL",
+                params![public_key],
+                |_| Ok(()),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool> {
         let found = self
             .fetch_optional(

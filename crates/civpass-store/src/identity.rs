@@ -7,6 +7,7 @@ use civpass_core::identity::model::{Account, Device};
 use civpass_core::identity::store::{AccountStore, AttemptStore};
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
+use sqlx::AnyConnection;
 
 use crate::device::insert_device;
 use crate::sql::{col, execute_on, op, params};
@@ -21,42 +22,9 @@ impl AccountStore for SqlStore {
         device: &Device,
         evidence: &EvidenceRecord,
     ) -> StoreResult<()> {
-        let a = account.clone();
-        let e = evidence.clone();
-        let account = params![&a.id, &a.hkid_hash, a.tier.as_str(), &a.vault, a.created_at];
-        let evidence = params![
-            &e.id,
-            &e.account_id,
-            &e.purpose,
-            &e.method,
-            e.level.as_str(),
-            &e.sealed_reference,
-            e.verified_at
-        ];
-        let device = device.clone();
+        let (a, d, e) = (account.clone(), device.clone(), evidence.clone());
         self.writer
-            .write(
-                Statements::Several,
-                op!(|conn| {
-                    execute_on(
-                        &mut *conn,
-                        "INSERT INTO accounts (id, hkid_hash, tier, vault, created_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                        &account,
-                    )
-                    .await?;
-                    insert_device(&mut *conn, &device).await?;
-                    execute_on(
-                        conn,
-                        "INSERT INTO identity_evidence \
-                         (id, account_id, purpose, method, level, sealed_reference, verified_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        &evidence,
-                    )
-                    .await?;
-                    Ok(())
-                }),
-            )
+            .write(Statements::Several, op!(|conn| insert_account(conn, &a, &d, &e).await))
             .await
     }
 
@@ -119,4 +87,46 @@ impl AttemptStore for SqlStore {
     async fn delete_attempts_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
         self.execute("DELETE FROM attempt_counters WHERE window_start < $1", params![cutoff]).await
     }
+}
+
+/// An account with its first device and the evidence it rests on, on `conn` (a write's own
+/// transaction, or a slice's: the counter's confirmation).
+pub(crate) async fn insert_account(
+    conn: &mut AnyConnection,
+    a: &Account,
+    d: &Device,
+    e: &EvidenceRecord,
+) -> StoreResult<()> {
+    execute_on(
+        &mut *conn,
+        "INSERT INTO accounts (id, hkid_hash, tier, vault, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &params![&a.id, &a.hkid_hash, a.tier.as_str(), &a.vault, a.created_at],
+    )
+    .await?;
+    insert_device(&mut *conn, d).await?;
+    insert_evidence(conn, e).await
+}
+
+/// An evidence record, on `conn`.
+pub(crate) async fn insert_evidence(
+    conn: &mut AnyConnection,
+    e: &EvidenceRecord,
+) -> StoreResult<()> {
+    execute_on(
+        conn,
+        "INSERT INTO identity_evidence \
+         (id, account_id, purpose, method, level, sealed_reference, verified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &params![
+            &e.id,
+            &e.account_id,
+            &e.purpose,
+            &e.method,
+            e.level.as_str(),
+            &e.sealed_reference,
+            e.verified_at
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -1,36 +1,39 @@
 //! The transaction seam over the writer: a slice's transaction writes on the connection of one
 //! transaction (the writer's savepoint on SQLite, a pooled transaction on PostgreSQL).
 
-use async_trait::async_trait;
-use civpass_core::kernel::store::{StoreResult, TransactionStore, Work};
-use civpass_core::oidc::store::OidcWrites;
 use sqlx::AnyConnection;
 
-use crate::SqlStore;
-use crate::writer::Statements;
-
-use std::any::Any;
-
-/// A transaction's writes (`civpass_core::oidc::store::OidcTransaction` and the writes beneath
-/// it) on the connection of one transaction: the writer's savepoint on SQLite, a pooled
+/// A transaction's writes (`civpass_core::oidc::store::OidcTransaction`,
+/// `civpass_core::counter::store::CounterTransaction` and the writes beneath them) on the connection of one transaction: the writer's savepoint on SQLite, a pooled
 /// transaction on PostgreSQL.
 pub(crate) struct SqlTransaction<'c> {
     pub(crate) conn: &'c mut AnyConnection,
 }
 
-#[async_trait]
-impl TransactionStore<OidcWrites> for SqlStore {
-    async fn transact_erased(
-        &self,
-        work: Work<OidcWrites, Box<dyn Any + Send>>,
-    ) -> StoreResult<Box<dyn Any + Send>> {
-        self.writer
-            .write(
-                Statements::Several,
-                Box::new(move |conn: &mut AnyConnection| {
-                    Box::pin(async move { work(&mut SqlTransaction { conn }).await })
-                }),
-            )
-            .await
-    }
+/// The seam for one slice's set of writes: its work runs on the connection of one transaction,
+/// as a `SqlTransaction` (which implements that slice's transaction trait).
+macro_rules! transaction_store {
+    ($scope:ty) => {
+        #[async_trait::async_trait]
+        impl civpass_core::kernel::store::TransactionStore<$scope> for crate::SqlStore {
+            async fn transact_erased(
+                &self,
+                work: civpass_core::kernel::store::Work<$scope, Box<dyn std::any::Any + Send>>,
+            ) -> civpass_core::kernel::store::StoreResult<Box<dyn std::any::Any + Send>> {
+                self.writer
+                    .write(
+                        crate::writer::Statements::Several,
+                        Box::new(move |conn: &mut sqlx::AnyConnection| {
+                            Box::pin(
+                                async move { work(&mut crate::tx::SqlTransaction { conn }).await },
+                            )
+                        }),
+                    )
+                    .await
+            }
+        }
+    };
 }
+
+transaction_store!(civpass_core::oidc::store::OidcWrites);
+transaction_store!(civpass_core::counter::store::CounterWrites);

@@ -4,14 +4,15 @@
 use std::path::Path;
 
 use civpass_api::signing::{
-    Verdict, decision_message, enrol_message, id_number_for_signing, session_message,
-    transfer_message,
+    Verdict, confirm_message, decision_message, enrol_message, id_number_for_signing,
+    pending_message, registration_code_message, session_message, transfer_message,
 };
 use civpass_api::{
-    DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest, EnrolmentRequest,
-    EnrolmentResponse, EvidenceSubmission, IdentityCheckRequest, IdentityCheckResponse,
-    LinkedServiceView, LoginRequestView, MyData, Problem, SessionRequest, SessionResponse,
-    TransferAuthorisation,
+    ConfirmRequest, ConfirmResponse, DecisionRequest, DecisionResponse, DeviceChallenge,
+    DeviceChallengeRequest, EnrolmentRequest, EnrolmentResponse, EvidenceSubmission,
+    IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView, MyData,
+    PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
+    RegistrationCodeResponse, SessionRequest, SessionResponse, TransferAuthorisation,
 };
 use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
@@ -274,6 +275,69 @@ impl Wallet {
             .await
             .map_err(|e| WalletError::Http(e.to_string()))?;
         let done: EnrolmentResponse = read(res).await?;
+        self.file.account_id = Some(done.account_id.clone());
+        self.file.device_id = Some(done.device_id.clone());
+        Ok(done)
+    }
+
+    /// A registration code to show an officer at a registration point: for this enrolled
+    /// device (an upgrade to plus), or, before enrolment, for this key (registration at plus).
+    pub async fn registration_code(&mut self) -> Result<RegistrationCodeResponse, WalletError> {
+        self.learn_issuer().await?;
+        let public_key = self.public_key();
+        let device_id = self.file.device_id.clone();
+        let signature = self.sign(&registration_code_message(
+            self.issuer(),
+            &public_key,
+            device_id.as_deref(),
+        ))?;
+        let body = RegistrationCodeRequest { public_key, device_id, signature };
+        let url = format!("{}/api/v1/device/registration-codes", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
+    }
+
+    /// What an officer did that waits for this device's confirmation.
+    pub async fn pending(&mut self) -> Result<Vec<PendingView>, WalletError> {
+        self.learn_issuer().await?;
+        let public_key = self.public_key();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let signature = self.sign(&pending_message(self.issuer(), &public_key, at))?;
+        let url = format!("{}/api/v1/device/pending", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .json(&PendingRequest { public_key, at, signature })
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        let list: PendingList = read(res).await?;
+        Ok(list.pending)
+    }
+
+    /// Confirms what an officer did (`pending` gives the id and kind): afterwards this wallet
+    /// holds the account, at plus.
+    pub async fn confirm(&mut self, pending: &PendingView) -> Result<ConfirmResponse, WalletError> {
+        self.learn_issuer().await?;
+        let signature = self.sign(&confirm_message(self.issuer(), &pending.id, &pending.kind))?;
+        let url = format!("{}/api/v1/device/pending/{}/confirm", self.file.server, pending.id);
+        let res = self
+            .http
+            .post(url)
+            .json(&ConfirmRequest { signature })
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        let done: ConfirmResponse = read(res).await?;
         self.file.account_id = Some(done.account_id.clone());
         self.file.device_id = Some(done.device_id.clone());
         Ok(done)

@@ -61,6 +61,15 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// The registration operator's staff.
+    #[command(subcommand)]
+    Staff(cli::counter::StaffCommand),
+    /// Registration points.
+    #[command(subcommand)]
+    Points(cli::counter::PointsCommand),
+    /// What an officer does at a registration point (as the counter console does).
+    #[command(subcommand)]
+    Counter(cli::counter::CounterCommand),
     /// Manage relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -89,7 +98,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     // The server logs its work; a command's output is its answer, so it logs only trouble.
-    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    // sqlx's own notes (a ping that failed, a migration table that exists) stay out of it: a
+    // failure that matters is logged, with its cause, where its request is answered.
+    let default = if matches!(cli.command, Command::Serve(_)) { "info,sqlx=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CIVPASS_LOG")
         .unwrap_or_else(|_| default.into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -118,6 +129,9 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Backup { storage, output } => cli::backup::backup(storage, output, file).await,
         Command::Restore { storage, input } => cli::backup::restore(storage, input, file).await,
         Command::Client(command) => cli::client::client(command, file).await,
+        Command::Staff(command) => cli::counter::staff(command, file).await,
+        Command::Points(command) => cli::counter::points(command, file).await,
+        Command::Counter(command) => cli::counter::counter(command, file).await,
         Command::Keys(command) => cli::keys::keys(command, file).await,
         Command::Registry(command) => cli::registry::registry(command),
         Command::Wallet(command) => cli::wallet::run(command).await,

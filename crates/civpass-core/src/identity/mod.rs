@@ -5,6 +5,7 @@
 
 pub mod evidence;
 pub mod hkid;
+pub mod in_person;
 pub mod model;
 pub mod registration;
 pub mod registry;
@@ -53,6 +54,11 @@ impl IdentityService {
         hkid_hash: &str,
     ) -> StoreResult<Option<Account>> {
         self.store.find_account_by_hkid_hash(hkid_hash).await
+    }
+
+    /// Whether an active device holds this public key.
+    pub(crate) async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
+        self.store.public_key_in_use(public_key).await
     }
 
     /// The evidence an account's identity rests on, oldest first.

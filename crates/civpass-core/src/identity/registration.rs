@@ -145,7 +145,7 @@ pub enum EnrolError {
 
 pub use civpass_api::signing::{enrol_message, transfer_message};
 
-fn new_device(
+pub(crate) fn new_device(
     account_id: &str,
     kind: DeviceKind,
     public_key: String,
@@ -164,7 +164,7 @@ fn new_device(
 }
 
 /// Names compare without regard to case, commas or spacing, as the card prints them.
-fn normalise_name(name: &str) -> String {
+pub(crate) fn normalise_name(name: &str) -> String {
     name.split(|c: char| c.is_whitespace() || c == ',')
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()

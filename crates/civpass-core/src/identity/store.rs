@@ -46,6 +46,8 @@ pub trait AttemptStore {
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     async fn find_device(&self, id: &DeviceId) -> StoreResult<Option<Device>>;
+    /// Whether an active device holds this public key.
+    async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool>;
     /// Whether any device, active or revoked, holds this passkey credential id.
     async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool>;
     /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was

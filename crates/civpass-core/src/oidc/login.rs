@@ -759,7 +759,7 @@ impl OidcService {
         if request.status == LoginStatus::Pending
             && self.end_login_request(&request.id, Ending::Cancelled).await?
         {
-            tracing::info!(request_id = %request.id, "login request cancelled in the browser");
+            tracing::info!("login request cancelled in the browser");
         }
         self.login_page(request_id, browser_id).await
     }
@@ -1000,14 +1000,14 @@ impl OidcService {
             Decision::End(ending) => ending.as_str(),
         });
         if let Decision::End(ending @ (Ending::OtherCitizen | Ending::LevelTooLow)) = decision {
-            tracing::info!(request_id = %request.id, ending = ending.as_str(), "login request ended: requirements not met");
+            tracing::info!(ending = ending.as_str(), "login request ended: requirements not met");
             return Err(if ending == Ending::OtherCitizen {
                 DeviceError::OtherCitizen
             } else {
                 DeviceError::AccountLevelTooLow
             });
         }
-        tracing::info!(request_id = %request.id, decision = req.verdict.as_str(), "login request decided");
+        tracing::info!(decision = req.verdict.as_str(), "login request decided");
         Ok(())
     }
 }

@@ -42,13 +42,14 @@ impl Info {
 
 /// The developer documentation, served from the binary so that the landing page's links work
 /// wherever civpass runs (Markdown, as in the repository).
-const DOCUMENTS: [(&str, &str); 6] = [
+const DOCUMENTS: [(&str, &str); 7] = [
     ("RELYING-PARTIES.md", include_str!("../../../../docs/RELYING-PARTIES.md")),
     ("CONFIGURATION.md", include_str!("../../../../docs/CONFIGURATION.md")),
     ("DEVICE-API.md", include_str!("../../../../docs/DEVICE-API.md")),
     ("SECURITY.md", include_str!("../../../../docs/SECURITY.md")),
     ("APP.md", include_str!("../../../../docs/APP.md")),
     ("OPERATIONS.md", include_str!("../../../../docs/OPERATIONS.md")),
+    ("REGISTRATION.md", include_str!("../../../../docs/REGISTRATION.md")),
 ];
 
 async fn info(

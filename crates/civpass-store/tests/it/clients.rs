@@ -50,7 +50,7 @@ async fn a_client_is_updated_and_deleted_with_its_grants_revoked() {
         let delete = |at: i64| {
             let store: &dyn Store = &store;
             async move {
-                transact(store, move |tx| {
+                transact::<OidcWrites, _, _, _>(store, move |tx| {
                     Box::pin(async move {
                         if !tx.delete_client(&"c1".into(), at).await? {
                             return Ok(false);

@@ -42,7 +42,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         let revoke = |at: i64, id: &'static str| {
             let store: &dyn Store = &store;
             async move {
-                transact(store, move |tx| {
+                transact::<OidcWrites, _, _, _>(store, move |tx| {
                     Box::pin(async move {
                         let revoked = tx.revoke_grant(&"g2".into(), at).await?;
                         if revoked {
@@ -60,7 +60,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         let unlink = |at: i64| {
             let store: &dyn Store = &store;
             async move {
-                transact(store, move |tx| {
+                transact::<OidcWrites, _, _, _>(store, move |tx| {
                     Box::pin(async move {
                         if !tx.delete_consent(&"a1".into(), &"c1".into()).await? {
                             return Ok(false);

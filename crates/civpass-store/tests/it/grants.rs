@@ -43,7 +43,7 @@ async fn refresh_tokens_rotate_once_and_revocation_sticks() {
 /// `token::refresh` writes them through the transaction seam; false if `old` was not current.
 async fn rotate(store: &SqlStore, old: &str, new: &str, release_id: &str, now: i64) -> bool {
     let (old, new, release) = (old.to_owned(), new.to_owned(), release(release_id, "g1"));
-    transact(store, move |tx| {
+    transact::<OidcWrites, _, _, _>(store, move |tx| {
         Box::pin(async move {
             if !tx.replace_refresh_token(&"g1".into(), &old, &new, now + 1000).await? {
                 return Ok(false);

@@ -7,6 +7,7 @@
 mod account;
 mod clients;
 mod consent;
+mod counter;
 mod device;
 mod grants;
 mod identity;
@@ -29,7 +30,7 @@ use civpass_core::keys::model::StoredSigningKey;
 use civpass_core::oidc::model::{
     AuthMethod, Client, Decision, Ending, Grant, GrantType, LoginRequest, LoginStatus, LogoutNotice,
 };
-use civpass_core::oidc::store::{PendingKey, Redemption};
+use civpass_core::oidc::store::{OidcWrites, PendingKey, Redemption};
 use civpass_core::store::Store;
 use civpass_core::store::ports::*;
 use civpass_store::SqlStore;
@@ -54,7 +55,7 @@ async fn decide(
     now: i64,
 ) -> bool {
     let (id, decision, consent) = (id.to_owned(), decision.clone(), consent.cloned());
-    transact(store, move |tx| {
+    transact::<OidcWrites, _, _, _>(store, move |tx| {
         Box::pin(async move {
             if !tx.decide_login_request(&id.as_str().into(), &decision, now).await? {
                 return Ok(false);
@@ -72,7 +73,7 @@ async fn decide(
 /// A code redeemed with its grant and release, as `token::redeem_code` writes it.
 async fn redeem(store: &SqlStore, code_hash: &str, grant: &Grant, release: &Release) -> Redemption {
     let (code_hash, grant, release) = (code_hash.to_owned(), grant.clone(), release.clone());
-    transact(store, move |tx| {
+    transact::<OidcWrites, _, _, _>(store, move |tx| {
         Box::pin(async move {
             let redemption = tx.redeem_code(&code_hash, &grant.id).await?;
             if redemption == Redemption::Redeemed {

@@ -76,7 +76,7 @@ async fn a_transaction_is_all_or_nothing() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
         // The work writes, then fails: none of its writes stays.
-        let failed: Result<(), StoreError> = transact(&store, move |tx| {
+        let failed: Result<(), StoreError> = transact::<OidcWrites, _, _, _>(&store, move |tx| {
             Box::pin(async move {
                 tx.insert_message(&notice("n1")).await?;
                 Err(StoreError::Conflict("the rule said no".into()))
@@ -86,7 +86,7 @@ async fn a_transaction_is_all_or_nothing() {
         assert!(matches!(failed, Err(StoreError::Conflict(_))));
         assert!(store.claim_messages(LogoutNotice::KIND, 10, 20, 10).await.unwrap().is_empty());
         // The same work that succeeds keeps both writes, and says what it returned.
-        let kept = transact(&store, move |tx| {
+        let kept = transact::<OidcWrites, _, _, _>(&store, move |tx| {
             Box::pin(async move {
                 tx.insert_message(&notice("n1")).await?;
                 tx.insert_message(&notice("n2")).await?;
@@ -108,14 +108,14 @@ async fn a_work_cannot_deadlock_or_stop_the_store() {
     for (_db, store) in stores().await {
         store.insert_client(&client("c1")).await.unwrap();
         let inner = store.clone();
-        let nested = transact(&store, move |_tx| {
+        let nested = transact::<OidcWrites, _, _, _>(&store, move |_tx| {
             Box::pin(async move { inner.insert_message(&notice("n1")).await })
         })
         .await;
         assert!(
             matches!(nested, Err(StoreError::Backend(ref why)) if why.to_string().contains("instead of its transaction"))
         );
-        let panicked: Result<(), StoreError> = transact(&store, |tx| {
+        let panicked: Result<(), StoreError> = transact::<OidcWrites, _, _, _>(&store, |tx| {
             Box::pin(async move {
                 tx.insert_message(&notice("n2")).await?;
                 panic!("a bug in a use case")

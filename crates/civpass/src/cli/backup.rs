@@ -19,6 +19,11 @@ pub(crate) async fn backup(
     file: &Config,
 ) -> anyhow::Result<()> {
     let storage = storage.over(file).storage;
+    // Never over something that is there: an earlier backup, or a device such as /dev/null
+    // (a rename would replace it with a file).
+    if std::fs::symlink_metadata(&output).is_ok() {
+        anyhow::bail!("{} exists; give a new file name (nothing was written)", output.display());
+    }
     let mut partial = output.clone().into_os_string();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
@@ -27,8 +32,13 @@ pub(crate) async fn backup(
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&partial).with_context(|| {
-            format!("creating {} (a backup left half-written? remove it)", partial.display())
+        options.open(&partial).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                " (a backup left half-written? remove it)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!("creating {}{hint}", partial.display()))
         })?
     };
     let written = async {
@@ -77,6 +87,14 @@ pub(crate) async fn restore(
     let storage = storage.over(file).storage;
     let reader =
         std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+    // The key first: restored data that nothing can open helps no one, and `init` would make a
+    // new, wrong key.
+    if storage.master_key.is_none() && !storage.data_dir.join("master.key").exists() {
+        anyhow::bail!(
+            "no master key: put the master key of the platform the backup came from in {} (as master.key, mode 0600), or set CIVPASS_MASTER_KEY; nothing was restored",
+            storage.data_dir.display()
+        );
+    }
     civpass_driver::prepare_storage(&storage)?;
     let summary = civpass_driver::backup::restore(&storage.database_url(), BufReader::new(reader))
         .await
@@ -90,8 +108,7 @@ pub(crate) async fn restore(
     );
     if let Err(e) = civpass_driver::existing_platform(&storage).await {
         anyhow::bail!(
-            "restored, but the platform cannot be opened with this master key ({e:#}): give the master key \
-             the backup's platform used (copy its master.key into the data directory, or --master-key)"
+            "restored, but the master key given does not open it ({e:#}): it must be the key of the platform the backup came from. Restore again into a new place with that key"
         );
     }
     Ok(())

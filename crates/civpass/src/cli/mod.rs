@@ -5,6 +5,7 @@
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod client;
+pub(crate) mod counter;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod registry;

@@ -99,6 +99,24 @@ pub(crate) enum WalletCommand {
         #[command(flatten)]
         args: WalletArgs,
     },
+    /// Show a registration code for an officer at a registration point: to upgrade this
+    /// wallet's account to plus, or, before enrolment, to register at plus on it (creating
+    /// the wallet file if needed).
+    RegistrationCode {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+    /// List what an officer did that waits for this wallet's confirmation.
+    Pending {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+    /// Confirm what an officer did (an id from `civpass wallet pending`): it takes effect.
+    Confirm {
+        #[command(flatten)]
+        args: WalletArgs,
+        id: String,
+    },
 }
 
 fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
@@ -144,6 +162,71 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                     done.device_id,
                     done.tier,
                     if done.transferred { ", moved from the previous device" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        WalletCommand::RegistrationCode { args } => {
+            let mut wallet = open_or_create_wallet(&args)?;
+            let issued = wallet.registration_code().await?;
+            wallet.save(&args.path())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&issued)?);
+            } else {
+                println!("{}", issued.code);
+                println!(
+                    "Show this code to the officer before {} ({}); it works once.",
+                    crate::iso8601(issued.expires_at),
+                    if issued.enrolled {
+                        "to upgrade this account to plus"
+                    } else {
+                        "to register at plus on this wallet"
+                    }
+                );
+            }
+            Ok(())
+        }
+        WalletCommand::Pending { args } => {
+            let mut wallet = load_wallet(&args)?;
+            let pending = wallet.pending().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&pending)?);
+            } else if pending.is_empty() {
+                println!("nothing waits for this wallet's confirmation");
+            } else {
+                for p in &pending {
+                    let what = if p.kind == "register" {
+                        "register at plus on this wallet"
+                    } else {
+                        "upgrade this account to plus"
+                    };
+                    println!(
+                        "{}  {what}: {} at {}, confirm before {}",
+                        p.id,
+                        p.name_en,
+                        p.point_name_en,
+                        crate::iso8601(p.expires_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        WalletCommand::Confirm { args, id } => {
+            let mut wallet = load_wallet(&args)?;
+            let pending = wallet.pending().await?;
+            let Some(found) = pending.iter().find(|p| p.id == id) else {
+                anyhow::bail!(
+                    "nothing with id {id} waits for this wallet's confirmation (see `civpass wallet pending`); nothing was sent"
+                );
+            };
+            let done = wallet.confirm(found).await?;
+            wallet.save(&args.path())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!(
+                    "confirmed: account {} on device {} is {}",
+                    done.account_id, done.device_id, done.tier
                 );
             }
             Ok(())

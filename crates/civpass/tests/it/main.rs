@@ -11,6 +11,7 @@ mod cli;
 mod client_auth;
 mod connections;
 mod contracts;
+mod counter;
 mod dpop;
 mod durability;
 mod failures;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::{self, AuthRequest, CALLBACK};
 
-fn with(req: &AuthRequest, server: &TestServer, extra: &[(&str, &str)]) -> String {
+pub(crate) fn with(req: &AuthRequest, server: &TestServer, extra: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&req.url(&server.base)).unwrap();
     url.query_pairs_mut().extend_pairs(extra);
     url.to_string()
@@ -29,7 +29,7 @@ async fn refused(server: &TestServer, req: &AuthRequest, extra: &[(&str, &str)])
 }
 
 /// Approves as `wallet` and returns (the wallet's outcome, the callback URL).
-async fn approve_as(
+pub(crate) async fn approve_as(
     server: &TestServer,
     wallet: &Wallet,
     url: &str,
@@ -52,7 +52,7 @@ fn problem_slug(err: &WalletError) -> &str {
     }
 }
 
-fn id_token_claims(token: &str) -> Value {
+pub(crate) fn id_token_claims(token: &str) -> Value {
     serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
 }
 

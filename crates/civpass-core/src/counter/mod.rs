@@ -1,0 +1,654 @@
+//! In-person registration: the registration operator's staff and points, and the counter flow
+//! that creates "plus" accounts. The citizen's app shows a registration code bound to its
+//! device key; an officer, at a point they are assigned to and while it is open, checks the
+//! identity card, types (or confirms) its details and registers a new citizen at the plus tier
+//! on that phone, or upgrades the basic account on it; nothing takes effect until the citizen
+//! confirms on the phone with the same key. Every act is recorded, whatever its outcome, with
+//! the card details sealed (docs/REGISTRATION.md).
+
+pub mod hours;
+pub mod model;
+pub mod store;
+
+use std::sync::Arc;
+
+use civpass_api::signing::{confirm_message, pending_message, registration_code_message};
+use civpass_crypto::jws::DevicePublicKey;
+use civpass_crypto::secret::random_token;
+use serde::{Deserialize, Serialize};
+
+use crate::counter::hours::Hours;
+use crate::counter::model::{
+    ActKind, ActOutcome, CardDetails, CounterAct, PointKind, RegistrationCode, RegistrationPoint,
+    Staff, StaffRole,
+};
+use crate::counter::store::{
+    CounterActStore, CounterWrites, PointStore, RegistrationCodeStore, StaffStore,
+};
+use crate::identity::IdentityService;
+use crate::identity::hkid::{HkId, HkIdError};
+use crate::identity::in_person::RegistryCheck;
+use crate::identity::model::{DeviceKind, Identity, Tier};
+use crate::identity::registration::new_device;
+use crate::identity::registry::RegistryError;
+use crate::identity::store::AttemptStore;
+use crate::kernel::store::{StoreError, TransactionStore, transact};
+use crate::kernel::{AccountId, Ctx, DeviceId, Internal, UnixTime};
+
+/// How long a registration code may be shown before it is used, in seconds.
+pub const CODE_TTL: i64 = 300;
+/// How long the citizen has to confirm an officer's act on the phone, in seconds.
+pub const CONFIRM_TTL: i64 = 600;
+/// Acts one officer may perform in an hour (a counter serves a citizen every few minutes):
+/// past it the console refuses, so that no one can query the registry at will through it.
+pub const ACTS_PER_OFFICER_PER_HOUR: u32 = 60;
+/// How far a signed `pending` request's time may be from the server's, in seconds.
+const PENDING_SKEW: i64 = 300;
+/// Characters of a registration code: no 0/O, 1/I/L, U or V to mistype or misread.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
+
+/// The storage ports the counter slice uses.
+pub trait CounterStores:
+    StaffStore
+    + PointStore
+    + RegistrationCodeStore
+    + CounterActStore
+    + AttemptStore
+    + TransactionStore<CounterWrites>
+    + Send
+    + Sync
+{
+}
+
+impl<T> CounterStores for T where
+    T: StaffStore
+        + PointStore
+        + RegistrationCodeStore
+        + CounterActStore
+        + AttemptStore
+        + TransactionStore<CounterWrites>
+        + Send
+        + Sync
+{
+}
+
+/// Why a counter use case was refused. Each says what to do; none changed anything.
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no member of staff has this id")]
+    UnknownStaff,
+    #[error("this member of staff is disabled")]
+    StaffDisabled,
+    #[error("administrators do not serve citizens; an officer or supervisor must")]
+    NotAnOfficer,
+    #[error("no registration point has this id")]
+    UnknownPoint,
+    #[error("this officer is not assigned to this registration point")]
+    NotAssigned,
+    #[error("this registration point is closed now (its hours are in Hong Kong time)")]
+    PointClosed,
+    #[error("this officer has performed {limit} acts in the last hour; try again later")]
+    TooManyActs { limit: u32 },
+    #[error(transparent)]
+    InvalidIdNumber(#[from] HkIdError),
+    #[error("the date of birth must be YYYY-MM-DD")]
+    InvalidDateOfBirth,
+    #[error("the device's public key is not a P-256 key")]
+    InvalidPublicKey,
+    #[error("the device's signature does not verify")]
+    InvalidProof,
+    #[error("the device is unknown, revoked, or holds another key")]
+    UnknownDevice,
+    #[error("this key is an enrolled device's: ask for the code with its device id")]
+    KeyEnrolled,
+    #[error("the signed time is more than five minutes from the server's")]
+    StaleRequest,
+    #[error("nothing with this id waits for this device's confirmation")]
+    NotPending,
+    #[error("the time to confirm has passed; the officer must start again")]
+    Expired,
+    #[error("this identity has a civpass account already")]
+    AccountExists,
+    #[error("this account is plus already")]
+    AlreadyPlus,
+    #[error("the population registry is unavailable")]
+    RegistryUnavailable(#[source] RegistryError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for CounterError {
+    fn from(e: StoreError) -> CounterError {
+        CounterError::Internal(Internal::from(e))
+    }
+}
+
+/// A point to add, as the console or the CLI gives it.
+#[derive(Debug, Clone)]
+pub struct NewPoint {
+    pub kind: PointKind,
+    pub name_en: String,
+    pub name_zh_hant: String,
+    pub name_zh_hans: String,
+    pub district: String,
+    pub hours: Hours,
+}
+
+/// A registration code as the app shows it: `XXXX-XXXX`, for a QR code or typing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuedCode {
+    pub code: String,
+    pub expires_at: UnixTime,
+    /// Whether the code is for an enrolled device (an upgrade) rather than a new citizen.
+    pub enrolled: bool,
+}
+
+/// What an officer asks for at a counter.
+#[derive(Clone)]
+pub struct CounterRequest<'a> {
+    pub kind: ActKind,
+    pub staff_id: &'a str,
+    pub point_id: &'a str,
+    /// The code the citizen's app shows, as typed or scanned (`XXXX-XXXX`, any case).
+    pub code: &'a str,
+    pub card: CardDetails,
+}
+
+/// What the officer is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActReport {
+    pub act_id: String,
+    pub outcome: ActOutcome,
+    /// Until when the citizen may confirm, when the act awaits them.
+    pub expires_at: Option<UnixTime>,
+}
+
+/// An act waiting for the citizen's confirmation, as the app shows it (no `Debug`: it names
+/// the citizen).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct PendingAct {
+    pub id: String,
+    pub kind: ActKind,
+    /// The citizen's name as the card gives it (the citizen's own data, to the device the
+    /// code was bound to).
+    pub name_en: String,
+    pub point_name_en: String,
+    pub point_name_zh_hant: String,
+    pub point_name_zh_hans: String,
+    pub at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// What a confirmation brought about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Confirmed {
+    pub account_id: String,
+    pub device_id: String,
+    pub tier: Tier,
+}
+
+/// What an act awaiting confirmation keeps sealed: the card as typed, and the registry's
+/// identity it matched (what a new account's vault will hold).
+#[derive(Serialize, Deserialize)]
+struct SealedAct {
+    card: CardDetails,
+    identity: Identity,
+}
+
+/// The counter's use cases.
+#[derive(Clone)]
+pub struct CounterService {
+    pub(crate) ctx: Ctx,
+    pub(crate) identity: IdentityService,
+    pub(crate) store: Arc<dyn CounterStores>,
+}
+
+/// Text an operator typed: trimmed, 1 to `max` characters, no control characters.
+fn text(field: &str, value: &str, max: usize) -> Result<String, CounterError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(CounterError::Invalid(format!(
+            "{field} must be 1 to {max} characters, without control characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// A code as typed or scanned, normalised: capitals, no separators.
+fn normalise_code(code: &str) -> String {
+    code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+impl CounterService {
+    fn code_hash(&self, code: &str) -> String {
+        self.ctx.secrets.lookup.hash(&[b"registration-code", normalise_code(code).as_bytes()])
+    }
+
+    // -- Staff and points (the operator's administration) ------------------------------------
+
+    /// Adds a member of staff.
+    ///
+    /// Errors: `Invalid` for an empty or over-long name.
+    pub async fn add_staff(&self, name: &str, role: StaffRole) -> Result<Staff, CounterError> {
+        let staff = Staff {
+            id: format!("s_{}", random_token(9)),
+            name: text("the name", name, 100)?,
+            role,
+            created_at: self.ctx.now(),
+            disabled_at: None,
+        };
+        self.store.insert_staff(&staff).await?;
+        tracing::info!(staff_id = %staff.id, role = role.as_str(), "staff added");
+        Ok(staff)
+    }
+
+    /// Every member of staff with the points they are assigned to.
+    pub async fn list_staff(&self) -> Result<Vec<(Staff, Vec<String>)>, CounterError> {
+        let mut out = Vec::new();
+        for staff in self.store.list_staff().await? {
+            let points = self.store.assignments(&staff.id).await?;
+            out.push((staff, points));
+        }
+        Ok(out)
+    }
+
+    /// Lets a member of staff act at a point; false if they already could.
+    ///
+    /// Errors: `UnknownStaff`, `UnknownPoint`.
+    pub async fn assign(&self, staff_id: &str, point_id: &str) -> Result<bool, CounterError> {
+        self.store.find_staff(staff_id).await?.ok_or(CounterError::UnknownStaff)?;
+        self.store.find_point(point_id).await?.ok_or(CounterError::UnknownPoint)?;
+        let assigned = self.store.assign_staff(staff_id, point_id, self.ctx.now()).await?;
+        tracing::info!(staff_id, point_id, "staff assigned to a point");
+        Ok(assigned)
+    }
+
+    /// Disables a member of staff at once; false if they were disabled already.
+    ///
+    /// Errors: `UnknownStaff`.
+    pub async fn disable_staff(&self, staff_id: &str) -> Result<bool, CounterError> {
+        self.store.find_staff(staff_id).await?.ok_or(CounterError::UnknownStaff)?;
+        let disabled = self.store.disable_staff(staff_id, self.ctx.now()).await?;
+        tracing::info!(staff_id, "staff disabled");
+        Ok(disabled)
+    }
+
+    /// Adds a registration point.
+    ///
+    /// Errors: `Invalid` for an empty or over-long name or district, or a mobile team given
+    /// weekly hours (or another point a schedule).
+    pub async fn add_point(&self, new: NewPoint) -> Result<RegistrationPoint, CounterError> {
+        let mobile = new.kind == PointKind::MobileTeam;
+        if mobile != matches!(new.hours, Hours::Schedule { .. }) {
+            return Err(CounterError::Invalid(
+                "a mobile team has a schedule of visits; every other point weekly hours".into(),
+            ));
+        }
+        let point = RegistrationPoint {
+            id: format!("p_{}", random_token(9)),
+            kind: new.kind,
+            name_en: text("the English name", &new.name_en, 100)?,
+            name_zh_hant: text("the Traditional Chinese name", &new.name_zh_hant, 100)?,
+            name_zh_hans: text("the Simplified Chinese name", &new.name_zh_hans, 100)?,
+            district: text("the district", &new.district, 100)?,
+            hours: new.hours,
+            created_at: self.ctx.now(),
+        };
+        self.store.insert_point(&point).await?;
+        tracing::info!(point_id = %point.id, kind = point.kind.as_str(), "registration point added");
+        Ok(point)
+    }
+
+    pub async fn list_points(&self) -> Result<Vec<RegistrationPoint>, CounterError> {
+        Ok(self.store.list_points().await?)
+    }
+
+    // -- The citizen's side ------------------------------------------------------------------
+
+    /// A registration code for the device key `public_key`, proven by `signature` over
+    /// `registration_code_message`; with `device_id`, the key must be that enrolled device's
+    /// (an upgrade), else it is a new citizen's.
+    ///
+    /// Errors: `InvalidPublicKey`, `InvalidProof`, `UnknownDevice`.
+    pub async fn issue_code(
+        &self,
+        public_key: &str,
+        device_id: Option<&str>,
+        signature: &str,
+    ) -> Result<IssuedCode, CounterError> {
+        let key = DevicePublicKey::parse(public_key).map_err(|_| CounterError::InvalidPublicKey)?;
+        let message = registration_code_message(&self.ctx.settings.issuer, public_key, device_id);
+        key.verify(&message, signature).map_err(|_| CounterError::InvalidProof)?;
+        if let Some(id) = device_id {
+            let device = self.identity.device(&DeviceId::from(id)).await.map_err(Internal::from)?;
+            let usable = device.is_some_and(|d| {
+                d.revoked_at.is_none()
+                    && d.kind == DeviceKind::Software
+                    && d.public_key == public_key
+            });
+            if !usable {
+                return Err(CounterError::UnknownDevice);
+            }
+        } else if self.identity.public_key_in_use(public_key).await.map_err(Internal::from)? {
+            return Err(CounterError::KeyEnrolled);
+        }
+        let code: String = (0..8)
+            .map(|_| {
+                let i = civpass_crypto::secret::random_below(CODE_ALPHABET.len() as u32) as usize;
+                char::from(CODE_ALPHABET[i])
+            })
+            .collect();
+        let expires_at = self.ctx.now() + CODE_TTL;
+        self.store
+            .insert_registration_code(&RegistrationCode {
+                code_hash: self.code_hash(&code),
+                public_key: public_key.to_owned(),
+                device_id: device_id.map(DeviceId::from),
+                expires_at,
+            })
+            .await?;
+        Ok(IssuedCode {
+            code: format!("{}-{}", &code[..4], &code[4..]),
+            expires_at,
+            enrolled: device_id.is_some(),
+        })
+    }
+
+    /// What waits for this device key's confirmation, proven by `signature` over
+    /// `pending_message` at `at` (Unix seconds, within five minutes of now).
+    ///
+    /// Errors: `InvalidPublicKey`, `InvalidProof`, `StaleRequest`.
+    pub async fn pending(
+        &self,
+        public_key: &str,
+        at: i64,
+        signature: &str,
+    ) -> Result<Vec<PendingAct>, CounterError> {
+        let key = DevicePublicKey::parse(public_key).map_err(|_| CounterError::InvalidPublicKey)?;
+        key.verify(&pending_message(&self.ctx.settings.issuer, public_key, at), signature)
+            .map_err(|_| CounterError::InvalidProof)?;
+        let now = self.ctx.now();
+        if (now - at).abs() > PENDING_SKEW {
+            return Err(CounterError::StaleRequest);
+        }
+        let mut out = Vec::new();
+        for act in self.store.acts_awaiting(public_key, now).await? {
+            let sealed = self.open_act(&act)?;
+            let point = self.store.find_point(&act.point_id).await?;
+            let (en, hant, hans) =
+                point.map(|p| (p.name_en, p.name_zh_hant, p.name_zh_hans)).unwrap_or_default();
+            out.push(PendingAct {
+                id: act.id,
+                kind: act.kind,
+                name_en: sealed.identity.name_en,
+                point_name_en: en,
+                point_name_zh_hant: hant,
+                point_name_zh_hans: hans,
+                at: act.at,
+                expires_at: act.expires_at.unwrap_or(act.at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The citizen confirms an act with the key the code was bound to (`signature` over
+    /// `confirm_message`): a new account at plus on this device, or this account raised to
+    /// plus, with the in-person evidence recorded, in one transaction.
+    ///
+    /// Errors: `NotPending` (unknown, decided, or another device's), `Expired`,
+    /// `InvalidProof`, `UnknownDevice` (an upgrade whose device was revoked meanwhile),
+    /// `AccountExists`, `AlreadyPlus`.
+    pub async fn confirm(&self, act_id: &str, signature: &str) -> Result<Confirmed, CounterError> {
+        let now = self.ctx.now();
+        let act = self.store.find_counter_act(act_id).await?.ok_or(CounterError::NotPending)?;
+        let (Some(public_key), Some(account_id)) = (&act.public_key, &act.account_id) else {
+            return Err(CounterError::NotPending);
+        };
+        if act.outcome != ActOutcome::AwaitingCitizen {
+            return Err(CounterError::NotPending);
+        }
+        let key = DevicePublicKey::parse(public_key).map_err(|_| CounterError::NotPending)?;
+        key.verify(
+            &confirm_message(&self.ctx.settings.issuer, &act.id, act.kind.as_str()),
+            signature,
+        )
+        .map_err(|_| CounterError::InvalidProof)?;
+        if act.expires_at.is_none_or(|t| t <= now) {
+            return Err(CounterError::Expired);
+        }
+        let sealed = self.open_act(&act)?;
+        let (id, account) = (act.id.clone(), account_id.clone());
+        match act.kind {
+            ActKind::Register => {
+                let new_account =
+                    self.identity.new_account(account.clone(), &sealed.identity, Tier::Plus)?;
+                let device =
+                    new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
+                let evidence = self.identity.in_person_evidence(&account, "registration", &id)?;
+                let device_id = device.id.clone();
+                let decided = transact(self.store.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        if !tx
+                            .decide_counter_act(&id, ActOutcome::Confirmed, Some(&account), now)
+                            .await?
+                        {
+                            return Ok(false);
+                        }
+                        tx.insert_account(&new_account, &device, &evidence).await?;
+                        Ok(true)
+                    })
+                })
+                .await;
+                match decided {
+                    Ok(true) => {}
+                    Ok(false) => return Err(CounterError::NotPending),
+                    Err(StoreError::Conflict(_)) => return Err(CounterError::AccountExists),
+                    Err(e) => return Err(e.into()),
+                }
+                tracing::info!(act_id = %act.id, account_id = %account_id, device_id = %device_id, "registered in person at the plus tier");
+                Ok(Confirmed {
+                    account_id: account_id.to_string(),
+                    device_id: device_id.to_string(),
+                    tier: Tier::Plus,
+                })
+            }
+            ActKind::Upgrade => {
+                let device_id = act.device_id.clone().ok_or(CounterError::NotPending)?;
+                let device = self.identity.device(&device_id).await.map_err(Internal::from)?;
+                if !device.is_some_and(|d| d.revoked_at.is_none() && &d.public_key == public_key) {
+                    return Err(CounterError::UnknownDevice);
+                }
+                let evidence = self.identity.in_person_evidence(&account, "upgrade", &id)?;
+                let upgraded = transact(self.store.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        if !tx
+                            .decide_counter_act(&id, ActOutcome::Confirmed, Some(&account), now)
+                            .await?
+                        {
+                            return Ok(Some(CounterError::NotPending));
+                        }
+                        if !tx.change_tier(&account, Tier::Basic, Tier::Plus).await? {
+                            // Rolled back with the decision: the act still awaits.
+                            return Err(StoreError::Conflict("tier".into()));
+                        }
+                        tx.insert_evidence(&evidence).await?;
+                        Ok(None)
+                    })
+                })
+                .await;
+                match upgraded {
+                    Ok(None) => {}
+                    Ok(Some(refused)) => return Err(refused),
+                    Err(StoreError::Conflict(_)) => return Err(CounterError::AlreadyPlus),
+                    Err(e) => return Err(e.into()),
+                }
+                tracing::info!(act_id = %act.id, account_id = %account_id, "upgraded in person to the plus tier");
+                Ok(Confirmed {
+                    account_id: account_id.to_string(),
+                    device_id: device_id.to_string(),
+                    tier: Tier::Plus,
+                })
+            }
+        }
+    }
+
+    fn open_act(&self, act: &CounterAct) -> Result<SealedAct, Internal> {
+        let sealed = act
+            .sealed_details
+            .as_deref()
+            .ok_or_else(|| Internal::new(format!("counter act {} holds no details", act.id)))?;
+        let plaintext =
+            self.ctx.secrets.sealing.open(sealed, act.id.as_bytes()).map_err(|e| {
+                Internal::caused(format!("counter act {} cannot be opened", act.id), e)
+            })?;
+        serde_json::from_slice(&plaintext).map_err(|e| Internal::caused("reading a counter act", e))
+    }
+
+    // -- The officer's side ------------------------------------------------------------------
+
+    /// An officer registers or upgrades the citizen whose phone shows `req.code`, after
+    /// checking their card: the act is recorded whatever its outcome, and, when everything
+    /// checks, waits `CONFIRM_TTL` for the citizen's confirmation.
+    ///
+    /// Errors (nothing recorded): `UnknownStaff`, `StaffDisabled`, `NotAnOfficer`,
+    /// `UnknownPoint`, `NotAssigned`, `PointClosed`, `TooManyActs`, `InvalidIdNumber`,
+    /// `InvalidDateOfBirth`, `Invalid` (the name), `RegistryUnavailable`.
+    pub async fn act(&self, req: CounterRequest<'_>) -> Result<ActReport, CounterError> {
+        let now = self.ctx.now();
+        let refused = |why: &CounterError| {
+            tracing::warn!(staff_id = req.staff_id, point_id = req.point_id, refused = %why, "counter act refused");
+        };
+        let result = self.authorise(&req, now).await;
+        if let Err(why) = &result {
+            refused(why);
+        }
+        result?;
+        let hkid = HkId::parse(&req.card.id_number)?;
+        let name_en = text("the English name", &req.card.name_en, 200)?;
+        let dob = req.card.date_of_birth.trim();
+        if time::Date::parse(dob, time::macros::format_description!("[year]-[month]-[day]"))
+            .is_err()
+        {
+            return Err(CounterError::InvalidDateOfBirth);
+        }
+        let hkid_hash = self.identity.hkid_hash(&hkid);
+        let check = self
+            .identity
+            .check_card(&hkid, &name_en, dob)
+            .await
+            .map_err(CounterError::RegistryUnavailable)?;
+        let code = self.store.take_registration_code(&self.code_hash(req.code), now).await?;
+        let mut act = CounterAct {
+            id: format!("ca_{}", random_token(12)),
+            kind: req.kind,
+            staff_id: req.staff_id.to_owned(),
+            point_id: req.point_id.to_owned(),
+            at: now,
+            outcome: ActOutcome::CodeInvalid,
+            account_id: None,
+            public_key: code.as_ref().map(|c| c.public_key.clone()),
+            device_id: code.as_ref().and_then(|c| c.device_id.clone()),
+            hkid_hash: Some(hkid_hash.clone()),
+            sealed_details: None,
+            expires_at: None,
+            decided_at: None,
+        };
+        act.outcome = match (&code, check) {
+            (None, _) => ActOutcome::CodeInvalid,
+            (_, RegistryCheck::NoSuchPerson) => ActOutcome::NoSuchPerson,
+            (_, RegistryCheck::DetailsDiffer) => ActOutcome::DetailsDiffer,
+            (Some(code), RegistryCheck::Match(identity)) => {
+                let outcome = self.judge(&mut act, code, &hkid_hash).await?;
+                if outcome == ActOutcome::AwaitingCitizen {
+                    let card = CardDetails {
+                        id_number: hkid.to_string(),
+                        name_en,
+                        date_of_birth: dob.to_owned(),
+                    };
+                    let plaintext = serde_json::to_vec(&SealedAct { card, identity: *identity })
+                        .map_err(|e| Internal::caused("writing a counter act", e))?;
+                    act.sealed_details = Some(
+                        self.ctx
+                            .secrets
+                            .sealing
+                            .seal(&plaintext, act.id.as_bytes())
+                            .map_err(|e| Internal::caused("sealing a counter act", e))?,
+                    );
+                    act.expires_at = Some(now + CONFIRM_TTL);
+                }
+                outcome
+            }
+        };
+        self.store.insert_counter_act(&act).await?;
+        tracing::info!(act_id = %act.id, staff_id = %act.staff_id, point_id = %act.point_id, kind = act.kind.as_str(), outcome = act.outcome.as_str(), "counter act");
+        Ok(ActReport { act_id: act.id, outcome: act.outcome, expires_at: act.expires_at })
+    }
+
+    /// The officer may act here, now, and has not acted too often lately.
+    async fn authorise(&self, req: &CounterRequest<'_>, now: UnixTime) -> Result<(), CounterError> {
+        let staff = self.store.find_staff(req.staff_id).await?.ok_or(CounterError::UnknownStaff)?;
+        if staff.disabled_at.is_some() {
+            return Err(CounterError::StaffDisabled);
+        }
+        if !staff.role.serves_citizens() {
+            return Err(CounterError::NotAnOfficer);
+        }
+        let point = self.store.find_point(req.point_id).await?.ok_or(CounterError::UnknownPoint)?;
+        if !self.store.assignments(&staff.id).await?.contains(&point.id) {
+            return Err(CounterError::NotAssigned);
+        }
+        if !point.hours.is_open(now) {
+            return Err(CounterError::PointClosed);
+        }
+        let key = self.ctx.secrets.lookup.hash(&[b"counter-acts", staff.id.as_bytes()]);
+        let acts = self.store.count_attempt(&key, now, now - 3600).await?;
+        if acts > i64::from(ACTS_PER_OFFICER_PER_HOUR) {
+            return Err(CounterError::TooManyActs { limit: ACTS_PER_OFFICER_PER_HOUR });
+        }
+        Ok(())
+    }
+
+    /// For a valid code and a card the registry knows: may this act go ahead on this phone?
+    async fn judge(
+        &self,
+        act: &mut CounterAct,
+        code: &RegistrationCode,
+        hkid_hash: &str,
+    ) -> Result<ActOutcome, CounterError> {
+        let existing =
+            self.identity.account_by_hkid_hash(hkid_hash).await.map_err(Internal::from)?;
+        Ok(match act.kind {
+            ActKind::Register if code.device_id.is_some() => ActOutcome::PhoneHasAccount,
+            ActKind::Register if existing.is_some() => ActOutcome::AlreadyRegistered,
+            ActKind::Register => {
+                act.account_id = Some(AccountId::from(self.ctx.new_id().to_string()));
+                ActOutcome::AwaitingCitizen
+            }
+            ActKind::Upgrade => {
+                let Some(device_id) = &code.device_id else {
+                    return Ok(ActOutcome::NotThisCitizensPhone);
+                };
+                let device = self.identity.device(device_id).await.map_err(Internal::from)?;
+                let on_phone = device.filter(|d| d.revoked_at.is_none()).map(|d| d.account_id);
+                match existing {
+                    Some(account) if on_phone.as_ref() == Some(&account.id) => {
+                        if account.tier == Tier::Plus {
+                            ActOutcome::AlreadyPlus
+                        } else {
+                            act.account_id = Some(account.id);
+                            ActOutcome::AwaitingCitizen
+                        }
+                    }
+                    _ => ActOutcome::NotThisCitizensPhone,
+                }
+            }
+        })
+    }
+
+    /// Deletes registration codes that expired; returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_registration_codes_before(self.ctx.now()).await?)
+    }
+}

@@ -1,0 +1,236 @@
+//! The registration operator's world: staff and their roles, registration points and their
+//! hours, the codes a citizen's app shows at a counter, and the acts officers perform there.
+//! Card details appear here only sealed (`CounterAct::sealed_details`) or as a keyed hash.
+
+use serde::{Deserialize, Serialize};
+
+use crate::counter::hours::Hours;
+use crate::kernel::clock::UnixTime;
+use crate::kernel::ids::{AccountId, DeviceId};
+
+/// What a member of staff may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    /// Registers and upgrades citizens at the points they are assigned to.
+    Officer,
+    /// An officer who also oversees a point's officers.
+    Supervisor,
+    /// Manages staff and points; does not serve citizens.
+    Admin,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Officer => "officer",
+            StaffRole::Supervisor => "supervisor",
+            StaffRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StaffRole> {
+        Some(match text {
+            "officer" => StaffRole::Officer,
+            "supervisor" => StaffRole::Supervisor,
+            "admin" => StaffRole::Admin,
+            _ => return None,
+        })
+    }
+
+    /// Whether this role serves citizens at a counter.
+    pub fn serves_citizens(self) -> bool {
+        matches!(self, StaffRole::Officer | StaffRole::Supervisor)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Staff {
+    /// `s_` and random characters.
+    pub id: String,
+    /// As the staff member is known at work (staff are not citizens of this platform).
+    pub name: String,
+    pub role: StaffRole,
+    pub created_at: UnixTime,
+    pub disabled_at: Option<UnixTime>,
+}
+
+/// The kinds of place where citizens register in person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointKind {
+    Counter,
+    PostOffice,
+    Kiosk,
+    MobileTeam,
+}
+
+impl PointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointKind::Counter => "counter",
+            PointKind::PostOffice => "post_office",
+            PointKind::Kiosk => "kiosk",
+            PointKind::MobileTeam => "mobile_team",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PointKind> {
+        Some(match text {
+            "counter" => PointKind::Counter,
+            "post_office" => PointKind::PostOffice,
+            "kiosk" => PointKind::Kiosk,
+            "mobile_team" => PointKind::MobileTeam,
+            _ => return None,
+        })
+    }
+}
+
+/// A registration point: where, what kind, and when it is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistrationPoint {
+    /// `p_` and random characters.
+    pub id: String,
+    pub kind: PointKind,
+    pub name_en: String,
+    /// Traditional Chinese.
+    pub name_zh_hant: String,
+    /// Simplified Chinese.
+    pub name_zh_hans: String,
+    pub district: String,
+    /// Opening hours (Hong Kong time), or a mobile team's schedule.
+    pub hours: Hours,
+    pub created_at: UnixTime,
+}
+
+/// A code the citizen's app shows at a counter, as stored: a keyed hash of the code, the
+/// device key it is bound to and, for an enrolled device, that device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationCode {
+    pub code_hash: String,
+    pub public_key: String,
+    pub device_id: Option<DeviceId>,
+    pub expires_at: UnixTime,
+}
+
+/// What an officer set out to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActKind {
+    /// A new citizen, registered at the plus tier on the phone that showed the code.
+    Register,
+    /// An existing basic account, the one on the phone that showed the code, raised to plus.
+    Upgrade,
+}
+
+impl ActKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActKind::Register => "register",
+            ActKind::Upgrade => "upgrade",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActKind> {
+        match text {
+            "register" => Some(ActKind::Register),
+            "upgrade" => Some(ActKind::Upgrade),
+            _ => None,
+        }
+    }
+}
+
+/// How an act ended. Unlike the public registration endpoints, officers are told each outcome
+/// apart (they hold the card); the acts are rate-limited per officer and all recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActOutcome {
+    /// Checked; waits for the citizen to confirm on the phone.
+    AwaitingCitizen,
+    /// The citizen confirmed: it took effect.
+    Confirmed,
+    /// The citizen did not confirm in time: nothing changed.
+    Expired,
+    /// The code was unknown, already used, expired, or of another kind of phone.
+    CodeInvalid,
+    /// The registry has no person with this ID number.
+    NoSuchPerson,
+    /// The registry's details for this ID number differ from the card's.
+    DetailsDiffer,
+    /// Register: this identity already has an account.
+    AlreadyRegistered,
+    /// Upgrade: the phone holds no account, or another person's.
+    NotThisCitizensPhone,
+    /// Upgrade: the account is plus already.
+    AlreadyPlus,
+    /// Register: the phone already holds an account (upgrade it instead).
+    PhoneHasAccount,
+}
+
+impl ActOutcome {
+    pub const ALL: [ActOutcome; 10] = [
+        ActOutcome::AwaitingCitizen,
+        ActOutcome::Confirmed,
+        ActOutcome::Expired,
+        ActOutcome::CodeInvalid,
+        ActOutcome::NoSuchPerson,
+        ActOutcome::DetailsDiffer,
+        ActOutcome::AlreadyRegistered,
+        ActOutcome::NotThisCitizensPhone,
+        ActOutcome::AlreadyPlus,
+        ActOutcome::PhoneHasAccount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActOutcome::AwaitingCitizen => "awaiting_citizen",
+            ActOutcome::Confirmed => "confirmed",
+            ActOutcome::Expired => "expired",
+            ActOutcome::CodeInvalid => "code_invalid",
+            ActOutcome::NoSuchPerson => "no_such_person",
+            ActOutcome::DetailsDiffer => "details_differ",
+            ActOutcome::AlreadyRegistered => "already_registered",
+            ActOutcome::NotThisCitizensPhone => "not_this_citizens_phone",
+            ActOutcome::AlreadyPlus => "already_plus",
+            ActOutcome::PhoneHasAccount => "phone_has_account",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActOutcome> {
+        ActOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// One act at a counter, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterAct {
+    /// `ca_` and random characters.
+    pub id: String,
+    pub kind: ActKind,
+    pub staff_id: String,
+    pub point_id: String,
+    pub at: UnixTime,
+    pub outcome: ActOutcome,
+    /// Upgrade: the account raised; register: the account created, once confirmed.
+    pub account_id: Option<AccountId>,
+    /// The device key that must confirm (from the code).
+    pub public_key: Option<String>,
+    pub device_id: Option<DeviceId>,
+    /// Keyed hash of the card's ID number, when it was valid.
+    pub hkid_hash: Option<String>,
+    /// `CardDetails` as JSON, sealed with the act id as associated data.
+    pub sealed_details: Option<Vec<u8>>,
+    /// Until when the citizen may confirm.
+    pub expires_at: Option<UnixTime>,
+    pub decided_at: Option<UnixTime>,
+}
+
+/// The card's details as the officer typed them (plaintext only in memory; no `Debug`, so
+/// that they cannot reach a log).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardDetails {
+    pub id_number: String,
+    pub name_en: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+}

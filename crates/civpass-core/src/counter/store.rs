@@ -1,0 +1,97 @@
+//! The counter slice's storage ports: staff and their assignments, registration points, the
+//! codes apps show, the acts officers perform; and the writes a confirmation makes together.
+
+use async_trait::async_trait;
+
+use crate::counter::model::{ActOutcome, CounterAct, RegistrationCode, RegistrationPoint, Staff};
+use crate::identity::evidence::EvidenceRecord;
+use crate::identity::model::{Account, Device, Tier};
+use crate::kernel::UnixTime;
+use crate::kernel::ids::AccountId;
+use crate::kernel::store::{StoreResult, TxScope};
+
+#[async_trait]
+pub trait StaffStore {
+    /// `Conflict` if the id is taken.
+    async fn insert_staff(&self, staff: &Staff) -> StoreResult<()>;
+    async fn find_staff(&self, id: &str) -> StoreResult<Option<Staff>>;
+    /// Everyone, oldest first.
+    async fn list_staff(&self) -> StoreResult<Vec<Staff>>;
+    /// Disables a member of staff; false if there is none, or they were disabled already.
+    async fn disable_staff(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Lets `staff_id` act at `point_id`; false if they already could.
+    async fn assign_staff(
+        &self,
+        staff_id: &str,
+        point_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// The points a member of staff is assigned to.
+    async fn assignments(&self, staff_id: &str) -> StoreResult<Vec<String>>;
+}
+
+#[async_trait]
+pub trait PointStore {
+    /// `Conflict` if the id is taken.
+    async fn insert_point(&self, point: &RegistrationPoint) -> StoreResult<()>;
+    async fn find_point(&self, id: &str) -> StoreResult<Option<RegistrationPoint>>;
+    /// Every point, oldest first.
+    async fn list_points(&self) -> StoreResult<Vec<RegistrationPoint>>;
+}
+
+#[async_trait]
+pub trait RegistrationCodeStore {
+    async fn insert_registration_code(&self, code: &RegistrationCode) -> StoreResult<()>;
+    /// Uses the code with this hash if it is unused and unexpired at `now`: each code is taken
+    /// at most once, even by two officers at once.
+    async fn take_registration_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<RegistrationCode>>;
+    /// Deletes codes that expired before `cutoff`; returns how many.
+    async fn delete_registration_codes_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait CounterActStore {
+    async fn insert_counter_act(&self, act: &CounterAct) -> StoreResult<()>;
+    async fn find_counter_act(&self, id: &str) -> StoreResult<Option<CounterAct>>;
+    /// Acts awaiting the confirmation of the device key `public_key` at `now`, oldest first.
+    async fn acts_awaiting(&self, public_key: &str, now: UnixTime) -> StoreResult<Vec<CounterAct>>;
+    /// Every act, oldest first, from `since` (for the figures and the audit).
+    async fn list_counter_acts(&self, since: UnixTime) -> StoreResult<Vec<CounterAct>>;
+}
+
+/// The writes a confirmation makes in one transaction: the act decided, and what it brings
+/// about (a new account with its first device and evidence, or a tier raised with its
+/// evidence).
+#[async_trait]
+pub trait CounterTransaction: Send {
+    /// Marks an act awaiting confirmation as `outcome`, if it still awaits and has not
+    /// expired at `now`; false if it did not.
+    async fn decide_counter_act(
+        &mut self,
+        id: &str,
+        outcome: ActOutcome,
+        account_id: Option<&AccountId>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// `Conflict` if the identity (its hash) or the device's key is registered already.
+    async fn insert_account(
+        &mut self,
+        account: &Account,
+        device: &Device,
+        evidence: &EvidenceRecord,
+    ) -> StoreResult<()>;
+    /// Sets an account's tier if it is `from`; false if it was not.
+    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool>;
+    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
+}
+
+/// The counter's transactions: `CounterTransaction`'s writes.
+pub enum CounterWrites {}
+
+impl TxScope for CounterWrites {
+    type Tx<'t> = dyn CounterTransaction + 't;
+}

@@ -1,0 +1,112 @@
+//! What the identity slice offers in-person registration (the counter slice): the registry
+//! check an officer runs on a card, with its outcomes told apart (the officer holds the card),
+//! and the account, vault and evidence records an in-person act creates.
+
+use time::Date;
+use time::macros::format_description;
+
+use crate::identity::IdentityService;
+use crate::identity::evidence::{EvidenceLevel, EvidenceRecord};
+use crate::identity::hkid::HkId;
+use crate::identity::model::{Account, Identity, Tier};
+use crate::identity::registration::normalise_name;
+use crate::identity::registry::RegistryError;
+use crate::kernel::{AccountId, Internal};
+
+/// The evidence method of an identity card checked by an officer (or a kiosk's card reader).
+pub const IN_PERSON_CARD: &str = "in_person_card";
+
+/// What the population registry says of a card's details (no `Debug`: it holds personal data).
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryCheck {
+    /// The registry's person, whose details the card's match.
+    Match(Box<Identity>),
+    NoSuchPerson,
+    DetailsDiffer,
+}
+
+impl IdentityService {
+    /// The keyed hash accounts are found by.
+    pub(crate) fn hkid_hash(&self, hkid: &HkId) -> String {
+        self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()])
+    }
+
+    /// Checks a card's details against the population registry: a name compared as the card
+    /// prints it (case, commas and spacing aside), a date of birth `YYYY-MM-DD`.
+    ///
+    /// Errors: the registry did not answer.
+    pub(crate) async fn check_card(
+        &self,
+        hkid: &HkId,
+        name_en: &str,
+        date_of_birth: &str,
+    ) -> Result<RegistryCheck, RegistryError> {
+        let Some(person) = self.registry.find_person(hkid).await? else {
+            return Ok(RegistryCheck::NoSuchPerson);
+        };
+        let dob = Date::parse(date_of_birth.trim(), format_description!("[year]-[month]-[day]"));
+        if normalise_name(&person.name_en) != normalise_name(name_en)
+            || dob.ok() != Some(person.date_of_birth)
+        {
+            return Ok(RegistryCheck::DetailsDiffer);
+        }
+        Ok(RegistryCheck::Match(Box::new(Identity {
+            hkid: hkid.to_string(),
+            name_en: person.name_en,
+            name_zh: person.name_zh,
+            date_of_birth: date_of_birth.trim().to_owned(),
+            gender: person.gender,
+        })))
+    }
+
+    /// A new account holding `identity` sealed in its vault.
+    pub(crate) fn new_account(
+        &self,
+        id: AccountId,
+        identity: &Identity,
+        tier: Tier,
+    ) -> Result<Account, Internal> {
+        let plaintext =
+            serde_json::to_vec(identity).map_err(|e| Internal::caused("writing an identity", e))?;
+        let vault = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(&plaintext, id.as_bytes())
+            .map_err(|e| Internal::caused("sealing a vault", e))?;
+        Ok(Account {
+            hkid_hash: self.hkid_hash(
+                &HkId::parse(&identity.hkid).map_err(|e| Internal::caused("a stored HKID", e))?,
+            ),
+            id,
+            tier,
+            vault,
+            created_at: self.ctx.now(),
+        })
+    }
+
+    /// The record of a card checked in person for `purpose` (`registration`, `upgrade`), at
+    /// the strong level; `reference` (the counter act) is sealed with the account id.
+    pub(crate) fn in_person_evidence(
+        &self,
+        account_id: &AccountId,
+        purpose: &str,
+        reference: &str,
+    ) -> Result<EvidenceRecord, Internal> {
+        let sealed_reference = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(reference.as_bytes(), account_id.as_bytes())
+            .map_err(|e| Internal::caused("sealing an evidence reference", e))?;
+        Ok(EvidenceRecord {
+            id: self.ctx.new_id().to_string(),
+            account_id: account_id.clone(),
+            purpose: purpose.to_owned(),
+            method: IN_PERSON_CARD.to_owned(),
+            level: EvidenceLevel::Strong,
+            sealed_reference,
+            verified_at: self.ctx.now(),
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! The device API's side of in-person registration: the app asks for a registration code to
+//! show at a counter, lists what an officer did that waits for its confirmation, and confirms
+//! it with its key (core's `counter` slice; docs/REGISTRATION.md).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use civpass_api::{
+    ConfirmRequest, ConfirmResponse, PendingList, PendingRequest, PendingView, Problem,
+    RegistrationCodeRequest, RegistrationCodeResponse,
+};
+use civpass_core::counter::CounterError;
+use civpass_core::kernel::error::Chain;
+
+use crate::AppState;
+use crate::error::{ApiError, no_store};
+use crate::extract::ApiJson;
+use crate::limits::{self, Routes};
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/api/v1/device/registration-codes", limits::DEVICE, post(registration_code))
+        .at("/api/v1/device/pending", limits::DEVICE, post(pending))
+        .at("/api/v1/device/pending/{id}/confirm", limits::DEVICE, post(confirm))
+        .into_router()
+}
+
+pub(crate) fn counter_error(e: CounterError) -> ApiError {
+    let (status, slug, title) = match &e {
+        CounterError::InvalidPublicKey | CounterError::Invalid(_) => {
+            (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid")
+        }
+        CounterError::InvalidProof => {
+            (StatusCode::UNAUTHORIZED, "invalid-proof", "The device's signature does not verify")
+        }
+        CounterError::UnknownDevice => {
+            (StatusCode::FORBIDDEN, "unknown-device", "The device is unknown or revoked")
+        }
+        CounterError::KeyEnrolled => {
+            (StatusCode::CONFLICT, "key-enrolled", "This key is an enrolled device's")
+        }
+        CounterError::StaleRequest => {
+            (StatusCode::BAD_REQUEST, "stale-request", "The signed time is too far from now")
+        }
+        CounterError::NotPending => {
+            (StatusCode::NOT_FOUND, "not-pending", "Nothing with this id waits for this device")
+        }
+        CounterError::Expired => {
+            (StatusCode::GONE, "confirmation-expired", "The time to confirm has passed")
+        }
+        CounterError::AccountExists => {
+            (StatusCode::CONFLICT, "account-exists", "This identity already has a civpass account")
+        }
+        CounterError::AlreadyPlus => {
+            (StatusCode::CONFLICT, "already-plus", "This account is plus already")
+        }
+        CounterError::RegistryUnavailable(cause) => {
+            tracing::warn!(cause = %Chain(cause), "the population registry did not answer");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "registry-unavailable",
+                "The population registry is unavailable; try again later",
+            )
+            .retry_after(30);
+        }
+        CounterError::Internal(cause) => return ApiError::internal(cause),
+        // The officer's errors do not arise from the device API.
+        _ => (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid"),
+    };
+    ApiError::new(status, slug, title).detail(e.to_string())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/registration-codes",
+    tag = "device",
+    request_body = RegistrationCodeRequest,
+    responses(
+        (status = 201, description = "A code to show at a counter (five minutes, single use)", body = RegistrationCodeResponse),
+        (status = 400, description = "Malformed input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The signature does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The device is unknown, revoked, or holds another key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is an enrolled device's: send its device id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn registration_code(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegistrationCodeRequest>,
+) -> Result<Response, ApiError> {
+    let issued = state
+        .services
+        .counter
+        .issue_code(&body.public_key, body.device_id.as_deref(), &body.signature)
+        .await
+        .map_err(counter_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(RegistrationCodeResponse {
+            code: issued.code,
+            expires_at: issued.expires_at,
+            enrolled: issued.enrolled,
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/pending",
+    tag = "device",
+    request_body = PendingRequest,
+    responses(
+        (status = 200, description = "What waits for this device's confirmation", body = PendingList),
+        (status = 400, description = "Malformed input, or a signed time too far from now", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The signature does not verify", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn pending(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PendingRequest>,
+) -> Result<Response, ApiError> {
+    let pending = state
+        .services
+        .counter
+        .pending(&body.public_key, body.at, &body.signature)
+        .await
+        .map_err(counter_error)?;
+    let pending = pending
+        .into_iter()
+        .map(|p| PendingView {
+            id: p.id,
+            kind: p.kind.as_str().to_owned(),
+            name_en: p.name_en,
+            point_name_en: p.point_name_en,
+            point_name_zh_hant: p.point_name_zh_hant,
+            point_name_zh_hans: p.point_name_zh_hans,
+            at: p.at,
+            expires_at: p.expires_at,
+        })
+        .collect();
+    Ok((StatusCode::OK, no_store(), Json(PendingList { pending })).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/pending/{id}/confirm",
+    tag = "device",
+    params(("id" = String, Path, description = "The act's id, from the pending list")),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "Done: registered or upgraded at plus", body = ConfirmResponse),
+        (status = 401, description = "The signature is not the bound key's", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The device was revoked meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id waits for confirmation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Registered or upgraded meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The time to confirm has passed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let done = state.services.counter.confirm(&id, &body.signature).await.map_err(counter_error)?;
+    Ok((
+        StatusCode::OK,
+        no_store(),
+        Json(ConfirmResponse {
+            account_id: done.account_id,
+            device_id: done.device_id,
+            tier: done.tier.as_str().to_owned(),
+        }),
+    )
+        .into_response())
+}

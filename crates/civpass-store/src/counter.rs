@@ -1,0 +1,337 @@
+//! The counter slice's ports: staff and their assignments, registration points, registration
+//! codes, counter acts, and the confirmation's transaction writes.
+
+use async_trait::async_trait;
+use civpass_core::counter::hours::Hours;
+use civpass_core::counter::model::{
+    ActKind, ActOutcome, CounterAct, PointKind, RegistrationCode, RegistrationPoint, Staff,
+    StaffRole,
+};
+use civpass_core::counter::store::{
+    CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffStore,
+};
+use civpass_core::identity::evidence::EvidenceRecord;
+use civpass_core::identity::model::{Account, Device, Tier};
+use civpass_core::kernel::AccountId;
+use civpass_core::kernel::clock::UnixTime;
+use civpass_core::kernel::store::{StoreError, StoreResult};
+use sqlx::any::AnyRow;
+
+use crate::SqlStore;
+use crate::sql::{col, execute_on, params};
+use crate::tx::SqlTransaction;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(format!("stored {what} is not valid"))
+}
+
+fn staff(row: &AnyRow) -> StoreResult<Staff> {
+    let role: String = col(row, "role")?;
+    Ok(Staff {
+        id: col(row, "id")?,
+        name: col(row, "name")?,
+        role: StaffRole::parse(&role).ok_or_else(|| corrupt("staff role"))?,
+        created_at: col(row, "created_at")?,
+        disabled_at: col(row, "disabled_at")?,
+    })
+}
+
+fn point(row: &AnyRow) -> StoreResult<RegistrationPoint> {
+    let kind: String = col(row, "kind")?;
+    let hours: String = col(row, "hours")?;
+    Ok(RegistrationPoint {
+        id: col(row, "id")?,
+        kind: PointKind::parse(&kind).ok_or_else(|| corrupt("point kind"))?,
+        name_en: col(row, "name_en")?,
+        name_zh_hant: col(row, "name_zh_hant")?,
+        name_zh_hans: col(row, "name_zh_hans")?,
+        district: col(row, "district")?,
+        hours: serde_json::from_str::<Hours>(&hours).map_err(|_| corrupt("point hours"))?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+fn code(row: &AnyRow) -> StoreResult<RegistrationCode> {
+    Ok(RegistrationCode {
+        code_hash: col(row, "code_hash")?,
+        public_key: col(row, "public_key")?,
+        device_id: col::<Option<String>>(row, "device_id")?.map(Into::into),
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+macro_rules! act_columns {
+    () => {
+        "id, kind, staff_id, point_id, at, outcome, account_id, public_key, device_id, hkid_hash, \
+         sealed_details, expires_at, decided_at"
+    };
+}
+
+fn act(row: &AnyRow) -> StoreResult<CounterAct> {
+    let kind: String = col(row, "kind")?;
+    let outcome: String = col(row, "outcome")?;
+    Ok(CounterAct {
+        id: col(row, "id")?,
+        kind: ActKind::parse(&kind).ok_or_else(|| corrupt("counter act kind"))?,
+        staff_id: col(row, "staff_id")?,
+        point_id: col(row, "point_id")?,
+        at: col(row, "at")?,
+        outcome: ActOutcome::parse(&outcome).ok_or_else(|| corrupt("counter act outcome"))?,
+        account_id: col::<Option<String>>(row, "account_id")?.map(Into::into),
+        public_key: col(row, "public_key")?,
+        device_id: col::<Option<String>>(row, "device_id")?.map(Into::into),
+        hkid_hash: col(row, "hkid_hash")?,
+        sealed_details: col(row, "sealed_details")?,
+        expires_at: col(row, "expires_at")?,
+        decided_at: col(row, "decided_at")?,
+    })
+}
+
+#[async_trait]
+impl StaffStore for SqlStore {
+    async fn insert_staff(&self, s: &Staff) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO staff (id, name, role, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5)",
+            params![&s.id, &s.name, s.role.as_str(), s.created_at, s.disabled_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_staff(&self, id: &str) -> StoreResult<Option<Staff>> {
+        self.fetch_optional(
+            "SELECT id, name, role, created_at, disabled_at FROM staff WHERE id = $1",
+            params![id],
+            staff,
+        )
+        .await
+    }
+
+    async fn list_staff(&self) -> StoreResult<Vec<Staff>> {
+        self.fetch_all(
+            "SELECT id, name, role, created_at, disabled_at FROM staff ORDER BY created_at, id",
+            params![],
+            staff,
+        )
+        .await
+    }
+
+    async fn disable_staff(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE staff SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+                params![now, id],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn assign_staff(
+        &self,
+        staff_id: &str,
+        point_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let added = self
+            .execute(
+                "INSERT INTO staff_assignments (staff_id, point_id, assigned_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (staff_id, point_id) DO NOTHING",
+                params![staff_id, point_id, now],
+            )
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn assignments(&self, staff_id: &str) -> StoreResult<Vec<String>> {
+        self.fetch_all(
+            "SELECT point_id FROM staff_assignments WHERE staff_id = $1 ORDER BY assigned_at, point_id",
+            params![staff_id],
+            |row| col(row, "point_id"),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl PointStore for SqlStore {
+    async fn insert_point(&self, p: &RegistrationPoint) -> StoreResult<()> {
+        let hours = serde_json::to_string(&p.hours).map_err(|_| corrupt("point hours"))?;
+        self.execute(
+            "INSERT INTO registration_points \
+             (id, kind, name_en, name_zh_hant, name_zh_hans, district, hours, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            params![
+                &p.id,
+                p.kind.as_str(),
+                &p.name_en,
+                &p.name_zh_hant,
+                &p.name_zh_hans,
+                &p.district,
+                hours,
+                p.created_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_point(&self, id: &str) -> StoreResult<Option<RegistrationPoint>> {
+        self.fetch_optional(
+            "SELECT id, kind, name_en, name_zh_hant, name_zh_hans, district, hours, created_at \
+             FROM registration_points WHERE id = $1",
+            params![id],
+            point,
+        )
+        .await
+    }
+
+    async fn list_points(&self) -> StoreResult<Vec<RegistrationPoint>> {
+        self.fetch_all(
+            "SELECT id, kind, name_en, name_zh_hant, name_zh_hans, district, hours, created_at \
+             FROM registration_points ORDER BY created_at, id",
+            params![],
+            point,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl RegistrationCodeStore for SqlStore {
+    async fn insert_registration_code(&self, c: &RegistrationCode) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO registration_codes (code_hash, public_key, device_id, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+            params![&c.code_hash, &c.public_key, &c.device_id, c.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn take_registration_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<RegistrationCode>> {
+        // One conditional UPDATE ... RETURNING: of two officers typing the same code, one gets it.
+        let taken = self
+            .write_returning(
+                "UPDATE registration_codes SET used_at = $1 \
+                 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+                 RETURNING code_hash, public_key, device_id, expires_at",
+                params![now, code_hash],
+                code,
+            )
+            .await?;
+        Ok(taken.into_iter().next())
+    }
+
+    async fn delete_registration_codes_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.execute("DELETE FROM registration_codes WHERE expires_at < $1", params![cutoff]).await
+    }
+}
+
+#[async_trait]
+impl CounterActStore for SqlStore {
+    async fn insert_counter_act(&self, a: &CounterAct) -> StoreResult<()> {
+        self.execute(
+            concat!(
+                "INSERT INTO counter_acts (",
+                act_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ),
+            params![
+                &a.id,
+                a.kind.as_str(),
+                &a.staff_id,
+                &a.point_id,
+                a.at,
+                a.outcome.as_str(),
+                &a.account_id,
+                &a.public_key,
+                &a.device_id,
+                &a.hkid_hash,
+                &a.sealed_details,
+                a.expires_at,
+                a.decided_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_counter_act(&self, id: &str) -> StoreResult<Option<CounterAct>> {
+        self.fetch_optional(
+            concat!("SELECT ", act_columns!(), " FROM counter_acts WHERE id = $1"),
+            params![id],
+            act,
+        )
+        .await
+    }
+
+    async fn acts_awaiting(&self, public_key: &str, now: UnixTime) -> StoreResult<Vec<CounterAct>> {
+        self.fetch_all(
+            concat!(
+                "SELECT ",
+                act_columns!(),
+                " FROM counter_acts WHERE public_key = $1 AND outcome = 'awaiting_citizen' \
+                 AND expires_at > $2 ORDER BY at, id"
+            ),
+            params![public_key, now],
+            act,
+        )
+        .await
+    }
+
+    async fn list_counter_acts(&self, since: UnixTime) -> StoreResult<Vec<CounterAct>> {
+        self.fetch_all(
+            concat!("SELECT ", act_columns!(), " FROM counter_acts WHERE at >= $1 ORDER BY at, id"),
+            params![since],
+            act,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl CounterTransaction for SqlTransaction<'_> {
+    async fn decide_counter_act(
+        &mut self,
+        id: &str,
+        outcome: ActOutcome,
+        account_id: Option<&AccountId>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let changed = execute_on(
+            self.conn,
+            "UPDATE counter_acts SET outcome = $1, account_id = COALESCE($2, account_id), decided_at = $3 \
+             WHERE id = $4 AND outcome = 'awaiting_citizen' AND expires_at > $3",
+            &params![outcome.as_str(), account_id.map(|a| a.as_str()), now, id],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_account(
+        &mut self,
+        account: &Account,
+        device: &Device,
+        evidence: &EvidenceRecord,
+    ) -> StoreResult<()> {
+        crate::identity::insert_account(self.conn, account, device, evidence).await
+    }
+
+    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool> {
+        let changed = execute_on(
+            self.conn,
+            "UPDATE accounts SET tier = $1 WHERE id = $2 AND tier = $3",
+            &params![to.as_str(), id, from.as_str()],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()> {
+        crate::identity::insert_evidence(self.conn, evidence).await
+    }
+}

@@ -1,0 +1,401 @@
+//! In-person registration end to end, on both databases: an officer at a registration point
+//! registers a new citizen at the plus tier, or upgrades a basic one, on the phone that shows
+//! the code, and it takes effect only when the citizen confirms with that phone's key; logins
+//! then carry `acr=plus` when asked. And the attacks of docs/SECURITY.md that must fail.
+
+use civpass_api::signing::confirm_message;
+use civpass_core::counter::hours::Hours;
+use civpass_core::counter::model::{ActKind, ActOutcome, CardDetails, PointKind, StaffRole};
+use civpass_core::counter::{CounterError, CounterRequest, NewPoint};
+use civpass_core::store::ports::*;
+use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
+use civpass_wallet::Wallet;
+
+use crate::oidc_params::{approve_as, id_token_claims, with};
+use crate::support::{self, AuthRequest, CALLBACK};
+
+fn always_open(kind: PointKind) -> NewPoint {
+    NewPoint {
+        kind,
+        name_en: "General Post Office".into(),
+        name_zh_hant: "郵政總局".into(),
+        name_zh_hans: "邮政总局".into(),
+        district: "Central and Western".into(),
+        hours: Hours::parse_weekly("mon-sun 00:00-24:00").unwrap(),
+    }
+}
+
+/// A point, an officer assigned to it; returns (point id, officer id).
+async fn counter_with_officer(server: &TestServer) -> (String, String) {
+    let counter = &server.services.counter;
+    let point = counter.add_point(always_open(PointKind::PostOffice)).await.unwrap();
+    let officer = counter.add_staff("Officer Wong", StaffRole::Officer).await.unwrap();
+    assert!(counter.assign(&officer.id, &point.id).await.unwrap());
+    (point.id, officer.id)
+}
+
+fn card(server: &TestServer, idx: usize) -> CardDetails {
+    let (id_number, name_en, date_of_birth) = server.person(idx);
+    CardDetails { id_number, name_en, date_of_birth }
+}
+
+async fn act(
+    server: &TestServer,
+    kind: ActKind,
+    (point, officer): (&str, &str),
+    code: &str,
+    card: CardDetails,
+) -> Result<civpass_core::counter::ActReport, CounterError> {
+    let req = CounterRequest { kind, staff_id: officer, point_id: point, code, card };
+    server.services.counter.act(req).await
+}
+
+/// A login asking for `acr_values=plus`: the ID token's acr, or the error it ended with.
+async fn plus_login(server: &TestServer, wallet: &Wallet) -> Result<String, String> {
+    let (id, secret) = server.client(CALLBACK).await;
+    let req = AuthRequest::new(&id, CALLBACK, "openid");
+    let (_, back) =
+        approve_as(server, wallet, &with(&req, server, &[("acr_values", "plus")])).await;
+    let Some(code) = support::query(&back, "code") else {
+        return Err(support::query(&back, "error").unwrap_or_default());
+    };
+    let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+    let claims = id_token_claims(tokens["id_token"].as_str().unwrap());
+    Ok(claims["acr"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn an_officer_registers_a_new_citizen_at_plus_once_the_phone_confirms() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (point, officer) = counter_with_officer(&server).await;
+        let mut phone = Wallet::create(&server.base).unwrap();
+        let code = phone.registration_code().await.unwrap();
+        assert!(!code.enrolled);
+        assert_eq!(code.code.len(), 9, "XXXX-XXXX");
+        // The officer types it as it comes, in lower case and without the dash.
+        let typed = code.code.replace('-', "").to_lowercase();
+        let report = act(&server, ActKind::Register, (&point, &officer), &typed, card(&server, 30))
+            .await
+            .unwrap();
+        assert_eq!(report.outcome, ActOutcome::AwaitingCitizen);
+
+        // Nothing exists until the citizen confirms on the phone, which sees what and where.
+        let pending = phone.pending().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].kind.as_str(), pending[0].name_en.as_str()),
+            ("register", server.person(30).1.as_str())
+        );
+        assert_eq!(pending[0].point_name_zh_hant, "郵政總局");
+
+        let done = phone.confirm(&pending[0]).await.unwrap();
+        assert_eq!(done.tier, "plus");
+        assert!(phone.pending().await.unwrap().is_empty());
+        // Confirmed once: again is refused.
+        let again = server.services.counter.confirm(&pending[0].id, "x").await;
+        assert!(matches!(again, Err(CounterError::NotPending)), "{again:?}");
+
+        assert_eq!(plus_login(&server, &phone).await, Ok("plus".to_owned()));
+        // The evidence that raised the tier is recorded: in person, strong.
+        let evidence = server.store.list_evidence(&done.account_id.as_str().into()).await.unwrap();
+        assert_eq!(evidence.len(), 1);
+        assert_eq!(
+            (evidence[0].method.as_str(), evidence[0].purpose.as_str()),
+            ("in_person_card", "registration")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_takes_effect_only_when_the_citizen_confirms() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (point, officer) = counter_with_officer(&server).await;
+        let mut phone = server.enrolled_wallet(31).await;
+        assert_eq!(
+            plus_login(&server, &phone).await,
+            Err("unmet_authentication_requirements".into())
+        );
+        let code = phone.registration_code().await.unwrap();
+        assert!(code.enrolled);
+        let report =
+            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 31))
+                .await
+                .unwrap();
+        assert_eq!(report.outcome, ActOutcome::AwaitingCitizen);
+        // Not confirmed: still basic.
+        assert_eq!(
+            plus_login(&server, &phone).await,
+            Err("unmet_authentication_requirements".into())
+        );
+        let pending = phone.pending().await.unwrap();
+        assert_eq!(pending[0].kind, "upgrade");
+        assert_eq!(phone.confirm(&pending[0]).await.unwrap().tier, "plus");
+        assert_eq!(plus_login(&server, &phone).await, Ok("plus".to_owned()));
+
+        // Upgraded already: the officer is told so.
+        let code = phone.registration_code().await.unwrap();
+        let report =
+            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 31))
+                .await
+                .unwrap();
+        assert_eq!(report.outcome, ActOutcome::AlreadyPlus);
+    }
+}
+
+#[tokio::test]
+async fn officers_are_told_each_outcome_apart_and_every_act_is_recorded_sealed() {
+    let server = spawn_server_with(&backends()[0], Options::default()).await;
+    let (point, officer) = counter_with_officer(&server).await;
+    let at = (point.as_str(), officer.as_str());
+    let enrolled = server.enrolled_wallet(40).await;
+    let mut enrolled = enrolled;
+    let mut fresh = Wallet::create(&server.base).unwrap();
+    let code = async |w: &mut Wallet| w.registration_code().await.unwrap().code;
+
+    let mut wrong_dob = card(&server, 41);
+    wrong_dob.date_of_birth = "1900-01-01".into();
+    let nobody = CardDetails {
+        id_number: civpass_core::identity::hkid::HkId::from_parts("Z", "999990")
+            .unwrap()
+            .to_string(),
+        name_en: "NOBODY, AT ALL".into(),
+        date_of_birth: "1990-01-01".into(),
+    };
+    let cases: Vec<(ActKind, String, CardDetails, ActOutcome)> = vec![
+        (ActKind::Register, code(&mut fresh).await, nobody, ActOutcome::NoSuchPerson),
+        (ActKind::Register, code(&mut fresh).await, wrong_dob, ActOutcome::DetailsDiffer),
+        (
+            ActKind::Register,
+            code(&mut fresh).await,
+            card(&server, 40),
+            ActOutcome::AlreadyRegistered,
+        ),
+        (
+            ActKind::Register,
+            code(&mut enrolled).await,
+            card(&server, 42),
+            ActOutcome::PhoneHasAccount,
+        ),
+        (
+            ActKind::Upgrade,
+            code(&mut fresh).await,
+            card(&server, 40),
+            ActOutcome::NotThisCitizensPhone,
+        ),
+        (
+            ActKind::Upgrade,
+            code(&mut enrolled).await,
+            card(&server, 43),
+            ActOutcome::NotThisCitizensPhone,
+        ),
+        (ActKind::Register, "ABCD-EFGH".into(), card(&server, 44), ActOutcome::CodeInvalid),
+    ];
+    for (kind, code, card, expected) in cases {
+        let report = act(&server, kind, at, &code, card).await.unwrap();
+        assert_eq!(report.outcome, expected, "{kind:?}");
+        assert!(report.expires_at.is_none());
+    }
+    // Every one recorded, and no card detail in the clear.
+    let recorded = server.store.list_counter_acts(0).await.unwrap();
+    assert_eq!(recorded.len(), 7);
+    let name = server.person(44).1;
+    for a in &recorded {
+        assert!(
+            a.sealed_details
+                .as_deref()
+                .is_none_or(|s| !s.windows(name.len()).any(|w| w == name.as_bytes()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_attacks_on_the_counter_fail() {
+    let server =
+        spawn_server_with(&backends()[0], Options { fixed_clock: true, ..Options::default() })
+            .await;
+    let clock = server.clock.clone().unwrap();
+    let counter = &server.services.counter;
+    let (point, officer) = counter_with_officer(&server).await;
+    let at = (point.as_str(), officer.as_str());
+
+    // An officer at a point they are not assigned to, or after being disabled, or while the
+    // point is closed; and an administrator, who does not serve citizens.
+    let elsewhere = counter.add_point(always_open(PointKind::Counter)).await.unwrap();
+    let mut phone = Wallet::create(&server.base).unwrap();
+    let code = phone.registration_code().await.unwrap().code;
+    let not_assigned =
+        act(&server, ActKind::Register, (&elsewhere.id, &officer), &code, card(&server, 50)).await;
+    assert!(matches!(not_assigned, Err(CounterError::NotAssigned)));
+    let mut closed = always_open(PointKind::MobileTeam);
+    closed.hours = Hours::Schedule {
+        visits: vec![Hours::parse_visit("2020-01-01 10:00-16:00 Tai Po Market").unwrap()],
+    };
+    let closed = counter.add_point(closed).await.unwrap();
+    counter.assign(&officer, &closed.id).await.unwrap();
+    let shut =
+        act(&server, ActKind::Register, (&closed.id, &officer), &code, card(&server, 50)).await;
+    assert!(matches!(shut, Err(CounterError::PointClosed)));
+    let admin = counter.add_staff("Admin Lee", StaffRole::Admin).await.unwrap();
+    counter.assign(&admin.id, &point).await.unwrap();
+    let by_admin =
+        act(&server, ActKind::Register, (&point, &admin.id), &code, card(&server, 50)).await;
+    assert!(matches!(by_admin, Err(CounterError::NotAnOfficer)));
+    let gone = counter.add_staff("Officer Ho", StaffRole::Officer).await.unwrap();
+    counter.assign(&gone.id, &point).await.unwrap();
+    counter.disable_staff(&gone.id).await.unwrap();
+    let disabled =
+        act(&server, ActKind::Register, (&point, &gone.id), &code, card(&server, 50)).await;
+    assert!(matches!(disabled, Err(CounterError::StaffDisabled)));
+
+    // The code still works once: the refusals above did not use it. Replayed, it is invalid.
+    let first = act(&server, ActKind::Register, at, &code, card(&server, 50)).await.unwrap();
+    assert_eq!(first.outcome, ActOutcome::AwaitingCitizen);
+    let replayed = act(&server, ActKind::Register, at, &code, card(&server, 51)).await.unwrap();
+    assert_eq!(replayed.outcome, ActOutcome::CodeInvalid);
+
+    // Another device cannot confirm: its signature is not the bound key's.
+    let other = Wallet::create(&server.base).unwrap();
+    let forged =
+        other.sign_message(&confirm_message(&server.base, &first.act_id, "register")).unwrap();
+    assert!(matches!(
+        counter.confirm(&first.act_id, &forged).await,
+        Err(CounterError::InvalidProof)
+    ));
+    let mut other = other;
+    assert!(other.pending().await.unwrap().is_empty(), "nor see it");
+
+    // An expired code, and an act not confirmed in time, do nothing.
+    let late_code = phone.registration_code().await.unwrap().code;
+    let pending = phone.pending().await.unwrap();
+    clock.advance(601);
+    let expired = act(&server, ActKind::Register, at, &late_code, card(&server, 52)).await.unwrap();
+    assert_eq!(expired.outcome, ActOutcome::CodeInvalid);
+    let sig =
+        phone.sign_message(&confirm_message(&server.base, &pending[0].id, "register")).unwrap();
+    assert!(matches!(counter.confirm(&pending[0].id, &sig).await, Err(CounterError::Expired)));
+
+    // Registry probing through the counter: limited per officer, each act recorded.
+    let mut limited = None;
+    for _ in 0..70 {
+        match act(&server, ActKind::Register, at, "ZZZZ-ZZZZ", card(&server, 53)).await {
+            Ok(_) => {}
+            Err(e) => {
+                limited = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(matches!(limited, Some(CounterError::TooManyActs { .. })), "{limited:?}");
+}
+
+/// The commands an operator scripts, against a running server's data directory, and the
+/// wallet's side: staff and points, a registration at the counter, the citizen's confirmation.
+#[tokio::test]
+async fn the_command_line_runs_a_counter_registration_end_to_end() {
+    use std::process::{Command, Stdio};
+    let db = civpass_testkit::TestDb::create(&civpass_testkit::Backend::Sqlite).await;
+    let dir = db.dir.to_str().unwrap().to_owned();
+    let (mut server, base) = support::serve_binary(&["--data-dir", &dir], &[], Stdio::null());
+    let civpass = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_civpass")).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let json = |args: &[&str]| {
+        let (ok, out, err) = civpass(args);
+        assert!(ok, "{args:?}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let point = json(&[
+        "points",
+        "add",
+        "--data-dir",
+        &dir,
+        "--json",
+        "--kind",
+        "counter",
+        "--name-en",
+        "Immigration Tower",
+        "--name-zh-hant",
+        "入境事務大樓",
+        "--name-zh-hans",
+        "入境事务大楼",
+        "--district",
+        "Wan Chai",
+        "--hours",
+        "mon-sun 00:00-24:00",
+    ]);
+    let point = point["id"].as_str().unwrap().to_owned();
+    let officer = json(&[
+        "staff",
+        "add",
+        "--data-dir",
+        &dir,
+        "--json",
+        "--name",
+        "Officer Lam",
+        "--role",
+        "officer",
+    ]);
+    let officer = officer["id"].as_str().unwrap().to_owned();
+    // Not yet assigned: refused, with a reason, and nothing recorded.
+    let wallet = db.dir.join("phone.wallet.json");
+    let wallet = wallet.to_str().unwrap();
+    let code =
+        json(&["wallet", "registration-code", "--wallet", wallet, "--server", &base, "--json"]);
+    let code = code["code"].as_str().unwrap().to_owned();
+    let registry = civpass_registry::SandboxRegistry::generate(40);
+    let person = &registry.people()[33];
+    let (hkid, name, dob) =
+        (person.hkid.to_string(), person.name_en.clone(), person.date_of_birth.to_string());
+    let register = |code: &str| {
+        civpass(&[
+            "counter",
+            "register",
+            "--data-dir",
+            &dir,
+            "--json",
+            "--point",
+            &point,
+            "--officer",
+            &officer,
+            "--code",
+            code,
+            "--id-number",
+            &hkid,
+            "--name-en",
+            &name,
+            "--dob",
+            &dob,
+        ])
+    };
+    let (ok, _, err) = register(&code);
+    assert!(!ok && err.contains("not assigned"), "{err}");
+    json(&["staff", "assign", "--data-dir", &dir, "--json", &officer, &point]);
+    let staff = json(&["staff", "list", "--data-dir", &dir, "--json"]);
+    assert_eq!(staff[0]["points"][0], point.as_str());
+    assert_eq!(json(&["points", "list", "--data-dir", &dir, "--json"])[0]["kind"], "counter");
+
+    let (ok, out, err) = register(&code);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["outcome"], "awaiting_citizen");
+    let pending = json(&["wallet", "pending", "--wallet", wallet, "--json"]);
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    let (ok, _, err) = civpass(&["wallet", "confirm", "nope", "--wallet", wallet]);
+    assert!(!ok && err.contains("nothing with id nope"), "{err}");
+    let done = json(&["wallet", "confirm", &id, "--wallet", wallet, "--json"]);
+    assert_eq!(done["tier"], "plus");
+    // The wallet now holds the account: a second code is for an upgrade, refused as plus.
+    let code =
+        json(&["wallet", "registration-code", "--wallet", wallet, "--server", &base, "--json"]);
+    assert_eq!(code["enrolled"], true);
+    server.kill().unwrap();
+    let _ = server.wait();
+}
