@@ -27,6 +27,8 @@ async fn an_unreachable_registry_is_a_503_and_the_log_says_why_with_the_request_
     let hkid = person.hkid.to_string();
     let res = reqwest::Client::new()
         .post(format!("{base}/api/v1/device/passkey-registrations"))
+        // Another request's id, as a client might send to muddle an investigation: ignored.
+        .header("x-request-id", "forged-id")
         .json(&json!({
             "id_number": hkid, "name_en": person.name_en, "date_of_birth": person.date_of_birth.to_string(),
             "evidence": {"session": "s-1", "reference": support::identity_check(&base, &hkid).await},
@@ -37,6 +39,7 @@ async fn an_unreachable_registry_is_a_503_and_the_log_says_why_with_the_request_
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers().contains_key("retry-after"));
     let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(request_id, "forged-id", "every request gets an id of ours");
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["type"], "https://civpass.dev/problems/registry-unavailable");
     assert!(!problem.to_string().to_lowercase().contains("refused"), "the cause is for the log");
@@ -54,6 +57,7 @@ async fn an_unreachable_registry_is_a_503_and_the_log_says_why_with_the_request_
     assert!(cause.contains("connection refused"), "{cause}");
     assert_eq!(told[0]["span"]["request_id"], request_id.as_str());
     assert!(!log.contains(&hkid), "the log holds no HKID");
+    assert!(!log.contains("forged-id"));
 }
 
 #[tokio::test]
