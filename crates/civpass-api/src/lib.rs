@@ -115,6 +115,34 @@ pub struct EnrolmentResponse {
     pub transferred: bool,
 }
 
+/// One of the account's devices.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    /// `software` or `passkey`.
+    pub kind: String,
+    /// Unix seconds.
+    pub added_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The device this app session was opened with.
+    pub current: bool,
+}
+
+/// One entry of the account's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    /// Unix seconds.
+    pub at: i64,
+    /// `registered`, `upgraded`, `device_added`, `device_revoked`, `suspended`, `reinstated`,
+    /// `downgraded`.
+    pub what: String,
+    /// `remote`, `counter`, `app` or `operator`.
+    pub channel: String,
+    pub device_id: Option<String>,
+    /// The registration point's name in English, Traditional and Simplified Chinese.
+    pub point: Option<Vec<String>>,
+}
+
 /// A request for a registration code to show at a counter.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -127,6 +127,7 @@ impl Platform {
             consent: consent.clone(),
             oidc: oidc.clone(),
             store,
+            counter: counter.clone(),
         };
         Platform { identity, device, consent, keys, oidc, account, counter, ports }
     }

@@ -11,7 +11,7 @@ use civpass_core::counter::store::{
     CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffStore,
 };
 use civpass_core::identity::evidence::EvidenceRecord;
-use civpass_core::identity::model::{Account, Device, Tier};
+use civpass_core::identity::model::{Account, Device};
 use civpass_core::kernel::AccountId;
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
@@ -319,16 +319,6 @@ impl CounterTransaction for SqlTransaction<'_> {
         evidence: &EvidenceRecord,
     ) -> StoreResult<()> {
         crate::identity::insert_account(self.conn, account, device, evidence).await
-    }
-
-    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool> {
-        let changed = execute_on(
-            self.conn,
-            "UPDATE accounts SET tier = $1 WHERE id = $2 AND tier = $3",
-            &params![to.as_str(), id, from.as_str()],
-        )
-        .await?;
-        Ok(changed == 1)
     }
 
     async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()> {

@@ -3,7 +3,11 @@
 
 use async_trait::async_trait;
 use civpass_core::identity::evidence::EvidenceRecord;
-use civpass_core::identity::model::{Account, Device};
+use civpass_core::identity::model::{Account, AccountEvent, Device, OperatorAct, Tier};
+use civpass_core::identity::store::AccountWrites;
+use civpass_core::kernel::{AccountId, DeviceId};
+
+use crate::tx::SqlTransaction;
 use civpass_core::identity::store::{AccountStore, AttemptStore};
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
@@ -43,16 +47,53 @@ impl AccountStore for SqlStore {
 
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>> {
         self.fetch_optional(
-            "SELECT id, hkid_hash, tier, vault, created_at FROM accounts WHERE hkid_hash = $1",
+            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at FROM accounts WHERE hkid_hash = $1",
             params![hkid_hash],
             rows::account,
         )
         .await
     }
 
+    async fn list_account_events(
+        &self,
+        account_id: &civpass_core::kernel::AccountId,
+    ) -> StoreResult<Vec<AccountEvent>> {
+        self.fetch_all(
+            "SELECT id, account_id, at, kind, sealed_reason FROM account_events \
+             WHERE account_id = $1 ORDER BY at, id",
+            params![account_id],
+            |row| {
+                let kind: String = col(row, "kind")?;
+                Ok(AccountEvent {
+                    id: col(row, "id")?,
+                    account_id: col::<String>(row, "account_id")?.into(),
+                    at: col(row, "at")?,
+                    kind: OperatorAct::parse(&kind).ok_or_else(|| {
+                        StoreError::backend("stored account event kind is not valid")
+                    })?,
+                    sealed_reason: col(row, "sealed_reason")?,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn list_devices(
+        &self,
+        account_id: &civpass_core::kernel::AccountId,
+    ) -> StoreResult<Vec<Device>> {
+        self.fetch_all(
+            "SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at \
+             FROM devices WHERE account_id = $1 ORDER BY created_at, id",
+            params![account_id],
+            rows::device,
+        )
+        .await
+    }
+
     async fn get_account(&self, id: &civpass_core::kernel::AccountId) -> StoreResult<Account> {
         self.fetch_optional(
-            "SELECT id, hkid_hash, tier, vault, created_at FROM accounts WHERE id = $1",
+            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at FROM accounts WHERE id = $1",
             params![id],
             rows::account,
         )
@@ -129,4 +170,66 @@ pub(crate) async fn insert_evidence(
     )
     .await?;
     Ok(())
+}
+
+#[async_trait]
+impl AccountWrites for SqlTransaction<'_> {
+    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool> {
+        let changed = execute_on(
+            self.conn,
+            "UPDATE accounts SET tier = $1 WHERE id = $2 AND tier = $3",
+            &params![to.as_str(), id, from.as_str()],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_suspended(&mut self, id: &AccountId, at: Option<UnixTime>) -> StoreResult<bool> {
+        let changed = match at {
+            Some(at) => {
+                execute_on(
+                    self.conn,
+                    "UPDATE accounts SET suspended_at = $1 WHERE id = $2 AND suspended_at IS NULL",
+                    &params![at, id],
+                )
+                .await?
+            }
+            None => {
+                execute_on(
+                    self.conn,
+                    "UPDATE accounts SET suspended_at = NULL WHERE id = $1 AND suspended_at IS NOT NULL",
+                    &params![id],
+                )
+                .await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
+    async fn insert_account_event(&mut self, e: &AccountEvent) -> StoreResult<()> {
+        execute_on(
+            self.conn,
+            "INSERT INTO account_events (id, account_id, at, kind, sealed_reason) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &params![&e.id, &e.account_id, e.at, e.kind.as_str(), &e.sealed_reason],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_device(
+        &mut self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let changed = execute_on(
+            self.conn,
+            "UPDATE devices SET revoked_at = $1 \
+             WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+            &params![now, device_id, account_id],
+        )
+        .await?;
+        Ok(changed == 1)
+    }
 }

@@ -45,6 +45,7 @@ pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {
         tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier"))?,
         vault: col(row, "vault")?,
         created_at: col(row, "created_at")?,
+        suspended_at: col(row, "suspended_at")?,
     })
 }
 

@@ -9,9 +9,9 @@ use civpass_api::signing::{
 };
 use civpass_api::{
     ConfirmRequest, ConfirmResponse, DecisionRequest, DecisionResponse, DeviceChallenge,
-    DeviceChallengeRequest, EnrolmentRequest, EnrolmentResponse, EvidenceSubmission,
-    IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView, MyData,
-    PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
+    DeviceChallengeRequest, DeviceView, EnrolmentRequest, EnrolmentResponse, EvidenceSubmission,
+    HistoryView, IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView,
+    MyData, PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
     RegistrationCodeResponse, SessionRequest, SessionResponse, TransferAuthorisation,
 };
 use civpass_crypto::jws::DeviceKeyPair;
@@ -486,6 +486,39 @@ impl Wallet {
         session: &SessionResponse,
     ) -> Result<Vec<LinkedServiceView>, WalletError> {
         self.get_me(session, "/services").await
+    }
+
+    /// The account's devices, active and revoked.
+    pub async fn devices(&self, session: &SessionResponse) -> Result<Vec<DeviceView>, WalletError> {
+        self.get_me(session, "/devices").await
+    }
+
+    /// What happened to the account, where and when.
+    pub async fn history(
+        &self,
+        session: &SessionResponse,
+    ) -> Result<Vec<HistoryView>, WalletError> {
+        self.get_me(session, "/history").await
+    }
+
+    /// Revokes another device of the account (a lost phone).
+    pub async fn revoke_device(
+        &self,
+        session: &SessionResponse,
+        device_id: &str,
+    ) -> Result<(), WalletError> {
+        let url = format!("{}/api/v1/device/me/devices/{device_id}/revoke", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        read::<()>(res).await
     }
 
     /// Unlinks a service: it loses its tokens and the citizen's consent.

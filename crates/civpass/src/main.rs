@@ -61,6 +61,9 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Citizens' accounts: suspend, reinstate, downgrade, history.
+    #[command(subcommand)]
+    Accounts(cli::accounts::AccountsCommand),
     /// The registration operator's staff.
     #[command(subcommand)]
     Staff(cli::counter::StaffCommand),
@@ -129,6 +132,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Backup { storage, output } => cli::backup::backup(storage, output, file).await,
         Command::Restore { storage, input } => cli::backup::restore(storage, input, file).await,
         Command::Client(command) => cli::client::client(command, file).await,
+        Command::Accounts(command) => cli::accounts::accounts(command, file).await,
         Command::Staff(command) => cli::counter::staff(command, file).await,
         Command::Points(command) => cli::counter::points(command, file).await,
         Command::Counter(command) => cli::counter::counter(command, file).await,

@@ -1,6 +1,7 @@
 //! The citizen's own view of their account in the app: a short session opened with the device
 //! key, the identity data held, the services linked and what each received, and unlinking.
 
+pub mod lifecycle;
 pub mod model;
 pub mod store;
 
@@ -102,6 +103,7 @@ pub struct AccountService {
     pub(crate) consent: ConsentService,
     pub(crate) oidc: OidcService,
     pub(crate) store: Arc<dyn AccountStores>,
+    pub(crate) counter: crate::counter::CounterService,
 }
 
 impl AccountService {

@@ -647,6 +647,15 @@ impl CounterService {
         })
     }
 
+    /// The point where an act was performed (for an account's history).
+    pub(crate) async fn point_of_act(
+        &self,
+        act_id: &str,
+    ) -> Result<Option<RegistrationPoint>, Internal> {
+        let Some(act) = self.store.find_counter_act(act_id).await? else { return Ok(None) };
+        Ok(self.store.find_point(&act.point_id).await?)
+    }
+
     /// Deletes registration codes that expired; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_registration_codes_before(self.ctx.now()).await?)

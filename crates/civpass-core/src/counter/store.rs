@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use crate::counter::model::{ActOutcome, CounterAct, RegistrationCode, RegistrationPoint, Staff};
 use crate::identity::evidence::EvidenceRecord;
-use crate::identity::model::{Account, Device, Tier};
+use crate::identity::model::{Account, Device};
+use crate::identity::store::AccountWrites;
 use crate::kernel::UnixTime;
 use crate::kernel::ids::AccountId;
 use crate::kernel::store::{StoreResult, TxScope};
@@ -67,7 +68,7 @@ pub trait CounterActStore {
 /// about (a new account with its first device and evidence, or a tier raised with its
 /// evidence).
 #[async_trait]
-pub trait CounterTransaction: Send {
+pub trait CounterTransaction: AccountWrites + Send {
     /// Marks an act awaiting confirmation as `outcome`, if it still awaits and has not
     /// expired at `now`; false if it did not.
     async fn decide_counter_act(
@@ -84,8 +85,6 @@ pub trait CounterTransaction: Send {
         device: &Device,
         evidence: &EvidenceRecord,
     ) -> StoreResult<()>;
-    /// Sets an account's tier if it is `from`; false if it was not.
-    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool>;
     async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
 }
 

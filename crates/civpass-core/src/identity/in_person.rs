@@ -82,6 +82,7 @@ impl IdentityService {
             tier,
             vault,
             created_at: self.ctx.now(),
+            suspended_at: None,
         })
     }
 

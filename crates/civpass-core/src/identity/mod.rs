@@ -56,6 +56,44 @@ impl IdentityService {
         self.store.find_account_by_hkid_hash(hkid_hash).await
     }
 
+    /// An account's devices, active and revoked, oldest first.
+    pub(crate) async fn devices_of(&self, account_id: &AccountId) -> Result<Vec<Device>, Internal> {
+        Ok(self.store.list_devices(account_id).await?)
+    }
+
+    /// The operator's acts on an account, oldest first.
+    pub(crate) async fn account_events(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Vec<crate::identity::model::AccountEvent>, Internal> {
+        Ok(self.store.list_account_events(account_id).await?)
+    }
+
+    /// An operator's reason, opened.
+    pub(crate) fn open_reason(
+        &self,
+        event: &crate::identity::model::AccountEvent,
+    ) -> Result<String, Internal> {
+        let plain = self
+            .ctx
+            .secrets
+            .sealing
+            .open(&event.sealed_reason, event.account_id.as_bytes())
+            .map_err(|e| Internal::caused("opening a reason", e))?;
+        String::from_utf8(plain).map_err(|e| Internal::caused("reading a reason", e))
+    }
+
+    /// The reference an evidence record keeps sealed (a vendor's session, or a counter act).
+    pub(crate) fn evidence_reference(&self, record: &EvidenceRecord) -> Result<String, Internal> {
+        let plain = self
+            .ctx
+            .secrets
+            .sealing
+            .open(&record.sealed_reference, record.account_id.as_bytes())
+            .map_err(|e| Internal::caused("opening an evidence reference", e))?;
+        String::from_utf8(plain).map_err(|e| Internal::caused("reading an evidence reference", e))
+    }
+
     /// Whether an active device holds this public key.
     pub(crate) async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
         self.store.public_key_in_use(public_key).await

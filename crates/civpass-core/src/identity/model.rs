@@ -40,6 +40,48 @@ pub struct Account {
     /// `Identity` as JSON, sealed with the account id as associated data.
     pub vault: Vec<u8>,
     pub created_at: UnixTime,
+    /// Set while an operator has suspended the account: it cannot log in.
+    pub suspended_at: Option<UnixTime>,
+}
+
+/// What an operator did to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAct {
+    Suspended,
+    Reinstated,
+    /// Plus lowered to basic.
+    Downgraded,
+}
+
+impl OperatorAct {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorAct::Suspended => "suspended",
+            OperatorAct::Reinstated => "reinstated",
+            OperatorAct::Downgraded => "downgraded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OperatorAct> {
+        Some(match text {
+            "suspended" => OperatorAct::Suspended,
+            "reinstated" => OperatorAct::Reinstated,
+            "downgraded" => OperatorAct::Downgraded,
+            _ => return None,
+        })
+    }
+}
+
+/// An operator's act on an account, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountEvent {
+    pub id: String,
+    pub account_id: AccountId,
+    pub at: UnixTime,
+    pub kind: OperatorAct,
+    /// The operator's reason, sealed with the account id.
+    pub sealed_reason: Vec<u8>,
 }
 
 /// The verified identity data held for a citizen (plaintext only in memory).

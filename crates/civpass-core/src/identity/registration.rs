@@ -338,6 +338,7 @@ impl IdentityService {
             tier: Tier::Basic,
             vault,
             created_at: now,
+            suspended_at: None,
         };
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         match self.store.insert_account(&account, &device, &evidence).await {

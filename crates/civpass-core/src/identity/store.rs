@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::identity::evidence::EvidenceRecord;
-use crate::identity::model::Account;
 use crate::identity::model::Device;
+use crate::identity::model::{Account, AccountEvent, Tier};
 use crate::kernel::UnixTime;
 use crate::kernel::ids::{AccountId, DeviceId};
 use crate::kernel::store::StoreResult;
@@ -24,6 +24,29 @@ pub trait AccountStore {
     async fn list_evidence(&self, account_id: &AccountId) -> StoreResult<Vec<EvidenceRecord>>;
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
     async fn get_account(&self, id: &AccountId) -> StoreResult<Account>;
+    /// The operator's acts on an account, oldest first.
+    async fn list_account_events(&self, account_id: &AccountId) -> StoreResult<Vec<AccountEvent>>;
+    /// An account's devices, active and revoked, oldest first.
+    async fn list_devices(&self, account_id: &AccountId) -> StoreResult<Vec<Device>>;
+}
+
+/// The account writes a slice's transaction offers (the counter's confirmation, an operator's
+/// act with the logouts it causes).
+#[async_trait]
+pub trait AccountWrites: Send {
+    /// Sets an account's tier if it is `from`; false if it was not.
+    async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool>;
+    /// Suspends (`Some(at)`) an active account or reinstates (`None`) a suspended one; false if
+    /// it was not in the state to change from.
+    async fn set_suspended(&mut self, id: &AccountId, at: Option<UnixTime>) -> StoreResult<bool>;
+    async fn insert_account_event(&mut self, event: &AccountEvent) -> StoreResult<()>;
+    /// Revokes an active device of the account; false if it was not one.
+    async fn revoke_device(
+        &mut self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Counters of attempts per key in fixed windows: how many times something (a registration

@@ -277,6 +277,8 @@ pub enum DeviceError {
     AccountLevelTooLow,
     #[error("the service expected another citizen; the login request has ended")]
     OtherCitizen,
+    #[error("this account is suspended; the login request has ended")]
+    AccountSuspended,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -941,6 +943,14 @@ impl OidcService {
         let decision = match req.verdict {
             Verdict::Deny => Decision::End(Ending::Denied),
             Verdict::Approve => {
+                // A suspended account logs in nowhere: the request ends, and the service is
+                // told the citizen did not log in.
+                let account =
+                    self.identity.account(&device.account_id).await.map_err(Internal::from)?;
+                if account.suspended_at.is_some() {
+                    self.end_login_request(&request.id, Ending::Denied).await?;
+                    return Err(DeviceError::AccountSuspended);
+                }
                 // One wrong guess ends the request: with two digits, retries would make
                 // guessing a hijacked QR code's number practical. In the browser that started
                 // the login, the code is not asked for.

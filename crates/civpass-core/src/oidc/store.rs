@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::consent::store::ConsentWrites;
+use crate::identity::store::AccountWrites;
 use crate::kernel::UnixTime;
 use crate::kernel::ids::{AccountId, ClientId, GrantId, LoginRequestId};
 use crate::kernel::outbox::OutboxWrites;
@@ -171,7 +172,14 @@ impl TxScope for OidcWrites {
 /// `kernel::store::transact`), with the consent and outbox writes beneath them. Each reads and
 /// writes only what its name says; the rules that combine them live in core.
 #[async_trait]
-pub trait OidcTransaction: ConsentWrites + OutboxWrites + Send {
+pub trait OidcTransaction: ConsentWrites + OutboxWrites + AccountWrites + Send {
+    /// Revokes every live grant of an account, with every client; returns them with their
+    /// clients.
+    async fn revoke_account_grants(
+        &mut self,
+        account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(GrantId, ClientId)>>;
     /// Revokes every live grant of an account with a client; returns their ids.
     async fn revoke_live_grants(
         &mut self,

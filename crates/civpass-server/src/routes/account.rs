@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use civpass_api::{
-    DeviceChallenge, DeviceChallengeRequest, EvidenceView, LinkedServiceView, MyData, Problem,
-    ReleaseView, SessionRequest, SessionResponse,
+    DeviceChallenge, DeviceChallengeRequest, DeviceView, EvidenceView, HistoryView,
+    LinkedServiceView, MyData, Problem, ReleaseView, SessionRequest, SessionResponse,
 };
 use civpass_core::account::SessionError;
 use civpass_core::device::passkey::DeviceProof;
@@ -27,6 +27,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me", limits::DEVICE, get(my_data))
         .at("/api/v1/device/me/services", limits::DEVICE, get(services))
         .at("/api/v1/device/me/services/{client_id}", limits::DEVICE, delete(unlink))
+        .at("/api/v1/device/me/devices", limits::DEVICE, get(devices))
+        .at("/api/v1/device/me/devices/{id}/revoke", limits::DEVICE, post(revoke_device))
+        .at("/api/v1/device/me/history", limits::DEVICE, get(history))
         .into_router()
 }
 
@@ -226,4 +229,81 @@ pub(crate) async fn unlink(
         .await
         .map_err(session_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/devices",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "The account's devices, active and revoked, oldest first", body = Vec<DeviceView>),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn devices(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let list = state.services.account.my_devices(bearer.or_empty()).await.map_err(session_error)?;
+    let views: Vec<DeviceView> = list
+        .into_iter()
+        .map(|d| DeviceView {
+            id: d.id,
+            kind: d.kind,
+            added_at: d.added_at,
+            revoked_at: d.revoked_at,
+            current: d.current,
+        })
+        .collect();
+    Ok((no_store(), Json(views)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/devices/{id}/revoke",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "Another active device of this account")),
+    responses(
+        (status = 204, description = "Revoked: it can no longer approve logins or open sessions"),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not another active device of this account (the current one is not revoked here)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.services.account.revoke_my_device(bearer.or_empty(), &id).await.map_err(session_error)?;
+    Ok((StatusCode::NO_CONTENT, no_store()).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/history",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "What happened to the account, where and when, oldest first", body = Vec<HistoryView>),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let list = state.services.account.my_history(bearer.or_empty()).await.map_err(session_error)?;
+    let views: Vec<HistoryView> = list
+        .into_iter()
+        .map(|h| HistoryView {
+            at: h.at,
+            what: h.what,
+            channel: h.channel,
+            device_id: h.device_id,
+            point: h.point.map(Vec::from),
+        })
+        .collect();
+    Ok((no_store(), Json(views)).into_response())
 }

@@ -301,6 +301,11 @@ fn device_error(e: DeviceError) -> ApiError {
             "other-citizen",
             "The service expected another citizen; the login request has ended",
         ),
+        DeviceError::AccountSuspended => (
+            StatusCode::FORBIDDEN,
+            "account-suspended",
+            "This account is suspended; the login request has ended",
+        ),
         DeviceError::NotAPasskey => (
             StatusCode::BAD_REQUEST,
             "not-a-passkey",

@@ -22,6 +22,9 @@ use utoipa::OpenApi;
         crate::routes::account::my_data,
         crate::routes::account::services,
         crate::routes::account::unlink,
+        crate::routes::account::devices,
+        crate::routes::account::revoke_device,
+        crate::routes::account::history,
     ),
     modifiers(&AppSessionAuth),
     tags(

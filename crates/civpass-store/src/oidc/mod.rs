@@ -20,6 +20,32 @@ use login::{decide_login_request, redeem_code};
 
 #[async_trait]
 impl OidcTransaction for SqlTransaction<'_> {
+    async fn revoke_account_grants(
+        &mut self,
+        account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(GrantId, ClientId)>> {
+        let revoked = bind_all(
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 \
+                 AND revoked_at IS NULL RETURNING id, client_id",
+            ),
+            &params![now, account_id],
+        )
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(backend)?;
+        revoked
+            .iter()
+            .map(|row| {
+                Ok((
+                    col::<String>(row, "id").map(GrantId::from)?,
+                    col::<String>(row, "client_id").map(ClientId::from)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn revoke_live_grants(
         &mut self,
         account_id: &AccountId,

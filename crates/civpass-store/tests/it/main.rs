@@ -134,6 +134,7 @@ fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
             tier: Tier::Basic,
             vault: vec![1, 2, 3, 0, 255],
             created_at: 1,
+            suspended_at: None,
         },
         Device {
             id: format!("d-{id}").into(),

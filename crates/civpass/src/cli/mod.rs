@@ -2,6 +2,7 @@
 //! `keys` and `registry` administer the platform, `wallet` acts as a citizen's device and
 //! `bench` measures a running server.
 
+pub(crate) mod accounts;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod client;

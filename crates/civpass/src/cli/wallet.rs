@@ -106,6 +106,19 @@ pub(crate) enum WalletCommand {
         #[command(flatten)]
         args: WalletArgs,
     },
+    /// List this account's devices, or revoke another one (a lost phone) with --revoke.
+    Devices {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// Revoke this device (not this wallet's own).
+        #[arg(long)]
+        revoke: Option<String>,
+    },
+    /// What happened to this account, where and when.
+    History {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
     /// List what an officer did that waits for this wallet's confirmation.
     Pending {
         #[command(flatten)]
@@ -183,6 +196,57 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                         "to register at plus on this wallet"
                     }
                 );
+            }
+            Ok(())
+        }
+        WalletCommand::Devices { args, revoke } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            if let Some(id) = revoke {
+                wallet.revoke_device(&session, &id).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({"revoked": id}));
+                } else {
+                    println!("revoked {id}: it can no longer approve logins");
+                }
+                return Ok(());
+            }
+            let devices = wallet.devices(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&devices)?);
+            } else {
+                for d in devices {
+                    let state = match d.revoked_at {
+                        Some(at) => format!("revoked {}", crate::iso8601(at)),
+                        None => "active".to_owned(),
+                    };
+                    let this = if d.current { " (this wallet)" } else { "" };
+                    println!(
+                        "{}  {:<8} added {}  {state}{this}",
+                        d.id,
+                        d.kind,
+                        crate::iso8601(d.added_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        WalletCommand::History { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let history = wallet.history(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                for h in history {
+                    let place = h
+                        .point
+                        .as_ref()
+                        .and_then(|p| p.first())
+                        .map(|p| format!(" at {p}"))
+                        .unwrap_or_default();
+                    println!("{}  {} ({}){place}", crate::iso8601(h.at), h.what, h.channel);
+                }
             }
             Ok(())
         }

@@ -18,6 +18,7 @@ mod failures;
 mod fapi;
 mod flow;
 mod keys;
+mod lifecycle;
 mod limits;
 mod logout;
 mod logs;

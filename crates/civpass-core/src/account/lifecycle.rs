@@ -1,0 +1,346 @@
+//! An account over its lifetime: operators suspend and reinstate accounts and downgrade plus
+//! to basic, each with a reason (a suspension ends the account's grants, and every service that
+//! held a session hears of it by back-channel logout); citizens list their devices, revoke a
+//! lost one from another, and see their account's history (registered, upgraded, devices added
+//! and revoked, the operator's acts: where and when).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::account::{AccountService, SessionError};
+use crate::identity::hkid::{HkId, HkIdError};
+use crate::identity::in_person::IN_PERSON_CARD;
+use crate::identity::model::{Account, AccountEvent, Device, OperatorAct, Tier};
+use crate::kernel::store::{StoreError, transact};
+use crate::kernel::{AccountId, ClientId, DeviceId, GrantId, Internal};
+use crate::oidc::logout::per_session;
+
+/// Why an operator's act on an account did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    InvalidIdNumber(#[from] HkIdError),
+    #[error("a reason is needed: 1 to 500 characters, without control characters")]
+    InvalidReason,
+    #[error("no account holds this identity")]
+    NoAccount,
+    #[error("the account is suspended already; nothing changed")]
+    AlreadySuspended,
+    #[error("the account is not suspended; nothing changed")]
+    NotSuspended,
+    #[error("the account is basic already; nothing changed")]
+    NotPlus,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for LifecycleError {
+    fn from(e: StoreError) -> LifecycleError {
+        LifecycleError::Internal(e.into())
+    }
+}
+
+/// What an operator's act did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActDone {
+    pub account_id: String,
+    pub act: OperatorAct,
+    /// Sessions ended (suspension), each told to its service by back-channel logout if it
+    /// listens.
+    pub sessions_ended: usize,
+}
+
+/// One entry of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    /// `registered`, `upgraded`, `device_added`, `device_revoked`, `suspended`, `reinstated`,
+    /// `downgraded`.
+    pub what: String,
+    /// `remote`, `counter`, `app` or `operator`.
+    pub channel: String,
+    pub device_id: Option<String>,
+    /// The registration point, in three languages, for what happened at one.
+    pub point: Option<[String; 3]>,
+    /// The operator's reason (operators only; the citizen is not shown it).
+    pub reason: Option<String>,
+}
+
+/// A device as the citizen's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceEntry {
+    pub id: String,
+    /// `software` or `passkey`.
+    pub kind: String,
+    pub added_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The device this session was opened with.
+    pub current: bool,
+}
+
+fn reason(text: &str) -> Result<String, LifecycleError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 500 || text.chars().any(char::is_control) {
+        return Err(LifecycleError::InvalidReason);
+    }
+    Ok(text.to_owned())
+}
+
+impl AccountService {
+    async fn account_of(&self, id_number: &str) -> Result<Account, LifecycleError> {
+        let hkid = HkId::parse(id_number)?;
+        self.identity
+            .account_by_hkid_hash(&self.identity.hkid_hash(&hkid))
+            .await?
+            .ok_or(LifecycleError::NoAccount)
+    }
+
+    fn event(
+        &self,
+        account: &Account,
+        kind: OperatorAct,
+        why: &str,
+    ) -> Result<AccountEvent, Internal> {
+        let id = self.ctx.new_id().to_string();
+        let sealed_reason = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(why.as_bytes(), account.id.as_bytes())
+            .map_err(|e| Internal::caused("sealing a reason", e))?;
+        Ok(AccountEvent {
+            id,
+            account_id: account.id.clone(),
+            at: self.ctx.now(),
+            kind,
+            sealed_reason,
+        })
+    }
+
+    /// Suspends the account holding identity `id_number`: it cannot log in, its grants end,
+    /// and each service that held a session is sent a back-channel logout, all in one
+    /// transaction with the record of the act.
+    ///
+    /// Errors: `InvalidIdNumber`, `InvalidReason`, `NoAccount`, `AlreadySuspended`.
+    pub async fn suspend(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
+        let why = reason(why)?;
+        let account = self.account_of(id_number).await?;
+        let event = self.event(&account, OperatorAct::Suspended, &why)?;
+        // The notices' templates, one per linked service: read before the transaction, which
+        // may do nothing but its writes.
+        let mut templates = HashMap::new();
+        for consent in self.consent.consents(&account.id).await? {
+            if let Some(client) = self.oidc.client_record(&consent.client_id).await?
+                && let Some(template) = self.oidc.logout_notice(&client, &account.id, None)
+            {
+                templates.insert(client.id.clone(), template);
+            }
+        }
+        let (id, now) = (account.id.clone(), self.ctx.now());
+        let notices = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.set_suspended(&id, Some(now)).await? {
+                    return Ok(None);
+                }
+                tx.insert_account_event(&event).await?;
+                let ended = tx.revoke_account_grants(&id, now).await?;
+                let mut by_client: HashMap<ClientId, Vec<GrantId>> = HashMap::new();
+                for (grant, client) in ended {
+                    by_client.entry(client).or_default().push(grant);
+                }
+                let mut notices = Vec::new();
+                for (client, grants) in &by_client {
+                    if let Some(template) = templates.get(client) {
+                        notices.extend(per_session(template, grants));
+                    }
+                }
+                for notice in &notices {
+                    tx.insert_message(notice).await?;
+                }
+                Ok(Some(notices))
+            })
+        })
+        .await?
+        .ok_or(LifecycleError::AlreadySuspended)?;
+        tracing::info!(account_id = %account.id, sessions = notices.len(), "account suspended");
+        self.oidc.logout_queued(&notices);
+        Ok(ActDone {
+            account_id: account.id.to_string(),
+            act: OperatorAct::Suspended,
+            sessions_ended: notices.len(),
+        })
+    }
+
+    /// Lifts a suspension.
+    ///
+    /// Errors: `InvalidIdNumber`, `InvalidReason`, `NoAccount`, `NotSuspended`.
+    pub async fn reinstate(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
+        let why = reason(why)?;
+        let account = self.account_of(id_number).await?;
+        let event = self.event(&account, OperatorAct::Reinstated, &why)?;
+        let id = account.id.clone();
+        let done = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.set_suspended(&id, None).await? {
+                    return Ok(false);
+                }
+                tx.insert_account_event(&event).await?;
+                Ok(true)
+            })
+        })
+        .await?;
+        if !done {
+            return Err(LifecycleError::NotSuspended);
+        }
+        tracing::info!(account_id = %account.id, "account reinstated");
+        Ok(ActDone {
+            account_id: account.id.to_string(),
+            act: OperatorAct::Reinstated,
+            sessions_ended: 0,
+        })
+    }
+
+    /// Lowers a plus account to basic: later logins asking for plus are refused.
+    ///
+    /// Errors: `InvalidIdNumber`, `InvalidReason`, `NoAccount`, `NotPlus`.
+    pub async fn downgrade(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
+        let why = reason(why)?;
+        let account = self.account_of(id_number).await?;
+        let event = self.event(&account, OperatorAct::Downgraded, &why)?;
+        let id = account.id.clone();
+        let done = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.change_tier(&id, Tier::Plus, Tier::Basic).await? {
+                    return Ok(false);
+                }
+                tx.insert_account_event(&event).await?;
+                Ok(true)
+            })
+        })
+        .await?;
+        if !done {
+            return Err(LifecycleError::NotPlus);
+        }
+        tracing::info!(account_id = %account.id, "account downgraded to basic");
+        Ok(ActDone {
+            account_id: account.id.to_string(),
+            act: OperatorAct::Downgraded,
+            sessions_ended: 0,
+        })
+    }
+
+    /// The history of the account holding `id_number`, for an operator (reasons included).
+    ///
+    /// Errors: `InvalidIdNumber`, `NoAccount`.
+    pub async fn history_for_operator(
+        &self,
+        id_number: &str,
+    ) -> Result<Vec<HistoryEntry>, LifecycleError> {
+        let account = self.account_of(id_number).await?;
+        Ok(self.history(&account.id, true).await?)
+    }
+
+    /// The history of the session's account, as the citizen sees it.
+    pub async fn my_history(&self, token: &str) -> Result<Vec<HistoryEntry>, SessionError> {
+        let session = self.app_session(token).await?;
+        Ok(self.history(&session.account_id, false).await?)
+    }
+
+    async fn history(
+        &self,
+        account_id: &AccountId,
+        reasons: bool,
+    ) -> Result<Vec<HistoryEntry>, Internal> {
+        let mut out = Vec::new();
+        let entry = |at, what: &str, channel: &str| HistoryEntry {
+            at,
+            what: what.to_owned(),
+            channel: channel.to_owned(),
+            device_id: None,
+            point: None,
+            reason: None,
+        };
+        for evidence in self.identity.evidence_records(account_id).await? {
+            let what = if evidence.purpose == "upgrade" { "upgraded" } else { "registered" };
+            let mut e = entry(evidence.verified_at, what, "remote");
+            if evidence.method == IN_PERSON_CARD {
+                e.channel = "counter".into();
+                let act = self.identity.evidence_reference(&evidence)?;
+                e.point = self
+                    .counter
+                    .point_of_act(&act)
+                    .await?
+                    .map(|p| [p.name_en, p.name_zh_hant, p.name_zh_hans]);
+            }
+            out.push(e);
+        }
+        for device in self.identity.devices_of(account_id).await? {
+            let mut added = entry(device.created_at, "device_added", "app");
+            added.device_id = Some(device.id.to_string());
+            out.push(added);
+            if let Some(at) = device.revoked_at {
+                let mut revoked = entry(at, "device_revoked", "app");
+                revoked.device_id = Some(device.id.to_string());
+                out.push(revoked);
+            }
+        }
+        for event in self.identity.account_events(account_id).await? {
+            let mut e = entry(event.at, event.kind.as_str(), "operator");
+            if reasons {
+                e.reason = Some(self.identity.open_reason(&event)?);
+            }
+            out.push(e);
+        }
+        // Oldest first; what happened together keeps the order above (registered, then its
+        // device).
+        out.sort_by_key(|e| e.at);
+        Ok(out)
+    }
+
+    /// The session's account's devices, oldest first.
+    pub async fn my_devices(&self, token: &str) -> Result<Vec<DeviceEntry>, SessionError> {
+        let session = self.app_session(token).await?;
+        let devices: Vec<Device> = self.identity.devices_of(&session.account_id).await?;
+        Ok(devices
+            .into_iter()
+            .map(|d| DeviceEntry {
+                current: d.id == session.device_id,
+                id: d.id.to_string(),
+                kind: d.kind.as_str().to_owned(),
+                added_at: d.created_at,
+                revoked_at: d.revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes another device of the session's account (a lost phone): it can no longer
+    /// approve logins or open sessions.
+    ///
+    /// Errors: `UnknownDevice` for a device that is not another active one of this account
+    /// (the session's own device is revoked by moving the account, or at a counter).
+    pub async fn revoke_my_device(&self, token: &str, device_id: &str) -> Result<(), SessionError> {
+        let session = self.app_session(token).await?;
+        if session.device_id.as_str() == device_id {
+            return Err(SessionError::UnknownDevice);
+        }
+        let (account, device, now) =
+            (session.account_id.clone(), DeviceId::from(device_id), self.ctx.now());
+        let revoked = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.revoke_device(&account, &device, now).await })
+        })
+        .await
+        .map_err(Internal::from)?;
+        if !revoked {
+            return Err(SessionError::UnknownDevice);
+        }
+        tracing::info!(account_id = %session.account_id, device_id, "device revoked from another device");
+        Ok(())
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> SessionError {
+        SessionError::Internal(e.into())
+    }
+}
