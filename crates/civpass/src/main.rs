@@ -64,6 +64,8 @@ enum Command {
     /// Citizens' accounts: suspend, reinstate, downgrade, history.
     #[command(subcommand)]
     Accounts(cli::accounts::AccountsCommand),
+    /// The platform's figures: accounts, plus, suspended, devices, registrations per day.
+    Stats(cli::stats::StatsArgs),
     /// The registration operator's staff.
     #[command(subcommand)]
     Staff(cli::counter::StaffCommand),
@@ -133,6 +135,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Restore { storage, input } => cli::backup::restore(storage, input, file).await,
         Command::Client(command) => cli::client::client(command, file).await,
         Command::Accounts(command) => cli::accounts::accounts(command, file).await,
+        Command::Stats(args) => cli::stats::stats(args, file).await,
         Command::Staff(command) => cli::counter::staff(command, file).await,
         Command::Points(command) => cli::counter::points(command, file).await,
         Command::Counter(command) => cli::counter::counter(command, file).await,

@@ -3,11 +3,12 @@
 
 pub mod lifecycle;
 pub mod model;
+pub mod stats;
 pub mod store;
 
 use std::sync::Arc;
 
-use crate::account::store::AppSessionStore;
+use crate::account::store::{AppSessionStore, StatsStore};
 use crate::consent::ConsentService;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
@@ -90,9 +91,15 @@ pub struct LinkedService {
 }
 
 /// The storage ports the account slice uses.
-pub trait AccountStores: AppSessionStore + TransactionStore<OidcWrites> + Send + Sync {}
+pub trait AccountStores:
+    AppSessionStore + StatsStore + TransactionStore<OidcWrites> + Send + Sync
+{
+}
 
-impl<T> AccountStores for T where T: AppSessionStore + TransactionStore<OidcWrites> + Send + Sync {}
+impl<T> AccountStores for T where
+    T: AppSessionStore + StatsStore + TransactionStore<OidcWrites> + Send + Sync
+{
+}
 
 /// The citizen's own use cases in the app, over every slice beneath.
 #[derive(Clone)]

@@ -11,4 +11,5 @@ pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod registry;
 pub(crate) mod serve;
+pub(crate) mod stats;
 pub(crate) mod wallet;

@@ -399,3 +399,51 @@ async fn the_command_line_runs_a_counter_registration_end_to_end() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+#[tokio::test]
+async fn the_figures_count_registrations_by_channel_and_point() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (point, officer) = counter_with_officer(&server).await;
+        // One remote registration, one at the post office, and one upgrade there.
+        server.enrolled_wallet(70).await;
+        let mut new = Wallet::create(&server.base).unwrap();
+        let code = new.registration_code().await.unwrap().code;
+        act(&server, ActKind::Register, (&point, &officer), &code, card(&server, 71))
+            .await
+            .unwrap();
+        let pending = new.pending().await.unwrap();
+        new.confirm(&pending[0]).await.unwrap();
+        let mut basic = server.enrolled_wallet(72).await;
+        let code = basic.registration_code().await.unwrap().code;
+        act(&server, ActKind::Upgrade, (&point, &officer), &code, card(&server, 72)).await.unwrap();
+        let pending = basic.pending().await.unwrap();
+        basic.confirm(&pending[0]).await.unwrap();
+        // An unconfirmed act counts for nothing.
+        let mut waiting = Wallet::create(&server.base).unwrap();
+        let code = waiting.registration_code().await.unwrap().code;
+        act(&server, ActKind::Register, (&point, &officer), &code, card(&server, 73))
+            .await
+            .unwrap();
+
+        let figures = server.services.account.figures(7).await.unwrap();
+        assert_eq!(figures.days.len(), 7);
+        let t = figures.totals;
+        assert_eq!((t.accounts, t.plus, t.suspended, t.active_devices), (3, 2, 0, 3));
+        // Summed over the days: a run across Hong Kong midnight splits them.
+        let sum = |f: &dyn Fn(&civpass_core::account::stats::DayFigures) -> u64| {
+            figures.days.iter().map(f).sum::<u64>()
+        };
+        assert_eq!(sum(&|d| d.remote_registrations), 2, "two enrolled remotely");
+        assert_eq!(sum(&|d| d.remote_upgrades), 0);
+        assert_eq!(
+            sum(&|d| d.registrations_by_point_kind.get("post_office").copied().unwrap_or(0)),
+            1
+        );
+        assert_eq!(sum(&|d| d.upgrades_by_point_kind.get("post_office").copied().unwrap_or(0)), 1);
+        assert_eq!(sum(&|d| d.by_point.get(&point).map_or(0, |p| p[0] + p[1])), 2);
+        assert!(
+            figures.days[..5].iter().all(|d| d.remote_registrations == 0 && d.by_point.is_empty())
+        );
+    }
+}
