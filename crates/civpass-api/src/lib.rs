@@ -86,7 +86,7 @@ pub struct DeviceConfiguration {
 /// An identity check an account rests on.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EvidenceView {
-    /// What it was for: `registration`.
+    /// What it was for: `registration` or `upgrade`.
     pub purpose: String,
     /// What was checked, in the vendor's words.
     pub method: String,
@@ -113,6 +113,19 @@ pub struct EnrolmentResponse {
     pub tier: String,
     /// True when an existing account moved to this device.
     pub transferred: bool,
+}
+
+/// A remote upgrade to plus: a strong identity check of the account's own identity.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    pub evidence: Option<EvidenceSubmission>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpgradeResponse {
+    /// `plus`.
+    pub tier: String,
 }
 
 /// One of the account's devices.

@@ -32,20 +32,25 @@ use serde::Deserialize;
 use url::Url;
 
 /// The sandbox's verifier: the session names the outcome the tester wants (`pass`,
-/// `document_mismatch`, `liveness_failed` or `timeout`); a pass is `strong`.
+/// `document_mismatch`, `liveness_failed` or `timeout`); a pass is `strong`, unless the session
+/// ends in `:basic` (`pass:basic`), as a vendor's check without a chip read would be.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SandboxEvidenceVerifier;
 
 #[async_trait]
 impl EvidenceVerifier for SandboxEvidenceVerifier {
     async fn verify(&self, check: &EvidenceCheck<'_>) -> Result<EvidenceResult, EvidenceError> {
-        let outcome = EvidenceOutcome::parse(check.session).ok_or(EvidenceError::UnknownSession)?;
+        let (session, level) = match check.session.strip_suffix(":basic") {
+            Some(session) => (session, EvidenceLevel::Basic),
+            None => (check.session, EvidenceLevel::Strong),
+        };
+        let outcome = EvidenceOutcome::parse(session).ok_or(EvidenceError::UnknownSession)?;
         Ok(EvidenceResult {
             // The tester's check is always the one civpass opened.
             reference: check.reference.to_owned(),
             outcome,
             method: "sandbox_document_liveness_face_match".to_owned(),
-            level: EvidenceLevel::Strong,
+            level,
             vendor_reference: format!("sandbox-{}", random_token(12)),
         })
     }

@@ -320,8 +320,4 @@ impl CounterTransaction for SqlTransaction<'_> {
     ) -> StoreResult<()> {
         crate::identity::insert_account(self.conn, account, device, evidence).await
     }
-
-    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()> {
-        crate::identity::insert_evidence(self.conn, evidence).await
-    }
 }

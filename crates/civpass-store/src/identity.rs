@@ -217,6 +217,10 @@ impl AccountWrites for SqlTransaction<'_> {
         Ok(())
     }
 
+    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()> {
+        insert_evidence(self.conn, evidence).await
+    }
+
     async fn revoke_device(
         &mut self,
         account_id: &AccountId,

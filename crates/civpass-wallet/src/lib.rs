@@ -13,6 +13,7 @@ use civpass_api::{
     HistoryView, IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView,
     MyData, PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
     RegistrationCodeResponse, SessionRequest, SessionResponse, TransferAuthorisation,
+    UpgradeRequest, UpgradeResponse,
 };
 use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
@@ -486,6 +487,31 @@ impl Wallet {
         session: &SessionResponse,
     ) -> Result<Vec<LinkedServiceView>, WalletError> {
         self.get_me(session, "/services").await
+    }
+
+    /// Upgrades this wallet's account to plus remotely: an identity check of its own identity
+    /// (`evidence`: the vendor's session; with the sandbox verifier, the outcome to simulate,
+    /// `pass` being strong and `pass:basic` not), which must pass at the strong level.
+    pub async fn upgrade(&self, evidence: &str) -> Result<UpgradeResponse, WalletError> {
+        let session = self.open_session().await?;
+        let mine = self.my_data(&session).await?;
+        let check = self.start_identity_check(&mine.hkid).await?;
+        let body = UpgradeRequest {
+            evidence: Some(EvidenceSubmission {
+                session: evidence.to_owned(),
+                reference: check.reference,
+            }),
+        };
+        let url = format!("{}/api/v1/device/me/upgrade", self.file.server);
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(&session.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        read(res).await
     }
 
     /// The account's devices, active and revoked.

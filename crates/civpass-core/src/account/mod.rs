@@ -5,6 +5,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod stats;
 pub mod store;
+pub mod upgrade;
 
 use std::sync::Arc;
 

@@ -85,7 +85,6 @@ pub trait CounterTransaction: AccountWrites + Send {
         device: &Device,
         evidence: &EvidenceRecord,
     ) -> StoreResult<()>;
-    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
 }
 
 /// The counter's transactions: `CounterTransaction`'s writes.

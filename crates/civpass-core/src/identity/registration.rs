@@ -234,38 +234,9 @@ impl IdentityService {
             .evidence
             .filter(|e| !e.session.trim().is_empty() && !e.reference.is_empty())
             .ok_or(EnrolError::EvidenceRequired)?;
-        self.count_identity_attempt(&hkid).await?;
-        // The check must be one civpass opened, for this ID number, and not used before: it is
-        // used up now, whatever follows.
-        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
-        let opened: Option<OpenCheck> =
-            self.ceremonies.take(submitted.reference, &CeremonyPurpose::IdentityCheck).await?;
-        if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
-            return Err(EnrolError::EvidenceUnknown);
-        }
-        let check = EvidenceCheck {
-            session: submitted.session.trim(),
-            reference: submitted.reference,
-            hkid: &hkid,
-            name_en: claim.name_en,
-            date_of_birth: claim.date_of_birth.trim(),
-        };
-        let evidence = self.evidence.verify(&check).await.map_err(|e| match e {
-            EvidenceError::UnknownSession => EnrolError::EvidenceUnknown,
-            unavailable @ EvidenceError::Unavailable(_) => {
-                EnrolError::EvidenceUnavailable(unavailable)
-            }
-        })?;
-        if evidence.reference != submitted.reference {
-            // The vendor's session was run for another check (another registration, or one
-            // opened elsewhere): it vouches for nothing here.
-            tracing::warn!("identity check session recorded for another reference");
-            return Err(EnrolError::EvidenceUnknown);
-        }
-        if evidence.outcome != EvidenceOutcome::Pass {
-            tracing::info!(outcome = evidence.outcome.as_str(), "identity check did not pass");
-            return Err(EnrolError::EvidenceFailed(evidence.outcome));
-        }
+        let evidence =
+            self.check_evidence(&hkid, claim.name_en, claim.date_of_birth, &submitted).await?;
+        let hkid_hash = self.hkid_hash(&hkid);
         // Any passed check is enough for the basic tier (EvidenceLevel::Basic and up).
         debug_assert!(evidence.level >= EvidenceLevel::Basic);
         let person =
@@ -289,11 +260,59 @@ impl IdentityService {
         })
     }
 
+    /// Checks a vendor's identity evidence for `hkid`: counted against the identity's hourly
+    /// limit, the check civpass opened for it (used up now, whatever follows), the vendor's
+    /// verdict for that check, and a pass. Used by remote registration and remote upgrade.
+    ///
+    /// Errors: `TooManyAttempts`, `EvidenceUnknown`, `EvidenceUnavailable`, `EvidenceFailed`.
+    pub(crate) async fn check_evidence(
+        &self,
+        hkid: &HkId,
+        name_en: &str,
+        date_of_birth: &str,
+        submitted: &EvidenceSubmission<'_>,
+    ) -> Result<EvidenceResult, EnrolError> {
+        self.count_identity_attempt(hkid).await?;
+        // The check must be one civpass opened, for this ID number, and not used before: it is
+        // used up now, whatever follows.
+        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        let opened: Option<OpenCheck> =
+            self.ceremonies.take(submitted.reference, &CeremonyPurpose::IdentityCheck).await?;
+        if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
+            return Err(EnrolError::EvidenceUnknown);
+        }
+        let check = EvidenceCheck {
+            session: submitted.session.trim(),
+            reference: submitted.reference,
+            hkid,
+            name_en,
+            date_of_birth: date_of_birth.trim(),
+        };
+        let evidence = self.evidence.verify(&check).await.map_err(|e| match e {
+            EvidenceError::UnknownSession => EnrolError::EvidenceUnknown,
+            unavailable @ EvidenceError::Unavailable(_) => {
+                EnrolError::EvidenceUnavailable(unavailable)
+            }
+        })?;
+        if evidence.reference != submitted.reference {
+            // The vendor's session was run for another check (another registration, or one
+            // opened elsewhere): it vouches for nothing here.
+            tracing::warn!("identity check session recorded for another reference");
+            return Err(EnrolError::EvidenceUnknown);
+        }
+        if evidence.outcome != EvidenceOutcome::Pass {
+            tracing::info!(outcome = evidence.outcome.as_str(), "identity check did not pass");
+            return Err(EnrolError::EvidenceFailed(evidence.outcome));
+        }
+        Ok(evidence)
+    }
+
     /// The stored form of the evidence an account was registered on.
-    fn evidence_record(
+    pub(crate) fn evidence_record(
         &self,
         account_id: &str,
         evidence: &EvidenceResult,
+        purpose: &str,
     ) -> Result<EvidenceRecord, Internal> {
         let sealed_reference = self
             .ctx
@@ -304,7 +323,7 @@ impl IdentityService {
         Ok(EvidenceRecord {
             id: self.ctx.new_id().to_string(),
             account_id: account_id.to_owned().into(),
-            purpose: "registration".to_owned(),
+            purpose: purpose.to_owned(),
             method: evidence.method.clone(),
             level: evidence.level,
             sealed_reference,
@@ -331,7 +350,7 @@ impl IdentityService {
             .sealing
             .seal(&plaintext, account_id.as_bytes())
             .map_err(|e| Internal::caused("sealing a vault", e))?;
-        let evidence = self.evidence_record(&account_id, &verified.evidence)?;
+        let evidence = self.evidence_record(&account_id, &verified.evidence, "registration")?;
         let account = Account {
             id: account_id.into(),
             hkid_hash: verified.hkid_hash,

@@ -40,6 +40,8 @@ pub trait AccountWrites: Send {
     /// it was not in the state to change from.
     async fn set_suspended(&mut self, id: &AccountId, at: Option<UnixTime>) -> StoreResult<bool>;
     async fn insert_account_event(&mut self, event: &AccountEvent) -> StoreResult<()>;
+    /// Records evidence an account rests on (an upgrade's).
+    async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
     /// Revokes an active device of the account; false if it was not one.
     async fn revoke_device(
         &mut self,

@@ -9,8 +9,10 @@ use axum::{Json, Router};
 use civpass_api::{
     DeviceChallenge, DeviceChallengeRequest, DeviceView, EvidenceView, HistoryView,
     LinkedServiceView, MyData, Problem, ReleaseView, SessionRequest, SessionResponse,
+    UpgradeRequest, UpgradeResponse,
 };
 use civpass_core::account::SessionError;
+use civpass_core::account::upgrade::UpgradeError;
 use civpass_core::device::passkey::DeviceProof;
 use webauthn_rs::prelude::PublicKeyCredential;
 
@@ -30,6 +32,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me/devices", limits::DEVICE, get(devices))
         .at("/api/v1/device/me/devices/{id}/revoke", limits::DEVICE, post(revoke_device))
         .at("/api/v1/device/me/history", limits::DEVICE, get(history))
+        .at("/api/v1/device/me/upgrade", limits::REGISTRATION, post(upgrade))
         .into_router()
 }
 
@@ -306,4 +309,52 @@ pub(crate) async fn history(
         })
         .collect();
     Ok((no_store(), Json(views)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/upgrade",
+    tag = "account",
+    security(("app_session" = [])),
+    request_body = UpgradeRequest,
+    responses(
+        (status = 200, description = "Upgraded to plus", body = UpgradeResponse),
+        (status = 400, description = "No identity check, or an unknown one", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account is plus already", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The check failed, or passed only at the basic level", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts for this identity", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The identity check cannot be verified now", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    ApiJson(body): ApiJson<UpgradeRequest>,
+) -> Result<Response, ApiError> {
+    let evidence = body.evidence.as_ref().map(crate::routes::device::submission);
+    match state.services.account.upgrade_remotely(bearer.or_empty(), evidence).await {
+        Ok(tier) => {
+            Ok((no_store(), Json(UpgradeResponse { tier: tier.as_str().to_owned() }))
+                .into_response())
+        }
+        Err(UpgradeError::Session(e)) => Err(session_error(e)),
+        Err(UpgradeError::Evidence(e)) => Err(crate::routes::device::enrol_error(e)),
+        Err(UpgradeError::Internal(cause)) => Err(ApiError::internal(&cause)),
+        Err(e @ UpgradeError::EvidenceTooWeak) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "evidence-too-weak",
+            "An upgrade to plus needs a strong identity check",
+        )
+        .detail(e.to_string())),
+        Err(UpgradeError::AlreadyPlus) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "already-plus", "This account is plus already"))
+        }
+        Err(UpgradeError::Suspended) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account-suspended",
+            "This account is suspended",
+        )),
+    }
 }

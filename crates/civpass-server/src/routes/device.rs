@@ -86,7 +86,7 @@ pub(crate) async fn configuration(State(state): State<AppState>) -> Json<DeviceC
     })
 }
 
-fn submission(evidence: &civpass_api::EvidenceSubmission) -> EvidenceSubmission<'_> {
+pub(crate) fn submission(evidence: &civpass_api::EvidenceSubmission) -> EvidenceSubmission<'_> {
     EvidenceSubmission { session: &evidence.session, reference: &evidence.reference }
 }
 
@@ -159,7 +159,7 @@ pub(crate) async fn enrol(
         .into_response())
 }
 
-fn enrol_error(e: EnrolError) -> ApiError {
+pub(crate) fn enrol_error(e: EnrolError) -> ApiError {
     let (status, slug, title) = match &e {
         EnrolError::InvalidIdNumber(_) => {
             (StatusCode::BAD_REQUEST, "invalid-id-number", "The identity card number is not valid")

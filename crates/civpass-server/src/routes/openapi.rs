@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         crate::routes::account::devices,
         crate::routes::account::revoke_device,
         crate::routes::account::history,
+        crate::routes::account::upgrade,
     ),
     modifiers(&AppSessionAuth),
     tags(

@@ -114,6 +114,15 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         revoke: Option<String>,
     },
+    /// Upgrade this account to plus remotely, with a strong identity check.
+    Upgrade {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The identity check: the vendor's session reference; with the sandbox verifier, the
+        /// outcome to simulate (pass is strong; pass:basic is not, and is refused).
+        #[arg(long)]
+        evidence: String,
+    },
     /// What happened to this account, where and when.
     History {
         #[command(flatten)]
@@ -228,6 +237,16 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                         crate::iso8601(d.added_at)
                     );
                 }
+            }
+            Ok(())
+        }
+        WalletCommand::Upgrade { args, evidence } => {
+            let wallet = load_wallet(&args)?;
+            let done = wallet.upgrade(&evidence).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                println!("upgraded: this account is {}", done.tier);
             }
             Ok(())
         }

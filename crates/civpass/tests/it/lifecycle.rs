@@ -205,3 +205,32 @@ async fn a_lost_phone_is_revoked_from_the_new_one_and_approves_nothing_after() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_remote_upgrade_needs_a_strong_check_of_the_citizens_own_identity() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(65).await;
+        // A check that passed only at the basic level is not enough.
+        let weak = wallet.upgrade("pass:basic").await.unwrap_err();
+        assert_eq!(problem(&weak), "evidence-too-weak");
+        let failed = wallet.upgrade("liveness_failed").await.unwrap_err();
+        assert_eq!(problem(&failed), "evidence-liveness-failed");
+        assert_eq!(wallet.upgrade("pass").await.unwrap().tier, "plus");
+        assert_eq!(problem(&wallet.upgrade("pass").await.unwrap_err()), "already-plus");
+        let (id, _) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        approve_as(&server, &wallet, &with(&req, &server, &[("acr_values", "plus")]))
+            .await
+            .0
+            .unwrap();
+        // The evidence that raised the tier is recorded: remote, strong, for the upgrade.
+        let session = wallet.open_session().await.unwrap();
+        let history = wallet.history(&session).await.unwrap();
+        let upgraded = history.iter().find(|h| h.what == "upgraded").unwrap();
+        assert_eq!(upgraded.channel, "remote");
+        let mine = wallet.my_data(&session).await.unwrap();
+        let upgrade = mine.evidence.iter().find(|e| e.purpose == "upgrade").unwrap();
+        assert_eq!(upgrade.level, "strong");
+    }
+}
