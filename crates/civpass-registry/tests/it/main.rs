@@ -5,6 +5,7 @@
 // where a panic is the intended failure too.
 #![allow(clippy::unwrap_used)]
 
+mod contract;
 mod evidence;
 mod http_registry;
 mod sandbox_registry;
