@@ -57,6 +57,8 @@ pub struct Node {
     pub issuer: String,
     addressing: ClientAddressing,
     connections: ConnectionLimits,
+    /// The registry publishes a change feed (an HTTP registry): pull it.
+    registry_feed: bool,
 }
 
 impl Node {
@@ -105,7 +107,16 @@ impl Node {
         let state =
             if config.server.metrics_listen.is_some() { state.with_metrics_apart() } else { state };
         let connections = config.connections();
-        Ok(Node { platform, store, state, issuer: issuer.to_owned(), addressing, connections })
+        let registry_feed = config.storage.registry_url.is_some();
+        Ok(Node {
+            platform,
+            store,
+            state,
+            issuer: issuer.to_owned(),
+            addressing,
+            connections,
+            registry_feed,
+        })
     }
 
     /// Starts the background work: signing keys reloaded each minute, expired rows purged every
@@ -118,6 +129,9 @@ impl Node {
         ];
         if logout_outbox {
             tasks.push(tokio::spawn(supervise_logout_outbox(self.platform.clone())));
+        }
+        if self.registry_feed {
+            tasks.push(tokio::spawn(pull_registry_events(self.platform.clone())));
         }
         tasks
     }
@@ -169,6 +183,20 @@ fn within_open_file_limit(mut limits: ConnectionLimits) -> ConnectionLimits {
         limits.max_connections = room;
     }
     limits
+}
+
+/// Every minute: the registry's change events since the last applied (each node pulls; an
+/// event applies once whichever node takes it first).
+async fn pull_registry_events(platform: Platform) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match platform.account.pull_registry_events().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n_events = n, "registry events applied"),
+            Err(e) => tracing::warn!(cause = %Chain(&e), "pulling registry events failed"),
+        }
+    }
 }
 
 /// Back-channel logout delivery, restarted if it ever stops (it only stops by panicking).

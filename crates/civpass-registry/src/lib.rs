@@ -25,6 +25,13 @@
 //!   0.2 and 0.6 seconds); a timeout is not (it would triple the wait).
 //! - After 5 failures in a row the adapter stops asking for 30 seconds (a circuit breaker,
 //!   `breaker.rs`): lookups then fail at once, and one is let through to see if it is back.
+//!
+//! Change events: `GET {base_url}/v1/events?after=CURSOR` (no `after` for the start of the
+//! feed) answers `200` with JSON lines, oldest first, each an event:
+//! `{"id": "ev-000123", "type": "deceased", "hkid": "A123456(3)"}`,
+//! `{"id": "ev-000124", "type": "name_changed", "hkid": "…", "name_en": "CHAN Tai Man", "name_zh": "陳大文"}`,
+//! `{"id": "ev-000125", "type": "card_replaced", "hkid": "…"}`. Ids are unique and ordered (the
+//! cursor is the last id applied); an empty body means nothing new. civpass asks every minute.
 
 pub mod breaker;
 pub mod evidence;
@@ -39,7 +46,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use civpass_core::identity::hkid::HkId;
-use civpass_core::identity::registry::{RegistryError, RegistryRecord, RegistrySource};
+use civpass_core::identity::registry::{
+    RegistryError, RegistryEvent, RegistryRecord, RegistrySource,
+};
 use reqwest::header;
 use url::Url;
 
@@ -187,9 +196,59 @@ impl RegistrySource for HttpRegistry {
         self.breaker.record(result.is_ok());
         result
     }
+
+    /// `GET {base}/v1/events?after=CURSOR` (see the crate documentation).
+    async fn events_after(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Vec<RegistryEvent>, RegistryError> {
+        self.feed(cursor).await
+    }
 }
 
+/// An event feed page is a few hundred events of a few hundred bytes each.
+const MAX_FEED_BYTES: usize = 4 * 1024 * 1024;
+
 impl HttpRegistry {
+    async fn feed(&self, cursor: Option<&str>) -> Result<Vec<RegistryEvent>, RegistryError> {
+        let mut url = self
+            .people_url
+            .join("../events")
+            .map_err(|_| unavailable("could not build the registry's event feed URL"))?;
+        if let Some(cursor) = cursor {
+            url.query_pairs_mut().append_pair("after", cursor);
+        }
+        let mut req = self.client.get(url).header(header::ACCEPT, "application/jsonl");
+        if let Some(token) = &self.bearer_token {
+            req = req.bearer_auth(token);
+        }
+        let mut res = req.send().await.map_err(request_failed)?;
+        if res.status() != reqwest::StatusCode::OK {
+            return Err(RegistryError::Unavailable(format!(
+                "the registry's event feed answered with HTTP status {}",
+                res.status().as_u16()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(request_failed)? {
+            if body.len() + chunk.len() > MAX_FEED_BYTES {
+                return Err(unavailable("the registry's event feed page is too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text =
+            String::from_utf8(body).map_err(|_| unavailable("the event feed is not UTF-8"))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| {
+                RegistryEvent::parse(line).map_err(|why| {
+                    RegistryError::Unavailable(format!("the event feed's line {}: {why}", n + 1))
+                })
+            })
+            .collect()
+    }
+
     async fn try_find(&self, hkid: &HkId) -> Try {
         let url = match self.people_url.join(hkid.as_str()) {
             Ok(url) => url,

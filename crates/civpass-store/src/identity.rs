@@ -91,6 +91,25 @@ impl AccountStore for SqlStore {
         .await
     }
 
+    async fn registry_cursor(&self) -> StoreResult<Option<String>> {
+        self.fetch_optional(
+            "SELECT cursor FROM registry_cursor WHERE name = 'feed'",
+            params![],
+            |row| col(row, "cursor"),
+        )
+        .await
+    }
+
+    async fn set_registry_cursor(&self, cursor: &str) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO registry_cursor (name, cursor) VALUES ('feed', $1) \
+             ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
+            params![cursor],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn get_account(&self, id: &civpass_core::kernel::AccountId) -> StoreResult<Account> {
         self.fetch_optional(
             "SELECT id, hkid_hash, tier, vault, created_at, suspended_at FROM accounts WHERE id = $1",
@@ -219,6 +238,26 @@ impl AccountWrites for SqlTransaction<'_> {
 
     async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()> {
         insert_evidence(self.conn, evidence).await
+    }
+
+    async fn record_registry_event(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let added = execute_on(
+            self.conn,
+            "INSERT INTO registry_events (id, applied_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            &params![id, now],
+        )
+        .await?;
+        Ok(added == 1)
+    }
+
+    async fn replace_vault(&mut self, id: &AccountId, vault: &[u8]) -> StoreResult<()> {
+        execute_on(
+            self.conn,
+            "UPDATE accounts SET vault = $1 WHERE id = $2",
+            &params![&vault.to_vec(), id],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn revoke_device(

@@ -140,7 +140,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Points(command) => cli::counter::points(command, file).await,
         Command::Counter(command) => cli::counter::counter(command, file).await,
         Command::Keys(command) => cli::keys::keys(command, file).await,
-        Command::Registry(command) => cli::registry::registry(command),
+        Command::Registry(command) => cli::registry::registry(command, file).await,
         Command::Wallet(command) => cli::wallet::run(command).await,
         Command::Bench(command) => cli::bench::run(command, file).await,
     }

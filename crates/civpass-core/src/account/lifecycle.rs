@@ -41,6 +41,16 @@ impl From<StoreError> for LifecycleError {
     }
 }
 
+/// What a suspension came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspension {
+    /// Suspended; this many sessions ended.
+    Done(usize),
+    AlreadySuspended,
+    /// The registry event that asked for it was applied before.
+    AlreadyApplied,
+}
+
 /// What an operator's act did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActDone {
@@ -96,7 +106,7 @@ impl AccountService {
             .ok_or(LifecycleError::NoAccount)
     }
 
-    fn event(
+    pub(crate) fn event(
         &self,
         account: &Account,
         kind: OperatorAct,
@@ -126,7 +136,27 @@ impl AccountService {
     pub async fn suspend(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
         let why = reason(why)?;
         let account = self.account_of(id_number).await?;
-        let event = self.event(&account, OperatorAct::Suspended, &why)?;
+        match self.suspend_account(&account, &why, None).await? {
+            Suspension::Done(sessions_ended) => Ok(ActDone {
+                account_id: account.id.to_string(),
+                act: OperatorAct::Suspended,
+                sessions_ended,
+            }),
+            Suspension::AlreadySuspended | Suspension::AlreadyApplied => {
+                Err(LifecycleError::AlreadySuspended)
+            }
+        }
+    }
+
+    /// The suspension itself; with `registry_event`, that event is recorded applied in the
+    /// same transaction (and nothing is done if it was already).
+    pub(crate) async fn suspend_account(
+        &self,
+        account: &Account,
+        why: &str,
+        registry_event: Option<String>,
+    ) -> Result<Suspension, Internal> {
+        let event = self.event(account, OperatorAct::Suspended, why)?;
         // The notices' templates, one per linked service: read before the transaction, which
         // may do nothing but its writes.
         let mut templates = HashMap::new();
@@ -138,10 +168,15 @@ impl AccountService {
             }
         }
         let (id, now) = (account.id.clone(), self.ctx.now());
-        let notices = transact(self.store.as_ref(), move |tx| {
+        let outcome = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                if let Some(registry_event) = &registry_event
+                    && !tx.record_registry_event(registry_event, now).await?
+                {
+                    return Ok((Suspension::AlreadyApplied, Vec::new()));
+                }
                 if !tx.set_suspended(&id, Some(now)).await? {
-                    return Ok(None);
+                    return Ok((Suspension::AlreadySuspended, Vec::new()));
                 }
                 tx.insert_account_event(&event).await?;
                 let ended = tx.revoke_account_grants(&id, now).await?;
@@ -158,18 +193,16 @@ impl AccountService {
                 for notice in &notices {
                     tx.insert_message(notice).await?;
                 }
-                Ok(Some(notices))
+                Ok((Suspension::Done(notices.len()), notices))
             })
         })
-        .await?
-        .ok_or(LifecycleError::AlreadySuspended)?;
-        tracing::info!(account_id = %account.id, sessions = notices.len(), "account suspended");
-        self.oidc.logout_queued(&notices);
-        Ok(ActDone {
-            account_id: account.id.to_string(),
-            act: OperatorAct::Suspended,
-            sessions_ended: notices.len(),
-        })
+        .await?;
+        let (outcome, notices) = outcome;
+        if let Suspension::Done(sessions) = outcome {
+            tracing::info!(account_id = %account.id, sessions, "account suspended");
+            self.oidc.logout_queued(&notices);
+        }
+        Ok(outcome)
     }
 
     /// Lifts a suspension.
@@ -286,7 +319,11 @@ impl AccountService {
             }
         }
         for event in self.identity.account_events(account_id).await? {
-            let mut e = entry(event.at, event.kind.as_str(), "operator");
+            let channel = match event.kind {
+                OperatorAct::NameChanged | OperatorAct::CardReplaced => "registry",
+                _ => "operator",
+            };
+            let mut e = entry(event.at, event.kind.as_str(), channel);
             if reasons {
                 e.reason = Some(self.identity.open_reason(&event)?);
             }

@@ -3,6 +3,7 @@
 
 pub mod lifecycle;
 pub mod model;
+pub mod registry_events;
 pub mod stats;
 pub mod store;
 pub mod upgrade;

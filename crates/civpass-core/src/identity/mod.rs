@@ -56,6 +56,41 @@ impl IdentityService {
         self.store.find_account_by_hkid_hash(hkid_hash).await
     }
 
+    /// Where the registry's event feed was read up to.
+    pub(crate) async fn registry_cursor(&self) -> Result<Option<String>, Internal> {
+        Ok(self.store.registry_cursor().await?)
+    }
+
+    pub(crate) async fn set_registry_cursor(&self, cursor: &str) -> Result<(), Internal> {
+        Ok(self.store.set_registry_cursor(cursor).await?)
+    }
+
+    /// The registry's change events after `cursor`.
+    pub(crate) async fn registry_events_after(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<
+        Vec<crate::identity::registry::RegistryEvent>,
+        crate::identity::registry::RegistryError,
+    > {
+        self.registry.events_after(cursor).await
+    }
+
+    /// `identity` sealed as an account's vault.
+    pub(crate) fn seal_vault(
+        &self,
+        account_id: &AccountId,
+        identity: &crate::identity::model::Identity,
+    ) -> Result<Vec<u8>, Internal> {
+        let plaintext =
+            serde_json::to_vec(identity).map_err(|e| Internal::caused("writing an identity", e))?;
+        self.ctx
+            .secrets
+            .sealing
+            .seal(&plaintext, account_id.as_bytes())
+            .map_err(|e| Internal::caused("sealing a vault", e))
+    }
+
     /// An account's devices, active and revoked, oldest first.
     pub(crate) async fn devices_of(&self, account_id: &AccountId) -> Result<Vec<Device>, Internal> {
         Ok(self.store.list_devices(account_id).await?)

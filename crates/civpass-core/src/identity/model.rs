@@ -52,6 +52,10 @@ pub enum OperatorAct {
     Reinstated,
     /// Plus lowered to basic.
     Downgraded,
+    /// The population registry reported new names; the vault holds them.
+    NameChanged,
+    /// The population registry reported a new card for the same number.
+    CardReplaced,
 }
 
 impl OperatorAct {
@@ -60,6 +64,8 @@ impl OperatorAct {
             OperatorAct::Suspended => "suspended",
             OperatorAct::Reinstated => "reinstated",
             OperatorAct::Downgraded => "downgraded",
+            OperatorAct::NameChanged => "name_changed",
+            OperatorAct::CardReplaced => "card_replaced",
         }
     }
 
@@ -68,6 +74,8 @@ impl OperatorAct {
             "suspended" => OperatorAct::Suspended,
             "reinstated" => OperatorAct::Reinstated,
             "downgraded" => OperatorAct::Downgraded,
+            "name_changed" => OperatorAct::NameChanged,
+            "card_replaced" => OperatorAct::CardReplaced,
             _ => return None,
         })
     }

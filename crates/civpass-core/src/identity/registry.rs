@@ -54,4 +54,80 @@ pub enum RegistryError {
 pub trait RegistrySource: Send + Sync {
     /// The person with this HKID, or `None` if the registry has no such person.
     async fn find_person(&self, hkid: &HkId) -> Result<Option<RegistryRecord>, RegistryError>;
+
+    /// Change events after `cursor` (an event id; `None`: from the start), oldest first, at
+    /// most a page of them. A registry that publishes none (the sandbox: its events come from
+    /// files, `civpass registry events`) has none.
+    async fn events_after(
+        &self,
+        _cursor: Option<&str>,
+    ) -> Result<Vec<RegistryEvent>, RegistryError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A change the population registry reports (one JSON line of its event feed:
+/// `{"id": "ev-1", "type": "deceased", "hkid": "A123456(3)"}`, `name_changed` with `name_en`
+/// and `name_zh`, `card_replaced`). Ids are unique and ordered: the feed's cursor.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct RegistryEvent {
+    pub id: String,
+    #[serde(flatten)]
+    pub change: RegistryChange,
+    pub hkid: HkId,
+}
+
+/// Redacted: an event names a person.
+impl std::fmt::Debug for RegistryEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryEvent")
+            .field("id", &self.id)
+            .field("type", &self.change.as_str())
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RegistryChange {
+    /// The holder has died: the account is suspended and its services told.
+    Deceased,
+    /// The holder's names changed: the vault holds the new ones.
+    NameChanged { name_en: String, name_zh: String },
+    /// A new card was issued for the same number: recorded.
+    CardReplaced,
+}
+
+impl RegistryChange {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RegistryChange::Deceased => "deceased",
+            RegistryChange::NameChanged { .. } => "name_changed",
+            RegistryChange::CardReplaced => "card_replaced",
+        }
+    }
+}
+
+impl RegistryEvent {
+    /// One line of an event feed.
+    ///
+    /// Errors: what is wrong with it, naming no personal data.
+    pub fn parse(line: &str) -> Result<RegistryEvent, String> {
+        let event: RegistryEvent = serde_json::from_str(line).map_err(|e| {
+            // serde's messages quote values; keep its position and kind of fault only.
+            format!("not a registry event (column {}: {:?} error)", e.column(), e.classify())
+        })?;
+        if event.id.is_empty() || event.id.len() > 200 {
+            return Err("an event id must be 1 to 200 characters".into());
+        }
+        if let RegistryChange::NameChanged { name_en, name_zh } = &event.change
+            && (name_en.trim().is_empty()
+                || name_zh.trim().is_empty()
+                || name_en.len() > 200
+                || name_zh.len() > 200)
+        {
+            return Err("a name_changed event needs name_en and name_zh (1 to 200 bytes)".into());
+        }
+        Ok(event)
+    }
 }

@@ -28,6 +28,9 @@ pub trait AccountStore {
     async fn list_account_events(&self, account_id: &AccountId) -> StoreResult<Vec<AccountEvent>>;
     /// An account's devices, active and revoked, oldest first.
     async fn list_devices(&self, account_id: &AccountId) -> StoreResult<Vec<Device>>;
+    /// Where the registry's event feed was read up to (the last event id applied from it).
+    async fn registry_cursor(&self) -> StoreResult<Option<String>>;
+    async fn set_registry_cursor(&self, cursor: &str) -> StoreResult<()>;
 }
 
 /// The account writes a slice's transaction offers (the counter's confirmation, an operator's
@@ -40,6 +43,10 @@ pub trait AccountWrites: Send {
     /// it was not in the state to change from.
     async fn set_suspended(&mut self, id: &AccountId, at: Option<UnixTime>) -> StoreResult<bool>;
     async fn insert_account_event(&mut self, event: &AccountEvent) -> StoreResult<()>;
+    /// Marks a registry event applied; false if it was already (then nothing else is done).
+    async fn record_registry_event(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Replaces an account's sealed vault (new names from the registry).
+    async fn replace_vault(&mut self, id: &AccountId, vault: &[u8]) -> StoreResult<()>;
     /// Records evidence an account rests on (an upgrade's).
     async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
     /// Revokes an active device of the account; false if it was not one.

@@ -3,7 +3,10 @@
 //! basic; the citizen lists devices, revokes a lost one from another (which can then approve
 //! nothing), and sees the account's history, where and when.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::response::IntoResponse;
 
 use civpass_core::account::lifecycle::LifecycleError;
 use civpass_core::counter::hours::Hours;
@@ -233,4 +236,203 @@ async fn a_remote_upgrade_needs_a_strong_check_of_the_citizens_own_identity() {
         let upgrade = mine.evidence.iter().find(|e| e.purpose == "upgrade").unwrap();
         assert_eq!(upgrade.level, "strong");
     }
+}
+
+#[tokio::test]
+async fn registry_events_act_on_accounts_once_however_often_they_are_applied() {
+    use civpass_core::account::registry_events::Applied;
+    use civpass_core::identity::registry::RegistryEvent;
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (uri, received) = receiver().await;
+        let (id, secret) = client_with(&server, Some(uri)).await;
+        let dying = server.enrolled_wallet(66).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let code = support::login_code(&server, &dying, &req).await;
+        support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let renamed = server.enrolled_wallet(67).await;
+        server.enrolled_wallet(68).await;
+        let feed = format!(
+            "{{\"id\":\"ev-1\",\"type\":\"deceased\",\"hkid\":\"{}\"}}\n\
+             {{\"id\":\"ev-2\",\"type\":\"name_changed\",\"hkid\":\"{}\",\"name_en\":\"CHEUNG, Mei Ling\",\"name_zh\":\"張美玲\"}}\n\
+             {{\"id\":\"ev-3\",\"type\":\"card_replaced\",\"hkid\":\"{}\"}}\n\
+             {{\"id\":\"ev-4\",\"type\":\"deceased\",\"hkid\":\"{}\"}}",
+            server.person(66).0,
+            server.person(67).0,
+            server.person(68).0,
+            server.person(69).0,
+        );
+        let events: Vec<RegistryEvent> =
+            feed.lines().map(|l| RegistryEvent::parse(l).unwrap()).collect();
+        let mut applied = Vec::new();
+        for event in &events {
+            applied.push(server.services.account.apply_registry_event(event).await.unwrap());
+        }
+        assert_eq!(
+            applied,
+            [Applied::Suspended, Applied::NameUpdated, Applied::CardRecorded, Applied::NoAccount]
+        );
+        for event in &events {
+            let again = server.services.account.apply_registry_event(event).await.unwrap();
+            assert_eq!(again, Applied::AlreadyApplied, "{event:?}");
+        }
+        // The deceased holder's account logs in nowhere, and its service heard of it once.
+        for _ in 0..100 {
+            if !received.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(received.lock().unwrap().len(), 1);
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let (outcome, _) = approve_as(&server, &dying, &req.url(&server.base)).await;
+        assert_eq!(problem(&outcome.unwrap_err()), "account-suspended");
+        // The new names are in the vault; the history says so, and the card's replacement.
+        let session = renamed.open_session().await.unwrap();
+        let mine = renamed.my_data(&session).await.unwrap();
+        assert_eq!((mine.name_en.as_str(), mine.name_zh.as_str()), ("CHEUNG, Mei Ling", "張美玲"));
+        let history = renamed.history(&session).await.unwrap();
+        assert!(history.iter().any(|h| h.what == "name_changed" && h.channel == "registry"));
+        let card =
+            server.services.account.history_for_operator(&server.person(68).0).await.unwrap();
+        assert!(card.iter().any(|h| h.what == "card_replaced"));
+        // Malformed events are refused with a reason that quotes nothing.
+        for bad in [
+            "{\"id\":\"x\",\"type\":\"married\",\"hkid\":\"A123456(3)\"}",
+            "{\"id\":\"x\",\"type\":\"deceased\",\"hkid\":\"A123456(4)\"}",
+            "{\"id\":\"x\",\"type\":\"name_changed\",\"hkid\":\"A123456(3)\"}",
+            "not json",
+        ] {
+            let why = RegistryEvent::parse(bad).unwrap_err();
+            assert!(!why.contains("A123456"), "{why}");
+        }
+    }
+}
+
+/// A registry feed on loopback: the sandbox's people, and one event (the death of `deceased`);
+/// records the `after` of each feed request.
+async fn registry_with_feed(deceased: String) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    use axum::extract::{Path, Query};
+    use axum::routing::get;
+    let asked: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = asked.clone();
+    let people = Arc::new(civpass_registry::SandboxRegistry::generate(100));
+    let app = axum::Router::new()
+        .route(
+            "/v1/people/{hkid}",
+            get(move |Path(hkid): Path<String>| {
+                let people = people.clone();
+                async move {
+                    let found = civpass_core::identity::hkid::HkId::parse(&hkid).ok().and_then(|h| people.find(&h).cloned());
+                    match found {
+                        Some(p) => axum::Json(serde_json::json!({
+                            "hkid": p.hkid.to_string(), "name_en": p.name_en, "name_zh": p.name_zh,
+                            "date_of_birth": p.date_of_birth.to_string(), "gender": p.gender.as_str(),
+                        }))
+                        .into_response(),
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/v1/events",
+            get(move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let after = q.get("after").cloned();
+                seen.lock().unwrap().push(after.clone());
+                let deceased = deceased.clone();
+                async move {
+                    match after {
+                        None => format!("{{\"id\":\"ev-9\",\"type\":\"deceased\",\"hkid\":\"{deceased}\"}}\n"),
+                        Some(_) => String::new(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, asked)
+}
+
+#[tokio::test]
+async fn a_registry_feed_is_pulled_and_a_file_of_events_is_applied_from_the_command_line() {
+    use std::process::{Command, Stdio};
+    let db = civpass_testkit::TestDb::create(&civpass_testkit::Backend::Sqlite).await;
+    let dir = db.dir.to_str().unwrap().to_owned();
+    let registry = civpass_registry::SandboxRegistry::generate(10);
+    let person = |i: usize| {
+        let p = &registry.people()[i];
+        (p.hkid.to_string(), p.name_en.clone(), p.date_of_birth.to_string())
+    };
+    // Two citizens registered on the sandbox.
+    let (mut first, base) = support::serve_binary(&["--data-dir", &dir], &[], Stdio::null());
+    for i in [5, 6] {
+        let (hkid, name, dob) = person(i);
+        Wallet::create(&base).unwrap().enrol(&hkid, &name, &dob, Some("pass"), None).await.unwrap();
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+
+    let civpass = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_civpass")).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let history = |i: usize| {
+        civpass(&["accounts", "history", "--data-dir", &dir, "--json", "--id-number", &person(i).0])
+            .1
+    };
+    // A file with a bad line applies nothing, and says where.
+    let file = db.dir.join("events.jsonl");
+    let good =
+        format!("{{\"id\":\"f-1\",\"type\":\"card_replaced\",\"hkid\":\"{}\"}}\n", person(6).0);
+    std::fs::write(&file, format!("{good}{{\"id\":\"f-2\",\"type\":\"married\"}}\n")).unwrap();
+    let (ok, _, err) = civpass(&["registry", "events", "--data-dir", &dir, file.to_str().unwrap()]);
+    assert!(!ok && err.contains("line 2") && err.contains("nothing was applied"), "{err}");
+    assert!(!history(6).contains("card_replaced"));
+    std::fs::write(&file, &good).unwrap();
+    let (ok, out, err) =
+        civpass(&["registry", "events", "--data-dir", &dir, "--json", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["applied"]["card_recorded"],
+        1
+    );
+    let (_, out, _) =
+        civpass(&["registry", "events", "--data-dir", &dir, "--json", file.to_str().unwrap()]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["applied"]["already_applied"],
+        1
+    );
+    assert!(history(6).contains("card_replaced"));
+
+    // With an HTTP registry that publishes a feed, the server pulls it at start.
+    let (feed, asked) = registry_with_feed(person(5).0).await;
+    let vendor = crate::proofing::vendor(str::to_owned).await;
+    let (mut second, _) = support::serve_binary(
+        &["--data-dir", &dir, "--registry-url", &feed, "--evidence-url", &vendor],
+        &[],
+        Stdio::null(),
+    );
+    let mut suspended = false;
+    for _ in 0..100 {
+        if history(5).contains("\"suspended\"") {
+            suspended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    let _ = second.wait();
+    assert!(suspended, "the feed's deceased event suspended the account");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked[..2],
+        [None, Some("ev-9".to_owned())],
+        "read from the start, then after the last event"
+    );
 }
