@@ -260,6 +260,23 @@ impl AccountWrites for SqlTransaction<'_> {
         Ok(())
     }
 
+    async fn revoke_all_devices(
+        &mut self,
+        account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        execute_on(
+            self.conn,
+            "UPDATE devices SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+            &params![now, account_id],
+        )
+        .await
+    }
+
+    async fn insert_device(&mut self, device: &Device) -> StoreResult<()> {
+        insert_device(self.conn, device).await
+    }
+
     async fn revoke_device(
         &mut self,
         account_id: &AccountId,

@@ -65,8 +65,9 @@ pub struct ActDone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
     pub at: i64,
-    /// `registered`, `upgraded`, `device_added`, `device_revoked`, `suspended`, `reinstated`,
-    /// `downgraded`.
+    /// `registered`, `upgraded`, `device_replaced` (at a counter), `device_added`,
+    /// `device_revoked`, `suspended`, `reinstated`, `downgraded`, `name_changed`,
+    /// `card_replaced`.
     pub what: String,
     /// `remote`, `counter`, `app` or `operator`.
     pub channel: String,
@@ -295,7 +296,11 @@ impl AccountService {
             reason: None,
         };
         for evidence in self.identity.evidence_records(account_id).await? {
-            let what = if evidence.purpose == "upgrade" { "upgraded" } else { "registered" };
+            let what = match evidence.purpose.as_str() {
+                "upgrade" => "upgraded",
+                "replace_device" => "device_replaced",
+                _ => "registered",
+            };
             let mut e = entry(evidence.verified_at, what, "remote");
             if evidence.method == IN_PERSON_CARD {
                 e.channel = "counter".into();

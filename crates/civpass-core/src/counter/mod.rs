@@ -454,6 +454,35 @@ impl CounterService {
                     tier: Tier::Plus,
                 })
             }
+            ActKind::ReplaceDevice => {
+                let device =
+                    new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
+                let device_id = device.id.clone();
+                let evidence = self.identity.in_person_evidence(&account, "replace_device", &id)?;
+                let moved = transact(self.store.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        if !tx
+                            .decide_counter_act(&id, ActOutcome::Confirmed, Some(&account), now)
+                            .await?
+                        {
+                            return Ok(None);
+                        }
+                        let revoked = tx.revoke_all_devices(&account, now).await?;
+                        tx.insert_device(&device).await?;
+                        tx.insert_evidence(&evidence).await?;
+                        Ok(Some(revoked))
+                    })
+                })
+                .await?
+                .ok_or(CounterError::NotPending)?;
+                let tier = self.identity.account(account_id).await.map_err(Internal::from)?.tier;
+                tracing::info!(act_id = %act.id, account_id = %account_id, device_id = %device_id, revoked = moved, "account moved to a new phone at a counter");
+                Ok(Confirmed {
+                    account_id: account_id.to_string(),
+                    device_id: device_id.to_string(),
+                    tier,
+                })
+            }
             ActKind::Upgrade => {
                 let device_id = act.device_id.clone().ok_or(CounterError::NotPending)?;
                 let device = self.identity.device(&device_id).await.map_err(Internal::from)?;
@@ -626,6 +655,14 @@ impl CounterService {
                 act.account_id = Some(AccountId::from(self.ctx.new_id().to_string()));
                 ActOutcome::AwaitingCitizen
             }
+            ActKind::ReplaceDevice if code.device_id.is_some() => ActOutcome::PhoneHasAccount,
+            ActKind::ReplaceDevice => match existing {
+                Some(account) => {
+                    act.account_id = Some(account.id);
+                    ActOutcome::AwaitingCitizen
+                }
+                None => ActOutcome::NoAccount,
+            },
             ActKind::Upgrade => {
                 let Some(device_id) = &code.device_id else {
                     return Ok(ActOutcome::NotThisCitizensPhone);

@@ -121,6 +121,9 @@ pub enum ActKind {
     Register,
     /// An existing basic account, the one on the phone that showed the code, raised to plus.
     Upgrade,
+    /// The phone was lost: the account of the card's holder moves to the new phone that showed
+    /// the code, and every other device of it is revoked in the same step.
+    ReplaceDevice,
 }
 
 impl ActKind {
@@ -128,6 +131,7 @@ impl ActKind {
         match self {
             ActKind::Register => "register",
             ActKind::Upgrade => "upgrade",
+            ActKind::ReplaceDevice => "replace_device",
         }
     }
 
@@ -135,6 +139,7 @@ impl ActKind {
         match text {
             "register" => Some(ActKind::Register),
             "upgrade" => Some(ActKind::Upgrade),
+            "replace_device" => Some(ActKind::ReplaceDevice),
             _ => None,
         }
     }
@@ -163,12 +168,14 @@ pub enum ActOutcome {
     NotThisCitizensPhone,
     /// Upgrade: the account is plus already.
     AlreadyPlus,
-    /// Register: the phone already holds an account (upgrade it instead).
+    /// Register or replace: the phone already holds an account (upgrade it instead).
     PhoneHasAccount,
+    /// Replace: this identity has no account (register it instead).
+    NoAccount,
 }
 
 impl ActOutcome {
-    pub const ALL: [ActOutcome; 10] = [
+    pub const ALL: [ActOutcome; 11] = [
         ActOutcome::AwaitingCitizen,
         ActOutcome::Confirmed,
         ActOutcome::Expired,
@@ -179,6 +186,7 @@ impl ActOutcome {
         ActOutcome::NotThisCitizensPhone,
         ActOutcome::AlreadyPlus,
         ActOutcome::PhoneHasAccount,
+        ActOutcome::NoAccount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,6 +201,7 @@ impl ActOutcome {
             ActOutcome::NotThisCitizensPhone => "not_this_citizens_phone",
             ActOutcome::AlreadyPlus => "already_plus",
             ActOutcome::PhoneHasAccount => "phone_has_account",
+            ActOutcome::NoAccount => "no_account",
         }
     }
 

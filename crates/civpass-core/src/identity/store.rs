@@ -49,6 +49,14 @@ pub trait AccountWrites: Send {
     async fn replace_vault(&mut self, id: &AccountId, vault: &[u8]) -> StoreResult<()>;
     /// Records evidence an account rests on (an upgrade's).
     async fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> StoreResult<()>;
+    /// Revokes every active device of the account; returns how many.
+    async fn revoke_all_devices(
+        &mut self,
+        account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<u64>;
+    /// Adds a device to an account.
+    async fn insert_device(&mut self, device: &Device) -> StoreResult<()>;
     /// Revokes an active device of the account; false if it was not one.
     async fn revoke_device(
         &mut self,

@@ -113,6 +113,9 @@ pub(crate) enum CounterCommand {
     Register(ActArgs),
     /// Upgrade the basic account on the phone that shows the code to plus.
     Upgrade(ActArgs),
+    /// The citizen lost their phone: move the card holder's account to the new phone that
+    /// shows the code, revoking every other device of it.
+    ReplaceDevice(ActArgs),
 }
 
 pub(crate) async fn staff(command: StaffCommand, file: &Config) -> anyhow::Result<()> {
@@ -253,6 +256,7 @@ pub(crate) async fn counter(command: CounterCommand, file: &Config) -> anyhow::R
     let (kind, args) = match command {
         CounterCommand::Register(args) => (ActKind::Register, args),
         CounterCommand::Upgrade(args) => (ActKind::Upgrade, args),
+        CounterCommand::ReplaceDevice(args) => (ActKind::ReplaceDevice, args),
     };
     let platform =
         civpass_driver::existing_platform(&args.common.storage.over(file).storage).await?;

@@ -278,10 +278,12 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 println!("nothing waits for this wallet's confirmation");
             } else {
                 for p in &pending {
-                    let what = if p.kind == "register" {
-                        "register at plus on this wallet"
-                    } else {
-                        "upgrade this account to plus"
+                    let what = match p.kind.as_str() {
+                        "register" => "register at plus on this wallet",
+                        "replace_device" => {
+                            "move the account to this wallet (the lost phone is revoked)"
+                        }
+                        _ => "upgrade this account to plus",
                     };
                     println!(
                         "{}  {what}: {} at {}, confirm before {}",

@@ -447,3 +447,57 @@ async fn the_figures_count_registrations_by_channel_and_point() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_lost_phone_is_replaced_at_the_counter_and_the_old_one_approves_nothing() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (point, officer) = counter_with_officer(&server).await;
+        let old = server.enrolled_wallet(75).await;
+        let mut new = Wallet::create(&server.base).unwrap();
+        let code = new.registration_code().await.unwrap().code;
+        // The card of someone without an account: nothing to move.
+        let report =
+            act(&server, ActKind::ReplaceDevice, (&point, &officer), &code, card(&server, 76))
+                .await
+                .unwrap();
+        assert_eq!(report.outcome, ActOutcome::NoAccount);
+        let code = new.registration_code().await.unwrap().code;
+        let report =
+            act(&server, ActKind::ReplaceDevice, (&point, &officer), &code, card(&server, 75))
+                .await
+                .unwrap();
+        assert_eq!(report.outcome, ActOutcome::AwaitingCitizen);
+        let pending = new.pending().await.unwrap();
+        assert_eq!(pending[0].kind, "replace_device");
+        let done = new.confirm(&pending[0]).await.unwrap();
+        assert_eq!(done.account_id, old.file.account_id.clone().unwrap());
+        // The new phone logs in; the old one approves nothing.
+        assert_eq!(
+            plus_login(&server, &new).await,
+            Err("unmet_authentication_requirements".into())
+        );
+        let (id, _) = server.client(CALLBACK).await;
+        let req = AuthRequest::new(&id, CALLBACK, "openid");
+        let waiting =
+            support::open_login_page(&support::browser(), &server.base, &req.url(&server.base))
+                .await;
+        let view = old.fetch(&waiting.link).await.unwrap();
+        let verdict = civpass_core::oidc::login::Verdict::Approve;
+        let err = old
+            .decide(&waiting.link, &view, verdict, &waiting.match_code, &["openid".to_owned()])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, civpass_wallet::WalletError::Problem(p) if p.problem_type.ends_with("unknown-device")),
+            "{err}"
+        );
+        let session = new.open_session().await.unwrap();
+        let history = new.history(&session).await.unwrap();
+        let replaced = history.iter().find(|h| h.what == "device_replaced").unwrap();
+        assert_eq!(
+            (replaced.channel.as_str(), replaced.point.as_ref().unwrap()[0].as_str()),
+            ("counter", "General Post Office")
+        );
+    }
+}
