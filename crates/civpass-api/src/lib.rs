@@ -128,6 +128,40 @@ pub struct UpgradeResponse {
     pub tier: String,
 }
 
+/// A self-service kiosk's act at its point: the card reader's details, the identity check
+/// (card and face) its camera ran, signed with the kiosk's key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KioskActRequest {
+    pub kiosk_id: String,
+    pub point_id: String,
+    /// `register` or `upgrade`.
+    pub kind: String,
+    /// The registration code the citizen's app shows.
+    pub code: String,
+    pub id_number: String,
+    pub name_en: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    pub evidence: EvidenceSubmission,
+    /// Unix seconds, within five minutes of the server's clock.
+    pub at: i64,
+    /// Signature by the kiosk's key over
+    /// `civpass-kiosk-act/v2\n{issuer}\n{kiosk_id}\n{point_id}\n{kind}\n{code}\n{id_number}\n{at}`.
+    pub signature: String,
+}
+
+/// What came of a counter or kiosk act.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActResponse {
+    pub act_id: String,
+    /// `awaiting_citizen`, or why nothing will happen (`code_invalid`, `no_such_person`,
+    /// `details_differ`, `already_registered`, …).
+    pub outcome: String,
+    /// Unix seconds: the citizen confirms on the phone before this.
+    pub expires_at: Option<i64>,
+}
+
 /// One of the account's devices.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeviceView {

@@ -94,6 +94,24 @@ pub fn confirm_message(issuer: &str, act_id: &str, kind: &str) -> Vec<u8> {
     format!("civpass-confirm/v2\n{issuer}\n{act_id}\n{kind}").into_bytes()
 }
 
+/// The bytes a kiosk signs with its own key for an act at its point (`kind`: `register` or
+/// `upgrade`; `id_number` as `id_number_for_signing` gives it; `at` Unix seconds, within five
+/// minutes of the server's clock).
+pub fn kiosk_act_message(
+    issuer: &str,
+    kiosk_id: &str,
+    point_id: &str,
+    kind: &str,
+    code: &str,
+    id_number: &str,
+    at: i64,
+) -> Vec<u8> {
+    format!(
+        "civpass-kiosk-act/v2\n{issuer}\n{kiosk_id}\n{point_id}\n{kind}\n{code}\n{id_number}\n{at}"
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ fn staff(row: &AnyRow) -> StoreResult<Staff> {
         role: StaffRole::parse(&role).ok_or_else(|| corrupt("staff role"))?,
         created_at: col(row, "created_at")?,
         disabled_at: col(row, "disabled_at")?,
+        public_key: col(row, "public_key")?,
     })
 }
 
@@ -91,8 +92,9 @@ fn act(row: &AnyRow) -> StoreResult<CounterAct> {
 impl StaffStore for SqlStore {
     async fn insert_staff(&self, s: &Staff) -> StoreResult<()> {
         self.execute(
-            "INSERT INTO staff (id, name, role, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5)",
-            params![&s.id, &s.name, s.role.as_str(), s.created_at, s.disabled_at],
+            "INSERT INTO staff (id, name, role, created_at, disabled_at, public_key) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            params![&s.id, &s.name, s.role.as_str(), s.created_at, s.disabled_at, &s.public_key],
         )
         .await?;
         Ok(())
@@ -100,7 +102,7 @@ impl StaffStore for SqlStore {
 
     async fn find_staff(&self, id: &str) -> StoreResult<Option<Staff>> {
         self.fetch_optional(
-            "SELECT id, name, role, created_at, disabled_at FROM staff WHERE id = $1",
+            "SELECT id, name, role, created_at, disabled_at, public_key FROM staff WHERE id = $1",
             params![id],
             staff,
         )
@@ -109,7 +111,7 @@ impl StaffStore for SqlStore {
 
     async fn list_staff(&self) -> StoreResult<Vec<Staff>> {
         self.fetch_all(
-            "SELECT id, name, role, created_at, disabled_at FROM staff ORDER BY created_at, id",
+            "SELECT id, name, role, created_at, disabled_at, public_key FROM staff ORDER BY created_at, id",
             params![],
             staff,
         )

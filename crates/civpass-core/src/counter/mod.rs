@@ -12,7 +12,9 @@ pub mod store;
 
 use std::sync::Arc;
 
-use civpass_api::signing::{confirm_message, pending_message, registration_code_message};
+use civpass_api::signing::{
+    confirm_message, kiosk_act_message, pending_message, registration_code_message,
+};
 use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::random_token;
 use serde::{Deserialize, Serialize};
@@ -26,10 +28,11 @@ use crate::counter::store::{
     CounterActStore, CounterWrites, PointStore, RegistrationCodeStore, StaffStore,
 };
 use crate::identity::IdentityService;
+use crate::identity::evidence::EvidenceLevel;
 use crate::identity::hkid::{HkId, HkIdError};
 use crate::identity::in_person::RegistryCheck;
 use crate::identity::model::{DeviceKind, Identity, Tier};
-use crate::identity::registration::new_device;
+use crate::identity::registration::{EvidenceSubmission, new_device};
 use crate::identity::registry::RegistryError;
 use crate::identity::store::AttemptStore;
 use crate::kernel::store::{StoreError, TransactionStore, transact};
@@ -115,6 +118,11 @@ pub enum CounterError {
     AlreadyPlus,
     #[error("the population registry is unavailable")]
     RegistryUnavailable(#[source] RegistryError),
+    /// A kiosk's identity check was missing, unknown, failed or could not be verified.
+    #[error(transparent)]
+    Evidence(crate::identity::registration::EnrolError),
+    #[error("the card and face check passed only at the basic level; a kiosk needs a strong one")]
+    EvidenceTooWeak,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -154,6 +162,16 @@ pub struct CounterRequest<'a> {
     /// The code the citizen's app shows, as typed or scanned (`XXXX-XXXX`, any case).
     pub code: &'a str,
     pub card: CardDetails,
+}
+
+/// What a kiosk sends: the act (its own id as `staff_id`), the identity check its card reader
+/// and camera ran, and its signature.
+pub struct KioskRequest<'a> {
+    pub act: CounterRequest<'a>,
+    pub evidence: EvidenceSubmission<'a>,
+    /// Unix seconds, as signed.
+    pub at: i64,
+    pub signature: &'a str,
 }
 
 /// What the officer is told.
@@ -232,12 +250,18 @@ impl CounterService {
     ///
     /// Errors: `Invalid` for an empty or over-long name.
     pub async fn add_staff(&self, name: &str, role: StaffRole) -> Result<Staff, CounterError> {
+        if role == StaffRole::Kiosk {
+            return Err(CounterError::Invalid(
+                "a kiosk is added to its point with its own key (add_kiosk)".into(),
+            ));
+        }
         let staff = Staff {
             id: format!("s_{}", random_token(9)),
             name: text("the name", name, 100)?,
             role,
             created_at: self.ctx.now(),
             disabled_at: None,
+            public_key: None,
         };
         self.store.insert_staff(&staff).await?;
         tracing::info!(staff_id = %staff.id, role = role.as_str(), "staff added");
@@ -549,11 +573,20 @@ impl CounterService {
         let refused = |why: &CounterError| {
             tracing::warn!(staff_id = req.staff_id, point_id = req.point_id, refused = %why, "counter act refused");
         };
-        let result = self.authorise(&req, now).await;
+        let result = self.authorise(&req, now, StaffRole::Officer).await;
         if let Err(why) = &result {
             refused(why);
         }
         result?;
+        self.perform(req, now).await
+    }
+
+    /// The act itself, once whoever performs it (an officer, or a kiosk with its evidence) may.
+    async fn perform(
+        &self,
+        req: CounterRequest<'_>,
+        now: UnixTime,
+    ) -> Result<ActReport, CounterError> {
         let hkid = HkId::parse(&req.card.id_number)?;
         let name_en = text("the English name", &req.card.name_en, 200)?;
         let dob = req.card.date_of_birth.trim();
@@ -616,12 +649,23 @@ impl CounterService {
     }
 
     /// The officer may act here, now, and has not acted too often lately.
-    async fn authorise(&self, req: &CounterRequest<'_>, now: UnixTime) -> Result<(), CounterError> {
+    /// The officer (`as_role` Officer: an officer or supervisor) or kiosk (`as_role` Kiosk) may
+    /// act here, now, and has not acted too often lately.
+    async fn authorise(
+        &self,
+        req: &CounterRequest<'_>,
+        now: UnixTime,
+        as_role: StaffRole,
+    ) -> Result<(), CounterError> {
         let staff = self.store.find_staff(req.staff_id).await?.ok_or(CounterError::UnknownStaff)?;
         if staff.disabled_at.is_some() {
             return Err(CounterError::StaffDisabled);
         }
-        if !staff.role.serves_citizens() {
+        let allowed = match as_role {
+            StaffRole::Kiosk => staff.role == StaffRole::Kiosk,
+            _ => staff.role.serves_citizens(),
+        };
+        if !allowed {
             return Err(CounterError::NotAnOfficer);
         }
         let point = self.store.find_point(req.point_id).await?.ok_or(CounterError::UnknownPoint)?;
@@ -691,6 +735,82 @@ impl CounterService {
     ) -> Result<Option<RegistrationPoint>, Internal> {
         let Some(act) = self.store.find_counter_act(act_id).await? else { return Ok(None) };
         Ok(self.store.find_point(&act.point_id).await?)
+    }
+
+    /// Enrols a kiosk to `point_id` with a new P-256 key: returns the kiosk and its private key
+    /// (PKCS#8), which only the kiosk keeps; civpass keeps the public key.
+    ///
+    /// Errors: `UnknownPoint`, `Invalid` (the name).
+    pub async fn add_kiosk(
+        &self,
+        point_id: &str,
+        name: &str,
+    ) -> Result<(Staff, Vec<u8>), CounterError> {
+        self.store.find_point(point_id).await?.ok_or(CounterError::UnknownPoint)?;
+        let (key, pkcs8) = civpass_crypto::jws::DeviceKeyPair::generate()
+            .map_err(|e| Internal::caused("making a kiosk key", e))?;
+        let kiosk = Staff {
+            id: format!("k_{}", random_token(9)),
+            name: text("the name", name, 100)?,
+            role: StaffRole::Kiosk,
+            created_at: self.ctx.now(),
+            disabled_at: None,
+            public_key: Some(key.public_key_b64()),
+        };
+        self.store.insert_staff(&kiosk).await?;
+        self.store.assign_staff(&kiosk.id, point_id, self.ctx.now()).await?;
+        tracing::info!(kiosk_id = %kiosk.id, point_id, "kiosk enrolled");
+        Ok((kiosk, pkcs8))
+    }
+
+    /// A kiosk's act: its signature (`kiosk_act_message`, within five minutes), its own point
+    /// only, open, and, in the officer's place, the card and face checked by the identity
+    /// evidence verifier at the strong level; then as an officer's act.
+    ///
+    /// Errors: as `act`, and `InvalidProof`, `StaleRequest`, `NotAssigned` (another point's
+    /// name), the evidence's (`Evidence`), `EvidenceTooWeak`.
+    pub async fn kiosk_act(&self, req: KioskRequest<'_>) -> Result<ActReport, CounterError> {
+        let now = self.ctx.now();
+        let kiosk =
+            self.store.find_staff(req.act.staff_id).await?.ok_or(CounterError::UnknownStaff)?;
+        let key = kiosk
+            .public_key
+            .as_deref()
+            .and_then(|k| DevicePublicKey::parse(k).ok())
+            .ok_or(CounterError::NotAnOfficer)?;
+        let message = kiosk_act_message(
+            &self.ctx.settings.issuer,
+            &kiosk.id,
+            req.act.point_id,
+            req.act.kind.as_str(),
+            req.act.code,
+            &civpass_api::signing::id_number_for_signing(&req.act.card.id_number),
+            req.at,
+        );
+        key.verify(&message, req.signature).map_err(|_| CounterError::InvalidProof)?;
+        if (now - req.at).abs() > PENDING_SKEW {
+            return Err(CounterError::StaleRequest);
+        }
+        let result = self.authorise(&req.act, now, StaffRole::Kiosk).await;
+        if let Err(why) = &result {
+            tracing::warn!(kiosk_id = %kiosk.id, point_id = req.act.point_id, refused = %why, "kiosk act refused");
+        }
+        result?;
+        let hkid = HkId::parse(&req.act.card.id_number)?;
+        let evidence = self
+            .identity
+            .check_evidence(
+                &hkid,
+                &req.act.card.name_en,
+                &req.act.card.date_of_birth,
+                &req.evidence,
+            )
+            .await
+            .map_err(CounterError::Evidence)?;
+        if evidence.level < EvidenceLevel::Strong {
+            return Err(CounterError::EvidenceTooWeak);
+        }
+        self.perform(req.act, now).await
     }
 
     /// Deletes registration codes that expired; returns how many.

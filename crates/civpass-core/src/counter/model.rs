@@ -18,6 +18,9 @@ pub enum StaffRole {
     Supervisor,
     /// Manages staff and points; does not serve citizens.
     Admin,
+    /// A self-service kiosk: a card reader and a face match in the officer's place, at the one
+    /// point it is enrolled to, signing its requests with its own key.
+    Kiosk,
 }
 
 impl StaffRole {
@@ -26,6 +29,7 @@ impl StaffRole {
             StaffRole::Officer => "officer",
             StaffRole::Supervisor => "supervisor",
             StaffRole::Admin => "admin",
+            StaffRole::Kiosk => "kiosk",
         }
     }
 
@@ -34,6 +38,7 @@ impl StaffRole {
             "officer" => StaffRole::Officer,
             "supervisor" => StaffRole::Supervisor,
             "admin" => StaffRole::Admin,
+            "kiosk" => StaffRole::Kiosk,
             _ => return None,
         })
     }
@@ -53,6 +58,8 @@ pub struct Staff {
     pub role: StaffRole,
     pub created_at: UnixTime,
     pub disabled_at: Option<UnixTime>,
+    /// A kiosk's P-256 public key (base64url point); `None` for people.
+    pub public_key: Option<String>,
 }
 
 /// The kinds of place where citizens register in person.

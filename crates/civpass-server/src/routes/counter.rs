@@ -9,10 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use civpass_api::{
-    ConfirmRequest, ConfirmResponse, PendingList, PendingRequest, PendingView, Problem,
-    RegistrationCodeRequest, RegistrationCodeResponse,
+    ActResponse, ConfirmRequest, ConfirmResponse, KioskActRequest, PendingList, PendingRequest,
+    PendingView, Problem, RegistrationCodeRequest, RegistrationCodeResponse,
 };
-use civpass_core::counter::CounterError;
+use civpass_core::counter::model::{ActKind, CardDetails};
+use civpass_core::counter::{CounterError, CounterRequest, KioskRequest};
+use civpass_core::identity::registration::EvidenceSubmission;
 use civpass_core::kernel::error::Chain;
 
 use crate::AppState;
@@ -25,10 +27,16 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/registration-codes", limits::DEVICE, post(registration_code))
         .at("/api/v1/device/pending", limits::DEVICE, post(pending))
         .at("/api/v1/device/pending/{id}/confirm", limits::DEVICE, post(confirm))
+        .at("/api/v1/kiosk/acts", limits::REGISTRATION, post(kiosk_act))
         .into_router()
 }
 
 pub(crate) fn counter_error(e: CounterError) -> ApiError {
+    let e = match e {
+        // A kiosk's identity check fails as a registration's does.
+        CounterError::Evidence(inner) => return crate::routes::device::enrol_error(inner),
+        other => other,
+    };
     let (status, slug, title) = match &e {
         CounterError::InvalidPublicKey | CounterError::Invalid(_) => {
             (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid")
@@ -67,8 +75,34 @@ pub(crate) fn counter_error(e: CounterError) -> ApiError {
             .retry_after(30);
         }
         CounterError::Internal(cause) => return ApiError::internal(cause),
-        // The officer's errors do not arise from the device API.
-        _ => (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid"),
+        CounterError::Evidence(_) => {
+            (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid")
+        }
+        CounterError::EvidenceTooWeak => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "evidence-too-weak",
+            "A kiosk needs a strong card and face check",
+        ),
+        CounterError::UnknownStaff | CounterError::NotAnOfficer | CounterError::StaffDisabled => {
+            (StatusCode::FORBIDDEN, "not-a-kiosk", "No enabled kiosk has this id")
+        }
+        CounterError::NotAssigned => (
+            StatusCode::FORBIDDEN,
+            "not-this-point",
+            "A kiosk acts only at the point it is enrolled to",
+        ),
+        CounterError::UnknownPoint => {
+            (StatusCode::NOT_FOUND, "unknown-point", "No registration point has this id")
+        }
+        CounterError::PointClosed => {
+            (StatusCode::CONFLICT, "point-closed", "The registration point is closed now")
+        }
+        CounterError::TooManyActs { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too-many-acts", "Too many acts in the last hour")
+        }
+        CounterError::InvalidIdNumber(_) | CounterError::InvalidDateOfBirth => {
+            (StatusCode::BAD_REQUEST, "invalid-card", "The card's details are not valid")
+        }
     };
     ApiError::new(status, slug, title).detail(e.to_string())
 }
@@ -173,6 +207,62 @@ pub(crate) async fn confirm(
             account_id: done.account_id,
             device_id: done.device_id,
             tier: done.tier.as_str().to_owned(),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/kiosk/acts",
+    tag = "device",
+    request_body = KioskActRequest,
+    responses(
+        (status = 200, description = "The act's outcome; `awaiting_citizen` waits for the phone's confirmation", body = ActResponse),
+        (status = 400, description = "Malformed input, or a signed time too far from now", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The kiosk's signature does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an enabled kiosk, or not at its own point", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The point is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The card and face check failed, or passed only at the basic level", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many acts by this kiosk in the last hour", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn kiosk_act(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<KioskActRequest>,
+) -> Result<Response, ApiError> {
+    let kind =
+        ActKind::parse(&body.kind).filter(|k| *k != ActKind::ReplaceDevice).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid")
+                .detail("kind must be register or upgrade")
+        })?;
+    let req = KioskRequest {
+        act: CounterRequest {
+            kind,
+            staff_id: &body.kiosk_id,
+            point_id: &body.point_id,
+            code: &body.code,
+            card: CardDetails {
+                id_number: body.id_number.clone(),
+                name_en: body.name_en.clone(),
+                date_of_birth: body.date_of_birth.clone(),
+            },
+        },
+        evidence: EvidenceSubmission {
+            session: &body.evidence.session,
+            reference: &body.evidence.reference,
+        },
+        at: body.at,
+        signature: &body.signature,
+    };
+    let report = state.services.counter.kiosk_act(req).await.map_err(counter_error)?;
+    Ok((
+        StatusCode::OK,
+        no_store(),
+        Json(ActResponse {
+            act_id: report.act_id,
+            outcome: report.outcome.as_str().to_owned(),
+            expires_at: report.expires_at,
         }),
     )
         .into_response())

@@ -17,6 +17,7 @@ use utoipa::OpenApi;
         crate::routes::counter::registration_code,
         crate::routes::counter::pending,
         crate::routes::counter::confirm,
+        crate::routes::counter::kiosk_act,
         crate::routes::account::session_challenge,
         crate::routes::account::open_session,
         crate::routes::account::my_data,

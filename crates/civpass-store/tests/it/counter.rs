@@ -17,6 +17,7 @@ fn staff(id: &str) -> Staff {
         role: StaffRole::Officer,
         created_at: 1,
         disabled_at: None,
+        public_key: Some("pk".into()),
     }
 }
 

@@ -81,6 +81,20 @@ pub(crate) enum PointsCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Enrol a self-service kiosk to a point, with a key of its own: the private key goes to
+    /// --key-file (created 0600; install it on the kiosk), civpass keeps the public key.
+    AddKiosk {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        point: String,
+        /// As the operator knows the kiosk, e.g. "GPO kiosk 2".
+        #[arg(long)]
+        name: String,
+        /// Where to write the kiosk's key (must not exist).
+        #[arg(long)]
+        key_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -190,7 +204,9 @@ pub(crate) async fn staff(command: StaffCommand, file: &Config) -> anyhow::Resul
 
 pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Result<()> {
     let common = match &command {
-        PointsCommand::Add { common, .. } | PointsCommand::List { common } => common,
+        PointsCommand::Add { common, .. }
+        | PointsCommand::List { common }
+        | PointsCommand::AddKiosk { common, .. } => common,
     };
     let platform = civpass_driver::existing_platform(&common.storage.over(file).storage).await?;
     let counter = &platform.counter;
@@ -228,6 +244,32 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
                     point.name_en,
                     point.kind.as_str(),
                     point.district
+                );
+            }
+        }
+        PointsCommand::AddKiosk { common, point, name, key_file } => {
+            if std::fs::symlink_metadata(&key_file).is_ok() {
+                anyhow::bail!("{} exists; give a new file (nothing was done)", key_file.display());
+            }
+            let (kiosk, pkcs8) = counter.add_kiosk(&point, &name).await?;
+            let key = serde_json::json!({
+                "kiosk_id": kiosk.id,
+                "point_id": point,
+                "private_key": civpass_crypto::secret::b64url(&pkcs8),
+            });
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut out = options.open(&key_file)?;
+            std::io::Write::write_all(&mut out, serde_json::to_string_pretty(&key)?.as_bytes())?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&kiosk)?);
+            } else {
+                println!(
+                    "kiosk {} enrolled to {point}; its key is in {}",
+                    kiosk.id,
+                    key_file.display()
                 );
             }
         }

@@ -501,3 +501,88 @@ async fn a_lost_phone_is_replaced_at_the_counter_and_the_old_one_approves_nothin
         );
     }
 }
+
+#[tokio::test]
+async fn a_citizen_registers_at_plus_through_a_kiosk_with_the_sandbox_verifier() {
+    use civpass_api::signing::kiosk_act_message;
+    use civpass_crypto::jws::DeviceKeyPair;
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let counter = &server.services.counter;
+        let point = counter.add_point(always_open(PointKind::PostOffice)).await.unwrap();
+        let other = counter.add_point(always_open(PointKind::Counter)).await.unwrap();
+        let (kiosk, pkcs8) = counter.add_kiosk(&point.id, "GPO kiosk 1").await.unwrap();
+        let key = DeviceKeyPair::from_pkcs8(&pkcs8).unwrap();
+        let mut phone = Wallet::create(&server.base).unwrap();
+        let (hkid, name, dob) = server.person(77);
+        let send = |point_id: String,
+                    code: String,
+                    evidence: &'static str,
+                    sign_with: Option<&DeviceKeyPair>| {
+            let (base, kiosk_id, hkid, name, dob) =
+                (server.base.clone(), kiosk.id.clone(), hkid.clone(), name.clone(), dob.clone());
+            let signer = sign_with.unwrap_or(&key);
+            let at = time::OffsetDateTime::now_utc().unix_timestamp();
+            let id_number = civpass_api::signing::id_number_for_signing(&hkid);
+            let signature = signer
+                .sign_b64(&kiosk_act_message(
+                    &base, &kiosk_id, &point_id, "register", &code, &id_number, at,
+                ))
+                .unwrap();
+            async move {
+                let reference = support::identity_check(&base, &hkid).await;
+                let res = reqwest::Client::new()
+                    .post(format!("{base}/api/v1/kiosk/acts"))
+                    .json(&serde_json::json!({
+                        "kiosk_id": kiosk_id, "point_id": point_id, "kind": "register", "code": code,
+                        "id_number": hkid, "name_en": name, "date_of_birth": dob,
+                        "evidence": {"session": evidence, "reference": reference},
+                        "at": at, "signature": signature,
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        // Records sent with another point's name, or signed by another key, or on a weak check,
+        // are refused and use nothing up.
+        let code = phone.registration_code().await.unwrap().code;
+        let (status, body) = send(other.id.clone(), code.clone(), "pass", None).await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (403, "https://civpass.dev/problems/not-this-point")
+        );
+        let (forger, _) = DeviceKeyPair::generate().unwrap();
+        let (status, _) = send(point.id.clone(), code.clone(), "pass", Some(&forger)).await;
+        assert_eq!(status, 401);
+        let (status, body) = send(point.id.clone(), code.clone(), "pass:basic", None).await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (422, "https://civpass.dev/problems/evidence-too-weak")
+        );
+        let (status, body) = send(point.id.clone(), code.clone(), "liveness_failed", None).await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (422, "https://civpass.dev/problems/evidence-liveness-failed")
+        );
+        // The kiosk at its own point, with a strong check: waits for the phone.
+        let (status, body) = send(point.id.clone(), code, "pass", None).await;
+        assert_eq!(
+            (status, body["outcome"].as_str().unwrap()),
+            (200, "awaiting_citizen"),
+            "{body}"
+        );
+        let pending = phone.pending().await.unwrap();
+        assert_eq!(pending[0].point_name_en, "General Post Office");
+        assert_eq!(phone.confirm(&pending[0]).await.unwrap().tier, "plus");
+        assert_eq!(plus_login(&server, &phone).await, Ok("plus".to_owned()));
+        // An officer cannot use the kiosk's endpoint, nor a kiosk the officer's.
+        let (_, officer) = counter_with_officer(&server).await;
+        let as_officer =
+            act(&server, ActKind::Register, (&point.id, &kiosk.id), "ABCD-EFGH", card(&server, 78))
+                .await;
+        assert!(matches!(as_officer, Err(CounterError::NotAnOfficer)));
+        let _ = officer;
+    }
+}
