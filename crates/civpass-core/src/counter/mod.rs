@@ -644,6 +644,7 @@ impl CounterService {
             }
         };
         self.store.insert_counter_act(&act).await?;
+        crate::kernel::telemetry::counter_act(act.kind.as_str(), act.outcome.as_str());
         tracing::info!(act_id = %act.id, staff_id = %act.staff_id, point_id = %act.point_id, kind = act.kind.as_str(), outcome = act.outcome.as_str(), "counter act");
         Ok(ActReport { act_id: act.id, outcome: act.outcome, expires_at: act.expires_at })
     }

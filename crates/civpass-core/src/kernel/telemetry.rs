@@ -9,11 +9,15 @@
 pub const LOGINS: &str = "civpass_logins_total";
 /// `civpass_grants_issued_total`: authorization codes redeemed for a new grant.
 pub const GRANTS_ISSUED: &str = "civpass_grants_issued_total";
+/// `civpass_counter_acts_total{kind, outcome}`: acts at registration points (officers and
+/// kiosks), by what was asked and how it came out (`awaiting_citizen`, `no_such_person`, …).
+pub const COUNTER_ACTS: &str = "civpass_counter_acts_total";
 
 /// Describes core's series to the installed recorder (no-op without one).
 pub fn describe() {
     metrics::describe_counter!(LOGINS, "Login requests started, and how they ended");
     metrics::describe_counter!(GRANTS_ISSUED, "Grants issued (authorization codes redeemed)");
+    metrics::describe_counter!(COUNTER_ACTS, "Acts at registration points, by kind and outcome");
 }
 
 /// Counts a login event (`started`, `approved`, or an ending's name).
@@ -26,6 +30,11 @@ pub fn logins_expired(n: u64) {
     if n > 0 {
         metrics::counter!(LOGINS, "outcome" => "expired").increment(n);
     }
+}
+
+/// Counts an act at a registration point.
+pub fn counter_act(kind: &'static str, outcome: &'static str) {
+    metrics::counter!(COUNTER_ACTS, "kind" => kind, "outcome" => outcome).increment(1);
 }
 
 /// Counts a grant issued.

@@ -72,6 +72,41 @@ async fn metrics_count_what_the_platform_does_in_the_prometheus_format() {
         }
         assert!(refused);
 
+        // An act at a registration point (an unknown code: recorded, nothing else).
+        let counter = &server.services.counter;
+        let point = counter
+            .add_point(civpass_core::counter::NewPoint {
+                kind: civpass_core::counter::model::PointKind::Counter,
+                name_en: "Metrics Counter".into(),
+                name_zh_hant: "計數櫃檯".into(),
+                name_zh_hans: "计数柜台".into(),
+                district: "Central".into(),
+                hours: civpass_core::counter::hours::Hours::parse_weekly("mon-sun 00:00-24:00")
+                    .unwrap(),
+            })
+            .await
+            .unwrap();
+        let officer = counter
+            .add_staff("Officer M", civpass_core::counter::model::StaffRole::Officer)
+            .await
+            .unwrap();
+        counter.assign(&officer.id, &point.id).await.unwrap();
+        let (id_number, name_en, date_of_birth) = server.person(2);
+        counter
+            .act(civpass_core::counter::CounterRequest {
+                kind: civpass_core::counter::model::ActKind::Register,
+                staff_id: &officer.id,
+                point_id: &point.id,
+                code: "ABCD-EFGH",
+                card: civpass_core::counter::model::CardDetails {
+                    id_number,
+                    name_en,
+                    date_of_birth,
+                },
+            })
+            .await
+            .unwrap();
+
         let after = scrape(&url).await;
         let grew = |name: &str, labels: &[(&str, &str)]| {
             one(&after, name, labels) - one(&before, name, labels)
@@ -79,6 +114,12 @@ async fn metrics_count_what_the_platform_does_in_the_prometheus_format() {
         assert!(grew("civpass_logins_total", &[("outcome", "started")]) >= 1.0);
         assert!(grew("civpass_logins_total", &[("outcome", "approved")]) >= 1.0);
         assert!(grew("civpass_grants_issued_total", &[]) >= 1.0);
+        assert!(
+            grew(
+                "civpass_counter_acts_total",
+                &[("kind", "register"), ("outcome", "code_invalid")]
+            ) >= 1.0
+        );
         let code_grant = [("grant_type", "authorization_code")];
         assert!(grew("civpass_token_requests_total", &[code_grant[0], ("outcome", "ok")]) >= 1.0);
         assert!(
