@@ -60,7 +60,7 @@ impl AccountStore for SqlStore {
     ) -> StoreResult<Vec<AccountEvent>> {
         self.fetch_all(
             "SELECT id, account_id, at, kind, sealed_reason FROM account_events \
-             WHERE account_id = $1 ORDER BY at, id",
+             WHERE account_id = $1 ORDER BY seq, at, id",
             params![account_id],
             |row| {
                 let kind: String = col(row, "kind")?;
@@ -228,8 +228,10 @@ impl AccountWrites for SqlTransaction<'_> {
     async fn insert_account_event(&mut self, e: &AccountEvent) -> StoreResult<()> {
         execute_on(
             self.conn,
-            "INSERT INTO account_events (id, account_id, at, kind, sealed_reason) \
-             VALUES ($1, $2, $3, $4, $5)",
+            // Numbered after the account's last event, in the same statement.
+            "INSERT INTO account_events (id, account_id, at, kind, sealed_reason, seq) \
+             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(seq), 0) + 1 FROM account_events \
+             WHERE account_id = $2",
             &params![&e.id, &e.account_id, e.at, e.kind.as_str(), &e.sealed_reason],
         )
         .await?;

@@ -121,8 +121,11 @@ impl Hours {
         Date::parse(date, format).map_err(|_| format!("{date:?} is not a date like 2026-12-01"))?;
         let (opens, closes) = span(when)?;
         let venue = venue.trim();
-        if venue.is_empty() || venue.chars().count() > 200 {
+        if venue.is_empty() {
             return Err(form());
+        }
+        if venue.chars().count() > 200 || venue.chars().any(char::is_control) {
+            return Err("a venue is 1 to 200 characters, without control characters".into());
         }
         Ok(Visit { date: date.to_owned(), opens, closes, venue: venue.to_owned() })
     }
@@ -196,6 +199,8 @@ mod tests {
         }
         assert!(Hours::parse_visit("2026-13-01 10:00-16:00 X").unwrap_err().contains("not a date"));
         assert!(Hours::parse_visit("2026-12-01 10:00-16:00").is_err());
+        let venue = Hours::parse_visit("2026-12-01 10:00-16:00 Tai\u{1b}[31mPo").unwrap_err();
+        assert!(venue.contains("control characters"), "{venue}");
     }
 
     proptest! {

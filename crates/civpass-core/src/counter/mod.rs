@@ -31,7 +31,7 @@ use crate::identity::IdentityService;
 use crate::identity::evidence::EvidenceLevel;
 use crate::identity::hkid::{HkId, HkIdError};
 use crate::identity::in_person::RegistryCheck;
-use crate::identity::model::{DeviceKind, Identity, Tier};
+use crate::identity::model::{DeviceKind, Identity, OperatorAct, Tier};
 use crate::identity::registration::{EvidenceSubmission, new_device};
 use crate::identity::registry::RegistryError;
 use crate::identity::store::AttemptStore;
@@ -84,11 +84,13 @@ pub enum CounterError {
     UnknownStaff,
     #[error("this member of staff is disabled")]
     StaffDisabled,
-    #[error("administrators do not serve citizens; an officer or supervisor must")]
+    #[error(
+        "only officers and supervisors act at a counter, and kiosks only through the kiosk API; administrators serve no citizens"
+    )]
     NotAnOfficer,
     #[error("no registration point has this id")]
     UnknownPoint,
-    #[error("this officer is not assigned to this registration point")]
+    #[error("this officer or kiosk is not assigned to this registration point")]
     NotAssigned,
     #[error("this registration point is closed now (its hours are in Hong Kong time)")]
     PointClosed,
@@ -116,6 +118,8 @@ pub enum CounterError {
     AccountExists,
     #[error("this account is plus already")]
     AlreadyPlus,
+    #[error("the account was suspended or lowered since the officer's act; it must be done again")]
+    Overtaken,
     #[error("the population registry is unavailable")]
     RegistryUnavailable(#[source] RegistryError),
     /// A kiosk's identity check was missing, unknown, failed or could not be verified.
@@ -282,8 +286,16 @@ impl CounterService {
     ///
     /// Errors: `UnknownStaff`, `UnknownPoint`.
     pub async fn assign(&self, staff_id: &str, point_id: &str) -> Result<bool, CounterError> {
-        self.store.find_staff(staff_id).await?.ok_or(CounterError::UnknownStaff)?;
+        let staff = self.store.find_staff(staff_id).await?.ok_or(CounterError::UnknownStaff)?;
         self.store.find_point(point_id).await?.ok_or(CounterError::UnknownPoint)?;
+        if staff.role == StaffRole::Kiosk {
+            return Err(CounterError::Invalid(
+                "a kiosk stays at the point it was enrolled to; enrol another kiosk there".into(),
+            ));
+        }
+        if staff.disabled_at.is_some() {
+            return Err(CounterError::StaffDisabled);
+        }
         let assigned = self.store.assign_staff(staff_id, point_id, self.ctx.now()).await?;
         tracing::info!(staff_id, point_id, "staff assigned to a point");
         Ok(assigned)
@@ -443,6 +455,22 @@ impl CounterService {
             return Err(CounterError::Expired);
         }
         let sealed = self.open_act(&act)?;
+        // What was checked at the counter may have changed since: the key may hold an account
+        // now (another act confirmed first), the account may have been suspended or lowered.
+        if act.kind != ActKind::Upgrade
+            && self.identity.public_key_in_use(public_key).await.map_err(Internal::from)?
+        {
+            return Err(CounterError::KeyEnrolled);
+        }
+        if act.kind != ActKind::Register {
+            let account = self.identity.account(account_id).await.map_err(Internal::from)?;
+            let overtaken = self.identity.account_events(account_id).await?.iter().any(|e| {
+                e.at >= act.at && matches!(e.kind, OperatorAct::Suspended | OperatorAct::Downgraded)
+            });
+            if account.suspended_at.is_some() || overtaken {
+                return Err(CounterError::Overtaken);
+            }
+        }
         let (id, account) = (act.id.clone(), account_id.clone());
         match act.kind {
             ActKind::Register => {
@@ -670,7 +698,13 @@ impl CounterService {
             return Err(CounterError::NotAnOfficer);
         }
         let point = self.store.find_point(req.point_id).await?.ok_or(CounterError::UnknownPoint)?;
-        if !self.store.assignments(&staff.id).await?.contains(&point.id) {
+        let assignments = self.store.assignments(&staff.id).await?;
+        // A kiosk stands at one point: the one it was enrolled to.
+        let here = match as_role {
+            StaffRole::Kiosk => assignments.first() == Some(&point.id),
+            _ => assignments.contains(&point.id),
+        };
+        if !here {
             return Err(CounterError::NotAssigned);
         }
         if !point.hours.is_open(now) {

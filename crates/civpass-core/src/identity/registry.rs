@@ -120,13 +120,13 @@ impl RegistryEvent {
         if event.id.is_empty() || event.id.len() > 200 {
             return Err("an event id must be 1 to 200 characters".into());
         }
-        if let RegistryChange::NameChanged { name_en, name_zh } = &event.change
-            && (name_en.trim().is_empty()
-                || name_zh.trim().is_empty()
-                || name_en.len() > 200
-                || name_zh.len() > 200)
-        {
-            return Err("a name_changed event needs name_en and name_zh (1 to 200 bytes)".into());
+        if let RegistryChange::NameChanged { name_en, name_zh } = &event.change {
+            let fit = |n: &str| {
+                !n.trim().is_empty() && n.len() <= 200 && !n.chars().any(char::is_control)
+            };
+            if !fit(name_en) || !fit(name_zh) {
+                return Err("a name_changed event needs name_en and name_zh (1 to 200 bytes, no control characters)".into());
+            }
         }
         Ok(event)
     }

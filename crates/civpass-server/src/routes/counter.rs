@@ -65,6 +65,11 @@ pub(crate) fn counter_error(e: CounterError) -> ApiError {
         CounterError::AlreadyPlus => {
             (StatusCode::CONFLICT, "already-plus", "This account is plus already")
         }
+        CounterError::Overtaken => (
+            StatusCode::CONFLICT,
+            "act-overtaken",
+            "The account changed since the officer's act; it must be done again",
+        ),
         CounterError::RegistryUnavailable(cause) => {
             tracing::warn!(cause = %Chain(cause), "the population registry did not answer");
             return ApiError::new(

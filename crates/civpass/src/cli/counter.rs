@@ -248,21 +248,32 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
             }
         }
         PointsCommand::AddKiosk { common, point, name, key_file } => {
-            if std::fs::symlink_metadata(&key_file).is_ok() {
-                anyhow::bail!("{} exists; give a new file (nothing was done)", key_file.display());
-            }
-            let (kiosk, pkcs8) = counter.add_kiosk(&point, &name).await?;
+            // The key file first: a kiosk whose key went nowhere would be enrolled for nothing.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut out = options.open(&key_file).map_err(|e| {
+                anyhow::Error::new(e).context(format!(
+                    "creating the key file {} (it must not exist; nothing was done)",
+                    key_file.display()
+                ))
+            })?;
+            let (kiosk, pkcs8) = match counter.add_kiosk(&point, &name).await {
+                Ok(done) => done,
+                Err(e) => {
+                    drop(out);
+                    let _ = std::fs::remove_file(&key_file);
+                    return Err(e.into());
+                }
+            };
             let key = serde_json::json!({
                 "kiosk_id": kiosk.id,
                 "point_id": point,
                 "private_key": civpass_crypto::secret::b64url(&pkcs8),
             });
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut out = options.open(&key_file)?;
             std::io::Write::write_all(&mut out, serde_json::to_string_pretty(&key)?.as_bytes())?;
+            out.sync_all()?;
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&kiosk)?);
             } else {

@@ -586,3 +586,63 @@ async fn a_citizen_registers_at_plus_through_a_kiosk_with_the_sandbox_verifier()
         let _ = officer;
     }
 }
+
+/// What the officer checked is checked again when the phone confirms: a key that holds an
+/// account by then, or an account suspended or lowered since the act, refuses it; and a kiosk
+/// cannot be moved to another point.
+#[tokio::test]
+async fn a_confirmation_is_refused_when_things_changed_since_the_act() {
+    for backend in backends() {
+        let server = spawn_server_with(&backend, Options::default()).await;
+        let (point, officer) = counter_with_officer(&server).await;
+        let at = (point.as_str(), officer.as_str());
+        // Two registrations on one new phone: the second confirmation finds the key taken.
+        let mut phone = Wallet::create(&server.base).unwrap();
+        let first = phone.registration_code().await.unwrap().code;
+        let second = phone.registration_code().await.unwrap().code;
+        act(&server, ActKind::Register, at, &first, card(&server, 80)).await.unwrap();
+        act(&server, ActKind::Register, at, &second, card(&server, 81)).await.unwrap();
+        let pending = phone.pending().await.unwrap();
+        assert_eq!(pending.len(), 2);
+        phone.confirm(&pending[0]).await.unwrap();
+        let err = phone.confirm(&pending[1]).await.unwrap_err();
+        assert!(
+            err.to_string().contains("key-enrolled") || format!("{err:?}").contains("key-enrolled"),
+            "{err}"
+        );
+
+        // An upgrade pending while the account is suspended: refused, and stays basic.
+        let mut basic = server.enrolled_wallet(82).await;
+        let code = basic.registration_code().await.unwrap().code;
+        act(&server, ActKind::Upgrade, at, &code, card(&server, 82)).await.unwrap();
+        let pending = basic.pending().await.unwrap();
+        server.services.account.suspend(&server.person(82).0, "investigation").await.unwrap();
+        let err = basic.confirm(&pending[0]).await.unwrap_err();
+        assert!(format!("{err:?}").contains("act-overtaken"), "{err}");
+        server.services.account.reinstate(&server.person(82).0, "cleared").await.unwrap();
+        let err = basic.confirm(&pending[0]).await.unwrap_err();
+        assert!(
+            format!("{err:?}").contains("act-overtaken"),
+            "an act from before a suspension stays void: {err}"
+        );
+        assert_eq!(
+            plus_login(&server, &basic).await,
+            Err("unmet_authentication_requirements".into())
+        );
+
+        // A kiosk stays where it was enrolled.
+        let counter = &server.services.counter;
+        let (kiosk, _) = counter.add_kiosk(&point, "kiosk").await.unwrap();
+        let elsewhere = counter.add_point(always_open(PointKind::Counter)).await.unwrap();
+        assert!(matches!(
+            counter.assign(&kiosk.id, &elsewhere.id).await,
+            Err(CounterError::Invalid(_))
+        ));
+        // Nor can a disabled officer be given a new point.
+        counter.disable_staff(&officer).await.unwrap();
+        assert!(matches!(
+            counter.assign(&officer, &elsewhere.id).await,
+            Err(CounterError::StaffDisabled)
+        ));
+    }
+}

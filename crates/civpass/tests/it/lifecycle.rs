@@ -301,6 +301,7 @@ async fn registry_events_act_on_accounts_once_however_often_they_are_applied() {
             "{\"id\":\"x\",\"type\":\"married\",\"hkid\":\"A123456(3)\"}",
             "{\"id\":\"x\",\"type\":\"deceased\",\"hkid\":\"A123456(4)\"}",
             "{\"id\":\"x\",\"type\":\"name_changed\",\"hkid\":\"A123456(3)\"}",
+            "{\"id\":\"x\",\"type\":\"name_changed\",\"hkid\":\"A123456(3)\",\"name_en\":\"EVIL\\u001b[31m\",\"name_zh\":\"x\"}",
             "not json",
         ] {
             let why = RegistryEvent::parse(bad).unwrap_err();
