@@ -84,7 +84,7 @@ impl StatsStore for SqlStore {
                     "SELECT ",
                     hk_day!("verified_at"),
                     " AS day, purpose, COUNT(*) AS n FROM identity_evidence \
-                     WHERE method <> 'in_person_card' AND verified_at >= $1 \
+                     WHERE method NOT IN ('in_person_card', 'kiosk_card_reader_face_match') AND verified_at >= $1 \
                      GROUP BY ",
                     hk_day!("verified_at"),
                     ", purpose"

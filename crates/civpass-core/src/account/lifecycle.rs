@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::account::{AccountService, SessionError};
 use crate::identity::hkid::{HkId, HkIdError};
-use crate::identity::in_person::IN_PERSON_CARD;
+use crate::identity::in_person::{IN_PERSON_CARD, KIOSK_CARD_FACE_MATCH};
 use crate::identity::model::{Account, AccountEvent, Device, OperatorAct, Tier};
 use crate::kernel::store::{StoreError, transact};
 use crate::kernel::{AccountId, ClientId, DeviceId, GrantId, Internal};
@@ -302,8 +302,9 @@ impl AccountService {
                 _ => "registered",
             };
             let mut e = entry(evidence.verified_at, what, "remote");
-            if evidence.method == IN_PERSON_CARD {
-                e.channel = "counter".into();
+            if evidence.method == IN_PERSON_CARD || evidence.method == KIOSK_CARD_FACE_MATCH {
+                e.channel =
+                    if evidence.method == IN_PERSON_CARD { "counter" } else { "kiosk" }.into();
                 let act = self.identity.evidence_reference(&evidence)?;
                 e.point = self
                     .counter

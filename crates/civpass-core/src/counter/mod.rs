@@ -30,7 +30,7 @@ use crate::counter::store::{
 use crate::identity::IdentityService;
 use crate::identity::evidence::EvidenceLevel;
 use crate::identity::hkid::{HkId, HkIdError};
-use crate::identity::in_person::RegistryCheck;
+use crate::identity::in_person::{IN_PERSON_CARD, KIOSK_CARD_FACE_MATCH, RegistryCheck};
 use crate::identity::model::{DeviceKind, Identity, OperatorAct, Tier};
 use crate::identity::registration::{EvidenceSubmission, new_device};
 use crate::identity::registry::RegistryError;
@@ -471,6 +471,10 @@ impl CounterService {
                 return Err(CounterError::Overtaken);
             }
         }
+        // An officer checked the card, or a kiosk's reader and face match did.
+        let by_kiosk =
+            self.store.find_staff(&act.staff_id).await?.is_some_and(|s| s.role == StaffRole::Kiosk);
+        let method = if by_kiosk { KIOSK_CARD_FACE_MATCH } else { IN_PERSON_CARD };
         let (id, account) = (act.id.clone(), account_id.clone());
         match act.kind {
             ActKind::Register => {
@@ -478,7 +482,8 @@ impl CounterService {
                     self.identity.new_account(account.clone(), &sealed.identity, Tier::Plus)?;
                 let device =
                     new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
-                let evidence = self.identity.in_person_evidence(&account, "registration", &id)?;
+                let evidence =
+                    self.identity.in_person_evidence(&account, "registration", method, &id)?;
                 let device_id = device.id.clone();
                 let decided = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
@@ -510,7 +515,8 @@ impl CounterService {
                 let device =
                     new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
                 let device_id = device.id.clone();
-                let evidence = self.identity.in_person_evidence(&account, "replace_device", &id)?;
+                let evidence =
+                    self.identity.in_person_evidence(&account, "replace_device", method, &id)?;
                 let moved = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
                         if !tx
@@ -541,7 +547,8 @@ impl CounterService {
                 if !device.is_some_and(|d| d.revoked_at.is_none() && &d.public_key == public_key) {
                     return Err(CounterError::UnknownDevice);
                 }
-                let evidence = self.identity.in_person_evidence(&account, "upgrade", &id)?;
+                let evidence =
+                    self.identity.in_person_evidence(&account, "upgrade", method, &id)?;
                 let upgraded = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
                         if !tx

@@ -13,8 +13,11 @@ use crate::identity::registration::normalise_name;
 use crate::identity::registry::RegistryError;
 use crate::kernel::{AccountId, Internal};
 
-/// The evidence method of an identity card checked by an officer (or a kiosk's card reader).
+/// The evidence method of an identity card checked by an officer at a registration point.
 pub const IN_PERSON_CARD: &str = "in_person_card";
+/// The evidence method of a kiosk: its card reader, and a face match by the identity evidence
+/// verifier at the strong level.
+pub const KIOSK_CARD_FACE_MATCH: &str = "kiosk_card_reader_face_match";
 
 /// What the population registry says of a card's details (no `Debug`: it holds personal data).
 #[derive(Clone, PartialEq, Eq)]
@@ -92,6 +95,7 @@ impl IdentityService {
         &self,
         account_id: &AccountId,
         purpose: &str,
+        method: &str,
         reference: &str,
     ) -> Result<EvidenceRecord, Internal> {
         let sealed_reference = self
@@ -104,7 +108,7 @@ impl IdentityService {
             id: self.ctx.new_id().to_string(),
             account_id: account_id.clone(),
             purpose: purpose.to_owned(),
-            method: IN_PERSON_CARD.to_owned(),
+            method: method.to_owned(),
             level: EvidenceLevel::Strong,
             sealed_reference,
             verified_at: self.ctx.now(),

@@ -577,6 +577,16 @@ async fn a_citizen_registers_at_plus_through_a_kiosk_with_the_sandbox_verifier()
         assert_eq!(pending[0].point_name_en, "General Post Office");
         assert_eq!(phone.confirm(&pending[0]).await.unwrap().tier, "plus");
         assert_eq!(plus_login(&server, &phone).await, Ok("plus".to_owned()));
+        // The evidence is the kiosk's, and the history says where.
+        let session = phone.open_session().await.unwrap();
+        let history = phone.history(&session).await.unwrap();
+        let registered = history.iter().find(|h| h.what == "registered").unwrap();
+        assert_eq!(
+            (registered.channel.as_str(), registered.point.as_ref().unwrap()[0].as_str()),
+            ("kiosk", "General Post Office")
+        );
+        let mine = phone.my_data(&session).await.unwrap();
+        assert_eq!(mine.evidence[0].method, "kiosk_card_reader_face_match");
         // An officer cannot use the kiosk's endpoint, nor a kiosk the officer's.
         let (_, officer) = counter_with_officer(&server).await;
         let as_officer =
