@@ -534,17 +534,7 @@ impl Wallet {
         device_id: &str,
     ) -> Result<(), WalletError> {
         let url = format!("{}/api/v1/device/me/devices/{device_id}/revoke", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(&session.token)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        if res.status().is_success() {
-            return Ok(());
-        }
-        read::<()>(res).await
+        no_content(self.http.post(url).bearer_auth(&session.token)).await
     }
 
     /// Unlinks a service: it loses its tokens and the citizen's consent.
@@ -554,18 +544,17 @@ impl Wallet {
         client_id: &str,
     ) -> Result<(), WalletError> {
         let url = format!("{}/api/v1/device/me/services/{client_id}", self.file.server);
-        let res = self
-            .http
-            .delete(url)
-            .bearer_auth(&session.token)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        if res.status().is_success() {
-            return Ok(());
-        }
-        read::<()>(res).await
+        no_content(self.http.delete(url).bearer_auth(&session.token)).await
     }
+}
+
+/// Sends a request whose success has no body (204): `Ok`, or the problem it was refused with.
+async fn no_content(request: reqwest::RequestBuilder) -> Result<(), WalletError> {
+    let res = request.send().await.map_err(|e| WalletError::Http(e.to_string()))?;
+    if res.status().is_success() {
+        return Ok(());
+    }
+    read::<()>(res).await
 }
 
 #[cfg(test)]

@@ -6,6 +6,20 @@
 // A command-line program prints its results.
 #![allow(clippy::print_stdout)]
 
+/// `println!`, except that a closed pipe (`civpass staff list | head -1`) ends the command
+/// quietly, as other command-line tools do, instead of panicking: the standard library ignores
+/// SIGPIPE, and restoring it would need `unsafe`. Defined before the modules, so it is theirs.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod cli;
 mod config;
 

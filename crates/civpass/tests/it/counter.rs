@@ -378,6 +378,17 @@ async fn the_command_line_runs_a_counter_registration_end_to_end() {
     let (ok, _, err) = register(&code);
     assert!(!ok && err.contains("not assigned"), "{err}");
     json(&["staff", "assign", "--data-dir", &dir, "--json", &officer, &point]);
+    // Piped into a reader that stops early (`| head`), a command ends quietly.
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_civpass"))
+        .args(["registry", "list", "--limit", "5000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(piped.stdout.take());
+    let ended = piped.wait_with_output().unwrap();
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    assert!(!String::from_utf8_lossy(&ended.stderr).contains("panicked"));
     let staff = json(&["staff", "list", "--data-dir", &dir, "--json"]);
     assert_eq!(staff[0]["points"][0], point.as_str());
     assert_eq!(json(&["points", "list", "--data-dir", &dir, "--json"])[0]["kind"], "counter");
