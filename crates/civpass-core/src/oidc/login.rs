@@ -948,7 +948,7 @@ impl OidcService {
                 let account =
                     self.identity.account(&device.account_id).await.map_err(Internal::from)?;
                 if account.suspended_at.is_some() {
-                    self.end_login_request(&request.id, Ending::Denied).await?;
+                    self.end_login_request(&request.id, Ending::AccountSuspended).await?;
                     return Err(DeviceError::AccountSuspended);
                 }
                 // One wrong guess ends the request: with two digits, retries would make

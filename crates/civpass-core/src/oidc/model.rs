@@ -366,16 +366,19 @@ pub enum Ending {
     OtherCitizen,
     /// The approving citizen's account is below the essential `acr` the service asked for.
     LevelTooLow,
+    /// The approving citizen's account is suspended by the operator.
+    AccountSuspended,
 }
 
 impl Ending {
-    pub const ALL: [Ending; 6] = [
+    pub const ALL: [Ending; 7] = [
         Ending::Denied,
         Ending::Cancelled,
         Ending::WrongMatchCode,
         Ending::Expired,
         Ending::OtherCitizen,
         Ending::LevelTooLow,
+        Ending::AccountSuspended,
     ];
 
     /// The stored form (the `failure` column); older rows hold the last three.
@@ -387,6 +390,7 @@ impl Ending {
             Ending::Cancelled => "cancelled",
             Ending::OtherCitizen => "login_required",
             Ending::LevelTooLow => "unmet_authentication_requirements",
+            Ending::AccountSuspended => "account_suspended",
         }
     }
 
@@ -399,9 +403,11 @@ impl Ending {
         match self {
             Ending::OtherCitizen => AuthzErrorCode::LoginRequired,
             Ending::LevelTooLow => AuthzErrorCode::UnmetAuthenticationRequirements,
-            Ending::Denied | Ending::Cancelled | Ending::WrongMatchCode | Ending::Expired => {
-                AuthzErrorCode::AccessDenied
-            }
+            Ending::Denied
+            | Ending::Cancelled
+            | Ending::WrongMatchCode
+            | Ending::Expired
+            | Ending::AccountSuspended => AuthzErrorCode::AccessDenied,
         }
     }
 
@@ -416,6 +422,7 @@ impl Ending {
             Ending::Expired => "the login request expired before the citizen approved it",
             Ending::OtherCitizen => "another citizen than the one id_token_hint names approved",
             Ending::LevelTooLow => "the citizen's account does not reach the requested acr",
+            Ending::AccountSuspended => "the citizen's account is suspended",
         }
     }
 

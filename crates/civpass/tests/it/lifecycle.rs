@@ -74,6 +74,10 @@ async fn a_suspended_account_cannot_log_in_and_its_services_hear_of_it() {
         let (outcome, back) = approve_as(&server, &wallet, &req.url(&server.base)).await;
         assert_eq!(problem(&outcome.unwrap_err()), "account-suspended");
         assert_eq!(support::query(&back, "error").as_deref(), Some("access_denied"));
+        assert_eq!(
+            support::query(&back, "error_description").as_deref(),
+            Some("the citizen's account is suspended")
+        );
 
         account.reinstate(&hkid, "phone found").await.unwrap();
         assert!(matches!(
