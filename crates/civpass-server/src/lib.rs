@@ -47,7 +47,7 @@ pub struct AppState {
     limiters: Arc<limits::Limiters>,
     /// Who runs the platform, as the pages show it.
     pub(crate) operator: Arc<pages::Operator>,
-    /// `/metrics` on the public router (else only on `metrics_router`'s listener).
+    /// `/metrics` on the public router (else only on the listener `serve_metrics` runs).
     pub(crate) metrics_public: bool,
 }
 
@@ -71,7 +71,7 @@ impl AppState {
         }
     }
 
-    /// Serves `/metrics` only on a listener of its own (`metrics_router`), not the public one.
+    /// Serves `/metrics` only on a listener of its own (`serve_metrics`), not the public one.
     pub fn with_metrics_apart(mut self) -> AppState {
         self.metrics_public = false;
         self
