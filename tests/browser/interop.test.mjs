@@ -180,3 +180,28 @@ test("ID tokens signed with PS256 and EdDSA verify in openid-client", async () =
     assert.equal(tokens.claims().iss, base);
   }
 });
+
+test("acr=plus in openid-client after an upgrade at a registration point", async () => {
+  const client = await register("--redirect-uri", callback);
+  const config = await oidc.discovery(new URL(base), client.client_id, {}, oidc.ClientSecretBasic(client.client_secret), { execute: [oidc.allowInsecureRequests] });
+  // The operator's side: a point open at all hours, an officer assigned to it.
+  const point = JSON.parse(await civpass("points", "add", "--data-dir", dataDir, "--json", "--kind", "post_office",
+    "--name-en", "Interop Post Office", "--name-zh-hant", "互通郵局", "--name-zh-hans", "互通邮局",
+    "--district", "Central", "--hours", "mon-sun 00:00-24:00"));
+  const officer = JSON.parse(await civpass("staff", "add", "--data-dir", dataDir, "--json", "--name", "Officer Interop", "--role", "officer"));
+  await civpass("staff", "assign", "--data-dir", dataDir, officer.id, point.id);
+  // The citizen shows a code; the officer upgrades after checking the card; the phone confirms.
+  const { code } = JSON.parse(await civpass("wallet", "registration-code", "--wallet", wallet, "--json"));
+  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "300", "--json"));
+  const act = JSON.parse(await civpass("counter", "upgrade", "--data-dir", dataDir, "--json", "--point", point.id,
+    "--officer", officer.id, "--code", code, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth));
+  assert.equal(act.outcome, "awaiting_citizen");
+  const [pending] = JSON.parse(await civpass("wallet", "pending", "--wallet", wallet, "--json"));
+  const done = JSON.parse(await civpass("wallet", "confirm", pending.id, "--wallet", wallet, "--json"));
+  assert.equal(done.tier, "plus");
+  // A relying party that needs plus asks for it, and gets it.
+  const p = pkce();
+  const url = oidc.buildAuthorizationUrl(config, { ...(await params(p)), acr_values: "plus" });
+  const tokens = await oidc.authorizationCodeGrant(config, await login(url), { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce });
+  assert.equal(tokens.claims().acr, "plus");
+});
