@@ -12,7 +12,7 @@ use civpass_core::kernel::error::Chain;
 
 /// Logs an internal failure with its cause chain; the seconds to ask the caller to wait, if
 /// retrying may succeed.
-fn log_internal(cause: &Internal) -> Option<u64> {
+pub(crate) fn log_internal(cause: &Internal) -> Option<u64> {
     let chain = Chain(cause);
     match cause.retry_after() {
         Some(wait) => {

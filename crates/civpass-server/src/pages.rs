@@ -5,7 +5,6 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use civpass_core::kernel::Internal;
-use civpass_core::kernel::error::Chain;
 
 use crate::i18n::{Catalog, Lang};
 
@@ -208,19 +207,14 @@ pub(crate) fn message(
 /// The page for an internal failure, logged once here with its cause chain: "something went
 /// wrong" (500), or, when retrying may succeed, "the service is busy" (503, `Retry-After`).
 pub(crate) fn internal(chrome: Chrome, cause: &Internal) -> Response {
-    let chain = Chain(cause);
-    match cause.retry_after() {
-        Some(wait) => {
-            tracing::warn!(cause = %chain, "service unavailable");
+    match crate::error::log_internal(cause) {
+        Some(seconds) => {
             let mut res =
                 message(chrome, StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None);
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             res
         }
-        None => {
-            tracing::error!(cause = %chain, "internal error");
-            message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
-        }
+        None => message(chrome, StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
     }
 }
 

@@ -59,16 +59,6 @@ struct Table {
     columns: Vec<(String, Kind)>,
 }
 
-fn dialect(url: &str) -> Result<Dialect, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Dialect::Sqlite)
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Dialect::Postgres)
-    } else {
-        Err(StoreError::backend("database URL must start with sqlite: or postgres:"))
-    }
-}
-
 async fn connect(url: &str) -> Result<AnyConnection, StoreError> {
     sqlx::any::install_default_drivers();
     let options = AnyConnectOptions::from_str(url).map_err(backend)?;
@@ -88,7 +78,7 @@ fn io(e: std::io::Error) -> StoreError {
 /// Errors: `Backend` if the database is not a civpass one or cannot be read, or `out` cannot be
 /// written; `Unavailable` if it cannot be reached.
 pub async fn backup(url: &str, out: &mut impl Write) -> Result<Summary, StoreError> {
-    let dialect = dialect(url)?;
+    let dialect = Dialect::of(url)?;
     let mut conn = match dialect {
         // Read-only: a mistyped path must not create an empty database to back up.
         Dialect::Sqlite => {
@@ -154,7 +144,7 @@ pub async fn backup(url: &str, out: &mut impl Write) -> Result<Summary, StoreErr
 /// Errors: `Conflict` if the database already holds civpass data; `Backend` for a file that is
 /// not a whole backup, one from a newer civpass, or a database that refuses a row.
 pub async fn restore(url: &str, input: impl BufRead) -> Result<Summary, StoreError> {
-    let dialect = dialect(url)?;
+    let dialect = Dialect::of(url)?;
     let mut lines = input.lines().enumerate();
     let mut next = || -> Result<Option<Value>, StoreError> {
         match lines.next() {

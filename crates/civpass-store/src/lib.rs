@@ -41,6 +41,21 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The dialect a database URL names.
+    ///
+    /// Errors: `Backend` for a URL that is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    pub fn of(url: &str) -> Result<Dialect, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Dialect::Postgres)
+        } else {
+            Err(StoreError::backend("database URL must start with sqlite: or postgres:"))
+        }
+    }
+}
+
 /// SQLite reader connections. Each runs on a thread of its own in sqlx, and more threads than
 /// cores only add context switches: 4 measured best on 2 cores (docs/BENCHMARKS.md).
 const READERS: u32 = 4;
@@ -108,7 +123,7 @@ impl SqlStore {
     #[doc(hidden)]
     pub async fn migrate_to(url: &str, version: i64) -> Result<(), StoreError> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
+        let dialect = Dialect::of(url)?;
         let older: Vec<Migration> =
             migrator(dialect).iter().filter(|m| m.version <= version).cloned().collect();
         let options = AnyConnectOptions::from_str(url).map_err(backend)?;
@@ -123,13 +138,7 @@ impl SqlStore {
     /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies migrations.
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
-        } else {
-            return Err(StoreError::backend("database URL must start with sqlite: or postgres:"));
-        };
+        let dialect = Dialect::of(url)?;
         let options = AnyConnectOptions::from_str(url).map_err(backend)?;
         let store = match dialect {
             Dialect::Sqlite => {

@@ -268,14 +268,7 @@ impl Wallet {
             transfer,
         };
         let url = format!("{}/api/v1/device/enrolments", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        let done: EnrolmentResponse = read(res).await?;
+        let done: EnrolmentResponse = call(self.http.post(url).json(&body)).await?;
         self.file.account_id = Some(done.account_id.clone());
         self.file.device_id = Some(done.device_id.clone());
         Ok(done)
@@ -294,14 +287,7 @@ impl Wallet {
         ))?;
         let body = RegistrationCodeRequest { public_key, device_id, signature };
         let url = format!("{}/api/v1/device/registration-codes", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.post(url).json(&body)).await
     }
 
     /// What an officer did that waits for this device's confirmation.
@@ -314,14 +300,8 @@ impl Wallet {
             .unwrap_or(0);
         let signature = self.sign(&pending_message(self.issuer(), &public_key, at))?;
         let url = format!("{}/api/v1/device/pending", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&PendingRequest { public_key, at, signature })
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        let list: PendingList = read(res).await?;
+        let list: PendingList =
+            call(self.http.post(url).json(&PendingRequest { public_key, at, signature })).await?;
         Ok(list.pending)
     }
 
@@ -331,14 +311,8 @@ impl Wallet {
         self.learn_issuer().await?;
         let signature = self.sign(&confirm_message(self.issuer(), &pending.id, &pending.kind))?;
         let url = format!("{}/api/v1/device/pending/{}/confirm", self.file.server, pending.id);
-        let res = self
-            .http
-            .post(url)
-            .json(&ConfirmRequest { signature })
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        let done: ConfirmResponse = read(res).await?;
+        let done: ConfirmResponse =
+            call(self.http.post(url).json(&ConfirmRequest { signature })).await?;
         self.file.account_id = Some(done.account_id.clone());
         self.file.device_id = Some(done.device_id.clone());
         Ok(done)
@@ -351,22 +325,15 @@ impl Wallet {
         id_number: &str,
     ) -> Result<IdentityCheckResponse, WalletError> {
         let url = format!("{}/api/v1/device/identity-checks", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&IdentityCheckRequest { id_number: id_number.to_owned() })
-            .send()
+        call(self.http.post(url).json(&IdentityCheckRequest { id_number: id_number.to_owned() }))
             .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
     }
 
     /// Fetches the login request behind a link.
     pub async fn fetch(&self, link: &LoginLink) -> Result<LoginRequestView, WalletError> {
         self.check_link(link)?;
         let url = format!("{}/api/v1/device/login-requests/{}", self.file.server, link.request_id);
-        let res = self.http.get(url).send().await.map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.get(url)).await
     }
 
     /// The signed decision the app posts: approval (releasing `scopes`, which must include
@@ -415,28 +382,17 @@ impl Wallet {
             "{}/api/v1/device/login-requests/{}/decision",
             self.file.server, link.request_id
         );
-        let res = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.post(url).json(&body)).await
     }
 
     /// Opens an app session by signing the server's challenge; returns the session token.
     pub async fn open_session(&self) -> Result<SessionResponse, WalletError> {
         let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
         let url = format!("{}/api/v1/device/sessions/challenge", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&DeviceChallengeRequest { device_id: device_id.clone() })
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        let challenge: DeviceChallenge = read(res).await?;
+        let challenge: DeviceChallenge = call(
+            self.http.post(url).json(&DeviceChallengeRequest { device_id: device_id.clone() }),
+        )
+        .await?;
         let text = challenge
             .challenge
             .ok_or_else(|| WalletError::Invalid("the server sent no challenge to sign".into()))?;
@@ -449,14 +405,7 @@ impl Wallet {
             passkey: None,
         };
         let url = format!("{}/api/v1/device/sessions", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.post(url).json(&body)).await
     }
 
     /// A `GET` of the citizen's own account (`/api/v1/device/me{path}`) in an app session.
@@ -466,14 +415,7 @@ impl Wallet {
         path: &str,
     ) -> Result<T, WalletError> {
         let url = format!("{}/api/v1/device/me{path}", self.file.server);
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(&session.token)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.get(url).bearer_auth(&session.token)).await
     }
 
     /// The identity data the platform holds for this wallet's account.
@@ -503,15 +445,7 @@ impl Wallet {
             }),
         };
         let url = format!("{}/api/v1/device/me/upgrade", self.file.server);
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(&session.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        read(res).await
+        call(self.http.post(url).bearer_auth(&session.token).json(&body)).await
     }
 
     /// The account's devices, active and revoked.
@@ -546,6 +480,13 @@ impl Wallet {
         let url = format!("{}/api/v1/device/me/services/{client_id}", self.file.server);
         no_content(self.http.delete(url).bearer_auth(&session.token)).await
     }
+}
+
+/// Sends a request and reads its answer (`read`).
+async fn call<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, WalletError> {
+    read(request.send().await.map_err(|e| WalletError::Http(e.to_string()))?).await
 }
 
 /// Sends a request whose success has no body (204): `Ok`, or the problem it was refused with.

@@ -21,7 +21,9 @@ use crate::oidc::logout::per_session;
 pub enum LifecycleError {
     #[error(transparent)]
     InvalidIdNumber(#[from] HkIdError),
-    #[error("a reason is needed: 1 to 500 characters, without control characters")]
+    #[error(
+        "a reason is needed: 1 to 500 characters, without control, invisible or direction-changing characters"
+    )]
     InvalidReason,
     #[error("no account holds this identity")]
     NoAccount,
@@ -91,11 +93,7 @@ pub struct DeviceEntry {
 }
 
 fn reason(text: &str) -> Result<String, LifecycleError> {
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > 500 || text.chars().any(char::is_control) {
-        return Err(LifecycleError::InvalidReason);
-    }
-    Ok(text.to_owned())
+    crate::kernel::text::display_text(text, 500).ok_or(LifecycleError::InvalidReason)
 }
 
 impl AccountService {

@@ -39,10 +39,7 @@ impl AccountService {
             self.identity.account_by_hkid_hash(&self.identity.hkid_hash(&event.hkid)).await?;
         let id = event.id.clone();
         let Some(account) = account else {
-            let recorded = transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move { tx.record_registry_event(&id, now).await })
-            })
-            .await?;
+            let recorded = self.record_only(id, now).await?;
             return Ok(if recorded { Applied::NoAccount } else { Applied::AlreadyApplied });
         };
         let why = format!("population registry event {} ({})", event.id, event.change.as_str());
@@ -52,10 +49,7 @@ impl AccountService {
                     Suspension::Done(_) => Applied::Suspended,
                     Suspension::AlreadySuspended => {
                         // Recorded, so that it is not tried again.
-                        let recorded = transact(self.store.as_ref(), move |tx| {
-                            Box::pin(async move { tx.record_registry_event(&id, now).await })
-                        })
-                        .await?;
+                        let recorded = self.record_only(id, now).await?;
                         if recorded { Applied::AlreadySuspended } else { Applied::AlreadyApplied }
                     }
                     Suspension::AlreadyApplied => Applied::AlreadyApplied,
@@ -98,6 +92,18 @@ impl AccountService {
         };
         tracing::info!(event_id = %event.id, change = event.change.as_str(), applied = ?applied, "registry event");
         Ok(applied)
+    }
+
+    /// Records an event applied with no effect; false if it had been already.
+    async fn record_only(
+        &self,
+        id: String,
+        now: crate::kernel::UnixTime,
+    ) -> Result<bool, Internal> {
+        Ok(transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.record_registry_event(&id, now).await })
+        })
+        .await?)
     }
 
     /// Reads the registry's feed from where it was left and applies what is new; returns how

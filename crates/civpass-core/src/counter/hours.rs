@@ -120,14 +120,13 @@ impl Hours {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         Date::parse(date, format).map_err(|_| format!("{date:?} is not a date like 2026-12-01"))?;
         let (opens, closes) = span(when)?;
-        let venue = venue.trim();
-        if venue.is_empty() {
+        if venue.trim().is_empty() {
             return Err(form());
         }
-        if venue.chars().count() > 200 || venue.chars().any(char::is_control) {
-            return Err("a venue is 1 to 200 characters, without control characters".into());
-        }
-        Ok(Visit { date: date.to_owned(), opens, closes, venue: venue.to_owned() })
+        let venue = crate::kernel::text::display_text(venue, 200).ok_or(
+            "a venue is 1 to 200 characters, without control characters or invisible or direction-changing ones",
+        )?;
+        Ok(Visit { date: date.to_owned(), opens, closes, venue })
     }
 
     /// Whether the point is open at `now`, in Hong Kong time.

@@ -36,6 +36,7 @@ use crate::identity::registration::{EvidenceSubmission, new_device};
 use crate::identity::registry::RegistryError;
 use crate::identity::store::AttemptStore;
 use crate::kernel::store::{StoreError, TransactionStore, transact};
+use crate::kernel::text::display_text;
 use crate::kernel::{AccountId, Ctx, DeviceId, Internal, UnixTime};
 
 /// How long a registration code may be shown before it is used, in seconds.
@@ -227,15 +228,14 @@ pub struct CounterService {
     pub(crate) store: Arc<dyn CounterStores>,
 }
 
-/// Text an operator typed: trimmed, 1 to `max` characters, no control characters.
+/// Text an operator typed, which citizens and officers are shown: the kernel's check of
+/// displayed text (`kernel::text::display_text`).
 fn text(field: &str, value: &str, max: usize) -> Result<String, CounterError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(CounterError::Invalid(format!(
-            "{field} must be 1 to {max} characters, without control characters"
-        )));
-    }
-    Ok(value.to_owned())
+    display_text(value, max).ok_or_else(|| {
+        CounterError::Invalid(format!(
+            "{field} must be 1 to {max} characters, without control, invisible or direction-changing characters"
+        ))
+    })
 }
 
 /// A code as typed or scanned, normalised: capitals, no separators.

@@ -69,14 +69,7 @@ impl IdentityService {
         identity: &Identity,
         tier: Tier,
     ) -> Result<Account, Internal> {
-        let plaintext =
-            serde_json::to_vec(identity).map_err(|e| Internal::caused("writing an identity", e))?;
-        let vault = self
-            .ctx
-            .secrets
-            .sealing
-            .seal(&plaintext, id.as_bytes())
-            .map_err(|e| Internal::caused("sealing a vault", e))?;
+        let vault = self.seal_vault(&id, identity)?;
         Ok(Account {
             hkid_hash: self.hkid_hash(
                 &HkId::parse(&identity.hkid).map_err(|e| Internal::caused("a stored HKID", e))?,

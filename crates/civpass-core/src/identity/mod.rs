@@ -109,24 +109,28 @@ impl IdentityService {
         &self,
         event: &crate::identity::model::AccountEvent,
     ) -> Result<String, Internal> {
-        let plain = self
-            .ctx
-            .secrets
-            .sealing
-            .open(&event.sealed_reason, event.account_id.as_bytes())
-            .map_err(|e| Internal::caused("opening a reason", e))?;
-        String::from_utf8(plain).map_err(|e| Internal::caused("reading a reason", e))
+        self.open_text(&event.sealed_reason, &event.account_id, "a reason")
     }
 
     /// The reference an evidence record keeps sealed (a vendor's session, or a counter act).
     pub(crate) fn evidence_reference(&self, record: &EvidenceRecord) -> Result<String, Internal> {
+        self.open_text(&record.sealed_reference, &record.account_id, "an evidence reference")
+    }
+
+    /// Text sealed with an account's id as associated data.
+    fn open_text(
+        &self,
+        sealed: &[u8],
+        account_id: &AccountId,
+        what: &str,
+    ) -> Result<String, Internal> {
         let plain = self
             .ctx
             .secrets
             .sealing
-            .open(&record.sealed_reference, record.account_id.as_bytes())
-            .map_err(|e| Internal::caused("opening an evidence reference", e))?;
-        String::from_utf8(plain).map_err(|e| Internal::caused("reading an evidence reference", e))
+            .open(sealed, account_id.as_bytes())
+            .map_err(|e| Internal::caused(format!("opening {what}"), e))?;
+        String::from_utf8(plain).map_err(|e| Internal::caused(format!("reading {what}"), e))
     }
 
     /// Whether an active device holds this public key.

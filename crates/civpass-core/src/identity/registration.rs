@@ -212,8 +212,7 @@ impl IdentityService {
     /// whatever the registry holds).
     pub async fn start_identity_check(&self, id_number: &str) -> Result<IdentityCheck, EnrolError> {
         let hkid = HkId::parse(id_number)?;
-        let state =
-            OpenCheck { hkid_hash: self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]) };
+        let state = OpenCheck { hkid_hash: self.hkid_hash(&hkid) };
         let reference = self
             .ceremonies
             .open_for(&CeremonyPurpose::IdentityCheck, &state, IDENTITY_CHECK_TTL)
@@ -275,7 +274,7 @@ impl IdentityService {
         self.count_identity_attempt(hkid).await?;
         // The check must be one civpass opened, for this ID number, and not used before: it is
         // used up now, whatever follows.
-        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
+        let hkid_hash = self.hkid_hash(hkid);
         let opened: Option<OpenCheck> =
             self.ceremonies.take(submitted.reference, &CeremonyPurpose::IdentityCheck).await?;
         if !opened.is_some_and(|o| civpass_crypto::secret::ct_eq(&o.hkid_hash, &hkid_hash)) {
@@ -342,14 +341,7 @@ impl IdentityService {
         credential_id: Option<String>,
     ) -> Result<Enrolled, EnrolError> {
         let now = self.ctx.now();
-        let plaintext = serde_json::to_vec(&verified.identity)
-            .map_err(|e| Internal::caused("writing an identity", e))?;
-        let vault = self
-            .ctx
-            .secrets
-            .sealing
-            .seal(&plaintext, account_id.as_bytes())
-            .map_err(|e| Internal::caused("sealing a vault", e))?;
+        let vault = self.seal_vault(&account_id.as_str().into(), &verified.identity)?;
         let evidence = self.evidence_record(&account_id, &verified.evidence, "registration")?;
         let account = Account {
             id: account_id.into(),
@@ -452,8 +444,7 @@ impl IdentityService {
             .map_err(|_| EnrolError::InvalidTransfer)?;
         let account = self.store.get_account(&current.account_id).await.map_err(Internal::from)?;
         // The device signed for its own account: the card details must be that account's.
-        let hkid_hash = self.ctx.secrets.lookup.hash(&[hkid.as_str().as_bytes()]);
-        if !civpass_crypto::secret::ct_eq(&hkid_hash, &account.hkid_hash) {
+        if !civpass_crypto::secret::ct_eq(&self.hkid_hash(hkid), &account.hkid_hash) {
             return Err(EnrolError::InvalidTransfer);
         }
         let now = self.ctx.now();

@@ -143,8 +143,12 @@ impl RegistryEvent {
             return Err("an event id must be 1 to 200 characters".into());
         }
         if let RegistryChange::NameChanged { name_en, name_zh } = &event.change {
+            use crate::kernel::text::{is_deceptive, too_many_marks};
             let fit = |n: &str| {
-                !n.trim().is_empty() && n.len() <= 200 && !n.chars().any(char::is_control)
+                !n.trim().is_empty()
+                    && n.len() <= 200
+                    && !n.chars().any(is_deceptive)
+                    && !too_many_marks(n)
             };
             if !fit(name_en) || !fit(name_zh) {
                 return Err("a name_changed event needs name_en and name_zh (1 to 200 bytes, no control characters)".into());

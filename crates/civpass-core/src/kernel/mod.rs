@@ -14,6 +14,7 @@ pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 
 pub use clock::{Clock, UnixTime};
 pub use ctx::Ctx;

@@ -14,6 +14,7 @@ use crate::kernel::Internal;
 use crate::kernel::clock::UnixTime;
 use crate::kernel::error::{BoxError, Chain};
 use crate::kernel::store::transact;
+use crate::kernel::text::{is_deceptive, normalise_text, too_many_marks};
 use crate::oidc::OidcService;
 use crate::oidc::model::{AuthMethod, Client, GrantType};
 use crate::oidc::token::TokenError;
@@ -353,56 +354,10 @@ fn valid_callout_uri(uri: &str, allow_loopback: bool) -> bool {
     })
 }
 
-/// Characters a name shown to citizens may not hold: controls, format characters (bidi
-/// embeddings, overrides and isolates, zero-width characters, tags), line and paragraph
-/// separators, surrogates, private-use and unassigned code points (general categories C*, Zl,
-/// Zp), and the default-ignorable characters of other categories (Hangul fillers, variation
-/// selectors, the combining grapheme joiner): anything that hides, reorders or blanks text,
-/// so that a name cannot display as another (Unicode TR 36 sections 2.1 and 3.6; UAX #44,
-/// Default_Ignorable_Code_Point).
-fn is_deceptive(c: char) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-    matches!(
-        c.general_category(),
-        GeneralCategory::Control
-            | GeneralCategory::Format
-            | GeneralCategory::Surrogate
-            | GeneralCategory::PrivateUse
-            | GeneralCategory::Unassigned
-            | GeneralCategory::LineSeparator
-            | GeneralCategory::ParagraphSeparator
-    ) || matches!(
-        c,
-        '\u{034F}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FFA0}'
-            | '\u{E0100}'..='\u{E01EF}'
-    )
-}
-
-/// Most combining marks on one base character: real names need a few (Vietnamese stacks
-/// two), "Zalgo" text stacks dozens to overdraw the lines around it.
-const MAX_COMBINING_RUN: usize = 3;
-
-fn too_many_marks(name: &str) -> bool {
-    let mut run = 0;
-    name.chars().any(|c| {
-        run = if unicode_normalization::char::is_combining_mark(c) { run + 1 } else { 0 };
-        run > MAX_COMBINING_RUN
-    })
-}
-
 /// A client name as kept: trimmed and in Unicode normalization form C, so that two names
 /// that look alike are alike.
 pub(crate) fn normalise_client_name(name: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    name.trim().nfc().collect()
+    normalise_text(name)
 }
 
 /// The checks on a name a client shows citizens (`client_name`): 1 to 100 characters after

@@ -27,20 +27,14 @@ pub(crate) async fn backup(
     let mut partial = output.clone().into_os_string();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let created = {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&partial).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                " (a backup left half-written? remove it)"
-            } else {
-                ""
-            };
-            anyhow::Error::new(e).context(format!("creating {}{hint}", partial.display()))
-        })?
-    };
+    let created = crate::cli::create_private_file(&partial).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            " (a backup left half-written? remove it)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!("creating {}{hint}", partial.display()))
+    })?;
     let written = async {
         let mut out = BufWriter::new(created);
         let summary = civpass_driver::backup::backup(&storage.database_url(), &mut out)

@@ -249,11 +249,7 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
         }
         PointsCommand::AddKiosk { common, point, name, key_file } => {
             // The key file first: a kiosk whose key went nowhere would be enrolled for nothing.
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut out = options.open(&key_file).map_err(|e| {
+            let mut out = crate::cli::create_private_file(&key_file).map_err(|e| {
                 anyhow::Error::new(e).context(format!(
                     "creating the key file {} (it must not exist; nothing was done)",
                     key_file.display()

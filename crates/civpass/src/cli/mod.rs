@@ -13,3 +13,13 @@ pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod stats;
 pub(crate) mod wallet;
+
+/// A new file readable by this user only (0600): never an existing file, device or link, which
+/// a backup or a key must not overwrite or follow.
+pub(crate) fn create_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}

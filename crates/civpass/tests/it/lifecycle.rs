@@ -165,7 +165,7 @@ async fn a_downgraded_account_no_longer_meets_plus_and_the_history_says_where_it
 }
 
 #[tokio::test]
-async fn a_lost_phone_is_revoked_from_the_new_one_and_approves_nothing_after() {
+async fn a_moved_account_lists_its_devices_and_the_old_phone_approves_nothing() {
     for backend in backends() {
         let server = spawn_server(&backend).await;
         let (hkid, name, dob) = server.person(64);
