@@ -196,6 +196,7 @@ impl Platform {
                 .ports
                 .keys
                 .signer_age(civpass_crypto::jws::Algorithm::ES256, now),
+            counter_acts_last_day: self.ports.store.count_counter_acts_since(now - 86_400).await?,
         })
     }
 

@@ -10,6 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use civpass_core::counter::model::{ActKind, ActOutcome};
 use civpass_core::kernel::telemetry;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -27,6 +28,7 @@ const POOL_IDLE: &str = "civpass_db_pool_idle_connections";
 const POOL_MAX: &str = "civpass_db_pool_max_connections";
 const KEY_AGE: &str = "civpass_signing_key_age_seconds";
 const STORE_UP: &str = "civpass_store_up";
+const COUNTER_ACTS: &str = "civpass_counter_acts_last_day";
 
 /// Latency buckets in seconds: a login's requests take milliseconds, a slow database seconds.
 const BUCKETS: &[f64] =
@@ -77,6 +79,10 @@ fn describe() {
     metrics::describe_gauge!(POOL_OPEN, "Database connections open");
     metrics::describe_gauge!(POOL_IDLE, "Database connections open and idle");
     metrics::describe_gauge!(POOL_MAX, "Database connections the pool may open");
+    metrics::describe_gauge!(
+        COUNTER_ACTS,
+        "Acts at registration points in the last 24 hours, by kind and outcome"
+    );
     metrics::describe_gauge!(
         STORE_UP,
         "1 if the last scrape could read the store's gauges, else 0"
@@ -159,6 +165,18 @@ pub(crate) async fn serve(State(state): State<AppState>) -> Response {
             metrics::gauge!(POOL_MAX).set(f64::from(g.pool.max));
             if let Some(age) = g.signing_key_age_seconds {
                 metrics::gauge!(KEY_AGE).set(age as f64);
+            }
+            // Every kind and outcome, so that one that falls to none reads 0, not its last value.
+            for kind in ActKind::ALL {
+                for outcome in ActOutcome::ALL {
+                    let n = g
+                        .counter_acts_last_day
+                        .iter()
+                        .find(|(k, o, _)| k == kind.as_str() && o == outcome.as_str())
+                        .map_or(0, |(_, _, n)| *n);
+                    metrics::gauge!(COUNTER_ACTS, "kind" => kind.as_str(), "outcome" => outcome.as_str())
+                        .set(n as f64);
+                }
             }
         }
         Err(cause) => {

@@ -285,6 +285,22 @@ impl CounterActStore for SqlStore {
         .await
     }
 
+    async fn count_counter_acts_since(
+        &self,
+        since: UnixTime,
+    ) -> StoreResult<Vec<(String, String, u64)>> {
+        self.fetch_all(
+            "SELECT kind, outcome, COUNT(*) AS n FROM counter_acts WHERE at >= $1 \
+             GROUP BY kind, outcome",
+            params![since],
+            |row| {
+                let n = col::<i64>(row, "n")?;
+                Ok((col(row, "kind")?, col(row, "outcome")?, u64::try_from(n).unwrap_or(0)))
+            },
+        )
+        .await
+    }
+
     async fn list_counter_acts(&self, since: UnixTime) -> StoreResult<Vec<CounterAct>> {
         self.fetch_all(
             concat!("SELECT ", act_columns!(), " FROM counter_acts WHERE at >= $1 ORDER BY at, id"),

@@ -40,7 +40,7 @@ pub enum WalletError {
     /// An RFC 9457 problem: shown as its title, and its detail when that says more.
     #[error("{}", problem_text(.0))]
     Problem(Problem),
-    #[error("could not reach the server: {0}")]
+    #[error("could not reach the server: {0} (is it running there? `--server URL` names another)")]
     Http(String),
     #[error("not a civpass login link (expected …/app/login?request=ID)")]
     InvalidLink,

@@ -153,6 +153,19 @@ impl Hours {
     }
 }
 
+/// The day and time in Hong Kong at `now`, as `Tue 01:25`, to tell an officer why a point is
+/// closed.
+pub fn hong_kong_time(now: UnixTime) -> String {
+    let Ok(utc) = OffsetDateTime::from_unix_timestamp(now) else { return String::new() };
+    let local = utc.to_offset(HONG_KONG);
+    let day = DAYS.iter().find(|(_, w)| *w == local.weekday()).map_or("", |(d, _)| d);
+    let mut day = day.to_owned();
+    if let Some(first) = day.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    format!("{day} {:02}:{:02}", local.hour(), local.minute())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -171,6 +184,7 @@ mod tests {
         assert!(hours.is_open(MONDAY_10_HKT + 5 * 86400), "Saturday 10:00");
         assert!(!hours.is_open(MONDAY_10_HKT + 5 * 86400 + 3 * 3600), "Saturday 13:00");
         assert!(!hours.is_open(MONDAY_10_HKT + 6 * 86400), "Sunday");
+        assert_eq!(hong_kong_time(MONDAY_10_HKT + 6 * 86400 + 90), "Sun 10:01");
     }
 
     #[test]

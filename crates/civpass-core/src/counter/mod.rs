@@ -93,8 +93,13 @@ pub enum CounterError {
     UnknownPoint,
     #[error("this officer or kiosk is not assigned to this registration point")]
     NotAssigned,
-    #[error("this registration point is closed now (its hours are in Hong Kong time)")]
-    PointClosed,
+    #[error(
+        "this registration point is closed now: it is {now} in Hong Kong (see its hours with `civpass points list --json`)"
+    )]
+    PointClosed {
+        /// The day and time in Hong Kong, as `Tue 01:25`.
+        now: String,
+    },
     #[error("this officer has performed {limit} acts in the last hour; try again later")]
     TooManyActs { limit: u32 },
     #[error(transparent)]
@@ -679,7 +684,6 @@ impl CounterService {
             }
         };
         self.store.insert_counter_act(&act).await?;
-        crate::kernel::telemetry::counter_act(act.kind.as_str(), act.outcome.as_str());
         tracing::info!(act_id = %act.id, staff_id = %act.staff_id, point_id = %act.point_id, kind = act.kind.as_str(), outcome = act.outcome.as_str(), "counter act");
         Ok(ActReport { act_id: act.id, outcome: act.outcome, expires_at: act.expires_at })
     }
@@ -715,7 +719,7 @@ impl CounterService {
             return Err(CounterError::NotAssigned);
         }
         if !point.hours.is_open(now) {
-            return Err(CounterError::PointClosed);
+            return Err(CounterError::PointClosed { now: hours::hong_kong_time(now) });
         }
         let key = self.ctx.secrets.lookup.hash(&[b"counter-acts", staff.id.as_bytes()]);
         let acts = self.store.count_attempt(&key, now, now - 3600).await?;

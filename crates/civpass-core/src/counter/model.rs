@@ -134,6 +134,8 @@ pub enum ActKind {
 }
 
 impl ActKind {
+    pub const ALL: [ActKind; 3] = [ActKind::Register, ActKind::Upgrade, ActKind::ReplaceDevice];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ActKind::Register => "register",

@@ -62,6 +62,11 @@ pub trait CounterActStore {
     async fn acts_awaiting(&self, public_key: &str, now: UnixTime) -> StoreResult<Vec<CounterAct>>;
     /// Every act, oldest first, from `since` (for the figures and the audit).
     async fn list_counter_acts(&self, since: UnixTime) -> StoreResult<Vec<CounterAct>>;
+    /// How many acts of each kind came to each outcome since `since`: `(kind, outcome, n)`.
+    async fn count_counter_acts_since(
+        &self,
+        since: UnixTime,
+    ) -> StoreResult<Vec<(String, String, u64)>>;
 }
 
 /// The writes a confirmation makes in one transaction: the act decided, and what it brings

@@ -9,15 +9,11 @@
 pub const LOGINS: &str = "civpass_logins_total";
 /// `civpass_grants_issued_total`: authorization codes redeemed for a new grant.
 pub const GRANTS_ISSUED: &str = "civpass_grants_issued_total";
-/// `civpass_counter_acts_total{kind, outcome}`: acts at registration points (officers and
-/// kiosks), by what was asked and how it came out (`awaiting_citizen`, `no_such_person`, …).
-pub const COUNTER_ACTS: &str = "civpass_counter_acts_total";
 
 /// Describes core's series to the installed recorder (no-op without one).
 pub fn describe() {
     metrics::describe_counter!(LOGINS, "Login requests started, and how they ended");
     metrics::describe_counter!(GRANTS_ISSUED, "Grants issued (authorization codes redeemed)");
-    metrics::describe_counter!(COUNTER_ACTS, "Acts at registration points, by kind and outcome");
 }
 
 /// Counts a login event (`started`, `approved`, or an ending's name).
@@ -32,18 +28,13 @@ pub fn logins_expired(n: u64) {
     }
 }
 
-/// Counts an act at a registration point.
-pub fn counter_act(kind: &'static str, outcome: &'static str) {
-    metrics::counter!(COUNTER_ACTS, "kind" => kind, "outcome" => outcome).increment(1);
-}
-
 /// Counts a grant issued.
 pub fn grant_issued() {
     metrics::counter!(GRANTS_ISSUED).increment(1);
 }
 
 /// What `/metrics` reads from the platform when it is scraped.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gauges {
     /// Messages waiting in the outbox (back-channel logouts and later kinds).
     pub outbox_depth: u64,
@@ -53,4 +44,7 @@ pub struct Gauges {
     pub pool: crate::kernel::store::PoolUse,
     /// Seconds since the key now signing ES256 tokens became active; `None` if none is.
     pub signing_key_age_seconds: Option<i64>,
+    /// Acts at registration points in the last 24 hours, `(kind, outcome, n)`: read from the
+    /// database, so that acts run from the command line or another node count too.
+    pub counter_acts_last_day: Vec<(String, String, u64)>,
 }

@@ -273,7 +273,9 @@ pub enum DeviceError {
     CeremonyNotFound,
     #[error("this device signs with a software key; it needs no passkey challenge")]
     NotAPasskey,
-    #[error("the service needs a higher account level (plus); the login request has ended")]
+    #[error(
+        "the service needs a higher account level (plus); the login request has ended. Upgrade at a registration point, or in the app with a strong identity check (`civpass wallet upgrade`)"
+    )]
     AccountLevelTooLow,
     #[error("the service expected another citizen; the login request has ended")]
     OtherCitizen,

@@ -99,7 +99,7 @@ pub(crate) fn counter_error(e: CounterError) -> ApiError {
         CounterError::UnknownPoint => {
             (StatusCode::NOT_FOUND, "unknown-point", "No registration point has this id")
         }
-        CounterError::PointClosed => {
+        CounterError::PointClosed { .. } => {
             (StatusCode::CONFLICT, "point-closed", "The registration point is closed now")
         }
         CounterError::TooManyActs { .. } => {

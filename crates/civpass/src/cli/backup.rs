@@ -24,6 +24,12 @@ pub(crate) async fn backup(
     if std::fs::symlink_metadata(&output).is_ok() {
         anyhow::bail!("{} exists; give a new file name (nothing was written)", output.display());
     }
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        anyhow::bail!(
+            "the folder {} does not exist; create it first (nothing was written)",
+            dir.display()
+        );
+    }
     let mut partial = output.clone().into_os_string();
     partial.push(".partial");
     let partial = PathBuf::from(partial);

@@ -236,7 +236,7 @@ async fn the_attacks_on_the_counter_fail() {
     counter.assign(&officer, &closed.id).await.unwrap();
     let shut =
         act(&server, ActKind::Register, (&closed.id, &officer), &code, card(&server, 50)).await;
-    assert!(matches!(shut, Err(CounterError::PointClosed)));
+    assert!(matches!(shut, Err(CounterError::PointClosed { .. })));
     let admin = counter.add_staff("Admin Lee", StaffRole::Admin).await.unwrap();
     counter.assign(&admin.id, &point).await.unwrap();
     let by_admin =
