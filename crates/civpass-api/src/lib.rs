@@ -213,6 +213,10 @@ pub struct RegistrationCodeResponse {
     pub expires_at: i64,
     /// True when the code is for an enrolled device (an upgrade).
     pub enrolled: bool,
+    /// The code as a QR code, an SVG `data:` URI, for the app to show (the app's own
+    /// endpoint gives it; a software wallet draws its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr: Option<String>,
 }
 
 /// A device asks what waits for its confirmation.
@@ -254,6 +258,17 @@ pub struct PendingList {
 pub struct ConfirmRequest {
     /// Signature by the key the code was bound to, over `civpass-confirm/v2\n{issuer}\n{id}\n{kind}`.
     pub signature: String,
+}
+
+/// The citizen confirms what the officer did with the app's passkey: the assertion over the
+/// challenge from `POST /api/v1/device/me/pending/{id}/challenge`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyConfirmRequest {
+    pub ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url.
+    #[schema(value_type = Object)]
+    pub passkey: serde_json::Value,
 }
 
 /// What the confirmation brought about.

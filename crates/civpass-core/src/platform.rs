@@ -118,8 +118,12 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
-        let counter =
-            CounterService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
+        let counter = CounterService {
+            ctx: ctx.clone(),
+            identity: identity.clone(),
+            device: device.clone(),
+            store: store.clone(),
+        };
         let account = AccountService {
             ctx,
             identity: identity.clone(),

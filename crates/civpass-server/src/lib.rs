@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::login::router(&state))
         .merge(routes::device::router(&state))
         .merge(routes::counter::router(&state))
+        .merge(routes::console::router(&state))
         .merge(routes::account::router(&state))
         .merge(routes::app::router(&state))
         .merge(routes::registration::router(&state))

@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use civpass_core::counter::hours::Hours;
 use civpass_core::counter::model::{
     ActKind, ActOutcome, CounterAct, PointKind, RegistrationCode, RegistrationPoint, Staff,
-    StaffRole,
+    StaffCredentials, StaffEnrolment, StaffRole, StaffSession,
 };
 use civpass_core::counter::store::{
-    CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffStore,
+    CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffSignInStore,
+    StaffStore,
 };
 use civpass_core::identity::evidence::EvidenceRecord;
 use civpass_core::identity::model::{Account, Device};
@@ -151,6 +152,143 @@ impl StaffStore for SqlStore {
             |row| col(row, "point_id"),
         )
         .await
+    }
+}
+
+fn staff_session(row: &AnyRow) -> StoreResult<StaffSession> {
+    Ok(StaffSession {
+        token_hash: col(row, "token_hash")?,
+        staff_id: col(row, "staff_id")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+#[async_trait]
+impl StaffSignInStore for SqlStore {
+    async fn set_staff_enrolment(
+        &self,
+        staff_id: &str,
+        enrolment_hash: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE staff SET enrolment_hash = $1, enrolment_expires_at = $2 WHERE id = $3",
+                params![enrolment_hash, expires_at, staff_id],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn staff_by_enrolment(
+        &self,
+        enrolment_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Staff>> {
+        self.fetch_optional(
+            "SELECT id, name, role, created_at, disabled_at, public_key FROM staff \
+             WHERE enrolment_hash = $1 AND enrolment_expires_at > $2",
+            params![enrolment_hash, now],
+            staff,
+        )
+        .await
+    }
+
+    async fn enrol_staff_passkey(
+        &self,
+        e: &StaffEnrolment<'_>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let totp_sealed = e.totp_sealed.map(<[u8]>::to_vec);
+        let changed = self
+            .execute(
+                "UPDATE staff SET passkey = $1, credential_id = $2, totp_sealed = $3, \
+                 totp_last_step = NULL, enrolment_hash = NULL, enrolment_expires_at = NULL \
+                 WHERE id = $4 AND enrolment_hash = $5 AND enrolment_expires_at > $6 \
+                 AND disabled_at IS NULL",
+                params![
+                    e.passkey,
+                    e.credential_id,
+                    &totp_sealed,
+                    e.staff_id,
+                    e.enrolment_hash,
+                    now
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn staff_credentials(&self, staff_id: &str) -> StoreResult<Option<StaffCredentials>> {
+        self.fetch_optional(
+            "SELECT passkey, totp_sealed, totp_last_step FROM staff WHERE id = $1",
+            params![staff_id],
+            |row| {
+                Ok(StaffCredentials {
+                    passkey: col(row, "passkey")?,
+                    totp_sealed: col(row, "totp_sealed")?,
+                    totp_last_step: col(row, "totp_last_step")?,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn update_staff_passkey(
+        &self,
+        staff_id: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE staff SET passkey = $1 WHERE id = $2 AND passkey = $3",
+                params![new, staff_id, old],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn use_totp_step(&self, staff_id: &str, step: i64) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE staff SET totp_last_step = $1 \
+                 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                params![step, staff_id],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_staff_session(&self, s: &StaffSession) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+            params![&s.token_hash, &s.staff_id, s.created_at, s.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_staff_session(&self, token_hash: &str) -> StoreResult<Option<StaffSession>> {
+        self.fetch_optional(
+            "SELECT token_hash, staff_id, created_at, expires_at FROM staff_sessions \
+             WHERE token_hash = $1",
+            params![token_hash],
+            staff_session,
+        )
+        .await
+    }
+
+    async fn delete_staff_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM staff_sessions WHERE token_hash = $1", params![token_hash])
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_staff_sessions_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.execute("DELETE FROM staff_sessions WHERE expires_at < $1", params![cutoff]).await
     }
 }
 

@@ -211,6 +211,17 @@ impl AccountService {
         Ok(session)
     }
 
+    /// The active device whose app session this is: for the counter's use cases in the app,
+    /// where the session's passkey assertion stands for the device's proof.
+    ///
+    /// Errors: `Unauthenticated`.
+    pub async fn session_device(&self, token: &str) -> Result<Device, SessionError> {
+        let session = self.app_session(token).await?;
+        self.active_device(session.device_id.as_ref())
+            .await
+            .map_err(|_| SessionError::Unauthenticated)
+    }
+
     pub async fn my_data(&self, token: &str) -> Result<MyData, SessionError> {
         let session = self.app_session(token).await?;
         let account = self.identity.account(&session.account_id).await.map_err(Internal::from)?;

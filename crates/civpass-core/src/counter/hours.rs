@@ -153,6 +153,27 @@ impl Hours {
     }
 }
 
+impl std::fmt::Display for Hours {
+    /// In the form `parse_weekly` and `parse_visit` read: `mon 09:00-17:30, tue 09:00-17:30`,
+    /// or `2026-11-30 09:30-16:00 Tai Po Market; ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hours::Weekly { days } => {
+                let parts: Vec<String> =
+                    days.iter().map(|d| format!("{} {}-{}", d.day, d.opens, d.closes)).collect();
+                f.write_str(&parts.join(", "))
+            }
+            Hours::Schedule { visits } => {
+                let parts: Vec<String> = visits
+                    .iter()
+                    .map(|v| format!("{} {}-{} {}", v.date, v.opens, v.closes, v.venue))
+                    .collect();
+                f.write_str(&parts.join("; "))
+            }
+        }
+    }
+}
+
 /// The day and time in Hong Kong at `now`, as `Tue 01:25`, to tell an officer why a point is
 /// closed.
 pub fn hong_kong_time(now: UnixTime) -> String {

@@ -6,6 +6,7 @@
 //! confirms on the phone with the same key. Every act is recorded, whatever its outcome, with
 //! the card details sealed (docs/REGISTRATION.md).
 
+pub mod console;
 pub mod hours;
 pub mod model;
 pub mod store;
@@ -25,19 +26,23 @@ use crate::counter::model::{
     Staff, StaffRole,
 };
 use crate::counter::store::{
-    CounterActStore, CounterWrites, PointStore, RegistrationCodeStore, StaffStore,
+    CounterActStore, CounterWrites, PointStore, RegistrationCodeStore, StaffSignInStore, StaffStore,
 };
+use crate::device::DeviceService;
+use crate::device::passkey::Challenge;
 use crate::identity::IdentityService;
 use crate::identity::evidence::EvidenceLevel;
 use crate::identity::hkid::{HkId, HkIdError};
 use crate::identity::in_person::{IN_PERSON_CARD, KIOSK_CARD_FACE_MATCH, RegistryCheck};
-use crate::identity::model::{DeviceKind, Identity, OperatorAct, Tier};
+use crate::identity::model::{Device, DeviceKind, Identity, OperatorAct, Tier};
 use crate::identity::registration::{EvidenceSubmission, new_device};
 use crate::identity::registry::RegistryError;
 use crate::identity::store::AttemptStore;
+use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::{StoreError, TransactionStore, transact};
 use crate::kernel::text::display_text;
 use crate::kernel::{AccountId, Ctx, DeviceId, Internal, UnixTime};
+use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 /// How long a registration code may be shown before it is used, in seconds.
 pub const CODE_TTL: i64 = 300;
@@ -54,6 +59,7 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
 /// The storage ports the counter slice uses.
 pub trait CounterStores:
     StaffStore
+    + StaffSignInStore
     + PointStore
     + RegistrationCodeStore
     + CounterActStore
@@ -66,6 +72,7 @@ pub trait CounterStores:
 
 impl<T> CounterStores for T where
     T: StaffStore
+        + StaffSignInStore
         + PointStore
         + RegistrationCodeStore
         + CounterActStore
@@ -230,6 +237,7 @@ struct SealedAct {
 pub struct CounterService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
+    pub(crate) device: DeviceService,
     pub(crate) store: Arc<dyn CounterStores>,
 }
 
@@ -241,6 +249,17 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, CounterError> {
             "{field} must be 1 to {max} characters, without control, invisible or direction-changing characters"
         ))
     })
+}
+
+/// What a registration code binds to an enrolled device: a software device's public key, or a
+/// passkey's credential id (its stored record changes with every assertion's counter).
+pub(crate) fn device_binding(device: &Device) -> String {
+    match device.kind {
+        DeviceKind::Software => device.public_key.clone(),
+        DeviceKind::Passkey => {
+            format!("passkey:{}", device.credential_id.as_deref().unwrap_or_default())
+        }
+    }
 }
 
 /// A code as typed or scanned, normalised: capitals, no separators.
@@ -375,6 +394,26 @@ impl CounterService {
         } else if self.identity.public_key_in_use(public_key).await.map_err(Internal::from)? {
             return Err(CounterError::KeyEnrolled);
         }
+        self.new_code(public_key.to_owned(), device_id.map(DeviceId::from)).await
+    }
+
+    /// A registration code for an enrolled device whose app session asks: the app's passkey
+    /// device, which proved itself when the session was opened. Only an upgrade can use it (a
+    /// phone with an account neither registers nor replaces).
+    ///
+    /// Errors: `UnknownDevice` (revoked).
+    pub async fn issue_code_for_device(&self, device: &Device) -> Result<IssuedCode, CounterError> {
+        if device.revoked_at.is_some() {
+            return Err(CounterError::UnknownDevice);
+        }
+        self.new_code(device_binding(device), Some(device.id.clone())).await
+    }
+
+    async fn new_code(
+        &self,
+        binding: String,
+        device_id: Option<DeviceId>,
+    ) -> Result<IssuedCode, CounterError> {
         let code: String = (0..8)
             .map(|_| {
                 let i = civpass_crypto::secret::random_below(CODE_ALPHABET.len() as u32) as usize;
@@ -382,19 +421,16 @@ impl CounterService {
             })
             .collect();
         let expires_at = self.ctx.now() + CODE_TTL;
+        let enrolled = device_id.is_some();
         self.store
             .insert_registration_code(&RegistrationCode {
                 code_hash: self.code_hash(&code),
-                public_key: public_key.to_owned(),
-                device_id: device_id.map(DeviceId::from),
+                public_key: binding,
+                device_id,
                 expires_at,
             })
             .await?;
-        Ok(IssuedCode {
-            code: format!("{}-{}", &code[..4], &code[4..]),
-            expires_at,
-            enrolled: device_id.is_some(),
-        })
+        Ok(IssuedCode { code: format!("{}-{}", &code[..4], &code[4..]), expires_at, enrolled })
     }
 
     /// What waits for this device key's confirmation, proven by `signature` over
@@ -414,8 +450,24 @@ impl CounterService {
         if (now - at).abs() > PENDING_SKEW {
             return Err(CounterError::StaleRequest);
         }
+        self.awaiting_for(public_key, now).await
+    }
+
+    /// What waits for the confirmation of an enrolled device whose app session asks.
+    pub async fn pending_for_device(
+        &self,
+        device: &Device,
+    ) -> Result<Vec<PendingAct>, CounterError> {
+        self.awaiting_for(&device_binding(device), self.ctx.now()).await
+    }
+
+    async fn awaiting_for(
+        &self,
+        binding: &str,
+        now: UnixTime,
+    ) -> Result<Vec<PendingAct>, CounterError> {
         let mut out = Vec::new();
-        for act in self.store.acts_awaiting(public_key, now).await? {
+        for act in self.store.acts_awaiting(binding, now).await? {
             let sealed = self.open_act(&act)?;
             let point = self.store.find_point(&act.point_id).await?;
             let (en, hant, hans) =
@@ -442,20 +494,79 @@ impl CounterService {
     /// `InvalidProof`, `UnknownDevice` (an upgrade whose device was revoked meanwhile),
     /// `AccountExists`, `AlreadyPlus`.
     pub async fn confirm(&self, act_id: &str, signature: &str) -> Result<Confirmed, CounterError> {
-        let now = self.ctx.now();
-        let act = self.store.find_counter_act(act_id).await?.ok_or(CounterError::NotPending)?;
-        let (Some(public_key), Some(account_id)) = (&act.public_key, &act.account_id) else {
-            return Err(CounterError::NotPending);
-        };
-        if act.outcome != ActOutcome::AwaitingCitizen {
-            return Err(CounterError::NotPending);
-        }
-        let key = DevicePublicKey::parse(public_key).map_err(|_| CounterError::NotPending)?;
+        let act = self.awaiting(act_id).await?;
+        let key = act
+            .public_key
+            .as_deref()
+            .and_then(|k| DevicePublicKey::parse(k).ok())
+            .ok_or(CounterError::NotPending)?;
         key.verify(
             &confirm_message(&self.ctx.settings.issuer, &act.id, act.kind.as_str()),
             signature,
         )
         .map_err(|_| CounterError::InvalidProof)?;
+        self.take_effect(act).await
+    }
+
+    /// An act that awaits a citizen's confirmation (whether or not its time has passed).
+    async fn awaiting(&self, act_id: &str) -> Result<CounterAct, CounterError> {
+        let act = self.store.find_counter_act(act_id).await?.ok_or(CounterError::NotPending)?;
+        if act.outcome != ActOutcome::AwaitingCitizen
+            || act.public_key.is_none()
+            || act.account_id.is_none()
+        {
+            return Err(CounterError::NotPending);
+        }
+        Ok(act)
+    }
+
+    /// Step one of confirming an act with the passkey device whose app session asks (the
+    /// code was shown by that device): WebAuthn options bound to the act and the device.
+    ///
+    /// Errors: `NotPending` (unknown, decided, or another device's), `Internal`; `None` when
+    /// passkeys are off.
+    pub async fn start_passkey_confirm(
+        &self,
+        act_id: &str,
+        device: &Device,
+    ) -> Result<Option<Challenge<RequestChallengeResponse>>, CounterError> {
+        let act = self.awaiting(act_id).await?;
+        if act.public_key.as_deref() != Some(device_binding(device).as_str()) {
+            return Err(CounterError::NotPending);
+        }
+        let purpose = CeremonyPurpose::CounterConfirm { act: act.id, device: device.id.clone() };
+        Ok(self.device.start_stored_passkey_assertion(&device.public_key, &purpose).await?)
+    }
+
+    /// Step two: the passkey's assertion over the challenge of step one, then as `confirm`.
+    ///
+    /// Errors: as `confirm`; `InvalidProof` for an assertion that does not verify or a
+    /// challenge unknown, used or expired.
+    pub async fn finish_passkey_confirm(
+        &self,
+        act_id: &str,
+        device: &Device,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+    ) -> Result<Confirmed, CounterError> {
+        let act = self.awaiting(act_id).await?;
+        if act.public_key.as_deref() != Some(device_binding(device).as_str()) {
+            return Err(CounterError::NotPending);
+        }
+        let purpose =
+            CeremonyPurpose::CounterConfirm { act: act.id.clone(), device: device.id.clone() };
+        if self.device.verify_passkey(device, ceremony_id, &purpose, credential).await?.is_err() {
+            return Err(CounterError::InvalidProof);
+        }
+        self.take_effect(act).await
+    }
+
+    /// What a confirmed act brings about, once the device has proven itself.
+    async fn take_effect(&self, act: CounterAct) -> Result<Confirmed, CounterError> {
+        let now = self.ctx.now();
+        let (Some(public_key), Some(account_id)) = (&act.public_key, &act.account_id) else {
+            return Err(CounterError::NotPending);
+        };
         if act.expires_at.is_none_or(|t| t <= now) {
             return Err(CounterError::Expired);
         }
@@ -549,7 +660,9 @@ impl CounterService {
             ActKind::Upgrade => {
                 let device_id = act.device_id.clone().ok_or(CounterError::NotPending)?;
                 let device = self.identity.device(&device_id).await.map_err(Internal::from)?;
-                if !device.is_some_and(|d| d.revoked_at.is_none() && &d.public_key == public_key) {
+                if !device
+                    .is_some_and(|d| d.revoked_at.is_none() && &device_binding(&d) == public_key)
+                {
                     return Err(CounterError::UnknownDevice);
                 }
                 let evidence =
@@ -859,8 +972,9 @@ impl CounterService {
         self.perform(req.act, now).await
     }
 
-    /// Deletes registration codes that expired; returns how many.
+    /// Deletes registration codes and console sessions that expired; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
-        Ok(self.store.delete_registration_codes_before(self.ctx.now()).await?)
+        Ok(self.store.delete_registration_codes_before(self.ctx.now()).await?
+            + self.purge_staff_sessions().await?)
     }
 }

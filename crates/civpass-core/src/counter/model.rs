@@ -62,6 +62,36 @@ pub struct Staff {
     pub public_key: Option<String>,
 }
 
+/// How a member of staff signs in, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffCredentials {
+    /// The console passkey's record (webauthn-rs JSON), once enrolled.
+    pub passkey: Option<String>,
+    /// An administrator's TOTP secret, sealed with the staff id.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// The last TOTP time step accepted (RFC 6238: `floor(unix time / 30)`).
+    pub totp_last_step: Option<i64>,
+}
+
+/// What an enrolment stores when it completes.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffEnrolment<'a> {
+    pub staff_id: &'a str,
+    pub enrolment_hash: &'a str,
+    pub passkey: &'a str,
+    pub credential_id: &'a str,
+    pub totp_sealed: Option<&'a [u8]>,
+}
+
+/// A console session, as stored: the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub token_hash: String,
+    pub staff_id: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
 /// The kinds of place where citizens register in person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 
-use crate::counter::model::{ActOutcome, CounterAct, RegistrationCode, RegistrationPoint, Staff};
+use crate::counter::model::{
+    ActOutcome, CounterAct, RegistrationCode, RegistrationPoint, Staff, StaffCredentials,
+    StaffEnrolment, StaffSession,
+};
 use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::{Account, Device};
 use crate::identity::store::AccountWrites;
@@ -29,6 +32,45 @@ pub trait StaffStore {
     ) -> StoreResult<bool>;
     /// The points a member of staff is assigned to.
     async fn assignments(&self, staff_id: &str) -> StoreResult<Vec<String>>;
+}
+
+/// How members of staff sign in to the console: the one-time enrolment link, the passkey, the
+/// administrators' TOTP secret, and console sessions.
+#[async_trait]
+pub trait StaffSignInStore {
+    /// Opens an enrolment for `staff_id` (replacing any earlier link); false if no such staff.
+    async fn set_staff_enrolment(
+        &self,
+        staff_id: &str,
+        enrolment_hash: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// The member of staff whose enrolment link has this hash, if it is open at `now`.
+    async fn staff_by_enrolment(
+        &self,
+        enrolment_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Staff>>;
+    /// Stores the passkey (and, for an administrator, the sealed TOTP secret) made through the
+    /// enrolment `enrolment_hash`, and closes it, if it is still open at `now`: a link is used
+    /// once. False if it was not open; `Conflict` if the credential id is registered already.
+    async fn enrol_staff_passkey(
+        &self,
+        enrolment: &StaffEnrolment<'_>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    async fn staff_credentials(&self, staff_id: &str) -> StoreResult<Option<StaffCredentials>>;
+    /// Replaces the passkey record if it is still `old` (its signature counter moved on).
+    async fn update_staff_passkey(&self, staff_id: &str, old: &str, new: &str)
+    -> StoreResult<bool>;
+    /// Records that the TOTP time step `step` was used, if it is later than the last one used:
+    /// RFC 6238 section 5.2, an accepted code is not accepted again.
+    async fn use_totp_step(&self, staff_id: &str, step: i64) -> StoreResult<bool>;
+    async fn insert_staff_session(&self, session: &StaffSession) -> StoreResult<()>;
+    async fn find_staff_session(&self, token_hash: &str) -> StoreResult<Option<StaffSession>>;
+    async fn delete_staff_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes sessions that expired before `cutoff`; returns how many.
+    async fn delete_staff_sessions_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -235,21 +235,70 @@ impl DeviceService {
         purpose: &CeremonyPurpose,
         credential: &PublicKeyCredential,
     ) -> Result<Result<(), ProofFailure>, Internal> {
-        let Some(webauthn) = self.webauthn() else { return Ok(Err(ProofFailure::Invalid)) };
         if device.kind != DeviceKind::Passkey {
             return Ok(Err(ProofFailure::Invalid));
         }
+        let checked = self
+            .verify_stored_passkey(&device.public_key, ceremony_id, purpose, credential)
+            .await?;
+        match checked {
+            Err(failure) => {
+                tracing::info!(device_id = %device.id, "passkey assertion rejected");
+                Ok(Err(failure))
+            }
+            Ok(None) => Ok(Ok(())),
+            // Conditional on the record we verified against: of two assertions racing with the
+            // same counter, only one counts.
+            Ok(Some(updated)) => {
+                if self.store.update_device_key(&device.id, &device.public_key, &updated).await? {
+                    Ok(Ok(()))
+                } else {
+                    Ok(Err(ProofFailure::Invalid))
+                }
+            }
+        }
+    }
+
+    /// Opens an assertion ceremony for `purpose` with a passkey stored outside the devices (a
+    /// member of staff's); `None` when passkeys are off.
+    pub(crate) async fn start_stored_passkey_assertion(
+        &self,
+        record: &str,
+        purpose: &CeremonyPurpose,
+    ) -> Result<Option<Challenge<RequestChallengeResponse>>, Internal> {
+        let Some(webauthn) = self.webauthn() else { return Ok(None) };
+        let passkey: Passkey =
+            serde_json::from_str(record).map_err(|e| Internal::caused("a stored passkey", e))?;
+        let (options, state) = webauthn
+            .start_passkey_authentication(&[passkey])
+            .map_err(|e| Internal::caused("passkey authentication options", e))?;
+        let ceremony_id = self.ceremonies.open(purpose, &state).await?;
+        Ok(Some(Challenge { ceremony_id, options }))
+    }
+
+    /// Checks an assertion by the passkey stored as `record` against the ceremony opened for
+    /// `purpose` (WebAuthn L3 section 7.2, by webauthn-rs, user verification required). Returns
+    /// the record with its new signature counter when it changed, for the caller to store
+    /// conditionally on `record`.
+    pub(crate) async fn verify_stored_passkey(
+        &self,
+        record: &str,
+        ceremony_id: &str,
+        purpose: &CeremonyPurpose,
+        credential: &PublicKeyCredential,
+    ) -> Result<Result<Option<String>, ProofFailure>, Internal> {
+        let Some(webauthn) = self.webauthn() else { return Ok(Err(ProofFailure::Invalid)) };
         let Some(state) =
             self.ceremonies.take::<PasskeyAuthentication>(ceremony_id, purpose).await?
         else {
             return Ok(Err(ProofFailure::NoCeremony));
         };
-        let mut passkey: Passkey = serde_json::from_str(&device.public_key)
-            .map_err(|e| Internal::caused(format!("stored passkey of {}", device.id), e))?;
+        let mut passkey: Passkey =
+            serde_json::from_str(record).map_err(|e| Internal::caused("a stored passkey", e))?;
         let result = match webauthn.finish_passkey_authentication(credential, &state) {
             Ok(result) => result,
             Err(e) => {
-                tracing::info!(device_id = %device.id, cause = %e, "passkey assertion rejected");
+                tracing::info!(cause = %e, "passkey assertion rejected");
                 return Ok(Err(ProofFailure::Invalid));
             }
         };
@@ -258,29 +307,75 @@ impl DeviceService {
         // holds. WebAuthn L3 section 7.2 step 21: if either counter is non-zero, the new one
         // must be greater. (`update_credential` cannot tell: a flipped backup flag also counts
         // as a change there.)
-        let stored = stored_counter(&device.public_key).ok_or_else(|| {
-            Internal::new(format!("stored passkey of {} has no counter", device.id))
-        })?;
+        let stored = stored_counter(record)
+            .ok_or_else(|| Internal::new("a stored passkey has no counter"))?;
         if (result.counter() != 0 || stored != 0) && u64::from(result.counter()) <= stored {
-            tracing::info!(device_id = %device.id, "passkey counter did not advance");
+            tracing::info!("passkey counter did not advance");
             return Ok(Err(ProofFailure::Invalid));
         }
-        let changed = passkey.update_credential(&result);
-        if changed.is_none() {
-            // An assertion by another credential than this device's.
-            return Ok(Err(ProofFailure::Invalid));
+        match passkey.update_credential(&result) {
+            // An assertion by another credential than this record's.
+            None => Ok(Err(ProofFailure::Invalid)),
+            Some(false) => Ok(Ok(None)),
+            Some(true) => Ok(Ok(Some(
+                serde_json::to_string(&passkey)
+                    .map_err(|e| Internal::caused("writing a passkey", e))?,
+            ))),
         }
-        if changed == Some(true) {
-            let updated = serde_json::to_string(&passkey)
-                .map_err(|e| Internal::caused("writing a passkey", e))?;
-            // Conditional on the record we verified against: of two assertions racing with the
-            // same counter, only one counts.
-            if !self.store.update_device_key(&device.id, &device.public_key, &updated).await? {
+    }
+
+    /// Opens a passkey registration for someone who is not a citizen (a member of staff):
+    /// `user` is the WebAuthn user handle, `context` waits sealed with the ceremony until the
+    /// answer. `None` when passkeys are off.
+    pub(crate) async fn start_other_passkey_registration<T: Serialize>(
+        &self,
+        user: uuid::Uuid,
+        name: &str,
+        purpose: &CeremonyPurpose,
+        context: T,
+    ) -> Result<Option<Challenge<CreationChallengeResponse>>, Internal> {
+        let Some(webauthn) = self.webauthn() else { return Ok(None) };
+        let (options, state) = webauthn
+            .start_passkey_registration(user, name, name, None)
+            .map_err(|e| Internal::caused("passkey registration options", e))?;
+        let ceremony_id =
+            self.ceremonies.open(purpose, &OtherRegistration { context, state }).await?;
+        Ok(Some(Challenge { ceremony_id, options }))
+    }
+
+    /// Verifies the passkey made for `start_other_passkey_registration`: the context given
+    /// there, the passkey's record and its credential id (base64url).
+    pub(crate) async fn finish_other_passkey_registration<T: serde::de::DeserializeOwned>(
+        &self,
+        ceremony_id: &str,
+        purpose: &CeremonyPurpose,
+        credential: &RegisterPublicKeyCredential,
+    ) -> Result<Result<(T, String, String), ProofFailure>, Internal> {
+        let Some(webauthn) = self.webauthn() else { return Ok(Err(ProofFailure::Invalid)) };
+        let Some(pending) =
+            self.ceremonies.take::<OtherRegistration<T>>(ceremony_id, purpose).await?
+        else {
+            return Ok(Err(ProofFailure::NoCeremony));
+        };
+        let passkey = match webauthn.finish_passkey_registration(credential, &pending.state) {
+            Ok(passkey) => passkey,
+            Err(e) => {
+                tracing::info!(cause = %e, "passkey registration rejected");
                 return Ok(Err(ProofFailure::Invalid));
             }
-        }
-        Ok(Ok(()))
+        };
+        let credential_id = b64url(passkey.cred_id().as_ref());
+        let record = serde_json::to_string(&passkey)
+            .map_err(|e| Internal::caused("writing a passkey", e))?;
+        Ok(Ok((pending.context, record, credential_id)))
     }
+}
+
+/// A passkey registration for someone who is not a citizen, in progress.
+#[derive(Serialize, serde::Deserialize)]
+struct OtherRegistration<T> {
+    context: T,
+    state: PasskeyRegistration,
 }
 
 #[cfg(test)]

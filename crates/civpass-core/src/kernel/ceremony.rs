@@ -46,17 +46,29 @@ pub enum CeremonyPurpose {
     Decision { request: LoginRequestId, device: DeviceId },
     /// Opening the app's session with one device.
     Session { device: DeviceId },
+    /// A member of staff making their console passkey, through their one-time enrolment link.
+    StaffEnrolment { staff: String },
+    /// A member of staff signing in to the counter console.
+    StaffSignIn { staff: String },
+    /// A citizen confirming an officer's act with the passkey device the code was bound to.
+    CounterConfirm { act: String, device: DeviceId },
 }
 
 impl std::fmt::Display for CeremonyPurpose {
     /// The stored form (`identity-check`, `register`, `login:{request}:{device}`,
-    /// `session:{device}`), unchanged from when purposes were strings.
+    /// `session:{device}`, `staff-enrolment:{staff}`, `staff-sign-in:{staff}`,
+    /// `counter-confirm:{act}:{device}`), unchanged from when purposes were strings.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CeremonyPurpose::IdentityCheck => f.write_str("identity-check"),
             CeremonyPurpose::RegisterPasskey => f.write_str("register"),
             CeremonyPurpose::Decision { request, device } => write!(f, "login:{request}:{device}"),
             CeremonyPurpose::Session { device } => write!(f, "session:{device}"),
+            CeremonyPurpose::StaffEnrolment { staff } => write!(f, "staff-enrolment:{staff}"),
+            CeremonyPurpose::StaffSignIn { staff } => write!(f, "staff-sign-in:{staff}"),
+            CeremonyPurpose::CounterConfirm { act, device } => {
+                write!(f, "counter-confirm:{act}:{device}")
+            }
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::limits::{self, Routes};
 
 const SHELL: &str = include_str!("../../static/app/index.html");
 const SCRIPT: &str = include_str!("../../static/app/app.js");
+/// What the app and the counter console share (`static/shared.js`).
+pub(crate) const SHARED: &str = include_str!("../../static/shared.js");
 const STYLE: &str = include_str!("../../static/civpass.css");
 const WORKER: &str = include_str!("../../static/app/sw.js");
 const MANIFEST: &str = include_str!("../../static/app/manifest.webmanifest");
@@ -29,7 +31,7 @@ const ICON_MASKABLE: &[u8] = include_bytes!("../../static/app/icon-maskable-512.
 /// the cached shell instead of serving a stale one.
 static WORKER_WITH_VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut all = String::new();
-    for part in [SHELL, SCRIPT, STYLE, MANIFEST, ICON_SVG] {
+    for part in [SHELL, SHARED, SCRIPT, STYLE, MANIFEST, ICON_SVG] {
         all.push_str(part);
     }
     for lang in Lang::ALL {
@@ -50,10 +52,17 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/app/login", limits::PUBLIC, get(shell))
         .at("/app/services", limits::PUBLIC, get(shell))
         .at("/app/data", limits::PUBLIC, get(shell))
+        .at("/app/devices", limits::PUBLIC, get(shell))
+        .at("/app/counter", limits::PUBLIC, get(shell))
         .at(
             "/app/app.js",
             limits::PUBLIC,
             get(|| async { asset("text/javascript", SCRIPT.as_bytes()) }),
+        )
+        .at(
+            "/app/shared.js",
+            limits::PUBLIC,
+            get(|| async { asset("text/javascript", SHARED.as_bytes()) }),
         )
         .at("/app/app.css", limits::PUBLIC, get(|| async { asset("text/css", STYLE.as_bytes()) }))
         .at("/app/sw.js", limits::PUBLIC, get(worker))

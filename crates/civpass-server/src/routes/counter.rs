@@ -7,10 +7,11 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use civpass_api::{
-    ActResponse, ConfirmRequest, ConfirmResponse, KioskActRequest, PendingList, PendingRequest,
-    PendingView, Problem, RegistrationCodeRequest, RegistrationCodeResponse,
+    ActResponse, ConfirmRequest, ConfirmResponse, DeviceChallenge, KioskActRequest,
+    PasskeyConfirmRequest, PendingList, PendingRequest, PendingView, Problem,
+    RegistrationCodeRequest, RegistrationCodeResponse,
 };
 use civpass_core::counter::model::{ActKind, CardDetails};
 use civpass_core::counter::{CounterError, CounterRequest, KioskRequest};
@@ -19,7 +20,7 @@ use civpass_core::kernel::error::Chain;
 
 use crate::AppState;
 use crate::error::{ApiError, no_store};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, BearerToken};
 use crate::limits::{self, Routes};
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
@@ -28,6 +29,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/pending", limits::DEVICE, post(pending))
         .at("/api/v1/device/pending/{id}/confirm", limits::DEVICE, post(confirm))
         .at("/api/v1/kiosk/acts", limits::REGISTRATION, post(kiosk_act))
+        .at("/api/v1/device/me/registration-code", limits::DEVICE, post(my_registration_code))
+        .at("/api/v1/device/me/pending", limits::DEVICE, get(my_pending))
+        .at("/api/v1/device/me/pending/{id}/challenge", limits::DEVICE, post(my_confirm_challenge))
+        .at("/api/v1/device/me/pending/{id}/confirm", limits::DEVICE, post(my_confirm))
         .into_router()
 }
 
@@ -142,6 +147,7 @@ pub(crate) async fn registration_code(
             code: issued.code,
             expires_at: issued.expires_at,
             enrolled: issued.enrolled,
+            qr: None,
         }),
     )
         .into_response())
@@ -168,6 +174,10 @@ pub(crate) async fn pending(
         .pending(&body.public_key, body.at, &body.signature)
         .await
         .map_err(counter_error)?;
+    Ok((StatusCode::OK, no_store(), Json(pending_list(pending))).into_response())
+}
+
+fn pending_list(pending: Vec<civpass_core::counter::PendingAct>) -> PendingList {
     let pending = pending
         .into_iter()
         .map(|p| PendingView {
@@ -181,7 +191,7 @@ pub(crate) async fn pending(
             expires_at: p.expires_at,
         })
         .collect();
-    Ok((StatusCode::OK, no_store(), Json(PendingList { pending })).into_response())
+    PendingList { pending }
 }
 
 #[utoipa::path(
@@ -205,7 +215,11 @@ pub(crate) async fn confirm(
     ApiJson(body): ApiJson<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
     let done = state.services.counter.confirm(&id, &body.signature).await.map_err(counter_error)?;
-    Ok((
+    Ok(confirmed(done))
+}
+
+fn confirmed(done: civpass_core::counter::Confirmed) -> Response {
+    (
         StatusCode::OK,
         no_store(),
         Json(ConfirmResponse {
@@ -214,7 +228,148 @@ pub(crate) async fn confirm(
             tier: done.tier.as_str().to_owned(),
         }),
     )
+        .into_response()
+}
+
+/// The app's device, from its session (opened with a passkey assertion).
+async fn session_device(
+    state: &AppState,
+    bearer: &BearerToken,
+) -> Result<civpass_core::identity::model::Device, ApiError> {
+    state.services.account.session_device(bearer.or_empty()).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "An app session token is required",
+        )
+        .challenge("Bearer realm=\"civpass-app\"")
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/registration-code",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 201, description = "A code for this device to show at a counter, with its QR code (five minutes, single use; an upgrade)", body = RegistrationCodeResponse),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn my_registration_code(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let device = session_device(&state, &bearer).await?;
+    let issued =
+        state.services.counter.issue_code_for_device(&device).await.map_err(counter_error)?;
+    let qr = crate::routes::login::qr_data_uri(&issued.code);
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(RegistrationCodeResponse {
+            code: issued.code,
+            expires_at: issued.expires_at,
+            enrolled: issued.enrolled,
+            qr,
+        }),
+    )
         .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/pending",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "What waits for this device's confirmation", body = PendingList),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn my_pending(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let device = session_device(&state, &bearer).await?;
+    let pending =
+        state.services.counter.pending_for_device(&device).await.map_err(counter_error)?;
+    Ok((StatusCode::OK, no_store(), Json(pending_list(pending))).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/pending/{id}/challenge",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The act's id, from the pending list")),
+    responses(
+        (status = 200, description = "WebAuthn options bound to this act and this device", body = DeviceChallenge),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id waits for this device", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn my_confirm_challenge(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let device = session_device(&state, &bearer).await?;
+    let challenge = state
+        .services
+        .counter
+        .start_passkey_confirm(&id, &device)
+        .await
+        .map_err(counter_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "passkeys-unavailable",
+                "Passkeys need an issuer with a domain name",
+            )
+        })?;
+    Ok((
+        no_store(),
+        Json(DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: serde_json::to_value(challenge.options).ok(),
+            challenge: None,
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/pending/{id}/confirm",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The act's id, from the pending list")),
+    request_body = PasskeyConfirmRequest,
+    responses(
+        (status = 200, description = "Done: upgraded at plus", body = ConfirmResponse),
+        (status = 401, description = "No valid app session, or the passkey's assertion does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id waits for this device", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Upgraded or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The time to confirm has passed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn my_confirm(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasskeyConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let device = session_device(&state, &bearer).await?;
+    let credential: webauthn_rs::prelude::PublicKeyCredential =
+        crate::routes::device::webauthn_json(body.passkey)?;
+    let done = state
+        .services
+        .counter
+        .finish_passkey_confirm(&id, &device, &body.ceremony_id, &credential)
+        .await
+        .map_err(counter_error)?;
+    Ok(confirmed(done))
 }
 
 #[utoipa::path(

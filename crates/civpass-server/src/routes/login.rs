@@ -51,7 +51,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The QR code (error correction level M) as one SVG path of horizontal runs. The SVG is
 /// written here because QR libraries emit a path command per module: several times the size.
-fn qr_svg(link: &str) -> Option<String> {
+pub(crate) fn qr_svg(link: &str) -> Option<String> {
     const QUIET: usize = 4;
     let code = fast_qr::QRBuilder::new(link).ecl(fast_qr::ECL::M).build().ok()?;
     let width = code.size;
@@ -76,6 +76,16 @@ fn qr_svg(link: &str) -> Option<String> {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"240\" height=\"240\" \
          shape-rendering=\"crispEdges\" aria-hidden=\"true\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
          <path fill=\"#000\" d=\"{path}\"/></svg>"
+    ))
+}
+
+/// A QR code as an SVG `data:` URI, for pages that draw it with an `img` (the app, the console).
+pub(crate) fn qr_data_uri(text: &str) -> Option<String> {
+    use base64::Engine;
+    let svg = qr_svg(text)?;
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
     ))
 }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod app;
+pub(crate) mod console;
 pub(crate) mod counter;
 pub(crate) mod device;
 pub(crate) mod info;

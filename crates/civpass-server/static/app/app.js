@@ -4,174 +4,14 @@
 // service's name cannot inject markup.
 "use strict";
 
-const LANGS = ["en", "zh-HK", "zh-CN"];
 const DEVICE_KEY = "civpass.device";
 const SESSION_KEY = "civpass.session";
-let lang = "en";
-let texts = {};
-let fallback = {};
-
-// ---- language -------------------------------------------------------------------------------
-
-/** The nearest language we have for a BCP 47 tag, as the server maps them. */
-function nearest(tag) {
-  const parts = String(tag || "").toLowerCase().replace(/_/g, "-").split("-");
-  if (parts[0] === "en") return "en";
-  if (parts[0] === "yue") return "zh-HK";
-  if (parts[0] === "zh") {
-    return parts.slice(1).some((p) => ["hans", "cn", "sg", "my"].includes(p)) ? "zh-CN" : "zh-HK";
-  }
-  return null;
-}
-
-function cookie(name) {
-  const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
-  return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
-}
-
-/** The citizen's own choice first (shared with the server's pages), then the browser's list. */
-function chooseLanguage() {
-  const chosen = nearest(cookie("civpass_lang"));
-  if (chosen) return chosen;
-  for (const tag of navigator.languages || [navigator.language]) {
-    const found = nearest(tag);
-    if (found) return found;
-  }
-  return "en";
-}
-
-async function loadCatalog(tag) {
-  const response = await fetch(`/app/i18n/${tag}.json`);
-  if (!response.ok) throw new Error("catalog");
-  return response.json();
-}
-
-async function setLanguage(tag) {
-  lang = LANGS.includes(tag) ? tag : "en";
-  texts = await loadCatalog(lang).catch(() => ({}));
-  if (lang !== "en" && !Object.keys(fallback).length) fallback = await loadCatalog("en").catch(() => ({}));
-  if (lang === "en") fallback = texts;
-  document.documentElement.lang = lang;
-  document.getElementById("skip").textContent = t("skip");
-  document.getElementById("languages").setAttribute("aria-label", t("lang.label"));
-  for (const button of document.querySelectorAll("button[data-lang]")) {
-    button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
-  }
-  showOffline();
-}
-
-/** The text for `key` with `{name}` placeholders filled in. */
-function t(key, values = {}) {
-  let text = texts[key] ?? fallback[key] ?? key;
-  for (const [name, value] of Object.entries(values)) text = text.split(`{${name}}`).join(value);
-  return text;
-}
-
-function formatDate(seconds, withTime) {
-  const options = withTime ? { dateStyle: "medium", timeStyle: "short" } : { dateStyle: "long" };
-  return new Intl.DateTimeFormat(lang, { ...options, timeZone: "Asia/Hong_Kong" }).format(new Date(seconds * 1000));
-}
-
-/** A name from outside, isolated so that it cannot reorder the sentence around it (UAX #9, 2.4). */
-function isolate(text) {
-  return `\u2068${text}\u2069`;
-}
-
-function joinList(items) {
-  return items.join(lang === "en" ? ", " : "、");
-}
-
-// ---- DOM ------------------------------------------------------------------------------------
-
-/** Creates an element: h("p", {class: "hint"}, "text", child, ...). */
-function h(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child !== null && child !== undefined && child !== false) element.append(child);
-  }
-  return element;
-}
-
-const main = () => document.getElementById("main");
-
-/** Replaces the page's content; moves focus to the new heading when the page changed by itself. */
-function show(title, nodes, { focus = true } = {}) {
-  document.title = `${title} · civpass`;
-  const heading = h("h1", { tabindex: "-1", id: "heading" }, title);
-  main().replaceChildren(heading, ...nodes);
-  main().dataset.shown = lang;
-  if (focus) heading.focus();
-}
-
-function alertBox(message) {
-  return h("div", { class: "alert", role: "alert", id: "alert", tabindex: "-1" }, message);
-}
-
-function showError(container, message) {
-  container.querySelector("#alert")?.remove();
-  const box = alertBox(message);
-  container.prepend(box);
-  box.focus();
-}
-
-function button(label, attributes = {}) {
-  return h("button", { type: "button", ...attributes }, label);
-}
-
-function homeLink() {
-  return h("p", {}, h("a", { href: "/app/" }, t("back")));
-}
-
-// ---- device API -----------------------------------------------------------------------------
-
-class Problem extends Error {
-  constructor(slug, status) {
-    super(slug);
-    this.slug = slug;
-    this.status = status;
-  }
-}
-
-async function api(method, path, body, token) {
-  const headers = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (token) headers.authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin", cache: "no-store" });
-  } catch {
-    throw new Problem("network", 0);
-  }
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const slug = data && typeof data.type === "string" ? data.type.split("/").pop() : "generic";
-    throw new Problem(response.status === 429 ? "too-many-requests" : slug, response.status);
-  }
-  return data;
-}
 
 /** Problems after which the login request can no longer be decided. */
 const FINAL_PROBLEMS = [
   "wrong-match-code", "login-request-decided", "login-request-expired", "login-request-not-found",
   "account-level-too-low", "other-citizen",
 ];
-
-/** A citizen-facing sentence for any failure. */
-function explain(error) {
-  if (error instanceof Problem) {
-    const key = `problem.${error.slug}`;
-    return texts[key] || fallback[key] ? t(key) : t("problem.generic");
-  }
-  if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) return t("passkey.cancelled");
-  if (error && error.name === "NotSupportedError") return t("passkey.unsupported");
-  return t("problem.generic");
-}
 
 function device() {
   try {
@@ -181,83 +21,8 @@ function device() {
   }
 }
 
-// ---- WebAuthn -------------------------------------------------------------------------------
-
-function fromB64url(text) {
-  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  const binary = atob(base64 + "===".slice((base64.length + 3) % 4));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0)).buffer;
-}
-
-function toB64url(buffer) {
-  let binary = "";
-  for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Drops nulls: WebAuthn's dictionaries take a missing member, not null. */
-function withoutNulls(value) {
-  if (Array.isArray(value)) return value.map(withoutNulls);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)]));
-  }
-  return value;
-}
-
-/** A credential as `PublicKeyCredential.toJSON()` writes it (not every browser has toJSON). */
-function asJson(credential, response) {
-  return { id: credential.id, rawId: toB64url(credential.rawId), type: credential.type, response, extensions: credential.getClientExtensionResults() };
-}
-
-function requirePasskeys() {
-  if (!window.PublicKeyCredential || !navigator.credentials) throw Object.assign(new Error("unsupported"), { name: "NotSupportedError" });
-}
-
-async function createPasskey(options) {
-  requirePasskeys();
-  const publicKey = withoutNulls(options.publicKey);
-  publicKey.challenge = fromB64url(publicKey.challenge);
-  publicKey.user.id = fromB64url(publicKey.user.id);
-  for (const c of publicKey.excludeCredentials || []) c.id = fromB64url(c.id);
-  const credential = await navigator.credentials.create({ publicKey });
-  const response = credential.response;
-  return asJson(credential, {
-    attestationObject: toB64url(response.attestationObject),
-    clientDataJSON: toB64url(response.clientDataJSON),
-    transports: typeof response.getTransports === "function" ? response.getTransports() : undefined,
-  });
-}
-
-async function usePasskey(options) {
-  requirePasskeys();
-  const publicKey = withoutNulls(options.publicKey);
-  publicKey.challenge = fromB64url(publicKey.challenge);
-  for (const c of publicKey.allowCredentials || []) c.id = fromB64url(c.id);
-  const credential = await navigator.credentials.get({ publicKey });
-  const response = credential.response;
-  return asJson(credential, {
-    authenticatorData: toB64url(response.authenticatorData),
-    clientDataJSON: toB64url(response.clientDataJSON),
-    signature: toB64url(response.signature),
-    userHandle: response.userHandle ? toB64url(response.userHandle) : undefined,
-  });
-}
-
-// ---- HKID check digit (as civpass-core's hkid.rs) -------------------------------------------
-
-/** "" when valid, else the catalog key of the problem. */
-function hkidProblem(input) {
-  const text = input.toUpperCase().replace(/[\s()]/g, "");
-  if (!text) return "hkid.empty";
-  const match = /^([A-Z]{1,2})([0-9]{6})([0-9A])$/.exec(text);
-  if (!match) return "hkid.format";
-  const [, letters, digits, check] = match;
-  const value = (c) => c.charCodeAt(0) - 55; // A = 10
-  let sum = letters.length === 2 ? value(letters[0]) * 9 + value(letters[1]) * 8 : 36 * 9 + value(letters[0]) * 8;
-  for (let i = 0; i < 6; i++) sum += Number(digits[i]) * (7 - i);
-  const remainder = (11 - (sum % 11)) % 11;
-  const expected = remainder === 10 ? "A" : String(remainder);
-  return check === expected ? "" : "hkid.check";
+function homeLink() {
+  return h("p", {}, h("a", { href: "/app/" }, t("back")));
 }
 
 // ---- screens --------------------------------------------------------------------------------
@@ -278,26 +43,10 @@ function homeScreen(options) {
     h("nav", { "aria-label": t("nav.label") },
       h("ul", { class: "menu" },
         h("li", {}, h("a", { href: "/app/services", id: "services-link" }, t("nav.services"))),
-        h("li", {}, h("a", { href: "/app/data", id: "data-link" }, t("nav.data"))))),
+        h("li", {}, h("a", { href: "/app/data", id: "data-link" }, t("nav.data"))),
+        h("li", {}, h("a", { href: "/app/devices", id: "devices-link" }, t("nav.devices"))),
+        h("li", {}, h("a", { href: "/app/counter", id: "counter-link" }, t("nav.counter"))))),
   ], options);
-}
-
-/** A text field with its label, hint and error slot, tied together for screen readers. */
-function field(id, label, hint, attributes = {}) {
-  const input = h("input", { id, name: id, "aria-describedby": `${id}-hint ${id}-error`, ...attributes });
-  return {
-    input,
-    error: h("p", { class: "field-error", id: `${id}-error` }),
-    node() {
-      return h("div", { class: "field" }, h("label", { for: id }, label), h("p", { class: "hint", id: `${id}-hint` }, hint), this.error, input);
-    },
-  };
-}
-
-function setFieldError(f, message) {
-  f.error.textContent = message || "";
-  if (message) f.input.setAttribute("aria-invalid", "true");
-  else f.input.removeAttribute("aria-invalid");
 }
 
 /** How this platform registers citizens (`GET /api/v1/device/configuration`). */
@@ -480,7 +229,12 @@ async function loginScreen(options) {
       status.textContent = "";
       if (error instanceof Problem && FINAL_PROBLEMS.includes(error.slug)) {
         // The request is over on the server: offering Approve again would only fail again.
-        show(t("approve.ended_heading"), [alertBox(explain(error)), homeLink()]);
+        const upgrade = error.slug === "account-level-too-low"
+          ? [h("p", {}, t("upgrade.ways")), h("ul", { id: "upgrade-ways" },
+            h("li", {}, h("a", { href: "/app/counter", id: "upgrade-at-counter" }, t("upgrade.at_counter"))),
+            h("li", {}, t("upgrade.remote")))]
+          : [];
+        show(t("approve.ended_heading"), [alertBox(explain(error)), ...upgrade, homeLink()]);
         return;
       }
       approve.disabled = deny.disabled = false;
@@ -611,12 +365,122 @@ function dataScreen(options) {
   }, options);
 }
 
+// ---- my devices and the account's history ---------------------------------------------------
+
+function devicesScreen(options) {
+  withSession(t("devices.heading"), t("devices.intro"), async (token, renderOptions) => {
+    const [devices, history] = await Promise.all([
+      api("GET", "/api/v1/device/me/devices", undefined, token),
+      api("GET", "/api/v1/device/me/history", undefined, token),
+    ]);
+    const status = h("div", { id: "devices-status", role: "status" });
+    const items = devices.map((d) => {
+      const state = d.revoked_at ? t("devices.revoked", { date: formatDate(d.revoked_at, true) }) : d.current ? t("devices.current") : t("devices.active");
+      const revoke = !d.revoked_at && !d.current ? button(t("devices.revoke"), { class: "danger", "data-device": d.id }) : null;
+      revoke?.addEventListener("click", async () => {
+        if (!confirm(t("devices.revoke_confirm"))) return;
+        try {
+          await api("POST", `/api/v1/device/me/devices/${encodeURIComponent(d.id)}/revoke`, undefined, token);
+          devicesScreen({ focus: false });
+        } catch (error) {
+          status.replaceChildren(alertBox(explain(error)));
+        }
+      });
+      return h("li", { class: "service", "data-device": d.id },
+        h("h2", {}, t(`devices.kind.${d.kind}`)),
+        h("p", {}, t("devices.added", { date: formatDate(d.added_at, true) }), " · ", state),
+        revoke);
+    });
+    const pointName = (point) => point ? point[lang === "zh-HK" ? 1 : lang === "zh-CN" ? 2 : 0] : "";
+    const events = history.slice().reverse().map((e) => h("li", {},
+      h("strong", {}, t(`history.${e.what}`)), " · ", formatDate(e.at, true), " · ",
+      e.point ? t("history.at_point", { point: isolate(pointName(e.point)) }) : t(`history.channel.${e.channel}`)));
+    show(t("devices.heading"), [
+      status,
+      h("p", {}, t("devices.intro")),
+      h("ul", { class: "services", id: "devices" }, items),
+      h("p", { class: "hint" }, t("devices.lost")),
+      h("h2", {}, t("history.heading")),
+      h("ul", { id: "history" }, events),
+      homeLink(),
+    ], renderOptions);
+  }, options);
+}
+
+// ---- at a registration point ----------------------------------------------------------------
+
+/** Shows a registration code for this phone, then what the officer did, to confirm here. */
+function counterScreen(options) {
+  withSession(t("counter.heading"), t("counter.intro"), async (token, renderOptions) => {
+    const issued = await api("POST", "/api/v1/device/me/registration-code", undefined, token);
+    const waiting = h("div", { id: "pending", "aria-live": "polite" }, h("p", {}, t("counter.waiting")));
+    const again = button(t("counter.new_code"), { id: "new-code", class: "secondary" });
+    again.addEventListener("click", () => counterScreen({ focus: true }));
+    show(t("counter.heading"), [
+      h("p", {}, t("counter.show_code")),
+      issued.qr ? h("p", { class: "qr" }, h("img", { src: issued.qr, alt: t("counter.qr_alt", { code: issued.code }), width: "240", height: "240" })) : null,
+      h("p", { class: "match", id: "registration-code" }, issued.code),
+      h("p", { class: "hint" }, t("counter.expires", { time: formatDate(issued.expires_at, true) })),
+      waiting,
+      again,
+      homeLink(),
+    ], renderOptions);
+    let shown = "";
+    const poll = async () => {
+      if (!document.getElementById("registration-code") && !document.getElementById("confirm-act")) return;
+      try {
+        const { pending } = await api("GET", "/api/v1/device/me/pending", undefined, token);
+        const key = pending.map((p) => p.id).join(",");
+        if (key !== shown) {
+          shown = key;
+          waiting.replaceChildren(...(pending.length ? pending.map((p) => pendingCard(p, token)) : [h("p", {}, t("counter.waiting"))]));
+        }
+      } catch (error) {
+        waiting.replaceChildren(alertBox(explain(error)));
+        return;
+      }
+      setTimeout(poll, 2000);
+    };
+    setTimeout(poll, 1000);
+  }, options);
+}
+
+function pendingCard(p, token) {
+  const point = lang === "zh-HK" ? p.point_name_zh_hant : lang === "zh-CN" ? p.point_name_zh_hans : p.point_name_en;
+  const confirmButton = button(t("counter.confirm"), { id: "confirm-act", class: "primary" });
+  const card = h("div", { class: "context", "data-act": p.id },
+    h("h2", {}, t(`counter.kind.${p.kind}`)),
+    h("p", {}, t("counter.act", { point: isolate(point), name: isolate(p.name_en) })),
+    h("p", { class: "hint" }, t("counter.confirm_by", { time: formatDate(p.expires_at, true) })),
+    confirmButton);
+  confirmButton.addEventListener("click", async () => {
+    confirmButton.disabled = true;
+    try {
+      const challenge = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/challenge`, undefined, token);
+      const passkey = await usePasskey(challenge.passkey);
+      const done = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/confirm`, { ceremony_id: challenge.ceremony_id, passkey }, token);
+      const saved = device();
+      if (saved) localStorage.setItem(DEVICE_KEY, JSON.stringify({ ...saved, tier: done.tier }));
+      show(t("counter.done_heading"), [
+        h("p", { role: "status", id: "confirmed" }, t("counter.done", { tier: t(`tier.${done.tier}`) })),
+        homeLink(),
+      ], { focus: true });
+    } catch (error) {
+      confirmButton.disabled = false;
+      showError(card, explain(error));
+    }
+  });
+  return card;
+}
+
 const SCREENS = {
   "/app/": homeScreen,
   "/app/register": registerScreen,
   "/app/login": loginScreen,
   "/app/services": servicesScreen,
   "/app/data": dataScreen,
+  "/app/devices": devicesScreen,
+  "/app/counter": counterScreen,
 };
 
 /** The origin the app must run on: passkeys are bound to the issuer's host (WebAuthn rp id). */
@@ -650,14 +514,7 @@ async function checkOnline() {
 
 async function start() {
   await setLanguage(chooseLanguage());
-  for (const b of document.querySelectorAll("button[data-lang]")) {
-    b.addEventListener("click", async () => {
-      document.cookie = `civpass_lang=${b.dataset.lang}; path=/; max-age=31536000; samesite=lax`;
-      await setLanguage(b.dataset.lang);
-      render({ focus: false });
-      b.focus();
-    });
-  }
+  onLanguageButtons(() => render({ focus: false }));
   window.addEventListener("online", checkOnline);
   window.addEventListener("offline", checkOnline);
   const config = await configuration();

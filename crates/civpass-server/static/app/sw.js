@@ -3,7 +3,7 @@
 // requests must be live. The server names the cache after the shell's content.
 const CACHE = "civpass-shell-__CIVPASS_CACHE_VERSION__";
 const SHELL = [
-  "/app/", "/app/app.js", "/app/app.css", "/app/manifest.webmanifest", "/app/icon.svg",
+  "/app/", "/app/shared.js", "/app/app.js", "/app/app.css", "/app/manifest.webmanifest", "/app/icon.svg",
   "/app/icon-192.png", "/app/i18n/en.json", "/app/i18n/zh-HK.json", "/app/i18n/zh-CN.json",
 ];
 

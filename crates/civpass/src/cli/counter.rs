@@ -2,6 +2,7 @@
 //! administration (staff, their assignments, registration points) and what an officer does at
 //! a counter, against an existing platform, as operators script it (docs/REGISTRATION.md).
 
+use civpass_core::counter::console::enrolment_url;
 use civpass_core::counter::hours::Hours;
 use civpass_core::counter::model::{ActKind, CardDetails, PointKind, StaffRole};
 use civpass_core::counter::{CounterRequest, NewPoint};
@@ -30,6 +31,10 @@ pub(crate) enum StaffCommand {
         name: String,
         #[arg(long, value_parser = ["officer", "supervisor", "admin"])]
         role: String,
+        /// The issuer the console is served at, for the enrolment link (default: the one
+        /// `civpass serve` has with this configuration).
+        #[arg(long)]
+        issuer: Option<String>,
     },
     /// List the staff and the points each is assigned to.
     List {
@@ -42,6 +47,16 @@ pub(crate) enum StaffCommand {
         common: Common,
         staff_id: String,
         point_id: String,
+    },
+    /// A new one-time link for a member of staff to make their console passkey (for a lost
+    /// passkey too; the earlier link stops working).
+    Link {
+        #[command(flatten)]
+        common: Common,
+        staff_id: String,
+        /// As for `staff add`.
+        #[arg(long)]
+        issuer: Option<String>,
     },
     /// Disable a member of staff at once.
     Disable {
@@ -137,23 +152,39 @@ pub(crate) async fn staff(command: StaffCommand, file: &Config) -> anyhow::Resul
         StaffCommand::Add { common, .. }
         | StaffCommand::List { common }
         | StaffCommand::Assign { common, .. }
+        | StaffCommand::Link { common, .. }
         | StaffCommand::Disable { common, .. } => common,
     };
     let platform = civpass_driver::existing_platform(&common.storage.over(file).storage).await?;
     let counter = &platform.counter;
     match command {
-        StaffCommand::Add { common, name, role } => {
+        StaffCommand::Add { common, name, role, issuer } => {
             let role = StaffRole::parse(&role).unwrap_or(StaffRole::Officer);
             let staff = counter.add_staff(&name, role).await?;
+            let link = counter.enrolment_link(&staff.id).await?;
+            let url = enrolment_url(&issuer.unwrap_or_else(|| console_issuer(file)), &link.token);
             if common.json {
-                println!("{}", serde_json::to_string_pretty(&staff)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&with_link(&staff, &url, link.expires_at)?)?
+                );
             } else {
                 println!("added {} ({}, {})", staff.id, staff.name, staff.role.as_str());
-                if role == StaffRole::Admin {
-                    println!(
-                        "administrators sign in to the console with a passkey, which comes with the console; until then they act through these commands"
-                    );
-                }
+                print_link(&url, role);
+            }
+        }
+        StaffCommand::Link { common, staff_id, issuer } => {
+            let staff =
+                counter.list_staff().await?.into_iter().map(|(s, _)| s).find(|s| s.id == staff_id);
+            let link = counter.enrolment_link(&staff_id).await?;
+            let url = enrolment_url(&issuer.unwrap_or_else(|| console_issuer(file)), &link.token);
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"enrolment_link": url, "enrolment_expires_at": link.expires_at})
+                );
+            } else {
+                print_link(&url, staff.map_or(StaffRole::Officer, |s| s.role));
             }
         }
         StaffCommand::List { common } => {
@@ -200,6 +231,39 @@ pub(crate) async fn staff(command: StaffCommand, file: &Config) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// The issuer `civpass serve` would have with this configuration, for links into the console.
+fn console_issuer(file: &Config) -> String {
+    match file.server.listen.parse::<std::net::SocketAddr>() {
+        Ok(address) => file.issuer(address),
+        Err(_) => {
+            file.server.issuer.clone().unwrap_or_else(|| format!("http://{}", file.server.listen))
+        }
+    }
+}
+
+/// The member of staff as `staff list` shows them, with their enrolment link beside.
+fn with_link(
+    staff: &civpass_core::counter::model::Staff,
+    url: &str,
+    expires_at: i64,
+) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(staff)?;
+    value["enrolment_link"] = url.into();
+    value["enrolment_expires_at"] = expires_at.into();
+    Ok(value)
+}
+
+fn print_link(url: &str, role: StaffRole) {
+    println!("one-time link to make the console passkey (valid for three days, use it once):");
+    println!("  {url}");
+    println!("open it in the browser the console will be used in (on the issuer's own address)");
+    if role == StaffRole::Admin {
+        println!(
+            "as an administrator you will also be given an authenticator-app secret there: each sign-in asks for its six-digit code"
+        );
+    }
 }
 
 pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Result<()> {

@@ -10,22 +10,22 @@ use serde_json::{Value, json};
 use crate::support::{self, AuthRequest, CALLBACK, Waiting};
 
 /// A phone running the app: a passkey and the device id it was registered as.
-struct Phone {
-    passkey: SoftPasskey,
-    device_id: String,
+pub(crate) struct Phone {
+    pub(crate) passkey: SoftPasskey,
+    pub(crate) device_id: String,
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(http: &reqwest::Client, url: String, body: Value) -> (StatusCode, Value) {
     let res = http.post(url).json(&body).send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-fn problem(body: &Value) -> &str {
+pub(crate) fn problem(body: &Value) -> &str {
     body["type"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("")
 }
 
-async fn localhost_server(backend: &civpass_testkit::Backend) -> TestServer {
+pub(crate) async fn localhost_server(backend: &civpass_testkit::Backend) -> TestServer {
     spawn_server_with(backend, Options { localhost: true, ..Options::default() }).await
 }
 
@@ -40,7 +40,7 @@ async fn start_registration(server: &TestServer, idx: usize) -> (StatusCode, Val
     .await
 }
 
-async fn register(server: &TestServer, idx: usize) -> Phone {
+pub(crate) async fn register(server: &TestServer, idx: usize) -> Phone {
     register_with(server, idx, SoftPasskey::new(&server.base)).await
 }
 
@@ -114,7 +114,7 @@ impl Phone {
         .await
     }
 
-    async fn session(&mut self, base: &str) -> String {
+    pub(crate) async fn session(&mut self, base: &str) -> String {
         let http = reqwest::Client::new();
         let (_, challenge) = post(
             &http,

@@ -14,7 +14,7 @@ use civpass_wallet::Wallet;
 use crate::oidc_params::{approve_as, id_token_claims, with};
 use crate::support::{self, AuthRequest, CALLBACK};
 
-fn always_open(kind: PointKind) -> NewPoint {
+pub(crate) fn always_open(kind: PointKind) -> NewPoint {
     NewPoint {
         kind,
         name_en: "General Post Office".into(),
@@ -34,7 +34,7 @@ async fn counter_with_officer(server: &TestServer) -> (String, String) {
     (point.id, officer.id)
 }
 
-fn card(server: &TestServer, idx: usize) -> CardDetails {
+pub(crate) fn card(server: &TestServer, idx: usize) -> CardDetails {
     let (id_number, name_en, date_of_birth) = server.person(idx);
     CardDetails { id_number, name_en, date_of_birth }
 }
@@ -343,6 +343,7 @@ async fn the_command_line_runs_a_counter_registration_end_to_end() {
         "--role",
         "officer",
     ]);
+    assert!(officer["enrolment_link"].as_str().unwrap().contains("/counter/enrol#"));
     let officer = officer["id"].as_str().unwrap().to_owned();
     // Not yet assigned: refused, with a reason, and nothing recorded.
     let wallet = db.dir.join("phone.wallet.json");
