@@ -174,7 +174,8 @@ impl StaffSignInStore for SqlStore {
     ) -> StoreResult<bool> {
         let changed = self
             .execute(
-                "UPDATE staff SET enrolment_hash = $1, enrolment_expires_at = $2 WHERE id = $3",
+                "UPDATE staff SET enrolment_hash = $1, enrolment_expires_at = $2, passkey = NULL, \
+                 credential_id = NULL, totp_sealed = NULL, totp_last_step = NULL WHERE id = $3",
                 params![enrolment_hash, expires_at, staff_id],
             )
             .await?;
@@ -285,6 +286,10 @@ impl StaffSignInStore for SqlStore {
         self.execute("DELETE FROM staff_sessions WHERE token_hash = $1", params![token_hash])
             .await?;
         Ok(())
+    }
+
+    async fn delete_staff_sessions_of(&self, staff_id: &str) -> StoreResult<u64> {
+        self.execute("DELETE FROM staff_sessions WHERE staff_id = $1", params![staff_id]).await
     }
 
     async fn delete_staff_sessions_before(&self, cutoff: UnixTime) -> StoreResult<u64> {

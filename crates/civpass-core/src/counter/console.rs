@@ -150,8 +150,9 @@ impl CounterService {
         self.ctx.secrets.lookup.hash(&[b"staff-enrolment", token.as_bytes()])
     }
 
-    /// A new one-time link for a member of staff to make their console passkey (replacing any
-    /// earlier one); it serves to re-enrol after a lost passkey too.
+    /// A new one-time link for a member of staff to make their console passkey. It replaces any
+    /// earlier link and revokes the passkey, TOTP secret and sessions they had: it serves to
+    /// re-enrol after a lost or stolen passkey.
     ///
     /// Errors: `UnknownStaff`, `StaffDisabled`, `Invalid` (a kiosk signs with its own key).
     pub async fn enrolment_link(&self, staff_id: &str) -> Result<EnrolmentLink, CounterError> {
@@ -171,6 +172,8 @@ impl CounterService {
         {
             return Err(CounterError::UnknownStaff);
         }
+        // Whoever held the old passkey is out at once, not when the link is used.
+        self.store.delete_staff_sessions_of(staff_id).await?;
         tracing::info!(staff_id, "staff enrolment link issued");
         Ok(EnrolmentLink { token, expires_at })
     }

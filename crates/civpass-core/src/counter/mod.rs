@@ -253,13 +253,24 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, CounterError> {
 
 /// What a registration code binds to an enrolled device: a software device's public key, or a
 /// passkey's credential id (its stored record changes with every assertion's counter).
-pub(crate) fn device_binding(device: &Device) -> String {
+/// `None` for a passkey without a credential id (none exist since migration 15; such a device
+/// is not usable here rather than sharing an empty binding with others).
+pub(crate) fn device_binding(device: &Device) -> Option<String> {
     match device.kind {
-        DeviceKind::Software => device.public_key.clone(),
-        DeviceKind::Passkey => {
-            format!("passkey:{}", device.credential_id.as_deref().unwrap_or_default())
-        }
+        DeviceKind::Software => Some(device.public_key.clone()),
+        DeviceKind::Passkey => device
+            .credential_id
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| format!("passkey:{c}")),
     }
+}
+
+/// The act's binding is this passkey device's: what the app's passkey may confirm.
+fn bound_to_passkey(act: &CounterAct, device: &Device) -> bool {
+    device.kind == DeviceKind::Passkey
+        && device.revoked_at.is_none()
+        && device_binding(device).is_some_and(|b| act.public_key.as_deref() == Some(b.as_str()))
 }
 
 /// A code as typed or scanned, normalised: capitals, no separators.
@@ -401,12 +412,13 @@ impl CounterService {
     /// device, which proved itself when the session was opened. Only an upgrade can use it (a
     /// phone with an account neither registers nor replaces).
     ///
-    /// Errors: `UnknownDevice` (revoked).
+    /// Errors: `UnknownDevice` (revoked, or a software key, which asks with `issue_code`).
     pub async fn issue_code_for_device(&self, device: &Device) -> Result<IssuedCode, CounterError> {
-        if device.revoked_at.is_some() {
-            return Err(CounterError::UnknownDevice);
-        }
-        self.new_code(device_binding(device), Some(device.id.clone())).await
+        // A software key asks with its signature (`issue_code`); this is the passkey's way.
+        let binding = device_binding(device)
+            .filter(|_| device.revoked_at.is_none() && device.kind == DeviceKind::Passkey)
+            .ok_or(CounterError::UnknownDevice)?;
+        self.new_code(binding, Some(device.id.clone())).await
     }
 
     async fn new_code(
@@ -458,7 +470,8 @@ impl CounterService {
         &self,
         device: &Device,
     ) -> Result<Vec<PendingAct>, CounterError> {
-        self.awaiting_for(&device_binding(device), self.ctx.now()).await
+        let Some(binding) = device_binding(device) else { return Ok(Vec::new()) };
+        self.awaiting_for(&binding, self.ctx.now()).await
     }
 
     async fn awaiting_for(
@@ -531,7 +544,7 @@ impl CounterService {
         device: &Device,
     ) -> Result<Option<Challenge<RequestChallengeResponse>>, CounterError> {
         let act = self.awaiting(act_id).await?;
-        if act.public_key.as_deref() != Some(device_binding(device).as_str()) {
+        if !bound_to_passkey(&act, device) {
             return Err(CounterError::NotPending);
         }
         let purpose = CeremonyPurpose::CounterConfirm { act: act.id, device: device.id.clone() };
@@ -550,7 +563,7 @@ impl CounterService {
         credential: &PublicKeyCredential,
     ) -> Result<Confirmed, CounterError> {
         let act = self.awaiting(act_id).await?;
-        if act.public_key.as_deref() != Some(device_binding(device).as_str()) {
+        if !bound_to_passkey(&act, device) {
             return Err(CounterError::NotPending);
         }
         let purpose =
@@ -660,9 +673,9 @@ impl CounterService {
             ActKind::Upgrade => {
                 let device_id = act.device_id.clone().ok_or(CounterError::NotPending)?;
                 let device = self.identity.device(&device_id).await.map_err(Internal::from)?;
-                if !device
-                    .is_some_and(|d| d.revoked_at.is_none() && &device_binding(&d) == public_key)
-                {
+                if !device.is_some_and(|d| {
+                    d.revoked_at.is_none() && device_binding(&d).as_ref() == Some(public_key)
+                }) {
                     return Err(CounterError::UnknownDevice);
                 }
                 let evidence =

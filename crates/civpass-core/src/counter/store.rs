@@ -38,7 +38,8 @@ pub trait StaffStore {
 /// administrators' TOTP secret, and console sessions.
 #[async_trait]
 pub trait StaffSignInStore {
-    /// Opens an enrolment for `staff_id` (replacing any earlier link); false if no such staff.
+    /// Opens an enrolment for `staff_id`, replacing any earlier link and revoking the passkey and
+    /// TOTP secret they had (a new link is for a lost or stolen one); false if no such staff.
     async fn set_staff_enrolment(
         &self,
         staff_id: &str,
@@ -69,6 +70,8 @@ pub trait StaffSignInStore {
     async fn insert_staff_session(&self, session: &StaffSession) -> StoreResult<()>;
     async fn find_staff_session(&self, token_hash: &str) -> StoreResult<Option<StaffSession>>;
     async fn delete_staff_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Ends every console session of a member of staff; returns how many.
+    async fn delete_staff_sessions_of(&self, staff_id: &str) -> StoreResult<u64>;
     /// Deletes sessions that expired before `cutoff`; returns how many.
     async fn delete_staff_sessions_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }

@@ -458,12 +458,13 @@ async fn add_staff(
     jar: CookieJar,
     ApiJson(body): ApiJson<AddStaffRequest>,
 ) -> Result<Response, ApiError> {
-    admin_change(&state, &headers, &jar).await?;
+    let session = admin_change(&state, &headers, &jar).await?;
     let role = StaffRole::parse(&body.role)
         .filter(|r| *r != StaffRole::Kiosk)
         .ok_or_else(|| invalid("role must be officer, supervisor or admin"))?;
     let counter = &state.services.counter;
     let staff = counter.add_staff(&body.name, role).await.map_err(staff_error)?;
+    tracing::info!(admin_id = %session.staff.id, staff_id = %staff.id, "console: staff added");
     let link = counter.enrolment_link(&staff.id).await.map_err(staff_error)?;
     let url = civpass_core::counter::console::enrolment_url(
         &state.services.settings().issuer,
@@ -487,8 +488,9 @@ async fn enrolment_link(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admin_change(&state, &headers, &jar).await?;
+    let session = admin_change(&state, &headers, &jar).await?;
     let link = state.services.counter.enrolment_link(&id).await.map_err(staff_error)?;
+    tracing::info!(admin_id = %session.staff.id, staff_id = %id, "console: enrolment link issued");
     let url = civpass_core::counter::console::enrolment_url(
         &state.services.settings().issuer,
         &link.token,
@@ -513,8 +515,9 @@ async fn assign(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<Response, ApiError> {
-    admin_change(&state, &headers, &jar).await?;
+    let session = admin_change(&state, &headers, &jar).await?;
     let added = state.services.counter.assign(&id, &body.point_id).await.map_err(staff_error)?;
+    tracing::info!(admin_id = %session.staff.id, staff_id = %id, point_id = %body.point_id, "console: staff assigned");
     Ok((no_store(), Json(serde_json::json!({ "assigned": added }))).into_response())
 }
 
@@ -529,6 +532,7 @@ async fn disable(
         return Err(invalid("an administrator cannot disable themselves"));
     }
     let disabled = state.services.counter.disable_staff(&id).await.map_err(staff_error)?;
+    tracing::info!(admin_id = %session.staff.id, staff_id = %id, "console: staff disabled");
     Ok((no_store(), Json(serde_json::json!({ "disabled": disabled }))).into_response())
 }
 

@@ -137,6 +137,14 @@ async fn an_administrator_enrols_with_a_passkey_and_signs_in_with_a_totp_code_us
         server.clock.as_ref().unwrap().advance(30);
         let (status, _) = third.sign_in(&admin.id, Some(code_at(&totp, &server))).await;
         assert_eq!(status, StatusCode::OK);
+
+        // A new link (a lost or stolen passkey) ends the sessions and the old passkey at once.
+        counter.enrolment_link(&admin.id).await.unwrap();
+        let (status, _) = third.call("GET", "session", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        server.clock.as_ref().unwrap().advance(30);
+        let (status, body) = third.sign_in(&admin.id, Some(code_at(&totp, &server))).await;
+        assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "sign-in-failed"));
     }
 }
 
