@@ -26,7 +26,7 @@ let server, base, browser, person;
 
 before(async () => {
   ({ server, base } = await serve(dataDir));
-  [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "31", "--json"));
+  [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "32", "--json"));
   browser = await launchChromium();
   if (shots) mkdirSync(shots, { recursive: true });
 });

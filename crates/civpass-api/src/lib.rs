@@ -30,6 +30,10 @@ pub struct EnrolmentRequest {
     /// Present to move an existing account to this device.
     #[serde(default)]
     pub transfer: Option<TransferAuthorisation>,
+    /// For a citizen aged 11 to 17: a parent's or guardian's identity card number; that adult
+    /// approves in their own app before the account can log in.
+    #[serde(default)]
+    pub guardian_id_number: Option<String>,
 }
 
 /// The identity check the app ran before registering: a vendor's SDK checked the identity card,
@@ -113,6 +117,10 @@ pub struct EnrolmentResponse {
     pub tier: String,
     /// True when an existing account moved to this device.
     pub transferred: bool,
+    /// True for a minor's account, which waits for the guardian's approval (in the guardian's
+    /// own app) before it can log in.
+    #[serde(default)]
+    pub awaiting_guardian: bool,
 }
 
 /// A remote upgrade to plus: a strong identity check of the account's own identity.
@@ -385,6 +393,9 @@ pub struct PasskeyRegistrationRequest {
     /// The identity check (required).
     #[serde(default)]
     pub evidence: Option<EvidenceSubmission>,
+    /// For a citizen aged 11 to 17: a parent's or guardian's identity card number.
+    #[serde(default)]
+    pub guardian_id_number: Option<String>,
 }
 
 /// The options for `navigator.credentials.create`, and the ceremony that will check the answer.

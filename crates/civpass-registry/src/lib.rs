@@ -16,7 +16,9 @@
 //! - `200 OK`: a JSON object
 //!   `{"hkid": "A123456(3)", "name_en": "CHAN Tai Man", "name_zh": "陳大文", "date_of_birth": "1990-05-17", "gender": "female"}`.
 //!   `hkid` is accepted in any form `HkId::parse` takes and must be the number asked for;
-//!   `gender` is `"female"` or `"male"`; unknown fields are ignored.
+//!   `gender` is `"female"` or `"male"`; `guardians`, optional, lists the HKIDs of the person's
+//!   parents or guardians (at most eight; a minor's registration needs one of them to approve
+//!   it, docs/REGISTRATION.md); unknown fields are ignored.
 //! - `404 Not Found`: the registry has no such person, reported as `Ok(None)`.
 //! - Anything else (another status, a redirect, a body that does not match, more than 64 KiB of body,
 //!   no answer within 5 seconds, a connection failure) is `RegistryError::Unavailable`.

@@ -39,7 +39,35 @@ pub(crate) fn generate(n_people: usize) -> Vec<RegistryRecord> {
         taken.insert(hkid.clone());
         people.push(person(&mut rng, hkid));
     }
+    name_guardians(&mut people);
     people
+}
+
+/// Anyone born on or after this date may be a minor while the sandbox is used (18 in 2026).
+const MAY_BE_MINOR_FROM: Date = date!(2008 - 01 - 01);
+
+/// Gives each person who may be a minor up to two guardians: the nearest earlier people (by
+/// index, so adding people never changes anyone's guardians) born 20 to 50 years before them.
+/// A pass after generation, so nobody's own details change.
+fn name_guardians(people: &mut [RegistryRecord]) {
+    for i in 0..people.len() {
+        let born = people[i].date_of_birth;
+        if born < MAY_BE_MINOR_FROM {
+            continue;
+        }
+        let guardians: Vec<HkId> = people[..i]
+            .iter()
+            .rev()
+            .take(200)
+            .filter(|p| {
+                let gap = (born - p.date_of_birth).whole_days();
+                (20 * 365..=50 * 365).contains(&gap)
+            })
+            .take(2)
+            .map(|p| p.hkid.clone())
+            .collect();
+        people[i].guardians = guardians;
+    }
 }
 
 fn unused_hkid(rng: &mut SplitMix64, taken: &HashSet<HkId>) -> HkId {
@@ -90,7 +118,7 @@ fn person(rng: &mut SplitMix64, hkid: HkId) -> RegistryRecord {
     let day_offset = rng.below(n_days.unsigned_abs() + 1);
     let date_of_birth = EARLIEST_BIRTH_DATE + Duration::days(day_offset as i64);
 
-    RegistryRecord { hkid, name_en, name_zh, date_of_birth, gender }
+    RegistryRecord { hkid, name_en, name_zh, date_of_birth, gender, guardians: Vec::new() }
 }
 
 fn surname(rng: &mut SplitMix64) -> (char, &'static str) {

@@ -17,6 +17,9 @@ struct PersonWire {
     /// `YYYY-MM-DD`.
     date_of_birth: String,
     gender: Gender,
+    /// The HKIDs of the person's parents or guardians; absent for none.
+    #[serde(default)]
+    guardians: Vec<String>,
 }
 
 pub(crate) fn parse_person(body: &[u8]) -> Result<RegistryRecord, RegistryError> {
@@ -33,12 +36,22 @@ pub(crate) fn parse_person(body: &[u8]) -> Result<RegistryRecord, RegistryError>
     let date_of_birth =
         Date::parse(&wire.date_of_birth, format_description!("[year]-[month]-[day]"))
             .map_err(|_| invalid("date_of_birth is not a YYYY-MM-DD date"))?;
+    let guardians = wire
+        .guardians
+        .iter()
+        .map(|g| HkId::parse(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid("guardians holds an invalid HKID number"))?;
+    if guardians.len() > 8 {
+        return Err(invalid("guardians names more than eight people"));
+    }
     Ok(RegistryRecord {
         hkid,
         name_en: wire.name_en,
         name_zh: wire.name_zh,
         date_of_birth,
         gender: wire.gender,
+        guardians,
     })
 }
 

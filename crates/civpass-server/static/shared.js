@@ -252,6 +252,30 @@ function setFieldError(f, message) {
   else f.input.removeAttribute("aria-invalid");
 }
 
+// ---- a registration code and an identity card (the counter console and the kiosk) ----------
+
+/** A scanner types the code and ends with Enter: go on to the card, not submit half a form. */
+function scannerMovesOn(code, next) {
+  code.input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); next.input.focus(); }
+  });
+}
+
+/** Marks what is missing or malformed in the code and the card; false (focus on the first) if any. */
+function cardChecked(code, idNumber, name, dob) {
+  const hkid = hkidProblem(idNumber.input.value);
+  const problems = [
+    [code, code.input.value.trim() ? "" : t("console.desk.code_missing")],
+    [idNumber, hkid ? t(hkid) : ""],
+    [name, name.input.value.trim() ? "" : t("console.desk.name_missing")],
+    [dob, /^\d{4}-\d{2}-\d{2}$/.test(dob.input.value.trim()) ? "" : t("console.desk.dob_invalid")],
+  ];
+  for (const [f, message] of problems) setFieldError(f, message);
+  const first = problems.find(([, message]) => message);
+  first?.[0].input.focus();
+  return !first;
+}
+
 // ---- HKID check digit (as civpass-core's hkid.rs) -------------------------------------------
 
 /** "" when valid, else the catalog key of the problem. */

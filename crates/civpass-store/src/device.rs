@@ -48,6 +48,16 @@ impl DeviceStore for SqlStore {
         .await
     }
 
+    async fn active_device_by_key(&self, public_key: &str) -> StoreResult<Option<Device>> {
+        self.fetch_optional(
+            "SELECT id, account_id, public_key, kind, credential_id, created_at, revoked_at \
+             FROM devices WHERE public_key = $1 AND revoked_at IS NULL",
+            params![public_key],
+            rows::device,
+        )
+        .await
+    }
+
     async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
         let found = self
             .fetch_optional(

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use civpass_core::identity::evidence::EvidenceRecord;
-use civpass_core::identity::model::{Account, AccountEvent, Device, OperatorAct, Tier};
+use civpass_core::identity::model::{
+    Account, AccountEvent, Device, GuardianLink, OperatorAct, Tier,
+};
 use civpass_core::identity::store::AccountWrites;
 use civpass_core::kernel::{AccountId, DeviceId};
 
@@ -12,11 +14,23 @@ use civpass_core::identity::store::{AccountStore, AttemptStore};
 use civpass_core::kernel::clock::UnixTime;
 use civpass_core::kernel::store::{StoreError, StoreResult};
 use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
 use crate::device::insert_device;
 use crate::sql::{col, execute_on, op, params};
 use crate::writer::Statements;
 use crate::{SqlStore, rows};
+
+fn guardian_link(row: &AnyRow) -> StoreResult<GuardianLink> {
+    Ok(GuardianLink {
+        id: col(row, "id")?,
+        minor_account_id: col::<String>(row, "minor_account_id")?.into(),
+        guardian_account_id: col::<String>(row, "guardian_account_id")?.into(),
+        requested_at: col(row, "requested_at")?,
+        expires_at: col(row, "expires_at")?,
+        approved_at: col(row, "approved_at")?,
+    })
+}
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -30,6 +44,60 @@ impl AccountStore for SqlStore {
         self.writer
             .write(Statements::Several, op!(|conn| insert_account(conn, &a, &d, &e).await))
             .await
+    }
+
+    async fn insert_guardian_link(&self, l: &GuardianLink) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO guardian_links \
+             (id, minor_account_id, guardian_account_id, requested_at, expires_at, approved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            params![
+                &l.id,
+                &l.minor_account_id,
+                &l.guardian_account_id,
+                l.requested_at,
+                l.expires_at,
+                l.approved_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_guardian_link(&self, id: &str) -> StoreResult<Option<GuardianLink>> {
+        self.fetch_optional(
+            "SELECT l.* FROM guardian_links l \
+             JOIN accounts a ON a.id = l.minor_account_id WHERE l.id = $1",
+            params![id],
+            guardian_link,
+        )
+        .await
+    }
+
+    async fn guardian_links_awaiting(
+        &self,
+        guardian_account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<GuardianLink>> {
+        self.fetch_all(
+            "SELECT l.* FROM guardian_links l JOIN accounts a ON a.id = l.minor_account_id \
+             WHERE l.guardian_account_id = $1 AND l.approved_at IS NULL AND l.expires_at > $2 \
+             ORDER BY l.requested_at, l.id",
+            params![guardian_account_id, now],
+            guardian_link,
+        )
+        .await
+    }
+
+    async fn guardian_links_of(&self, account_id: &AccountId) -> StoreResult<Vec<GuardianLink>> {
+        self.fetch_all(
+            "SELECT l.* FROM guardian_links l JOIN accounts a ON a.id = l.minor_account_id \
+             WHERE l.minor_account_id = $1 OR l.guardian_account_id = $1 \
+             ORDER BY l.requested_at, l.id",
+            params![account_id],
+            guardian_link,
+        )
+        .await
     }
 
     async fn list_evidence(
@@ -47,7 +115,7 @@ impl AccountStore for SqlStore {
 
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>> {
         self.fetch_optional(
-            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at FROM accounts WHERE hkid_hash = $1",
+            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at, awaiting_guardian_since FROM accounts WHERE hkid_hash = $1",
             params![hkid_hash],
             rows::account,
         )
@@ -112,7 +180,7 @@ impl AccountStore for SqlStore {
 
     async fn get_account(&self, id: &civpass_core::kernel::AccountId) -> StoreResult<Account> {
         self.fetch_optional(
-            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at FROM accounts WHERE id = $1",
+            "SELECT id, hkid_hash, tier, vault, created_at, suspended_at, awaiting_guardian_since FROM accounts WHERE id = $1",
             params![id],
             rows::account,
         )
@@ -159,8 +227,16 @@ pub(crate) async fn insert_account(
 ) -> StoreResult<()> {
     execute_on(
         &mut *conn,
-        "INSERT INTO accounts (id, hkid_hash, tier, vault, created_at) VALUES ($1, $2, $3, $4, $5)",
-        &params![&a.id, &a.hkid_hash, a.tier.as_str(), &a.vault, a.created_at],
+        "INSERT INTO accounts (id, hkid_hash, tier, vault, created_at, awaiting_guardian_since) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &params![
+            &a.id,
+            &a.hkid_hash,
+            a.tier.as_str(),
+            &a.vault,
+            a.created_at,
+            a.awaiting_guardian_since
+        ],
     )
     .await?;
     insert_device(&mut *conn, d).await?;
@@ -193,6 +269,30 @@ pub(crate) async fn insert_evidence(
 
 #[async_trait]
 impl AccountWrites for SqlTransaction<'_> {
+    async fn approve_guardian_link(
+        &mut self,
+        l: &GuardianLink,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let approved = execute_on(
+            &mut *self.conn,
+            "UPDATE guardian_links SET approved_at = $1 \
+             WHERE id = $2 AND approved_at IS NULL AND expires_at > $1",
+            &params![now, &l.id],
+        )
+        .await?;
+        if approved != 1 {
+            return Ok(false);
+        }
+        execute_on(
+            &mut *self.conn,
+            "UPDATE accounts SET awaiting_guardian_since = NULL WHERE id = $1",
+            &params![&l.minor_account_id],
+        )
+        .await?;
+        Ok(true)
+    }
+
     async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool> {
         let changed = execute_on(
             self.conn,

@@ -46,6 +46,7 @@ pub(crate) fn account(row: &AnyRow) -> Result<Account, StoreError> {
         vault: col(row, "vault")?,
         created_at: col(row, "created_at")?,
         suspended_at: col(row, "suspended_at")?,
+        awaiting_guardian_since: col(row, "awaiting_guardian_since")?,
     })
 }
 

@@ -232,6 +232,21 @@ impl Wallet {
         evidence: Option<&str>,
         transfer_from: Option<&Wallet>,
     ) -> Result<EnrolmentResponse, WalletError> {
+        self.enrol_with_guardian(id_number, name_en, date_of_birth, evidence, transfer_from, None)
+            .await
+    }
+
+    /// As `enrol`, for a citizen aged 11 to 17 naming the parent or guardian (their identity
+    /// card number) who approves in their own app before the account can log in.
+    pub async fn enrol_with_guardian(
+        &mut self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+        evidence: Option<&str>,
+        transfer_from: Option<&Wallet>,
+        guardian: Option<&str>,
+    ) -> Result<EnrolmentResponse, WalletError> {
         // The provider checks the number; here only its form, to fail before any request.
         let hkid = id_number_for_signing(id_number);
         if !(8..=9).contains(&hkid.len()) || !hkid.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -266,6 +281,7 @@ impl Wallet {
             proof,
             evidence,
             transfer,
+            guardian_id_number: guardian.map(str::to_owned),
         };
         let url = format!("{}/api/v1/device/enrolments", self.file.server);
         let done: EnrolmentResponse = call(self.http.post(url).json(&body)).await?;

@@ -69,7 +69,8 @@ pub struct HistoryEntry {
     pub at: i64,
     /// `registered`, `upgraded`, `device_replaced` (at a counter), `device_added`,
     /// `device_revoked`, `suspended`, `reinstated`, `downgraded`, `name_changed`,
-    /// `card_replaced`.
+    /// `card_replaced`; for a minor `guardian_requested` and `guardian_approved`, for their
+    /// guardian `approved_as_guardian`.
     pub what: String,
     /// `remote`, `counter`, `app` or `operator`.
     pub channel: String,
@@ -320,6 +321,21 @@ impl AccountService {
                 let mut revoked = entry(at, "device_revoked", "app");
                 revoked.device_id = Some(device.id.to_string());
                 out.push(revoked);
+            }
+        }
+        // A minor's registration and their guardian's approval, seen from both sides (the
+        // other person is not named here: each sees their own account's history).
+        for link in self.identity.guardian_links_of(account_id).await? {
+            let minor = &link.minor_account_id == account_id;
+            if minor {
+                out.push(entry(link.requested_at, "guardian_requested", "app"));
+            }
+            if let Some(at) = link.approved_at {
+                out.push(entry(
+                    at,
+                    if minor { "guardian_approved" } else { "approved_as_guardian" },
+                    "app",
+                ));
             }
         }
         for event in self.identity.account_events(account_id).await? {

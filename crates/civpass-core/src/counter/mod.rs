@@ -7,6 +7,7 @@
 //! the card details sealed (docs/REGISTRATION.md).
 
 pub mod console;
+mod guardians;
 pub mod hours;
 pub mod model;
 pub mod store;
@@ -140,6 +141,10 @@ pub enum CounterError {
     Evidence(crate::identity::registration::EnrolError),
     #[error("the card and face check passed only at the basic level; a kiosk needs a strong one")]
     EvidenceTooWeak,
+    #[error(
+        "the population registry no longer names this guardian, or their account is no longer an adult, active plus one"
+    )]
+    GuardianNotEligible,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -205,7 +210,7 @@ pub struct ActReport {
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct PendingAct {
     pub id: String,
-    pub kind: ActKind,
+    pub kind: PendingKind,
     /// The citizen's name as the card gives it (the citizen's own data, to the device the
     /// code was bound to).
     pub name_en: String,
@@ -214,6 +219,25 @@ pub struct PendingAct {
     pub point_name_zh_hans: String,
     pub at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// What waits for a citizen's confirmation: an officer's act, or a minor's registration that
+/// waits for this citizen as their guardian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingKind {
+    Act(ActKind),
+    GuardianApproval,
+}
+
+impl PendingKind {
+    /// `register`, `upgrade`, `replace_device` or `guardian_approval`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Act(kind) => kind.as_str(),
+            PendingKind::GuardianApproval => "guardian_approval",
+        }
+    }
 }
 
 /// What a confirmation brought about.
@@ -271,6 +295,15 @@ fn bound_to_passkey(act: &CounterAct, device: &Device) -> bool {
     device.kind == DeviceKind::Passkey
         && device.revoked_at.is_none()
         && device_binding(device).is_some_and(|b| act.public_key.as_deref() == Some(b.as_str()))
+}
+
+/// Under 18 on the Hong Kong date at `now`: a minor registers only in the app, with a guardian
+/// (`identity::guardian`).
+fn is_minor(date_of_birth: &str, now: UnixTime) -> bool {
+    time::Date::parse(date_of_birth, time::macros::format_description!("[year]-[month]-[day]"))
+        .is_ok_and(|dob| {
+            crate::identity::guardian::age_on(dob, now) < crate::identity::guardian::ADULT_AGE
+        })
 }
 
 /// A code as typed or scanned, normalised: capitals, no separators.
@@ -462,7 +495,14 @@ impl CounterService {
         if (now - at).abs() > PENDING_SKEW {
             return Err(CounterError::StaleRequest);
         }
-        self.awaiting_for(public_key, now).await
+        let mut out = self.awaiting_for(public_key, now).await?;
+        // The key may also be a guardian's device, whom minors wait for.
+        if let Some(device) =
+            self.identity.active_device_by_key(public_key).await.map_err(Internal::from)?
+        {
+            out.extend(self.guardian_pending(&device.account_id).await?);
+        }
+        Ok(out)
     }
 
     /// What waits for the confirmation of an enrolled device whose app session asks.
@@ -470,8 +510,14 @@ impl CounterService {
         &self,
         device: &Device,
     ) -> Result<Vec<PendingAct>, CounterError> {
-        let Some(binding) = device_binding(device) else { return Ok(Vec::new()) };
-        self.awaiting_for(&binding, self.ctx.now()).await
+        let mut out = match device_binding(device) {
+            Some(binding) => self.awaiting_for(&binding, self.ctx.now()).await?,
+            None => Vec::new(),
+        };
+        if device.revoked_at.is_none() {
+            out.extend(self.guardian_pending(&device.account_id).await?);
+        }
+        Ok(out)
     }
 
     async fn awaiting_for(
@@ -487,7 +533,7 @@ impl CounterService {
                 point.map(|p| (p.name_en, p.name_zh_hant, p.name_zh_hans)).unwrap_or_default();
             out.push(PendingAct {
                 id: act.id,
-                kind: act.kind,
+                kind: PendingKind::Act(act.kind),
                 name_en: sealed.identity.name_en,
                 point_name_en: en,
                 point_name_zh_hant: hant,
@@ -507,6 +553,9 @@ impl CounterService {
     /// `InvalidProof`, `UnknownDevice` (an upgrade whose device was revoked meanwhile),
     /// `AccountExists`, `AlreadyPlus`.
     pub async fn confirm(&self, act_id: &str, signature: &str) -> Result<Confirmed, CounterError> {
+        if act_id.starts_with(guardians::LINK_PREFIX) {
+            return self.approve_by_signature(act_id, signature).await;
+        }
         let act = self.awaiting(act_id).await?;
         let key = act
             .public_key
@@ -543,6 +592,9 @@ impl CounterService {
         act_id: &str,
         device: &Device,
     ) -> Result<Option<Challenge<RequestChallengeResponse>>, CounterError> {
+        if act_id.starts_with(guardians::LINK_PREFIX) {
+            return self.start_guardian_passkey(act_id, device).await;
+        }
         let act = self.awaiting(act_id).await?;
         if !bound_to_passkey(&act, device) {
             return Err(CounterError::NotPending);
@@ -562,6 +614,9 @@ impl CounterService {
         ceremony_id: &str,
         credential: &PublicKeyCredential,
     ) -> Result<Confirmed, CounterError> {
+        if act_id.starts_with(guardians::LINK_PREFIX) {
+            return self.finish_guardian_passkey(act_id, device, ceremony_id, credential).await;
+        }
         let act = self.awaiting(act_id).await?;
         if !bound_to_passkey(&act, device) {
             return Err(CounterError::NotPending);
@@ -787,6 +842,11 @@ impl CounterService {
             (None, _) => ActOutcome::CodeInvalid,
             (_, RegistryCheck::NoSuchPerson) => ActOutcome::NoSuchPerson,
             (_, RegistryCheck::DetailsDiffer) => ActOutcome::DetailsDiffer,
+            (Some(_), RegistryCheck::Match(identity))
+                if req.kind == ActKind::Register && is_minor(&identity.date_of_birth, now) =>
+            {
+                ActOutcome::Minor
+            }
             (Some(code), RegistryCheck::Match(identity)) => {
                 let outcome = self.judge(&mut act, code, &hkid_hash).await?;
                 if outcome == ActOutcome::AwaitingCitizen {

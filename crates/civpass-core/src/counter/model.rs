@@ -211,10 +211,13 @@ pub enum ActOutcome {
     PhoneHasAccount,
     /// Replace: this identity has no account (register it instead).
     NoAccount,
+    /// Register: the card's holder is under 18. A minor registers in the app naming a
+    /// guardian, who approves; under 11, not at all.
+    Minor,
 }
 
 impl ActOutcome {
-    pub const ALL: [ActOutcome; 11] = [
+    pub const ALL: [ActOutcome; 12] = [
         ActOutcome::AwaitingCitizen,
         ActOutcome::Confirmed,
         ActOutcome::Expired,
@@ -226,6 +229,7 @@ impl ActOutcome {
         ActOutcome::AlreadyPlus,
         ActOutcome::PhoneHasAccount,
         ActOutcome::NoAccount,
+        ActOutcome::Minor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -241,6 +245,7 @@ impl ActOutcome {
             ActOutcome::AlreadyPlus => "already_plus",
             ActOutcome::PhoneHasAccount => "phone_has_account",
             ActOutcome::NoAccount => "no_account",
+            ActOutcome::Minor => "minor",
         }
     }
 

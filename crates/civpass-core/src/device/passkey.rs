@@ -82,6 +82,9 @@ struct PendingRegistration {
     evidence_method: String,
     evidence_level: String,
     evidence_reference: String,
+    /// A minor's guardian's account, who must approve.
+    #[serde(default)]
+    guardian: Option<String>,
     state: PasskeyRegistration,
 }
 
@@ -134,6 +137,7 @@ impl DeviceService {
             evidence_method: verified.evidence.method.clone(),
             evidence_level: verified.evidence.level.as_str().to_owned(),
             evidence_reference: verified.evidence.vendor_reference.clone(),
+            guardian: verified.guardian.as_ref().map(ToString::to_string),
             state,
         };
         let ceremony_id = self.ceremonies.open(&CeremonyPurpose::RegisterPasskey, &pending).await?;
@@ -185,6 +189,7 @@ impl DeviceService {
                 })?,
                 vendor_reference: pending.evidence_reference,
             },
+            guardian: pending.guardian.map(crate::kernel::AccountId::from),
         };
         self.identity
             .create_account(

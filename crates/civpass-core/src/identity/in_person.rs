@@ -79,6 +79,7 @@ impl IdentityService {
             vault,
             created_at: self.ctx.now(),
             suspended_at: None,
+            awaiting_guardian_since: None,
         })
     }
 

@@ -4,6 +4,7 @@
 //! device; moving to a new phone).
 
 pub mod evidence;
+pub mod guardian;
 pub mod hkid;
 pub mod in_person;
 pub mod model;
@@ -134,6 +135,13 @@ impl IdentityService {
     }
 
     /// Whether an active device holds this public key.
+    pub(crate) async fn active_device_by_key(
+        &self,
+        public_key: &str,
+    ) -> StoreResult<Option<Device>> {
+        self.store.active_device_by_key(public_key).await
+    }
+
     pub(crate) async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
         self.store.public_key_in_use(public_key).await
     }

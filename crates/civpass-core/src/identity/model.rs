@@ -42,6 +42,21 @@ pub struct Account {
     pub created_at: UnixTime,
     /// Set while an operator has suspended the account: it cannot log in.
     pub suspended_at: Option<UnixTime>,
+    /// Set while a minor's account waits for their guardian's approval: it cannot log in.
+    pub awaiting_guardian_since: Option<UnixTime>,
+}
+
+/// A minor's registration and the guardian who approves it (`identity::guardian`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardianLink {
+    /// `gl_` and random characters.
+    pub id: String,
+    pub minor_account_id: AccountId,
+    pub guardian_account_id: AccountId,
+    pub requested_at: UnixTime,
+    /// The guardian approves before this, or the minor registers again.
+    pub expires_at: UnixTime,
+    pub approved_at: Option<UnixTime>,
 }
 
 /// What an operator did to an account.

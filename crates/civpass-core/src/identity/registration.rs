@@ -26,10 +26,10 @@ use crate::identity::evidence::{
 use crate::identity::hkid::HkId;
 use crate::identity::model::{Account, Identity, Tier};
 use crate::identity::model::{Device, DeviceKind};
-use crate::kernel::DeviceId;
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::StoreError;
+use crate::kernel::{AccountId, DeviceId};
 
 /// How long the per-identity attempt window lasts, in seconds.
 const ATTEMPT_WINDOW: i64 = 3600;
@@ -45,6 +45,8 @@ pub struct EnrolRequest<'a> {
     /// The identity check; needed for a new registration, not for a transfer.
     pub evidence: Option<EvidenceSubmission<'a>>,
     pub transfer: Option<Transfer<'a>>,
+    /// A minor's guardian, by their identity card number (`identity::guardian`).
+    pub guardian: Option<&'a str>,
 }
 
 /// What the citizen typed in, with the identity check that vouches for it.
@@ -55,6 +57,8 @@ pub struct IdentityClaim<'a> {
     pub date_of_birth: &'a str,
     /// The vendor's session and the check's reference (`start_identity_check`).
     pub evidence: Option<EvidenceSubmission<'a>>,
+    /// For a citizen aged 11 to 17: the guardian who approves, by their identity card number.
+    pub guardian: Option<&'a str>,
 }
 
 /// The identity check as the app hands it over.
@@ -95,6 +99,8 @@ pub struct Enrolled {
     pub device_id: String,
     pub tier: Tier,
     pub transferred: bool,
+    /// A minor's account, waiting for their guardian's approval before it can log in.
+    pub awaiting_guardian: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +145,22 @@ pub enum EnrolError {
     CeremonyNotFound,
     #[error("the passkey could not be verified")]
     PasskeyRejected,
+    #[error("civpass registers citizens aged 11 and over")]
+    TooYoung,
+    #[error(
+        "citizens aged 11 to 17 register with a parent's or guardian's approval: name the guardian's identity card number"
+    )]
+    GuardianRequired,
+    #[error("the guardian's identity card number is not valid")]
+    InvalidGuardian,
+    #[error(
+        "the population registry does not name this person as the citizen's parent or guardian"
+    )]
+    GuardianNotNamed,
+    #[error(
+        "the guardian needs an adult civpass Plus account of their own, not suspended, to approve"
+    )]
+    GuardianNotEligible,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -178,6 +200,8 @@ pub(crate) struct VerifiedIdentity {
     pub(crate) hkid_hash: String,
     pub(crate) identity: Identity,
     pub(crate) evidence: EvidenceResult,
+    /// A minor's guardian, who must approve before the account can log in.
+    pub(crate) guardian: Option<AccountId>,
 }
 
 fn parse_date_of_birth(text: &str) -> Result<Date, EnrolError> {
@@ -246,6 +270,7 @@ impl IdentityService {
                     && p.date_of_birth == dob
             })
             .ok_or(EnrolError::IdentityMismatch)?;
+        let guardian = self.guardian_for(dob, &person.guardians, claim.guardian).await?;
         Ok(VerifiedIdentity {
             hkid_hash,
             identity: Identity {
@@ -256,6 +281,7 @@ impl IdentityService {
                 gender: person.gender,
             },
             evidence,
+            guardian,
         })
     }
 
@@ -343,13 +369,20 @@ impl IdentityService {
         let now = self.ctx.now();
         let vault = self.seal_vault(&account_id.as_str().into(), &verified.identity)?;
         let evidence = self.evidence_record(&account_id, &verified.evidence, "registration")?;
+        let account_id = AccountId::from(account_id);
+        // The link first: the account's insert below is what makes it count, and a link whose
+        // account never came is never shown.
+        if let Some(guardian) = &verified.guardian {
+            self.open_guardian_link(&account_id, guardian).await?;
+        }
         let account = Account {
-            id: account_id.into(),
+            id: account_id,
             hkid_hash: verified.hkid_hash,
             tier: Tier::Basic,
             vault,
             created_at: now,
             suspended_at: None,
+            awaiting_guardian_since: verified.guardian.as_ref().map(|_| now),
         };
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         match self.store.insert_account(&account, &device, &evidence).await {
@@ -370,12 +403,13 @@ impl IdentityService {
             }
             Err(e) => return Err(Internal::from(e).into()),
         }
-        tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), evidence_level = evidence.level.as_str(), "account registered");
+        tracing::info!(account_id = %account.id, device_id = %device.id, kind = kind.as_str(), evidence_level = evidence.level.as_str(), awaiting_guardian = account.awaiting_guardian_since.is_some(), "account registered");
         Ok(Enrolled {
             account_id: account.id.into(),
             device_id: device.id.into(),
             tier: account.tier,
             transferred: false,
+            awaiting_guardian: account.awaiting_guardian_since.is_some(),
         })
     }
 
@@ -401,6 +435,7 @@ impl IdentityService {
             name_en: req.name_en,
             date_of_birth: req.date_of_birth,
             evidence: req.evidence,
+            guardian: req.guardian,
         };
         let verified = self.verify_identity(&claim).await?;
         if self
@@ -458,6 +493,7 @@ impl IdentityService {
             device_id: device.id.into(),
             tier: account.tier,
             transferred: true,
+            awaiting_guardian: account.awaiting_guardian_since.is_some(),
         })
     }
 

@@ -35,6 +35,9 @@ pub struct RegistryRecord {
     pub name_zh: String,
     pub date_of_birth: Date,
     pub gender: Gender,
+    /// The parents or guardians the registry names for this person (a minor's registration
+    /// needs one of them to approve it).
+    pub guardians: Vec<HkId>,
 }
 
 /// Redacted: registry records are personal data.

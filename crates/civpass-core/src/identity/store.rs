@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::Device;
-use crate::identity::model::{Account, AccountEvent, Tier};
+use crate::identity::model::{Account, AccountEvent, GuardianLink, Tier};
 use crate::kernel::UnixTime;
 use crate::kernel::ids::{AccountId, DeviceId};
 use crate::kernel::store::StoreResult;
@@ -20,6 +20,17 @@ pub trait AccountStore {
         device: &Device,
         evidence: &EvidenceRecord,
     ) -> StoreResult<()>;
+    /// A minor's guardian link, before the minor's account is inserted (`insert_account`).
+    async fn insert_guardian_link(&self, link: &GuardianLink) -> StoreResult<()>;
+    async fn find_guardian_link(&self, id: &str) -> StoreResult<Option<GuardianLink>>;
+    /// Links that wait for this guardian's approval at `now`, oldest first.
+    async fn guardian_links_awaiting(
+        &self,
+        guardian_account_id: &AccountId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<GuardianLink>>;
+    /// Every link in which the account is the minor or the guardian, oldest first.
+    async fn guardian_links_of(&self, account_id: &AccountId) -> StoreResult<Vec<GuardianLink>>;
     /// The evidence records of an account, oldest first.
     async fn list_evidence(&self, account_id: &AccountId) -> StoreResult<Vec<EvidenceRecord>>;
     async fn find_account_by_hkid_hash(&self, hkid_hash: &str) -> StoreResult<Option<Account>>;
@@ -39,6 +50,13 @@ pub trait AccountStore {
 pub trait AccountWrites: Send {
     /// Sets an account's tier if it is `from`; false if it was not.
     async fn change_tier(&mut self, id: &AccountId, from: Tier, to: Tier) -> StoreResult<bool>;
+    /// Marks a guardian's link approved at `now` if it still waits and has not expired, and
+    /// ends the minor account's wait; false if the link did not wait.
+    async fn approve_guardian_link(
+        &mut self,
+        link: &GuardianLink,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Suspends (`Some(at)`) an active account or reinstates (`None`) a suspended one; false if
     /// it was not in the state to change from.
     async fn set_suspended(&mut self, id: &AccountId, at: Option<UnixTime>) -> StoreResult<bool>;
@@ -88,6 +106,8 @@ pub trait DeviceStore: Send + Sync {
     async fn find_device(&self, id: &DeviceId) -> StoreResult<Option<Device>>;
     /// Whether an active device holds this public key.
     async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool>;
+    /// The active device that holds this public key, if any.
+    async fn active_device_by_key(&self, public_key: &str) -> StoreResult<Option<Device>>;
     /// Whether any device, active or revoked, holds this passkey credential id.
     async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool>;
     /// Revokes `old_device_id` and adds `new_device` in one step; false if the old device was

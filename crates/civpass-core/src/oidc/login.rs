@@ -281,6 +281,10 @@ pub enum DeviceError {
     OtherCitizen,
     #[error("this account is suspended; the login request has ended")]
     AccountSuspended,
+    #[error(
+        "this account waits for the guardian's approval in their own app; the login request has ended"
+    )]
+    AwaitingGuardian,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -952,6 +956,12 @@ impl OidcService {
                 if account.suspended_at.is_some() {
                     self.end_login_request(&request.id, Ending::AccountSuspended).await?;
                     return Err(DeviceError::AccountSuspended);
+                }
+                // A minor's account logs in once their guardian has approved it; the service
+                // is told the citizen did not log in, as for a suspended one.
+                if account.awaiting_guardian_since.is_some() {
+                    self.end_login_request(&request.id, Ending::AccountSuspended).await?;
+                    return Err(DeviceError::AwaitingGuardian);
                 }
                 // One wrong guess ends the request: with two digits, retries would make
                 // guessing a hijacked QR code's number practical. In the browser that started

@@ -52,6 +52,7 @@ async fn person(State(stub): State<Stub>, Path(hkid): Path<String>) -> Response 
             "name_zh": p.name_zh,
             "date_of_birth": p.date_of_birth.to_string(),
             "gender": p.gender.as_str(),
+            "guardians": p.guardians.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }))
         .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),

@@ -54,6 +54,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/app/data", limits::PUBLIC, get(shell))
         .at("/app/devices", limits::PUBLIC, get(shell))
         .at("/app/counter", limits::PUBLIC, get(shell))
+        .at("/app/pending", limits::PUBLIC, get(shell))
         .at(
             "/app/app.js",
             limits::PUBLIC,

@@ -1,4 +1,5 @@
-//! The counter console at `/counter/`: the registration operator's staff sign in with a
+//! The operator's pages: the self-service kiosk's page at `/kiosk/`, and the counter console
+//! at `/counter/`: the registration operator's staff sign in with a
 //! passkey (administrators also with a TOTP code), officers register and upgrade citizens at
 //! their points, administrators manage staff and points. The page is a static script like the
 //! citizen app; its JSON API under `/counter/api/` is authenticated by a `SameSite=Strict`,
@@ -30,6 +31,9 @@ use crate::routes::device::webauthn_json;
 
 const SHELL: &str = include_str!("../../static/counter/index.html");
 const SCRIPT: &str = include_str!("../../static/counter/console.js");
+/// The self-service kiosk's page: it signs with the kiosk's own key (`POST /api/v1/kiosk/acts`).
+const KIOSK_SHELL: &str = include_str!("../../static/kiosk/index.html");
+const KIOSK_SCRIPT: &str = include_str!("../../static/kiosk/kiosk.js");
 const COOKIE: &str = "civpass_counter";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -41,6 +45,17 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/counter/enrol", limits::PUBLIC, get(shell))
         .at("/counter/admin", limits::PUBLIC, get(shell))
         .at("/counter/console.js", limits::PUBLIC, get(script))
+        .at("/kiosk", limits::PUBLIC, get(|| async { Redirect::permanent("/kiosk/") }))
+        .at(
+            "/kiosk/",
+            limits::PUBLIC,
+            get(|| async { page("text/html; charset=utf-8", KIOSK_SHELL) }),
+        )
+        .at(
+            "/kiosk/kiosk.js",
+            limits::PUBLIC,
+            get(|| async { page("text/javascript", KIOSK_SCRIPT) }),
+        )
         .at("/counter/api/enrolment", limits::REGISTRATION, post(start_enrolment))
         .at("/counter/api/enrolment/finish", limits::REGISTRATION, post(finish_enrolment))
         .at("/counter/api/sign-in", limits::REGISTRATION, post(start_sign_in))

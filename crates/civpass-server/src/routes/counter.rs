@@ -88,6 +88,11 @@ pub(crate) fn counter_error(e: CounterError) -> ApiError {
         CounterError::Evidence(_) => {
             (StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid")
         }
+        CounterError::GuardianNotEligible => (
+            StatusCode::FORBIDDEN,
+            "guardian-not-eligible",
+            "The registry no longer names this guardian, or their account cannot approve",
+        ),
         CounterError::EvidenceTooWeak => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "evidence-too-weak",

@@ -144,6 +144,7 @@ pub(crate) async fn enrol(
             .transfer
             .as_ref()
             .map(|t| Transfer { device_id: &t.device_id, signature: &t.signature }),
+        guardian: body.guardian_id_number.as_deref(),
     };
     let done = state.services.identity.enrol(req).await.map_err(enrol_error)?;
     Ok((
@@ -154,6 +155,7 @@ pub(crate) async fn enrol(
             device_id: done.device_id,
             tier: done.tier.as_str().to_owned(),
             transferred: done.transferred,
+            awaiting_guardian: done.awaiting_guardian,
         }),
     )
         .into_response())
@@ -252,6 +254,31 @@ pub(crate) fn enrol_error(e: EnrolError) -> ApiError {
         EnrolError::PasskeyRejected => {
             (StatusCode::BAD_REQUEST, "passkey-rejected", "The passkey could not be verified")
         }
+        EnrolError::TooYoung => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too-young",
+            "civpass registers citizens aged 11 and over",
+        ),
+        EnrolError::GuardianRequired => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "guardian-required",
+            "A citizen aged 11 to 17 names a parent or guardian who approves",
+        ),
+        EnrolError::InvalidGuardian => (
+            StatusCode::BAD_REQUEST,
+            "invalid-guardian",
+            "The guardian's identity card number is not valid",
+        ),
+        EnrolError::GuardianNotNamed => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "guardian-not-named",
+            "The population registry does not name this person as the citizen's guardian",
+        ),
+        EnrolError::GuardianNotEligible => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "guardian-not-eligible",
+            "The guardian needs an adult civpass Plus account of their own",
+        ),
         EnrolError::Internal(cause) => return ApiError::internal(cause),
     };
     ApiError::new(status, slug, title).detail(e.to_string())
@@ -305,6 +332,11 @@ fn device_error(e: DeviceError) -> ApiError {
             StatusCode::FORBIDDEN,
             "account-suspended",
             "This account is suspended; the login request has ended",
+        ),
+        DeviceError::AwaitingGuardian => (
+            StatusCode::FORBIDDEN,
+            "awaiting-guardian",
+            "This account waits for the guardian's approval; the login request has ended",
         ),
         DeviceError::NotAPasskey => (
             StatusCode::BAD_REQUEST,
@@ -484,6 +516,7 @@ pub(crate) async fn start_registration(
         name_en: &body.name_en,
         date_of_birth: &body.date_of_birth,
         evidence: body.evidence.as_ref().map(submission),
+        guardian: body.guardian_id_number.as_deref(),
     };
     let challenge =
         state.services.device.start_passkey_registration(&claim).await.map_err(enrol_error)?;
@@ -533,6 +566,7 @@ pub(crate) async fn finish_registration(
             device_id: done.device_id,
             tier: done.tier.as_str().to_owned(),
             transferred: false,
+            awaiting_guardian: done.awaiting_guardian,
         }),
     )
         .into_response())

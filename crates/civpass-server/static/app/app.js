@@ -10,7 +10,7 @@ const SESSION_KEY = "civpass.session";
 /** Problems after which the login request can no longer be decided. */
 const FINAL_PROBLEMS = [
   "wrong-match-code", "login-request-decided", "login-request-expired", "login-request-not-found",
-  "account-level-too-low", "other-citizen",
+  "account-level-too-low", "other-citizen", "account-suspended", "awaiting-guardian",
 ];
 
 function device() {
@@ -45,7 +45,8 @@ function homeScreen(options) {
         h("li", {}, h("a", { href: "/app/services", id: "services-link" }, t("nav.services"))),
         h("li", {}, h("a", { href: "/app/data", id: "data-link" }, t("nav.data"))),
         h("li", {}, h("a", { href: "/app/devices", id: "devices-link" }, t("nav.devices"))),
-        h("li", {}, h("a", { href: "/app/counter", id: "counter-link" }, t("nav.counter"))))),
+        h("li", {}, h("a", { href: "/app/counter", id: "counter-link" }, t("nav.counter"))),
+        h("li", {}, h("a", { href: "/app/pending", id: "pending-link" }, t("nav.pending"))))),
   ], options);
 }
 
@@ -86,6 +87,19 @@ async function registerScreen(options) {
   const hkid = field("hkid", t("register.hkid"), t("register.hkid_hint"), { autocomplete: "off", autocapitalize: "characters", spellcheck: "false" });
   const name = field("name", t("register.name"), t("register.name_hint"), { autocomplete: "name", autocapitalize: "characters", spellcheck: "false" });
   const dob = field("dob", t("register.dob"), "", { type: "date", autocomplete: "bday" });
+  // A citizen aged 11 to 17 names a parent or guardian, who approves in their own app.
+  const guardian = field("guardian", t("register.guardian"), t("register.guardian_hint"), { autocomplete: "off", autocapitalize: "characters", spellcheck: "false" });
+  const guardianNode = guardian.node();
+  const minor = () => {
+    const born = new Date(`${dob.input.value}T00:00:00`);
+    if (Number.isNaN(born.getTime())) return false;
+    const now = new Date();
+    let age = now.getFullYear() - born.getFullYear();
+    if (now.getMonth() < born.getMonth() || (now.getMonth() === born.getMonth() && now.getDate() < born.getDate())) age -= 1;
+    return age < 18;
+  };
+  guardianNode.hidden = true;
+  dob.input.addEventListener("change", () => { guardianNode.hidden = !minor(); });
   const status = h("p", { role: "status", id: "register-status" });
   const submit = h("button", { type: "submit", id: "register-submit" }, t("register.submit"));
 
@@ -103,7 +117,7 @@ async function registerScreen(options) {
   hkid.input.addEventListener("blur", () => checkHkid(true));
 
   const form = h("form", { novalidate: true, id: "register-form" },
-    hkid.node(), name.node(), dob.node(), evidence.node, submit, status);
+    hkid.node(), name.node(), dob.node(), guardianNode, evidence.node, submit, status);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problems = [];
@@ -131,12 +145,17 @@ async function registerScreen(options) {
       const started = await api("POST", "/api/v1/device/passkey-registrations", {
         id_number: idNumber, name_en: name.input.value.trim(), date_of_birth: dob.input.value,
         evidence: { session: evidence.session(), reference: check.reference },
+        guardian_id_number: minor() && guardian.input.value.trim() ? guardian.input.value.trim() : undefined,
       });
       status.textContent = t("register.passkey_prompt");
       const credential = await createPasskey(started.passkey);
       const done = await api("POST", `/api/v1/device/passkey-registrations/${encodeURIComponent(started.ceremony_id)}`, { credential });
       localStorage.setItem(DEVICE_KEY, JSON.stringify({ device_id: done.device_id, tier: done.tier }));
-      show(t("register.done_heading"), [h("p", { id: "registered" }, t("register.done")), homeLink()]);
+      show(t("register.done_heading"), [
+        h("p", { id: "registered" }, t("register.done")),
+        done.awaiting_guardian ? h("p", { class: "notice", id: "awaiting-guardian" }, t("register.awaiting_guardian")) : null,
+        homeLink(),
+      ]);
     } catch (error) {
       status.textContent = "";
       submit.disabled = false;
@@ -445,12 +464,24 @@ function counterScreen(options) {
   }, options);
 }
 
+/** What waits for this citizen's approval: a minor's registration, as their guardian. */
+function pendingScreen(options) {
+  withSession(t("pending.heading"), t("pending.intro"), async (token, renderOptions) => {
+    const { pending } = await api("GET", "/api/v1/device/me/pending", undefined, token);
+    show(t("pending.heading"), [
+      pending.length ? h("div", { id: "pending" }, pending.map((p) => pendingCard(p, token))) : h("p", { id: "nothing-pending" }, t("pending.none")),
+      homeLink(),
+    ], renderOptions);
+  }, options);
+}
+
 function pendingCard(p, token) {
   const point = lang === "zh-HK" ? p.point_name_zh_hant : lang === "zh-CN" ? p.point_name_zh_hans : p.point_name_en;
   const confirmButton = button(t("counter.confirm"), { id: "confirm-act", class: "primary" });
+  const guardianApproval = p.kind === "guardian_approval";
   const card = h("div", { class: "context", "data-act": p.id },
     h("h2", {}, t(`counter.kind.${p.kind}`)),
-    h("p", {}, t("counter.act", { point: isolate(point), name: isolate(p.name_en) })),
+    h("p", {}, guardianApproval ? t("counter.guardian", { name: isolate(p.name_en) }) : t("counter.act", { point: isolate(point), name: isolate(p.name_en) })),
     h("p", { class: "hint" }, t("counter.confirm_by", { time: formatDate(p.expires_at, true) })),
     confirmButton);
   confirmButton.addEventListener("click", async () => {
@@ -459,6 +490,13 @@ function pendingCard(p, token) {
       const challenge = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/challenge`, undefined, token);
       const passkey = await usePasskey(challenge.passkey);
       const done = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/confirm`, { ceremony_id: challenge.ceremony_id, passkey }, token);
+      if (guardianApproval) {
+        show(t("counter.done_heading"), [
+          h("p", { role: "status", id: "confirmed" }, t("counter.guardian_done", { name: isolate(p.name_en) })),
+          homeLink(),
+        ], { focus: true });
+        return;
+      }
       const saved = device();
       if (saved) localStorage.setItem(DEVICE_KEY, JSON.stringify({ ...saved, tier: done.tier }));
       show(t("counter.done_heading"), [
@@ -481,6 +519,7 @@ const SCREENS = {
   "/app/data": dataScreen,
   "/app/devices": devicesScreen,
   "/app/counter": counterScreen,
+  "/app/pending": pendingScreen,
 };
 
 /** The origin the app must run on: passkeys are bound to the issuer's host (WebAuthn rp id). */

@@ -187,21 +187,10 @@ function deskScreen(session, options) {
     h("div", { class: "field" }, h("label", { for: "point" }, t("console.desk.point")), pointSelect),
     h("fieldset", {}, h("legend", {}, t("console.desk.kind")), h("ul", { class: "scopes" }, kinds)),
     code.node(), cameraButton(code.input), idNumber.node(), name.node(), dob.node(), submit);
-  // A scanner ends with Enter: go on to the card, not submit half a form.
-  code.input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") { event.preventDefault(); idNumber.input.focus(); }
-  });
+  scannerMovesOn(code, idNumber);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const problems = [
-      [code, code.input.value.trim() ? "" : t("console.desk.code_missing")],
-      [idNumber, hkidProblem(idNumber.input.value) ? t(hkidProblem(idNumber.input.value)) : ""],
-      [name, name.input.value.trim() ? "" : t("console.desk.name_missing")],
-      [dob, /^\d{4}-\d{2}-\d{2}$/.test(dob.input.value.trim()) ? "" : t("console.desk.dob_invalid")],
-    ];
-    for (const [f, message] of problems) setFieldError(f, message);
-    const first = problems.find(([, message]) => message);
-    if (first) return first[0].input.focus();
+    if (!cardChecked(code, idNumber, name, dob)) return;
     submit.disabled = true;
     try {
       const report = await capi("POST", "acts", {

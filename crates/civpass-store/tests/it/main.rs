@@ -135,6 +135,7 @@ fn account(id: &str, hkid_hash: &str) -> (Account, Device) {
             vault: vec![1, 2, 3, 0, 255],
             created_at: 1,
             suspended_at: None,
+            awaiting_guardian_since: None,
         },
         Device {
             id: format!("d-{id}").into(),

@@ -95,6 +95,7 @@ pub(crate) async fn registry(command: RegistryCommand, file: &Config) -> anyhow:
                             "name_zh": p.name_zh,
                             "date_of_birth": p.date_of_birth.to_string(),
                             "gender": p.gender.as_str(),
+                            "guardians": p.guardians.iter().map(ToString::to_string).collect::<Vec<_>>(),
                         })
                     })
                     .collect();

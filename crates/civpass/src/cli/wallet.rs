@@ -64,6 +64,11 @@ pub(crate) enum WalletCommand {
         /// The account's current wallet file, to move an existing account to this wallet.
         #[arg(long)]
         transfer_from: Option<PathBuf>,
+        /// For a citizen aged 11 to 17: a parent's or guardian's identity card number, one the
+        /// population registry names; they approve in their own app (`wallet pending`,
+        /// `wallet confirm`) before this account can log in.
+        #[arg(long)]
+        guardian: Option<String>,
     },
     /// Show a login request and approve or deny it.
     Approve {
@@ -163,7 +168,15 @@ fn open_or_create_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
 
 pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
     match command {
-        WalletCommand::Enroll { args, id_number, name_en, dob, evidence, transfer_from } => {
+        WalletCommand::Enroll {
+            args,
+            id_number,
+            name_en,
+            dob,
+            evidence,
+            transfer_from,
+            guardian,
+        } => {
             let mut wallet = open_or_create_wallet(&args)?;
             if wallet.file.device_id.is_some() && transfer_from.is_none() {
                 anyhow::bail!(
@@ -172,8 +185,16 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 );
             }
             let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
-            let done =
-                wallet.enrol(&id_number, &name_en, &dob, evidence.as_deref(), old.as_ref()).await?;
+            let done = wallet
+                .enrol_with_guardian(
+                    &id_number,
+                    &name_en,
+                    &dob,
+                    evidence.as_deref(),
+                    old.as_ref(),
+                    guardian.as_deref(),
+                )
+                .await?;
             wallet.save(&args.path())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
@@ -185,6 +206,11 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                     done.tier,
                     if done.transferred { ", moved from the previous device" } else { "" }
                 );
+                if done.awaiting_guardian {
+                    println!(
+                        "the account waits for the guardian's approval in their own app; it cannot log in until then"
+                    );
+                }
             }
             Ok(())
         }
@@ -278,6 +304,15 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 println!("nothing waits for this wallet's confirmation");
             } else {
                 for p in &pending {
+                    if p.kind == "guardian_approval" {
+                        println!(
+                            "{}  approve, as their guardian, the registration of the minor {}; before {}",
+                            p.id,
+                            p.name_en,
+                            crate::iso8601(p.expires_at)
+                        );
+                        continue;
+                    }
                     let what = match p.kind.as_str() {
                         "register" => "register at plus on this wallet",
                         "replace_device" => {

@@ -283,7 +283,7 @@ async fn an_expired_login_request_or_code_is_refused() {
         let server =
             spawn_server_with(&backend, Options { fixed_clock: true, ..Options::default() }).await;
         let clock = server.clock.clone().unwrap();
-        let wallet = server.enrolled_wallet(25).await;
+        let wallet = server.enrolled_wallet(35).await;
         let (id, secret) = server.client(CALLBACK).await;
         let browser = support::browser();
         let waiting = support::open_login_page(
@@ -746,7 +746,7 @@ async fn a_code_injected_into_another_session_fails_its_pkce_check() {
     // it with the victim's own PKCE verifier.
     let server = spawn_server(&backends()[0]).await;
     let (id, secret) = server.client(CALLBACK).await;
-    let attacker = server.enrolled_wallet(25).await;
+    let attacker = server.enrolled_wallet(35).await;
     let attackers_request = AuthRequest::new(&id, CALLBACK, "openid");
     let planted = support::login_code(&server, &attacker, &attackers_request).await;
     let victims_request = AuthRequest::new(&id, CALLBACK, "openid");

@@ -112,7 +112,7 @@ async fn an_upgrade_takes_effect_only_when_the_citizen_confirms() {
     for backend in backends() {
         let server = spawn_server_with(&backend, Options::default()).await;
         let (point, officer) = counter_with_officer(&server).await;
-        let mut phone = server.enrolled_wallet(31).await;
+        let mut phone = server.enrolled_wallet(32).await;
         assert_eq!(
             plus_login(&server, &phone).await,
             Err("unmet_authentication_requirements".into())
@@ -120,7 +120,7 @@ async fn an_upgrade_takes_effect_only_when_the_citizen_confirms() {
         let code = phone.registration_code().await.unwrap();
         assert!(code.enrolled);
         let report =
-            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 31))
+            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 32))
                 .await
                 .unwrap();
         assert_eq!(report.outcome, ActOutcome::AwaitingCitizen);
@@ -137,7 +137,7 @@ async fn an_upgrade_takes_effect_only_when_the_citizen_confirms() {
         // Upgraded already: the officer is told so.
         let code = phone.registration_code().await.unwrap();
         let report =
-            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 31))
+            act(&server, ActKind::Upgrade, (&point, &officer), &code.code, card(&server, 32))
                 .await
                 .unwrap();
         assert_eq!(report.outcome, ActOutcome::AlreadyPlus);

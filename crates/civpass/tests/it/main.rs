@@ -24,6 +24,7 @@ mod limits;
 mod logout;
 mod logs;
 mod metrics;
+mod minors;
 mod newcomer;
 mod oidc_params;
 mod par;

@@ -45,7 +45,7 @@ async fn cancel_and_go_back_ends_the_login_and_tells_the_service() {
 #[tokio::test]
 async fn a_decision_signed_in_the_old_format_is_refused() {
     let server = spawn_server(&backends()[0]).await;
-    let wallet = server.enrolled_wallet(31).await;
+    let wallet = server.enrolled_wallet(33).await;
     let (_, _, waiting) = support::start_login(&server, "openid").await;
     let view = wallet.fetch(&waiting.link).await.unwrap();
     // A v2 message naming another platform, and the v1 message (no issuer), signed by the

@@ -94,7 +94,7 @@ async fn until_the_identity_check_passes_the_answer_says_nothing_of_the_registry
         let server = spawn_server_with(&backend, options).await;
         server.enrolled_wallet(30).await;
         let (h30, n30, d30) = server.person(30);
-        let (h31, n31, d31) = server.person(31);
+        let (h32, n32, d32) = server.person(32);
         let stranger = "A123456(3)";
         assert!(
             server
@@ -104,9 +104,9 @@ async fn until_the_identity_check_passes_the_answer_says_nothing_of_the_registry
         );
         let claims = [
             (h30.as_str(), n30.as_str(), d30.as_str()), // matches, already registered
-            (h31.as_str(), n31.as_str(), d31.as_str()), // matches, no account yet
-            (h31.as_str(), n31.as_str(), "1970-01-01"), // another date of birth
-            (stranger, n31.as_str(), d31.as_str()),     // no such person
+            (h32.as_str(), n32.as_str(), d32.as_str()), // matches, no account yet
+            (h32.as_str(), n32.as_str(), "1970-01-01"), // another date of birth
+            (stranger, n32.as_str(), d32.as_str()),     // no such person
         ];
         for failing in ["document_mismatch", "liveness_failed", "timeout"] {
             // The app's registration.

@@ -85,7 +85,7 @@ async fn refresh_tokens_slide_within_an_absolute_lifetime() {
         let settings = server.services.settings().clone();
         let (id, secret) = server.client(CALLBACK).await;
         let client = (id.as_str(), secret.as_str());
-        let (_, mut token) = login(&server, client, 31).await;
+        let (_, mut token) = login(&server, client, 33).await;
         // Used a little before each idle expiry, the token lives on...
         let step = settings.refresh_token_ttl - 60;
         let mut elapsed = 0;

@@ -45,6 +45,7 @@ fn fixture() -> &'static Fixture {
                     session: "pass",
                     reference: &check.reference,
                 }),
+                guardian: None,
             };
             let started = server.services.device.start_passkey_registration(&claim).await.unwrap();
             let mut passkey = SoftPasskey::new(&server.base);
@@ -86,6 +87,7 @@ proptest! {
                     session: "pass",
                     reference: &check.reference,
                 }),
+                guardian: None,
             };
             let started = f.server.services.device.start_passkey_registration(&claim).await.unwrap();
             let options = serde_json::to_value(&started.options).unwrap();
