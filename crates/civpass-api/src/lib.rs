@@ -34,6 +34,10 @@ pub struct EnrolmentRequest {
     /// approves in their own app before the account can log in.
     #[serde(default)]
     pub guardian_id_number: Option<String>,
+    /// The phone was lost: move this identity's account to this key, revoking its other
+    /// devices, on a strong identity check (`evidence` at the strong level).
+    #[serde(default)]
+    pub replace_lost_device: bool,
 }
 
 /// The identity check the app ran before registering: a vendor's SDK checked the identity card,
@@ -396,6 +400,10 @@ pub struct PasskeyRegistrationRequest {
     /// For a citizen aged 11 to 17: a parent's or guardian's identity card number.
     #[serde(default)]
     pub guardian_id_number: Option<String>,
+    /// The phone was lost: move this identity's account to the new passkey, revoking its other
+    /// devices, on a strong identity check.
+    #[serde(default)]
+    pub replace_lost_device: bool,
 }
 
 /// The options for `navigator.credentials.create`, and the ceremony that will check the answer.

@@ -46,6 +46,32 @@ impl AccountStore for SqlStore {
             .await
     }
 
+    async fn recover_account(
+        &self,
+        device: &Device,
+        evidence: &EvidenceRecord,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let (d, e) = (device.clone(), evidence.clone());
+        self.writer
+            .write(
+                Statements::Several,
+                op!(|conn| {
+                    let revoked = execute_on(
+                        &mut *conn,
+                        "UPDATE devices SET revoked_at = $1 \
+                         WHERE account_id = $2 AND revoked_at IS NULL",
+                        &params![now, &d.account_id],
+                    )
+                    .await?;
+                    insert_device(&mut *conn, &d).await?;
+                    insert_evidence(conn, &e).await?;
+                    Ok(revoked)
+                }),
+            )
+            .await
+    }
+
     async fn insert_guardian_link(&self, l: &GuardianLink) -> StoreResult<()> {
         self.execute(
             "INSERT INTO guardian_links \

@@ -247,6 +247,41 @@ impl Wallet {
         transfer_from: Option<&Wallet>,
         guardian: Option<&str>,
     ) -> Result<EnrolmentResponse, WalletError> {
+        self.enrol_inner(
+            id_number,
+            name_en,
+            date_of_birth,
+            evidence,
+            transfer_from,
+            guardian,
+            false,
+        )
+        .await
+    }
+
+    /// The phone holding the account was lost: moves the identity's account to this wallet's
+    /// key, revoking every other device of it, on a strong identity check `evidence`.
+    pub async fn recover_lost_device(
+        &mut self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+        evidence: &str,
+    ) -> Result<EnrolmentResponse, WalletError> {
+        self.enrol_inner(id_number, name_en, date_of_birth, Some(evidence), None, None, true).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn enrol_inner(
+        &mut self,
+        id_number: &str,
+        name_en: &str,
+        date_of_birth: &str,
+        evidence: Option<&str>,
+        transfer_from: Option<&Wallet>,
+        guardian: Option<&str>,
+        replace_lost_device: bool,
+    ) -> Result<EnrolmentResponse, WalletError> {
         // The provider checks the number; here only its form, to fail before any request.
         let hkid = id_number_for_signing(id_number);
         if !(8..=9).contains(&hkid.len()) || !hkid.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -282,6 +317,7 @@ impl Wallet {
             evidence,
             transfer,
             guardian_id_number: guardian.map(str::to_owned),
+            replace_lost_device,
         };
         let url = format!("{}/api/v1/device/enrolments", self.file.server);
         let done: EnrolmentResponse = call(self.http.post(url).json(&body)).await?;

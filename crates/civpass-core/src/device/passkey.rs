@@ -85,6 +85,9 @@ struct PendingRegistration {
     /// A minor's guardian's account, who must approve.
     #[serde(default)]
     guardian: Option<String>,
+    /// The phone was lost: `account_id` is the existing account, moved to this passkey.
+    #[serde(default)]
+    recover: bool,
     state: PasskeyRegistration,
 }
 
@@ -107,17 +110,23 @@ impl DeviceService {
     ) -> Result<Challenge<CreationChallengeResponse>, EnrolError> {
         let webauthn = self.webauthn().ok_or(EnrolError::PasskeysUnavailable)?;
         let verified = self.identity.verify_identity(claim).await?;
-        if self
+        let existing = self
             .identity
             .account_by_hkid_hash(&verified.hkid_hash)
             .await
-            .map_err(Internal::from)?
-            .is_some()
-        {
-            return Err(EnrolError::AccountExists);
-        }
-        // The account id doubles as the WebAuthn user handle, so it is fixed now.
-        let account_id = self.ctx.new_id();
+            .map_err(Internal::from)?;
+        // The account id doubles as the WebAuthn user handle, so it is fixed now: a new one, or,
+        // for a lost phone, the account's own.
+        let account_id = match (&existing, claim.replace_lost_device) {
+            (Some(_), false) => return Err(EnrolError::AccountExists),
+            (None, true) => return Err(EnrolError::NothingToRecover),
+            (None, false) => self.ctx.new_id(),
+            (Some(account), true) => {
+                self.identity.may_recover(account, &verified)?;
+                uuid::Uuid::parse_str(account.id.as_str())
+                    .map_err(|e| Internal::caused("an account id as a user handle", e))?
+            }
+        };
         let identity = &verified.identity;
         let (mut options, state) = webauthn
             .start_passkey_registration(account_id, &identity.name_en, &identity.name_en, None)
@@ -138,6 +147,7 @@ impl DeviceService {
             evidence_level: verified.evidence.level.as_str().to_owned(),
             evidence_reference: verified.evidence.vendor_reference.clone(),
             guardian: verified.guardian.as_ref().map(ToString::to_string),
+            recover: claim.replace_lost_device,
             state,
         };
         let ceremony_id = self.ceremonies.open(&CeremonyPurpose::RegisterPasskey, &pending).await?;
@@ -191,6 +201,17 @@ impl DeviceService {
             },
             guardian: pending.guardian.map(crate::kernel::AccountId::from),
         };
+        if pending.recover {
+            let account = self
+                .identity
+                .account(&crate::kernel::AccountId::from(pending.account_id))
+                .await
+                .map_err(Internal::from)?;
+            return self
+                .identity
+                .recover(&account, &verified, DeviceKind::Passkey, key, Some(credential_id))
+                .await;
+        }
         self.identity
             .create_account(
                 pending.account_id,

@@ -47,6 +47,9 @@ pub struct EnrolRequest<'a> {
     pub transfer: Option<Transfer<'a>>,
     /// A minor's guardian, by their identity card number (`identity::guardian`).
     pub guardian: Option<&'a str>,
+    /// The phone was lost: move the identity's account to this key, revoking every other
+    /// device, on a strong identity check (`recover`).
+    pub replace_lost_device: bool,
 }
 
 /// What the citizen typed in, with the identity check that vouches for it.
@@ -59,6 +62,8 @@ pub struct IdentityClaim<'a> {
     pub evidence: Option<EvidenceSubmission<'a>>,
     /// For a citizen aged 11 to 17: the guardian who approves, by their identity card number.
     pub guardian: Option<&'a str>,
+    /// The phone was lost: move the account to the new device (`IdentityService::recover`).
+    pub replace_lost_device: bool,
 }
 
 /// The identity check as the app hands it over.
@@ -161,6 +166,15 @@ pub enum EnrolError {
         "the guardian needs an adult civpass Plus account of their own, not suspended, to approve"
     )]
     GuardianNotEligible,
+    /// Moving an account remotely, without the old phone, needs the strong level.
+    #[error(
+        "moving an account to a new phone without the old one needs a strong identity check (a chip read with a certified liveness test), or a registration point"
+    )]
+    RecoveryNeedsStrongEvidence,
+    #[error("this identity has no civpass account to move; register instead")]
+    NothingToRecover,
+    #[error("this account is suspended")]
+    AccountSuspended,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -436,15 +450,21 @@ impl IdentityService {
             date_of_birth: req.date_of_birth,
             evidence: req.evidence,
             guardian: req.guardian,
+            replace_lost_device: req.replace_lost_device,
         };
         let verified = self.verify_identity(&claim).await?;
-        if self
+        let existing = self
             .store
             .find_account_by_hkid_hash(&verified.hkid_hash)
             .await
-            .map_err(Internal::from)?
-            .is_some()
-        {
+            .map_err(Internal::from)?;
+        if req.replace_lost_device {
+            let account = existing.ok_or(EnrolError::NothingToRecover)?;
+            return self
+                .recover(&account, &verified, DeviceKind::Software, public_key.to_b64(), None)
+                .await;
+        }
+        if existing.is_some() {
             return Err(EnrolError::AccountExists);
         }
         let account_id = self.ctx.new_id().to_string();
@@ -491,6 +511,58 @@ impl IdentityService {
         Ok(Enrolled {
             account_id: account.id.into(),
             device_id: device.id.into(),
+            tier: account.tier,
+            transferred: true,
+            awaiting_guardian: account.awaiting_guardian_since.is_some(),
+        })
+    }
+
+    /// Whether `account` may be moved to a new device on `verified`'s evidence: a strong check,
+    /// and an account that is not suspended. Checked before a passkey is made, and again by
+    /// `recover`.
+    pub(crate) fn may_recover(
+        &self,
+        account: &Account,
+        verified: &VerifiedIdentity,
+    ) -> Result<(), EnrolError> {
+        if verified.evidence.level < EvidenceLevel::Strong {
+            return Err(EnrolError::RecoveryNeedsStrongEvidence);
+        }
+        if account.suspended_at.is_some() {
+            return Err(EnrolError::AccountSuspended);
+        }
+        Ok(())
+    }
+
+    /// The phone was lost and the citizen has no registration point at hand: on a strong
+    /// identity check (as remote upgrade asks), the account moves to the new device and every
+    /// other device of it is revoked in the same step, the evidence recorded as what allowed it
+    /// (purpose `replace_device`).
+    ///
+    /// Errors: `RecoveryNeedsStrongEvidence`, `AccountSuspended`, `PasskeyRejected` (a key or
+    /// credential registered already).
+    pub(crate) async fn recover(
+        &self,
+        account: &Account,
+        verified: &VerifiedIdentity,
+        kind: DeviceKind,
+        public_key: String,
+        credential_id: Option<String>,
+    ) -> Result<Enrolled, EnrolError> {
+        self.may_recover(account, verified)?;
+        let now = self.ctx.now();
+        let device = new_device(&account.id, kind, public_key, credential_id, now);
+        let evidence =
+            self.evidence_record(account.id.as_str(), &verified.evidence, "replace_device")?;
+        let revoked = match self.store.recover_account(&device, &evidence, now).await {
+            Ok(revoked) => revoked,
+            Err(StoreError::Conflict(_)) => return Err(EnrolError::PasskeyRejected),
+            Err(e) => return Err(Internal::from(e).into()),
+        };
+        tracing::info!(account_id = %account.id, device_id = %device.id, revoked, "account moved to a new device on a strong remote identity check");
+        Ok(Enrolled {
+            account_id: account.id.to_string(),
+            device_id: device.id.to_string(),
             tier: account.tier,
             transferred: true,
             awaiting_guardian: account.awaiting_guardian_since.is_some(),

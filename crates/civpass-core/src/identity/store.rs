@@ -20,6 +20,15 @@ pub trait AccountStore {
         device: &Device,
         evidence: &EvidenceRecord,
     ) -> StoreResult<()>;
+    /// Moves an account to a new device after its phone was lost: revokes every active device
+    /// of the account at `now`, adds `device` and the evidence it rests on, in one transaction;
+    /// returns how many devices were revoked. `Conflict` if the device's key is taken.
+    async fn recover_account(
+        &self,
+        device: &Device,
+        evidence: &EvidenceRecord,
+        now: UnixTime,
+    ) -> StoreResult<u64>;
     /// A minor's guardian link, before the minor's account is inserted (`insert_account`).
     async fn insert_guardian_link(&self, link: &GuardianLink) -> StoreResult<()>;
     async fn find_guardian_link(&self, id: &str) -> StoreResult<Option<GuardianLink>>;

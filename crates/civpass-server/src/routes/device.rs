@@ -145,6 +145,7 @@ pub(crate) async fn enrol(
             .as_ref()
             .map(|t| Transfer { device_id: &t.device_id, signature: &t.signature }),
         guardian: body.guardian_id_number.as_deref(),
+        replace_lost_device: body.replace_lost_device,
     };
     let done = state.services.identity.enrol(req).await.map_err(enrol_error)?;
     Ok((
@@ -253,6 +254,19 @@ pub(crate) fn enrol_error(e: EnrolError) -> ApiError {
         ),
         EnrolError::PasskeyRejected => {
             (StatusCode::BAD_REQUEST, "passkey-rejected", "The passkey could not be verified")
+        }
+        EnrolError::RecoveryNeedsStrongEvidence => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "evidence-too-weak",
+            "Moving an account without the old phone needs a strong identity check",
+        ),
+        EnrolError::NothingToRecover => (
+            StatusCode::NOT_FOUND,
+            "no-account",
+            "This identity has no civpass account to move; register instead",
+        ),
+        EnrolError::AccountSuspended => {
+            (StatusCode::FORBIDDEN, "account-suspended", "This account is suspended")
         }
         EnrolError::TooYoung => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -517,6 +531,7 @@ pub(crate) async fn start_registration(
         date_of_birth: &body.date_of_birth,
         evidence: body.evidence.as_ref().map(submission),
         guardian: body.guardian_id_number.as_deref(),
+        replace_lost_device: body.replace_lost_device,
     };
     let challenge =
         state.services.device.start_passkey_registration(&claim).await.map_err(enrol_error)?;

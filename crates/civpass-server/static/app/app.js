@@ -99,6 +99,9 @@ async function registerScreen(options) {
     return age < 18;
   };
   guardianNode.hidden = true;
+  // A lost phone: the account moves here, on a strong identity check, the old phone revoked.
+  const replace = h("input", { type: "checkbox", id: "replace-lost", name: "replace-lost" });
+  const replaceNode = h("div", { class: "check" }, replace, h("label", { for: "replace-lost" }, t("register.replace_lost")));
   dob.input.addEventListener("change", () => { guardianNode.hidden = !minor(); });
   const status = h("p", { role: "status", id: "register-status" });
   const submit = h("button", { type: "submit", id: "register-submit" }, t("register.submit"));
@@ -117,7 +120,7 @@ async function registerScreen(options) {
   hkid.input.addEventListener("blur", () => checkHkid(true));
 
   const form = h("form", { novalidate: true, id: "register-form" },
-    hkid.node(), name.node(), dob.node(), guardianNode, evidence.node, submit, status);
+    hkid.node(), name.node(), dob.node(), guardianNode, replaceNode, evidence.node, submit, status);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problems = [];
@@ -146,6 +149,7 @@ async function registerScreen(options) {
         id_number: idNumber, name_en: name.input.value.trim(), date_of_birth: dob.input.value,
         evidence: { session: evidence.session(), reference: check.reference },
         guardian_id_number: minor() && guardian.input.value.trim() ? guardian.input.value.trim() : undefined,
+        replace_lost_device: replace.checked || undefined,
       });
       status.textContent = t("register.passkey_prompt");
       const credential = await createPasskey(started.passkey);

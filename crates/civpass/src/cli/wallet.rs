@@ -69,6 +69,11 @@ pub(crate) enum WalletCommand {
         /// `wallet confirm`) before this account can log in.
         #[arg(long)]
         guardian: Option<String>,
+        /// The phone holding the account was lost: move the account to this wallet, revoking
+        /// every other device of it. Needs a strong identity check (`--evidence pass` in the
+        /// sandbox; `pass:basic` is refused); without one, go to a registration point.
+        #[arg(long, conflicts_with_all = ["transfer_from", "guardian"])]
+        replace_lost_device: bool,
     },
     /// Show a login request and approve or deny it.
     Approve {
@@ -176,6 +181,7 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             evidence,
             transfer_from,
             guardian,
+            replace_lost_device,
         } => {
             let mut wallet = open_or_create_wallet(&args)?;
             if wallet.file.device_id.is_some() && transfer_from.is_none() {
@@ -185,16 +191,21 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 );
             }
             let old = transfer_from.as_deref().map(Wallet::load).transpose()?;
-            let done = wallet
-                .enrol_with_guardian(
-                    &id_number,
-                    &name_en,
-                    &dob,
-                    evidence.as_deref(),
-                    old.as_ref(),
-                    guardian.as_deref(),
-                )
-                .await?;
+            let done = if replace_lost_device {
+                let evidence = evidence.as_deref().unwrap_or_default();
+                wallet.recover_lost_device(&id_number, &name_en, &dob, evidence).await?
+            } else {
+                wallet
+                    .enrol_with_guardian(
+                        &id_number,
+                        &name_en,
+                        &dob,
+                        evidence.as_deref(),
+                        old.as_ref(),
+                        guardian.as_deref(),
+                    )
+                    .await?
+            };
             wallet.save(&args.path())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);

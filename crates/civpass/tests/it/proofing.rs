@@ -335,3 +335,80 @@ async fn a_vendors_verdict_counts_only_for_the_check_its_session_was_started_for
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// Whether `wallet` can approve a login (a revoked device cannot).
+async fn approves(server: &TestServer, wallet: &Wallet) -> bool {
+    let (id, _) = server.client(support::CALLBACK).await;
+    let req = support::AuthRequest::new(&id, support::CALLBACK, "openid");
+    let browser = support::browser();
+    let waiting = support::open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+    let Ok(view) = wallet.fetch(&waiting.link).await else { return false };
+    let verdict = civpass_core::oidc::login::Verdict::Approve;
+    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+    wallet.decide(&waiting.link, &view, verdict, &waiting.match_code, &scopes).await.is_ok()
+}
+
+#[tokio::test]
+async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check() {
+    for backend in backends() {
+        let server = localhost_server(&backend).await;
+        let (hkid, name, dob) = server.person(37);
+        let old = server.enrolled_wallet(37).await;
+
+        // A basic-level check does not move the account: nothing changes.
+        let mut new = Wallet::create(&server.base).unwrap();
+        let err = new.recover_lost_device(&hkid, &name, &dob, "pass:basic").await.unwrap_err();
+        assert_eq!(problem(err), (422, "evidence-too-weak".to_owned()));
+        assert!(approves(&server, &old).await);
+
+        // A strong one does: the old phone approves nothing, the new one logs in.
+        let done = new.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
+        assert!(done.transferred);
+        assert!(!approves(&server, &old).await);
+        assert!(approves(&server, &new).await);
+        let session = new.open_session().await.unwrap();
+        let history = new.history(&session).await.unwrap();
+        assert!(
+            history.iter().any(|h| h.what == "device_replaced" && h.channel == "remote"),
+            "{history:?}"
+        );
+
+        // No account to move: told so.
+        let (other, other_name, other_dob) = server.person(38);
+        let mut stranger = Wallet::create(&server.base).unwrap();
+        let err = stranger
+            .recover_lost_device(&other, &other_name, &other_dob, "pass")
+            .await
+            .unwrap_err();
+        assert_eq!(problem(err), (404, "no-account".to_owned()));
+
+        // The app's passkey: the account moves to a new passkey the same way.
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/device/passkey-registrations", server.base))
+            .json(&json!({
+                "id_number": hkid, "name_en": name, "date_of_birth": dob, "replace_lost_device": true,
+                "evidence": {"session": "pass", "reference": support::identity_check(&server.base, &hkid).await},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let started: Value = res.json().await.unwrap();
+        let mut passkey = civpass_testkit::SoftPasskey::new(&server.base);
+        let credential = passkey.create(&started["passkey"]);
+        let res = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v1/device/passkey-registrations/{}",
+                server.base,
+                started["ceremony_id"].as_str().unwrap()
+            ))
+            .json(&json!({ "credential": credential }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let moved: Value = res.json().await.unwrap();
+        assert_eq!(moved["account_id"], done.account_id.as_str());
+        assert!(!approves(&server, &new).await, "the wallet was revoked by the second move");
+    }
+}

@@ -46,6 +46,7 @@ fn fixture() -> &'static Fixture {
                     reference: &check.reference,
                 }),
                 guardian: None,
+                replace_lost_device: false,
             };
             let started = server.services.device.start_passkey_registration(&claim).await.unwrap();
             let mut passkey = SoftPasskey::new(&server.base);
@@ -88,6 +89,7 @@ proptest! {
                     reference: &check.reference,
                 }),
                 guardian: None,
+                replace_lost_device: false,
             };
             let started = f.server.services.device.start_passkey_registration(&claim).await.unwrap();
             let options = serde_json::to_value(&started.options).unwrap();
