@@ -101,11 +101,11 @@ pub struct StaffEnrolled {
     pub totp: Option<TotpProvisioning>,
 }
 
-/// The start of a sign-in: the passkey's request options, and whether a TOTP code is needed.
+/// The start of a sign-in: the passkey's request options. Whether a TOTP code is needed is not
+/// said: it would tell an administrator's staff id from an officer's before anyone signed in.
 #[derive(Debug, Clone)]
 pub struct SignInStart {
     pub challenge: Challenge<RequestChallengeResponse>,
-    pub totp_required: bool,
 }
 
 /// A new console session; the token is shown once.
@@ -285,7 +285,7 @@ impl CounterService {
             .start_stored_passkey_assertion(&record, &purpose)
             .await?
             .ok_or(ConsoleError::PasskeysUnavailable)?;
-        Ok(SignInStart { challenge, totp_required: staff.role == StaffRole::Admin })
+        Ok(SignInStart { challenge })
     }
 
     async fn signing_in(&self, staff_id: &str) -> Result<Staff, ConsoleError> {

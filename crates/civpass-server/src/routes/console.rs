@@ -304,7 +304,6 @@ async fn start_sign_in(
         Json(serde_json::json!({
             "ceremony_id": start.challenge.ceremony_id,
             "passkey": start.challenge.options,
-            "totp_required": start.totp_required,
         })),
     )
         .into_response())

@@ -75,34 +75,24 @@ function enrolled(done, options) {
 function signInScreen(options) {
   const staffId = field("staff-id", t("console.sign_in.staff_id"), t("console.sign_in.staff_id_hint"), { autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
   const totp = field("totp", t("console.sign_in.totp"), t("console.sign_in.totp_hint"), { inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6" });
+  // Shown to everyone: whether a staff id is an administrator's is not told before sign-in.
   const totpNode = totp.node();
-  totpNode.hidden = true;
   const submit = h("button", { type: "submit", id: "sign-in", class: "primary" }, t("console.sign_in.button"));
   const form = h("form", { id: "sign-in-form", novalidate: true }, staffId.node(), totpNode, submit);
   staffId.input.value = localStorage.getItem("civpass.counter.staff") || "";
-  let needsTotp = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const id = staffId.input.value.trim();
     setFieldError(staffId, id ? "" : t("console.sign_in.staff_id_missing"));
     if (!id) return staffId.input.focus();
-    if (needsTotp && !/^[0-9]{6}$/.test(totp.input.value.trim())) {
-      setFieldError(totp, t("console.sign_in.totp_missing"));
-      return totp.input.focus();
-    }
+    const code = totp.input.value.trim();
+    setFieldError(totp, !code || /^[0-9]{6}$/.test(code) ? "" : t("console.sign_in.totp_missing"));
+    if (code && !/^[0-9]{6}$/.test(code)) return totp.input.focus();
     submit.disabled = true;
     try {
       const start = await capi("POST", "sign-in", { staff_id: id });
-      if (start.totp_required && !needsTotp) {
-        // An administrator: the code first, then the passkey (its challenge waits meanwhile).
-        needsTotp = true;
-        totpNode.hidden = false;
-        submit.disabled = false;
-        totp.input.focus();
-        return;
-      }
       const credential = await usePasskey(start.passkey);
-      await capi("POST", "sign-in/finish", { staff_id: id, ceremony_id: start.ceremony_id, credential, totp: needsTotp ? totp.input.value.trim() : undefined });
+      await capi("POST", "sign-in/finish", { staff_id: id, ceremony_id: start.ceremony_id, credential, totp: code || undefined });
       localStorage.setItem("civpass.counter.staff", id);
       await route({ focus: true });
     } catch (error) {

@@ -351,12 +351,13 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
             } else {
                 for p in all {
                     println!(
-                        "{}  {:<12} {} / {} ({})",
+                        "{}  {:<12} {} / {} ({})\n    hours (Hong Kong time): {}",
                         p.id,
                         p.kind.as_str(),
                         p.name_en,
                         p.name_zh_hant,
-                        p.district
+                        p.district,
+                        p.hours
                     );
                 }
             }
