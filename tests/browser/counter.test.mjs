@@ -10,7 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import QRCode from "qrcode";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -218,4 +219,71 @@ test("the first administrator enrols from the command line's link and signs in w
 
   await phone.context.close();
   await officer.context.close();
+});
+
+/**
+ * A one-frame YUV4MPEG2 video of `text` as a QR code, black on white (4:2:0, grey chroma):
+ * Chromium's fake camera plays it in a loop (`--use-file-for-fake-video-capture`).
+ */
+function qrVideo(text, path) {
+  const { modules } = QRCode.create(text, { errorCorrectionLevel: "M" });
+  const [width, height, scale, quiet] = [640, 480, 8, 4];
+  const side = (modules.size + 2 * quiet) * scale;
+  const left = (width - side) / 2, top = (height - side) / 2;
+  const luma = Buffer.alloc(width * height, 255);
+  for (let y = 0; y < modules.size; y++) {
+    for (let x = 0; x < modules.size; x++) {
+      if (!modules.get(y, x)) continue;
+      for (let dy = 0; dy < scale; dy++) {
+        const row = top + (y + quiet) * scale + dy;
+        luma.fill(0, row * width + left + (x + quiet) * scale, row * width + left + (x + quiet + 1) * scale);
+      }
+    }
+  }
+  const chroma = Buffer.alloc((width / 2) * (height / 2), 128);
+  writeFileSync(path, Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), luma, chroma, chroma]));
+}
+
+test("the officer scans the phone's code with the laptop camera", async () => {
+  // A new citizen's phone (the command-line wallet) shows a code; the camera sees its QR code.
+  const wallet = join(dataDir, "camera-phone.json");
+  const issued = JSON.parse(await civpass("wallet", "registration-code", "--wallet", wallet, "--server", base, "--json"));
+  const video = join(dataDir, "code.y4m");
+  qrVideo(issued.code, video);
+  const camera = await launchChromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${video}`]);
+  try {
+    const [point] = JSON.parse(await civpass("points", "list", "--data-dir", dataDir, "--json"));
+    const added = JSON.parse(await civpass("staff", "add", "--data-dir", dataDir, "--role", "officer", "--name", "Officer Lee", "--issuer", base, "--json"));
+    await civpass("staff", "assign", "--data-dir", dataDir, added.id, point.id);
+    const context = await camera.newContext(DESK);
+    await context.grantPermissions(["camera"], { origin: base });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    page.on("pageerror", (e) => assert.fail(`script error: ${e.message}`));
+    await enrol(page, added.enrolment_link, "the camera officer");
+    await page.click("#to-sign-in");
+    await page.fill("#staff-id", added.id);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#act-form");
+    await page.click("#camera");
+    await page.waitForSelector("#camera-view");
+    await accessible(page, "the desk with the camera on");
+    await page.waitForFunction((code) => document.getElementById("code").value === code, issued.code, { timeout: 15000 });
+    assert.equal(await page.evaluate(() => document.activeElement.id), "id-number", "after a scan the card is next");
+    assert.equal(await page.$("#camera-view"), null, "the camera is off once it has read the code");
+    const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "39", "--json"));
+    await page.keyboard.type(person.hkid);
+    await page.fill("#name-en", person.name_en);
+    await page.fill("#dob", person.date_of_birth);
+    await page.click("#act");
+    await page.waitForSelector("#outcome[data-outcome=awaiting_citizen]");
+    const [pending] = JSON.parse(await civpass("wallet", "pending", "--wallet", wallet, "--json"));
+    assert.equal(pending.kind, "register");
+  } finally {
+    await camera.close();
+  }
 });

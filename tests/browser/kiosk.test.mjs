@@ -99,5 +99,6 @@ test("a citizen registers at Plus at a self-service kiosk, which signs with its 
   await page.click("#kiosk-submit");
   await page.waitForSelector("#outcome:not([data-outcome])");
   assert.match(await page.textContent("#outcome"), /face/i);
+  assert.equal(await page.inputValue("#id-number"), "", "a failed act leaves nothing of the citizen either");
   await context.close();
 });

@@ -104,10 +104,12 @@ impl StatsStore for SqlStore {
                     days.len() - 1
                 }
             };
-            if purpose == "upgrade" {
-                days[at].upgrades += n;
-            } else {
-                days[at].registrations += n;
+            // A phone replaced remotely (`replace_device`) is neither a registration nor an
+            // upgrade.
+            match purpose.as_str() {
+                "upgrade" => days[at].upgrades += n,
+                "registration" => days[at].registrations += n,
+                _ => {}
             }
         }
         Ok(days)

@@ -88,6 +88,9 @@ struct PendingRegistration {
     /// The phone was lost: `account_id` is the existing account, moved to this passkey.
     #[serde(default)]
     recover: bool,
+    /// A minor's account that still waits for its guardian, registered again on this passkey.
+    #[serde(default)]
+    again: bool,
     state: PasskeyRegistration,
 }
 
@@ -117,7 +120,10 @@ impl DeviceService {
             .map_err(Internal::from)?;
         // The account id doubles as the WebAuthn user handle, so it is fixed now: a new one, or,
         // for a lost phone, the account's own.
+        let waiting = existing.as_ref().is_some_and(|a| a.awaiting_guardian_since.is_some());
         let account_id = match (&existing, claim.replace_lost_device) {
+            (Some(account), false) if waiting => uuid::Uuid::parse_str(account.id.as_str())
+                .map_err(|e| Internal::caused("an account id as a user handle", e))?,
             (Some(_), false) => return Err(EnrolError::AccountExists),
             (None, true) => return Err(EnrolError::NothingToRecover),
             (None, false) => self.ctx.new_id(),
@@ -148,6 +154,7 @@ impl DeviceService {
             evidence_reference: verified.evidence.vendor_reference.clone(),
             guardian: verified.guardian.as_ref().map(ToString::to_string),
             recover: claim.replace_lost_device,
+            again: waiting && !claim.replace_lost_device,
             state,
         };
         let ceremony_id = self.ceremonies.open(&CeremonyPurpose::RegisterPasskey, &pending).await?;
@@ -201,6 +208,23 @@ impl DeviceService {
             },
             guardian: pending.guardian.map(crate::kernel::AccountId::from),
         };
+        if pending.again {
+            let account = self
+                .identity
+                .account(&crate::kernel::AccountId::from(pending.account_id))
+                .await
+                .map_err(Internal::from)?;
+            return self
+                .identity
+                .register_again_while_waiting(
+                    &account,
+                    &verified,
+                    DeviceKind::Passkey,
+                    key,
+                    Some(credential_id),
+                )
+                .await;
+        }
         if pending.recover {
             let account = self
                 .identity

@@ -8,8 +8,9 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::identity::IdentityService;
 use crate::identity::hkid::HkId;
-use crate::identity::model::{GuardianLink, Tier};
-use crate::identity::registration::EnrolError;
+use crate::identity::model::{Account, DeviceKind, GuardianLink, Tier};
+use crate::identity::registration::{EnrolError, Enrolled, VerifiedIdentity, new_device};
+use crate::kernel::store::StoreError;
 use crate::kernel::{AccountId, Internal, UnixTime};
 
 /// The youngest age at which a citizen may register.
@@ -85,6 +86,59 @@ impl IdentityService {
             return Err(EnrolError::GuardianNotEligible);
         }
         Ok(Some(account.id))
+    }
+
+    /// Whether the account may not log in yet: a minor's, waiting for their guardian, and still
+    /// a minor (one who came of age meanwhile needs no approval any more).
+    pub(crate) fn awaits_guardian(&self, account: &Account) -> Result<bool, Internal> {
+        if account.awaiting_guardian_since.is_none() {
+            return Ok(false);
+        }
+        let identity = self.open_identity(account)?;
+        let minor = time::Date::parse(
+            &identity.date_of_birth,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_or(true, |dob| age_on(dob, self.ctx.now()) < ADULT_AGE);
+        Ok(minor)
+    }
+
+    /// A minor whose account still waits registers again (their guardian did not approve in
+    /// time, or another guardian is named): the account moves to the new device, the old one
+    /// revoked (it never logged in anywhere), and a new link is opened for the guardian now
+    /// named. Nothing was released for such an account, so no stronger check is asked than the
+    /// registration's own.
+    pub(crate) async fn register_again_while_waiting(
+        &self,
+        account: &Account,
+        verified: &VerifiedIdentity,
+        kind: DeviceKind,
+        public_key: String,
+        credential_id: Option<String>,
+    ) -> Result<Enrolled, EnrolError> {
+        if account.suspended_at.is_some() {
+            return Err(EnrolError::AccountSuspended);
+        }
+        if let Some(guardian) = &verified.guardian {
+            self.open_guardian_link(&account.id, guardian).await?;
+        }
+        let now = self.ctx.now();
+        let device = new_device(&account.id, kind, public_key, credential_id, now);
+        let evidence =
+            self.evidence_record(account.id.as_str(), &verified.evidence, "registration")?;
+        match self.store.recover_account(&device, &evidence, now).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => return Err(EnrolError::PasskeyRejected),
+            Err(e) => return Err(Internal::from(e).into()),
+        }
+        tracing::info!(account_id = %account.id, device_id = %device.id, "a waiting minor's account registered again");
+        Ok(Enrolled {
+            account_id: account.id.to_string(),
+            device_id: device.id.to_string(),
+            tier: account.tier,
+            transferred: false,
+            awaiting_guardian: verified.guardian.is_some(),
+        })
     }
 
     /// The link a minor's registration waits on, stored before the account.

@@ -136,7 +136,7 @@ pub enum EnrolError {
     #[error("the details do not match the population registry")]
     IdentityMismatch,
     #[error(
-        "this identity already has a civpass account; approve the move from the current device, or re-register in person"
+        "this identity already has a civpass account: move it from the current device (the wallet's --transfer-from), or, if that phone is lost, with a strong identity check (the wallet's --replace-lost-device; in the app, \"I lost the phone\") or at a registration point"
     )]
     AccountExists,
     #[error("the transfer authorisation is invalid")]
@@ -464,7 +464,18 @@ impl IdentityService {
                 .recover(&account, &verified, DeviceKind::Software, public_key.to_b64(), None)
                 .await;
         }
-        if existing.is_some() {
+        if let Some(account) = existing {
+            if account.awaiting_guardian_since.is_some() {
+                return self
+                    .register_again_while_waiting(
+                        &account,
+                        &verified,
+                        DeviceKind::Software,
+                        public_key.to_b64(),
+                        None,
+                    )
+                    .await;
+            }
             return Err(EnrolError::AccountExists);
         }
         let account_id = self.ctx.new_id().to_string();

@@ -959,7 +959,7 @@ impl OidcService {
                 }
                 // A minor's account logs in once their guardian has approved it; the service
                 // is told the citizen did not log in, as for a suspended one.
-                if account.awaiting_guardian_since.is_some() {
+                if self.identity.awaits_guardian(&account)? {
                     self.end_login_request(&request.id, Ending::AccountSuspended).await?;
                     return Err(DeviceError::AwaitingGuardian);
                 }

@@ -31,6 +31,9 @@ use crate::routes::device::webauthn_json;
 
 const SHELL: &str = include_str!("../../static/counter/index.html");
 const SCRIPT: &str = include_str!("../../static/counter/console.js");
+/// A QR decoder for the laptop camera where the browser has no Barcode Detection API (jsQR
+/// 1.4.0, Apache-2.0, `static/vendor/jsQR.LICENSE`): decoding images is not civpass's work.
+const QR_DECODER: &str = include_str!("../../static/vendor/jsQR.js");
 /// The self-service kiosk's page: it signs with the kiosk's own key (`POST /api/v1/kiosk/acts`).
 const KIOSK_SHELL: &str = include_str!("../../static/kiosk/index.html");
 const KIOSK_SCRIPT: &str = include_str!("../../static/kiosk/kiosk.js");
@@ -45,6 +48,11 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/counter/enrol", limits::PUBLIC, get(shell))
         .at("/counter/admin", limits::PUBLIC, get(shell))
         .at("/counter/console.js", limits::PUBLIC, get(script))
+        .at(
+            "/counter/jsQR.js",
+            limits::PUBLIC,
+            get(|| async { page("text/javascript", QR_DECODER) }),
+        )
         .at("/kiosk", limits::PUBLIC, get(|| async { Redirect::permanent("/kiosk/") }))
         .at(
             "/kiosk/",

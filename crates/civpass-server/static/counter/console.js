@@ -120,9 +120,33 @@ function staffBar(session) {
     t("console.signed_in", { name: isolate(session.staff.name), role: t(`console.role.${session.staff.role}`) }), " ", signOut);
 }
 
-/** A camera scanner where the browser can read QR codes (the Barcode Detection API). */
+/**
+ * Reads a QR code from a video frame: the Barcode Detection API where the browser has it, else
+ * jsQR on a canvas (Chromium on Linux and Windows has no BarcodeDetector). `null` if neither.
+ */
+function qrReader() {
+  if ("BarcodeDetector" in window) {
+    const detector = new BarcodeDetector({ formats: ["qr_code"] });
+    return async (video) => (await detector.detect(video).catch(() => []))[0]?.rawValue || null;
+  }
+  if (typeof jsQR !== "function") return null;
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  return async (video) => {
+    if (!video.videoWidth) return null;
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    context.drawImage(video, 0, 0);
+    const frame = context.getImageData(0, 0, canvas.width, canvas.height);
+    return jsQR(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" })?.data || null;
+  };
+}
+
+/** "Scan with the camera": the laptop's camera reads the code into `input`; Escape or Stop ends it. */
 function cameraButton(input) {
-  if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return null;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null;
+  const read = qrReader();
+  if (!read) return null;
   const scan = button(t("console.desk.camera"), { id: "camera", class: "secondary" });
   scan.addEventListener("click", async () => {
     let stream;
@@ -132,19 +156,25 @@ function cameraButton(input) {
       input.focus();
       return;
     }
-    const video = h("video", { autoplay: true, playsinline: true, muted: true, "aria-label": t("console.desk.camera_view") });
+    const video = h("video", { id: "camera-view", autoplay: true, playsinline: true, muted: true, "aria-label": t("console.desk.camera_view") });
+    const stopButton = button(t("console.desk.camera_stop"), { id: "camera-stop", class: "secondary" });
+    const panel = h("div", { id: "camera-panel" }, video, stopButton);
     video.srcObject = stream;
-    scan.after(video);
-    const detector = new BarcodeDetector({ formats: ["qr_code"] });
-    const stop = () => { stream.getTracks().forEach((track) => track.stop()); video.remove(); input.focus(); };
+    scan.after(panel);
+    const stop = () => { stream.getTracks().forEach((track) => track.stop()); panel.remove(); input.focus(); };
+    stopButton.addEventListener("click", stop);
+    panel.addEventListener("keydown", (event) => { if (event.key === "Escape") stop(); });
+    stopButton.focus();
     const tick = async () => {
-      if (!video.isConnected) return;
-      const found = await detector.detect(video).catch(() => []);
-      if (found.length) {
-        input.value = found[0].rawValue;
+      if (!panel.isConnected) return;
+      const found = await read(video);
+      if (found) {
+        input.value = found;
         stop();
+        // As a scanner's Enter would: on to the card.
+        input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
       } else {
-        requestAnimationFrame(tick);
+        setTimeout(tick, 150);
       }
     };
     video.addEventListener("loadeddata", tick, { once: true });

@@ -74,6 +74,8 @@ function setupScreen(options) {
     try {
       const file = input.files[0];
       if (!file) throw new Error("key-file");
+      // A key is loaded once: replacing it is the operator's, by clearing the browser profile.
+      if (await stored()) throw new Error("key-present");
       await store(await importKeyFile(await file.text()));
       await route({ focus: true });
     } catch {
@@ -118,6 +120,8 @@ async function serveScreen(kiosk, config, options) {
       const kind = form.querySelector("input[name=kind]:checked").value;
       const id = idNumber.input.value.trim();
       const check = await api("POST", "/api/v1/device/identity-checks", { id_number: id });
+      // With a vendor, its SDK on the kiosk's camera runs here with `check.reference` and gives
+      // back its session reference; the test platform names the outcome instead.
       const session = form.querySelector("input[name=evidence]:checked")?.value || "";
       const at = Math.floor(Date.now() / 1000);
       const signature = await sign(kiosk.key, actMessage(config.issuer, kiosk, kind, code.input.value.trim(), id, at));
@@ -130,11 +134,11 @@ async function serveScreen(kiosk, config, options) {
       result.replaceChildren(h("div", { class: done ? "notice" : "alert", id: "outcome", "data-outcome": report.outcome, tabindex: "-1" },
         h("h2", {}, done ? t("kiosk.done") : t(`console.outcome.${report.outcome}`)),
         done ? h("p", {}, t("console.outcome.confirm_by", { time: formatDate(report.expires_at, true) })) : null));
-      // The next citizen starts from a clean form: nothing of this one stays on the screen's fields.
-      for (const f of [code, idNumber, name, dob]) f.input.value = "";
     } catch (error) {
       result.replaceChildren(h("div", { class: "alert", id: "outcome", tabindex: "-1" }, explain(error)));
     } finally {
+      // Whatever the outcome, nothing of this citizen stays in the fields for the next one.
+      for (const f of [code, idNumber, name, dob]) f.input.value = "";
       submit.disabled = false;
       result.firstChild?.focus();
     }
@@ -146,8 +150,26 @@ async function serveScreen(kiosk, config, options) {
   ], options);
 }
 
+/** Back to an empty screen after two idle minutes: a citizen who walked away leaves nothing. */
+let idle = null;
+function resetWhenIdle() {
+  const restart = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => route({ focus: true }), 120_000);
+  };
+  for (const kind of ["keydown", "pointerdown", "input"]) document.addEventListener(kind, restart, { passive: true });
+  restart();
+}
+
 async function route(options) {
-  const kiosk = await stored().catch(() => null);
+  let kiosk;
+  try {
+    kiosk = await stored();
+  } catch {
+    // Storage failed: say so, rather than offer to load a key over the one that may be there.
+    show(t("kiosk.heading"), [alertBox(t("kiosk.storage_failed"))], options);
+    return;
+  }
   if (!kiosk) return setupScreen(options);
   const config = await api("GET", "/api/v1/device/configuration");
   return serveScreen(kiosk, config, options);
@@ -157,6 +179,7 @@ async function start() {
   await setLanguage(chooseLanguage());
   onLanguageButtons(() => route({ focus: false }));
   await route({ focus: false });
+  resetWhenIdle();
 }
 
 start();

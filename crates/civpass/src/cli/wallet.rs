@@ -354,6 +354,11 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             wallet.save(&args.path())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
+            } else if found.kind == "guardian_approval" {
+                println!(
+                    "approved, as guardian, the registration of {}: their account can now log in",
+                    found.name_en
+                );
             } else {
                 println!(
                     "confirmed: account {} on device {} is {}",

@@ -6,11 +6,11 @@
 use civpass_core::counter::CounterRequest;
 use civpass_core::counter::model::{ActKind, ActOutcome, PointKind, StaffRole};
 use civpass_core::kernel::clock::Clock;
+use civpass_core::store::ports::*;
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
 use civpass_wallet::{Wallet, WalletError};
 
 use crate::counter::{always_open, card};
-use crate::oidc_params::approve_as;
 use crate::support::{self, AuthRequest, CALLBACK};
 
 fn slug(err: &WalletError) -> String {
@@ -45,12 +45,20 @@ async fn enrol(server: &TestServer, idx: usize, guardian: Option<&str>) -> Resul
     }
 }
 
-/// Whether a login by `wallet` reaches the service with a code.
+/// Whether a login by `wallet` reaches the service with a code; else the app's problem.
 async fn logs_in(server: &TestServer, wallet: &Wallet) -> Result<(), String> {
     let (id, _) = server.client(CALLBACK).await;
     let req = AuthRequest::new(&id, CALLBACK, "openid");
-    let (outcome, back) = approve_as(server, wallet, &req.url(&server.base)).await;
-    outcome.map_err(|e| slug(&e))?;
+    let browser = support::browser();
+    let waiting = support::open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+    let view = wallet.fetch(&waiting.link).await.map_err(|e| slug(&e))?;
+    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+    let verdict = civpass_core::oidc::login::Verdict::Approve;
+    wallet
+        .decide(&waiting.link, &view, verdict, &waiting.match_code, &scopes)
+        .await
+        .map_err(|e| slug(&e))?;
+    let back = support::finish(&browser, &waiting).await;
     support::query(&back, "code").map(|_| ()).ok_or_else(|| "no code".to_owned())
 }
 
@@ -179,5 +187,46 @@ async fn under_eleven_is_refused_and_a_counter_tells_a_minor_apart() {
             enrol(&server, minor, Some(&guardian_hkid)).await.err().as_deref(),
             Some("too-young")
         );
+    }
+}
+
+#[tokio::test]
+async fn a_minor_whose_guardian_did_not_approve_registers_again_and_comes_of_age() {
+    for backend in backends() {
+        let server = spawn_server_with(
+            &backend,
+            Options {
+                fixed_clock: true,
+                identity_attempts_per_hour: Some(0),
+                ..Options::default()
+            },
+        )
+        .await;
+        let (minor, guardian_idx) = minor_and_guardian(&server);
+        let mut guardian = server.enrolled_wallet(guardian_idx).await;
+        guardian.upgrade("pass").await.unwrap();
+        let guardian_hkid = server.person(guardian_idx).0;
+        let first = enrol(&server, minor, Some(&guardian_hkid)).await.unwrap();
+
+        // The week passes: the request is gone from the guardian's list; the minor registers
+        // again (not `account-exists`), the first wallet revoked, and a new request waits.
+        let clock = server.clock.as_ref().unwrap();
+        clock.advance(8 * 86_400);
+        // (The wallet signs its pending list with its own clock: the store is asked instead.)
+        let guardian_account =
+            civpass_core::kernel::AccountId::from(guardian.file.account_id.clone().unwrap());
+        let waiting = |now| server.store.guardian_links_awaiting(&guardian_account, now);
+        assert!(waiting(clock.now()).await.unwrap().is_empty());
+        let second = enrol(&server, minor, Some(&guardian_hkid)).await.unwrap();
+        assert_eq!(logs_in(&server, &first).await.err().as_deref(), Some("unknown-device"));
+        assert_eq!(logs_in(&server, &second).await.err().as_deref(), Some("awaiting-guardian"));
+        assert_eq!(waiting(clock.now()).await.unwrap().len(), 1);
+
+        // Come of age without an approval: no guardian is needed any more.
+        let born = server.registry.people()[minor].date_of_birth;
+        let now = clock.now();
+        let years = 18 - civpass_core::identity::guardian::age_on(born, now);
+        clock.advance(i64::from(years) * 366 * 86_400);
+        logs_in(&server, &second).await.unwrap();
     }
 }

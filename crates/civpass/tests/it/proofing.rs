@@ -373,6 +373,12 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check() {
             "{history:?}"
         );
 
+        // A move is neither a registration nor an upgrade in the operator's figures.
+        let figures = server.services.account.figures(2).await.unwrap();
+        let registered: u64 = figures.days.iter().map(|d| d.remote_registrations).sum();
+        let upgraded: u64 = figures.days.iter().map(|d| d.remote_upgrades).sum();
+        assert_eq!((registered, upgraded), (1, 0));
+
         // No account to move: told so.
         let (other, other_name, other_dob) = server.person(38);
         let mut stranger = Wallet::create(&server.base).unwrap();
