@@ -203,7 +203,7 @@ async fn a_minor_whose_guardian_did_not_approve_registers_again_and_comes_of_age
         )
         .await;
         let (minor, guardian_idx) = minor_and_guardian(&server);
-        let mut guardian = server.enrolled_wallet(guardian_idx).await;
+        let guardian = server.enrolled_wallet(guardian_idx).await;
         guardian.upgrade("pass").await.unwrap();
         let guardian_hkid = server.person(guardian_idx).0;
         let first = enrol(&server, minor, Some(&guardian_hkid)).await.unwrap();
