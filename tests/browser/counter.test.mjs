@@ -287,3 +287,37 @@ test("the officer scans the phone's code with the laptop camera", async () => {
     await camera.close();
   }
 });
+
+test("a new citizen's app makes its passkey at the counter and is registered at Plus on it", async () => {
+  const phone = await withAuthenticator(PHONE);
+  const { page } = phone;
+  await page.goto(`${base}/app/`);
+  await page.click("#counter-register-link");
+  await page.waitForSelector("#make-counter-passkey");
+  await accessible(page, "the app's counter screen on a new phone");
+  await page.click("#make-counter-passkey");
+  await page.waitForSelector("#registration-code");
+  const code = (await page.textContent("#registration-code")).trim();
+
+  // The officer's act, as operators script it (the console does the same).
+  const [point] = JSON.parse(await civpass("points", "list", "--data-dir", dataDir, "--json"));
+  const staff = JSON.parse(await civpass("staff", "list", "--data-dir", dataDir, "--json"));
+  const officer = staff.find((s) => s.staff.role === "officer" && !s.staff.disabled_at).staff;
+  const [person] = JSON.parse(await civpass("registry", "list", "--limit", "1", "--offset", "42", "--json"));
+  const act = JSON.parse(await civpass("counter", "register", "--data-dir", dataDir, "--point", point.id, "--officer", officer.id,
+    "--code", code, "--id-number", person.hkid, "--name-en", person.name_en, "--dob", person.date_of_birth, "--json"));
+  assert.equal(act.outcome, "awaiting_citizen");
+
+  await page.waitForSelector("#confirm-act", { timeout: 10000 });
+  await page.click("#confirm-act");
+  await page.waitForSelector("#confirmed");
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("civpass.device")));
+  assert.match(stored.device_id, /^d_/);
+  assert.equal(stored.tier, "plus");
+  // The passkey made at the counter is the phone's device: it opens My data.
+  await page.goto(`${base}/app/data`);
+  await page.click("#unlock");
+  await page.waitForSelector("#my-data");
+  assert.match(await page.textContent("#my-data"), new RegExp(person.name_en.split(" ")[0]));
+  await phone.context.close();
+});

@@ -272,6 +272,28 @@ pub struct ConfirmRequest {
     pub signature: String,
 }
 
+/// A registration code bound to a passkey the app made at a counter, and the token the app
+/// follows it with (`Authorization: Bearer {token}` on `/api/v1/device/counter-passkeys/pending…`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CounterPasskeyCode {
+    /// `XXXX-XXXX`.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The code as a QR code, an SVG `data:` URI.
+    pub qr: Option<String>,
+    /// Shown once; good until the confirmation's time has passed.
+    pub token: String,
+}
+
+/// The passkey the app made, as `navigator.credentials.create` gave it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterPasskeyRequest {
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
 /// The citizen confirms what the officer did with the app's passkey: the assertion over the
 /// challenge from `POST /api/v1/device/me/pending/{id}/challenge`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

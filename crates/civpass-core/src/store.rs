@@ -50,8 +50,8 @@ pub mod ports {
     pub use crate::account::store::AppSessionStore;
     pub use crate::consent::store::{ConsentStore, ConsentWrites};
     pub use crate::counter::store::{
-        CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffSignInStore,
-        StaffStore,
+        CounterActStore, CounterTransaction, PendingPasskeyStore, PointStore,
+        RegistrationCodeStore, StaffSignInStore, StaffStore,
     };
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;

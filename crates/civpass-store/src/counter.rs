@@ -4,12 +4,12 @@
 use async_trait::async_trait;
 use civpass_core::counter::hours::Hours;
 use civpass_core::counter::model::{
-    ActKind, ActOutcome, CounterAct, PointKind, RegistrationCode, RegistrationPoint, Staff,
-    StaffCredentials, StaffEnrolment, StaffRole, StaffSession,
+    ActKind, ActOutcome, CounterAct, PendingPasskey, PointKind, RegistrationCode,
+    RegistrationPoint, Staff, StaffCredentials, StaffEnrolment, StaffRole, StaffSession,
 };
 use civpass_core::counter::store::{
-    CounterActStore, CounterTransaction, PointStore, RegistrationCodeStore, StaffSignInStore,
-    StaffStore,
+    CounterActStore, CounterTransaction, PendingPasskeyStore, PointStore, RegistrationCodeStore,
+    StaffSignInStore, StaffStore,
 };
 use civpass_core::identity::evidence::EvidenceRecord;
 use civpass_core::identity::model::{Account, Device};
@@ -294,6 +294,68 @@ impl StaffSignInStore for SqlStore {
 
     async fn delete_staff_sessions_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
         self.execute("DELETE FROM staff_sessions WHERE expires_at < $1", params![cutoff]).await
+    }
+}
+
+#[async_trait]
+impl PendingPasskeyStore for SqlStore {
+    async fn insert_pending_passkey(&self, p: &PendingPasskey) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO pending_passkeys (credential_id, record, token_hash, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+            params![&p.credential_id, &p.record, &p.token_hash, p.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_passkey(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<PendingPasskey>> {
+        self.fetch_optional(
+            "SELECT credential_id, record, token_hash, expires_at FROM pending_passkeys \
+             WHERE token_hash = $1 AND expires_at > $2",
+            params![token_hash, now],
+            |row| {
+                Ok(PendingPasskey {
+                    credential_id: col(row, "credential_id")?,
+                    record: col(row, "record")?,
+                    token_hash: col(row, "token_hash")?,
+                    expires_at: col(row, "expires_at")?,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn update_pending_passkey(
+        &self,
+        credential_id: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE pending_passkeys SET record = $1 WHERE credential_id = $2 AND record = $3",
+                params![new, credential_id, old],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_pending_passkey(&self, credential_id: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM pending_passkeys WHERE credential_id = $1",
+            params![credential_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_pending_passkeys_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.execute("DELETE FROM pending_passkeys WHERE expires_at < $1", params![cutoff]).await
     }
 }
 

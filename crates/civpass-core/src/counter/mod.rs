@@ -6,6 +6,7 @@
 //! confirms on the phone with the same key. Every act is recorded, whatever its outcome, with
 //! the card details sealed (docs/REGISTRATION.md).
 
+mod app_passkey;
 pub mod console;
 mod guardians;
 pub mod hours;
@@ -27,7 +28,8 @@ use crate::counter::model::{
     Staff, StaffRole,
 };
 use crate::counter::store::{
-    CounterActStore, CounterWrites, PointStore, RegistrationCodeStore, StaffSignInStore, StaffStore,
+    CounterActStore, CounterWrites, PendingPasskeyStore, PointStore, RegistrationCodeStore,
+    StaffSignInStore, StaffStore,
 };
 use crate::device::DeviceService;
 use crate::device::passkey::Challenge;
@@ -61,6 +63,7 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
 pub trait CounterStores:
     StaffStore
     + StaffSignInStore
+    + PendingPasskeyStore
     + PointStore
     + RegistrationCodeStore
     + CounterActStore
@@ -74,6 +77,7 @@ pub trait CounterStores:
 impl<T> CounterStores for T where
     T: StaffStore
         + StaffSignInStore
+        + PendingPasskeyStore
         + PointStore
         + RegistrationCodeStore
         + CounterActStore
@@ -238,6 +242,14 @@ impl PendingKind {
             PendingKind::GuardianApproval => "guardian_approval",
         }
     }
+}
+
+/// A passkey the app made at a counter for a new account (or a lost phone's replacement),
+/// which becomes the device when the citizen confirms.
+#[derive(Debug, Clone)]
+pub(crate) struct NewPasskeyDevice {
+    pub(crate) record: String,
+    pub(crate) credential_id: String,
 }
 
 /// What a confirmation brought about.
@@ -629,8 +641,19 @@ impl CounterService {
         self.take_effect(act).await
     }
 
-    /// What a confirmed act brings about, once the device has proven itself.
+    /// What a confirmed act brings about, once the device has proven itself: a software key's
+    /// device (the act's key).
     async fn take_effect(&self, act: CounterAct) -> Result<Confirmed, CounterError> {
+        self.take_effect_on(act, None).await
+    }
+
+    /// As `take_effect`; `new_passkey` is the passkey the app made for this registration or
+    /// move (`app_passkey`): the new device is that passkey rather than a software key.
+    pub(crate) async fn take_effect_on(
+        &self,
+        act: CounterAct,
+        new_passkey: Option<NewPasskeyDevice>,
+    ) -> Result<Confirmed, CounterError> {
         let now = self.ctx.now();
         let (Some(public_key), Some(account_id)) = (&act.public_key, &act.account_id) else {
             return Err(CounterError::NotPending);
@@ -641,11 +664,23 @@ impl CounterService {
         let sealed = self.open_act(&act)?;
         // What was checked at the counter may have changed since: the key may hold an account
         // now (another act confirmed first), the account may have been suspended or lowered.
-        if act.kind != ActKind::Upgrade
-            && self.identity.public_key_in_use(public_key).await.map_err(Internal::from)?
-        {
+        let in_use = match &new_passkey {
+            Some(p) => self.identity.credential_registered(&p.credential_id).await,
+            None => self.identity.public_key_in_use(public_key).await,
+        };
+        if act.kind != ActKind::Upgrade && in_use.map_err(Internal::from)? {
             return Err(CounterError::KeyEnrolled);
         }
+        let device_for = |account: &AccountId| match &new_passkey {
+            Some(p) => new_device(
+                account,
+                DeviceKind::Passkey,
+                p.record.clone(),
+                Some(p.credential_id.clone()),
+                now,
+            ),
+            None => new_device(account, DeviceKind::Software, public_key.clone(), None, now),
+        };
         if act.kind != ActKind::Register {
             let account = self.identity.account(account_id).await.map_err(Internal::from)?;
             let overtaken = self.identity.account_events(account_id).await?.iter().any(|e| {
@@ -664,8 +699,7 @@ impl CounterService {
             ActKind::Register => {
                 let new_account =
                     self.identity.new_account(account.clone(), &sealed.identity, Tier::Plus)?;
-                let device =
-                    new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
+                let device = device_for(&account);
                 let evidence =
                     self.identity.in_person_evidence(&account, "registration", method, &id)?;
                 let device_id = device.id.clone();
@@ -696,8 +730,7 @@ impl CounterService {
                 })
             }
             ActKind::ReplaceDevice => {
-                let device =
-                    new_device(&account, DeviceKind::Software, public_key.clone(), None, now);
+                let device = device_for(&account);
                 let device_id = device.id.clone();
                 let evidence =
                     self.identity.in_person_evidence(&account, "replace_device", method, &id)?;
@@ -1048,6 +1081,7 @@ impl CounterService {
     /// Deletes registration codes and console sessions that expired; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_registration_codes_before(self.ctx.now()).await?
+            + self.store.delete_pending_passkeys_before(self.ctx.now()).await?
             + self.purge_staff_sessions().await?)
     }
 }

@@ -83,6 +83,17 @@ pub struct StaffEnrolment<'a> {
     pub totp_sealed: Option<&'a [u8]>,
 }
 
+/// A passkey the app made at a counter, waiting for the officer's act and the citizen's
+/// confirmation; the app proves it is the one that made it with a token (stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPasskey {
+    pub credential_id: String,
+    /// The passkey's record (webauthn-rs JSON), rewritten as its counter moves.
+    pub record: String,
+    pub token_hash: String,
+    pub expires_at: UnixTime,
+}
+
 /// A console session, as stored: the hash of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffSession {

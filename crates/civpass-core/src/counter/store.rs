@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::counter::model::{
-    ActOutcome, CounterAct, RegistrationCode, RegistrationPoint, Staff, StaffCredentials,
-    StaffEnrolment, StaffSession,
+    ActOutcome, CounterAct, PendingPasskey, RegistrationCode, RegistrationPoint, Staff,
+    StaffCredentials, StaffEnrolment, StaffSession,
 };
 use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::{Account, Device};
@@ -97,6 +97,28 @@ pub trait RegistrationCodeStore {
     ) -> StoreResult<Option<RegistrationCode>>;
     /// Deletes codes that expired before `cutoff`; returns how many.
     async fn delete_registration_codes_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait PendingPasskeyStore {
+    /// `Conflict` if the credential id is taken.
+    async fn insert_pending_passkey(&self, passkey: &PendingPasskey) -> StoreResult<()>;
+    /// The passkey whose token has this hash, if it has not expired at `now`.
+    async fn pending_passkey(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<PendingPasskey>>;
+    /// Replaces the record if it is still `old`; false if it changed meanwhile.
+    async fn update_pending_passkey(
+        &self,
+        credential_id: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool>;
+    async fn delete_pending_passkey(&self, credential_id: &str) -> StoreResult<()>;
+    /// Deletes those that expired before `cutoff`; returns how many.
+    async fn delete_pending_passkeys_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]

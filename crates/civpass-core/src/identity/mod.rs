@@ -142,6 +142,10 @@ impl IdentityService {
         self.store.active_device_by_key(public_key).await
     }
 
+    pub(crate) async fn credential_registered(&self, credential_id: &str) -> StoreResult<bool> {
+        self.store.credential_registered(credential_id).await
+    }
+
     pub(crate) async fn public_key_in_use(&self, public_key: &str) -> StoreResult<bool> {
         self.store.public_key_in_use(public_key).await
     }

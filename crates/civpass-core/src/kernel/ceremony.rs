@@ -52,6 +52,10 @@ pub enum CeremonyPurpose {
     StaffSignIn { staff: String },
     /// A citizen confirming an officer's act with the passkey device the code was bound to.
     CounterConfirm { act: String, device: DeviceId },
+    /// The app making a passkey for a registration (or a lost phone's move) at a counter.
+    CounterPasskey,
+    /// A citizen confirming an officer's act with the passkey the app made for it.
+    CounterNewPasskey { act: String, credential: String },
 }
 
 impl std::fmt::Display for CeremonyPurpose {
@@ -68,6 +72,10 @@ impl std::fmt::Display for CeremonyPurpose {
             CeremonyPurpose::StaffSignIn { staff } => write!(f, "staff-sign-in:{staff}"),
             CeremonyPurpose::CounterConfirm { act, device } => {
                 write!(f, "counter-confirm:{act}:{device}")
+            }
+            CeremonyPurpose::CounterPasskey => f.write_str("counter-passkey"),
+            CeremonyPurpose::CounterNewPasskey { act, credential } => {
+                write!(f, "counter-new-passkey:{act}:{credential}")
             }
         }
     }

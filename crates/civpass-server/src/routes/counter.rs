@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use civpass_api::{
-    ActResponse, ConfirmRequest, ConfirmResponse, DeviceChallenge, KioskActRequest,
-    PasskeyConfirmRequest, PendingList, PendingRequest, PendingView, Problem,
-    RegistrationCodeRequest, RegistrationCodeResponse,
+    ActResponse, ConfirmRequest, ConfirmResponse, CounterPasskeyCode, CounterPasskeyRequest,
+    DeviceChallenge, KioskActRequest, PasskeyConfirmRequest, PendingList, PendingRequest,
+    PendingView, Problem, RegistrationCodeRequest, RegistrationCodeResponse,
 };
 use civpass_core::counter::model::{ActKind, CardDetails};
 use civpass_core::counter::{CounterError, CounterRequest, KioskRequest};
@@ -33,6 +33,23 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me/pending", limits::DEVICE, get(my_pending))
         .at("/api/v1/device/me/pending/{id}/challenge", limits::DEVICE, post(my_confirm_challenge))
         .at("/api/v1/device/me/pending/{id}/confirm", limits::DEVICE, post(my_confirm))
+        .at("/api/v1/device/counter-passkeys", limits::REGISTRATION, post(start_counter_passkey))
+        .at(
+            "/api/v1/device/counter-passkeys/{ceremony}",
+            limits::REGISTRATION,
+            post(finish_counter_passkey),
+        )
+        .at("/api/v1/device/counter-passkey-pending", limits::DEVICE, get(new_passkey_pending))
+        .at(
+            "/api/v1/device/counter-passkey-pending/{id}/challenge",
+            limits::DEVICE,
+            post(new_passkey_challenge),
+        )
+        .at(
+            "/api/v1/device/counter-passkey-pending/{id}/confirm",
+            limits::DEVICE,
+            post(new_passkey_confirm),
+        )
         .into_router()
 }
 
@@ -431,4 +448,169 @@ pub(crate) async fn kiosk_act(
         }),
     )
         .into_response())
+}
+
+fn passkeys_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "passkeys-unavailable",
+        "Passkeys need an issuer with a domain name",
+    )
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/counter-passkeys",
+    tag = "device",
+    responses(
+        (status = 200, description = "Options for the passkey the app makes for a registration at a counter", body = DeviceChallenge),
+        (status = 503, description = "Passkeys are not available on this issuer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn start_counter_passkey(
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let challenge = state
+        .services
+        .counter
+        .start_counter_passkey()
+        .await
+        .map_err(counter_error)?
+        .ok_or_else(passkeys_unavailable)?;
+    Ok((
+        no_store(),
+        Json(DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: serde_json::to_value(challenge.options).ok(),
+            challenge: None,
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/counter-passkeys/{ceremony}",
+    tag = "device",
+    params(("ceremony" = String, Path, description = "The ceremony id from the options")),
+    request_body = CounterPasskeyRequest,
+    responses(
+        (status = 201, description = "A registration code bound to the new passkey, and the token to follow it with", body = CounterPasskeyCode),
+        (status = 401, description = "The passkey does not verify, or the ceremony is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The passkey is registered already", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn finish_counter_passkey(
+    State(state): State<AppState>,
+    Path(ceremony): Path<String>,
+    ApiJson(body): ApiJson<CounterPasskeyRequest>,
+) -> Result<Response, ApiError> {
+    let credential: webauthn_rs::prelude::RegisterPublicKeyCredential =
+        crate::routes::device::webauthn_json(body.credential)?;
+    let made = state
+        .services
+        .counter
+        .finish_counter_passkey(&ceremony, &credential)
+        .await
+        .map_err(counter_error)?;
+    Ok((
+        StatusCode::CREATED,
+        no_store(),
+        Json(CounterPasskeyCode {
+            qr: crate::routes::login::qr_data_uri(&made.code.code),
+            code: made.code.code,
+            expires_at: made.code.expires_at,
+            token: made.token,
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/counter-passkey-pending",
+    tag = "device",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "What waits for the passkey made at the counter (the Bearer token is that code's)", body = PendingList),
+        (status = 403, description = "The token is unknown or expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn new_passkey_pending(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let pending = state
+        .services
+        .counter
+        .pending_for_new_passkey(bearer.or_empty())
+        .await
+        .map_err(counter_error)?;
+    Ok((StatusCode::OK, no_store(), Json(pending_list(pending))).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/counter-passkey-pending/{id}/challenge",
+    tag = "device",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The act's id, from the pending list")),
+    responses(
+        (status = 200, description = "WebAuthn options bound to this act and the passkey", body = DeviceChallenge),
+        (status = 404, description = "Nothing with this id waits for this passkey", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn new_passkey_challenge(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let challenge = state
+        .services
+        .counter
+        .start_new_passkey_confirm(bearer.or_empty(), &id)
+        .await
+        .map_err(counter_error)?
+        .ok_or_else(passkeys_unavailable)?;
+    Ok((
+        no_store(),
+        Json(DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: serde_json::to_value(challenge.options).ok(),
+            challenge: None,
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/counter-passkey-pending/{id}/confirm",
+    tag = "device",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The act's id, from the pending list")),
+    request_body = PasskeyConfirmRequest,
+    responses(
+        (status = 200, description = "Done: registered at plus, or the account moved to this passkey", body = ConfirmResponse),
+        (status = 401, description = "The passkey's assertion does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id waits for this passkey", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Registered or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The time to confirm has passed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn new_passkey_confirm(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasskeyConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let credential: webauthn_rs::prelude::PublicKeyCredential =
+        crate::routes::device::webauthn_json(body.passkey)?;
+    let done = state
+        .services
+        .counter
+        .finish_new_passkey_confirm(bearer.or_empty(), &id, &body.ceremony_id, &credential)
+        .await
+        .map_err(counter_error)?;
+    Ok(confirmed(done))
 }

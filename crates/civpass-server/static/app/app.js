@@ -33,6 +33,7 @@ function homeScreen(options) {
     show(t("home.heading"), [
       h("p", {}, t("home.welcome")),
       h("p", {}, h("a", { class: "button", href: "/app/register", id: "register-link" }, t("home.register"))),
+      h("p", {}, h("a", { href: "/app/counter", id: "counter-register-link" }, t("home.register_at_counter"))),
     ], options);
     return;
   }
@@ -432,40 +433,71 @@ function devicesScreen(options) {
 
 // ---- at a registration point ----------------------------------------------------------------
 
-/** Shows a registration code for this phone, then what the officer did, to confirm here. */
+/**
+ * Shows a registration code for this phone, then what the officer did, to confirm here: with
+ * the app's session for a registered phone, or, on a phone with no account yet, with a passkey
+ * made for it now (a new citizen registers at Plus; a lost phone's account moves here).
+ */
 function counterScreen(options) {
+  if (!device()) {
+    newPhoneAtCounter(options);
+    return;
+  }
   withSession(t("counter.heading"), t("counter.intro"), async (token, renderOptions) => {
     const issued = await api("POST", "/api/v1/device/me/registration-code", undefined, token);
-    const waiting = h("div", { id: "pending", "aria-live": "polite" }, h("p", {}, t("counter.waiting")));
-    const again = button(t("counter.new_code"), { id: "new-code", class: "secondary" });
-    again.addEventListener("click", () => counterScreen({ focus: true }));
-    show(t("counter.heading"), [
-      h("p", {}, t("counter.show_code")),
-      issued.qr ? h("p", { class: "qr" }, h("img", { src: issued.qr, alt: t("counter.qr_alt", { code: issued.code }), width: "240", height: "240" })) : null,
-      h("p", { class: "match", id: "registration-code" }, issued.code),
-      h("p", { class: "hint" }, t("counter.expires", { time: formatDate(issued.expires_at, true) })),
-      waiting,
-      again,
-      homeLink(),
-    ], renderOptions);
-    let shown = "";
-    const poll = async () => {
-      if (!document.getElementById("registration-code") && !document.getElementById("confirm-act")) return;
-      try {
-        const { pending } = await api("GET", "/api/v1/device/me/pending", undefined, token);
-        const key = pending.map((p) => p.id).join(",");
-        if (key !== shown) {
-          shown = key;
-          waiting.replaceChildren(...(pending.length ? pending.map((p) => pendingCard(p, token)) : [h("p", {}, t("counter.waiting"))]));
-        }
-      } catch (error) {
-        waiting.replaceChildren(alertBox(explain(error)));
-        return;
-      }
-      setTimeout(poll, 2000);
-    };
-    setTimeout(poll, 1000);
+    showCode(issued, token, "/api/v1/device/me/pending", renderOptions);
   }, options);
+}
+
+function newPhoneAtCounter(options) {
+  const make = button(t("counter.new_make"), { id: "make-counter-passkey", class: "primary" });
+  const panel = h("div", {}, h("p", {}, t("counter.new_intro")), h("p", { class: "hint" }, t("counter.new_hint")), make, homeLink());
+  make.addEventListener("click", async () => {
+    make.disabled = true;
+    try {
+      const started = await api("POST", "/api/v1/device/counter-passkeys", {});
+      const credential = await createPasskey(started.passkey);
+      const made = await api("POST", `/api/v1/device/counter-passkeys/${encodeURIComponent(started.ceremony_id)}`, { credential });
+      showCode(made, made.token, "/api/v1/device/counter-passkey-pending", { focus: true });
+    } catch (error) {
+      make.disabled = false;
+      showError(panel, explain(error));
+    }
+  });
+  show(t("counter.heading"), [panel], options);
+}
+
+/** The code with its QR code; polls `pendingPath` with `token` for what the officer did. */
+function showCode(issued, token, pendingPath, renderOptions) {
+  const waiting = h("div", { id: "pending", "aria-live": "polite" }, h("p", {}, t("counter.waiting")));
+  const again = button(t("counter.new_code"), { id: "new-code", class: "secondary" });
+  again.addEventListener("click", () => counterScreen({ focus: true }));
+  show(t("counter.heading"), [
+    h("p", {}, t("counter.show_code")),
+    issued.qr ? h("p", { class: "qr" }, h("img", { src: issued.qr, alt: t("counter.qr_alt", { code: issued.code }), width: "240", height: "240" })) : null,
+    h("p", { class: "match", id: "registration-code" }, issued.code),
+    h("p", { class: "hint" }, t("counter.expires", { time: formatDate(issued.expires_at, true) })),
+    waiting,
+    again,
+    homeLink(),
+  ], renderOptions);
+  let shown = "";
+  const poll = async () => {
+    if (!document.getElementById("registration-code") && !document.getElementById("confirm-act")) return;
+    try {
+      const { pending } = await api("GET", pendingPath, undefined, token);
+      const key = pending.map((p) => p.id).join(",");
+      if (key !== shown) {
+        shown = key;
+        waiting.replaceChildren(...(pending.length ? pending.map((p) => pendingCard(p, token, pendingPath)) : [h("p", {}, t("counter.waiting"))]));
+      }
+    } catch (error) {
+      waiting.replaceChildren(alertBox(explain(error)));
+      return;
+    }
+    setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 1000);
 }
 
 /** What waits for this citizen's approval: a minor's registration, as their guardian. */
@@ -479,7 +511,7 @@ function pendingScreen(options) {
   }, options);
 }
 
-function pendingCard(p, token) {
+function pendingCard(p, token, pendingPath = "/api/v1/device/me/pending") {
   const point = lang === "zh-HK" ? p.point_name_zh_hant : lang === "zh-CN" ? p.point_name_zh_hans : p.point_name_en;
   const confirmButton = button(t("counter.confirm"), { id: "confirm-act", class: "primary" });
   const guardianApproval = p.kind === "guardian_approval";
@@ -491,9 +523,9 @@ function pendingCard(p, token) {
   confirmButton.addEventListener("click", async () => {
     confirmButton.disabled = true;
     try {
-      const challenge = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/challenge`, undefined, token);
+      const challenge = await api("POST", `${pendingPath}/${encodeURIComponent(p.id)}/challenge`, undefined, token);
       const passkey = await usePasskey(challenge.passkey);
-      const done = await api("POST", `/api/v1/device/me/pending/${encodeURIComponent(p.id)}/confirm`, { ceremony_id: challenge.ceremony_id, passkey }, token);
+      const done = await api("POST", `${pendingPath}/${encodeURIComponent(p.id)}/confirm`, { ceremony_id: challenge.ceremony_id, passkey }, token);
       if (guardianApproval) {
         show(t("counter.done_heading"), [
           h("p", { role: "status", id: "confirmed" }, t("counter.guardian_done", { name: isolate(p.name_en) })),
@@ -501,8 +533,8 @@ function pendingCard(p, token) {
         ], { focus: true });
         return;
       }
-      const saved = device();
-      if (saved) localStorage.setItem(DEVICE_KEY, JSON.stringify({ ...saved, tier: done.tier }));
+      // A registered phone's tier, or, for a passkey made at the counter, the new device.
+      localStorage.setItem(DEVICE_KEY, JSON.stringify({ ...(device() || {}), device_id: done.device_id, tier: done.tier }));
       show(t("counter.done_heading"), [
         h("p", { role: "status", id: "confirmed" }, t("counter.done", { tier: t(`tier.${done.tier}`) })),
         homeLink(),

@@ -299,3 +299,96 @@ async fn officers_work_through_the_console_and_the_app_confirms_an_upgrade_with_
         assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "sign-in-failed"));
     }
 }
+
+#[tokio::test]
+async fn a_new_citizen_registers_at_plus_at_a_counter_with_the_apps_passkey() {
+    for backend in backends() {
+        let server = console_server(&backend).await;
+        let counter = &server.services.counter;
+        let point = counter.add_point(always_open(PointKind::Counter)).await.unwrap();
+        let officer = counter.add_staff("Officer Ng", StaffRole::Officer).await.unwrap();
+        counter.assign(&officer.id, &point.id).await.unwrap();
+        let http = reqwest::Client::new();
+
+        // The app makes a passkey; the code is bound to it, and a token follows it.
+        let (status, options) =
+            post(&http, format!("{}/api/v1/device/counter-passkeys", server.base), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{options}");
+        let mut passkey = SoftPasskey::new(&server.base);
+        let credential = passkey.create(&options["passkey"]);
+        let (status, made) = post(
+            &http,
+            format!(
+                "{}/api/v1/device/counter-passkeys/{}",
+                server.base,
+                options["ceremony_id"].as_str().unwrap()
+            ),
+            json!({ "credential": credential }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        let token = made["token"].as_str().unwrap();
+        assert!(made["qr"].as_str().unwrap().starts_with("data:image/svg+xml;base64,"));
+
+        // The officer registers the card's holder on it.
+        let report = counter
+            .act(civpass_core::counter::CounterRequest {
+                kind: civpass_core::counter::model::ActKind::Register,
+                staff_id: &officer.id,
+                point_id: &point.id,
+                code: made["code"].as_str().unwrap(),
+                card: card(&server, 41),
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.outcome.as_str(), "awaiting_citizen");
+
+        // The app sees it with its token (another token sees nothing) and confirms.
+        let base = format!("{}/api/v1/device/counter-passkey-pending", server.base);
+        let res = http.get(&base).bearer_auth("not-the-token").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let pending: Value =
+            http.get(&base).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        let act_id = pending["pending"][0]["id"].as_str().unwrap();
+        assert_eq!(pending["pending"][0]["kind"], "register");
+        let challenge: Value = http
+            .post(format!("{base}/{act_id}/challenge"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let assertion = passkey.get(&challenge["passkey"]);
+        let res = http
+            .post(format!("{base}/{act_id}/confirm"))
+            .bearer_auth(token)
+            .json(&json!({"ceremony_id": challenge["ceremony_id"], "passkey": assertion}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let done: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(done["tier"], "plus");
+
+        // The passkey is the account's device now: it opens the app's session.
+        let mut phone =
+            crate::app::Phone { passkey, device_id: done["device_id"].as_str().unwrap().into() };
+        let session = phone.session(&server.base).await;
+        let me: Value = http
+            .get(format!("{}/api/v1/device/me", server.base))
+            .bearer_auth(&session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["tier"], "plus");
+        // The token is used up.
+        let res = http.get(&base).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+}
