@@ -392,6 +392,14 @@ impl PointStore for SqlStore {
         .await
     }
 
+    async fn set_point_hours(&self, id: &str, hours: &Hours) -> StoreResult<bool> {
+        let hours = serde_json::to_string(hours).map_err(|_| corrupt("point hours"))?;
+        let changed = self
+            .execute("UPDATE registration_points SET hours = $1 WHERE id = $2", params![hours, id])
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn list_points(&self) -> StoreResult<Vec<RegistrationPoint>> {
         self.fetch_all(
             "SELECT id, kind, name_en, name_zh_hant, name_zh_hans, district, hours, created_at \

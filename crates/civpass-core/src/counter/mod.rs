@@ -417,6 +417,29 @@ impl CounterService {
         Ok(point)
     }
 
+    /// Changes a point's opening hours (or a mobile team's schedule), from now on.
+    ///
+    /// Errors: `UnknownPoint`, `Invalid` (a mobile team given weekly hours, or another point a
+    /// schedule).
+    pub async fn set_point_hours(
+        &self,
+        point_id: &str,
+        hours: Hours,
+    ) -> Result<RegistrationPoint, CounterError> {
+        let mut point = self.store.find_point(point_id).await?.ok_or(CounterError::UnknownPoint)?;
+        if (point.kind == PointKind::MobileTeam) != matches!(hours, Hours::Schedule { .. }) {
+            return Err(CounterError::Invalid(
+                "a mobile team has a schedule of visits; every other point weekly hours".into(),
+            ));
+        }
+        if !self.store.set_point_hours(point_id, &hours).await? {
+            return Err(CounterError::UnknownPoint);
+        }
+        tracing::info!(point_id, "registration point's hours changed");
+        point.hours = hours;
+        Ok(point)
+    }
+
     pub async fn list_points(&self) -> Result<Vec<RegistrationPoint>, CounterError> {
         Ok(self.store.list_points().await?)
     }

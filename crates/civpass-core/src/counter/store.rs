@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::counter::hours::Hours;
+
 use crate::counter::model::{
     ActOutcome, CounterAct, PendingPasskey, RegistrationCode, RegistrationPoint, Staff,
     StaffCredentials, StaffEnrolment, StaffSession,
@@ -83,6 +85,8 @@ pub trait PointStore {
     async fn find_point(&self, id: &str) -> StoreResult<Option<RegistrationPoint>>;
     /// Every point, oldest first.
     async fn list_points(&self) -> StoreResult<Vec<RegistrationPoint>>;
+    /// Replaces a point's hours (or schedule); false if there is no such point.
+    async fn set_point_hours(&self, id: &str, hours: &Hours) -> StoreResult<bool>;
 }
 
 #[async_trait]

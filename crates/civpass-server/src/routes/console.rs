@@ -76,6 +76,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/counter/api/staff/{id}/assign", limits::DEVICE, post(assign))
         .at("/counter/api/staff/{id}/disable", limits::DEVICE, post(disable))
         .at("/counter/api/points", limits::DEVICE, get(list_points).post(add_point))
+        .at("/counter/api/points/{id}/hours", limits::DEVICE, post(set_hours))
         .into_router()
 }
 
@@ -587,18 +588,7 @@ async fn add_point(
     admin_change(&state, &headers, &jar).await?;
     let kind = PointKind::parse(&body.kind)
         .ok_or_else(|| invalid("kind must be counter, post_office, kiosk or mobile_team"))?;
-    let hours = if kind == PointKind::MobileTeam {
-        let visits = body
-            .hours
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(Hours::parse_visit)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(invalid)?;
-        Hours::Schedule { visits }
-    } else {
-        Hours::parse_weekly(&body.hours).map_err(invalid)?
-    };
+    let hours = hours_of(kind, &body.hours)?;
     let point = state
         .services
         .counter
@@ -613,4 +603,49 @@ async fn add_point(
         .await
         .map_err(staff_error)?;
     Ok((StatusCode::CREATED, no_store(), Json(PointView::of(point, None))).into_response())
+}
+
+/// Weekly hours (`mon-fri 09:00-17:30, sat 09:00-12:30`) or, for a mobile team, visits one per
+/// line (`2026-12-01 09:30-16:00 Tai Po Market`).
+fn hours_of(kind: PointKind, text: &str) -> Result<Hours, ApiError> {
+    if kind == PointKind::MobileTeam {
+        let visits = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(Hours::parse_visit)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        Ok(Hours::Schedule { visits })
+    } else {
+        Hours::parse_weekly(text).map_err(invalid)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetHoursRequest {
+    hours: String,
+}
+
+async fn set_hours(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetHoursRequest>,
+) -> Result<Response, ApiError> {
+    let session = admin_change(&state, &headers, &jar).await?;
+    let counter = &state.services.counter;
+    let kind = counter
+        .list_points()
+        .await
+        .map_err(staff_error)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| p.kind)
+        .ok_or_else(|| staff_error(CounterError::UnknownPoint))?;
+    let point =
+        counter.set_point_hours(&id, hours_of(kind, &body.hours)?).await.map_err(staff_error)?;
+    tracing::info!(admin_id = %session.staff.id, point_id = %id, "console: point hours changed");
+    Ok((no_store(), Json(PointView::of(point, None))).into_response())
 }

@@ -303,8 +303,19 @@ async function adminScreen(session, options) {
     } catch (error) { showError(addForm, consoleExplain(error)); }
   });
 
-  const pointList = h("ul", { id: "points" }, points.map((p) => h("li", {},
-    h("strong", {}, pointName(p)), ` (${p.id}) · ${t(`console.kind.${p.kind}`)} · ${p.district} · `, h("span", { class: "detail" }, p.hours))));
+  const pointList = h("ul", { id: "points" }, points.map((p) => {
+    const hours = h("input", { id: `hours-${p.id}`, value: p.hours, "aria-label": t("console.admin.hours_of", { name: pointName(p) }) });
+    const change = button(t("console.admin.change_hours"), { class: "secondary" });
+    change.addEventListener("click", async () => {
+      try {
+        await capi("POST", `points/${encodeURIComponent(p.id)}/hours`, { hours: hours.value });
+        route({ focus: false });
+      } catch (error) { say(alertBox(consoleExplain(error))); }
+    });
+    return h("li", {},
+      h("strong", {}, pointName(p)), ` (${p.id}) · ${t(`console.kind.${p.kind}`)} · ${p.district}`,
+      h("div", { class: "field" }, hours, change));
+  }));
   const pointFields = {
     en: field("point-name-en", t("console.admin.point_name_en"), "", { required: true }),
     hant: field("point-name-hant", t("console.admin.point_name_hant"), "", { required: true, lang: "zh-HK" }),

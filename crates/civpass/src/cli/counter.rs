@@ -96,6 +96,18 @@ pub(crate) enum PointsCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Change a point's opening hours, or a mobile team's schedule, from now on.
+    SetHours {
+        #[command(flatten)]
+        common: Common,
+        point_id: String,
+        /// Weekly opening hours, Hong Kong time: `mon-fri 09:00-17:30, sat 09:00-12:30`.
+        #[arg(long, required_unless_present = "visits", conflicts_with = "visits")]
+        hours: Option<String>,
+        /// A mobile team's visit: `2026-12-01 10:00-16:00 Tai Po Market`; repeat for each.
+        #[arg(long = "visit")]
+        visits: Vec<String>,
+    },
     /// Enrol a self-service kiosk to a point, with a key of its own: the private key goes to
     /// --key-file (created 0600; install it on the kiosk), civpass keeps the public key.
     AddKiosk {
@@ -233,6 +245,20 @@ pub(crate) async fn staff(command: StaffCommand, file: &Config) -> anyhow::Resul
     Ok(())
 }
 
+/// Weekly hours from `--hours`, or a schedule from the `--visit`s.
+fn hours_from(hours: Option<String>, visits: &[String]) -> anyhow::Result<Hours> {
+    Ok(match hours {
+        Some(text) => Hours::parse_weekly(&text).map_err(anyhow::Error::msg)?,
+        None => Hours::Schedule {
+            visits: visits
+                .iter()
+                .map(|v| Hours::parse_visit(v))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?,
+        },
+    })
+}
+
 /// The issuer `civpass serve` would have with this configuration, for links into the console.
 fn console_issuer(file: &Config) -> String {
     match file.server.listen.parse::<std::net::SocketAddr>() {
@@ -270,6 +296,7 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
     let common = match &command {
         PointsCommand::Add { common, .. }
         | PointsCommand::List { common }
+        | PointsCommand::SetHours { common, .. }
         | PointsCommand::AddKiosk { common, .. } => common,
     };
     let platform = civpass_driver::existing_platform(&common.storage.over(file).storage).await?;
@@ -286,16 +313,7 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
             visits,
         } => {
             let kind = PointKind::parse(&kind).unwrap_or(PointKind::Counter);
-            let hours = match hours {
-                Some(text) => Hours::parse_weekly(&text).map_err(anyhow::Error::msg)?,
-                None => Hours::Schedule {
-                    visits: visits
-                        .iter()
-                        .map(|v| Hours::parse_visit(v))
-                        .collect::<Result<_, _>>()
-                        .map_err(anyhow::Error::msg)?,
-                },
-            };
+            let hours = hours_from(hours, &visits)?;
             let point = counter
                 .add_point(NewPoint { kind, name_en, name_zh_hant, name_zh_hans, district, hours })
                 .await?;
@@ -342,6 +360,14 @@ pub(crate) async fn points(command: PointsCommand, file: &Config) -> anyhow::Res
                     kiosk.id,
                     key_file.display()
                 );
+            }
+        }
+        PointsCommand::SetHours { common, point_id, hours, visits } => {
+            let point = counter.set_point_hours(&point_id, hours_from(hours, &visits)?).await?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&point)?);
+            } else {
+                println!("{}: hours (Hong Kong time) now {}", point.id, point.hours);
             }
         }
         PointsCommand::List { common } => {

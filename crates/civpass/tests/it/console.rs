@@ -189,6 +189,30 @@ async fn officers_work_through_the_console_and_the_app_confirms_an_upgrade_with_
         assert_eq!(status, StatusCode::OK);
         assert_eq!(session["points"][0]["id"], point.id.as_str());
         assert_eq!(session["points"][0]["open_now"], true);
+
+        // The administrator changes the point's hours: closed now, then open again; a counter
+        // is not given a mobile team's schedule.
+        let hours = format!("points/{}/hours", point.id);
+        let (status, body) = admin_desk
+            .call("POST", &hours, Some(json!({"hours": "2026-12-01 09:00-10:00 Tai Po"})))
+            .await;
+        assert_eq!((status, problem(&body)), (StatusCode::BAD_REQUEST, "invalid-request"));
+        let closed =
+            if civpass_core::counter::hours::hong_kong_time(server.clock.as_ref().unwrap().now())
+                .starts_with("Sun")
+            {
+                "mon 00:00-00:01"
+            } else {
+                "sun 00:00-00:01"
+            };
+        let (status, changed) =
+            admin_desk.call("POST", &hours, Some(json!({"hours": closed}))).await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+        let (_, session) = desk.call("GET", "session", None).await;
+        assert_eq!(session["points"][0]["open_now"], false);
+        let (status, _) =
+            admin_desk.call("POST", &hours, Some(json!({"hours": "mon-sun 00:00-24:00"}))).await;
+        assert_eq!(status, StatusCode::OK);
         let (status, body) = desk.call("GET", "staff", None).await;
         assert_eq!((status, problem(&body)), (StatusCode::FORBIDDEN, "forbidden"));
 
