@@ -125,6 +125,10 @@ pub struct EnrolmentResponse {
     /// own app) before it can log in.
     #[serde(default)]
     pub awaiting_guardian: bool,
+    /// A lost phone's account moved remotely: when the move takes effect (Unix seconds), unless
+    /// a device of the account stops it first. Until then this device approves nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moves_at: Option<i64>,
 }
 
 /// A remote upgrade to plus: a strong identity check of the account's own identity.

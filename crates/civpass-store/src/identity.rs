@@ -2,9 +2,10 @@
 //! attempt counters.
 
 use async_trait::async_trait;
+use civpass_core::identity::evidence::EvidenceLevel;
 use civpass_core::identity::evidence::EvidenceRecord;
 use civpass_core::identity::model::{
-    Account, AccountEvent, Device, GuardianLink, OperatorAct, Tier,
+    Account, AccountEvent, Device, DeviceKind, GuardianLink, OperatorAct, PendingRecovery, Tier,
 };
 use civpass_core::identity::store::AccountWrites;
 use civpass_core::kernel::{AccountId, DeviceId};
@@ -20,6 +21,37 @@ use crate::device::insert_device;
 use crate::sql::{col, execute_on, op, params};
 use crate::writer::Statements;
 use crate::{SqlStore, rows};
+
+fn pending_recovery(row: &AnyRow) -> StoreResult<PendingRecovery> {
+    let kind: String = col(row, "kind")?;
+    let level: String = col(row, "level")?;
+    let account_id: AccountId = col::<String>(row, "account_id")?.into();
+    let created_at = col(row, "created_at")?;
+    Ok(PendingRecovery {
+        device: Device {
+            id: col::<String>(row, "device_id")?.into(),
+            account_id: account_id.clone(),
+            public_key: col(row, "public_key")?,
+            kind: DeviceKind::parse(&kind)
+                .ok_or_else(|| StoreError::backend("stored device kind is not valid"))?,
+            credential_id: col(row, "credential_id")?,
+            created_at,
+            revoked_at: None,
+        },
+        evidence: EvidenceRecord {
+            id: col(row, "evidence_id")?,
+            account_id,
+            purpose: "replace_device".into(),
+            method: col(row, "method")?,
+            level: EvidenceLevel::parse(&level)
+                .ok_or_else(|| StoreError::backend("stored evidence level is not valid"))?,
+            sealed_reference: col(row, "sealed_reference")?,
+            verified_at: col(row, "verified_at")?,
+        },
+        created_at,
+        activates_at: col(row, "activates_at")?,
+    })
+}
 
 fn guardian_link(row: &AnyRow) -> StoreResult<GuardianLink> {
     Ok(GuardianLink {
@@ -70,6 +102,60 @@ impl AccountStore for SqlStore {
                 }),
             )
             .await
+    }
+
+    async fn insert_pending_recovery(&self, r: &PendingRecovery) -> StoreResult<()> {
+        let (d, e) = (&r.device, &r.evidence);
+        self.execute(
+            "INSERT INTO pending_recoveries (account_id, device_id, kind, public_key, \
+             credential_id, evidence_id, method, level, sealed_reference, verified_at, \
+             created_at, activates_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            params![
+                &d.account_id,
+                &d.id,
+                d.kind.as_str(),
+                &d.public_key,
+                &d.credential_id,
+                &e.id,
+                &e.method,
+                e.level.as_str(),
+                &e.sealed_reference,
+                e.verified_at,
+                r.created_at,
+                r.activates_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_recovery(
+        &self,
+        account_id: &AccountId,
+    ) -> StoreResult<Option<PendingRecovery>> {
+        self.fetch_optional(
+            "SELECT * FROM pending_recoveries WHERE account_id = $1",
+            params![account_id],
+            pending_recovery,
+        )
+        .await
+    }
+
+    async fn delete_pending_recovery(&self, account_id: &AccountId) -> StoreResult<bool> {
+        let deleted = self
+            .execute("DELETE FROM pending_recoveries WHERE account_id = $1", params![account_id])
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn due_recoveries(&self, now: UnixTime) -> StoreResult<Vec<PendingRecovery>> {
+        self.fetch_all(
+            "SELECT * FROM pending_recoveries WHERE activates_at <= $1 ORDER BY activates_at",
+            params![now],
+            pending_recovery,
+        )
+        .await
     }
 
     async fn insert_guardian_link(&self, l: &GuardianLink) -> StoreResult<()> {

@@ -19,6 +19,8 @@ use crate::kernel::{AccountId, Internal};
 
 /// Guardian links' ids start so; an officer's acts' with `ca_`.
 pub(crate) const LINK_PREFIX: &str = "gl_";
+/// A waiting remote move is listed as `rc_` and the account's id (which its devices know).
+pub(crate) const RECOVERY_PREFIX: &str = "rc_";
 
 impl CounterService {
     /// Minors' registrations that wait for this account as their guardian.
@@ -147,5 +149,104 @@ impl CounterService {
             device_id: by.id.to_string(),
             tier: Tier::Plus,
         })
+    }
+}
+
+// -- A waiting remote move, which the account's devices see and may stop ---------------------
+
+impl CounterService {
+    /// The remote move waiting for this account, as its devices list it.
+    pub(crate) async fn recovery_pending(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<PendingAct>, CounterError> {
+        let Some(waiting) = self.identity.pending_recovery(account).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(vec![PendingAct {
+            id: format!("{RECOVERY_PREFIX}{account}"),
+            kind: PendingKind::Recovery,
+            name_en: String::new(),
+            point_name_en: String::new(),
+            point_name_zh_hant: String::new(),
+            point_name_zh_hans: String::new(),
+            at: waiting.created_at,
+            expires_at: waiting.activates_at,
+        }])
+    }
+
+    fn recovery_account(id: &str) -> Result<AccountId, CounterError> {
+        id.strip_prefix(RECOVERY_PREFIX)
+            .filter(|a| !a.is_empty())
+            .map(AccountId::from)
+            .ok_or(CounterError::NotPending)
+    }
+
+    /// An active software device of the account stops the waiting move with its signature
+    /// over `confirm_message(issuer, id, "recovery")`.
+    pub(crate) async fn stop_recovery_by_signature(
+        &self,
+        id: &str,
+        signature: &str,
+    ) -> Result<Confirmed, CounterError> {
+        let account = Self::recovery_account(id)?;
+        if self.identity.pending_recovery(&account).await?.is_none() {
+            return Err(CounterError::NotPending);
+        }
+        let message = confirm_message(&self.ctx.settings.issuer, id, "recovery");
+        let devices = self.identity.devices_of(&account).await?;
+        let signer = devices.into_iter().find(|d| {
+            d.revoked_at.is_none()
+                && d.kind == DeviceKind::Software
+                && DevicePublicKey::parse(&d.public_key)
+                    .is_ok_and(|k| k.verify(&message, signature).is_ok())
+        });
+        let Some(signer) = signer else { return Err(CounterError::InvalidProof) };
+        self.stop(&account, &signer).await
+    }
+
+    pub(crate) async fn start_stop_recovery_passkey(
+        &self,
+        id: &str,
+        device: &Device,
+    ) -> Result<Option<Challenge<RequestChallengeResponse>>, CounterError> {
+        let account = Self::recovery_account(id)?;
+        if device.account_id != account
+            || device.kind != DeviceKind::Passkey
+            || device.revoked_at.is_some()
+            || self.identity.pending_recovery(&account).await?.is_none()
+        {
+            return Err(CounterError::NotPending);
+        }
+        let purpose =
+            CeremonyPurpose::CounterConfirm { act: id.to_owned(), device: device.id.clone() };
+        Ok(self.device.start_stored_passkey_assertion(&device.public_key, &purpose).await?)
+    }
+
+    pub(crate) async fn finish_stop_recovery_passkey(
+        &self,
+        id: &str,
+        device: &Device,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+    ) -> Result<Confirmed, CounterError> {
+        let account = Self::recovery_account(id)?;
+        if device.account_id != account {
+            return Err(CounterError::NotPending);
+        }
+        let purpose =
+            CeremonyPurpose::CounterConfirm { act: id.to_owned(), device: device.id.clone() };
+        if self.device.verify_passkey(device, ceremony_id, &purpose, credential).await?.is_err() {
+            return Err(CounterError::InvalidProof);
+        }
+        self.stop(&account, device).await
+    }
+
+    async fn stop(&self, account: &AccountId, by: &Device) -> Result<Confirmed, CounterError> {
+        if !self.identity.stop_recovery(account).await? {
+            return Err(CounterError::NotPending);
+        }
+        let tier = self.identity.account(account).await.map_err(Internal::from)?.tier;
+        Ok(Confirmed { account_id: account.to_string(), device_id: by.id.to_string(), tier })
     }
 }

@@ -232,6 +232,8 @@ pub struct PendingAct {
 pub enum PendingKind {
     Act(ActKind),
     GuardianApproval,
+    /// A remote move of this account to a new phone waits: confirming it stops it.
+    Recovery,
 }
 
 impl PendingKind {
@@ -240,6 +242,7 @@ impl PendingKind {
         match self {
             PendingKind::Act(kind) => kind.as_str(),
             PendingKind::GuardianApproval => "guardian_approval",
+            PendingKind::Recovery => "recovery",
         }
     }
 }
@@ -536,6 +539,7 @@ impl CounterService {
             self.identity.active_device_by_key(public_key).await.map_err(Internal::from)?
         {
             out.extend(self.guardian_pending(&device.account_id).await?);
+            out.extend(self.recovery_pending(&device.account_id).await?);
         }
         Ok(out)
     }
@@ -551,6 +555,7 @@ impl CounterService {
         };
         if device.revoked_at.is_none() {
             out.extend(self.guardian_pending(&device.account_id).await?);
+            out.extend(self.recovery_pending(&device.account_id).await?);
         }
         Ok(out)
     }
@@ -591,6 +596,9 @@ impl CounterService {
         if act_id.starts_with(guardians::LINK_PREFIX) {
             return self.approve_by_signature(act_id, signature).await;
         }
+        if act_id.starts_with(guardians::RECOVERY_PREFIX) {
+            return self.stop_recovery_by_signature(act_id, signature).await;
+        }
         let act = self.awaiting(act_id).await?;
         let key = act
             .public_key
@@ -630,6 +638,9 @@ impl CounterService {
         if act_id.starts_with(guardians::LINK_PREFIX) {
             return self.start_guardian_passkey(act_id, device).await;
         }
+        if act_id.starts_with(guardians::RECOVERY_PREFIX) {
+            return self.start_stop_recovery_passkey(act_id, device).await;
+        }
         let act = self.awaiting(act_id).await?;
         if !bound_to_passkey(&act, device) {
             return Err(CounterError::NotPending);
@@ -651,6 +662,11 @@ impl CounterService {
     ) -> Result<Confirmed, CounterError> {
         if act_id.starts_with(guardians::LINK_PREFIX) {
             return self.finish_guardian_passkey(act_id, device, ceremony_id, credential).await;
+        }
+        if act_id.starts_with(guardians::RECOVERY_PREFIX) {
+            return self
+                .finish_stop_recovery_passkey(act_id, device, ceremony_id, credential)
+                .await;
         }
         let act = self.awaiting(act_id).await?;
         if !bound_to_passkey(&act, device) {

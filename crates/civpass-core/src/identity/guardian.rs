@@ -138,6 +138,7 @@ impl IdentityService {
             tier: account.tier,
             transferred: false,
             awaiting_guardian: verified.guardian.is_some(),
+            moves_at: None,
         })
     }
 

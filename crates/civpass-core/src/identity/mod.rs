@@ -164,7 +164,10 @@ impl IdentityService {
     }
 
     /// Forgets attempt counters of windows long over (an hour each); returns how many.
+    /// Housekeeping: forgets old attempt counters, and completes the remote moves of accounts
+    /// whose waiting time is over (`activate_due_recoveries`); returns how many rows changed.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
-        Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 3600).await?)
+        Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 3600).await?
+            + self.activate_due_recoveries().await?)
     }
 }

@@ -46,6 +46,17 @@ pub struct Account {
     pub awaiting_guardian_since: Option<UnixTime>,
 }
 
+/// A lost phone's account moving remotely, waiting (`IdentityService::recover`): the new
+/// device and the evidence that allowed the move take effect at `activates_at`, unless a
+/// device of the account stops it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecovery {
+    pub device: Device,
+    pub evidence: crate::identity::evidence::EvidenceRecord,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+}
+
 /// A minor's registration and the guardian who approves it (`identity::guardian`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardianLink {

@@ -24,12 +24,13 @@ use crate::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
 };
 use crate::identity::hkid::HkId;
+use crate::identity::model::PendingRecovery;
 use crate::identity::model::{Account, Identity, Tier};
 use crate::identity::model::{Device, DeviceKind};
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::StoreError;
-use crate::kernel::{AccountId, DeviceId};
+use crate::kernel::{AccountId, DeviceId, UnixTime};
 
 /// How long the per-identity attempt window lasts, in seconds.
 const ATTEMPT_WINDOW: i64 = 3600;
@@ -106,6 +107,9 @@ pub struct Enrolled {
     pub transferred: bool,
     /// A minor's account, waiting for their guardian's approval before it can log in.
     pub awaiting_guardian: bool,
+    /// A lost phone's account moved remotely: when the move takes effect (Unix seconds), unless
+    /// a device of the account stops it first; until then this device is not yet active.
+    pub moves_at: Option<UnixTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +177,10 @@ pub enum EnrolError {
     RecoveryNeedsStrongEvidence,
     #[error("this identity has no civpass account to move; register instead")]
     NothingToRecover,
+    #[error(
+        "a move of this account to a new phone waits already; it can be stopped from the account's current phone, or the account moved at once at a registration point"
+    )]
+    RecoveryPending,
     #[error("this account is suspended")]
     AccountSuspended,
     #[error(transparent)]
@@ -180,6 +188,10 @@ pub enum EnrolError {
 }
 
 pub use civpass_api::signing::{enrol_message, transfer_message};
+
+/// How long a remote move of an account waits before it takes effect, in seconds: a day, in
+/// which the account's current phone, if it was phished rather than lost, can stop it.
+pub const RECOVERY_DELAY: i64 = 86_400;
 
 pub(crate) fn new_device(
     account_id: &str,
@@ -424,6 +436,7 @@ impl IdentityService {
             tier: account.tier,
             transferred: false,
             awaiting_guardian: account.awaiting_guardian_since.is_some(),
+            moves_at: None,
         })
     }
 
@@ -525,6 +538,7 @@ impl IdentityService {
             tier: account.tier,
             transferred: true,
             awaiting_guardian: account.awaiting_guardian_since.is_some(),
+            moves_at: None,
         })
     }
 
@@ -546,12 +560,14 @@ impl IdentityService {
     }
 
     /// The phone was lost and the citizen has no registration point at hand: on a strong
-    /// identity check (as remote upgrade asks), the account moves to the new device and every
-    /// other device of it is revoked in the same step, the evidence recorded as what allowed it
-    /// (purpose `replace_device`).
+    /// identity check (as remote upgrade asks), the account will move to the new device, every
+    /// other device revoked in the same step and the evidence recorded (purpose
+    /// `replace_device`), after `RECOVERY_DELAY`: until then the account's devices see the move
+    /// waiting and any of them can stop it (a phone that was phished, not lost), and the new
+    /// device is not active (`activate_due_recoveries` completes the move).
     ///
-    /// Errors: `RecoveryNeedsStrongEvidence`, `AccountSuspended`, `PasskeyRejected` (a key or
-    /// credential registered already).
+    /// Errors: `RecoveryNeedsStrongEvidence`, `AccountSuspended`, `RecoveryPending`,
+    /// `PasskeyRejected` (a key or credential registered already).
     pub(crate) async fn recover(
         &self,
         account: &Account,
@@ -565,19 +581,78 @@ impl IdentityService {
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         let evidence =
             self.evidence_record(account.id.as_str(), &verified.evidence, "replace_device")?;
-        let revoked = match self.store.recover_account(&device, &evidence, now).await {
-            Ok(revoked) => revoked,
-            Err(StoreError::Conflict(_)) => return Err(EnrolError::PasskeyRejected),
-            Err(e) => return Err(Internal::from(e).into()),
+        let in_use = match &device.credential_id {
+            Some(id) => self.store.credential_registered(id).await,
+            None => self.store.public_key_in_use(&device.public_key).await,
         };
-        tracing::info!(account_id = %account.id, device_id = %device.id, revoked, "account moved to a new device on a strong remote identity check");
+        if in_use.map_err(Internal::from)? {
+            return Err(EnrolError::PasskeyRejected);
+        }
+        let moves_at = now + RECOVERY_DELAY;
+        let waiting = PendingRecovery {
+            device: device.clone(),
+            evidence,
+            created_at: now,
+            activates_at: moves_at,
+        };
+        match self.store.insert_pending_recovery(&waiting).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(EnrolError::RecoveryPending),
+            Err(e) => return Err(Internal::from(e).into()),
+        }
+        tracing::info!(account_id = %account.id, device_id = %device.id, moves_at, "a remote move of an account to a new device waits");
         Ok(Enrolled {
             account_id: account.id.to_string(),
             device_id: device.id.to_string(),
             tier: account.tier,
-            transferred: true,
+            transferred: false,
             awaiting_guardian: account.awaiting_guardian_since.is_some(),
+            moves_at: Some(moves_at),
         })
+    }
+
+    /// Completes the remote moves whose waiting time is over: each account's devices revoked
+    /// and the new one added with its evidence, in one write. Returns how many moved. A move
+    /// whose device's key or credential was taken meanwhile is dropped.
+    pub async fn activate_due_recoveries(&self) -> Result<u64, Internal> {
+        let now = self.ctx.now();
+        let mut moved = 0;
+        for waiting in self.store.due_recoveries(now).await? {
+            let account_id = waiting.device.account_id.clone();
+            let mut device = waiting.device;
+            device.created_at = now;
+            let mut evidence = waiting.evidence;
+            evidence.verified_at = now;
+            match self.store.recover_account(&device, &evidence, now).await {
+                Ok(revoked) => {
+                    moved += 1;
+                    tracing::info!(account_id = %account_id, device_id = %device.id, revoked, "account moved to a new device after its waiting time");
+                }
+                Err(StoreError::Conflict(_)) => {
+                    tracing::warn!(account_id = %account_id, "a waiting move's device was taken meanwhile; dropped");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.store.delete_pending_recovery(&account_id).await?;
+        }
+        Ok(moved)
+    }
+
+    /// The remote move waiting for an account, if any.
+    pub(crate) async fn pending_recovery(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Option<PendingRecovery>, Internal> {
+        Ok(self.store.pending_recovery(account_id).await?)
+    }
+
+    /// Stops a waiting move (a device of the account asked); false if none waited.
+    pub(crate) async fn stop_recovery(&self, account_id: &AccountId) -> Result<bool, Internal> {
+        let stopped = self.store.delete_pending_recovery(account_id).await?;
+        if stopped {
+            tracing::warn!(account_id = %account_id, "a waiting move of the account was stopped by one of its devices");
+        }
+        Ok(stopped)
     }
 
     /// Opens an account's sealed identity data.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::identity::evidence::EvidenceRecord;
 use crate::identity::model::Device;
-use crate::identity::model::{Account, AccountEvent, GuardianLink, Tier};
+use crate::identity::model::{Account, AccountEvent, GuardianLink, PendingRecovery, Tier};
 use crate::kernel::UnixTime;
 use crate::kernel::ids::{AccountId, DeviceId};
 use crate::kernel::store::StoreResult;
@@ -29,6 +29,16 @@ pub trait AccountStore {
         evidence: &EvidenceRecord,
         now: UnixTime,
     ) -> StoreResult<u64>;
+    /// A move that waits; `Conflict` if one waits for the account already.
+    async fn insert_pending_recovery(&self, recovery: &PendingRecovery) -> StoreResult<()>;
+    async fn pending_recovery(
+        &self,
+        account_id: &AccountId,
+    ) -> StoreResult<Option<PendingRecovery>>;
+    /// Stops a waiting move; false if none waited.
+    async fn delete_pending_recovery(&self, account_id: &AccountId) -> StoreResult<bool>;
+    /// The moves whose time has come at `now`.
+    async fn due_recoveries(&self, now: UnixTime) -> StoreResult<Vec<PendingRecovery>>;
     /// A minor's guardian link, before the minor's account is inserted (`insert_account`).
     async fn insert_guardian_link(&self, link: &GuardianLink) -> StoreResult<()>;
     async fn find_guardian_link(&self, id: &str) -> StoreResult<Option<GuardianLink>>;

@@ -157,6 +157,7 @@ pub(crate) async fn enrol(
             tier: done.tier.as_str().to_owned(),
             transferred: done.transferred,
             awaiting_guardian: done.awaiting_guardian,
+            moves_at: done.moves_at,
         }),
     )
         .into_response())
@@ -259,6 +260,11 @@ pub(crate) fn enrol_error(e: EnrolError) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "evidence-too-weak",
             "Moving an account without the old phone needs a strong identity check",
+        ),
+        EnrolError::RecoveryPending => (
+            StatusCode::CONFLICT,
+            "recovery-pending",
+            "A move of this account to a new phone waits already",
         ),
         EnrolError::NothingToRecover => (
             StatusCode::NOT_FOUND,
@@ -582,6 +588,7 @@ pub(crate) async fn finish_registration(
             tier: done.tier.as_str().to_owned(),
             transferred: false,
             awaiting_guardian: done.awaiting_guardian,
+            moves_at: done.moves_at,
         }),
     )
         .into_response())

@@ -159,6 +159,7 @@ async function registerScreen(options) {
       show(t("register.done_heading"), [
         h("p", { id: "registered" }, t("register.done")),
         done.awaiting_guardian ? h("p", { class: "notice", id: "awaiting-guardian" }, t("register.awaiting_guardian")) : null,
+        done.moves_at ? h("p", { class: "notice", id: "moves-at" }, t("register.moves_at", { time: formatDate(done.moves_at, true) })) : null,
         homeLink(),
       ]);
     } catch (error) {
@@ -513,11 +514,13 @@ function pendingScreen(options) {
 
 function pendingCard(p, token, pendingPath = "/api/v1/device/me/pending") {
   const point = lang === "zh-HK" ? p.point_name_zh_hant : lang === "zh-CN" ? p.point_name_zh_hans : p.point_name_en;
-  const confirmButton = button(t("counter.confirm"), { id: "confirm-act", class: "primary" });
+  const confirmButton = button(p.kind === "recovery" ? t("counter.recovery_stop") : t("counter.confirm"), { id: "confirm-act", class: p.kind === "recovery" ? "danger" : "primary" });
   const guardianApproval = p.kind === "guardian_approval";
+  const recovery = p.kind === "recovery";
   const card = h("div", { class: "context", "data-act": p.id },
     h("h2", {}, t(`counter.kind.${p.kind}`)),
-    h("p", {}, guardianApproval ? t("counter.guardian", { name: isolate(p.name_en) }) : t("counter.act", { point: isolate(point), name: isolate(p.name_en) })),
+    h("p", {}, recovery ? t("counter.recovery", { time: formatDate(p.expires_at, true) })
+      : guardianApproval ? t("counter.guardian", { name: isolate(p.name_en) }) : t("counter.act", { point: isolate(point), name: isolate(p.name_en) })),
     h("p", { class: "hint" }, t("counter.confirm_by", { time: formatDate(p.expires_at, true) })),
     confirmButton);
   confirmButton.addEventListener("click", async () => {
@@ -526,6 +529,10 @@ function pendingCard(p, token, pendingPath = "/api/v1/device/me/pending") {
       const challenge = await api("POST", `${pendingPath}/${encodeURIComponent(p.id)}/challenge`, undefined, token);
       const passkey = await usePasskey(challenge.passkey);
       const done = await api("POST", `${pendingPath}/${encodeURIComponent(p.id)}/confirm`, { ceremony_id: challenge.ceremony_id, passkey }, token);
+      if (recovery) {
+        show(t("counter.done_heading"), [h("p", { role: "status", id: "confirmed" }, t("counter.recovery_stopped")), homeLink()], { focus: true });
+        return;
+      }
       if (guardianApproval) {
         show(t("counter.done_heading"), [
           h("p", { role: "status", id: "confirmed" }, t("counter.guardian_done", { name: isolate(p.name_en) })),

@@ -217,6 +217,12 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                     done.tier,
                     if done.transferred { ", moved from the previous device" } else { "" }
                 );
+                if let Some(at) = done.moves_at {
+                    println!(
+                        "the account moves to this wallet at {}: until then this wallet approves nothing, and the account's current devices can stop the move",
+                        crate::iso8601(at)
+                    );
+                }
                 if done.awaiting_guardian {
                     println!(
                         "the account waits for the guardian's approval in their own app; it cannot log in until then"
@@ -315,6 +321,15 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 println!("nothing waits for this wallet's confirmation");
             } else {
                 for p in &pending {
+                    if p.kind == "recovery" {
+                        println!(
+                            "{}  someone asked to move this account to a new phone; it happens at {} unless you stop it: `civpass wallet confirm {}` stops it",
+                            p.id,
+                            crate::iso8601(p.expires_at),
+                            p.id
+                        );
+                        continue;
+                    }
                     if p.kind == "guardian_approval" {
                         println!(
                             "{}  approve, as their guardian, the registration of the minor {}; before {}",
@@ -354,6 +369,8 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             wallet.save(&args.path())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
+            } else if found.kind == "recovery" {
+                println!("stopped: the account stays on its current devices");
             } else if found.kind == "guardian_approval" {
                 println!(
                     "approved, as guardian, the registration of {}: their account can now log in",

@@ -1,6 +1,7 @@
 //! Remote registration's identity proofing: a vendor's identity check must pass before the
 //! registry's answer reaches anyone, and attempts are limited per identity from any address.
 
+use civpass_core::kernel::clock::Clock;
 use civpass_server::RateLimits;
 use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
 use civpass_wallet::{Wallet, WalletError};
@@ -349,11 +350,16 @@ async fn approves(server: &TestServer, wallet: &Wallet) -> bool {
 }
 
 #[tokio::test]
-async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check() {
+async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after_a_day() {
     for backend in backends() {
-        let server = localhost_server(&backend).await;
+        let server = spawn_server_with(
+            &backend,
+            Options { localhost: true, fixed_clock: true, ..Options::default() },
+        )
+        .await;
+        let clock = server.clock.as_ref().unwrap();
         let (hkid, name, dob) = server.person(37);
-        let old = server.enrolled_wallet(37).await;
+        let mut old = server.enrolled_wallet(37).await;
 
         // A basic-level check does not move the account: nothing changes.
         let mut new = Wallet::create(&server.base).unwrap();
@@ -361,20 +367,44 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check() {
         assert_eq!(problem(err), (422, "evidence-too-weak".to_owned()));
         assert!(approves(&server, &old).await);
 
-        // A strong one does: the old phone approves nothing, the new one logs in.
+        // A strong one starts the move, which waits a day: the old phone still works and sees
+        // it; the new one approves nothing yet; a second move is refused meanwhile.
         let done = new.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
-        assert!(done.transferred);
+        let moves_at = done.moves_at.expect("the move waits");
+        assert_eq!(moves_at - clock.now(), civpass_core::identity::registration::RECOVERY_DELAY);
+        assert!(approves(&server, &old).await);
+        assert!(!approves(&server, &new).await);
+        let mut third = Wallet::create(&server.base).unwrap();
+        let err = third.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap_err();
+        assert_eq!(problem(err), (409, "recovery-pending".to_owned()));
+
+        // The phone was phished, not lost: its owner stops the move from it.
+        let pending = old.pending().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].kind, "recovery");
+        old.confirm(&pending[0]).await.unwrap();
+        assert!(old.pending().await.unwrap().is_empty());
+        clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
+        server.services.identity.purge_expired().await.unwrap();
+        assert!(approves(&server, &old).await);
+        assert!(!approves(&server, &new).await);
+
+        // Really lost: nobody stops it, and a day later the account is on the new phone.
+        let mut newer = Wallet::create(&server.base).unwrap();
+        newer.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
+        clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
+        server.services.identity.purge_expired().await.unwrap();
         assert!(!approves(&server, &old).await);
-        assert!(approves(&server, &new).await);
-        let session = new.open_session().await.unwrap();
-        let history = new.history(&session).await.unwrap();
+        assert!(approves(&server, &newer).await);
+        let session = newer.open_session().await.unwrap();
+        let history = newer.history(&session).await.unwrap();
         assert!(
             history.iter().any(|h| h.what == "device_replaced" && h.channel == "remote"),
             "{history:?}"
         );
 
         // A move is neither a registration nor an upgrade in the operator's figures.
-        let figures = server.services.account.figures(2).await.unwrap();
+        let figures = server.services.account.figures(3).await.unwrap();
         let registered: u64 = figures.days.iter().map(|d| d.remote_registrations).sum();
         let upgraded: u64 = figures.days.iter().map(|d| d.remote_upgrades).sum();
         assert_eq!((registered, upgraded), (1, 0));
@@ -415,6 +445,9 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check() {
         assert_eq!(res.status(), StatusCode::CREATED);
         let moved: Value = res.json().await.unwrap();
         assert_eq!(moved["account_id"], done.account_id.as_str());
-        assert!(!approves(&server, &new).await, "the wallet was revoked by the second move");
+        assert!(moved["moves_at"].is_i64());
+        clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
+        server.services.identity.purge_expired().await.unwrap();
+        assert!(!approves(&server, &newer).await, "the wallet was revoked by the second move");
     }
 }

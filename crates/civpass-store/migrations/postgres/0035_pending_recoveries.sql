@@ -1,0 +1,18 @@
+-- A lost phone's account moved remotely (issue 12) waits a day before it takes effect, so
+-- that the old device, if it is not lost but phished, can stop it: the new device and the
+-- evidence that allowed the move wait here, one per account.
+CREATE TABLE pending_recoveries (
+    account_id TEXT PRIMARY KEY REFERENCES accounts (id),
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    credential_id TEXT,
+    evidence_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    level TEXT NOT NULL,
+    sealed_reference BYTEA NOT NULL,
+    verified_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    activates_at BIGINT NOT NULL
+);
+CREATE INDEX pending_recoveries_due ON pending_recoveries (activates_at);
