@@ -349,9 +349,16 @@ impl AccountService {
             }
             out.push(e);
         }
-        // Oldest first; what happened together keeps the order above (registered, then its
-        // device).
-        out.sort_by_key(|e| e.at);
+        // Oldest first. Times are in seconds, so what happened in one second is put in the
+        // order it can happen: registered, its device, a device revoked or replaced, then the
+        // rest (an upgrade needs the account and its device first).
+        let rank = |what: &str| match what {
+            "registered" | "guardian_requested" => 0,
+            "device_added" => 1,
+            "device_revoked" | "device_replaced" => 2,
+            _ => 3,
+        };
+        out.sort_by_key(|e| (e.at, rank(&e.what)));
         Ok(out)
     }
 

@@ -133,6 +133,11 @@ async fn an_upgrade_takes_effect_only_when_the_citizen_confirms() {
         assert_eq!(pending[0].kind, "upgrade");
         assert_eq!(phone.confirm(&pending[0]).await.unwrap().tier, "plus");
         assert_eq!(plus_login(&server, &phone).await, Ok("plus".to_owned()));
+        // The history in the order things happened, even within one second.
+        let session = phone.open_session().await.unwrap();
+        let whats: Vec<String> =
+            phone.history(&session).await.unwrap().into_iter().map(|h| h.what).collect();
+        assert_eq!(whats, ["registered", "device_added", "upgraded"]);
 
         // Upgraded already: the officer is told so.
         let code = phone.registration_code().await.unwrap();
