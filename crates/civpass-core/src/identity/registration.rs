@@ -619,6 +619,20 @@ impl IdentityService {
         let mut moved = 0;
         for waiting in self.store.due_recoveries(now).await? {
             let account_id = waiting.device.account_id.clone();
+            // The account moved meanwhile by other means (at a counter, from the old device),
+            // or was suspended: this move no longer stands.
+            let account = self.store.get_account(&account_id).await?;
+            let moved_since = self
+                .store
+                .list_devices(&account_id)
+                .await?
+                .iter()
+                .any(|d| d.revoked_at.is_none() && d.created_at > waiting.created_at);
+            if account.suspended_at.is_some() || moved_since {
+                tracing::warn!(account_id = %account_id, suspended = account.suspended_at.is_some(), moved_since, "a waiting move was dropped");
+                self.store.delete_pending_recovery(&account_id).await?;
+                continue;
+            }
             let mut device = waiting.device;
             device.created_at = now;
             let mut evidence = waiting.evidence;

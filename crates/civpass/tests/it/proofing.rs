@@ -451,3 +451,37 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         assert!(!approves(&server, &newer).await, "the wallet was revoked by the second move");
     }
 }
+
+#[tokio::test]
+async fn a_waiting_remote_move_is_dropped_when_the_account_moved_meanwhile_or_was_suspended() {
+    for backend in backends() {
+        let server = spawn_server_with(
+            &backend,
+            Options { localhost: true, fixed_clock: true, ..Options::default() },
+        )
+        .await;
+        let clock = server.clock.as_ref().unwrap();
+        let (hkid, name, dob) = server.person(43);
+        let old = server.enrolled_wallet(43).await;
+        let mut attacker = Wallet::create(&server.base).unwrap();
+        attacker.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
+        // The citizen moves the account themselves, from the old phone, a second later.
+        clock.advance(1);
+        let mut moved = Wallet::create(&server.base).unwrap();
+        moved.enrol(&hkid, &name, &dob, None, Some(&old)).await.unwrap();
+        clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
+        server.services.identity.purge_expired().await.unwrap();
+        assert!(approves(&server, &moved).await, "the citizen's own move stands");
+        assert!(!approves(&server, &attacker).await, "the waiting move was dropped");
+
+        // A suspended account is not moved when the day is over either.
+        let (hkid, name, dob) = server.person(44);
+        let _second = server.enrolled_wallet(44).await;
+        let mut other = Wallet::create(&server.base).unwrap();
+        other.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
+        server.services.account.suspend(&hkid, "reported stolen identity").await.unwrap();
+        clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
+        server.services.identity.purge_expired().await.unwrap();
+        assert!(!approves(&server, &other).await);
+    }
+}
