@@ -50,6 +50,7 @@ fn pending_recovery(row: &AnyRow) -> StoreResult<PendingRecovery> {
         },
         created_at,
         activates_at: col(row, "activates_at")?,
+        stopped_at: col(row, "stopped_at")?,
     })
 }
 
@@ -142,6 +143,93 @@ impl AccountStore for SqlStore {
         .await
     }
 
+    async fn pending_recovery_of_device(
+        &self,
+        device_id: &DeviceId,
+    ) -> StoreResult<Option<PendingRecovery>> {
+        self.fetch_optional(
+            "SELECT * FROM pending_recoveries WHERE device_id = $1",
+            params![device_id],
+            pending_recovery,
+        )
+        .await
+    }
+
+    async fn stop_pending_recovery(
+        &self,
+        device_id: &DeviceId,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let stopped = self
+            .execute(
+                "UPDATE pending_recoveries SET stopped_at = $1 \
+                 WHERE device_id = $2 AND stopped_at IS NULL",
+                params![now, device_id],
+            )
+            .await?;
+        Ok(stopped == 1)
+    }
+
+    async fn delete_stopped_recoveries_before(&self, cutoff: UnixTime) -> StoreResult<u64> {
+        self.execute("DELETE FROM pending_recoveries WHERE stopped_at < $1", params![cutoff]).await
+    }
+
+    async fn activate_recovery(
+        &self,
+        r: &PendingRecovery,
+        device: &Device,
+        evidence: &EvidenceRecord,
+        now: UnixTime,
+    ) -> StoreResult<Option<u64>> {
+        let (d, e, since) = (device.clone(), evidence.clone(), r.created_at);
+        self.writer
+            .write(
+                Statements::Several,
+                op!(|conn| {
+                    let taken = execute_on(
+                        &mut *conn,
+                        "DELETE FROM pending_recoveries \
+                         WHERE account_id = $1 AND device_id = $2 AND stopped_at IS NULL",
+                        &params![&d.account_id, &d.id],
+                    )
+                    .await?;
+                    if taken != 1 {
+                        return Ok(None);
+                    }
+                    // No-op updates as checks that lock what they read, in both engines: the
+                    // account is not suspended, and no device came to it since the move began.
+                    let active = execute_on(
+                        &mut *conn,
+                        "UPDATE accounts SET suspended_at = suspended_at \
+                         WHERE id = $1 AND suspended_at IS NULL",
+                        &params![&d.account_id],
+                    )
+                    .await?;
+                    let newer = execute_on(
+                        &mut *conn,
+                        "UPDATE devices SET revoked_at = revoked_at \
+                         WHERE account_id = $1 AND revoked_at IS NULL AND created_at >= $2",
+                        &params![&d.account_id, since],
+                    )
+                    .await?;
+                    if active != 1 || newer != 0 {
+                        return Ok(None);
+                    }
+                    let revoked = execute_on(
+                        &mut *conn,
+                        "UPDATE devices SET revoked_at = $1 \
+                         WHERE account_id = $2 AND revoked_at IS NULL",
+                        &params![now, &d.account_id],
+                    )
+                    .await?;
+                    insert_device(&mut *conn, &d).await?;
+                    insert_evidence(conn, &e).await?;
+                    Ok(Some(revoked))
+                }),
+            )
+            .await
+    }
+
     async fn delete_pending_recovery(&self, account_id: &AccountId) -> StoreResult<bool> {
         let deleted = self
             .execute("DELETE FROM pending_recoveries WHERE account_id = $1", params![account_id])
@@ -151,7 +239,8 @@ impl AccountStore for SqlStore {
 
     async fn due_recoveries(&self, now: UnixTime) -> StoreResult<Vec<PendingRecovery>> {
         self.fetch_all(
-            "SELECT * FROM pending_recoveries WHERE activates_at <= $1 ORDER BY activates_at",
+            "SELECT * FROM pending_recoveries WHERE activates_at <= $1 AND stopped_at IS NULL \
+             ORDER BY activates_at",
             params![now],
             pending_recovery,
         )

@@ -11,11 +11,12 @@ use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 use crate::counter::{Confirmed, CounterError, CounterService, PendingAct, PendingKind};
 use crate::device::passkey::Challenge;
+use crate::identity::model::PendingRecovery;
 use crate::identity::model::{Device, DeviceKind, GuardianLink, Tier};
 use crate::identity::registration::EnrolError;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
-use crate::kernel::{AccountId, Internal};
+use crate::kernel::{AccountId, DeviceId, Internal};
 
 /// Guardian links' ids start so; an officer's acts' with `ca_`.
 pub(crate) const LINK_PREFIX: &str = "gl_";
@@ -155,7 +156,8 @@ impl CounterService {
 // -- A waiting remote move, which the account's devices see and may stop ---------------------
 
 impl CounterService {
-    /// The remote move waiting for this account, as its devices list it.
+    /// The remote move waiting for this account, as its devices list it: `rc_` and the new
+    /// device's id, so a signature stops that move and no later one.
     pub(crate) async fn recovery_pending(
         &self,
         account: &AccountId,
@@ -164,7 +166,7 @@ impl CounterService {
             return Ok(Vec::new());
         };
         Ok(vec![PendingAct {
-            id: format!("{RECOVERY_PREFIX}{account}"),
+            id: format!("{RECOVERY_PREFIX}{}", waiting.device.id),
             kind: PendingKind::Recovery,
             name_en: String::new(),
             point_name_en: String::new(),
@@ -175,11 +177,14 @@ impl CounterService {
         }])
     }
 
-    fn recovery_account(id: &str) -> Result<AccountId, CounterError> {
-        id.strip_prefix(RECOVERY_PREFIX)
-            .filter(|a| !a.is_empty())
-            .map(AccountId::from)
-            .ok_or(CounterError::NotPending)
+    /// The waiting move an `rc_` id names.
+    async fn waiting_move(&self, id: &str) -> Result<PendingRecovery, CounterError> {
+        let device = id
+            .strip_prefix(RECOVERY_PREFIX)
+            .filter(|d| !d.is_empty())
+            .map(DeviceId::from)
+            .ok_or(CounterError::NotPending)?;
+        self.identity.pending_recovery_of_device(&device).await?.ok_or(CounterError::NotPending)
     }
 
     /// An active software device of the account stops the waiting move with its signature
@@ -189,10 +194,8 @@ impl CounterService {
         id: &str,
         signature: &str,
     ) -> Result<Confirmed, CounterError> {
-        let account = Self::recovery_account(id)?;
-        if self.identity.pending_recovery(&account).await?.is_none() {
-            return Err(CounterError::NotPending);
-        }
+        let waiting = self.waiting_move(id).await?;
+        let account = waiting.device.account_id.clone();
         let message = confirm_message(&self.ctx.settings.issuer, id, "recovery");
         let devices = self.identity.devices_of(&account).await?;
         let signer = devices.into_iter().find(|d| {
@@ -202,7 +205,13 @@ impl CounterService {
                     .is_ok_and(|k| k.verify(&message, signature).is_ok())
         });
         let Some(signer) = signer else { return Err(CounterError::InvalidProof) };
-        self.stop(&account, &signer).await
+        self.stop(&waiting, &signer).await
+    }
+
+    fn may_stop(waiting: &PendingRecovery, device: &Device) -> bool {
+        device.account_id == waiting.device.account_id
+            && device.kind == DeviceKind::Passkey
+            && device.revoked_at.is_none()
     }
 
     pub(crate) async fn start_stop_recovery_passkey(
@@ -210,12 +219,8 @@ impl CounterService {
         id: &str,
         device: &Device,
     ) -> Result<Option<Challenge<RequestChallengeResponse>>, CounterError> {
-        let account = Self::recovery_account(id)?;
-        if device.account_id != account
-            || device.kind != DeviceKind::Passkey
-            || device.revoked_at.is_some()
-            || self.identity.pending_recovery(&account).await?.is_none()
-        {
+        let waiting = self.waiting_move(id).await?;
+        if !Self::may_stop(&waiting, device) {
             return Err(CounterError::NotPending);
         }
         let purpose =
@@ -230,8 +235,8 @@ impl CounterService {
         ceremony_id: &str,
         credential: &PublicKeyCredential,
     ) -> Result<Confirmed, CounterError> {
-        let account = Self::recovery_account(id)?;
-        if device.account_id != account {
+        let waiting = self.waiting_move(id).await?;
+        if !Self::may_stop(&waiting, device) {
             return Err(CounterError::NotPending);
         }
         let purpose =
@@ -239,13 +244,18 @@ impl CounterService {
         if self.device.verify_passkey(device, ceremony_id, &purpose, credential).await?.is_err() {
             return Err(CounterError::InvalidProof);
         }
-        self.stop(&account, device).await
+        self.stop(&waiting, device).await
     }
 
-    async fn stop(&self, account: &AccountId, by: &Device) -> Result<Confirmed, CounterError> {
-        if !self.identity.stop_recovery(account).await? {
+    async fn stop(
+        &self,
+        waiting: &PendingRecovery,
+        by: &Device,
+    ) -> Result<Confirmed, CounterError> {
+        if !self.identity.stop_recovery(&waiting.device.id).await? {
             return Err(CounterError::NotPending);
         }
+        let account = &waiting.device.account_id;
         let tier = self.identity.account(account).await.map_err(Internal::from)?.tier;
         Ok(Confirmed { account_id: account.to_string(), device_id: by.id.to_string(), tier })
     }

@@ -168,6 +168,7 @@ impl IdentityService {
     /// whose waiting time is over (`activate_due_recoveries`); returns how many rows changed.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 3600).await?
-            + self.activate_due_recoveries().await?)
+            + self.activate_due_recoveries().await?
+            + self.purge_stopped_recoveries().await?)
     }
 }

@@ -55,6 +55,8 @@ pub struct PendingRecovery {
     pub evidence: crate::identity::evidence::EvidenceRecord,
     pub created_at: UnixTime,
     pub activates_at: UnixTime,
+    /// Set when a device of the account stopped it.
+    pub stopped_at: Option<UnixTime>,
 }
 
 /// A minor's registration and the guardian who approves it (`identity::guardian`).

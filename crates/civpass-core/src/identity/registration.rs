@@ -24,9 +24,9 @@ use crate::identity::evidence::{
     EvidenceCheck, EvidenceError, EvidenceLevel, EvidenceOutcome, EvidenceRecord, EvidenceResult,
 };
 use crate::identity::hkid::HkId;
-use crate::identity::model::PendingRecovery;
 use crate::identity::model::{Account, Identity, Tier};
 use crate::identity::model::{Device, DeviceKind};
+use crate::identity::model::{OperatorAct, PendingRecovery};
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::StoreError;
@@ -181,6 +181,10 @@ pub enum EnrolError {
         "a move of this account to a new phone waits already; it can be stopped from the account's current phone, or the account moved at once at a registration point"
     )]
     RecoveryPending,
+    #[error(
+        "a remote move of this account was stopped from its phone lately; move it at a registration point"
+    )]
+    RecoveryStopped,
     #[error("this account is suspended")]
     AccountSuspended,
     #[error(transparent)]
@@ -192,6 +196,9 @@ pub use civpass_api::signing::{enrol_message, transfer_message};
 /// How long a remote move of an account waits before it takes effect, in seconds: a day, in
 /// which the account's current phone, if it was phished rather than lost, can stop it.
 pub const RECOVERY_DELAY: i64 = 86_400;
+/// After a device stopped a remote move, how long no other may start, in seconds (30 days):
+/// the account moves at a registration point meanwhile.
+pub const RECOVERY_BLOCK: i64 = 30 * 86_400;
 
 pub(crate) fn new_device(
     account_id: &str,
@@ -588,12 +595,22 @@ impl IdentityService {
         if in_use.map_err(Internal::from)? {
             return Err(EnrolError::PasskeyRejected);
         }
+        if let Some(earlier) =
+            self.store.pending_recovery(&account.id).await.map_err(Internal::from)?
+        {
+            return Err(if earlier.stopped_at.is_some() {
+                EnrolError::RecoveryStopped
+            } else {
+                EnrolError::RecoveryPending
+            });
+        }
         let moves_at = now + RECOVERY_DELAY;
         let waiting = PendingRecovery {
             device: device.clone(),
             evidence,
             created_at: now,
             activates_at: moves_at,
+            stopped_at: None,
         };
         match self.store.insert_pending_recovery(&waiting).await {
             Ok(()) => {}
@@ -612,61 +629,92 @@ impl IdentityService {
     }
 
     /// Completes the remote moves whose waiting time is over: each account's devices revoked
-    /// and the new one added with its evidence, in one write. Returns how many moved. A move
-    /// whose device's key or credential was taken meanwhile is dropped.
+    /// and the new one added with its evidence, in one transaction that also checks the move
+    /// still waits, the account is not suspended and no device came to it since
+    /// (`AccountStore::activate_recovery`). A move overtaken by an operator's suspension or
+    /// downgrade since it began is dropped too. Returns how many moved; a failure on one move
+    /// is logged and the others go on.
     pub async fn activate_due_recoveries(&self) -> Result<u64, Internal> {
         let now = self.ctx.now();
         let mut moved = 0;
         for waiting in self.store.due_recoveries(now).await? {
-            let account_id = waiting.device.account_id.clone();
-            // The account moved meanwhile by other means (at a counter, from the old device),
-            // or was suspended: this move no longer stands.
-            let account = self.store.get_account(&account_id).await?;
-            let moved_since = self
-                .store
-                .list_devices(&account_id)
-                .await?
-                .iter()
-                .any(|d| d.revoked_at.is_none() && d.created_at > waiting.created_at);
-            if account.suspended_at.is_some() || moved_since {
-                tracing::warn!(account_id = %account_id, suspended = account.suspended_at.is_some(), moved_since, "a waiting move was dropped");
-                self.store.delete_pending_recovery(&account_id).await?;
-                continue;
-            }
-            let mut device = waiting.device;
-            device.created_at = now;
-            let mut evidence = waiting.evidence;
-            evidence.verified_at = now;
-            match self.store.recover_account(&device, &evidence, now).await {
-                Ok(revoked) => {
-                    moved += 1;
-                    tracing::info!(account_id = %account_id, device_id = %device.id, revoked, "account moved to a new device after its waiting time");
+            match self.activate(&waiting, now).await {
+                Ok(true) => moved += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(account_id = %waiting.device.account_id, cause = %crate::kernel::error::Chain(&e), "a waiting move could not be completed");
                 }
-                Err(StoreError::Conflict(_)) => {
-                    tracing::warn!(account_id = %account_id, "a waiting move's device was taken meanwhile; dropped");
-                }
-                Err(e) => return Err(e.into()),
             }
-            self.store.delete_pending_recovery(&account_id).await?;
         }
         Ok(moved)
     }
 
-    /// The remote move waiting for an account, if any.
+    async fn activate(&self, waiting: &PendingRecovery, now: UnixTime) -> Result<bool, Internal> {
+        let account_id = &waiting.device.account_id;
+        let overtaken = self.store.list_account_events(account_id).await?.iter().any(|e| {
+            e.at >= waiting.created_at
+                && matches!(e.kind, OperatorAct::Suspended | OperatorAct::Downgraded)
+        });
+        if overtaken {
+            self.store.delete_pending_recovery(account_id).await?;
+            tracing::warn!(account_id = %account_id, "a waiting move was dropped: the account was suspended or lowered since");
+            return Ok(false);
+        }
+        let mut device = waiting.device.clone();
+        device.created_at = now;
+        match self.store.activate_recovery(waiting, &device, &waiting.evidence, now).await {
+            Ok(Some(revoked)) => {
+                tracing::info!(account_id = %account_id, device_id = %device.id, revoked, "account moved to a new device after its waiting time");
+                Ok(true)
+            }
+            Ok(None) => {
+                tracing::warn!(account_id = %account_id, "a waiting move was dropped: stopped, the account suspended, or moved by other means since");
+                Ok(false)
+            }
+            Err(StoreError::Conflict(_)) => {
+                self.store.delete_pending_recovery(account_id).await?;
+                tracing::warn!(account_id = %account_id, "a waiting move's device was taken meanwhile; dropped");
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The remote move waiting (not stopped) for an account, if any.
     pub(crate) async fn pending_recovery(
         &self,
         account_id: &AccountId,
     ) -> Result<Option<PendingRecovery>, Internal> {
-        Ok(self.store.pending_recovery(account_id).await?)
+        Ok(self.store.pending_recovery(account_id).await?.filter(|r| r.stopped_at.is_none()))
     }
 
-    /// Stops a waiting move (a device of the account asked); false if none waited.
-    pub(crate) async fn stop_recovery(&self, account_id: &AccountId) -> Result<bool, Internal> {
-        let stopped = self.store.delete_pending_recovery(account_id).await?;
+    /// The waiting move whose new device has this id.
+    pub(crate) async fn pending_recovery_of_device(
+        &self,
+        device_id: &DeviceId,
+    ) -> Result<Option<PendingRecovery>, Internal> {
+        Ok(self
+            .store
+            .pending_recovery_of_device(device_id)
+            .await?
+            .filter(|r| r.stopped_at.is_none()))
+    }
+
+    /// Stops a waiting move (a device of the account asked); false if it was not waiting. The
+    /// stopped move is kept for `RECOVERY_BLOCK` seconds, in which no other remote move of the
+    /// account may start: whoever passed an identity check in the citizen's name should not
+    /// simply try again the next day.
+    pub(crate) async fn stop_recovery(&self, device_id: &DeviceId) -> Result<bool, Internal> {
+        let stopped = self.store.stop_pending_recovery(device_id, self.ctx.now()).await?;
         if stopped {
-            tracing::warn!(account_id = %account_id, "a waiting move of the account was stopped by one of its devices");
+            tracing::warn!(device_id = %device_id, "a waiting move of an account was stopped by one of its devices");
         }
         Ok(stopped)
+    }
+
+    /// Forgets moves stopped longer ago than `RECOVERY_BLOCK`.
+    pub(crate) async fn purge_stopped_recoveries(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_stopped_recoveries_before(self.ctx.now() - RECOVERY_BLOCK).await?)
     }
 
     /// Opens an account's sealed identity data.

@@ -35,10 +35,31 @@ pub trait AccountStore {
         &self,
         account_id: &AccountId,
     ) -> StoreResult<Option<PendingRecovery>>;
-    /// Stops a waiting move; false if none waited.
+    /// The move whose new device has this id.
+    async fn pending_recovery_of_device(
+        &self,
+        device_id: &DeviceId,
+    ) -> StoreResult<Option<PendingRecovery>>;
+    /// Marks a waiting move stopped at `now`; false if it was not waiting.
+    async fn stop_pending_recovery(&self, device_id: &DeviceId, now: UnixTime)
+    -> StoreResult<bool>;
+    /// Forgets a move (dropped), whatever its state; false if there was none.
     async fn delete_pending_recovery(&self, account_id: &AccountId) -> StoreResult<bool>;
-    /// The moves whose time has come at `now`.
+    /// Forgets stopped moves stopped before `cutoff`; returns how many.
+    async fn delete_stopped_recoveries_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
+    /// The waiting (not stopped) moves whose time has come at `now`.
     async fn due_recoveries(&self, now: UnixTime) -> StoreResult<Vec<PendingRecovery>>;
+    /// Completes a waiting move in one transaction: it is taken (if it still waits), and, if
+    /// the account is not suspended and no device was added to it since the move began, every
+    /// device is revoked and the new one added with its evidence. `Some(revoked)` when it moved,
+    /// `None` when the move no longer stood (stopped, or overtaken: then it is forgotten).
+    async fn activate_recovery(
+        &self,
+        recovery: &PendingRecovery,
+        device: &Device,
+        evidence: &EvidenceRecord,
+        now: UnixTime,
+    ) -> StoreResult<Option<u64>>;
     /// A minor's guardian link, before the minor's account is inserted (`insert_account`).
     async fn insert_guardian_link(&self, link: &GuardianLink) -> StoreResult<()>;
     async fn find_guardian_link(&self, id: &str) -> StoreResult<Option<GuardianLink>>;

@@ -266,6 +266,11 @@ pub(crate) fn enrol_error(e: EnrolError) -> ApiError {
             "recovery-pending",
             "A move of this account to a new phone waits already",
         ),
+        EnrolError::RecoveryStopped => (
+            StatusCode::CONFLICT,
+            "recovery-stopped",
+            "A remote move of this account was stopped from its phone lately",
+        ),
         EnrolError::NothingToRecover => (
             StatusCode::NOT_FOUND,
             "no-account",

@@ -13,6 +13,10 @@ CREATE TABLE pending_recoveries (
     sealed_reference BLOB NOT NULL,
     verified_at BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
-    activates_at BIGINT NOT NULL
+    activates_at BIGINT NOT NULL,
+    -- Set when a device of the account stopped it: kept a while, so that no other remote move
+    -- of the account can start meanwhile (it moves at a registration point instead).
+    stopped_at BIGINT
 );
+CREATE UNIQUE INDEX pending_recoveries_device ON pending_recoveries (device_id);
 CREATE INDEX pending_recoveries_due ON pending_recoveries (activates_at);

@@ -389,8 +389,15 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         assert!(approves(&server, &old).await);
         assert!(!approves(&server, &new).await);
 
-        // Really lost: nobody stops it, and a day later the account is on the new phone.
+        // Whoever passed the check cannot simply try again: remote moves wait a month after a
+        // stop (a registration point moves the account meanwhile).
         let mut newer = Wallet::create(&server.base).unwrap();
+        let err = newer.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap_err();
+        assert_eq!(problem(err), (409, "recovery-stopped".to_owned()));
+        clock.advance(civpass_core::identity::registration::RECOVERY_BLOCK);
+        server.services.identity.purge_expired().await.unwrap();
+
+        // Really lost: nobody stops it, and a day later the account is on the new phone.
         newer.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
         server.services.identity.purge_expired().await.unwrap();
@@ -404,7 +411,7 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         );
 
         // A move is neither a registration nor an upgrade in the operator's figures.
-        let figures = server.services.account.figures(3).await.unwrap();
+        let figures = server.services.account.figures(40).await.unwrap();
         let registered: u64 = figures.days.iter().map(|d| d.remote_registrations).sum();
         let upgraded: u64 = figures.days.iter().map(|d| d.remote_upgrades).sum();
         assert_eq!((registered, upgraded), (1, 0));
@@ -418,7 +425,9 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
             .unwrap_err();
         assert_eq!(problem(err), (404, "no-account".to_owned()));
 
-        // The app's passkey: the account moves to a new passkey the same way.
+        // The app's passkey: the account moves to a new passkey the same way (a second after
+        // the last move: a device added in the second a move begins overtakes it).
+        clock.advance(1);
         let res = reqwest::Client::new()
             .post(format!("{}/api/v1/device/passkey-registrations", server.base))
             .json(&json!({
