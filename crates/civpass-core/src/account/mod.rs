@@ -217,9 +217,10 @@ impl AccountService {
     /// Errors: `Unauthenticated`.
     pub async fn session_device(&self, token: &str) -> Result<Device, SessionError> {
         let session = self.app_session(token).await?;
-        self.active_device(session.device_id.as_ref())
-            .await
-            .map_err(|_| SessionError::Unauthenticated)
+        self.active_device(session.device_id.as_ref()).await.map_err(|e| match e {
+            SessionError::UnknownDevice => SessionError::Unauthenticated,
+            other => other,
+        })
     }
 
     pub async fn my_data(&self, token: &str) -> Result<MyData, SessionError> {

@@ -24,6 +24,29 @@ pub(crate) const LINK_PREFIX: &str = "gl_";
 pub(crate) const RECOVERY_PREFIX: &str = "rc_";
 
 impl CounterService {
+    /// The active software device of `account` whose key made `signature` over `message`:
+    /// confirmations that any device of an account may give (not bound to one key).
+    ///
+    /// Errors: `InvalidProof` if none did.
+    async fn signer_of(
+        &self,
+        account: &AccountId,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<Device, CounterError> {
+        self.identity
+            .devices_of(account)
+            .await?
+            .into_iter()
+            .find(|d| {
+                d.revoked_at.is_none()
+                    && d.kind == DeviceKind::Software
+                    && DevicePublicKey::parse(&d.public_key)
+                        .is_ok_and(|k| k.verify(message, signature).is_ok())
+            })
+            .ok_or(CounterError::InvalidProof)
+    }
+
     /// Minors' registrations that wait for this account as their guardian.
     pub(crate) async fn guardian_pending(
         &self,
@@ -80,14 +103,7 @@ impl CounterService {
             .filter(|l| l.approved_at.is_none())
             .ok_or(CounterError::NotPending)?;
         let message = confirm_message(&self.ctx.settings.issuer, id, "guardian_approval");
-        let devices = self.identity.devices_of(&link.guardian_account_id).await?;
-        let signer = devices.into_iter().find(|d| {
-            d.revoked_at.is_none()
-                && d.kind == DeviceKind::Software
-                && DevicePublicKey::parse(&d.public_key)
-                    .is_ok_and(|k| k.verify(&message, signature).is_ok())
-        });
-        let Some(signer) = signer else { return Err(CounterError::InvalidProof) };
+        let signer = self.signer_of(&link.guardian_account_id, &message, signature).await?;
         let link = self.awaiting_link(id, &signer.account_id).await?;
         self.approve(link, &signer).await
     }
@@ -197,14 +213,7 @@ impl CounterService {
         let waiting = self.waiting_move(id).await?;
         let account = waiting.device.account_id.clone();
         let message = confirm_message(&self.ctx.settings.issuer, id, "recovery");
-        let devices = self.identity.devices_of(&account).await?;
-        let signer = devices.into_iter().find(|d| {
-            d.revoked_at.is_none()
-                && d.kind == DeviceKind::Software
-                && DevicePublicKey::parse(&d.public_key)
-                    .is_ok_and(|k| k.verify(&message, signature).is_ok())
-        });
-        let Some(signer) = signer else { return Err(CounterError::InvalidProof) };
+        let signer = self.signer_of(&account, &message, signature).await?;
         self.stop(&waiting, &signer).await
     }
 

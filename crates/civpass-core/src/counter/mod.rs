@@ -315,10 +315,8 @@ fn bound_to_passkey(act: &CounterAct, device: &Device) -> bool {
 /// Under 18 on the Hong Kong date at `now`: a minor registers only in the app, with a guardian
 /// (`identity::guardian`).
 fn is_minor(date_of_birth: &str, now: UnixTime) -> bool {
-    time::Date::parse(date_of_birth, time::macros::format_description!("[year]-[month]-[day]"))
-        .is_ok_and(|dob| {
-            crate::identity::guardian::age_on(dob, now) < crate::identity::guardian::ADULT_AGE
-        })
+    crate::identity::guardian::age_of(date_of_birth, now)
+        .is_some_and(|age| age < crate::identity::guardian::ADULT_AGE)
 }
 
 /// A code as typed or scanned, normalised: capitals, no separators.
@@ -441,6 +439,13 @@ impl CounterService {
         tracing::info!(point_id, "registration point's hours changed");
         point.hours = hours;
         Ok(point)
+    }
+
+    /// One registration point.
+    ///
+    /// Errors: `UnknownPoint`.
+    pub async fn point(&self, point_id: &str) -> Result<RegistrationPoint, CounterError> {
+        self.store.find_point(point_id).await?.ok_or(CounterError::UnknownPoint)
     }
 
     pub async fn list_points(&self) -> Result<Vec<RegistrationPoint>, CounterError> {
@@ -883,11 +888,8 @@ impl CounterService {
         let hkid = HkId::parse(&req.card.id_number)?;
         let name_en = text("the English name", &req.card.name_en, 200)?;
         let dob = req.card.date_of_birth.trim();
-        if time::Date::parse(dob, time::macros::format_description!("[year]-[month]-[day]"))
-            .is_err()
-        {
-            return Err(CounterError::InvalidDateOfBirth);
-        }
+        crate::identity::registration::parse_date_of_birth(dob)
+            .map_err(|_| CounterError::InvalidDateOfBirth)?;
         let hkid_hash = self.identity.hkid_hash(&hkid);
         let check = self
             .identity

@@ -9,7 +9,9 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use crate::identity::IdentityService;
 use crate::identity::hkid::HkId;
 use crate::identity::model::{Account, DeviceKind, GuardianLink, Tier};
-use crate::identity::registration::{EnrolError, Enrolled, VerifiedIdentity, new_device};
+use crate::identity::registration::{
+    EnrolError, Enrolled, VerifiedIdentity, new_device, parse_date_of_birth,
+};
 use crate::kernel::store::StoreError;
 use crate::kernel::{AccountId, Internal, UnixTime};
 
@@ -35,6 +37,11 @@ pub fn age_on(date_of_birth: Date, now: UnixTime) -> i32 {
         age -= 1;
     }
     age
+}
+
+/// `age_on` for a date of birth as stored or typed (`YYYY-MM-DD`); `None` if it is not one.
+pub(crate) fn age_of(date_of_birth: &str, now: UnixTime) -> Option<i32> {
+    parse_date_of_birth(date_of_birth).ok().map(|dob| age_on(dob, now))
 }
 
 impl IdentityService {
@@ -73,11 +80,7 @@ impl IdentityService {
             .map_err(Internal::from)?
             .ok_or(EnrolError::GuardianNotEligible)?;
         let identity = self.open_identity(&account)?;
-        let adult = time::Date::parse(
-            &identity.date_of_birth,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .is_ok_and(|dob| age_on(dob, self.ctx.now()) >= ADULT_AGE);
+        let adult = age_of(&identity.date_of_birth, self.ctx.now()).is_some_and(|a| a >= ADULT_AGE);
         let eligible = adult
             && account.tier == Tier::Plus
             && account.suspended_at.is_none()
@@ -95,12 +98,7 @@ impl IdentityService {
             return Ok(false);
         }
         let identity = self.open_identity(account)?;
-        let minor = time::Date::parse(
-            &identity.date_of_birth,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map_or(true, |dob| age_on(dob, self.ctx.now()) < ADULT_AGE);
-        Ok(minor)
+        Ok(age_of(&identity.date_of_birth, self.ctx.now()).is_none_or(|a| a < ADULT_AGE))
     }
 
     /// A minor whose account still waits registers again (their guardian did not approve in

@@ -2,9 +2,6 @@
 //! check an officer runs on a card, with its outcomes told apart (the officer holds the card),
 //! and the account, vault and evidence records an in-person act creates.
 
-use time::Date;
-use time::macros::format_description;
-
 use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceLevel, EvidenceRecord};
 use crate::identity::hkid::HkId;
@@ -47,7 +44,7 @@ impl IdentityService {
         let Some(person) = self.registry.find_person(hkid).await? else {
             return Ok(RegistryCheck::NoSuchPerson);
         };
-        let dob = Date::parse(date_of_birth.trim(), format_description!("[year]-[month]-[day]"));
+        let dob = crate::identity::registration::parse_date_of_birth(date_of_birth);
         if normalise_name(&person.name_en) != normalise_name(name_en)
             || dob.ok() != Some(person.date_of_birth)
         {

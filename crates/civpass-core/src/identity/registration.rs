@@ -237,7 +237,8 @@ pub(crate) struct VerifiedIdentity {
     pub(crate) guardian: Option<AccountId>,
 }
 
-fn parse_date_of_birth(text: &str) -> Result<Date, EnrolError> {
+/// A date of birth as typed or stored: `YYYY-MM-DD`, spaces around it ignored.
+pub(crate) fn parse_date_of_birth(text: &str) -> Result<Date, EnrolError> {
     Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
         .map_err(|_| EnrolError::InvalidDateOfBirth)
 }

@@ -36,7 +36,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .into_router()
 }
 
-fn session_error(e: SessionError) -> ApiError {
+pub(crate) fn session_error(e: SessionError) -> ApiError {
     let (status, slug, title) = match &e {
         SessionError::UnknownDevice => {
             (StatusCode::FORBIDDEN, "unknown-device", "Unknown or revoked device")

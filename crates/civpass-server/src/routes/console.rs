@@ -636,14 +636,7 @@ async fn set_hours(
 ) -> Result<Response, ApiError> {
     let session = admin_change(&state, &headers, &jar).await?;
     let counter = &state.services.counter;
-    let kind = counter
-        .list_points()
-        .await
-        .map_err(staff_error)?
-        .into_iter()
-        .find(|p| p.id == id)
-        .map(|p| p.kind)
-        .ok_or_else(|| staff_error(CounterError::UnknownPoint))?;
+    let kind = counter.point(&id).await.map_err(staff_error)?.kind;
     let point =
         counter.set_point_hours(&id, hours_of(kind, &body.hours)?).await.map_err(staff_error)?;
     tracing::info!(admin_id = %session.staff.id, point_id = %id, "console: point hours changed");

@@ -258,14 +258,12 @@ async fn session_device(
     state: &AppState,
     bearer: &BearerToken,
 ) -> Result<civpass_core::identity::model::Device, ApiError> {
-    state.services.account.session_device(bearer.or_empty()).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "An app session token is required",
-        )
-        .challenge("Bearer realm=\"civpass-app\"")
-    })
+    state
+        .services
+        .account
+        .session_device(bearer.or_empty())
+        .await
+        .map_err(crate::routes::account::session_error)
 }
 
 #[utoipa::path(
@@ -343,22 +341,8 @@ pub(crate) async fn my_confirm_challenge(
         .start_passkey_confirm(&id, &device)
         .await
         .map_err(counter_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "passkeys-unavailable",
-                "Passkeys need an issuer with a domain name",
-            )
-        })?;
-    Ok((
-        no_store(),
-        Json(DeviceChallenge {
-            ceremony_id: challenge.ceremony_id,
-            passkey: serde_json::to_value(challenge.options).ok(),
-            challenge: None,
-        }),
-    )
-        .into_response())
+        .ok_or_else(passkeys_unavailable)?;
+    Ok(passkey_options(challenge))
 }
 
 #[utoipa::path(
@@ -450,6 +434,22 @@ pub(crate) async fn kiosk_act(
         .into_response())
 }
 
+/// WebAuthn options for the app (`navigator.credentials.create` or `.get`), with the ceremony
+/// that will check the answer.
+fn passkey_options<T: serde::Serialize>(
+    challenge: civpass_core::device::passkey::Challenge<T>,
+) -> Response {
+    (
+        no_store(),
+        Json(DeviceChallenge {
+            ceremony_id: challenge.ceremony_id,
+            passkey: serde_json::to_value(challenge.options).ok(),
+            challenge: None,
+        }),
+    )
+        .into_response()
+}
+
 fn passkeys_unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -477,15 +477,7 @@ pub(crate) async fn start_counter_passkey(
         .await
         .map_err(counter_error)?
         .ok_or_else(passkeys_unavailable)?;
-    Ok((
-        no_store(),
-        Json(DeviceChallenge {
-            ceremony_id: challenge.ceremony_id,
-            passkey: serde_json::to_value(challenge.options).ok(),
-            challenge: None,
-        }),
-    )
-        .into_response())
+    Ok(passkey_options(challenge))
 }
 
 #[utoipa::path(
@@ -572,15 +564,7 @@ pub(crate) async fn new_passkey_challenge(
         .await
         .map_err(counter_error)?
         .ok_or_else(passkeys_unavailable)?;
-    Ok((
-        no_store(),
-        Json(DeviceChallenge {
-            ceremony_id: challenge.ceremony_id,
-            passkey: serde_json::to_value(challenge.options).ok(),
-            challenge: None,
-        }),
-    )
-        .into_response())
+    Ok(passkey_options(challenge))
 }
 
 #[utoipa::path(

@@ -11,7 +11,7 @@ use civpass_testkit::{Options, TestServer, backends, spawn_server_with};
 use civpass_wallet::{Wallet, WalletError};
 
 use crate::counter::{always_open, card};
-use crate::support::{self, AuthRequest, CALLBACK};
+use crate::support;
 
 fn slug(err: &WalletError) -> String {
     match err {
@@ -47,18 +47,7 @@ async fn enrol(server: &TestServer, idx: usize, guardian: Option<&str>) -> Resul
 
 /// Whether a login by `wallet` reaches the service with a code; else the app's problem.
 async fn logs_in(server: &TestServer, wallet: &Wallet) -> Result<(), String> {
-    let (id, _) = server.client(CALLBACK).await;
-    let req = AuthRequest::new(&id, CALLBACK, "openid");
-    let browser = support::browser();
-    let waiting = support::open_login_page(&browser, &server.base, &req.url(&server.base)).await;
-    let view = wallet.fetch(&waiting.link).await.map_err(|e| slug(&e))?;
-    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
-    let verdict = civpass_core::oidc::login::Verdict::Approve;
-    wallet
-        .decide(&waiting.link, &view, verdict, &waiting.match_code, &scopes)
-        .await
-        .map_err(|e| slug(&e))?;
-    let back = support::finish(&browser, &waiting).await;
+    let back = support::try_login(server, wallet).await?;
     support::query(&back, "code").map(|_| ()).ok_or_else(|| "no code".to_owned())
 }
 

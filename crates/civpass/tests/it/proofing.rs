@@ -339,14 +339,7 @@ async fn a_vendors_verdict_counts_only_for_the_check_its_session_was_started_for
 
 /// Whether `wallet` can approve a login (a revoked device cannot).
 async fn approves(server: &TestServer, wallet: &Wallet) -> bool {
-    let (id, _) = server.client(support::CALLBACK).await;
-    let req = support::AuthRequest::new(&id, support::CALLBACK, "openid");
-    let browser = support::browser();
-    let waiting = support::open_login_page(&browser, &server.base, &req.url(&server.base)).await;
-    let Ok(view) = wallet.fetch(&waiting.link).await else { return false };
-    let verdict = civpass_core::oidc::login::Verdict::Approve;
-    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
-    wallet.decide(&waiting.link, &view, verdict, &waiting.match_code, &scopes).await.is_ok()
+    support::try_login(server, wallet).await.is_ok()
 }
 
 #[tokio::test]

@@ -315,3 +315,25 @@ pub(crate) fn serve_binary(
     let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
     (child, base)
 }
+
+/// A login of `wallet` at a new client, approved in the app: where the browser was sent back
+/// to the service, or the problem (its slug) the app's approval was refused with.
+pub(crate) async fn try_login(server: &TestServer, wallet: &Wallet) -> Result<url::Url, String> {
+    let slug = |e: civpass_wallet::WalletError| match e {
+        civpass_wallet::WalletError::Problem(p) => {
+            p.problem_type.rsplit('/').next().unwrap_or("").to_owned()
+        }
+        other => other.to_string(),
+    };
+    let (id, _) = server.client(CALLBACK).await;
+    let req = AuthRequest::new(&id, CALLBACK, "openid");
+    let browser = browser();
+    let waiting = open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+    let view = wallet.fetch(&waiting.link).await.map_err(slug)?;
+    let scopes: Vec<String> = view.scopes.iter().map(|s| s.scope.clone()).collect();
+    wallet
+        .decide(&waiting.link, &view, Verdict::Approve, &waiting.match_code, &scopes)
+        .await
+        .map_err(slug)?;
+    Ok(finish(&browser, &waiting).await)
+}
