@@ -708,7 +708,7 @@ impl IdentityService {
     pub(crate) async fn stop_recovery(&self, device_id: &DeviceId) -> Result<bool, Internal> {
         let stopped = self.store.stop_pending_recovery(device_id, self.ctx.now()).await?;
         if stopped {
-            tracing::warn!(device_id = %device_id, "a waiting move of an account was stopped by one of its devices");
+            tracing::warn!(new_device_id = %device_id, "a waiting move of an account to a new device was stopped by one of its current devices");
         }
         Ok(stopped)
     }

@@ -70,8 +70,9 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         guardian: Option<String>,
         /// The phone holding the account was lost: move the account to this wallet, revoking
-        /// every other device of it. Needs a strong identity check (`--evidence pass` in the
-        /// sandbox; `pass:basic` is refused); without one, go to a registration point.
+        /// every other device of it, a day later unless the old phone stops it. Needs a strong
+        /// identity check (`--evidence pass` in the sandbox; `pass:basic` is refused); at a
+        /// registration point the move is immediate.
         #[arg(long, conflicts_with_all = ["transfer_from", "guardian"])]
         replace_lost_device: bool,
     },
