@@ -536,4 +536,47 @@ pub struct Problem {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For refused input, each refused field with why (an RFC 9457 section 3.2 extension
+    /// member, as in its section 3's example).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One refused field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// The field as the request named it, e.g. `phone_number` or `address.district`.
+    pub pointer: String,
+    pub detail: String,
+}
+
+/// The citizen's e-ME vault: registry-verified identity and stored fields, in display order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VaultView {
+    pub fields: Vec<VaultFieldView>,
+}
+
+/// One field of the e-ME vault.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VaultFieldView {
+    /// The claim it is released as, e.g. `phone_number`, `address#zh-Hant-HK`.
+    pub name: String,
+    /// A string, or for an address an object of its parts as the `address` claim carries them.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// `registry`, `verified` or `self_declared`.
+    pub source: String,
+    /// How a `verified` field was checked: `email_link`, `sms_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// When the value last changed, Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Changes to the e-ME vault, applied together or not at all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct VaultChange {
+    /// Field (or `field.part` of an address) to its new value; `null` deletes it.
+    #[schema(value_type = Object)]
+    pub changes: std::collections::BTreeMap<String, Option<String>>,
 }

@@ -12,6 +12,7 @@ pub mod account;
 pub mod consent;
 pub mod counter;
 pub mod device;
+pub mod eme;
 pub mod identity;
 pub mod kernel;
 pub mod keys;

@@ -10,6 +10,7 @@ use crate::account::AccountService;
 use crate::consent::ConsentService;
 use crate::counter::CounterService;
 use crate::device::DeviceService;
+use crate::eme::EmeService;
 use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
@@ -53,6 +54,7 @@ pub enum NotReady {
 pub struct Platform {
     pub identity: IdentityService,
     pub device: DeviceService,
+    pub eme: EmeService,
     pub consent: ConsentService,
     pub keys: KeyService,
     pub oidc: OidcService,
@@ -118,6 +120,7 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
+        let eme = EmeService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
         let counter = CounterService {
             ctx: ctx.clone(),
             identity: identity.clone(),
@@ -129,11 +132,12 @@ impl Platform {
             identity: identity.clone(),
             device: device.clone(),
             consent: consent.clone(),
+            eme: eme.clone(),
             oidc: oidc.clone(),
             store,
             counter: counter.clone(),
         };
-        Platform { identity, device, consent, keys, oidc, account, counter, ports }
+        Platform { identity, device, eme, consent, keys, oidc, account, counter, ports }
     }
 
     fn rebuilt(mut self, change: impl FnOnce(&mut Ports)) -> Platform {

@@ -5,6 +5,7 @@
 use crate::account::AccountStores;
 use crate::consent::store::ConsentStore;
 use crate::counter::CounterStores;
+use crate::eme::store::EmeStore;
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
@@ -17,6 +18,7 @@ use crate::oidc::OidcStores;
 pub trait Store:
     IdentityStores
     + CounterStores
+    + EmeStore
     + OidcStores
     + AccountStores
     + ConsentStore
@@ -32,6 +34,7 @@ pub trait Store:
 impl<T> Store for T where
     T: IdentityStores
         + CounterStores
+        + EmeStore
         + OidcStores
         + AccountStores
         + ConsentStore
@@ -53,6 +56,7 @@ pub mod ports {
         CounterActStore, CounterTransaction, PendingPasskeyStore, PointStore,
         RegistrationCodeStore, StaffSignInStore, StaffStore,
     };
+    pub use crate::eme::store::EmeStore;
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};

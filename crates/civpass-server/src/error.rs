@@ -94,11 +94,26 @@ pub(crate) struct ApiError {
     pub(crate) retry_after: Option<u64>,
     /// A `WWW-Authenticate` challenge, for a 401 (RFC 9110 section 11.6.1).
     pub(crate) www_authenticate: Option<&'static str>,
+    /// Each refused field of the request, with why.
+    pub(crate) errors: Vec<civpass_api::FieldError>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, slug: &'static str, title: &'static str) -> ApiError {
-        ApiError { status, slug, title, detail: None, retry_after: None, www_authenticate: None }
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: None,
+            retry_after: None,
+            www_authenticate: None,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn errors(mut self, errors: Vec<civpass_api::FieldError>) -> ApiError {
+        self.errors = errors;
+        self
     }
 
     pub(crate) fn detail(mut self, detail: impl Into<String>) -> ApiError {
@@ -137,6 +152,7 @@ impl IntoResponse for ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
+            errors: self.errors,
         };
         let mut res = (self.status, no_store(), Json(problem)).into_response();
         res.headers_mut()

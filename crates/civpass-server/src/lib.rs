@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::counter::router(&state))
         .merge(routes::console::router(&state))
         .merge(routes::account::router(&state))
+        .merge(routes::eme::router(&state))
         .merge(routes::app::router(&state))
         .merge(routes::registration::router(&state))
         .merge(routes::meta::router(&state))

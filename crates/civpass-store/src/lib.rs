@@ -14,6 +14,7 @@ pub mod backup;
 mod consent;
 mod counter;
 mod device;
+mod eme;
 mod identity;
 mod keys;
 mod oidc;
@@ -89,10 +90,10 @@ macro_rules! migrations {
 fn migrator(dialect: Dialect) -> Migrator {
     Migrator::with_migrations(match dialect {
         Dialect::Sqlite => {
-            migrations!("sqlite": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse", 4 "0004_client_metadata", 5 "0005_par", 6 "0006_dpop", 7 "0007_registration", 8 "0008_oidc_requests", 9 "0009_logout", 10 "0010_key_rotation", 11 "0011_sectors", 12 "0012_passkey_credentials", 13 "0013_dpop_code_binding", 14 "0014_logout_outbox", 15 "0015_backfill_credential_ids", 16 "0016_logout_sid", 17 "0017_identity_evidence", 18 "0018_login_context", 19 "0019_pending_caps", 20 "0020_grant_browser", 21 "0021_revoked_access_tokens", 22 "0022_pushed_request_origin", 23 "0023_client_disabled", 24 "0024_outbox", 25 "0025_client_metadata_document", 26 "0026_registration_points", 27 "0027_account_lifecycle", 28 "0028_registry_events", 29 "0029_kiosks", 30 "0030_account_event_order", 31 "0031_counter_acts_by_time", 32 "0032_staff_sign_in", 33 "0033_guardians", 34 "0034_counter_passkeys", 35 "0035_pending_recoveries")
+            migrations!("sqlite": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse", 4 "0004_client_metadata", 5 "0005_par", 6 "0006_dpop", 7 "0007_registration", 8 "0008_oidc_requests", 9 "0009_logout", 10 "0010_key_rotation", 11 "0011_sectors", 12 "0012_passkey_credentials", 13 "0013_dpop_code_binding", 14 "0014_logout_outbox", 15 "0015_backfill_credential_ids", 16 "0016_logout_sid", 17 "0017_identity_evidence", 18 "0018_login_context", 19 "0019_pending_caps", 20 "0020_grant_browser", 21 "0021_revoked_access_tokens", 22 "0022_pushed_request_origin", 23 "0023_client_disabled", 24 "0024_outbox", 25 "0025_client_metadata_document", 26 "0026_registration_points", 27 "0027_account_lifecycle", 28 "0028_registry_events", 29 "0029_kiosks", 30 "0030_account_event_order", 31 "0031_counter_acts_by_time", 32 "0032_staff_sign_in", 33 "0033_guardians", 34 "0034_counter_passkeys", 35 "0035_pending_recoveries", 36 "0036_eme_vaults")
         }
         Dialect::Postgres => {
-            migrations!("postgres": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse", 4 "0004_client_metadata", 5 "0005_par", 6 "0006_dpop", 7 "0007_registration", 8 "0008_oidc_requests", 9 "0009_logout", 10 "0010_key_rotation", 11 "0011_sectors", 12 "0012_passkey_credentials", 13 "0013_dpop_code_binding", 14 "0014_logout_outbox", 15 "0015_backfill_credential_ids", 16 "0016_logout_sid", 17 "0017_identity_evidence", 18 "0018_login_context", 19 "0019_pending_caps", 20 "0020_grant_browser", 21 "0021_revoked_access_tokens", 22 "0022_pushed_request_origin", 23 "0023_client_disabled", 24 "0024_outbox", 25 "0025_client_metadata_document", 26 "0026_registration_points", 27 "0027_account_lifecycle", 28 "0028_registry_events", 29 "0029_kiosks", 30 "0030_account_event_order", 31 "0031_counter_acts_by_time", 32 "0032_staff_sign_in", 33 "0033_guardians", 34 "0034_counter_passkeys", 35 "0035_pending_recoveries")
+            migrations!("postgres": 1 "0001_login_flow", 2 "0002_app", 3 "0003_refresh_reuse", 4 "0004_client_metadata", 5 "0005_par", 6 "0006_dpop", 7 "0007_registration", 8 "0008_oidc_requests", 9 "0009_logout", 10 "0010_key_rotation", 11 "0011_sectors", 12 "0012_passkey_credentials", 13 "0013_dpop_code_binding", 14 "0014_logout_outbox", 15 "0015_backfill_credential_ids", 16 "0016_logout_sid", 17 "0017_identity_evidence", 18 "0018_login_context", 19 "0019_pending_caps", 20 "0020_grant_browser", 21 "0021_revoked_access_tokens", 22 "0022_pushed_request_origin", 23 "0023_client_disabled", 24 "0024_outbox", 25 "0025_client_metadata_document", 26 "0026_registration_points", 27 "0027_account_lifecycle", 28 "0028_registry_events", 29 "0029_kiosks", 30 "0030_account_event_order", 31 "0031_counter_acts_by_time", 32 "0032_staff_sign_in", 33 "0033_guardians", 34 "0034_counter_passkeys", 35 "0035_pending_recoveries", 36 "0036_eme_vaults")
         }
     })
 }

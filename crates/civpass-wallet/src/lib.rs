@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+pub use civpass_api::VaultView as Vault;
 use civpass_api::signing::{
     Verdict, confirm_message, decision_message, enrol_message, id_number_for_signing,
     pending_message, registration_code_message, session_message, transfer_message,
@@ -13,7 +14,7 @@ use civpass_api::{
     HistoryView, IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView,
     MyData, PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
     RegistrationCodeResponse, SessionRequest, SessionResponse, TransferAuthorisation,
-    UpgradeRequest, UpgradeResponse,
+    UpgradeRequest, UpgradeResponse, VaultChange, VaultView,
 };
 use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
@@ -21,6 +22,12 @@ use serde::{Deserialize, Serialize};
 
 fn problem_text(problem: &Problem) -> String {
     let title = problem.title.trim_end_matches('.');
+    // Refused fields, one per line under the title.
+    if !problem.errors.is_empty() {
+        let lines: Vec<String> =
+            problem.errors.iter().map(|e| format!("\n  {}: {}", e.pointer, e.detail)).collect();
+        return format!("{title} (HTTP {}):{}", problem.status, lines.concat());
+    }
     match problem.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         // A detail that repeats the title and goes on says it all, once.
         Some(detail) if detail.to_lowercase().starts_with(&title.to_lowercase()) => {
@@ -523,6 +530,23 @@ impl Wallet {
         no_content(self.http.post(url).bearer_auth(&session.token)).await
     }
 
+    /// The account's e-ME vault.
+    pub async fn vault(&self, session: &SessionResponse) -> Result<VaultView, WalletError> {
+        self.get_me(session, "/eme").await
+    }
+
+    /// Changes the e-ME vault: each field (or `field.part`) to its value, `None` deleting it;
+    /// all or nothing.
+    pub async fn change_vault(
+        &self,
+        session: &SessionResponse,
+        changes: Vec<(String, Option<String>)>,
+    ) -> Result<VaultView, WalletError> {
+        let url = format!("{}/api/v1/device/me/eme", self.file.server);
+        let body = VaultChange { changes: changes.into_iter().collect() };
+        call(self.http.patch(url).bearer_auth(&session.token).json(&body)).await
+    }
+
     /// Unlinks a service: it loses its tokens and the citizen's consent.
     pub async fn unlink(
         &self,
@@ -576,6 +600,7 @@ mod tests {
             title: title.into(),
             status: 409,
             detail: detail.map(str::to_owned),
+            errors: Vec::new(),
         };
         assert_eq!(
             problem_text(&problem(

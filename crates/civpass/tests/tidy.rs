@@ -157,9 +157,9 @@ fn the_migration_directories_hold_the_same_numbered_steps() {
 /// Core's feature slices, lowest first: a slice may use those before it, never those after it
 /// (ARCHITECTURE.md, "Slices"), so there is no circle and a slice can become a crate of its own.
 /// `store` (every port at once) and `platform` (the facade) at the top compose them all.
-const SLICES: [&str; 10] = [
-    "kernel", "identity", "device", "counter", "consent", "keys", "oidc", "account", "store",
-    "platform",
+const SLICES: [&str; 11] = [
+    "kernel", "identity", "eme", "device", "counter", "consent", "keys", "oidc", "account",
+    "store", "platform",
 ];
 
 /// The slice a core source file belongs to: its folder, or its own name at the crate root.

@@ -110,6 +110,7 @@ pub struct AccountService {
     pub(crate) identity: IdentityService,
     pub(crate) device: DeviceService,
     pub(crate) consent: ConsentService,
+    pub(crate) eme: crate::eme::EmeService,
     pub(crate) oidc: OidcService,
     pub(crate) store: Arc<dyn AccountStores>,
     pub(crate) counter: crate::counter::CounterService,
@@ -241,6 +242,29 @@ impl AccountService {
             })
             .collect();
         Ok(MyData { identity, tier: account.tier, registered_at: account.created_at, evidence })
+    }
+
+    /// The citizen's e-ME vault.
+    ///
+    /// Errors: `Unauthenticated`.
+    pub async fn my_vault(&self, token: &str) -> Result<crate::eme::model::Vault, SessionError> {
+        let session = self.app_session(token).await?;
+        Ok(self.eme.vault(&session.account_id).await?)
+    }
+
+    /// Changes the citizen's e-ME vault (`EmeService::change`): all the changes, or none.
+    ///
+    /// Errors: `Ok(Err(_))` for refused values; `Err(Unauthenticated)` without a session.
+    pub async fn change_vault(
+        &self,
+        token: &str,
+        changes: &[crate::eme::Change],
+    ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
+        let session = self.app_session(token).await?;
+        match self.eme.change(&session.account_id, changes).await {
+            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
+            other => Ok(other),
+        }
     }
 
     pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {

@@ -5,6 +5,7 @@ pub(crate) mod app;
 pub(crate) mod console;
 pub(crate) mod counter;
 pub(crate) mod device;
+pub(crate) mod eme;
 pub(crate) mod info;
 pub(crate) mod login;
 pub(crate) mod meta;

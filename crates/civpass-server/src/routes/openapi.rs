@@ -36,6 +36,9 @@ use utoipa::OpenApi;
         crate::routes::account::revoke_device,
         crate::routes::account::history,
         crate::routes::account::upgrade,
+        crate::routes::eme::show,
+        crate::routes::eme::change,
+        crate::routes::eme::remove,
     ),
     modifiers(&AppSessionAuth),
     tags(

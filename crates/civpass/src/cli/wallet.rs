@@ -134,6 +134,11 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         evidence: String,
     },
+    /// The e-ME vault: the data civpass holds for you and can fill forms with.
+    Eme {
+        #[command(subcommand)]
+        command: EmeCommand,
+    },
     /// What happened to this account, where and when.
     History {
         #[command(flatten)]
@@ -150,6 +155,91 @@ pub(crate) enum WalletCommand {
         args: WalletArgs,
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EmeCommand {
+    /// Show every field, its value, where it came from and when it changed.
+    Show {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
+    /// Set fields: FIELD=VALUE, or FIELD.PART=VALUE for a part of an address
+    /// (`address.district="Sha Tin"`, `address#zh-Hant-HK.district=沙田`); all or none.
+    Set {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// FIELD=VALUE pairs, e.g. `phone_number=+85291234567 email=chan@example.hk`.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        assignments: Vec<String>,
+    },
+    /// Delete a field (or FIELD.PART, one part of an address).
+    Delete {
+        #[command(flatten)]
+        args: WalletArgs,
+        field: String,
+    },
+}
+
+/// A vault field's value as one line: an address as its parts.
+fn vault_value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Object(parts) => parts
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn print_vault(vault: &civpass_wallet::Vault, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(vault)?);
+        return Ok(());
+    }
+    for f in &vault.fields {
+        let source = match &f.method {
+            Some(method) => format!("{} by {method}", f.source),
+            None => f.source.clone(),
+        };
+        println!(
+            "{:<28} {}  [{source}, {}]",
+            f.name,
+            vault_value_text(&f.value),
+            crate::iso8601(f.updated_at)
+        );
+    }
+    Ok(())
+}
+
+async fn eme(command: EmeCommand) -> anyhow::Result<()> {
+    match command {
+        EmeCommand::Show { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.vault(&session).await?, args.json)
+        }
+        EmeCommand::Set { args, assignments } => {
+            let changes = assignments
+                .iter()
+                .map(|a| {
+                    a.split_once('=')
+                        .map(|(k, v)| (k.trim().to_owned(), Some(v.to_owned())))
+                        .ok_or_else(|| anyhow::anyhow!("{a:?}: write FIELD=VALUE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.change_vault(&session, changes).await?, args.json)
+        }
+        EmeCommand::Delete { args, field } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.change_vault(&session, vec![(field, None)]).await?, args.json)
+        }
+    }
 }
 
 fn load_wallet(args: &WalletArgs) -> anyhow::Result<Wallet> {
@@ -294,6 +384,7 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        WalletCommand::Eme { command } => eme(command).await,
         WalletCommand::History { args } => {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;

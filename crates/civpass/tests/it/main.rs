@@ -15,6 +15,7 @@ mod contracts;
 mod counter;
 mod dpop;
 mod durability;
+mod eme;
 mod failures;
 mod fapi;
 mod flow;
