@@ -325,6 +325,28 @@ pub struct RequestedScope {
     pub description: String,
     /// Personal data items may be declined; `openid` may not.
     pub optional: bool,
+    /// The service marked a claim of it essential (OIDC Core section 5.5.1): the app marks
+    /// it so; the citizen may still decline it.
+    #[serde(default)]
+    pub essential: bool,
+    /// The claims approving it releases, exactly.
+    #[serde(default)]
+    pub claims: Vec<RequestedClaim>,
+}
+
+/// A claim an approval releases.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequestedClaim {
+    /// e.g. `email`, `address#zh-Hant-HK`.
+    pub name: String,
+    #[serde(default)]
+    pub essential: bool,
+    /// Its value as the service would receive it, when the request was read with the
+    /// account's app session (`Authorization: Bearer`); absent if the citizen has not filled
+    /// the field, in which case nothing is released for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<serde_json::Value>,
 }
 
 /// A login request as the app shows it before the citizen decides.

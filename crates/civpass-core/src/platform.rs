@@ -107,10 +107,12 @@ impl Platform {
             webauthn: crate::device::passkey::relying_party(&ports.settings.issuer),
         };
         let keys = KeyService { ctx: ctx.clone(), ring: ports.keys.clone(), store: store.clone() };
+        let eme = EmeService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
         let oidc = OidcService {
             ctx: ctx.clone(),
             identity: identity.clone(),
             device: device.clone(),
+            eme: eme.clone(),
             store: store.clone(),
             keys: ports.keys.clone(),
             jwks_source: ports.jwks_source.clone(),
@@ -120,7 +122,6 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
-        let eme = EmeService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
         let counter = CounterService {
             ctx: ctx.clone(),
             identity: identity.clone(),

@@ -95,6 +95,8 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         ui_locales: col(row, "ui_locales")?,
         acr_values: get_list("acr_values")?,
         id_token_claims: get_list("id_token_claims")?,
+        claims_filter: get_list("claims_filter")?,
+        essential_claims: get_list("essential_claims")?,
         expected_sub: col(row, "expected_sub")?,
         dpop_jkt: col(row, "dpop_jkt")?,
         failure: row
@@ -125,6 +127,7 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
         revoked_at: col(row, "revoked_at")?,
         dpop_jkt: col(row, "dpop_jkt")?,
         browser_hash: col(row, "browser_hash")?,
+        claims_filter: split(&col::<String>(row, "claims_filter")?),
     })
 }
 

@@ -395,6 +395,18 @@ impl Wallet {
         call(self.http.get(url)).await
     }
 
+    /// Fetches the login request behind a link with the values each requested claim would be
+    /// released with, read with an app session of this wallet's account.
+    pub async fn fetch_with_values(
+        &self,
+        link: &LoginLink,
+    ) -> Result<LoginRequestView, WalletError> {
+        self.check_link(link)?;
+        let session = self.open_session().await?;
+        let url = format!("{}/api/v1/device/login-requests/{}", self.file.server, link.request_id);
+        call(self.http.get(url).bearer_auth(&session.token)).await
+    }
+
     /// The signed decision the app posts: approval (releasing `scopes`, which must include
     /// `openid`) or denial.
     pub fn decision_body(

@@ -267,6 +267,20 @@ impl AccountService {
         }
     }
 
+    /// The values `names` would be released with from the session's account (`EmeService::
+    /// claim_values`), for the app to show before the citizen approves.
+    ///
+    /// Errors: `Unauthenticated`.
+    pub async fn release_preview(
+        &self,
+        token: &str,
+        names: &[&str],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, SessionError> {
+        let session = self.app_session(token).await?;
+        let account = self.identity.account(&session.account_id).await.map_err(Internal::from)?;
+        Ok(self.eme.claim_values(&account, names).await?)
+    }
+
     pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {
         let session = self.app_session(token).await?;
         let consents = self.consent.consents(&session.account_id).await?;

@@ -64,7 +64,68 @@ pub const SCOPES: &[ScopeDef] = &[
         catalog_key: "scope.gender",
         claims: &["gender"],
     },
+    // e-ME fields (OIDC Core section 5.4 for email, phone and address; the rest civpass's).
+    ScopeDef {
+        name: "email",
+        personal: true,
+        description: "Your e-mail address",
+        catalog_key: "scope.email",
+        claims: &["email", "email_verified"],
+    },
+    ScopeDef {
+        name: "phone",
+        personal: true,
+        description: "Your mobile phone number",
+        catalog_key: "scope.phone",
+        claims: &["phone_number", "phone_number_verified"],
+    },
+    ScopeDef {
+        name: "address",
+        personal: true,
+        description: "Your residential address",
+        catalog_key: "scope.address",
+        claims: &["address", "address#zh-Hant-HK"],
+    },
+    ScopeDef {
+        name: "postal_address",
+        personal: true,
+        description: "Your postal address",
+        catalog_key: "scope.postal_address",
+        claims: &["postal_address", "postal_address#zh-Hant-HK"],
+    },
+    ScopeDef {
+        name: "other_phones",
+        personal: true,
+        description: "Your home and office phone numbers",
+        catalog_key: "scope.other_phones",
+        claims: &["home_phone_number", "office_phone_number"],
+    },
+    ScopeDef {
+        name: "title",
+        personal: true,
+        description: "Your title (Mr, Ms, Dr…)",
+        catalog_key: "scope.title",
+        claims: &["title"],
+    },
+    ScopeDef {
+        name: "marital_status",
+        personal: true,
+        description: "Your marital status",
+        catalog_key: "scope.marital_status",
+        claims: &["marital_status"],
+    },
+    ScopeDef {
+        name: "education_level",
+        personal: true,
+        description: "Your education level",
+        catalog_key: "scope.education_level",
+        claims: &["education_level"],
+    },
 ];
+
+/// The scopes whose claims are the registry-verified identity (identity data a service may
+/// also ask for as `verified_claims`); the rest are e-ME fields the citizen keeps.
+const REGISTRY_SCOPES: &[&str] = &["profile", "hkid", "birthdate", "gender"];
 
 /// Every claim, each once, in the scopes' order.
 pub fn catalogue() -> impl Iterator<Item = ClaimDef> {
@@ -73,7 +134,7 @@ pub fn catalogue() -> impl Iterator<Item = ClaimDef> {
             name,
             scope: (scope.name != "openid").then_some(scope.name),
             personal: scope.personal,
-            verified: scope.personal,
+            verified: REGISTRY_SCOPES.contains(&scope.name),
         })
     })
 }
@@ -119,6 +180,22 @@ pub fn description_key(name: &str) -> &'static str {
     scope(name).map_or("scope.unknown", |s| s.catalog_key)
 }
 
+/// The claims released for approved `scopes`: every claim of each, except that a scope some of
+/// whose claims are in `filter` (claims a `claims` request named without the scope itself being
+/// asked for, OIDC Core section 5.5) releases only those.
+pub fn released(scopes: &[String], filter: &[String]) -> Vec<&'static str> {
+    scopes
+        .iter()
+        .filter_map(|s| scope(s))
+        .filter(|s| s.personal)
+        .flat_map(|s| {
+            let named: Vec<&'static str> =
+                s.claims.iter().copied().filter(|c| filter.iter().any(|f| f == c)).collect();
+            if named.is_empty() { s.claims.to_vec() } else { named }
+        })
+        .collect()
+}
+
 /// Splits a space-separated scope string, dropping duplicates and keeping the first order.
 pub fn parse_list(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -147,7 +224,8 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "a claim in two scopes: {names:?}");
         assert_eq!(scope_of_claim("family_name"), Some("profile"));
         assert_eq!(scope_of_claim("sub"), None);
-        assert_eq!(scope_of_claim("email"), None);
+        assert_eq!(scope_of_claim("email"), Some("email"));
+        assert_eq!(scope_of_claim("nickname"), None);
         assert!(is_personal_data("hkid") && !is_personal_data("openid") && !is_personal_data("x"));
         assert_eq!(description_key("gender"), "scope.gender");
         assert_eq!(description_key("nope"), "scope.unknown");

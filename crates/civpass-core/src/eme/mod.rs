@@ -7,7 +7,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::eme::model::{
     Entry, FieldKind, FieldProblem, Source, StoredVault, Vault, VaultEntry, checked_value, field,
@@ -105,6 +105,58 @@ impl EmeService {
             })
             .collect();
         Ok(Vault { entries })
+    }
+
+    /// The values of the claims `names` as released to a service (OIDC Core section 5.1):
+    /// registry fields from the identity, stored fields as kept (an address as the `address`
+    /// claim, `model::address_claim`), `email_verified` and `phone_number_verified` from their
+    /// field's source. A field the citizen has not filled is left out, and so is its
+    /// `_verified` companion.
+    pub async fn claim_values(
+        &self,
+        account: &crate::identity::model::Account,
+        names: &[&str],
+    ) -> Result<Map<String, Value>, Internal> {
+        let mut out = Map::new();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let registry =
+            names.iter().any(|n| field(n).is_some_and(|f| f.kind == FieldKind::Registry));
+        let identity = if registry { Some(self.identity.open_identity(account)?) } else { None };
+        let stored = if names.iter().any(|n| field(n).is_none_or(|f| f.kind != FieldKind::Registry))
+        {
+            self.stored(&account.id).await?.0
+        } else {
+            StoredVault::default()
+        };
+        for name in names {
+            let verified_of = match *name {
+                "email_verified" => Some("email"),
+                "phone_number_verified" => Some("phone_number"),
+                _ => None,
+            };
+            let value = match (verified_of, field(name)) {
+                (Some(of), _) => stored
+                    .fields
+                    .get(of)
+                    .map(|e| Value::Bool(matches!(e.source, Source::Verified { .. }))),
+                (None, Some(def)) => match def.kind {
+                    FieldKind::Registry => identity.as_ref().and_then(|i| registry_value(i, name)),
+                    FieldKind::Address(language) => stored
+                        .fields
+                        .get(def.name)
+                        .and_then(|e| e.value.as_object())
+                        .map(|parts| model::address_claim(parts, language)),
+                    _ => stored.fields.get(def.name).map(|e| e.value.clone()),
+                },
+                (None, None) => None,
+            };
+            if let Some(value) = value {
+                out.insert((*name).to_owned(), value);
+            }
+        }
+        Ok(out)
     }
 
     /// Applies the changes together, or none of them: every refused value is reported at once.

@@ -94,6 +94,8 @@ pub(crate) struct ValidRequest {
     pub(crate) scopes: Vec<String>,
     pub(crate) acr_values: Vec<String>,
     pub(crate) id_token_claims: Vec<String>,
+    pub(crate) claims_filter: Vec<String>,
+    pub(crate) essential_claims: Vec<String>,
     pub(crate) expected_sub: Option<String>,
     pub(crate) dpop_jkt: Option<String>,
 }
@@ -134,6 +136,10 @@ pub(crate) struct ClaimsRequest {
     /// Scopes that release the claims asked for, added to those the citizen is asked about.
     pub(crate) scopes: Vec<String>,
     pub(crate) id_token: Vec<String>,
+    /// Every known claim named (either target), each once, in order.
+    pub(crate) named: Vec<String>,
+    /// The known claims asked for with `"essential": true` (section 5.5.1).
+    pub(crate) essential: Vec<String>,
     /// The values of an essential `acr` request.
     pub(crate) acr: Vec<String>,
     /// A `sub` with a `value`: only that citizen may log in (OIDC Core section 5.5.1).
@@ -175,10 +181,17 @@ pub(crate) fn parse_claims_request(text: &str) -> Option<ClaimsRequest> {
                 }
                 continue;
             }
-            if let Some(scope) = claims::scope_of_claim(claim)
-                && !out.scopes.iter().any(|s| s == scope)
-            {
+            let Some(scope) = claims::scope_of_claim(claim) else { continue };
+            if !out.scopes.iter().any(|s| s == scope) {
                 out.scopes.push(scope.to_owned());
+            }
+            if !out.named.contains(claim) {
+                out.named.push(claim.clone());
+            }
+            if request.get("essential").and_then(|e| e.as_bool()) == Some(true)
+                && !out.essential.contains(claim)
+            {
+                out.essential.push(claim.clone());
             }
             if target == "id_token" && claims::scope_of_claim(claim).is_some() {
                 out.id_token.push(claim.clone());
@@ -235,6 +248,9 @@ pub struct DeviceView {
     /// When and where the request began, for the citizen to recognise it as theirs.
     pub started_at: i64,
     pub context: LoginContext,
+    /// As the login request's (`LoginRequest::claims_filter`).
+    pub claims_filter: Vec<String>,
+    pub essential_claims: Vec<String>,
     /// The app runs in the browser that started the login (same-device login): the matching
     /// code is not needed, because nobody can have relayed the link into this browser.
     pub same_browser: bool,
@@ -423,6 +439,16 @@ impl OidcService {
                 "claims must be a JSON object of userinfo and id_token claim requests",
             ))?,
         };
+        // A claim named in the claims request whose scope was not asked for releases alone,
+        // not with the rest of its scope (`claims::released`).
+        let claims_filter: Vec<String> = claims
+            .named
+            .iter()
+            .filter(|c| {
+                claims::scope_of_claim(c).is_some_and(|s| !requested.iter().any(|r| r == s))
+            })
+            .cloned()
+            .collect();
         for scope in &claims.scopes {
             if !requested.contains(scope) {
                 requested.push(scope.clone());
@@ -543,6 +569,8 @@ impl OidcService {
             scopes: requested,
             acr_values,
             id_token_claims: claims.id_token,
+            claims_filter,
+            essential_claims: claims.essential,
             expected_sub,
             dpop_jkt: params.dpop_jkt.clone(),
         })
@@ -573,6 +601,7 @@ impl OidcService {
             (valid.client, valid.redirect_uri, valid.code_challenge, valid.scopes);
         let (acr_values, id_token_claims, expected_sub, dpop_jkt) =
             (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
+        let (claims_filter, essential_claims) = (valid.claims_filter, valid.essential_claims);
         let params = &params;
 
         let now = self.ctx.now();
@@ -613,6 +642,8 @@ impl OidcService {
             ui_locales: params.ui_locales.clone().filter(|l| l.len() <= 100),
             acr_values,
             id_token_claims,
+            claims_filter,
+            essential_claims,
             expected_sub,
             failure: None,
             dpop_jkt,
@@ -859,6 +890,8 @@ impl OidcService {
             scopes: request.scopes,
             challenge: request.challenge,
             expires_at: request.expires_at,
+            claims_filter: request.claims_filter,
+            essential_claims: request.essential_claims,
         })
     }
 

@@ -71,6 +71,8 @@ pub struct OidcService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) device: DeviceService,
+    /// The e-ME vault, whose fields are released as claims.
+    pub(crate) eme: crate::eme::EmeService,
     pub(crate) store: Arc<dyn OidcStores>,
     /// The signing keys, to sign and verify tokens (the keys slice manages them).
     pub(crate) keys: Arc<KeyRing>,

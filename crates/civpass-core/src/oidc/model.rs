@@ -262,6 +262,12 @@ pub struct LoginRequest {
     pub acr_values: Vec<String>,
     /// Claims the claims request asks for in the ID token.
     pub id_token_claims: Vec<String>,
+    /// Claims a `claims` request named without their scope being asked for: of such a scope,
+    /// only these are released (`consent::claims::released`).
+    pub claims_filter: Vec<String>,
+    /// Claims the `claims` request marked essential, for the app to mark (OIDC Core section
+    /// 5.5.1); the citizen may still refuse them.
+    pub essential_claims: Vec<String>,
     /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
     pub expected_sub: Option<String>,
     /// Why the request ended without approval, once it did.
@@ -443,6 +449,8 @@ pub struct Grant {
     pub client_id: ClientId,
     pub login_request_id: LoginRequestId,
     pub scopes: Vec<String>,
+    /// As the login request's: what of `scopes` is released (`consent::claims::released`).
+    pub claims_filter: Vec<String>,
     pub auth_time: UnixTime,
     pub acr: String,
     pub amr: Vec<String>,

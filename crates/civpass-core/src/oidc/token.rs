@@ -24,31 +24,6 @@ struct IdTokenExtras<'a> {
     claims: Map<String, Value>,
 }
 
-/// The claims the scopes release (OIDC Core section 5.4, and `hkid` of ours).
-fn identity_claims(
-    identity: &crate::identity::model::Identity,
-    scopes: &[String],
-) -> Map<String, Value> {
-    let (family, given) = identity.name_en.split_once(' ').unwrap_or((&identity.name_en, ""));
-    let value = |claim: &str| -> Option<Value> {
-        Some(match claim {
-            "name" => json!(identity.name_en),
-            "family_name" => json!(family),
-            "given_name" => json!(given),
-            "name#zh-Hant-HK" => json!(identity.name_zh),
-            "hkid" => json!(identity.hkid),
-            "birthdate" => json!(identity.date_of_birth),
-            "gender" => json!(identity.gender.as_str()),
-            _ => return None,
-        })
-    };
-    let released = scopes.iter().filter_map(|s| claims::scope(s)).filter(|s| s.personal);
-    released
-        .flat_map(|s| s.claims.iter())
-        .filter_map(|claim| value(claim).map(|v| ((*claim).to_owned(), v)))
-        .collect()
-}
-
 /// RFC 7662 section 2.2 for an active access token (RFC 9449 section 6.2: a bound one is of
 /// type DPoP and shows its key).
 fn access_introspection(claims: &AccessClaims) -> Map<String, Value> {
@@ -235,6 +210,7 @@ impl OidcService {
             client_id: client.id.clone(),
             login_request_id: request.id.clone(),
             scopes: request.approved_scopes.clone(),
+            claims_filter: request.claims_filter.clone(),
             auth_time,
             acr: account.tier.as_str().to_owned(),
             amr: request.amr.clone(),
@@ -246,12 +222,11 @@ impl OidcService {
             browser_hash: Some(request.browser_hash.clone()),
         };
         // Claims the claims request asked for in the ID token, if the citizen released them.
-        let extra = if request.id_token_claims.is_empty() {
-            Map::new()
-        } else {
-            let all = identity_claims(&self.identity.open_identity(&account)?, &grant.scopes);
-            all.into_iter().filter(|(name, _)| request.id_token_claims.contains(name)).collect()
-        };
+        let wanted: Vec<&str> = claims::released(&grant.scopes, &grant.claims_filter)
+            .into_iter()
+            .filter(|name| request.id_token_claims.iter().any(|c| c == name))
+            .collect();
+        let extra = self.eme.claim_values(&account, &wanted).await?;
         let mut released = vec!["sub".to_owned()];
         released.extend(extra.keys().cloned());
         let release = self.release(&grant, ReleaseChannel::IdToken, released);
@@ -787,13 +762,13 @@ impl OidcService {
             return Err(UserInfoError::InvalidToken);
         }
         let account = self.identity.account(&grant.account_id).await.map_err(Internal::from)?;
-        let identity = self.identity.open_identity(&account)?;
         // The token's scope: the grant's, or fewer if a refresh narrowed it (RFC 6749 section 6).
         let token_scopes: Vec<String> = claims::parse_list(&claims.scope)
             .into_iter()
             .filter(|s| grant.scopes.contains(s))
             .collect();
-        let mut out = identity_claims(&identity, &token_scopes);
+        let names = claims::released(&token_scopes, &grant.claims_filter);
+        let mut out = self.eme.claim_values(&account, &names).await?;
         // The token's own subject: computed for the client's sector when it was issued.
         out.insert("sub".into(), json!(claims.sub));
         let release = self.release(&grant, ReleaseChannel::UserInfo, out.keys().cloned().collect());

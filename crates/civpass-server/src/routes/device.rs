@@ -10,7 +10,7 @@ use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest,
     DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, IdentityCheckRequest,
     IdentityCheckResponse, LoginContextView, LoginRequestView, PasskeyRegistrationChallenge,
-    PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedScope,
+    PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedClaim, RequestedScope,
 };
 use civpass_core::consent::claims;
 use civpass_core::device::passkey::{AssertionOptions, Challenge, DeviceProof};
@@ -25,7 +25,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::AppState;
 use crate::error::{ApiError, no_store};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, BearerToken};
 use crate::limits::{self, Routes};
 use crate::routes::oidc::browser_id;
 
@@ -388,25 +388,49 @@ fn device_error(e: DeviceError) -> ApiError {
 pub(crate) async fn view(
     State(state): State<AppState>,
     jar: CookieJar,
+    bearer: BearerToken,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let browser = browser_id(&state, &jar);
     let v = state.services.oidc.device_view(&id, browser.as_deref()).await.map_err(device_error)?;
+    let released = |scope: &String| claims::released(std::slice::from_ref(scope), &v.claims_filter);
+    // With the account's app session, the values each claim would be released with.
+    let values = match &bearer.0 {
+        None => serde_json::Map::new(),
+        Some(token) => {
+            let names: Vec<&str> = v.scopes.iter().flat_map(released).collect();
+            state
+                .services
+                .account
+                .release_preview(token, &names)
+                .await
+                .map_err(crate::routes::account::session_error)?
+        }
+    };
+    let requested = |scope: &String| {
+        let claims: Vec<RequestedClaim> = released(scope)
+            .into_iter()
+            .map(|name| RequestedClaim {
+                name: name.to_owned(),
+                essential: v.essential_claims.iter().any(|e| e == name),
+                value: values.get(name).cloned(),
+            })
+            .collect();
+        RequestedScope {
+            scope: scope.clone(),
+            description: claims::describe(scope).to_owned(),
+            optional: claims::is_personal_data(scope),
+            essential: claims.iter().any(|c| c.essential),
+            claims,
+        }
+    };
     Ok((
         no_store(),
         Json(LoginRequestView {
             request_id: v.request_id,
             client_id: v.client_id,
             client_name: v.client_name,
-            scopes: v
-                .scopes
-                .iter()
-                .map(|s| RequestedScope {
-                    scope: s.clone(),
-                    description: claims::describe(s).to_owned(),
-                    optional: claims::is_personal_data(s),
-                })
-                .collect(),
+            scopes: v.scopes.iter().map(requested).collect(),
             challenge: v.challenge,
             expires_at: v.expires_at,
             match_code_required: !v.same_browser,

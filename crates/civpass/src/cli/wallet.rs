@@ -491,7 +491,7 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 ),
             };
             // `fetch` refuses a link to another platform before it sends anything.
-            let view = wallet.fetch(&link).await?;
+            let view = wallet.fetch_with_values(&link).await?;
             if !args.json {
                 let context = &view.context;
                 let place = context.place.as_deref().unwrap_or("an unknown place");
@@ -503,11 +503,27 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                 );
                 println!("{} ({}) asks to log you in and for:", view.client_name, view.client_id);
                 for item in &view.scopes {
-                    println!(
-                        "  - {}{}",
-                        item.description,
-                        if item.optional { "" } else { " (required)" }
-                    );
+                    let mark = match (item.optional, item.essential) {
+                        (false, _) => " (required)",
+                        (true, true) => " (essential for the service)",
+                        (true, false) => "",
+                    };
+                    println!("  - {}{mark} [{}]", item.description, item.scope);
+                    for claim in &item.claims {
+                        let value = claim.value.as_ref().map_or(
+                            "(not in your e-ME; not released)".to_owned(),
+                            |v| match v {
+                                serde_json::Value::String(s) => s.clone(),
+                                serde_json::Value::Object(o) => o
+                                    .get("formatted")
+                                    .and_then(|f| f.as_str())
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                                other => other.to_string(),
+                            },
+                        );
+                        println!("      {}: {value}", claim.name);
+                    }
                 }
             }
             let verdict = if deny { Verdict::Deny } else { Verdict::Approve };

@@ -156,3 +156,253 @@ async fn changes_from_two_devices_at_once_are_all_kept() {
         }
     }
 }
+
+/// A citizen with a filled vault: mobile (verified or not), e-mail, an English address; no
+/// Chinese address, no postal address.
+async fn filled(server: &civpass_testkit::TestServer, idx: usize) -> civpass_wallet::Wallet {
+    let wallet = server.enrolled_wallet(idx).await;
+    let session = wallet.open_session().await.unwrap();
+    wallet
+        .change_vault(
+            &session,
+            change(&[
+                ("phone_number", Some("+85261234567")),
+                ("email", Some("tester@example.hk")),
+                ("title", Some("Mr")),
+                ("address.building", Some("Harmony Court")),
+                ("address.district", Some("Sha Tin")),
+            ]),
+        )
+        .await
+        .unwrap();
+    wallet
+}
+
+/// One login asking `scope` and `claims`, approved for `approve` (None: everything asked);
+/// returns the app's view, the ID token's claims and UserInfo's answer.
+async fn login_for(
+    server: &civpass_testkit::TestServer,
+    client: (&str, &str),
+    wallet: &civpass_wallet::Wallet,
+    scope: &str,
+    claims: Option<&str>,
+    approve: Option<&[&str]>,
+) -> (civpass_api::LoginRequestView, Value, Value) {
+    use crate::support::{self, AuthRequest, CALLBACK};
+    let req = AuthRequest::new(client.0, CALLBACK, scope);
+    let url = match claims {
+        Some(c) => crate::oidc_params::with(&req, server, &[("claims", c)]),
+        None => req.url(&server.base),
+    };
+    let browser = support::browser();
+    let waiting = support::open_login_page(&browser, &server.base, &url).await;
+    let view = wallet.fetch_with_values(&waiting.link).await.unwrap();
+    let scopes: Vec<String> = view
+        .scopes
+        .iter()
+        .map(|s| s.scope.clone())
+        .filter(|s| approve.is_none_or(|a| s == "openid" || a.contains(&s.as_str())))
+        .collect();
+    wallet
+        .decide(
+            &waiting.link,
+            &view,
+            civpass_core::oidc::login::Verdict::Approve,
+            &waiting.match_code,
+            &scopes,
+        )
+        .await
+        .unwrap();
+    let back = support::finish(&browser, &waiting).await;
+    let code = support::query(&back, "code").unwrap();
+    let (_, tokens) = support::redeem(&server.base, client, &req, &code).await;
+    let id_token = crate::oidc_params::id_token_claims(tokens["id_token"].as_str().unwrap());
+    let (_, userinfo) =
+        support::userinfo(&server.base, tokens["access_token"].as_str().unwrap()).await;
+    (view, id_token, userinfo)
+}
+
+fn keys(value: &Value) -> Vec<String> {
+    let mut k: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test]
+async fn a_service_gets_the_e_me_fields_it_asked_for_and_the_citizen_approved_and_no_more() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(crate::support::CALLBACK).await;
+        let wallet = filled(&server, 5).await;
+        let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"given_name":null,"address#zh-Hant-HK":null}}"#;
+        let (view, id_token, userinfo) = login_for(
+            &server,
+            (&id, &secret),
+            &wallet,
+            "openid email phone address",
+            Some(claims),
+            Some(&["email", "address", "profile"]),
+        )
+        .await;
+
+        // What the app was shown: each scope's claims exactly, essential ones marked, values.
+        let shown = |scope: &str| view.scopes.iter().find(|s| s.scope == scope).unwrap();
+        assert!(shown("email").essential && !shown("phone").essential);
+        let names =
+            |scope: &str| shown(scope).claims.iter().map(|c| c.name.as_str()).collect::<Vec<_>>();
+        assert_eq!(names("profile"), ["given_name"], "a claim asked alone is shown alone");
+        assert_eq!(names("email"), ["email", "email_verified"]);
+        assert_eq!(shown("email").claims[0].value, Some(json!("tester@example.hk")));
+        assert_eq!(shown("email").claims[1].value, Some(json!(false)));
+        assert_eq!(shown("phone").claims[0].value, Some(json!("+85261234567")));
+        let address = shown("address").claims[0].value.clone().unwrap();
+        assert_eq!(address["formatted"], "Harmony Court, Sha Tin, New Territories, Hong Kong");
+        assert_eq!(address["locality"], "Sha Tin");
+        assert!(shown("address").claims[1].value.is_none(), "no Chinese address filled");
+
+        // Released: approved scopes' claims, the profile only as asked, nothing of phone.
+        let (family, given) =
+            server.person(5).1.split_once(' ').map(|(f, g)| (f.to_owned(), g.to_owned())).unwrap();
+        assert_eq!(keys(&userinfo), ["address", "email", "email_verified", "given_name", "sub"]);
+        assert_eq!(userinfo["given_name"], json!(given));
+        assert!(!userinfo.to_string().contains(&family), "the family name was not asked for");
+        assert_eq!(id_token["email"], "tester@example.hk");
+        assert!(id_token.get("phone_number").is_none() && id_token.get("email_verified").is_none());
+
+        // The citizen's record: the ID token's and UserInfo's releases, each as it was.
+        let session = wallet.open_session().await.unwrap();
+        let services = wallet.services(&session).await.unwrap();
+        let releases = &services[0].releases;
+        let mut recorded: Vec<Vec<String>> = releases
+            .iter()
+            .map(|r| {
+                let mut c = r.claims.clone();
+                c.sort_unstable();
+                c
+            })
+            .collect();
+        recorded.sort();
+        assert_eq!(recorded, [keys(&userinfo), vec!["email".to_owned(), "sub".to_owned()]]);
+    }
+}
+
+/// One random login: the scope parameter's extra scopes, the claims request's entries (claim,
+/// for the ID token rather than UserInfo, essential), and the scopes the citizen approves.
+#[derive(Debug, Clone)]
+struct Case {
+    scopes: Vec<&'static str>,
+    named: Vec<(&'static str, bool, bool)>,
+    approve: Vec<&'static str>,
+}
+
+fn cases(n: usize) -> Vec<Case> {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    const SCOPES: &[&str] =
+        &["profile", "hkid", "email", "phone", "address", "title", "other_phones"];
+    const CLAIMS: &[&str] = &[
+        "given_name",
+        "family_name",
+        "email",
+        "email_verified",
+        "phone_number",
+        "address",
+        "title",
+        "home_phone_number",
+        "birthdate",
+        "address#zh-Hant-HK",
+    ];
+    let strategy = (
+        proptest::sample::subsequence(SCOPES, 0..=SCOPES.len()),
+        proptest::sample::subsequence(CLAIMS, 0..=4).prop_flat_map(|c| {
+            let n = c.len();
+            (Just(c), proptest::collection::vec((any::<bool>(), any::<bool>()), n))
+        }),
+        proptest::sample::subsequence(
+            &["profile", "hkid", "email", "phone", "address", "title", "other_phones", "birthdate"]
+                [..],
+            0..=8,
+        ),
+    );
+    let mut runner = proptest::test_runner::TestRunner::default();
+    (0..n)
+        .map(|_| {
+            let (scopes, (claims, flags), approve) =
+                strategy.new_tree(&mut runner).unwrap().current();
+            let named = claims.into_iter().zip(flags).map(|(c, (id, e))| (c, id, e)).collect();
+            Case { scopes, named, approve }
+        })
+        .collect()
+}
+
+/// The property: whatever a service asks (scopes, a claims request) and whatever the citizen
+/// approves, the service receives exactly the claims the app showed for the approved scopes
+/// (those with a value), with the values shown; each claim released is of an approved scope
+/// and was asked for (its scope, or itself by name); the ID token carries only those asked for
+/// it; and the citizen's record holds each release once, as it was.
+#[tokio::test]
+async fn release_is_exactly_what_was_shown_and_approved_over_random_requests() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(crate::support::CALLBACK).await;
+        let wallet = filled(&server, 6).await;
+        for case in cases(12) {
+            let scope = std::iter::once("openid")
+                .chain(case.scopes.iter().copied())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut request = serde_json::Map::new();
+            for (claim, id_token, essential) in &case.named {
+                let target = if *id_token { "id_token" } else { "userinfo" };
+                let entry = request.entry(target).or_insert_with(|| json!({}));
+                entry[claim] = if *essential { json!({"essential": true}) } else { Value::Null };
+            }
+            let claims = (!request.is_empty()).then(|| Value::Object(request).to_string());
+            let (view, id_token, userinfo) = login_for(
+                &server,
+                (&id, &secret),
+                &wallet,
+                &scope,
+                claims.as_deref(),
+                Some(&case.approve),
+            )
+            .await;
+            let approved: Vec<&civpass_api::RequestedScope> = view
+                .scopes
+                .iter()
+                .filter(|s| s.scope != "openid" && case.approve.contains(&s.scope.as_str()))
+                .collect();
+            let mut expected: Vec<String> = approved
+                .iter()
+                .flat_map(|s| s.claims.iter().filter(|c| c.value.is_some()).map(|c| c.name.clone()))
+                .collect();
+            expected.push("sub".into());
+            expected.sort_unstable();
+            assert_eq!(keys(&userinfo), expected, "{case:?}");
+            for s in &approved {
+                for c in s.claims.iter().filter(|c| c.value.is_some()) {
+                    assert_eq!(Some(&userinfo[&c.name]), c.value.as_ref(), "{case:?}");
+                    let asked = case.scopes.contains(&s.scope.as_str())
+                        || case.named.iter().any(|(n, _, _)| *n == c.name);
+                    assert!(asked, "{} was released unasked: {case:?}", c.name);
+                }
+            }
+            let for_id_token: Vec<&str> =
+                case.named.iter().filter(|(_, id, _)| *id).map(|(n, _, _)| *n).collect();
+            let personal: Vec<String> = keys(&id_token)
+                .into_iter()
+                .filter(|k| {
+                    civpass_core::consent::claims::all_claims().contains(&k.as_str()) && k != "sub"
+                })
+                .collect();
+            let mut want_id: Vec<String> =
+                expected.iter().filter(|c| for_id_token.contains(&c.as_str())).cloned().collect();
+            want_id.sort_unstable();
+            assert_eq!(personal, want_id, "{case:?}");
+        }
+        // Every release once: one per ID token and one per UserInfo call, 12 logins.
+        let session = wallet.open_session().await.unwrap();
+        let services = wallet.services(&session).await.unwrap();
+        assert_eq!(services[0].releases.len(), 24);
+    }
+}
