@@ -97,6 +97,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         id_token_claims: get_list("id_token_claims")?,
         claims_filter: get_list("claims_filter")?,
         essential_claims: get_list("essential_claims")?,
+        verified_claims: get_list("verified_claims")?,
         expected_sub: col(row, "expected_sub")?,
         dpop_jkt: col(row, "dpop_jkt")?,
         failure: row
@@ -128,6 +129,7 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
         dpop_jkt: col(row, "dpop_jkt")?,
         browser_hash: col(row, "browser_hash")?,
         claims_filter: split(&col::<String>(row, "claims_filter")?),
+        verified_claims: split(&col::<String>(row, "verified_claims")?),
     })
 }
 

@@ -96,6 +96,7 @@ pub(crate) struct ValidRequest {
     pub(crate) id_token_claims: Vec<String>,
     pub(crate) claims_filter: Vec<String>,
     pub(crate) essential_claims: Vec<String>,
+    pub(crate) verified_claims: Vec<String>,
     pub(crate) expected_sub: Option<String>,
     pub(crate) dpop_jkt: Option<String>,
 }
@@ -140,6 +141,8 @@ pub(crate) struct ClaimsRequest {
     pub(crate) named: Vec<String>,
     /// The known claims asked for with `"essential": true` (section 5.5.1).
     pub(crate) essential: Vec<String>,
+    /// Claims asked for as `verified_claims` (OIDC4IDA section 6), as `target:name`.
+    pub(crate) verified: Vec<String>,
     /// The values of an essential `acr` request.
     pub(crate) acr: Vec<String>,
     /// A `sub` with a `value`: only that citizen may log in (OIDC Core section 5.5.1).
@@ -156,6 +159,20 @@ pub(crate) fn parse_claims_request(text: &str) -> Option<ClaimsRequest> {
             continue;
         }
         for (claim, request) in members.as_object()? {
+            if claim == "verified_claims" {
+                let (names, _) = super::assurance::parse_request(request)?;
+                for name in names {
+                    let scope = claims::scope_of_claim(&name)?;
+                    if !out.scopes.iter().any(|s| s == scope) {
+                        out.scopes.push(scope.to_owned());
+                    }
+                    let entry = format!("{target}:{name}");
+                    if !out.verified.contains(&entry) {
+                        out.verified.push(entry);
+                    }
+                }
+                continue;
+            }
             if !(request.is_null() || request.is_object()) {
                 return None;
             }
@@ -441,14 +458,28 @@ impl OidcService {
         };
         // A claim named in the claims request whose scope was not asked for releases alone,
         // not with the rest of its scope (`claims::released`).
-        let claims_filter: Vec<String> = claims
-            .named
+        let unasked_scope = |c: &String| {
+            claims::scope_of_claim(c).is_some_and(|s| !requested.iter().any(|r| r == s))
+        };
+        let verified_names: Vec<String> = claims
+            .verified
             .iter()
-            .filter(|c| {
-                claims::scope_of_claim(c).is_some_and(|s| !requested.iter().any(|r| r == s))
-            })
-            .cloned()
+            .filter_map(|v| v.split_once(':'))
+            .map(|(_, n)| n.to_owned())
             .collect();
+        let mut claims_filter: Vec<String> =
+            claims.named.iter().filter(|c| unasked_scope(c)).cloned().collect();
+        // A claim asked for only as verified is released only inside `verified_claims`.
+        let mut verified_claims = claims.verified.clone();
+        for name in verified_names.iter().filter(|c| unasked_scope(c)) {
+            if !claims_filter.contains(name) {
+                claims_filter.push(name.clone());
+            }
+            let only = format!("only:{name}");
+            if !claims.named.contains(name) && !verified_claims.contains(&only) {
+                verified_claims.push(only);
+            }
+        }
         for scope in &claims.scopes {
             if !requested.contains(scope) {
                 requested.push(scope.clone());
@@ -571,6 +602,7 @@ impl OidcService {
             id_token_claims: claims.id_token,
             claims_filter,
             essential_claims: claims.essential,
+            verified_claims,
             expected_sub,
             dpop_jkt: params.dpop_jkt.clone(),
         })
@@ -602,6 +634,7 @@ impl OidcService {
         let (acr_values, id_token_claims, expected_sub, dpop_jkt) =
             (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
         let (claims_filter, essential_claims) = (valid.claims_filter, valid.essential_claims);
+        let verified_claims = valid.verified_claims;
         let params = &params;
 
         let now = self.ctx.now();
@@ -644,6 +677,7 @@ impl OidcService {
             id_token_claims,
             claims_filter,
             essential_claims,
+            verified_claims,
             expected_sub,
             failure: None,
             dpop_jkt,

@@ -2,6 +2,7 @@
 //! (pushed and signed), login requests, DPoP, codes and tokens, UserInfo, dynamic registration,
 //! and logout.
 
+pub mod assurance;
 pub mod clients;
 pub mod dpop;
 pub mod endpoints;

@@ -268,6 +268,9 @@ pub struct LoginRequest {
     /// Claims the `claims` request marked essential, for the app to mark (OIDC Core section
     /// 5.5.1); the citizen may still refuse them.
     pub essential_claims: Vec<String>,
+    /// Claims asked for as OIDC4IDA `verified_claims`: `userinfo:NAME` and `id_token:NAME`,
+    /// and `only:NAME` for one released only inside `verified_claims` (`oidc::assurance`).
+    pub verified_claims: Vec<String>,
     /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
     pub expected_sub: Option<String>,
     /// Why the request ended without approval, once it did.
@@ -451,6 +454,8 @@ pub struct Grant {
     pub scopes: Vec<String>,
     /// As the login request's: what of `scopes` is released (`consent::claims::released`).
     pub claims_filter: Vec<String>,
+    /// As the login request's.
+    pub verified_claims: Vec<String>,
     pub auth_time: UnixTime,
     pub acr: String,
     pub amr: Vec<String>,

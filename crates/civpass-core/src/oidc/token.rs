@@ -11,6 +11,7 @@ use crate::consent::model::{Release, ReleaseChannel};
 use crate::kernel::store::transact;
 use crate::kernel::{Internal, telemetry};
 use crate::oidc::OidcService;
+use crate::oidc::assurance;
 use crate::oidc::dpop::{DpopError, DpopRequest};
 use crate::oidc::endpoints;
 use crate::oidc::logout::per_session;
@@ -22,6 +23,19 @@ use crate::oidc::store::Redemption;
 struct IdTokenExtras<'a> {
     nonce: Option<&'a str>,
     claims: Map<String, Value>,
+}
+
+/// The names a release record lists for `claims`: each claim, and each claim inside
+/// `verified_claims` as `verified_claims/NAME`.
+fn release_names(claims: &Map<String, Value>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, value) in claims {
+        match value.get("claims").and_then(Value::as_object).filter(|_| name == "verified_claims") {
+            Some(inner) => names.extend(inner.keys().map(|k| format!("verified_claims/{k}"))),
+            None => names.push(name.clone()),
+        }
+    }
+    names
 }
 
 /// RFC 7662 section 2.2 for an active access token (RFC 9449 section 6.2: a bound one is of
@@ -211,6 +225,7 @@ impl OidcService {
             login_request_id: request.id.clone(),
             scopes: request.approved_scopes.clone(),
             claims_filter: request.claims_filter.clone(),
+            verified_claims: request.verified_claims.clone(),
             auth_time,
             acr: account.tier.as_str().to_owned(),
             amr: request.amr.clone(),
@@ -222,13 +237,18 @@ impl OidcService {
             browser_hash: Some(request.browser_hash.clone()),
         };
         // Claims the claims request asked for in the ID token, if the citizen released them.
-        let wanted: Vec<&str> = claims::released(&grant.scopes, &grant.claims_filter)
-            .into_iter()
-            .filter(|name| request.id_token_claims.iter().any(|c| c == name))
-            .collect();
-        let extra = self.eme.claim_values(&account, &wanted).await?;
+        let names = claims::released(&grant.scopes, &grant.claims_filter);
+        let extra = self
+            .released_claims(
+                &account,
+                &names,
+                &grant.verified_claims,
+                "id_token",
+                Some(&request.id_token_claims),
+            )
+            .await?;
         let mut released = vec!["sub".to_owned()];
-        released.extend(extra.keys().cloned());
+        released.extend(release_names(&extra));
         let release = self.release(&grant, ReleaseChannel::IdToken, released);
         // The code, the grant it produces and what its ID token releases, together; a
         // replayed code revokes what it produced (RFC 6749 section 4.1.2) in the same breath.
@@ -768,18 +788,68 @@ impl OidcService {
             .filter(|s| grant.scopes.contains(s))
             .collect();
         let names = claims::released(&token_scopes, &grant.claims_filter);
-        let mut out = self.eme.claim_values(&account, &names).await?;
+        let mut out = self
+            .released_claims(&account, &names, &grant.verified_claims, "userinfo", None)
+            .await?;
         // The token's own subject: computed for the client's sector when it was issued.
         out.insert("sub".into(), json!(claims.sub));
-        let release = self.release(&grant, ReleaseChannel::UserInfo, out.keys().cloned().collect());
+        let release = self.release(&grant, ReleaseChannel::UserInfo, release_names(&out));
         self.store.insert_release(&release).await.map_err(Internal::from)?;
+        Ok(out)
+    }
+
+    /// The claims released through `target` (`userinfo` or `id_token`) of the approved `names`:
+    /// plain claims (only those in `plain_only` if given, the ID token's asked-for ones), but
+    /// not those asked for only as verified; and those the claims request asked for as
+    /// `verified_claims` for this target, in that element (`assurance`), resting on the
+    /// account's identity checks.
+    async fn released_claims(
+        &self,
+        account: &crate::identity::model::Account,
+        names: &[&'static str],
+        verified: &[String],
+        target: &str,
+        plain_only: Option<&[String]>,
+    ) -> Result<Map<String, Value>, Internal> {
+        let only: Vec<&str> = verified.iter().filter_map(|v| v.strip_prefix("only:")).collect();
+        let asked: Vec<&str> = verified
+            .iter()
+            .filter_map(|v| v.split_once(':').filter(|(t, _)| *t == target).map(|(_, n)| n))
+            .collect();
+        let plain: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !only.contains(n))
+            .filter(|n| plain_only.is_none_or(|p| p.iter().any(|c| c == n)))
+            .collect();
+        let in_verified: Vec<&str> = names.iter().copied().filter(|n| asked.contains(n)).collect();
+        let mut wanted = plain.clone();
+        wanted.extend(in_verified.iter().filter(|n| !plain.contains(n)));
+        let values = self.eme.claim_values(account, &wanted).await?;
+        let mut out = Map::new();
+        let mut verified_values = Map::new();
+        for (name, value) in values {
+            if in_verified.contains(&name.as_str()) {
+                verified_values.insert(name.clone(), value.clone());
+            }
+            if plain.contains(&name.as_str()) {
+                out.insert(name, value);
+            }
+        }
+        if !verified_values.is_empty() {
+            let checks =
+                self.identity.evidence_records(&account.id).await.map_err(Internal::from)?;
+            let element =
+                assurance::verified_claims(verified_values, &checks, account.tier.as_str());
+            out.insert("verified_claims".into(), element);
+        }
         Ok(out)
     }
 
     /// OpenID Provider metadata (OpenID Connect Discovery 1.0, section 3).
     pub fn discovery(&self) -> Value {
         let issuer = &self.ctx.settings.issuer;
-        json!({
+        let mut metadata = json!({
             "issuer": issuer,
             "authorization_endpoint": endpoints::url(issuer, endpoints::AUTHORIZE),
             "token_endpoint": endpoints::url(issuer, endpoints::TOKEN),
@@ -820,6 +890,10 @@ impl OidcService {
             "end_session_endpoint": endpoints::url(issuer, endpoints::LOGOUT),
             "backchannel_logout_supported": true,
             "backchannel_logout_session_supported": true,
-        })
+        });
+        if let Some(members) = metadata.as_object_mut() {
+            assurance::discovery(members);
+        }
+        metadata
     }
 }

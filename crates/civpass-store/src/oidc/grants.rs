@@ -12,7 +12,7 @@ use crate::writer::Statements;
 use crate::{SqlStore, rows};
 
 pub(crate) const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, claims_filter";
+     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, claims_filter, verified_claims";
 
 pub(crate) async fn revoke_grant(
     conn: &mut AnyConnection,
@@ -44,13 +44,15 @@ pub(crate) async fn insert_grant(conn: &mut AnyConnection, g: &Grant) -> StoreRe
         g.revoked_at,
         &g.dpop_jkt,
         &g.browser_hash,
-        g.claims_filter.join(" ")
+        g.claims_filter.join(" "),
+        g.verified_claims.join(" ")
     ];
     execute_on(
         conn,
         "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, \
          amr, refresh_hash, refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, \
-         claims_filter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         claims_filter, verified_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16)",
         &params,
     )
     .await?;

@@ -406,3 +406,89 @@ async fn release_is_exactly_what_was_shown_and_approved_over_random_requests() {
         assert_eq!(services[0].releases.len(), 24);
     }
 }
+
+#[tokio::test]
+async fn registry_data_asked_for_as_verified_claims_comes_with_its_verification() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = server.client(crate::support::CALLBACK).await;
+        let wallet = filled(&server, 7).await;
+        let claims = json!({
+            "userinfo": {"verified_claims": {
+                "verification": {"trust_framework": null, "time": null, "evidence": null},
+                "claims": {"given_name": null, "birthdate": {"essential": true}, "email": null}
+            }},
+            "id_token": {"verified_claims": [
+                {"verification": {"trust_framework": {"value": "eidas"}}, "claims": {"gender": null}},
+                {"verification": {"trust_framework": {"values": ["hk_civpass"]}}, "claims": {"hkid": null}}
+            ]}
+        })
+        .to_string();
+        let (view, id_token, userinfo) =
+            login_for(&server, (&id, &secret), &wallet, "openid email", Some(&claims), None).await;
+        let mut scopes: Vec<&str> = view.scopes.iter().map(|s| s.scope.as_str()).collect();
+        scopes.sort_unstable();
+        assert_eq!(
+            scopes,
+            ["birthdate", "email", "hkid", "openid", "profile"],
+            "gender's framework is not ours"
+        );
+
+        // Asked for only as verified: inside verified_claims, not beside it.
+        assert_eq!(keys(&userinfo), ["email", "email_verified", "sub", "verified_claims"]);
+        let verified = &userinfo["verified_claims"];
+        let (hkid, name_en, dob) = server.person(7);
+        assert_eq!(keys(&verified["claims"]), ["birthdate", "given_name"]);
+        assert_eq!(verified["claims"]["birthdate"], dob);
+        assert_eq!(verified["claims"]["given_name"], name_en.split_once(' ').unwrap().1);
+        let verification = &verified["verification"];
+        assert_eq!(verification["trust_framework"], "hk_civpass");
+        assert_eq!(verification["assurance_level"], "basic");
+        assert!(verification["time"].as_str().unwrap().ends_with('Z'));
+        let evidence = verification["evidence"].as_array().unwrap();
+        assert_eq!(evidence[0]["type"], "electronic_record");
+        assert_eq!(evidence[0]["record"]["type"], "population_register");
+        assert_eq!(evidence[1]["type"], "document");
+        assert_eq!(evidence[1]["document_details"]["type"], "idcard");
+        assert!(!verification.to_string().contains(&hkid), "the evidence names no card number");
+
+        assert!(id_token.get("hkid").is_none());
+        assert_eq!(id_token["verified_claims"]["claims"]["hkid"], hkid);
+        assert!(id_token["verified_claims"]["claims"].get("gender").is_none());
+
+        // The record names what went inside verified_claims.
+        let session = wallet.open_session().await.unwrap();
+        let services = wallet.services(&session).await.unwrap();
+        let all: Vec<String> = services[0].releases.iter().flat_map(|r| r.claims.clone()).collect();
+        for name in [
+            "verified_claims/hkid",
+            "verified_claims/birthdate",
+            "verified_claims/given_name",
+            "email",
+        ] {
+            assert!(all.contains(&name.to_owned()), "{name} in {all:?}");
+        }
+
+        // Discovery says so.
+        let metadata = crate::support::discovery(&server.base).await;
+        assert_eq!(metadata["verified_claims_supported"], true);
+        assert_eq!(metadata["trust_frameworks_supported"], json!(["hk_civpass"]));
+        assert!(
+            metadata["claims_in_verified_claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("hkid"))
+        );
+
+        // A malformed verified_claims request is refused as the claims parameter is.
+        let req = crate::support::AuthRequest::new(&id, crate::support::CALLBACK, "openid");
+        let url = crate::oidc_params::with(
+            &req,
+            &server,
+            &[("claims", r#"{"userinfo":{"verified_claims":{"claims":{}}}}"#)],
+        );
+        let res = crate::support::browser().get(url).send().await.unwrap();
+        let back = url::Url::parse(&crate::support::location(&res)).unwrap();
+        assert_eq!(crate::support::query(&back, "error").as_deref(), Some("invalid_request"));
+    }
+}
