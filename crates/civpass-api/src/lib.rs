@@ -595,6 +595,28 @@ pub struct VaultFieldView {
     pub updated_at: i64,
 }
 
+/// A verification message was sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerificationStarted {
+    /// For an SMS code: the id to send back with the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<String>,
+    /// Unix seconds after which the link or code no longer works.
+    pub expires_at: i64,
+}
+
+/// The code the citizen received by SMS.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerificationCode {
+    pub code: String,
+}
+
+/// The token of an e-mail verification link (after `#` in the link).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailVerificationToken {
+    pub token: String,
+}
+
 /// Changes to the e-ME vault, applied together or not at all.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct VaultChange {

@@ -11,6 +11,7 @@ use crate::consent::ConsentService;
 use crate::counter::CounterService;
 use crate::device::DeviceService;
 use crate::eme::EmeService;
+use crate::eme::verification::{Mailer, SmsGateway};
 use crate::identity::IdentityService;
 use crate::identity::evidence::{EvidenceVerifier, NoEvidenceVerifier};
 use crate::identity::registry::RegistrySource;
@@ -38,6 +39,8 @@ struct Ports {
     logout_notifier: Arc<dyn LogoutNotifier>,
     evidence: Arc<dyn EvidenceVerifier>,
     ip_locator: Arc<dyn IpLocator>,
+    mailer: Option<Arc<dyn Mailer>>,
+    sms: Option<Arc<dyn SmsGateway>>,
 }
 
 /// Why a node is not ready to serve.
@@ -83,6 +86,8 @@ impl Platform {
             logout_notifier: Arc::new(NoLogoutNotifier),
             evidence: Arc::new(NoEvidenceVerifier),
             ip_locator: Arc::new(NoIpLocator),
+            mailer: None,
+            sms: None,
         })
     }
 
@@ -102,12 +107,19 @@ impl Platform {
         let device = DeviceService {
             ctx: ctx.clone(),
             identity: identity.clone(),
-            ceremonies,
+            ceremonies: ceremonies.clone(),
             store: store.clone(),
             webauthn: crate::device::passkey::relying_party(&ports.settings.issuer),
         };
         let keys = KeyService { ctx: ctx.clone(), ring: ports.keys.clone(), store: store.clone() };
-        let eme = EmeService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
+        let eme = EmeService {
+            ctx: ctx.clone(),
+            identity: identity.clone(),
+            store: store.clone(),
+            ceremonies,
+            mailer: ports.mailer.clone(),
+            sms: ports.sms.clone(),
+        };
         let oidc = OidcService {
             ctx: ctx.clone(),
             identity: identity.clone(),
@@ -165,6 +177,19 @@ impl Platform {
     /// registration is refused as unavailable.
     pub fn with_evidence_verifier(self, verifier: Arc<dyn EvidenceVerifier>) -> Platform {
         self.rebuilt(|p| p.evidence = verifier)
+    }
+
+    /// Sends e-mail verification links through `mailer` and SMS codes through `sms`; without
+    /// one, that verification is unavailable.
+    pub fn with_messaging(
+        self,
+        mailer: Option<Arc<dyn Mailer>>,
+        sms: Option<Arc<dyn SmsGateway>>,
+    ) -> Platform {
+        self.rebuilt(|p| {
+            p.mailer = mailer;
+            p.sms = sms;
+        })
     }
 
     /// Names the approximate place of a login's browser from its address, for the app to show.

@@ -21,6 +21,7 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub limits: LimitsConfig,
     pub operator: OperatorConfig,
+    pub messaging: MessagingConfig,
 }
 
 /// `[server]`: where it listens, the name it issues under, and how long a connection may idle.
@@ -190,8 +191,26 @@ pub struct OperatorConfig {
     pub help_url: Option<String>,
 }
 
+/// `[messaging]`: how civpass reaches citizens (e-mail verification links, SMS codes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessagingConfig {
+    /// An SMTP relay (`smtp://host:port`, `smtps://user:password@host`); by default, with
+    /// the sandbox registry, mail goes to DATA_DIR/sandbox-messages/mail.jsonl, and with a
+    /// real registry e-mail verification is off.
+    pub smtp_url: Option<String>,
+    /// The sender of civpass's mail.
+    pub mail_from: String,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> MessagingConfig {
+        MessagingConfig { smtp_url: None, mail_from: "civpass <no-reply@localhost>".to_owned() }
+    }
+}
+
 /// The sections of the file, for naming where a flat key moved.
-const SECTIONS: [&str; 5] = ["server", "storage", "oidc", "limits", "operator"];
+const SECTIONS: [&str; 6] = ["server", "storage", "oidc", "limits", "operator", "messaging"];
 
 impl Config {
     /// The defaults, overlaid by the file at `path` if one is given.
@@ -350,8 +369,13 @@ mod tests {
     /// unknown one).
     fn keys_of(section: &str) -> Vec<String> {
         let error = Config::parse(&format!("[{section}]\nnot_a_key = 0")).unwrap_err().to_string();
-        let listed = error.split("expected one of ").nth(1).unwrap_or_default();
-        let listed = listed.lines().next().unwrap_or_default();
+        // serde lists three keys or more as "one of `a`, `b`, `c`", and two as "`a` or `b`".
+        let listed = error
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| error.split("expected ").nth(1))
+            .unwrap_or_default();
+        let listed = listed.lines().next().unwrap_or_default().replace(" or ", ", ");
         let mut keys: Vec<String> =
             listed.split(", ").map(|k| k.trim().trim_matches('`').to_owned()).collect();
         keys.sort();

@@ -91,6 +91,7 @@ impl Node {
             )),
             None => platform,
         };
+        let platform = wiring::with_messaging(platform, config)?;
         if !platform.device.passkeys_available() {
             tracing::warn!(
                 %issuer,

@@ -20,7 +20,7 @@ use civpass_registry::{HttpRegistry, SandboxRegistry};
 use civpass_server::{HttpJwksSource, HttpLogoutNotifier};
 use civpass_store::SqlStore;
 
-use crate::config::StorageConfig;
+use crate::config::{Config, StorageConfig};
 use crate::{Overrides, SystemClock};
 
 /// Opens the store `config` names, creating a SQLite database (and its directory) readable by
@@ -197,6 +197,27 @@ pub(crate) async fn platform(
         .with_jwks_source(Arc::new(jwks))
         .with_logout_notifier(Arc::new(logout))
         .with_evidence_verifier(evidence_verifier(config)?))
+}
+
+/// The platform's mail relay and SMS gateway: SMTP where `[messaging] smtp_url` names a
+/// relay; with the sandbox registry, the sandbox's message files for the rest
+/// (DATA_DIR/sandbox-messages); with a real registry, no SMS gateway yet (phone verification
+/// is off) and no mail without a relay, so that real people's numbers never land in files.
+pub(crate) fn with_messaging(platform: Platform, config: &Config) -> anyhow::Result<Platform> {
+    use civpass_core::eme::verification::{Mailer, SmsGateway};
+    use civpass_server::messaging::{SandboxMessages, SmtpMailer};
+    let sandbox =
+        config.storage.registry_url.is_none().then(|| {
+            Arc::new(SandboxMessages::new(config.storage.data_dir.join("sandbox-messages")))
+        });
+    let mailer: Option<Arc<dyn Mailer>> = match &config.messaging.smtp_url {
+        Some(url) => Some(Arc::new(
+            SmtpMailer::new(url, &config.messaging.mail_from).map_err(anyhow::Error::msg)?,
+        )),
+        None => sandbox.clone().map(|s| s as Arc<dyn Mailer>),
+    };
+    let sms = sandbox.map(|s| s as Arc<dyn SmsGateway>);
+    Ok(platform.with_messaging(mailer, sms))
 }
 
 /// What an administrative command acts on: a platform that `serve` or `init` created. Nothing

@@ -11,6 +11,7 @@ mod extract;
 mod i18n;
 mod ip_location;
 mod limits;
+pub mod messaging;
 mod metrics;
 mod outbound;
 mod pages;

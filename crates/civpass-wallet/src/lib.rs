@@ -10,11 +10,12 @@ use civpass_api::signing::{
 };
 use civpass_api::{
     ConfirmRequest, ConfirmResponse, DecisionRequest, DecisionResponse, DeviceChallenge,
-    DeviceChallengeRequest, DeviceView, EnrolmentRequest, EnrolmentResponse, EvidenceSubmission,
-    HistoryView, IdentityCheckRequest, IdentityCheckResponse, LinkedServiceView, LoginRequestView,
-    MyData, PendingList, PendingRequest, PendingView, Problem, RegistrationCodeRequest,
-    RegistrationCodeResponse, SessionRequest, SessionResponse, TransferAuthorisation,
-    UpgradeRequest, UpgradeResponse, VaultChange, VaultView,
+    DeviceChallengeRequest, DeviceView, EmailVerificationToken, EnrolmentRequest,
+    EnrolmentResponse, EvidenceSubmission, HistoryView, IdentityCheckRequest,
+    IdentityCheckResponse, LinkedServiceView, LoginRequestView, MyData, PendingList,
+    PendingRequest, PendingView, Problem, RegistrationCodeRequest, RegistrationCodeResponse,
+    SessionRequest, SessionResponse, TransferAuthorisation, UpgradeRequest, UpgradeResponse,
+    VaultChange, VaultView, VerificationCode, VerificationStarted,
 };
 use civpass_crypto::jws::DeviceKeyPair;
 use civpass_crypto::secret::{b64url, b64url_decode};
@@ -557,6 +558,49 @@ impl Wallet {
         let url = format!("{}/api/v1/device/me/eme", self.file.server);
         let body = VaultChange { changes: changes.into_iter().collect() };
         call(self.http.patch(url).bearer_auth(&session.token).json(&body)).await
+    }
+
+    /// Asks for a verification message: `email` (a one-time link) or `phone_number` (a code
+    /// by SMS, to send back with `confirm_phone`).
+    pub async fn start_verification(
+        &self,
+        session: &SessionResponse,
+        field: &str,
+    ) -> Result<VerificationStarted, WalletError> {
+        if field != "email" && field != "phone_number" {
+            return Err(WalletError::Invalid(format!(
+                "{field}: only email and phone_number are verified"
+            )));
+        }
+        let url = format!("{}/api/v1/device/me/eme/{field}/verification", self.file.server);
+        call(self.http.post(url).bearer_auth(&session.token)).await
+    }
+
+    /// Sends back the code an SMS verification sent.
+    pub async fn confirm_phone(
+        &self,
+        session: &SessionResponse,
+        verification_id: &str,
+        code: &str,
+    ) -> Result<VaultView, WalletError> {
+        let url = format!(
+            "{}/api/v1/device/me/eme/phone_number/verification/{verification_id}",
+            self.file.server
+        );
+        let body = VerificationCode { code: code.to_owned() };
+        call(self.http.post(url).bearer_auth(&session.token).json(&body)).await
+    }
+
+    /// Opens an e-mail verification link (`…/app/verify-email#TOKEN`) as the app does.
+    pub async fn confirm_email_link(&self, link: &str) -> Result<(), WalletError> {
+        let token = link
+            .split_once("/app/verify-email#")
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| WalletError::Invalid("not an e-mail verification link".into()))?;
+        let url = format!("{}/api/v1/device/email-verifications", self.file.server);
+        let body = EmailVerificationToken { token: token.to_owned() };
+        no_content(self.http.post(url).json(&body)).await
     }
 
     /// Unlinks a service: it loses its tokens and the citizen's consent.

@@ -142,6 +142,13 @@ pub(crate) struct ServeArgs {
     /// The operator's help pages [default: the built-in page at /help].
     #[arg(long, env = "CIVPASS_HELP_URL")]
     help_url: Option<String>,
+    /// An SMTP relay for citizens' mail (`smtp://host:port`, `smtps://user:password@host`)
+    /// [default: with the sandbox registry, DATA_DIR/sandbox-messages/mail.jsonl].
+    #[arg(long, env = "CIVPASS_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of civpass's mail [default: "civpass <no-reply@localhost>"].
+    #[arg(long, env = "CIVPASS_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 impl ServeArgs {
@@ -178,6 +185,9 @@ impl ServeArgs {
         set(&mut operator.name, self.operator_name.map(Some));
         set(&mut operator.privacy_url, self.privacy_url.map(Some));
         set(&mut operator.help_url, self.help_url.map(Some));
+        let messaging = &mut config.messaging;
+        set(&mut messaging.smtp_url, self.smtp_url.map(Some));
+        set(&mut messaging.mail_from, self.mail_from);
         config
     }
 }

@@ -281,6 +281,51 @@ impl AccountService {
         Ok(self.eme.claim_values(&account, names).await?)
     }
 
+    /// Sends a one-time link to the vault's e-mail address (`EmeService::
+    /// start_email_verification`); returns when it expires.
+    ///
+    /// Errors: `Ok(Err(_))` for why it was not sent; `Err(Unauthenticated)`.
+    pub async fn verify_email(
+        &self,
+        token: &str,
+    ) -> Result<Result<i64, crate::eme::verification::VerifyError>, SessionError> {
+        let session = self.app_session(token).await?;
+        Ok(self.eme.start_email_verification(&session.account_id).await)
+    }
+
+    /// Sends a code by SMS to the vault's mobile number (`EmeService::
+    /// start_phone_verification`).
+    ///
+    /// Errors: `Ok(Err(_))` for why it was not sent; `Err(Unauthenticated)`.
+    pub async fn verify_phone(
+        &self,
+        token: &str,
+    ) -> Result<
+        Result<crate::eme::verification::PhoneVerification, crate::eme::verification::VerifyError>,
+        SessionError,
+    > {
+        let session = self.app_session(token).await?;
+        Ok(self.eme.start_phone_verification(&session.account_id).await)
+    }
+
+    /// The code the citizen typed for verification `id` (`EmeService::confirm_phone`); the
+    /// vault after it.
+    ///
+    /// Errors: `Ok(Err(_))` for a wrong, used or expired code; `Err(Unauthenticated)`.
+    pub async fn confirm_phone(
+        &self,
+        token: &str,
+        id: &str,
+        code: &str,
+    ) -> Result<Result<crate::eme::model::Vault, crate::eme::verification::VerifyError>, SessionError>
+    {
+        let session = self.app_session(token).await?;
+        if let Err(e) = self.eme.confirm_phone(&session.account_id, id, code).await {
+            return Ok(Err(e));
+        }
+        Ok(Ok(self.eme.vault(&session.account_id).await?))
+    }
+
     pub async fn linked_services(&self, token: &str) -> Result<Vec<LinkedService>, SessionError> {
         let session = self.app_session(token).await?;
         let consents = self.consent.consents(&session.account_id).await?;

@@ -4,6 +4,7 @@
 
 pub mod model;
 pub mod store;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -48,6 +49,11 @@ pub struct EmeService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) store: Arc<dyn EmeStore>,
+    pub(crate) ceremonies: crate::kernel::ceremony::Ceremonies,
+    /// Sends verification links; `None` where no mail relay is configured.
+    pub(crate) mailer: Option<Arc<dyn verification::Mailer>>,
+    /// Sends verification codes; `None` where no SMS gateway is configured.
+    pub(crate) sms: Option<Arc<dyn verification::SmsGateway>>,
 }
 
 /// A registry field's value from the verified identity (OIDC Core section 5.1, `hkid` ours).
@@ -186,9 +192,7 @@ impl EmeService {
             if !problems.is_empty() {
                 return Err(EmeError::Invalid(problems));
             }
-            let sealed = self.seal(account_id, &stored)?;
-            let next = SealedVault { sealed, version: version + 1 };
-            if self.store.save_vault(account_id, &next, now).await.map_err(Internal::from)? {
+            if self.save(account_id, &stored, version).await? {
                 return Ok(self.vault(account_id).await?);
             }
         }
@@ -209,6 +213,17 @@ impl EmeService {
         let vault = serde_json::from_slice(&plaintext)
             .map_err(|e| Internal::caused("reading an e-ME vault", e))?;
         Ok((vault, row.version))
+    }
+
+    /// Writes `vault` over `version`; false if another write came first.
+    async fn save(
+        &self,
+        account_id: &AccountId,
+        vault: &StoredVault,
+        version: i64,
+    ) -> Result<bool, Internal> {
+        let next = SealedVault { sealed: self.seal(account_id, vault)?, version: version + 1 };
+        Ok(self.store.save_vault(account_id, &next, self.ctx.now()).await?)
     }
 
     fn seal(&self, account_id: &AccountId, vault: &StoredVault) -> Result<Vec<u8>, Internal> {

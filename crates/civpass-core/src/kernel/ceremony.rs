@@ -56,6 +56,10 @@ pub enum CeremonyPurpose {
     CounterPasskey,
     /// A citizen confirming an officer's act with the passkey the app made for it.
     CounterNewPasskey { act: String, credential: String },
+    /// An e-mail address's one-time link (its id is the link's token).
+    EmailVerification,
+    /// A mobile number's one-time code, answered by the account's app.
+    PhoneVerification { account: crate::kernel::AccountId },
 }
 
 impl std::fmt::Display for CeremonyPurpose {
@@ -76,6 +80,10 @@ impl std::fmt::Display for CeremonyPurpose {
             CeremonyPurpose::CounterPasskey => f.write_str("counter-passkey"),
             CeremonyPurpose::CounterNewPasskey { act, credential } => {
                 write!(f, "counter-new-passkey:{act}:{credential}")
+            }
+            CeremonyPurpose::EmailVerification => f.write_str("email-verification"),
+            CeremonyPurpose::PhoneVerification { account } => {
+                write!(f, "phone-verification:{account}")
             }
         }
     }

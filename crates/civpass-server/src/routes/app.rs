@@ -55,6 +55,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/app/devices", limits::PUBLIC, get(shell))
         .at("/app/counter", limits::PUBLIC, get(shell))
         .at("/app/pending", limits::PUBLIC, get(shell))
+        .at("/app/eme", limits::PUBLIC, get(shell))
+        .at("/app/verify-email", limits::PUBLIC, get(shell))
         .at(
             "/app/app.js",
             limits::PUBLIC,

@@ -4,11 +4,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use civpass_api::{FieldError, Problem, VaultChange, VaultFieldView, VaultView};
+use civpass_api::{
+    EmailVerificationToken, FieldError, Problem, VaultChange, VaultFieldView, VaultView,
+    VerificationCode, VerificationStarted,
+};
 use civpass_core::eme::EmeError;
 use civpass_core::eme::model::Vault;
+use civpass_core::eme::verification::VerifyError;
 
 use crate::AppState;
 use crate::error::{ApiError, no_store};
@@ -20,6 +24,18 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Routes::new(state)
         .at("/api/v1/device/me/eme", limits::DEVICE, get(show).patch(change))
         .at("/api/v1/device/me/eme/{field}", limits::DEVICE, delete(remove))
+        .at("/api/v1/device/me/eme/email/verification", limits::REGISTRATION, post(verify_email))
+        .at(
+            "/api/v1/device/me/eme/phone_number/verification",
+            limits::REGISTRATION,
+            post(verify_phone),
+        )
+        .at(
+            "/api/v1/device/me/eme/phone_number/verification/{id}",
+            limits::DEVICE,
+            post(confirm_phone),
+        )
+        .at("/api/v1/device/email-verifications", limits::REGISTRATION, post(confirm_email))
         .into_router()
 }
 
@@ -59,6 +75,149 @@ fn eme_error(e: EmeError) -> ApiError {
         .retry_after(1),
         EmeError::Internal(cause) => ApiError::internal(&cause),
     }
+}
+
+fn verify_error(e: VerifyError) -> ApiError {
+    let (status, slug, title) = match &e {
+        VerifyError::NothingToVerify => {
+            (StatusCode::CONFLICT, "nothing-to-verify", "There is no value to verify yet")
+        }
+        VerifyError::AlreadyVerified => {
+            (StatusCode::CONFLICT, "already-verified", "It is already verified")
+        }
+        VerifyError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "verification-unavailable",
+            "This platform cannot send such messages",
+        ),
+        VerifyError::NotSent(cause) => {
+            // Only our own words: a relay's answer may echo the address.
+            tracing::warn!(reason = %cause.what, "a verification message was not sent");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "message-not-sent",
+                "The message could not be sent; try again later",
+            )
+            .retry_after(60);
+        }
+        VerifyError::Expired => (
+            StatusCode::GONE,
+            "verification-expired",
+            "The link or code is unknown, used or expired",
+        ),
+        VerifyError::WrongCode => {
+            (StatusCode::FORBIDDEN, "wrong-code", "The code is wrong; ask for a new one")
+        }
+        VerifyError::Changed => {
+            (StatusCode::CONFLICT, "value-changed", "The value changed since the message was sent")
+        }
+        VerifyError::Internal(cause) => return ApiError::internal(cause),
+    };
+    ApiError::new(status, slug, title).detail(e.to_string())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/eme/email/verification",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 202, description = "A one-time link was sent to the address", body = VerificationStarted),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No address, or already verified", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No mail relay, or it refused the message", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn verify_email(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let expires_at = state
+        .services
+        .account
+        .verify_email(bearer.or_empty())
+        .await
+        .map_err(session_error)?
+        .map_err(verify_error)?;
+    let body = VerificationStarted { verification_id: None, expires_at };
+    Ok((StatusCode::ACCEPTED, no_store(), Json(body)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/email-verifications",
+    tag = "account",
+    request_body = EmailVerificationToken,
+    responses(
+        (status = 204, description = "The address is verified"),
+        (status = 409, description = "The address changed since the link was sent", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Unknown, used or expired link", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn confirm_email(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EmailVerificationToken>,
+) -> Result<Response, ApiError> {
+    state.services.eme.confirm_email(&body.token).await.map_err(verify_error)?;
+    Ok((StatusCode::NO_CONTENT, no_store()).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/eme/phone_number/verification",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 202, description = "A code was sent by SMS", body = VerificationStarted),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No number, or already verified", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No SMS gateway, or it refused the message", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn verify_phone(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let started = state
+        .services
+        .account
+        .verify_phone(bearer.or_empty())
+        .await
+        .map_err(session_error)?
+        .map_err(verify_error)?;
+    let body =
+        VerificationStarted { verification_id: Some(started.id), expires_at: started.expires_at };
+    Ok((StatusCode::ACCEPTED, no_store(), Json(body)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/eme/phone_number/verification/{id}",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The verification id")),
+    request_body = VerificationCode,
+    responses(
+        (status = 200, description = "The number is verified; the vault", body = VaultView),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong code; the verification has ended", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Unknown, used or expired verification", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn confirm_phone(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VerificationCode>,
+) -> Result<Response, ApiError> {
+    let vault = state
+        .services
+        .account
+        .confirm_phone(bearer.or_empty(), &id, &body.code)
+        .await
+        .map_err(session_error)?
+        .map_err(verify_error)?;
+    Ok(view(vault))
 }
 
 async fn apply(

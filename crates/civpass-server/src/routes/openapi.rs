@@ -39,6 +39,10 @@ use utoipa::OpenApi;
         crate::routes::eme::show,
         crate::routes::eme::change,
         crate::routes::eme::remove,
+        crate::routes::eme::verify_email,
+        crate::routes::eme::confirm_email,
+        crate::routes::eme::verify_phone,
+        crate::routes::eme::confirm_phone,
     ),
     modifiers(&AppSessionAuth),
     tags(

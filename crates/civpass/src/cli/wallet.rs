@@ -179,6 +179,27 @@ pub(crate) enum EmeCommand {
         args: WalletArgs,
         field: String,
     },
+    /// Verify `email` (a one-time link is mailed: open it, or pass it to `confirm-email`) or
+    /// `phone_number` (a code is sent by SMS: pass it to `confirm-phone`).
+    Verify {
+        #[command(flatten)]
+        args: WalletArgs,
+        field: String,
+    },
+    /// Open an e-mail verification link, as the app does.
+    ConfirmEmail {
+        #[command(flatten)]
+        args: WalletArgs,
+        link: String,
+    },
+    /// Send back the code an SMS verification sent.
+    ConfirmPhone {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The verification id `verify phone_number` printed.
+        verification_id: String,
+        code: String,
+    },
 }
 
 /// A vault field's value as one line: an address as its parts.
@@ -233,6 +254,36 @@ async fn eme(command: EmeCommand) -> anyhow::Result<()> {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;
             print_vault(&wallet.change_vault(&session, changes).await?, args.json)
+        }
+        EmeCommand::Verify { args, field } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let started = wallet.start_verification(&session, &field).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&started)?);
+            } else if let Some(id) = &started.verification_id {
+                println!(
+                    "a code was sent by SMS; before {}: civpass wallet eme confirm-phone {id} CODE",
+                    crate::iso8601(started.expires_at)
+                );
+            } else {
+                println!(
+                    "a one-time link was mailed; open it before {} (or: civpass wallet eme confirm-email LINK)",
+                    crate::iso8601(started.expires_at)
+                );
+            }
+            Ok(())
+        }
+        EmeCommand::ConfirmEmail { args, link } => {
+            let wallet = load_wallet(&args)?;
+            wallet.confirm_email_link(&link).await?;
+            println!("the e-mail address is verified");
+            Ok(())
+        }
+        EmeCommand::ConfirmPhone { args, verification_id, code } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.confirm_phone(&session, &verification_id, &code).await?, args.json)
         }
         EmeCommand::Delete { args, field } => {
             let wallet = load_wallet(&args)?;

@@ -492,3 +492,122 @@ async fn registry_data_asked_for_as_verified_claims_comes_with_its_verification(
         assert_eq!(crate::support::query(&back, "error").as_deref(), Some("invalid_request"));
     }
 }
+
+/// The last message the sandbox sent to `to`, from DATA_DIR/sandbox-messages/`file`.
+fn last_message(server: &civpass_testkit::TestServer, file: &str, to: &str) -> Value {
+    let text = std::fs::read_to_string(server.db.dir.join("sandbox-messages").join(file)).unwrap();
+    text.lines()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|m| m["to"] == to)
+        .unwrap()
+}
+
+fn problem_status(err: WalletError) -> u16 {
+    match err {
+        WalletError::Problem(p) => p.status,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn contact_data_is_verified_by_a_one_time_link_and_a_one_guess_code() {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(8).await;
+        let session = wallet.open_session().await.unwrap();
+        assert_eq!(
+            problem_status(wallet.start_verification(&session, "email").await.unwrap_err()),
+            409
+        );
+        wallet
+            .change_vault(
+                &session,
+                change(&[
+                    ("email", Some("verify@example.hk")),
+                    ("phone_number", Some("+85262345678")),
+                ]),
+            )
+            .await
+            .unwrap();
+
+        // SMS: a wrong guess ends the verification; a new one with the right code verifies.
+        let started = wallet.start_verification(&session, "phone_number").await.unwrap();
+        let id = started.verification_id.unwrap();
+        let sms = last_message(&server, "sms.jsonl", "+85262345678");
+        let text = sms["text"].as_str().unwrap();
+        let code: String = text.split("code is ").nth(1).unwrap().chars().take(6).collect();
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        assert_eq!(
+            problem_status(wallet.confirm_phone(&session, &id, wrong).await.unwrap_err()),
+            403
+        );
+        assert_eq!(
+            problem_status(wallet.confirm_phone(&session, &id, &code).await.unwrap_err()),
+            410
+        );
+        let again = wallet.start_verification(&session, "phone_number").await.unwrap();
+        let code: String = last_message(&server, "sms.jsonl", "+85262345678")["text"]
+            .as_str()
+            .unwrap()
+            .split("code is ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
+        let vault =
+            wallet.confirm_phone(&session, &again.verification_id.unwrap(), &code).await.unwrap();
+        let phone = field(&vault, "phone_number").unwrap();
+        assert_eq!(
+            (phone.source.as_str(), phone.method.as_deref()),
+            ("verified", Some("sms_code"))
+        );
+        assert_eq!(
+            problem_status(wallet.start_verification(&session, "phone_number").await.unwrap_err()),
+            409
+        );
+
+        // E-mail: the link works once; a link for an address since changed verifies nothing.
+        wallet.start_verification(&session, "email").await.unwrap();
+        let mail = last_message(&server, "mail.jsonl", "verify@example.hk");
+        let body = mail["text"].as_str().unwrap();
+        let link =
+            body.split_whitespace().find(|w| w.contains("/app/verify-email#")).unwrap().to_owned();
+        assert!(link.starts_with(&server.base));
+        wallet.confirm_email_link(&link).await.unwrap();
+        assert_eq!(problem_status(wallet.confirm_email_link(&link).await.unwrap_err()), 410);
+        let vault = wallet.vault(&session).await.unwrap();
+        assert_eq!(field(&vault, "email").unwrap().method.as_deref(), Some("email_link"));
+
+        wallet
+            .change_vault(&session, change(&[("email", Some("other@example.hk"))]))
+            .await
+            .unwrap();
+        wallet.start_verification(&session, "email").await.unwrap();
+        let mail = last_message(&server, "mail.jsonl", "other@example.hk");
+        let link = mail["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .find(|w| w.contains("#"))
+            .unwrap()
+            .to_owned();
+        wallet
+            .change_vault(&session, change(&[("email", Some("third@example.hk"))]))
+            .await
+            .unwrap();
+        assert_eq!(problem_status(wallet.confirm_email_link(&link).await.unwrap_err()), 409);
+        assert_eq!(
+            field(&wallet.vault(&session).await.unwrap(), "email").unwrap().source,
+            "self_declared"
+        );
+
+        // A service sees the marks.
+        let (id, secret) = server.client(crate::support::CALLBACK).await;
+        let (_, _, userinfo) =
+            login_for(&server, (&id, &secret), &wallet, "openid email phone", None, None).await;
+        assert_eq!(userinfo["phone_number_verified"], true);
+        assert_eq!(userinfo["email_verified"], false);
+    }
+}

@@ -1,0 +1,233 @@
+//! Verifying the citizen's contact data: an e-mail address by a one-time link sent to it, a
+//! mobile number by a one-time code sent by SMS. A verified field is released with
+//! `email_verified` / `phone_number_verified` true (OIDC Core section 5.1) until it changes.
+
+use async_trait::async_trait;
+use civpass_crypto::secret::{ct_eq, random_token};
+use serde::{Deserialize, Serialize};
+
+use crate::eme::EmeService;
+use crate::eme::model::Source;
+use crate::kernel::ceremony::CeremonyPurpose;
+use crate::kernel::{AccountId, Internal, UnixTime};
+
+/// An e-mail link works for a day; an SMS code for ten minutes, and for one guess.
+pub const EMAIL_LINK_TTL: i64 = 24 * 3600;
+pub const SMS_CODE_TTL: i64 = 600;
+
+/// A message that could not be handed over for delivery.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct MessagingError {
+    pub what: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Sends e-mail: an SMTP relay, or the sandbox's message files.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Hands `text` (plain text, UTF-8) to `to` with `subject` over for delivery.
+    async fn send_email(&self, to: &str, subject: &str, text: &str) -> Result<(), MessagingError>;
+}
+
+/// Sends SMS: an operator's SMS gateway, or the sandbox's message files.
+#[async_trait]
+pub trait SmsGateway: Send + Sync {
+    /// Hands `text` to the E.164 number `to` over for delivery.
+    async fn send_sms(&self, to: &str, text: &str) -> Result<(), MessagingError>;
+}
+
+/// Why a verification did not start or finish; the vault is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the vault holds no value to verify; add it first")]
+    NothingToVerify,
+    #[error("it is already verified")]
+    AlreadyVerified,
+    #[error("this platform cannot send such messages")]
+    Unavailable,
+    #[error("the message could not be sent; try again later")]
+    NotSent(#[source] MessagingError),
+    #[error("the link or code is unknown, used or expired; ask for a new one")]
+    Expired,
+    #[error("the code is wrong; ask for a new one")]
+    WrongCode,
+    #[error("the value changed since the message was sent; verify the new one")]
+    Changed,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// What a verification's ceremony keeps, sealed.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    account_id: String,
+    /// The value being verified, as it was when the message was sent.
+    value: String,
+    /// For an SMS, the code sent.
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// An SMS verification in progress: the app sends `id` back with the code.
+#[derive(Debug, Clone)]
+pub struct PhoneVerification {
+    pub id: String,
+    pub expires_at: UnixTime,
+}
+
+impl EmeService {
+    /// The current value of a contact field, if it is not verified yet.
+    async fn unverified(&self, account_id: &AccountId, name: &str) -> Result<String, VerifyError> {
+        let (stored, _) = self.stored(account_id).await?;
+        let entry = stored.fields.get(name).ok_or(VerifyError::NothingToVerify)?;
+        if matches!(entry.source, Source::Verified { .. }) {
+            return Err(VerifyError::AlreadyVerified);
+        }
+        entry.value.as_str().map(str::to_owned).ok_or(VerifyError::NothingToVerify)
+    }
+
+    /// Sends a one-time link to the vault's e-mail address (`{issuer}/app/verify-email#TOKEN`:
+    /// the token after `#` never reaches a server's log or a referrer);
+    /// returns when it expires.
+    ///
+    /// Errors: `NothingToVerify`, `AlreadyVerified`, `Unavailable` (no mailer), `NotSent`.
+    pub async fn start_email_verification(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<UnixTime, VerifyError> {
+        let mailer = self.mailer.clone().ok_or(VerifyError::Unavailable)?;
+        let email = self.unverified(account_id, "email").await?;
+        let pending =
+            Pending { account_id: account_id.to_string(), value: email.clone(), code: None };
+        let token = self
+            .ceremonies
+            .open_for(&CeremonyPurpose::EmailVerification, &pending, EMAIL_LINK_TTL)
+            .await?;
+        let link = format!("{}/app/verify-email#{token}", self.ctx.settings.issuer);
+        let operator = &self.ctx.settings.issuer;
+        let text = format!(
+            "To confirm that this is your e-mail address for civpass ({operator}), open this link \
+             within a day:\n\n{link}\n\nIf you did not ask for this, ignore this message.\n\n\
+             請在一天內打開以上連結，確認這是你在 civpass 的電郵地址。如你沒有提出要求，請忽略本郵件。\n"
+        );
+        mailer
+            .send_email(&email, "Confirm your e-mail address 確認你的電郵地址", &text)
+            .await
+            .map_err(VerifyError::NotSent)?;
+        Ok(self.ctx.now() + EMAIL_LINK_TTL)
+    }
+
+    /// The link's token, answered once: the address is marked verified if the vault still
+    /// holds it.
+    ///
+    /// Errors: `Expired` (unknown, used or expired), `Changed`.
+    pub async fn confirm_email(&self, token: &str) -> Result<(), VerifyError> {
+        let pending: Pending = self
+            .ceremonies
+            .take(token, &CeremonyPurpose::EmailVerification)
+            .await?
+            .ok_or(VerifyError::Expired)?;
+        let account_id = AccountId::from(pending.account_id);
+        if !self.mark_verified(&account_id, "email", &pending.value, "email_link").await? {
+            return Err(VerifyError::Changed);
+        }
+        Ok(())
+    }
+
+    /// Sends a six-digit code by SMS to the vault's mobile number.
+    ///
+    /// Errors: `NothingToVerify`, `AlreadyVerified`, `Unavailable` (no gateway), `NotSent`.
+    pub async fn start_phone_verification(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<PhoneVerification, VerifyError> {
+        let gateway = self.sms.clone().ok_or(VerifyError::Unavailable)?;
+        let phone = self.unverified(account_id, "phone_number").await?;
+        let code = six_digits();
+        let pending = Pending {
+            account_id: account_id.to_string(),
+            value: phone.clone(),
+            code: Some(code.clone()),
+        };
+        let purpose = CeremonyPurpose::PhoneVerification { account: account_id.clone() };
+        let id = self.ceremonies.open_for(&purpose, &pending, SMS_CODE_TTL).await?;
+        let text = format!(
+            "civpass: your code is {code}. It confirms this number and expires in 10 minutes. \
+             Never tell anyone. 你的 civpass 確認碼：{code}，切勿告訴任何人。"
+        );
+        gateway.send_sms(&phone, &text).await.map_err(VerifyError::NotSent)?;
+        Ok(PhoneVerification { id, expires_at: self.ctx.now() + SMS_CODE_TTL })
+    }
+
+    /// The code the citizen typed, for the verification `id` of their own account; one guess
+    /// each (with six digits, a wrong guess ends it), so a code cannot be found by trying.
+    ///
+    /// Errors: `Expired`, `WrongCode`, `Changed`.
+    pub async fn confirm_phone(
+        &self,
+        account_id: &AccountId,
+        id: &str,
+        code: &str,
+    ) -> Result<(), VerifyError> {
+        let purpose = CeremonyPurpose::PhoneVerification { account: account_id.clone() };
+        let pending: Pending =
+            self.ceremonies.take(id, &purpose).await?.ok_or(VerifyError::Expired)?;
+        let sent = pending.code.unwrap_or_default();
+        if sent.is_empty() || !ct_eq(code.trim(), &sent) {
+            return Err(VerifyError::WrongCode);
+        }
+        if !self.mark_verified(account_id, "phone_number", &pending.value, "sms_code").await? {
+            return Err(VerifyError::Changed);
+        }
+        Ok(())
+    }
+
+    /// Marks a stored field verified, if it still holds `value` (a check may finish after the
+    /// citizen changed it again).
+    async fn mark_verified(
+        &self,
+        account_id: &AccountId,
+        name: &str,
+        value: &str,
+        method: &str,
+    ) -> Result<bool, Internal> {
+        for _ in 0..super::WRITE_ATTEMPTS {
+            let (mut stored, version) = self.stored(account_id).await?;
+            let Some(entry) = stored.fields.get_mut(name) else { return Ok(false) };
+            if entry.value.as_str() != Some(value) {
+                return Ok(false);
+            }
+            entry.source = Source::Verified { method: method.to_owned() };
+            if self.save(account_id, &stored, version).await? {
+                return Ok(true);
+            }
+        }
+        Err(Internal::new("the vault kept changing while a check was recorded"))
+    }
+}
+
+/// Six decimal digits from the CSPRNG, leading zeros kept.
+fn six_digits() -> String {
+    // 8 random bytes as a number: the bias of taking it modulo 10^6 is below 10^-13.
+    let bytes = civpass_crypto::secret::b64url_decode(&random_token(8)).unwrap_or_default();
+    let mut n: u64 = 0;
+    for b in bytes.iter().take(8) {
+        n = (n << 8) | u64::from(*b);
+    }
+    format!("{:06}", n % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_six_digits_and_vary() {
+        let codes: Vec<String> = (0..20).map(|_| super::six_digits()).collect();
+        assert!(codes.iter().all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert!(unique.len() > 15);
+    }
+}
