@@ -538,6 +538,15 @@ pub struct LinkedServiceView {
     pub linked_at: i64,
     /// Unix seconds: the latest agreement.
     pub last_consent_at: i64,
+    /// The claims the standing consent releases.
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// What the service said it wants the data for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// Unix seconds: when the standing consent ends by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// Newest first.
     pub releases: Vec<ReleaseView>,
 }

@@ -227,6 +227,31 @@ impl LogoutNotifier for HttpLogoutNotifier {
         Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
     }
 
+    /// RFC 8935 section 2: the SET as the body, `application/secevent+jwt`; a 2xx (202) is
+    /// delivery, a 400 (with its `err` code) a refusal that a retry would not change.
+    async fn push_event(&self, uri: &str, set: &str) -> Result<(), DeliveryError> {
+        let retry = |cause: String| DeliveryError { cause, permanent: false };
+        let http = pinned_client(uri, self.allow_private)
+            .await
+            .map_err(|e| retry(Chain(&e).to_string()))?;
+        let res = http
+            .post(uri)
+            .header(reqwest::header::CONTENT_TYPE, "application/secevent+jwt")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(set.to_owned())
+            .send()
+            .await
+            .map_err(|e| retry(Chain(&e).to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
+    }
+
     fn wake(&self) {
         self.woken.notify_one();
     }

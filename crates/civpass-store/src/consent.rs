@@ -33,13 +33,23 @@ pub(crate) async fn insert_release(conn: &mut AnyConnection, r: &Release) -> Sto
 }
 
 pub(crate) async fn upsert_consent(conn: &mut AnyConnection, c: &Consent) -> StoreResult<()> {
-    let params =
-        params![&c.account_id, &c.client_id, c.scopes.join(" "), c.granted_at, c.linked_at];
+    let params = params![
+        &c.account_id,
+        &c.client_id,
+        c.scopes.join(" "),
+        c.granted_at,
+        c.linked_at,
+        c.claims.join(" "),
+        &c.purpose,
+        c.expires_at
+    ];
     execute_on(
         conn,
-        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, client_id) \
-         DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at, claims, \
+         purpose, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, \
+         granted_at = excluded.granted_at, claims = excluded.claims, purpose = excluded.purpose, \
+         expires_at = excluded.expires_at",
         &params,
     )
     .await?;
@@ -71,9 +81,23 @@ impl ConsentStore for SqlStore {
         account_id: &civpass_core::kernel::AccountId,
     ) -> StoreResult<Vec<Consent>> {
         self.fetch_all(
-            "SELECT account_id, client_id, scopes, granted_at, linked_at FROM consents \
-             WHERE account_id = $1 ORDER BY granted_at, client_id",
+            "SELECT account_id, client_id, scopes, granted_at, linked_at, claims, purpose, \
+             expires_at FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
             params![account_id],
+            rows::consent,
+        )
+        .await
+    }
+
+    async fn list_expired_consents(
+        &self,
+        now: civpass_core::kernel::UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Consent>> {
+        self.fetch_all(
+            "SELECT account_id, client_id, scopes, granted_at, linked_at, claims, purpose, \
+             expires_at FROM consents WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            params![now, i64::from(limit)],
             rows::consent,
         )
         .await
@@ -91,6 +115,21 @@ impl ConsentWrites for SqlTransaction<'_> {
             self.conn,
             "DELETE FROM consents WHERE account_id = $1 AND client_id = $2",
             &params![account_id, client_id],
+        )
+        .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn delete_expired_consent(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+        now: civpass_core::kernel::UnixTime,
+    ) -> StoreResult<bool> {
+        let deleted = execute_on(
+            self.conn,
+            "DELETE FROM consents WHERE account_id = $1 AND client_id = $2 AND expires_at <= $3",
+            &params![account_id, client_id, now],
         )
         .await?;
         Ok(deleted == 1)

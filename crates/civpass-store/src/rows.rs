@@ -98,6 +98,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         claims_filter: get_list("claims_filter")?,
         essential_claims: get_list("essential_claims")?,
         verified_claims: get_list("verified_claims")?,
+        purpose: col(row, "purpose")?,
         expected_sub: col(row, "expected_sub")?,
         dpop_jkt: col(row, "dpop_jkt")?,
         failure: row
@@ -155,6 +156,9 @@ pub(crate) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
         scopes: split(&scopes),
         granted_at: col(row, "granted_at")?,
         linked_at: col(row, "linked_at")?,
+        claims: split(&col::<String>(row, "claims")?),
+        purpose: col(row, "purpose")?,
+        expires_at: col(row, "expires_at")?,
     })
 }
 

@@ -603,6 +603,26 @@ impl Wallet {
         no_content(self.http.post(url).json(&body)).await
     }
 
+    /// The consent receipt for the standing consent to `client_id`: a JWT signed by civpass.
+    pub async fn consent_receipt(
+        &self,
+        session: &SessionResponse,
+        client_id: &str,
+    ) -> Result<String, WalletError> {
+        let url = format!("{}/api/v1/device/me/services/{client_id}/receipt", self.file.server);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        if !res.status().is_success() {
+            return read::<String>(res).await;
+        }
+        res.text().await.map_err(|e| WalletError::Http(e.to_string()))
+    }
+
     /// Unlinks a service: it loses its tokens and the citizen's consent.
     pub async fn unlink(
         &self,

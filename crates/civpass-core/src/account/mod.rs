@@ -14,8 +14,8 @@ use crate::account::store::{AppSessionStore, StatsStore};
 use crate::consent::ConsentService;
 use crate::device::DeviceService;
 use crate::identity::IdentityService;
+use crate::kernel::Ctx;
 use crate::kernel::store::TransactionStore;
-use crate::kernel::{ClientId, Ctx};
 use crate::oidc::OidcService;
 use crate::oidc::store::OidcWrites;
 
@@ -23,7 +23,7 @@ use civpass_crypto::jws::DevicePublicKey;
 use civpass_crypto::secret::{hash_secret, random_token};
 
 use crate::account::model::AppSession;
-use crate::consent::model::Release;
+use crate::consent::model::{Consent, Release};
 use crate::device::passkey::{AssertionOptions, Challenge, DeviceProof, ProofFailure};
 use crate::identity::evidence::EvidenceLevel;
 use crate::identity::model::Device;
@@ -32,6 +32,7 @@ use crate::kernel::DeviceId;
 use crate::kernel::Internal;
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::store::transact;
+use crate::oidc::events::ConsentEnd;
 use crate::oidc::logout::per_session;
 
 pub use civpass_api::signing::session_message;
@@ -88,6 +89,9 @@ pub struct LinkedService {
     pub scopes: Vec<String>,
     pub linked_at: i64,
     pub last_consent_at: i64,
+    pub claims: Vec<String>,
+    pub purpose: Option<String>,
+    pub expires_at: Option<i64>,
     /// Newest first.
     pub releases: Vec<Release>,
 }
@@ -117,9 +121,12 @@ pub struct AccountService {
 }
 
 impl AccountService {
-    /// Deletes app sessions that expired; returns how many.
+    /// Deletes app sessions that expired, and ends standing consents that expired
+    /// (`end_expired_consents`); returns how many of both.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
-        Ok(self.store.delete_app_sessions_expired_before(self.ctx.now()).await?)
+        let sessions = self.store.delete_app_sessions_expired_before(self.ctx.now()).await?;
+        let consents = self.end_expired_consents().await?;
+        Ok(sessions + u64::try_from(consents).unwrap_or(0))
     }
 }
 
@@ -350,6 +357,9 @@ impl AccountService {
                 scopes: consent.scopes,
                 linked_at: consent.linked_at,
                 last_consent_at: consent.granted_at,
+                claims: consent.claims,
+                purpose: consent.purpose,
+                expires_at: consent.expires_at,
             });
         }
         services.sort_by_key(|s| std::cmp::Reverse(s.last_consent_at));
@@ -360,30 +370,100 @@ impl AccountService {
     #[tracing::instrument(skip_all, fields(client_id))]
     pub async fn unlink_service(&self, token: &str, client_id: &str) -> Result<(), SessionError> {
         let session = self.app_session(token).await?;
+        let consent = self
+            .consent
+            .consents(&session.account_id)
+            .await?
+            .into_iter()
+            .find(|c| c.client_id.as_str() == client_id);
+        let ended = match consent {
+            Some(consent) => self.end_consent(&consent, ConsentEnd::Withdrawn).await?,
+            None => false,
+        };
+        if !ended {
+            return Err(SessionError::NotLinked);
+        }
+        tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
+        Ok(())
+    }
+
+    /// A consent receipt for the citizen's standing consent to `client_id`
+    /// (`OidcService::consent_receipt`): a JWT signed by civpass.
+    ///
+    /// Errors: `Unauthenticated`; `NotLinked` without a standing consent.
+    pub async fn consent_receipt(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<String, SessionError> {
+        let session = self.app_session(token).await?;
+        let consent = self
+            .consent
+            .consents(&session.account_id)
+            .await?
+            .into_iter()
+            .find(|c| c.client_id.as_str() == client_id)
+            .ok_or(SessionError::NotLinked)?;
+        let client = self.oidc.client_record(client_id).await?.ok_or(SessionError::NotLinked)?;
+        Ok(self.oidc.consent_receipt(&client, &consent)?)
+    }
+
+    /// Ends standing consents that expired, as a withdrawal does; returns how many. Run by the
+    /// housekeeping.
+    pub async fn end_expired_consents(&self) -> Result<usize, Internal> {
+        let expired = self.consent.expired(self.ctx.now(), 100).await?;
+        let mut ended = 0;
+        for consent in &expired {
+            if self.end_consent(consent, ConsentEnd::Expired).await? {
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            tracing::info!(ended, "expired consents ended");
+        }
+        Ok(ended)
+    }
+
+    /// Ends `consent` (withdrawn now, or expired if it still is): the consent goes, the
+    /// service's grants are revoked, and the service is told, by back-channel logout and by
+    /// the security events it asked for, stored in the same transaction. False if there was
+    /// nothing to end.
+    async fn end_consent(&self, consent: &Consent, why: ConsentEnd) -> Result<bool, Internal> {
         let now = self.ctx.now();
-        // The service hears that this citizen is logged out of it: the notice is stored with
-        // the unlink itself, so one cannot happen without the other.
-        let client = self.oidc.client_record(client_id).await?;
-        let template = client.and_then(|c| self.oidc.logout_notice(&c, &session.account_id, None));
-        let (account_id, client) = (session.account_id.clone(), ClientId::from(client_id));
+        let account_id = consent.account_id.clone();
+        let client = self.oidc.client_record(consent.client_id.as_str()).await?;
+        let template = client.as_ref().and_then(|c| self.oidc.logout_notice(c, &account_id, None));
+        let events = client
+            .as_ref()
+            .and_then(|c| self.oidc.consent_ended_events(c, &account_id, consent, why));
+        let client = consent.client_id.clone();
         let notices = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                if !tx.delete_consent(&account_id, &client).await? {
+                let deleted = match why {
+                    ConsentEnd::Withdrawn => tx.delete_consent(&account_id, &client).await?,
+                    ConsentEnd::Expired => {
+                        tx.delete_expired_consent(&account_id, &client, now).await?
+                    }
+                };
+                if !deleted {
                     return Ok(None);
                 }
                 let ended = tx.revoke_live_grants(&account_id, &client, now).await?;
-                let notices = template.map(|t| per_session(&t, &ended)).unwrap_or_default();
+                let mut notices = template.map(|t| per_session(&t, &ended)).unwrap_or_default();
+                notices.extend(events.map(|e| e.messages(&ended)).unwrap_or_default());
                 for notice in &notices {
                     tx.insert_message(notice).await?;
                 }
                 Ok(Some(notices))
             })
         })
-        .await
-        .map_err(Internal::from)?
-        .ok_or(SessionError::NotLinked)?;
-        tracing::info!(account_id = %session.account_id, client_id, "service unlinked");
-        self.oidc.logout_queued(&notices);
-        Ok(())
+        .await?;
+        match notices {
+            Some(notices) => {
+                self.oidc.logout_queued(&notices);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

@@ -24,6 +24,15 @@ impl ConsentService {
         Ok(self.store.list_consents(account).await?)
     }
 
+    /// Up to `limit` standing consents that expired at `now`, oldest first.
+    pub async fn expired(
+        &self,
+        now: crate::kernel::UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Consent>, Internal> {
+        Ok(self.store.list_expired_consents(now, limit).await?)
+    }
+
     /// Every release to any service, oldest first.
     pub async fn releases(&self, account: &AccountId) -> Result<Vec<Release>, Internal> {
         Ok(self.store.list_releases(account).await?)

@@ -46,7 +46,18 @@ pub struct Consent {
     pub granted_at: UnixTime,
     /// When the citizen first used the service (the account link); kept across later consents.
     pub linked_at: UnixTime,
+    /// The claims the consent releases (`claims::released` of the scopes).
+    pub claims: Vec<String>,
+    /// What the service said it wants the data for (the OIDC4IDA `purpose` request parameter).
+    pub purpose: Option<String>,
+    /// When the consent ends by itself (`CONSENT_TTL` after it was given); `None` for consents
+    /// given before consents expired.
+    pub expires_at: Option<UnixTime>,
 }
+
+/// How long a standing consent lasts: a year, after which the service's grants end and the
+/// citizen is asked again.
+pub const CONSENT_TTL: i64 = 365 * 24 * 3600;
 
 #[cfg(test)]
 mod tests {

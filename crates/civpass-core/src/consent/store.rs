@@ -11,6 +11,12 @@ pub trait ConsentStore: Send + Sync {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &AccountId) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &AccountId) -> StoreResult<Vec<Consent>>;
+    /// Up to `limit` consents whose `expires_at` is at or before `now`, oldest first.
+    async fn list_expired_consents(
+        &self,
+        now: crate::kernel::UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Consent>>;
 }
 
 /// The consent writes a use case makes inside a transaction (`kernel::store::transact`).
@@ -21,6 +27,14 @@ pub trait ConsentWrites: Send {
         &mut self,
         account_id: &AccountId,
         client_id: &ClientId,
+    ) -> StoreResult<bool>;
+    /// Deletes the consent if it has expired at `now` (it may have been renewed since it was
+    /// found expired); false if it was not.
+    async fn delete_expired_consent(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+        now: crate::kernel::UnixTime,
     ) -> StoreResult<bool>;
     /// Records (or renews) what a citizen agreed a service may receive.
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;

@@ -106,6 +106,8 @@ pub struct ClientSpec {
     pub resource_server: bool,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// Where Security Event Tokens are pushed (RFC 8935).
+    pub security_events_push_uri: Option<String>,
     /// A URL listing the redirect URIs of an organisation's services, which then share
     /// pairwise subjects (OIDC Core section 8.1).
     pub sector_identifier_uri: Option<String>,
@@ -133,6 +135,7 @@ impl ClientSpec {
             resource_server: false,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            security_events_push_uri: None,
             sector_identifier_uri: None,
             native: false,
             acr_values_voluntary: false,
@@ -169,6 +172,7 @@ impl ClientSpec {
             registration_token_hash: registration.registration_token_hash,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             backchannel_logout_uri: self.backchannel_logout_uri,
+            security_events_push_uri: self.security_events_push_uri,
             sector_identifier_uri: self.sector_identifier_uri,
             sector: registration.sector,
             native: self.native,
@@ -516,6 +520,13 @@ impl OidcService {
             .is_some_and(|u| !valid_callout_uri(u, allow_loopback))
         {
             return Err(ClientError::Invalid("backchannel_logout_uri must be an https URL"));
+        }
+        if spec
+            .security_events_push_uri
+            .as_deref()
+            .is_some_and(|u| !valid_callout_uri(u, allow_loopback))
+        {
+            return Err(ClientError::Invalid("security_events_push_uri must be an https URL"));
         }
         let public = spec.auth_methods.contains(&AuthMethod::None);
         if public && spec.auth_methods.len() > 1 {

@@ -58,6 +58,10 @@ pub struct AuthorizeParams {
     /// RFC 9449 section 10: the thumbprint of the DPoP key the code is to be bound to.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// OIDC4IDA section 8: what the service wants the citizen's data for, shown in the app and
+    /// kept with the consent (3 to 300 characters).
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error may go.
@@ -97,6 +101,7 @@ pub(crate) struct ValidRequest {
     pub(crate) claims_filter: Vec<String>,
     pub(crate) essential_claims: Vec<String>,
     pub(crate) verified_claims: Vec<String>,
+    pub(crate) purpose: Option<String>,
     pub(crate) expected_sub: Option<String>,
     pub(crate) dpop_jkt: Option<String>,
 }
@@ -547,6 +552,18 @@ impl OidcService {
                 "code_challenge must be a base64url SHA-256 value",
             ));
         }
+        // OIDC4IDA section 8: a purpose outside 3 to 300 characters fails the request.
+        let purpose = match params.purpose.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                crate::kernel::text::display_text(text, 300)
+                    .filter(|p| p.chars().count() >= 3)
+                    .ok_or(redirect(
+                        AuthzErrorCode::InvalidRequest,
+                        "purpose must be 3 to 300 characters of plain text",
+                    ))?,
+            ),
+        };
         let prompt = claims::parse_list(params.prompt.as_deref().unwrap_or(""));
         if prompt
             .iter()
@@ -603,6 +620,7 @@ impl OidcService {
             claims_filter,
             essential_claims: claims.essential,
             verified_claims,
+            purpose,
             expected_sub,
             dpop_jkt: params.dpop_jkt.clone(),
         })
@@ -634,7 +652,7 @@ impl OidcService {
         let (acr_values, id_token_claims, expected_sub, dpop_jkt) =
             (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
         let (claims_filter, essential_claims) = (valid.claims_filter, valid.essential_claims);
-        let verified_claims = valid.verified_claims;
+        let (verified_claims, purpose) = (valid.verified_claims, valid.purpose);
         let params = &params;
 
         let now = self.ctx.now();
@@ -678,6 +696,7 @@ impl OidcService {
             claims_filter,
             essential_claims,
             verified_claims,
+            purpose,
             expected_sub,
             failure: None,
             dpop_jkt,
@@ -1063,6 +1082,12 @@ impl OidcService {
                 scopes: approved_scopes.clone(),
                 granted_at: now,
                 linked_at: now,
+                claims: claims::released(approved_scopes, &request.claims_filter)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                purpose: request.purpose.clone(),
+                expires_at: Some(now + crate::consent::model::CONSENT_TTL),
             }),
             _ => None,
         };

@@ -92,6 +92,13 @@ pub struct DeliveryError {
 pub trait LogoutNotifier: Send + Sync {
     /// Posts one logout token.
     async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), DeliveryError>;
+    /// Pushes one Security Event Token (RFC 8935 section 2).
+    async fn push_event(&self, _uri: &str, _set: &str) -> Result<(), DeliveryError> {
+        Err(DeliveryError {
+            cause: "security event push is not configured".into(),
+            permanent: false,
+        })
+    }
     /// A notice was queued: the delivery loop should run now rather than at its next round.
     fn wake(&self) {}
     /// Waits until woken or until the next round is due.
@@ -347,15 +354,23 @@ impl OidcService {
 
     /// Delivers logout notices for as long as the process runs, a round whenever one is queued
     /// here and at the notifier's pace otherwise (for notices queued by other nodes and retries).
+    /// Security events (`oidc::events`) go through the same loop: both are calls to services.
     pub async fn run_logout_outbox(self) {
         loop {
-            match self.deliver_logout_notices().await {
-                // A full batch may mean more are due.
-                Ok(n) if n == outbox::BATCH as usize => continue,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(cause = %Chain(&e), "delivering back-channel logouts failed")
+            let logouts = self.deliver_logout_notices().await;
+            let events = self.deliver_security_events().await;
+            for (what, result) in [("back-channel logouts", &logouts), ("security events", &events)]
+            {
+                if let Err(e) = result {
+                    tracing::warn!(cause = %Chain(e), "delivering {what} failed");
                 }
+            }
+            // A full batch may mean more are due.
+            let full = |r: &Result<usize, Internal>| {
+                r.as_ref().is_ok_and(|n| *n == outbox::BATCH as usize)
+            };
+            if full(&logouts) || full(&events) {
+                continue;
             }
             self.logout_notifier.idle().await;
         }

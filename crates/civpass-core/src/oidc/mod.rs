@@ -6,6 +6,7 @@ pub mod assurance;
 pub mod clients;
 pub mod dpop;
 pub mod endpoints;
+pub mod events;
 pub mod login;
 pub mod login_context;
 pub mod logout;

@@ -60,6 +60,10 @@ pub struct Client {
     /// Where the client hears that a citizen's session with it ended (Back-Channel Logout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// Where the client receives Security Event Tokens by push (RFC 8935): a consent that
+    /// ended, and the sessions that ended with it (`oidc::events`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_events_push_uri: Option<String>,
     /// `sector_identifier_uri` (OIDC Core section 8.1), checked at registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
@@ -271,6 +275,8 @@ pub struct LoginRequest {
     /// Claims asked for as OIDC4IDA `verified_claims`: `userinfo:NAME` and `id_token:NAME`,
     /// and `only:NAME` for one released only inside `verified_claims` (`oidc::assurance`).
     pub verified_claims: Vec<String>,
+    /// The service's `purpose` (OIDC4IDA section 8), for the app and the consent.
+    pub purpose: Option<String>,
     /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
     pub expected_sub: Option<String>,
     /// Why the request ended without approval, once it did.

@@ -345,6 +345,7 @@ impl OidcService {
             login_hint: text(claims, "login_hint"),
             id_token_hint: text(claims, "id_token_hint"),
             dpop_jkt: text(claims, "dpop_jkt"),
+            purpose: text(claims, "purpose"),
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// civpass metadata: where Security Event Tokens are pushed (RFC 8935).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_events_push_uri: Option<String>,
     /// Logout tokens carry `sid` only when a session ended, not when a citizen with no live
     /// session unlinks a service, so `true` cannot be promised (and is refused).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -162,6 +165,7 @@ fn spec_from(metadata: &ClientMetadata) -> Result<ClientSpec, RegistrationError>
     spec.require_dpop = metadata.dpop_bound_access_tokens;
     spec.post_logout_redirect_uris = metadata.post_logout_redirect_uris.clone();
     spec.backchannel_logout_uri = metadata.backchannel_logout_uri.clone();
+    spec.security_events_push_uri = metadata.security_events_push_uri.clone();
     if metadata.backchannel_logout_session_required {
         // Back-Channel Logout 1.0 section 2.2: `sid` in every logout token, which an unlink
         // without a live session cannot give.
@@ -203,6 +207,7 @@ fn metadata_of(client: &Client) -> ClientMetadata {
         dpop_bound_access_tokens: client.require_dpop,
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+        security_events_push_uri: client.security_events_push_uri.clone(),
         backchannel_logout_session_required: false,
         sector_identifier_uri: client.sector_identifier_uri.clone(),
         subject_type: Some("pairwise".to_owned()),

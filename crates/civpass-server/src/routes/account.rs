@@ -29,6 +29,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me", limits::DEVICE, get(my_data))
         .at("/api/v1/device/me/services", limits::DEVICE, get(services))
         .at("/api/v1/device/me/services/{client_id}", limits::DEVICE, delete(unlink))
+        .at("/api/v1/device/me/services/{client_id}/receipt", limits::DEVICE, get(receipt))
         .at("/api/v1/device/me/devices", limits::DEVICE, get(devices))
         .at("/api/v1/device/me/devices/{id}/revoke", limits::DEVICE, post(revoke_device))
         .at("/api/v1/device/me/history", limits::DEVICE, get(history))
@@ -172,6 +173,39 @@ pub(crate) async fn my_data(
 
 #[utoipa::path(
     get,
+    path = "/api/v1/device/me/services/{client_id}/receipt",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("client_id" = String, Path, description = "The service's client id")),
+    responses(
+        (status = 200, description = "The consent receipt: a JWT (`application/jwt`, typ `consent-receipt+jwt`) signed with a key of the JWKS", content_type = "application/jwt", body = String),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No standing consent for this service", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn receipt(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jwt = state
+        .services
+        .account
+        .consent_receipt(bearer.or_empty(), &client_id)
+        .await
+        .map_err(session_error)?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/jwt".to_owned()),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"consent-receipt.jwt\"".to_owned(),
+        ),
+    ];
+    Ok((no_store(), headers, jwt).into_response())
+}
+
+#[utoipa::path(
+    get,
     path = "/api/v1/device/me/services",
     tag = "account",
     security(("app_session" = [])),
@@ -194,6 +228,9 @@ pub(crate) async fn services(
             scopes: s.scopes,
             linked_at: s.linked_at,
             last_consent_at: s.last_consent_at,
+            claims: s.claims,
+            purpose: s.purpose,
+            expires_at: s.expires_at,
             releases: s
                 .releases
                 .into_iter()

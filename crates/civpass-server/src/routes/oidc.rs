@@ -108,6 +108,7 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
             "login_hint" => &mut params.login_hint,
             "id_token_hint" => &mut params.id_token_hint,
             "dpop_jkt" => &mut params.dpop_jkt,
+            "purpose" => &mut params.purpose,
             _ => continue,
         };
         *slot = Some(value.clone());

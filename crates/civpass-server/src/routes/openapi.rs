@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         crate::routes::account::my_data,
         crate::routes::account::services,
         crate::routes::account::unlink,
+        crate::routes::account::receipt,
         crate::routes::account::devices,
         crate::routes::account::revoke_device,
         crate::routes::account::history,

@@ -19,11 +19,22 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             scopes: vec!["openid".into()],
             granted_at: at,
             linked_at: at,
+            claims: vec!["name".into(), format!("c{at}")],
+            purpose: Some(format!("purpose {at}")),
+            expires_at: Some(at + 1000),
         };
         assert!(decide(&store, "r1", &approve, Some(&consent(150)), 150).await);
         assert!(decide(&store, "r2", &approve, Some(&consent(170)), 170).await);
         let kept = store.list_consents(&"a1".into()).await.unwrap();
         assert_eq!((kept[0].granted_at, kept[0].linked_at), (170, 150));
+        // A renewed consent takes the new terms.
+        assert_eq!(kept[0].claims, ["name", "c170"]);
+        assert_eq!(
+            (kept[0].purpose.as_deref(), kept[0].expires_at),
+            (Some("purpose 170"), Some(1170))
+        );
+        assert!(store.list_expired_consents(1169, 10).await.unwrap().is_empty());
+        assert_eq!(store.list_expired_consents(1170, 10).await.unwrap(), kept);
         assert_eq!(
             store.find_login_request(&"r1".into()).await.unwrap().unwrap().ui_locales.as_deref(),
             Some("zh-HK en")

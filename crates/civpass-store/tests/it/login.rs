@@ -18,6 +18,9 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
             scopes: vec!["openid".into()],
             granted_at: 150,
             linked_at: 150,
+            claims: Vec::new(),
+            purpose: None,
+            expires_at: None,
         };
         // Expired at the decision time: nothing changes.
         assert!(!decide(&store, "r1", &approve, Some(&consent), 400).await);

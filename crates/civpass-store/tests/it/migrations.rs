@@ -83,6 +83,7 @@ async fn a_client_stored_in_columns_reads_the_same_from_its_metadata_document() 
             registration_token_hash: Some("rth".into()),
             post_logout_redirect_uris: vec!["https://full.example/out".into()],
             backchannel_logout_uri: Some("https://full.example/bcl".into()),
+            security_events_push_uri: None,
             sector_identifier_uri: Some("https://full.example/sector.json".into()),
             sector: Some("full.example".into()),
             native: true,

@@ -58,6 +58,10 @@ pub(crate) struct CreateArgs {
     /// Where the service hears that a citizen's session ended (Back-Channel Logout).
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
+    /// Where the service receives Security Event Tokens by push (RFC 8935): a citizen's
+    /// consent that ended, and the sessions that ended with it.
+    #[arg(long)]
+    security_events_push_uri: Option<String>,
     /// A URL listing the redirect URIs of the organisation's services, which then share
     /// pairwise subjects.
     #[arg(long)]
@@ -276,6 +280,7 @@ fn client_json(client: &Client) -> serde_json::Value {
         "dpop_bound_access_tokens": client.require_dpop,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "security_events_push_uri": client.security_events_push_uri,
         "sector_identifier_uri": client.sector_identifier_uri,
         "acr_values_voluntary": client.acr_values_voluntary,
         "resource_server": client.resource_server,
@@ -302,6 +307,7 @@ async fn create(args: CreateArgs, file: &Config) -> anyhow::Result<()> {
         require_dpop,
         post_logout_redirect_uris,
         backchannel_logout_uri,
+        security_events_push_uri,
         sector_identifier_uri,
         resource_server,
         json,
@@ -333,6 +339,7 @@ async fn create(args: CreateArgs, file: &Config) -> anyhow::Result<()> {
     spec.require_dpop = require_dpop;
     spec.post_logout_redirect_uris = post_logout_redirect_uris;
     spec.backchannel_logout_uri = backchannel_logout_uri;
+    spec.security_events_push_uri = security_events_push_uri;
     spec.sector_identifier_uri = sector_identifier_uri;
     spec.resource_server = resource_server;
     let created = services.oidc.register_client(spec).await?;

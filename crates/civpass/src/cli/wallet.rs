@@ -98,6 +98,17 @@ pub(crate) enum WalletCommand {
         #[command(flatten)]
         args: WalletArgs,
     },
+    /// Save the consent receipt for a service (a JWT signed by civpass, verifiable against its
+    /// JWKS): what it may receive, what for, since and until when.
+    Receipt {
+        #[command(flatten)]
+        args: WalletArgs,
+        /// The service's client id (see `civpass wallet services`).
+        client_id: String,
+        /// Where to write it [default: print it].
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Unlink a service: it loses its tokens and must ask again next time.
     Unlink {
         #[command(flatten)]
@@ -436,6 +447,19 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             Ok(())
         }
         WalletCommand::Eme { command } => eme(command).await,
+        WalletCommand::Receipt { args, client_id, output } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let receipt = wallet.consent_receipt(&session, &client_id).await?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &receipt)?;
+                    println!("consent receipt written to {}", path.display());
+                }
+                None => println!("{receipt}"),
+            }
+            Ok(())
+        }
         WalletCommand::History { args } => {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;

@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod client_auth;
 mod connections;
+mod consents;
 mod console;
 mod contracts;
 mod counter;
