@@ -349,12 +349,44 @@ pub struct RequestedClaim {
     pub value: Option<serde_json::Value>,
 }
 
+/// A form a service asks to fill (RFC 9396 `authorization_details`, type `form_filling`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FormView {
+    pub form_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The claims the form's fields are.
+    pub fields: Vec<String>,
+    /// The service gets the data with no link to the citizen (a one-time subject).
+    pub anonymous: bool,
+}
+
+/// The citizen's own record of an anonymous form filling (the service has none).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FillingView {
+    pub client_name: String,
+    pub form_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_number: Option<String>,
+    pub claims: Vec<String>,
+    /// Unix seconds.
+    pub filled_at: i64,
+}
+
 /// A login request as the app shows it before the citizen decides.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequestView {
     pub request_id: String,
     pub client_id: String,
     pub client_name: String,
+    /// What the service wants the data for, in its words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// The form the service asks to fill, if it asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormView>,
     pub scopes: Vec<RequestedScope>,
     /// What the device signs (see `DecisionRequest.signature`).
     pub challenge: String,

@@ -7,7 +7,7 @@ use civpass_core::kernel::store::StoreResult;
 use civpass_core::kernel::{AccountId, ClientId};
 use sqlx::AnyConnection;
 
-use crate::sql::{execute_on, op, params};
+use crate::sql::{col, execute_on, op, params};
 use crate::tx::SqlTransaction;
 use crate::writer::Statements;
 use crate::{SqlStore, rows};
@@ -89,6 +89,26 @@ impl ConsentStore for SqlStore {
         .await
     }
 
+    async fn list_anonymous_fillings(
+        &self,
+        account_lookup: &str,
+    ) -> StoreResult<Vec<civpass_core::consent::model::AnonymousFilling>> {
+        self.fetch_all(
+            "SELECT id, account_lookup, sealed, created_at FROM anonymous_fillings \
+             WHERE account_lookup = $1 ORDER BY created_at, id",
+            params![account_lookup],
+            |row| {
+                Ok(civpass_core::consent::model::AnonymousFilling {
+                    id: col(row, "id")?,
+                    account_lookup: col(row, "account_lookup")?,
+                    sealed: col(row, "sealed")?,
+                    created_at: col(row, "created_at")?,
+                })
+            },
+        )
+        .await
+    }
+
     async fn list_expired_consents(
         &self,
         now: civpass_core::kernel::UnixTime,
@@ -137,6 +157,20 @@ impl ConsentWrites for SqlTransaction<'_> {
 
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()> {
         upsert_consent(self.conn, consent).await
+    }
+
+    async fn insert_anonymous_filling(
+        &mut self,
+        f: &civpass_core::consent::model::AnonymousFilling,
+    ) -> StoreResult<()> {
+        execute_on(
+            self.conn,
+            "INSERT INTO anonymous_fillings (id, account_lookup, sealed, created_at) \
+             VALUES ($1, $2, $3, $4)",
+            &params![&f.id, &f.account_lookup, &f.sealed, f.created_at],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()> {

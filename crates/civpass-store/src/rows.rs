@@ -99,6 +99,7 @@ pub(crate) fn login_request(row: &AnyRow) -> Result<LoginRequest, StoreError> {
         essential_claims: get_list("essential_claims")?,
         verified_claims: get_list("verified_claims")?,
         purpose: col(row, "purpose")?,
+        authorization_details: col(row, "authorization_details")?,
         expected_sub: col(row, "expected_sub")?,
         dpop_jkt: col(row, "dpop_jkt")?,
         failure: row
@@ -131,6 +132,7 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant, StoreError> {
         browser_hash: col(row, "browser_hash")?,
         claims_filter: split(&col::<String>(row, "claims_filter")?),
         verified_claims: split(&col::<String>(row, "verified_claims")?),
+        authorization_details: col(row, "authorization_details")?,
     })
 }
 

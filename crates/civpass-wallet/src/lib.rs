@@ -11,7 +11,7 @@ use civpass_api::signing::{
 use civpass_api::{
     ConfirmRequest, ConfirmResponse, DecisionRequest, DecisionResponse, DeviceChallenge,
     DeviceChallengeRequest, DeviceView, EmailVerificationToken, EnrolmentRequest,
-    EnrolmentResponse, EvidenceSubmission, HistoryView, IdentityCheckRequest,
+    EnrolmentResponse, EvidenceSubmission, FillingView, HistoryView, IdentityCheckRequest,
     IdentityCheckResponse, LinkedServiceView, LoginRequestView, MyData, PendingList,
     PendingRequest, PendingView, Problem, RegistrationCodeRequest, RegistrationCodeResponse,
     SessionRequest, SessionResponse, TransferAuthorisation, UpgradeRequest, UpgradeResponse,
@@ -621,6 +621,14 @@ impl Wallet {
             return read::<String>(res).await;
         }
         res.text().await.map_err(|e| WalletError::Http(e.to_string()))
+    }
+
+    /// The citizen's own records of anonymous form fillings.
+    pub async fn anonymous_fillings(
+        &self,
+        session: &SessionResponse,
+    ) -> Result<Vec<FillingView>, WalletError> {
+        self.get_me(session, "/fillings").await
     }
 
     /// Unlinks a service: it loses its tokens and the citizen's consent.

@@ -408,6 +408,31 @@ impl AccountService {
         Ok(self.oidc.consent_receipt(&client, &consent)?)
     }
 
+    /// The citizen's own records of anonymous form fillings, oldest first.
+    ///
+    /// Errors: `Unauthenticated`.
+    pub async fn anonymous_fillings(
+        &self,
+        token: &str,
+    ) -> Result<Vec<crate::consent::model::FillingRecord>, SessionError> {
+        let session = self.app_session(token).await?;
+        let lookup = crate::oidc::token::anonymous_lookup(&self.ctx, &session.account_id);
+        let mut out = Vec::new();
+        for filling in self.consent.anonymous_fillings(&lookup).await? {
+            let plaintext = self
+                .ctx
+                .secrets
+                .sealing
+                .open(&filling.sealed, session.account_id.as_bytes())
+                .map_err(|e| Internal::caused("opening a filling record", e))?;
+            out.push(
+                serde_json::from_slice(&plaintext)
+                    .map_err(|e| Internal::caused("reading a filling record", e))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Ends standing consents that expired, as a withdrawal does; returns how many. Run by the
     /// housekeeping.
     pub async fn end_expired_consents(&self) -> Result<usize, Internal> {

@@ -33,6 +33,14 @@ impl ConsentService {
         Ok(self.store.list_expired_consents(now, limit).await?)
     }
 
+    /// The anonymous fillings stored under `account_lookup`.
+    pub async fn anonymous_fillings(
+        &self,
+        account_lookup: &str,
+    ) -> Result<Vec<crate::consent::model::AnonymousFilling>, Internal> {
+        Ok(self.store.list_anonymous_fillings(account_lookup).await?)
+    }
+
     /// Every release to any service, oldest first.
     pub async fn releases(&self, account: &AccountId) -> Result<Vec<Release>, Internal> {
         Ok(self.store.list_releases(account).await?)

@@ -55,6 +55,28 @@ pub struct Consent {
     pub expires_at: Option<UnixTime>,
 }
 
+/// The citizen's own record of an anonymous form filling (`oidc::forms`): no column names the
+/// service, and the account appears only as a keyed hash (`account_lookup`); what was filled,
+/// for whom, is sealed with the account id. The service holds no link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonymousFilling {
+    pub id: String,
+    pub account_lookup: String,
+    /// `FillingRecord` as JSON, sealed with the account id as associated data.
+    pub sealed: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+/// What a sealed `AnonymousFilling` holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FillingRecord {
+    pub client_name: String,
+    pub form_name: String,
+    pub form_number: Option<String>,
+    pub claims: Vec<String>,
+    pub filled_at: UnixTime,
+}
+
 /// How long a standing consent lasts: a year, after which the service's grants end and the
 /// citizen is asked again.
 pub const CONSENT_TTL: i64 = 365 * 24 * 3600;

@@ -11,6 +11,11 @@ pub trait ConsentStore: Send + Sync {
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;
     async fn list_releases(&self, account_id: &AccountId) -> StoreResult<Vec<Release>>;
     async fn list_consents(&self, account_id: &AccountId) -> StoreResult<Vec<Consent>>;
+    /// The anonymous fillings of the account whose keyed hash is `account_lookup`, oldest first.
+    async fn list_anonymous_fillings(
+        &self,
+        account_lookup: &str,
+    ) -> StoreResult<Vec<crate::consent::model::AnonymousFilling>>;
     /// Up to `limit` consents whose `expires_at` is at or before `now`, oldest first.
     async fn list_expired_consents(
         &self,
@@ -39,4 +44,8 @@ pub trait ConsentWrites: Send {
     /// Records (or renews) what a citizen agreed a service may receive.
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;
+    async fn insert_anonymous_filling(
+        &mut self,
+        filling: &crate::consent::model::AnonymousFilling,
+    ) -> StoreResult<()>;
 }

@@ -62,6 +62,9 @@ pub struct AuthorizeParams {
     /// kept with the consent (3 to 300 characters).
     #[serde(default)]
     pub purpose: Option<String>,
+    /// RFC 9396: a form to fill (`oidc::forms`), as JSON text.
+    #[serde(default)]
+    pub authorization_details: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error may go.
@@ -102,6 +105,7 @@ pub(crate) struct ValidRequest {
     pub(crate) essential_claims: Vec<String>,
     pub(crate) verified_claims: Vec<String>,
     pub(crate) purpose: Option<String>,
+    pub(crate) form: Option<super::forms::FormRequest>,
     pub(crate) expected_sub: Option<String>,
     pub(crate) dpop_jkt: Option<String>,
 }
@@ -273,6 +277,10 @@ pub struct DeviceView {
     /// As the login request's (`LoginRequest::claims_filter`).
     pub claims_filter: Vec<String>,
     pub essential_claims: Vec<String>,
+    /// What the service wants the data for.
+    pub purpose: Option<String>,
+    /// The form to fill, if the service asked for one.
+    pub form: Option<super::forms::FormRequest>,
     /// The app runs in the browser that started the login (same-device login): the matching
     /// code is not needed, because nobody can have relayed the link into this browser.
     pub same_browser: bool,
@@ -454,13 +462,34 @@ impl OidcService {
         if !requested.iter().any(|s| s == "openid") {
             return Err(redirect(AuthzErrorCode::InvalidScope, "the openid scope is required"));
         }
-        let claims = match params.claims.as_deref() {
+        let mut claims = match params.claims.as_deref() {
             None => ClaimsRequest::default(),
             Some(text) => parse_claims_request(text).ok_or(redirect(
                 AuthzErrorCode::InvalidRequest,
                 "claims must be a JSON object of userinfo and id_token claim requests",
             ))?,
         };
+        // A form's fields are asked for as claims by name, for the ID token (and UserInfo).
+        let form = match params.authorization_details.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(text) => super::forms::parse(text)
+                .map_err(|e| redirect(AuthzErrorCode::InvalidAuthorizationDetails, e))?,
+        };
+        for field in form.iter().flat_map(|f| f.fields.iter()) {
+            if let Some(scope) = claims::scope_of_claim(&field.name)
+                && !claims.scopes.iter().any(|s| s == scope)
+            {
+                claims.scopes.push(scope.to_owned());
+            }
+            for list in [&mut claims.named, &mut claims.id_token] {
+                if !list.contains(&field.name) {
+                    list.push(field.name.clone());
+                }
+            }
+            if field.essential && !claims.essential.contains(&field.name) {
+                claims.essential.push(field.name.clone());
+            }
+        }
         // A claim named in the claims request whose scope was not asked for releases alone,
         // not with the rest of its scope (`claims::released`).
         let unasked_scope = |c: &String| {
@@ -620,7 +649,8 @@ impl OidcService {
             claims_filter,
             essential_claims: claims.essential,
             verified_claims,
-            purpose,
+            purpose: purpose.or_else(|| form.as_ref().and_then(|f| f.purpose.clone())),
+            form,
             expected_sub,
             dpop_jkt: params.dpop_jkt.clone(),
         })
@@ -653,6 +683,7 @@ impl OidcService {
             (valid.acr_values, valid.id_token_claims, valid.expected_sub, valid.dpop_jkt);
         let (claims_filter, essential_claims) = (valid.claims_filter, valid.essential_claims);
         let (verified_claims, purpose) = (valid.verified_claims, valid.purpose);
+        let authorization_details = valid.form.as_ref().and_then(|f| serde_json::to_string(f).ok());
         let params = &params;
 
         let now = self.ctx.now();
@@ -697,6 +728,7 @@ impl OidcService {
             essential_claims,
             verified_claims,
             purpose,
+            authorization_details,
             expected_sub,
             failure: None,
             dpop_jkt,
@@ -945,6 +977,11 @@ impl OidcService {
             expires_at: request.expires_at,
             claims_filter: request.claims_filter,
             essential_claims: request.essential_claims,
+            purpose: request.purpose,
+            form: request
+                .authorization_details
+                .as_deref()
+                .and_then(|f| serde_json::from_str(f).ok()),
         })
     }
 
@@ -1075,7 +1112,14 @@ impl OidcService {
                 }
             }
         };
+        // An anonymous filling leaves no consent, and no link, with the service.
+        let anonymous = request
+            .authorization_details
+            .as_deref()
+            .and_then(|f| serde_json::from_str::<super::forms::FormRequest>(f).ok())
+            .is_some_and(|f| f.anonymous);
         let consent = match &decision {
+            Decision::Approve { .. } if anonymous => None,
             Decision::Approve { approved_scopes, .. } => Some(Consent {
                 account_id: device.account_id.clone(),
                 client_id: request.client_id.clone(),

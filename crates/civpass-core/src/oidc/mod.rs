@@ -7,6 +7,7 @@ pub mod clients;
 pub mod dpop;
 pub mod endpoints;
 pub mod events;
+pub mod forms;
 pub mod login;
 pub mod login_context;
 pub mod logout;

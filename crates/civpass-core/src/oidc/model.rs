@@ -277,6 +277,8 @@ pub struct LoginRequest {
     pub verified_claims: Vec<String>,
     /// The service's `purpose` (OIDC4IDA section 8), for the app and the consent.
     pub purpose: Option<String>,
+    /// A form to fill (`oidc::forms::FormRequest` as JSON), from `authorization_details`.
+    pub authorization_details: Option<String>,
     /// The pairwise subject an `id_token_hint` named: only that citizen may approve.
     pub expected_sub: Option<String>,
     /// Why the request ended without approval, once it did.
@@ -325,6 +327,8 @@ pub enum AuthzErrorCode {
     InvalidRequestObject,
     InvalidDpopProof,
     UnmetAuthenticationRequirements,
+    /// RFC 9396 section 5.
+    InvalidAuthorizationDetails,
 }
 
 impl AuthzErrorCode {
@@ -341,6 +345,7 @@ impl AuthzErrorCode {
             AuthzErrorCode::InvalidRequestObject => "invalid_request_object",
             AuthzErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             AuthzErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            AuthzErrorCode::InvalidAuthorizationDetails => "invalid_authorization_details",
         }
     }
 }
@@ -462,6 +467,8 @@ pub struct Grant {
     pub claims_filter: Vec<String>,
     /// As the login request's.
     pub verified_claims: Vec<String>,
+    /// The form filled, as the login request's (`oidc::forms`).
+    pub authorization_details: Option<String>,
     pub auth_time: UnixTime,
     pub acr: String,
     pub amr: Vec<String>,

@@ -346,6 +346,10 @@ impl OidcService {
             id_token_hint: text(claims, "id_token_hint"),
             dpop_jkt: text(claims, "dpop_jkt"),
             purpose: text(claims, "purpose"),
+            // An array in a request object, JSON text in a query.
+            authorization_details: claims
+                .get("authorization_details")
+                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())),
         })
     }
 }

@@ -210,6 +210,9 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + AccountWrites + Send {
     async fn redeem_code(&mut self, code_hash: &str, grant_id: &GrantId)
     -> StoreResult<Redemption>;
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
+    /// Forgets who approved the login request with this code (an anonymous form filling, once
+    /// its code is redeemed): its account and device are cleared.
+    async fn forget_login_account(&mut self, code_hash: &str) -> StoreResult<()>;
     /// Replaces a live grant's refresh token if `old_hash` is still the current one; false if
     /// it is not (another request rotated it first) or the grant was revoked.
     async fn replace_refresh_token(

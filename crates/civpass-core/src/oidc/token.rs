@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::consent::claims;
+use crate::consent::model::{AnonymousFilling, FillingRecord};
 use crate::consent::model::{Release, ReleaseChannel};
 use crate::kernel::store::transact;
 use crate::kernel::{Internal, telemetry};
@@ -14,6 +15,7 @@ use crate::oidc::OidcService;
 use crate::oidc::assurance;
 use crate::oidc::dpop::{DpopError, DpopRequest};
 use crate::oidc::endpoints;
+use crate::oidc::forms::FormRequest;
 use crate::oidc::logout::per_session;
 use crate::oidc::model::{AuthMethod, Client, Grant, GrantType};
 use crate::oidc::store::Redemption;
@@ -23,6 +25,15 @@ use crate::oidc::store::Redemption;
 struct IdTokenExtras<'a> {
     nonce: Option<&'a str>,
     claims: Map<String, Value>,
+}
+
+/// The keyed hash under which an account's anonymous fillings are found (`consent::model::
+/// AnonymousFilling`).
+pub(crate) fn anonymous_lookup(
+    ctx: &crate::kernel::Ctx,
+    account_id: &crate::kernel::AccountId,
+) -> String {
+    ctx.secrets.lookup.hash(&[b"anonymous-filling", account_id.as_bytes()])
 }
 
 /// The names a release record lists for `claims`: each claim, and each claim inside
@@ -105,6 +116,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+    /// The granted form (RFC 9396 section 7), for a form filling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Value>,
 }
 
 /// Claims of our ID tokens (OpenID Connect Core 1.0 section 2), with the released identity
@@ -217,6 +231,13 @@ impl OidcService {
             return Err(TokenError::InvalidGrant("the code is invalid"));
         };
         let account = self.identity.account(&account_id).await.map_err(Internal::from)?;
+        let form: Option<FormRequest> =
+            request.authorization_details.as_deref().and_then(|f| serde_json::from_str(f).ok());
+        if let Some(form) = form.filter(|f| f.anonymous) {
+            return self
+                .anonymous_filling(client, &request, &account, form, code_hash, dpop_jkt)
+                .await;
+        }
         let refresh_token = random_token(32);
         let grant = Grant {
             id: self.ctx.new_id().to_string().into(),
@@ -226,6 +247,7 @@ impl OidcService {
             scopes: request.approved_scopes.clone(),
             claims_filter: request.claims_filter.clone(),
             verified_claims: request.verified_claims.clone(),
+            authorization_details: request.authorization_details.clone(),
             auth_time,
             acr: account.tier.as_str().to_owned(),
             amr: request.amr.clone(),
@@ -651,7 +673,129 @@ impl OidcService {
                 .contains(&GrantType::RefreshToken)
                 .then_some(refresh_token),
             id_token,
+            authorization_details: grant
+                .authorization_details
+                .as_deref()
+                .and_then(|f| serde_json::from_str::<FormRequest>(f).ok())
+                .map(|f| f.granted(&claims::released(scopes, &grant.claims_filter))),
             scope,
+        })
+    }
+
+    /// An anonymous form filling's tokens (`oidc::forms`): the form's fields in an ID token
+    /// under a one-time `sub`; an access token that opens nothing (no grant: UserInfo refuses
+    /// it); no refresh token. No grant, consent or release names the citizen with the service:
+    /// the code is redeemed, the login request forgets the account, and the citizen's own
+    /// record is stored sealed to their account, all in one transaction.
+    async fn anonymous_filling(
+        &self,
+        client: &Client,
+        request: &crate::oidc::model::LoginRequest,
+        account: &crate::identity::model::Account,
+        form: FormRequest,
+        code_hash: String,
+        dpop_jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let now = self.ctx.now();
+        let names: Vec<&str> = claims::released(&request.approved_scopes, &request.claims_filter)
+            .into_iter()
+            .filter(|n| form.fields.iter().any(|f| f.name == *n))
+            .collect();
+        let values = self.eme.claim_values(account, &names).await?;
+        let record = FillingRecord {
+            client_name: client.name.clone(),
+            form_name: form.form_name.clone(),
+            form_number: form.form_number.clone(),
+            claims: values.keys().cloned().collect(),
+            filled_at: now,
+        };
+        let plaintext = serde_json::to_vec(&record)
+            .map_err(|e| Internal::caused("writing a filling record", e))?;
+        let sealed = self
+            .ctx
+            .secrets
+            .sealing
+            .seal(&plaintext, account.id.as_bytes())
+            .map_err(|e| Internal::caused("sealing a filling record", e))?;
+        let filling = AnonymousFilling {
+            id: self.ctx.new_id().to_string(),
+            account_lookup: anonymous_lookup(&self.ctx, &account.id),
+            sealed,
+            created_at: now,
+        };
+        // Every redemption of an anonymous code names this placeholder, which no grant has.
+        let placeholder = crate::kernel::GrantId::from("anonymous");
+        let redemption = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let redemption = tx.redeem_code(&code_hash, &placeholder).await?;
+                if redemption == Redemption::Redeemed {
+                    tx.forget_login_account(&code_hash).await?;
+                    tx.insert_anonymous_filling(&filling).await?;
+                }
+                Ok(redemption)
+            })
+        })
+        .await
+        .map_err(Internal::from)?;
+        match redemption {
+            Redemption::Redeemed => {}
+            Redemption::AlreadyRedeemed { .. } => {
+                return Err(TokenError::InvalidGrant("the code has already been used"));
+            }
+            Redemption::Unknown => return Err(TokenError::InvalidGrant("the code is invalid")),
+        }
+        let issuer = &self.ctx.settings.issuer;
+        let subject = format!("anon_{}", random_token(16));
+        let signer = self
+            .keys
+            .signer(Algorithm::ES256, now)
+            .ok_or_else(|| TokenError::Internal(Internal::new("no ES256 signing key")))?;
+        let access = AccessClaims {
+            iss: issuer.clone(),
+            sub: subject.clone(),
+            aud: endpoints::url(issuer, endpoints::USERINFO),
+            client_id: client.id.clone().into(),
+            scope: "openid".into(),
+            exp: now + self.ctx.settings.access_token_ttl,
+            iat: now,
+            jti: random_token(16),
+            gid: None,
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
+        };
+        let access_token = signer
+            .sign("at+jwt", &access)
+            .map_err(|e| Internal::caused("signing an access token", e))?;
+        // The ID token's session is as one-time as its subject.
+        let session = Grant {
+            id: crate::kernel::GrantId::from(format!("anon_{}", random_token(16))),
+            account_id: account.id.clone(),
+            client_id: client.id.clone(),
+            login_request_id: request.id.clone(),
+            scopes: vec!["openid".into()],
+            claims_filter: Vec::new(),
+            verified_claims: Vec::new(),
+            authorization_details: None,
+            auth_time: request.auth_time.unwrap_or(now),
+            acr: account.tier.as_str().to_owned(),
+            amr: request.amr.clone(),
+            refresh_hash: String::new(),
+            refresh_expires_at: now,
+            created_at: now,
+            revoked_at: None,
+            dpop_jkt: None,
+            browser_hash: None,
+        };
+        let extras = IdTokenExtras { nonce: request.nonce.as_deref(), claims: values };
+        let id_token = self.id_token(client, &session, &subject, extras)?;
+        tracing::info!(client_id = %client.id, "anonymous form filled");
+        Ok(TokenResponse {
+            access_token,
+            token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
+            expires_in: self.ctx.settings.access_token_ttl,
+            refresh_token: None,
+            id_token: Some(id_token),
+            scope: "openid".into(),
+            authorization_details: Some(form.granted(&names)),
         })
     }
 
@@ -740,6 +884,7 @@ impl OidcService {
             refresh_token: None,
             id_token: None,
             scope,
+            authorization_details: None,
         })
     }
 
@@ -893,6 +1038,11 @@ impl OidcService {
         });
         if let Some(members) = metadata.as_object_mut() {
             assurance::discovery(members);
+            // RFC 9396 section 10.
+            members.insert(
+                "authorization_details_types_supported".into(),
+                json!([crate::oidc::forms::FORM_FILLING]),
+            );
         }
         metadata
     }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use civpass_api::{
-    DeviceChallenge, DeviceChallengeRequest, DeviceView, EvidenceView, HistoryView,
+    DeviceChallenge, DeviceChallengeRequest, DeviceView, EvidenceView, FillingView, HistoryView,
     LinkedServiceView, MyData, Problem, ReleaseView, SessionRequest, SessionResponse,
     UpgradeRequest, UpgradeResponse,
 };
@@ -30,6 +30,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me/services", limits::DEVICE, get(services))
         .at("/api/v1/device/me/services/{client_id}", limits::DEVICE, delete(unlink))
         .at("/api/v1/device/me/services/{client_id}/receipt", limits::DEVICE, get(receipt))
+        .at("/api/v1/device/me/fillings", limits::DEVICE, get(fillings))
         .at("/api/v1/device/me/devices", limits::DEVICE, get(devices))
         .at("/api/v1/device/me/devices/{id}/revoke", limits::DEVICE, post(revoke_device))
         .at("/api/v1/device/me/history", limits::DEVICE, get(history))
@@ -169,6 +170,39 @@ pub(crate) async fn my_data(
         }),
     )
         .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/fillings",
+    tag = "account",
+    security(("app_session" = [])),
+    responses(
+        (status = 200, description = "The citizen's anonymous form fillings, oldest first", body = [FillingView]),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn fillings(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+) -> Result<Response, ApiError> {
+    let records = state
+        .services
+        .account
+        .anonymous_fillings(bearer.or_empty())
+        .await
+        .map_err(session_error)?;
+    let views: Vec<FillingView> = records
+        .into_iter()
+        .map(|r| FillingView {
+            client_name: r.client_name,
+            form_name: r.form_name,
+            form_number: r.form_number,
+            claims: r.claims,
+            filled_at: r.filled_at,
+        })
+        .collect();
+    Ok((no_store(), Json(views)).into_response())
 }
 
 #[utoipa::path(

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use civpass_api::{
     DecisionRequest, DecisionResponse, DeviceChallenge, DeviceChallengeRequest,
-    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, IdentityCheckRequest,
+    DeviceConfiguration, EnrolmentRequest, EnrolmentResponse, FormView, IdentityCheckRequest,
     IdentityCheckResponse, LoginContextView, LoginRequestView, PasskeyRegistrationChallenge,
     PasskeyRegistrationFinish, PasskeyRegistrationRequest, Problem, RequestedClaim, RequestedScope,
 };
@@ -429,7 +429,15 @@ pub(crate) async fn view(
         Json(LoginRequestView {
             request_id: v.request_id,
             client_id: v.client_id,
-            client_name: v.client_name,
+            client_name: v.client_name.clone(),
+            purpose: v.purpose.clone(),
+            form: v.form.as_ref().map(|f| FormView {
+                form_name: f.form_name.clone(),
+                form_number: f.form_number.clone(),
+                description: f.description.clone(),
+                fields: f.field_names(),
+                anonymous: f.anonymous,
+            }),
             scopes: v.scopes.iter().map(requested).collect(),
             challenge: v.challenge,
             expires_at: v.expires_at,

@@ -109,6 +109,7 @@ fn authorize_params(pairs: &[(String, String)]) -> Option<AuthorizeParams> {
             "id_token_hint" => &mut params.id_token_hint,
             "dpop_jkt" => &mut params.dpop_jkt,
             "purpose" => &mut params.purpose,
+            "authorization_details" => &mut params.authorization_details,
             _ => continue,
         };
         *slot = Some(value.clone());

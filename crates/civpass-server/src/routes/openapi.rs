@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         crate::routes::account::services,
         crate::routes::account::unlink,
         crate::routes::account::receipt,
+        crate::routes::account::fillings,
         crate::routes::account::devices,
         crate::routes::account::revoke_device,
         crate::routes::account::history,

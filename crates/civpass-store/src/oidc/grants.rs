@@ -12,7 +12,7 @@ use crate::writer::Statements;
 use crate::{SqlStore, rows};
 
 pub(crate) const GRANT_COLUMNS: &str = "id, account_id, client_id, login_request_id, scopes, auth_time, acr, amr, refresh_hash, \
-     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, claims_filter, verified_claims";
+     refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, claims_filter, verified_claims, authorization_details";
 
 pub(crate) async fn revoke_grant(
     conn: &mut AnyConnection,
@@ -45,14 +45,15 @@ pub(crate) async fn insert_grant(conn: &mut AnyConnection, g: &Grant) -> StoreRe
         &g.dpop_jkt,
         &g.browser_hash,
         g.claims_filter.join(" "),
-        g.verified_claims.join(" ")
+        g.verified_claims.join(" "),
+        &g.authorization_details
     ];
     execute_on(
         conn,
         "INSERT INTO grants (id, account_id, client_id, login_request_id, scopes, auth_time, acr, \
          amr, refresh_hash, refresh_expires_at, created_at, revoked_at, dpop_jkt, browser_hash, \
-         claims_filter, verified_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16)",
+         claims_filter, verified_claims, authorization_details) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         &params,
     )
     .await?;

@@ -18,7 +18,7 @@ macro_rules! login_columns {
          browser_hash, match_code, challenge, created_at, expires_at, status, account_id, device_id, \
          approved_scopes, auth_time, amr, code_hash, code_expires_at, grant_id, ui_locales, \
          acr_values, id_token_claims, expected_sub, failure, dpop_jkt, sealed_context, origin_hash, \
-         claims_filter, essential_claims, verified_claims, purpose"
+         claims_filter, essential_claims, verified_claims, purpose, authorization_details"
     };
 }
 
@@ -98,9 +98,9 @@ impl LoginStore for SqlStore {
             "INSERT INTO login_requests (id, client_id, client_name, redirect_uri, oauth_state, nonce, \
              scopes, code_challenge, browser_hash, match_code, challenge, created_at, expires_at, \
              status, ui_locales, acr_values, id_token_claims, expected_sub, dpop_jkt, sealed_context, \
-             origin_hash, claims_filter, essential_claims, verified_claims, purpose) VALUES ($1, $2, \
-             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25)",
+             origin_hash, claims_filter, essential_claims, verified_claims, purpose, \
+             authorization_details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
             params![
                 &r.id,
                 &r.client_id,
@@ -126,7 +126,8 @@ impl LoginStore for SqlStore {
                 r.claims_filter.join(" "),
                 r.essential_claims.join(" "),
                 r.verified_claims.join(" "),
-                &r.purpose
+                &r.purpose,
+                &r.authorization_details
             ],
         )
         .await?;

@@ -117,6 +117,16 @@ impl OidcTransaction for SqlTransaction<'_> {
         redeem_code(self.conn, code_hash, grant_id).await
     }
 
+    async fn forget_login_account(&mut self, code_hash: &str) -> StoreResult<()> {
+        execute_on(
+            self.conn,
+            "UPDATE login_requests SET account_id = NULL, device_id = NULL WHERE code_hash = $1",
+            &params![code_hash],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()> {
         insert_grant(self.conn, grant).await
     }

@@ -109,6 +109,12 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The forms you filled anonymously: the services got the data with no link to you, and
+    /// only you see this record.
+    Fillings {
+        #[command(flatten)]
+        args: WalletArgs,
+    },
     /// Unlink a service: it loses its tokens and must ask again next time.
     Unlink {
         #[command(flatten)]
@@ -447,6 +453,27 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             Ok(())
         }
         WalletCommand::Eme { command } => eme(command).await,
+        WalletCommand::Fillings { args } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let fillings = wallet.anonymous_fillings(&session).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&fillings)?);
+            } else if fillings.is_empty() {
+                println!("no anonymous form fillings");
+            } else {
+                for f in &fillings {
+                    println!(
+                        "{}  {}: {} ({})",
+                        crate::iso8601(f.filled_at),
+                        f.client_name,
+                        f.form_name,
+                        f.claims.join(", ")
+                    );
+                }
+            }
+            Ok(())
+        }
         WalletCommand::Receipt { args, client_id, output } => {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;
@@ -577,6 +604,22 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                     context.os.as_deref().unwrap_or("an unknown system"),
                 );
                 println!("{} ({}) asks to log you in and for:", view.client_name, view.client_id);
+                if let Some(form) = &view.form {
+                    let number =
+                        form.form_number.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                    println!(
+                        "  to fill the form \"{}\"{number}{}",
+                        form.form_name,
+                        if form.anonymous {
+                            ", anonymously: it will not know who you are"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if let Some(purpose) = &view.purpose {
+                    println!("  for this purpose, in its words: {purpose}");
+                }
                 for item in &view.scopes {
                     let mark = match (item.optional, item.essential) {
                         (false, _) => " (required)",

@@ -20,6 +20,7 @@ mod eme;
 mod failures;
 mod fapi;
 mod flow;
+mod forms;
 mod keys;
 mod lifecycle;
 mod limits;
