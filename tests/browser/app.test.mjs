@@ -358,7 +358,7 @@ test("My services shows each service and what it received, and unlinking stops i
   await shoot(page, "zh-HK-services");
   await switchTo(page, "en", ".service");
 
-  await page.click(".service button.secondary");
+  await page.click(".service button[data-client]");
   await page.click(".confirm button.danger");
   await page.waitForSelector("#notice");
   assert.match(await page.textContent("#notice"), /unlinked/);
@@ -380,6 +380,77 @@ test("My data shows the verified identity held, in both languages", async () => 
   assert.match(await page.textContent("#my-data"), /身份證/);
   await shoot(page, "zh-HK-data");
   await switchTo(page, "en", "#my-data");
+});
+
+test("My e-ME keeps details with their source, refuses bad values field by field, and verifies the mobile by SMS code, in three languages", async () => {
+  const { page } = phone;
+  await page.goto(`${base}/app/eme`);
+  if (await page.locator("#unlock").count()) await page.click("#unlock");
+  await page.waitForSelector("#eme-form");
+  assert.ok((await page.textContent("#registry-fields")).includes(person.hkid));
+  await page.fill("#eme-phone_number", "61234567");
+  await page.fill("#eme-email", "tester@example.hk");
+  await page.selectOption("#eme-title", "Ms");
+  await page.fill("#eme-en-address-building", "Harmony Court");
+  await page.fill("#eme-en-address-district", "Sha Tin");
+  await page.click("#eme-save");
+  await page.waitForSelector("#eme-phone_number[aria-invalid='true']");
+  assert.match(await page.textContent("#eme-phone_number-error"), /\+852/);
+  await accessible(page, "My e-ME with a refused value");
+  await page.fill("#eme-phone_number", "+852 6123 4567");
+  await page.click("#eme-save");
+  await page.waitForSelector("#notice");
+  assert.match(await page.textContent("#notice"), /saved/);
+  assert.match(await page.textContent("#eme-email-source"), /not verified/);
+  assert.equal(await page.inputValue("#eme-phone_number"), "+85261234567");
+  assert.deepEqual(await overflowing(page), [], "nothing sticks out on a phone");
+  await accessible(page, "My e-ME");
+  await shoot(page, "en-eme");
+  for (const tag of ["zh-HK", "zh-CN"]) {
+    await switchTo(page, tag, "#eme-form");
+    await accessible(page, `My e-ME in ${tag}`);
+  }
+  await shoot(page, "zh-CN-eme");
+  await switchTo(page, "en", "#eme-form");
+
+  await page.click("#verify-phone_number");
+  await page.waitForSelector("#sms-code");
+  const sms = readFileSync(join(dataDir, "sandbox-messages", "sms.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((m) => m.to === "+85261234567").pop();
+  await page.fill("#sms-code", sms.text.match(/code is (\d{6})/)[1]);
+  await page.click("#confirm-code");
+  await page.waitForSelector("#notice");
+  assert.match(await page.textContent("#eme-phone_number-source"), /Verified by a code sent by SMS/);
+});
+
+test("approval shows the form, the purpose, each item's values and essential ones, and releases only what stays ticked", async () => {
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB" });
+  const page = await desktop.newPage();
+  const details = JSON.stringify([{ type: "form_filling", form_name: "Residents' Parking Permit", form_number: "TD 561", fields: [{ name: "email", essential: true }, "phone_number", "address"] }]);
+  const login = await startLogin(page, { scope: "openid", authorization_details: details, purpose: "To decide your permit" });
+  const matchCode = (await page.textContent("#match-code")).trim();
+  await phone.page.goto(await page.getAttribute("#open-app", "href"));
+  await phone.page.waitForSelector("#approve");
+  assert.match(await phone.page.textContent("#form-box"), /Residents' Parking Permit/);
+  assert.match(await phone.page.textContent("#purpose"), /To decide your permit/);
+  // The app session from My e-ME is still open: the values are shown.
+  assert.match(await phone.page.textContent("#scope-email-claims"), /tester@example\.hk/);
+  assert.match(await phone.page.textContent("#scope-phone-claims"), /\+85261234567/);
+  assert.match(await phone.page.textContent("#scope-address-claims"), /Harmony Court, Sha Tin, New Territories/);
+  assert.match(await phone.page.textContent("li:has(#scope-email) .essential"), /needs this/);
+  await accessible(phone.page, "the approval screen with a form");
+  await shoot(phone.page, "en-approve-form");
+  await phone.page.uncheck("#scope-phone");
+  await phone.page.fill("#match", matchCode);
+  await phone.page.click("#approve");
+  await phone.page.waitForSelector("#outcome");
+  const tokens = await finishLogin(page, login);
+  const claims = tokens.claims();
+  assert.equal(claims.email, "tester@example.hk");
+  assert.equal(claims.phone_number, undefined, "the unticked item was not released");
+  assert.equal(claims.address.locality, "Sha Tin");
+  assert.equal(tokens.authorization_details[0].form_number, "TD 561");
+  assert.deepEqual(tokens.authorization_details[0].fields.map((f) => f.name), ["email", "address"]);
+  await desktop.close();
 });
 
 test("the app is installable, works at 200% zoom, and its shell (only) is available offline", async () => {

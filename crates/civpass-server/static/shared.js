@@ -135,10 +135,12 @@ function button(label, attributes = {}) {
 // ---- device API -----------------------------------------------------------------------------
 
 class Problem extends Error {
-  constructor(slug, status) {
+  /** `body`: the problem details as sent (RFC 9457), with `errors` for refused fields. */
+  constructor(slug, status, body = null) {
     super(slug);
     this.slug = slug;
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -156,7 +158,7 @@ async function api(method, path, body, token) {
   const data = await response.json().catch(() => null);
   if (!response.ok) {
     const slug = data && typeof data.type === "string" ? data.type.split("/").pop() : "generic";
-    throw new Problem(response.status === 429 ? "too-many-requests" : slug, response.status);
+    throw new Problem(response.status === 429 ? "too-many-requests" : slug, response.status, data);
   }
   return data;
 }

@@ -45,6 +45,7 @@ function homeScreen(options) {
       h("ul", { class: "menu" },
         h("li", {}, h("a", { href: "/app/services", id: "services-link" }, t("nav.services"))),
         h("li", {}, h("a", { href: "/app/data", id: "data-link" }, t("nav.data"))),
+        h("li", {}, h("a", { href: "/app/eme", id: "eme-link" }, t("nav.eme"))),
         h("li", {}, h("a", { href: "/app/devices", id: "devices-link" }, t("nav.devices"))),
         h("li", {}, h("a", { href: "/app/counter", id: "counter-link" }, t("nav.counter"))),
         h("li", {}, h("a", { href: "/app/pending", id: "pending-link" }, t("nav.pending"))))),
@@ -201,7 +202,16 @@ async function loginScreen(options) {
   }
   let view;
   try {
-    view = await api("GET", `/api/v1/device/login-requests/${encodeURIComponent(requestId)}`);
+    // With an app session open, the request comes with the values each item would share.
+    const open = session();
+    view = await api("GET", `/api/v1/device/login-requests/${encodeURIComponent(requestId)}`, undefined, open ? open.token : undefined)
+      .catch((error) => {
+        if (open && error instanceof Problem && error.status === 401) {
+          sessionStorage.removeItem(SESSION_KEY);
+          return api("GET", `/api/v1/device/login-requests/${encodeURIComponent(requestId)}`);
+        }
+        throw error;
+      });
   } catch (error) {
     show(t("problem.generic"), [alertBox(explain(error)), homeLink()], options);
     return;
@@ -212,9 +222,16 @@ async function loginScreen(options) {
     const text = t(`scope.${scope.scope}`) === `scope.${scope.scope}` ? scope.description : t(`scope.${scope.scope}`);
     if (!scope.optional) return h("li", {}, `${text} `, h("span", { class: "hint" }, t("approve.required")));
     const id = `scope-${scope.scope}`;
-    const box = h("input", { type: "checkbox", id, checked: true, value: scope.scope });
+    const box = h("input", { type: "checkbox", id, checked: true, value: scope.scope, "aria-describedby": `${id}-claims` });
     boxes.push(box);
-    return h("li", {}, h("div", { class: "check" }, box, h("label", { for: id }, text)));
+    // Exactly what ticking it shares: each claim, with its value when the app can show it.
+    const claims = (scope.claims || []).filter((c) => !c.name.endsWith("_verified")).map((c) => {
+      const value = c.value === undefined ? (view.scopes.some((s) => (s.claims || []).some((x) => x.value !== undefined)) ? t("approve.not_in_eme") : "") : claimText(c.value);
+      return h("li", {}, value ? `${t(`claim.${c.name}`)}: ${value}` : t(`claim.${c.name}`));
+    });
+    return h("li", {}, h("div", { class: "check" }, box, h("label", { for: id }, text)),
+      scope.essential ? h("p", { class: "hint essential" }, t("approve.essential")) : null,
+      claims.length ? h("ul", { class: "claims", id: `${id}-claims` }, claims) : null);
   });
   const fieldset = h("fieldset", {},
     h("legend", {}, t("approve.shared")),
@@ -226,7 +243,18 @@ async function loginScreen(options) {
   const status = h("p", { role: "status", id: "approve-status" });
   const approve = button(t("approve.approve"), { id: "approve", class: "primary" });
   const deny = button(t("approve.deny"), { id: "deny", class: "secondary" });
-  const panel = h("div", {}, h("p", {}, t("approve.intro", { service })), contextBox(view), fieldset,
+  const form = view.form
+    ? h("section", { class: "notice", id: "form-box" },
+      h("h2", {}, t("approve.form", { form: view.form.form_name })),
+      view.form.form_number ? h("p", {}, t("approve.form_number", { number: view.form.form_number })) : null,
+      view.form.description ? h("p", {}, view.form.description) : null,
+      view.form.anonymous ? h("p", { id: "anonymous-notice" }, t("approve.anonymous")) : null)
+    : null;
+  const purpose = view.purpose ? h("p", { id: "purpose" }, t("approve.purpose", { purpose: view.purpose })) : null;
+  const showValues = !session() && view.scopes.some((s) => s.optional)
+    ? h("p", {}, h("a", { href: "/app/eme", id: "see-values" }, t("approve.see_values")))
+    : null;
+  const panel = h("div", {}, h("p", {}, t("approve.intro", { service })), form, purpose, contextBox(view), fieldset, showValues,
     match ? match.node() : null, h("div", { class: "actions" }, approve, deny), status);
 
   const decide = async (decision) => {
@@ -327,7 +355,9 @@ async function renderServices(token, renderOptions, notice) {
     const releases = s.releases.slice(0, 10).map((r) => h("li", {}, t("services.release", {
       date: formatDate(r.released_at, true),
       channel: t(`channel.${r.channel}`),
-      claims: joinList(r.claims.map((c) => t(`claim.${c}`))),
+      claims: joinList(r.claims.map((c) => (c.startsWith("verified_claims/")
+        ? t("claim.verified", { claim: t(`claim.${c.slice("verified_claims/".length)}`) })
+        : t(`claim.${c}`)))),
     })));
     const unlink = button(t("services.unlink", { service: isolate(s.client_name) }), { class: "secondary", "data-client": s.client_id });
     const article = h("li", { class: "service" },
@@ -335,6 +365,9 @@ async function renderServices(token, renderOptions, notice) {
       h("p", {}, t("services.linked_at", { date: formatDate(s.linked_at, false) })),
       h("h3", {}, t("services.agreed")),
       h("ul", {}, s.scopes.map((scope) => h("li", {}, t(`scope.${scope}`)))),
+      s.purpose ? h("p", {}, t("services.purpose", { purpose: s.purpose })) : null,
+      s.expires_at ? h("p", {}, t("services.expires", { date: formatDate(s.expires_at, false) })) : null,
+      receiptButton(s, token),
       h("h3", {}, t("services.received")),
       releases.length ? h("ul", {}, releases) : h("p", {}, t("services.no_releases")),
       unlink);
@@ -361,8 +394,198 @@ async function renderServices(token, renderOptions, notice) {
     return article;
   });
   if (items.length) nodes.push(h("ul", { class: "services" }, items));
+  const fillings = await api("GET", "/api/v1/device/me/fillings", undefined, token);
+  if (fillings.length) {
+    nodes.push(h("h2", {}, t("services.fillings_heading")), h("p", {}, t("services.fillings_intro")),
+      h("ul", { id: "fillings" }, fillings.map((f) => h("li", {}, t("services.filling", {
+        date: formatDate(f.filled_at, true), service: isolate(f.client_name), form: f.form_name,
+        claims: joinList(f.claims.map((c) => t(`claim.${c}`))),
+      })))));
+  }
   nodes.push(homeLink());
   show(t("services.heading"), nodes, renderOptions);
+}
+
+// ---- e-ME: the data vault ---------------------------------------------------------------------
+
+/** A claim's value as one line: an address as its formatted form. */
+function claimText(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "boolean") return value ? t("eme.yes") : t("eme.no");
+  if (typeof value === "object") return value.formatted || Object.values(value).join(", ");
+  return String(value);
+}
+
+const EME_CHOICES = {
+  title: ["Mr", "Mrs", "Ms", "Miss", "Dr", "Prof"],
+  marital_status: ["single", "married", "divorced", "widowed", "separated"],
+  education_level: ["primary", "secondary", "post_secondary", "bachelor", "master", "doctorate"],
+};
+const EME_TEXT = [["phone_number", "tel"], ["home_phone_number", "tel"], ["office_phone_number", "tel"], ["email", "email"]];
+const ADDRESS_PARTS = ["flat", "floor", "block", "building", "estate", "street_number", "street_name", "district"];
+
+function sourceText(f) {
+  if (f.source === "registry") return t("eme.source.registry");
+  if (f.source === "verified") return t("eme.source.verified", { method: t(`eme.method.${f.method}`), date: formatDate(f.updated_at, false) });
+  return t("eme.source.self_declared", { date: formatDate(f.updated_at, false) });
+}
+
+async function renderEme(token, renderOptions, notice) {
+  const vault = await api("GET", "/api/v1/device/me/eme", undefined, token);
+  const held = Object.fromEntries(vault.fields.map((f) => [f.name, f]));
+  const nodes = [h("p", {}, t("eme.intro"))];
+  if (notice) nodes.unshift(h("p", { role: "status", class: "notice", id: "notice" }, notice));
+  const registry = vault.fields.filter((f) => f.source === "registry");
+  nodes.push(h("h2", {}, t("eme.registry_heading")),
+    h("dl", { class: "data", id: "registry-fields" }, registry.map((f) => [h("dt", {}, t(`claim.${f.name}`)), h("dd", {}, claimText(f.value))])),
+    h("p", { class: "hint" }, t("eme.source.registry")));
+
+  const inputs = {};
+  const controls = [];
+  const sourceOf = (name) => held[name] ? h("p", { class: "hint", id: `eme-${name.replace(/[#.]/g, "-")}-source` }, sourceText(held[name])) : null;
+  for (const [name, codes] of Object.entries(EME_CHOICES)) {
+    const id = `eme-${name}`;
+    const select = h("select", { id, name: id }, h("option", { value: "" }, t("eme.none")),
+      codes.map((c) => h("option", { value: c, selected: held[name] && held[name].value === c ? true : undefined }, t(`eme.${name}.${c}`))));
+    const error = h("p", { class: "field-error", id: `${id}-error` });
+    inputs[name] = { input: select, error, initial: held[name] ? held[name].value : "" };
+    controls.push(h("div", { class: "field" }, h("label", { for: id }, t(`claim.${name}`)), sourceOf(name), error, select));
+  }
+  for (const [name, type] of EME_TEXT) {
+    const f = field(`eme-${name}`, t(`claim.${name}`), t(`eme.hint.${name}`), { type, value: held[name] ? held[name].value : "", autocomplete: name === "email" ? "email" : "tel" });
+    inputs[name] = { ...f, initial: held[name] ? held[name].value : "" };
+    const node = f.node();
+    const source = sourceOf(name);
+    if (source) node.insertBefore(source, node.querySelector(".field-error"));
+    controls.push(node);
+  }
+  for (const [name, lang] of [["address", "en"], ["address#zh-Hant-HK", "zh"]]) {
+    const parts = (held[name] && held[name].value) || {};
+    const legendId = `legend-${lang}`;
+    const group = [];
+    for (const part of ADDRESS_PARTS) {
+      const key = `${name}.${part}`;
+      const id = `eme-${lang}-address-${part}`;
+      const f = field(id, t(`eme.address.${part}`), "", { value: parts[part] || "", autocomplete: "off" });
+      inputs[key] = { ...f, initial: parts[part] || "" };
+      group.push(f.node());
+    }
+    controls.push(h("fieldset", { "aria-labelledby": legendId }, h("legend", { id: legendId }, t(`claim.${name}`)), sourceOf(name), group));
+  }
+  for (const name of ["postal_address", "postal_address#zh-Hant-HK"]) {
+    const id = `eme-${name.replace(/[#.]/g, "-")}`;
+    const initial = held[name] && held[name].value ? held[name].value.formatted || "" : "";
+    const f = field(id, t(`claim.${name}`), t("eme.hint.postal"), { value: initial, autocomplete: "off" });
+    inputs[name] = { ...f, initial };
+    controls.push(f.node());
+  }
+  const save = button(t("eme.save"), { id: "eme-save", class: "primary", type: "submit" });
+  const status = h("p", { role: "status", id: "eme-status" });
+  const form = h("form", { id: "eme-form", novalidate: true }, controls, save, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const changes = {};
+    for (const [name, f] of Object.entries(inputs)) {
+      const value = f.input.value.trim();
+      setFieldError(f, "");
+      if (value !== String(f.initial || "")) changes[name] = value === "" ? null : value;
+    }
+    if (!Object.keys(changes).length) { status.textContent = t("eme.unchanged"); return; }
+    save.disabled = true;
+    status.textContent = t("eme.saving");
+    try {
+      await api("PATCH", "/api/v1/device/me/eme", { changes }, token);
+      await renderEme(token, { focus: true }, t("eme.saved"));
+    } catch (error) {
+      save.disabled = false;
+      status.textContent = "";
+      const refused = error.body && Array.isArray(error.body.errors) ? error.body.errors : [];
+      let first = null;
+      for (const e of refused) {
+        const f = inputs[e.pointer];
+        if (f) { setFieldError(f, e.detail); first = first || f.input; }
+      }
+      showError(form, refused.length ? t("eme.refused") : explain(error));
+      if (first) first.focus();
+    }
+  });
+  nodes.push(h("h2", {}, t("eme.yours_heading")), form);
+
+  // Verification of contact data.
+  const verify = [];
+  for (const name of ["email", "phone_number"]) {
+    if (!held[name] || held[name].source === "verified") continue;
+    const start = button(t(`eme.verify.${name}`), { class: "secondary", id: `verify-${name}` });
+    const box = h("div", { class: "verify" }, start);
+    start.addEventListener("click", async () => {
+      start.disabled = true;
+      try {
+        const started = await api("POST", `/api/v1/device/me/eme/${name}/verification`, undefined, token);
+        if (name === "email") {
+          box.replaceChildren(h("p", { role: "status", id: "email-sent" }, t("eme.verify.email_sent")));
+          return;
+        }
+        const code = field("sms-code", t("eme.verify.code"), t("eme.verify.code_hint"), { inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6" });
+        const confirm = button(t("eme.verify.confirm"), { class: "primary", id: "confirm-code" });
+        box.replaceChildren(code.node(), confirm);
+        code.input.focus();
+        confirm.addEventListener("click", async () => {
+          confirm.disabled = true;
+          try {
+            await api("POST", `/api/v1/device/me/eme/phone_number/verification/${encodeURIComponent(started.verification_id)}`, { code: code.input.value.trim() }, token);
+            await renderEme(token, { focus: true }, t("eme.verify.phone_done"));
+          } catch (error) {
+            confirm.disabled = false;
+            setFieldError(code, explain(error));
+          }
+        });
+      } catch (error) {
+        start.disabled = false;
+        showError(box, explain(error));
+      }
+    });
+    verify.push(box);
+  }
+  if (verify.length) nodes.push(h("h2", {}, t("eme.verify.heading")), ...verify);
+  nodes.push(homeLink());
+  show(t("eme.heading"), nodes, renderOptions);
+}
+
+function emeScreen(options) {
+  withSession(t("eme.heading"), t("eme.intro"), renderEme, options);
+}
+
+/** The page an e-mail verification link opens: the token is after `#`, never sent in a URL. */
+function verifyEmailScreen(options) {
+  const token = location.hash.slice(1);
+  const confirm = button(t("verify_email.confirm"), { id: "confirm-email", class: "primary" });
+  const panel = h("div", {}, h("p", {}, t("verify_email.intro")), confirm);
+  confirm.addEventListener("click", async () => {
+    confirm.disabled = true;
+    try {
+      await api("POST", "/api/v1/device/email-verifications", { token });
+      history.replaceState(null, "", "/app/verify-email");
+      show(t("verify_email.done_heading"), [h("p", { id: "outcome" }, t("verify_email.done")), homeLink()]);
+    } catch (error) {
+      confirm.disabled = false;
+      showError(panel, explain(error));
+    }
+  });
+  show(t("verify_email.heading"), [panel], options);
+}
+
+/** Downloads the consent receipt (a signed JWT) for a service. */
+function receiptButton(s, token) {
+  const get = button(t("services.receipt"), { class: "secondary", "data-receipt": s.client_id });
+  get.addEventListener("click", async () => {
+    const response = await fetch(`/api/v1/device/me/services/${encodeURIComponent(s.client_id)}/receipt`, { headers: { authorization: `Bearer ${token}` }, cache: "no-store" });
+    if (!response.ok) return;
+    const link = h("a", { href: URL.createObjectURL(new Blob([await response.text()], { type: "application/jwt" })), download: "consent-receipt.jwt" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  });
+  return get;
 }
 
 function servicesScreen(options) {
@@ -563,6 +786,8 @@ const SCREENS = {
   "/app/devices": devicesScreen,
   "/app/counter": counterScreen,
   "/app/pending": pendingScreen,
+  "/app/eme": emeScreen,
+  "/app/verify-email": verifyEmailScreen,
 };
 
 /** The origin the app must run on: passkeys are bound to the issuer's host (WebAuthn rp id). */
