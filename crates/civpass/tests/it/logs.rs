@@ -134,12 +134,66 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
         .await
         .unwrap();
     assert_eq!(data["name_zh"], app_person.name_zh.as_str());
+
+    // e-ME: fields stored, verified by SMS code and e-mail link, released by scope, by the
+    // claims parameter (also as verified_claims) and by an anonymous form filling, and a
+    // consent receipt downloaded.
+    let eme_session = wallet.open_session().await.unwrap();
+    let eme = [
+        ("phone_number", "+85261239876"),
+        ("home_phone_number", "+85223456789"),
+        ("email", "logcheck@example.hk"),
+        ("title", "Dr"),
+        ("address.building", "Tranquil Mansion"),
+        ("address.street_name", "Quiet Lane"),
+        ("address.district", "Sham Shui Po"),
+        ("postal_address", "PO Box 4321, Mong Kok"),
+    ];
+    let changes = eme.iter().map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned()))).collect();
+    wallet.change_vault(&eme_session, changes).await.unwrap();
+    let started = wallet.start_verification(&eme_session, "phone_number").await.unwrap();
+    let messages = db.dir.join("sandbox-messages");
+    let sms = std::fs::read_to_string(messages.join("sms.jsonl")).unwrap();
+    let sms_code: String = sms.split("code is ").nth(1).unwrap().chars().take(6).collect();
+    wallet
+        .confirm_phone(&eme_session, started.verification_id.as_deref().unwrap(), &sms_code)
+        .await
+        .unwrap();
+    wallet.start_verification(&eme_session, "email").await.unwrap();
+    let mail = std::fs::read_to_string(messages.join("mail.jsonl")).unwrap();
+    let mail: serde_json::Value = serde_json::from_str(mail.lines().last().unwrap()).unwrap();
+    let text = mail["text"].as_str().unwrap();
+    let link =
+        text.split_whitespace().find(|w| w.contains("/app/verify-email#")).unwrap().to_owned();
+    let email_token = link.split('#').nth(1).unwrap().chars().take(22).collect::<String>();
+    wallet.confirm_email_link(&link).await.unwrap();
+    let claims_request = r#"{"userinfo":{"verified_claims":{"verification":{"trust_framework":null},"claims":{"birthdate":null}}}}"#;
+    let details = r#"[{"type":"form_filling","form_name":"Log form","fields":["email","address"],"anonymous":true}]"#;
+    for extra in [
+        vec![("claims", claims_request), ("purpose", "Checking the log")],
+        vec![("authorization_details", details)],
+    ] {
+        let req = AuthRequest::new(
+            id,
+            CALLBACK,
+            "openid email phone address postal_address other_phones title",
+        );
+        let mut url = url::Url::parse(&req.url(&base)).unwrap();
+        url.query_pairs_mut().extend_pairs(extra);
+        let waiting = support::open_login_page(&browser, &base, url.as_str()).await;
+        support::approve(&wallet, &waiting).await;
+        let code = support::query(&support::finish(&browser, &waiting).await, "code").unwrap();
+        let (_, tokens) = support::redeem(&base, (id, secret), &req, &code).await;
+        let _ = support::userinfo(&base, tokens["access_token"].as_str().unwrap()).await;
+    }
+    let receipt = wallet.consent_receipt(&eme_session, id).await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("login request decided"), "the log is being written");
     assert!(log.contains("app session opened"), "the app part ran");
+    assert!(log.contains("anonymous form filled"), "the e-ME part ran");
     let given_name = person.name_en.split_once(' ').unwrap().1.to_owned();
     for (what, value) in [
         ("HKID", person.hkid.to_string()),
@@ -160,7 +214,16 @@ async fn a_whole_login_leaves_no_personal_data_or_secrets_in_the_log() {
         ("app Chinese name", app_person.name_zh.clone()),
         ("app date of birth", app_person.date_of_birth.to_string()),
         ("app session token", session_token),
-    ] {
+        ("SMS code", sms_code),
+        ("e-mail verification token", email_token),
+        ("consent receipt", receipt),
+    ]
+    .into_iter()
+    .chain(eme.iter().map(|(k, v)| (*k, (*v).to_owned())))
+    .chain([
+        ("formatted address", "Tranquil Mansion, Quiet Lane".to_owned()),
+        ("local phone", "61239876".to_owned()),
+    ]) {
         assert!(!log.contains(&value), "the log contains the {what}");
     }
 }
