@@ -42,7 +42,7 @@ impl Info {
 
 /// The developer documentation, served from the binary so that the landing page's links work
 /// wherever civpass runs (Markdown, as in the repository).
-const DOCUMENTS: [(&str, &str); 7] = [
+const DOCUMENTS: [(&str, &str); 8] = [
     ("RELYING-PARTIES.md", include_str!("../../../../docs/RELYING-PARTIES.md")),
     ("CONFIGURATION.md", include_str!("../../../../docs/CONFIGURATION.md")),
     ("DEVICE-API.md", include_str!("../../../../docs/DEVICE-API.md")),
@@ -50,6 +50,7 @@ const DOCUMENTS: [(&str, &str); 7] = [
     ("APP.md", include_str!("../../../../docs/APP.md")),
     ("OPERATIONS.md", include_str!("../../../../docs/OPERATIONS.md")),
     ("REGISTRATION.md", include_str!("../../../../docs/REGISTRATION.md")),
+    ("EME.md", include_str!("../../../../docs/EME.md")),
 ];
 
 async fn info(
