@@ -194,6 +194,29 @@ pub struct HttpLogoutNotifier {
 }
 
 impl HttpLogoutNotifier {
+    /// Posts to a service's URL, pinned to the address checked: a 2xx is delivery; a 4xx
+    /// other than 408 and 429 is the service refusing the message itself (Back-Channel Logout
+    /// section 2.8, RFC 8935 section 2.3), which a retry would not change.
+    async fn post(
+        &self,
+        uri: &str,
+        body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(), DeliveryError> {
+        let retry = |cause: String| DeliveryError { cause, permanent: false };
+        let http = pinned_client(uri, self.allow_private)
+            .await
+            .map_err(|e| retry(Chain(&e).to_string()))?;
+        let res = body(http.post(uri)).send().await.map_err(|e| retry(Chain(&e).to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
+    }
+
     pub fn new(allow_private: bool) -> HttpLogoutNotifier {
         HttpLogoutNotifier {
             allow_private,
@@ -205,51 +228,20 @@ impl HttpLogoutNotifier {
 
 #[async_trait]
 impl LogoutNotifier for HttpLogoutNotifier {
+    /// Back-Channel Logout section 2.5: the token as a form field.
     async fn deliver(&self, uri: &str, logout_token: &str) -> Result<(), DeliveryError> {
-        let retry = |cause: String| DeliveryError { cause, permanent: false };
-        let http = pinned_client(uri, self.allow_private)
-            .await
-            .map_err(|e| retry(Chain(&e).to_string()))?;
-        let res = http
-            .post(uri)
-            .form(&[("logout_token", logout_token)])
-            .send()
-            .await
-            .map_err(|e| retry(Chain(&e).to_string()))?;
-        let status = res.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        // Back-Channel Logout section 2.8: a 400 means the service rejected the token itself.
-        let permanent = status.is_client_error()
-            && status != reqwest::StatusCode::REQUEST_TIMEOUT
-            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
-        Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
+        self.post(uri, |request| request.form(&[("logout_token", logout_token)])).await
     }
 
-    /// RFC 8935 section 2: the SET as the body, `application/secevent+jwt`; a 2xx (202) is
-    /// delivery, a 400 (with its `err` code) a refusal that a retry would not change.
+    /// RFC 8935 section 2: the SET as the body, `application/secevent+jwt`.
     async fn push_event(&self, uri: &str, set: &str) -> Result<(), DeliveryError> {
-        let retry = |cause: String| DeliveryError { cause, permanent: false };
-        let http = pinned_client(uri, self.allow_private)
-            .await
-            .map_err(|e| retry(Chain(&e).to_string()))?;
-        let res = http
-            .post(uri)
-            .header(reqwest::header::CONTENT_TYPE, "application/secevent+jwt")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(set.to_owned())
-            .send()
-            .await
-            .map_err(|e| retry(Chain(&e).to_string()))?;
-        let status = res.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let permanent = status.is_client_error()
-            && status != reqwest::StatusCode::REQUEST_TIMEOUT
-            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
-        Err(DeliveryError { cause: format!("HTTP {status}"), permanent })
+        self.post(uri, |request| {
+            request
+                .header(reqwest::header::CONTENT_TYPE, "application/secevent+jwt")
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(set.to_owned())
+        })
+        .await
     }
 
     fn wake(&self) {

@@ -366,17 +366,21 @@ impl AccountService {
         Ok(services)
     }
 
+    /// The account's standing consent to `client_id`, if there is one.
+    async fn consent_with(
+        &self,
+        account_id: &crate::kernel::AccountId,
+        client_id: &str,
+    ) -> Result<Option<Consent>, Internal> {
+        let consents = self.consent.consents(account_id).await?;
+        Ok(consents.into_iter().find(|c| c.client_id.as_str() == client_id))
+    }
+
     /// Unlinks a service: its consent goes and its tokens stop working at once.
     #[tracing::instrument(skip_all, fields(client_id))]
     pub async fn unlink_service(&self, token: &str, client_id: &str) -> Result<(), SessionError> {
         let session = self.app_session(token).await?;
-        let consent = self
-            .consent
-            .consents(&session.account_id)
-            .await?
-            .into_iter()
-            .find(|c| c.client_id.as_str() == client_id);
-        let ended = match consent {
+        let ended = match self.consent_with(&session.account_id, client_id).await? {
             Some(consent) => self.end_consent(&consent, ConsentEnd::Withdrawn).await?,
             None => false,
         };
@@ -398,11 +402,8 @@ impl AccountService {
     ) -> Result<String, SessionError> {
         let session = self.app_session(token).await?;
         let consent = self
-            .consent
-            .consents(&session.account_id)
+            .consent_with(&session.account_id, client_id)
             .await?
-            .into_iter()
-            .find(|c| c.client_id.as_str() == client_id)
             .ok_or(SessionError::NotLinked)?;
         let client = self.oidc.client_record(client_id).await?.ok_or(SessionError::NotLinked)?;
         Ok(self.oidc.consent_receipt(&client, &consent)?)

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod at_rest;
 mod attacks;
 mod backup;
 mod cli;
