@@ -116,6 +116,7 @@ impl Platform {
             ctx: ctx.clone(),
             identity: identity.clone(),
             store: store.clone(),
+            blobs: store.clone(),
             ceremonies,
             mailer: ports.mailer.clone(),
             sms: ports.sms.clone(),

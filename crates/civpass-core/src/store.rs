@@ -5,7 +5,7 @@
 use crate::account::AccountStores;
 use crate::consent::store::ConsentStore;
 use crate::counter::CounterStores;
-use crate::eme::store::EmeStore;
+use crate::eme::store::{BlobStore, EmeStore};
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
@@ -19,6 +19,7 @@ pub trait Store:
     IdentityStores
     + CounterStores
     + EmeStore
+    + BlobStore
     + OidcStores
     + AccountStores
     + ConsentStore
@@ -35,6 +36,7 @@ impl<T> Store for T where
     T: IdentityStores
         + CounterStores
         + EmeStore
+        + BlobStore
         + OidcStores
         + AccountStores
         + ConsentStore
@@ -56,7 +58,7 @@ pub mod ports {
         CounterActStore, CounterTransaction, PendingPasskeyStore, PointStore,
         RegistrationCodeStore, StaffSignInStore, StaffStore,
     };
-    pub use crate::eme::store::EmeStore;
+    pub use crate::eme::store::{BlobStore, EmeStore};
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};

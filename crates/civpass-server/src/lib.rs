@@ -156,9 +156,11 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::registration::router(&state))
         .merge(routes::meta::router(&state))
         .merge(routes::info::router(&state))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // After the layer above: uploads have a larger limit of their own.
+        .merge(routes::eme::uploads(&state))
         .fallback(limits::not_found)
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -46,3 +46,27 @@ impl EmeStore for SqlStore {
         Ok(written == 1)
     }
 }
+
+#[async_trait]
+impl civpass_core::eme::store::BlobStore for SqlStore {
+    async fn put_blob(&self, id: &str, sealed: &[u8], created_at: i64) -> StoreResult<()> {
+        let sealed = sealed.to_vec();
+        self.execute(
+            "INSERT INTO blobs (id, content, created_at) VALUES ($1, $2, $3)",
+            params![id, &sealed, created_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.fetch_optional("SELECT content FROM blobs WHERE id = $1", params![id], |row| {
+            col(row, "content")
+        })
+        .await
+    }
+
+    async fn delete_blob(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.execute("DELETE FROM blobs WHERE id = $1", params![id]).await? == 1)
+    }
+}

@@ -623,6 +623,52 @@ impl Wallet {
         res.text().await.map_err(|e| WalletError::Http(e.to_string()))
     }
 
+    /// Uploads an address proof (a PDF, JPEG or PNG file's bytes).
+    pub async fn upload_address_proof(
+        &self,
+        session: &SessionResponse,
+        bytes: Vec<u8>,
+    ) -> Result<VaultView, WalletError> {
+        let url = format!("{}/api/v1/device/me/eme/address_proof", self.file.server);
+        let request = self.http.post(url).bearer_auth(&session.token).body(bytes);
+        let res = request
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        if res.status() == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(WalletError::Invalid("the document is larger than 5 MB".into()));
+        }
+        read(res).await
+    }
+
+    /// Downloads an address proof: its type and bytes.
+    pub async fn address_proof(
+        &self,
+        session: &SessionResponse,
+        id: &str,
+    ) -> Result<(String, Vec<u8>), WalletError> {
+        let url = format!("{}/api/v1/device/me/eme/address_proof/{id}", self.file.server);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(&session.token)
+            .send()
+            .await
+            .map_err(|e| WalletError::Http(e.to_string()))?;
+        if !res.status().is_success() {
+            return read::<(String, Vec<u8>)>(res).await;
+        }
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = res.bytes().await.map_err(|e| WalletError::Http(e.to_string()))?;
+        Ok((content_type, bytes.to_vec()))
+    }
+
     /// The citizen's own records of anonymous form fillings.
     pub async fn anonymous_fillings(
         &self,

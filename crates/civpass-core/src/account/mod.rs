@@ -288,6 +288,48 @@ impl AccountService {
         Ok(self.eme.claim_values(&account, names).await?)
     }
 
+    /// Adds an address proof to the citizen's vault (`EmeService::add_address_proof`).
+    ///
+    /// Errors: `Ok(Err(_))` for a refused document; `Err(Unauthenticated)`.
+    pub async fn add_address_proof(
+        &self,
+        token: &str,
+        bytes: &[u8],
+    ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
+        let session = self.app_session(token).await?;
+        match self.eme.add_address_proof(&session.account_id, bytes).await {
+            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// One of the citizen's address proofs: its type and bytes; `None` if there is no such one.
+    ///
+    /// Errors: `Unauthenticated`.
+    pub async fn address_proof(
+        &self,
+        token: &str,
+        id: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, SessionError> {
+        let session = self.app_session(token).await?;
+        Ok(self.eme.address_proof(&session.account_id, id).await?)
+    }
+
+    /// Deletes one of the citizen's address proofs.
+    ///
+    /// Errors: `Ok(Err(_))` if there is no such one; `Err(Unauthenticated)`.
+    pub async fn delete_address_proof(
+        &self,
+        token: &str,
+        id: &str,
+    ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
+        let session = self.app_session(token).await?;
+        match self.eme.delete_address_proof(&session.account_id, id).await {
+            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
+            other => Ok(other),
+        }
+    }
+
     /// Sends a one-time link to the vault's e-mail address (`EmeService::
     /// start_email_verification`); returns when it expires.
     ///

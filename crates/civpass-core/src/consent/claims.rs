@@ -115,6 +115,13 @@ pub const SCOPES: &[ScopeDef] = &[
         claims: &["marital_status"],
     },
     ScopeDef {
+        name: "address_proof",
+        personal: true,
+        description: "Your address proof documents (such as a utility bill)",
+        catalog_key: "scope.address_proof",
+        claims: &["address_proof"],
+    },
+    ScopeDef {
         name: "education_level",
         personal: true,
         description: "Your education level",

@@ -2,6 +2,7 @@
 //! vault) and the fields the citizen stores (`model::FIELDS`), each with its source and when it
 //! last changed; the fields are released to services as claims of the same names.
 
+pub mod documents;
 pub mod model;
 pub mod store;
 pub mod verification;
@@ -49,6 +50,7 @@ pub struct EmeService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) store: Arc<dyn EmeStore>,
+    pub(crate) blobs: Arc<dyn store::BlobStore>,
     pub(crate) ceremonies: crate::kernel::ceremony::Ceremonies,
     /// Sends verification links; `None` where no mail relay is configured.
     pub(crate) mailer: Option<Arc<dyn verification::Mailer>>,
@@ -154,6 +156,10 @@ impl EmeService {
                         .get(def.name)
                         .and_then(|e| e.value.as_object())
                         .map(|parts| model::address_claim(parts, language)),
+                    FieldKind::Documents => match stored.fields.get(def.name) {
+                        Some(entry) => Some(self.released_documents(&account.id, entry).await?),
+                        None => None,
+                    },
                     _ => stored.fields.get(def.name).map(|e| e.value.clone()),
                 },
                 (None, None) => None,
@@ -192,7 +198,14 @@ impl EmeService {
             if !problems.is_empty() {
                 return Err(EmeError::Invalid(problems));
             }
+            let before =
+                documents::listed(self.stored(account_id).await?.0.fields.get(documents::FIELD));
             if self.save(account_id, &stored, version).await? {
+                // Documents no longer listed go from the store too.
+                let after = documents::listed(stored.fields.get(documents::FIELD));
+                for gone in before.iter().filter(|d| !after.iter().any(|a| a.id == d.id)) {
+                    self.blobs.delete_blob(&gone.id).await.map_err(Internal::from)?;
+                }
                 return Ok(self.vault(account_id).await?);
             }
         }

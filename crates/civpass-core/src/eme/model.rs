@@ -93,6 +93,8 @@ pub enum FieldKind {
     Email,
     /// A structured Hong Kong address in one language (`address::Language`).
     Address(Language),
+    /// Uploaded documents (`eme::documents`): added by upload, never set as text.
+    Documents,
 }
 
 /// The language an address is written in.
@@ -135,6 +137,7 @@ pub const FIELDS: &[FieldDef] = &[
     FieldDef { name: "postal_address", kind: FieldKind::Address(Language::English) },
     FieldDef { name: "postal_address#zh-Hant-HK", kind: FieldKind::Address(Language::Chinese) },
     FieldDef { name: "education_level", kind: FieldKind::Choice(EDUCATION_LEVELS) },
+    FieldDef { name: "address_proof", kind: FieldKind::Documents },
 ];
 
 /// A known field.
@@ -359,6 +362,7 @@ pub fn checked_value(def: &FieldDef, text: &str) -> Result<Value, FieldProblem> 
             .map(|c| Value::from(*c))
             .ok_or_else(|| problem(format!("one of {}", codes.join(", ")))),
         FieldKind::Phone => phone(text).map(Value::from).map_err(problem),
+        FieldKind::Documents => Err(problem("upload a PDF, JPEG or PNG file instead".into())),
         FieldKind::Email => email(text).map(Value::from).map_err(problem),
         FieldKind::Address(language) => {
             let mut address = Map::new();

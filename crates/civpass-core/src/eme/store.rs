@@ -25,3 +25,14 @@ pub trait EmeStore: Send + Sync {
         updated_at: i64,
     ) -> StoreResult<bool>;
 }
+
+/// Documents the citizen uploads (address proofs), as sealed bytes. The default keeps them in
+/// the database, so that every node on one PostgreSQL reads the same ones and a backup holds
+/// them; an object store could stand behind this port instead.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put_blob(&self, id: &str, sealed: &[u8], created_at: i64) -> StoreResult<()>;
+    async fn get_blob(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// False if there was none.
+    async fn delete_blob(&self, id: &str) -> StoreResult<bool>;
+}

@@ -961,10 +961,12 @@ impl OidcService {
             .iter()
             .filter_map(|v| v.split_once(':').filter(|(t, _)| *t == target).map(|(_, n)| n))
             .collect();
+        // Documents go only to UserInfo: an ID token is no place for megabytes.
         let plain: Vec<&str> = names
             .iter()
             .copied()
             .filter(|n| !only.contains(n))
+            .filter(|n| target != "id_token" || *n != crate::eme::documents::FIELD)
             .filter(|n| plain_only.is_none_or(|p| p.iter().any(|c| c == n)))
             .collect();
         let in_verified: Vec<&str> = names.iter().copied().filter(|n| asked.contains(n)).collect();

@@ -11,6 +11,7 @@ use civpass_api::{
     VerificationCode, VerificationStarted,
 };
 use civpass_core::eme::EmeError;
+use civpass_core::eme::documents::MAX_DOCUMENT_BYTES;
 use civpass_core::eme::model::Vault;
 use civpass_core::eme::verification::VerifyError;
 
@@ -19,6 +20,14 @@ use crate::error::{ApiError, no_store};
 use crate::extract::{ApiJson, BearerToken};
 use crate::limits::{self, Routes};
 use crate::routes::account::session_error;
+
+/// Uploads, with a body limit of their own (the rest of the API takes at most 64 KiB).
+pub(crate) fn uploads(state: &AppState) -> Router<AppState> {
+    Routes::new(state)
+        .at("/api/v1/device/me/eme/address_proof", limits::REGISTRATION, post(upload_proof))
+        .into_router()
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_DOCUMENT_BYTES + 1024))
+}
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Routes::new(state)
@@ -36,6 +45,11 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             post(confirm_phone),
         )
         .at("/api/v1/device/email-verifications", limits::REGISTRATION, post(confirm_email))
+        .at(
+            "/api/v1/device/me/eme/address_proof/{id}",
+            limits::DEVICE,
+            get(download_proof).delete(delete_proof),
+        )
         .into_router()
 }
 
@@ -217,6 +231,102 @@ pub(crate) async fn confirm_phone(
         .await
         .map_err(session_error)?
         .map_err(verify_error)?;
+    Ok(view(vault))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/me/eme/address_proof",
+    tag = "account",
+    security(("app_session" = [])),
+    request_body(content = Vec<u8>, description = "The document: a PDF, JPEG or PNG file of at most 5 MB, known by its content", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored; the vault lists it", body = VaultView),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 5 MB"),
+        (status = 422, description = "Not a PDF, JPEG or PNG, empty, or a fourth document", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn upload_proof(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let vault = state
+        .services
+        .account
+        .add_address_proof(bearer.or_empty(), &body)
+        .await
+        .map_err(session_error)?
+        .map_err(eme_error)?;
+    Ok((StatusCode::CREATED, view(vault)).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/device/me/eme/address_proof/{id}",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The document's id, as the vault lists it")),
+    responses(
+        (status = 200, description = "The document, with the type its content shows", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such document", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn download_proof(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = state
+        .services
+        .account
+        .address_proof(bearer.or_empty(), &id)
+        .await
+        .map_err(session_error)?;
+    let Some((content_type, bytes)) = found else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", "No such document"));
+    };
+    let extension = match content_type.as_str() {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        _ => "jpg",
+    };
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, content_type),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"address-proof.{extension}\""),
+        ),
+    ];
+    Ok((no_store(), headers, bytes).into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/device/me/eme/address_proof/{id}",
+    tag = "account",
+    security(("app_session" = [])),
+    params(("id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "Deleted; the vault without it", body = VaultView),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No such document", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_proof(
+    State(state): State<AppState>,
+    bearer: BearerToken,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let vault = state
+        .services
+        .account
+        .delete_address_proof(bearer.or_empty(), &id)
+        .await
+        .map_err(session_error)?
+        .map_err(eme_error)?;
     Ok(view(vault))
 }
 

@@ -45,6 +45,9 @@ use utoipa::OpenApi;
         crate::routes::eme::confirm_email,
         crate::routes::eme::verify_phone,
         crate::routes::eme::confirm_phone,
+        crate::routes::eme::upload_proof,
+        crate::routes::eme::download_proof,
+        crate::routes::eme::delete_proof,
     ),
     modifiers(&AppSessionAuth),
     tags(

@@ -203,6 +203,20 @@ pub(crate) enum EmeCommand {
         args: WalletArgs,
         field: String,
     },
+    /// Add an address proof: a PDF, JPEG or PNG file of at most 5 MB (at most 3 are kept).
+    UploadProof {
+        #[command(flatten)]
+        args: WalletArgs,
+        file: PathBuf,
+    },
+    /// Save an address proof (its id is in `eme show`).
+    DownloadProof {
+        #[command(flatten)]
+        args: WalletArgs,
+        id: String,
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Open an e-mail verification link, as the app does.
     ConfirmEmail {
         #[command(flatten)]
@@ -289,6 +303,20 @@ async fn eme(command: EmeCommand) -> anyhow::Result<()> {
                     crate::iso8601(started.expires_at)
                 );
             }
+            Ok(())
+        }
+        EmeCommand::UploadProof { args, file } => {
+            let bytes = std::fs::read(&file)?;
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.upload_address_proof(&session, bytes).await?, args.json)
+        }
+        EmeCommand::DownloadProof { args, id, output } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            let (content_type, bytes) = wallet.address_proof(&session, &id).await?;
+            std::fs::write(&output, bytes)?;
+            println!("{content_type} written to {}", output.display());
             Ok(())
         }
         EmeCommand::ConfirmEmail { args, link } => {

@@ -32,6 +32,8 @@ async fn the_database_holds_no_personal_data_in_plaintext() {
         ];
         let changes = eme.iter().map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned()))).collect();
         wallet.change_vault(&session, changes).await.unwrap();
+        let bill = b"%PDF-1.4 Synthetic Electricity Bill for Verdant Heights".to_vec();
+        wallet.upload_address_proof(&session, bill).await.unwrap();
         let started = wallet.start_verification(&session, "phone_number").await.unwrap();
         let sms =
             std::fs::read_to_string(server.db.dir.join("sandbox-messages/sms.jsonl")).unwrap();
@@ -41,7 +43,7 @@ async fn the_database_holds_no_personal_data_in_plaintext() {
             .await
             .unwrap();
 
-        let all = "openid profile hkid birthdate gender email phone address postal_address other_phones title";
+        let all = "openid profile hkid birthdate gender email phone address postal_address other_phones title address_proof";
         let verified = r#"{"userinfo":{"verified_claims":{"verification":{"trust_framework":null},"claims":{"hkid":null,"name":null}}}}"#;
         let form = r#"[{"type":"form_filling","form_name":"At rest","fields":["email","address","phone_number"]}]"#;
         let anonymous = r#"[{"type":"form_filling","form_name":"At rest","fields":["email","address"],"anonymous":true}]"#;
@@ -102,6 +104,7 @@ async fn the_database_holds_no_personal_data_in_plaintext() {
             ("date of birth", person.date_of_birth.to_string()),
             ("local mobile number", "64447777".to_owned()),
             ("e-mail user", "plaintext.hunter".to_owned()),
+            ("address proof", "Synthetic Electricity Bill".to_owned()),
         ]
         .into_iter()
         .chain(

@@ -611,3 +611,82 @@ async fn contact_data_is_verified_by_a_one_time_link_and_a_one_guess_code() {
         assert_eq!(userinfo["email_verified"], false);
     }
 }
+
+#[tokio::test]
+async fn address_proofs_are_known_by_content_sealed_and_released_only_when_approved() {
+    use base64::Engine;
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let wallet = server.enrolled_wallet(18).await;
+        let session = wallet.open_session().await.unwrap();
+        let pdf = [b"%PDF-1.4\n% a synthetic utility bill\n".as_slice(), &[7u8; 2000]].concat();
+        let vault = wallet.upload_address_proof(&session, pdf.clone()).await.unwrap();
+        let listed = field(&vault, "address_proof").unwrap().value.as_array().unwrap().clone();
+        assert_eq!(listed[0]["content_type"], "application/pdf");
+        assert_eq!(listed[0]["size"], pdf.len());
+        let id = listed[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            wallet.address_proof(&session, &id).await.unwrap(),
+            ("application/pdf".to_owned(), pdf.clone())
+        );
+
+        // Known by content, not by name; at most 5 MB; at most three.
+        for bad in [b"GIF89a....".to_vec(), b"<html>%PDF-".to_vec(), Vec::new()] {
+            assert_eq!(
+                problem_status(wallet.upload_address_proof(&session, bad).await.unwrap_err()),
+                422
+            );
+        }
+        let huge = [b"%PDF-".as_slice(), &vec![0u8; 5 * 1024 * 1024 + 10]].concat();
+        assert!(wallet.upload_address_proof(&session, huge).await.is_err());
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR synthetic".to_vec();
+        wallet.upload_address_proof(&session, png.clone()).await.unwrap();
+        wallet.upload_address_proof(&session, png.clone()).await.unwrap();
+        assert_eq!(
+            problem_status(wallet.upload_address_proof(&session, png).await.unwrap_err()),
+            422
+        );
+        // Nobody else's session opens it.
+        let other = server.enrolled_wallet(19).await;
+        let other_session = other.open_session().await.unwrap();
+        assert_eq!(
+            problem_status(other.address_proof(&other_session, &id).await.unwrap_err()),
+            404
+        );
+
+        // Released from UserInfo (never in the ID token) only when asked for and approved.
+        let (id_c, secret) = server.client(crate::support::CALLBACK).await;
+        let (_, id_token, userinfo) = login_for(
+            &server,
+            (&id_c, &secret),
+            &wallet,
+            "openid email address_proof",
+            Some(r#"{"id_token":{"address_proof":null}}"#),
+            None,
+        )
+        .await;
+        assert!(id_token.get("address_proof").is_none());
+        let attachments = userinfo["address_proof"].as_array().unwrap();
+        assert_eq!(attachments.len(), 3);
+        assert_eq!(attachments[0]["content_type"], "application/pdf");
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(attachments[0]["content"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(content, pdf);
+        let (_, _, declined) =
+            login_for(&server, (&id_c, &secret), &wallet, "openid address_proof", None, Some(&[]))
+                .await;
+        assert!(declined.get("address_proof").is_none());
+
+        // Deleted: gone from the vault and the store.
+        let vault =
+            wallet.change_vault(&session, change(&[("address_proof", None)])).await.unwrap();
+        assert!(field(&vault, "address_proof").is_none());
+        assert_eq!(problem_status(wallet.address_proof(&session, &id).await.unwrap_err()), 404);
+        use civpass_core::store::ports::BlobStore;
+        assert!(
+            server.store.get_blob(&id).await.unwrap().is_none(),
+            "the stored document went too"
+        );
+    }
+}
