@@ -591,16 +591,20 @@ impl Wallet {
         call(self.http.post(url).bearer_auth(&session.token).json(&body)).await
     }
 
-    /// Opens an e-mail verification link (`…/app/verify-email#TOKEN`) as the app does.
+    /// Opens an e-mail verification link (`…/app/verify-email#TOKEN`) as the app does: with an
+    /// app session of this wallet's account, which must be the one that asked for it.
     pub async fn confirm_email_link(&self, link: &str) -> Result<(), WalletError> {
         let token = link
             .split_once("/app/verify-email#")
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| WalletError::Invalid("not an e-mail verification link".into()))?;
-        let url = format!("{}/api/v1/device/email-verifications", self.file.server);
+        let session = self.open_session().await?;
+        let url = format!("{}/api/v1/device/me/eme/email/confirmation", self.file.server);
         let body = EmailVerificationToken { token: token.to_owned() };
-        no_content(self.http.post(url).json(&body)).await
+        let _: VaultView =
+            call(self.http.post(url).bearer_auth(&session.token).json(&body)).await?;
+        Ok(())
     }
 
     /// The consent receipt for the standing consent to `client_id`: a JWT signed by civpass.

@@ -98,7 +98,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "CIVPASS_FAPI2", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     fapi2: Option<bool>,
     /// Let clients register loopback or private URLs for civpass to call (jwks_uri,
-    /// sector_identifier_uri, backchannel_logout_uri): for development only.
+    /// sector_identifier_uri, backchannel_logout_uri, security_events_push_uri): for
+    /// development only.
     #[arg(long, env = "CIVPASS_ALLOW_PRIVATE_URIS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     allow_private_uris: Option<bool>,
     /// `/authorize`, `/logout` and login pages, requests a minute per address [default: 120].

@@ -39,7 +39,7 @@ use crate::config::{ServeArgs, StorageArgs};
 #[command(name = "civpass", version, about = "An open digital-identity platform")]
 struct Cli {
     /// TOML configuration file, in sections ([server], [storage], [oidc], [limits],
-    /// [operator]); docs/CONFIGURATION.md gives each flag's section and key; flags and
+    /// [operator], [messaging]); docs/CONFIGURATION.md gives each flag's section and key; flags and
     /// environment variables win over it.
     #[arg(long, global = true, env = "CIVPASS_CONFIG")]
     config: Option<PathBuf>,

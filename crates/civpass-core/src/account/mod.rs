@@ -342,6 +342,23 @@ impl AccountService {
         Ok(self.eme.start_email_verification(&session.account_id).await)
     }
 
+    /// Confirms an e-mail verification link's token with the account's own app session
+    /// (`EmeService::confirm_email`); the vault after it.
+    ///
+    /// Errors: `Ok(Err(_))` for an unknown, used or expired link; `Err(Unauthenticated)`.
+    pub async fn confirm_email(
+        &self,
+        token: &str,
+        link_token: &str,
+    ) -> Result<Result<crate::eme::model::Vault, crate::eme::verification::VerifyError>, SessionError>
+    {
+        let session = self.app_session(token).await?;
+        if let Err(e) = self.eme.confirm_email(&session.account_id, link_token).await {
+            return Ok(Err(e));
+        }
+        Ok(Ok(self.eme.vault(&session.account_id).await?))
+    }
+
     /// Sends a code by SMS to the vault's mobile number (`EmeService::
     /// start_phone_verification`).
     ///

@@ -242,6 +242,14 @@ pub fn email(text: &str) -> Result<String, String> {
     if text.len() > 254 {
         return Err("an e-mail address has at most 254 characters".into());
     }
+    // Nothing that hides or reorders what the citizen and services are shown; the domain in
+    // ASCII (an internationalised one in its xn-- form).
+    if text.chars().any(crate::kernel::text::is_deceptive)
+        || crate::kernel::text::too_many_marks(text)
+        || !text.rsplit('@').next().is_some_and(|d| d.is_ascii())
+    {
+        return Err(message.into());
+    }
     let parsed: email_address::EmailAddress = text.parse().map_err(|_| message.to_owned())?;
     let domain = parsed.domain();
     if !domain.contains('.') || domain.starts_with('[') || text.contains(['<', '>', ' ']) {
@@ -479,6 +487,9 @@ mod tests {
             "a b@example.com",
             "chan@[127.0.0.1]",
             "<chan@example.com>",
+            "a\u{202e}gnp.exe@example.com",
+            "a\u{200b}b@example.com",
+            "chan@例子.hk",
         ] {
             assert!(email(bad).is_err(), "{bad}");
         }

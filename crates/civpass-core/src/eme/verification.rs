@@ -14,6 +14,9 @@ use crate::kernel::{AccountId, Internal, UnixTime};
 /// An e-mail link works for a day; an SMS code for ten minutes, and for one guess.
 pub const EMAIL_LINK_TTL: i64 = 24 * 3600;
 pub const SMS_CODE_TTL: i64 = 600;
+/// Verification messages an account may have sent per day, of each kind: a few retries, not a
+/// way to flood an address or run up an SMS bill.
+pub const MESSAGES_PER_DAY: i64 = 5;
 
 /// A message that could not be handed over for delivery.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum VerifyError {
     AlreadyVerified,
     #[error("this platform cannot send such messages")]
     Unavailable,
+    #[error("too many verification messages today; try again tomorrow")]
+    TooMany,
     #[error("the message could not be sent; try again later")]
     NotSent(#[source] MessagingError),
     #[error("the link or code is unknown, used or expired; ask for a new one")]
@@ -99,6 +104,7 @@ impl EmeService {
     ) -> Result<UnixTime, VerifyError> {
         let mailer = self.mailer.clone().ok_or(VerifyError::Unavailable)?;
         let email = self.unverified(account_id, "email").await?;
+        self.within_quota(account_id, "email-verification").await?;
         let pending =
             Pending { account_id: account_id.to_string(), value: email.clone(), code: None };
         let token = self
@@ -119,16 +125,25 @@ impl EmeService {
         Ok(self.ctx.now() + EMAIL_LINK_TTL)
     }
 
-    /// The link's token, answered once: the address is marked verified if the vault still
-    /// holds it.
+    /// The link's token, answered once, by the app of the account that asked for it (so that
+    /// someone who put a victim's address in their own vault cannot have the victim confirm
+    /// it for them): the address is marked verified if the vault still holds it.
     ///
-    /// Errors: `Expired` (unknown, used or expired), `Changed`.
-    pub async fn confirm_email(&self, token: &str) -> Result<(), VerifyError> {
+    /// Errors: `Expired` (unknown, used, expired, or another account's), `Changed`.
+    pub async fn confirm_email(
+        &self,
+        account_id: &AccountId,
+        token: &str,
+    ) -> Result<(), VerifyError> {
         let pending: Pending = self
             .ceremonies
             .take(token, &CeremonyPurpose::EmailVerification)
             .await?
             .ok_or(VerifyError::Expired)?;
+        if pending.account_id != account_id.as_str() {
+            tracing::warn!("an e-mail verification link was opened by another account's app");
+            return Err(VerifyError::Expired);
+        }
         let account_id = AccountId::from(pending.account_id);
         if !self.mark_verified(&account_id, "email", &pending.value, "email_link").await? {
             return Err(VerifyError::Changed);
@@ -145,6 +160,7 @@ impl EmeService {
     ) -> Result<PhoneVerification, VerifyError> {
         let gateway = self.sms.clone().ok_or(VerifyError::Unavailable)?;
         let phone = self.unverified(account_id, "phone_number").await?;
+        self.within_quota(account_id, "sms-verification").await?;
         let code = six_digits();
         let pending = Pending {
             account_id: account_id.to_string(),
@@ -180,6 +196,15 @@ impl EmeService {
         }
         if !self.mark_verified(account_id, "phone_number", &pending.value, "sms_code").await? {
             return Err(VerifyError::Changed);
+        }
+        Ok(())
+    }
+
+    async fn within_quota(&self, account_id: &AccountId, what: &str) -> Result<(), VerifyError> {
+        let sent = self.identity.count_account_attempt(what, account_id, 86_400).await?;
+        if sent > MESSAGES_PER_DAY {
+            tracing::warn!(what, "verification messages over the daily limit");
+            return Err(VerifyError::TooMany);
         }
         Ok(())
     }

@@ -77,6 +77,19 @@ impl IdentityService {
         self.registry.events_after(cursor).await
     }
 
+    /// Counts one attempt of `what` by `account_id` in a window of `window` seconds; returns
+    /// the attempts in the window, this one included (a keyed hash names the counter).
+    pub(crate) async fn count_account_attempt(
+        &self,
+        what: &str,
+        account_id: &AccountId,
+        window: i64,
+    ) -> Result<i64, Internal> {
+        let key = self.ctx.secrets.lookup.hash(&[what.as_bytes(), account_id.as_bytes()]);
+        let now = self.ctx.now();
+        Ok(self.store.count_attempt(&key, now, now - window).await?)
+    }
+
     /// `identity` sealed as an account's vault.
     pub(crate) fn seal_vault(
         &self,
@@ -163,11 +176,11 @@ impl IdentityService {
         self.store.find_device(id).await
     }
 
-    /// Forgets attempt counters of windows long over (an hour each); returns how many.
-    /// Housekeeping: forgets old attempt counters, and completes the remote moves of accounts
-    /// whose waiting time is over (`activate_due_recoveries`); returns how many rows changed.
+    /// Housekeeping: forgets attempt counters whose window is long over (the longest, a
+    /// day's, of `count_account_attempt`), and completes the remote moves of accounts whose
+    /// waiting time is over (`activate_due_recoveries`); returns how many rows changed.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
-        Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 3600).await?
+        Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 86_400).await?
             + self.activate_due_recoveries().await?
             + self.purge_stopped_recoveries().await?)
     }

@@ -70,10 +70,13 @@ pub(crate) fn parse_request(value: &Value) -> Option<(Vec<String>, bool)> {
     Some((names, admitted))
 }
 
-/// RFC 3339 date-time in UTC, as the schema's `time` members are written.
+/// RFC 3339 date-time in UTC, as the schema's `time` members are written, to the day: the
+/// instant of a registration is the same for every service and would link the citizen's
+/// pairwise identities (a quasi-identifier).
 fn time(seconds: i64) -> Value {
-    let at = time::OffsetDateTime::from_unix_timestamp(seconds)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let day = seconds - seconds.rem_euclid(86_400);
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(day).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     json!(at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
 }
 

@@ -565,6 +565,17 @@ impl OidcService {
             }
             (a, b) => a.or(b),
         };
+        // An anonymous filling names nobody: a service that named the citizen it expects
+        // (id_token_hint, a claims sub) or a level (acr_values, an essential acr) would learn
+        // from the outcome who filled it, or their level.
+        if form.as_ref().is_some_and(|f| f.anonymous)
+            && (expected_sub.is_some() || !acr_values.is_empty() || params.login_hint.is_some())
+        {
+            return Err(redirect(
+                AuthzErrorCode::InvalidRequest,
+                "an anonymous form filling cannot name a citizen (id_token_hint, login_hint, sub) or a level (acr)",
+            ));
+        }
         let challenge = params.code_challenge.as_deref().ok_or(redirect(
             AuthzErrorCode::InvalidRequest,
             "PKCE is required: code_challenge is missing",
@@ -1134,6 +1145,32 @@ impl OidcService {
                 expires_at: Some(now + crate::consent::model::CONSENT_TTL),
             }),
             _ => None,
+        };
+        // A new approval adds to the standing consent rather than narrowing it: the service's
+        // earlier grants still release what they were given, so the consent (and its receipt
+        // and events) says so too.
+        let consent = match consent {
+            Some(mut consent) => {
+                let existing =
+                    self.store.list_consents(&consent.account_id).await.map_err(Internal::from)?;
+                if let Some(before) =
+                    existing.into_iter().find(|c| c.client_id == consent.client_id)
+                {
+                    for scope in before.scopes {
+                        if !consent.scopes.contains(&scope) {
+                            consent.scopes.push(scope);
+                        }
+                    }
+                    for claim in before.claims {
+                        if !consent.claims.contains(&claim) {
+                            consent.claims.push(claim);
+                        }
+                    }
+                    consent.purpose = consent.purpose.or(before.purpose);
+                }
+                Some(consent)
+            }
+            None => None,
         };
         // The decision and, on approval, the consent it gives, together.
         let (id, applied) = (request.id.clone(), decision.clone());

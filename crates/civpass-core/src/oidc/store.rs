@@ -211,7 +211,9 @@ pub trait OidcTransaction: ConsentWrites + OutboxWrites + AccountWrites + Send {
     -> StoreResult<Redemption>;
     async fn insert_grant(&mut self, grant: &Grant) -> StoreResult<()>;
     /// Forgets who approved the login request with this code (an anonymous form filling, once
-    /// its code is redeemed): its account and device are cleared.
+    /// its code is redeemed): its account and device, and what could match it with the same
+    /// citizen's other logins (browser, origin, expected subject, context, methods), are
+    /// cleared.
     async fn forget_login_account(&mut self, code_hash: &str) -> StoreResult<()>;
     /// Replaces a live grant's refresh token if `old_hash` is still the current one; false if
     /// it is not (another request rotated it first) or the grant was revoked.

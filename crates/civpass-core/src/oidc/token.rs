@@ -238,6 +238,20 @@ impl OidcService {
                 .anonymous_filling(client, &request, &account, form, code_hash, dpop_jkt)
                 .await;
         }
+        // The consent the approval gave must still stand: a citizen who withdrew it (unlinked
+        // the service) between approving and the code's redemption is not linked again.
+        let consent_stands = self
+            .store
+            .list_consents(&account.id)
+            .await
+            .map_err(Internal::from)?
+            .iter()
+            .any(|c| c.client_id == client.id && c.granted_at >= auth_time);
+        if !consent_stands {
+            return Err(TokenError::InvalidGrant(
+                "the citizen withdrew the consent this code rests on",
+            ));
+        }
         let refresh_token = random_token(32);
         let grant = Grant {
             id: self.ctx.new_id().to_string().into(),
@@ -717,8 +731,9 @@ impl OidcService {
             .sealing
             .seal(&plaintext, account.id.as_bytes())
             .map_err(|e| Internal::caused("sealing a filling record", e))?;
+        // A random id: a time-ordered one would sort it beside the citizen's other rows.
         let filling = AnonymousFilling {
-            id: self.ctx.new_id().to_string(),
+            id: format!("af_{}", random_token(16)),
             account_lookup: anonymous_lookup(&self.ctx, &account.id),
             sealed,
             created_at: now,
@@ -787,7 +802,7 @@ impl OidcService {
         };
         let extras = IdTokenExtras { nonce: request.nonce.as_deref(), claims: values };
         let id_token = self.id_token(client, &session, &subject, extras)?;
-        tracing::info!(client_id = %client.id, "anonymous form filled");
+        tracing::info!("anonymous form filled");
         Ok(TokenResponse {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },

@@ -44,7 +44,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             limits::DEVICE,
             post(confirm_phone),
         )
-        .at("/api/v1/device/email-verifications", limits::REGISTRATION, post(confirm_email))
+        .at("/api/v1/device/me/eme/email/confirmation", limits::REGISTRATION, post(confirm_email))
         .at(
             "/api/v1/device/me/eme/address_proof/{id}",
             limits::DEVICE,
@@ -104,6 +104,15 @@ fn verify_error(e: VerifyError) -> ApiError {
             "verification-unavailable",
             "This platform cannot send such messages",
         ),
+        VerifyError::TooMany => {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-messages",
+                "Too many verification messages today",
+            )
+            .detail(e.to_string())
+            .retry_after(86_400);
+        }
         VerifyError::NotSent(cause) => {
             // Only our own words: a relay's answer may echo the address.
             tracing::warn!(reason = %cause.what, "a verification message was not sent");
@@ -159,21 +168,30 @@ pub(crate) async fn verify_email(
 
 #[utoipa::path(
     post,
-    path = "/api/v1/device/email-verifications",
+    path = "/api/v1/device/me/eme/email/confirmation",
     tag = "account",
+    security(("app_session" = [])),
     request_body = EmailVerificationToken,
     responses(
-        (status = 204, description = "The address is verified"),
+        (status = 200, description = "The address is verified; the vault", body = VaultView),
+        (status = 401, description = "No valid app session", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The address changed since the link was sent", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Unknown, used or expired link", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Unknown, used or expired link, or another account's", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn confirm_email(
     State(state): State<AppState>,
+    bearer: BearerToken,
     ApiJson(body): ApiJson<EmailVerificationToken>,
 ) -> Result<Response, ApiError> {
-    state.services.eme.confirm_email(&body.token).await.map_err(verify_error)?;
-    Ok((StatusCode::NO_CONTENT, no_store()).into_response())
+    let vault = state
+        .services
+        .account
+        .confirm_email(bearer.or_empty(), &body.token)
+        .await
+        .map_err(session_error)?
+        .map_err(verify_error)?;
+    Ok(view(vault))
 }
 
 #[utoipa::path(

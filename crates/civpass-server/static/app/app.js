@@ -555,23 +555,28 @@ function emeScreen(options) {
   withSession(t("eme.heading"), t("eme.intro"), renderEme, options);
 }
 
-/** The page an e-mail verification link opens: the token is after `#`, never sent in a URL. */
+/**
+ * The page an e-mail verification link opens: the token is after `#`, never sent in a URL, and
+ * it is confirmed with this phone's own app session, so only the account that asked for it can.
+ */
 function verifyEmailScreen(options) {
   const token = location.hash.slice(1);
-  const confirm = button(t("verify_email.confirm"), { id: "confirm-email", class: "primary" });
-  const panel = h("div", {}, h("p", {}, t("verify_email.intro")), confirm);
-  confirm.addEventListener("click", async () => {
-    confirm.disabled = true;
-    try {
-      await api("POST", "/api/v1/device/email-verifications", { token });
-      history.replaceState(null, "", "/app/verify-email");
-      show(t("verify_email.done_heading"), [h("p", { id: "outcome" }, t("verify_email.done")), homeLink()]);
-    } catch (error) {
-      confirm.disabled = false;
-      showError(panel, explain(error));
-    }
-  });
-  show(t("verify_email.heading"), [panel], options);
+  withSession(t("verify_email.heading"), t("verify_email.intro"), async (session, renderOptions) => {
+    const confirm = button(t("verify_email.confirm"), { id: "confirm-email", class: "primary" });
+    const panel = h("div", {}, h("p", {}, t("verify_email.intro")), confirm);
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = true;
+      try {
+        await api("POST", "/api/v1/device/me/eme/email/confirmation", { token }, session);
+        history.replaceState(null, "", "/app/verify-email");
+        show(t("verify_email.done_heading"), [h("p", { id: "outcome" }, t("verify_email.done")), homeLink()]);
+      } catch (error) {
+        confirm.disabled = false;
+        showError(panel, explain(error));
+      }
+    });
+    show(t("verify_email.heading"), [panel], renderOptions);
+  }, options);
 }
 
 /** Downloads the consent receipt (a signed JWT) for a service. */

@@ -120,7 +120,9 @@ impl OidcTransaction for SqlTransaction<'_> {
     async fn forget_login_account(&mut self, code_hash: &str) -> StoreResult<()> {
         execute_on(
             self.conn,
-            "UPDATE login_requests SET account_id = NULL, device_id = NULL WHERE code_hash = $1",
+            "UPDATE login_requests SET account_id = NULL, device_id = NULL, browser_hash = '', \
+             origin_hash = NULL, expected_sub = NULL, sealed_context = NULL, amr = '' \
+             WHERE code_hash = $1",
             &params![code_hash],
         )
         .await?;

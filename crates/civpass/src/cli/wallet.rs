@@ -176,7 +176,7 @@ pub(crate) enum WalletCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum EmeCommand {
-    /// Show every field, its value, where it came from and when it changed.
+    /// Show every field held, its value, where it came from and when it changed.
     Show {
         #[command(flatten)]
         args: WalletArgs,

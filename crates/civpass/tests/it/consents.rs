@@ -146,6 +146,38 @@ async fn a_withdrawn_consent_is_pushed_to_the_service_as_signed_security_events(
 }
 
 #[tokio::test]
+async fn a_consent_withdrawn_before_the_code_is_redeemed_links_nothing_and_a_narrower_one_adds_to_it()
+ {
+    for backend in backends() {
+        let server = spawn_server(&backend).await;
+        let (id, secret) = client_pushing_to(&server, None).await;
+        let wallet = server.enrolled_wallet(20).await;
+        login(&server, (&id, &secret), &wallet, "openid profile birthdate").await;
+        login(&server, (&id, &secret), &wallet, "openid").await;
+        let session = wallet.open_session().await.unwrap();
+        let services = wallet.services(&session).await.unwrap();
+        assert_eq!(
+            services[0].scopes,
+            ["openid", "profile", "birthdate"],
+            "the narrower approval adds to the consent"
+        );
+        assert!(services[0].claims.contains(&"birthdate".to_owned()));
+
+        // Approved, then withdrawn before the service redeems its code.
+        let req = AuthRequest::new(&id, CALLBACK, "openid profile");
+        let browser = support::browser();
+        let waiting =
+            support::open_login_page(&browser, &server.base, &req.url(&server.base)).await;
+        support::approve(&wallet, &waiting).await;
+        wallet.unlink(&session, &id).await.unwrap();
+        let code = support::query(&support::finish(&browser, &waiting).await, "code").unwrap();
+        let (status, body) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")));
+        assert!(wallet.services(&session).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
 async fn an_expired_consent_ends_the_services_grants_and_tells_it() {
     for backend in backends() {
         let server =

@@ -603,12 +603,50 @@ async fn contact_data_is_verified_by_a_one_time_link_and_a_one_guess_code() {
             "self_declared"
         );
 
+        // Another account's app cannot confirm a link sent for this one (someone who put a
+        // victim's address in their own vault cannot have the victim confirm it).
+        wallet
+            .change_vault(&session, change(&[("email", Some("fourth@example.hk"))]))
+            .await
+            .unwrap();
+        wallet.start_verification(&session, "email").await.unwrap();
+        let mail = last_message(&server, "mail.jsonl", "fourth@example.hk");
+        let link = mail["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .find(|w| w.contains('#'))
+            .unwrap()
+            .to_owned();
+        let stranger = server.enrolled_wallet(9).await;
+        assert_eq!(problem_status(stranger.confirm_email_link(&link).await.unwrap_err()), 410);
+        assert_eq!(
+            field(&wallet.vault(&session).await.unwrap(), "email").unwrap().source,
+            "self_declared"
+        );
+
         // A service sees the marks.
         let (id, secret) = server.client(crate::support::CALLBACK).await;
         let (_, _, userinfo) =
             login_for(&server, (&id, &secret), &wallet, "openid email phone", None, None).await;
         assert_eq!(userinfo["phone_number_verified"], true);
         assert_eq!(userinfo["email_verified"], false);
+        // A few messages a day, not a flood: five of each kind.
+        wallet
+            .change_vault(&session, change(&[("phone_number", Some("+85269998888"))]))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            wallet.start_verification(&session, "phone_number").await.unwrap();
+        }
+        assert_eq!(
+            problem_status(wallet.start_verification(&session, "phone_number").await.unwrap_err()),
+            429
+        );
+        wallet
+            .change_vault(&session, change(&[("phone_number", Some("+85262345678"))]))
+            .await
+            .unwrap();
     }
 }
 

@@ -94,6 +94,28 @@ async fn a_service_fills_a_named_form_with_the_fields_the_citizen_approved() {
         let services = wallet.services(&session).await.unwrap();
         assert_eq!(services[0].purpose.as_deref(), Some("To decide your permit application"));
 
+        // An anonymous filling cannot be pinned to a citizen or a level: the outcome would say
+        // who filled it.
+        for pin in [
+            ("claims", r#"{"id_token":{"sub":{"value":"someone"}}}"#),
+            ("acr_values", "plus"),
+            ("login_hint", "x"),
+        ] {
+            let req = AuthRequest::new(&id, CALLBACK, "openid");
+            let url = crate::oidc_params::with(
+                &req,
+                &server,
+                &[("authorization_details", &form(true)), pin],
+            );
+            let res = support::browser().get(url).send().await.unwrap();
+            let back = url::Url::parse(&support::location(&res)).unwrap();
+            assert_eq!(
+                support::query(&back, "error").as_deref(),
+                Some("invalid_request"),
+                "{pin:?}"
+            );
+        }
+
         let discovery = support::discovery(&server.base).await;
         assert_eq!(discovery["authorization_details_types_supported"], json!(["form_filling"]));
 
