@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -413,12 +413,26 @@ test("My e-ME keeps details with their source, refuses bad values field by field
   await shoot(page, "zh-CN-eme");
   await switchTo(page, "en", "#eme-form");
 
+  // An address proof: known by its content, listed, deletable.
+  const bill = join(dataDir, "bill.pdf");
+  writeFileSync(bill, "%PDF-1.4\n% a synthetic electricity bill\n");
+  await page.setInputFiles("#proof-file", bill);
+  await page.waitForSelector("#proofs li");
+  assert.match(await page.textContent("#notice"), /document is added/);
+  assert.match(await page.textContent("#proofs"), /PDF/);
+  const fake = join(dataDir, "bill.png");
+  writeFileSync(fake, "<html>not an image</html>");
+  await page.setInputFiles("#proof-file", fake);
+  await page.waitForSelector("section[aria-labelledby='proof-heading'] #alert");
+  assert.match(await page.textContent("#alert"), /PDF, JPEG or PNG/);
+  await accessible(page, "My e-ME with an address proof");
+
   await page.click("#verify-phone_number");
   await page.waitForSelector("#sms-code");
   const sms = readFileSync(join(dataDir, "sandbox-messages", "sms.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((m) => m.to === "+85261234567").pop();
   await page.fill("#sms-code", sms.text.match(/code is (\d{6})/)[1]);
   await page.click("#confirm-code");
-  await page.waitForSelector("#notice");
+  await page.waitForFunction(() => /verified/.test(document.querySelector("#notice")?.textContent || "") && !/added/.test(document.querySelector("#notice").textContent));
   assert.match(await page.textContent("#eme-phone_number-source"), /Verified by a code sent by SMS/);
 });
 

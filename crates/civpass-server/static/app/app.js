@@ -218,8 +218,10 @@ async function loginScreen(options) {
   }
   const service = isolate(view.client_name);
   const boxes = [];
+  const anonymous = Boolean(view.form && view.form.anonymous);
   const items = view.scopes.map((scope) => {
-    const text = t(`scope.${scope.scope}`) === `scope.${scope.scope}` ? scope.description : t(`scope.${scope.scope}`);
+    let text = t(`scope.${scope.scope}`) === `scope.${scope.scope}` ? scope.description : t(`scope.${scope.scope}`);
+    if (anonymous && scope.scope === "openid") text = t("approve.one_time_identifier");
     if (!scope.optional) return h("li", {}, `${text} `, h("span", { class: "hint" }, t("approve.required")));
     const id = `scope-${scope.scope}`;
     const box = h("input", { type: "checkbox", id, checked: true, value: scope.scope, "aria-describedby": `${id}-claims` });
@@ -248,7 +250,10 @@ async function loginScreen(options) {
       h("h2", {}, t("approve.form", { form: view.form.form_name })),
       view.form.form_number ? h("p", {}, t("approve.form_number", { number: view.form.form_number })) : null,
       view.form.description ? h("p", {}, view.form.description) : null,
-      view.form.anonymous ? h("p", { id: "anonymous-notice" }, t("approve.anonymous")) : null)
+      view.form.anonymous ? h("p", { id: "anonymous-notice" }, t("approve.anonymous")) : null,
+      view.form.anonymous && view.form.fields.some((f) => IDENTIFYING.includes(f))
+        ? h("p", { class: "warning", id: "identifying-warning" }, t("approve.anonymous_identifying"))
+        : null)
     : null;
   const purpose = view.purpose ? h("p", { id: "purpose" }, t("approve.purpose", { purpose: view.purpose })) : null;
   const showValues = !session() && view.scopes.some((s) => s.optional)
@@ -416,6 +421,9 @@ function claimText(value) {
   return String(value);
 }
 
+/** Fields that name the citizen: an "anonymous" form asking for them is anonymous in name only. */
+const IDENTIFYING = ["name", "family_name", "given_name", "name#zh-Hant-HK", "hkid", "email", "phone_number", "home_phone_number", "office_phone_number", "address", "address#zh-Hant-HK", "postal_address", "postal_address#zh-Hant-HK", "address_proof"];
+
 const EME_CHOICES = {
   title: ["Mr", "Mrs", "Ms", "Miss", "Dr", "Prof"],
   marital_status: ["single", "married", "divorced", "widowed", "separated"],
@@ -510,6 +518,49 @@ async function renderEme(token, renderOptions, notice) {
     }
   });
   nodes.push(h("h2", {}, t("eme.yours_heading")), form);
+
+  // Address proofs: a PDF, JPEG or PNG file, known by its content on the server.
+  const proofs = held.address_proof ? held.address_proof.value : [];
+  const upload = h("input", { type: "file", id: "proof-file", accept: "application/pdf,image/jpeg,image/png", "aria-describedby": "proof-hint" });
+  const uploadStatus = h("p", { role: "status", id: "proof-status" });
+  const proofSection = h("section", { "aria-labelledby": "proof-heading" },
+    h("h2", { id: "proof-heading" }, t("claim.address_proof")),
+    proofs.length ? h("ul", { id: "proofs" }, proofs.map((d) => {
+      const remove = button(t("eme.proof.delete"), { class: "secondary", "data-proof": d.id });
+      remove.addEventListener("click", async () => {
+        remove.disabled = true;
+        try {
+          await api("DELETE", `/api/v1/device/me/eme/address_proof/${encodeURIComponent(d.id)}`, undefined, token);
+          await renderEme(token, { focus: true }, t("eme.proof.deleted"));
+        } catch (error) {
+          remove.disabled = false;
+          showError(proofSection, explain(error));
+        }
+      });
+      return h("li", {}, t("eme.proof.item", { type: d.content_type.split("/")[1].toUpperCase(), size: Math.ceil(d.size / 1024), date: formatDate(d.uploaded_at, false) }), " ", remove);
+    })) : null,
+    h("label", { for: "proof-file" }, t("eme.proof.add")),
+    h("p", { class: "hint", id: "proof-hint" }, t("eme.proof.hint")),
+    upload, uploadStatus);
+  upload.addEventListener("change", async () => {
+    const file = upload.files[0];
+    if (!file) return;
+    uploadStatus.textContent = t("eme.saving");
+    try {
+      const response = await fetch("/api/v1/device/me/eme/address_proof", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" }, body: file, cache: "no-store" });
+      if (response.status === 413) throw new Problem("document-too-large", 413);
+      if (!response.ok) {
+        const data = await response.json().catch(() => null);
+        throw new Problem(data && data.type ? data.type.split("/").pop() : "generic", response.status, data);
+      }
+      await renderEme(token, { focus: true }, t("eme.proof.added"));
+    } catch (error) {
+      uploadStatus.textContent = "";
+      const detail = error.body && Array.isArray(error.body.errors) && error.body.errors[0] ? error.body.errors[0].detail : null;
+      showError(proofSection, detail || explain(error));
+    }
+  });
+  nodes.push(proofSection);
 
   // Verification of contact data.
   const verify = [];

@@ -654,7 +654,13 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                         (true, true) => " (essential for the service)",
                         (true, false) => "",
                     };
-                    println!("  - {}{mark} [{}]", item.description, item.scope);
+                    let anonymous = view.form.as_ref().is_some_and(|f| f.anonymous);
+                    let description = if anonymous && item.scope == "openid" {
+                        "A one-time identifier: the service cannot recognise you"
+                    } else {
+                        item.description.as_str()
+                    };
+                    println!("  - {description}{mark} [{}]", item.scope);
                     for claim in &item.claims {
                         let value = claim.value.as_ref().map_or(
                             "(not in your e-ME; not released)".to_owned(),
