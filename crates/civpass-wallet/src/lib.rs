@@ -607,13 +607,14 @@ impl Wallet {
         Ok(())
     }
 
-    /// The consent receipt for the standing consent to `client_id`: a JWT signed by civpass.
-    pub async fn consent_receipt(
+    /// A `GET` of `/api/v1/device/me{path}` whose answer is not JSON (a JWT, a document): the
+    /// response if it succeeded, else the problem it was refused with.
+    async fn get_raw(
         &self,
         session: &SessionResponse,
-        client_id: &str,
-    ) -> Result<String, WalletError> {
-        let url = format!("{}/api/v1/device/me/services/{client_id}/receipt", self.file.server);
+        path: &str,
+    ) -> Result<reqwest::Response, WalletError> {
+        let url = format!("{}/api/v1/device/me{path}", self.file.server);
         let res = self
             .http
             .get(url)
@@ -622,8 +623,18 @@ impl Wallet {
             .await
             .map_err(|e| WalletError::Http(e.to_string()))?;
         if !res.status().is_success() {
-            return read::<String>(res).await;
+            return Err(read::<()>(res).await.err().unwrap_or(WalletError::Http("refused".into())));
         }
+        Ok(res)
+    }
+
+    /// The consent receipt for the standing consent to `client_id`: a JWT signed by civpass.
+    pub async fn consent_receipt(
+        &self,
+        session: &SessionResponse,
+        client_id: &str,
+    ) -> Result<String, WalletError> {
+        let res = self.get_raw(session, &format!("/services/{client_id}/receipt")).await?;
         res.text().await.map_err(|e| WalletError::Http(e.to_string()))
     }
 
@@ -652,17 +663,7 @@ impl Wallet {
         session: &SessionResponse,
         id: &str,
     ) -> Result<(String, Vec<u8>), WalletError> {
-        let url = format!("{}/api/v1/device/me/eme/address_proof/{id}", self.file.server);
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(&session.token)
-            .send()
-            .await
-            .map_err(|e| WalletError::Http(e.to_string()))?;
-        if !res.status().is_success() {
-            return read::<(String, Vec<u8>)>(res).await;
-        }
+        let res = self.get_raw(session, &format!("/eme/address_proof/{id}")).await?;
         let content_type = res
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
