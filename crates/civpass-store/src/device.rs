@@ -135,13 +135,19 @@ impl CeremonyStore for SqlStore {
         Ok(())
     }
 
-    async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>> {
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        purpose: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Ceremony>> {
         // DELETE ... RETURNING (SQLite 3.35+, PostgreSQL): taking is one atomic step, so two
         // answers to one challenge cannot both see it.
         let taken = self
             .write_returning(
-                "DELETE FROM ceremonies WHERE id = $1 RETURNING id, purpose, sealed_state, expires_at",
-                params![id],
+                "DELETE FROM ceremonies WHERE id = $1 AND purpose = $2 \
+                 RETURNING id, purpose, sealed_state, expires_at",
+                params![id, purpose],
                 rows::ceremony,
             )
             .await?;

@@ -28,8 +28,15 @@ pub struct Ceremony {
 #[async_trait]
 pub trait CeremonyStore: Send + Sync {
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
-    /// Removes and returns the ceremony if it has not expired at `now`: each is answered once.
-    async fn take_ceremony(&self, id: &str, now: UnixTime) -> StoreResult<Option<Ceremony>>;
+    /// Removes and returns the ceremony `id` opened for `purpose` if it has not expired at
+    /// `now`: each is answered once. One opened for another purpose is left alone, so that an
+    /// answer meant for something else (another account's, say) cannot use it up.
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        purpose: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Ceremony>>;
     /// Deletes ceremonies that expired before `cutoff`; returns how many.
     async fn delete_ceremonies_expired_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
 }
@@ -137,13 +144,14 @@ impl Ceremonies {
     }
 
     /// The ceremony's state if it exists, has not expired and is for `purpose`; it is used up
-    /// either way.
+    /// then, or if it expired, but not by a take for another purpose.
     pub async fn take<T: DeserializeOwned>(
         &self,
         id: &str,
         purpose: &CeremonyPurpose,
     ) -> Result<Option<T>, Internal> {
-        let Some(ceremony) = self.store.take_ceremony(id, self.ctx.now()).await? else {
+        let wanted = purpose.to_string();
+        let Some(ceremony) = self.store.take_ceremony(id, &wanted, self.ctx.now()).await? else {
             return Ok(None);
         };
         if ceremony.purpose != purpose.to_string() {

@@ -29,11 +29,24 @@ async fn a_ceremony_is_taken_once_and_not_after_it_expires() {
         store.insert_ceremony(&ceremony("x2", 200)).await.unwrap();
         store.insert_ceremony(&ceremony("x3", 100)).await.unwrap();
         store.insert_ceremony(&ceremony("x4", 100)).await.unwrap();
-        assert_eq!(store.take_ceremony("x1", 150).await.unwrap(), Some(ceremony("x1", 200)));
-        assert_eq!(store.take_ceremony("x1", 150).await.unwrap(), None, "answered once");
-        assert_eq!(store.take_ceremony("x2", 200).await.unwrap(), None, "expired");
-        assert_eq!(store.take_ceremony("x2", 150).await.unwrap(), None, "an expired take burns it");
-        assert_eq!(store.take_ceremony("nope", 150).await.unwrap(), None);
+        assert_eq!(store.take_ceremony("x1", "session:d1", 150).await.unwrap(), None);
+        assert_eq!(
+            store.take_ceremony("x1", "register", 150).await.unwrap(),
+            Some(ceremony("x1", 200)),
+            "a take for another purpose left it"
+        );
+        assert_eq!(
+            store.take_ceremony("x1", "register", 150).await.unwrap(),
+            None,
+            "answered once"
+        );
+        assert_eq!(store.take_ceremony("x2", "register", 200).await.unwrap(), None, "expired");
+        assert_eq!(
+            store.take_ceremony("x2", "register", 150).await.unwrap(),
+            None,
+            "an expired take burns it"
+        );
+        assert_eq!(store.take_ceremony("nope", "register", 150).await.unwrap(), None);
         // Expired ones go with the purge, and only they.
         assert_eq!(store.delete_ceremonies_expired_before(100).await.unwrap(), 0, "not yet");
         assert_eq!(store.delete_ceremonies_expired_before(150).await.unwrap(), 2, "x3 and x4");

@@ -188,7 +188,10 @@ async fn an_expired_consent_ends_the_services_grants_and_tells_it() {
         login(&server, (&id, &secret), &wallet, "openid birthdate").await;
         assert_eq!(server.services.account.end_expired_consents().await.unwrap(), 0);
         server.clock.as_ref().unwrap().advance(365 * 24 * 3600);
-        assert_eq!(server.services.account.end_expired_consents().await.unwrap(), 1);
+        // The node's housekeeping may get there first (its first round runs at start, and may
+        // be late on a busy machine): either way the consent ends once.
+        let ended = server.services.account.end_expired_consents().await.unwrap();
+        assert!(ended <= 1);
         let bodies = wait_for(&received, 2).await;
         let set = verified(&server, &bodies[0], "secevent+jwt", Some(&id)).await;
         let event = set["events"]["https://civpass.dev/secevent/consent-ended"].clone();
