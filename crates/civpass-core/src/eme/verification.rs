@@ -104,7 +104,7 @@ impl EmeService {
     ) -> Result<UnixTime, VerifyError> {
         let mailer = self.mailer.clone().ok_or(VerifyError::Unavailable)?;
         let email = self.unverified(account_id, "email").await?;
-        self.within_quota(account_id, "email-verification").await?;
+        self.within_quota(account_id, "email-verification", &email).await?;
         let pending =
             Pending { account_id: account_id.to_string(), value: email.clone(), code: None };
         let token = self
@@ -160,7 +160,7 @@ impl EmeService {
     ) -> Result<PhoneVerification, VerifyError> {
         let gateway = self.sms.clone().ok_or(VerifyError::Unavailable)?;
         let phone = self.unverified(account_id, "phone_number").await?;
-        self.within_quota(account_id, "sms-verification").await?;
+        self.within_quota(account_id, "sms-verification", &phone).await?;
         let code = six_digits();
         let pending = Pending {
             account_id: account_id.to_string(),
@@ -200,9 +200,20 @@ impl EmeService {
         Ok(())
     }
 
-    async fn within_quota(&self, account_id: &AccountId, what: &str) -> Result<(), VerifyError> {
-        let sent = self.identity.count_account_attempt(what, account_id, 86_400).await?;
-        if sent > MESSAGES_PER_DAY {
+    /// At most `MESSAGES_PER_DAY` of `what` per account, and per destination (so that many
+    /// accounts cannot flood one address or number either).
+    async fn within_quota(
+        &self,
+        account_id: &AccountId,
+        what: &str,
+        destination: &str,
+    ) -> Result<(), VerifyError> {
+        let by_account = self.identity.count_attempt_of(what, account_id.as_str(), 86_400).await?;
+        let to_destination = self
+            .identity
+            .count_attempt_of(&format!("{what}-to"), &destination.to_lowercase(), 86_400)
+            .await?;
+        if by_account > MESSAGES_PER_DAY || to_destination > MESSAGES_PER_DAY {
             tracing::warn!(what, "verification messages over the daily limit");
             return Err(VerifyError::TooMany);
         }

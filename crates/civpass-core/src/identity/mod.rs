@@ -77,15 +77,16 @@ impl IdentityService {
         self.registry.events_after(cursor).await
     }
 
-    /// Counts one attempt of `what` by `account_id` in a window of `window` seconds; returns
-    /// the attempts in the window, this one included (a keyed hash names the counter).
-    pub(crate) async fn count_account_attempt(
+    /// Counts one attempt of `what` for `subject` (an account id, an address) in a window of
+    /// `window` seconds; returns the attempts in the window, this one included (a keyed hash
+    /// names the counter, so no address is stored).
+    pub(crate) async fn count_attempt_of(
         &self,
         what: &str,
-        account_id: &AccountId,
+        subject: &str,
         window: i64,
     ) -> Result<i64, Internal> {
-        let key = self.ctx.secrets.lookup.hash(&[what.as_bytes(), account_id.as_bytes()]);
+        let key = self.ctx.secrets.lookup.hash(&[what.as_bytes(), subject.as_bytes()]);
         let now = self.ctx.now();
         Ok(self.store.count_attempt(&key, now, now - window).await?)
     }
@@ -177,7 +178,7 @@ impl IdentityService {
     }
 
     /// Housekeeping: forgets attempt counters whose window is long over (the longest, a
-    /// day's, of `count_account_attempt`), and completes the remote moves of accounts whose
+    /// day's, of `count_attempt_of`), and completes the remote moves of accounts whose
     /// waiting time is over (`activate_due_recoveries`); returns how many rows changed.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 86_400).await?

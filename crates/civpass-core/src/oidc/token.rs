@@ -131,7 +131,11 @@ pub struct IdTokenClaims<'a> {
     pub exp: i64,
     pub iat: i64,
     pub auth_time: i64,
+    /// Left out (empty) in an anonymous filling's ID token: the level and the device kind
+    /// would narrow down who filled the form.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub acr: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub amr: &'a [String],
     /// The login session (the grant): what RP-initiated and back-channel logout name.
     pub sid: &'a str,
@@ -791,8 +795,8 @@ impl OidcService {
             verified_claims: Vec::new(),
             authorization_details: None,
             auth_time: request.auth_time.unwrap_or(now),
-            acr: account.tier.as_str().to_owned(),
-            amr: request.amr.clone(),
+            acr: String::new(),
+            amr: Vec::new(),
             refresh_hash: String::new(),
             refresh_expires_at: now,
             created_at: now,

@@ -728,3 +728,25 @@ async fn address_proofs_are_known_by_content_sealed_and_released_only_when_appro
         );
     }
 }
+
+#[tokio::test]
+async fn many_accounts_cannot_flood_one_number() {
+    let server = spawn_server(&backends()[0]).await;
+    let mut sent = 0;
+    let mut refused = None;
+    for idx in [21, 22] {
+        let wallet = server.enrolled_wallet(idx).await;
+        let session = wallet.open_session().await.unwrap();
+        wallet
+            .change_vault(&session, change(&[("phone_number", Some("+85260001111"))]))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            match wallet.start_verification(&session, "phone_number").await {
+                Ok(_) => sent += 1,
+                Err(e) => refused = refused.or(Some(problem_status(e))),
+            }
+        }
+    }
+    assert_eq!((sent, refused), (5, Some(429)), "five a day to one number, whoever asks");
+}

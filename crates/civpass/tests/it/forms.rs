@@ -163,6 +163,10 @@ async fn an_anonymous_filling_leaves_the_service_no_link_to_the_citizen() {
         assert_eq!(second_id["address"]["building"], "Lok Fu Court");
         let (a, b) = (first_id["sub"].as_str().unwrap(), second_id["sub"].as_str().unwrap());
         assert_ne!(a, b, "two fillings, two subjects");
+        assert!(
+            first_id.get("acr").is_none() && first_id.get("amr").is_none(),
+            "no level or device kind"
+        );
         assert!(first.get("refresh_token").is_none() && second.get("refresh_token").is_none());
         let (status, _) =
             support::userinfo(&server.base, first["access_token"].as_str().unwrap()).await;
