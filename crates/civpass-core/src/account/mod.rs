@@ -107,6 +107,17 @@ impl<T> AccountStores for T where
 {
 }
 
+/// An e-ME outcome as the app's use cases answer it: an internal failure as the session's
+/// error (a 500 or 503), the citizen's own problems (refused values, a busy vault) inside.
+fn internal_apart<T>(
+    outcome: Result<T, crate::eme::EmeError>,
+) -> Result<Result<T, crate::eme::EmeError>, SessionError> {
+    match outcome {
+        Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
+        other => Ok(other),
+    }
+}
+
 /// The citizen's own use cases in the app, over every slice beneath.
 #[derive(Clone)]
 pub struct AccountService {
@@ -268,10 +279,7 @@ impl AccountService {
         changes: &[crate::eme::Change],
     ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
         let session = self.app_session(token).await?;
-        match self.eme.change(&session.account_id, changes).await {
-            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
-            other => Ok(other),
-        }
+        internal_apart(self.eme.change(&session.account_id, changes).await)
     }
 
     /// The values `names` would be released with from the session's account (`EmeService::
@@ -297,10 +305,7 @@ impl AccountService {
         bytes: &[u8],
     ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
         let session = self.app_session(token).await?;
-        match self.eme.add_address_proof(&session.account_id, bytes).await {
-            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
-            other => Ok(other),
-        }
+        internal_apart(self.eme.add_address_proof(&session.account_id, bytes).await)
     }
 
     /// One of the citizen's address proofs: its type and bytes; `None` if there is no such one.
@@ -324,10 +329,7 @@ impl AccountService {
         id: &str,
     ) -> Result<Result<crate::eme::model::Vault, crate::eme::EmeError>, SessionError> {
         let session = self.app_session(token).await?;
-        match self.eme.delete_address_proof(&session.account_id, id).await {
-            Err(crate::eme::EmeError::Internal(e)) => Err(e.into()),
-            other => Ok(other),
-        }
+        internal_apart(self.eme.delete_address_proof(&session.account_id, id).await)
     }
 
     /// Sends a one-time link to the vault's e-mail address (`EmeService::

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use civpass_crypto::secret::{b64url, sha256};
 
 use crate::eme::model::{Entry, FieldProblem, Source};
-use crate::eme::{EmeError, EmeService, WRITE_ATTEMPTS};
+use crate::eme::{Edit, EmeError, EmeService};
 use crate::kernel::{AccountId, Internal};
 
 /// The largest document accepted, in bytes.
@@ -92,9 +92,8 @@ impl EmeService {
             uploaded_at: now,
         };
         self.blobs.put_blob(&id, &sealed, now).await.map_err(Internal::from)?;
-        let listed_now = async {
-            for _ in 0..WRITE_ATTEMPTS {
-                let (mut stored, version) = self.stored(account_id).await?;
+        let listed_now = self
+            .update(account_id, EmeError::Busy, |stored| {
                 let mut documents = listed(stored.fields.get(FIELD));
                 if documents.len() >= MAX_DOCUMENTS {
                     return Err(refused("at most 3 documents: delete one first"));
@@ -106,13 +105,9 @@ impl EmeService {
                     FIELD.to_owned(),
                     Entry { value, source: Source::SelfDeclared, updated_at: now },
                 );
-                if self.save(account_id, &stored, version).await? {
-                    return Ok(());
-                }
-            }
-            Err(EmeError::Busy)
-        }
-        .await;
+                Ok(Edit::Write(()))
+            })
+            .await;
         if let Err(e) = listed_now {
             self.blobs.delete_blob(&id).await.map_err(Internal::from)?;
             return Err(e);
@@ -132,6 +127,15 @@ impl EmeService {
         else {
             return Ok(None);
         };
+        Ok(self.open_document(account_id, id).await?.map(|bytes| (document.content_type, bytes)))
+    }
+
+    /// A stored document's bytes, opened; `None` if the store has none under `id`.
+    async fn open_document(
+        &self,
+        account_id: &AccountId,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, Internal> {
         let Some(sealed) = self.blobs.get_blob(id).await? else { return Ok(None) };
         let bytes = self
             .ctx
@@ -139,7 +143,7 @@ impl EmeService {
             .sealing
             .open(&sealed, &associated_data(account_id, id))
             .map_err(|e| Internal::caused("opening a document", e))?;
-        Ok(Some((document.content_type, bytes)))
+        Ok(Some(bytes))
     }
 
     /// Removes one address proof from the vault and the store.
@@ -150,8 +154,8 @@ impl EmeService {
         account_id: &AccountId,
         id: &str,
     ) -> Result<crate::eme::model::Vault, EmeError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let (mut stored, version) = self.stored(account_id).await?;
+        let now = self.ctx.now();
+        self.update(account_id, EmeError::Busy, |stored| {
             let mut documents = listed(stored.fields.get(FIELD));
             let before = documents.len();
             documents.retain(|d| d.id != id);
@@ -163,14 +167,13 @@ impl EmeService {
             } else if let Some(entry) = stored.fields.get_mut(FIELD) {
                 entry.value = serde_json::to_value(&documents)
                     .map_err(|e| Internal::caused("listing documents", e))?;
-                entry.updated_at = self.ctx.now();
+                entry.updated_at = now;
             }
-            if self.save(account_id, &stored, version).await? {
-                self.blobs.delete_blob(id).await.map_err(Internal::from)?;
-                return Ok(self.vault(account_id).await?);
-            }
-        }
-        Err(EmeError::Busy)
+            Ok(Edit::Write(()))
+        })
+        .await?;
+        self.blobs.delete_blob(id).await.map_err(Internal::from)?;
+        Ok(self.vault(account_id).await?)
     }
 
     /// The documents as released (OIDC4IDA embedded attachments: `desc`, `content_type`,
@@ -182,12 +185,11 @@ impl EmeService {
     ) -> Result<Value, Internal> {
         let mut out = Vec::new();
         for document in listed(Some(entry)) {
-            if let Some((content_type, bytes)) =
-                self.address_proof(account_id, &document.id).await?
-            {
+            // The entry lists them already: no second read of the vault per document.
+            if let Some(bytes) = self.open_document(account_id, &document.id).await? {
                 out.push(json!({
                     "desc": "address proof",
-                    "content_type": content_type,
+                    "content_type": document.content_type,
                     "content": base64::engine::general_purpose::STANDARD.encode(&bytes),
                     "digest": {"alg": "sha-256", "value": document.sha256},
                     "uploaded_at": document.uploaded_at,

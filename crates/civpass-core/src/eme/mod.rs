@@ -185,31 +185,56 @@ impl EmeService {
                 message: format!("at most {MAX_CHANGES} changes at once"),
             }]));
         }
-        // A conditional write: another device's change in between is read again, not lost.
-        // Each lost race means another write landed, so a few concurrent writers (the app and
-        // a wallet) all get through well within the bound.
+        let now = self.ctx.now();
+        let gone = self
+            .update(account_id, EmeError::Busy, |stored| {
+                let before = documents::listed(stored.fields.get(documents::FIELD));
+                let problems: Vec<FieldProblem> = changes
+                    .iter()
+                    .filter_map(|(name, value)| apply(stored, name, value.as_deref(), now).err())
+                    .collect();
+                if !problems.is_empty() {
+                    return Err(EmeError::Invalid(problems));
+                }
+                let after = documents::listed(stored.fields.get(documents::FIELD));
+                let gone: Vec<String> = before
+                    .into_iter()
+                    .filter(|d| !after.iter().any(|a| a.id == d.id))
+                    .map(|d| d.id)
+                    .collect();
+                Ok(Edit::Write(gone))
+            })
+            .await?;
+        // Documents no longer listed go from the store too.
+        for id in gone {
+            self.blobs.delete_blob(&id).await.map_err(Internal::from)?;
+        }
+        Ok(self.vault(account_id).await?)
+    }
+
+    /// The one read-modify-write of the stored fields: `edit` changes them (or says there is
+    /// nothing to write), and they are written only if no other write came in between; else
+    /// they are read and edited again. Each lost race means another write landed, so a few
+    /// concurrent writers (the app and a wallet) all get through well within the bound; past
+    /// it, `busy`.
+    async fn update<R, E: From<Internal>>(
+        &self,
+        account_id: &AccountId,
+        busy: E,
+        mut edit: impl FnMut(&mut StoredVault) -> Result<Edit<R>, E>,
+    ) -> Result<R, E> {
         for _ in 0..WRITE_ATTEMPTS {
             let (mut stored, version) = self.stored(account_id).await?;
-            let now = self.ctx.now();
-            let problems: Vec<FieldProblem> = changes
-                .iter()
-                .filter_map(|(name, value)| apply(&mut stored, name, value.as_deref(), now).err())
-                .collect();
-            if !problems.is_empty() {
-                return Err(EmeError::Invalid(problems));
-            }
-            let before =
-                documents::listed(self.stored(account_id).await?.0.fields.get(documents::FIELD));
-            if self.save(account_id, &stored, version).await? {
-                // Documents no longer listed go from the store too.
-                let after = documents::listed(stored.fields.get(documents::FIELD));
-                for gone in before.iter().filter(|d| !after.iter().any(|a| a.id == d.id)) {
-                    self.blobs.delete_blob(&gone.id).await.map_err(Internal::from)?;
+            match edit(&mut stored)? {
+                Edit::Keep(answer) => return Ok(answer),
+                Edit::Write(answer) => {
+                    if self.save(account_id, &stored, version).await? {
+                        return Ok(answer);
+                    }
                 }
-                return Ok(self.vault(account_id).await?);
             }
         }
-        Err(EmeError::Busy)
+        Err(busy)
     }
 
     /// The stored fields and their version (0: none stored yet).
@@ -248,6 +273,12 @@ impl EmeService {
             .seal(&plaintext, &associated_data(account_id))
             .map_err(|e| Internal::caused("sealing an e-ME vault", e))
     }
+}
+
+/// What an `EmeService::update` edit asks for: write the edited fields, or keep them as read.
+enum Edit<R> {
+    Write(R),
+    Keep(R),
 }
 
 /// The sealed vault is bound to its account, and apart from the identity's vault of the same

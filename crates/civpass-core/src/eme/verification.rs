@@ -3,11 +3,11 @@
 //! `email_verified` / `phone_number_verified` true (OIDC Core section 5.1) until it changes.
 
 use async_trait::async_trait;
-use civpass_crypto::secret::{ct_eq, random_token};
+use civpass_crypto::secret::ct_eq;
 use serde::{Deserialize, Serialize};
 
-use crate::eme::EmeService;
 use crate::eme::model::Source;
+use crate::eme::{Edit, EmeService};
 use crate::kernel::ceremony::CeremonyPurpose;
 use crate::kernel::{AccountId, Internal, UnixTime};
 
@@ -229,30 +229,23 @@ impl EmeService {
         value: &str,
         method: &str,
     ) -> Result<bool, Internal> {
-        for _ in 0..super::WRITE_ATTEMPTS {
-            let (mut stored, version) = self.stored(account_id).await?;
-            let Some(entry) = stored.fields.get_mut(name) else { return Ok(false) };
-            if entry.value.as_str() != Some(value) {
-                return Ok(false);
-            }
+        let busy = Internal::new("the vault kept changing while a check was recorded");
+        self.update(account_id, busy, |stored| {
+            let Some(entry) =
+                stored.fields.get_mut(name).filter(|e| e.value.as_str() == Some(value))
+            else {
+                return Ok(Edit::Keep(false));
+            };
             entry.source = Source::Verified { method: method.to_owned() };
-            if self.save(account_id, &stored, version).await? {
-                return Ok(true);
-            }
-        }
-        Err(Internal::new("the vault kept changing while a check was recorded"))
+            Ok(Edit::Write(true))
+        })
+        .await
     }
 }
 
-/// Six decimal digits from the CSPRNG, leading zeros kept.
+/// Six decimal digits from the CSPRNG, uniform, leading zeros kept.
 fn six_digits() -> String {
-    // 8 random bytes as a number: the bias of taking it modulo 10^6 is below 10^-13.
-    let bytes = civpass_crypto::secret::b64url_decode(&random_token(8)).unwrap_or_default();
-    let mut n: u64 = 0;
-    for b in bytes.iter().take(8) {
-        n = (n << 8) | u64::from(*b);
-    }
-    format!("{:06}", n % 1_000_000)
+    format!("{:06}", civpass_crypto::secret::random_below(1_000_000))
 }
 
 #[cfg(test)]

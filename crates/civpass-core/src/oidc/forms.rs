@@ -47,6 +47,11 @@ pub struct FormRequest {
 }
 
 impl FormRequest {
+    /// The form a login request or grant keeps (`authorization_details`, as this type's JSON).
+    pub fn stored(kept: Option<&str>) -> Option<FormRequest> {
+        kept.and_then(|json| serde_json::from_str(json).ok())
+    }
+
     /// The granted `authorization_details` (RFC 9396 section 7): the form as asked, with the
     /// fields the citizen released.
     pub fn granted(&self, released: &[&str]) -> Value {

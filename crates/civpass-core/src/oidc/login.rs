@@ -989,10 +989,7 @@ impl OidcService {
             claims_filter: request.claims_filter,
             essential_claims: request.essential_claims,
             purpose: request.purpose,
-            form: request
-                .authorization_details
-                .as_deref()
-                .and_then(|f| serde_json::from_str(f).ok()),
+            form: super::forms::FormRequest::stored(request.authorization_details.as_deref()),
         })
     }
 
@@ -1124,10 +1121,7 @@ impl OidcService {
             }
         };
         // An anonymous filling leaves no consent, and no link, with the service.
-        let anonymous = request
-            .authorization_details
-            .as_deref()
-            .and_then(|f| serde_json::from_str::<super::forms::FormRequest>(f).ok())
+        let anonymous = super::forms::FormRequest::stored(request.authorization_details.as_deref())
             .is_some_and(|f| f.anonymous);
         let consent = match &decision {
             Decision::Approve { .. } if anonymous => None,

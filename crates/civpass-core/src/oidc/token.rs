@@ -235,8 +235,7 @@ impl OidcService {
             return Err(TokenError::InvalidGrant("the code is invalid"));
         };
         let account = self.identity.account(&account_id).await.map_err(Internal::from)?;
-        let form: Option<FormRequest> =
-            request.authorization_details.as_deref().and_then(|f| serde_json::from_str(f).ok());
+        let form = FormRequest::stored(request.authorization_details.as_deref());
         if let Some(form) = form.filter(|f| f.anonymous) {
             return self
                 .anonymous_filling(client, &request, &account, form, code_hash, dpop_jkt)
@@ -691,10 +690,7 @@ impl OidcService {
                 .contains(&GrantType::RefreshToken)
                 .then_some(refresh_token),
             id_token,
-            authorization_details: grant
-                .authorization_details
-                .as_deref()
-                .and_then(|f| serde_json::from_str::<FormRequest>(f).ok())
+            authorization_details: FormRequest::stored(grant.authorization_details.as_deref())
                 .map(|f| f.granted(&claims::released(scopes, &grant.claims_filter))),
             scope,
         })
