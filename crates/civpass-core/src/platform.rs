@@ -91,6 +91,11 @@ impl Platform {
         })
     }
 
+    /// The platform's envelope of data keys (`civpass keys rotate-master` re-wraps through it).
+    pub fn envelope(&self) -> Arc<crate::kernel::envelope::Envelope> {
+        self.ports.secrets.envelope.clone()
+    }
+
     /// The one place services are made: each gets the context and the ports it needs (the
     /// store as the narrow traits its slice declares).
     fn build(ports: Ports) -> Platform {

@@ -9,6 +9,7 @@ use crate::eme::store::{BlobStore, EmeStore};
 use crate::identity::IdentityStores;
 use crate::identity::store::DeviceStore;
 use crate::kernel::ceremony::CeremonyStore;
+use crate::kernel::envelope::WrappedKeyStore;
 use crate::kernel::store::HealthStore;
 use crate::keys::store::KeyStore;
 use crate::oidc::OidcStores;
@@ -26,6 +27,7 @@ pub trait Store:
     + DeviceStore
     + CeremonyStore
     + KeyStore
+    + WrappedKeyStore
     + HealthStore
     + Send
     + Sync
@@ -43,6 +45,7 @@ impl<T> Store for T where
         + DeviceStore
         + CeremonyStore
         + KeyStore
+        + WrappedKeyStore
         + HealthStore
         + Send
         + Sync
@@ -61,6 +64,7 @@ pub mod ports {
     pub use crate::eme::store::{BlobStore, EmeStore};
     pub use crate::identity::store::{AccountStore, AttemptStore, DeviceStore};
     pub use crate::kernel::ceremony::CeremonyStore;
+    pub use crate::kernel::envelope::WrappedKeyStore;
     pub use crate::kernel::outbox::{OutboxStore, OutboxWrites};
     pub use crate::kernel::store::{HealthStore, TransactionStore};
     pub use crate::keys::store::KeyStore;

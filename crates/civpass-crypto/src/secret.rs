@@ -23,6 +23,13 @@ pub fn random_token(n_bytes: usize) -> String {
     b64url(&buf)
 }
 
+/// `N` random bytes from the OS generator (keys).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    rand::rng().fill_bytes(&mut buf);
+    buf
+}
+
 /// A uniformly random number below `bound` (small bounds only, e.g. a two-digit code).
 pub fn random_below(bound: u32) -> u32 {
     // Rejection sampling keeps the distribution uniform.

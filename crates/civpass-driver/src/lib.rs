@@ -5,6 +5,7 @@
 //! (`Overrides`).
 
 pub mod config;
+pub mod master_keys;
 mod wiring;
 
 use std::future::Future;

@@ -11,16 +11,19 @@ use civpass_core::identity::registry::RegistrySource;
 use civpass_core::kernel::Secrets;
 use civpass_core::kernel::Settings;
 use civpass_core::kernel::clock::Clock;
+use civpass_core::kernel::envelope::{Envelope, FixedMasterKeys, MasterKeySource};
 use civpass_core::keys::KeyRing;
 use civpass_core::platform::Platform;
 use civpass_core::store::ports::*;
-use civpass_crypto::secret::{b64url_decode, random_token};
+use civpass_crypto::sealed::SealingKey;
+use civpass_crypto::secret::random_token;
 use civpass_registry::evidence::{HttpEvidenceVerifier, SandboxEvidenceVerifier};
 use civpass_registry::{HttpRegistry, SandboxRegistry};
 use civpass_server::{HttpJwksSource, HttpLogoutNotifier};
 use civpass_store::SqlStore;
 
 use crate::config::{Config, StorageConfig};
+use crate::master_keys::{MasterKeyFile, parse_master_keys};
 use crate::{Overrides, SystemClock};
 
 /// Opens the store `config` names, creating a SQLite database (and its directory) readable by
@@ -101,19 +104,19 @@ fn warn_if_readable_by_others(dir: &Path) {
     }
 }
 
-/// The master secret: from configuration, or from `master.key` in the data directory,
-/// created (readable by the owner only) on first start.
-fn master_key(config: &StorageConfig) -> anyhow::Result<[u8; 32]> {
-    let text = match &config.master_key {
-        Some(text) => text.clone(),
-        None => read_or_create_key_file(&config.data_dir.join("master.key"))?,
-    };
-    parse_master_key(&text)
-}
-
-fn parse_master_key(text: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = b64url_decode(text.trim()).context("the master key must be base64url")?;
-    bytes.try_into().map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))
+/// Where the master key versions come from: configuration (`master_key`), or `master.key` in
+/// the data directory, created (readable by the owner only) on first start.
+fn master_source(config: &StorageConfig) -> anyhow::Result<Arc<dyn MasterKeySource>> {
+    Ok(match &config.master_key {
+        Some(text) => {
+            Arc::new(FixedMasterKeys(parse_master_keys(text).map_err(anyhow::Error::msg)?))
+        }
+        None => {
+            let path = config.data_dir.join("master.key");
+            read_or_create_key_file(&path)?;
+            Arc::new(MasterKeyFile::new(path))
+        }
+    })
 }
 
 fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
@@ -177,9 +180,14 @@ pub(crate) async fn platform(
     if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
         bail!("the issuer must be an http(s) URL");
     }
-    let secrets = Secrets::from_master(&master_key(config)?);
     let clock: Arc<dyn Clock> = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let store = Arc::new(store);
+    let stored = store.list_signing_keys().await.context("reading the signing keys")?;
+    let fits = |key: &SealingKey| KeyRing::opens_with(&stored, key);
+    let opened = Envelope::open(master_source(config)?, store.clone(), clock.now(), &fits)
+        .await
+        .context("opening the data keys")?;
+    let secrets = Secrets::new(opened);
     let keys = match keys_at {
         KeysAt::CreatedIfMissing => {
             KeyRing::load_or_create(store.as_ref(), &secrets, clock.now()).await
@@ -244,7 +252,7 @@ pub async fn existing_platform(config: &StorageConfig) -> anyhow::Result<Platfor
             std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
         }
     };
-    parse_master_key(&master)?;
+    parse_master_keys(&master).map_err(anyhow::Error::msg)?;
     if !SqlStore::holds_platform(&database_url).await.context("opening the database")? {
         return Err(missing("the database holds no civpass signing keys".to_owned()));
     }

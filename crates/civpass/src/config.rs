@@ -24,7 +24,8 @@ pub(crate) struct StorageArgs {
     /// `postgres://…` selects PostgreSQL; default SQLite in the data directory.
     #[arg(long, env = "CIVPASS_DATABASE_URL")]
     database_url: Option<String>,
-    /// Master secret, base64url of 32 bytes [default: DATA_DIR/master.key, created on first start].
+    /// Master key: base64url of 32 bytes, or versions `v1:KEY v2:KEY` (the highest wraps new data
+    /// keys) [default: DATA_DIR/master.key, created on first start].
     #[arg(long, env = "CIVPASS_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
     /// Base URL of an HTTP population registry; default the synthetic sandbox registry.

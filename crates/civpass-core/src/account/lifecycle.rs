@@ -106,19 +106,15 @@ impl AccountService {
             .ok_or(LifecycleError::NoAccount)
     }
 
-    pub(crate) fn event(
+    pub(crate) async fn event(
         &self,
         account: &Account,
         kind: OperatorAct,
         why: &str,
     ) -> Result<AccountEvent, Internal> {
         let id = self.ctx.new_id().to_string();
-        let sealed_reason = self
-            .ctx
-            .secrets
-            .sealing
-            .seal(why.as_bytes(), account.id.as_bytes())
-            .map_err(|e| Internal::caused("sealing a reason", e))?;
+        let sealed_reason =
+            self.ctx.data_key(&account.id).await?.seal(why.as_bytes(), account.id.as_bytes())?;
         Ok(AccountEvent {
             id,
             account_id: account.id.clone(),
@@ -156,7 +152,7 @@ impl AccountService {
         why: &str,
         registry_event: Option<String>,
     ) -> Result<Suspension, Internal> {
-        let event = self.event(account, OperatorAct::Suspended, why)?;
+        let event = self.event(account, OperatorAct::Suspended, why).await?;
         // The notices' templates, one per linked service: read before the transaction, which
         // may do nothing but its writes.
         let mut templates = HashMap::new();
@@ -211,7 +207,7 @@ impl AccountService {
     pub async fn reinstate(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
         let why = reason(why)?;
         let account = self.account_of(id_number).await?;
-        let event = self.event(&account, OperatorAct::Reinstated, &why)?;
+        let event = self.event(&account, OperatorAct::Reinstated, &why).await?;
         let id = account.id.clone();
         let done = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -240,7 +236,7 @@ impl AccountService {
     pub async fn downgrade(&self, id_number: &str, why: &str) -> Result<ActDone, LifecycleError> {
         let why = reason(why)?;
         let account = self.account_of(id_number).await?;
-        let event = self.event(&account, OperatorAct::Downgraded, &why)?;
+        let event = self.event(&account, OperatorAct::Downgraded, &why).await?;
         let id = account.id.clone();
         let done = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -304,7 +300,7 @@ impl AccountService {
             if evidence.method == IN_PERSON_CARD || evidence.method == KIOSK_CARD_FACE_MATCH {
                 e.channel =
                     if evidence.method == IN_PERSON_CARD { "counter" } else { "kiosk" }.into();
-                let act = self.identity.evidence_reference(&evidence)?;
+                let act = self.identity.evidence_reference(&evidence).await?;
                 e.point = self
                     .counter
                     .point_of_act(&act)
@@ -345,7 +341,7 @@ impl AccountService {
             };
             let mut e = entry(event.at, event.kind.as_str(), channel);
             if reasons {
-                e.reason = Some(self.identity.open_reason(&event)?);
+                e.reason = Some(self.identity.open_reason(&event).await?);
             }
             out.push(e);
         }

@@ -245,7 +245,7 @@ impl AccountService {
     pub async fn my_data(&self, token: &str) -> Result<MyData, SessionError> {
         let session = self.app_session(token).await?;
         let account = self.identity.account(&session.account_id).await.map_err(Internal::from)?;
-        let identity = self.identity.open_identity(&account)?;
+        let identity = self.identity.open_identity(&account).await?;
         let evidence = self
             .identity
             .evidence_records(&account.id)
@@ -480,11 +480,9 @@ impl AccountService {
         let session = self.app_session(token).await?;
         let lookup = crate::oidc::token::anonymous_lookup(&self.ctx, &session.account_id);
         let mut out = Vec::new();
+        let key = self.ctx.data_key(&session.account_id).await?;
         for filling in self.consent.anonymous_fillings(&lookup).await? {
-            let plaintext = self
-                .ctx
-                .secrets
-                .sealing
+            let plaintext = key
                 .open(&filling.sealed, session.account_id.as_bytes())
                 .map_err(|e| Internal::caused("opening a filling record", e))?;
             out.push(

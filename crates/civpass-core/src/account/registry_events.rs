@@ -56,11 +56,11 @@ impl AccountService {
                 }
             }
             RegistryChange::NameChanged { name_en, name_zh } => {
-                let mut identity = self.identity.open_identity(&account)?;
+                let mut identity = self.identity.open_identity(&account).await?;
                 identity.name_en = name_en.trim().to_owned();
                 identity.name_zh = name_zh.trim().to_owned();
-                let vault = self.identity.seal_vault(&account.id, &identity)?;
-                let record = self.event(&account, OperatorAct::NameChanged, &why)?;
+                let vault = self.identity.seal_vault(&account.id, &identity).await?;
+                let record = self.event(&account, OperatorAct::NameChanged, &why).await?;
                 let account_id = account.id.clone();
                 let done = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
@@ -76,7 +76,7 @@ impl AccountService {
                 if done { Applied::NameUpdated } else { Applied::AlreadyApplied }
             }
             RegistryChange::CardReplaced => {
-                let record = self.event(&account, OperatorAct::CardReplaced, &why)?;
+                let record = self.event(&account, OperatorAct::CardReplaced, &why).await?;
                 let done = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
                         if !tx.record_registry_event(&id, now).await? {

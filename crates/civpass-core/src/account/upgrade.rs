@@ -54,7 +54,7 @@ impl AccountService {
         let submitted = submitted
             .filter(|e| !e.session.trim().is_empty() && !e.reference.is_empty())
             .ok_or(EnrolError::EvidenceRequired)?;
-        let identity = self.identity.open_identity(&account)?;
+        let identity = self.identity.open_identity(&account).await?;
         let hkid = HkId::parse(&identity.hkid).map_err(|e| Internal::caused("a stored HKID", e))?;
         let evidence = self
             .identity
@@ -63,7 +63,8 @@ impl AccountService {
         if evidence.level < EvidenceLevel::Strong {
             return Err(UpgradeError::EvidenceTooWeak);
         }
-        let record = self.identity.evidence_record(account.id.as_str(), &evidence, "upgrade")?;
+        let record =
+            self.identity.evidence_record(account.id.as_str(), &evidence, "upgrade").await?;
         let id = account.id.clone();
         let raised = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {

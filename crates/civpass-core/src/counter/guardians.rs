@@ -56,7 +56,7 @@ impl CounterService {
         for link in self.identity.guardian_links_awaiting(guardian).await? {
             let minor =
                 self.identity.account(&link.minor_account_id).await.map_err(Internal::from)?;
-            let identity = self.identity.open_identity(&minor)?;
+            let identity = self.identity.open_identity(&minor).await?;
             out.push(PendingAct {
                 id: link.id,
                 kind: PendingKind::GuardianApproval,

@@ -741,11 +741,13 @@ impl CounterService {
         let (id, account) = (act.id.clone(), account_id.clone());
         match act.kind {
             ActKind::Register => {
-                let new_account =
-                    self.identity.new_account(account.clone(), &sealed.identity, Tier::Plus)?;
+                let new_account = self
+                    .identity
+                    .new_account(account.clone(), &sealed.identity, Tier::Plus)
+                    .await?;
                 let device = device_for(&account);
                 let evidence =
-                    self.identity.in_person_evidence(&account, "registration", method, &id)?;
+                    self.identity.in_person_evidence(&account, "registration", method, &id).await?;
                 let device_id = device.id.clone();
                 let decided = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
@@ -776,8 +778,10 @@ impl CounterService {
             ActKind::ReplaceDevice => {
                 let device = device_for(&account);
                 let device_id = device.id.clone();
-                let evidence =
-                    self.identity.in_person_evidence(&account, "replace_device", method, &id)?;
+                let evidence = self
+                    .identity
+                    .in_person_evidence(&account, "replace_device", method, &id)
+                    .await?;
                 let moved = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
                         if !tx
@@ -811,7 +815,7 @@ impl CounterService {
                     return Err(CounterError::UnknownDevice);
                 }
                 let evidence =
-                    self.identity.in_person_evidence(&account, "upgrade", method, &id)?;
+                    self.identity.in_person_evidence(&account, "upgrade", method, &id).await?;
                 let upgraded = transact(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
                         if !tx

@@ -78,12 +78,8 @@ impl EmeService {
         let content_type = sniff(bytes).ok_or_else(|| refused("only PDF, JPEG or PNG files"))?;
         let now = self.ctx.now();
         let id = format!("doc_{}", civpass_crypto::secret::random_token(16));
-        let sealed = self
-            .ctx
-            .secrets
-            .sealing
-            .seal(bytes, &associated_data(account_id, &id))
-            .map_err(|e| Internal::caused("sealing a document", e))?;
+        let sealed =
+            self.ctx.data_key(account_id).await?.seal(bytes, &associated_data(account_id, &id))?;
         let document = Document {
             id: id.clone(),
             content_type: content_type.to_owned(),
@@ -139,8 +135,8 @@ impl EmeService {
         let Some(sealed) = self.blobs.get_blob(id).await? else { return Ok(None) };
         let bytes = self
             .ctx
-            .secrets
-            .sealing
+            .data_key(account_id)
+            .await?
             .open(&sealed, &associated_data(account_id, id))
             .map_err(|e| Internal::caused("opening a document", e))?;
         Ok(Some(bytes))

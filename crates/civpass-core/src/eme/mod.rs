@@ -79,7 +79,7 @@ impl EmeService {
     /// reported a name change) and the stored ones, in the catalogue's order.
     pub async fn vault(&self, account_id: &AccountId) -> Result<Vault, Internal> {
         let account = self.identity.account(account_id).await?;
-        let identity = self.identity.open_identity(&account)?;
+        let identity = self.identity.open_identity(&account).await?;
         let renamed = self
             .identity
             .account_events(account_id)
@@ -131,7 +131,8 @@ impl EmeService {
         }
         let registry =
             names.iter().any(|n| field(n).is_some_and(|f| f.kind == FieldKind::Registry));
-        let identity = if registry { Some(self.identity.open_identity(account)?) } else { None };
+        let identity =
+            if registry { Some(self.identity.open_identity(account).await?) } else { None };
         let stored = if names.iter().any(|n| field(n).is_none_or(|f| f.kind != FieldKind::Registry))
         {
             self.stored(&account.id).await?.0
@@ -244,8 +245,8 @@ impl EmeService {
         };
         let plaintext = self
             .ctx
-            .secrets
-            .sealing
+            .data_key(account_id)
+            .await?
             .open(&row.sealed, &associated_data(account_id))
             .map_err(|e| Internal::caused("opening an e-ME vault", e))?;
         let vault = serde_json::from_slice(&plaintext)
@@ -260,18 +261,15 @@ impl EmeService {
         vault: &StoredVault,
         version: i64,
     ) -> Result<bool, Internal> {
-        let next = SealedVault { sealed: self.seal(account_id, vault)?, version: version + 1 };
+        let next =
+            SealedVault { sealed: self.seal(account_id, vault).await?, version: version + 1 };
         Ok(self.store.save_vault(account_id, &next, self.ctx.now()).await?)
     }
 
-    fn seal(&self, account_id: &AccountId, vault: &StoredVault) -> Result<Vec<u8>, Internal> {
+    async fn seal(&self, account_id: &AccountId, vault: &StoredVault) -> Result<Vec<u8>, Internal> {
         let plaintext =
             serde_json::to_vec(vault).map_err(|e| Internal::caused("writing an e-ME vault", e))?;
-        self.ctx
-            .secrets
-            .sealing
-            .seal(&plaintext, &associated_data(account_id))
-            .map_err(|e| Internal::caused("sealing an e-ME vault", e))
+        self.ctx.data_key(account_id).await?.seal(&plaintext, &associated_data(account_id))
     }
 }
 

@@ -79,7 +79,7 @@ impl IdentityService {
             .await
             .map_err(Internal::from)?
             .ok_or(EnrolError::GuardianNotEligible)?;
-        let identity = self.open_identity(&account)?;
+        let identity = self.open_identity(&account).await?;
         let adult = age_of(&identity.date_of_birth, self.ctx.now()).is_some_and(|a| a >= ADULT_AGE);
         let eligible = adult
             && account.tier == Tier::Plus
@@ -93,11 +93,11 @@ impl IdentityService {
 
     /// Whether the account may not log in yet: a minor's, waiting for their guardian, and still
     /// a minor (one who came of age meanwhile needs no approval any more).
-    pub(crate) fn awaits_guardian(&self, account: &Account) -> Result<bool, Internal> {
+    pub(crate) async fn awaits_guardian(&self, account: &Account) -> Result<bool, Internal> {
         if account.awaiting_guardian_since.is_none() {
             return Ok(false);
         }
-        let identity = self.open_identity(account)?;
+        let identity = self.open_identity(account).await?;
         Ok(age_of(&identity.date_of_birth, self.ctx.now()).is_none_or(|a| a < ADULT_AGE))
     }
 
@@ -123,7 +123,7 @@ impl IdentityService {
         let now = self.ctx.now();
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         let evidence =
-            self.evidence_record(account.id.as_str(), &verified.evidence, "registration")?;
+            self.evidence_record(account.id.as_str(), &verified.evidence, "registration").await?;
         match self.store.recover_account(&device, &evidence, now).await {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Err(EnrolError::PasskeyRejected),
@@ -187,8 +187,8 @@ impl IdentityService {
         let minor = self.store.get_account(&link.minor_account_id).await.map_err(Internal::from)?;
         let guardian =
             self.store.get_account(&link.guardian_account_id).await.map_err(Internal::from)?;
-        let minor_identity = self.open_identity(&minor)?;
-        let guardian_identity = self.open_identity(&guardian)?;
+        let minor_identity = self.open_identity(&minor).await?;
+        let guardian_identity = self.open_identity(&guardian).await?;
         let minor_hkid =
             HkId::parse(&minor_identity.hkid).map_err(|_| EnrolError::IdentityMismatch)?;
         let guardian_hkid =

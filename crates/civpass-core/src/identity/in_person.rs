@@ -60,13 +60,13 @@ impl IdentityService {
     }
 
     /// A new account holding `identity` sealed in its vault.
-    pub(crate) fn new_account(
+    pub(crate) async fn new_account(
         &self,
         id: AccountId,
         identity: &Identity,
         tier: Tier,
     ) -> Result<Account, Internal> {
-        let vault = self.seal_vault(&id, identity)?;
+        let vault = self.seal_vault(&id, identity).await?;
         Ok(Account {
             hkid_hash: self.hkid_hash(
                 &HkId::parse(&identity.hkid).map_err(|e| Internal::caused("a stored HKID", e))?,
@@ -82,7 +82,7 @@ impl IdentityService {
 
     /// The record of a card checked in person for `purpose` (`registration`, `upgrade`), at
     /// the strong level; `reference` (the counter act) is sealed with the account id.
-    pub(crate) fn in_person_evidence(
+    pub(crate) async fn in_person_evidence(
         &self,
         account_id: &AccountId,
         purpose: &str,
@@ -91,10 +91,9 @@ impl IdentityService {
     ) -> Result<EvidenceRecord, Internal> {
         let sealed_reference = self
             .ctx
-            .secrets
-            .sealing
-            .seal(reference.as_bytes(), account_id.as_bytes())
-            .map_err(|e| Internal::caused("sealing an evidence reference", e))?;
+            .data_key(account_id)
+            .await?
+            .seal(reference.as_bytes(), account_id.as_bytes())?;
         Ok(EvidenceRecord {
             id: self.ctx.new_id().to_string(),
             account_id: account_id.clone(),

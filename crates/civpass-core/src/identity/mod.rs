@@ -92,18 +92,14 @@ impl IdentityService {
     }
 
     /// `identity` sealed as an account's vault.
-    pub(crate) fn seal_vault(
+    pub(crate) async fn seal_vault(
         &self,
         account_id: &AccountId,
         identity: &crate::identity::model::Identity,
     ) -> Result<Vec<u8>, Internal> {
         let plaintext =
             serde_json::to_vec(identity).map_err(|e| Internal::caused("writing an identity", e))?;
-        self.ctx
-            .secrets
-            .sealing
-            .seal(&plaintext, account_id.as_bytes())
-            .map_err(|e| Internal::caused("sealing a vault", e))
+        self.ctx.data_key(account_id).await?.seal(&plaintext, account_id.as_bytes())
     }
 
     /// An account's devices, active and revoked, oldest first.
@@ -120,20 +116,23 @@ impl IdentityService {
     }
 
     /// An operator's reason, opened.
-    pub(crate) fn open_reason(
+    pub(crate) async fn open_reason(
         &self,
         event: &crate::identity::model::AccountEvent,
     ) -> Result<String, Internal> {
-        self.open_text(&event.sealed_reason, &event.account_id, "a reason")
+        self.open_text(&event.sealed_reason, &event.account_id, "a reason").await
     }
 
     /// The reference an evidence record keeps sealed (a vendor's session, or a counter act).
-    pub(crate) fn evidence_reference(&self, record: &EvidenceRecord) -> Result<String, Internal> {
-        self.open_text(&record.sealed_reference, &record.account_id, "an evidence reference")
+    pub(crate) async fn evidence_reference(
+        &self,
+        record: &EvidenceRecord,
+    ) -> Result<String, Internal> {
+        self.open_text(&record.sealed_reference, &record.account_id, "an evidence reference").await
     }
 
     /// Text sealed with an account's id as associated data.
-    fn open_text(
+    async fn open_text(
         &self,
         sealed: &[u8],
         account_id: &AccountId,
@@ -141,8 +140,8 @@ impl IdentityService {
     ) -> Result<String, Internal> {
         let plain = self
             .ctx
-            .secrets
-            .sealing
+            .data_key(account_id)
+            .await?
             .open(sealed, account_id.as_bytes())
             .map_err(|e| Internal::caused(format!("opening {what}"), e))?;
         String::from_utf8(plain).map_err(|e| Internal::caused(format!("reading {what}"), e))

@@ -367,7 +367,7 @@ impl IdentityService {
     }
 
     /// The stored form of the evidence an account was registered on.
-    pub(crate) fn evidence_record(
+    pub(crate) async fn evidence_record(
         &self,
         account_id: &str,
         evidence: &EvidenceResult,
@@ -375,10 +375,9 @@ impl IdentityService {
     ) -> Result<EvidenceRecord, Internal> {
         let sealed_reference = self
             .ctx
-            .secrets
-            .sealing
-            .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())
-            .map_err(|e| Internal::caused("sealing an evidence reference", e))?;
+            .data_key(&account_id.to_owned().into())
+            .await?
+            .seal(evidence.vendor_reference.as_bytes(), account_id.as_bytes())?;
         Ok(EvidenceRecord {
             id: self.ctx.new_id().to_string(),
             account_id: account_id.to_owned().into(),
@@ -401,8 +400,9 @@ impl IdentityService {
         credential_id: Option<String>,
     ) -> Result<Enrolled, EnrolError> {
         let now = self.ctx.now();
-        let vault = self.seal_vault(&account_id.as_str().into(), &verified.identity)?;
-        let evidence = self.evidence_record(&account_id, &verified.evidence, "registration")?;
+        let vault = self.seal_vault(&account_id.as_str().into(), &verified.identity).await?;
+        let evidence =
+            self.evidence_record(&account_id, &verified.evidence, "registration").await?;
         let account_id = AccountId::from(account_id);
         // The link first: the account's insert below is what makes it count, and a link whose
         // account never came is never shown.
@@ -588,7 +588,7 @@ impl IdentityService {
         let now = self.ctx.now();
         let device = new_device(&account.id, kind, public_key, credential_id, now);
         let evidence =
-            self.evidence_record(account.id.as_str(), &verified.evidence, "replace_device")?;
+            self.evidence_record(account.id.as_str(), &verified.evidence, "replace_device").await?;
         let in_use = match &device.credential_id {
             Some(id) => self.store.credential_registered(id).await,
             None => self.store.public_key_in_use(&device.public_key).await,
@@ -719,9 +719,13 @@ impl IdentityService {
     }
 
     /// Opens an account's sealed identity data.
-    pub(crate) fn open_identity(&self, account: &Account) -> Result<Identity, Internal> {
-        let plaintext =
-            self.ctx.secrets.sealing.open(&account.vault, account.id.as_bytes()).map_err(|_| {
+    pub(crate) async fn open_identity(&self, account: &Account) -> Result<Identity, Internal> {
+        let plaintext = self
+            .ctx
+            .data_key(&account.id)
+            .await?
+            .open(&account.vault, account.id.as_bytes())
+            .map_err(|_| {
                 Internal::new(format!("vault of account {} cannot be opened", account.id))
             })?;
         serde_json::from_slice(&plaintext).map_err(|e| Internal::caused("reading a vault", e))

@@ -18,6 +18,16 @@ impl Ctx {
         Ctx { clock, secrets: Arc::new(secrets), settings: Arc::new(settings) }
     }
 
+    /// The data key `account`'s personal data is sealed with (`kernel::envelope`).
+    ///
+    /// Errors: `Internal` if the store fails or the key cannot be unwrapped.
+    pub async fn data_key(
+        &self,
+        account: &crate::kernel::AccountId,
+    ) -> Result<crate::kernel::envelope::DataKey, crate::kernel::Internal> {
+        self.secrets.account_key(account, self.now()).await
+    }
+
     /// Seconds since the Unix epoch, from the `Clock`.
     pub fn now(&self) -> UnixTime {
         self.clock.now()

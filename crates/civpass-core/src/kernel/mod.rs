@@ -7,6 +7,7 @@
 pub mod ceremony;
 pub mod clock;
 pub mod ctx;
+pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod outbox;

@@ -1,24 +1,50 @@
-//! `Secrets`: the keys derived from the master key that every slice may use: sealing personal
-//! data at rest, keyed look-up hashes, and pairwise subjects.
+//! `Secrets`: the keys every slice may use: an account's data key and the platform's key for
+//! sealing personal data at rest, keyed look-up hashes, and pairwise subjects. All come from
+//! the envelope (`kernel::envelope`): none is the master key, and only data keys change with it.
+
+use std::sync::Arc;
 
 use civpass_crypto::sealed::SealingKey;
 use civpass_crypto::secret::HashKey;
 
-/// The platform's symmetric secrets, each derived from the master key (HKDF-style, one label
-/// per use) so that one leaked derived key reveals nothing of the others.
+use crate::kernel::envelope::{DataKey, Envelope, Opened};
+use crate::kernel::{AccountId, Internal, UnixTime};
+
+/// The platform's symmetric secrets.
 #[derive(Clone)]
 pub struct Secrets {
+    /// Seals records that belong to no one account (ceremonies, pushed and login requests,
+    /// signing keys, counter acts); also opens account values sealed before data keys.
     pub sealing: SealingKey,
+    /// Keyed look-up hashes (from the identifier secret, which never rotates).
     pub lookup: HashKey,
+    /// Pairwise subjects (from the identifier secret, which never rotates).
     pub pairwise: HashKey,
+    pub envelope: Arc<Envelope>,
 }
 
 impl Secrets {
-    pub fn from_master(master: &[u8; 32]) -> Secrets {
+    pub fn new(opened: Opened) -> Secrets {
+        let mut pairwise = [0u8; 32];
+        pairwise.copy_from_slice(&opened.identifiers[..32]);
+        let mut lookup = [0u8; 32];
+        lookup.copy_from_slice(&opened.identifiers[32..]);
         Secrets {
-            sealing: SealingKey::new(HashKey::derive(master, "civpass/seal/v1").bytes()),
-            lookup: HashKey::derive(master, "civpass/lookup/v1"),
-            pairwise: HashKey::derive(master, "civpass/pairwise/v1"),
+            sealing: opened.platform,
+            lookup: HashKey::new(lookup),
+            pairwise: HashKey::new(pairwise),
+            envelope: Arc::new(opened.envelope),
         }
+    }
+
+    /// The data key an account's personal data is sealed with (created on first use).
+    ///
+    /// Errors: `Internal` if the store fails or the key cannot be unwrapped.
+    pub async fn account_key(
+        &self,
+        account: &AccountId,
+        now: UnixTime,
+    ) -> Result<DataKey, Internal> {
+        self.envelope.account_key(account, now).await
     }
 }

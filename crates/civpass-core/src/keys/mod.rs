@@ -10,6 +10,7 @@ pub mod store;
 use std::sync::{Arc, RwLock};
 
 use civpass_crypto::jws::{Algorithm, SigningKey};
+use civpass_crypto::sealed::SealingKey;
 
 use crate::kernel::Secrets;
 use crate::kernel::clock::UnixTime;
@@ -91,6 +92,12 @@ impl KeyRing {
         }
         ring.reload(store, secrets).await?;
         Ok(ring)
+    }
+
+    /// Whether `key` opens every stored signing key (true when there are none): how the
+    /// envelope knows a platform key it is about to store is the one they were sealed with.
+    pub fn opens_with(stored: &[StoredSigningKey], key: &SealingKey) -> bool {
+        stored.iter().all(|k| key.open(&k.sealed_pkcs8, k.kid.as_bytes()).is_ok())
     }
 
     /// Loads the stored keys and creates none: for commands that act on an existing platform.

@@ -1090,7 +1090,7 @@ impl OidcService {
                 }
                 // A minor's account logs in once their guardian has approved it; the service
                 // is told the citizen did not log in, as for a suspended one.
-                if self.identity.awaits_guardian(&account)? {
+                if self.identity.awaits_guardian(&account).await? {
                     self.end_login_request(&request.id, Ending::AccountSuspended).await?;
                     return Err(DeviceError::AwaitingGuardian);
                 }

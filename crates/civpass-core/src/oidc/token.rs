@@ -725,12 +725,8 @@ impl OidcService {
         };
         let plaintext = serde_json::to_vec(&record)
             .map_err(|e| Internal::caused("writing a filling record", e))?;
-        let sealed = self
-            .ctx
-            .secrets
-            .sealing
-            .seal(&plaintext, account.id.as_bytes())
-            .map_err(|e| Internal::caused("sealing a filling record", e))?;
+        let sealed =
+            self.ctx.data_key(&account.id).await?.seal(&plaintext, account.id.as_bytes())?;
         // A random id: a time-ordered one would sort it beside the citizen's other rows.
         let filling = AnonymousFilling {
             id: format!("af_{}", random_token(16)),

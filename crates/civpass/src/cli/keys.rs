@@ -25,6 +25,26 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rotate the master key: add a new version to DATA_DIR/master.key (with the versions in
+    /// configuration, add it there on every node first) and re-wrap every data key under it.
+    /// No personal data is re-encrypted and no subject changes; nodes keep serving.
+    RotateMaster {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every master key version but the newest from DATA_DIR/master.key, after
+    /// re-wrapping any key still under an older one. Backups made before need the old
+    /// versions: keep them offline with those backups.
+    RetireMaster {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the signing keys and where each is in its life: next, signing, published
     /// (replaced, still in the JWKS) or retired.
     List {
@@ -90,6 +110,16 @@ pub(crate) async fn keys(command: KeysCommand, file: &Config) -> anyhow::Result<
             }
             Ok(())
         }
+        KeysCommand::RotateMaster { storage, json } => {
+            let report =
+                civpass_driver::master_keys::rotate_master(&storage.over(file).storage).await?;
+            print_master_report(&report, json, "rotated")
+        }
+        KeysCommand::RetireMaster { storage, json } => {
+            let report =
+                civpass_driver::master_keys::retire_master(&storage.over(file).storage).await?;
+            print_master_report(&report, json, "retired")
+        }
         KeysCommand::List { storage, json } => {
             let services = civpass_driver::existing_platform(&storage.over(file).storage).await?;
             let keys = services.keys.list_keys().await?;
@@ -127,4 +157,47 @@ pub(crate) async fn keys(command: KeysCommand, file: &Config) -> anyhow::Result<
             Ok(())
         }
     }
+}
+
+fn print_master_report(
+    report: &civpass_driver::master_keys::MasterKeyReport,
+    json: bool,
+    what: &str,
+) -> anyhow::Result<()> {
+    if json {
+        let out = serde_json::json!({
+            "master_key_version": report.version,
+            "rewrapped": report.rewrapped,
+            "held_versions": report.held,
+            "retired_versions": report.retired,
+            "in_configuration": report.in_configuration,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "master key {what}: every data key is wrapped under version {} ({} re-wrapped now)",
+        report.version, report.rewrapped
+    );
+    let old: Vec<String> =
+        report.held.iter().filter(|v| **v != report.version).map(|v| format!("v{v}")).collect();
+    if !report.retired.is_empty() && !report.in_configuration {
+        let gone: Vec<String> = report.retired.iter().map(|v| format!("v{v}")).collect();
+        println!(
+            "removed {} from master.key; backups made before now need them: keep them offline",
+            gone.join(", ")
+        );
+    } else if !old.is_empty() && report.in_configuration && what == "retired" {
+        println!(
+            "no key needs {} any more: remove them from master_key on every node",
+            old.join(", ")
+        );
+    } else if !old.is_empty() {
+        println!(
+            "{} stay until `civpass keys retire-master`, so that every node reads the new \
+             version first",
+            old.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@ mod lifecycle;
 mod limits;
 mod logout;
 mod logs;
+mod master_key;
 mod metrics;
 mod minors;
 mod newcomer;

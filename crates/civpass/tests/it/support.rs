@@ -301,9 +301,20 @@ pub(crate) fn serve_binary(
     env: &[(&str, &str)],
     stderr: std::process::Stdio,
 ) -> (std::process::Child, String) {
+    serve_binary_at("127.0.0.1:0", extra, env, stderr)
+}
+
+/// `serve_binary` on `listen`.
+pub(crate) fn serve_binary_at(
+    listen: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_civpass"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("CIVPASS_MASTER_KEY")
+        .args(["serve", "--listen", listen])
         .args(extra)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
