@@ -186,13 +186,28 @@ pub async fn rotate_master(config: &StorageConfig) -> anyhow::Result<MasterKeyRe
     })
 }
 
+/// What `retire_master` does with the versions it removes from `master.key`: backups made
+/// before hold keys wrapped under them, so the operator says where they go.
+pub enum RetiredKeys<'a> {
+    /// Written to this new file (0600), to keep offline with those backups.
+    SaveTo(&'a Path),
+    /// Gone for good (the operator has a copy, or no backup needs them).
+    Discard,
+    /// Neither said: refuse if there is anything to retire.
+    Unsaid,
+}
+
 /// `civpass keys retire-master`: re-wraps any key still under an older version, then removes
 /// every version but the highest from `master.key` (with versions in configuration, says
-/// which to remove). Backups made before hold keys wrapped under the old versions: keep those
-/// versions offline with them.
+/// which to remove). Backups made before hold keys wrapped under the old versions: `retired`
+/// says where those go.
 ///
-/// Errors: no platform here; the store fails.
-pub async fn retire_master(config: &StorageConfig) -> anyhow::Result<MasterKeyReport> {
+/// Errors: no platform here; old versions to remove and `RetiredKeys::Unsaid`; the save file
+/// exists; the store fails.
+pub async fn retire_master(
+    config: &StorageConfig,
+    retired_keys: RetiredKeys<'_>,
+) -> anyhow::Result<MasterKeyReport> {
     crate::wiring::existing_platform(config).await?;
     let path = config.data_dir.join("master.key");
     let (versions, in_configuration) = match &config.master_key {
@@ -210,6 +225,23 @@ pub async fn retire_master(config: &StorageConfig) -> anyhow::Result<MasterKeyRe
     let kept: Vec<(u32, [u8; 32])> =
         versions.iter().copied().filter(|(v, _)| *v == current).collect();
     if !in_configuration && !retired.is_empty() {
+        let old: Vec<(u32, [u8; 32])> =
+            versions.iter().copied().filter(|(v, _)| *v != current).collect();
+        match retired_keys {
+            RetiredKeys::Unsaid => bail!(
+                "backups made before now need master key version(s) {}: say where they go with \
+                 --save-retired FILE (to keep offline with those backups) or --discard-retired; \
+                 nothing was removed",
+                old.iter().map(|(v, _)| format!("v{v}")).collect::<Vec<_>>().join(", ")
+            ),
+            RetiredKeys::SaveTo(file) => {
+                if file.exists() {
+                    bail!("{} exists: name a new file; nothing was removed", file.display());
+                }
+                write_key_file(file, &old)?;
+            }
+            RetiredKeys::Discard => {}
+        }
         write_key_file(&path, &kept)?;
         // A node that read the file just before it changed may still wrap one new key under
         // an old version: wait out that moment and re-wrap again, with the old versions held.

@@ -663,7 +663,7 @@ impl Wallet {
         session: &SessionResponse,
         id: &str,
     ) -> Result<(String, Vec<u8>), WalletError> {
-        let res = self.get_raw(session, &format!("/eme/address_proof/{id}")).await?;
+        let res = self.get_raw(session, &format!("/eme/address_proof/{}", doc_id(id)?)).await?;
         let content_type = res
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -672,6 +672,17 @@ impl Wallet {
             .to_owned();
         let bytes = res.bytes().await.map_err(|e| WalletError::Http(e.to_string()))?;
         Ok((content_type, bytes.to_vec()))
+    }
+
+    /// Deletes one address proof; the vault without it.
+    pub async fn delete_address_proof(
+        &self,
+        session: &SessionResponse,
+        id: &str,
+    ) -> Result<VaultView, WalletError> {
+        let url =
+            format!("{}/api/v1/device/me/eme/address_proof/{}", self.file.server, doc_id(id)?);
+        call(self.http.delete(url).bearer_auth(&session.token)).await
     }
 
     /// The citizen's own records of anonymous form fillings.
@@ -690,6 +701,19 @@ impl Wallet {
     ) -> Result<(), WalletError> {
         let url = format!("{}/api/v1/device/me/services/{client_id}", self.file.server);
         no_content(self.http.delete(url).bearer_auth(&session.token)).await
+    }
+}
+
+/// A document id as `eme show` lists it (`doc_` and base64url), so that what is typed cannot
+/// reach another path of the device API.
+fn doc_id(id: &str) -> Result<&str, WalletError> {
+    let well_formed = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if well_formed {
+        Ok(id)
+    } else {
+        Err(WalletError::Invalid(format!("{id:?} is not a document id")))
     }
 }
 

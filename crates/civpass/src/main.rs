@@ -95,7 +95,7 @@ enum Command {
     /// The sandbox population registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
-    /// The platform's signing keys.
+    /// The platform's signing keys, and its master key versions.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// A citizen's device in software.

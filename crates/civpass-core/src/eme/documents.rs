@@ -91,6 +91,12 @@ impl EmeService {
         let listed_now = self
             .update(account_id, EmeError::Busy, |stored| {
                 let mut documents = listed(stored.fields.get(FIELD));
+                if let Some(same) = documents.iter().find(|d| d.sha256 == document.sha256) {
+                    return Err(refused(&format!(
+                        "this document is already stored, as {}",
+                        same.id
+                    )));
+                }
                 if documents.len() >= MAX_DOCUMENTS {
                     return Err(refused("at most 3 documents: delete one first"));
                 }

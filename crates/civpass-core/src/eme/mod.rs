@@ -300,8 +300,14 @@ fn apply(
     let unknown = || FieldProblem {
         field: name.chars().take(64).collect(),
         message: format!(
-            "not an e-ME field; the fields are {}",
-            model::FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+            "not an e-ME field you can set; those are {} (an address proof is deleted by its \
+             own id)",
+            model::FIELDS
+                .iter()
+                .filter(|f| !matches!(f.kind, FieldKind::Registry | FieldKind::Documents))
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let def = field(field_name).ok_or_else(unknown)?;

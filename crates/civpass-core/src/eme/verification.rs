@@ -14,6 +14,8 @@ use crate::kernel::{AccountId, Internal, UnixTime};
 /// An e-mail link works for a day; an SMS code for ten minutes, and for one guess.
 pub const EMAIL_LINK_TTL: i64 = 24 * 3600;
 pub const SMS_CODE_TTL: i64 = 600;
+/// What every SMS verification id starts with.
+const SMS_ID_PREFIX: &str = "sms_";
 /// Verification messages an account may have sent per day, of each kind: a few retries, not a
 /// way to flood an address or run up an SMS bill.
 pub const MESSAGES_PER_DAY: i64 = 5;
@@ -44,7 +46,7 @@ pub trait SmsGateway: Send + Sync {
 /// Why a verification did not start or finish; the vault is unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the vault holds no value to verify; add it first")]
+    #[error("add the e-mail address or mobile number to the vault first")]
     NothingToVerify,
     #[error("it is already verified")]
     AlreadyVerified,
@@ -174,7 +176,12 @@ impl EmeService {
              Never tell anyone. 你的 civpass 確認碼：{code}，切勿告訴任何人。"
         );
         gateway.send_sms(&phone, &text).await.map_err(VerifyError::NotSent)?;
-        Ok(PhoneVerification { id, expires_at: self.ctx.now() + SMS_CODE_TTL })
+        // A prefix, so that the id never starts with `-` (which a command line would take
+        // for an option) and says what it is.
+        Ok(PhoneVerification {
+            id: format!("{SMS_ID_PREFIX}{id}"),
+            expires_at: self.ctx.now() + SMS_CODE_TTL,
+        })
     }
 
     /// The code the citizen typed, for the verification `id` of their own account; one guess
@@ -188,6 +195,7 @@ impl EmeService {
         code: &str,
     ) -> Result<(), VerifyError> {
         let purpose = CeremonyPurpose::PhoneVerification { account: account_id.clone() };
+        let id = id.strip_prefix(SMS_ID_PREFIX).ok_or(VerifyError::Expired)?;
         let pending: Pending =
             self.ceremonies.take(id, &purpose).await?.ok_or(VerifyError::Expired)?;
         let sent = pending.code.unwrap_or_default();

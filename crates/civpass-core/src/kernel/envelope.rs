@@ -337,8 +337,14 @@ impl Envelope {
                 stored.kek_version
             ))
         })?;
-        kek.open(&stored.wrapped, stored.owner.as_bytes())
-            .map_err(|e| Internal::caused("unwrapping a data key", e))
+        kek.open(&stored.wrapped, stored.owner.as_bytes()).map_err(|_| {
+            Internal::new(format!(
+                "master key version {} does not open the {} key wrapped under it: is it the right \
+                 key for this platform?",
+                stored.kek_version,
+                stored.owner.split('/').next().unwrap_or("data")
+            ))
+        })
     }
 
     fn reload(&self) -> Result<Arc<MasterKeys>, Internal> {

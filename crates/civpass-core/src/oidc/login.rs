@@ -849,6 +849,12 @@ impl OidcService {
                 ui_locales: request.ui_locales,
                 redirect_uri: request.redirect_uri,
             }),
+            // An approval the browser never came back for ends too: a code is issued only
+            // within the request's lifetime and one code lifetime after it, not to a tab
+            // reopened hours later.
+            LoginStatus::Approved if now >= request.expires_at + self.ctx.settings.code_ttl => {
+                Ok(self.respond_ended(&request, Ending::Expired))
+            }
             LoginStatus::Approved => {
                 let code = random_token(32);
                 let completed = self

@@ -1,4 +1,5 @@
-//! `civpass keys`: the operator lists and rotates the platform's signing keys.
+//! `civpass keys`: the operator lists and rotates the platform's signing keys, and rotates
+//! and retires master key versions.
 
 use anyhow::Context;
 use civpass_crypto::jws::Algorithm;
@@ -37,10 +38,16 @@ pub(crate) enum KeysCommand {
     },
     /// Remove every master key version but the newest from DATA_DIR/master.key, after
     /// re-wrapping any key still under an older one. Backups made before need the old
-    /// versions: keep them offline with those backups.
+    /// versions: save them with --save-retired to keep offline with those backups.
     RetireMaster {
         #[command(flatten)]
         storage: StorageArgs,
+        /// Write the retired versions to this new file (0600) before removing them.
+        #[arg(long, value_name = "FILE", conflicts_with = "discard_retired")]
+        save_retired: Option<std::path::PathBuf>,
+        /// Remove the retired versions without saving them.
+        #[arg(long)]
+        discard_retired: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -115,9 +122,16 @@ pub(crate) async fn keys(command: KeysCommand, file: &Config) -> anyhow::Result<
                 civpass_driver::master_keys::rotate_master(&storage.over(file).storage).await?;
             print_master_report(&report, json, "rotated")
         }
-        KeysCommand::RetireMaster { storage, json } => {
+        KeysCommand::RetireMaster { storage, save_retired, discard_retired, json } => {
+            use civpass_driver::master_keys::RetiredKeys;
+            let retired = match (&save_retired, discard_retired) {
+                (Some(path), _) => RetiredKeys::SaveTo(path),
+                (None, true) => RetiredKeys::Discard,
+                (None, false) => RetiredKeys::Unsaid,
+            };
             let report =
-                civpass_driver::master_keys::retire_master(&storage.over(file).storage).await?;
+                civpass_driver::master_keys::retire_master(&storage.over(file).storage, retired)
+                    .await?;
             print_master_report(&report, json, "retired")
         }
         KeysCommand::List { storage, json } => {
@@ -181,22 +195,30 @@ fn print_master_report(
     );
     let old: Vec<String> =
         report.held.iter().filter(|v| **v != report.version).map(|v| format!("v{v}")).collect();
+    let versions = |list: &[String]| match list.len() {
+        1 => format!("version {}", list[0]),
+        _ => format!("versions {}", list.join(", ")),
+    };
     if !report.retired.is_empty() && !report.in_configuration {
         let gone: Vec<String> = report.retired.iter().map(|v| format!("v{v}")).collect();
-        println!(
-            "removed {} from master.key; backups made before now need them: keep them offline",
-            gone.join(", ")
-        );
+        println!("removed master key {} from master.key", versions(&gone));
     } else if !old.is_empty() && report.in_configuration && what == "retired" {
         println!(
-            "no key needs {} any more: remove them from master_key on every node",
-            old.join(", ")
+            "no data key needs master key {} now: remove it from master_key \
+             (CIVPASS_MASTER_KEY) on every node, then restart them",
+            versions(&old)
+        );
+    } else if !old.is_empty() && report.in_configuration {
+        println!(
+            "master key {} is still configured: once every node has the new version, \
+             `civpass keys retire-master` says what to remove",
+            versions(&old)
         );
     } else if !old.is_empty() {
         println!(
-            "{} stay until `civpass keys retire-master`, so that every node reads the new \
-             version first",
-            old.join(", ")
+            "master key {} stays in master.key until `civpass keys retire-master`, so that \
+             every node reads the new version first and older backups stay readable",
+            versions(&old)
         );
     }
     Ok(())

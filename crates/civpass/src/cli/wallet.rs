@@ -209,6 +209,12 @@ pub(crate) enum EmeCommand {
         args: WalletArgs,
         file: PathBuf,
     },
+    /// Delete one address proof (its id is in `eme show`); `delete address_proof` deletes all.
+    DeleteProof {
+        #[command(flatten)]
+        args: WalletArgs,
+        id: String,
+    },
     /// Save an address proof (its id is in `eme show`).
     DownloadProof {
         #[command(flatten)]
@@ -233,15 +239,36 @@ pub(crate) enum EmeCommand {
     },
 }
 
-/// A vault field's value as one line: an address as its parts.
-fn vault_value_text(value: &serde_json::Value) -> String {
+/// A vault field's or a released claim's value as one line: an address as its parts (or its
+/// `formatted` form), a document as its id, type, size and upload time, never its bytes.
+fn value_text(value: &serde_json::Value) -> String {
+    use serde_json::Value;
     match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Object(parts) => parts
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join("; "),
+        Value::String(text) => text.clone(),
+        Value::Object(doc) if doc.contains_key("content_type") => {
+            let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or_default();
+            let mut out = format!(
+                "{} ({}, {} bytes",
+                text("id"),
+                text("content_type"),
+                doc.get("size").and_then(Value::as_u64).unwrap_or_default()
+            );
+            if let Some(at) = doc.get("uploaded_at").and_then(Value::as_i64) {
+                out.push_str(&format!(", uploaded {}", crate::iso8601(at)));
+            }
+            out.push(')');
+            out.trim_start().to_owned()
+        }
+        Value::Object(parts) => match parts.get("formatted").and_then(Value::as_str) {
+            Some(formatted) => formatted.to_owned(),
+            None => parts
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
+        Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join("; "),
         other => other.to_string(),
     }
 }
@@ -259,7 +286,7 @@ fn print_vault(vault: &civpass_wallet::Vault, json: bool) -> anyhow::Result<()> 
         println!(
             "{:<28} {}  [{source}, {}]",
             f.name,
-            vault_value_text(&f.value),
+            value_text(&f.value),
             crate::iso8601(f.updated_at)
         );
     }
@@ -294,8 +321,9 @@ async fn eme(command: EmeCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&started)?);
             } else if let Some(id) = &started.verification_id {
                 println!(
-                    "a code was sent by SMS; before {}: civpass wallet eme confirm-phone {id} CODE",
-                    crate::iso8601(started.expires_at)
+                    "a code was sent by SMS; before {}: civpass wallet eme confirm-phone{} {id} CODE",
+                    crate::iso8601(started.expires_at),
+                    wallet_flag(&args)
                 );
             } else {
                 println!(
@@ -328,13 +356,31 @@ async fn eme(command: EmeCommand) -> anyhow::Result<()> {
         EmeCommand::ConfirmPhone { args, verification_id, code } => {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;
-            print_vault(&wallet.confirm_phone(&session, &verification_id, &code).await?, args.json)
+            let vault = wallet.confirm_phone(&session, &verification_id, &code).await?;
+            if args.json {
+                return print_vault(&vault, true);
+            }
+            println!("the mobile number is verified");
+            Ok(())
+        }
+        EmeCommand::DeleteProof { args, id } => {
+            let wallet = load_wallet(&args)?;
+            let session = wallet.open_session().await?;
+            print_vault(&wallet.delete_address_proof(&session, &id).await?, args.json)
         }
         EmeCommand::Delete { args, field } => {
             let wallet = load_wallet(&args)?;
             let session = wallet.open_session().await?;
             print_vault(&wallet.change_vault(&session, vec![(field, None)]).await?, args.json)
         }
+    }
+}
+
+/// ` --wallet FILE` when the command was given one, for the next command it suggests.
+fn wallet_flag(args: &WalletArgs) -> String {
+    match &args.wallet {
+        Some(path) => format!(" --wallet {}", path.display()),
+        None => String::new(),
     }
 }
 
@@ -645,13 +691,16 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                         }
                     );
                 }
+                if let Some(description) = view.form.as_ref().and_then(|f| f.description.as_ref()) {
+                    println!("  the form, in its words: {description}");
+                }
                 if let Some(purpose) = &view.purpose {
                     println!("  for this purpose, in its words: {purpose}");
                 }
                 for item in &view.scopes {
                     let mark = match (item.optional, item.essential) {
                         (false, _) => " (required)",
-                        (true, true) => " (essential for the service)",
+                        (true, true) => " (the service says it needs this)",
                         (true, false) => "",
                     };
                     let anonymous = view.form.as_ref().is_some_and(|f| f.anonymous);
@@ -662,18 +711,10 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
                     };
                     println!("  - {description}{mark} [{}]", item.scope);
                     for claim in &item.claims {
-                        let value = claim.value.as_ref().map_or(
-                            "(not in your e-ME; not released)".to_owned(),
-                            |v| match v {
-                                serde_json::Value::String(s) => s.clone(),
-                                serde_json::Value::Object(o) => o
-                                    .get("formatted")
-                                    .and_then(|f| f.as_str())
-                                    .unwrap_or_default()
-                                    .to_owned(),
-                                other => other.to_string(),
-                            },
-                        );
+                        let value = claim
+                            .value
+                            .as_ref()
+                            .map_or("(not in your e-ME; not released)".to_owned(), value_text);
                         println!("      {}: {value}", claim.name);
                     }
                 }

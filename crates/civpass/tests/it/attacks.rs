@@ -310,6 +310,20 @@ async fn an_expired_login_request_or_code_is_refused() {
         assert!(support::query(&back, "state").is_some());
         assert_eq!(support::query(&back, "iss").as_deref(), Some(server.base.as_str()));
 
+        // Approved in time, but the browser comes back long after: no code, the login ended.
+        let late = support::open_login_page(
+            &browser,
+            &server.base,
+            &AuthRequest::new(&id, CALLBACK, "openid").url(&server.base),
+        )
+        .await;
+        support::approve(&wallet, &late).await;
+        clock.advance(120 + 60);
+        let res = browser.get(&late.page_url).send().await.unwrap();
+        let back = url::Url::parse(&support::location(&res)).unwrap();
+        assert_eq!(support::query(&back, "code"), None, "{back}");
+        assert_eq!(support::query(&back, "error").as_deref(), Some("access_denied"));
+
         let req = AuthRequest::new(&id, CALLBACK, "openid");
         let code = support::login_code(&server, &wallet, &req).await;
         clock.advance(60);

@@ -534,6 +534,7 @@ async fn contact_data_is_verified_by_a_one_time_link_and_a_one_guess_code() {
         // SMS: a wrong guess ends the verification; a new one with the right code verifies.
         let started = wallet.start_verification(&session, "phone_number").await.unwrap();
         let id = started.verification_id.unwrap();
+        assert!(id.starts_with("sms_"), "an id a command line cannot take for an option");
         let sms = last_message(&server, "sms.jsonl", "+85262345678");
         let text = sms["text"].as_str().unwrap();
         let code: String = text.split("code is ").nth(1).unwrap().chars().take(6).collect();
@@ -677,11 +678,16 @@ async fn address_proofs_are_known_by_content_sealed_and_released_only_when_appro
         }
         let huge = [b"%PDF-".as_slice(), &vec![0u8; 5 * 1024 * 1024 + 10]].concat();
         assert!(wallet.upload_address_proof(&session, huge).await.is_err());
+        // The same document again is refused (it would only use up a place).
+        let again = wallet.upload_address_proof(&session, pdf.clone()).await.unwrap_err();
+        assert!(again.to_string().contains(&format!("already stored, as {id}")), "{again}");
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR synthetic".to_vec();
         wallet.upload_address_proof(&session, png.clone()).await.unwrap();
-        wallet.upload_address_proof(&session, png.clone()).await.unwrap();
+        let png2 = [png.as_slice(), b" second"].concat();
+        wallet.upload_address_proof(&session, png2).await.unwrap();
+        let png3 = [png.as_slice(), b" third"].concat();
         assert_eq!(
-            problem_status(wallet.upload_address_proof(&session, png).await.unwrap_err()),
+            problem_status(wallet.upload_address_proof(&session, png3.clone()).await.unwrap_err()),
             422
         );
         // Nobody else's session opens it.
@@ -715,6 +721,22 @@ async fn address_proofs_are_known_by_content_sealed_and_released_only_when_appro
             login_for(&server, (&id_c, &secret), &wallet, "openid address_proof", None, Some(&[]))
                 .await;
         assert!(declined.get("address_proof").is_none());
+
+        // One deleted by its id, then a third fits again; an id that is not one is refused
+        // before anything is sent.
+        let second = attachments[1]["id"].as_str().map(str::to_owned);
+        let listed =
+            field(&wallet.vault(&session).await.unwrap(), "address_proof").unwrap().value.clone();
+        let png_id = listed[1]["id"].as_str().unwrap().to_owned();
+        assert!(second.is_none() || second.as_deref() == Some(png_id.as_str()));
+        let vault = wallet.delete_address_proof(&session, &png_id).await.unwrap();
+        assert_eq!(field(&vault, "address_proof").unwrap().value.as_array().unwrap().len(), 2);
+        assert!(server.store.get_blob(&png_id).await.unwrap().is_none());
+        wallet.upload_address_proof(&session, png3).await.unwrap();
+        assert!(matches!(
+            wallet.delete_address_proof(&session, "../../services/x").await,
+            Err(WalletError::Invalid(_))
+        ));
 
         // Deleted: gone from the vault and the store.
         let vault =

@@ -131,7 +131,13 @@ async fn rotating_the_master_key_while_serving_changes_no_subject_and_fails_no_f
         assert_eq!(rotated["held_versions"], serde_json::json!([1, 2]));
         let again = run_json(&db, &["keys", "rotate-master"]);
         assert_eq!(again["master_key_version"], 3, "{again}");
-        let retired = run_json(&db, &["keys", "retire-master"]);
+        // Retiring needs the operator to say where the old versions go (backups need them).
+        let out = civpass(&db).args(["keys", "retire-master"]).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--save-retired"));
+        let saved = db.dir.join("retired.key");
+        let retired =
+            run_json(&db, &["keys", "retire-master", "--save-retired", saved.to_str().unwrap()]);
         assert_eq!(retired["retired_versions"], serde_json::json!([1, 2]), "{retired}");
         assert_eq!(retired["held_versions"], serde_json::json!([3]));
         assert!(
@@ -148,6 +154,15 @@ async fn rotating_the_master_key_while_serving_changes_no_subject_and_fails_no_f
         );
         let key_file = std::fs::read_to_string(db.dir.join("master.key")).unwrap();
         assert!(key_file.contains("v3:") && !key_file.contains("v1:"), "{key_file}");
+        let saved = std::fs::read_to_string(&saved).unwrap();
+        assert!(saved.contains("v1:") && saved.contains("v2:") && !saved.contains("v3:"));
+        assert!(saved.contains(first_key.trim()), "the retired file keeps version 1 as it was");
+        #[cfg(unix)]
+        for file in [db.dir.join("master.key"), db.dir.join("retired.key")] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{}: {mode:o}", file.display());
+        }
 
         // The running node, and a node started afresh on the new key file: same subjects,
         // and the identity still opens (the name is in the ID token).
