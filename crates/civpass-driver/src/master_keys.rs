@@ -89,20 +89,81 @@ impl MasterKeySource for MasterKeyFile {
     }
 }
 
-/// Replaces the key file in one step (a new file, 0600, renamed over the old), so that a node
-/// reading it sees the old versions or the new, never half a file.
+/// Writes `versions` to `path` in one step: a new file of this process's own (0600, owned like
+/// the file it replaces, so that a service running as another user can still read it),
+/// synced, renamed over the old, the directory synced, and the result read back. A node
+/// reading it sees the old versions or the new, never half a file, and after a power loss the
+/// file holds the versions the database may already use.
+///
+/// Errors: the file cannot be written or given its owner (run as that user), or reads back
+/// differently.
 fn write_key_file(path: &Path, versions: &[(u32, [u8; 32])]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("key.new");
-    let _ = std::fs::remove_file(&tmp);
+    let tmp = path.with_extension(format!(
+        "key.new-{}-{}",
+        std::process::id(),
+        b64url(&random_bytes::<6>())
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    std::io::Write::write_all(&mut file, format_versions(versions).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    let written = (|| -> anyhow::Result<()> {
+        #[cfg(unix)]
+        if let Ok(old) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid())).with_context(
+                || {
+                    format!(
+                        "{} belongs to user {}: run this command as that user",
+                        path.display(),
+                        old.uid()
+                    )
+                },
+            )?;
+        }
+        std::io::Write::write_all(&mut file, format_versions(versions).as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    let back =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if parse_master_key_versions(&back).ok().as_deref() != Some(versions) {
+        bail!("{} changed under this command: is another one running?", path.display());
+    }
     Ok(())
+}
+
+/// Holds `DATA_DIR/master.key.lock` for as long as it lives: one rotation or retirement at a
+/// time, since each reads the key file, changes it and writes it back.
+struct KeyFileLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_key_file(path: &Path) -> anyhow::Result<KeyFileLock> {
+    let lock_path = path.with_extension("key.lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file =
+        options.open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(KeyFileLock(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `civpass keys rotate-master` or `retire-master` is running on {}: wait for it",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
 }
 
 /// What a rotation or a retirement did.
@@ -148,10 +209,11 @@ async fn envelope_holding(
 /// highest (the message says what to add); the store fails.
 pub async fn rotate_master(config: &StorageConfig) -> anyhow::Result<MasterKeyReport> {
     crate::wiring::existing_platform(config).await?;
+    let path = config.data_dir.join("master.key");
+    let _lock = if config.master_key.is_none() { Some(lock_key_file(&path)?) } else { None };
     let (versions, in_configuration) = match &config.master_key {
         Some(text) => (parse_master_key_versions(text).map_err(anyhow::Error::msg)?, true),
         None => {
-            let path = config.data_dir.join("master.key");
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let mut versions = parse_master_key_versions(&text).map_err(anyhow::Error::msg)?;
@@ -169,10 +231,10 @@ pub async fn rotate_master(config: &StorageConfig) -> anyhow::Result<MasterKeyRe
             bail!(
                 "every data key is already wrapped under master key version {current}, the \
                  highest configured. Add a new version to master_key (CIVPASS_MASTER_KEY) on \
-                 every node, for example `v{next}:{key}` beside the current one, restart them, \
-                 and run this again",
+                 every node, the same on each, as `v{next}:KEY` beside the current one (a KEY \
+                 from `head -c 32 /dev/urandom | basenc --base64url | tr -d '=\\n'`), restart \
+                 them, and run this again",
                 next = current + 1,
-                key = b64url(&random_bytes::<32>()),
             );
         }
     }
@@ -210,6 +272,7 @@ pub async fn retire_master(
 ) -> anyhow::Result<MasterKeyReport> {
     crate::wiring::existing_platform(config).await?;
     let path = config.data_dir.join("master.key");
+    let _lock = if config.master_key.is_none() { Some(lock_key_file(&path)?) } else { None };
     let (versions, in_configuration) = match &config.master_key {
         Some(text) => (parse_master_key_versions(text).map_err(anyhow::Error::msg)?, true),
         None => {

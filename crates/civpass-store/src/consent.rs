@@ -41,15 +41,18 @@ pub(crate) async fn upsert_consent(conn: &mut AnyConnection, c: &Consent) -> Sto
         c.linked_at,
         c.claims.join(" "),
         &c.purpose,
-        c.expires_at
+        c.expires_at,
+        serde_json::to_string(&c.approvals).unwrap_or_else(|_| "[]".to_owned())
     ];
     execute_on(
         conn,
         "INSERT INTO consents (account_id, client_id, scopes, granted_at, linked_at, claims, \
-         purpose, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         purpose, expires_at, approvals) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, \
          granted_at = excluded.granted_at, claims = excluded.claims, purpose = excluded.purpose, \
-         expires_at = excluded.expires_at",
+         expires_at = excluded.expires_at, approvals = excluded.approvals, \
+         linked_at = CASE WHEN excluded.linked_at < consents.linked_at \
+         THEN excluded.linked_at ELSE consents.linked_at END",
         &params,
     )
     .await?;
@@ -82,7 +85,7 @@ impl ConsentStore for SqlStore {
     ) -> StoreResult<Vec<Consent>> {
         self.fetch_all(
             "SELECT account_id, client_id, scopes, granted_at, linked_at, claims, purpose, \
-             expires_at FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
+             expires_at, approvals FROM consents WHERE account_id = $1 ORDER BY granted_at, client_id",
             params![account_id],
             rows::consent,
         )
@@ -116,7 +119,7 @@ impl ConsentStore for SqlStore {
     ) -> StoreResult<Vec<Consent>> {
         self.fetch_all(
             "SELECT account_id, client_id, scopes, granted_at, linked_at, claims, purpose, \
-             expires_at FROM consents WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+             expires_at, approvals FROM consents WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
             params![now, i64::from(limit)],
             rows::consent,
         )
@@ -153,6 +156,52 @@ impl ConsentWrites for SqlTransaction<'_> {
         )
         .await?;
         Ok(deleted == 1)
+    }
+
+    async fn consent_for_update(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<Consent>> {
+        // The no-op update locks the row on PostgreSQL (as `FOR UPDATE` would, which SQLite
+        // lacks; its write transactions are serial anyway).
+        let params = params![account_id, client_id];
+        execute_on(
+            &mut *self.conn,
+            "UPDATE consents SET linked_at = linked_at WHERE account_id = $1 AND client_id = $2",
+            &params,
+        )
+        .await?;
+        let row = crate::sql::bind_all(
+            sqlx::query(
+                "SELECT account_id, client_id, scopes, granted_at, linked_at, claims, purpose, \
+                 expires_at, approvals FROM consents WHERE account_id = $1 AND client_id = $2",
+            ),
+            &params,
+        )
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(crate::backend)?;
+        row.as_ref().map(rows::consent).transpose()
+    }
+
+    async fn consent_stands_since(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+        at: civpass_core::kernel::UnixTime,
+    ) -> StoreResult<bool> {
+        // A no-op update rather than `SELECT … FOR UPDATE`: it locks the row on PostgreSQL
+        // (a concurrent withdrawal's DELETE waits for this transaction) and is valid SQLite,
+        // whose write transactions are serial anyway.
+        let touched = execute_on(
+            self.conn,
+            "UPDATE consents SET linked_at = linked_at \
+             WHERE account_id = $1 AND client_id = $2 AND linked_at <= $3",
+            &params![account_id, client_id, at],
+        )
+        .await?;
+        Ok(touched == 1)
     }
 
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()> {

@@ -131,6 +131,38 @@ impl WrappedKeyStore for SqlStore {
         Ok(changed == 1)
     }
 
+    async fn any_wrapped_key_under(&self, version: u32) -> StoreResult<Option<WrappedKey>> {
+        self.fetch_optional(
+            "SELECT owner, kek_version, wrapped, created_at FROM wrapped_keys \
+             WHERE kek_version = $1 ORDER BY owner LIMIT 1",
+            params![i64::from(version)],
+            wrapped_key,
+        )
+        .await
+    }
+
+    async fn find_master_check(&self, version: u32) -> StoreResult<Option<Vec<u8>>> {
+        self.fetch_optional(
+            "SELECT sealed_check FROM master_key_checks WHERE version = $1",
+            params![i64::from(version)],
+            |row| col(row, "sealed_check"),
+        )
+        .await
+    }
+
+    async fn insert_master_check(&self, version: u32, sealed_check: &[u8]) -> StoreResult<Vec<u8>> {
+        let sealed = sealed_check.to_vec();
+        self.execute(
+            "INSERT INTO master_key_checks (version, sealed_check) VALUES ($1, $2) \
+             ON CONFLICT (version) DO NOTHING",
+            params![i64::from(version), &sealed],
+        )
+        .await?;
+        self.find_master_check(version)
+            .await?
+            .ok_or_else(|| StoreError::backend("a master key check vanished as it was stored"))
+    }
+
     async fn count_wrapped_keys(&self) -> StoreResult<Vec<(u32, i64)>> {
         self.fetch_all(
             "SELECT kek_version, COUNT(*) AS n FROM wrapped_keys GROUP BY kek_version",

@@ -161,6 +161,8 @@ pub(crate) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
         claims: split(&col::<String>(row, "claims")?),
         purpose: col(row, "purpose")?,
         expires_at: col(row, "expires_at")?,
+        approvals: serde_json::from_str(&col::<String>(row, "approvals")?)
+            .map_err(|e| StoreError::backend(format!("a consent's approvals: {e}")))?,
     })
 }
 

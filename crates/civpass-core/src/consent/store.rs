@@ -41,6 +41,23 @@ pub trait ConsentWrites: Send {
         client_id: &ClientId,
         now: crate::kernel::UnixTime,
     ) -> StoreResult<bool>;
+    /// The account's consent to the client, held in place until the transaction ends (so that
+    /// a change made from it is not lost to another made at the same time).
+    async fn consent_for_update(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<Consent>>;
+    /// Whether the account's consent to the client has stood since `at` or before (its link is
+    /// no younger), holding it in place until the transaction ends: a withdrawal committed
+    /// first makes this false; one that comes after waits, and then ends what this
+    /// transaction wrote too.
+    async fn consent_stands_since(
+        &mut self,
+        account_id: &AccountId,
+        client_id: &ClientId,
+        at: crate::kernel::UnixTime,
+    ) -> StoreResult<bool>;
     /// Records (or renews) what a citizen agreed a service may receive.
     async fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
     async fn insert_release(&mut self, release: &Release) -> StoreResult<()>;

@@ -19,6 +19,8 @@ const SMS_ID_PREFIX: &str = "sms_";
 /// Verification messages an account may have sent per day, of each kind: a few retries, not a
 /// way to flood an address or run up an SMS bill.
 pub const MESSAGES_PER_DAY: i64 = 5;
+/// Verification messages of one kind to one address or number a day, all accounts together.
+pub const MESSAGES_PER_DESTINATION_PER_DAY: i64 = 2 * MESSAGES_PER_DAY;
 
 /// A message that could not be handed over for delivery.
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +210,12 @@ impl EmeService {
         Ok(())
     }
 
-    /// At most `MESSAGES_PER_DAY` of `what` per account, and per destination (so that many
-    /// accounts cannot flood one address or number either).
+    /// At most `MESSAGES_PER_DAY` of `what` per account, and `MESSAGES_PER_DESTINATION_PER_DAY`
+    /// to any one destination whatever accounts ask (so that many accounts cannot flood one
+    /// address or number either). The account's quota is checked first and a destination is
+    /// counted only for a message its account may send: an account over its quota cannot use
+    /// up other people's; and since one account fills at most half a destination's quota, it
+    /// cannot keep that destination's holder from verifying it.
     async fn within_quota(
         &self,
         account_id: &AccountId,
@@ -217,12 +223,16 @@ impl EmeService {
         destination: &str,
     ) -> Result<(), VerifyError> {
         let by_account = self.identity.count_attempt_of(what, account_id.as_str(), 86_400).await?;
+        if by_account > MESSAGES_PER_DAY {
+            tracing::warn!(what, "verification messages over the account's daily limit");
+            return Err(VerifyError::TooMany);
+        }
         let to_destination = self
             .identity
             .count_attempt_of(&format!("{what}-to"), &destination.to_lowercase(), 86_400)
             .await?;
-        if by_account > MESSAGES_PER_DAY || to_destination > MESSAGES_PER_DAY {
-            tracing::warn!(what, "verification messages over the daily limit");
+        if to_destination > MESSAGES_PER_DESTINATION_PER_DAY {
+            tracing::warn!(what, "verification messages over the destination's daily limit");
             return Err(VerifyError::TooMany);
         }
         Ok(())

@@ -129,7 +129,16 @@ pub trait WrappedKeyStore: Send + Sync {
     async fn rewrap_key(&self, key: &WrappedKey, from_version: u32) -> StoreResult<bool>;
     /// How many keys each version wraps.
     async fn count_wrapped_keys(&self) -> StoreResult<Vec<(u32, i64)>>;
+    /// One key wrapped under `version`, if any.
+    async fn any_wrapped_key_under(&self, version: u32) -> StoreResult<Option<WrappedKey>>;
+    /// The check value stored for a master key version, if any.
+    async fn find_master_check(&self, version: u32) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores `sealed_check` for `version` unless it has one; returns the one stored.
+    async fn insert_master_check(&self, version: u32, sealed_check: &[u8]) -> StoreResult<Vec<u8>>;
 }
+
+/// What a master key version's check value seals, under that version's KEK.
+const CHECK_TEXT: &[u8] = b"civpass master key check";
 
 /// An account's data key, with the platform's key for values sealed before data keys existed.
 #[derive(Clone)]
@@ -198,6 +207,35 @@ impl Envelope {
     ) -> Result<Opened, Internal> {
         let masters = source.load().map_err(Internal::new)?;
         let (_, first) = masters.first.ok_or_else(|| Internal::new("no master key"))?;
+        // Before anything is stored under these keys: a platform from before data keys must
+        // open with the platform key they derive.
+        let platform_bytes = HashKey::derive(&first, "civpass/seal/v1");
+        if store.find_wrapped_key(PLATFORM_OWNER).await?.is_none()
+            && !fits(&SealingKey::new(platform_bytes.bytes()))
+        {
+            return Err(Internal::new(
+                "the master key given does not open this platform's sealed data",
+            ));
+        }
+        // Every version held must be the one the platform knows by that number, and every
+        // version a key is wrapped under must be held: a node that would fail on some
+        // citizens' data does not start.
+        for version in masters.versions() {
+            check_version(store.as_ref(), &masters, version).await?;
+        }
+        let in_use = store.count_wrapped_keys().await?;
+        let missing: Vec<String> = in_use
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| masters.kek(*v).is_none())
+            .map(|v| v.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Internal::new(format!(
+                "data keys are wrapped under master key version {}, which this node does not hold",
+                missing.join(", ")
+            )));
+        }
         let mut envelope = Envelope {
             source,
             held: RwLock::new(Arc::new(masters)),
@@ -205,14 +243,6 @@ impl Envelope {
             platform: SealingKey::new(&[0; 32]),
             cache: Mutex::new(HashMap::new()),
         };
-        let platform_bytes = HashKey::derive(&first, "civpass/seal/v1");
-        if envelope.store.find_wrapped_key(PLATFORM_OWNER).await?.is_none()
-            && !fits(&SealingKey::new(platform_bytes.bytes()))
-        {
-            return Err(Internal::new(
-                "the master key given does not open this platform's sealed data",
-            ));
-        }
         let platform: [u8; 32] = envelope
             .get_or_insert(PLATFORM_OWNER, platform_bytes.bytes(), now)
             .await?
@@ -263,6 +293,7 @@ impl Envelope {
     pub async fn rewrap_all(&self) -> Result<Rewrapped, Internal> {
         let masters = self.reload()?;
         let version = masters.current();
+        check_version(self.store.as_ref(), &masters, version).await?;
         let mut rewrapped = 0;
         loop {
             let batch = self.store.wrapped_keys_not_under(version, 500).await?;
@@ -313,6 +344,7 @@ impl Envelope {
                 // that an operator has since retired.
                 let masters = self.reload()?;
                 let version = masters.current();
+                check_version(self.store.as_ref(), &masters, version).await?;
                 let key = WrappedKey {
                     owner: owner.to_owned(),
                     kek_version: version,
@@ -352,6 +384,49 @@ impl Envelope {
         *self.held.write().unwrap_or_else(|e| e.into_inner()) = masters.clone();
         Ok(masters)
     }
+}
+
+/// Checks `version`'s key against the platform's check value for it, storing one if the
+/// platform has none yet.
+///
+/// Errors: the check value does not open with the key held (another key under that number).
+async fn check_version(
+    store: &dyn WrappedKeyStore,
+    masters: &MasterKeys,
+    version: u32,
+) -> Result<(), Internal> {
+    let kek = masters
+        .kek(version)
+        .ok_or_else(|| Internal::new(format!("no master key version {version}")))?;
+    let owner = format!("master/v{version}");
+    let stored = match store.find_master_check(version).await? {
+        Some(stored) => stored,
+        None => {
+            // A version keys are already wrapped under (from before check values) must open
+            // one of them before its check value is stored: a wrong key must not become the
+            // platform's by being the first to be checked.
+            if let Some(wrapped) = store.any_wrapped_key_under(version).await?
+                && kek.open(&wrapped.wrapped, wrapped.owner.as_bytes()).is_err()
+            {
+                return Err(mismatch(version));
+            }
+            let sealed = kek
+                .seal(CHECK_TEXT, owner.as_bytes())
+                .map_err(|e| Internal::caused("sealing a master key check", e))?;
+            store.insert_master_check(version, &sealed).await?
+        }
+    };
+    match kek.open(&stored, owner.as_bytes()) {
+        Ok(text) if text == CHECK_TEXT => Ok(()),
+        _ => Err(mismatch(version)),
+    }
+}
+
+fn mismatch(version: u32) -> Internal {
+    Internal::new(format!(
+        "master key version {version} given here is not the platform's version {version}: every \
+         node must hold the same key under each version number"
+    ))
 }
 
 fn wrap(masters: &MasterKeys, version: u32, owner: &str, key: &[u8]) -> Result<Vec<u8>, Internal> {

@@ -187,6 +187,7 @@ impl OidcService {
                 "granted_at": consent.granted_at,
                 "linked_at": consent.linked_at,
                 "expires_at": consent.expires_at,
+                "approvals": consent.approvals_or_whole(),
             },
         });
         let signer = self

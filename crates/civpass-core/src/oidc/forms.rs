@@ -119,6 +119,12 @@ pub(crate) fn parse(text: &str) -> Result<Option<FormRequest>, &'static str> {
         if !personal {
             return Err("a field must be an e-ME claim civpass can release (see claims_supported)");
         }
+        // Documents go only to UserInfo, through their scope: a form's fields reach the ID
+        // token, and an anonymous filling would hand the same document (digest, upload time)
+        // to the service each time, linking its fillings.
+        if parsed.name == "address_proof" {
+            return Err("address_proof is not a form field: ask for the address_proof scope");
+        }
         if !fields.iter().any(|f| f.name == parsed.name) {
             fields.push(parsed);
         }
@@ -167,6 +173,7 @@ mod tests {
             r#"[{"type":"form_filling","form_name":"x","fields":["sub"]}]"#,
             r#"[{"type":"form_filling","form_name":"x","fields":["nickname"]}]"#,
             r#"[{"type":"form_filling","form_name":"x","fields":["email"],"anonymous":"yes"}]"#,
+            r#"[{"type":"form_filling","form_name":"x","fields":["address_proof"],"anonymous":true}]"#,
             r#"[{"type":"form_filling","form_name":"x","fields":["email"]},{"type":"form_filling","form_name":"y","fields":["email"]}]"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");

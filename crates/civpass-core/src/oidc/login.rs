@@ -982,20 +982,39 @@ impl OidcService {
             .and_then(|sealed| self.ctx.secrets.sealing.open(sealed, request.id.as_bytes()).ok())
             .and_then(|json| serde_json::from_slice(&json).ok())
             .unwrap_or_default();
+        let same_browser = same_browser(&request, browser_id);
+        let form = super::forms::FormRequest::stored(request.authorization_details.as_deref());
+        // An anonymous filling releases the form's fields and nothing else: the app shows
+        // only those (and the one-time identifier), not the rest of what the request named.
+        let (scopes, claims_filter) = match &form {
+            Some(form) if form.anonymous => {
+                let fields = form.field_names();
+                let scopes = request
+                    .scopes
+                    .into_iter()
+                    .filter(|s| {
+                        s == "openid"
+                            || fields.iter().any(|f| claims::scope_of_claim(f) == Some(s.as_str()))
+                    })
+                    .collect();
+                (scopes, fields)
+            }
+            _ => (request.scopes, request.claims_filter),
+        };
         Ok(DeviceView {
-            same_browser: same_browser(&request, browser_id),
+            same_browser,
             started_at: request.created_at,
             context,
             request_id: request.id.into(),
             client_id: request.client_id.into(),
             client_name: request.client_name,
-            scopes: request.scopes,
+            scopes,
             challenge: request.challenge,
             expires_at: request.expires_at,
-            claims_filter: request.claims_filter,
+            claims_filter,
             essential_claims: request.essential_claims,
             purpose: request.purpose,
-            form: super::forms::FormRequest::stored(request.authorization_details.as_deref()),
+            form,
         })
     }
 
@@ -1143,44 +1162,33 @@ impl OidcService {
                     .collect(),
                 purpose: request.purpose.clone(),
                 expires_at: Some(now + crate::consent::model::CONSENT_TTL),
+                approvals: Vec::new(),
             }),
             _ => None,
         };
-        // A new approval adds to the standing consent rather than narrowing it: the service's
-        // earlier grants still release what they were given, so the consent (and its receipt
-        // and events) says so too.
-        let consent = match consent {
-            Some(mut consent) => {
-                let existing =
-                    self.store.list_consents(&consent.account_id).await.map_err(Internal::from)?;
-                if let Some(before) =
-                    existing.into_iter().find(|c| c.client_id == consent.client_id)
-                {
-                    for scope in before.scopes {
-                        if !consent.scopes.contains(&scope) {
-                            consent.scopes.push(scope);
-                        }
-                    }
-                    for claim in before.claims {
-                        if !consent.claims.contains(&claim) {
-                            consent.claims.push(claim);
-                        }
-                    }
-                    consent.purpose = consent.purpose.or(before.purpose);
-                }
-                Some(consent)
-            }
-            None => None,
-        };
-        // The decision and, on approval, the consent it gives, together.
+        // The decision and, on approval, the consent it gives, together. A new approval adds
+        // to the standing consent rather than narrowing it: the service's earlier grants still
+        // release what they were given, so the consent (and its receipt and events) says so
+        // too. It sets the terms only of what the citizen was shown now: a login asking for
+        // nothing cannot renew or re-purpose an earlier approval. The standing consent is read
+        // in the transaction, so that two approvals at once both count.
         let (id, applied) = (request.id.clone(), decision.clone());
         let decided = transact(self.store.as_ref(), move |tx| {
+            let consent = consent.clone();
             Box::pin(async move {
                 if !tx.decide_login_request(&id, &applied, now).await? {
                     return Ok(false);
                 }
-                if let Some(consent) = &consent {
-                    tx.upsert_consent(consent).await?;
+                if let Some(mut consent) = consent {
+                    consent.approvals = consent.approvals_or_whole();
+                    let merged = match tx
+                        .consent_for_update(&consent.account_id, &consent.client_id)
+                        .await?
+                    {
+                        Some(before) => before.merged(consent),
+                        None => consent,
+                    };
+                    tx.upsert_consent(&merged).await?;
                 }
                 Ok(true)
             })

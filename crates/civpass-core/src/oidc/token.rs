@@ -241,20 +241,6 @@ impl OidcService {
                 .anonymous_filling(client, &request, &account, form, code_hash, dpop_jkt)
                 .await;
         }
-        // The consent the approval gave must still stand: a citizen who withdrew it (unlinked
-        // the service) between approving and the code's redemption is not linked again.
-        let consent_stands = self
-            .store
-            .list_consents(&account.id)
-            .await
-            .map_err(Internal::from)?
-            .iter()
-            .any(|c| c.client_id == client.id && c.granted_at >= auth_time);
-        if !consent_stands {
-            return Err(TokenError::InvalidGrant(
-                "the citizen withdrew the consent this code rests on",
-            ));
-        }
         let refresh_token = random_token(32);
         let grant = Grant {
             id: self.ctx.new_id().to_string().into(),
@@ -296,11 +282,22 @@ impl OidcService {
         // citizen, same client).
         let ended = self.logout_notice(client, &grant.account_id, None);
         let (issued, recorded) = (grant.clone(), release);
-        let (redemption, queued) = transact(self.store.as_ref(), move |tx| {
+        let (redemption, queued, withdrawn) = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let redemption = tx.redeem_code(&code_hash, &issued.id).await?;
                 let mut queued = Vec::new();
+                let mut withdrawn = false;
                 match &redemption {
+                    // The consent the approval gave must still stand, unbroken since the
+                    // approval: a citizen who withdrew it (unlinked the service) after
+                    // approving is not linked again, even if they linked it anew since.
+                    Redemption::Redeemed
+                        if !tx
+                            .consent_stands_since(&issued.account_id, &issued.client_id, auth_time)
+                            .await? =>
+                    {
+                        withdrawn = true;
+                    }
                     Redemption::Redeemed => {
                         tx.insert_grant(&issued).await?;
                         tx.insert_release(&recorded).await?;
@@ -318,11 +315,16 @@ impl OidcService {
                     }
                     Redemption::AlreadyRedeemed { grant_id: None } | Redemption::Unknown => {}
                 }
-                Ok((redemption, queued))
+                Ok((redemption, queued, withdrawn))
             })
         })
         .await
         .map_err(Internal::from)?;
+        if withdrawn {
+            return Err(TokenError::InvalidGrant(
+                "the citizen withdrew the consent this code rests on",
+            ));
+        }
         match redemption {
             Redemption::Redeemed => telemetry::grant_issued(),
             Redemption::AlreadyRedeemed { .. } => {

@@ -27,6 +27,8 @@ pub(crate) fn uploads(state: &AppState) -> Router<AppState> {
         .at("/api/v1/device/me/eme/address_proof", limits::REGISTRATION, post(upload_proof))
         .into_router()
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_DOCUMENT_BYTES + 1024))
+        // axum's extractors stop at 2 MB of their own unless told otherwise.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_DOCUMENT_BYTES + 1024))
 }
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {

@@ -22,6 +22,12 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
             claims: vec!["name".into(), format!("c{at}")],
             purpose: Some(format!("purpose {at}")),
             expires_at: Some(at + 1000),
+            approvals: vec![civpass_core::consent::model::Approval {
+                claims: vec!["sub".into()],
+                purpose: Some("a permit".into()),
+                granted_at: at,
+                expires_at: Some(at + 1000),
+            }],
         };
         assert!(decide(&store, "r1", &approve, Some(&consent(150)), 150).await);
         assert!(decide(&store, "r2", &approve, Some(&consent(170)), 170).await);
@@ -29,6 +35,7 @@ async fn a_consent_keeps_its_first_link_time_and_unlinking_revokes_the_grants() 
         assert_eq!((kept[0].granted_at, kept[0].linked_at), (170, 150));
         // A renewed consent takes the new terms.
         assert_eq!(kept[0].claims, ["name", "c170"]);
+        assert_eq!(kept[0].approvals, consent(170).approvals, "the approvals are stored as given");
         assert_eq!(
             (kept[0].purpose.as_deref(), kept[0].expires_at),
             (Some("purpose 170"), Some(1170))

@@ -100,6 +100,12 @@ async fn data_keys_survive_a_master_rotation_unchanged() {
             panic!("opened without the master version the keys are wrapped under");
         };
         assert!(format!("{err:?}").contains("version 2"), "{err:?}");
+        // Another key under a version number the platform knows is refused before it wraps.
+        let Err(err) = Envelope::open(versions(&[(2, 9)]), store.clone(), 45, &|_| true).await
+        else {
+            panic!("opened with another key under version 2");
+        };
+        assert!(format!("{err:?}").contains("not the platform's version 2"), "{err:?}");
         // A row moved to another owner does not unwrap there.
         let row = store.find_wrapped_key("account/a").await.unwrap().unwrap();
         let moved = WrappedKey { owner: "account/c".into(), ..row };

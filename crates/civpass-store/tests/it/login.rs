@@ -21,6 +21,7 @@ async fn a_login_request_is_decided_completed_and_redeemed_once() {
             claims: Vec::new(),
             purpose: None,
             expires_at: None,
+            approvals: Vec::new(),
         };
         // Expired at the decision time: nothing changes.
         assert!(!decide(&store, "r1", &approve, Some(&consent), 400).await);

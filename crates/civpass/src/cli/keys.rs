@@ -199,24 +199,27 @@ fn print_master_report(
         1 => format!("version {}", list[0]),
         _ => format!("versions {}", list.join(", ")),
     };
+    let stay = if old.len() == 1 { "stays" } else { "stay" };
+    let is = if old.len() == 1 { "is" } else { "are" };
     if !report.retired.is_empty() && !report.in_configuration {
         let gone: Vec<String> = report.retired.iter().map(|v| format!("v{v}")).collect();
         println!("removed master key {} from master.key", versions(&gone));
     } else if !old.is_empty() && report.in_configuration && what == "retired" {
         println!(
-            "no data key needs master key {} now: remove it from master_key \
+            "no data key needs master key {} now: remove {} from master_key \
              (CIVPASS_MASTER_KEY) on every node, then restart them",
-            versions(&old)
+            versions(&old),
+            if old.len() == 1 { "it" } else { "them" }
         );
     } else if !old.is_empty() && report.in_configuration {
         println!(
-            "master key {} is still configured: once every node has the new version, \
+            "master key {} {is} still configured: once every node has the new version, \
              `civpass keys retire-master` says what to remove",
             versions(&old)
         );
     } else if !old.is_empty() {
         println!(
-            "master key {} stays in master.key until `civpass keys retire-master`, so that \
+            "master key {} {stay} in master.key until `civpass keys retire-master`, so that \
              every node reads the new version first and older backups stay readable",
             versions(&old)
         );

@@ -171,9 +171,15 @@ async fn a_consent_withdrawn_before_the_code_is_redeemed_links_nothing_and_a_nar
         support::approve(&wallet, &waiting).await;
         wallet.unlink(&session, &id).await.unwrap();
         let code = support::query(&support::finish(&browser, &waiting).await, "code").unwrap();
+        // Linking the service anew (a second later) does not revive the code approved under
+        // the consent that was withdrawn.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        login(&server, (&id, &secret), &wallet, "openid").await;
         let (status, body) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
         assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")));
-        assert!(wallet.services(&session).await.unwrap().is_empty());
+        let services = wallet.services(&session).await.unwrap();
+        assert_eq!(services.len(), 1);
+        assert_eq!(services[0].scopes, ["openid"], "the old code's profile was not released");
     }
 }
 

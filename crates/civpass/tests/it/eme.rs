@@ -678,6 +678,12 @@ async fn address_proofs_are_known_by_content_sealed_and_released_only_when_appro
         }
         let huge = [b"%PDF-".as_slice(), &vec![0u8; 5 * 1024 * 1024 + 10]].concat();
         assert!(wallet.upload_address_proof(&session, huge).await.is_err());
+        // Up to the limit is taken (a scan of a bill is easily more than 2 MB).
+        let large = [b"%PDF-".as_slice(), &vec![1u8; 5 * 1024 * 1024 - 10]].concat();
+        let vault = wallet.upload_address_proof(&session, large).await.unwrap();
+        let large_id =
+            field(&vault, "address_proof").unwrap().value[1]["id"].as_str().unwrap().to_owned();
+        wallet.delete_address_proof(&session, &large_id).await.unwrap();
         // The same document again is refused (it would only use up a place).
         let again = wallet.upload_address_proof(&session, pdf.clone()).await.unwrap_err();
         assert!(again.to_string().contains(&format!("already stored, as {id}")), "{again}");
@@ -752,23 +758,53 @@ async fn address_proofs_are_known_by_content_sealed_and_released_only_when_appro
 }
 
 #[tokio::test]
-async fn many_accounts_cannot_flood_one_number() {
+async fn many_accounts_cannot_flood_one_number_and_one_account_cannot_block_it() {
     let server = spawn_server(&backends()[0]).await;
-    let mut sent = 0;
-    let mut refused = None;
-    for idx in [21, 22] {
-        let wallet = server.enrolled_wallet(idx).await;
-        let session = wallet.open_session().await.unwrap();
-        wallet
-            .change_vault(&session, change(&[("phone_number", Some("+85260001111"))]))
-            .await
-            .unwrap();
-        for _ in 0..3 {
-            match wallet.start_verification(&session, "phone_number").await {
-                Ok(_) => sent += 1,
-                Err(e) => refused = refused.or(Some(problem_status(e))),
+    let now = civpass_core::kernel::Clock::now(&civpass_driver::SystemClock);
+    let adults: Vec<usize> = (60..120)
+        .filter(|i| {
+            let born = server.registry.people()[*i].date_of_birth;
+            civpass_core::identity::guardian::age_on(born, now) >= 18
+        })
+        .take(4)
+        .collect();
+    // Each account tries `tries` times to have `number` verified: (sent, refused).
+    let attempts = |idx: usize, number: &'static str, tries: usize| {
+        let server = &server;
+        async move {
+            let wallet = server.enrolled_wallet(idx).await;
+            let session = wallet.open_session().await.unwrap();
+            let mut outcome = (0, 0);
+            for _ in 0..tries {
+                wallet
+                    .change_vault(&session, change(&[("phone_number", Some(number))]))
+                    .await
+                    .unwrap();
+                match wallet.start_verification(&session, "phone_number").await {
+                    Ok(_) => outcome.0 += 1,
+                    Err(e) => {
+                        assert_eq!(problem_status(e), 429);
+                        outcome.1 += 1;
+                    }
+                }
             }
+            (wallet, session, outcome)
         }
+    };
+    // One account: five a day, then refused; its refused tries count against no number.
+    let (wallet, session, outcome) = attempts(adults[0], "+85260001111", 7).await;
+    assert_eq!(outcome, (5, 2));
+    wallet.change_vault(&session, change(&[("phone_number", Some("+85260002222"))])).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            problem_status(wallet.start_verification(&session, "phone_number").await.unwrap_err()),
+            429
+        );
     }
-    assert_eq!((sent, refused), (5, Some(429)), "five a day to one number, whoever asks");
+    // So the holder of the second number still verifies it, five times if need be.
+    assert_eq!(attempts(adults[1], "+85260002222", 5).await.2, (5, 0));
+    // The first number took five from one account: another account still may send five,
+    // and past ten a day to one number, whoever asks, nothing more is sent.
+    assert_eq!(attempts(adults[2], "+85260001111", 5).await.2, (5, 0));
+    assert_eq!(attempts(adults[3], "+85260001111", 2).await.2, (0, 2));
 }

@@ -179,6 +179,36 @@ async fn rotating_the_master_key_while_serving_changes_no_subject_and_fails_no_f
         server.kill().unwrap();
         server.wait().unwrap();
 
+        // Another key under the version number the platform uses is refused, whatever it is.
+        let other = format!("v3:{}", civpass_crypto::secret::b64url(&[7; 32]));
+        let out =
+            civpass(&db).args(["keys", "list"]).env("CIVPASS_MASTER_KEY", other).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not the platform's version 3"), "{stderr}");
+
+        // Two rotations at once: one waits its turn or is refused; the key file and the
+        // database agree afterwards either way.
+        let mut racing = Vec::new();
+        for _ in 0..2 {
+            racing.push(
+                civpass(&db)
+                    .args(["keys", "rotate-master", "--json"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        let outcomes: Vec<_> = racing.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        assert!(outcomes.iter().any(|o| o.status.success()));
+        for refused in outcomes.iter().filter(|o| !o.status.success()) {
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(stderr.contains("is running"), "{stderr}");
+        }
+        let listed = civpass(&db).args(["keys", "list"]).output().unwrap();
+        assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+
         // The retired master key opens nothing now: a node given only it refuses to start.
         let out = civpass(&db)
             .args(["keys", "list"])
@@ -187,6 +217,6 @@ async fn rotating_the_master_key_while_serving_changes_no_subject_and_fails_no_f
             .unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("version 3"), "{stderr}");
+        assert!(stderr.contains("which this node does not hold"), "{stderr}");
     }
 }
