@@ -1181,13 +1181,12 @@ impl OidcService {
                 }
                 if let Some(mut consent) = consent {
                     consent.approvals = consent.approvals_or_whole();
-                    let merged = match tx
-                        .consent_for_update(&consent.account_id, &consent.client_id)
-                        .await?
-                    {
-                        Some(before) => before.merged(consent),
-                        None => consent,
-                    };
+                    let merged =
+                        match tx.consent_for_update(&consent.account_id, &consent.client_id).await?
+                        {
+                            Some(before) => before.merged(consent),
+                            None => consent,
+                        };
                     tx.upsert_consent(&merged).await?;
                 }
                 Ok(true)

@@ -173,6 +173,28 @@ async fn an_anonymous_filling_leaves_the_service_no_link_to_the_citizen() {
         assert_eq!(status, 401, "the access token opens nothing");
         assert_eq!(first["authorization_details"][0]["anonymous"], true);
 
+        // Other scopes the request names are neither shown nor sent: only the form's fields.
+        let req = AuthRequest::new(&id, CALLBACK, "openid hkid gender email");
+        let url =
+            crate::oidc_params::with(&req, &server, &[("authorization_details", &form(true))]);
+        let browser = support::browser();
+        let waiting = support::open_login_page(&browser, &server.base, &url).await;
+        let view = wallet.fetch_with_values(&waiting.link).await.unwrap();
+        let shown: Vec<&str> = view.scopes.iter().map(|s| s.scope.as_str()).collect();
+        assert!(!shown.contains(&"hkid") && !shown.contains(&"gender"), "{shown:?}");
+        let claims: Vec<&str> =
+            view.scopes.iter().flat_map(|s| s.claims.iter().map(|c| c.name.as_str())).collect();
+        assert!(
+            claims.iter().all(|c| ["given_name", "email", "address"].contains(c)),
+            "{claims:?}"
+        );
+        support::approve(&wallet, &waiting).await;
+        let code = support::query(&support::finish(&browser, &waiting).await, "code").unwrap();
+        let (_, tokens) = support::redeem(&server.base, (&id, &secret), &req, &code).await;
+        let claims = crate::oidc_params::id_token_claims(tokens["id_token"].as_str().unwrap());
+        assert!(claims.get("hkid").is_none() && claims.get("gender").is_none(), "{claims}");
+        assert_eq!(claims["email"], "form@example.hk");
+
         // No consent, grant or release links the two; the login requests forgot the account.
         let account: civpass_core::kernel::AccountId =
             wallet.file.account_id.clone().unwrap().into();
@@ -189,7 +211,7 @@ async fn an_anonymous_filling_leaves_the_service_no_link_to_the_citizen() {
 
         // The citizen's own record of both, and only theirs.
         let fillings = wallet.anonymous_fillings(&session).await.unwrap();
-        assert_eq!(fillings.len(), 2);
+        assert_eq!(fillings.len(), 3, "two fillings above and the one with other scopes");
         assert_eq!(fillings[0].client_name, "Test service");
         assert_eq!(fillings[0].form_name, "Application for a Residents' Parking Permit");
         assert_eq!(fillings[0].claims, ["address", "email", "given_name"]);
