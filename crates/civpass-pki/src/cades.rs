@@ -155,3 +155,205 @@ pub fn signed_data(der: &[u8]) -> PkiResult<SignedData> {
     }
     Ok(content_info.content.decode_as::<SignedData>()?)
 }
+
+/// What `verify_detached` found. Each check is reported, not stopped at, so that a verifier
+/// can say all that is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The signer's certificate subject, one line (`C=HK,CN=…,serialNumber=…`).
+    pub signer: String,
+    /// The signing time from the signed attributes, if any (Unix seconds).
+    pub signing_time: Option<UnixTime>,
+    /// The content's SHA-256 digest equals the signed `messageDigest`.
+    pub content_matches: bool,
+    /// The signature over the signed attributes verifies with the signer's key.
+    pub signature_valid: bool,
+    /// Subjects from the signer up to the trust anchor, as far as the chain reached.
+    pub chain: Vec<String>,
+    /// The chain reaches one of the anchors, every certificate signed by the next and valid at
+    /// the signing time (or the time given), every issuer a CA.
+    pub trusted: bool,
+    /// What failed, in words.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// All checks passed.
+    pub fn valid(&self) -> bool {
+        self.content_matches && self.signature_valid && self.trusted
+    }
+}
+
+/// Verifies a detached CMS signature (DER) over content whose SHA-256 digest is
+/// `content_digest`, against `anchors` (root certificates), at the signing time, or at `at`
+/// if the signature has none.
+///
+/// Errors: the signature is not CMS signed data with one ECDSA P-256/SHA-256 signer whose
+/// certificate it carries (nothing to report on).
+pub fn verify_detached(
+    signature: &[u8],
+    content_digest: &[u8],
+    anchors: &[Certificate],
+    at: UnixTime,
+) -> PkiResult<Report> {
+    let data = signed_data(signature)?;
+    let [signer_info] = data.signer_infos.0.as_slice() else {
+        return Err(invalid("exactly one signer is supported"));
+    };
+    if signer_info.digest_alg.oid != ID_SHA256
+        || signer_info.signature_algorithm.oid != ECDSA_WITH_SHA256
+    {
+        return Err(invalid("only ECDSA P-256 with SHA-256 is supported"));
+    }
+    let SignerIdentifier::IssuerAndSerialNumber(sid) = &signer_info.sid else {
+        return Err(invalid("the signer must be named by issuer and serial number"));
+    };
+    let certificates: Vec<Certificate> = data
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .filter_map(|c| match c {
+            cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    let signer = certificates
+        .iter()
+        .find(|c| {
+            c.tbs_certificate.issuer == sid.issuer
+                && c.tbs_certificate.serial_number == sid.serial_number
+        })
+        .ok_or_else(|| invalid("the signer's certificate is not in the signature"))?
+        .clone();
+    let attrs = signer_info
+        .signed_attrs
+        .as_ref()
+        .ok_or_else(|| invalid("a CAdES signature has signed attributes"))?;
+    let value_of = |oid: ObjectIdentifier| {
+        attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next().cloned())
+    };
+    let mut problems = Vec::new();
+    let signed_digest = value_of(ID_MESSAGE_DIGEST)
+        .and_then(|v| v.decode_as::<OctetString>().ok())
+        .map(|o| o.as_bytes().to_vec());
+    let content_matches = signed_digest.as_deref() == Some(content_digest);
+    if !content_matches {
+        problems
+            .push("the content does not match the signature (it changed, or is another)".into());
+    }
+    let signing_time = value_of(ID_SIGNING_TIME)
+        .and_then(|v| v.to_der().ok())
+        .and_then(|der| x509_cert::time::Time::from_der(&der).ok())
+        .and_then(|t| i64::try_from(t.to_unix_duration().as_secs()).ok());
+    let essential = value_of(ID_SIGNING_CERTIFICATE_V2)
+        .and_then(|v| v.decode_as::<SigningCertificateV2>().ok())
+        .is_some_and(|s| {
+            s.certs.first().is_some_and(|id| {
+                signer
+                    .to_der()
+                    .is_ok_and(|der| id.cert_hash.as_bytes() == Sha256::digest(der).as_slice())
+            })
+        });
+    if !essential {
+        problems.push(
+            "the signing-certificate-v2 attribute does not name the signer's certificate".into(),
+        );
+    }
+    let signature_valid = verify_ecdsa(&signer, &attrs.to_der()?, signer_info.signature.as_bytes());
+    if !signature_valid {
+        problems.push("the signature does not verify with the signer's key".into());
+    }
+    let when = signing_time.unwrap_or(at);
+    let (chain, trusted) = chain_to_anchor(&signer, &certificates, anchors, when, &mut problems);
+    Ok(Report {
+        signer: signer.tbs_certificate.subject.to_string(),
+        signing_time,
+        content_matches,
+        signature_valid: signature_valid && essential,
+        chain,
+        trusted,
+        problems,
+    })
+}
+
+/// Whether `signature` (DER ECDSA) over `message` verifies with `certificate`'s P-256 key.
+fn verify_ecdsa(certificate: &Certificate, message: &[u8], signature: &[u8]) -> bool {
+    use der::referenced::OwnedToRef;
+    use p256::ecdsa::signature::Verifier;
+    let Ok(key) = p256::ecdsa::VerifyingKey::try_from(
+        certificate.tbs_certificate.subject_public_key_info.owned_to_ref(),
+    ) else {
+        return false;
+    };
+    let Ok(signature) = p256::ecdsa::DerSignature::try_from(signature) else { return false };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Walks from `leaf` through `pool` to one of `anchors` by issuer name, checking each link's
+/// signature, validity at `at` and that each issuer is a CA; at most 8 links.
+fn chain_to_anchor(
+    leaf: &Certificate,
+    pool: &[Certificate],
+    anchors: &[Certificate],
+    at: UnixTime,
+    problems: &mut Vec<String>,
+) -> (Vec<String>, bool) {
+    let mut chain = vec![leaf.tbs_certificate.subject.to_string()];
+    let mut current = leaf.clone();
+    for _ in 0..8 {
+        let tbs = &current.tbs_certificate;
+        let validity = &tbs.validity;
+        let from = validity.not_before.to_unix_duration().as_secs();
+        let until = validity.not_after.to_unix_duration().as_secs();
+        let at_secs = u64::try_from(at).unwrap_or(0);
+        if at_secs < from || at_secs > until {
+            problems.push(format!("{} was not valid at the signing time", tbs.subject));
+            return (chain, false);
+        }
+        let issuer = anchors
+            .iter()
+            .chain(pool.iter())
+            .find(|c| c.tbs_certificate.subject == tbs.issuer && *c != &current);
+        let Some(issuer) = issuer else {
+            if anchors.contains(&current) {
+                return (chain, true);
+            }
+            problems.push(format!("no certificate of the issuer {} is trusted here", tbs.issuer));
+            return (chain, false);
+        };
+        let Ok(tbs_der) = tbs.to_der() else { return (chain, false) };
+        let Some(signature) = current.signature.as_bytes() else { return (chain, false) };
+        if current.signature_algorithm.oid != ECDSA_WITH_SHA256
+            || !verify_ecdsa(issuer, &tbs_der, signature)
+        {
+            problems.push(format!("{} is not signed by {}", tbs.subject, tbs.issuer));
+            return (chain, false);
+        }
+        if !is_ca(issuer) {
+            problems.push(format!("{} is not a certificate authority", tbs.issuer));
+            return (chain, false);
+        }
+        chain.push(issuer.tbs_certificate.subject.to_string());
+        if anchors.contains(issuer) {
+            let from = issuer.tbs_certificate.validity.not_before.to_unix_duration().as_secs();
+            let until = issuer.tbs_certificate.validity.not_after.to_unix_duration().as_secs();
+            if at_secs < from || at_secs > until {
+                problems.push("the root was not valid at the signing time".to_owned());
+                return (chain, false);
+            }
+            return (chain, true);
+        }
+        current = issuer.clone();
+    }
+    problems.push("the chain is longer than 8 certificates".into());
+    (chain, false)
+}
+
+fn is_ca(certificate: &Certificate) -> bool {
+    const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+    certificate.tbs_certificate.extensions.iter().flatten().any(|e| {
+        e.extn_id == BASIC_CONSTRAINTS
+            && x509_cert::ext::pkix::BasicConstraints::from_der(e.extn_value.as_bytes())
+                .is_ok_and(|b| b.ca)
+    })
+}

@@ -15,7 +15,10 @@ fn now() -> i64 {
 }
 
 fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("civpass-pki-{}-{}", std::process::id(), now()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("civpass-pki-{}-{}-{n}", std::process::id(), now()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -222,4 +225,90 @@ proptest::proptest! {
     fn parsing_an_object_identifier_never_panics(text in "[0-9.]{0,60}") {
         let _ = ca::parse_oid(&text);
     }
+}
+
+#[test]
+fn our_verifier_reports_each_fault_and_accepts_what_openssl_signs() {
+    use civpass_pki::cades::verify_detached;
+    let Pki { root, issuing } = pki();
+    let (pkcs8, spki) = ca::new_software_key().unwrap();
+    let subject = SignerSubject { common_name: "LEE Siu Ming".into(), pseudonym: "CP-3".into() };
+    let signer = issuing
+        .issue_signing_certificate(
+            &subject,
+            &spki,
+            now() - 60,
+            now() + 86_400,
+            ca::SANDBOX_SIGNING_POLICY,
+        )
+        .unwrap();
+    let document = b"a synthetic tax return".to_vec();
+    let digest = Sha256::digest(&document);
+    let sign = |digest: &[u8]| {
+        let attributes = SignedAttributes::new(digest, &signer, Some(now())).unwrap();
+        let signature =
+            ca::sign_with_software_key(&pkcs8, &attributes.to_be_signed().unwrap()).unwrap();
+        detached_signature(attributes, &signature, std::slice::from_ref(&issuing.certificate))
+            .unwrap()
+    };
+    let p7s = sign(&digest);
+    let anchors = [root.certificate.clone()];
+    let report = verify_detached(&p7s, &digest, &anchors, now()).unwrap();
+    assert!(report.valid(), "{report:?}");
+    assert!(report.signer.contains("CN=LEE Siu Ming"), "{}", report.signer);
+    assert_eq!(report.chain.len(), 3);
+    assert!(report.signing_time.is_some_and(|t| (t - now()).abs() < 5));
+
+    // A changed document, another root, a changed signature byte: each said, none valid.
+    let other_digest = Sha256::digest(b"another document");
+    let changed = verify_detached(&p7s, &other_digest, &anchors, now()).unwrap();
+    assert!(!changed.content_matches && changed.signature_valid && !changed.valid());
+    let other = Authority::new_root("Another Root", "elsewhere", now() - 60, 20).unwrap();
+    let untrusted = verify_detached(&p7s, &digest, &[other.certificate], now()).unwrap();
+    assert!(!untrusted.trusted && !untrusted.valid(), "{untrusted:?}");
+    let mut forged = p7s.clone();
+    let at = forged.len() - 5;
+    forged[at] ^= 0x01;
+    if let Ok(report) = verify_detached(&forged, &digest, &anchors, now()) {
+        assert!(!report.valid(), "a changed byte verified");
+    }
+    assert!(verify_detached(b"not cms", &digest, &anchors, now()).is_err());
+
+    // Interoperability the other way: OpenSSL signs (CAdES, detached) with the citizen's key
+    // and certificate; civpass verifies.
+    let dir = temp_dir();
+    std::fs::write(dir.join("doc"), &document).unwrap();
+    std::fs::write(dir.join("key.der"), &pkcs8).unwrap();
+    std::fs::write(dir.join("signer.pem"), ca::to_pem(&signer).unwrap()).unwrap();
+    std::fs::write(dir.join("issuing.pem"), ca::to_pem(&issuing.certificate).unwrap()).unwrap();
+    let (ok, text) = openssl(
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-cades",
+            "-md",
+            "sha256",
+            "-in",
+            "doc",
+            "-signer",
+            "signer.pem",
+            "-inkey",
+            "key.der",
+            "-keyform",
+            "DER",
+            "-certfile",
+            "issuing.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "openssl.p7s",
+        ],
+        &dir,
+    );
+    assert!(ok, "{text}");
+    let theirs = std::fs::read(dir.join("openssl.p7s")).unwrap();
+    let report = verify_detached(&theirs, &digest, &anchors, now()).unwrap();
+    assert!(report.valid(), "{report:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
