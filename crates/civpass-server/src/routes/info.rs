@@ -42,7 +42,7 @@ impl Info {
 
 /// The developer documentation, served from the binary so that the landing page's links work
 /// wherever civpass runs (Markdown, as in the repository).
-const DOCUMENTS: [(&str, &str); 8] = [
+const DOCUMENTS: [(&str, &str); 9] = [
     ("RELYING-PARTIES.md", include_str!("../../../../docs/RELYING-PARTIES.md")),
     ("CONFIGURATION.md", include_str!("../../../../docs/CONFIGURATION.md")),
     ("DEVICE-API.md", include_str!("../../../../docs/DEVICE-API.md")),
@@ -51,6 +51,7 @@ const DOCUMENTS: [(&str, &str); 8] = [
     ("OPERATIONS.md", include_str!("../../../../docs/OPERATIONS.md")),
     ("REGISTRATION.md", include_str!("../../../../docs/REGISTRATION.md")),
     ("EME.md", include_str!("../../../../docs/EME.md")),
+    ("PKI.md", include_str!("../../../../docs/PKI.md")),
 ];
 
 async fn info(
