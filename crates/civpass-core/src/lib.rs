@@ -18,4 +18,5 @@ pub mod kernel;
 pub mod keys;
 pub mod oidc;
 pub mod platform;
+pub mod signing;
 pub mod store;

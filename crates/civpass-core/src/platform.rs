@@ -3,6 +3,7 @@
 //! only the narrow ports it uses; callers reach a use case through its slice
 //! (`platform.oidc.exchange_code(…)`).
 
+use crate::signing::SigningService;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +64,7 @@ pub struct Platform {
     pub oidc: OidcService,
     pub account: AccountService,
     pub counter: CounterService,
+    pub signing: SigningService,
     ports: Ports,
 }
 
@@ -140,10 +142,13 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
+        let signing =
+            SigningService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
         let counter = CounterService {
             ctx: ctx.clone(),
             identity: identity.clone(),
             device: device.clone(),
+            signing: signing.clone(),
             store: store.clone(),
         };
         let account = AccountService {
@@ -155,8 +160,9 @@ impl Platform {
             oidc: oidc.clone(),
             store,
             counter: counter.clone(),
+            signing: signing.clone(),
         };
-        Platform { identity, device, eme, consent, keys, oidc, account, counter, ports }
+        Platform { identity, device, eme, consent, keys, oidc, account, counter, signing, ports }
     }
 
     fn rebuilt(mut self, change: impl FnOnce(&mut Ports)) -> Platform {

@@ -13,6 +13,7 @@ use crate::kernel::envelope::WrappedKeyStore;
 use crate::kernel::store::HealthStore;
 use crate::keys::store::KeyStore;
 use crate::oidc::OidcStores;
+use crate::signing::store::SigningStore;
 
 /// Everything a storage implementation provides: each slice's ports (so that a `dyn Store`
 /// upcasts to the narrow set each service holds).
@@ -28,6 +29,7 @@ pub trait Store:
     + CeremonyStore
     + KeyStore
     + WrappedKeyStore
+    + SigningStore
     + HealthStore
     + Send
     + Sync
@@ -46,6 +48,7 @@ impl<T> Store for T where
         + CeremonyStore
         + KeyStore
         + WrappedKeyStore
+        + SigningStore
         + HealthStore
         + Send
         + Sync
@@ -71,4 +74,5 @@ pub mod ports {
     pub use crate::oidc::store::{
         ClientStore, GrantStore, LoginStore, OidcTransaction, ReplayStore,
     };
+    pub use crate::signing::store::SigningStore;
 }

@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cli::client::ClientCommand;
 use crate::cli::keys::KeysCommand;
+use crate::cli::pki::PkiCommand;
 use crate::cli::registry::RegistryCommand;
 use civpass_driver::Config;
 
@@ -98,6 +99,9 @@ enum Command {
     /// The platform's signing keys, and its master key versions.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The certificate authorities behind citizens' signing certificates (docs/PKI.md).
+    #[command(subcommand)]
+    Pki(PkiCommand),
     /// A citizen's device in software.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -154,6 +158,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Points(command) => cli::counter::points(command, file).await,
         Command::Counter(command) => cli::counter::counter(command, file).await,
         Command::Keys(command) => cli::keys::keys(command, file).await,
+        Command::Pki(command) => cli::pki::pki(command, file).await,
         Command::Registry(command) => cli::registry::registry(command, file).await,
         Command::Wallet(command) => cli::wallet::run(command).await,
         Command::Bench(command) => cli::bench::run(command, file).await,

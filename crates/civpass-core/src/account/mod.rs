@@ -129,6 +129,7 @@ pub struct AccountService {
     pub(crate) oidc: OidcService,
     pub(crate) store: Arc<dyn AccountStores>,
     pub(crate) counter: crate::counter::CounterService,
+    pub(crate) signing: crate::signing::SigningService,
 }
 
 impl AccountService {

@@ -81,6 +81,7 @@ impl AccountService {
             return Err(UpgradeError::AlreadyPlus);
         }
         tracing::info!(account_id = %account.id, method = %evidence.method, "upgraded remotely to the plus tier");
+        self.signing.issue_after_upgrade(&account.id).await;
         Ok(Tier::Plus)
     }
 }

@@ -277,6 +277,7 @@ pub struct CounterService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) device: DeviceService,
+    pub(crate) signing: crate::signing::SigningService,
     pub(crate) store: Arc<dyn CounterStores>,
 }
 
@@ -769,6 +770,7 @@ impl CounterService {
                     Err(e) => return Err(e.into()),
                 }
                 tracing::info!(act_id = %act.id, account_id = %account_id, device_id = %device_id, "registered in person at the plus tier");
+                self.signing.issue_after_upgrade(account_id).await;
                 Ok(Confirmed {
                     account_id: account_id.to_string(),
                     device_id: device_id.to_string(),
@@ -840,6 +842,7 @@ impl CounterService {
                     Err(e) => return Err(e.into()),
                 }
                 tracing::info!(act_id = %act.id, account_id = %account_id, "upgraded in person to the plus tier");
+                self.signing.issue_after_upgrade(account_id).await;
                 Ok(Confirmed {
                     account_id: account_id.to_string(),
                     device_id: device_id.to_string(),

@@ -9,6 +9,7 @@ pub(crate) mod client;
 pub(crate) mod counter;
 pub(crate) mod init;
 pub(crate) mod keys;
+pub(crate) mod pki;
 pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod stats;

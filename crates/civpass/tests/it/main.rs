@@ -33,6 +33,7 @@ mod minors;
 mod newcomer;
 mod oidc_params;
 mod par;
+mod pki;
 mod proofing;
 mod registration;
 mod rp_libraries;

@@ -1,0 +1,57 @@
+//! The signing slice's storage port: the certificate authorities and citizens' signing
+//! credentials, all sealed.
+
+use async_trait::async_trait;
+
+use crate::identity::model::Account;
+use crate::kernel::store::StoreResult;
+use crate::kernel::{AccountId, UnixTime};
+
+/// A certificate authority as stored: its certificate (DER) and its PKCS#8 key sealed with the
+/// platform key (`None` once the root's key went to cold storage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAuthority {
+    /// `root` or `issuing`.
+    pub kind: String,
+    pub certificate: Vec<u8>,
+    pub sealed_key: Option<Vec<u8>>,
+    pub created_at: UnixTime,
+}
+
+/// A citizen's signing certificate and key, each sealed with the account's data key and the
+/// serial number as associated data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCredential {
+    /// The certificate's serial number, hexadecimal.
+    pub serial: String,
+    pub account_id: AccountId,
+    pub sealed_certificate: Vec<u8>,
+    pub sealed_key: Vec<u8>,
+    pub not_after: UnixTime,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    pub revocation_reason: Option<String>,
+}
+
+#[async_trait]
+pub trait SigningStore: Send + Sync {
+    async fn find_authority(&self, kind: &str) -> StoreResult<Option<StoredAuthority>>;
+    /// Stores the root and the issuing CA together; false if the platform has a root already.
+    async fn insert_authorities(
+        &self,
+        root: &StoredAuthority,
+        issuing: &StoredAuthority,
+    ) -> StoreResult<bool>;
+    /// Forgets an authority's key (its certificate stays); false if there was none.
+    async fn remove_authority_key(&self, kind: &str) -> StoreResult<bool>;
+    async fn insert_credential(&self, credential: &StoredCredential) -> StoreResult<()>;
+    /// An account's credentials, newest first.
+    async fn credentials_of(&self, account_id: &AccountId) -> StoreResult<Vec<StoredCredential>>;
+    /// Up to `limit` plus-tier accounts after `after` (by id), for issuing to those that
+    /// exist when the PKI is made.
+    async fn plus_accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>>;
+}
