@@ -105,7 +105,10 @@ test("the consent receipt and the withdrawal events verify against civpass's JWK
   await civpass("wallet", "receipt", "--wallet", wallet, config.clientMetadata().client_id, "--output", receiptFile);
   const receipt = await service.verifyConsentReceipt(config, readFileSync(receiptFile, "utf8"));
   assert.equal(receipt.consent.client_name, "Leisure and Cultural Services");
-  assert.equal(receipt.consent.purpose, "To issue your library card");
+  // Each approval keeps its own purpose: the form's, and the sports programme's before it.
+  const purposes = receipt.consent.approvals.map((approval) => approval.purpose);
+  assert.ok(purposes.includes("To issue your library card"), JSON.stringify(receipt.consent));
+  assert.equal(receipt.consent.approvals.at(-1).purpose, "To issue your library card");
 
   await civpass("wallet", "unlink", "--wallet", wallet, config.clientMetadata().client_id);
   for (let i = 0; i < 100 && !events.some((e) => e.events["https://civpass.dev/secevent/consent-ended"]); i++) {
