@@ -4,10 +4,13 @@ use async_trait::async_trait;
 use civpass_core::identity::model::Account;
 use civpass_core::kernel::AccountId;
 use civpass_core::kernel::store::StoreResult;
-use civpass_core::signing::store::{SigningStore, StoredAuthority, StoredCredential};
+use civpass_core::signing::store::{
+    SigningStore, SigningWrites, StoredAuthority, StoredCredential,
+};
 use sqlx::any::AnyRow;
 
 use crate::sql::{col, execute_on, op, params};
+use crate::tx::SqlTransaction;
 use crate::writer::Statements;
 use crate::{SqlStore, rows};
 
@@ -123,6 +126,24 @@ impl SigningStore for SqlStore {
              FROM accounts WHERE tier = 'plus' AND id > $1 ORDER BY id LIMIT $2",
             params![after, i64::from(limit)],
             rows::account,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SigningWrites for SqlTransaction<'_> {
+    async fn revoke_signing_credentials(
+        &mut self,
+        account_id: &AccountId,
+        now: civpass_core::kernel::UnixTime,
+        reason: &str,
+    ) -> StoreResult<u64> {
+        execute_on(
+            self.conn,
+            "UPDATE signing_credentials SET revoked_at = $1, revocation_reason = $2 \
+             WHERE account_id = $3 AND revoked_at IS NULL",
+            &params![now, reason, account_id],
         )
         .await
     }

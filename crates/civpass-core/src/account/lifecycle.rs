@@ -174,6 +174,9 @@ impl AccountService {
                 if !tx.set_suspended(&id, Some(now)).await? {
                     return Ok((Suspension::AlreadySuspended, Vec::new()));
                 }
+                // A suspended citizen signs nothing: the certificates end with the suspension
+                // (a new one is issued on reinstatement).
+                tx.revoke_signing_credentials(&id, now, "suspended").await?;
                 tx.insert_account_event(&event).await?;
                 let ended = tx.revoke_account_grants(&id, now).await?;
                 let mut by_client: HashMap<ClientId, Vec<GrantId>> = HashMap::new();
@@ -223,6 +226,7 @@ impl AccountService {
             return Err(LifecycleError::NotSuspended);
         }
         tracing::info!(account_id = %account.id, "account reinstated");
+        self.signing.issue_if_missing(&account.id).await;
         Ok(ActDone {
             account_id: account.id.to_string(),
             act: OperatorAct::Reinstated,
@@ -237,13 +241,15 @@ impl AccountService {
         let why = reason(why)?;
         let account = self.account_of(id_number).await?;
         let event = self.event(&account, OperatorAct::Downgraded, &why).await?;
-        let id = account.id.clone();
+        let (id, now) = (account.id.clone(), self.ctx.now());
         let done = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.change_tier(&id, Tier::Plus, Tier::Basic).await? {
                     return Ok(false);
                 }
                 tx.insert_account_event(&event).await?;
+                // A basic citizen signs nothing: the certificates end with the plus tier.
+                tx.revoke_signing_credentials(&id, now, "downgraded").await?;
                 Ok(true)
             })
         })
@@ -387,7 +393,15 @@ impl AccountService {
         let (account, device, now) =
             (session.account_id.clone(), DeviceId::from(device_id), self.ctx.now());
         let revoked = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move { tx.revoke_device(&account, &device, now).await })
+            Box::pin(async move {
+                if !tx.revoke_device(&account, &device, now).await? {
+                    return Ok(false);
+                }
+                // A lost phone's approvals could have activated the key: its certificates
+                // end with it, and a new one is issued below.
+                tx.revoke_signing_credentials(&account, now, "device_lost").await?;
+                Ok(true)
+            })
         })
         .await
         .map_err(Internal::from)?;
@@ -395,6 +409,7 @@ impl AccountService {
             return Err(SessionError::UnknownDevice);
         }
         tracing::info!(account_id = %session.account_id, device_id, "device revoked from another device");
+        self.signing.issue_if_missing(&session.account_id).await;
         Ok(())
     }
 }

@@ -81,7 +81,7 @@ impl AccountService {
             return Err(UpgradeError::AlreadyPlus);
         }
         tracing::info!(account_id = %account.id, method = %evidence.method, "upgraded remotely to the plus tier");
-        self.signing.issue_after_upgrade(&account.id).await;
+        self.signing.issue_if_missing(&account.id).await;
         Ok(Tier::Plus)
     }
 }

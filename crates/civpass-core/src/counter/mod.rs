@@ -770,7 +770,7 @@ impl CounterService {
                     Err(e) => return Err(e.into()),
                 }
                 tracing::info!(act_id = %act.id, account_id = %account_id, device_id = %device_id, "registered in person at the plus tier");
-                self.signing.issue_after_upgrade(account_id).await;
+                self.signing.issue_if_missing(account_id).await;
                 Ok(Confirmed {
                     account_id: account_id.to_string(),
                     device_id: device_id.to_string(),
@@ -795,6 +795,8 @@ impl CounterService {
                         let revoked = tx.revoke_all_devices(&account, now).await?;
                         tx.insert_device(&device).await?;
                         tx.insert_evidence(&evidence).await?;
+                        // The old phone is gone: its certificates end, a new one follows.
+                        tx.revoke_signing_credentials(&account, now, "device_replaced").await?;
                         Ok(Some(revoked))
                     })
                 })
@@ -802,6 +804,7 @@ impl CounterService {
                 .ok_or(CounterError::NotPending)?;
                 let tier = self.identity.account(account_id).await.map_err(Internal::from)?.tier;
                 tracing::info!(act_id = %act.id, account_id = %account_id, device_id = %device_id, revoked = moved, "account moved to a new phone at a counter");
+                self.signing.issue_if_missing(account_id).await;
                 Ok(Confirmed {
                     account_id: account_id.to_string(),
                     device_id: device_id.to_string(),
@@ -842,7 +845,7 @@ impl CounterService {
                     Err(e) => return Err(e.into()),
                 }
                 tracing::info!(act_id = %act.id, account_id = %account_id, "upgraded in person to the plus tier");
-                self.signing.issue_after_upgrade(account_id).await;
+                self.signing.issue_if_missing(account_id).await;
                 Ok(Confirmed {
                     account_id: account_id.to_string(),
                     device_id: device_id.to_string(),

@@ -144,7 +144,7 @@ pub trait CounterActStore {
 /// about (a new account with its first device and evidence, or a tier raised with its
 /// evidence).
 #[async_trait]
-pub trait CounterTransaction: AccountWrites + Send {
+pub trait CounterTransaction: AccountWrites + crate::signing::store::SigningWrites + Send {
     /// Marks an act awaiting confirmation as `outcome`, if it still awaits and has not
     /// expired at `now`; false if it did not.
     async fn decide_counter_act(

@@ -172,7 +172,9 @@ impl TxScope for OidcWrites {
 /// `kernel::store::transact`), with the consent and outbox writes beneath them. Each reads and
 /// writes only what its name says; the rules that combine them live in core.
 #[async_trait]
-pub trait OidcTransaction: ConsentWrites + OutboxWrites + AccountWrites + Send {
+pub trait OidcTransaction:
+    ConsentWrites + OutboxWrites + AccountWrites + crate::signing::store::SigningWrites + Send
+{
     /// Revokes every live grant of an account, with every client; returns them with their
     /// clients.
     async fn revoke_account_grants(

@@ -190,12 +190,17 @@ impl SigningService {
         Ok(Some(serial))
     }
 
-    /// Issues a certificate to an account that has just become plus. The tier change stands
-    /// whatever happens here: a failure is logged, and `civpass pki init` issues what is
-    /// missing.
-    pub async fn issue_after_upgrade(&self, account_id: &AccountId) {
+    /// Issues a certificate to an account that is plus, not suspended and has no live one: after
+    /// it became plus, was reinstated, or its certificates ended with a lost or replaced phone.
+    /// The change that called it stands whatever happens here: a failure is logged, and
+    /// `civpass pki init` issues what is missing.
+    pub async fn issue_if_missing(&self, account_id: &AccountId) {
         let issued = match self.identity.account(account_id).await {
-            Ok(account) => self.issue_for(&account).await,
+            Ok(account) => match self.live_credential(account_id).await {
+                Ok(Some(_)) => Ok(None),
+                Ok(None) => self.issue_for(&account).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e.into()),
         };
         if let Err(e) = issued {

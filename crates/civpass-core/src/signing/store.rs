@@ -45,7 +45,7 @@ pub trait SigningStore: Send + Sync {
     /// Forgets an authority's key (its certificate stays); false if there was none.
     async fn remove_authority_key(&self, kind: &str) -> StoreResult<bool>;
     async fn insert_credential(&self, credential: &StoredCredential) -> StoreResult<()>;
-    /// An account's credentials, newest first.
+    /// An account's credentials, newest first (those of one second in any order).
     async fn credentials_of(&self, account_id: &AccountId) -> StoreResult<Vec<StoredCredential>>;
     /// Up to `limit` plus-tier accounts after `after` (by id), for issuing to those that
     /// exist when the PKI is made.
@@ -54,4 +54,17 @@ pub trait SigningStore: Send + Sync {
         after: Option<&AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<Account>>;
+}
+
+/// What a transaction of another slice writes here: a citizen's credentials end with the
+/// change that ends them (a suspension, a downgrade, a lost device), or neither happens.
+#[async_trait]
+pub trait SigningWrites: Send {
+    /// Revokes every live credential of the account at `now` for `reason`; returns how many.
+    async fn revoke_signing_credentials(
+        &mut self,
+        account_id: &AccountId,
+        now: UnixTime,
+        reason: &str,
+    ) -> StoreResult<u64>;
 }

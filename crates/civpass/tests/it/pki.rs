@@ -97,6 +97,27 @@ async fn the_pki_issues_plus_citizens_certificates_that_chain_to_the_exported_ro
                 assert!(!sealed.windows(name.len()).any(|w| w == name.as_slice()));
             }
         }
+
+        // Certificates end with the plus tier, and with a suspension; reinstatement issues a
+        // new one (another serial), the old one staying revoked.
+        let account = &server.services.account;
+        let hkid = |idx: usize| server.registry.people()[idx].hkid.to_string();
+        account.downgrade(&hkid(people[2]), "synthetic test downgrade").await.unwrap();
+        assert!(signing.live_credential(&account_of(&later)).await.unwrap().is_none());
+        let ended = server.store.credentials_of(&account_of(&later)).await.unwrap();
+        assert_eq!(ended[0].revocation_reason.as_deref(), Some("downgraded"));
+        let before = server.store.credentials_of(&account_of(&last)).await.unwrap();
+        account.suspend(&hkid(people[3]), "synthetic test suspension").await.unwrap();
+        assert!(signing.live_credential(&account_of(&last)).await.unwrap().is_none());
+        account.reinstate(&hkid(people[3]), "synthetic test reinstatement").await.unwrap();
+        assert!(signing.live_credential(&account_of(&last)).await.unwrap().is_some());
+        let after = server.store.credentials_of(&account_of(&last)).await.unwrap();
+        assert_eq!(after.len(), before.len() + 1);
+        let live: Vec<_> = after.iter().filter(|c| c.revoked_at.is_none()).collect();
+        assert_eq!(live.len(), 1);
+        assert_ne!(live[0].serial, before[0].serial);
+        let old = after.iter().find(|c| c.serial == before[0].serial).unwrap();
+        assert_eq!(old.revocation_reason.as_deref(), Some("suspended"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
