@@ -665,3 +665,33 @@ pub struct VaultChange {
     #[schema(value_type = Object)]
     pub changes: std::collections::BTreeMap<String, Option<String>>,
 }
+
+/// A detached signature to check (`POST /api/v1/signatures/verify`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignatureVerifyRequest {
+    /// The detached CMS (CAdES) signature, DER, in base64.
+    pub signature: String,
+    /// The SHA-256 digest of the signed document, in base64 (as the CSC API's
+    /// `documentDigests`).
+    pub document_digest: String,
+}
+
+/// What a signature check found; `valid` only if every check passed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignatureReport {
+    pub valid: bool,
+    /// The signer's certificate subject: English name and pseudonym.
+    pub signer: String,
+    /// Unix seconds, from the signed attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_time: Option<i64>,
+    /// The digest given is the one signed.
+    pub content_matches: bool,
+    pub signature_valid: bool,
+    /// The chain reaches the platform's root CA, valid at the signing time.
+    pub trusted: bool,
+    /// Subjects from the signer up to the root.
+    pub chain: Vec<String>,
+    /// What failed, in words.
+    pub problems: Vec<String>,
+}

@@ -314,6 +314,12 @@ pub fn to_pem(certificate: &Certificate) -> PkiResult<String> {
     Ok(certificate.to_pem(der::pem::LineEnding::LF)?)
 }
 
+/// A certificate from PEM.
+pub fn from_pem(pem: &str) -> PkiResult<Certificate> {
+    use der::DecodePem;
+    Ok(Certificate::from_pem(pem.trim())?)
+}
+
 /// A certificate from DER.
 pub fn from_der(der: &[u8]) -> PkiResult<Certificate> {
     Ok(Certificate::from_der(der)?)

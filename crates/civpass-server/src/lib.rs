@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::console::router(&state))
         .merge(routes::account::router(&state))
         .merge(routes::eme::router(&state))
+        .merge(routes::signing::router(&state))
         .merge(routes::app::router(&state))
         .merge(routes::registration::router(&state))
         .merge(routes::meta::router(&state))

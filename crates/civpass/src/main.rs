@@ -102,6 +102,8 @@ enum Command {
     /// The certificate authorities behind citizens' signing certificates (docs/PKI.md).
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Check a detached signature over a file: signer, signing time, chain, content.
+    Verify(cli::verify::VerifyArgs),
     /// A citizen's device in software.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -159,6 +161,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Counter(command) => cli::counter::counter(command, file).await,
         Command::Keys(command) => cli::keys::keys(command, file).await,
         Command::Pki(command) => cli::pki::pki(command, file).await,
+        Command::Verify(args) => cli::verify::verify(args, file).await,
         Command::Registry(command) => cli::registry::registry(command, file).await,
         Command::Wallet(command) => cli::wallet::run(command).await,
         Command::Bench(command) => cli::bench::run(command, file).await,

@@ -115,6 +115,23 @@ impl SigningService {
         Ok(ca::to_pem(&certificate).map_err(pki_error)?)
     }
 
+    /// Verifies a detached CAdES signature (DER) over content whose SHA-256 digest is
+    /// `content_digest`, against the platform's root: signer, signing time, chain, and whether
+    /// the content matches (`civpass_pki::cades::Report`).
+    ///
+    /// Errors: `NotInitialised`; `Internal` for a signature that cannot be read at all (its
+    /// message says why, for the caller to return as a bad request).
+    pub async fn verify(
+        &self,
+        signature: &[u8],
+        content_digest: &[u8],
+    ) -> Result<Result<civpass_pki::cades::Report, String>, PkiError> {
+        let root = self.store.find_authority(ROOT).await?.ok_or(PkiError::NotInitialised)?;
+        let root = ca::from_der(&root.certificate).map_err(pki_error)?;
+        Ok(civpass_pki::cades::verify_detached(signature, content_digest, &[root], self.ctx.now())
+            .map_err(|e| e.to_string()))
+    }
+
     /// The root CA's private key as PKCS#8 PEM, for cold storage.
     ///
     /// Errors: `NotInitialised`; `RootKeyGone` once removed.

@@ -12,3 +12,4 @@ pub(crate) mod meta;
 pub(crate) mod oidc;
 pub(crate) mod openapi;
 pub(crate) mod registration;
+pub(crate) mod signing;

@@ -48,11 +48,13 @@ use utoipa::OpenApi;
         crate::routes::eme::upload_proof,
         crate::routes::eme::download_proof,
         crate::routes::eme::delete_proof,
+        crate::routes::signing::verify,
     ),
     modifiers(&AppSessionAuth),
     tags(
         (name = "device", description = "Registration and login approval from the citizen's device"),
-        (name = "account", description = "The citizen's own account: identity data held, linked services, unlinking")
+        (name = "account", description = "The citizen's own account: identity data held, linked services, unlinking"),
+        (name = "signing", description = "Signatures with legal effect: checking a detached signature against the platform's root CA")
     )
 )]
 struct ApiDoc;

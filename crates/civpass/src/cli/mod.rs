@@ -13,6 +13,7 @@ pub(crate) mod pki;
 pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod stats;
+pub(crate) mod verify;
 pub(crate) mod wallet;
 
 /// A new file readable by this user only (0600): never an existing file, device or link, which

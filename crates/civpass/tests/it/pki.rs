@@ -22,6 +22,34 @@ fn account_of(wallet: &Wallet) -> civpass_core::kernel::AccountId {
     wallet.file.account_id.clone().unwrap().into()
 }
 
+/// A signature made under a PKI of the test's own (not the platform's), as the verify
+/// endpoint's request.
+fn foreign_signature() -> serde_json::Value {
+    use base64::Engine;
+    use civpass_pki::ca::{self, Authority, SignerSubject};
+    use civpass_pki::cades::{SignedAttributes, detached_signature};
+    let now = civpass_core::kernel::Clock::now(&civpass_driver::SystemClock);
+    let root = Authority::new_root("Elsewhere Root", "elsewhere", now - 60, 5).unwrap();
+    let issuing = root.new_issuing("Elsewhere CA", "elsewhere", now - 60, 5).unwrap();
+    let (key, spki) = ca::new_software_key().unwrap();
+    let subject = SignerSubject { common_name: "WONG Mei Ling".into(), pseudonym: "CP-Y".into() };
+    let signer = issuing
+        .issue_signing_certificate(
+            &subject,
+            &spki,
+            now - 60,
+            now + 86_400,
+            ca::SANDBOX_SIGNING_POLICY,
+        )
+        .unwrap();
+    let digest = civpass_crypto::secret::sha256(b"a synthetic permit");
+    let attributes = SignedAttributes::new(&digest, &signer, Some(now)).unwrap();
+    let signature = ca::sign_with_software_key(&key, &attributes.to_be_signed().unwrap()).unwrap();
+    let p7s = detached_signature(attributes, &signature, &[issuing.certificate]).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    serde_json::json!({"signature": b64.encode(p7s), "document_digest": b64.encode(digest)})
+}
+
 #[tokio::test]
 async fn the_pki_issues_plus_citizens_certificates_that_chain_to_the_exported_root() {
     for backend in backends() {
@@ -34,12 +62,50 @@ async fn the_pki_issues_plus_citizens_certificates_that_chain_to_the_exported_ro
         let basic = server.enrolled_wallet(people[1]).await;
         assert!(signing.live_credential(&account_of(&early)).await.unwrap().is_none());
         assert!(signing.root_certificate_pem().await.is_err(), "no PKI yet");
+        let foreign = foreign_signature();
+        let check = |body: serde_json::Value| {
+            let base = server.base.clone();
+            async move {
+                let res = reqwest::Client::new()
+                    .post(format!("{base}/api/v1/signatures/verify"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (status, body) = check(foreign.clone()).await;
+        assert_eq!(
+            (status, body["type"].as_str().map(|t| t.ends_with("/no-pki"))),
+            (409, Some(true))
+        );
 
         let made = signing.init_pki("civpass test").await.unwrap();
         assert_eq!((made.created, made.issued), (true, 1), "the plus citizen, not the basic one");
         let again = signing.init_pki("civpass test").await.unwrap();
         assert_eq!((again.created, again.issued), (false, 0));
         assert!(signing.live_credential(&account_of(&basic)).await.unwrap().is_none());
+
+        // The endpoint checks against the platform's root: a signature under another root is
+        // read, its content matches, and it is not trusted; what is not a request is a 400.
+        let (status, report) = check(foreign.clone()).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(
+            (report["valid"].as_bool(), report["trusted"].as_bool()),
+            (Some(false), Some(false))
+        );
+        assert_eq!(report["content_matches"], true);
+        assert!(report["signer"].as_str().unwrap().contains("WONG Mei Ling"));
+        for bad in [
+            serde_json::json!({"signature": "***", "document_digest": foreign["document_digest"]}),
+            serde_json::json!({"signature": foreign["signature"], "document_digest": "AAAA"}),
+            serde_json::json!({"signature": "AAAA", "document_digest": foreign["document_digest"]}),
+        ] {
+            let (status, body) = check(bad).await;
+            assert_eq!(status, 400, "{body}");
+        }
 
         // Becoming plus afterwards issues one at once.
         let later = server.enrolled_wallet(people[2]).await;
@@ -170,5 +236,74 @@ fn the_pki_commands_make_export_and_remove_as_they_say() {
     let cert_pub =
         Command::new("openssl").args(["x509", "-in", &root, "-noout", "-pubkey"]).output().unwrap();
     assert!(key_pub.status.success() && key_pub.stdout == cert_pub.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn civpass_verify_reports_signer_time_chain_and_a_changed_byte() {
+    use civpass_pki::ca::{self, Authority, SignerSubject};
+    use civpass_pki::cades::{SignedAttributes, detached_signature};
+    let now = civpass_core::kernel::Clock::now(&civpass_driver::SystemClock);
+    let root = Authority::new_root("Test Root", "civpass test", now - 60, 5).unwrap();
+    let issuing = root.new_issuing("Test Signing CA", "civpass test", now - 60, 5).unwrap();
+    let (key, spki) = ca::new_software_key().unwrap();
+    let subject = SignerSubject { common_name: "WONG Mei Ling".into(), pseudonym: "CP-X".into() };
+    let signer = issuing
+        .issue_signing_certificate(
+            &subject,
+            &spki,
+            now - 60,
+            now + 86_400,
+            ca::SANDBOX_SIGNING_POLICY,
+        )
+        .unwrap();
+    let document = b"a synthetic lease".to_vec();
+    let attributes =
+        SignedAttributes::new(&civpass_crypto::secret::sha256(&document), &signer, Some(now))
+            .unwrap();
+    let signature = ca::sign_with_software_key(&key, &attributes.to_be_signed().unwrap()).unwrap();
+    let p7s =
+        detached_signature(attributes, &signature, std::slice::from_ref(&issuing.certificate))
+            .unwrap();
+
+    let dir =
+        std::env::temp_dir().join(format!("civpass-verify-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("root.pem"), ca::to_pem(&root.certificate).unwrap()).unwrap();
+    std::fs::write(dir.join("lease.txt"), &document).unwrap();
+    std::fs::write(dir.join("lease.p7s"), &p7s).unwrap();
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_civpass"))
+            .args([
+                "verify",
+                "lease.txt",
+                "--detached",
+                "lease.p7s",
+                "--root",
+                "root.pem",
+                "--json",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert!(report["signer"].as_str().unwrap().contains("WONG Mei Ling"));
+    assert_eq!(report["chain"].as_array().unwrap().len(), 3);
+    assert!(report["signing_time"].as_str().unwrap().ends_with('Z'));
+
+    let mut changed = document.clone();
+    changed[0] ^= 0x20;
+    std::fs::write(dir.join("lease.txt"), &changed).unwrap();
+    let out = verify();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["content_matches"].as_bool(), report["valid"].as_bool()),
+        (Some(false), Some(false))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
