@@ -142,8 +142,12 @@ impl Platform {
             client_cache: Arc::new(Mutex::new(HashMap::new())),
         };
         let consent = ConsentService { store: store.clone() };
-        let signing =
-            SigningService { ctx: ctx.clone(), identity: identity.clone(), store: store.clone() };
+        let signing = SigningService {
+            ctx: ctx.clone(),
+            identity: identity.clone(),
+            store: store.clone(),
+            keys: Arc::new(crate::signing::keystore::SoftwareKeyStore { ctx: ctx.clone() }),
+        };
         let counter = CounterService {
             ctx: ctx.clone(),
             identity: identity.clone(),

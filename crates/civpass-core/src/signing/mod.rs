@@ -6,11 +6,13 @@
 //! and removed: issuing needs only the issuing CA's. The X.509 and CMS work is
 //! `civpass_pki`'s; this slice decides who gets what, when.
 
+pub mod keystore;
 pub mod store;
 
 use std::sync::Arc;
 
 use civpass_pki::ca::{self, Authority, SignerSubject};
+use civpass_pki::cades::{SignedAttributes, detached_signature};
 
 use crate::identity::IdentityService;
 use crate::identity::model::{Account, Tier};
@@ -27,6 +29,7 @@ pub struct SigningService {
     pub(crate) ctx: Ctx,
     pub(crate) identity: IdentityService,
     pub(crate) store: Arc<dyn SigningStore>,
+    pub(crate) keys: Arc<dyn keystore::KeyStore>,
 }
 
 /// What `init_pki` did.
@@ -47,6 +50,23 @@ pub enum PkiError {
     RootKeyGone,
     #[error(transparent)]
     Internal(#[from] Internal),
+}
+
+/// Why a signature was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the platform has no PKI yet: run `civpass pki init`")]
+    NotInitialised,
+    #[error("the citizen has no live signing certificate (not plus, suspended, or revoked)")]
+    NoCredential,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<crate::kernel::store::StoreError> for SignError {
+    fn from(e: crate::kernel::store::StoreError) -> SignError {
+        SignError::Internal(e.into())
+    }
 }
 
 impl From<crate::kernel::store::StoreError> for PkiError {
@@ -175,7 +195,7 @@ impl SigningService {
             common_name: identity.name_en.clone(),
             pseudonym: self.pseudonym(&account.id),
         };
-        let (key, public_key) = ca::new_software_key().map_err(pki_error)?;
+        let (key_ref, public_key) = self.keys.generate(&account.id).await?;
         let now = self.ctx.now();
         let not_after = now + CERTIFICATE_LIFETIME;
         let certificate = authority
@@ -196,7 +216,7 @@ impl SigningService {
                 serial: serial.clone(),
                 account_id: account.id.clone(),
                 sealed_certificate: data_key.seal(&der, associated.as_bytes())?,
-                sealed_key: data_key.seal(&key, associated.as_bytes())?,
+                sealed_key: self.keys.bind(&account.id, &serial, key_ref).await?,
                 not_after,
                 created_at: now,
                 revoked_at: None,
@@ -227,6 +247,54 @@ impl SigningService {
                 "no signing certificate issued after an upgrade"
             );
         }
+    }
+
+    /// Signs each SHA-256 digest with the account's live credential: CAdES B-B detached
+    /// signatures (DER), with the certificate and the issuing CA's in them.
+    ///
+    /// The caller must have checked the citizen's approval of exactly these digests (the
+    /// signature activation data, docs/PKI.md); the signing request is that caller once the
+    /// CSC API exists.
+    ///
+    /// Errors: `NotInitialised`; `NoCredential` for an account without a live certificate
+    /// (basic, suspended, revoked); `Internal`.
+    pub async fn sign_digests_for(
+        &self,
+        account_id: &AccountId,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<Vec<u8>>, SignError> {
+        let issuing = self.store.find_authority(ISSUING).await?.ok_or(SignError::NotInitialised)?;
+        let issuing = ca::from_der(&issuing.certificate).map_err(pki_error)?;
+        let now = self.ctx.now();
+        let credential = self
+            .store
+            .credentials_of(account_id)
+            .await?
+            .into_iter()
+            .find(|c| c.revoked_at.is_none() && c.not_after > now)
+            .ok_or(SignError::NoCredential)?;
+        let associated = format!("signing/{}", credential.serial);
+        let der = self
+            .ctx
+            .data_key(account_id)
+            .await?
+            .open(&credential.sealed_certificate, associated.as_bytes())?;
+        let certificate = ca::from_der(&der).map_err(pki_error)?;
+        let mut out = Vec::with_capacity(digests.len());
+        for digest in digests {
+            let attributes =
+                SignedAttributes::new(digest, &certificate, Some(now)).map_err(pki_error)?;
+            let to_sign = attributes.to_be_signed().map_err(pki_error)?;
+            let signature = self
+                .keys
+                .sign(account_id, &credential.serial, &credential.sealed_key, &to_sign)
+                .await?;
+            out.push(
+                detached_signature(attributes, &signature, std::slice::from_ref(&issuing))
+                    .map_err(pki_error)?,
+            );
+        }
+        Ok(out)
     }
 
     /// The account's newest certificate that is neither revoked nor expired, opened (DER).

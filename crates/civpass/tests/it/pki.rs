@@ -155,6 +155,34 @@ async fn the_pki_issues_plus_citizens_certificates_that_chain_to_the_exported_ro
             let digits: String = hkid.chars().filter(char::is_ascii_alphanumeric).collect();
             assert!(!subject.contains(&digits[1..7]), "the certificate names no ID number");
         }
+        // A platform-made signature: openssl cms -verify accepts it against the exported root,
+        // and so does the verify endpoint; a basic citizen gets none.
+        let document = b"%PDF-1.7 a synthetic rental agreement".to_vec();
+        let digest = civpass_crypto::secret::sha256(&document);
+        let p7s = signing.sign_digests_for(&account_of(&early), &[digest]).await.unwrap().remove(0);
+        std::fs::write(dir.join("agreement.pdf"), &document).unwrap();
+        std::fs::write(dir.join("agreement.p7s"), &p7s).unwrap();
+        let out = Command::new("openssl")
+            .args(["cms", "-verify", "-binary", "-inform", "DER", "-in", "agreement.p7s"])
+            .args(["-content", "agreement.pdf", "-CAfile", "root.pem", "-out", "/dev/null"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let b64 = |bytes: &[u8]| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
+        let (status, report) =
+            check(serde_json::json!({"signature": b64(&p7s), "document_digest": b64(&digest)}))
+                .await;
+        assert_eq!(status, 200);
+        assert_eq!(report["valid"], true, "{report}");
+        assert!(matches!(
+            signing.sign_digests_for(&account_of(&basic), &[digest]).await,
+            Err(civpass_core::signing::SignError::NoCredential)
+        ));
+
         // Stored sealed: no row holds the citizen's name.
         let rows = server.store.credentials_of(&account_of(&later)).await.unwrap();
         let name = server.registry.people()[people[2]].name_en.as_bytes().to_vec();
@@ -172,6 +200,10 @@ async fn the_pki_issues_plus_citizens_certificates_that_chain_to_the_exported_ro
         assert!(signing.live_credential(&account_of(&later)).await.unwrap().is_none());
         let ended = server.store.credentials_of(&account_of(&later)).await.unwrap();
         assert_eq!(ended[0].revocation_reason.as_deref(), Some("downgraded"));
+        assert!(matches!(
+            signing.sign_digests_for(&account_of(&later), &[digest]).await,
+            Err(civpass_core::signing::SignError::NoCredential)
+        ));
         let before = server.store.credentials_of(&account_of(&last)).await.unwrap();
         account.suspend(&hkid(people[3]), "synthetic test suspension").await.unwrap();
         assert!(signing.live_credential(&account_of(&last)).await.unwrap().is_none());
