@@ -695,3 +695,73 @@ pub struct SignatureReport {
     /// What failed, in words.
     pub problems: Vec<String>,
 }
+
+/// One document to sign: its name as the citizen will see it, and its SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentDigest {
+    /// 1 to 200 characters of plain text.
+    pub name: String,
+    /// The SHA-256 digest of the document, base64.
+    pub digest: String,
+}
+
+/// A service's request to have a citizen sign documents (`POST /api/v1/signing-requests`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SigningRequestCreate {
+    /// 1 to 20 documents, signed under one approval.
+    pub documents: Vec<DocumentDigest>,
+    /// Only this citizen may sign: the `sub` the service knows them by (as iAM Smart's
+    /// expected signer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_signer: Option<String>,
+}
+
+/// A signing request made: where the citizen opens it, and the code the service shows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SigningRequestCreated {
+    pub request_id: String,
+    /// The link the citizen's app opens (show it as a QR code).
+    pub link: String,
+    /// Two digits: show them; the citizen types them in the app.
+    pub match_code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Where a signing request stands (`GET /api/v1/signing-requests/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SigningRequestStatus {
+    /// `pending`, `signed`, `denied`, `refused` (the citizen could not sign) or `expired`.
+    pub status: String,
+    /// With `signed`: a detached CAdES signature (DER, base64) per document, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    /// With `refused`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A signing request as the app shows it before the citizen decides.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SigningRequestView {
+    pub request_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub documents: Vec<DocumentDigest>,
+    /// `documents_binding` of the digests, as the app computes it too.
+    pub documents_binding: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The app's signed answer to a signing request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SigningDecisionRequest {
+    pub device_id: String,
+    /// `approve` or `deny`.
+    pub decision: String,
+    /// The two digits shown on the service's page.
+    pub match_code: String,
+    /// ES256 over `signing_message`, base64url.
+    pub signature: String,
+}

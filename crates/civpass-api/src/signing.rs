@@ -54,6 +54,36 @@ pub fn decision_message(
     .into_bytes()
 }
 
+/// The bytes a device signs to approve or deny a signing request: the signature activation
+/// data (docs/PKI.md). `documents` is `documents_binding` of the request's digests, so the
+/// approval counts for exactly those documents, in that order, and nothing else.
+pub fn signing_message(
+    issuer: &str,
+    request_id: &str,
+    documents: &str,
+    verdict: Verdict,
+    match_code: &str,
+) -> Vec<u8> {
+    format!(
+        "civpass-sign/v1\nissuer={issuer}\nrequest={request_id}\ndocuments={documents}\ndecision={}\nmatch={match_code}",
+        verdict.as_str()
+    )
+    .into_bytes()
+}
+
+/// What an approval binds of a request's documents: SHA-256 over their SHA-256 digests in
+/// order, base64url. Its first 16 characters, in groups of four, are the fingerprint the app
+/// shows beside the service's page.
+pub fn documents_binding(digests: &[[u8; 32]]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for digest in digests {
+        hasher.update(digest);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
 /// The bytes a new device signs at enrolment, proving it holds the key it registers;
 /// `id_number` as `id_number_for_signing` gives it.
 pub fn enrol_message(issuer: &str, id_number: &str, public_key: &str) -> Vec<u8> {

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use civpass_core::identity::model::Account;
 use civpass_core::kernel::AccountId;
+use civpass_core::kernel::store::StoreError;
 use civpass_core::kernel::store::StoreResult;
 use civpass_core::signing::store::{
-    SigningStore, SigningWrites, StoredAuthority, StoredCredential,
+    SigningRequest, SigningStore, SigningWrites, StoredAuthority, StoredCredential,
 };
 use sqlx::any::AnyRow;
 
@@ -36,8 +37,77 @@ fn credential(row: &AnyRow) -> StoreResult<StoredCredential> {
     })
 }
 
+fn signing_request(row: &AnyRow) -> StoreResult<SigningRequest> {
+    let documents: String = col(row, "documents")?;
+    Ok(SigningRequest {
+        id: col(row, "id")?,
+        client_id: col::<String>(row, "client_id")?.into(),
+        client_name: col(row, "client_name")?,
+        sector: col(row, "sector")?,
+        documents: serde_json::from_str(&documents)
+            .map_err(|e| StoreError::backend(format!("a signing request's documents: {e}")))?,
+        expected_sub: col(row, "expected_sub")?,
+        match_code: col(row, "match_code")?,
+        status: col(row, "status")?,
+        account_id: col::<Option<String>>(row, "account_id")?.map(Into::into),
+        sealed_result: col(row, "sealed_result")?,
+        failure: col(row, "failure")?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        decided_at: col(row, "decided_at")?,
+    })
+}
+
 #[async_trait]
 impl SigningStore for SqlStore {
+    async fn insert_signing_request(&self, r: &SigningRequest) -> StoreResult<()> {
+        let documents = serde_json::to_string(&r.documents)
+            .map_err(|e| StoreError::backend(format!("a signing request's documents: {e}")))?;
+        self.execute(
+            "INSERT INTO signing_requests (id, client_id, client_name, sector, documents, \
+             expected_sub, match_code, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            params![
+                &r.id,
+                &r.client_id,
+                &r.client_name,
+                &r.sector,
+                documents,
+                &r.expected_sub,
+                &r.match_code,
+                &r.status,
+                r.created_at,
+                r.expires_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_signing_request(&self, id: &str) -> StoreResult<Option<SigningRequest>> {
+        self.fetch_optional(
+            "SELECT id, client_id, client_name, sector, documents, expected_sub, match_code, \
+             status, account_id, sealed_result, failure, created_at, expires_at, decided_at \
+             FROM signing_requests WHERE id = $1",
+            params![id],
+            signing_request,
+        )
+        .await
+    }
+
+    async fn finish_signing_request(&self, r: &SigningRequest) -> StoreResult<bool> {
+        let decided_at = r.decided_at.unwrap_or_default();
+        let changed = self
+            .execute(
+                "UPDATE signing_requests SET status = $1, account_id = $2, sealed_result = $3, \
+                 failure = $4, decided_at = $5 \
+                 WHERE id = $6 AND status = 'pending' AND expires_at > $5",
+                params![&r.status, &r.account_id, &r.sealed_result, &r.failure, decided_at, &r.id],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn find_authority(&self, kind: &str) -> StoreResult<Option<StoredAuthority>> {
         self.fetch_optional(
             "SELECT kind, certificate, sealed_key, created_at FROM pki_authorities WHERE kind = $1",

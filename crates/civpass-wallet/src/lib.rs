@@ -88,9 +88,24 @@ pub struct LoginLink {
 }
 
 impl LoginLink {
+    /// A login link: `{server}/app/login?request={id}`.
     pub fn parse(link: &str) -> Result<LoginLink, WalletError> {
+        LoginLink::parse_at(link, "/app/login")
+    }
+
+    /// A signing request's link: `{server}/app/sign?request={id}`.
+    pub fn parse_signing(link: &str) -> Result<LoginLink, WalletError> {
+        LoginLink::parse_at(link, "/app/sign")
+    }
+
+    /// Whether `link` is a signing request's rather than a login's.
+    pub fn is_signing(link: &str) -> bool {
+        LoginLink::parse_signing(link).is_ok()
+    }
+
+    fn parse_at(link: &str, page: &str) -> Result<LoginLink, WalletError> {
         let url = url::Url::parse(link.trim()).map_err(|_| WalletError::InvalidLink)?;
-        let base_path = url.path().strip_suffix("/app/login").ok_or(WalletError::InvalidLink)?;
+        let base_path = url.path().strip_suffix(page).ok_or(WalletError::InvalidLink)?;
         let request_id = url
             .query_pairs()
             .find(|(k, _)| k == "request")
@@ -455,6 +470,64 @@ impl Wallet {
             self.file.server, link.request_id
         );
         call(self.http.post(url).json(&body)).await
+    }
+
+    /// A signing request as the app shows it (`GET /api/v1/device/signing-requests/{id}`).
+    pub async fn fetch_signing(
+        &self,
+        link: &LoginLink,
+    ) -> Result<civpass_api::SigningRequestView, WalletError> {
+        self.check_link(link)?;
+        let url =
+            format!("{}/api/v1/device/signing-requests/{}", self.file.server, link.request_id);
+        call(self.http.get(url)).await
+    }
+
+    /// Answers a signing request: the device signs `signing_message` over the documents'
+    /// binding it computes itself from the digests it was shown (not the server's), so that it
+    /// approves exactly those documents.
+    pub async fn decide_signing(
+        &self,
+        link: &LoginLink,
+        view: &civpass_api::SigningRequestView,
+        verdict: Verdict,
+        match_code: &str,
+    ) -> Result<(), WalletError> {
+        use base64::Engine;
+        self.check_link(link)?;
+        let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
+        let digests = view
+            .documents
+            .iter()
+            .map(|d| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(&d.digest)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        WalletError::Invalid(format!("{:?} has no SHA-256 digest", d.name))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let binding = civpass_api::signing::documents_binding(&digests);
+        let message = civpass_api::signing::signing_message(
+            self.issuer(),
+            &view.request_id,
+            &binding,
+            verdict,
+            match_code,
+        );
+        let body = civpass_api::SigningDecisionRequest {
+            device_id,
+            decision: verdict.as_str().to_owned(),
+            match_code: match_code.to_owned(),
+            signature: self.sign(&message)?,
+        };
+        let url = format!(
+            "{}/api/v1/device/signing-requests/{}/decision",
+            self.file.server, link.request_id
+        );
+        no_content(self.http.post(url).json(&body)).await
     }
 
     /// Opens an app session by signing the server's challenge; returns the session token.

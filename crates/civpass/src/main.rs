@@ -104,6 +104,9 @@ enum Command {
     Pki(PkiCommand),
     /// Check a detached signature over a file: signer, signing time, chain, content.
     Verify(cli::verify::VerifyArgs),
+    /// Act as a service would: have a citizen sign a file (docs/PKI.md).
+    #[command(subcommand)]
+    Sign(cli::sign::SignCommand),
     /// A citizen's device in software.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -162,6 +165,7 @@ async fn run(cli: Cli, file: &Config) -> anyhow::Result<()> {
         Command::Keys(command) => cli::keys::keys(command, file).await,
         Command::Pki(command) => cli::pki::pki(command, file).await,
         Command::Verify(args) => cli::verify::verify(args, file).await,
+        Command::Sign(command) => cli::sign::sign(command).await,
         Command::Registry(command) => cli::registry::registry(command, file).await,
         Command::Wallet(command) => cli::wallet::run(command).await,
         Command::Bench(command) => cli::bench::run(command, file).await,

@@ -37,6 +37,12 @@ impl Secrets {
         }
     }
 
+    /// The pairwise subject of an account in a sector (OIDC Core section 8.1): stable for the
+    /// pair, unlinkable across sectors.
+    pub fn pairwise_subject(&self, sector: &str, account: &AccountId) -> String {
+        self.pairwise.hash(&[sector.as_bytes(), account.as_bytes()])
+    }
+
     /// The data key an account's personal data is sealed with (created on first use).
     ///
     /// Errors: `Internal` if the store fails or the key cannot be unwrapped.

@@ -151,7 +151,8 @@ impl OidcService {
     /// `sector_identifier_uri`, so an organisation's services share subjects; without one it is
     /// the client itself, which keeps even two clients on one host apart.
     pub fn pairwise_subject(&self, account_id: &AccountId, client: &Client) -> String {
-        let sector = client.sector.as_deref().unwrap_or(&client.id);
-        self.ctx.secrets.pairwise.hash(&[sector.as_bytes(), account_id.as_bytes()])
+        self.ctx
+            .secrets
+            .pairwise_subject(client.sector.as_deref().unwrap_or(&client.id), account_id)
     }
 }

@@ -7,6 +7,7 @@
 //! `civpass_pki`'s; this slice decides who gets what, when.
 
 pub mod keystore;
+pub mod requests;
 pub mod store;
 
 use std::sync::Arc;

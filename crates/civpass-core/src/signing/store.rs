@@ -33,8 +33,38 @@ pub struct StoredCredential {
     pub revocation_reason: Option<String>,
 }
 
+/// A service's request to have a citizen sign documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningRequest {
+    pub id: String,
+    pub client_id: crate::kernel::ClientId,
+    pub client_name: String,
+    /// The client's sector, for its pairwise subjects (`Secrets::pairwise_subject`).
+    pub sector: String,
+    /// `[{"name", "digest"}]`, the digests base64 (`civpass_api::DocumentDigest`).
+    pub documents: Vec<civpass_api::DocumentDigest>,
+    /// The `sub` the service knows its expected signer by, if it named one.
+    pub expected_sub: Option<String>,
+    pub match_code: String,
+    /// `pending`, `signed`, `denied` or `refused`.
+    pub status: String,
+    pub account_id: Option<AccountId>,
+    /// The signatures (JSON list of base64 DER), sealed with the signer's data key and the
+    /// request id as associated data.
+    pub sealed_result: Option<Vec<u8>>,
+    pub failure: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub decided_at: Option<UnixTime>,
+}
+
 #[async_trait]
 pub trait SigningStore: Send + Sync {
+    async fn insert_signing_request(&self, request: &SigningRequest) -> StoreResult<()>;
+    async fn find_signing_request(&self, id: &str) -> StoreResult<Option<SigningRequest>>;
+    /// Records the outcome if the request is still pending and unexpired at `decided_at`;
+    /// false if it was decided or expired (a second answer changes nothing).
+    async fn finish_signing_request(&self, outcome: &SigningRequest) -> StoreResult<bool>;
     async fn find_authority(&self, kind: &str) -> StoreResult<Option<StoredAuthority>>;
     /// Stores the root and the issuing CA together; false if the platform has a root already.
     async fn insert_authorities(

@@ -333,7 +333,9 @@ fn token_error(e: TokenError, basic: bool) -> OAuthError {
 }
 
 /// RFC 6749 section 2.3.1: the Basic credentials are form-encoded before base64.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, TokenError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let value = value.to_str().map_err(|_| TokenError::InvalidClient)?;
     let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))

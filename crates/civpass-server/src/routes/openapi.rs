@@ -49,6 +49,10 @@ use utoipa::OpenApi;
         crate::routes::eme::download_proof,
         crate::routes::eme::delete_proof,
         crate::routes::signing::verify,
+        crate::routes::signing::create_request,
+        crate::routes::signing::request_status,
+        crate::routes::signing::device_view,
+        crate::routes::signing::device_decide,
     ),
     modifiers(&AppSessionAuth),
     tags(

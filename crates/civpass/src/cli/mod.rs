@@ -12,6 +12,7 @@ pub(crate) mod keys;
 pub(crate) mod pki;
 pub(crate) mod registry;
 pub(crate) mod serve;
+pub(crate) mod sign;
 pub(crate) mod stats;
 pub(crate) mod verify;
 pub(crate) mod wallet;

@@ -652,6 +652,11 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        WalletCommand::Approve { args, link, match_code, deny, only: _ }
+            if LoginLink::is_signing(&link) =>
+        {
+            approve_signing(&args, &link, match_code, deny).await
+        }
         WalletCommand::Approve { args, link, match_code, deny, only } => {
             let wallet = load_wallet(&args)?;
             let link = LoginLink::parse(&link)?;
@@ -806,6 +811,61 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `wallet approve` for a signing request's link: shows what is to be signed and its
+/// fingerprint, then signs the approval (or the denial) with the device key.
+async fn approve_signing(
+    args: &WalletArgs,
+    link: &str,
+    match_code: Option<String>,
+    deny: bool,
+) -> anyhow::Result<()> {
+    let wallet = load_wallet(args)?;
+    let link = LoginLink::parse_signing(link)?;
+    let match_code = match (deny, match_code) {
+        (true, _) => String::new(),
+        (false, Some(code)) if is_match_code(&code) => code,
+        (false, _) => anyhow::bail!(
+            "signing needs the two-digit matching code shown on the service's page: pass --match CODE; nothing was sent"
+        ),
+    };
+    let view = wallet.fetch_signing(&link).await?;
+    let fingerprint: String = view
+        .documents_binding
+        .chars()
+        .take(16)
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !args.json {
+        println!(
+            "{} ({}) asks you to sign {} document{} with legal effect:",
+            view.client_name,
+            view.client_id,
+            view.documents.len(),
+            if view.documents.len() == 1 { "" } else { "s" }
+        );
+        for document in &view.documents {
+            println!("  - {}", document.name);
+        }
+        println!("fingerprint {fingerprint}: the service's page shows the same");
+    }
+    let verdict = if deny { Verdict::Deny } else { Verdict::Approve };
+    wallet.decide_signing(&link, &view, verdict, &match_code).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"request_id": view.request_id, "decision": verdict.as_str(), "fingerprint": fingerprint})
+        );
+    } else if deny {
+        println!("denied: nothing was signed");
+    } else {
+        println!("signed: the service receives the signatures");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

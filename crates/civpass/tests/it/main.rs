@@ -38,6 +38,7 @@ mod proofing;
 mod registration;
 mod rp_libraries;
 mod sectors;
+mod signing;
 mod support;
 mod tokens;
 mod webauthn_fuzz;
