@@ -218,6 +218,18 @@ async fn signing_without_the_right_approval_fails_every_way() {
         let denied = status(&server, client, &request_id).await;
         assert_eq!((denied["status"].as_str(), denied.get("signatures")), (Some("denied"), None));
 
+        // A device whose account moved to another phone: revoked, it approves nothing; the
+        // new phone signs.
+        let person = &server.registry.people()[people[0]];
+        let mut moved = civpass_wallet::Wallet::create(&server.base).unwrap();
+        let (hkid, dob) = (person.hkid.to_string(), person.date_of_birth.to_string());
+        moved.enrol(&hkid, &person.name_en, &dob, None, Some(&citizen)).await.unwrap();
+        let (link, code, _) = request(&server, client, &[digest], None).await;
+        let view = citizen.fetch_signing(&link).await.unwrap();
+        let err = citizen.decide_signing(&link, &view, Verdict::Approve, &code).await.unwrap_err();
+        assert_eq!(problem(err), "unknown-device");
+        let citizen = moved;
+
         // Several documents under one approval, each its own signature.
         let digests = [digest, civpass_crypto::secret::sha256(b"a second synthetic form")];
         let (link, code, request_id) = request(&server, client, &digests, None).await;
