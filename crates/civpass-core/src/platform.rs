@@ -260,6 +260,7 @@ impl Platform {
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.oidc.purge_expired().await?
             + self.identity.purge_expired().await?
+            + self.signing.complete_due_moves().await?
             + self.device.purge_expired().await?
             + self.account.purge_expired().await?
             + self.counter.purge_expired().await?)

@@ -174,6 +174,20 @@ impl SigningStore for SqlStore {
         Ok(())
     }
 
+    async fn revoke_credentials_of(
+        &self,
+        account_id: &AccountId,
+        now: civpass_core::kernel::UnixTime,
+        reason: &str,
+    ) -> StoreResult<u64> {
+        self.execute(
+            "UPDATE signing_credentials SET revoked_at = $1, revocation_reason = $2 \
+             WHERE account_id = $3 AND revoked_at IS NULL",
+            params![now, reason, account_id],
+        )
+        .await
+    }
+
     async fn credentials_of(&self, account_id: &AccountId) -> StoreResult<Vec<StoredCredential>> {
         self.fetch_all(
             "SELECT serial, account_id, sealed_certificate, sealed_key, not_after, created_at, \

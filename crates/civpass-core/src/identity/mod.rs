@@ -177,11 +177,11 @@ impl IdentityService {
     }
 
     /// Housekeeping: forgets attempt counters whose window is long over (the longest, a
-    /// day's, of `count_attempt_of`), and completes the remote moves of accounts whose
-    /// waiting time is over (`activate_due_recoveries`); returns how many rows changed.
+    /// day's, of `count_attempt_of`) and stopped moves; returns how many rows changed. The
+    /// remote moves whose waiting time is over are completed by the signing slice
+    /// (`SigningService::complete_due_moves`), which ends the old phone's certificates too.
     pub async fn purge_expired(&self) -> Result<u64, Internal> {
         Ok(self.store.delete_attempts_before(self.ctx.now() - 2 * 86_400).await?
-            + self.activate_due_recoveries().await?
             + self.purge_stopped_recoveries().await?)
     }
 }

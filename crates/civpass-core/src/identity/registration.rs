@@ -635,12 +635,12 @@ impl IdentityService {
     /// (`AccountStore::activate_recovery`). A move overtaken by an operator's suspension or
     /// downgrade since it began is dropped too. Returns how many moved; a failure on one move
     /// is logged and the others go on.
-    pub async fn activate_due_recoveries(&self) -> Result<u64, Internal> {
+    pub async fn activate_due_recoveries(&self) -> Result<Vec<AccountId>, Internal> {
         let now = self.ctx.now();
-        let mut moved = 0;
+        let mut moved = Vec::new();
         for waiting in self.store.due_recoveries(now).await? {
             match self.activate(&waiting, now).await {
-                Ok(true) => moved += 1,
+                Ok(true) => moved.push(waiting.device.account_id.clone()),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(account_id = %waiting.device.account_id, cause = %crate::kernel::error::Chain(&e), "a waiting move could not be completed");

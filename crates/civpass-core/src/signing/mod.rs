@@ -228,6 +228,27 @@ impl SigningService {
         Ok(Some(serial))
     }
 
+    /// Completes the remote moves of accounts whose waiting time is over
+    /// (`IdentityService::activate_due_recoveries`), then ends the certificates the old phone
+    /// could activate and issues new ones; returns how many accounts moved. Run by the
+    /// housekeeping.
+    ///
+    /// Errors: `Internal` (the moves themselves; a certificate failure is logged).
+    pub async fn complete_due_moves(&self) -> Result<u64, Internal> {
+        let moved = self.identity.activate_due_recoveries().await?;
+        let now = self.ctx.now();
+        for account_id in &moved {
+            if let Err(e) =
+                self.store.revoke_credentials_of(account_id, now, "device_replaced").await
+            {
+                tracing::error!(account_id = %account_id, error = %crate::kernel::error::Chain(&e), "a moved account's certificates were not revoked");
+                continue;
+            }
+            self.issue_if_missing(account_id).await;
+        }
+        Ok(moved.len() as u64)
+    }
+
     /// Issues a certificate to an account that is plus, not suspended and has no live one: after
     /// it became plus, was reinstated, or its certificates ended with a lost or replaced phone.
     /// The change that called it stands whatever happens here: a failure is logged, and

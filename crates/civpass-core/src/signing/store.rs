@@ -75,6 +75,13 @@ pub trait SigningStore: Send + Sync {
     /// Forgets an authority's key (its certificate stays); false if there was none.
     async fn remove_authority_key(&self, kind: &str) -> StoreResult<bool>;
     async fn insert_credential(&self, credential: &StoredCredential) -> StoreResult<()>;
+    /// Revokes every live credential of the account at `now` for `reason`; returns how many.
+    async fn revoke_credentials_of(
+        &self,
+        account_id: &AccountId,
+        now: UnixTime,
+        reason: &str,
+    ) -> StoreResult<u64>;
     /// An account's credentials, newest first (those of one second in any order).
     async fn credentials_of(&self, account_id: &AccountId) -> StoreResult<Vec<StoredCredential>>;
     /// Up to `limit` plus-tier accounts after `after` (by id), for issuing to those that

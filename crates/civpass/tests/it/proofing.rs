@@ -378,7 +378,7 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         old.confirm(&pending[0]).await.unwrap();
         assert!(old.pending().await.unwrap().is_empty());
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
         assert!(approves(&server, &old).await);
         assert!(!approves(&server, &new).await);
 
@@ -388,14 +388,26 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         let err = newer.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap_err();
         assert_eq!(problem(err), (409, "recovery-stopped".to_owned()));
         clock.advance(civpass_core::identity::registration::RECOVERY_BLOCK);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
 
-        // Really lost: nobody stops it, and a day later the account is on the new phone.
+        // Really lost: nobody stops it, and a day later the account is on the new phone, and a
+        // plus citizen's signing certificate with it: the old one, which the lost phone could
+        // activate, is revoked and a new one issued.
+        old.upgrade("pass").await.unwrap();
+        let signing = &server.services.signing;
+        signing.init_pki("civpass test").await.unwrap();
+        let account: civpass_core::kernel::AccountId = old.file.account_id.clone().unwrap().into();
+        let before = signing.live_credential(&account).await.unwrap().unwrap();
         newer.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
         assert!(!approves(&server, &old).await);
         assert!(approves(&server, &newer).await);
+        let after = signing.live_credential(&account).await.unwrap().unwrap();
+        assert_ne!(after, before, "a new certificate");
+        use civpass_core::signing::store::SigningStore;
+        let all = server.store.credentials_of(&account).await.unwrap();
+        assert!(all.iter().any(|c| c.revocation_reason.as_deref() == Some("device_replaced")));
         let session = newer.open_session().await.unwrap();
         let history = newer.history(&session).await.unwrap();
         assert!(
@@ -403,11 +415,12 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
             "{history:?}"
         );
 
-        // A move is neither a registration nor an upgrade in the operator's figures.
+        // A move is neither a registration nor an upgrade in the operator's figures (the one
+        // upgrade is the one above).
         let figures = server.services.account.figures(40).await.unwrap();
         let registered: u64 = figures.days.iter().map(|d| d.remote_registrations).sum();
         let upgraded: u64 = figures.days.iter().map(|d| d.remote_upgrades).sum();
-        assert_eq!((registered, upgraded), (1, 0));
+        assert_eq!((registered, upgraded), (1, 1));
 
         // No account to move: told so.
         let (other, other_name, other_dob) = server.person(38);
@@ -449,7 +462,7 @@ async fn a_lost_phone_is_replaced_remotely_only_on_a_strong_identity_check_after
         assert_eq!(moved["account_id"], done.account_id.as_str());
         assert!(moved["moves_at"].is_i64());
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
         assert!(!approves(&server, &newer).await, "the wallet was revoked by the second move");
     }
 }
@@ -472,7 +485,7 @@ async fn a_waiting_remote_move_is_dropped_when_the_account_moved_meanwhile_or_wa
         let mut moved = Wallet::create(&server.base).unwrap();
         moved.enrol(&hkid, &name, &dob, None, Some(&old)).await.unwrap();
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
         assert!(approves(&server, &moved).await, "the citizen's own move stands");
         assert!(!approves(&server, &attacker).await, "the waiting move was dropped");
 
@@ -483,7 +496,7 @@ async fn a_waiting_remote_move_is_dropped_when_the_account_moved_meanwhile_or_wa
         other.recover_lost_device(&hkid, &name, &dob, "pass").await.unwrap();
         server.services.account.suspend(&hkid, "reported stolen identity").await.unwrap();
         clock.advance(civpass_core::identity::registration::RECOVERY_DELAY + 1);
-        server.services.identity.purge_expired().await.unwrap();
+        server.services.purge_expired().await.unwrap();
         assert!(!approves(&server, &other).await);
     }
 }
