@@ -42,6 +42,29 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 120)]
         max_seconds: u64,
     },
+    /// Signing requests per second against a running server: a service asks for one
+    /// document's signature, a software wallet approves it, the service collects the CAdES
+    /// signature (docs/PKI.md). Makes the PKI if the platform has none, and upgrades the
+    /// benchmark's citizens to plus.
+    Sign {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The running server (its listening address will do).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Distinct plus citizens to cycle through.
+        #[arg(long, default_value_t = 50)]
+        citizens: usize,
+        /// Signing requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Signatures to make.
+        #[arg(long, default_value_t = 2000)]
+        signatures: usize,
+        /// Stop after this many seconds even if not all were made.
+        #[arg(long, default_value_t = 120)]
+        max_seconds: u64,
+    },
     /// Token-endpoint grants per second against a running server: `client_credentials`, or
     /// `refresh_token` rotations (each one a durable write).
     Tokens {
@@ -77,6 +100,10 @@ pub(crate) async fn run(command: BenchCommand, file: &Config) -> anyhow::Result<
     match command {
         BenchCommand::Login { storage, server, citizens, concurrency, flows, max_seconds } => {
             login(storage.over(file).storage, server, citizens, concurrency, flows, max_seconds)
+                .await
+        }
+        BenchCommand::Sign { storage, server, citizens, concurrency, signatures, max_seconds } => {
+            sign(storage.over(file).storage, server, citizens, concurrency, signatures, max_seconds)
                 .await
         }
         BenchCommand::Tokens { storage, server, grant, concurrency, requests, max_seconds } => {
@@ -439,4 +466,104 @@ async fn tokens(
         }));
     }
     report(&format!("{grant} grants"), started, workers).await
+}
+
+async fn sign(
+    storage: civpass_driver::config::StorageConfig,
+    server: String,
+    citizens: usize,
+    concurrency: usize,
+    signatures: usize,
+    max_seconds: u64,
+) -> anyhow::Result<()> {
+    use base64::Engine;
+    let server = server.trim_end_matches('/').to_owned();
+    let http = connect(&server, concurrency).await?;
+    let services = civpass_driver::existing_platform(&storage).await?;
+    let client = services
+        .oidc
+        .create_client(
+            "Signing benchmark",
+            &["http://127.0.0.1:9/bench/callback".to_owned()],
+            false,
+        )
+        .await?;
+    let (client_id, secret) = (client.client.id.to_string(), client.secret.unwrap_or_default());
+    let wallets = enrol_citizens(&storage.data_dir, &server, citizens, &http).await?;
+    for wallet in &wallets {
+        match wallet.upgrade("pass").await {
+            Ok(_) => {}
+            Err(civpass_wallet::WalletError::Problem(p))
+                if p.problem_type.ends_with("/already-plus") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Issues to the citizens just upgraded too, if the PKI was made only now.
+    services.signing.init_pki("civpass benchmark").await?;
+    println!(
+        "bench sign: {} plus citizens, {concurrency} concurrent, {signatures} signatures",
+        wallets.len()
+    );
+    let wallets = Arc::new(wallets);
+    let auth = Arc::new((client_id, secret));
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(max_seconds);
+    let started = Instant::now();
+    let mut workers: Vec<Worker> = Vec::new();
+    for _ in 0..concurrency {
+        let (wallets, next, http, server, auth) =
+            (wallets.clone(), next.clone(), http.clone(), server.clone(), auth.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+            let mut errors = 0usize;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= signatures || Instant::now() >= deadline {
+                    break;
+                }
+                let wallet = &wallets[n % wallets.len()];
+                let t = Instant::now();
+                let once = async {
+                    let digest = sha256(format!("benchmark document {n}").as_bytes());
+                    let b64 = base64::engine::general_purpose::STANDARD;
+                    let body = serde_json::json!({"documents": [{"name": format!("Document {n}"), "digest": b64.encode(digest)}]});
+                    let made: civpass_api::SigningRequestCreated = http
+                        .post(format!("{server}/api/v1/signing-requests"))
+                        .basic_auth(&auth.0, Some(&auth.1))
+                        .json(&body)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let link = LoginLink::parse_signing(&made.link)?;
+                    let view = wallet.fetch_signing(&link).await?;
+                    wallet.decide_signing(&link, &view, Verdict::Approve, &made.match_code).await?;
+                    let status: civpass_api::SigningRequestStatus = http
+                        .get(format!("{server}/api/v1/signing-requests/{}", made.request_id))
+                        .basic_auth(&auth.0, Some(&auth.1))
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    if status.status != "signed" || status.signatures.len() != 1 {
+                        bail!("not signed: {}", status.status);
+                    }
+                    anyhow::Ok(())
+                };
+                match once.await {
+                    Ok(()) => latencies.record(t.elapsed().as_micros() as u64)?,
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("signing failed: {e:#}");
+                        }
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    report("signatures", started, workers).await
 }
