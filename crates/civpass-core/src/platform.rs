@@ -261,6 +261,7 @@ impl Platform {
         Ok(self.oidc.purge_expired().await?
             + self.identity.purge_expired().await?
             + self.signing.complete_due_moves().await?
+            + self.signing.purge_signing_requests().await?
             + self.device.purge_expired().await?
             + self.account.purge_expired().await?
             + self.counter.purge_expired().await?)

@@ -217,22 +217,49 @@ pub fn verify_detached(
             _ => None,
         })
         .collect();
-    let signer = certificates
-        .iter()
-        .find(|c| {
-            c.tbs_certificate.issuer == sid.issuer
-                && c.tbs_certificate.serial_number == sid.serial_number
-        })
-        .ok_or_else(|| invalid("the signer's certificate is not in the signature"))?
-        .clone();
     let attrs = signer_info
         .signed_attrs
         .as_ref()
         .ok_or_else(|| invalid("a CAdES signature has signed attributes"))?;
+    let attrs_der = attrs.to_der()?;
+    // Of the certificates naming the signer's issuer and serial, the one whose key verifies
+    // the signature: a stray look-alike put first cannot hide the real one.
+    let candidates: Vec<&Certificate> = certificates
+        .iter()
+        .filter(|c| {
+            c.tbs_certificate.issuer == sid.issuer
+                && c.tbs_certificate.serial_number == sid.serial_number
+        })
+        .collect();
+    let signer = candidates
+        .iter()
+        .find(|c| verify_ecdsa(c, &attrs_der, signer_info.signature.as_bytes()))
+        .or(candidates.first())
+        .copied()
+        .ok_or_else(|| invalid("the signer's certificate is not in the signature"))?
+        .clone();
+    let mut problems = Vec::new();
+    // Each of these attributes once, with one value (RFC 5652 section 11, EN 319 122-1).
+    for oid in [ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNING_CERTIFICATE_V2] {
+        let found: Vec<_> = attrs.iter().filter(|a| a.oid == oid).collect();
+        if found.len() != 1 || found[0].values.len() != 1 {
+            problems.push(format!("the signed attribute {oid} must appear once, with one value"));
+        }
+    }
     let value_of = |oid: ObjectIdentifier| {
         attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next().cloned())
     };
-    let mut problems = Vec::new();
+    // The content type is signed, and is the encapsulated one (RFC 5652 section 5.3); the
+    // digest algorithm is among those the signed data declares.
+    let content_type =
+        value_of(ID_CONTENT_TYPE).and_then(|v| v.decode_as::<ObjectIdentifier>().ok());
+    if content_type != Some(ID_DATA) || data.encap_content_info.econtent_type != ID_DATA {
+        problems.push("the content type is not id-data in both places".into());
+    }
+    if !data.digest_algorithms.iter().any(|a| a.oid == ID_SHA256) {
+        problems.push("the signed data does not declare SHA-256".into());
+    }
+    let structural = problems.is_empty();
     let signed_digest = value_of(ID_MESSAGE_DIGEST)
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .map(|o| o.as_bytes().to_vec());
@@ -259,7 +286,8 @@ pub fn verify_detached(
             "the signing-certificate-v2 attribute does not name the signer's certificate".into(),
         );
     }
-    let signature_valid = verify_ecdsa(&signer, &attrs.to_der()?, signer_info.signature.as_bytes());
+    let signature_valid =
+        verify_ecdsa(&signer, &attrs_der, signer_info.signature.as_bytes()) && structural;
     if !signature_valid {
         problems.push("the signature does not verify with the signer's key".into());
     }
@@ -310,25 +338,30 @@ fn chain_to_anchor(
             problems.push(format!("{} was not valid at the signing time", tbs.subject));
             return (chain, false);
         }
-        let issuer = anchors
+        let Ok(tbs_der) = tbs.to_der() else { return (chain, false) };
+        let Some(signature) = current.signature.as_bytes() else { return (chain, false) };
+        let named: Vec<&Certificate> = anchors
             .iter()
             .chain(pool.iter())
-            .find(|c| c.tbs_certificate.subject == tbs.issuer && *c != &current);
-        let Some(issuer) = issuer else {
+            .filter(|c| c.tbs_certificate.subject == tbs.issuer && *c != &current)
+            .collect();
+        if named.is_empty() {
             if anchors.contains(&current) {
                 return (chain, true);
             }
             problems.push(format!("no certificate of the issuer {} is trusted here", tbs.issuer));
             return (chain, false);
-        };
-        let Ok(tbs_der) = tbs.to_der() else { return (chain, false) };
-        let Some(signature) = current.signature.as_bytes() else { return (chain, false) };
-        if current.signature_algorithm.oid != ECDSA_WITH_SHA256
-            || !verify_ecdsa(issuer, &tbs_der, signature)
-        {
+        }
+        // Of the certificates bearing the issuer's name, one that really signed this one (an
+        // anchor first): a look-alike put in the signature cannot break a genuine chain.
+        let issuer = named.iter().copied().find(|c| {
+            current.signature_algorithm.oid == ECDSA_WITH_SHA256
+                && verify_ecdsa(c, &tbs_der, signature)
+        });
+        let Some(issuer) = issuer else {
             problems.push(format!("{} is not signed by {}", tbs.subject, tbs.issuer));
             return (chain, false);
-        }
+        };
         if !is_ca(issuer) {
             problems.push(format!("{} is not a certificate authority", tbs.issuer));
             return (chain, false);

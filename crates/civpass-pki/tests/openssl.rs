@@ -312,3 +312,47 @@ fn our_verifier_reports_each_fault_and_accepts_what_openssl_signs() {
     assert!(report.valid(), "{report:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn unsigned_fields_and_look_alike_certificates_are_judged_right() {
+    use civpass_pki::cades::verify_detached;
+    let Pki { root, issuing } = pki();
+    let (pkcs8, spki) = ca::new_software_key().unwrap();
+    let subject = SignerSubject { common_name: "HO Ka Yan".into(), pseudonym: "CP-9".into() };
+    let signer = issuing
+        .issue_signing_certificate(
+            &subject,
+            &spki,
+            now() - 60,
+            now() + 86_400,
+            ca::SANDBOX_SIGNING_POLICY,
+        )
+        .unwrap();
+    let digest = Sha256::digest(b"a synthetic deed");
+    let sign = |chain: &[x509_cert::Certificate]| {
+        let attributes = SignedAttributes::new(&digest, &signer, Some(now())).unwrap();
+        let signature =
+            ca::sign_with_software_key(&pkcs8, &attributes.to_be_signed().unwrap()).unwrap();
+        detached_signature(attributes, &signature, chain).unwrap()
+    };
+    let anchors = [root.certificate.clone()];
+    // A self-made CA bearing the issuing CA's name, put first: the genuine chain still holds.
+    let look_alike =
+        Authority::new_root("civpass Sandbox Citizen Signing CA", "civpass sandbox", now() - 60, 5)
+            .unwrap();
+    let p7s = sign(&[look_alike.certificate.clone(), issuing.certificate.clone()]);
+    let report = verify_detached(&p7s, &digest, &anchors, now()).unwrap();
+    assert!(report.valid(), "{report:?}");
+    // With only the look-alike, it is not trusted.
+    let p7s = sign(std::slice::from_ref(&look_alike.certificate));
+    assert!(!verify_detached(&p7s, &digest, &anchors, now()).unwrap().trusted);
+
+    // The encapsulated content type is not signed: changed, the signature no longer counts.
+    let p7s = sign(std::slice::from_ref(&issuing.certificate));
+    let id_data = [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01];
+    let at = p7s.windows(id_data.len()).position(|w| w == id_data).unwrap();
+    let mut changed = p7s.clone();
+    changed[at + id_data.len() - 1] = 0x03;
+    let report = verify_detached(&changed, &digest, &anchors, now()).unwrap();
+    assert!(!report.valid() && !report.problems.is_empty(), "{report:?}");
+}

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use civpass_core::identity::model::Account;
 use civpass_core::kernel::AccountId;
-use civpass_core::kernel::store::StoreError;
 use civpass_core::kernel::store::StoreResult;
 use civpass_core::signing::store::{
     SigningRequest, SigningStore, SigningWrites, StoredAuthority, StoredCredential,
@@ -38,14 +37,12 @@ fn credential(row: &AnyRow) -> StoreResult<StoredCredential> {
 }
 
 fn signing_request(row: &AnyRow) -> StoreResult<SigningRequest> {
-    let documents: String = col(row, "documents")?;
     Ok(SigningRequest {
         id: col(row, "id")?,
         client_id: col::<String>(row, "client_id")?.into(),
         client_name: col(row, "client_name")?,
         sector: col(row, "sector")?,
-        documents: serde_json::from_str(&documents)
-            .map_err(|e| StoreError::backend(format!("a signing request's documents: {e}")))?,
+        sealed_documents: col(row, "sealed_documents")?,
         expected_sub: col(row, "expected_sub")?,
         match_code: col(row, "match_code")?,
         status: col(row, "status")?,
@@ -61,10 +58,8 @@ fn signing_request(row: &AnyRow) -> StoreResult<SigningRequest> {
 #[async_trait]
 impl SigningStore for SqlStore {
     async fn insert_signing_request(&self, r: &SigningRequest) -> StoreResult<()> {
-        let documents = serde_json::to_string(&r.documents)
-            .map_err(|e| StoreError::backend(format!("a signing request's documents: {e}")))?;
         self.execute(
-            "INSERT INTO signing_requests (id, client_id, client_name, sector, documents, \
+            "INSERT INTO signing_requests (id, client_id, client_name, sector, sealed_documents, \
              expected_sub, match_code, status, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             params![
@@ -72,7 +67,7 @@ impl SigningStore for SqlStore {
                 &r.client_id,
                 &r.client_name,
                 &r.sector,
-                documents,
+                &r.sealed_documents,
                 &r.expected_sub,
                 &r.match_code,
                 &r.status,
@@ -86,13 +81,20 @@ impl SigningStore for SqlStore {
 
     async fn find_signing_request(&self, id: &str) -> StoreResult<Option<SigningRequest>> {
         self.fetch_optional(
-            "SELECT id, client_id, client_name, sector, documents, expected_sub, match_code, \
+            "SELECT id, client_id, client_name, sector, sealed_documents, expected_sub, match_code, \
              status, account_id, sealed_result, failure, created_at, expires_at, decided_at \
              FROM signing_requests WHERE id = $1",
             params![id],
             signing_request,
         )
         .await
+    }
+
+    async fn delete_signing_requests_before(
+        &self,
+        cutoff: civpass_core::kernel::UnixTime,
+    ) -> StoreResult<u64> {
+        self.execute("DELETE FROM signing_requests WHERE expires_at < $1", params![cutoff]).await
     }
 
     async fn finish_signing_request(&self, r: &SigningRequest) -> StoreResult<bool> {

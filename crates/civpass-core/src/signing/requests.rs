@@ -62,6 +62,16 @@ pub struct CreatedSigningRequest {
     pub expires_at: i64,
 }
 
+/// A pending request as the app shows it.
+#[derive(Clone, Debug)]
+pub struct SigningRequestForApp {
+    pub id: String,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub documents: Vec<DocumentDigest>,
+    pub expires_at: i64,
+}
+
 /// What the service sees of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SigningOutcome {
@@ -125,12 +135,13 @@ impl SigningService {
             return Err(SigningRequestError::Invalid("expected_signer is a sub".into()));
         }
         let now = self.ctx.now();
+        let id = format!("sr_{}", random_token(16));
         let request = SigningRequest {
-            id: format!("sr_{}", random_token(16)),
+            id: id.clone(),
             client_id: client_id.clone(),
             client_name: client_name.to_owned(),
             sector: sector.to_owned(),
-            documents: checked,
+            sealed_documents: self.seal_documents(&id, &checked)?,
             expected_sub,
             match_code: format!("{:02}", random_below(100)),
             status: "pending".into(),
@@ -142,7 +153,7 @@ impl SigningService {
             decided_at: None,
         };
         self.store.insert_signing_request(&request).await?;
-        tracing::info!(client_id = %client_id, request_id = %request.id, documents = request.documents.len(), "signing request made");
+        tracing::info!(client_id = %client_id, request_id = %request.id, "signing request made");
         Ok(CreatedSigningRequest {
             link: format!("{}/app/sign?request={}", self.ctx.settings.issuer, request.id),
             id: request.id,
@@ -158,9 +169,50 @@ impl SigningService {
     pub async fn signing_request_view(
         &self,
         id: &str,
-    ) -> Result<SigningRequest, SigningRequestError> {
+    ) -> Result<SigningRequestForApp, SigningRequestError> {
         let request = self.pending(id).await?;
-        Ok(SigningRequest { match_code: String::new(), ..request })
+        Ok(SigningRequestForApp {
+            documents: self.open_documents(&request)?,
+            id: request.id,
+            client_id: request.client_id,
+            client_name: request.client_name,
+            expires_at: request.expires_at,
+        })
+    }
+
+    /// Forgets requests a day after they expired (a service collects its signatures within
+    /// that); returns how many. Run by the housekeeping.
+    pub async fn purge_signing_requests(&self) -> Result<u64, Internal> {
+        Ok(self.store.delete_signing_requests_before(self.ctx.now() - 86_400).await?)
+    }
+
+    fn seal_documents(
+        &self,
+        id: &str,
+        documents: &[DocumentDigest],
+    ) -> Result<Vec<u8>, SigningRequestError> {
+        let json = serde_json::to_vec(documents)
+            .map_err(|e| Internal::caused("writing a signing request", e))?;
+        Ok(self
+            .ctx
+            .secrets
+            .sealing
+            .seal(&json, id.as_bytes())
+            .map_err(|e| Internal::caused("sealing a signing request", e))?)
+    }
+
+    fn open_documents(
+        &self,
+        request: &SigningRequest,
+    ) -> Result<Vec<DocumentDigest>, SigningRequestError> {
+        let json = self
+            .ctx
+            .secrets
+            .sealing
+            .open(&request.sealed_documents, request.id.as_bytes())
+            .map_err(|e| Internal::caused("opening a signing request", e))?;
+        Ok(serde_json::from_slice(&json)
+            .map_err(|e| Internal::caused("reading a signing request", e))?)
     }
 
     async fn pending(&self, id: &str) -> Result<SigningRequest, SigningRequestError> {
@@ -194,7 +246,7 @@ impl SigningService {
             .map_err(Internal::from)?
             .filter(|d| d.revoked_at.is_none())
             .ok_or(SigningRequestError::UnknownDevice)?;
-        let digests = digests_of(&request.documents)?;
+        let digests = digests_of(&self.open_documents(&request)?)?;
         let message = signing_message(
             &self.ctx.settings.issuer,
             &request.id,
@@ -221,6 +273,14 @@ impl SigningService {
                 decided_at: Some(now),
                 ..request.clone()
             };
+        // Only the expected signer, when the service named one, may answer at all: nobody
+        // else who sees the link can end the request or have it reported as refused.
+        if let Some(expected) = &request.expected_sub {
+            let sub = self.ctx.secrets.pairwise_subject(&request.sector, &device.account_id);
+            if !ct_eq(expected, &sub) {
+                return Err(SigningRequestError::Refused("this request is for another citizen"));
+            }
+        }
         if verdict == Verdict::Deny {
             return self.finish(&finish("denied", None, None)).await;
         }
@@ -239,12 +299,6 @@ impl SigningService {
         }
         if account.tier != Tier::Plus {
             return refuse("only plus citizens sign with legal effect").await;
-        }
-        if let Some(expected) = &request.expected_sub {
-            let sub = self.ctx.secrets.pairwise_subject(&request.sector, &account.id);
-            if !ct_eq(expected, &sub) {
-                return refuse("the service asked for another signer").await;
-            }
         }
         let signatures = match self.sign_digests_for(&account.id, &digests).await {
             Ok(signatures) => signatures,

@@ -41,8 +41,10 @@ pub struct SigningRequest {
     pub client_name: String,
     /// The client's sector, for its pairwise subjects (`Secrets::pairwise_subject`).
     pub sector: String,
-    /// `[{"name", "digest"}]`, the digests base64 (`civpass_api::DocumentDigest`).
-    pub documents: Vec<civpass_api::DocumentDigest>,
+    /// `[{"name", "digest"}]` as JSON (`civpass_api::DocumentDigest`, the digests base64),
+    /// sealed with the platform key and the request id as associated data: a document's name
+    /// can name a person.
+    pub sealed_documents: Vec<u8>,
     /// The `sub` the service knows its expected signer by, if it named one.
     pub expected_sub: Option<String>,
     pub match_code: String,
@@ -62,6 +64,8 @@ pub struct SigningRequest {
 pub trait SigningStore: Send + Sync {
     async fn insert_signing_request(&self, request: &SigningRequest) -> StoreResult<()>;
     async fn find_signing_request(&self, id: &str) -> StoreResult<Option<SigningRequest>>;
+    /// Deletes requests that expired before `cutoff`; returns how many.
+    async fn delete_signing_requests_before(&self, cutoff: UnixTime) -> StoreResult<u64>;
     /// Records the outcome if the request is still pending and unexpired at `decided_at`;
     /// false if it was decided or expired (a second answer changes nothing).
     async fn finish_signing_request(&self, outcome: &SigningRequest) -> StoreResult<bool>;

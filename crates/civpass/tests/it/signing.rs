@@ -160,6 +160,10 @@ async fn signing_without_the_right_approval_fails_every_way() {
         // Nothing is signed without an approval; another service cannot read the request.
         let (link, code, request_id) = request(&server, client, &[digest], None).await;
         assert_eq!(status(&server, client, &request_id).await["status"], "pending");
+        // Stored sealed: a document's name can name a person.
+        use civpass_core::signing::store::SigningStore;
+        let row = server.store.find_signing_request(&request_id).await.unwrap().unwrap();
+        assert!(!row.sealed_documents.windows(8).any(|w| w == b"Syntheti"));
         let (id2, secret2) = server.client(crate::support::CALLBACK).await;
         let res = reqwest::Client::new()
             .get(format!("{}/api/v1/signing-requests/{request_id}", server.base))
@@ -199,7 +203,12 @@ async fn signing_without_the_right_approval_fails_every_way() {
         let view = other.fetch_signing(&link).await.unwrap();
         let err = other.decide_signing(&link, &view, Verdict::Approve, &code).await.unwrap_err();
         assert_eq!(problem(err), "signing-refused");
-        assert_eq!(status(&server, client, &request_id).await["status"], "refused");
+        // Nor can another citizen deny it, or end it with a wrong code: it still waits.
+        let err = other.decide_signing(&link, &view, Verdict::Deny, "").await.unwrap_err();
+        assert_eq!(problem(err), "signing-refused");
+        let err = other.decide_signing(&link, &view, Verdict::Approve, "99").await.unwrap_err();
+        assert_eq!(problem(err), "signing-refused");
+        assert_eq!(status(&server, client, &request_id).await["status"], "pending");
         let (link, code, _) = request(&server, client, &[digest], None).await;
         let view = basic.fetch_signing(&link).await.unwrap();
         let err = basic.decide_signing(&link, &view, Verdict::Approve, &code).await.unwrap_err();
