@@ -84,6 +84,13 @@ pub fn documents_binding(digests: &[[u8; 32]]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize())
 }
 
+/// The fingerprint people compare between the service's page and the app: the first 16
+/// characters of `documents_binding`, in groups of four.
+pub fn fingerprint(binding: &str) -> String {
+    let head: Vec<char> = binding.chars().take(16).collect();
+    head.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+}
+
 /// The bytes a new device signs at enrolment, proving it holds the key it registers;
 /// `id_number` as `id_number_for_signing` gives it.
 pub fn enrol_message(issuer: &str, id_number: &str, public_key: &str) -> Vec<u8> {

@@ -288,19 +288,8 @@ impl SigningService {
         let issuing = self.store.find_authority(ISSUING).await?.ok_or(SignError::NotInitialised)?;
         let issuing = ca::from_der(&issuing.certificate).map_err(pki_error)?;
         let now = self.ctx.now();
-        let credential = self
-            .store
-            .credentials_of(account_id)
-            .await?
-            .into_iter()
-            .find(|c| c.revoked_at.is_none() && c.not_after > now)
-            .ok_or(SignError::NoCredential)?;
-        let associated = format!("signing/{}", credential.serial);
-        let der = self
-            .ctx
-            .data_key(account_id)
-            .await?
-            .open(&credential.sealed_certificate, associated.as_bytes())?;
+        let (credential, der) =
+            self.live_stored_credential(account_id).await?.ok_or(SignError::NoCredential)?;
         let certificate = ca::from_der(&der).map_err(pki_error)?;
         let mut out = Vec::with_capacity(digests.len());
         for digest in digests {
@@ -326,6 +315,14 @@ impl SigningService {
         &self,
         account_id: &AccountId,
     ) -> Result<Option<Vec<u8>>, Internal> {
+        Ok(self.live_stored_credential(account_id).await?.map(|(_, der)| der))
+    }
+
+    /// The account's newest live credential as stored, with its certificate opened (DER).
+    async fn live_stored_credential(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<Option<(StoredCredential, Vec<u8>)>, Internal> {
         let now = self.ctx.now();
         let Some(credential) = self
             .store
@@ -342,7 +339,7 @@ impl SigningService {
             .data_key(account_id)
             .await?
             .open(&credential.sealed_certificate, associated.as_bytes())?;
-        Ok(Some(der))
+        Ok(Some((credential, der)))
     }
 
     /// A stable pseudonym for the certificate's `serialNumber`: a keyed hash of the account

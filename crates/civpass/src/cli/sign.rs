@@ -76,14 +76,8 @@ pub(crate) async fn sign(command: SignCommand) -> anyhow::Result<()> {
         bail!("the signing request was refused: {}", res.text().await.unwrap_or_default());
     }
     let made: civpass_api::SigningRequestCreated = res.json().await?;
-    let fingerprint: String = civpass_api::signing::documents_binding(&[digest])
-        .chars()
-        .take(16)
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let fingerprint =
+        civpass_api::signing::fingerprint(&civpass_api::signing::documents_binding(&[digest]));
     println!("link: {}", made.link);
     println!("matching code: {}", made.match_code);
     println!("fingerprint: {fingerprint}");

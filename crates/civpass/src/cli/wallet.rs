@@ -831,15 +831,7 @@ async fn approve_signing(
         ),
     };
     let view = wallet.fetch_signing(&link).await?;
-    let fingerprint: String = view
-        .documents_binding
-        .chars()
-        .take(16)
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let fingerprint = civpass_api::signing::fingerprint(&view.documents_binding);
     if !args.json {
         println!(
             "{} ({}) asks you to sign {} document{} with legal effect:",
