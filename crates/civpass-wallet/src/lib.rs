@@ -483,19 +483,15 @@ impl Wallet {
         call(self.http.get(url)).await
     }
 
-    /// Answers a signing request: the device signs `signing_message` over the documents'
-    /// binding it computes itself from the digests it was shown (not the server's), so that it
-    /// approves exactly those documents.
-    pub async fn decide_signing(
-        &self,
-        link: &LoginLink,
+    /// The binding of the documents a signing request shows, computed here from their digests
+    /// (never taken from the server): what an approval signs, and whose first characters are
+    /// the fingerprint to compare with the service's page.
+    ///
+    /// Errors: `Invalid` for a digest that is not base64 SHA-256.
+    pub fn documents_binding(
         view: &civpass_api::SigningRequestView,
-        verdict: Verdict,
-        match_code: &str,
-    ) -> Result<(), WalletError> {
+    ) -> Result<String, WalletError> {
         use base64::Engine;
-        self.check_link(link)?;
-        let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
         let digests = view
             .documents
             .iter()
@@ -509,7 +505,22 @@ impl Wallet {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let binding = civpass_api::signing::documents_binding(&digests);
+        Ok(civpass_api::signing::documents_binding(&digests))
+    }
+
+    /// Answers a signing request: the device signs `signing_message` over the documents'
+    /// binding it computes itself from the digests it was shown (not the server's), so that it
+    /// approves exactly those documents.
+    pub async fn decide_signing(
+        &self,
+        link: &LoginLink,
+        view: &civpass_api::SigningRequestView,
+        verdict: Verdict,
+        match_code: &str,
+    ) -> Result<(), WalletError> {
+        self.check_link(link)?;
+        let device_id = self.file.device_id.clone().ok_or(WalletError::NotEnrolled)?;
+        let binding = Wallet::documents_binding(view)?;
         let message = civpass_api::signing::signing_message(
             self.issuer(),
             &view.request_id,

@@ -23,6 +23,8 @@ use crate::signing::{SignError, SigningService};
 
 /// How long a signing request waits for the citizen: five minutes.
 pub const SIGNING_REQUEST_TTL: i64 = 300;
+/// What a service is told when the citizen could not sign.
+const CANNOT_SIGN: &str = "the citizen cannot sign with legal effect";
 /// Documents one approval may cover.
 pub const MAX_DOCUMENTS: usize = 20;
 
@@ -294,11 +296,15 @@ impl SigningService {
             Err::<(), _>(SigningRequestError::Refused(why))
         };
         let account = self.identity.account(&device.account_id).await.map_err(Internal::from)?;
+        // The service is told only that the citizen could not sign, not why (a suspension or
+        // a tier is the citizen's business); the app is told why.
         if account.suspended_at.is_some() {
-            return refuse("the citizen's account is suspended").await;
+            self.finish(&finish("refused", Some(CANNOT_SIGN.into()), None)).await?;
+            return Err(SigningRequestError::Refused("the citizen's account is suspended"));
         }
         if account.tier != Tier::Plus {
-            return refuse("only plus citizens sign with legal effect").await;
+            self.finish(&finish("refused", Some(CANNOT_SIGN.into()), None)).await?;
+            return Err(SigningRequestError::Refused("only plus citizens sign with legal effect"));
         }
         let signatures = match self.sign_digests_for(&account.id, &digests).await {
             Ok(signatures) => signatures,

@@ -831,7 +831,8 @@ async fn approve_signing(
         ),
     };
     let view = wallet.fetch_signing(&link).await?;
-    let fingerprint = civpass_api::signing::fingerprint(&view.documents_binding);
+    // From the digests shown, as the approval signs them, not from the server's binding.
+    let fingerprint = civpass_api::signing::fingerprint(&Wallet::documents_binding(&view)?);
     if !args.json {
         println!(
             "{} ({}) asks you to sign {} document{} with legal effect:",

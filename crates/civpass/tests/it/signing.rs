@@ -266,3 +266,35 @@ async fn signing_without_the_right_approval_fails_every_way() {
         assert_eq!(res.status(), 401);
     }
 }
+
+#[tokio::test]
+async fn an_expired_signing_request_signs_nothing() {
+    let server = civpass_testkit::spawn_server_with(
+        &backends()[0],
+        civpass_testkit::Options { fixed_clock: true, ..Default::default() },
+    )
+    .await;
+    let people = adults(&server, 1);
+    let citizen = server.enrolled_wallet(people[0]).await;
+    citizen.upgrade("pass").await.unwrap();
+    server.services.signing.init_pki("civpass test").await.unwrap();
+    let (id, secret) = server.client(crate::support::CALLBACK).await;
+    let client = (id.as_str(), secret.as_str());
+    let digest = civpass_crypto::secret::sha256(b"a synthetic late form");
+    let (link, code, request_id) = request(&server, client, &[digest], None).await;
+    let view = citizen.fetch_signing(&link).await.unwrap();
+    server.clock.as_ref().unwrap().advance(civpass_core::signing::requests::SIGNING_REQUEST_TTL);
+    let err = citizen.decide_signing(&link, &view, Verdict::Approve, &code).await.unwrap_err();
+    assert_eq!(problem(err), "signing-request-decided");
+    assert_eq!(status(&server, client, &request_id).await["status"], "expired");
+    // A day later the housekeeping forgets it.
+    server.clock.as_ref().unwrap().advance(86_401);
+    server.services.purge_expired().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/signing-requests/{request_id}", server.base))
+        .basic_auth(client.0, Some(client.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
