@@ -166,6 +166,33 @@ fn lock_key_file(path: &Path) -> anyhow::Result<KeyFileLock> {
     }
 }
 
+/// The master key versions a rotation or a retirement starts from, with the key file locked
+/// when they are in it.
+struct Held {
+    path: PathBuf,
+    versions: Vec<(u32, [u8; 32])>,
+    in_configuration: bool,
+    _lock: Option<KeyFileLock>,
+}
+
+/// Checks that a platform is there, then locks the key file (unless the versions are in
+/// configuration) and reads the versions.
+async fn held(config: &StorageConfig) -> anyhow::Result<Held> {
+    crate::wiring::existing_platform(config).await?;
+    let path = config.data_dir.join("master.key");
+    let (text, in_configuration, _lock) = match &config.master_key {
+        Some(text) => (text.clone(), true, None),
+        None => {
+            let lock = lock_key_file(&path)?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            (text, false, Some(lock))
+        }
+    };
+    let versions = parse_master_key_versions(&text).map_err(anyhow::Error::msg)?;
+    Ok(Held { path, versions, in_configuration, _lock })
+}
+
 /// What a rotation or a retirement did.
 #[derive(Debug)]
 pub struct MasterKeyReport {
@@ -208,21 +235,12 @@ async fn envelope_holding(
 /// Errors: no platform here; with configured versions, every key is already under the
 /// highest (the message says what to add); the store fails.
 pub async fn rotate_master(config: &StorageConfig) -> anyhow::Result<MasterKeyReport> {
-    crate::wiring::existing_platform(config).await?;
-    let path = config.data_dir.join("master.key");
-    let _lock = if config.master_key.is_none() { Some(lock_key_file(&path)?) } else { None };
-    let (versions, in_configuration) = match &config.master_key {
-        Some(text) => (parse_master_key_versions(text).map_err(anyhow::Error::msg)?, true),
-        None => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let mut versions = parse_master_key_versions(&text).map_err(anyhow::Error::msg)?;
-            let next = versions.last().map_or(1, |(v, _)| v + 1);
-            versions.push((next, random_bytes::<32>()));
-            write_key_file(&path, &versions)?;
-            (versions, false)
-        }
-    };
+    let Held { path, mut versions, in_configuration, _lock } = held(config).await?;
+    if !in_configuration {
+        let next = versions.last().map_or(1, |(v, _)| v + 1);
+        versions.push((next, random_bytes::<32>()));
+        write_key_file(&path, &versions)?;
+    }
     let envelope = envelope_holding(config, &versions).await?;
     let current = versions.last().map_or(1, |(v, _)| *v);
     if in_configuration {
@@ -270,17 +288,7 @@ pub async fn retire_master(
     config: &StorageConfig,
     retired_keys: RetiredKeys<'_>,
 ) -> anyhow::Result<MasterKeyReport> {
-    crate::wiring::existing_platform(config).await?;
-    let path = config.data_dir.join("master.key");
-    let _lock = if config.master_key.is_none() { Some(lock_key_file(&path)?) } else { None };
-    let (versions, in_configuration) = match &config.master_key {
-        Some(text) => (parse_master_key_versions(text).map_err(anyhow::Error::msg)?, true),
-        None => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            (parse_master_key_versions(&text).map_err(anyhow::Error::msg)?, false)
-        }
-    };
+    let Held { path, versions, in_configuration, _lock } = held(config).await?;
     let envelope = envelope_holding(config, &versions).await?;
     let mut done = envelope.rewrap_all().await?;
     let current = done.version;

@@ -113,6 +113,12 @@ impl Authority {
         Ok(Authority { key, certificate })
     }
 
+    /// A PKCS#8 private key (DER) as PEM (`PRIVATE KEY`, RFC 7468), for cold storage.
+    pub fn key_pem(pkcs8: &[u8]) -> PkiResult<String> {
+        Ok(der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, pkcs8)
+            .map_err(der::Error::from)?)
+    }
+
     /// The private key as PKCS#8 DER, to be sealed by whoever stores it.
     pub fn key_pkcs8(&self) -> PkiResult<Vec<u8>> {
         let document = self.key.to_pkcs8_der().map_err(|_| invalid("the key cannot be encoded"))?;

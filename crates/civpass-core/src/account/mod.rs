@@ -145,10 +145,9 @@ impl AccountService {
 impl AccountService {
     async fn active_device(&self, device_id: &str) -> Result<Device, SessionError> {
         self.identity
-            .device(&DeviceId::from(device_id))
+            .active_device(&DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
-            .filter(|d| d.revoked_at.is_none())
             .ok_or(SessionError::UnknownDevice)
     }
 

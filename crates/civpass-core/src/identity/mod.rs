@@ -172,6 +172,11 @@ impl IdentityService {
     }
 
     /// A device, active or revoked, if it exists.
+    /// The device, if it is active (not revoked).
+    pub(crate) async fn active_device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
+        Ok(self.device(id).await?.filter(|d| d.revoked_at.is_none()))
+    }
+
     pub(crate) async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
         self.store.find_device(id).await
     }

@@ -25,7 +25,7 @@ impl Ctx {
         &self,
         account: &crate::kernel::AccountId,
     ) -> Result<crate::kernel::envelope::DataKey, crate::kernel::Internal> {
-        self.secrets.account_key(account, self.now()).await
+        self.secrets.envelope.account_key(account, self.now()).await
     }
 
     /// Seconds since the Unix epoch, from the `Clock`.

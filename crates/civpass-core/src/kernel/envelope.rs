@@ -42,20 +42,20 @@ const CACHE_LIMIT: usize = 100_000;
 #[derive(Clone)]
 pub struct MasterKeys {
     keks: BTreeMap<u32, SealingKey>,
-    first: Option<(u32, [u8; 32])>,
+    /// The lowest version, whose master derives what civpass made before data keys.
+    first: [u8; 32],
 }
 
 impl MasterKeys {
     /// Errors: no version, or version 0.
     pub fn new(versions: impl IntoIterator<Item = (u32, [u8; 32])>) -> Result<MasterKeys, String> {
         let versions: BTreeMap<u32, [u8; 32]> = versions.into_iter().collect();
-        if versions.is_empty() {
-            return Err("no master key".to_owned());
-        }
         if versions.contains_key(&0) {
             return Err("master key versions start at 1".to_owned());
         }
-        let first = versions.iter().next().map(|(v, k)| (*v, *k));
+        let Some((_, first)) = versions.iter().next().map(|(v, k)| (*v, *k)) else {
+            return Err("no master key".to_owned());
+        };
         let keks = versions
             .iter()
             .map(|(v, master)| {
@@ -184,7 +184,6 @@ pub struct Envelope {
 /// The keys `Secrets` holds, opened by `Envelope::open`.
 pub struct Opened {
     pub envelope: Envelope,
-    pub platform: SealingKey,
     pub identifiers: [u8; 64],
 }
 
@@ -206,7 +205,7 @@ impl Envelope {
         fits: &(dyn Fn(&SealingKey) -> bool + Sync),
     ) -> Result<Opened, Internal> {
         let masters = source.load().map_err(Internal::new)?;
-        let (_, first) = masters.first.ok_or_else(|| Internal::new("no master key"))?;
+        let first = masters.first;
         // Before anything is stored under these keys: a platform from before data keys must
         // open with the platform key they derive.
         let platform_bytes = HashKey::derive(&first, "civpass/seal/v1");
@@ -257,7 +256,12 @@ impl Envelope {
             .try_into()
             .map_err(|_| Internal::new("the identifier secret is not 64 bytes"))?;
         envelope.platform = SealingKey::new(&platform);
-        Ok(Opened { platform: envelope.platform.clone(), envelope, identifiers })
+        Ok(Opened { envelope, identifiers })
+    }
+
+    /// The platform's key (records of no one account, and values sealed before data keys).
+    pub fn platform_key(&self) -> SealingKey {
+        self.platform.clone()
     }
 
     /// The data key of an account, created (random) on first use.

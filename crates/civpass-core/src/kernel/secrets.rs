@@ -7,8 +7,8 @@ use std::sync::Arc;
 use civpass_crypto::sealed::SealingKey;
 use civpass_crypto::secret::HashKey;
 
-use crate::kernel::envelope::{DataKey, Envelope, Opened};
-use crate::kernel::{AccountId, Internal, UnixTime};
+use crate::kernel::AccountId;
+use crate::kernel::envelope::{Envelope, Opened};
 
 /// The platform's symmetric secrets.
 #[derive(Clone)]
@@ -30,7 +30,7 @@ impl Secrets {
         let mut lookup = [0u8; 32];
         lookup.copy_from_slice(&opened.identifiers[32..]);
         Secrets {
-            sealing: opened.platform,
+            sealing: opened.envelope.platform_key(),
             lookup: HashKey::new(lookup),
             pairwise: HashKey::new(pairwise),
             envelope: Arc::new(opened.envelope),
@@ -41,16 +41,5 @@ impl Secrets {
     /// pair, unlinkable across sectors.
     pub fn pairwise_subject(&self, sector: &str, account: &AccountId) -> String {
         self.pairwise.hash(&[sector.as_bytes(), account.as_bytes()])
-    }
-
-    /// The data key an account's personal data is sealed with (created on first use).
-    ///
-    /// Errors: `Internal` if the store fails or the key cannot be unwrapped.
-    pub async fn account_key(
-        &self,
-        account: &AccountId,
-        now: UnixTime,
-    ) -> Result<DataKey, Internal> {
-        self.envelope.account_key(account, now).await
     }
 }

@@ -1043,10 +1043,9 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(&DeviceId::from(device_id))
+            .active_device(&DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
-            .filter(|d| d.revoked_at.is_none())
             .ok_or(DeviceError::UnknownDevice)?;
         if device.kind != DeviceKind::Passkey {
             return Err(DeviceError::NotAPasskey);
@@ -1067,10 +1066,9 @@ impl OidcService {
         let request = self.pending_request(request_id).await?;
         let device = self
             .identity
-            .device(&DeviceId::from(req.device_id))
+            .active_device(&DeviceId::from(req.device_id))
             .await
             .map_err(Internal::from)?
-            .filter(|d| d.revoked_at.is_none())
             .ok_or(DeviceError::UnknownDevice)?;
         // The proof comes first, so that nobody but the device can end a request.
         match req.proof {

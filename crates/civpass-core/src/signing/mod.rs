@@ -160,7 +160,7 @@ impl SigningService {
         let root = self.store.find_authority(ROOT).await?.ok_or(PkiError::NotInitialised)?;
         let sealed = root.sealed_key.ok_or(PkiError::RootKeyGone)?;
         let der = self.open_authority_key(ROOT, &sealed)?;
-        Ok(pem("PRIVATE KEY", &der))
+        Ok(Authority::key_pem(&der).map_err(pki_error)?)
     }
 
     /// Removes the root CA's key from the platform (export it first); issuing goes on.
@@ -374,17 +374,4 @@ impl SigningService {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// PEM with 64-character lines (RFC 7468).
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }

@@ -71,6 +71,8 @@ pub struct SigningRequestForApp {
     pub client_id: ClientId,
     pub client_name: String,
     pub documents: Vec<DocumentDigest>,
+    /// `civpass_api::signing::documents_binding` of the digests.
+    pub documents_binding: String,
     pub expires_at: i64,
 }
 
@@ -173,8 +175,10 @@ impl SigningService {
         id: &str,
     ) -> Result<SigningRequestForApp, SigningRequestError> {
         let request = self.pending(id).await?;
+        let documents = self.open_documents(&request)?;
         Ok(SigningRequestForApp {
-            documents: self.open_documents(&request)?,
+            documents_binding: documents_binding(&digests_of(&documents)?),
+            documents,
             id: request.id,
             client_id: request.client_id,
             client_name: request.client_name,
@@ -243,10 +247,9 @@ impl SigningService {
         let request = self.pending(id).await?;
         let device = self
             .identity
-            .device(&DeviceId::from(device_id))
+            .active_device(&DeviceId::from(device_id))
             .await
             .map_err(Internal::from)?
-            .filter(|d| d.revoked_at.is_none())
             .ok_or(SigningRequestError::UnknownDevice)?;
         let digests = digests_of(&self.open_documents(&request)?)?;
         let message = signing_message(

@@ -258,19 +258,13 @@ pub(crate) async fn device_view(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let request = state.services.signing.signing_request_view(&id).await.map_err(request_error)?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let digests: Vec<[u8; 32]> = request
-        .documents
-        .iter()
-        .filter_map(|d| b64.decode(&d.digest).ok().and_then(|b| b.try_into().ok()))
-        .collect();
     Ok((
         no_store(),
         axum::Json(SigningRequestView {
             request_id: request.id,
             client_id: request.client_id.to_string(),
             client_name: request.client_name,
-            documents_binding: civpass_api::signing::documents_binding(&digests),
+            documents_binding: request.documents_binding,
             documents: request.documents,
             expires_at: request.expires_at,
         }),

@@ -61,7 +61,7 @@ async fn data_keys_survive_a_master_rotation_unchanged() {
         let old_platform = SealingKey::new(HashKey::derive(&[1; 32], "civpass/seal/v1").bytes())
             .seal(b"P", b"p")
             .unwrap();
-        assert_eq!(first.platform.open(&old_platform, b"p").unwrap(), b"P");
+        assert_eq!(first.envelope.platform_key().open(&old_platform, b"p").unwrap(), b"P");
         assert_eq!(
             &first.identifiers[..32],
             HashKey::derive(&[1; 32], "civpass/pairwise/v1").bytes()
@@ -86,7 +86,7 @@ async fn data_keys_survive_a_master_rotation_unchanged() {
         let second =
             Envelope::open(versions(&[(2, 2)]), store.clone(), 30, &|_| true).await.unwrap();
         assert_eq!(second.identifiers, first.identifiers);
-        assert_eq!(second.platform.open(&old_platform, b"p").unwrap(), b"P");
+        assert_eq!(second.envelope.platform_key().open(&old_platform, b"p").unwrap(), b"P");
         let key_a = second.envelope.account_key(&a, 30).await.unwrap();
         assert_eq!(key_a.open(&sealed_a, b"a").unwrap(), b"A");
         // A value sealed with the platform key before data keys still opens with a data key.
