@@ -67,7 +67,8 @@ pub(crate) async fn pki(command: PkiCommand, file: &Config) -> anyhow::Result<()
                 } else {
                     println!("the platform's CAs exist already");
                 }
-                println!("issued {} signing certificates to plus citizens", done.issued);
+                let s = if done.issued == 1 { "" } else { "s" };
+                println!("issued {} signing certificate{s} to plus citizens", done.issued);
             }
             Ok(())
         }

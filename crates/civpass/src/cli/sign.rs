@@ -73,7 +73,9 @@ pub(crate) async fn sign(command: SignCommand) -> anyhow::Result<()> {
         .await
         .context("is the server running?")?;
     if !res.status().is_success() {
-        bail!("the signing request was refused: {}", res.text().await.unwrap_or_default());
+        let problem: serde_json::Value = res.json().await.unwrap_or_default();
+        let say = |k: &str| problem[k].as_str().unwrap_or_default().to_owned();
+        bail!("the signing request was refused: {} {}", say("title"), say("detail"));
     }
     let made: civpass_api::SigningRequestCreated = res.json().await?;
     let fingerprint =
@@ -82,7 +84,7 @@ pub(crate) async fn sign(command: SignCommand) -> anyhow::Result<()> {
     println!("matching code: {}", made.match_code);
     println!("fingerprint: {fingerprint}");
     println!(
-        "the citizen approves with: civpass wallet approve '{}' --match {}",
+        "the citizen approves with: civpass wallet approve '{}' --match {} [--wallet FILE]",
         made.link, made.match_code
     );
     let deadline = Instant::now() + Duration::from_secs(wait);

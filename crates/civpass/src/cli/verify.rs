@@ -77,7 +77,7 @@ pub(crate) async fn verify(args: VerifyArgs, file: &Config) -> anyhow::Result<()
         }
     }
     if !report.valid() {
-        anyhow::bail!("the signature is not valid");
+        anyhow::bail!("not valid: {}", report.problems.join("; "));
     }
     Ok(())
 }

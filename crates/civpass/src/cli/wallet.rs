@@ -826,7 +826,10 @@ async fn approve_signing(
     let match_code = match (deny, match_code) {
         (true, _) => String::new(),
         (false, Some(code)) if is_match_code(&code) => code,
-        (false, _) => anyhow::bail!(
+        (false, Some(code)) => anyhow::bail!(
+            "--match must be the two digits shown on the service's page, not {code:?}; nothing was sent"
+        ),
+        (false, None) => anyhow::bail!(
             "signing needs the two-digit matching code shown on the service's page: pass --match CODE; nothing was sent"
         ),
     };
